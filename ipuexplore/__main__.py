@@ -1,0 +1,5 @@
+import sys
+
+from ipuexplore.cli import main
+
+sys.exit(main())
