@@ -1,0 +1,116 @@
+"""Running the explored layer on the host engine: sizing and reading the stats (no textual).
+
+The live panel re-runs the layer continuously, so one run must stay short; `live_layer`
+shrinks it (batch first, then spatial size, then whole groups, which keeps the channels per
+group the panel is about) and says what it changed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ipuexplore.layers import Layer
+
+ALGORITHMS = ("direct", "gemm")
+FLOP_BUDGET = 60e6  # FLOPs (2 x MACs) per live run: a few ms to tens of ms on one core
+BYTE_BUDGET = 24 * 2**20  # input + output + weights in fp32
+
+
+@dataclass(frozen=True)
+class LiveShape:
+    layer: Layer
+    batch: int
+    note: str  # "" when the layer runs as set
+
+
+def _cost(layer: Layer, batch: int) -> tuple[float, float]:
+    return batch * layer.flops, layer.min_bytes("fp32", batch)
+
+
+def live_layer(layer: Layer, batch: int) -> LiveShape:
+    """The layer (and batch) the live panel runs, within the budgets where possible."""
+    changed: list[str] = []
+    run_batch, run = batch, layer
+
+    def over(lyr: Layer, b: int) -> bool:
+        flops, nbytes = _cost(lyr, b)
+        return flops > FLOP_BUDGET or nbytes > BYTE_BUDGET
+
+    if over(run, run_batch) and run_batch > 1:
+        run_batch = 1
+        changed.append(f"batch {batch}->1")
+    size = run.h
+    min_size = max(7, run.r)
+    while over(run, run_batch) and size > min_size:
+        size = max(min_size, size // 2)
+        run = run.with_(h=size, w=size, name=layer.name)
+    if size != layer.h:
+        changed.append(f"size {layer.h}->{size}")
+    cpg_in, cpg_out = layer.c // layer.g, layer.k // layer.g
+    groups = run.g
+    while over(run, run_batch) and groups > 1:
+        groups = max(1, groups // 2)
+        run = run.with_(c=cpg_in * groups, k=cpg_out * groups, g=groups)
+    if groups != layer.g:
+        changed.append(f"groups {layer.g}->{groups} (same channels per group)")
+    note = ("capped for a short run: " + ", ".join(changed)) if changed else ""
+    if over(run, run_batch):
+        note = (note + "; " if note else "") + "still large: each run takes a while"
+    return LiveShape(run, run_batch, note)
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One engine run, summarised for the panel (fp32, as the engine computes)."""
+
+    algorithm: str
+    gflop_s: float
+    gb_s: float
+    img_s: float
+    wall_s: float
+    compute: np.ndarray = field(repr=False)  # per-worker share of its time, 0..1
+    exchange: np.ndarray = field(repr=False)
+    wait: np.ndarray = field(repr=False)
+
+
+def shares(compute_ns, exchange_ns, wait_ns) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-worker fractions of (compute, exchange, wait); an idle worker counts as waiting."""
+    c = np.asarray(compute_ns, dtype=float)
+    x = np.asarray(exchange_ns, dtype=float)
+    w = np.asarray(wait_ns, dtype=float)
+    total = c + x + w
+    idle = total <= 0
+    safe = np.where(idle, 1.0, total)
+    return (np.where(idle, 0.0, c / safe), np.where(idle, 0.0, x / safe), np.where(idle, 1.0, w / safe))
+
+
+def summarise(stats, algorithm: str, batch: int) -> Measurement:
+    """A Measurement from an engine RunStats (see docs/CONTRACTS.md)."""
+    wall = float(stats.wall_s)
+    c, x, w = shares(stats.compute_ns, stats.exchange_ns, stats.wait_ns)
+    img_s = batch / wall if wall > 0 else math.nan
+    return Measurement(algorithm, float(stats.gflop_s), float(stats.gb_s), img_s, wall, c, x, w)
+
+
+def make_operands(shape: LiveShape, seed: int = 0):
+    """Random fp32 input and weights for the live layer (values do not affect the timing)."""
+    lyr = shape.layer
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((shape.batch, lyr.c, lyr.h, lyr.w), dtype=np.float32)
+    wt = rng.standard_normal((lyr.k, lyr.c // lyr.g, lyr.r, lyr.s), dtype=np.float32)
+    return x, wt
+
+
+def create_op(engine, shape: LiveShape, pool, algorithm: str):
+    """An engine Conv2d for the live layer (weights packed once) and its input."""
+    lyr = shape.layer
+    x, wt = make_operands(shape)
+    top, _, left, _ = lyr.pad
+    op = engine.Conv2d(
+        wt, None, x.shape, lyr.stride, (top, left), lyr.dilation, lyr.g,
+        pool=pool, algorithm=algorithm,
+    )
+    return op, x

@@ -1,0 +1,76 @@
+"""Both chips' estimates for a LayerSettings, and how they read (no textual here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from . import backend
+from .fmt import percent, seconds, si
+from .settings import LayerSettings
+
+
+@dataclass(frozen=True)
+class ChipResult:
+    """One chip's column: an Estimate, or the reason there is none."""
+
+    chip_id: str
+    name: str
+    estimate: Any = None
+    error: str = ""
+    batch: int = 1
+
+    @property
+    def img_s(self) -> float | None:
+        if self.estimate is None or not self.estimate.time_s > 0:
+            return None
+        return self.batch / self.estimate.time_s
+
+
+def rows(result: ChipResult) -> list[tuple[str, str]]:
+    """(metric, formatted value) in display order."""
+    e = result.estimate
+    return [
+        ("FLOPs (2xMAC)", si(e.flops, "FLOP")),
+        ("bytes moved", si(e.bytes, "B")),
+        ("intensity", f"{e.arithmetic_intensity:.3g} FLOP/B"),
+        ("time", seconds(e.time_s)),
+        ("images/s", si(result.img_s, "")),
+        ("TFLOP/s", f"{e.achieved_flop_s / 1e12:.3g}"),
+        ("bandwidth", si(e.bandwidth_b_s, "B/s")),
+        ("utilisation", percent(e.utilisation)),
+        ("bound by", str(e.bound)),
+    ]
+
+
+def raw(result: ChipResult) -> dict:
+    """Unformatted numbers for export."""
+    e = result.estimate
+    if e is None:
+        return {"chip": result.chip_id, "error": result.error}
+    return {
+        "chip": result.chip_id, "flops": e.flops, "bytes": e.bytes,
+        "arithmetic_intensity": e.arithmetic_intensity, "time_s": e.time_s,
+        "img_s": result.img_s, "achieved_flop_s": e.achieved_flop_s,
+        "bandwidth_b_s": e.bandwidth_b_s, "utilisation": e.utilisation, "bound": e.bound,
+    }
+
+
+def chip_results(s: LayerSettings) -> list[ChipResult]:
+    """One ChipResult per compared chip; model errors become the result's `error`."""
+    try:
+        layer = s.layer()
+    except ValueError as exc:
+        return [ChipResult(c, c, error=f"invalid layer: {exc}") for c in (s.chip_a, s.chip_b)]
+    out = []
+    for chip_id in (s.chip_a, s.chip_b):
+        name = backend.chip_name(chip_id)
+        try:
+            est = backend.estimate(chip_id, layer, batch=s.batch, dtype=s.dtype, train=s.train)
+        except backend.Unavailable as exc:
+            out.append(ChipResult(chip_id, name, error=str(exc), batch=s.batch))
+        except (ValueError, KeyError, ZeroDivisionError, TypeError) as exc:
+            out.append(ChipResult(chip_id, name, error=f"model rejected the layer: {exc}", batch=s.batch))
+        else:
+            out.append(ChipResult(chip_id, name, estimate=est, batch=s.batch))
+    return out

@@ -1,0 +1,1 @@
+"""One screen per module: layer view, network view, charts, help, export dialog."""

@@ -1,0 +1,173 @@
+"""What the layer controls describe, and how it becomes a `Layer` (no textual here).
+
+The explored layer is a k x k convolution with as many output as input channels
+(``c == k``, "width"), padded to keep its size, as in the spatial conv of a ResNeXt
+bottleneck or an EfficientNet MBConv block.
+
+Keeping params or FLOPs constant ("keep" mode) follows ResNeXt (Xie et al. 2017, table 2):
+the grouped conv sits in a bottleneck block ``1x1 io->d, kxk d->d grouped, 1x1 d->io``
+with ``io = 4 x`` the reference width (ResNeXt's bottleneck ratio), and when the channels
+per group shrink the block's width ``d`` grows until the block has the reference's
+params (or FLOPs) again. EfficientNet-G16 (Masters et al. 2021) is the same move in the
+other direction: bigger groups, narrower block.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from ipuexplore.layers import Layer, valid_group_counts
+
+WIDTHS = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048)
+BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+SIZES = (7, 14, 28, 56, 112, 224)
+KERNELS = (1, 3, 5, 7)
+STRIDES = (1, 2)
+DTYPES = ("fp16", "fp32")
+KEEP_MODES = ("off", "params", "flops")
+BLOCK_RATIO = 4  # ResNeXt bottleneck: block in/out channels = 4 x the reference width
+
+
+def divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def nearest(values: list[int] | tuple[int, ...], target: float) -> int:
+    return min(values, key=lambda v: (abs(v - target), v))
+
+
+@dataclass(frozen=True)
+class LayerSettings:
+    width: int = 256  # c = k; in keep mode the reference width
+    cpg: int = 8  # channels per group (c / g): ResNeXt-50 32x8d's stage-3 conv by default
+    batch: int = 16
+    size: int = 28
+    kernel: int = 3
+    stride: int = 1
+    dtype: str = "fp16"
+    train: bool = False
+    chip_a: str = "ipu-mk1"  # the source article's pair
+    chip_b: str = "v100"
+    keep: str = "off"
+    ref_cpg: int = 8  # channels per group of the reference block (keep mode)
+
+    # ---- derived ---------------------------------------------------------------------------
+    @property
+    def effective_width(self) -> int:
+        """The grouped conv's channels: the width itself, or widened in keep mode."""
+        if self.keep == "off":
+            return self.width
+        target = self._block_cost(self.width, self.ref_cpg)
+        # cost is linear in d: cost(d) = d * cost(1) for a fixed cpg
+        d = target / self._block_cost(1, self.cpg)
+        return max(self.cpg, self.cpg * round(d / self.cpg))
+
+    @property
+    def groups(self) -> int:
+        return self.effective_width // self.cpg
+
+    @property
+    def io_channels(self) -> int:
+        """In/out channels of the keep-mode bottleneck block."""
+        return BLOCK_RATIO * self.width
+
+    def _block_cost(self, d: float, cpg: int) -> float:
+        """Params (or FLOPs per image) of the bottleneck block at width d."""
+        io, rs = self.io_channels, self.kernel * self.kernel
+        out = -(-self.size // self.stride)  # output size with "same" padding
+        if self.keep == "flops":
+            # 1x1 in at the input size; grouped conv and 1x1 out at the output size
+            return 2 * (io * d * self.size**2 + d * cpg * rs * out**2 + d * io * out**2)
+        return io * d + d * cpg * rs + d * io
+
+    def layer(self) -> Layer:
+        """The layer the models and the engine see. Raises ValueError if invalid."""
+        c = self.effective_width
+        return Layer.conv(
+            c, self.size, self.size, c, self.kernel, stride=self.stride,
+            pad=self.kernel // 2, g=c // self.cpg, name="explored",
+        )
+
+    def block_layers(self) -> tuple[Layer, ...]:
+        """The keep-mode bottleneck block (for the explanation line), empty if keep is off."""
+        if self.keep == "off":
+            return ()
+        d, io = self.effective_width, self.io_channels
+        grouped = self.layer()
+        return (
+            Layer.conv(io, self.size, self.size, d, 1, name="1x1 in"),
+            grouped,
+            Layer.conv(d, grouped.p, grouped.q, io, 1, name="1x1 out"),
+        )
+
+    # ---- choices each control steps through ----------------------------------------------
+    def cpg_choices(self) -> list[int]:
+        # keep mode: divisors of the reference width; the widened width is rounded to match
+        return divisors(self.width)
+
+    def group_choices(self) -> list[int]:
+        return valid_group_counts(self.effective_width)
+
+    # ---- changes: always return valid settings -------------------------------------------
+    def with_width(self, width: int) -> "LayerSettings":
+        cpg = self.cpg if width % self.cpg == 0 else nearest(divisors(width), self.cpg)
+        ref = self.ref_cpg if width % self.ref_cpg == 0 else nearest(divisors(width), self.ref_cpg)
+        return replace(self, width=width, cpg=cpg, ref_cpg=ref)
+
+    def with_cpg(self, cpg: int) -> "LayerSettings":
+        if cpg not in self.cpg_choices():
+            raise ValueError(f"{cpg} channels per group does not divide the width {self.width}")
+        return replace(self, cpg=cpg)
+
+    def with_groups(self, groups: int) -> "LayerSettings":
+        if self.keep != "off":
+            raise ValueError("groups follow the width in keep mode: step channels per group instead")
+        if self.width % groups:
+            raise ValueError(f"{groups} groups do not divide the width {self.width}")
+        return replace(self, cpg=self.width // groups)
+
+    def with_keep(self, keep: str) -> "LayerSettings":
+        if keep not in KEEP_MODES:
+            raise ValueError(f"keep must be one of {KEEP_MODES}, got {keep!r}")
+        if keep == "off":
+            # leave the widened layer as it is, now as a plain width
+            return replace(self, keep="off", width=self.effective_width)
+        if self.keep == "off":
+            return replace(self, keep=keep, ref_cpg=self.cpg)
+        return replace(self, keep=keep)
+
+    def change(self, field: str, value) -> "LayerSettings":
+        """One entry point for every control: validates and keeps the settings consistent."""
+        if field == "width":
+            return self.with_width(int(value))
+        if field == "cpg":
+            return self.with_cpg(int(value))
+        if field == "groups":
+            return self.with_groups(int(value))
+        if field == "keep":
+            return self.with_keep(str(value))
+        if field == "train":
+            return replace(self, train=value in (True, "training"))
+        if field in ("batch", "size", "kernel", "stride"):
+            return replace(self, **{field: int(value)})
+        if field in ("dtype", "chip_a", "chip_b"):
+            return replace(self, **{field: str(value)})
+        raise ValueError(f"unknown control {field!r}")
+
+    def describe_keep(self) -> str:
+        if self.keep == "off":
+            return "width fixed: fewer channels per group = fewer params and FLOPs"
+        io, d = self.io_channels, self.effective_width
+        return (
+            f"keeps block {self.keep}: 1x1 {io}->{d}, {self.kernel}x{self.kernel} g{self.groups}, "
+            f"1x1 {d}->{io} (ref {self.width} wide at {self.ref_cpg}/group)"
+        )
+
+    def to_dict(self) -> dict:
+        return {
+            "width": self.width, "effective_width": self.effective_width, "cpg": self.cpg,
+            "groups": self.groups, "batch": self.batch, "size": self.size,
+            "kernel": self.kernel, "stride": self.stride, "dtype": self.dtype,
+            "train": self.train, "chips": [self.chip_a, self.chip_b], "keep": self.keep,
+            "ref_cpg": self.ref_cpg,
+        }

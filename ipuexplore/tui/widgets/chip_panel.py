@@ -1,0 +1,69 @@
+"""Model estimates for the two chips side by side, and the ratio between them."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.widgets import Static
+
+from ..fmt import ratio
+from ..results import ChipResult, rows
+
+BOUND_STYLE = {"compute": "green", "memory": "red", "exchange": "yellow", "overhead": "magenta"}
+
+
+class ChipPanel(Static):
+    """A table with one column per chip; a chip without an estimate shows why."""
+
+    def show(self, results: list[ChipResult]) -> None:
+        table = Table(box=None, expand=True, padding=(0, 1), header_style="bold")
+        table.add_column("per batch", style="dim", no_wrap=True)
+        for r in results:
+            table.add_column(r.name, justify="right", no_wrap=True, overflow="ellipsis")
+        columns = []
+        for r in results:
+            if r.estimate is None:
+                columns.append(None)
+            else:
+                columns.append(dict(rows(r)))
+        metrics = next((list(c) for c in columns if c), [])
+        for metric in metrics:
+            cells = []
+            for r, col in zip(results, columns):
+                if col is None:
+                    cells.append(Text("—", style="dim"))
+                elif metric == "bound by":
+                    cells.append(Text(col[metric], style=BOUND_STYLE.get(col[metric], "")))
+                else:
+                    cells.append(Text(col[metric]))
+            table.add_row(metric, *cells)
+        errors = [f"{r.name}: {r.error}" for r in results if r.estimate is None]
+        if errors:
+            self.update(Text("\n".join(errors), style="bold red") if not metrics else _stack(table, errors))
+        else:
+            self.update(table)
+
+
+def _stack(table: Table, errors: list[str]):
+    from rich.console import Group
+
+    return Group(table, Text("\n".join(errors), style="red"))
+
+
+class RatioBanner(Static):
+    """The headline: how many times faster chip A runs this layer than chip B."""
+
+    def show(self, a: ChipResult, b: ChipResult, cpg: int) -> None:
+        if a.img_s is None or b.img_s is None:
+            self.set_class(False, "-good", "-bad")
+            self.update(Text("no ratio: " + (a.error or b.error or "no estimate"), style="bold"))
+            return
+        r = a.img_s / b.img_s
+        self.set_class(r >= 1, "-good")
+        self.set_class(r < 1, "-bad")
+        text = Text()
+        text.append(f"{a.name} / {b.name} = ", style="bold")
+        text.append(ratio(r), style="bold reverse")
+        text.append(f"  at {cpg} ch/group  ", style="bold")
+        text.append(f"({a.name} {a.estimate.bound}-bound, {b.name} {b.estimate.bound}-bound)")
+        self.update(text)

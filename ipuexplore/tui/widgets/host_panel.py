@@ -1,0 +1,220 @@
+"""The live host panel: the engine runs the explored layer over and over in a thread.
+
+Each layer change bumps `generation`, cancels the running engine call (Pool.cancel) and
+starts a new worker; results carry their generation and older ones are dropped, so a
+number on screen always belongs to the layer the controls show.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Sparkline, Static
+from textual.worker import get_current_worker
+
+from .. import backend, live
+from ..fmt import si
+from ..messages import LiveFailed, LiveMeasured
+from .tile_map import TileMap
+
+HISTORY = 40  # runs kept for the history chart (current layer only)
+PAUSE_S = 0.05  # between runs, so the UI thread keeps a core on a 2-core machine
+
+
+class HostPanel(Vertical):
+    """Measured GFLOP/s, GB/s and images/s per strategy, a history chart and the tile map."""
+
+    def __init__(self, *, enabled: bool = True, disabled_reason: str = "", **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.enabled = enabled
+        self.disabled_reason = disabled_reason
+        self.generation = 0
+        self.latest: dict[str, live.Measurement] = {}
+        self.errors: dict[str, str] = {}
+        self.shape: live.LiveShape | None = None
+        self._history: deque[float] = deque(maxlen=HISTORY)
+        self._lock = threading.Lock()  # one engine call on the pool at a time
+        self._pool = None
+        self._paused = False
+
+    def compose(self) -> ComposeResult:
+        yield Static("Host (this CPU, C engine, fp32)", classes="panel-title")
+        yield Static(id="host-shape", classes="note")
+        yield Static(id="host-direct")
+        yield Static(id="host-gemm")
+        yield Sparkline([], id="host-history")
+        yield TileMap(id="tile-map")
+
+    # ---- control from the screen -------------------------------------------------------
+    def measure(self, layer, batch: int) -> None:
+        """Start measuring `layer` (cancelling whatever ran before)."""
+        self.generation += 1
+        self.latest.clear()
+        self.errors.clear()
+        self._history.clear()
+        self._cancel_running()
+        if not self.enabled:
+            self.shape = None
+            self._show_off()
+            return
+        try:
+            self.shape = live.live_layer(layer, batch)
+        except ValueError as exc:
+            self.shape = None
+            self._show_failed(str(exc))
+            return
+        self._refresh_all()
+        if not self._paused:
+            self._run_live(self.generation, self.shape)
+
+    def stop(self, reason: str) -> None:
+        """Stop measuring and say why (no layer to run)."""
+        self.generation += 1
+        self.latest.clear()
+        self._history.clear()
+        self._cancel_running()
+        self.workers.cancel_group(self, "live")
+        self.shape = None
+        self._show_failed(reason)
+
+    def pause(self) -> None:
+        """Stop measuring (another view needs the CPU); `resume` starts again."""
+        self._paused = True
+        self._cancel_running()
+        self.workers.cancel_group(self, "live")
+
+    def resume(self) -> None:
+        self._paused = False
+        if self.enabled and self.shape is not None:
+            self.generation += 1
+            self.latest.clear()
+            self._history.clear()
+            self._refresh_all()
+            self._run_live(self.generation, self.shape)
+
+    def close(self) -> None:
+        self.pause()
+        if self._pool is not None:
+            with self._lock:
+                self._pool.close()
+            self._pool = None
+
+    def _cancel_running(self) -> None:
+        if self._pool is not None:
+            self._pool.cancel()
+
+    # ---- the worker --------------------------------------------------------------------
+    @work(thread=True, exclusive=True, exit_on_error=False, group="live",
+          description="Measuring the layer on the host engine")
+    def _run_live(self, generation: int, shape: live.LiveShape) -> None:
+        worker = get_current_worker()
+        try:
+            engine = backend.engine()
+        except backend.Unavailable as exc:
+            self.post_message(LiveFailed(generation, str(exc)))
+            return
+        with self._lock:
+            if worker.is_cancelled:
+                return
+            try:
+                if self._pool is None:
+                    self._pool = engine.Pool()
+                pool = self._pool
+            except Exception as exc:  # noqa: BLE001 - any engine failure goes to the UI
+                self.post_message(LiveFailed(generation, f"engine pool failed: {exc}"))
+                return
+            ops = {}
+            for algorithm in live.ALGORITHMS:
+                try:
+                    ops[algorithm] = live.create_op(engine, shape, pool, algorithm)
+                except Exception as exc:  # noqa: BLE001 - e.g. a strategy not built yet
+                    self.post_message(LiveFailed(generation, str(exc), algorithm))
+            cancelled = getattr(engine, "Cancelled", None) or _errors_cancelled()
+            while ops and not worker.is_cancelled:
+                for algorithm, (op, x) in list(ops.items()):
+                    if worker.is_cancelled:
+                        return
+                    try:
+                        op.run(x)
+                        measurement = live.summarise(op.stats, algorithm, shape.batch)
+                    except cancelled:
+                        return
+                    except Exception as exc:  # noqa: BLE001
+                        del ops[algorithm]
+                        self.post_message(LiveFailed(generation, f"run failed: {exc}", algorithm))
+                        continue
+                    self.post_message(LiveMeasured(generation, measurement))
+                worker.cancelled_event.wait(PAUSE_S)
+
+    # ---- results -----------------------------------------------------------------------
+    def on_live_measured(self, message: LiveMeasured) -> None:
+        message.stop()
+        if message.generation != self.generation:
+            return  # a previous layer's run: never shown
+        m = message.measurement
+        self.latest[m.algorithm] = m
+        if m.algorithm == "direct":
+            self._history.append(m.gflop_s)
+            self.query_one(TileMap).show(m.compute, m.exchange, m.wait)
+        self._refresh_all()
+
+    def on_live_failed(self, message: LiveFailed) -> None:
+        message.stop()
+        if message.generation != self.generation:
+            return
+        if message.algorithm:
+            self.errors[message.algorithm] = message.text
+            self._refresh_all()
+        else:
+            self._show_failed(message.text)
+
+    # ---- drawing -----------------------------------------------------------------------
+    def _line(self, algorithm: str) -> Text:
+        text = Text(f"{algorithm:<6} ", style="bold")
+        if algorithm in self.errors:
+            text.append(f"not available: {self.errors[algorithm]}", style="red")
+        elif algorithm in self.latest:
+            m = self.latest[algorithm]
+            text.append(f"{m.gflop_s:7.2f} GFLOP/s  {m.gb_s:6.2f} GB/s  {si(m.img_s)} img/s")
+        else:
+            text.append("measuring...", style="italic dim")
+        return text
+
+    def _refresh_all(self) -> None:
+        shape = self.shape
+        if shape is not None:
+            desc = f"runs {shape.layer.describe()} x{shape.batch}"
+            note = f"\n{shape.note}" if shape.note else ""
+            self.query_one("#host-shape", Static).update(desc + note)
+        self.query_one("#host-direct", Static).update(self._line("direct"))
+        self.query_one("#host-gemm", Static).update(self._line("gemm"))
+        self.query_one(Sparkline).data = list(self._history)
+        if "direct" not in self.latest:
+            self.query_one(TileMap).clear(
+                "tile map: measuring..." if "direct" not in self.errors else "tile map: no direct run"
+            )
+
+    def _show_off(self) -> None:
+        self.query_one("#host-shape", Static).update(f"live measurement off: {self.disabled_reason}")
+        for name in ("#host-direct", "#host-gemm"):
+            self.query_one(name, Static).update("")
+        self.query_one(Sparkline).data = []
+        self.query_one(TileMap).clear("tile map: live measurement off")
+
+    def _show_failed(self, text: str) -> None:
+        self.query_one("#host-shape", Static).update(Text(text, style="bold red"))
+        for name in ("#host-direct", "#host-gemm"):
+            self.query_one(name, Static).update("")
+        self.query_one(Sparkline).data = []
+        self.query_one(TileMap).clear("tile map: no measurement")
+
+
+def _errors_cancelled():
+    from ipuexplore.errors import Cancelled
+
+    return Cancelled
