@@ -1,0 +1,158 @@
+"""Parse and validate a chip spec (TOML) into a `Chip`.
+
+Every problem is reported as one ValueError line naming the file and the field, so that a
+user's own ``--hw-file`` fails clearly instead of producing nonsense estimates.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import fields
+from pathlib import Path
+from types import MappingProxyType
+
+from .spec import FAMILIES, INT_FIELDS, OPTIONAL, RANGES, SPEC_CLASSES, TAGS, Chip, Figure
+
+MAX_FILE_BYTES = 256 * 1024  # a spec is a few KiB; anything bigger is not a spec
+TOP_LEVEL_KEYS = {"schema", "id", "name", "family", "notes", "figures", "sources"}
+SCHEMA_VERSION = 1
+
+
+def parse_chip(text: str, origin: str = "<string>") -> Chip:
+    """Validate TOML text; ``origin`` names it in error messages."""
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
+        raise ValueError(f"{origin}: file is larger than {MAX_FILE_BYTES} bytes; not a chip spec")
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{origin}: not valid TOML ({exc})") from None
+
+    def fail(msg: str) -> ValueError:
+        return ValueError(f"{origin}: {msg}")
+
+    unknown = set(doc) - TOP_LEVEL_KEYS
+    if unknown:
+        raise fail(f"unknown top-level key {sorted(unknown)[0]!r} (expected {sorted(TOP_LEVEL_KEYS)})")
+    schema = doc.get("schema", SCHEMA_VERSION)
+    if schema != SCHEMA_VERSION:
+        raise fail(f"field 'schema' must be {SCHEMA_VERSION}, got {schema!r}")
+    for key in ("id", "name", "family"):
+        if key not in doc:
+            raise fail(f"missing field {key!r}")
+        if not isinstance(doc[key], str) or not doc[key].strip():
+            raise fail(f"field {key!r} must be a non-empty string, got {doc[key]!r}")
+    family = doc["family"]
+    if family not in FAMILIES:
+        raise fail(f"field 'family' must be one of {list(FAMILIES)}, got {family!r}")
+    notes = doc.get("notes", "")
+    if not isinstance(notes, str):
+        raise fail(f"field 'notes' must be a string, got {type(notes).__name__}")
+
+    sources = doc.get("sources", {})
+    if not isinstance(sources, dict) or not all(isinstance(v, str) for v in sources.values()):
+        raise fail("[sources] must be a table of strings (key = \"citation\")")
+
+    raw = doc.get("figures")
+    if not isinstance(raw, dict):
+        raise fail("missing table [figures]")
+    cls = SPEC_CLASSES[family]
+    expected = [f.name for f in fields(cls)]
+    for name in raw:
+        if name not in expected:
+            hint = _unit_hint(name, expected)
+            raise fail(f"unknown field figures.{name} for family {family!r}{hint}")
+
+    values: dict[str, float] = {}
+    provenance: dict[str, Figure] = {}
+    for name in expected:
+        if name not in raw:
+            if name in OPTIONAL.get(family, {}):
+                values[name] = OPTIONAL[family][name]
+                provenance[name] = Figure("A", "not present on this chip (field omitted)")
+                continue
+            raise fail(f"missing field figures.{name}")
+        value, figure = _figure(raw[name], name, sources, origin)
+        values[name] = value
+        provenance[name] = figure
+    return Chip(
+        id=doc["id"],
+        name=doc["name"],
+        family=family,
+        spec=cls(**values),
+        figures=MappingProxyType(provenance),
+        sources=MappingProxyType(dict(sources)),
+        notes=notes,
+        path=origin,
+    )
+
+
+def load_chip_file(path: str | Path) -> Chip:
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise ValueError(f"cannot read chip spec {str(path)!r}: {exc.strerror or exc}") from None
+    if size > MAX_FILE_BYTES:
+        raise ValueError(f"{path}: file is {size} bytes, larger than {MAX_FILE_BYTES}; not a chip spec")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not UTF-8 text; not a chip spec") from None
+    return parse_chip(text, str(path))
+
+
+def _figure(entry, name: str, sources: dict, origin: str) -> tuple[float, Figure]:
+    where = f"{origin}: field figures.{name}"
+    if isinstance(entry, dict):
+        extra = set(entry) - {"value", "tag", "src", "note"}
+        if extra:
+            raise ValueError(f"{where}: unknown key {sorted(extra)[0]!r} (expected value, tag, src, note)")
+        if "value" not in entry:
+            raise ValueError(f"{where}: missing 'value'")
+        value = entry["value"]
+        tag = entry.get("tag", "U")
+        if tag not in TAGS:
+            raise ValueError(f"{where}: tag must be one of {sorted(TAGS)}, got {tag!r}")
+        keys = entry.get("src", "")
+        if not isinstance(keys, str):
+            raise ValueError(f"{where}: src must be a string of source keys, got {keys!r}")
+        texts = []
+        for key in filter(None, (k.strip() for k in keys.split(","))):
+            if key not in sources:
+                raise ValueError(f"{where}: src {key!r} is not in [sources]")
+            texts.append(f"{key}: {sources[key]}")
+        note = entry.get("note", "")
+        if not isinstance(note, str):
+            raise ValueError(f"{where}: note must be a string")
+        text = "; ".join(texts + ([note] if note else [])) or "no source given"
+        figure = Figure(tag, text)
+    else:
+        value = entry
+        figure = Figure("U", f"user value from {origin}, no source given")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{where}: must be a number, got {type(value).__name__} {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{where}: must be finite, got {value!r}")
+    if name in INT_FIELDS:
+        if float(value) != int(value):
+            raise ValueError(f"{where}: must be a whole number, got {value!r}")
+        value = int(value)
+    low, high = RANGES[name]
+    if value <= 0 and low > 0:
+        raise ValueError(f"{where}: must be > 0, got {value!r}")
+    if not low <= value <= high:
+        raise ValueError(
+            f"{where}: {value!r} is outside the plausible range [{low:g}, {high:g}]; "
+            f"check the units in the field name"
+        )
+    return value, figure
+
+
+def _unit_hint(name: str, expected: list[str]) -> str:
+    """Suggest the right field when only the unit suffix differs (``hbm_bw_tb_s``)."""
+    stem = name.split("_")[0]
+    near = [e for e in expected if e.split("_")[0] == stem]
+    if near:
+        return f" (did you mean {' or '.join(near)}? units are part of the field name)"
+    return ""

@@ -1,0 +1,217 @@
+"""Chip specifications as frozen dataclasses, and the schema their TOML files follow.
+
+Every figure in a spec file is either a bare number (users' own files) or an inline table
+``{ value = ..., tag = "V", src = "a,b" }`` whose ``src`` names entries of the file's
+``[sources]`` table. Tags follow ../shared/hardware/chips.md: ``V`` read in the source,
+``S`` a secondary summary, ``D`` arithmetic from V/S figures, ``U`` unverified, plus ``M``
+measured on the machine (the host) and ``A`` an assumption of this project, stated.
+
+Units are in every field name (``clock_ghz``, ``hbm_bw_gb_s``) and each field has a
+plausible range: a value outside it is almost always a unit slip (bytes/s written into a
+GB/s field), so the loader rejects it naming the field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from types import MappingProxyType
+from typing import Mapping
+
+FAMILIES = ("ipu", "gpu", "cpu")
+TAGS = {
+    "V": "read in the source",
+    "S": "secondary summary of a primary source",
+    "D": "arithmetic from V/S figures",
+    "U": "unverified",
+    "M": "measured on this machine",
+    "A": "assumption of this project, stated in the source note",
+}
+
+
+@dataclass(frozen=True)
+class Figure:
+    """Provenance of one figure: its tag and the source text it came from."""
+
+    tag: str
+    source: str
+
+
+@dataclass(frozen=True)
+class IpuSpec:
+    """One Graphcore IPU (not a card or a pod)."""
+
+    tiles: int
+    workers_per_tile: int
+    clock_ghz: float
+    sram_per_tile_kib: float
+    sram_bw_tb_s: float
+    exchange_b_per_cycle_per_tile: float
+    amp_fp16_macs_per_cycle_per_tile: float
+    amp_fp32_macs_per_cycle_per_tile: float
+    amp_fp16_input_channels_per_pass: int
+    amp_fp32_input_channels_per_pass: int
+    amp_fp16_conv_engines: int
+    amp_fp32_conv_engines: int
+    vector_fp16_macs_per_cycle_per_tile: float
+    vector_fp32_macs_per_cycle_per_tile: float
+    slic_available: int  # 1 if the SLIC vertex exists on this chip, else 0 (TOML has no bool range)
+    sync_cycles: float
+    sram_usable_fraction: float
+    streaming_bw_gb_s: float
+    streaming_capacity_gb: float
+    peak_fp16_tflop_s: float
+    peak_fp32_tflop_s: float
+
+    @property
+    def sram_total_bytes(self) -> float:
+        return self.tiles * self.sram_per_tile_kib * 1024
+
+    @property
+    def exchange_bw_b_s(self) -> float:
+        return self.exchange_b_per_cycle_per_tile * self.tiles * self.clock_ghz * 1e9
+
+
+@dataclass(frozen=True)
+class GpuSpec:
+    """One NVIDIA GPU."""
+
+    sms: int
+    clock_ghz: float
+    peak_fp32_tflop_s: float  # CUDA cores
+    peak_fp16_tensor_tflop_s: float
+    peak_tf32_tensor_tflop_s: float  # 0 would be invalid: omit the field when there is no TF32
+    hbm_gb: float
+    hbm_bw_gb_s: float
+    l2_mb: float
+    l2_bw_tb_s: float
+    smem_per_sm_kb: float
+    launch_overhead_us: float
+    tensor_core_efficiency: float
+    cuda_core_efficiency: float
+    hbm_efficiency: float
+
+
+@dataclass(frozen=True)
+class CpuSpec:
+    """The host CPU (the machine the engine runs on)."""
+
+    cores: int
+    peak_fp32_gflop_s: float
+    simd_fp32_lanes: int
+    dram_bw_gb_s: float
+    l3_bw_gb_s: float
+    l3_mb: float
+    dram_gb: float
+    call_overhead_us: float
+
+
+SPEC_CLASSES = {"ipu": IpuSpec, "gpu": GpuSpec, "cpu": CpuSpec}
+
+# Plausible ranges per field (inclusive). A value outside is rejected as a likely unit slip.
+RANGES: dict[str, tuple[float, float]] = {
+    # IPU
+    "tiles": (1, 1e6),
+    "workers_per_tile": (1, 64),
+    "clock_ghz": (0.05, 10),
+    "sram_per_tile_kib": (1, 1e5),
+    "sram_bw_tb_s": (0.01, 1e4),
+    "exchange_b_per_cycle_per_tile": (0.1, 1024),
+    "amp_fp16_macs_per_cycle_per_tile": (1, 4096),
+    "amp_fp32_macs_per_cycle_per_tile": (1, 4096),
+    "amp_fp16_input_channels_per_pass": (1, 1024),
+    "amp_fp32_input_channels_per_pass": (1, 1024),
+    "amp_fp16_conv_engines": (1, 1024),
+    "amp_fp32_conv_engines": (1, 1024),
+    "vector_fp16_macs_per_cycle_per_tile": (0.1, 1024),
+    "vector_fp32_macs_per_cycle_per_tile": (0.1, 1024),
+    "slic_available": (0, 1),
+    "sync_cycles": (1, 1e6),
+    "sram_usable_fraction": (0.01, 1),
+    "streaming_bw_gb_s": (0.1, 1e5),
+    "streaming_capacity_gb": (0.1, 1e6),
+    "peak_fp16_tflop_s": (0.001, 1e5),
+    "peak_fp32_tflop_s": (0.001, 1e5),
+    # GPU
+    "sms": (1, 1e4),
+    "peak_fp16_tensor_tflop_s": (0.01, 1e5),
+    "peak_tf32_tensor_tflop_s": (0.01, 1e5),
+    "hbm_gb": (0.1, 1e5),
+    "hbm_bw_gb_s": (1, 1e6),
+    "l2_mb": (0.01, 1e4),
+    "l2_bw_tb_s": (0.01, 1e4),
+    "smem_per_sm_kb": (1, 1e5),
+    "launch_overhead_us": (0.01, 1e4),
+    "tensor_core_efficiency": (0.01, 1),
+    "cuda_core_efficiency": (0.01, 1),
+    "hbm_efficiency": (0.01, 1),
+    # CPU
+    "cores": (1, 1e5),
+    "peak_fp32_gflop_s": (0.1, 1e6),
+    "simd_fp32_lanes": (1, 64),
+    "dram_bw_gb_s": (0.1, 1e5),
+    "l3_bw_gb_s": (0.1, 1e6),
+    "l3_mb": (0.01, 1e5),
+    "dram_gb": (0.01, 1e6),
+    "call_overhead_us": (0.001, 1e5),
+}
+
+# Fields that may be left out, with the value that then applies (and why).
+OPTIONAL: dict[str, dict[str, float]] = {
+    "gpu": {"peak_tf32_tensor_tflop_s": 0.0},  # pre-Ampere GPUs have no TF32 tensor cores
+}
+
+INT_FIELDS = {
+    f.name
+    for cls in SPEC_CLASSES.values()
+    for f in fields(cls)
+    if f.type in ("int", int)
+}
+
+
+@dataclass(frozen=True)
+class Chip:
+    """A chip: id, family, its family's spec and where every figure came from."""
+
+    id: str
+    name: str
+    family: str
+    spec: IpuSpec | GpuSpec | CpuSpec
+    figures: Mapping[str, Figure] = field(default_factory=lambda: MappingProxyType({}))
+    sources: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    notes: str = ""
+    path: str = ""  # file it was loaded from ("" for built-in defaults)
+
+    # ---- family-independent views, for tables and the UI -------------------------------
+    def peak_flop_s(self, dtype: str = "fp16") -> float:
+        """The highest FLOP/s (2 x MACs) the chip's best unit reaches in this dtype."""
+        s = self.spec
+        if isinstance(s, IpuSpec):
+            return (s.peak_fp16_tflop_s if dtype == "fp16" else s.peak_fp32_tflop_s) * 1e12
+        if isinstance(s, GpuSpec):
+            if dtype == "fp16":
+                return s.peak_fp16_tensor_tflop_s * 1e12
+            return max(s.peak_fp32_tflop_s, s.peak_tf32_tensor_tflop_s) * 1e12
+        return s.peak_fp32_gflop_s * 1e9  # the host computes fp16 layers in fp32
+
+    def memory_levels(self) -> tuple[tuple[str, float, float], ...]:
+        """(name, capacity_bytes, bandwidth_b_s) from fastest to slowest."""
+        s = self.spec
+        if isinstance(s, IpuSpec):
+            return (
+                ("sram", s.sram_total_bytes, s.sram_bw_tb_s * 1e12),
+                ("streaming", s.streaming_capacity_gb * 1e9, s.streaming_bw_gb_s * 1e9),
+            )
+        if isinstance(s, GpuSpec):
+            return (
+                ("l2", s.l2_mb * 1e6, s.l2_bw_tb_s * 1e12),
+                ("hbm", s.hbm_gb * 1e9, s.hbm_bw_gb_s * 1e9),
+            )
+        return (
+            ("l3", s.l3_mb * 1e6, s.l3_bw_gb_s * 1e9),
+            ("dram", s.dram_gb * 1e9, s.dram_bw_gb_s * 1e9),
+        )
+
+    def source_of(self, name: str) -> str:
+        """'[tag] source text' for a figure, for tooltips and reports."""
+        fig = self.figures.get(name)
+        return f"[{fig.tag}] {fig.source}" if fig else "[?] no source"

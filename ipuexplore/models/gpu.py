@@ -1,0 +1,145 @@
+"""Cost of a pass on an NVIDIA GPU: kernels streaming tensors from HBM through L2 into SMs.
+
+Mechanisms, each a named term:
+
+- **compute unit**: tensor cores only when the channels per group (input and output) are
+  multiples of 8 in fp16 or 4 in TF32 (NVIDIA's convolution guide); otherwise CUDA cores at
+  the FP32 rate. Depthwise layers run a direct CUDA-core kernel (as cuDNN and PyTorch do).
+- **tile shape**: an implicit-GEMM kernel computes per group an ``m x n`` output in
+  thread-block tiles of ``TILE_M x tile_n`` (``tile_n`` = the narrowest multiple of the MMA
+  width 8 covering ``n``, at most 128). Operands are re-read from L2 once per tile column /
+  row: small groups mean narrow tiles and little reuse, so L2 traffic grows.
+- **SM fill**: thread blocks (with split-K over long reductions) / SMs, with wave
+  quantisation when there are more blocks than SMs.
+- **memory level**: compulsory bytes come from HBM, except that a layer whose working set
+  fits in L2 reads its input from L2 (the producing kernel just wrote it there).
+- **fixed cost**: a launch per kernel.
+
+Compute and memory traffic overlap (the pipeline streams), so the pass takes the slowest of
+compute, HBM and L2 time, plus launches.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+from ipuexplore.hardware import Chip, GpuSpec
+
+from .result import Phase, Term, bound_of
+from .roofline import round_up
+from .work import Work
+
+# CUTLASS's default tensor-op threadblock shape is 128x128 (e.g. examples/
+# 16_ampere_tensorop_conv2dfprop: ThreadblockShape<128, 128, 64>); MMA instructions are
+# 8 wide in N on sm70/sm80 (mma.m8n8k4, mma.m16n8k16: PTX ISA).
+TILE_M = 128
+TILE_N_MAX = 128
+MMA_N = 8
+SPLIT_K_MIN = 64  # shortest reduction chunk a split-K kernel gives one block (assumption)
+
+
+def capacity_bytes(chip: Chip) -> float:
+    return _spec(chip).hbm_gb * 1e9
+
+
+def l2_bytes(chip: Chip) -> float:
+    return _spec(chip).l2_mb * 1e6
+
+
+def compute_unit(s: GpuSpec, work: Work, dtype: str) -> tuple[str, float, str]:
+    """(unit, peak FLOP/s, why) for this pass's channel shape."""
+    cg, kg = work.in_ch if work.phase != "backward_weights" else work.out_ch, work.n
+    if work.depthwise:
+        return "CUDA cores (direct depthwise)", s.peak_fp32_tflop_s * 1e12, "depthwise: 1 channel per group, no matrix to feed tensor cores"
+    if dtype == "fp16":
+        if cg % 8 == 0 and kg % 8 == 0:
+            return "tensor cores (fp16)", s.peak_fp16_tensor_tflop_s * 1e12, "channels per group are multiples of 8"
+        why = f"channels per group ({cg} in, {kg} out) not multiples of 8: no tensor cores"
+        return "CUDA cores", s.peak_fp32_tflop_s * 1e12, why
+    if s.peak_tf32_tensor_tflop_s > 0 and cg % 4 == 0 and kg % 4 == 0:
+        return "tensor cores (tf32)", s.peak_tf32_tensor_tflop_s * 1e12, "fp32 runs as TF32 (PyTorch's cuDNN default); channels per group multiples of 4"
+    why = "no TF32 tensor cores on this GPU" if s.peak_tf32_tensor_tflop_s <= 0 else f"channels per group ({cg} in, {kg} out) not multiples of 4"
+    return "CUDA cores", s.peak_fp32_tflop_s * 1e12, why
+
+
+def cost(chip: Chip, work: Work, dtype: str, *, l2_resident: bool) -> Phase:
+    s = _spec(chip)
+    b = 2 if dtype == "fp16" else 4
+    hbm_bw = s.hbm_bw_gb_s * 1e9 * s.hbm_efficiency
+    l2_bw = s.l2_bw_tb_s * 1e12
+
+    # Compulsory traffic; an L2-resident input was just written by the producing kernel.
+    hbm_b = work.min_bytes - (work.a_bytes if l2_resident else 0)
+    if work.matmul and not work.depthwise:
+        unit, peak, why_unit = compute_unit(s, work, dtype)
+        tensor = unit.startswith("tensor")
+        tile_n = min(TILE_N_MAX, round_up(work.n, MMA_N))
+        tile_m = min(TILE_M, round_up(work.m, MMA_N))
+        shape_fill = (work.n / round_up(work.n, tile_n)) * (work.m / round_up(work.m, tile_m)) if tensor else 1.0
+        blocks = work.groups * -(-work.m // tile_m) * -(-work.n // tile_n)
+        split_k = max(1, min(-(-s.sms // blocks), work.red // SPLIT_K_MIN))
+        # tiled GEMM traffic into the SMs: A re-read per tile column, B per tile row
+        l2_b = work.groups * (
+            work.m * work.red * -(-work.n // tile_n) + work.n * work.red * -(-work.m // tile_m)
+        ) * b + work.c_bytes * split_k
+        eff = s.tensor_core_efficiency if tensor else s.cuda_core_efficiency
+        kernels = work.kernels + (1 if split_k > 1 else 0)  # split-K reduces in a second kernel
+    else:
+        if work.matmul:
+            unit, peak, why_unit = compute_unit(s, work, dtype)
+        else:
+            unit, peak, why_unit = "CUDA cores", s.peak_fp32_tflop_s * 1e12, "element-wise work"
+        tile_n = tile_m = 1
+        shape_fill = 1.0
+        blocks = max(1, work.c_bytes // (b * 1024))  # one block per ~1K output elements
+        split_k = 1
+        l2_b = work.min_bytes  # direct kernels tile through shared memory: operands once
+        eff = s.cuda_core_efficiency
+        kernels = work.kernels
+    waves = -(-blocks * split_k // s.sms)
+    sm_fill = blocks * split_k / (waves * s.sms)
+    rate = peak * eff * shape_fill * sm_fill
+    # element-wise ops are one op each, at half the FMA-counted FLOP rate of the CUDA cores
+    vec_s = work.vector_ops / (s.peak_fp32_tflop_s * 1e12 / 2 * s.cuda_core_efficiency * sm_fill)
+    compute_s = work.flops / rate + vec_s
+    hbm_s = hbm_b / hbm_bw
+    l2_s = l2_b / l2_bw
+    launch_s = kernels * s.launch_overhead_us * 1e-6
+    time_s = max(compute_s, hbm_s, l2_s) + launch_s
+    slowest_mem = max(hbm_s, l2_s)
+    by_bound = {
+        "compute": compute_s if compute_s >= slowest_mem else 0.0,
+        "memory": slowest_mem if slowest_mem > compute_s else 0.0,
+        "exchange": 0.0,
+        "overhead": launch_s,
+    }
+    level = "l2" if l2_resident and l2_s >= hbm_s else "hbm"
+    t = {
+        "unit_peak_flop_s": Term(peak, "FLOP/s", f"{unit}: {why_unit}"),
+        "efficiency": Term(eff, "fraction", "achievable fraction of the unit's peak (chip file, with source)"),
+        "shape_fill": Term(shape_fill, "fraction", f"per-group GEMM {work.m}x{work.n} in {tile_m}x{tile_n} tiles (tensor cores only)"),
+        "sm_fill": Term(sm_fill, "fraction", f"{blocks} blocks x split-K {split_k} over {s.sms} SMs in {waves} wave(s)"),
+        "compute_s": Term(compute_s, "s", "FLOPs / (peak x efficiency x shape fill x SM fill) + element-wise ops"),
+        "hbm_s": Term(hbm_s, "s", "compulsory bytes / (HBM bandwidth x efficiency)" + ("; input read from L2" if l2_resident else "")),
+        "l2_s": Term(l2_s, "s", "tile re-reads through L2 / L2 bandwidth"),
+        "launch_s": Term(launch_s, "s", f"{kernels} kernel launch(es) x {s.launch_overhead_us:g} us"),
+    }
+    return Phase(
+        name=work.phase,
+        time_s=time_s,
+        flops=work.flops,
+        vector_ops=work.vector_ops,
+        bytes=float(hbm_b),
+        bytes_by_level=MappingProxyType({"hbm": float(hbm_b), "l2": float(l2_b)}),
+        time_by_bound=MappingProxyType(by_bound),
+        bound=bound_of(by_bound),
+        unit=unit,
+        memory_level=level,
+        terms=MappingProxyType(t),
+    )
+
+
+def _spec(chip: Chip) -> GpuSpec:
+    if not isinstance(chip.spec, GpuSpec):
+        raise ValueError(f"chip {chip.id!r} is not a GPU (family {chip.family!r})")
+    return chip.spec

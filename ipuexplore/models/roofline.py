@@ -1,0 +1,42 @@
+"""The roofline at the core of every model (after LLM-Viewer's ``roofline_analyze``).
+
+    time = max(work / peak, bytes / bandwidth)
+
+The ridge point ``peak / bandwidth`` (FLOP per byte) separates memory-bound layers (below)
+from compute-bound ones (above). The family models refine which peak applies (the compute
+unit the layer's shape can use) and which bandwidth (the memory level its data lives in).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Roofline:
+    arithmetic_intensity: float  # FLOP per byte
+    ridge_flop_per_b: float
+    attainable_flop_s: float
+    time_s: float
+    bound: str  # "compute" | "memory"
+
+
+def roofline(work: float, bytes_: float, peak_flop_s: float, bw_b_s: float) -> Roofline:
+    """Attainable rate and time of ``work`` operations moving ``bytes_`` bytes."""
+    if peak_flop_s <= 0 or bw_b_s <= 0:
+        raise ValueError(f"peak ({peak_flop_s}) and bandwidth ({bw_b_s}) must be > 0")
+    ai = work / bytes_ if bytes_ > 0 else float("inf")
+    ridge = peak_flop_s / bw_b_s
+    attainable = min(peak_flop_s, ai * bw_b_s)
+    compute_s, memory_s = work / peak_flop_s, bytes_ / bw_b_s
+    bound = "compute" if compute_s >= memory_s else "memory"
+    return Roofline(ai, ridge, attainable, max(compute_s, memory_s), bound)
+
+
+def round_up(x: int, multiple: int) -> int:
+    return -(-x // multiple) * multiple
+
+
+def fill(used: int, granule: int) -> float:
+    """Fraction of a unit of width ``granule`` that ``used`` items occupy after padding."""
+    return used / round_up(used, granule)
