@@ -83,6 +83,14 @@ def chip_name(chip_id: str) -> str:
     return str(getattr(spec, "name", None) or chip_id)
 
 
+def chip_short(chip_id: str) -> str:
+    """A column-header name: 'Graphcore IPU Mk1 (GC2)' -> 'IPU Mk1', 'NVIDIA V100 SXM2 16 GB' -> 'V100 SXM2'."""
+    name = chip_name(chip_id)
+    for prefix in ("Graphcore ", "NVIDIA "):
+        name = name.removeprefix(prefix)
+    return " ".join(name.split(" (")[0].split()[:2]) or chip_id
+
+
 def estimate(chip_id: str, layer, *, batch: int, dtype: str, train: bool):
     """models.estimate for one chip; a model that rejects the layer raises ValueError."""
     estimate_fn = _attr(models(), "estimate", "performance models")

@@ -67,3 +67,13 @@ class NetworkRunFinished(Message):
     result: object = None
     error: str = ""
     cancelled: bool = False
+
+
+@dataclass
+class NetworkAnalysed(Message):
+    """The models' per-layer analysis of a network, or why there is none."""
+
+    generation: int
+    network: object = None
+    analysis: object = None
+    error: str = ""

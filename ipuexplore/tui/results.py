@@ -19,6 +19,7 @@ class ChipResult:
     estimate: Any = None
     error: str = ""
     batch: int = 1
+    short: str = ""  # column-header name
 
     @property
     def img_s(self) -> float | None:
@@ -61,16 +62,16 @@ def chip_results(s: LayerSettings) -> list[ChipResult]:
     try:
         layer = s.layer()
     except ValueError as exc:
-        return [ChipResult(c, c, error=f"invalid layer: {exc}") for c in (s.chip_a, s.chip_b)]
+        return [ChipResult(c, c, error=f"invalid layer: {exc}", short=c) for c in (s.chip_a, s.chip_b)]
     out = []
     for chip_id in (s.chip_a, s.chip_b):
-        name = backend.chip_name(chip_id)
+        name, short = backend.chip_name(chip_id), backend.chip_short(chip_id)
         try:
             est = backend.estimate(chip_id, layer, batch=s.batch, dtype=s.dtype, train=s.train)
         except backend.Unavailable as exc:
-            out.append(ChipResult(chip_id, name, error=str(exc), batch=s.batch))
+            out.append(ChipResult(chip_id, name, error=str(exc), batch=s.batch, short=short))
         except (ValueError, KeyError, ZeroDivisionError, TypeError) as exc:
-            out.append(ChipResult(chip_id, name, error=f"model rejected the layer: {exc}", batch=s.batch))
+            out.append(ChipResult(chip_id, name, error=f"model rejected the layer: {exc}", batch=s.batch, short=short))
         else:
-            out.append(ChipResult(chip_id, name, estimate=est, batch=s.batch))
+            out.append(ChipResult(chip_id, name, estimate=est, batch=s.batch, short=short))
     return out

@@ -26,10 +26,11 @@ class LayerScreen(Screen):
     def compose(self) -> ComposeResult:
         app = self.app
         with Horizontal(id="layer-main"):
-            yield LayerControls(app.settings, backend.chip_ids(), id="controls")
+            with VerticalScroll(id="left"):
+                yield LayerControls(app.settings, backend.chip_ids(), id="controls")
+                yield Static(id="layer-desc", classes="note")
             with VerticalScroll(id="results"):
                 yield RatioBanner(id="ratio")
-                yield Static(id="layer-desc", classes="note")
                 yield ChipPanel(id="chips")
                 yield HostPanel(
                     id="host", enabled=app.live_enabled, disabled_reason=app.live_disabled_reason
@@ -78,10 +79,9 @@ class LayerScreen(Screen):
             desc.update(Text(f"invalid layer: {exc}", style="bold red"))
             self.query_one(HostPanel).stop("nothing to measure: the layer is invalid")
             return
-        mode = "training (fwd + 2 bwd)" if s.train else "inference"
         desc.update(
-            f"{layer.describe()}  batch {s.batch} {s.dtype} {mode}\n"
-            f"{layer.params:,} params, {layer.flops * s.batch / 1e9:.3g} GFLOP fwd (2xMAC)"
+            f"{layer.describe()}\n{layer.params:,} params, "
+            f"{layer.flops * s.batch / 1e9:.3g} GFLOP fwd per batch (2xMAC)"
         )
         self.query_one(HostPanel).measure(layer, s.batch)
 

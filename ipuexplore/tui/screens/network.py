@@ -1,9 +1,294 @@
-"""Network view (placeholder while being written)."""
+"""The network view: per-layer estimates of a whole network on both chips, and a host run."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import DataTable, Footer, Input, ProgressBar, Select, Static
+from textual.worker import get_current_worker
+
+from .. import backend, netview
+from ..fmt import ratio, seconds, si
+from ..messages import NetworkAnalysed, NetworkProgress, NetworkRunFinished
+
+# (column label, sort key or None)
+COLUMNS = (("#", "index"), ("layer", None), ("A", "time_a"), ("B", "time_b"), ("B/A", "ratio"),
+           ("GFLOP", "flops"), ("FLOP/B", None), ("bound A", None), ("bound B", None), ("shape", None))
+HOST_BATCH = 1  # a whole network on a laptop CPU: one image keeps the run to seconds
 
 
 class NetworkScreen(Screen):
-    def compose(self):
-        yield Static("network")
+    BINDINGS = [
+        Binding("o", "cycle_sort", "Sort", id="network.sort"),
+        Binding("r", "run_host", "Run on host", id="network.run"),
+        Binding("escape", "cancel_run", "Cancel run", id="network.cancel", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.source = netview.Source()
+        self.generation = 0
+        self.network = None
+        self.analysis = None
+        self.host_run = None
+        self.sort_key = "index"
+        self._rows: list[netview.Row] = []
+        self._analysed_for = None
+
+    def compose(self) -> ComposeResult:
+        try:
+            names = list(backend.networks().list_networks())
+        except (backend.Unavailable, AttributeError):
+            names = []
+        with Horizontal(id="net-pickers"):
+            yield Select([(n, n) for n in names], value=self.source.name if names else Select.BLANK,
+                         allow_blank=not names, id="net-name", prompt="network")
+            yield Select(
+                [("groups as built", 0)] + [(f"{g}/group", g) for g in netview.GROUP_OVERRIDES[1:]],
+                value=0, allow_blank=False, id="net-groups",
+            )
+            yield Input(placeholder="or an .onnx path, enter opens", id="net-onnx")
+        yield Static(id="net-summary", classes="note")
+        yield Static(id="net-totals")
+        yield DataTable(id="net-table", zebra_stripes=True, cursor_type="row")
+        with Horizontal(id="net-run"):
+            yield ProgressBar(id="net-progress", show_eta=False)
+            yield Static(id="net-host", classes="note")
         yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#net-host", Static).update(
+            f"r runs the network on this CPU (engine, batch {HOST_BATCH})")
+        self.reload()
+
+    def on_screen_resume(self) -> None:
+        if self._analysed_for != self._settings_key():
+            self.reload()
+
+    def _settings_key(self):
+        s = self.app.settings
+        return (self.source, s.chip_a, s.chip_b, s.batch, s.dtype, s.train)
+
+    # ---- picking ----------------------------------------------------------------------
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if event.value is Select.BLANK:
+            return
+        if event.select.id == "net-name":
+            self.source = netview.Source(str(event.value), "", self.source.group_size)
+        elif event.select.id == "net-groups":
+            self.source = netview.Source(self.source.name, self.source.onnx_path, int(event.value))
+        self.reload()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        path = event.value.strip()
+        self.source = netview.Source(self.source.name, path, self.source.group_size)
+        self.reload()
+
+    def reload(self) -> None:
+        """Re-analyse the current source with the layer view's chips, batch, dtype and mode."""
+        self.generation += 1
+        self.host_run = None
+        self._analysed_for = self._settings_key()
+        s = self.app.settings
+        mode = "training" if s.train else "inference"
+        note = "  (group override ignored for ONNX)" if self.source.onnx_path and self.source.group_size else ""
+        self.query_one("#net-summary", Static).update(
+            f"{self.source.label}: {s.chip_a} vs {s.chip_b}, batch {s.batch}, {s.dtype}, {mode} "
+            f"(set in the layer view){note}  analysing...")
+        self._analyse(self.generation, self.source, [s.chip_a, s.chip_b], s.batch, s.dtype, s.train)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="analyse",
+          description="Modelling the network on both chips")
+    def _analyse(self, generation, source, chips, batch, dtype, train) -> None:
+        try:
+            network = netview.load(source)
+            if len(set(chips)) < 2:
+                raise ValueError("pick two different chips in the layer view")
+            analysis = netview.analyse(network, chips, batch=batch, dtype=dtype, train=train)
+        except (backend.Unavailable, ValueError, OSError, KeyError) as exc:
+            self.post_message(NetworkAnalysed(generation, error=str(exc)))
+            return
+        except Exception as exc:  # noqa: BLE001 - a bad ONNX file can fail in many ways
+            self.post_message(NetworkAnalysed(generation, error=f"{type(exc).__name__}: {exc}"))
+            return
+        self.post_message(NetworkAnalysed(generation, network, analysis))
+
+    def on_network_analysed(self, message: NetworkAnalysed) -> None:
+        if message.generation != self.generation:
+            return
+        summary = self.query_one("#net-summary", Static)
+        table = self.query_one(DataTable)
+        if message.error:
+            self.network = self.analysis = None
+            self._rows = []
+            table.clear(columns=True)
+            self.query_one("#net-totals", Static).update("")
+            summary.update(Text(f"{self.source.label}: {message.error}", style="bold red"))
+            return
+        self.network, self.analysis = message.network, message.analysis
+        self._rows = netview.rows(self.analysis)
+        net = self.network
+        unsupported = ""
+        if self.analysis.unsupported:
+            ops = ", ".join(f"{op} x{n}" for op, n in self.analysis.unsupported)
+            unsupported = f"\nnot modelled (unsupported ONNX ops): {ops}"
+        s = self.app.settings
+        summary.update(
+            f"{net.name} at {net.res}px: {len(net.layers)} layers, {net.params / 1e6:.2f} M params, "
+            f"{net.flops / 1e9:.2f} GFLOP/image (2xMAC); batch {s.batch} {s.dtype} "
+            f"{'training' if s.train else 'inference'} (layer view settings){unsupported}")
+        self._show_totals()
+        self._fill_table()
+
+    # ---- drawing ----------------------------------------------------------------------
+    def _show_totals(self) -> None:
+        a = self.analysis
+        table = Table(box=None, expand=False, padding=(0, 1), header_style="bold")
+        mode = "train" if a.train else "infer"
+        table.add_column("total", no_wrap=True, min_width=9)
+        table.add_column("step", justify="right", no_wrap=True, min_width=7)
+        table.add_column(f"{mode} img/s", justify="right", no_wrap=True, min_width=11)
+        table.add_column("ratio", justify="right", no_wrap=True, min_width=6)
+        table.add_column("time by bound", no_wrap=True, overflow="ellipsis")
+        for chip_id in a.chips:
+            t = a.totals[chip_id]
+            total = sum(t.time_by_bound.values()) or 1.0
+            bounds = " ".join(f"{b} {100 * v / total:.0f}%" for b, v in
+                              sorted(t.time_by_bound.items(), key=lambda kv: -kv[1]) if v > 0)
+            img_s = t.train_throughput_img_s if a.train else t.throughput_img_s
+            r = t.train_throughput_ratio if a.train else t.throughput_ratio
+            table.add_row(backend.chip_short(chip_id), seconds(t.time_s), si(img_s), ratio(r), bounds)
+        if self.host_run is not None:
+            h = self.host_run
+            table.add_row(Text("host", style="cyan"), seconds(h.wall_s), si(h.images_per_s), "",
+                          f"measured, inference, batch {h.batch}, {h.workers} workers")
+        self.query_one("#net-totals", Static).update(table)
+
+    def _fill_table(self) -> None:
+        table = self.query_one(DataTable)
+        table.clear(columns=True)
+        labels = {"A": backend.chip_short(self.analysis.chips[0]),
+                  "B": backend.chip_short(self.analysis.chips[-1])}
+        for label, key in COLUMNS:
+            text = labels.get(label, label)
+            if key == self.sort_key:
+                text += " ▼" if key != "index" else " ▲"
+            table.add_column(text, key=label)
+        host_times = self._host_times()
+        if host_times:
+            table.add_column("host", key="host")
+        for row in netview.sort_rows(self._rows, self.sort_key):
+            heavy = row.heavy_a or row.heavy_b
+            cells = [
+                Text(f"{row.index}{' *' if heavy else ''}", style="bold" if heavy else ""),
+                Text(row.name, style="bold" if heavy else ""),
+                Text(seconds(row.time_a), style="bold red" if row.heavy_a else ""),
+                Text(seconds(row.time_b), style="bold red" if row.heavy_b else ""),
+                Text(ratio(row.ratio)),
+                Text(f"{row.flops * self.analysis.batch / 1e9:.3g}"),
+                Text(f"{row.ai:.3g}"),
+                Text(row.bound_a), Text(row.bound_b), Text(row.shape, style="dim"),
+            ]
+            if host_times:
+                cells.append(Text(seconds(host_times[row.index])))
+            table.add_row(*cells, key=str(row.index))
+
+    def _host_times(self) -> list[float]:
+        if self.host_run is None or len(self.host_run.layers) != len(self._rows):
+            return []
+        return [t.time_s for t in self.host_run.layers]
+
+    # ---- sorting ----------------------------------------------------------------------
+    def action_cycle_sort(self) -> None:
+        keys = netview.SORT_KEYS
+        self.sort_key = keys[(keys.index(self.sort_key) + 1) % len(keys)]
+        if self.analysis is not None:
+            self._fill_table()
+        self.notify(f"sorted by {self.sort_key.replace('_', ' ')}", timeout=1.5)
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        key = dict(COLUMNS).get(str(event.column_key.value))
+        if key is not None:
+            self.sort_key = key
+            self._fill_table()
+
+    # ---- host run ---------------------------------------------------------------------
+    def action_run_host(self) -> None:
+        if self.network is None:
+            self.notify("no network loaded", severity="warning")
+            return
+        self.query_one(ProgressBar).update(total=len(self.network.layers), progress=0)
+        self.query_one("#net-host", Static).update("running on this CPU... (escape cancels)")
+        self._run_host(self.generation, self.network)
+
+    def action_cancel_run(self) -> None:
+        if self.workers.cancel_group(self, "host_run"):
+            self.query_one("#net-host", Static).update("cancelling...")
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="host_run",
+          description="Running the network on the host engine")
+    def _run_host(self, generation: int, network) -> None:
+        worker = get_current_worker()
+        try:
+            nets = backend.networks()
+            backend.engine()
+            run = backend._attr(nets, "run_on_host", "host runs")
+            result = run(
+                network, HOST_BATCH,
+                progress=lambda done, total, name: self.post_message(NetworkProgress(done, total, name)),
+                cancel=lambda: worker.is_cancelled,
+            )
+        except backend.Unavailable as exc:
+            self.post_message(NetworkRunFinished(error=str(exc)))
+            return
+        except Exception as exc:  # noqa: BLE001 - Cancelled and engine errors alike go to the UI
+            cancelled = worker.is_cancelled or type(exc).__name__ == "Cancelled"
+            self.post_message(NetworkRunFinished(error=str(exc), cancelled=cancelled))
+            return
+        if generation == self.generation:
+            self.post_message(NetworkRunFinished(result=result))
+
+    def on_network_progress(self, message: NetworkProgress) -> None:
+        self.query_one(ProgressBar).update(total=message.total, progress=message.done)
+        self.query_one("#net-host", Static).update(f"host: layer {message.done}/{message.total} {message.layer_name}")
+
+    def on_network_run_finished(self, message: NetworkRunFinished) -> None:
+        status = self.query_one("#net-host", Static)
+        if message.cancelled:
+            status.update("host run cancelled")
+            self.query_one(ProgressBar).update(progress=0)
+            return
+        if message.error:
+            status.update(Text(f"host run failed: {message.error}", style="bold red"))
+            return
+        self.host_run = h = message.result
+        status.update(f"host: {si(h.images_per_s)} img/s, {seconds(h.wall_s)} per batch of {h.batch} "
+                      f"({h.workers} workers, convs {100 * h.conv_s / h.wall_s:.0f}% of the time)")
+        self._show_totals()
+        self._fill_table()
+
+    # ---- export -----------------------------------------------------------------------
+    def export_data(self) -> dict:
+        if self.analysis is None:
+            return {"view": "network", "source": self.source.label, "rows": []}
+        host_times = self._host_times()
+        a, b = self.analysis.chips[0], self.analysis.chips[-1]
+        rows = []
+        for row in netview.sort_rows(self._rows, self.sort_key):
+            rows.append({
+                "index": row.index, "name": row.name, "shape": row.shape,
+                "flops_per_image": row.flops, "arithmetic_intensity": row.ai,
+                f"{a}_time_s": row.time_a, f"{b}_time_s": row.time_b,
+                f"{a}_bound": row.bound_a, f"{b}_bound": row.bound_b,
+                "host_time_s": host_times[row.index] if host_times else None,
+            })
+        return {"view": "network", "analysis": self.analysis.to_dict(layers=False),
+                "host_run": None if self.host_run is None else {
+                    k: v for k, v in self.host_run.to_dict().items() if k != "layers"},
+                "rows": rows}
+

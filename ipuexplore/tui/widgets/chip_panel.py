@@ -16,10 +16,10 @@ class ChipPanel(Static):
     """A table with one column per chip; a chip without an estimate shows why."""
 
     def show(self, results: list[ChipResult]) -> None:
-        table = Table(box=None, expand=True, padding=(0, 1), header_style="bold")
-        table.add_column("per batch", style="dim", no_wrap=True)
+        table = Table(box=None, expand=True, padding=(0, 0, 0, 1), header_style="bold")
+        table.add_column("model, batch", style="dim", no_wrap=True, min_width=13)
         for r in results:
-            table.add_column(r.name, justify="right", no_wrap=True, overflow="ellipsis")
+            table.add_column(r.short, justify="right", no_wrap=True, overflow="ellipsis")
         columns = []
         for r in results:
             if r.estimate is None:
@@ -37,7 +37,7 @@ class ChipPanel(Static):
                 else:
                     cells.append(Text(col[metric]))
             table.add_row(metric, *cells)
-        errors = [f"{r.name}: {r.error}" for r in results if r.estimate is None]
+        errors = [f"{r.short}: {r.error}" for r in results if r.estimate is None]
         if errors:
             self.update(Text("\n".join(errors), style="bold red") if not metrics else _stack(table, errors))
         else:
@@ -62,8 +62,9 @@ class RatioBanner(Static):
         self.set_class(r >= 1, "-good")
         self.set_class(r < 1, "-bad")
         text = Text()
-        text.append(f"{a.name} / {b.name} = ", style="bold")
-        text.append(ratio(r), style="bold reverse")
-        text.append(f"  at {cpg} ch/group  ", style="bold")
-        text.append(f"({a.name} {a.estimate.bound}-bound, {b.name} {b.estimate.bound}-bound)")
+        text.append(f"{a.short} is ", style="bold")
+        text.append(f" {ratio(r)} ", style="bold reverse")
+        text.append(" faster than " if r >= 1 else " as fast as ", style="bold")
+        text.append(f"{b.short} at {cpg} ch/group", style="bold")
+        text.append(f"\n{a.short} {a.estimate.bound}-bound, {b.short} {b.estimate.bound}-bound (images/s)")
         self.update(text)

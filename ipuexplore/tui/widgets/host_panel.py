@@ -43,7 +43,7 @@ class HostPanel(Vertical):
         self._paused = False
 
     def compose(self) -> ComposeResult:
-        yield Static("Host (this CPU, C engine, fp32)", classes="panel-title")
+        yield Static("Host: this CPU, C engine, fp32 (measured)", classes="panel-title")
         yield Static(id="host-shape", classes="note")
         yield Static(id="host-direct")
         yield Static(id="host-gemm")
@@ -188,29 +188,38 @@ class HostPanel(Vertical):
     def _refresh_all(self) -> None:
         shape = self.shape
         if shape is not None:
-            desc = f"runs {shape.layer.describe()} x{shape.batch}"
+            desc = f"runs {shape.layer.describe()}, batch {shape.batch}"
             note = f"\n{shape.note}" if shape.note else ""
             self.query_one("#host-shape", Static).update(desc + note)
         self.query_one("#host-direct", Static).update(self._line("direct"))
         self.query_one("#host-gemm", Static).update(self._line("gemm"))
-        self.query_one(Sparkline).data = list(self._history)
+        self._set_history()
         if "direct" not in self.latest:
             self.query_one(TileMap).clear(
                 "tile map: measuring..." if "direct" not in self.errors else "tile map: no direct run"
             )
 
+    def _set_history(self) -> None:
+        spark = self.query_one(Sparkline)
+        spark.data = list(self._history)
+        spark.display = len(self._history) > 1  # an empty sparkline draws a misleading flat line
+        spark.tooltip = (f"direct GFLOP/s, last {len(self._history)} runs: "
+                         f"{min(self._history):.2f} .. {max(self._history):.2f}") if self._history else None
+
     def _show_off(self) -> None:
         self.query_one("#host-shape", Static).update(f"live measurement off: {self.disabled_reason}")
         for name in ("#host-direct", "#host-gemm"):
             self.query_one(name, Static).update("")
-        self.query_one(Sparkline).data = []
+        self._history.clear()
+        self._set_history()
         self.query_one(TileMap).clear("tile map: live measurement off")
 
     def _show_failed(self, text: str) -> None:
         self.query_one("#host-shape", Static).update(Text(text, style="bold red"))
         for name in ("#host-direct", "#host-gemm"):
             self.query_one(name, Static).update("")
-        self.query_one(Sparkline).data = []
+        self._history.clear()
+        self._set_history()
         self.query_one(TileMap).clear("tile map: no measurement")
 
 

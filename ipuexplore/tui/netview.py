@@ -1,0 +1,85 @@
+"""Network view data: loading a network and turning an analysis into table rows (no textual)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import backend
+
+GROUP_OVERRIDES = (0, 1, 2, 4, 8, 16, 32, 64)  # channels per group; 0 = as built
+HEAVY = 5  # layers highlighted per chip
+SORT_KEYS = ("index", "time_a", "time_b", "ratio", "flops")
+
+
+@dataclass(frozen=True)
+class Source:
+    """Which network: a builder name, or an ONNX file path."""
+
+    name: str = "resnext50_32x4d"
+    onnx_path: str = ""
+    group_size: int = 0
+
+    @property
+    def label(self) -> str:
+        return self.onnx_path or self.name
+
+
+def load(source: Source):
+    """Build or import the network; errors become Unavailable/ValueError with a message."""
+    nets = backend.networks()
+    if source.onnx_path:
+        load_onnx = backend._attr(nets, "load_onnx", "ONNX import")
+        try:
+            return load_onnx(source.onnx_path)
+        except ImportError as exc:
+            raise backend.Unavailable(f"ONNX import needs the onnx package: {exc}") from exc
+    build = backend._attr(nets, "build", "network builders")
+    return build(source.name, group_size=source.group_size or None)
+
+
+def analyse(network, chips: list[str], *, batch: int, dtype: str, train: bool):
+    nets = backend.networks()
+    fn = backend._attr(nets, "analyse", "network analysis")
+    return fn(network, chips, batch=batch, dtype=dtype, train=train)
+
+
+@dataclass(frozen=True)
+class Row:
+    index: int
+    name: str
+    shape: str
+    flops: int  # per image, 2 x MACs
+    ai: float
+    time_a: float
+    time_b: float
+    bound_a: str
+    bound_b: str
+    heavy_a: bool
+    heavy_b: bool
+
+    @property
+    def ratio(self) -> float:
+        """How many times faster chip A runs this layer (B time / A time)."""
+        return self.time_b / self.time_a if self.time_a > 0 else float("inf")
+
+
+def rows(analysis) -> list[Row]:
+    a, b = analysis.chips[0], analysis.chips[-1]
+    times_a = sorted((r.costs[a].time_s for r in analysis.rows), reverse=True)
+    times_b = sorted((r.costs[b].time_s for r in analysis.rows), reverse=True)
+    cut_a = times_a[min(HEAVY, len(times_a)) - 1] if times_a else 0
+    cut_b = times_b[min(HEAVY, len(times_b)) - 1] if times_b else 0
+    out = []
+    for i, r in enumerate(analysis.rows):
+        ta, tb = r.costs[a].time_s, r.costs[b].time_s
+        out.append(Row(
+            i, r.name, r.shape, r.flops, r.arithmetic_intensity, ta, tb,
+            r.costs[a].bound, r.costs[b].bound, ta >= cut_a > 0, tb >= cut_b > 0,
+        ))
+    return out
+
+
+def sort_rows(items: list[Row], key: str) -> list[Row]:
+    if key == "index":
+        return sorted(items, key=lambda r: r.index)
+    return sorted(items, key=lambda r: getattr(r, key), reverse=True)
