@@ -1,0 +1,203 @@
+"""`ipuexplore net NAME`: a whole network through the models (and, with --run, through the engine)."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import time
+
+DEFAULT_CHIPS = "ipu-mk1,v100"
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "net",
+        help="model a whole network (ResNet, ResNeXt, EfficientNet, MobileNetV2 or an .onnx file) on chips",
+        description="Model a whole network layer by layer on each chip. Counts are per image; "
+        "FLOPs = 2 x MACs. Times are for one step at --batch.",
+    )
+    p.add_argument("name", metavar="NAME", nargs="?", help="network name (see --list) or path to an .onnx model")
+    p.add_argument("--list", action="store_true", help="list the network names and exit")
+    p.add_argument("--batch", type=int, default=1, help="images per step (default 1)")
+    p.add_argument("--res", type=int, default=None, help="input resolution (default: the network's own)")
+    p.add_argument("--chips", default=DEFAULT_CHIPS, help=f"comma-separated chip ids or spec paths (default {DEFAULT_CHIPS})")
+    p.add_argument("--hw-file", action="append", default=[], metavar="PATH", help="add a chip spec file (repeatable)")
+    p.add_argument("--dtype", choices=("fp16", "fp32"), default="fp16", help="data type (default fp16)")
+    p.add_argument("--train", action="store_true", help="per-layer times for a training step (fwd + bwd)")
+    p.add_argument("--group-size", type=int, default=None, metavar="N",
+                   help="channels per group in every block's spatial conv; block widths re-chosen to keep MACs")
+    p.add_argument("--width", type=float, default=1.0, help="channel width multiplier (default 1.0)")
+    p.add_argument("--layers", action="store_true", help="show the per-layer table (and add it to --json)")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print one JSON object")
+    out.add_argument("--csv", action="store_true", help="print the per-layer table as CSV")
+    p.add_argument("--run", action="store_true",
+                   help="also run the forward pass on this machine (C engine, random weights) next to the host model")
+    p.add_argument("--workers", type=int, default=None, help="engine workers for --run (default: all cores)")
+    p.set_defaults(func=run)
+
+
+def load_network(args):
+    from ipuexplore import networks
+
+    name = args.name
+    if name.endswith(".onnx") or os.sep in name:
+        for option, value, default in (("--res", args.res, None), ("--group-size", args.group_size, None),
+                                       ("--width", args.width, 1.0)):
+            if value != default:
+                raise ValueError(f"{option} cannot be applied to an ONNX model ({name})")
+        return networks.load_onnx(name)
+    return networks.build(name, res=args.res, group_size=args.group_size, width=args.width)
+
+
+def run(args) -> int:
+    from ipuexplore import networks
+
+    if args.list:
+        print("\n".join(networks.list_networks()))
+        return 0
+    if not args.name:
+        raise ValueError("NAME is required: a network name (see `ipuexplore net --list`) or an .onnx path")
+    network = load_network(args)
+    chips = [c.strip() for c in args.chips.split(",") if c.strip()] + list(args.hw_file)
+    analysis = networks.analyse(network, chips, batch=args.batch, dtype=args.dtype, train=args.train)
+    host = _host_run(network, args) if args.run else None
+    if args.json:
+        out = analysis.to_dict(layers=args.layers)
+        if host is not None:
+            out["host_run"] = _host_dict(*host)
+        json.dump(out, sys.stdout, indent=1)
+        print()
+    elif args.csv:
+        _write_csv(analysis, sys.stdout)
+    else:
+        _print_summary(analysis)
+        if args.layers:
+            _print_layers(analysis)
+        if host is not None:
+            _print_host(*host, show_layers=args.layers)
+    return 0
+
+
+# ---- human-readable output --------------------------------------------------------------
+def _si(value: float, unit: str = "") -> str:
+    for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= factor:
+            return f"{value / factor:.3g} {prefix}{unit}"
+    return f"{value:.3g} {unit}".rstrip()
+
+
+def _seconds(value: float) -> str:
+    if value >= 1:
+        return f"{value:.3g} s"
+    if value >= 1e-3:
+        return f"{value * 1e3:.3g} ms"
+    return f"{value * 1e6:.3g} us"
+
+
+def _print_summary(a) -> None:
+    net = a.network
+    mode = "training" if a.train else "inference"
+    print(f"{net.name}  {net.input_shape[1]}x{net.input_shape[2]}  batch {a.batch}  {a.dtype}  {mode}  "
+          f"({len(net.layers)} layers)")
+    print(f"per image: params {net.params:,}   MACs {_si(net.macs)}   FLOPs {_si(net.flops)} (2 x MACs)")
+    print(f"activations at batch {a.batch}: peak {_si(a.peak_activation_bytes, 'B')} (inference), "
+          f"{_si(a.stored_activation_bytes, 'B')} kept for the backward pass")
+    if a.unsupported:
+        ops = ", ".join(f"{op} x{n}" for op, n in a.unsupported)
+        print(f"unsupported ONNX ops (not modeled, input passed through): {ops}")
+    print()
+    header = f"{'chip':<12} {'latency':>10} {'img/s':>10} {'train img/s':>12} {'vs ' + a.baseline:>12} {'train vs':>9}  time by bound"
+    print(header)
+    for chip, t in a.totals.items():
+        share = sorted(t.time_by_bound.items(), key=lambda kv: -kv[1])
+        bounds = ", ".join(f"{b} {s / t.time_s:.0%}" for b, s in share if t.time_s > 0 and s / t.time_s >= 0.01)
+        print(f"{chip:<12} {_seconds(t.latency_s):>10} {t.throughput_img_s:>10.4g} {t.train_throughput_img_s:>12.4g} "
+              f"{t.throughput_ratio:>11.3g}x {t.train_throughput_ratio:>8.3g}x  {bounds}")
+
+
+def _print_layers(a) -> None:
+    print()
+    chips = list(a.totals)
+    head = f"{'layer':<24} {'shape':<40} {'g':>5} {'MFLOP':>9} {'params':>9} {'act':>9} {'AI':>7}"
+    for chip in chips:
+        head += f" {chip + ' time':>14} {'bound':<8}"
+    print(head)
+    for row in a.rows:
+        line = (f"{row.name[:24]:<24} {row.shape[:40]:<40} {row.groups:>5} {row.flops / 1e6:>9.2f} {row.params:>9,} "
+                f"{_si(row.activation_bytes, 'B'):>9} {row.arithmetic_intensity:>7.1f}")
+        for chip in chips:
+            cost = row.costs[chip]
+            line += f" {_seconds(cost.time_s):>14} {cost.bound:<8}"
+        print(line)
+
+
+def _write_csv(a, stream) -> None:
+    chips = list(a.totals)
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerow(["name", "kind", "shape", "groups", "flops_per_image", "params", "activation_bytes",
+                     "arithmetic_intensity"] + [f"{chip}_{field}" for chip in chips for field in ("time_s", "bound")])
+    for row in a.rows:
+        cells = [row.name, row.kind, row.shape, row.groups, row.flops, row.params, row.activation_bytes,
+                 f"{row.arithmetic_intensity:.6g}"]
+        for chip in chips:
+            cells += [f"{row.costs[chip].time_s:.6g}", row.costs[chip].bound]
+        writer.writerow(cells)
+
+
+# ---- host run -----------------------------------------------------------------------------
+class _ProgressBar:
+    """A one-line bar on stderr, redrawn at most 10 times a second."""
+
+    def __init__(self, label: str, stream=sys.stderr, width: int = 30):
+        self.label, self.stream, self.width = label, stream, width
+        self.last = 0.0
+
+    def __call__(self, done: int, total: int, name: str) -> None:
+        now = time.monotonic()
+        if done < total and now - self.last < 0.1:
+            return
+        self.last = now
+        filled = self.width * done // max(1, total)
+        self.stream.write(f"\r{self.label} [{'#' * filled}{'.' * (self.width - filled)}] {done}/{total} {name[:24]:<24}")
+        if done == total:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+def _host_run(network, args):
+    from ipuexplore import engine, networks
+
+    with engine.Pool(workers=args.workers) as pool:
+        result = networks.run_on_host(network, args.batch, pool=pool, progress=_ProgressBar(f"running {network.name}"))
+    model = networks.analyse(network, ["host"], batch=args.batch, dtype="fp32", train=False)
+    return result, model
+
+
+def _host_dict(result, model) -> dict:
+    out = result.to_dict()
+    out["model_time_s"] = model.totals["host"].latency_s
+    out["model_images_per_s"] = model.totals["host"].throughput_img_s
+    for entry, row in zip(out["layers"], model.rows):
+        entry["model_time_s"] = row.costs["host"].time_s
+    return out
+
+
+def _print_host(result, model, *, show_layers: bool) -> None:
+    modeled = model.totals["host"]
+    print()
+    print(f"host run ({result.workers} workers, fp32, random weights, batch {result.batch}): "
+          f"{result.images_per_s:.4g} img/s measured in {_seconds(result.wall_s)}; "
+          f"host model {modeled.throughput_img_s:.4g} img/s ({_seconds(modeled.latency_s)})")
+    rows = list(zip(result.layers, model.rows))
+    if not show_layers:  # the ten layers that took longest
+        rows = sorted(rows, key=lambda pair: -pair[0].time_s)[:10]
+        print("slowest layers:")
+    print(f"{'layer':<24} {'shape':<40} {'measured':>10} {'model':>10} {'GFLOP/s':>9}")
+    for measured, row in rows:
+        rate = measured.flops / measured.time_s / 1e9 if measured.time_s > 0 and measured.flops else 0.0
+        print(f"{measured.name[:24]:<24} {row.shape[:40]:<40} {_seconds(measured.time_s):>10} "
+              f"{_seconds(row.costs['host'].time_s):>10} {rate:>9.3g}")

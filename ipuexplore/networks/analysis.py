@@ -1,0 +1,197 @@
+"""A network through the performance models: per-layer rows and per-chip totals.
+
+Layers run one after another (no overlap between layers), so a network's time on a chip is the
+sum of its layers' modeled times. Per-image counts (params, MACs, FLOPs = 2 x MACs) describe
+the network; times, bytes and arithmetic intensity are for one step at batch ``batch``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..layers import Layer, dtype_bytes
+from .graph import Network
+
+
+@dataclass(frozen=True)
+class LayerCost:
+    """One layer on one chip in the analysed mode (inference, or forward + backward when training)."""
+
+    time_s: float
+    bound: str
+
+
+@dataclass(frozen=True)
+class LayerRow:
+    name: str
+    kind: str
+    shape: str  # Layer.describe()
+    groups: int
+    flops: int  # per image, 2 x MACs
+    params: int
+    activation_bytes: int  # the layer's output at batch B and dtype
+    arithmetic_intensity: float  # FLOPs per compulsory byte at batch B (Layer.arithmetic_intensity)
+    costs: dict[str, LayerCost]  # chip id -> cost; shared (read-only) by rows of the same shape
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "kind": self.kind, "shape": self.shape, "groups": self.groups,
+            "flops_per_image": self.flops, "params": self.params, "activation_bytes": self.activation_bytes,
+            "arithmetic_intensity": self.arithmetic_intensity,
+            "chips": {chip: {"time_s": c.time_s, "bound": c.bound} for chip, c in self.costs.items()},
+        }
+
+
+@dataclass(frozen=True)
+class ChipTotals:
+    chip: str
+    time_s: float  # one step at batch B in the analysed mode (training step when train=True)
+    latency_s: float  # inference of one batch of B images
+    throughput_img_s: float  # inference
+    train_time_s: float
+    train_throughput_img_s: float
+    throughput_ratio: float  # inference throughput / the baseline chip's
+    train_throughput_ratio: float
+    time_by_bound: dict[str, float]  # seconds of time_s per bound ("compute", "memory", ...)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "time_s": self.time_s, "latency_s": self.latency_s, "throughput_img_s": self.throughput_img_s,
+            "train_time_s": self.train_time_s, "train_throughput_img_s": self.train_throughput_img_s,
+            "throughput_ratio": self.throughput_ratio, "train_throughput_ratio": self.train_throughput_ratio,
+            "time_by_bound_s": dict(self.time_by_bound),
+        }
+
+
+@dataclass(frozen=True)
+class NetworkAnalysis:
+    network: Network
+    chips: tuple[str, ...]
+    batch: int
+    dtype: str
+    train: bool
+    rows: tuple[LayerRow, ...]
+    totals: dict[str, ChipTotals]
+    baseline: str  # the chip ratios are taken against: the last one listed
+    unsupported: tuple[tuple[str, int], ...] = field(default=())
+
+    @property
+    def params(self) -> int:
+        return self.network.params
+
+    @property
+    def macs(self) -> int:
+        return self.network.macs
+
+    @property
+    def flops(self) -> int:
+        return self.network.flops
+
+    @property
+    def peak_activation_bytes(self) -> int:
+        return self.network.peak_activation_bytes(self.dtype, self.batch)
+
+    @property
+    def stored_activation_bytes(self) -> int:
+        return self.network.stored_activation_bytes(self.dtype, self.batch)
+
+    def to_dict(self, *, layers: bool = True) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "network": self.network.name, "res": self.network.res, "batch": self.batch, "dtype": self.dtype,
+            "mode": "train" if self.train else "inference",
+            "params": self.params, "macs": self.macs, "flops": self.flops,
+            "counts_note": "params, macs and flops are per image; flops = 2 x macs",
+            "peak_activation_bytes": self.peak_activation_bytes,
+            "stored_activation_bytes": self.stored_activation_bytes,
+            "baseline": self.baseline,
+            "chips": {chip: totals.to_dict() for chip, totals in self.totals.items()},
+            "unsupported_ops": dict(self.unsupported),
+        }
+        if layers:
+            out["layers"] = [row.to_dict() for row in self.rows]
+        return out
+
+
+def _shape_key(layer: Layer) -> tuple:
+    """Everything a cost model can see of a layer except its name and wiring."""
+    return (layer.kind, layer.c, layer.h, layer.w, layer.k, layer.r, layer.s, layer.g, layer.stride,
+            layer.pad, layer.dilation, layer.bias, layer.op, layer.se_c)
+
+
+def analyse(network: Network, chips, *, batch: int = 1, dtype: str = "fp16", train: bool = False) -> NetworkAnalysis:
+    """Model ``network`` on each chip (ids, spec paths or loaded `Chip`s) at ``batch``.
+
+    Both modes are costed on every chip (the totals report inference and training); the
+    per-layer rows show the mode asked for. Layers of the same shape are costed once.
+    """
+    from .. import hardware, models  # lazy: the models are only needed here
+
+    if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
+        raise ValueError(f"batch must be a positive int, got {batch!r}")
+    dtype_bytes(dtype)  # validates dtype, naming it
+    chips = list(chips) if not isinstance(chips, str) else [chips]
+    if not chips:
+        raise ValueError("chips must name at least one chip")
+    loaded = [hardware.load_chip(chip) for chip in chips]
+    ids = tuple(chip.id for chip in loaded)
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"chips must not repeat, got {', '.join(ids)}")
+
+    keys = [_shape_key(layer) for layer in network.layers]
+    unique: dict[tuple, Layer] = {}
+    for key, layer in zip(keys, network.layers):
+        unique.setdefault(key, layer)
+    repeats = Counter(keys)
+    mode = 1 if train else 0
+
+    # Per chip and shape: (inference, training) estimates; the rows share one LayerCost each.
+    costs: dict[tuple, dict[str, LayerCost]] = {key: {} for key in unique}
+    totals: dict[str, tuple[float, float]] = {}
+    by_bound: dict[str, Counter] = {}
+    for chip_id, chip in zip(ids, loaded):
+        inference_s = train_s = 0.0
+        bounds: Counter = Counter()
+        for key, layer in unique.items():
+            pair = (models.estimate(chip, layer, batch=batch, dtype=dtype, train=False),
+                    models.estimate(chip, layer, batch=batch, dtype=dtype, train=True))
+            n = repeats[key]
+            inference_s += n * pair[0].time_s
+            train_s += n * pair[1].time_s
+            shown = pair[mode]
+            bounds[shown.bound] += n * shown.time_s
+            costs[key][chip_id] = LayerCost(shown.time_s, shown.bound)
+        totals[chip_id] = (inference_s, train_s)
+        by_bound[chip_id] = bounds
+
+    element = dtype_bytes(dtype)
+    described = {key: (layer.describe(), layer.arithmetic_intensity(dtype, batch)) for key, layer in unique.items()}
+    rows = tuple(
+        LayerRow(layer.name, layer.kind.value, described[key][0], layer.g, layer.flops, layer.params,
+                 batch * layer.output_elems * element, described[key][1], costs[key])
+        for key, layer in zip(keys, network.layers)
+    )
+
+    baseline = ids[-1]
+    base_inference, base_train = totals[baseline]
+    chip_totals = {}
+    for chip_id in ids:
+        inference_s, train_s = totals[chip_id]
+        chip_totals[chip_id] = ChipTotals(
+            chip=chip_id, time_s=train_s if train else inference_s, latency_s=inference_s,
+            throughput_img_s=_rate(batch, inference_s), train_time_s=train_s,
+            train_throughput_img_s=_rate(batch, train_s),
+            throughput_ratio=_ratio(base_inference, inference_s), train_throughput_ratio=_ratio(base_train, train_s),
+            time_by_bound=dict(by_bound[chip_id]),
+        )
+    return NetworkAnalysis(network, ids, batch, dtype, train, rows, chip_totals, baseline, network.unsupported)
+
+
+def _rate(batch: int, seconds: float) -> float:
+    return batch / seconds if seconds > 0 else float("inf")
+
+
+def _ratio(base_s: float, seconds: float) -> float:
+    """Throughput ratio (this chip / baseline) = baseline time / this chip's time."""
+    return base_s / seconds if seconds > 0 else float("inf")

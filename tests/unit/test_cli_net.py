@@ -1,0 +1,88 @@
+"""`ipuexplore net`: JSON keys, CSV table, readable output, errors in one line."""
+
+import csv
+import io
+import json
+
+import pytest
+
+from ipuexplore.cli import main
+from ipuexplore.networks import build
+
+
+def _run(capsys, *argv):
+    code = main(["net", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_json_has_the_issue_keys(capsys):
+    code, out, _ = _run(capsys, "resnext50_32x4d", "--json", "--batch", "4")
+    assert code == 0
+    data = json.loads(out)
+    net = build("resnext50_32x4d")
+    assert (data["params"], data["macs"], data["flops"]) == (25_028_904, net.macs, 2 * net.macs)
+    assert list(data["chips"]) == ["ipu-mk1", "v100"]  # the default pair, in order
+    for chip in data["chips"].values():
+        assert {"throughput_img_s", "latency_s", "time_s"} <= set(chip)
+        assert chip["throughput_img_s"] == pytest.approx(4 / chip["latency_s"])
+    assert data["batch"] == 4 and "layers" not in data
+
+
+def test_json_options_reach_the_analysis(capsys):
+    _, out, _ = _run(capsys, "efficientnet_b0", "--json", "--layers", "--chips", "ipu-mk2,h100", "--dtype", "fp32",
+                     "--train", "--res", "256", "--group-size", "16", "--width", "1.25")
+    data = json.loads(out)
+    net = build("efficientnet_b0", res=256, group_size=16, width=1.25)
+    assert (data["params"], data["res"], data["dtype"], data["mode"]) == (net.params, 256, "fp32", "train")
+    assert list(data["chips"]) == ["ipu-mk2", "h100"]
+    assert [row["name"] for row in data["layers"]] == [layer.name for layer in net.layers]
+    assert data["chips"]["h100"]["time_s"] == data["chips"]["h100"]["train_time_s"]
+
+
+def test_csv_is_the_per_layer_table(capsys):
+    _, out, _ = _run(capsys, "mobilenet_v2", "--csv", "--chips", "ipu-bow,a100-80gb")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    net = build("mobilenet_v2")
+    assert len(rows) == len(net.layers)
+    assert rows[0]["name"] == "stem.conv" and int(rows[0]["flops_per_image"]) == net.layers[0].flops
+    assert {"ipu-bow_time_s", "ipu-bow_bound", "a100-80gb_time_s", "arithmetic_intensity", "groups"} <= set(rows[0])
+    assert sum(int(r["params"]) for r in rows) == 3_504_872
+
+
+def test_readable_output_shows_counts_and_chips(capsys):
+    code, out, _ = _run(capsys, "resnet50", "--layers")
+    assert code == 0
+    assert "params 25,557,032" in out and "FLOPs" in out and "2 x MACs" in out
+    assert "ipu-mk1" in out and "v100" in out
+    assert "layer4.2.conv2" in out  # the per-layer table
+
+
+def test_list_and_errors(capsys):
+    code, out, _ = _run(capsys, "--list")
+    assert code == 0 and "efficientnet_b7_g16" in out.split()
+    for argv, message in [(("resnet51",), "name must be one of"), (("resnet50", "--res", "8"), "res must be"),
+                          (("resnet50", "--chips", "tpu"), "unknown chip"), (("resnet50", "--batch", "0"), "batch"),
+                          ((), "NAME is required"), (("model.onnx", "--res", "128"), "--res cannot")]:
+        code, _, err = _run(capsys, *argv)
+        assert code == 2 and message in err and err.count("\n") == 1, (argv, err)
+
+
+def test_onnx_path_lists_unsupported_ops(capsys, tmp_path):
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+    import numpy as np
+
+    w = numpy_helper.from_array(np.ones((16, 3, 3, 3), np.float32), "w")
+    nodes = [helper.make_node("Conv", ["x", "w"], ["y"], name="conv", pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["y"], ["z"], name="relu"),
+             helper.make_node("LRN", ["z"], ["n"], name="lrn", size=3)]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 32, 32])],
+                              [helper.make_tensor_value_info("n", TensorProto.FLOAT, None)], [w])
+    path = tmp_path / "tiny.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    _, out, _ = _run(capsys, str(path), "--json")
+    data = json.loads(out)
+    assert data["params"] == 16 * 3 * 9 and data["unsupported_ops"] == {"LRN": 1}
+    _, out, _ = _run(capsys, str(path))
+    assert "LRN x1" in out
