@@ -1,0 +1,232 @@
+"""Run a network's forward pass on this machine: convolutions in the C engine, the rest in numpy.
+
+Weights are random (the point is time, not accuracy), scaled so activations stay finite over
+hundreds of layers (denormals or infinities would distort the timing). Every convolution is
+created once before the timed pass (weight packing is not timed), then each layer is timed on
+its own with ``time.perf_counter``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..layers import Layer, LayerKind
+from .graph import INPUT, Network
+
+
+@dataclass(frozen=True)
+class HostLayerTime:
+    name: str
+    kind: str
+    time_s: float  # this layer, whole batch
+    flops: int  # whole batch, 2 x MACs
+
+
+@dataclass(frozen=True)
+class HostRun:
+    network: str
+    batch: int
+    workers: int
+    layers: tuple[HostLayerTime, ...]
+    wall_s: float  # the whole forward pass, batch images
+
+    @property
+    def images_per_s(self) -> float:
+        return self.batch / self.wall_s if self.wall_s > 0 else float("inf")
+
+    @property
+    def conv_s(self) -> float:
+        return sum(t.time_s for t in self.layers if t.kind == LayerKind.CONV.value)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "network": self.network, "batch": self.batch, "workers": self.workers, "wall_s": self.wall_s,
+            "images_per_s": self.images_per_s,
+            "layers": [{"name": t.name, "kind": t.kind, "time_s": t.time_s, "flops": t.flops} for t in self.layers],
+        }
+
+
+def run_on_host(
+    network: Network, batch: int = 1, *, pool=None, progress: Callable[[int, int, str], None] | None = None,
+    cancel: Callable[[], bool] | None = None, seed: int = 0,
+) -> HostRun:
+    """Execute ``network`` once on ``batch`` random images.
+
+    ``pool``: an ``ipuexplore.engine.Pool`` to run the convolutions on (default: a new one with
+    the engine's default worker count, closed afterwards). ``progress(done, total, layer_name)``
+    is called after each layer; ``cancel()`` is polled between layers and, when it returns
+    True, the run stops with ``ipuexplore.errors.Cancelled``.
+    """
+    if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
+        raise ValueError(f"batch must be a positive int, got {batch!r}")
+    from .. import engine  # lazy: the compiled engine is only needed to run
+    own_pool = pool is None
+    if own_pool:
+        pool = engine.Pool()
+    try:
+        rng = np.random.default_rng(seed)
+        ops = [_prepare(layer, batch, pool, rng, engine) for layer in network.layers]
+        last_use = {}
+        for index, layer in enumerate(network.layers):
+            for producer in layer.inputs:
+                last_use[producer] = index
+        tensors = {INPUT: rng.standard_normal((batch, *network.input_shape), dtype=np.float32)}
+        times = []
+        total = len(network.layers)
+        start = time.perf_counter()
+        for index, (layer, op) in enumerate(zip(network.layers, ops)):
+            if cancel is not None and cancel():
+                _raise_cancelled()
+            args = [tensors[name] for name in layer.inputs]
+            t0 = time.perf_counter()
+            tensors[layer.name] = op(*args)
+            times.append(HostLayerTime(layer.name, layer.kind.value, time.perf_counter() - t0, batch * layer.flops))
+            for name in set(layer.inputs):
+                if last_use.get(name) == index:
+                    del tensors[name]  # free activations as a framework would
+            if progress is not None:
+                progress(index + 1, total, layer.name)
+        wall = time.perf_counter() - start
+        return HostRun(network.name, batch, int(getattr(pool, "workers", 1)), tuple(times), wall)
+    finally:
+        if own_pool:
+            pool.close()
+
+
+def _raise_cancelled():
+    try:
+        from ..errors import Cancelled
+    except ImportError:  # pragma: no cover - errors.py ships with the engine
+        raise KeyboardInterrupt("host run cancelled") from None
+    raise Cancelled("host run cancelled")
+
+
+def _prepare(layer: Layer, batch: int, pool, rng: np.random.Generator, engine) -> Callable:
+    """A function computing ``layer`` on numpy arrays of shape [batch, c, h, w]."""
+    kind = layer.kind
+    if kind is LayerKind.CONV:
+        return _conv(layer, batch, pool, rng, engine)
+    if kind is LayerKind.LINEAR:
+        weight = _weights(rng, (layer.k, layer.c), layer.c)
+        bias = np.zeros(layer.k, np.float32) if layer.bias else None
+
+        def linear(x):
+            y = x.reshape(x.shape[0], -1) @ weight.T
+            if bias is not None:
+                y += bias
+            return y.reshape(y.shape[0], layer.k, 1, 1)
+
+        return linear
+    if kind is LayerKind.NORM:
+        return _norm(layer, rng)
+    if kind is LayerKind.ACT:
+        return _activation(layer.op)
+    if kind is LayerKind.ADD:
+        return np.add
+    if kind is LayerKind.POOL:
+        return _pool(layer)
+    if kind is LayerKind.SE:
+        return _squeeze_excite(layer, rng)
+    raise ValueError(f"layer {layer.name!r}: kind {kind.value!r} cannot run on the host")
+
+
+def _weights(rng, shape, fan_in) -> np.ndarray:
+    # Variance 1/fan_in keeps the activations' scale about constant through the layers.
+    return (rng.standard_normal(shape, dtype=np.float32) * np.float32(1.0 / np.sqrt(fan_in))).astype(np.float32)
+
+
+def _conv(layer: Layer, batch: int, pool, rng, engine) -> Callable:
+    fan_in = layer.channels_per_group * layer.r * layer.s
+    weight = _weights(rng, (layer.k, layer.channels_per_group, layer.r, layer.s), fan_in)
+    bias = np.zeros(layer.k, np.float32) if layer.bias else None
+    top, bottom, left, right = layer.pad
+    symmetric = top == bottom and left == right
+    padding = (top, left) if symmetric else (0, 0)
+    h, w = (layer.h, layer.w) if symmetric else (layer.h + top + bottom, layer.w + left + right)
+    conv = engine.Conv2d(weight, bias, (batch, layer.c, h, w), layer.stride, padding, layer.dilation, layer.g,
+                         pool=pool)
+    if symmetric:
+        return conv.run
+
+    def padded(x):  # asymmetric padding (ONNX "SAME_UPPER" style): pad in numpy first
+        return conv.run(np.ascontiguousarray(np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))))
+
+    return padded
+
+
+def _norm(layer: Layer, rng) -> Callable:
+    # Inference batch norm: one scale and shift per channel (running statistics folded in).
+    scale = (1.0 + 0.1 * rng.standard_normal(layer.c)).astype(np.float32).reshape(1, -1, 1, 1)
+    shift = (0.1 * rng.standard_normal(layer.c)).astype(np.float32).reshape(1, -1, 1, 1)
+    if layer.op == "group":
+        def group_norm(x):
+            n, c, h, w = x.shape
+            g = x.reshape(n, -1, c * h * w // max(1, c))  # one group per channel when no count is known
+            g = (g - g.mean(axis=-1, keepdims=True)) / np.sqrt(g.var(axis=-1, keepdims=True) + 1e-5)
+            return g.reshape(x.shape) * scale + shift
+
+        return group_norm
+
+    def batch_norm(x):
+        return x * scale + shift
+
+    return batch_norm
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+_ACTIVATIONS = {
+    "relu": lambda x: np.maximum(x, 0, dtype=np.float32),
+    "relu6": lambda x: np.clip(x, 0, 6),
+    "sigmoid": _sigmoid,
+    "silu": lambda x: x * _sigmoid(x),
+    "swish": lambda x: x * _sigmoid(x),
+    "hardswish": lambda x: x * np.clip(x + 3, 0, 6) / 6,
+    "gelu": lambda x: 0.5 * x * (1 + np.tanh(0.7978845608 * (x + 0.044715 * x**3))),
+    "identity": lambda x: x,
+}
+
+
+def _activation(op: str) -> Callable:
+    try:
+        return _ACTIVATIONS[op]
+    except KeyError:
+        raise ValueError(f"activation op must be one of {sorted(_ACTIVATIONS)}, got {op!r}") from None
+
+
+def _pool(layer: Layer) -> Callable:
+    if layer.op == "global_avg":
+        return lambda x: x.mean(axis=(2, 3), keepdims=True, dtype=np.float32)
+    top, bottom, left, right = layer.pad
+    fill = -np.inf if layer.op == "max" else 0.0
+    sh, sw = layer.stride
+
+    def pool(x):
+        if any(layer.pad):
+            x = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=fill)
+        windows = np.lib.stride_tricks.sliding_window_view(x, (layer.r, layer.s), axis=(2, 3))[:, :, ::sh, ::sw]
+        windows = windows[:, :, : layer.p, : layer.q]
+        # average pooling counts the padding (count_include_pad, torch's default)
+        return windows.max(axis=(4, 5)) if layer.op == "max" else windows.mean(axis=(4, 5), dtype=np.float32)
+
+    return pool
+
+
+def _squeeze_excite(layer: Layer, rng) -> Callable:
+    w1, b1 = _weights(rng, (layer.se_c, layer.c), layer.c), np.zeros(layer.se_c, np.float32)
+    w2, b2 = _weights(rng, (layer.c, layer.se_c), layer.se_c), np.zeros(layer.c, np.float32)
+    act = _activation(layer.op)
+
+    def se(x):
+        s = x.mean(axis=(2, 3), dtype=np.float32)
+        s = act(s @ w1.T + b1) @ w2.T + b2
+        return x * _sigmoid(s)[:, :, None, None].astype(np.float32)
+
+    return se

@@ -1,0 +1,105 @@
+"""Host runs: the numpy layers against torch, and whole networks through the C engine."""
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+from ipuexplore.layers import Layer
+from ipuexplore.networks import INPUT, build, run_on_host
+from ipuexplore.networks.graph import GraphBuilder
+from ipuexplore.networks.host_run import _prepare
+
+torch = pytest.importorskip("torch")
+F = torch.nn.functional
+
+needs_engine = pytest.mark.skipif(importlib.util.find_spec("ipuexplore._ipx") is None,
+                                  reason="the C engine (ipuexplore._ipx) is not built")
+
+
+def _x(*shape):
+    return np.random.default_rng(1).standard_normal(shape, dtype=np.float32)
+
+
+@pytest.mark.parametrize("layer, reference", [
+    (Layer.pool(5, 9, 9, "max", 3, stride=2, pad=1), lambda t: F.max_pool2d(t, 3, 2, 1)),
+    (Layer.pool(5, 9, 9, "avg", 3, stride=2, pad=1), lambda t: F.avg_pool2d(t, 3, 2, 1, count_include_pad=True)),
+    (Layer.pool(5, 7, 6, "global_avg"), lambda t: t.mean(dim=(2, 3), keepdim=True)),
+    (Layer.act(5, 4, 4, "relu6"), F.relu6),
+    (Layer.act(5, 4, 4, "silu"), F.silu),
+    (Layer.act(5, 4, 4, "hardswish"), F.hardswish),
+    (Layer.act(5, 4, 4, "gelu"), lambda t: F.gelu(t, approximate="tanh")),
+])
+def test_numpy_layers_match_torch(layer, reference):
+    x = _x(2, layer.c, layer.h, layer.w) * 4
+    got = _prepare(layer, 2, None, np.random.default_rng(0), None)(x)
+    np.testing.assert_allclose(got, reference(torch.from_numpy(x)).numpy(), rtol=1e-5, atol=1e-5)
+    assert got.shape == (2, *layer.out_shape) and got.dtype == np.float32
+
+
+def test_squeeze_excite_scales_each_channel():
+    layer = Layer.se(6, 5, 5, 2, op="silu")
+    x = _x(3, 6, 5, 5)
+    y = _prepare(layer, 3, None, np.random.default_rng(0), None)(x)
+    gate = y / x  # one sigmoid gate in (0, 1) per image and channel
+    assert np.allclose(gate, gate[:, :, :1, :1], rtol=1e-4) and ((gate > 0) & (gate < 1)).all()
+
+
+def _small_net():
+    b = GraphBuilder(3, 32, 32)
+    x = b.conv_bn_act("stem", INPUT, 16, 3, stride=2, act="relu")
+    x = b.pool("pool", x, "max", 3, stride=1, pad=1)
+    y = b.conv_bn_act("dw", x, 16, 3, g=16, act="silu")
+    y = b.se("se", y, 4)
+    y = b.conv_bn_act("g4", y, 16, 3, g=4, act=None)
+    x = b.add("add", x, y)
+    b.linear("fc", b.pool("avgpool", x, "global_avg"), 10)
+    return b.network("small", 32)
+
+
+@needs_engine
+def test_run_times_every_layer_and_reports_progress():
+    from ipuexplore import engine
+
+    net = _small_net()
+    seen = []
+    with engine.Pool(workers=2) as pool:
+        run = run_on_host(net, 3, pool=pool, progress=lambda done, total, name: seen.append((done, total, name)))
+        assert pool.workers == 2  # the caller's pool is used and left open
+        run_on_host(net, 1, pool=pool)
+    assert [t.name for t in run.layers] == [layer.name for layer in net.layers]
+    assert all(t.time_s > 0 for t in run.layers)
+    assert sum(t.time_s for t in run.layers) <= run.wall_s
+    assert run.images_per_s == pytest.approx(3 / run.wall_s)
+    assert seen[-1] == (len(net.layers), len(net.layers), "fc") and len(seen) == len(net.layers)
+    assert run.layers[0].flops == 3 * net.layers[0].flops
+    assert run.workers == 2 and run.conv_s < run.wall_s
+
+
+@needs_engine
+def test_cancel_stops_between_layers():
+    from ipuexplore.errors import Cancelled
+
+    calls = []
+
+    def cancel():
+        calls.append(1)
+        return len(calls) > 3
+
+    with pytest.raises(Cancelled):
+        run_on_host(_small_net(), 1, cancel=cancel)
+    assert len(calls) == 4
+
+
+@needs_engine
+def test_whole_network_runs_on_the_engine():
+    net = build("mobilenet_v2", res=64)
+    run = run_on_host(net, 2)
+    assert len(run.layers) == len(net.layers) and run.images_per_s > 0
+    data = run.to_dict()
+    assert data["batch"] == 2 and len(data["layers"]) == len(net.layers)
+
+
+def test_bad_batch_is_named():
+    with pytest.raises(ValueError, match="batch"):
+        run_on_host(_small_net(), 0)
