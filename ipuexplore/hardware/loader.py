@@ -6,7 +6,9 @@ user's own ``--hw-file`` fails clearly instead of producing nonsense estimates.
 
 from __future__ import annotations
 
+import difflib
 import math
+import re
 import tomllib
 from dataclasses import fields
 from pathlib import Path
@@ -26,7 +28,7 @@ def parse_chip(text: str, origin: str = "<string>") -> Chip:
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"{origin}: not valid TOML ({exc})") from None
+        raise ValueError(f"{origin}: not valid TOML{_near_field(text, str(exc))} ({exc})") from None
 
     def fail(msg: str) -> ValueError:
         return ValueError(f"{origin}: {msg}")
@@ -149,10 +151,21 @@ def _figure(entry, name: str, sources: dict, origin: str) -> tuple[float, Figure
     return value, figure
 
 
+def _near_field(text: str, message: str) -> str:
+    """' near field X' for the line a TOML error points at, when that line assigns a key."""
+    match = re.search(r"at line (\d+)", message)
+    if not match:
+        return ""
+    lines = text.splitlines()
+    number = int(match.group(1))
+    line = lines[number - 1] if 0 < number <= len(lines) else ""
+    key = line.split("=", 1)[0].strip() if "=" in line else ""
+    return f" near field {key!r}" if re.fullmatch(r"[A-Za-z0-9_.-]+", key) else ""
+
+
 def _unit_hint(name: str, expected: list[str]) -> str:
     """Suggest the right field when only the unit suffix differs (``hbm_bw_tb_s``)."""
-    stem = name.split("_")[0]
-    near = [e for e in expected if e.split("_")[0] == stem]
+    near = difflib.get_close_matches(name, expected, n=1, cutoff=0.75)
     if near:
-        return f" (did you mean {' or '.join(near)}? units are part of the field name)"
+        return f" (did you mean {near[0]}? units are part of the field name)"
     return ""

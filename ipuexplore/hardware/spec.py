@@ -54,7 +54,8 @@ class IpuSpec:
     amp_fp32_conv_engines: int
     vector_fp16_macs_per_cycle_per_tile: float
     vector_fp32_macs_per_cycle_per_tile: float
-    slic_available: int  # 1 if the SLIC vertex exists on this chip, else 0 (TOML has no bool range)
+    slic_available: int  # 1 if poplibs has the SLIC vertex for this chip, else 0
+    vmac_available: int  # 1 if poplibs has the depthwise VMAC vertex (half), else 0
     sync_cycles: float
     sram_usable_fraction: float
     streaming_bw_gb_s: float
@@ -125,6 +126,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "vector_fp16_macs_per_cycle_per_tile": (0.1, 1024),
     "vector_fp32_macs_per_cycle_per_tile": (0.1, 1024),
     "slic_available": (0, 1),
+    "vmac_available": (0, 1),
     "sync_cycles": (1, 1e6),
     "sram_usable_fraction": (0.01, 1),
     "streaming_bw_gb_s": (0.1, 1e5),

@@ -6,7 +6,7 @@ Mechanisms, each a named term:
   multiples of 8 in fp16 or 4 in TF32 (NVIDIA's convolution guide); otherwise CUDA cores at
   the FP32 rate. Depthwise layers run a direct CUDA-core kernel (as cuDNN and PyTorch do).
 - **tile shape**: an implicit-GEMM kernel computes per group an ``m x n`` output in
-  thread-block tiles of ``TILE_M x tile_n`` (``tile_n`` = the narrowest multiple of the MMA
+  thread-block tiles of ``TILE_M (256) x tile_n`` (``tile_n`` = the narrowest multiple of the MMA
   width 8 covering ``n``, at most 128). Operands are re-read from L2 once per tile column /
   row: small groups mean narrow tiles and little reuse, so L2 traffic grows.
 - **SM fill**: thread blocks (with split-K over long reductions) / SMs, with wave
@@ -29,10 +29,11 @@ from .result import Phase, Term, bound_of
 from .roofline import round_up
 from .work import Work
 
-# CUTLASS's default tensor-op threadblock shape is 128x128 (e.g. examples/
-# 16_ampere_tensorop_conv2dfprop: ThreadblockShape<128, 128, 64>); MMA instructions are
-# 8 wide in N on sm70/sm80 (mma.m8n8k4, mma.m16n8k16: PTX ISA).
-TILE_M = 128
+# Thread-block tile of cuDNN's large tensor-core conv kernels: 256 (positions) x 128
+# (output channels), as their names say (e.g. volta_h884cudnn_256x128_ldg8_relu_exp_...,
+# ampere_h16816gemm_256x128_...; the 128x128 CUTLASS default is the other common choice).
+# MMA instructions are 8 wide in N on sm70/sm80 (mma.m8n8k4, mma.m16n8k16: PTX ISA).
+TILE_M = 256
 TILE_N_MAX = 128
 MMA_N = 8
 SPLIT_K_MIN = 64  # shortest reduction chunk a split-K kernel gives one block (assumption)

@@ -62,9 +62,12 @@ def select_vertex(s: IpuSpec, work: Work, dtype: str) -> tuple[str, float, dict[
         f_ch = fill(work.in_ch, chans) * fill(work.out_ch, chans)
         f_win = fill(work.kernel_w, 4)
         candidates.append(("SLIC", vec * 4 * 2 * f_ch * f_win, {"channel_fill": f_ch, "window_fill": f_win}))
-    # HMAC/VMAC: one vector of MACs per cycle; half inputs come in pairs.
+    # HMAC: one vector of MACs per cycle; half input channels come in pairs (padding).
     f_h = fill(work.in_ch, 2) if half else 1.0
-    candidates.append(("HMAC" if not work.depthwise else "VMAC", vec * f_h, {"in_fill": f_h}))
+    candidates.append(("HMAC", vec * f_h, {"in_fill": f_h}))
+    # VMAC (half, later poplibs): several depthwise groups side by side fill the vector.
+    if half and s.vmac_available and work.depthwise:
+        candidates.append(("VMAC", vec, {"in_fill": 1.0}))
     return max(candidates, key=lambda c: c[1])
 
 

@@ -1,0 +1,281 @@
+"""`ipuexplore layer` and `ipuexplore sweep`: one convolution on several chips, scripted.
+
+    ipuexplore layer --channels 256 --size 14 --kernel 3 --group-size 4 --batch 8
+    ipuexplore layer ... --json        # one object; "chips" maps id -> estimate
+    ipuexplore sweep --channels 256 --size 14 --csv   # every valid group size
+
+Numbers are parsed here rather than by argparse so that a bad value gets one line naming
+the option (and exit status 2 from the CLI frame).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+
+from ipuexplore.hardware import Chip, load_chip
+from ipuexplore.layers import Layer, valid_group_counts
+from ipuexplore.models import Estimate, estimate
+
+DEFAULT_CHIPS = "ipu-mk1,v100"  # the source article's pair
+JSON_KEYS = ("time_s", "flops", "bytes", "arithmetic_intensity", "achieved_flop_s", "bandwidth_b_s", "bound")
+
+
+def register(subparsers) -> None:
+    layer = subparsers.add_parser(
+        "layer",
+        help="model one convolution on IPUs and GPUs",
+        description="Estimate one convolution layer on each chip: time, FLOP/s (FLOPs = 2 x MACs), "
+        "bytes, arithmetic intensity and what bounds it.",
+    )
+    _add_layer_options(layer)
+    layer.add_argument("--json", action="store_true", help="print one JSON object")
+    layer.set_defaults(func=run_layer)
+
+    sweep = subparsers.add_parser(
+        "sweep",
+        help="model one convolution over every valid group size",
+        description="The layer at every group count that divides both channel counts, from dense to depthwise.",
+    )
+    _add_layer_options(sweep, sweep=True)
+    out = sweep.add_mutually_exclusive_group()
+    out.add_argument("--csv", action="store_true", help="print CSV")
+    out.add_argument("--json", action="store_true", help="print one JSON object")
+    sweep.set_defaults(func=run_sweep)
+
+
+def _add_layer_options(p: argparse.ArgumentParser, sweep: bool = False) -> None:
+    p.add_argument("--batch", default="1", help="batch size (default 1)")
+    p.add_argument("--channels", default="256", help="input channels c (default 256)")
+    p.add_argument("--out-channels", default=None, help="output channels k (default: = channels)")
+    p.add_argument("--size", default="14", help="input size: H or HxW (default 14)")
+    p.add_argument("--kernel", default="3", help="kernel size: R or RxS (default 3)")
+    p.add_argument("--stride", default="1", help="stride (default 1)")
+    p.add_argument("--padding", default=None, help="padding (default: dilation x (kernel-1)/2, 'same' for odd kernels)")
+    p.add_argument("--dilation", default="1", help="dilation (default 1)")
+    if not sweep:
+        p.add_argument("--groups", default=None, help="number of groups g (default 1: dense)")
+        p.add_argument("--group-size", default=None, help="channels per group c/g (alternative to --groups)")
+    p.add_argument("--dtype", default="fp16", help="fp16 (default) or fp32")
+    p.add_argument("--train", action="store_true", help="training: forward + backward-data + backward-weights")
+    p.add_argument("--chips", default=DEFAULT_CHIPS, help=f"comma-separated chip ids (default {DEFAULT_CHIPS})")
+    p.add_argument("--hw-file", action="append", default=[], metavar="PATH", help="also model the chip in this TOML spec (repeatable)")
+
+
+# ---- parsing --------------------------------------------------------------------------
+def _int(value, option: str, minimum: int = 1) -> int:
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise ValueError(f"{option} must be an integer, got {value!r}") from None
+    if number < minimum:
+        raise ValueError(f"{option} must be >= {minimum}, got {number}")
+    return number
+
+
+def _pair(value, option: str, minimum: int = 1) -> tuple[int, int]:
+    parts = str(value).lower().split("x")
+    if len(parts) == 1:
+        n = _int(parts[0], option, minimum)
+        return (n, n)
+    if len(parts) == 2:
+        return (_int(parts[0], option, minimum), _int(parts[1], option, minimum))
+    raise ValueError(f"{option} must be N or NxM, got {value!r}")
+
+
+def build_layer(args: argparse.Namespace, groups: int | None = None) -> Layer:
+    """The conv layer the options describe (``groups`` overrides --groups/--group-size)."""
+    c = _int(args.channels, "--channels")
+    k = c if args.out_channels is None else _int(args.out_channels, "--out-channels")
+    h, w = _pair(args.size, "--size")
+    r, s = _pair(args.kernel, "--kernel")
+    stride = _pair(args.stride, "--stride")
+    dilation = _pair(args.dilation, "--dilation")
+    if args.padding is None:
+        pad = (dilation[0] * (r - 1) // 2, dilation[1] * (s - 1) // 2)
+    else:
+        pad = _pair(args.padding, "--padding", minimum=0)
+    if groups is None:
+        g_opt, size_opt = getattr(args, "groups", None), getattr(args, "group_size", None)
+        if g_opt is not None and size_opt is not None:
+            raise ValueError("give either --groups or --group-size, not both")
+        if size_opt is not None:
+            size = _int(size_opt, "--group-size")
+            if c % size:
+                raise ValueError(f"--group-size {size} must divide --channels {c}")
+            groups = c // size
+        else:
+            groups = 1 if g_opt is None else _int(g_opt, "--groups")
+    if c % groups or k % groups:
+        raise ValueError(f"--groups {groups} must divide both --channels {c} and --out-channels {k}")
+    return Layer.conv(c, h, w, k, (r, s), stride=stride, pad=pad, dilation=dilation, g=groups)
+
+
+def load_chips(args: argparse.Namespace) -> list[Chip]:
+    ids = [x.strip() for x in str(args.chips).split(",") if x.strip()]
+    if not ids and not args.hw_file:
+        raise ValueError("--chips is empty")
+    chips = [load_chip(i) for i in ids] + [load_chip(path if path.endswith(".toml") or "/" in path else "./" + path) for path in args.hw_file]
+    seen: set[str] = set()
+    for chip in chips:
+        if chip.id in seen:
+            raise ValueError(f"chip {chip.id!r} given twice (--chips / --hw-file)")
+        seen.add(chip.id)
+    return chips
+
+
+def _common(args: argparse.Namespace) -> tuple[int, str]:
+    batch = _int(args.batch, "--batch")
+    if args.dtype not in ("fp16", "fp32"):
+        raise ValueError(f"--dtype must be fp16 or fp32, got {args.dtype!r}")
+    return batch, args.dtype
+
+
+def ratios(estimates: dict[str, Estimate], chips: list[Chip]) -> dict[str, float]:
+    """IPU speed-up over each GPU: time on the GPU / time on the IPU."""
+    out = {}
+    for ipu in (c for c in chips if c.family == "ipu"):
+        for gpu in (c for c in chips if c.family == "gpu"):
+            out[f"{ipu.id}/{gpu.id}"] = estimates[gpu.id].time_s / estimates[ipu.id].time_s
+    return out
+
+
+def _layer_dict(layer: Layer) -> dict:
+    return {
+        "describe": layer.describe(),
+        "c": layer.c, "k": layer.k, "h": layer.h, "w": layer.w, "p": layer.p, "q": layer.q,
+        "r": layer.r, "s": layer.s, "g": layer.g, "group_size": layer.channels_per_group,
+        "stride": list(layer.stride), "pad": list(layer.pad), "dilation": list(layer.dilation),
+        "macs_per_image": layer.macs, "flops_per_image": layer.flops, "flops_counts": "2 x MACs",
+        "params": layer.params,
+    }
+
+
+# ---- layer ----------------------------------------------------------------------------
+def run_layer(args: argparse.Namespace, out=None) -> int:
+    out = out or sys.stdout
+    batch, dtype = _common(args)
+    layer = build_layer(args)
+    chips = load_chips(args)
+    ests = {c.id: estimate(c, layer, batch=batch, dtype=dtype, train=args.train) for c in chips}
+    if args.json:
+        doc = {
+            "layer": _layer_dict(layer), "batch": batch, "dtype": dtype, "train": args.train,
+            "chips": {cid: e.to_dict() for cid, e in ests.items()},
+            "ipu_over_gpu_speedup": ratios(ests, chips),
+        }
+        json.dump(doc, out, indent=2)
+        out.write("\n")
+        return 0
+    mode = "training (fwd + bwd-data + bwd-weights)" if args.train else "inference"
+    out.write(f"{layer.describe()}  batch {batch}, {dtype}, {mode}\n")
+    out.write(f"work: {_si(ests[chips[0].id].flops)}FLOP (FLOPs = 2 x MACs), {layer.params:,} params\n\n")
+    header = ("chip", "time", "TFLOP/s", "util", "bytes", "FLOP/B", "GB/s", "bound", "unit", "data in")
+    rows = [
+        (
+            cid, _time(e.time_s), f"{e.achieved_flop_s / 1e12:.2f}", f"{e.utilisation * 100:.0f}%",
+            _si(e.bytes) + "B", f"{e.arithmetic_intensity:.1f}", f"{e.bandwidth_b_s / 1e9:.0f}",
+            e.bound, e.unit, e.memory_level + ("" if e.fits else " (does not fit)"),
+        )
+        for cid, e in ests.items()
+    ]
+    out.write(_table(header, rows))
+    for pair, ratio in ratios(ests, chips).items():
+        ipu, gpu = pair.split("/")
+        out.write(f"\n{ipu} vs {gpu}: {ratio:.2f}x {'faster' if ratio >= 1 else 'slower'} on the IPU (GPU time / IPU time)")
+    out.write("\n")
+    return 0
+
+
+# ---- sweep ----------------------------------------------------------------------------
+def sweep_rows(args: argparse.Namespace) -> tuple[Layer, list[Chip], list[dict]]:
+    batch, dtype = _common(args)
+    base = build_layer(args, groups=1)
+    chips = load_chips(args)
+    rows = []
+    for g in reversed(valid_group_counts(base.c, base.k)):  # depthwise first: group size 1, 2, ...
+        layer = base.with_(g=g)
+        ests = {c.id: estimate(c, layer, batch=batch, dtype=dtype, train=args.train) for c in chips}
+        rows.append({"groups": g, "group_size": layer.channels_per_group, "layer": layer.describe(),
+                     "estimates": ests, "ratios": ratios(ests, chips)})
+    return base, chips, rows
+
+
+def run_sweep(args: argparse.Namespace, out=None) -> int:
+    out = out or sys.stdout
+    base, chips, rows = sweep_rows(args)
+    if args.json:
+        doc = {
+            "layer": _layer_dict(base), "batch": _int(args.batch, "--batch"), "dtype": args.dtype, "train": args.train,
+            "rows": [
+                {"groups": r["groups"], "group_size": r["group_size"], "layer": r["layer"],
+                 "chips": {cid: {k: e.to_dict()[k] for k in JSON_KEYS + ("utilisation", "unit", "memory_level", "fits")}
+                           for cid, e in r["estimates"].items()},
+                 "ipu_over_gpu_speedup": r["ratios"]}
+                for r in rows
+            ],
+        }
+        json.dump(doc, out, indent=2)
+        out.write("\n")
+        return 0
+    pair_names = list(rows[0]["ratios"]) if rows else []
+    if args.csv:
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        header = ["groups", "group_size"]
+        for c in chips:
+            header += [f"{c.id}_{k}" for k in JSON_KEYS] + [f"{c.id}_unit"]
+        header += [f"speedup_{p.replace('/', '_over_')}" for p in pair_names]
+        writer.writerow(header)
+        for r in rows:
+            line = [r["groups"], r["group_size"]]
+            for c in chips:
+                e = r["estimates"][c.id]
+                line += [repr(getattr(e, k)) if isinstance(getattr(e, k), float) else getattr(e, k) for k in JSON_KEYS] + [e.unit]
+            line += [repr(r["ratios"][p]) for p in pair_names]
+            writer.writerow(line)
+        out.write(buf.getvalue())
+        return 0
+    mode = "training" if args.train else "inference"
+    out.write(f"sweep of {base.describe()} over group sizes, batch {args.batch}, {args.dtype}, {mode}\n")
+    out.write("TFLOP/s counts FLOPs as 2 x MACs; bound: c=compute m=memory x=exchange o=overhead\n\n")
+    header = ["c/g", "groups"]
+    for c in chips:
+        header += [f"{c.id} time", "TFLOP/s", "b"]
+    header += [f"{p} speedup" for p in pair_names]
+    table = []
+    for r in rows:
+        line = [str(r["group_size"]), str(r["groups"])]
+        for c in chips:
+            e = r["estimates"][c.id]
+            line += [_time(e.time_s), f"{e.achieved_flop_s / 1e12:.2f}", e.bound[0]]
+        line += [f"{r['ratios'][p]:.2f}x" for p in pair_names]
+        table.append(tuple(line))
+    out.write(_table(tuple(header), table))
+    return 0
+
+
+# ---- formatting -----------------------------------------------------------------------
+def _table(header: tuple, rows: list[tuple]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    lines = ["  ".join(str(x).ljust(w) for x, w in zip(r, widths)).rstrip() for r in (header, *rows)]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines) + "\n"
+
+
+def _si(x: float) -> str:
+    for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(x) >= factor:
+            return f"{x / factor:.2f} {prefix}"
+    return f"{x:.0f} "
+
+
+def _time(t: float) -> str:
+    if t >= 1:
+        return f"{t:.2f} s"
+    if t >= 1e-3:
+        return f"{t * 1e3:.2f} ms"
+    return f"{t * 1e6:.1f} us"

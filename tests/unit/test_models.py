@@ -1,0 +1,243 @@
+"""Cost models: every term on hand-computed cases, then the limits the explorer relies on."""
+
+import json
+
+import pytest
+
+from ipuexplore.hardware import load_chip
+from ipuexplore.layers import Layer
+from ipuexplore.models import estimate, roofline
+from ipuexplore.models import gpu as gpu_model
+from ipuexplore.models import ipu as ipu_model
+from ipuexplore.models.roofline import fill, round_up
+from ipuexplore.models.work import passes
+
+MK1, MK2, V100, A100 = (load_chip(c) for c in ("ipu-mk1", "ipu-mk2", "v100", "a100-40gb"))
+
+
+def conv(cg, c=64, hw=8, batch_note=None, **kw):
+    return Layer.conv(c, hw, hw, c, 3, pad=1, g=c // cg, **kw)
+
+
+# ---- roofline core ----------------------------------------------------------------------
+def test_roofline_hand_computed():
+    r = roofline(work=1e12, bytes_=1e9, peak_flop_s=100e12, bw_b_s=1e12)
+    assert r.arithmetic_intensity == 1000 and r.ridge_flop_per_b == 100
+    assert r.bound == "compute" and r.time_s == pytest.approx(0.01) and r.attainable_flop_s == 100e12
+    r = roofline(work=1e9, bytes_=1e9, peak_flop_s=100e12, bw_b_s=1e12)
+    assert r.bound == "memory" and r.time_s == pytest.approx(1e-3) and r.attainable_flop_s == 1e12
+    with pytest.raises(ValueError):
+        roofline(1, 1, 0, 1)
+
+
+def test_fill_and_round_up():
+    assert round_up(17, 8) == 24 and round_up(16, 8) == 16
+    assert fill(4, 16) == 0.25 and fill(24, 16) == 0.75 and fill(16, 16) == 1.0
+
+
+# ---- work decomposition -----------------------------------------------------------------
+def test_training_passes_have_equal_macs_and_swapped_roles():
+    layer = Layer.conv(64, 8, 8, 32, 3, pad=1, g=4)
+    fwd, bwd_d, bwd_w = passes(layer, 2, "fp16", True)
+    assert fwd.macs == bwd_d.macs == bwd_w.macs == 2 * layer.macs
+    assert (fwd.in_ch, fwd.n, fwd.red, fwd.m) == (16, 8, 16 * 9, 2 * 64)
+    assert (bwd_d.in_ch, bwd_d.n, bwd_d.red) == (8, 16, 8 * 9)
+    assert (bwd_w.m, bwd_w.n, bwd_w.red) == (16 * 9, 8, 2 * 64)
+    assert bwd_d.c_bytes == layer.input_bytes("fp16", 2)  # grad input
+    assert bwd_w.c_bytes == layer.weight_bytes("fp16")  # grad weights
+
+
+# ---- IPU terms --------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "chip, cg, dtype, vertex, rate",
+    [
+        (MK1, 16, "fp16", "AMP", 32),  # 16 in-chans fill one pass, 16 out-chans = 2 x 8 engines
+        (MK1, 4, "fp16", "AMP", 32 * 4 / 16 * 4 / 8),  # 1/4 of a pass, out 4 of 8 engines -> 4 (ties HMAC; AMP first)
+        (MK1, 2, "fp16", "HMAC", 4),  # AMP needs multiples of 4 half: HMAC vector width
+        (MK1, 1, "fp16", "HMAC", 2),  # Poplar 1.x: no VMAC, half channels padded to pairs
+        (MK1, 8, "fp32", "AMP", 8),  # 8 fp32 in-chans per pass, 8 out = 2 x 4 engines
+        (MK2, 1, "fp16", "SLIC", 4 * 4 * 2 * 3 / 4),  # 3-wide kernel in a 4-wide window
+        (MK2, 16, "fp16", "AMP", 64),
+    ],
+)
+def test_ipu_vertex_choice(chip, cg, dtype, vertex, rate):
+    work = passes(conv(cg), 1, dtype, False)[0]
+    name, got, _ = ipu_model.select_vertex(chip.spec, work, dtype)
+    assert (name, got) == (vertex, pytest.approx(rate))
+
+
+def test_ipu_terms_hand_computed():
+    s = MK1.spec
+    layer = conv(16, c=256, hw=14)  # 16 groups of 16; fits SRAM; plenty of work units
+    e = estimate(MK1, layer, batch=4)
+    p = e.phase("forward")
+    clock = 1.6e9
+    macs = 4 * 256 * 14 * 14 * 16 * 9
+    assert p.terms["tile_fill"].value == 1.0
+    assert p.terms["compute_s"].value == pytest.approx(macs / (32 * 1216 * clock))
+    min_bytes = layer.min_bytes("fp16", 4)
+    assert p.terms["exchange_s"].value == pytest.approx(min_bytes / (4 * 1216 * clock))
+    assert p.terms["sram_s"].value == pytest.approx(min_bytes / 45e12)
+    assert p.terms["sync_s"].value == pytest.approx(2 * s.sync_cycles / clock)
+    assert p.terms["streaming_s"].value == 0
+    assert e.time_s == pytest.approx(
+        p.terms["compute_s"].value + p.terms["exchange_s"].value + p.terms["sync_s"].value
+    )
+    assert e.memory_level == "sram" and e.fits and e.bound == "compute"
+
+
+def test_ipu_layer_too_big_for_sram_streams_and_slows_down():
+    layer = conv(16, c=256, hw=56)
+    small, big = estimate(MK1, layer, batch=2), estimate(MK1, layer, batch=64)
+    assert small.fits and not big.fits
+    assert big.working_set_bytes > MK1.spec.sram_total_bytes * MK1.spec.sram_usable_fraction
+    assert big.memory_level == "streaming" and big.bound == "memory"
+    p = big.phase("forward")
+    assert p.terms["streaming_s"].value == pytest.approx(layer.min_bytes("fp16", 64) / 16e9)
+    # per image, the streamed layer is over 10x slower than the resident one
+    assert big.time_s / 64 > 10 * small.time_s / 2
+
+
+def test_ipu_weight_gradient_reduction_adds_partials_and_a_superstep():
+    e = estimate(MK1, conv(16, c=256, hw=14), batch=4, train=True)
+    wu = e.phase("backward_weights")
+    assert wu.terms["exchange_bytes"].value > e.phase("forward").terms["exchange_bytes"].value
+    assert wu.terms["sync_s"].value == pytest.approx(3 * 200 / 1.6e9)
+
+
+# ---- GPU terms --------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "chip, cg, dtype, unit",
+    [
+        (V100, 8, "fp16", "tensor cores (fp16)"),
+        (V100, 4, "fp16", "CUDA cores"),  # not a multiple of 8
+        (V100, 8, "fp32", "CUDA cores"),  # no TF32 on Volta
+        (A100, 4, "fp32", "tensor cores (tf32)"),
+        (A100, 2, "fp32", "CUDA cores"),
+        (V100, 1, "fp16", "CUDA cores (direct depthwise)"),
+    ],
+)
+def test_gpu_compute_unit_follows_channel_multiples(chip, cg, dtype, unit):
+    assert estimate(chip, conv(cg), batch=8, dtype=dtype).unit == unit
+
+
+def test_gpu_depthwise_terms_hand_computed():
+    layer = conv(1, c=256, hw=56)
+    e = estimate(V100, layer, batch=32)
+    p = e.phase("forward")
+    min_bytes = layer.min_bytes("fp16", 32)
+    assert min_bytes > V100.spec.l2_mb * 1e6  # not L2-resident
+    assert p.terms["hbm_s"].value == pytest.approx(min_bytes / (900e9 * 0.83))
+    assert p.terms["launch_s"].value == pytest.approx(3e-6)
+    assert e.bytes == min_bytes and e.bound == "memory" and e.memory_level == "hbm"
+    assert e.time_s == pytest.approx(p.terms["hbm_s"].value + 3e-6)
+    assert e.arithmetic_intensity == pytest.approx(layer.flops * 32 / min_bytes)
+
+
+def test_gpu_tile_traffic_hand_computed():
+    # 4 groups of 16 channels: per-group GEMM m=8*8*8, n=16, red=16*9; tiles 256 x 16
+    layer = conv(16, c=64, hw=8)
+    p = estimate(V100, layer, batch=8).phase("forward")
+    m, n, red, g = 8 * 64, 16, 16 * 9, 4
+    blocks = g * (m // 256) * 1
+    split_k = min(-(-80 // blocks), red // 64)
+    l2 = g * (m * red * 1 + n * red * (m // 256)) * 2 + layer.output_bytes("fp16", 8) * split_k
+    assert p.bytes_by_level["l2"] == l2
+    assert p.terms["shape_fill"].value == 1.0
+    waves = -(-blocks * split_k // 80)
+    assert p.terms["sm_fill"].value == pytest.approx(blocks * split_k / (waves * 80))
+
+
+def test_gpu_l2_resident_input_skips_hbm():
+    layer = conv(16, c=64, hw=8)  # a few hundred kB: fits the V100's 6 MB L2
+    e = estimate(V100, layer, batch=2)
+    assert e.bytes == layer.weight_bytes("fp16") + layer.output_bytes("fp16", 2)
+    assert e.phase("forward").memory_level in ("l2", "hbm")
+
+
+# ---- limits ------------------------------------------------------------------------------
+@pytest.mark.parametrize("chip", ["ipu-mk1", "ipu-mk2", "v100", "a100-40gb", "h100"])
+def test_dense_layers_are_compute_bound(chip):
+    e = estimate(chip, Layer.conv(256, 28, 28, 256, 3, pad=1), batch=32)
+    assert e.bound == "compute"
+    assert e.utilisation > 0.3
+
+
+@pytest.mark.parametrize("chip", ["v100", "a100-40gb", "h100"])
+def test_depthwise_is_memory_bound_on_gpus(chip):
+    e = estimate(chip, Layer.conv(256, 28, 28, 256, 3, pad=1, g=256), batch=32)
+    assert e.bound == "memory"
+    assert e.utilisation < 0.05
+
+
+def test_ipu_advantage_grows_as_groups_shrink_for_the_stated_reasons():
+    ratios = {}
+    for cg in (256, 64, 16, 4, 1):
+        layer = Layer.conv(256, 28, 28, 256, 3, pad=1, g=256 // cg)
+        ipu, gpu = estimate(MK1, layer, batch=32), estimate(V100, layer, batch=32)
+        ratios[cg] = gpu.time_s / ipu.time_s
+        assert ipu.memory_level == "sram"  # the IPU reads from SRAM throughout
+    assert ratios[1] > ratios[256] and ratios[16] > ratios[256]
+    # reasons: the GPU loses tensor cores below 8 channels/group and becomes memory-bound,
+    # while the IPU stays compute-bound on data in SRAM
+    small = Layer.conv(256, 28, 28, 256, 3, pad=1, g=64)
+    assert estimate(V100, small, batch=32).unit == "CUDA cores"
+    assert estimate(V100, small.with_(g=256), batch=32).bound == "memory"
+    assert estimate(MK1, small.with_(g=256), batch=32).bound == "compute"
+
+
+# ---- training, other layers, output -----------------------------------------------------
+@pytest.mark.parametrize("chip", ["ipu-mk1", "v100", "host"])
+def test_training_costs_three_phases(chip):
+    layer = conv(16, c=128, hw=14)
+    inf, tr = estimate(chip, layer, batch=8), estimate(chip, layer, batch=8, train=True)
+    assert [p.name for p in tr.phases] == ["forward", "backward_data", "backward_weights"]
+    assert tr.flops == 3 * inf.flops
+    assert tr.time_s == pytest.approx(sum(p.time_s for p in tr.phases))
+    assert tr.phase("forward").time_s == pytest.approx(inf.time_s, rel=0.05)
+    assert tr.activation_bytes_kept == layer.input_bytes("fp16", 8)
+    assert inf.activation_bytes_kept == 0
+
+
+@pytest.mark.parametrize(
+    "layer",
+    [
+        Layer.pool(64, 56, 56, "max", 3, stride=2, pad=1),
+        Layer.pool(1280, 7, 7, "global_avg"),
+        Layer.norm(64, 56, 56),
+        Layer.act(64, 56, 56, "silu"),
+        Layer.add(64, 56, 56),
+        Layer.se(96, 56, 56, 4),
+        Layer.linear(2048, 1000),
+    ],
+    ids=lambda layer: layer.describe(),
+)
+@pytest.mark.parametrize("chip", ["ipu-mk1", "v100", "a100-40gb", "host"])
+@pytest.mark.parametrize("train", [False, True])
+def test_non_conv_layers_are_costed(layer, chip, train):
+    e = estimate(chip, layer, batch=4, train=train)
+    assert e.time_s > 0 and e.bytes > 0
+    assert e.phases[0].name == "forward"
+    assert e.flops == 4 * layer.flops * len([p for p in e.phases if p.flops]) or not layer.macs
+    json.dumps(e.to_dict())
+
+
+def test_to_dict_has_the_contract_keys():
+    d = estimate("ipu-mk1", conv(4), batch=2, train=True).to_dict()
+    for key in ("time_s", "flops", "bytes", "bytes_by_level", "arithmetic_intensity", "achieved_flop_s",
+                "bandwidth_b_s", "utilisation", "bound", "terms", "phases"):
+        assert key in d
+    assert d["bound"] in ("compute", "memory", "exchange", "overhead")
+    assert d["flops_counts"] == "2 x MACs"
+    assert [p["name"] for p in d["phases"]] == ["forward", "backward_data", "backward_weights"]
+
+
+def test_bad_arguments_name_the_parameter():
+    with pytest.raises(ValueError, match="batch"):
+        estimate("v100", conv(4), batch=0)
+    with pytest.raises(ValueError, match="dtype"):
+        estimate("v100", conv(4), dtype="int8")
+    with pytest.raises(TypeError, match="layer"):
+        estimate("v100", "conv")
+    with pytest.raises(ValueError, match="not a GPU"):
+        gpu_model.cost(MK1, passes(conv(4), 1, "fp16", False)[0], "fp16", l2_resident=False)
