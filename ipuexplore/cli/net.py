@@ -172,7 +172,8 @@ def _host_run(network, args):
     from ipuexplore import engine, networks
 
     with engine.Pool(workers=args.workers) as pool:
-        result = networks.run_on_host(network, args.batch, pool=pool, progress=_ProgressBar(f"running {network.name}"))
+        result = networks.run_on_host(network, args.batch, pool=pool, warmup=True,
+                                      progress=_ProgressBar(f"running {network.name} (warm-up + timed)"))
     model = networks.analyse(network, ["host"], batch=args.batch, dtype="fp32", train=False)
     return result, model
 
@@ -189,7 +190,7 @@ def _host_dict(result, model) -> dict:
 def _print_host(result, model, *, show_layers: bool) -> None:
     modeled = model.totals["host"]
     print()
-    print(f"host run ({result.workers} workers, fp32, random weights, batch {result.batch}): "
+    print(f"host run ({result.workers} workers, fp32, random weights, batch {result.batch}, after a warm-up pass): "
           f"{result.images_per_s:.4g} img/s measured in {_seconds(result.wall_s)}; "
           f"host model {modeled.throughput_img_s:.4g} img/s ({_seconds(modeled.latency_s)})")
     rows = list(zip(result.layers, model.rows))

@@ -53,49 +53,59 @@ class HostRun:
 
 def run_on_host(
     network: Network, batch: int = 1, *, pool=None, progress: Callable[[int, int, str], None] | None = None,
-    cancel: Callable[[], bool] | None = None, seed: int = 0,
+    cancel: Callable[[], bool] | None = None, warmup: bool = False, seed: int = 0,
 ) -> HostRun:
-    """Execute ``network`` once on ``batch`` random images.
+    """Execute ``network`` on ``batch`` random images and time each layer.
 
     ``pool``: an ``ipuexplore.engine.Pool`` to run the convolutions on (default: a new one with
     the engine's default worker count, closed afterwards). ``progress(done, total, layer_name)``
     is called after each layer; ``cancel()`` is polled between layers and, when it returns
-    True, the run stops with ``ipuexplore.errors.Cancelled``.
+    True, the run stops with ``ipuexplore.errors.Cancelled``. ``warmup`` runs the pass once
+    untimed first (first-touch page faults and cold caches otherwise land in the times);
+    progress then counts both passes.
     """
     if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
         raise ValueError(f"batch must be a positive int, got {batch!r}")
     from .. import engine  # lazy: the compiled engine is only needed to run
+
     own_pool = pool is None
     if own_pool:
         pool = engine.Pool()
     try:
         rng = np.random.default_rng(seed)
         ops = [_prepare(layer, batch, pool, rng, engine) for layer in network.layers]
-        last_use = {}
-        for index, layer in enumerate(network.layers):
-            for producer in layer.inputs:
-                last_use[producer] = index
-        tensors = {INPUT: rng.standard_normal((batch, *network.input_shape), dtype=np.float32)}
-        times = []
-        total = len(network.layers)
-        start = time.perf_counter()
-        for index, (layer, op) in enumerate(zip(network.layers, ops)):
-            if cancel is not None and cancel():
-                _raise_cancelled()
-            args = [tensors[name] for name in layer.inputs]
-            t0 = time.perf_counter()
-            tensors[layer.name] = op(*args)
-            times.append(HostLayerTime(layer.name, layer.kind.value, time.perf_counter() - t0, batch * layer.flops))
-            for name in set(layer.inputs):
-                if last_use.get(name) == index:
-                    del tensors[name]  # free activations as a framework would
-            if progress is not None:
-                progress(index + 1, total, layer.name)
-        wall = time.perf_counter() - start
+        image = rng.standard_normal((batch, *network.input_shape), dtype=np.float32)
+        passes = 2 if warmup else 1
+        total = passes * len(network.layers)
+        for done_before in range(0, total, len(network.layers)):
+            times, wall = _forward(network, ops, image, batch, progress, cancel, done_before, total)
         return HostRun(network.name, batch, int(getattr(pool, "workers", 1)), tuple(times), wall)
     finally:
         if own_pool:
             pool.close()
+
+
+def _forward(network, ops, image, batch, progress, cancel, done_before, total):
+    last_use = {}
+    for index, layer in enumerate(network.layers):
+        for producer in layer.inputs:
+            last_use[producer] = index
+    tensors = {INPUT: image}
+    times = []
+    start = time.perf_counter()
+    for index, (layer, op) in enumerate(zip(network.layers, ops)):
+        if cancel is not None and cancel():
+            _raise_cancelled()
+        args = [tensors[name] for name in layer.inputs]
+        t0 = time.perf_counter()
+        tensors[layer.name] = op(*args)
+        times.append(HostLayerTime(layer.name, layer.kind.value, time.perf_counter() - t0, batch * layer.flops))
+        for name in set(layer.inputs):
+            if last_use.get(name) == index:
+                del tensors[name]  # free activations as a framework would
+        if progress is not None:
+            progress(done_before + index + 1, total, layer.name)
+    return times, time.perf_counter() - start
 
 
 def _raise_cancelled():
@@ -211,10 +221,20 @@ def _pool(layer: Layer) -> Callable:
     def pool(x):
         if any(layer.pad):
             x = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=fill)
-        windows = np.lib.stride_tricks.sliding_window_view(x, (layer.r, layer.s), axis=(2, 3))[:, :, ::sh, ::sw]
-        windows = windows[:, :, : layer.p, : layer.q]
-        # average pooling counts the padding (count_include_pad, torch's default)
-        return windows.max(axis=(4, 5)) if layer.op == "max" else windows.mean(axis=(4, 5), dtype=np.float32)
+        # One strided view per kernel offset, reduced in place: far faster than a window view.
+        out = None
+        for i in range(layer.r):
+            for j in range(layer.s):
+                view = x[:, :, i : i + sh * (layer.p - 1) + 1 : sh, j : j + sw * (layer.q - 1) + 1 : sw]
+                if out is None:
+                    out = np.array(view, dtype=np.float32)
+                elif layer.op == "max":
+                    np.maximum(out, view, out=out)
+                else:
+                    out += view
+        if layer.op != "max":
+            out *= np.float32(1.0 / (layer.r * layer.s))  # counts the padding (count_include_pad)
+        return out
 
     return pool
 

@@ -103,3 +103,13 @@ def test_whole_network_runs_on_the_engine():
 def test_bad_batch_is_named():
     with pytest.raises(ValueError, match="batch"):
         run_on_host(_small_net(), 0)
+
+
+@needs_engine
+def test_warmup_runs_the_pass_twice_and_times_the_second():
+    net = _small_net()
+    seen = []
+    run = run_on_host(net, 1, warmup=True, progress=lambda done, total, name: seen.append((done, total)))
+    n = len(net.layers)
+    assert [d for d, _ in seen] == list(range(1, 2 * n + 1)) and {t for _, t in seen} == {2 * n}
+    assert len(run.layers) == n
