@@ -41,24 +41,24 @@ def live_layer(layer: Layer, batch: int) -> LiveShape:
 
     if over(run, run_batch) and run_batch > 1:
         run_batch = 1
-        changed.append(f"batch {batch}->1")
+        changed.append(f"batch {batch}→1")
     size = run.h
     min_size = max(7, run.r)
     while over(run, run_batch) and size > min_size:
         size = max(min_size, size // 2)
         run = run.with_(h=size, w=size, name=layer.name)
     if size != layer.h:
-        changed.append(f"size {layer.h}->{size}")
+        changed.append(f"size {layer.h}→{size}")
     cpg_in, cpg_out = layer.c // layer.g, layer.k // layer.g
     groups = run.g
     while over(run, run_batch) and groups > 1:
         groups = max(1, groups // 2)
         run = run.with_(c=cpg_in * groups, k=cpg_out * groups, g=groups)
     if groups != layer.g:
-        changed.append(f"groups {layer.g}->{groups} (same channels per group)")
-    note = ("capped for a short run: " + ", ".join(changed)) if changed else ""
+        changed.append(f"groups {layer.g}→{groups}")
+    note = ("capped: " + ", ".join(changed)) if changed else ""
     if over(run, run_batch):
-        note = (note + "; " if note else "") + "still large: each run takes a while"
+        note = (note + "; " if note else "") + "still large: runs are slow"
     return LiveShape(run, run_batch, note)
 
 
@@ -108,9 +108,15 @@ def create_op(engine, shape: LiveShape, pool, algorithm: str):
     """An engine Conv2d for the live layer (weights packed once) and its input."""
     lyr = shape.layer
     x, wt = make_operands(shape)
-    top, _, left, _ = lyr.pad
     op = engine.Conv2d(
-        wt, None, x.shape, lyr.stride, (top, left), lyr.dilation, lyr.g,
+        wt, None, x.shape, lyr.stride, lyr.pad, lyr.dilation, lyr.g,
         pool=pool, algorithm=algorithm,
     )
+    need = op.info.get("min_tile_bytes", 0)
+    if need > pool.tile_bytes:
+        op.close()
+        raise ValueError(
+            f"needs {need / 1024:.0f} KiB of tile memory per worker, the pool has "
+            f"{pool.tile_bytes / 1024:.0f} KiB"
+        )
     return op, x

@@ -51,9 +51,6 @@ class LayerScreen(Screen):
         else:
             host.resume()
 
-    def on_unmount(self) -> None:
-        self.query_one(HostPanel).close()
-
     def on_stepper_changed(self, message: Stepper.Changed) -> None:
         try:
             new = self.app.settings.change(message.stepper.field, message.value)

@@ -65,6 +65,6 @@ class RatioBanner(Static):
         text.append(f"{a.short} is ", style="bold")
         text.append(f" {ratio(r)} ", style="bold reverse")
         text.append(" faster than " if r >= 1 else " as fast as ", style="bold")
-        text.append(f"{b.short} at {cpg} ch/group", style="bold")
-        text.append(f"\n{a.short} {a.estimate.bound}-bound, {b.short} {b.estimate.bound}-bound (images/s)")
+        text.append(b.short, style="bold")
+        text.append(f"\nat {cpg} ch/group: {a.estimate.bound}- vs {b.estimate.bound}-bound")
         self.update(text)

@@ -43,8 +43,7 @@ class HostPanel(Vertical):
         self._paused = False
 
     def compose(self) -> ComposeResult:
-        yield Static("Host: this CPU, C engine, fp32 (measured)", classes="panel-title")
-        yield Static(id="host-shape", classes="note")
+        yield Static(id="host-shape")
         yield Static(id="host-direct")
         yield Static(id="host-gemm")
         yield Sparkline([], id="host-history")
@@ -97,6 +96,9 @@ class HostPanel(Vertical):
             self._refresh_all()
             self._run_live(self.generation, self.shape)
 
+    def on_unmount(self) -> None:
+        self.close()
+
     def close(self) -> None:
         self.pause()
         if self._pool is not None:
@@ -134,22 +136,28 @@ class HostPanel(Vertical):
                     ops[algorithm] = live.create_op(engine, shape, pool, algorithm)
                 except Exception as exc:  # noqa: BLE001 - e.g. a strategy not built yet
                     self.post_message(LiveFailed(generation, str(exc), algorithm))
-            cancelled = getattr(engine, "Cancelled", None) or _errors_cancelled()
-            while ops and not worker.is_cancelled:
-                for algorithm, (op, x) in list(ops.items()):
-                    if worker.is_cancelled:
-                        return
-                    try:
-                        op.run(x)
-                        measurement = live.summarise(op.stats, algorithm, shape.batch)
-                    except cancelled:
-                        return
-                    except Exception as exc:  # noqa: BLE001
-                        del ops[algorithm]
-                        self.post_message(LiveFailed(generation, f"run failed: {exc}", algorithm))
-                        continue
-                    self.post_message(LiveMeasured(generation, measurement))
-                worker.cancelled_event.wait(PAUSE_S)
+            cancelled = _errors_cancelled()
+            try:
+                while ops and not worker.is_cancelled:
+                    for algorithm, (op, x) in list(ops.items()):
+                        if worker.is_cancelled:
+                            return
+                        try:
+                            op.run(x)
+                            measurement = live.summarise(op.stats, algorithm, shape.batch)
+                        except cancelled:
+                            # a cancel() aimed at an earlier run can land on this one
+                            continue
+                        except Exception as exc:  # noqa: BLE001
+                            del ops[algorithm]
+                            op.close()
+                            self.post_message(LiveFailed(generation, f"run failed: {exc}", algorithm))
+                            continue
+                        self.post_message(LiveMeasured(generation, measurement))
+                    worker.cancelled_event.wait(PAUSE_S)
+            finally:
+                for op, _x in ops.values():
+                    op.close()
 
     # ---- results -----------------------------------------------------------------------
     def on_live_measured(self, message: LiveMeasured) -> None:
@@ -188,9 +196,9 @@ class HostPanel(Vertical):
     def _refresh_all(self) -> None:
         shape = self.shape
         if shape is not None:
-            desc = f"runs {shape.layer.describe()}, batch {shape.batch}"
-            note = f"\n{shape.note}" if shape.note else ""
-            self.query_one("#host-shape", Static).update(desc + note)
+            text = self._title()
+            text.append(f"same layer, {shape.note}" if shape.note else "same layer, as set", style="dim")
+            self.query_one("#host-shape", Static).update(text)
         self.query_one("#host-direct", Static).update(self._line("direct"))
         self.query_one("#host-gemm", Static).update(self._line("gemm"))
         self._set_history()
@@ -206,8 +214,13 @@ class HostPanel(Vertical):
         spark.tooltip = (f"direct GFLOP/s, last {len(self._history)} runs: "
                          f"{min(self._history):.2f} .. {max(self._history):.2f}") if self._history else None
 
+    @staticmethod
+    def _title() -> Text:
+        return Text("Host, measured (C engine, fp32): ", style="bold")
+
     def _show_off(self) -> None:
-        self.query_one("#host-shape", Static).update(f"live measurement off: {self.disabled_reason}")
+        self.query_one("#host-shape", Static).update(
+            self._title().append(f"live measurement off: {self.disabled_reason}", style="dim"))
         for name in ("#host-direct", "#host-gemm"):
             self.query_one(name, Static).update("")
         self._history.clear()
@@ -215,7 +228,7 @@ class HostPanel(Vertical):
         self.query_one(TileMap).clear("tile map: live measurement off")
 
     def _show_failed(self, text: str) -> None:
-        self.query_one("#host-shape", Static).update(Text(text, style="bold red"))
+        self.query_one("#host-shape", Static).update(self._title().append(text, style="bold red"))
         for name in ("#host-direct", "#host-gemm"):
             self.query_one(name, Static).update("")
         self._history.clear()
