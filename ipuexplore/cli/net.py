@@ -152,8 +152,8 @@ def _write_csv(a, stream) -> None:
 class _ProgressBar:
     """A one-line bar on stderr, redrawn at most 10 times a second."""
 
-    def __init__(self, label: str, stream=sys.stderr, width: int = 30):
-        self.label, self.stream, self.width = label, stream, width
+    def __init__(self, label: str, stream=None, width: int = 30):
+        self.label, self.stream, self.width = label, stream or sys.stderr, width
         self.last = 0.0
 
     def __call__(self, done: int, total: int, name: str) -> None:

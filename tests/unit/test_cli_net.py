@@ -86,3 +86,26 @@ def test_onnx_path_lists_unsupported_ops(capsys, tmp_path):
     assert data["params"] == 16 * 3 * 9 and data["unsupported_ops"] == {"LRN": 1}
     _, out, _ = _run(capsys, str(path))
     assert "LRN x1" in out
+
+
+def test_hw_file_adds_a_chip(capsys, tmp_path):
+    from importlib import resources
+
+    text = resources.files("ipuexplore.hardware").joinpath("v100.toml").read_text()
+    spec = tmp_path / "my-gpu.toml"
+    spec.write_text(text.replace('id = "v100"', 'id = "my-gpu"', 1))
+    _, out, _ = _run(capsys, "efficientnet_b0", "--json", "--chips", "v100", "--hw-file", str(spec))
+    chips = json.loads(out)["chips"]
+    assert list(chips) == ["v100", "my-gpu"]
+    assert chips["my-gpu"]["time_s"] == pytest.approx(chips["v100"]["time_s"])  # same figures, same time
+
+
+def test_run_measures_the_host(capsys):
+    pytest.importorskip("ipuexplore._ipx", reason="the C engine is not built")
+    code, out, err = _run(capsys, "mobilenet_v2", "--res", "64", "--run", "--json", "--chips", "v100")
+    assert code == 0, err
+    host = json.loads(out)["host_run"]
+    assert host["images_per_s"] > 0 and host["model_images_per_s"] > 0
+    assert len(host["layers"]) == len(build("mobilenet_v2", res=64).layers)
+    assert all("model_time_s" in layer and layer["time_s"] > 0 for layer in host["layers"])
+    assert "running mobilenet_v2" in err and "#" in err  # the progress bar goes to stderr
