@@ -1,0 +1,40 @@
+"""cffi builder (API mode) for ipuexplore._ipx: compiles the C engine in csrc/.
+
+Run by setuptools through setup.py's ``cffi_modules``; ``python build.py`` builds in place.
+(Build wheels with ``pip wheel .``: this root ``build.py`` shadows PyPA's ``build`` package.)
+"""
+
+import os
+import sys
+
+from cffi import FFI
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CSRC = os.path.join("csrc")
+SOURCES = [
+    os.path.join(CSRC, "src", name)
+    for name in ("status.c", "pool.c", "conv.c", "conv_depthwise.c", "conv_direct.c")
+]
+
+ffibuilder = FFI()
+with open(os.path.join(HERE, CSRC, "ipx.cdef")) as f:
+    ffibuilder.cdef(f.read())
+
+# -O3 for the kernels; -ffp-contract=fast lets a*b+c become one FMA in the AVX2 path
+# (ISO C mode turns contraction off); AVX2 is selected per function at run time, so no -mavx2.
+_cflags = ["-std=c11", "-O3", "-ffp-contract=fast", "-pthread", "-Wno-psabi"]
+if sys.platform == "win32":  # not a supported target, but keep MSVC from choking on flags
+    _cflags = []
+
+ffibuilder.set_source(
+    "ipuexplore._ipx",
+    '#include "ipx.h"\n',
+    sources=SOURCES,
+    include_dirs=[os.path.join(CSRC, "include"), os.path.join(CSRC, "src")],
+    extra_compile_args=_cflags,
+    extra_link_args=["-pthread"],
+)
+
+if __name__ == "__main__":
+    os.chdir(HERE)
+    ffibuilder.compile(tmpdir=".", verbose=False)

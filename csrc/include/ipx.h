@@ -1,0 +1,316 @@
+/// @file ipx.h
+/// @brief ipx: a float32 grouped 2-D convolution engine run by an IPU-style worker pool.
+///
+/// Lifecycle (as XNNPACK's operators): ipx_conv_create() validates every parameter, packs
+/// the weights and picks a kernel; ipx_conv_run() takes the buffers and a pool;
+/// ipx_conv_destroy() frees. The pool (ipx_pool_create()) holds W persistent worker threads,
+/// each with its own "tile memory", and runs bulk-synchronous supersteps: exchange (copy the
+/// inputs and weights a block needs into tile memory, with padding), compute from tile memory
+/// only and write the outputs, then wait at a barrier.
+///
+/// Conventions:
+/// - Every function returns an ::ipx_status; 0 (::IPX_STATUS_SUCCESS) means success and all
+///   out-pointers are set. On failure out-pointers are left untouched unless stated.
+/// - Letters: n batch, c input channels, k output channels, h x w input size, r x s kernel
+///   size, g groups, p x q output size. Tensors are dense, C-contiguous, float32:
+///   input NCHW [n][c][h][w], weight [k][c/g][r][s], bias [k], output [n][k][p][q].
+/// - Semantics and output size follow torch.nn.functional.conv2d:
+///   p = floor((h + pad_top + pad_bottom - dilation_h*(r-1) - 1) / stride_h) + 1.
+/// - FLOP counts are 2 x multiply-accumulates (bias additions are not counted).
+/// - The library never aborts, exits, prints or keeps global error state.
+///
+/// Thread-safety: different handles may be used from different threads at the same time.
+/// One ::ipx_conv_t or ::ipx_pool_t is used by one call at a time: a second concurrent
+/// ipx_conv_run() on the same conv or the same pool returns ::IPX_STATUS_BUSY instead of
+/// racing, and destroying a handle that is running returns ::IPX_STATUS_BUSY.
+/// ipx_pool_cancel() is the one call that may be made on a busy pool from another thread.
+#ifndef IPX_H
+#define IPX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__) && !defined(IPX_STATIC_BUILD)
+#define IPX_API __attribute__((visibility("default")))
+#else
+#define IPX_API
+#endif
+
+/// Library version.
+#define IPX_VERSION_MAJOR 0
+#define IPX_VERSION_MINOR 1
+#define IPX_VERSION_PATCH 0
+
+/// Default tile memory per worker: 624 KiB, the SRAM of one Graphcore IPU Mk2 tile.
+#define IPX_DEFAULT_TILE_BYTES (624u * 1024u)
+/// Largest accepted value of any single size parameter (n, c, k, h, w, r, s, g, stride,
+/// dilation, padding): 2^30. Products are checked for overflow separately.
+#define IPX_MAX_DIM (1 << 30)
+/// Largest worker count a pool accepts.
+#define IPX_MAX_WORKERS 1024
+
+/// Status code of every ipx call. 0 is success; each failure names what was wrong, so
+/// ipx_status_string() gives a message that names the parameter.
+typedef enum ipx_status {
+    /// The call succeeded and every output argument is set.
+    IPX_STATUS_SUCCESS = 0,
+    /// A required pointer argument was NULL.
+    IPX_STATUS_NULL_POINTER = 1,
+    /// n (batch) is outside 1..IPX_MAX_DIM.
+    IPX_STATUS_INVALID_BATCH = 2,
+    /// c (input channels) is outside 1..IPX_MAX_DIM.
+    IPX_STATUS_INVALID_CHANNELS = 3,
+    /// k (output channels) is outside 1..IPX_MAX_DIM.
+    IPX_STATUS_INVALID_OUTPUT_CHANNELS = 4,
+    /// g (groups) is outside 1..IPX_MAX_DIM or does not divide both c and k.
+    IPX_STATUS_INVALID_GROUPS = 5,
+    /// h or w (input size) is outside 1..IPX_MAX_DIM.
+    IPX_STATUS_INVALID_INPUT_SIZE = 6,
+    /// r or s (kernel size) is outside 1..IPX_MAX_DIM.
+    IPX_STATUS_INVALID_KERNEL_SIZE = 7,
+    /// stride_h or stride_w is outside 1..IPX_MAX_DIM.
+    IPX_STATUS_INVALID_STRIDE = 8,
+    /// dilation_h or dilation_w is outside 1..IPX_MAX_DIM.
+    IPX_STATUS_INVALID_DILATION = 9,
+    /// A padding is outside 0..IPX_MAX_DIM.
+    IPX_STATUS_INVALID_PADDING = 10,
+    /// The output would be empty: the dilated kernel is larger than the padded input.
+    IPX_STATUS_EMPTY_OUTPUT = 11,
+    /// An element or byte count does not fit in size_t / int64_t.
+    IPX_STATUS_SIZE_OVERFLOW = 12,
+    /// The algorithm is not one of ::ipx_algorithm.
+    IPX_STATUS_INVALID_ALGORITHM = 13,
+    /// flags holds bits that are not IPX_FLAG_* values.
+    IPX_STATUS_INVALID_FLAGS = 14,
+    /// The worker count is outside 0..IPX_MAX_WORKERS.
+    IPX_STATUS_INVALID_WORKERS = 15,
+    /// tile_bytes is below IPX_MIN_TILE_BYTES or above IPX_MAX_TILE_BYTES.
+    IPX_STATUS_INVALID_TILE_BYTES = 16,
+    /// A buffer length does not equal the length the convolution needs.
+    IPX_STATUS_INVALID_BUFFER_SIZE = 17,
+    /// The pool's tile memory is too small for the smallest block of this layer
+    /// (see ipx_conv_info::min_tile_bytes).
+    IPX_STATUS_TILE_TOO_SMALL = 18,
+    /// An allocation failed.
+    IPX_STATUS_OUT_OF_MEMORY = 19,
+    /// The allocation would exceed the memory_limit set in the descriptor.
+    IPX_STATUS_MEMORY_LIMIT = 20,
+    /// Creating a worker thread or its synchronisation objects failed.
+    IPX_STATUS_THREAD_ERROR = 21,
+    /// The handle (conv or pool) is being used by another call right now.
+    IPX_STATUS_BUSY = 22,
+    /// The run was stopped by ipx_pool_cancel(); the output is incomplete.
+    IPX_STATUS_CANCELLED = 23,
+    /// The operation is not supported for this handle or configuration.
+    IPX_STATUS_UNSUPPORTED = 24,
+} ipx_status;
+
+/// Convolution strategy.
+typedef enum ipx_algorithm {
+    /// Let the engine choose (currently: the direct kernels).
+    IPX_ALGORITHM_AUTO = 0,
+    /// Worker-local direct kernels: depthwise/small-group row kernel or the channel kernel.
+    IPX_ALGORITHM_DIRECT = 1,
+    /// im2col + SGEMM per group, the way GPU libraries lower convolutions.
+    IPX_ALGORITHM_GEMM = 2,
+} ipx_algorithm;
+
+/// Kernel a conv handle runs (reported by ipx_conv_get_info()).
+typedef enum ipx_kernel {
+    /// Vectorised along output rows; used for depthwise and fewer than 8 channels per group.
+    IPX_KERNEL_ROW = 1,
+    /// Vectorised over output channels; used for 8 or more input and output channels per group.
+    IPX_KERNEL_CHANNEL = 2,
+    /// im2col into tile memory, then a blocked SGEMM.
+    IPX_KERNEL_GEMM = 3,
+} ipx_kernel;
+
+/// Instruction set the kernels of a handle use.
+typedef enum ipx_isa {
+    /// Portable C (GCC/Clang vector extensions lowered for the baseline target).
+    IPX_ISA_PORTABLE = 0,
+    /// x86-64 AVX2 + FMA, chosen at run time when the CPU supports both.
+    IPX_ISA_AVX2 = 1,
+} ipx_isa;
+
+/// Flag for ipx_conv_desc::flags: use the portable kernels even when AVX2/FMA is available.
+/// The environment variable IPX_FORCE_PORTABLE=1 has the same effect.
+#define IPX_FLAG_PORTABLE 1u
+
+/// Smallest and largest accepted tile memory per worker.
+#define IPX_MIN_TILE_BYTES 4096u
+#define IPX_MAX_TILE_BYTES (1u << 30)
+
+/// Parameters of a convolution. Zero-initialise, then set every size (sizes have no defaults;
+/// stride and dilation must be >= 1). All fields are checked by ipx_conv_create().
+typedef struct ipx_conv_desc {
+    int64_t n, c, h, w;             ///< input: batch, channels, height, width (1..IPX_MAX_DIM)
+    int64_t k, r, s, g;             ///< output channels, kernel height, width, groups
+    int64_t stride_h, stride_w;     ///< 1..IPX_MAX_DIM
+    int64_t dilation_h, dilation_w; ///< 1..IPX_MAX_DIM
+    int64_t pad_top, pad_bottom, pad_left, pad_right; ///< 0..IPX_MAX_DIM, zero padding
+    int32_t algorithm;              ///< an ::ipx_algorithm value
+    uint32_t flags;                 ///< IPX_FLAG_* bits
+    uint64_t memory_limit;          ///< bytes the handle may allocate; 0 = no limit
+} ipx_conv_desc;
+
+/// Facts about a created convolution.
+typedef struct ipx_conv_info {
+    int64_t p, q;            ///< output height and width
+    int32_t kernel;          ///< an ::ipx_kernel value
+    int32_t isa;             ///< an ::ipx_isa value
+    int32_t algorithm;       ///< the ::ipx_algorithm chosen (never AUTO)
+    uint64_t flops;          ///< FLOPs of one forward run (2 x MACs)
+    uint64_t min_bytes;      ///< bytes of input + weights + bias + output (the compulsory traffic)
+    uint64_t min_tile_bytes; ///< smallest tile memory a pool needs to run this handle
+    uint64_t allocated_bytes;///< bytes the handle holds (packed weights, bias)
+} ipx_conv_info;
+
+/// Parameters of a pool. Zero means default for every field.
+typedef struct ipx_pool_desc {
+    uint32_t workers;       ///< worker count, 0 = the number of online CPUs; at most IPX_MAX_WORKERS
+    uint64_t tile_bytes;    ///< tile memory per worker, 0 = IPX_DEFAULT_TILE_BYTES
+    uint64_t memory_limit;  ///< bytes the pool may allocate (tiles included); 0 = no limit
+} ipx_pool_desc;
+
+/// Counters of one worker for the last run. Times are CLOCK_MONOTONIC nanoseconds.
+typedef struct ipx_worker_stats {
+    uint64_t flops;       ///< FLOPs computed (2 x MACs)
+    uint64_t bytes_in;    ///< bytes copied into tile memory (inputs, weights, bias; im2col)
+    uint64_t bytes_out;   ///< bytes of results written out of the tile
+    uint64_t exchange_ns; ///< time copying into tile memory
+    uint64_t compute_ns;  ///< time computing from tile memory and writing results
+    uint64_t wait_ns;     ///< time waiting at superstep barriers
+    uint64_t supersteps;  ///< supersteps in which this worker had a block to do
+} ipx_worker_stats;
+
+/// Totals of the last run of a pool.
+typedef struct ipx_run_stats {
+    double wall_s;        ///< wall time of the whole run
+    double gflop_s;       ///< total FLOPs / wall_s / 1e9
+    double gb_s;          ///< (bytes_in + bytes_out) / wall_s / 1e9
+    uint64_t flops;       ///< total FLOPs
+    uint64_t bytes_in;    ///< total bytes copied into tile memory
+    uint64_t bytes_out;   ///< total bytes written out
+    uint64_t supersteps;  ///< barrier rounds of the run
+    uint32_t workers;     ///< workers of the pool
+    int32_t algorithm;    ///< ::ipx_algorithm that ran
+    int32_t kernel;       ///< ::ipx_kernel that ran
+    int32_t status;       ///< ::ipx_status the run returned
+} ipx_run_stats;
+
+/// Opaque convolution handle.
+typedef struct ipx_conv* ipx_conv_t;
+/// Opaque worker pool handle.
+typedef struct ipx_pool* ipx_pool_t;
+
+/// A static English message for a status, e.g. "invalid groups: g must be >= 1 and divide
+/// both c and k". Unknown values give "unknown ipx status". Never NULL. Thread-safe.
+IPX_API const char* ipx_status_string(ipx_status status);
+
+/// Library version as "MAJOR.MINOR.PATCH". Never NULL. Thread-safe.
+IPX_API const char* ipx_version_string(void);
+
+/// Number of online CPUs (at least 1). Thread-safe.
+IPX_API uint32_t ipx_cpu_count(void);
+
+/// Whether this CPU can run the AVX2/FMA kernels (1) or only the portable ones (0). Thread-safe.
+IPX_API int ipx_cpu_has_avx2(void);
+
+/// Output size of a convolution without creating it.
+/// @param desc  parameters; must not be NULL.
+/// @param p,q   receive the output height and width; must not be NULL.
+/// @retval IPX_STATUS_SUCCESS, IPX_STATUS_NULL_POINTER, any IPX_STATUS_INVALID_* of the
+///         sizes, IPX_STATUS_EMPTY_OUTPUT, IPX_STATUS_SIZE_OVERFLOW.
+/// Thread-safe.
+IPX_API ipx_status ipx_conv_output_size(const ipx_conv_desc* desc, int64_t* p, int64_t* q);
+
+/// Create a convolution: validate desc, copy and pack the weights (and bias), pick a kernel.
+/// The caller's weight and bias buffers may be freed after the call.
+/// @param desc       parameters; must not be NULL.
+/// @param weight     k * (c/g) * r * s floats, layout [k][c/g][r][s]; must not be NULL.
+/// @param weight_len number of floats in weight; must equal k * (c/g) * r * s.
+/// @param bias       k floats, or NULL for no bias.
+/// @param bias_len   number of floats in bias; must be k when bias is not NULL (ignored if NULL).
+/// @param conv_out   receives the handle; must not be NULL. Set to NULL on failure.
+/// @retval IPX_STATUS_SUCCESS, IPX_STATUS_NULL_POINTER, IPX_STATUS_INVALID_* (names the
+///         parameter), IPX_STATUS_EMPTY_OUTPUT, IPX_STATUS_SIZE_OVERFLOW,
+///         IPX_STATUS_INVALID_BUFFER_SIZE, IPX_STATUS_MEMORY_LIMIT, IPX_STATUS_OUT_OF_MEMORY.
+/// Thread-safe (creates a new handle).
+IPX_API ipx_status ipx_conv_create(const ipx_conv_desc* desc, const float* weight,
+                                   size_t weight_len, const float* bias, size_t bias_len,
+                                   ipx_conv_t* conv_out);
+
+/// Facts about a convolution (output size, kernel, ISA, FLOPs, tile memory it needs).
+/// @param conv  handle; must not be NULL.
+/// @param info  receives the facts; must not be NULL.
+/// @retval IPX_STATUS_SUCCESS, IPX_STATUS_NULL_POINTER.
+/// Thread-safe (reads immutable fields), also while the handle runs.
+IPX_API ipx_status ipx_conv_get_info(ipx_conv_t conv, ipx_conv_info* info);
+
+/// Run the forward convolution on a pool. Allocates nothing and creates no threads.
+/// Blocks until every worker has finished (or the run was cancelled).
+/// @param conv       handle; must not be NULL.
+/// @param pool       pool to run on; must not be NULL (a 1-worker pool runs on the caller).
+/// @param input      n*c*h*w floats, NCHW; must not be NULL.
+/// @param input_len  floats in input; must equal n*c*h*w.
+/// @param output     n*k*p*q floats, NCHW, fully overwritten; must not be NULL and must not
+///                   overlap input.
+/// @param output_len floats in output; must equal n*k*p*q.
+/// @retval IPX_STATUS_SUCCESS, IPX_STATUS_NULL_POINTER, IPX_STATUS_INVALID_BUFFER_SIZE,
+///         IPX_STATUS_TILE_TOO_SMALL, IPX_STATUS_BUSY (conv or pool in use by another call),
+///         IPX_STATUS_CANCELLED (output incomplete).
+/// Thread-safety: one call per conv and per pool at a time; see the file comment.
+IPX_API ipx_status ipx_conv_run(ipx_conv_t conv, ipx_pool_t pool, const float* input,
+                                size_t input_len, float* output, size_t output_len);
+
+/// Destroy a convolution. NULL is accepted and does nothing (returns success).
+/// @retval IPX_STATUS_SUCCESS, IPX_STATUS_BUSY (the handle is running; nothing is freed).
+IPX_API ipx_status ipx_conv_destroy(ipx_conv_t conv);
+
+/// Create a worker pool: start workers-1 threads (the caller of a run is worker 0) and
+/// allocate and touch every worker's tile memory, so runs never fault in fresh pages.
+/// @param desc      parameters, or NULL for all defaults.
+/// @param pool_out  receives the handle; must not be NULL. Set to NULL on failure.
+/// @retval IPX_STATUS_SUCCESS, IPX_STATUS_NULL_POINTER, IPX_STATUS_INVALID_WORKERS,
+///         IPX_STATUS_INVALID_TILE_BYTES, IPX_STATUS_SIZE_OVERFLOW, IPX_STATUS_MEMORY_LIMIT,
+///         IPX_STATUS_OUT_OF_MEMORY, IPX_STATUS_THREAD_ERROR.
+/// Thread-safe (creates a new handle).
+IPX_API ipx_status ipx_pool_create(const ipx_pool_desc* desc, ipx_pool_t* pool_out);
+
+/// Destroy a pool: stop and join its threads, free its tiles. NULL does nothing.
+/// @retval IPX_STATUS_SUCCESS, IPX_STATUS_BUSY (a run is in progress; nothing is freed).
+IPX_API ipx_status ipx_pool_destroy(ipx_pool_t pool);
+
+/// Worker count and tile memory per worker of a pool.
+/// @param workers, tile_bytes  receive the values; either may be NULL to skip it.
+/// @retval IPX_STATUS_SUCCESS, IPX_STATUS_NULL_POINTER (pool is NULL).
+/// Thread-safe (immutable fields).
+IPX_API ipx_status ipx_pool_get_config(ipx_pool_t pool, uint32_t* workers, uint64_t* tile_bytes);
+
+/// Ask the pool to stop: the run in progress (or, if none, the next run) stops at its next
+/// superstep barrier and returns IPX_STATUS_CANCELLED. The request is consumed by that run.
+/// @retval IPX_STATUS_SUCCESS, IPX_STATUS_NULL_POINTER.
+/// Thread-safe: may be called from any thread while the pool is running.
+IPX_API ipx_status ipx_pool_cancel(ipx_pool_t pool);
+
+/// Statistics of the pool's last completed (or cancelled) run.
+/// @param totals      receives the totals, or NULL to skip them.
+/// @param per_worker  array of `count` entries receiving each worker's counters, or NULL.
+/// @param count       entries in per_worker; must be at least the worker count when
+///                    per_worker is not NULL.
+/// @retval IPX_STATUS_SUCCESS, IPX_STATUS_NULL_POINTER (pool is NULL),
+///         IPX_STATUS_INVALID_BUFFER_SIZE (count too small), IPX_STATUS_BUSY (a run is in
+///         progress).
+IPX_API ipx_status ipx_pool_get_stats(ipx_pool_t pool, ipx_run_stats* totals,
+                                      ipx_worker_stats* per_worker, size_t count);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* IPX_H */

@@ -1,0 +1,359 @@
+/* Convolution handles: create (validate, pack, choose the kernel), run on a pool in
+   bulk-synchronous supersteps, destroy. */
+#include "internal.h"
+
+#include <stdlib.h>
+
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+int ipx_cpu_has_avx2(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+#else
+int ipx_cpu_has_avx2(void) { return 0; }
+#endif
+
+static bool in_dim_range(int64_t v, int64_t lo) { return v >= lo && v <= IPX_MAX_DIM; }
+
+/* Checks every size of desc; on success sets *p, *q. */
+static ipx_status validate(const ipx_conv_desc* d, int64_t* p, int64_t* q) {
+    if (!in_dim_range(d->n, 1)) return IPX_STATUS_INVALID_BATCH;
+    if (!in_dim_range(d->c, 1)) return IPX_STATUS_INVALID_CHANNELS;
+    if (!in_dim_range(d->k, 1)) return IPX_STATUS_INVALID_OUTPUT_CHANNELS;
+    if (!in_dim_range(d->g, 1) || d->c % d->g != 0 || d->k % d->g != 0)
+        return IPX_STATUS_INVALID_GROUPS;
+    if (!in_dim_range(d->h, 1) || !in_dim_range(d->w, 1)) return IPX_STATUS_INVALID_INPUT_SIZE;
+    if (!in_dim_range(d->r, 1) || !in_dim_range(d->s, 1)) return IPX_STATUS_INVALID_KERNEL_SIZE;
+    if (!in_dim_range(d->stride_h, 1) || !in_dim_range(d->stride_w, 1))
+        return IPX_STATUS_INVALID_STRIDE;
+    if (!in_dim_range(d->dilation_h, 1) || !in_dim_range(d->dilation_w, 1))
+        return IPX_STATUS_INVALID_DILATION;
+    if (!in_dim_range(d->pad_top, 0) || !in_dim_range(d->pad_bottom, 0) ||
+        !in_dim_range(d->pad_left, 0) || !in_dim_range(d->pad_right, 0))
+        return IPX_STATUS_INVALID_PADDING;
+    if (d->algorithm < IPX_ALGORITHM_AUTO || d->algorithm > IPX_ALGORITHM_GEMM)
+        return IPX_STATUS_INVALID_ALGORITHM;
+    if (d->flags & ~(uint32_t)IPX_FLAG_PORTABLE) return IPX_STATUS_INVALID_FLAGS;
+    /* Every term is <= 2^30, so these cannot overflow int64. */
+    int64_t eff_h = d->h + d->pad_top + d->pad_bottom - d->dilation_h * (d->r - 1) - 1;
+    int64_t eff_w = d->w + d->pad_left + d->pad_right - d->dilation_w * (d->s - 1) - 1;
+    if (eff_h < 0 || eff_w < 0) return IPX_STATUS_EMPTY_OUTPUT;
+    *p = eff_h / d->stride_h + 1;
+    *q = eff_w / d->stride_w + 1;
+    /* Element and byte counts of every tensor must fit size_t and int64_t. */
+    int64_t t;
+    const int64_t bytes_max = (int64_t)((SIZE_MAX / 4 < (uint64_t)INT64_MAX / 4) ? SIZE_MAX / 4 : INT64_MAX / 4);
+    if (__builtin_mul_overflow(d->n, d->c, &t) || __builtin_mul_overflow(t, d->h, &t) ||
+        __builtin_mul_overflow(t, d->w, &t) || t > bytes_max)
+        return IPX_STATUS_SIZE_OVERFLOW;
+    if (__builtin_mul_overflow(d->k, d->c / d->g, &t) || __builtin_mul_overflow(t, d->r, &t) ||
+        __builtin_mul_overflow(t, d->s, &t) || __builtin_mul_overflow(t, 8, &t) || t > bytes_max)
+        return IPX_STATUS_SIZE_OVERFLOW; /* x8: packed weights round channels up to 8 */
+    if (__builtin_mul_overflow(d->n, d->k, &t) || __builtin_mul_overflow(t, *p, &t) ||
+        __builtin_mul_overflow(t, *q, &t) || t > bytes_max)
+        return IPX_STATUS_SIZE_OVERFLOW;
+    /* FLOPs: 2 * n*k*p*q * (c/g)*r*s must fit uint64 for the statistics. */
+    if (__builtin_mul_overflow(t, d->c / d->g, &t) || __builtin_mul_overflow(t, d->r, &t) ||
+        __builtin_mul_overflow(t, d->s, &t) || __builtin_mul_overflow(t, 2, &t))
+        return IPX_STATUS_SIZE_OVERFLOW;
+    return IPX_STATUS_SUCCESS;
+}
+
+ipx_status ipx_conv_output_size(const ipx_conv_desc* desc, int64_t* p, int64_t* q) {
+    if (desc == NULL || p == NULL || q == NULL) return IPX_STATUS_NULL_POINTER;
+    int64_t pp, qq;
+    ipx_status st = validate(desc, &pp, &qq);
+    if (st != IPX_STATUS_SUCCESS) return st;
+    *p = pp;
+    *q = qq;
+    return IPX_STATUS_SUCCESS;
+}
+
+static void conv_free(struct ipx_conv* cv) {
+    free(cv->weight);
+    free(cv->bias);
+    free(cv);
+}
+
+ipx_status ipx_conv_create(const ipx_conv_desc* desc, const float* weight, size_t weight_len,
+                           const float* bias, size_t bias_len, ipx_conv_t* conv_out) {
+    ipx_status status = IPX_STATUS_NULL_POINTER;
+    struct ipx_conv* cv = NULL;
+    if (conv_out == NULL) return status;
+    *conv_out = NULL;
+    if (desc == NULL || weight == NULL) goto error;
+    int64_t p, q;
+    status = validate(desc, &p, &q);
+    if (status != IPX_STATUS_SUCCESS) goto error;
+    const ipx_conv_desc* d = desc;
+    const int64_t cg = d->c / d->g, kg = d->k / d->g, taps = d->r * d->s;
+    status = IPX_STATUS_INVALID_BUFFER_SIZE;
+    if (weight_len != (size_t)(d->k * cg * taps)) goto error;
+    if (bias != NULL && bias_len != (size_t)d->k) goto error;
+    status = IPX_STATUS_UNSUPPORTED;
+    if (d->algorithm == IPX_ALGORITHM_GEMM) goto error; /* not built yet */
+
+    int32_t kernel = (cg >= 8 && kg >= 8) ? IPX_KERNEL_CHANNEL : IPX_KERNEL_ROW;
+    int64_t kg8 = ipx__round_up(kg, 8);
+    size_t wlen = kernel == IPX_KERNEL_CHANNEL ? (size_t)(d->g * kg8 * cg * taps)
+                                               : (size_t)(d->k * cg * taps);
+    size_t blen = kernel == IPX_KERNEL_CHANNEL ? (size_t)(d->g * kg8) : (size_t)d->k;
+    uint64_t alloc = sizeof(struct ipx_conv) + (wlen + blen) * sizeof(float);
+    status = IPX_STATUS_MEMORY_LIMIT;
+    if (d->memory_limit != 0 && alloc > d->memory_limit) goto error;
+
+    status = IPX_STATUS_OUT_OF_MEMORY;
+    cv = calloc(1, sizeof(*cv));
+    if (cv == NULL) goto error;
+    cv->d = *d;
+    cv->p = p;
+    cv->q = q;
+    cv->cg = cg;
+    cv->kg = kg;
+    cv->kg8 = kg8;
+    cv->kernel = kernel;
+    cv->algorithm = IPX_ALGORITHM_DIRECT;
+    const char* force = getenv("IPX_FORCE_PORTABLE");
+    bool portable = (d->flags & IPX_FLAG_PORTABLE) || (force && force[0] && force[0] != '0');
+    cv->isa = (!portable && ipx_cpu_has_avx2()) ? IPX_ISA_AVX2 : IPX_ISA_PORTABLE;
+    atomic_init(&cv->in_use, 0);
+    cv->weight_len = wlen;
+    cv->bias_len = blen;
+    cv->weight = malloc(wlen * sizeof(float));
+    cv->bias = malloc(blen * sizeof(float));
+    if (cv->weight == NULL || cv->bias == NULL) goto error;
+    if (kernel == IPX_KERNEL_CHANNEL) {
+        ipx__chan_pack_weights(cv, weight, bias, cv->weight, cv->bias);
+    } else {
+        memcpy(cv->weight, weight, wlen * sizeof(float));
+        if (bias) memcpy(cv->bias, bias, blen * sizeof(float));
+        else memset(cv->bias, 0, blen * sizeof(float));
+    }
+    cv->allocated_bytes = alloc;
+    cv->flops = 2u * (uint64_t)(d->n * d->k) * (uint64_t)(p * q) * (uint64_t)(cg * taps);
+    cv->min_bytes = 4u * ((uint64_t)(d->n * d->c * d->h * d->w) + (uint64_t)(d->k * cg * taps) +
+                          (bias ? (uint64_t)d->k : 0u) + (uint64_t)(d->n * d->k * p * q));
+    *conv_out = cv;
+    return IPX_STATUS_SUCCESS;
+error:
+    if (cv != NULL) conv_free(cv);
+    return status;
+}
+
+static int64_t tile_floats(const struct ipx_conv* cv, int64_t a, int64_t pb, ipx__plan* plan) {
+    return cv->kernel == IPX_KERNEL_CHANNEL ? ipx__chan_tile_floats(cv, a, pb, plan)
+                                            : ipx__row_tile_floats(cv, a, pb, plan);
+}
+
+static uint64_t min_tile_bytes(const struct ipx_conv* cv) {
+    int64_t f = tile_floats(cv, cv->kernel == IPX_KERNEL_CHANNEL ? 8 : 1, 1, NULL);
+    return f >= INT64_MAX / 8 ? UINT64_MAX : (uint64_t)f * 4u;
+}
+
+ipx_status ipx_conv_get_info(ipx_conv_t conv, ipx_conv_info* info) {
+    if (conv == NULL || info == NULL) return IPX_STATUS_NULL_POINTER;
+    memset(info, 0, sizeof(*info));
+    info->p = conv->p;
+    info->q = conv->q;
+    info->kernel = conv->kernel;
+    info->isa = conv->isa;
+    info->algorithm = conv->algorithm;
+    info->flops = conv->flops;
+    info->min_bytes = conv->min_bytes;
+    info->min_tile_bytes = min_tile_bytes(conv);
+    info->allocated_bytes = conv->allocated_bytes;
+    return IPX_STATUS_SUCCESS;
+}
+
+/* Block sizes for this layer on this pool: the largest blocks that fit tile memory, then
+   smaller until every worker has several blocks (static load balance). */
+static ipx_status make_plan(const struct ipx_conv* cv, ipx_pool_t pool, ipx__plan* plan) {
+    const int64_t tile = (int64_t)(pool->tile_bytes / sizeof(float));
+    const int64_t W = pool->workers, p = cv->p, n = cv->d.n;
+    const bool chan = cv->kernel == IPX_KERNEL_CHANNEL;
+    /* a: groups per block (row kernel) or output channels per block (channel kernel). */
+    int64_t a = chan ? cv->kg8 : cv->d.g, pb = p;
+    const int64_t a_min = chan ? 8 : 1;
+    for (;;) {
+        if (tile_floats(cv, a, pb, plan) <= tile) break;
+        const int64_t in_rows = (pb - 1) * cv->d.stride_h + (cv->d.r - 1) * cv->d.dilation_h + 1;
+        /* Channel kernel: shrink whichever of weights and input dominates. */
+        bool weights_big = chan && a * cv->cg * cv->d.r * cv->d.s >= cv->cg * in_rows * cv->q;
+        if (a > a_min && (!chan || weights_big || pb == 1))
+            a = chan ? ipx__round_up(ipx__div_up(a, 2), 8) : ipx__div_up(a, 2);
+        else if (pb > 1)
+            pb = ipx__div_up(pb, 2);
+        else
+            return IPX_STATUS_TILE_TOO_SMALL;
+    }
+    const int64_t a_all = chan ? cv->kg8 : cv->d.g;
+    const int64_t g_outer = chan ? cv->d.g : 1;
+    for (;;) {
+        int64_t blocks = n * g_outer * ipx__div_up(a_all, a) * ipx__div_up(p, pb);
+        if (blocks >= 4 * W) break;
+        /* Prefer splitting rows for the channel kernel unless blocks are already thin, and
+           groups for the row kernel (no halo rows re-read). */
+        if (chan) {
+            if (pb > 1 && (pb >= 4 || a == 8)) pb = ipx__div_up(pb, 2);
+            else if (a > 8) a = ipx__round_up(ipx__div_up(a, 2), 8);
+            else break;
+        } else {
+            if (a > 1) a = ipx__div_up(a, 2);
+            else if (pb > 1) pb = ipx__div_up(pb, 2);
+            else break;
+        }
+    }
+    tile_floats(cv, a, pb, plan);
+    plan->pb = pb;
+    plan->n_pblk = ipx__div_up(p, pb);
+    if (chan) {
+        plan->gb = 1;
+        plan->n_gblk = cv->d.g;
+        plan->kb = a;
+        plan->n_kblk = ipx__div_up(cv->kg8, a);
+    } else {
+        plan->gb = a;
+        plan->n_gblk = ipx__div_up(cv->d.g, a);
+        plan->kb = cv->kg;
+        plan->n_kblk = 1;
+    }
+    plan->blocks = n * plan->n_gblk * plan->n_kblk * plan->n_pblk;
+    return IPX_STATUS_SUCCESS;
+}
+
+typedef struct run_ctx {
+    const struct ipx_conv* cv;
+    ipx_pool_t pool;
+    ipx__plan plan;
+    const float* input;
+    float* output;
+    int64_t supersteps;
+} run_ctx;
+
+static void decode(const struct ipx_conv* cv, const ipx__plan* pl, int64_t idx, ipx__block* b,
+                   int64_t* in_key, int64_t* w_key) {
+    int64_t kblk = idx % pl->n_kblk;
+    idx /= pl->n_kblk;
+    int64_t pblk = idx % pl->n_pblk;
+    idx /= pl->n_pblk;
+    int64_t gblk = idx % pl->n_gblk;
+    b->n = idx / pl->n_gblk;
+    b->g0 = gblk * pl->gb;
+    b->gb = ipx__min(pl->gb, cv->d.g - b->g0);
+    b->k0 = kblk * pl->kb;
+    b->kb = cv->kernel == IPX_KERNEL_CHANNEL ? ipx__min(pl->kb, cv->kg8 - b->k0) : cv->kg;
+    b->p0 = pblk * pl->pb;
+    b->pb = ipx__min(pl->pb, cv->p - b->p0);
+    *in_key = (b->n * pl->n_gblk + gblk) * pl->n_pblk + pblk;
+    *w_key = gblk * pl->n_kblk + kblk;
+}
+
+static void conv_job(void* vctx, uint32_t wi) {
+    const run_ctx* ctx = vctx;
+    const struct ipx_conv* cv = ctx->cv;
+    const ipx__plan* pl = &ctx->plan;
+    ipx_pool_t pool = ctx->pool;
+    float* tile = ipx__pool_tile(pool, wi);
+    ipx_worker_stats* st = ipx__pool_stats(pool, wi);
+    const int64_t W = pool->workers, T = pl->blocks;
+    const int64_t first = T * wi / W, last = T * (wi + 1) / W;
+    const uint64_t macs_per = (uint64_t)(cv->cg * cv->d.r * cv->d.s);
+    int64_t in_res = -1, w_res = -1; /* what the tile already holds */
+    for (int64_t step = 0; step < ctx->supersteps; step++) {
+        int64_t idx = first + step;
+        if (idx < last) {
+            ipx__block b;
+            int64_t in_key, w_key;
+            decode(cv, pl, idx, &b, &in_key, &w_key);
+            uint64_t t0 = ipx__now_ns();
+            bool load_in = in_key != in_res, load_w = w_key != w_res;
+            uint64_t rows = (uint64_t)((b.pb - 1) * cv->d.stride_h + (cv->d.r - 1) * cv->d.dilation_h + 1);
+            uint64_t kout;
+            if (cv->kernel == IPX_KERNEL_CHANNEL) {
+                ipx__chan_exchange(cv, pl, &b, ctx->input, tile, load_in, load_w);
+                if (load_in) st->bytes_in += 4u * (uint64_t)cv->cg * rows * (uint64_t)pl->row_len;
+                if (load_w) st->bytes_in += 4u * (uint64_t)(b.kb * (cv->cg * cv->d.r * cv->d.s + 1));
+                kout = (uint64_t)ipx__min(b.kb, cv->kg - b.k0);
+            } else {
+                ipx__row_exchange(cv, pl, &b, ctx->input, tile, load_w);
+                load_in = true; /* the row kernel always refreshes its input */
+                st->bytes_in += 4u * (uint64_t)(b.gb * cv->cg) * rows *
+                                (uint64_t)(cv->d.stride_w * pl->row_len);
+                if (load_w) st->bytes_in += 4u * (uint64_t)(b.gb * cv->kg * (cv->cg * cv->d.r * cv->d.s + 1));
+                kout = (uint64_t)(b.gb * cv->kg);
+            }
+            in_res = in_key;
+            w_res = w_key;
+            uint64_t t1 = ipx__now_ns();
+            if (cv->kernel == IPX_KERNEL_CHANNEL)
+                ipx__chan_compute(cv, pl, &b, tile, ctx->output);
+            else
+                ipx__row_compute(cv, pl, &b, tile, ctx->output);
+            uint64_t t2 = ipx__now_ns();
+            uint64_t pix = (uint64_t)(b.pb * cv->q);
+            st->flops += 2u * kout * pix * macs_per;
+            st->bytes_out += 4u * kout * pix;
+            st->exchange_ns += t1 - t0;
+            st->compute_ns += t2 - t1;
+            st->supersteps++;
+        }
+        uint64_t t3 = ipx__now_ns();
+        bool stop = ipx__pool_sync(pool);
+        st->wait_ns += ipx__now_ns() - t3;
+        if (stop) break;
+    }
+}
+
+ipx_status ipx_conv_run(ipx_conv_t conv, ipx_pool_t pool, const float* input, size_t input_len,
+                        float* output, size_t output_len) {
+    if (conv == NULL || pool == NULL || input == NULL || output == NULL)
+        return IPX_STATUS_NULL_POINTER;
+    const ipx_conv_desc* d = &conv->d;
+    if (input_len != (size_t)(d->n * d->c * d->h * d->w) ||
+        output_len != (size_t)(d->n * d->k * conv->p * conv->q))
+        return IPX_STATUS_INVALID_BUFFER_SIZE;
+    if (!ipx__try_acquire(&conv->in_use)) return IPX_STATUS_BUSY;
+    if (!ipx__try_acquire(&pool->in_use)) {
+        ipx__release(&conv->in_use);
+        return IPX_STATUS_BUSY;
+    }
+    run_ctx ctx = {.cv = conv, .pool = pool, .input = input, .output = output};
+    ipx_status status = make_plan(conv, pool, &ctx.plan);
+    if (status == IPX_STATUS_SUCCESS) {
+        ctx.supersteps = ipx__div_up(ctx.plan.blocks, pool->workers);
+        uint64_t t0 = ipx__now_ns();
+        bool cancelled = ipx__pool_run(pool, conv_job, &ctx);
+        uint64_t t1 = ipx__now_ns();
+        status = cancelled ? IPX_STATUS_CANCELLED : IPX_STATUS_SUCCESS;
+        ipx_run_stats* last = &pool->last;
+        memset(last, 0, sizeof(*last));
+        last->wall_s = (double)(t1 - t0) * 1e-9;
+        for (uint32_t i = 0; i < pool->workers; i++) {
+            const ipx_worker_stats* s = &pool->slots[i].stats;
+            last->flops += s->flops;
+            last->bytes_in += s->bytes_in;
+            last->bytes_out += s->bytes_out;
+        }
+        if (last->wall_s > 0) {
+            last->gflop_s = (double)last->flops / last->wall_s * 1e-9;
+            last->gb_s = (double)(last->bytes_in + last->bytes_out) / last->wall_s * 1e-9;
+        }
+        last->supersteps = (uint64_t)ctx.supersteps;
+    } else {
+        memset(&pool->last, 0, sizeof(pool->last));
+    }
+    pool->last.workers = pool->workers;
+    pool->last.algorithm = conv->algorithm;
+    pool->last.kernel = conv->kernel;
+    pool->last.status = status;
+    ipx__release(&pool->in_use);
+    ipx__release(&conv->in_use);
+    return status;
+}
+
+ipx_status ipx_conv_destroy(ipx_conv_t conv) {
+    if (conv == NULL) return IPX_STATUS_SUCCESS;
+    if (!ipx__try_acquire(&conv->in_use)) return IPX_STATUS_BUSY;
+    conv_free(conv);
+    return IPX_STATUS_SUCCESS;
+}

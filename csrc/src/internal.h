@@ -1,0 +1,140 @@
+/* Private declarations shared by the ipx sources; never included by ipx.h. */
+#ifndef IPX_INTERNAL_H
+#define IPX_INTERNAL_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* clock_gettime, sched_yield, sysconf */
+#endif
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+#include "ipx.h"
+
+#define IPX_CACHE_LINE 64
+/* Tile regions start on cache-line boundaries (in floats). */
+#define IPX_ALIGN_FLOATS 16
+
+static inline uint64_t ipx__now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static inline int64_t ipx__round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+static inline int64_t ipx__div_up(int64_t x, int64_t m) { return (x + m - 1) / m; }
+static inline int64_t ipx__min(int64_t a, int64_t b) { return a < b ? a : b; }
+static inline int64_t ipx__max(int64_t a, int64_t b) { return a > b ? a : b; }
+
+/* ---- pool (pool.c) ---- */
+
+/* Work function a pool runs on every worker; returns nothing, reports through ctx. */
+typedef void (*ipx__job_fn)(void* ctx, uint32_t worker);
+
+/* One worker's counters, padded to its own cache lines so workers never share a line. */
+typedef struct ipx__worker_slot {
+    ipx_worker_stats stats;
+    char pad[IPX_CACHE_LINE * 2 - sizeof(ipx_worker_stats)];
+} ipx__worker_slot;
+
+typedef struct ipx__barrier {
+    pthread_mutex_t mutex;
+    pthread_cond_t cond;
+    _Atomic uint32_t arrived;
+    _Atomic uint32_t generation;
+    _Atomic int stop;      /* decision of the last arriver, read by all after release */
+    uint32_t parties;
+} ipx__barrier;
+
+struct ipx_pool {
+    uint32_t workers;
+    uint64_t tile_bytes;
+    float* tiles;          /* workers * tile_stride floats, one block per worker */
+    size_t tile_stride;    /* floats between two workers' tiles (page multiple) */
+    pthread_t* threads;    /* workers - 1 threads; worker 0 is the caller */
+    uint32_t threads_started;
+    ipx__barrier barrier;
+    bool barrier_ready;
+    ipx__job_fn job;
+    void* job_ctx;
+    _Atomic int shutdown;
+    _Atomic int cancel;
+    _Atomic int stopped;   /* the current run saw a cancel at a barrier */
+    _Atomic int in_use;
+    ipx__worker_slot* slots;
+    ipx_run_stats last;
+};
+
+/* Runs job on every worker (caller = worker 0) and returns when all finished. Resets the
+   per-worker counters first. Returns whether the run was cancelled. */
+bool ipx__pool_run(ipx_pool_t pool, ipx__job_fn job, void* ctx);
+/* Superstep barrier for code inside a job; returns true when the run must stop (cancel). */
+bool ipx__pool_sync(ipx_pool_t pool);
+static inline float* ipx__pool_tile(ipx_pool_t pool, uint32_t worker) {
+    return pool->tiles + (size_t)worker * pool->tile_stride;
+}
+static inline ipx_worker_stats* ipx__pool_stats(ipx_pool_t pool, uint32_t worker) {
+    return &pool->slots[worker].stats;
+}
+/* In-use guard: 1 if acquired, 0 if someone holds it. */
+static inline int ipx__try_acquire(_Atomic int* flag) {
+    int expected = 0;
+    return atomic_compare_exchange_strong(flag, &expected, 1);
+}
+static inline void ipx__release(_Atomic int* flag) { atomic_store(flag, 0); }
+
+/* ---- conv (conv.c) and its kernels ---- */
+
+/* A block of work: one superstep of one worker. */
+typedef struct ipx__block {
+    int64_t n;       /* image */
+    int64_t g0, gb;  /* first group, groups in block (row kernel) */
+    int64_t k0, kb;  /* first output channel within the group, channels (channel kernel) */
+    int64_t p0, pb;  /* first output row, rows */
+} ipx__block;
+
+/* Tiling of a layer for a pool: how big a block is and where it lives in tile memory. */
+typedef struct ipx__plan {
+    int64_t gb, kb, pb;          /* block sizes: groups, output channels (multiple of 8), rows */
+    int64_t n_gblk, n_kblk, n_pblk;
+    int64_t blocks;              /* n * n_gblk * n_kblk * n_pblk */
+    int64_t rows_in;             /* input rows a full block reads */
+    int64_t row_len;             /* floats per tile input row (per phase for the row kernel) */
+    size_t in_off, w_off, b_off, out_off, end; /* tile regions, in floats */
+} ipx__plan;
+
+struct ipx_conv {
+    ipx_conv_desc d;
+    int64_t p, q, cg, kg;       /* output size, channels per group in / out */
+    int32_t kernel, isa, algorithm;
+    float* weight;              /* row kernel: [k][cg][r][s]; channel kernel: packed */
+    float* bias;                /* k floats (row) or g * kg8 floats (channel); zeros if none */
+    int64_t kg8;                /* kg rounded up to 8 (channel kernel) */
+    size_t weight_len, bias_len;
+    uint64_t flops, min_bytes, allocated_bytes;
+    _Atomic int in_use;
+};
+
+/* Row kernel (conv_depthwise.c): depthwise, channel multipliers and < 8 channels/group. */
+int64_t ipx__row_tile_floats(const struct ipx_conv* cv, int64_t gb, int64_t pb,
+                             ipx__plan* plan);
+void ipx__row_exchange(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
+                       const float* input, float* tile, bool load_weights);
+void ipx__row_compute(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
+                      const float* tile, float* output);
+
+/* Channel kernel (conv_direct.c): >= 8 channels per group, vectorised over output channels. */
+int64_t ipx__chan_tile_floats(const struct ipx_conv* cv, int64_t kb, int64_t pb,
+                              ipx__plan* plan);
+void ipx__chan_pack_weights(const struct ipx_conv* cv, const float* weight, const float* bias,
+                            float* wpack, float* bpack);
+void ipx__chan_exchange(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
+                        const float* input, float* tile, bool load_input, bool load_weights);
+void ipx__chan_compute(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
+                       float* tile, float* output);
+
+#endif

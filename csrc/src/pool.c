@@ -1,0 +1,233 @@
+/* The worker pool: W persistent workers ("tiles") with their own tile memory, running
+   bulk-synchronous supersteps separated by a barrier. The caller of a run is worker 0. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* Spin this many rounds before sleeping on the condition variable: a superstep barrier is
+   usually released within microseconds, a sleep/wake costs tens of microseconds. */
+#define IPX_BARRIER_SPINS 4000
+#define IPX_BARRIER_YIELD_EVERY 64
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+static int barrier_init(ipx__barrier* b, uint32_t parties) {
+    if (pthread_mutex_init(&b->mutex, NULL) != 0) return -1;
+    if (pthread_cond_init(&b->cond, NULL) != 0) {
+        pthread_mutex_destroy(&b->mutex);
+        return -1;
+    }
+    atomic_init(&b->arrived, 0);
+    atomic_init(&b->generation, 0);
+    atomic_init(&b->stop, 0);
+    b->parties = parties;
+    return 0;
+}
+
+static void barrier_destroy(ipx__barrier* b) {
+    pthread_cond_destroy(&b->cond);
+    pthread_mutex_destroy(&b->mutex);
+}
+
+/* All parties call this; the last to arrive samples *stop_src (if given) so that every party
+   sees the same stop decision for this round, then releases the others. */
+static bool barrier_wait(ipx__barrier* b, _Atomic int* stop_src) {
+    uint32_t gen = atomic_load_explicit(&b->generation, memory_order_acquire);
+    if (atomic_fetch_add_explicit(&b->arrived, 1, memory_order_acq_rel) + 1 == b->parties) {
+        atomic_store_explicit(&b->arrived, 0, memory_order_relaxed);
+        atomic_store_explicit(&b->stop, stop_src ? atomic_load(stop_src) : 0,
+                              memory_order_relaxed);
+        pthread_mutex_lock(&b->mutex);
+        atomic_store_explicit(&b->generation, gen + 1, memory_order_release);
+        pthread_cond_broadcast(&b->cond);
+        pthread_mutex_unlock(&b->mutex);
+        return atomic_load_explicit(&b->stop, memory_order_relaxed) != 0;
+    }
+    for (int i = 0; i < IPX_BARRIER_SPINS; i++) {
+        if (atomic_load_explicit(&b->generation, memory_order_acquire) != gen)
+            return atomic_load_explicit(&b->stop, memory_order_relaxed) != 0;
+        if (i % IPX_BARRIER_YIELD_EVERY == IPX_BARRIER_YIELD_EVERY - 1)
+            sched_yield(); /* more workers than free cores: let the others finish */
+        else
+            cpu_relax();
+    }
+    pthread_mutex_lock(&b->mutex);
+    while (atomic_load_explicit(&b->generation, memory_order_acquire) == gen)
+        pthread_cond_wait(&b->cond, &b->mutex);
+    pthread_mutex_unlock(&b->mutex);
+    return atomic_load_explicit(&b->stop, memory_order_relaxed) != 0;
+}
+
+typedef struct thread_arg {
+    ipx_pool_t pool;
+    uint32_t index;
+} thread_arg;
+
+static void* worker_main(void* varg) {
+    ipx_pool_t pool = ((thread_arg*)varg)->pool;
+    uint32_t index = ((thread_arg*)varg)->index;
+    free(varg);
+    for (;;) {
+        barrier_wait(&pool->barrier, NULL); /* start of a run, or shutdown */
+        if (atomic_load(&pool->shutdown)) break;
+        pool->job(pool->job_ctx, index);
+        barrier_wait(&pool->barrier, NULL); /* end of the run */
+    }
+    return NULL;
+}
+
+uint32_t ipx_cpu_count(void) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1u : (uint32_t)(n > IPX_MAX_WORKERS ? IPX_MAX_WORKERS : n);
+}
+
+static void pool_free(ipx_pool_t pool) {
+    if (pool->threads_started > 0) {
+        atomic_store(&pool->shutdown, 1);
+        barrier_wait(&pool->barrier, NULL);
+        for (uint32_t i = 0; i < pool->threads_started; i++) pthread_join(pool->threads[i], NULL);
+    }
+    if (pool->barrier_ready) barrier_destroy(&pool->barrier);
+    free(pool->threads);
+    free(pool->tiles);
+    free(pool->slots);
+    free(pool);
+}
+
+ipx_status ipx_pool_create(const ipx_pool_desc* desc, ipx_pool_t* pool_out) {
+    ipx_status status = IPX_STATUS_NULL_POINTER;
+    ipx_pool_t pool = NULL;
+    if (pool_out == NULL) return status;
+    *pool_out = NULL;
+    ipx_pool_desc d = {0};
+    if (desc != NULL) d = *desc;
+
+    status = IPX_STATUS_INVALID_WORKERS;
+    if (d.workers > IPX_MAX_WORKERS) goto error;
+    uint32_t workers = d.workers ? d.workers : ipx_cpu_count();
+    status = IPX_STATUS_INVALID_TILE_BYTES;
+    uint64_t tile_bytes = d.tile_bytes ? d.tile_bytes : IPX_DEFAULT_TILE_BYTES;
+    if (tile_bytes < IPX_MIN_TILE_BYTES || tile_bytes > IPX_MAX_TILE_BYTES) goto error;
+
+    /* Each worker's tile starts on its own page; page size multiple of 64 floats. */
+    size_t stride_bytes = (size_t)ipx__round_up((int64_t)tile_bytes, 4096);
+    size_t total;
+    status = IPX_STATUS_SIZE_OVERFLOW;
+    if (__builtin_mul_overflow(stride_bytes, (size_t)workers, &total)) goto error;
+    size_t overhead = sizeof(struct ipx_pool) + workers * (sizeof(pthread_t) + sizeof(ipx__worker_slot));
+    status = IPX_STATUS_MEMORY_LIMIT;
+    if (d.memory_limit != 0 && (total > d.memory_limit || total + overhead > d.memory_limit))
+        goto error;
+
+    status = IPX_STATUS_OUT_OF_MEMORY;
+    pool = calloc(1, sizeof(*pool));
+    if (pool == NULL) goto error;
+    pool->workers = workers;
+    pool->tile_bytes = tile_bytes;
+    pool->tile_stride = stride_bytes / sizeof(float);
+    atomic_init(&pool->shutdown, 0);
+    atomic_init(&pool->cancel, 0);
+    atomic_init(&pool->in_use, 0);
+    void* tiles = NULL;
+    if (posix_memalign(&tiles, 4096, total) != 0) goto error;
+    pool->tiles = tiles;
+    /* Touch every page now: runs must never pay for first-touched pages. */
+    memset(pool->tiles, 0, total);
+    void* slots = NULL;
+    if (posix_memalign(&slots, IPX_CACHE_LINE, workers * sizeof(ipx__worker_slot)) != 0) goto error;
+    pool->slots = slots;
+    memset(pool->slots, 0, workers * sizeof(ipx__worker_slot));
+    pool->threads = calloc(workers, sizeof(pthread_t));
+    if (pool->threads == NULL) goto error;
+
+    status = IPX_STATUS_THREAD_ERROR;
+    if (barrier_init(&pool->barrier, workers) != 0) goto error;
+    pool->barrier_ready = true;
+    for (uint32_t i = 1; i < workers; i++) {
+        thread_arg* arg = malloc(sizeof(*arg));
+        if (arg == NULL) {
+            status = IPX_STATUS_OUT_OF_MEMORY;
+            goto error_threads;
+        }
+        arg->pool = pool;
+        arg->index = i;
+        if (pthread_create(&pool->threads[i - 1], NULL, worker_main, arg) != 0) {
+            free(arg);
+            goto error_threads;
+        }
+        pool->threads_started++;
+    }
+    *pool_out = pool;
+    return IPX_STATUS_SUCCESS;
+
+error_threads:
+    /* The barrier counts all workers; shrink it to the threads that exist plus the caller
+       so the shutdown round completes. */
+    pool->barrier.parties = pool->threads_started + 1;
+error:
+    if (pool != NULL) pool_free(pool);
+    return status;
+}
+
+ipx_status ipx_pool_destroy(ipx_pool_t pool) {
+    if (pool == NULL) return IPX_STATUS_SUCCESS;
+    if (!ipx__try_acquire(&pool->in_use)) return IPX_STATUS_BUSY;
+    pool_free(pool);
+    return IPX_STATUS_SUCCESS;
+}
+
+ipx_status ipx_pool_get_config(ipx_pool_t pool, uint32_t* workers, uint64_t* tile_bytes) {
+    if (pool == NULL) return IPX_STATUS_NULL_POINTER;
+    if (workers) *workers = pool->workers;
+    if (tile_bytes) *tile_bytes = pool->tile_bytes;
+    return IPX_STATUS_SUCCESS;
+}
+
+ipx_status ipx_pool_cancel(ipx_pool_t pool) {
+    if (pool == NULL) return IPX_STATUS_NULL_POINTER;
+    atomic_store(&pool->cancel, 1);
+    return IPX_STATUS_SUCCESS;
+}
+
+ipx_status ipx_pool_get_stats(ipx_pool_t pool, ipx_run_stats* totals,
+                              ipx_worker_stats* per_worker, size_t count) {
+    if (pool == NULL) return IPX_STATUS_NULL_POINTER;
+    if (per_worker != NULL && count < pool->workers) return IPX_STATUS_INVALID_BUFFER_SIZE;
+    if (!ipx__try_acquire(&pool->in_use)) return IPX_STATUS_BUSY;
+    if (totals) *totals = pool->last;
+    if (per_worker)
+        for (uint32_t i = 0; i < pool->workers; i++) per_worker[i] = pool->slots[i].stats;
+    ipx__release(&pool->in_use);
+    return IPX_STATUS_SUCCESS;
+}
+
+bool ipx__pool_run(ipx_pool_t pool, ipx__job_fn job, void* ctx) {
+    for (uint32_t i = 0; i < pool->workers; i++) memset(&pool->slots[i].stats, 0, sizeof(ipx_worker_stats));
+    /* A cancel requested while no run was going stops this one before it starts. */
+    if (atomic_exchange(&pool->cancel, 0) != 0) return true;
+    pool->job = job;
+    pool->job_ctx = ctx;
+    atomic_store_explicit(&pool->stopped, 0, memory_order_relaxed);
+    barrier_wait(&pool->barrier, NULL);
+    job(ctx, 0);
+    barrier_wait(&pool->barrier, NULL);
+    if (atomic_load(&pool->stopped)) {
+        atomic_store(&pool->cancel, 0); /* consumed by this run */
+        return true;
+    }
+    return false;
+}
+
+bool ipx__pool_sync(ipx_pool_t pool) {
+    bool stop = barrier_wait(&pool->barrier, &pool->cancel);
+    if (stop) atomic_store_explicit(&pool->stopped, 1, memory_order_relaxed);
+    return stop;
+}

@@ -1,0 +1,31 @@
+/* 8-wide float vectors for the kernels, written once with GCC/Clang vector extensions.
+   Each kernel body is an always-inline function instantiated twice: inside a function built
+   for AVX2+FMA (chosen at run time) and inside a baseline one (the portable path, which the
+   compiler lowers to SSE2, NEON or scalar code). */
+#ifndef IPX_VEC_H
+#define IPX_VEC_H
+
+#include <string.h>
+
+typedef float ipx_v8 __attribute__((vector_size(32)));
+
+#define IPX_INLINE static inline __attribute__((always_inline))
+
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#define IPX_HAVE_AVX2_PATH 1
+#define IPX_TARGET_AVX2 __attribute__((target("avx2,fma")))
+#else
+#define IPX_HAVE_AVX2_PATH 0
+#define IPX_TARGET_AVX2
+#endif
+
+IPX_INLINE ipx_v8 v8_load(const float* p) {
+    ipx_v8 v;
+    memcpy(&v, p, sizeof v); /* unaligned load */
+    return v;
+}
+IPX_INLINE void v8_store(float* p, ipx_v8 v) { memcpy(p, &v, sizeof v); }
+IPX_INLINE ipx_v8 v8_bcast(float x) { return (ipx_v8){x, x, x, x, x, x, x, x}; }
+IPX_INLINE ipx_v8 v8_zero(void) { return (ipx_v8){0, 0, 0, 0, 0, 0, 0, 0}; }
+
+#endif

@@ -1,0 +1,296 @@
+/* C tests of the public API: create/run/destroy against a naive reference on several
+   shapes, every error status of create/run, the pool's busy, cancel and memory-limit paths. */
+#define _GNU_SOURCE
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ipx.h"
+
+static int failures = 0;
+#define EXPECT(cond)                                                          \
+    do {                                                                      \
+        if (!(cond)) {                                                        \
+            fprintf(stderr, "%s:%d: expected %s\n", __FILE__, __LINE__, #cond); \
+            failures++;                                                       \
+        }                                                                     \
+    } while (0)
+#define EXPECT_STATUS(call, want)                                                       \
+    do {                                                                                \
+        ipx_status got_ = (call);                                                       \
+        if (got_ != (want)) {                                                           \
+            fprintf(stderr, "%s:%d: %s returned %d (%s), expected %s\n", __FILE__,      \
+                    __LINE__, #call, (int)got_, ipx_status_string(got_), #want);        \
+            failures++;                                                                 \
+        }                                                                               \
+    } while (0)
+
+static float frand(unsigned* state) {
+    *state = *state * 1103515245u + 12345u;
+    return (float)((*state >> 8) & 0xffff) / 32768.0f - 1.0f;
+}
+
+static ipx_conv_desc make_desc(int64_t n, int64_t c, int64_t h, int64_t w, int64_t k, int64_t r,
+                               int64_t s, int64_t g, int64_t stride, int64_t dil, int64_t pad) {
+    ipx_conv_desc d = {.n = n, .c = c, .h = h, .w = w, .k = k, .r = r, .s = s, .g = g,
+                       .stride_h = stride, .stride_w = stride, .dilation_h = dil,
+                       .dilation_w = dil, .pad_top = pad, .pad_bottom = pad, .pad_left = pad,
+                       .pad_right = pad};
+    return d;
+}
+
+/* Naive convolution in double: the independent reference. */
+static void reference(const ipx_conv_desc* d, int64_t p, int64_t q, const float* x,
+                      const float* wt, const float* b, double* y) {
+    int64_t cg = d->c / d->g, kg = d->k / d->g;
+    for (int64_t ni = 0; ni < d->n; ni++)
+        for (int64_t ko = 0; ko < d->k; ko++)
+            for (int64_t pi = 0; pi < p; pi++)
+                for (int64_t qi = 0; qi < q; qi++) {
+                    double acc = b ? b[ko] : 0.0;
+                    int64_t gi = ko / kg;
+                    for (int64_t ci = 0; ci < cg; ci++)
+                        for (int64_t ri = 0; ri < d->r; ri++)
+                            for (int64_t si = 0; si < d->s; si++) {
+                                int64_t ih = pi * d->stride_h - d->pad_top + ri * d->dilation_h;
+                                int64_t iw = qi * d->stride_w - d->pad_left + si * d->dilation_w;
+                                if (ih < 0 || ih >= d->h || iw < 0 || iw >= d->w) continue;
+                                acc += (double)x[((ni * d->c + gi * cg + ci) * d->h + ih) * d->w + iw] *
+                                       wt[((ko * cg + ci) * d->r + ri) * d->s + si];
+                            }
+                    y[((ni * d->k + ko) * p + pi) * q + qi] = acc;
+                }
+}
+
+static void check_shape(ipx_conv_desc d, uint32_t workers, uint64_t tile_bytes, int with_bias) {
+    int64_t p, q;
+    EXPECT_STATUS(ipx_conv_output_size(&d, &p, &q), IPX_STATUS_SUCCESS);
+    size_t in_len = (size_t)(d.n * d.c * d.h * d.w), w_len = (size_t)(d.k * (d.c / d.g) * d.r * d.s);
+    size_t out_len = (size_t)(d.n * d.k * p * q);
+    float* x = malloc(in_len * sizeof(float));
+    float* wt = malloc(w_len * sizeof(float));
+    float* b = malloc((size_t)d.k * sizeof(float));
+    float* y = malloc(out_len * sizeof(float));
+    double* ref = malloc(out_len * sizeof(double));
+    unsigned seed = 7;
+    for (size_t i = 0; i < in_len; i++) x[i] = frand(&seed);
+    for (size_t i = 0; i < w_len; i++) wt[i] = frand(&seed);
+    for (int64_t i = 0; i < d.k; i++) b[i] = frand(&seed);
+    reference(&d, p, q, x, wt, with_bias ? b : NULL, ref);
+    ipx_pool_desc pd = {.workers = workers, .tile_bytes = tile_bytes};
+    ipx_pool_t pool;
+    ipx_conv_t conv;
+    EXPECT_STATUS(ipx_pool_create(&pd, &pool), IPX_STATUS_SUCCESS);
+    EXPECT_STATUS(ipx_conv_create(&d, wt, w_len, with_bias ? b : NULL, with_bias ? (size_t)d.k : 0, &conv),
+                  IPX_STATUS_SUCCESS);
+    for (size_t i = 0; i < out_len; i++) y[i] = NAN; /* every output must be written */
+    EXPECT_STATUS(ipx_conv_run(conv, pool, x, in_len, y, out_len), IPX_STATUS_SUCCESS);
+    double worst = 0;
+    for (size_t i = 0; i < out_len; i++) {
+        double err = fabs(y[i] - ref[i]) / (1.0 + fabs(ref[i]));
+        if (!(err <= worst)) worst = err; /* NaN propagates */
+    }
+    if (!(worst < 1e-4)) {
+        fprintf(stderr, "shape n%lld c%lld %lldx%lld k%lld r%lld s%lld g%lld: error %g\n",
+                (long long)d.n, (long long)d.c, (long long)d.h, (long long)d.w, (long long)d.k,
+                (long long)d.r, (long long)d.s, (long long)d.g, worst);
+        failures++;
+    }
+    ipx_run_stats st;
+    ipx_worker_stats ws[8];
+    EXPECT_STATUS(ipx_pool_get_stats(pool, &st, ws, 8), IPX_STATUS_SUCCESS);
+    ipx_conv_info info;
+    EXPECT_STATUS(ipx_conv_get_info(conv, &info), IPX_STATUS_SUCCESS);
+    uint64_t flops = 0;
+    for (uint32_t i = 0; i < st.workers; i++) flops += ws[i].flops;
+    EXPECT(flops == info.flops && st.flops == info.flops);
+    EXPECT(st.status == IPX_STATUS_SUCCESS && st.workers == (workers ? workers : ipx_cpu_count()));
+    EXPECT_STATUS(ipx_conv_destroy(conv), IPX_STATUS_SUCCESS);
+    EXPECT_STATUS(ipx_pool_destroy(pool), IPX_STATUS_SUCCESS);
+    free(x), free(wt), free(b), free(y), free(ref);
+}
+
+static void test_shapes(void) {
+    check_shape(make_desc(2, 32, 9, 13, 32, 3, 3, 32, 1, 1, 1), 2, 0, 1);   /* depthwise */
+    check_shape(make_desc(1, 8, 7, 7, 24, 3, 3, 8, 2, 1, 1), 3, 0, 0);      /* multiplier 3 */
+    check_shape(make_desc(2, 34, 6, 5, 26, 3, 3, 2, 1, 1, 1), 2, 0, 1);     /* 17 -> 13 per group */
+    check_shape(make_desc(1, 32, 12, 12, 32, 3, 3, 1, 1, 2, 2), 4, 0, 1);   /* dense, dilation 2 */
+    check_shape(make_desc(2, 16, 1, 9, 16, 1, 3, 4, 1, 1, 0), 1, 0, 0);     /* 1xN map, 4 per group */
+    check_shape(make_desc(1, 24, 1, 1, 16, 1, 1, 1, 1, 1, 0), 2, 0, 1);     /* 1x1 map */
+    check_shape(make_desc(2, 64, 20, 20, 64, 3, 3, 1, 1, 1, 1), 2, 65536, 1); /* split blocks */
+    check_shape(make_desc(1, 12, 10, 10, 12, 5, 5, 12, 3, 1, 2), 2, 4096, 0); /* tiny tiles */
+    ipx_conv_desc rect = make_desc(1, 16, 11, 8, 16, 2, 5, 2, 1, 1, 0);
+    rect.stride_w = 2;
+    rect.pad_top = 1, rect.pad_bottom = 0, rect.pad_left = 2, rect.pad_right = 3;
+    check_shape(rect, 2, 0, 1);
+}
+
+static void test_create_errors(void) {
+    float wt[64] = {0};
+    ipx_conv_t conv = (ipx_conv_t)1;
+    ipx_conv_desc ok = make_desc(1, 4, 4, 4, 4, 1, 1, 1, 1, 1, 0);
+    EXPECT_STATUS(ipx_conv_create(&ok, wt, 16, NULL, 0, &conv), IPX_STATUS_SUCCESS);
+    EXPECT_STATUS(ipx_conv_destroy(conv), IPX_STATUS_SUCCESS);
+    EXPECT_STATUS(ipx_conv_create(NULL, wt, 16, NULL, 0, &conv), IPX_STATUS_NULL_POINTER);
+    EXPECT(conv == NULL);
+    EXPECT_STATUS(ipx_conv_create(&ok, NULL, 16, NULL, 0, &conv), IPX_STATUS_NULL_POINTER);
+    EXPECT_STATUS(ipx_conv_create(&ok, wt, 16, NULL, 0, NULL), IPX_STATUS_NULL_POINTER);
+    EXPECT_STATUS(ipx_conv_create(&ok, wt, 15, NULL, 0, &conv), IPX_STATUS_INVALID_BUFFER_SIZE);
+    EXPECT_STATUS(ipx_conv_create(&ok, wt, 16, wt, 3, &conv), IPX_STATUS_INVALID_BUFFER_SIZE);
+    struct { int64_t* field; int64_t value; ipx_status want; } cases[] = {
+        {0, 0, IPX_STATUS_INVALID_BATCH}, {0, -1, IPX_STATUS_INVALID_CHANNELS},
+        {0, 0, IPX_STATUS_INVALID_OUTPUT_CHANNELS}, {0, 3, IPX_STATUS_INVALID_GROUPS},
+        {0, 0, IPX_STATUS_INVALID_INPUT_SIZE}, {0, 0, IPX_STATUS_INVALID_KERNEL_SIZE},
+        {0, 0, IPX_STATUS_INVALID_STRIDE}, {0, 0, IPX_STATUS_INVALID_DILATION},
+        {0, -1, IPX_STATUS_INVALID_PADDING}, {0, 9, IPX_STATUS_EMPTY_OUTPUT},
+        {0, (int64_t)IPX_MAX_DIM + 1, IPX_STATUS_INVALID_BATCH},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ipx_conv_desc d = ok;
+        int64_t* fields[] = {&d.n, &d.c, &d.k, &d.g, &d.h, &d.r, &d.stride_w, &d.dilation_h,
+                             &d.pad_left, &d.r, &d.n};
+        *fields[i] = cases[i].value;
+        EXPECT_STATUS(ipx_conv_create(&d, wt, 16, NULL, 0, &conv), cases[i].want);
+        int64_t p, q;
+        EXPECT_STATUS(ipx_conv_output_size(&d, &p, &q), cases[i].want);
+    }
+    ipx_conv_desc big = make_desc(1 << 30, 1 << 30, 1 << 30, 1 << 30, 1, 1, 1, 1, 1, 1, 0);
+    EXPECT_STATUS(ipx_conv_create(&big, wt, 16, NULL, 0, &conv), IPX_STATUS_SIZE_OVERFLOW);
+    ipx_conv_desc d = ok;
+    d.algorithm = 7;
+    EXPECT_STATUS(ipx_conv_create(&d, wt, 16, NULL, 0, &conv), IPX_STATUS_INVALID_ALGORITHM);
+    d = ok;
+    d.flags = 0x80;
+    EXPECT_STATUS(ipx_conv_create(&d, wt, 16, NULL, 0, &conv), IPX_STATUS_INVALID_FLAGS);
+    d = ok;
+    d.memory_limit = 16;
+    EXPECT_STATUS(ipx_conv_create(&d, wt, 16, NULL, 0, &conv), IPX_STATUS_MEMORY_LIMIT);
+    EXPECT(strstr(ipx_status_string(IPX_STATUS_INVALID_GROUPS), "g (groups)") != NULL);
+    EXPECT(strcmp(ipx_status_string((ipx_status)999), "unknown ipx status") == 0);
+    EXPECT_STATUS(ipx_conv_destroy(NULL), IPX_STATUS_SUCCESS);
+}
+
+static void test_pool_errors(void) {
+    ipx_pool_t pool = (ipx_pool_t)1;
+    ipx_pool_desc pd = {.workers = IPX_MAX_WORKERS + 1};
+    EXPECT_STATUS(ipx_pool_create(&pd, &pool), IPX_STATUS_INVALID_WORKERS);
+    EXPECT(pool == NULL);
+    pd = (ipx_pool_desc){.workers = 1, .tile_bytes = 100};
+    EXPECT_STATUS(ipx_pool_create(&pd, &pool), IPX_STATUS_INVALID_TILE_BYTES);
+    pd = (ipx_pool_desc){.workers = 4, .tile_bytes = 65536, .memory_limit = 65536};
+    EXPECT_STATUS(ipx_pool_create(&pd, &pool), IPX_STATUS_MEMORY_LIMIT);
+    EXPECT_STATUS(ipx_pool_create(NULL, NULL), IPX_STATUS_NULL_POINTER);
+    EXPECT_STATUS(ipx_pool_destroy(NULL), IPX_STATUS_SUCCESS);
+    EXPECT_STATUS(ipx_pool_cancel(NULL), IPX_STATUS_NULL_POINTER);
+
+    /* Run-time errors: buffer sizes, NULLs, tiles too small for the layer. */
+    pd = (ipx_pool_desc){.workers = 2, .tile_bytes = IPX_MIN_TILE_BYTES};
+    EXPECT_STATUS(ipx_pool_create(&pd, &pool), IPX_STATUS_SUCCESS);
+    uint32_t workers = 0;
+    uint64_t tile = 0;
+    EXPECT_STATUS(ipx_pool_get_config(pool, &workers, &tile), IPX_STATUS_SUCCESS);
+    EXPECT(workers == 2 && tile == IPX_MIN_TILE_BYTES);
+    ipx_conv_desc d = make_desc(1, 64, 64, 64, 64, 3, 3, 1, 1, 1, 1);
+    size_t wl = 64 * 64 * 9, il = 64 * 64 * 64;
+    float* wt = calloc(wl, sizeof(float));
+    float* x = calloc(il, sizeof(float));
+    float* y = calloc(il, sizeof(float));
+    ipx_conv_t conv;
+    EXPECT_STATUS(ipx_conv_create(&d, wt, wl, NULL, 0, &conv), IPX_STATUS_SUCCESS);
+    EXPECT_STATUS(ipx_conv_run(conv, pool, x, il, y, il), IPX_STATUS_TILE_TOO_SMALL);
+    EXPECT_STATUS(ipx_conv_run(conv, pool, x, il - 1, y, il), IPX_STATUS_INVALID_BUFFER_SIZE);
+    EXPECT_STATUS(ipx_conv_run(conv, pool, x, il, y, il + 1), IPX_STATUS_INVALID_BUFFER_SIZE);
+    EXPECT_STATUS(ipx_conv_run(conv, NULL, x, il, y, il), IPX_STATUS_NULL_POINTER);
+    EXPECT_STATUS(ipx_conv_run(NULL, pool, x, il, y, il), IPX_STATUS_NULL_POINTER);
+    ipx_worker_stats ws[1];
+    EXPECT_STATUS(ipx_pool_get_stats(pool, NULL, ws, 1), IPX_STATUS_INVALID_BUFFER_SIZE);
+    EXPECT_STATUS(ipx_conv_destroy(conv), IPX_STATUS_SUCCESS);
+    EXPECT_STATUS(ipx_pool_destroy(pool), IPX_STATUS_SUCCESS);
+    free(wt), free(x), free(y);
+}
+
+typedef struct runner {
+    ipx_conv_t conv;
+    ipx_pool_t pool;
+    const float* x;
+    float* y;
+    size_t il, ol;
+    int repeats;
+    _Atomic int started;
+    ipx_status status;
+} runner;
+
+static void* run_thread(void* varg) {
+    runner* r = varg;
+    r->started = 1;
+    r->status = IPX_STATUS_SUCCESS;
+    for (int i = 0; i < r->repeats && r->status == IPX_STATUS_SUCCESS; i++)
+        r->status = ipx_conv_run(r->conv, r->pool, r->x, r->il, r->y, r->ol);
+    return NULL;
+}
+
+static void sleep_ms(int ms) {
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void test_busy_and_cancel(void) {
+    ipx_conv_desc d = make_desc(4, 64, 48, 48, 64, 3, 3, 1, 1, 1, 1);
+    size_t wl = 64 * 64 * 9, il = 4 * 64 * 48 * 48;
+    float* wt = calloc(wl, sizeof(float));
+    float* x = calloc(il, sizeof(float));
+    float* y = calloc(il, sizeof(float));
+    float* y2 = calloc(il, sizeof(float));
+    ipx_pool_desc pd = {.workers = 2};
+    ipx_pool_t pool, pool2;
+    ipx_conv_t conv, conv2;
+    EXPECT_STATUS(ipx_pool_create(&pd, &pool), IPX_STATUS_SUCCESS);
+    EXPECT_STATUS(ipx_pool_create(&pd, &pool2), IPX_STATUS_SUCCESS);
+    EXPECT_STATUS(ipx_conv_create(&d, wt, wl, NULL, 0, &conv), IPX_STATUS_SUCCESS);
+    EXPECT_STATUS(ipx_conv_create(&d, wt, wl, NULL, 0, &conv2), IPX_STATUS_SUCCESS);
+
+    /* While a thread runs conv on pool: the same conv, the same pool, and destroying either
+       are refused with BUSY; a cancel stops the run. */
+    runner r = {conv, pool, x, y, il, il, 1000000, 0, 0};
+    pthread_t t;
+    EXPECT(pthread_create(&t, NULL, run_thread, &r) == 0);
+    while (!r.started) sleep_ms(1);
+    sleep_ms(20);
+    EXPECT_STATUS(ipx_conv_run(conv, pool2, x, il, y2, il), IPX_STATUS_BUSY);
+    EXPECT_STATUS(ipx_conv_run(conv2, pool, x, il, y2, il), IPX_STATUS_BUSY);
+    EXPECT_STATUS(ipx_pool_destroy(pool), IPX_STATUS_BUSY);
+    EXPECT_STATUS(ipx_conv_destroy(conv), IPX_STATUS_BUSY);
+    EXPECT_STATUS(ipx_conv_run(conv2, pool2, x, il, y2, il), IPX_STATUS_SUCCESS); /* others run */
+    EXPECT_STATUS(ipx_pool_cancel(pool), IPX_STATUS_SUCCESS);
+    pthread_join(t, NULL);
+    EXPECT_STATUS(r.status, IPX_STATUS_CANCELLED);
+    ipx_run_stats st;
+    EXPECT_STATUS(ipx_pool_get_stats(pool, &st, NULL, 0), IPX_STATUS_SUCCESS);
+    EXPECT(st.status == IPX_STATUS_CANCELLED);
+    /* The request was consumed: the next run completes. */
+    EXPECT_STATUS(ipx_conv_run(conv, pool, x, il, y, il), IPX_STATUS_SUCCESS);
+    /* A cancel with no run in progress cancels the next run. */
+    EXPECT_STATUS(ipx_pool_cancel(pool), IPX_STATUS_SUCCESS);
+    EXPECT_STATUS(ipx_conv_run(conv, pool, x, il, y, il), IPX_STATUS_CANCELLED);
+    EXPECT_STATUS(ipx_conv_destroy(conv), IPX_STATUS_SUCCESS);
+    EXPECT_STATUS(ipx_conv_destroy(conv2), IPX_STATUS_SUCCESS);
+    EXPECT_STATUS(ipx_pool_destroy(pool), IPX_STATUS_SUCCESS);
+    EXPECT_STATUS(ipx_pool_destroy(pool2), IPX_STATUS_SUCCESS);
+    free(wt), free(x), free(y), free(y2);
+}
+
+int main(void) {
+    test_shapes();
+    test_create_errors();
+    test_pool_errors();
+    test_busy_and_cancel();
+    if (failures) {
+        fprintf(stderr, "test_conv: %d failure(s)\n", failures);
+        return 1;
+    }
+    printf("test_conv: all passed (%s kernels)\n", ipx_cpu_has_avx2() && !getenv("IPX_FORCE_PORTABLE") ? "avx2" : "portable");
+    return 0;
+}

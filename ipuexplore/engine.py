@@ -1,0 +1,577 @@
+"""Python API of the C convolution engine (csrc/, compiled into ``ipuexplore._ipx``).
+
+numpy float32 arrays in and out, PyTorch's ``conv2d`` names and semantics, an IPU-style
+worker ``Pool`` whose per-worker statistics come back as numpy arrays.
+
+Input rules (checked here first, then again by C): arrays must be ``numpy.ndarray`` of dtype
+float32 and C-contiguous; nothing is converted silently. Use
+``np.ascontiguousarray(x, dtype=np.float32)`` for float64 data or strided views. ``out``
+buffers must be writable, of the exact output shape, and must not overlap the inputs.
+
+Thread-safety: C runs with the GIL released. One ``Pool`` or ``Conv2d`` serves one call at
+a time; a second concurrent call on the same object raises ``Busy`` instead of racing.
+Different objects may run in parallel. ``Pool.cancel()`` may be called from any thread.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import errors
+from ._ipx_cffi import ffi, lib
+from .errors import Busy, Closed, InvalidParameter, InvalidType
+
+__all__ = [
+    "conv2d",
+    "Conv2d",
+    "Pool",
+    "RunStats",
+    "conv_output_size",
+    "get_include",
+    "get_library_dir",
+    "cpu_count",
+    "DEFAULT_TILE_BYTES",
+]
+
+DEFAULT_TILE_BYTES = 624 * 1024  # one Graphcore IPU Mk2 tile's SRAM
+_MAX_DIM = 1 << 30
+_ALGORITHMS = {"auto": 0, "direct": 1, "gemm": 2}
+_ALGORITHM_NAMES = {v: k for k, v in _ALGORITHMS.items()}
+_KERNEL_NAMES = {1: "row", 2: "channel", 3: "gemm"}
+_ISA_NAMES = {0: "portable", 1: "avx2"}
+
+
+def _check(status: int, context: str = "") -> None:
+    errors.check(ffi, lib, status, context)
+
+
+def cpu_count() -> int:
+    """Online CPUs, as the C engine counts them (the default worker count)."""
+    return int(lib.ipx_cpu_count())
+
+
+# ---------------------------------------------------------------------------------------
+# argument normalisation (torch.nn.functional.conv2d conventions)
+
+
+def _int(value: Any, name: str, lo: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise InvalidType(f"{name} must be an int, got {value!r}")
+    value = int(value)
+    if value < lo or value > _MAX_DIM:
+        raise InvalidParameter(f"{name}={value} is out of range {lo}..{_MAX_DIM}")
+    return value
+
+
+def _pair(value: Any, name: str, lo: int) -> tuple[int, int]:
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise InvalidParameter(f"{name} must be an int or a pair, got {value!r}")
+        return (_int(value[0], name, lo), _int(value[1], name, lo))
+    v = _int(value, name, lo)
+    return (v, v)
+
+
+def _padding(value: Any, r: int, s: int, stride: tuple[int, int], dilation: tuple[int, int]):
+    """(top, bottom, left, right) from an int, a pair (ph, pw), a 4-tuple, "same" or "valid"."""
+    if isinstance(value, str):
+        if value == "valid":
+            return (0, 0, 0, 0)
+        if value == "same":
+            if stride != (1, 1):
+                raise InvalidParameter(f"padding='same' needs stride 1, got stride={stride}")
+            # As torch: total = dilation*(kernel-1), the odd pixel goes to the bottom/right.
+            th, tw = dilation[0] * (r - 1), dilation[1] * (s - 1)
+            return (th // 2, th - th // 2, tw // 2, tw - tw // 2)
+        raise InvalidParameter(f"padding must be an int, a pair, 'same' or 'valid', got {value!r}")
+    if isinstance(value, (tuple, list)) and len(value) == 4:
+        return tuple(_int(v, "padding", 0) for v in value)
+    ph, pw = _pair(value, "padding", 0)
+    return (ph, ph, pw, pw)
+
+
+def _array(x: Any, name: str, ndim: tuple[int, ...], writable: bool = False) -> np.ndarray:
+    if not isinstance(x, np.ndarray):
+        raise InvalidType(f"{name} must be a numpy.ndarray, got {type(x).__name__}")
+    if x.dtype != np.float32:
+        raise InvalidType(
+            f"{name} must have dtype float32, got {x.dtype} "
+            f"(convert with np.ascontiguousarray({name}, dtype=np.float32))"
+        )
+    if x.ndim not in ndim:
+        raise InvalidParameter(f"{name} must have {' or '.join(map(str, ndim))} dimensions, got shape {x.shape}")
+    if not x.flags.c_contiguous:
+        raise InvalidParameter(
+            f"{name} must be C-contiguous (got strides {x.strides}); use np.ascontiguousarray({name})"
+        )
+    if writable and not x.flags.writeable:
+        raise InvalidParameter(f"{name} is read-only; pass a writable array")
+    if 0 in x.shape:
+        raise InvalidParameter(f"{name} has a zero-sized dimension: shape {x.shape}")
+    return x
+
+
+@dataclass(frozen=True)
+class _Geometry:
+    n: int
+    c: int
+    h: int
+    w: int
+    k: int
+    r: int
+    s: int
+    g: int
+    stride: tuple[int, int]
+    dilation: tuple[int, int]
+    pad: tuple[int, int, int, int]  # top, bottom, left, right
+    p: int
+    q: int
+
+    @property
+    def input_shape(self):
+        return (self.n, self.c, self.h, self.w)
+
+    @property
+    def output_shape(self):
+        return (self.n, self.k, self.p, self.q)
+
+    @property
+    def weight_shape(self):
+        return (self.k, self.c // self.g, self.r, self.s)
+
+
+def _geometry(input_shape, weight_shape, stride, padding, dilation, groups) -> _Geometry:
+    if len(input_shape) != 4:
+        raise InvalidParameter(f"input_shape must be (n, c, h, w), got {input_shape!r}")
+    n, c, h, w = (_int(v, f"input_shape[{i}]", 1) for i, v in enumerate(input_shape))
+    k, cg, r, s = (_int(v, f"weight.shape[{i}]", 1) for i, v in enumerate(weight_shape))
+    g = _int(groups, "groups", 1)
+    if c % g:
+        raise InvalidParameter(f"groups={g} does not divide the input channels c={c}")
+    if k % g:
+        raise InvalidParameter(f"groups={g} does not divide the output channels k={k} (weight.shape[0])")
+    if cg * g != c:
+        raise InvalidParameter(
+            f"weight.shape[1]={cg} must be input channels / groups = {c}/{g} = {c // g}"
+        )
+    st = _pair(stride, "stride", 1)
+    dil = _pair(dilation, "dilation", 1)
+    pad = _padding(padding, r, s, st, dil)
+    eff_h = h + pad[0] + pad[1] - dil[0] * (r - 1) - 1
+    eff_w = w + pad[2] + pad[3] - dil[1] * (s - 1) - 1
+    if eff_h < 0 or eff_w < 0:
+        raise InvalidParameter(
+            f"empty output: kernel {r}x{s} with dilation={dil} is larger than the padded input "
+            f"{h}+{pad[0]}+{pad[1]} x {w}+{pad[2]}+{pad[3]} (padding={padding!r})"
+        )
+    p, q = eff_h // st[0] + 1, eff_w // st[1] + 1
+    limit = 1 << 62
+    for what, count in (
+        ("input", n * c * h * w),
+        ("weight", k * cg * r * s * 8),
+        ("output", n * k * p * q),
+        ("flops", 2 * n * k * p * q * cg * r * s),
+    ):
+        if count * 4 >= limit:
+            raise InvalidParameter(f"{what} byte count overflows: {count} elements (shape too large)")
+    return _Geometry(n, c, h, w, k, r, s, g, st, dil, pad, p, q)
+
+
+def conv_output_size(input_shape, weight_shape, stride=1, padding=0, dilation=1, groups=1):
+    """Output shape (n, k, p, q) of a convolution, with conv2d's argument conventions."""
+    return _geometry(tuple(input_shape), tuple(weight_shape), stride, padding, dilation, groups).output_shape
+
+
+def _algorithm(value: str) -> int:
+    if value not in _ALGORITHMS:
+        raise InvalidParameter(f"algorithm must be one of {sorted(_ALGORITHMS)}, got {value!r}")
+    return _ALGORITHMS[value]
+
+
+# ---------------------------------------------------------------------------------------
+# statistics
+
+
+@dataclass(frozen=True)
+class RunStats:
+    """Statistics of one run. Per-worker arrays (uint64, one entry per worker): ``flops``
+    (2 x MACs), ``bytes_in`` (copied into tile memory), ``bytes_out`` (results written),
+    ``exchange_ns``, ``compute_ns``, ``wait_ns`` (at superstep barriers), ``supersteps``
+    (supersteps with work). Totals: ``wall_s``, ``gflop_s``, ``gb_s``
+    ((bytes_in + bytes_out) / wall_s)."""
+
+    flops: np.ndarray
+    bytes_in: np.ndarray
+    bytes_out: np.ndarray
+    exchange_ns: np.ndarray
+    compute_ns: np.ndarray
+    wait_ns: np.ndarray
+    supersteps: np.ndarray
+    wall_s: float
+    gflop_s: float
+    gb_s: float
+    algorithm: str
+    kernel: str
+    workers: int
+    total_supersteps: int
+
+    @property
+    def total_flops(self) -> int:
+        return int(self.flops.sum())
+
+    @property
+    def total_bytes(self) -> int:
+        return int(self.bytes_in.sum() + self.bytes_out.sum())
+
+    def to_dict(self) -> dict:
+        out = {}
+        for key, value in self.__dict__.items():
+            out[key] = value.tolist() if isinstance(value, np.ndarray) else value
+        return out
+
+
+_STAT_FIELDS = ("flops", "bytes_in", "bytes_out", "exchange_ns", "compute_ns", "wait_ns", "supersteps")
+
+
+# ---------------------------------------------------------------------------------------
+# pool
+
+
+class Pool:
+    """W persistent workers, each with ``tile_bytes`` of its own tile memory (the caller of a
+    run is worker 0). Use as a context manager or call ``close()``; ``last_stats`` is the
+    ``RunStats`` of the last run (None before the first). ``memory_limit`` (bytes, None = no
+    limit) caps what the pool allocates."""
+
+    def __init__(self, workers: int | None = None, tile_bytes: int = DEFAULT_TILE_BYTES, *,
+                 memory_limit: int | None = None):
+        w = 0 if workers is None else _int(workers, "workers", 1)
+        if w > 1024:
+            raise InvalidParameter(f"workers={w} is out of range 1..1024")
+        tb = _int(tile_bytes, "tile_bytes", 4096)
+        ml = 0 if memory_limit is None else _int_any(memory_limit, "memory_limit")
+        desc = ffi.new("ipx_pool_desc*", {"workers": w, "tile_bytes": tb, "memory_limit": ml})
+        out = ffi.new("ipx_pool_t*")
+        _check(lib.ipx_pool_create(desc, out), "Pool")
+        self._handle = out[0]
+        self._lock = threading.Lock()
+        nw = ffi.new("uint32_t*")
+        nt = ffi.new("uint64_t*")
+        _check(lib.ipx_pool_get_config(self._handle, nw, nt))
+        self._workers = int(nw[0])
+        self._tile_bytes = int(nt[0])
+        self._last_stats: RunStats | None = None
+        self._per_worker = ffi.new("ipx_worker_stats[]", self._workers)
+        self._totals = ffi.new("ipx_run_stats*")
+
+    @property
+    def workers(self) -> int:
+        return self._workers
+
+    @property
+    def tile_bytes(self) -> int:
+        return self._tile_bytes
+
+    @property
+    def last_stats(self) -> RunStats | None:
+        return self._last_stats
+
+    @property
+    def closed(self) -> bool:
+        return self._handle is None
+
+    def cancel(self) -> None:
+        """Stop the run in progress at its next superstep barrier (it raises ``Cancelled``).
+        With no run in progress, the next run is cancelled. Safe from any thread."""
+        handle = self._handle
+        if handle is not None:
+            lib.ipx_pool_cancel(handle)
+
+    def close(self) -> None:
+        """Stop the workers and free the tiles. Raises ``Busy`` if a run is in progress."""
+        if self._handle is None:
+            return
+        if not self._lock.acquire(blocking=False):
+            raise Busy("Pool.close(): the pool is running; cancel() it or wait", "IPX_STATUS_BUSY")
+        try:
+            _check(lib.ipx_pool_destroy(self._handle), "Pool.close")
+            self._handle = None
+        finally:
+            self._lock.release()
+
+    def __enter__(self) -> "Pool":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self):
+        try:
+            if getattr(self, "_handle", None) is not None and self._lock.acquire(blocking=False):
+                lib.ipx_pool_destroy(self._handle)
+                self._handle = None
+        except Exception:
+            pass
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "open"
+        return f"Pool(workers={self._workers}, tile_bytes={self._tile_bytes}, {state})"
+
+    # -- used by Conv2d ------------------------------------------------------------------
+    def _acquire(self, who: str):
+        if self._handle is None:
+            raise Closed(f"{who}: the pool is closed")
+        if not self._lock.acquire(blocking=False):
+            raise Busy(f"{who}: the pool is in use by another call", "IPX_STATUS_BUSY")
+        return self._handle
+
+    def _collect(self) -> RunStats:
+        _check(lib.ipx_pool_get_stats(self._handle, self._totals, self._per_worker, self._workers))
+        t = self._totals
+        raw = ffi.buffer(self._per_worker, self._workers * ffi.sizeof("ipx_worker_stats"))
+        table = np.frombuffer(raw, dtype=np.uint64).reshape(self._workers, len(_STAT_FIELDS)).copy()
+        stats = RunStats(
+            **{name: table[:, i] for i, name in enumerate(_STAT_FIELDS)},
+            wall_s=float(t.wall_s),
+            gflop_s=float(t.gflop_s),
+            gb_s=float(t.gb_s),
+            algorithm=_ALGORITHM_NAMES.get(int(t.algorithm), "?"),
+            kernel=_KERNEL_NAMES.get(int(t.kernel), "?"),
+            workers=int(t.workers),
+            total_supersteps=int(t.supersteps),
+        )
+        self._last_stats = stats
+        return stats
+
+
+def _int_any(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise InvalidParameter(f"{name} must be a non-negative int, got {value!r}")
+    return int(value)
+
+
+_default_pools: dict[int, Pool] = {}
+_default_lock = threading.Lock()
+
+
+def _default_pool(workers: int | None) -> Pool:
+    key = 0 if workers is None else _int(workers, "workers", 1)
+    with _default_lock:
+        pool = _default_pools.get(key)
+        if pool is None or pool.closed:
+            pool = Pool(workers)
+            _default_pools[key] = pool
+        return pool
+
+
+# ---------------------------------------------------------------------------------------
+# convolution
+
+
+class Conv2d:
+    """A convolution created once (weights packed, kernel chosen) and run many times.
+
+    ``Conv2d(weight, bias, input_shape, stride=1, padding=0, dilation=1, groups=1, *,
+    pool=None, algorithm="auto", portable=False, memory_limit=None)``; ``run(x, out=None)``
+    returns the output; ``stats`` is the ``RunStats`` of the last run. Without a pool a
+    shared default pool (one worker per CPU) is used.
+    """
+
+    def __init__(self, weight, bias=None, input_shape=None, stride=1, padding=0, dilation=1,
+                 groups=1, *, pool: Pool | None = None, algorithm: str = "auto",
+                 portable: bool = False, memory_limit: int | None = None):
+        weight = _array(weight, "weight", (4,))
+        if input_shape is None:
+            raise InvalidParameter("input_shape=None: give the (n, c, h, w) the layer will run on")
+        geo = _geometry(tuple(input_shape), weight.shape, stride, padding, dilation, groups)
+        if bias is not None:
+            bias = _array(bias, "bias", (1,))
+            if bias.shape[0] != geo.k:
+                raise InvalidParameter(f"bias has {bias.shape[0]} elements, expected k={geo.k}")
+        if pool is not None and not isinstance(pool, Pool):
+            raise InvalidType(f"pool must be an ipuexplore.Pool, got {type(pool).__name__}")
+        self._geo = geo
+        self._pool = pool
+        desc = ffi.new("ipx_conv_desc*")
+        desc.n, desc.c, desc.h, desc.w = geo.input_shape
+        desc.k, desc.r, desc.s, desc.g = geo.k, geo.r, geo.s, geo.g
+        desc.stride_h, desc.stride_w = geo.stride
+        desc.dilation_h, desc.dilation_w = geo.dilation
+        desc.pad_top, desc.pad_bottom, desc.pad_left, desc.pad_right = geo.pad
+        desc.algorithm = _algorithm(algorithm)
+        desc.flags = lib.IPX_FLAG_PORTABLE if portable else 0
+        desc.memory_limit = 0 if memory_limit is None else _int_any(memory_limit, "memory_limit")
+        out = ffi.new("ipx_conv_t*")
+        wbuf = ffi.from_buffer("float[]", weight)
+        bbuf = ffi.NULL if bias is None else ffi.from_buffer("float[]", bias)
+        _check(lib.ipx_conv_create(desc, wbuf, weight.size, bbuf, 0 if bias is None else bias.size, out),
+               "Conv2d")
+        self._handle = out[0]
+        self._lock = threading.Lock()
+        info = ffi.new("ipx_conv_info*")
+        _check(lib.ipx_conv_get_info(self._handle, info))
+        self._info = {
+            "kernel": _KERNEL_NAMES.get(int(info.kernel), "?"),
+            "isa": _ISA_NAMES.get(int(info.isa), "?"),
+            "algorithm": _ALGORITHM_NAMES.get(int(info.algorithm), "?"),
+            "flops": int(info.flops),
+            "min_bytes": int(info.min_bytes),
+            "min_tile_bytes": int(info.min_tile_bytes),
+            "allocated_bytes": int(info.allocated_bytes),
+        }
+        self.stats: RunStats | None = None
+
+    @property
+    def output_shape(self) -> tuple[int, int, int, int]:
+        return self._geo.output_shape
+
+    @property
+    def input_shape(self) -> tuple[int, int, int, int]:
+        return self._geo.input_shape
+
+    @property
+    def info(self) -> dict:
+        """kernel ("row", "channel", "gemm"), isa ("avx2", "portable"), algorithm, flops
+        (2 x MACs per run), min_bytes (compulsory traffic), min_tile_bytes, allocated_bytes."""
+        return dict(self._info)
+
+    def run(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        x = _array(x, "input", (4,))
+        if x.shape != self._geo.input_shape:
+            raise InvalidParameter(f"input has shape {x.shape}, this Conv2d was created for {self._geo.input_shape}")
+        if out is None:
+            out = np.empty(self._geo.output_shape, dtype=np.float32)
+        else:
+            out = _array(out, "out", (4,), writable=True)
+            if out.shape != self._geo.output_shape:
+                raise InvalidParameter(f"out has shape {out.shape}, expected {self._geo.output_shape}")
+            if np.shares_memory(out, x):
+                raise InvalidParameter("out overlaps input; pass a separate buffer")
+        if self._handle is None:
+            raise Closed("Conv2d.run: the convolution is closed")
+        pool = self._pool if self._pool is not None else _default_pool(None)
+        if self._info["min_tile_bytes"] > pool.tile_bytes:
+            raise errors.TileTooSmall(
+                f"Conv2d.run: this layer needs tile_bytes >= {self._info['min_tile_bytes']}, "
+                f"the pool has {pool.tile_bytes}", "IPX_STATUS_TILE_TOO_SMALL")
+        if not self._lock.acquire(blocking=False):
+            raise Busy("Conv2d.run: this convolution is in use by another call", "IPX_STATUS_BUSY")
+        try:
+            handle = pool._acquire("Conv2d.run")
+            try:
+                xin = ffi.from_buffer("float[]", x)
+                yout = ffi.from_buffer("float[]", out, require_writable=True)
+                status = lib.ipx_conv_run(self._handle, handle, xin, x.size, yout, out.size)
+                if status in (0, lib.IPX_STATUS_CANCELLED):
+                    self.stats = pool._collect()
+                _check(status, "Conv2d.run")
+            finally:
+                pool._lock.release()
+        finally:
+            self._lock.release()
+        return out
+
+    __call__ = run
+
+    def close(self) -> None:
+        if self._handle is None:
+            return
+        if not self._lock.acquire(blocking=False):
+            raise Busy("Conv2d.close(): the convolution is running", "IPX_STATUS_BUSY")
+        try:
+            _check(lib.ipx_conv_destroy(self._handle), "Conv2d.close")
+            self._handle = None
+        finally:
+            self._lock.release()
+
+    def __enter__(self) -> "Conv2d":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self):
+        try:
+            if getattr(self, "_handle", None) is not None and self._lock.acquire(blocking=False):
+                lib.ipx_conv_destroy(self._handle)
+                self._handle = None
+        except Exception:
+            pass
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
+           workers: int | None = None, pool: Pool | None = None, algorithm: str = "auto",
+           out: np.ndarray | None = None) -> np.ndarray:
+    """2-D convolution with ``torch.nn.functional.conv2d``'s arguments and semantics.
+
+    ``input`` [n, c, h, w] (or unbatched [c, h, w]) and ``weight`` [k, c/groups, r, s] are
+    C-contiguous float32 numpy arrays; ``bias`` [k] or None. ``stride``, ``dilation``: int or
+    pair; ``padding``: int, pair, (top, bottom, left, right), ``"same"`` or ``"valid"``.
+    ``workers`` picks a shared default pool of that size; ``pool`` runs on your ``Pool`` (its
+    ``last_stats`` then holds the run's statistics). ``out`` receives the result (reuse it to
+    avoid fresh allocations). Returns the output, float32 [n, k, p, q].
+    """
+    arr = _array(input, "input", (3, 4))
+    unbatched = arr.ndim == 3
+    if unbatched:
+        arr = arr.reshape((1,) + arr.shape)
+    w = _array(weight, "weight", (4,))
+    if pool is not None and workers is not None and pool.workers != workers:
+        raise InvalidParameter(f"workers={workers} disagrees with pool.workers={pool.workers}; give one")
+    if out is not None and unbatched:
+        out = _array(out, "out", (3,), writable=True)
+        out = out.reshape((1,) + out.shape)
+    conv = Conv2d(w, bias, arr.shape, stride, padding, dilation, groups, pool=pool,
+                  algorithm=algorithm)
+    temp = None
+    try:
+        if pool is None:
+            need = conv.info["min_tile_bytes"]
+            pool = _default_pool(workers)
+            # Shared pool busy in another thread, or its tiles too small: use a private one.
+            if pool._lock.locked() or need > pool.tile_bytes:
+                if need > 1 << 30:
+                    raise errors.TileTooSmall(
+                        f"conv2d: this layer needs {need} bytes of tile memory per worker, "
+                        f"more than the 1 GiB maximum", "IPX_STATUS_TILE_TOO_SMALL")
+                pool = temp = Pool(workers, tile_bytes=max(need, DEFAULT_TILE_BYTES))
+            conv._pool = pool
+        y = conv.run(arr, out)
+    finally:
+        conv.close()
+        if temp is not None:
+            temp.close()
+    return y[0] if unbatched else y
+
+
+# ---------------------------------------------------------------------------------------
+# embedding
+
+
+_PKG = os.path.dirname(os.path.abspath(__file__))
+_REPO = os.path.dirname(_PKG)
+
+
+def get_include() -> str:
+    """Directory holding ``ipx.h``: the copy installed with the package, else the source
+    checkout's ``csrc/include``."""
+    installed = os.path.join(_PKG, "include")
+    if os.path.exists(os.path.join(installed, "ipx.h")):
+        return installed
+    return os.path.join(_REPO, "csrc", "include")
+
+
+def get_library_dir() -> str:
+    """Directory holding ``libipx.a`` to link C programs against (``-L<dir> -lipx
+    -pthread``): the copy built at install time, else ``csrc/out`` from ``make -C csrc``."""
+    for candidate in (os.path.join(_PKG, "lib"), os.path.join(_REPO, "csrc", "out")):
+        if os.path.exists(os.path.join(candidate, "libipx.a")):
+            return candidate
+    raise FileNotFoundError(
+        "libipx.a not found: reinstall ipuexplore (`pip install .`) or run `make -C csrc`"
+    )
