@@ -122,16 +122,12 @@ def _prepare(layer: Layer, batch: int, pool, rng: np.random.Generator, engine) -
     if kind is LayerKind.CONV:
         return _conv(layer, batch, pool, rng, engine)
     if kind is LayerKind.LINEAR:
-        weight = _weights(rng, (layer.k, layer.c), layer.c)
-        bias = np.zeros(layer.k, np.float32) if layer.bias else None
-
-        def linear(x):
-            y = x.reshape(x.shape[0], -1) @ weight.T
-            if bias is not None:
-                y += bias
-            return y.reshape(y.shape[0], layer.k, 1, 1)
-
-        return linear
+        # A 1x1 convolution on a 1x1 map in the engine: numpy's threaded BLAS next to the
+        # engine's workers oversubscribed the cores (a 1280->1000 fc took 30 ms instead of 0.6).
+        conv = engine.Conv2d(_weights(rng, (layer.k, layer.c, 1, 1), layer.c),
+                             np.zeros(layer.k, np.float32) if layer.bias else None, (batch, layer.c, 1, 1),
+                             1, 0, 1, 1, pool=pool)
+        return lambda x: conv.run(np.ascontiguousarray(x.reshape(x.shape[0], layer.c, 1, 1)))
     if kind is LayerKind.NORM:
         return _norm(layer, rng)
     if kind is LayerKind.ACT:
@@ -240,13 +236,13 @@ def _pool(layer: Layer) -> Callable:
 
 
 def _squeeze_excite(layer: Layer, rng) -> Callable:
-    w1, b1 = _weights(rng, (layer.se_c, layer.c), layer.c), np.zeros(layer.se_c, np.float32)
-    w2, b2 = _weights(rng, (layer.c, layer.se_c), layer.se_c), np.zeros(layer.c, np.float32)
+    w1, b1 = _weights(rng, (layer.c, layer.se_c), layer.c), np.zeros(layer.se_c, np.float32)  # [in, out]
+    w2, b2 = _weights(rng, (layer.se_c, layer.c), layer.se_c), np.zeros(layer.c, np.float32)
     act = _activation(layer.op)
 
     def se(x):
         s = x.mean(axis=(2, 3), dtype=np.float32)
-        s = act(s @ w1.T + b1) @ w2.T + b2
+        s = act(s @ w1 + b1) @ w2 + b2
         return x * _sigmoid(s)[:, :, None, None].astype(np.float32)
 
     return se
