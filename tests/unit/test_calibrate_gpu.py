@@ -1,0 +1,63 @@
+"""scripts/calibrate_gpu.py on the CPU: the model side and the file output; GPU timing skipped."""
+
+import csv
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "calibrate_gpu.py"
+spec = importlib.util.spec_from_file_location("calibrate_gpu", SCRIPT)
+calibrate = importlib.util.module_from_spec(spec)
+sys.modules["calibrate_gpu"] = calibrate  # dataclasses look their module up
+spec.loader.exec_module(calibrate)
+
+
+def test_cases_cover_each_shape_at_every_dividing_group_size():
+    cases = calibrate.cases()
+    by_shape = {}
+    for case in cases:
+        by_shape.setdefault(case.shape, []).append(case.layer.channels_per_group)
+    assert by_shape["A"] == [1, 2, 4, 8, 16, 32, 64, 256]
+    assert by_shape["C"] == [1, 2, 4, 8, 16, 32, 64]  # 64 channels: 64 per group is dense
+    assert all(c.layer.r == 3 and c.layer.p == c.layer.h for c in cases)
+
+
+@pytest.mark.parametrize(
+    "name, mem_gb, chip",
+    [("NVIDIA H100 80GB HBM3", 85, "h100"), ("NVIDIA H200", 150, "h100"), ("NVIDIA A100-SXM4-40GB", 42, "a100-40gb"),
+     ("NVIDIA A100-SXM4-80GB", 85, "a100-80gb"), ("Tesla V100-SXM2-16GB", 17, "v100")],
+)
+def test_pick_chip_by_name(name, mem_gb, chip):
+    assert calibrate.pick_chip(name, mem_gb) == chip
+
+
+def test_pick_chip_unknown_gpu_names_it():
+    with pytest.raises(ValueError, match="RTX 4090"):
+        calibrate.pick_chip("NVIDIA GeForce RTX 4090", 24)
+
+
+def test_rows_compute_error_against_measurement():
+    case = calibrate.cases()[0]
+    r = calibrate.row(case, calibrate.load_chip("v100"), "fp16", measured_s=1e-4)
+    assert r["model_error"] == pytest.approx((r["modeled_s"] - 1e-4) / 1e-4)
+    assert r["measured_tflop_s"] == pytest.approx(r["gflop"] * 1e9 / 1e-4 / 1e12)
+
+
+def test_model_only_run_writes_csv_and_markdown(tmp_path, capsys):
+    assert calibrate.main(["--model-only", "--chip", "a100-40gb", "--out-dir", str(tmp_path)]) == 0
+    rows = list(csv.DictReader((tmp_path / "calibration-model-only.csv").open()))
+    assert len(rows) == len(calibrate.cases())
+    assert set(calibrate.COLUMNS) == set(rows[0])
+    assert rows[0]["measured_s"] == ""
+    md = (tmp_path / "calibration-model-only.md").read_text()
+    assert "a100-40gb" in md and "2 x MACs" in md and md.count("\n| ") == len(rows) + 1
+
+
+def test_measuring_needs_a_gpu(tmp_path, capsys):
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("GPU present: the real run is the calibration itself")
+    assert calibrate.main(["--out-dir", str(tmp_path)]) == 2
+    assert "no CUDA GPU" in capsys.readouterr().err
