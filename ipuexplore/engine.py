@@ -32,6 +32,7 @@ __all__ = [
     "Pool",
     "RunStats",
     "conv_output_size",
+    "reference_conv2d",
     "get_include",
     "get_library_dir",
     "cpu_count",
@@ -547,6 +548,41 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
         if temp is not None:
             temp.close()
     return y[0] if unbatched else y
+
+
+# ---------------------------------------------------------------------------------------
+# numpy reference (tests and benchmarks compare the engine with it)
+
+
+def _ref_setup(input_shape, weight_shape, stride, padding, dilation, groups):
+    return _geometry(tuple(input_shape), tuple(weight_shape), stride, padding, dilation, groups)
+
+
+def reference_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
+                     dtype=np.float64) -> np.ndarray:
+    """Plain numpy convolution (one batched matmul per kernel tap), accumulating in
+    ``dtype`` (float64 by default, for tests). Same arguments as ``conv2d``."""
+    x = np.asarray(input)
+    w = np.asarray(weight)
+    geo = _ref_setup(x.shape, w.shape, stride, padding, dilation, groups)
+    n, g, p, q = geo.n, geo.g, geo.p, geo.q
+    cg, kg = geo.c // g, geo.k // g
+    (sh, sw), (dh, dw) = geo.stride, geo.dilation
+    pt, pb, pl, pr = geo.pad
+    xp = np.zeros((n, geo.c, geo.h + pt + pb, geo.w + pl + pr), dtype=dtype)
+    xp[:, :, pt:pt + geo.h, pl:pl + geo.w] = x
+    xg = xp.reshape(n, g, cg, xp.shape[2], xp.shape[3])
+    wg = w.astype(dtype).reshape(g, kg, cg, geo.r, geo.s)
+    out = np.zeros((n, g, kg, p * q), dtype=dtype)
+    for ri in range(geo.r):
+        for si in range(geo.s):
+            patch = xg[:, :, :, ri * dh: ri * dh + (p - 1) * sh + 1: sh,
+                       si * dw: si * dw + (q - 1) * sw + 1: sw]
+            out += np.matmul(wg[None, :, :, :, ri, si], patch.reshape(n, g, cg, p * q))
+    out = out.reshape(n, geo.k, p, q)
+    if bias is not None:
+        out += np.asarray(bias, dtype=dtype)[None, :, None, None]
+    return out
 
 
 # ---------------------------------------------------------------------------------------

@@ -1,0 +1,207 @@
+"""The engine against the float64 numpy reference and against PyTorch."""
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+import ipuexplore
+from ipuexplore.engine import Conv2d, Pool, conv_output_size, reference_conv2d
+
+CHANNELS_PER_GROUP = [1, 2, 3, 4, 5, 8, 13, 16, 17]
+
+
+def _data(rng, shape):
+    return rng.standard_normal(shape).astype(np.float32)
+
+
+def _assert_close(y, ref, rtol=1e-4):
+    # Relative to the output's scale: float32 sums of up to a few hundred terms.
+    scale = np.abs(ref).max() + 1.0
+    np.testing.assert_allclose(y, ref, rtol=rtol, atol=rtol * scale)
+
+
+@st.composite
+def conv_cases(draw):
+    g = draw(st.integers(1, 4))
+    cg = draw(st.sampled_from(CHANNELS_PER_GROUP))
+    kg = draw(st.sampled_from(CHANNELS_PER_GROUP))
+    n = draw(st.integers(1, 2))
+    h = draw(st.integers(1, 11))
+    w = draw(st.integers(1, 13))
+    r = draw(st.integers(1, 4))
+    s = draw(st.integers(1, 4))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    pad = tuple(draw(st.integers(0, 2)) for _ in range(4))
+    eff_h = h + pad[0] + pad[1] - dilation[0] * (r - 1) - 1
+    eff_w = w + pad[2] + pad[3] - dilation[1] * (s - 1) - 1
+    assume(eff_h >= 0 and eff_w >= 0)
+    return dict(n=n, c=g * cg, h=h, w=w, k=g * kg, r=r, s=s, g=g, stride=stride,
+                dilation=dilation, pad=pad, bias=draw(st.booleans()),
+                workers=draw(st.integers(1, 3)), portable=draw(st.booleans()),
+                seed=draw(st.integers(0, 2**31)))
+
+
+def _run_case(case, pool):
+    rng = np.random.default_rng(case["seed"])
+    x = _data(rng, (case["n"], case["c"], case["h"], case["w"]))
+    w = _data(rng, (case["k"], case["c"] // case["g"], case["r"], case["s"]))
+    b = _data(rng, (case["k"],)) if case["bias"] else None
+    conv = Conv2d(w, b, x.shape, case["stride"], case["pad"], case["dilation"], case["g"],
+                  pool=pool, portable=case["portable"])
+    y = conv.run(x)
+    ref = reference_conv2d(x, w, b, case["stride"], case["pad"], case["dilation"], case["g"])
+    return conv, y, ref
+
+
+@pytest.fixture(scope="module")
+def pools():
+    ps = {wk: Pool(wk) for wk in (1, 2, 3)}
+    yield ps
+    for p in ps.values():
+        p.close()
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=conv_cases())
+def test_random_shapes_match_reference(case, pools):
+    conv, y, ref = _run_case(case, pools[case["workers"]])
+    assert y.shape == ref.shape == conv.output_shape
+    _assert_close(y, ref)
+    assert conv.info["isa"] == ("portable" if case["portable"] or not _has_avx2() else "avx2")
+
+
+def _has_avx2():
+    from ipuexplore._ipx_cffi import lib
+    return bool(lib.ipx_cpu_has_avx2())
+
+
+# Named shape families (XNNPACK-tester style): each exercises one path or edge.
+CASES = {
+    "depthwise_3x3": dict(n=2, c=32, h=15, w=17, k=32, r=3, s=3, g=32, stride=(1, 1), pad=(1, 1, 1, 1)),
+    "depthwise_5x5_s2": dict(n=1, c=24, h=19, w=20, k=24, r=5, s=5, g=24, stride=(2, 2), pad=(2, 2, 2, 2)),
+    "multiplier_3": dict(n=1, c=8, h=9, w=9, k=24, r=3, s=3, g=8, stride=(1, 1), pad=(1, 1, 1, 1)),
+    "grouped_17_13": dict(n=2, c=34, h=7, w=6, k=26, r=3, s=3, g=2, stride=(1, 1), pad=(1, 1, 1, 1)),
+    "grouped_2_per_group": dict(n=2, c=64, h=10, w=10, k=64, r=3, s=3, g=32, stride=(1, 1), pad=(1, 1, 1, 1)),
+    "grouped_8_per_group": dict(n=2, c=64, h=10, w=10, k=64, r=3, s=3, g=8, stride=(1, 1), pad=(1, 1, 1, 1)),
+    "dense_1x1": dict(n=2, c=40, h=7, w=7, k=24, r=1, s=1, g=1, stride=(1, 1), pad=(0, 0, 0, 0)),
+    "dense_stem_7x7_s2": dict(n=1, c=3, h=32, w=32, k=16, r=7, s=7, g=1, stride=(2, 2), pad=(3, 3, 3, 3)),
+    "rectangular_1x7": dict(n=1, c=16, h=9, w=12, k=16, r=1, s=7, g=1, stride=(1, 1), pad=(0, 0, 3, 3)),
+    "rectangular_5x2_asym": dict(n=1, c=18, h=11, w=8, k=12, r=5, s=2, g=3, stride=(1, 2), pad=(2, 0, 1, 3)),
+    "map_1x1": dict(n=3, c=32, h=1, w=1, k=16, r=1, s=1, g=1, stride=(1, 1), pad=(0, 0, 0, 0)),
+    "map_1xN": dict(n=1, c=16, h=1, w=23, k=16, r=1, s=3, g=16, stride=(1, 1), pad=(0, 0, 1, 1)),
+    "dilated_3x3": dict(n=1, c=16, h=14, w=14, k=32, r=3, s=3, g=2, stride=(1, 1), pad=(2, 2, 2, 2), dilation=(2, 2)),
+    "wide_row": dict(n=1, c=4, h=3, w=301, k=4, r=3, s=3, g=4, stride=(1, 3), pad=(1, 1, 1, 1)),
+}
+
+
+@pytest.mark.parametrize("portable", [False, True], ids=["native", "portable"])
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_named_shapes(name, portable, pools):
+    case = {"dilation": (1, 1), "bias": True, "workers": 2, "seed": 1, "portable": portable, **CASES[name]}
+    _, y, ref = _run_case(case, pools[2])
+    _assert_close(y, ref)
+
+
+def test_small_tiles_split_blocks_over_more_supersteps():
+    rng = np.random.default_rng(3)
+    x, w = _data(rng, (2, 64, 20, 20)), _data(rng, (64, 64, 3, 3))
+    ref = reference_conv2d(x, w, None, 1, 1)
+    with Pool(2, tile_bytes=96 * 1024) as small, Pool(2) as big:
+        y_small = ipuexplore.conv2d(x, w, padding=1, pool=small)
+        y_big = ipuexplore.conv2d(x, w, padding=1, pool=big)
+        assert small.last_stats.total_supersteps > big.last_stats.total_supersteps
+    _assert_close(y_small, ref)
+    np.testing.assert_array_equal(y_small, y_big)  # same arithmetic order, any blocking
+
+
+@pytest.mark.parametrize("name", ["depthwise_3x3", "grouped_17_13", "grouped_8_per_group", "dense_stem_7x7_s2"])
+def test_worker_counts_give_identical_results(name):
+    spec = CASES[name]
+    rng = np.random.default_rng(5)
+    x = _data(rng, (spec["n"], spec["c"], spec["h"], spec["w"]))
+    w = _data(rng, (spec["k"], spec["c"] // spec["g"], spec["r"], spec["s"]))
+    outs = []
+    for workers in (1, 2, 3, 4):
+        with Pool(workers) as pool:
+            outs.append(ipuexplore.conv2d(x, w, None, spec["stride"], spec["pad"], 1, spec["g"], pool=pool))
+            stats = pool.last_stats
+            assert stats.workers == workers and stats.flops.shape == (workers,)
+    for y in outs[1:]:
+        np.testing.assert_array_equal(y, outs[0])
+
+
+def test_stats_count_flops_and_bytes():
+    rng = np.random.default_rng(0)
+    x, w = _data(rng, (2, 16, 12, 12)), _data(rng, (32, 4, 3, 3))
+    with Pool(2) as pool:
+        conv = Conv2d(w, None, x.shape, padding=1, groups=4, pool=pool)
+        conv.run(x)
+        s = pool.last_stats
+    assert s is conv.stats
+    assert s.total_flops == 2 * 2 * 32 * 12 * 12 * 4 * 9 == conv.info["flops"]
+    assert int(s.bytes_out.sum()) == 4 * 2 * 32 * 12 * 12
+    assert int(s.bytes_in.sum()) >= 4 * x.size  # every input element entered some tile
+    assert s.wall_s > 0 and s.gflop_s > 0 and s.gb_s > 0
+    assert (s.supersteps >= 1).all() and s.total_supersteps >= s.supersteps.max()
+    assert (s.compute_ns > 0).all()
+    assert s.algorithm == "direct" and s.kernel in ("row", "channel")
+
+
+def test_unbatched_input_and_out_buffer():
+    rng = np.random.default_rng(0)
+    x, w = _data(rng, (6, 5, 7)), _data(rng, (4, 3, 3, 3))
+    y = ipuexplore.conv2d(x, w, padding="same", groups=2)
+    assert y.shape == (4, 5, 7)
+    _assert_close(y, reference_conv2d(x[None], w, None, 1, "same", 1, 2)[0])
+    out = np.full((1, 4, 5, 7), np.nan, dtype=np.float32)
+    res = ipuexplore.conv2d(x[None], w, padding="same", groups=2, out=out)
+    assert res is out and not np.isnan(out).any()
+
+
+def test_padding_modes_follow_torch_sizes():
+    assert conv_output_size((1, 3, 10, 9), (8, 3, 4, 3), padding="same") == (1, 8, 10, 9)
+    assert conv_output_size((1, 3, 10, 9), (8, 3, 4, 3), padding="valid") == (1, 8, 7, 7)
+    assert conv_output_size((1, 3, 10, 9), (8, 3, 3, 3), stride=2, padding=(1, 2)) == (1, 8, 5, 6)
+
+
+torch_cases = st.fixed_dictionaries({
+    "g": st.sampled_from([1, 2, 4, 8]),
+    "cg": st.sampled_from([1, 2, 4, 8, 13, 16, 17]),
+    "mult": st.sampled_from([1, 2]),
+    "hw": st.integers(3, 16),
+    "rs": st.sampled_from([1, 3, 5]),
+    "stride": st.integers(1, 2),
+    "dilation": st.integers(1, 2),
+    "padding": st.integers(0, 2),
+    "seed": st.integers(0, 2**31),
+})
+
+
+@settings(max_examples=40, deadline=None)
+@given(case=torch_cases)
+def test_matches_torch(case):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(case["seed"])
+    g, cg = case["g"], case["cg"]
+    c, k = g * cg, g * cg * case["mult"]
+    assume(case["hw"] + 2 * case["padding"] >= case["dilation"] * (case["rs"] - 1) + 1)
+    x = _data(rng, (2, c, case["hw"], case["hw"] + 1))
+    w = _data(rng, (k, cg, case["rs"], case["rs"]))
+    b = _data(rng, (k,))
+    args = dict(stride=case["stride"], padding=case["padding"], dilation=case["dilation"], groups=g)
+    y = ipuexplore.conv2d(x, w, b, **args, workers=2)
+    with torch.no_grad():
+        t = torch.nn.functional.conv2d(torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b), **args).numpy()
+    _assert_close(y, t)
+
+
+@pytest.mark.filterwarnings("ignore:Using padding=.same.")
+def test_matches_torch_same_padding_even_kernel():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(9)
+    x, w = _data(rng, (1, 8, 9, 10)), _data(rng, (8, 2, 4, 2))
+    y = ipuexplore.conv2d(x, w, padding="same", groups=4, dilation=(1, 2))
+    t = torch.nn.functional.conv2d(torch.from_numpy(x), torch.from_numpy(w), padding="same", groups=4, dilation=(1, 2))
+    _assert_close(y, t.numpy())

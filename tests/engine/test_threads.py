@@ -1,0 +1,106 @@
+"""Concurrency: one handle per call (Busy otherwise), handles in parallel, cancel, close."""
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import ipuexplore
+from ipuexplore import errors
+from ipuexplore.engine import Conv2d, Pool, reference_conv2d
+
+rng = np.random.default_rng(0)
+# Big enough that one run takes a few milliseconds on two cores.
+X = rng.standard_normal((4, 64, 40, 40)).astype(np.float32)
+W = rng.standard_normal((64, 64, 3, 3)).astype(np.float32)
+
+
+def _run_in_thread(fn, n_runs=10_000):
+    state = {"error": None, "runs": 0, "started": threading.Event()}
+
+    def body():
+        state["started"].set()
+        try:
+            for _ in range(n_runs):
+                fn()
+                state["runs"] += 1
+        except Exception as exc:  # noqa: BLE001 - recorded for the test
+            state["error"] = exc
+
+    t = threading.Thread(target=body)
+    t.start()
+    state["started"].wait()
+    time.sleep(0.02)
+    return t, state
+
+
+def test_busy_handles_and_cancel():
+    with Pool(2) as pool, Pool(1) as other:
+        conv = Conv2d(W, None, X.shape, padding=1, pool=pool)
+        conv2 = Conv2d(W, None, X.shape, padding=1, pool=pool)
+        t, state = _run_in_thread(lambda: conv.run(X))
+        with pytest.raises(errors.Busy):
+            conv2.run(X)  # same pool
+        with pytest.raises(errors.Busy):
+            pool.close()
+        with pytest.raises(errors.Busy):
+            conv.close()
+        pool.cancel()
+        t.join(5)
+        assert not t.is_alive()
+        assert isinstance(state["error"], errors.Cancelled)
+        assert pool.last_stats is not None
+        # A cancelled pool is usable again.
+        y = conv.run(X)
+        np.testing.assert_allclose(y[:1, :4], reference_conv2d(X[:1], W[:4], None, 1, 1),
+                                   rtol=1e-4, atol=1e-3)
+        # Conv2d objects on different pools run in parallel.
+        solo = Conv2d(W, None, X.shape, padding=1, pool=other)
+        t, state = _run_in_thread(lambda: conv.run(X), n_runs=3)
+        solo.run(X)
+        t.join(30)
+        assert state["error"] is None and state["runs"] == 3
+
+
+def test_same_conv_from_two_threads_is_refused():
+    with Pool(1) as p1, Pool(1) as p2:
+        conv = Conv2d(W, None, X.shape, padding=1, pool=p1)
+        t, state = _run_in_thread(lambda: conv.run(X), n_runs=200)
+        conv._pool = p2  # even on a free pool, the conv itself is busy
+        with pytest.raises(errors.Busy):
+            conv.run(X)
+        conv._pool = p1
+        p1.cancel()
+        t.join(10)
+
+
+def test_conv2d_from_many_threads_uses_private_pools_when_busy():
+    x, w = X[:1, :16, :12, :12].copy(), W[:16, :16].copy()
+    ref = reference_conv2d(x, w, None, 1, 1)
+    results, failures = [], []
+
+    def body():
+        try:
+            for _ in range(5):
+                results.append(ipuexplore.conv2d(x, w, padding=1, workers=2))
+        except Exception as exc:  # noqa: BLE001
+            failures.append(exc)
+
+    threads = [threading.Thread(target=body) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failures
+    for y in results:
+        np.testing.assert_allclose(y, ref, rtol=1e-4, atol=1e-3)
+
+
+def test_closed_pool():
+    pool = Pool(1)
+    pool.close()
+    pool.close()  # idempotent
+    pool.cancel()  # no-op
+    with pytest.raises(errors.Closed):
+        ipuexplore.conv2d(X[:, :8, :4, :4].copy(), W[:8, :8].copy(), pool=pool)
