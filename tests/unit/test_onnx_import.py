@@ -147,3 +147,40 @@ def test_malformed_and_truncated_files_raise_one_line(tmp_path):
         with pytest.raises(ValueError, match="path ") as info:
             load_onnx(path)
         assert "\n" not in str(info.value)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # the legacy exporter announces its own end
+def test_model_exported_by_torch_onnx(tmp_path):
+    # The patterns torch.onnx really writes (SiLU as Sigmoid + Mul, SE with a broadcast Mul,
+    # Flatten + Gemm) map to the same layers; BN kept (no constant folding) so params match torch.
+    torch = pytest.importorskip("torch")
+    nn = torch.nn
+
+    class SqueezeExcite(nn.Module):
+        def __init__(self, c, squeeze):
+            super().__init__()
+            self.fc1, self.fc2, self.act = nn.Conv2d(c, squeeze, 1), nn.Conv2d(squeeze, c, 1), nn.SiLU()
+
+        def forward(self, x):
+            return x * torch.sigmoid(self.fc2(self.act(self.fc1(nn.functional.adaptive_avg_pool2d(x, 1)))))
+
+    model = nn.Sequential(
+        nn.Conv2d(3, 16, 3, 2, 1, bias=False), nn.BatchNorm2d(16), nn.SiLU(),
+        nn.Conv2d(16, 16, 5, 1, 2, groups=16, bias=False), nn.BatchNorm2d(16), nn.SiLU(), SqueezeExcite(16, 4),
+        nn.Conv2d(16, 24, 1, bias=False), nn.BatchNorm2d(24), nn.ReLU6(),
+        nn.MaxPool2d(3, 2, 1), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(24, 10),
+    ).eval()
+    path = tmp_path / "torch.onnx"
+    try:
+        torch.onnx.export(model, torch.randn(1, 3, 32, 32), str(path), dynamo=False, opset_version=17,
+                          do_constant_folding=False)
+    except Exception as exc:  # the exporter's own optional dependencies
+        pytest.skip(f"torch.onnx.export unavailable: {exc}")
+    net = load_onnx(path)
+    assert [(l.kind.value, l.op) for l in net.layers] == [
+        ("conv", ""), ("norm", "batch"), ("act", "silu"), ("conv", ""), ("norm", "batch"), ("act", "silu"),
+        ("se", "silu"), ("conv", ""), ("norm", "batch"), ("act", "relu6"), ("pool", "max"),
+        ("pool", "global_avg"), ("linear", "")]
+    assert net.params == sum(p.numel() for p in model.parameters())
+    assert net.layers[3].g == 16 and net.layers[3].r == 5 and net.layers[6].se_c == 4
+    assert net.layers[-1].out_shape == (10, 1, 1) and net.unsupported == ()
