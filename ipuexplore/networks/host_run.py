@@ -66,6 +66,7 @@ def run_on_host(
     """
     if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
         raise ValueError(f"batch must be a positive int, got {batch!r}")
+    _check_shapes_chain(network)
     from .. import engine  # lazy: the compiled engine is only needed to run
 
     own_pool = pool is None
@@ -83,6 +84,21 @@ def run_on_host(
     finally:
         if own_pool:
             pool.close()
+
+
+def _check_shapes_chain(network: Network) -> None:
+    """Refuse before allocating anything if a layer's input is not its producers' output (an
+    ONNX operator we pass through may have changed the shape)."""
+    shapes = {INPUT: network.input_shape}
+    for layer in network.layers:
+        for producer in layer.inputs:
+            c, h, w = shapes[producer]
+            ok = c * h * w == layer.c if layer.kind is LayerKind.LINEAR else (c, h, w) == layer.in_shape
+            if not ok:
+                skipped = ", ".join(f"{op} x{n}" for op, n in network.unsupported) or "none"
+                raise ValueError(f"layer {layer.name!r} expects {layer.in_shape} but {producer!r} gives {(c, h, w)}: "
+                                 f"the network cannot run on the host (unsupported ops passed through: {skipped})")
+        shapes[layer.name] = layer.out_shape
 
 
 def _forward(network, ops, image, batch, progress, cancel, done_before, total):

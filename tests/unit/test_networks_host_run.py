@@ -113,3 +113,12 @@ def test_warmup_runs_the_pass_twice_and_times_the_second():
     n = len(net.layers)
     assert [d for d, _ in seen] == list(range(1, 2 * n + 1)) and {t for _, t in seen} == {2 * n}
     assert len(run.layers) == n
+
+
+def test_broken_chain_is_refused_before_running():
+    net = _small_net()
+    layers = list(net.layers)
+    layers[2] = layers[2].with_(h=8, w=8)  # as if a passed-through ONNX op had resized the map
+    broken = type(net)(net.name, net.res, tuple(layers), net.input_shape, (("Resize", 1),))
+    with pytest.raises(ValueError, match="Resize x1"):
+        run_on_host(broken, 1)
