@@ -1,4 +1,5 @@
-"""Run a network's forward pass on this machine: convolutions in the C engine, the rest in numpy.
+"""Run a network's forward pass on this machine: convolutions (and the classifier, as a 1x1
+convolution) in the C engine, the cheap element-wise layers in numpy.
 
 Weights are random (the point is time, not accuracy), scaled so activations stay finite over
 hundreds of layers (denormals or infinities would distort the timing). Every convolution is
@@ -15,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import Cancelled
 from ..layers import Layer, LayerKind
 from .graph import INPUT, Network
 
@@ -111,7 +113,7 @@ def _forward(network, ops, image, batch, progress, cancel, done_before, total):
     start = time.perf_counter()
     for index, (layer, op) in enumerate(zip(network.layers, ops)):
         if cancel is not None and cancel():
-            _raise_cancelled()
+            raise Cancelled("host run cancelled")
         args = [tensors[name] for name in layer.inputs]
         t0 = time.perf_counter()
         tensors[layer.name] = op(*args)
@@ -122,14 +124,6 @@ def _forward(network, ops, image, batch, progress, cancel, done_before, total):
         if progress is not None:
             progress(done_before + index + 1, total, layer.name)
     return times, time.perf_counter() - start
-
-
-def _raise_cancelled():
-    try:
-        from ..errors import Cancelled
-    except ImportError:  # pragma: no cover - errors.py ships with the engine
-        raise KeyboardInterrupt("host run cancelled") from None
-    raise Cancelled("host run cancelled")
 
 
 def _prepare(layer: Layer, batch: int, pool, rng: np.random.Generator, engine) -> Callable:
