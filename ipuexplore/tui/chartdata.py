@@ -45,7 +45,7 @@ class Roofline:
 
     def line(self, bandwidth: float, ai: np.ndarray) -> np.ndarray:
         """FLOP/s reachable at intensity `ai` when data streams from a level at `bandwidth`."""
-        return np.minimum(self.peak_flop_s, ai * bandwidth)
+        return np.minimum(self.peak_flop_s, np.asarray(ai, dtype=float) * bandwidth)
 
     def ridge(self, bandwidth: float) -> float:
         return self.peak_flop_s / bandwidth

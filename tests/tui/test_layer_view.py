@@ -132,3 +132,23 @@ def test_q_quits():
         assert app.return_code == 0 or not app.is_running
 
     run_app(body)
+
+
+def test_up_and_down_move_between_controls():
+    async def body(app, pilot):
+        await pilot.press("down")
+        assert app.focused.id == "ctl-groups"
+        await pilot.press("down", "down")
+        assert app.focused.id == "ctl-keep"
+        await pilot.press("up")
+        assert app.focused.id == "ctl-width"
+
+    run_app(body)
+
+
+def test_no_live_env_turns_the_engine_panel_off(monkeypatch):
+    from ipuexplore.tui.app import IpuExploreApp
+
+    monkeypatch.setenv("IPUEXPLORE_NO_LIVE", "1")
+    app = IpuExploreApp()
+    assert not app.live_enabled and "IPUEXPLORE_NO_LIVE" in app.live_disabled_reason

@@ -62,6 +62,7 @@ class NetworkScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.query_one(ProgressBar).display = False  # until a run starts (no idle animation)
         self.query_one("#net-host", Static).update(
             f"r runs the network on this CPU (engine, batch {HOST_BATCH})")
         self.reload()
@@ -222,7 +223,9 @@ class NetworkScreen(Screen):
         if self.network is None:
             self.notify("no network loaded", severity="warning")
             return
-        self.query_one(ProgressBar).update(total=len(self.network.layers), progress=0)
+        bar = self.query_one(ProgressBar)
+        bar.display = True
+        bar.update(total=len(self.network.layers), progress=0)
         self.query_one("#net-host", Static).update("running on this CPU... (escape cancels)")
         self._run_host(self.generation, self.network)
 

@@ -18,6 +18,8 @@ class Stepper(Widget, can_focus=True):
     BINDINGS = [
         Binding("left,minus", "step(-1)", "less", show=False),
         Binding("right,plus,equals_sign", "step(1)", "more", show=False),
+        Binding("down", "app.focus_next", "next control", show=False),
+        Binding("up", "app.focus_previous", "previous control", show=False),
         Binding("home", "jump(0)", "first", show=False),
         Binding("end", "jump(-1)", "last", show=False),
     ]

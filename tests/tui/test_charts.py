@@ -1,0 +1,67 @@
+"""Charts view: the group-size sweep for both chips (+ host) and a roofline per chip."""
+
+from __future__ import annotations
+
+import pytest
+
+from ipuexplore.tui import chartdata
+from ipuexplore.tui.screens.charts import ChartsScreen
+from ipuexplore.tui.settings import LayerSettings
+
+from .conftest import engine_built, run_app, text_of, wait_for_group, wait_until
+
+
+def test_model_sweep_covers_every_valid_group_size():
+    s = LayerSettings(width=64)
+    points, error = chartdata.model_sweep(s)
+    assert error == ""
+    assert [p.cpg for p in points] == [1, 2, 4, 8, 16, 32, 64]
+    assert all(set(p.flop_s) == {"ipu-mk1", "v100"} for p in points)
+
+
+def test_roofline_bends_at_the_ridge():
+    roof = chartdata.roofline("v100", "fp16")
+    bw = dict(roof.levels)["hbm"]
+    ridge = roof.ridge(bw)
+    low, high = roof.line(bw, [ridge / 10, ridge * 10])
+    assert low == pytest.approx(roof.peak_flop_s / 10) and high == roof.peak_flop_s
+
+
+def test_charts_view_draws_both_chips_and_follows_the_layer():
+    async def body(app, pilot):
+        await pilot.press("c")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, ChartsScreen)
+        assert len(screen.points) == len(app.settings.cpg_choices())
+        legend = text_of(screen.query_one("#legend-sweep"))
+        assert "IPU Mk1" in legend and "V100" in legend and "current: 8/group" in legend
+        assert "layer:" in text_of(screen.query_one("#legend-roof-a"))
+        assert "hbm" in text_of(screen.query_one("#legend-roof-b"))
+        # change the layer in the layer view; the charts follow on return
+        await pilot.press("l")
+        await pilot.pause()
+        app.screen.query_one("#ctl-cpg").focus()
+        await pilot.press("left")
+        await pilot.press("c")
+        await pilot.pause()
+        assert "current: 4/group" in text_of(app.screen.query_one("#legend-sweep"))
+
+    run_app(body, size=(100, 40))
+
+
+@pytest.mark.skipif(not engine_built(), reason="engine not built")
+def test_host_sweep_measures_each_group_size():
+    from ipuexplore.tui.app import IpuExploreApp
+
+    async def body(app, pilot):
+        await pilot.press("c")
+        await pilot.pause()
+        await pilot.press("m")
+        await wait_for_group(app, "sweep", timeout=60)
+        screen = app.screen
+        await wait_until(pilot, lambda: len(screen.host_points) == len(app.settings.cpg_choices()))
+        assert all(v > 0 for v in screen.host_points.values())
+        assert "host" in text_of(screen.query_one("#legend-sweep"))
+
+    run_app(body, size=(100, 40), app=IpuExploreApp(LayerSettings(width=32, size=14, batch=1), live=True))

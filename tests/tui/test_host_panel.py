@@ -1,0 +1,102 @@
+"""The live host panel: measures through the engine, never shows a stale number as current."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ipuexplore.layers import Layer
+from ipuexplore.tui import live
+from ipuexplore.tui.messages import LiveMeasured
+from ipuexplore.tui.widgets.host_panel import HostPanel
+from ipuexplore.tui.widgets.stepper import Stepper
+from ipuexplore.tui.widgets.tile_map import TileMap
+
+from .conftest import engine_built, run_app, text_of, wait_until
+
+needs_engine = pytest.mark.skipif(not engine_built(), reason="engine not built")
+
+
+def _fake(algorithm="direct", gflop_s=123.0, workers=4):
+    share = np.full(workers, 1 / 3)
+    return live.Measurement(algorithm, gflop_s, 4.5, 67.0, 0.01, share, share, share)
+
+
+def test_live_layer_caps_big_layers_and_says_so():
+    big = Layer.conv(256, 112, 112, 256, 3, pad=1, g=32)
+    shape = live.live_layer(big, 64)
+    assert shape.batch == 1 and "batch 64→1" in shape.note
+    assert shape.layer.c // shape.layer.g == 8  # channels per group kept
+    assert shape.batch * shape.layer.flops <= live.FLOP_BUDGET
+    small = Layer.conv(16, 7, 7, 16, 3, pad=1, g=4)
+    assert live.live_layer(small, 2) == live.LiveShape(small, 2, "")
+
+
+def test_shares_count_idle_workers_as_waiting():
+    c, x, w = live.shares([3, 0], [1, 0], [0, 0])
+    assert np.allclose(c, [0.75, 0]) and np.allclose(x, [0.25, 0]) and np.allclose(w, [0, 1])
+
+
+def test_stale_measurements_are_dropped_and_control_changes_reset_to_measuring():
+    async def body(app, pilot):
+        panel = app.screen.query_one(HostPanel)
+        panel.enabled = True  # no worker starts: live=False app, we post results by hand
+        gen = panel.generation
+        panel.post_message(LiveMeasured(gen, _fake()))
+        await pilot.pause()
+        assert "123.00 GFLOP/s" in text_of(panel.query_one("#host-direct"))
+        assert app.screen.query_one(TileMap).worker_count == 4
+        panel.post_message(LiveMeasured(gen - 1, _fake(gflop_s=999.0)))  # an older layer's run
+        await pilot.pause()
+        assert "999" not in text_of(panel.query_one("#host-direct"))
+        # a control change: the old number must not stay on screen as current
+        panel.enabled = False
+        app.screen.query_one("#ctl-batch", Stepper).focus()
+        await pilot.press("right")
+        assert panel.generation > gen
+        assert "123.00" not in text_of(panel.query_one("#host-direct"))
+        panel.post_message(LiveMeasured(gen, _fake()))
+        await pilot.pause()
+        assert "123.00" not in text_of(panel.query_one("#host-direct"))
+
+    run_app(body)
+
+
+def test_live_off_says_so():
+    async def body(app, pilot):
+        panel = app.screen.query_one(HostPanel)
+        assert "live measurement off" in text_of(panel.query_one("#host-shape"))
+        assert not panel.latest
+
+    run_app(body)
+
+
+@needs_engine
+def test_engine_measures_and_restarts_on_change():
+    async def body(app, pilot):
+        panel = app.screen.query_one(HostPanel)
+        assert "measuring..." in text_of(panel.query_one("#host-direct")) or panel.latest
+        await wait_until(pilot, lambda: "direct" in panel.latest)
+        m = panel.latest["direct"]
+        assert m.gflop_s > 0 and m.img_s > 0 and len(m.compute) >= 1
+        assert "GFLOP/s" in text_of(panel.query_one("#host-direct"))
+        assert app.screen.query_one(TileMap).worker_count == len(m.compute)
+        first_generation = panel.generation
+        app.screen.query_one("#ctl-cpg", Stepper).focus()
+        await pilot.press("left")
+        assert panel.generation == first_generation + 1
+        await wait_until(pilot, lambda: "direct" in panel.latest)
+        assert panel.shape.layer.c // panel.shape.layer.g == app.settings.cpg
+        live_workers = [w for w in app.workers if w.group == "live" and w.is_running]
+        assert len(live_workers) <= 1  # exclusive: the old loop was cancelled
+
+    run_app(body, live=True)
+
+
+@pytest.mark.skipif(engine_built(), reason="the engine is built here")
+def test_engine_missing_is_said_plainly():
+    async def body(app, pilot):
+        panel = app.screen.query_one(HostPanel)
+        await wait_until(pilot, lambda: "engine not built" in text_of(panel.query_one("#host-shape")))
+
+    run_app(body, live=True)

@@ -1,0 +1,118 @@
+"""The network view: per-layer table for both chips, sorting, override, ONNX errors, host run."""
+
+from __future__ import annotations
+
+import pytest
+from textual.widgets import DataTable, Input, ProgressBar, Select
+
+from ipuexplore import networks
+from ipuexplore.tui import netview
+from ipuexplore.tui.screens.network import NetworkScreen
+
+from .conftest import engine_built, run_app, text_of, wait_for_group, wait_until
+
+
+async def _open(app, pilot) -> NetworkScreen:
+    await pilot.press("n")
+    await pilot.pause()
+    screen = app.screen
+    assert isinstance(screen, NetworkScreen)
+    await wait_for_group(app, "analyse")
+    await pilot.pause()
+    return screen
+
+
+def test_table_has_every_layer_and_totals_for_both_chips():
+    async def body(app, pilot):
+        screen = await _open(app, pilot)
+        net = networks.build("resnext50_32x4d")
+        table = screen.query_one(DataTable)
+        assert table.row_count == len(net.layers)
+        totals = text_of(screen.query_one("#net-totals"))
+        assert "IPU Mk1" in totals and "V100" in totals
+        heavy = [r for r in screen._rows if r.heavy_a or r.heavy_b]
+        assert netview.HEAVY <= len(heavy) <= 2 * netview.HEAVY
+
+    run_app(body, size=(120, 40))
+
+
+def test_sort_cycles_and_heaviest_comes_first():
+    async def body(app, pilot):
+        screen = await _open(app, pilot)
+        await pilot.press("o")
+        assert screen.sort_key == "time_a"
+        table = screen.query_one(DataTable)
+        first = int(table.coordinate_to_cell_key((0, 0)).row_key.value)
+        assert screen._rows[first].time_a == max(r.time_a for r in screen._rows)
+        for _ in netview.SORT_KEYS[2:]:
+            await pilot.press("o")
+        await pilot.press("o")
+        assert screen.sort_key == "index"
+
+    run_app(body, size=(120, 40))
+
+
+def test_group_override_changes_the_totals():
+    async def body(app, pilot):
+        screen = await _open(app, pilot)
+        before = screen.analysis.totals["v100"].time_s
+        screen.query_one("#net-groups", Select).value = 1  # depthwise everywhere
+        await pilot.pause()
+        await wait_for_group(app, "analyse")
+        await pilot.pause()
+        assert screen.source.group_size == 1
+        assert "[g1]" in screen.network.name
+        assert screen.analysis.totals["v100"].time_s != before
+
+    run_app(body, size=(120, 40))
+
+
+def test_picking_another_network():
+    async def body(app, pilot):
+        screen = await _open(app, pilot)
+        screen.query_one("#net-name", Select).value = "mobilenet_v2"
+        await pilot.pause()
+        await wait_for_group(app, "analyse")
+        await pilot.pause()
+        assert screen.query_one(DataTable).row_count == len(networks.build("mobilenet_v2").layers)
+
+    run_app(body, size=(120, 40))
+
+
+def test_bad_onnx_path_is_an_error_in_the_ui(tmp_path):
+    bad = tmp_path / "broken.onnx"
+    bad.write_bytes(b"not an onnx file")
+
+    async def body(app, pilot):
+        screen = await _open(app, pilot)
+        screen.query_one("#net-onnx", Input).focus()
+        await pilot.press(*str(bad), "enter")
+        await pilot.pause()
+        await wait_for_group(app, "analyse")
+        await pilot.pause()
+        summary = text_of(screen.query_one("#net-summary"))
+        assert "broken.onnx" in summary and screen.analysis is None
+        assert screen.query_one(DataTable).row_count == 0
+
+    run_app(body, size=(120, 40))
+
+
+@pytest.mark.skipif(not engine_built(), reason="engine not built")
+def test_host_run_with_progress():
+    async def body(app, pilot):
+        screen = await _open(app, pilot)
+        screen.query_one("#net-name", Select).value = "mobilenet_v2"
+        await pilot.pause()
+        await wait_for_group(app, "analyse")
+        await pilot.pause()
+        screen.query_one(DataTable).focus()
+        await pilot.press("r")
+        await wait_for_group(app, "host_run", timeout=60)
+        await wait_until(pilot, lambda: screen.host_run is not None)
+        bar = screen.query_one(ProgressBar)
+        assert bar.progress == bar.total == len(screen.network.layers)
+        assert "img/s" in text_of(screen.query_one("#net-host"))
+        assert "host" in text_of(screen.query_one("#net-totals"))
+        assert screen.export_data()["rows"][0]["host_time_s"] > 0
+
+    run_app(body, size=(120, 40))
