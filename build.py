@@ -22,16 +22,16 @@ with open(os.path.join(HERE, CSRC, "ipx.cdef")) as f:
 
 # -O3 for the kernels; -ffp-contract=fast lets a*b+c become one FMA in the AVX2 path
 # (ISO C mode turns contraction off); AVX2 is selected per function at run time, so no -mavx2.
-_cflags = ["-std=c11", "-O3", "-ffp-contract=fast", "-pthread", "-Wno-psabi"]
+CFLAGS = ["-std=c11", "-O3", "-ffp-contract=fast", "-pthread", "-Wno-psabi"]
 if sys.platform == "win32":  # not a supported target, but keep MSVC from choking on flags
-    _cflags = []
+    CFLAGS = []
 
 ffibuilder.set_source(
     "ipuexplore._ipx",
     '#include "ipx.h"\n',
     sources=SOURCES,
     include_dirs=[os.path.join(CSRC, "include"), os.path.join(CSRC, "src")],
-    extra_compile_args=_cflags,
+    extra_compile_args=CFLAGS,
     extra_link_args=["-pthread"],
 )
 
