@@ -92,7 +92,8 @@ def cost(chip: Chip, work: Work, dtype: str, *, l2_resident: bool) -> Phase:
             unit, peak, why_unit = "CUDA cores", s.peak_fp32_tflop_s * 1e12, "element-wise work"
         tile_n = tile_m = 1
         shape_fill = 1.0
-        blocks = max(1, work.c_bytes // (b * 1024))  # one block per ~1K output elements
+        # one block per ~1K elements of the larger side (a reduction parallelises over its input)
+        blocks = max(1, max(work.a_bytes, work.c_bytes) // (b * 1024))
         split_k = 1
         l2_b = work.min_bytes  # direct kernels tile through shared memory: operands once
         eff = s.cuda_core_efficiency

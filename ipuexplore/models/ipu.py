@@ -7,18 +7,19 @@ exchange + reductions), simplified and written from its documented rules:
   after padding (``sortConvVertexTypeCandidates``): AMP when the channels per group fill its
   16-input-channel (fp16) passes, SLIC (1x4 sliding window, IPU2) and HMAC (vector width)
   otherwise. Rates per tile come from the chip file.
-- **tile fill**: work is split into independent units (positions x groups x output-channel
-  chunks x input-channel chunks); fewer units than the IPU's worker threads leave tiles idle.
+- **plan (tile fill, exchange, reductions)**: ``ipu_plan.plan`` splits the work over tiles
+  (groups x rows x output channels x reduction) the way poplibs' planner does, trading
+  replicated operands and partial-sum reductions against per-tile compute.
 - **memory level**: when the layer's tensors fit the usable SRAM they are read at SRAM
   bandwidth (no DRAM term: poplibs has none); otherwise every byte also crosses the
   streaming-memory link in its own phase (BSP: not overlapped).
-- **exchange**: each operand crosses the tile-to-tile exchange once (activations arrive laid
-  out by the producing layer, weights are broadcast to the tiles of their group), plus the
-  partial sums of a reduction split across tiles (the weight-gradient pass).
+- **exchange**: the bytes each tile must receive under that plan (all tiles exchange at
+  once), plus the partial sums of a split reduction; element-wise layers compute where
+  their data already lives.
 - **sync**: one barrier per superstep (exchange, compute, reduce).
 
-Phases of a superstep do not overlap, so the times add. Halos and layout rearrangement
-costs beyond "once" are ignored: the exchange term is a lower bound.
+Phases of a superstep do not overlap, so the times add. Halos, layout rearrangements and
+per-vertex overheads are ignored.
 """
 
 from __future__ import annotations
@@ -29,10 +30,9 @@ from ipuexplore.hardware import Chip, IpuSpec
 
 from .result import Phase, Term, bound_of
 from .roofline import fill, round_up
+from .ipu_plan import PARTIAL_BYTES, REDUCTION_CHUNK, plan
 from .work import Work
 
-PARTIAL_BYTES = 4  # poplibs accumulates partial sums in fp32 (floatPartials default)
-MIN_REDUCTION_CHUNK = 64  # positions per tile below which splitting a reduction stops paying (assumption)
 
 
 def capacity_bytes(chip: Chip) -> float:
@@ -74,31 +74,39 @@ def select_vertex(s: IpuSpec, work: Work, dtype: str) -> tuple[str, float, dict[
 def cost(chip: Chip, work: Work, dtype: str, *, in_sram: bool) -> Phase:
     s = _spec(chip)
     clock = s.clock_ghz * 1e9
-    threads = s.tiles * s.workers_per_tile
     half = dtype == "fp16"
 
     if work.matmul:
         vertex, rate, fills = select_vertex(s, work, dtype)
         engines = s.amp_fp16_conv_engines if half else s.amp_fp32_conv_engines
         per_pass = s.amp_fp16_input_channels_per_pass if half else s.amp_fp32_input_channels_per_pass
-        if work.phase == "backward_weights":
-            # reduction over positions split across tiles in chunks, then reduced
-            split = max(1, min(s.tiles, work.red // MIN_REDUCTION_CHUNK))
-            units = work.groups * work.m * -(-work.out_ch // engines) * split
-        else:
-            split = 1
-            units = work.m * work.groups * -(-work.out_ch // engines) * -(-work.in_ch // per_pass)
-        tile_fill = min(1.0, units / threads)
-        compute_s = work.macs / (rate * s.tiles * tile_fill * clock)
-        vec_rate = (s.vector_fp16_macs_per_cycle_per_tile if half else s.vector_fp32_macs_per_cycle_per_tile)
+        vec_rate = s.vector_fp16_macs_per_cycle_per_tile if half else s.vector_fp32_macs_per_cycle_per_tile
+        n_units = -(-work.n // engines) if vertex == "AMP" else work.n
+        if work.phase == "backward_weights":  # reduction over positions, split in chunks
+            red_units = max(1, work.red // REDUCTION_CHUNK)
+        else:  # reduction over input channels, in AMP passes
+            red_units = -(-work.in_ch // per_pass)
+        p = plan(
+            s.tiles, s.workers_per_tile, s.exchange_b_per_cycle_per_tile, vec_rate,
+            work.groups, work.m, n_units, red_units, work.macs / (work.groups * work.m * n_units * red_units),
+            rate, work.a_bytes, work.b_bytes, work.c_bytes // (2 if half else 4),
+        )
+        tile_fill = p.tiles_used / s.tiles * p.worker_fill
+        reduce_cycles = p.reduction_bytes_per_tile / PARTIAL_BYTES / vec_rate
+        compute_s = (p.compute_cycles + reduce_cycles) / clock
         compute_s += work.vector_ops / (vec_rate * s.tiles * clock)  # bias adds on the vector unit
-        reduction_b = work.c_bytes // (2 if half else 4) * PARTIAL_BYTES * (split - 1)
-        exchange_b = work.min_bytes + reduction_b
-        supersteps = 3 if split > 1 else 2
+        reduction_b = p.reduction_bytes_per_tile * p.tiles_used
+        exchange_b = p.exchange_in_bytes_per_tile * p.tiles_used + reduction_b
+        exchange_s_override = (p.exchange_in_bytes_per_tile + p.reduction_bytes_per_tile) / s.exchange_b_per_cycle_per_tile / clock
+        supersteps = p.supersteps
         unit = vertex
+        plan_why = (
+            f"{p.gp} group x {p.mp} row x {p.np} column x {p.cp} reduction splits on {p.tiles_used} tiles "
+            f"(inputs replicated {p.np}x, weights {p.mp}x); {p.exchange_in_bytes_per_tile:,.0f} B in per tile"
+        )
     else:
         vec_rate = s.vector_fp16_macs_per_cycle_per_tile if half else s.vector_fp32_macs_per_cycle_per_tile
-        elems = max(1, work.c_bytes // (2 if half else 4))
+        elems = max(1, max(work.a_bytes, work.c_bytes) // (2 if half else 4))  # reductions: their input
         tile_fill = min(1.0, elems / (s.tiles * vec_rate))
         ops_s = work.vector_ops / (vec_rate * s.tiles * tile_fill * clock)
         mac_s = work.macs / (vec_rate * s.tiles * clock)  # squeeze-excite FCs: tiny, on vectors
@@ -111,10 +119,12 @@ def cost(chip: Chip, work: Work, dtype: str, *, in_sram: bool) -> Phase:
         reduction_b = 0
         supersteps = max(1, work.kernels)
         unit = "vector"
+        exchange_s_override = None
+        plan_why = "element-wise: computed where the data lives"
 
     sram_b = work.min_bytes + reduction_b
     sram_s = sram_b / (s.sram_bw_tb_s * 1e12)
-    exchange_s = exchange_b / s.exchange_bw_b_s
+    exchange_s = exchange_b / s.exchange_bw_b_s if exchange_s_override is None else exchange_s_override
     streaming_b = 0 if in_sram else work.min_bytes
     streaming_s = streaming_b / (s.streaming_bw_gb_s * 1e9)
     sync_s = supersteps * s.sync_cycles / clock
@@ -135,11 +145,12 @@ def cost(chip: Chip, work: Work, dtype: str, *, in_sram: bool) -> Phase:
     )
     t = {
         "vertex": Term(rate, "MAC/cycle/tile", f"{unit}: best useful MACs/cycle/tile after padding ({_fmt(fills)})"),
-        "tile_fill": Term(tile_fill, "fraction", "independent work units / worker threads, capped at 1"),
-        "compute_s": Term(compute_s, "s", "MACs / (rate x tiles x tile fill x clock)"),
+        "tile_fill": Term(tile_fill, "fraction", "tiles used / tiles x workers busy on each tile"),
+        "plan": Term(float(supersteps), "supersteps", plan_why),
+        "compute_s": Term(compute_s, "s", "the busiest tile's MACs / (rate x worker fill x clock) + partial-sum adds"),
         "sram_s": Term(sram_s, "s", "compulsory bytes at SRAM bandwidth (overlaps compute)"),
-        "exchange_bytes": Term(exchange_b, "B", "operands once over the exchange + partial sums of split reductions"),
-        "exchange_s": Term(exchange_s, "s", "exchange bytes / (B/cycle/tile x tiles x clock)"),
+        "exchange_bytes": Term(exchange_b, "B", "operands each tile needs (replicated by the plan) + partial sums of split reductions"),
+        "exchange_s": Term(exchange_s, "s", "bytes one tile receives / (B/cycle/tile x clock): all tiles exchange at once"),
         "streaming_s": Term(streaming_s, "s", why_level),
         "sync_s": Term(sync_s, "s", f"{supersteps} supersteps x {s.sync_cycles:g} cycles barrier"),
     }

@@ -9,6 +9,7 @@ from ipuexplore.layers import Layer
 from ipuexplore.models import estimate, roofline
 from ipuexplore.models import gpu as gpu_model
 from ipuexplore.models import ipu as ipu_model
+from ipuexplore.models import ipu_plan
 from ipuexplore.models.roofline import fill, round_up
 from ipuexplore.models.work import passes
 
@@ -66,19 +67,44 @@ def test_ipu_vertex_choice(chip, cg, dtype, vertex, rate):
     assert (name, got) == (vertex, pytest.approx(rate))
 
 
-def test_ipu_terms_hand_computed():
+def test_ipu_plan_hand_computed_single_operand_split():
+    # 4 tiles, 1 worker, 4 B/cycle exchange; 4 rows of 100 MACs at 10 MACs/cycle;
+    # inputs 400 B, weights 40 B. Rows split 4 ways: 10 compute cycles, 100 + 40 B in
+    # (weights replicated) = 35 cycles -> 45; 2 ways: 20 + 60 = 80; 1 way: 40 + 110 = 150.
+    p = ipu_plan.plan(4, 1, 4.0, 4.0, 1, 4, 1, 1, 100.0, 10.0, 400, 40, 4)
+    assert (p.gp, p.mp, p.np, p.cp, p.tiles_used) == (1, 4, 1, 1, 4)
+    assert p.compute_cycles == 10 and p.exchange_in_bytes_per_tile == 140
+    assert p.reduction_bytes_per_tile == 0 and p.supersteps == 2
+
+
+def test_ipu_plan_trades_replication_against_compute():
+    # m=2 rows x 2 column units, 400 B of inputs and of weights on 4 tiles:
+    # (np, mp) = (1,1): 40 + 200 = 240 cycles; (2,1) or (1,2): 20 + 150 = 170; (2,2): 10 + 100 = 110
+    p = ipu_plan.plan(4, 1, 4.0, 4.0, 1, 2, 2, 1, 100.0, 10.0, 400, 400, 4)
+    assert (p.mp, p.np) == (2, 2)
+    assert p.compute_cycles + p.exchange_in_bytes_per_tile / 4 == 110
+
+
+def test_ipu_plan_splits_reductions_with_partial_sums():
+    # one output chunk, a long reduction: splitting it 4 ways costs fp32 partials
+    p = ipu_plan.plan(4, 1, 4.0, 4.0, 1, 1, 1, 4, 1000.0, 10.0, 40, 40, 16)
+    assert p.cp == 4 and p.supersteps == 3
+    assert p.reduction_bytes_per_tile == 16 * 4  # all 16 outputs' partials, fp32
+
+
+def test_ipu_terms_add_up():
     s = MK1.spec
-    layer = conv(16, c=256, hw=14)  # 16 groups of 16; fits SRAM; plenty of work units
+    layer = conv(16, c=256, hw=14)  # 16 groups of 16; fits SRAM
     e = estimate(MK1, layer, batch=4)
     p = e.phase("forward")
     clock = 1.6e9
     macs = 4 * 256 * 14 * 14 * 16 * 9
-    assert p.terms["tile_fill"].value == 1.0
-    assert p.terms["compute_s"].value == pytest.approx(macs / (32 * 1216 * clock))
+    # no tile can beat the whole IPU at full AMP rate
+    assert p.terms["compute_s"].value >= macs / (32 * 1216 * clock)
     min_bytes = layer.min_bytes("fp16", 4)
-    assert p.terms["exchange_s"].value == pytest.approx(min_bytes / (4 * 1216 * clock))
+    assert p.terms["exchange_bytes"].value >= min_bytes - layer.output_bytes("fp16", 4)
     assert p.terms["sram_s"].value == pytest.approx(min_bytes / 45e12)
-    assert p.terms["sync_s"].value == pytest.approx(2 * s.sync_cycles / clock)
+    assert p.terms["sync_s"].value == pytest.approx(p.terms["plan"].value * s.sync_cycles / clock)
     assert p.terms["streaming_s"].value == 0
     assert e.time_s == pytest.approx(
         p.terms["compute_s"].value + p.terms["exchange_s"].value + p.terms["sync_s"].value
@@ -101,7 +127,8 @@ def test_ipu_layer_too_big_for_sram_streams_and_slows_down():
 def test_ipu_weight_gradient_reduction_adds_partials_and_a_superstep():
     e = estimate(MK1, conv(16, c=256, hw=14), batch=4, train=True)
     wu = e.phase("backward_weights")
-    assert wu.terms["exchange_bytes"].value > e.phase("forward").terms["exchange_bytes"].value
+    assert "reduction" in wu.terms["plan"].why
+    assert wu.terms["plan"].value == 3  # exchange, compute, reduce
     assert wu.terms["sync_s"].value == pytest.approx(3 * 200 / 1.6e9)
 
 

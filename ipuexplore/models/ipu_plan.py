@@ -1,0 +1,96 @@
+"""How a grouped matrix product is split over an IPU's tiles: a small planner after poplibs'.
+
+poplibs (``lib/poplin/ConvPlan.cpp``, ``ConvModel.cpp``) partitions a convolution over tiles
+along the conv groups, the output positions (field), the output channels and the input
+channels, and picks the partition with the fewest estimated cycles: per-tile compute +
+exchange of the operands each tile needs + reduction of partial sums. This is the same idea
+with four split factors and a closed-form cost, searched over powers of two (and the
+largest split that fits):
+
+- ``gp`` groups (no replication: groups are independent),
+- ``mp`` rows (output positions, or weight rows for the weight-gradient pass): each slice
+  needs all of the weights of its group -> weights are replicated ``mp`` times,
+- ``np`` output-channel chunks: each needs all inputs of its rows -> inputs replicated
+  ``np`` times,
+- ``cp`` reduction chunks: partial sums (fp32) of each output are exchanged and reduced.
+
+All tiles exchange concurrently (bulk-synchronous), so the exchange time is the bytes one
+tile receives divided by its exchange bandwidth. Halos are ignored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+PARTIAL_BYTES = 4  # poplibs accumulates partial sums in fp32 (floatPartials default)
+REDUCTION_CHUNK = 64  # positions per tile below which splitting a weight-gradient reduction stops paying (assumption)
+
+
+@dataclass(frozen=True)
+class Plan:
+    gp: int
+    mp: int
+    np: int
+    cp: int
+    tiles_used: int
+    compute_cycles: float
+    exchange_in_bytes_per_tile: float
+    reduction_bytes_per_tile: float
+    worker_fill: float
+
+    @property
+    def supersteps(self) -> int:
+        return 3 if self.cp > 1 else 2
+
+
+def _pow2_upto(limit: int) -> list[int]:
+    """Powers of two up to ``limit``, and ``limit`` itself (so all tiles can be used)."""
+    out, v = [], 1
+    while v <= limit:
+        out.append(v)
+        v *= 2
+    if limit >= 1 and out[-1] != limit:
+        out.append(limit)
+    return out
+
+
+@lru_cache(maxsize=65536)
+def plan(
+    tiles: int, workers: int, exchange_b_per_cycle: float, vec_macs: float,
+    groups: int, m: int, n_units: int, red_units: int, macs_per_group_unit: float,
+    rate: float, a_bytes: int, b_bytes: int, c_elems: int,
+) -> Plan:
+    """The cheapest partition (cycles) of one pass.
+
+    ``n_units`` / ``red_units`` are the output-channel and reduction chunks the vertex works
+    in; ``macs_per_group_unit`` is MACs per (group, row, n unit, red unit); ``rate`` the
+    vertex's useful MACs/cycle/tile.
+    """
+    best: Plan | None = None
+    best_cycles = float("inf")
+    gp = min(groups, tiles)
+    per_group_tiles = tiles // gp
+    g_slice = -(-groups // gp)
+    for np_ in _pow2_upto(min(n_units, per_group_tiles)):
+        for cp in _pow2_upto(min(red_units, per_group_tiles // np_)):
+            mp_max = min(m, per_group_tiles // (np_ * cp))
+            for mp in _pow2_upto(mp_max):
+                m_slice = -(-m // mp)
+                n_slice = -(-n_units // np_)
+                c_slice = -(-red_units // cp)
+                tile_macs = g_slice * m_slice * n_slice * c_slice * macs_per_group_unit
+                # the 6 workers take output positions of the tile's slice
+                worker_fill = min(1.0, g_slice * m_slice / workers)
+                compute = tile_macs / (rate * worker_fill)
+                split = gp * mp * cp
+                in_bytes = a_bytes / (gp * mp * cp) + b_bytes / (gp * np_ * cp)
+                red_bytes = (c_elems / (gp * mp * np_)) * PARTIAL_BYTES if cp > 1 else 0.0
+                # reduce: each tile receives its share of cp partials and adds them
+                reduce_cycles = (red_bytes / exchange_b_per_cycle + red_bytes / PARTIAL_BYTES / vec_macs) if cp > 1 else 0.0
+                cycles = compute + in_bytes / exchange_b_per_cycle + reduce_cycles
+                if cycles < best_cycles:
+                    best_cycles = cycles
+                    best = Plan(gp, mp, np_, cp, split * np_, compute, in_bytes, red_bytes, worker_fill)
+    assert best is not None
+    return best
