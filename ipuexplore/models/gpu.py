@@ -13,6 +13,8 @@ Mechanisms, each a named term:
   quantisation when there are more blocks than SMs.
 - **memory level**: compulsory bytes come from HBM, except that a layer whose working set
   fits in L2 reads its input from L2 (the producing kernel just wrote it there).
+- **depthwise weight gradient**: PyTorch's kernel re-reads both operands once per kernel
+  tap (one thread block per weight), so its L2 traffic is r x s times the compulsory bytes.
 - **fixed cost**: a launch per kernel.
 
 Compute and memory traffic overlap (the pipeline streams), so the pass takes the slowest of
@@ -96,6 +98,11 @@ def cost(chip: Chip, work: Work, dtype: str, *, l2_resident: bool) -> Phase:
         blocks = max(1, max(work.a_bytes, work.c_bytes) // (b * 1024))
         split_k = 1
         l2_b = work.min_bytes  # direct kernels tile through shared memory: operands once
+        if work.depthwise and work.phase == "backward_weights":
+            # PyTorch's conv_depthwise2d_grad_weight_kernel (aten/src/ATen/native/cuda/
+            # DepthwiseConv2d.cu) gives each block one (channel, kh, kw) weight: every block
+            # re-reads its channel's input and output-gradient planes, r x s times in all.
+            l2_b = work.m * (work.a_bytes + work.b_bytes) + work.c_bytes
         eff = s.cuda_core_efficiency
         kernels = work.kernels
     waves = -(-blocks * split_k // s.sms)
