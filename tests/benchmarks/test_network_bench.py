@@ -21,12 +21,13 @@ def test_analyse_efficientnet_b7_on_all_chips(benchmark):
     benchmark.extra_info.update(layers=len(network.layers), chips=len(chips))
     if benchmark.stats is not None:  # timed run (--benchmark-enable)
         best = benchmark.stats.stats.min
-    else:  # default run: the benchmark ran once untimed; time the best of a few here
-        best = min(_timed(analyse, network, chips, batch=8) for _ in range(5))
+    else:  # default run: the benchmark ran once untimed; time the best of a few here, in CPU
+        # time, so that other jobs on a shared CI machine do not fail the budget
+        best = min(_cpu_timed(analyse, network, chips, batch=8) for _ in range(5))
     assert best < BUDGET_S, f"analysing efficientnet_b7 on {len(chips)} chips took {best * 1e3:.1f} ms"
 
 
-def _timed(fn, *args, **kwargs) -> float:
-    start = time.perf_counter()
+def _cpu_timed(fn, *args, **kwargs) -> float:
+    start = time.process_time()
     fn(*args, **kwargs)
-    return time.perf_counter() - start
+    return time.process_time() - start
