@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 # module name -> subcommands it registers (imported only when needed, to keep start-up fast)
@@ -46,6 +47,11 @@ def main(argv: list[str] | None = None) -> int:
     func = getattr(args, "func", _run_tui)
     try:
         return int(func(args) or 0)
+    except BrokenPipeError:
+        # Output piped into `head` and closed early: not an error. Point stdout at devnull so
+        # the interpreter's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (ValueError, TypeError, OSError) as exc:
         # User errors (bad layer, bad spec file, bad ONNX file) get one line, not a traceback.
         print(f"ipuexplore: error: {exc}", file=sys.stderr)
