@@ -140,13 +140,14 @@ error:
     return status;
 }
 
-static int64_t tile_floats(const struct ipx_conv* cv, int64_t a, int64_t pb, ipx__plan* plan) {
-    return cv->kernel == IPX_KERNEL_CHANNEL ? ipx__chan_tile_floats(cv, a, pb, plan)
-                                            : ipx__row_tile_floats(cv, a, pb, plan);
+static int64_t tile_floats(const struct ipx_conv* cv, int64_t gb, int64_t kb, int64_t pb,
+                           ipx__plan* plan) {
+    return cv->kernel == IPX_KERNEL_CHANNEL ? ipx__chan_tile_floats(cv, gb, kb, pb, plan)
+                                            : ipx__row_tile_floats(cv, gb, pb, plan);
 }
 
 static uint64_t min_tile_bytes(const struct ipx_conv* cv) {
-    int64_t f = tile_floats(cv, cv->kernel == IPX_KERNEL_CHANNEL ? 8 : 1, 1, NULL);
+    int64_t f = tile_floats(cv, 1, 8, 1, NULL);
     return f >= INT64_MAX / 8 ? UINT64_MAX : (uint64_t)f * 4u;
 }
 
@@ -165,58 +166,44 @@ ipx_status ipx_conv_get_info(ipx_conv_t conv, ipx_conv_info* info) {
     return IPX_STATUS_SUCCESS;
 }
 
-/* Block sizes for this layer on this pool: the largest blocks that fit tile memory, then
-   smaller until every worker has several blocks (static load balance). */
+/* Block sizes for this layer on this pool: the largest blocks that fit tile memory (whole
+   groups first), then smaller until every worker has several blocks (static balance). */
 static ipx_status make_plan(const struct ipx_conv* cv, ipx_pool_t pool, ipx__plan* plan) {
     const int64_t tile = (int64_t)(pool->tile_bytes / sizeof(float));
-    const int64_t W = pool->workers, p = cv->p, n = cv->d.n;
+    const int64_t W = pool->workers, p = cv->p, n = cv->d.n, g = cv->d.g;
     const bool chan = cv->kernel == IPX_KERNEL_CHANNEL;
-    /* a: groups per block (row kernel) or output channels per block (channel kernel). */
-    int64_t a = chan ? cv->kg8 : cv->d.g, pb = p;
-    const int64_t a_min = chan ? 8 : 1;
+    const int64_t k_all = chan ? cv->kg8 : cv->kg;
+    int64_t gb = g, kb = k_all, pb = p;
     for (;;) {
-        if (tile_floats(cv, a, pb, plan) <= tile) break;
+        if (tile_floats(cv, gb, kb, pb, plan) <= tile) break;
         const int64_t in_rows = (pb - 1) * cv->d.stride_h + (cv->d.r - 1) * cv->d.dilation_h + 1;
-        /* Channel kernel: shrink whichever of weights and input dominates. */
-        bool weights_big = chan && a * cv->cg * cv->d.r * cv->d.s >= cv->cg * in_rows * cv->q;
-        if (a > a_min && (!chan || weights_big || pb == 1))
-            a = chan ? ipx__round_up(ipx__div_up(a, 2), 8) : ipx__div_up(a, 2);
+        /* Channel kernel: split output channels when the weights dominate the tile. */
+        bool weights_big = chan && kb * cv->d.r * cv->d.s >= in_rows * cv->q;
+        if (gb > 1)
+            gb = ipx__div_up(gb, 2);
+        else if (chan && kb > 8 && (weights_big || pb == 1))
+            kb = ipx__round_up(ipx__div_up(kb, 2), 8);
         else if (pb > 1)
             pb = ipx__div_up(pb, 2);
         else
             return IPX_STATUS_TILE_TOO_SMALL;
     }
-    const int64_t a_all = chan ? cv->kg8 : cv->d.g;
-    const int64_t g_outer = chan ? cv->d.g : 1;
     for (;;) {
-        int64_t blocks = n * g_outer * ipx__div_up(a_all, a) * ipx__div_up(p, pb);
+        int64_t blocks = n * ipx__div_up(g, gb) * ipx__div_up(k_all, kb) * ipx__div_up(p, pb);
         if (blocks >= 4 * W) break;
-        /* Prefer splitting rows for the channel kernel unless blocks are already thin, and
-           groups for the row kernel (no halo rows re-read). */
-        if (chan) {
-            if (pb > 1 && (pb >= 4 || a == 8)) pb = ipx__div_up(pb, 2);
-            else if (a > 8) a = ipx__round_up(ipx__div_up(a, 2), 8);
-            else break;
-        } else {
-            if (a > 1) a = ipx__div_up(a, 2);
-            else if (pb > 1) pb = ipx__div_up(pb, 2);
-            else break;
-        }
+        /* Split groups first (no input re-read), then rows, then output channels. */
+        if (gb > 1) gb = ipx__div_up(gb, 2);
+        else if (pb > 1 && (pb >= 4 || !chan || kb == 8)) pb = ipx__div_up(pb, 2);
+        else if (chan && kb > 8) kb = ipx__round_up(ipx__div_up(kb, 2), 8);
+        else break;
     }
-    tile_floats(cv, a, pb, plan);
+    tile_floats(cv, gb, kb, pb, plan);
+    plan->gb = gb;
+    plan->kb = kb;
     plan->pb = pb;
+    plan->n_gblk = ipx__div_up(g, gb);
+    plan->n_kblk = ipx__div_up(k_all, kb);
     plan->n_pblk = ipx__div_up(p, pb);
-    if (chan) {
-        plan->gb = 1;
-        plan->n_gblk = cv->d.g;
-        plan->kb = a;
-        plan->n_kblk = ipx__div_up(cv->kg8, a);
-    } else {
-        plan->gb = a;
-        plan->n_gblk = ipx__div_up(cv->d.g, a);
-        plan->kb = cv->kg;
-        plan->n_kblk = 1;
-    }
     plan->blocks = n * plan->n_gblk * plan->n_kblk * plan->n_pblk;
     return IPX_STATUS_SUCCESS;
 }
@@ -271,9 +258,9 @@ static void conv_job(void* vctx, uint32_t wi) {
             uint64_t kout;
             if (cv->kernel == IPX_KERNEL_CHANNEL) {
                 ipx__chan_exchange(cv, pl, &b, ctx->input, tile, load_in, load_w);
-                if (load_in) st->bytes_in += 4u * (uint64_t)cv->cg * rows * (uint64_t)pl->row_len;
-                if (load_w) st->bytes_in += 4u * (uint64_t)(b.kb * (cv->cg * cv->d.r * cv->d.s + 1));
-                kout = (uint64_t)ipx__min(b.kb, cv->kg - b.k0);
+                if (load_in) st->bytes_in += 4u * (uint64_t)(b.gb * cv->cg) * rows * (uint64_t)pl->row_len;
+                if (load_w) st->bytes_in += 4u * (uint64_t)(b.gb * b.kb * (cv->cg * cv->d.r * cv->d.s + 1));
+                kout = (uint64_t)(b.gb * ipx__min(b.kb, cv->kg - b.k0));
             } else {
                 ipx__row_exchange(cv, pl, &b, ctx->input, tile, load_w);
                 load_in = true; /* the row kernel always refreshes its input */

@@ -11,11 +11,13 @@
 #include "internal.h"
 #include "vec.h"
 
-/* Outputs per vector and vectors per inner step. */
+/* Outputs per vector. Register blocks (output channels KO x output rows RB x vectors QV
+   along the row) are chosen per channel count in row_compute_body: 1x4x2, 2x3x2, 4x3x1,
+   at most 12 accumulators of AVX2's 16 registers. */
 #define ROW_V 8
-#define ROW_QV 2
-/* Output channels sharing one input load. */
-#define ROW_KO 4
+#define ROW_MAX_KO 4
+#define ROW_MAX_RB 4
+#define ROW_MAX_QV 2
 
 static size_t align_floats(int64_t x) { return (size_t)ipx__round_up(x, IPX_ALIGN_FLOATS); }
 
@@ -30,7 +32,9 @@ int64_t ipx__row_tile_floats(const struct ipx_conv* cv, int64_t gb, int64_t pb,
     const ipx_conv_desc* d = &cv->d;
     int64_t rows_in = (pb - 1) * d->stride_h + (d->r - 1) * d->dilation_h + 1;
     int64_t off_max = ((d->s - 1) * d->dilation_w) / d->stride_w;
-    int64_t row_len = ipx__round_up(ipx__round_up(cv->q, ROW_V) + ROW_V + off_max, ROW_V);
+    /* Vector chunks along the row never read past round_up(q, 8) + off_max (see
+       row_compute_body), and the padded input row fits in it too. */
+    int64_t row_len = ipx__round_up(cv->q, ROW_V) + off_max;
     int64_t in = smul(smul(smul(gb * cv->cg, rows_in), d->stride_w), row_len);
     int64_t wt = smul(smul(gb * cv->kg, cv->cg), d->r * d->s);
     if (in >= INT64_MAX / 8 || wt >= INT64_MAX / 8) return INT64_MAX / 4;
@@ -57,12 +61,13 @@ static void copy_row(const float* src, int64_t w, int64_t pl, int64_t sw, int64_
         return;
     }
     if (sw == 1) {
+        /* Short rows are common (7x7 to 56x56 maps): plain loops beat three libc calls. */
         int64_t lead = ipx__min(pl, row_len);
-        memset(dst, 0, (size_t)lead * sizeof(float));
-        int64_t n = ipx__min(w, row_len - lead);
-        if (n > 0) memcpy(dst + lead, src, (size_t)n * sizeof(float));
-        int64_t done = lead + (n > 0 ? n : 0);
-        memset(dst + done, 0, (size_t)(row_len - done) * sizeof(float));
+        int64_t n = ipx__max(0, ipx__min(w, row_len - lead));
+        int64_t i = 0;
+        for (; i < lead; i++) dst[i] = 0.0f;
+        for (int64_t j = 0; j < n; j++) dst[i + j] = src[j];
+        for (i += n; i < row_len; i++) dst[i] = 0.0f;
         return;
     }
     for (int64_t ph = 0; ph < sw; ph++) {
@@ -97,27 +102,57 @@ void ipx__row_exchange(const struct ipx_conv* cv, const ipx__plan* plan, const i
     }
 }
 
-/* KO output channels x QV vectors of one output row. x points at the block's first input
-   channel of the group, at tile row pp*stride_h, phase 0, index q0. */
-IPX_INLINE void row_step(const float* x, int64_t ch_stride, int64_t tap_row, int64_t row_len,
-                         int64_t cg, int64_t r, int64_t s, int64_t dq, int64_t dr, int64_t sw,
-                         const float* wt, int64_t wk, const float* bias, float* const* out,
-                         int64_t nvalid, const int KO, const int QV) {
-    ipx_v8 acc[ROW_KO][ROW_QV];
+/* Store nvalid (1..QV*8) lanes of QV vectors without writing past them. */
+IPX_INLINE void row_store(float* out, const ipx_v8* acc, int64_t nvalid, const int QV) {
+    if (nvalid == QV * ROW_V) {
+        for (int v = 0; v < QV; v++) v8_store(out + v * ROW_V, acc[v]);
+        return;
+    }
+    float tmp[ROW_MAX_QV * ROW_V];
+    for (int v = 0; v < QV; v++) v8_store(tmp + v * ROW_V, acc[v]);
+    if (nvalid >= ROW_V) { /* overlapping vector copies instead of a memcpy call */
+        v8_store(out, v8_load(tmp));
+        v8_store(out + nvalid - ROW_V, v8_load(tmp + nvalid - ROW_V));
+    } else {
+        for (int64_t i = 0; i < nvalid; i++) out[i] = tmp[i];
+    }
+}
+
+/* KO output channels x RB output rows x QV vectors along the row. x points at the group's
+   first input channel, tile row of output row 0, phase 0, index q0. */
+typedef struct row_args {
+    int64_t ch_stride;  /* floats between input channels in the tile */
+    int64_t out_row;    /* floats between output rows in the tile: stride_h * phase_row */
+    int64_t tap_row;    /* floats between kernel rows: dilation_h * phase_row */
+    int64_t row_len;    /* floats per phase row */
+    int64_t cg, r, s;
+    int64_t dq, dr, sw; /* dilation_w = dq * sw + dr */
+    int64_t wk;         /* floats between output channels' weights: cg * r * s */
+    int64_t out_ch;     /* floats between output channels in the output: p * q */
+    int64_t q;          /* floats between output rows in the output */
+} row_args;
+
+IPX_INLINE void row_step(const row_args* a, const float* x, const float* wt, const float* bias,
+                         float* out, int64_t nvalid, const int KO, const int RB, const int QV) {
+    ipx_v8 acc[ROW_MAX_KO][ROW_MAX_RB][ROW_MAX_QV];
     for (int ko = 0; ko < KO; ko++)
-        for (int v = 0; v < QV; v++) acc[ko][v] = v8_bcast(bias[ko]);
-    for (int64_t ci = 0; ci < cg; ci++) {
-        for (int64_t ri = 0; ri < r; ri++) {
-            const float* xr = x + ci * ch_stride + ri * tap_row;
-            const float* wr = wt + (ci * r + ri) * s;
-            int64_t ph = 0, idx = 0; /* phase and index of tap si: si*dw = idx*sw + ph */
+        for (int rb = 0; rb < RB; rb++)
+            for (int v = 0; v < QV; v++) acc[ko][rb][v] = v8_bcast(bias[ko]);
+    const int64_t s = a->s, sw = a->sw, dq = a->dq, dr = a->dr, row_len = a->row_len;
+    for (int64_t ci = 0; ci < a->cg; ci++) {
+        for (int64_t ri = 0; ri < a->r; ri++) {
+            const float* xr = x + ci * a->ch_stride + ri * a->tap_row;
+            const float* wr = wt + (ci * a->r + ri) * s;
+            int64_t ph = 0, idx = 0; /* tap si reads phase ph at index idx: si*dw = idx*sw + ph */
             for (int64_t si = 0; si < s; si++) {
                 const float* xs = xr + ph * row_len + idx;
-                ipx_v8 xv[ROW_QV];
-                for (int v = 0; v < QV; v++) xv[v] = v8_load(xs + v * ROW_V);
+                ipx_v8 xv[ROW_MAX_RB][ROW_MAX_QV];
+                for (int rb = 0; rb < RB; rb++)
+                    for (int v = 0; v < QV; v++) xv[rb][v] = v8_load(xs + rb * a->out_row + v * ROW_V);
                 for (int ko = 0; ko < KO; ko++) {
-                    ipx_v8 wv = v8_bcast(wr[ko * wk + si]);
-                    for (int v = 0; v < QV; v++) acc[ko][v] += xv[v] * wv;
+                    const float wv = wr[ko * a->wk + si];
+                    for (int rb = 0; rb < RB; rb++)
+                        for (int v = 0; v < QV; v++) acc[ko][rb][v] += xv[rb][v] * wv;
                 }
                 ph += dr;
                 idx += dq;
@@ -128,56 +163,68 @@ IPX_INLINE void row_step(const float* x, int64_t ch_stride, int64_t tap_row, int
             }
         }
     }
-    for (int ko = 0; ko < KO; ko++) {
-        if (nvalid == QV * ROW_V) {
-            for (int v = 0; v < QV; v++) v8_store(out[ko] + v * ROW_V, acc[ko][v]);
-        } else {
-            float tmp[ROW_QV * ROW_V];
-            for (int v = 0; v < QV; v++) v8_store(tmp + v * ROW_V, acc[ko][v]);
-            memcpy(out[ko], tmp, (size_t)nvalid * sizeof(float));
-        }
-    }
+    for (int ko = 0; ko < KO; ko++)
+        for (int rb = 0; rb < RB; rb++)
+            row_store(out + ko * a->out_ch + rb * a->q, acc[ko][rb], nvalid, QV);
 }
+
+/* All chunks of RB output rows for KO channels: 16-wide chunks, an 8-wide last one. */
+IPX_INLINE void row_rows(const row_args* a, const float* x, const float* wt, const float* bias,
+                         float* out, const int KO, const int RB, const int QV) {
+    int64_t q0 = 0;
+    if (QV == 2)
+        for (; a->q - q0 > ROW_V; q0 += 2 * ROW_V)
+            row_step(a, x + q0, wt, bias, out + q0, ipx__min(2 * ROW_V, a->q - q0), KO, RB, 2);
+    for (; q0 < a->q; q0 += ROW_V)
+        row_step(a, x + q0, wt, bias, out + q0, ipx__min(ROW_V, a->q - q0), KO, RB, 1);
+}
+
+#define ROW_RB_CASES(KO, RBMAX, QV)                                                          \
+    switch (nrb) {                                                                           \
+    case 1: row_rows(&a, xrow, wk0, bk0, orow, KO, 1, QV); break;                           \
+    case 2: row_rows(&a, xrow, wk0, bk0, orow, KO, (RBMAX) >= 2 ? 2 : 1, QV); break;        \
+    case 3: row_rows(&a, xrow, wk0, bk0, orow, KO, (RBMAX) >= 3 ? 3 : 1, QV); break;        \
+    default: row_rows(&a, xrow, wk0, bk0, orow, KO, (RBMAX) >= 4 ? 4 : 1, QV); break;       \
+    }
 
 IPX_INLINE void row_compute_body(const struct ipx_conv* cv, const ipx__plan* plan,
                                  const ipx__block* b, const float* tile, float* output) {
     const ipx_conv_desc* d = &cv->d;
-    const int64_t cg = cv->cg, kg = cv->kg, r = d->r, s = d->s, q = cv->q, sw = d->stride_w;
-    const int64_t row_len = plan->row_len, phase_row = sw * row_len;
-    const int64_t ch_stride = plan->rows_in * phase_row;
-    const int64_t tap_row = d->dilation_h * phase_row;
-    const int64_t dq = d->dilation_w / sw, dr = d->dilation_w % sw;
-    const int64_t wk = cg * r * s;
+    const int64_t cg = cv->cg, kg = cv->kg, sw = d->stride_w;
+    const int64_t phase_row = sw * plan->row_len;
+    row_args a = {
+        .ch_stride = plan->rows_in * phase_row,
+        .out_row = d->stride_h * phase_row,
+        .tap_row = d->dilation_h * phase_row,
+        .row_len = plan->row_len,
+        .cg = cg, .r = d->r, .s = d->s,
+        .dq = d->dilation_w / sw, .dr = d->dilation_w % sw, .sw = sw,
+        .wk = cg * d->r * d->s,
+        .out_ch = cv->p * cv->q,
+        .q = cv->q,
+    };
     for (int64_t j = 0; j < b->gb; j++) {
-        const float* xg = tile + plan->in_off + j * cg * ch_stride;
-        const float* wg = tile + plan->w_off + j * kg * wk;
+        const float* xg = tile + plan->in_off + j * cg * a.ch_stride;
+        const float* wg = tile + plan->w_off + j * kg * a.wk;
         const float* bg = tile + plan->b_off + j * kg;
         const int64_t kout0 = (b->g0 + j) * kg;
         for (int64_t ko0 = 0; ko0 < kg;) {
-            int64_t nko = kg - ko0 >= 4 ? 4 : kg - ko0 >= 2 ? 2 : 1;
-            for (int64_t pp = 0; pp < b->pb; pp++) {
-                const float* xrow = xg + pp * d->stride_h * phase_row;
-                float* orow[ROW_KO];
-                for (int64_t ko = 0; ko < nko; ko++)
-                    orow[ko] = output + ((b->n * d->k + kout0 + ko0 + ko) * cv->p + b->p0 + pp) * q;
-                for (int64_t q0 = 0; q0 < q;) {
-                    int64_t left = q - q0;
-                    float* o[ROW_KO];
-                    for (int64_t ko = 0; ko < nko; ko++) o[ko] = orow[ko] + q0;
-                    const float* wk0 = wg + ko0 * wk;
-                    if (left > ROW_V) {
-                        int64_t nv = left < 2 * ROW_V ? left : 2 * ROW_V;
-                        if (nko == 4) row_step(xrow + q0, ch_stride, tap_row, row_len, cg, r, s, dq, dr, sw, wk0, wk, bg + ko0, o, nv, 4, 2);
-                        else if (nko == 2) row_step(xrow + q0, ch_stride, tap_row, row_len, cg, r, s, dq, dr, sw, wk0, wk, bg + ko0, o, nv, 2, 2);
-                        else row_step(xrow + q0, ch_stride, tap_row, row_len, cg, r, s, dq, dr, sw, wk0, wk, bg + ko0, o, nv, 1, 2);
-                        q0 += nv;
-                    } else {
-                        if (nko == 4) row_step(xrow + q0, ch_stride, tap_row, row_len, cg, r, s, dq, dr, sw, wk0, wk, bg + ko0, o, left, 4, 1);
-                        else if (nko == 2) row_step(xrow + q0, ch_stride, tap_row, row_len, cg, r, s, dq, dr, sw, wk0, wk, bg + ko0, o, left, 2, 1);
-                        else row_step(xrow + q0, ch_stride, tap_row, row_len, cg, r, s, dq, dr, sw, wk0, wk, bg + ko0, o, left, 1, 1);
-                        q0 += left;
-                    }
+            const int64_t nko = kg - ko0 >= 4 ? 4 : kg - ko0 >= 2 ? 2 : 1;
+            const int64_t rbmax = nko == 1 ? 4 : 3;
+            const float* wk0 = wg + ko0 * a.wk;
+            const float* bk0 = bg + ko0;
+            for (int64_t pp = 0; pp < b->pb;) {
+                const int64_t nrb = ipx__min(rbmax, b->pb - pp);
+                const float* xrow = xg + pp * a.out_row;
+                float* orow = output + ((b->n * d->k + kout0 + ko0) * cv->p + b->p0 + pp) * cv->q;
+                if (nko == 4) {
+                    ROW_RB_CASES(4, 3, 1)
+                } else if (nko == 2) {
+                    ROW_RB_CASES(2, 3, 2)
+                } else {
+                    ROW_RB_CASES(1, 4, 2)
                 }
+                pp += nrb;
             }
             ko0 += nko;
         }

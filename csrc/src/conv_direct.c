@@ -26,18 +26,18 @@ static int64_t smul(int64_t a, int64_t b) {
     return __builtin_mul_overflow(a, b, &r) ? INT64_MAX / 4 : r;
 }
 
-int64_t ipx__chan_tile_floats(const struct ipx_conv* cv, int64_t kb, int64_t pb,
+int64_t ipx__chan_tile_floats(const struct ipx_conv* cv, int64_t gb, int64_t kb, int64_t pb,
                               ipx__plan* plan) {
     const ipx_conv_desc* d = &cv->d;
     int64_t rows_in = (pb - 1) * d->stride_h + (d->r - 1) * d->dilation_h + 1;
     int64_t row_len = (cv->q - 1) * d->stride_w + (d->s - 1) * d->dilation_w + 1;
-    int64_t in = smul(smul(cv->cg, rows_in), row_len);
-    int64_t wt = smul(smul(kb, cv->cg), d->r * d->s);
-    int64_t out = smul(smul(pb, cv->q), kb);
+    int64_t in = smul(smul(smul(gb, cv->cg), rows_in), row_len);
+    int64_t wt = smul(smul(smul(gb, kb), cv->cg), d->r * d->s);
+    int64_t out = smul(smul(smul(gb, pb), cv->q), kb);
     if (in >= INT64_MAX / 8 || wt >= INT64_MAX / 8 || out >= INT64_MAX / 8) return INT64_MAX / 4;
     size_t in_off = 0, w_off = align_floats(in);
     size_t b_off = w_off + align_floats(wt);
-    size_t out_off = b_off + align_floats(kb);
+    size_t out_off = b_off + align_floats(gb * kb);
     size_t end = out_off + align_floats(out);
     if (plan) {
         plan->rows_in = rows_in;
@@ -74,7 +74,7 @@ void ipx__chan_exchange(const struct ipx_conv* cv, const ipx__plan* plan, const 
         /* Padded column j holds input column j - pad_left. */
         const int64_t lead = ipx__min(d->pad_left, row_len);
         const int64_t ncopy = ipx__max(0, ipx__min(d->w, row_len - lead));
-        for (int64_t ci = 0; ci < cv->cg; ci++) {
+        for (int64_t ci = 0; ci < b->gb * cv->cg; ci++) {
             const float* src = input + ((b->n * d->c + b->g0 * cv->cg + ci) * d->h) * d->w;
             float* dst = tile + plan->in_off + (size_t)(ci * plan->rows_in * row_len);
             for (int64_t rr = 0; rr < rows; rr++, dst += row_len) {
@@ -90,10 +90,12 @@ void ipx__chan_exchange(const struct ipx_conv* cv, const ipx__plan* plan, const 
         }
     }
     if (load_weights) {
+        /* Several groups per block only when a block holds whole groups (kb == kg8), so the
+           packed weights and biases of the block are contiguous. */
         size_t first = (size_t)(b->g0 * cv->kg8 + b->k0);
         memcpy(tile + plan->w_off, cv->weight + first * (size_t)(cv->cg * taps),
-               (size_t)(b->kb * cv->cg * taps) * sizeof(float));
-        memcpy(tile + plan->b_off, cv->bias + first, (size_t)b->kb * sizeof(float));
+               (size_t)(b->gb * b->kb * cv->cg * taps) * sizeof(float));
+        memcpy(tile + plan->b_off, cv->bias + first, (size_t)(b->gb * b->kb) * sizeof(float));
     }
 }
 
@@ -114,8 +116,8 @@ IPX_INLINE void chan_micro(const float* x, int64_t ch_stride, int64_t tap_row, i
                 ipx_v8 wv[CHAN_NB];
                 for (int j = 0; j < NB; j++) wv[j] = v8_load(wr + si * 8 + j * wblock);
                 for (int i = 0; i < QB; i++) {
-                    ipx_v8 xv = v8_bcast(xs[i * sw]);
-                    for (int j = 0; j < NB; j++) acc[i][j] += xv * wv[j];
+                    const float xv = xs[i * sw];
+                    for (int j = 0; j < NB; j++) acc[i][j] += wv[j] * xv;
                 }
             }
         }
@@ -155,10 +157,11 @@ IPX_INLINE void chan_compute_body(const struct ipx_conv* cv, const ipx__plan* pl
     const int64_t cg = cv->cg, r = d->r, s = d->s, q = cv->q, kb = b->kb;
     const int64_t row_len = plan->row_len, ch_stride = plan->rows_in * row_len;
     const int64_t tap_row = d->dilation_h * row_len, wblock = cg * r * s * 8;
-    const float* tin = tile + plan->in_off;
-    const float* tw = tile + plan->w_off;
-    const float* tb = tile + plan->b_off;
-    float* tout = tile + plan->out_off;
+    for (int64_t j = 0; j < b->gb; j++) {
+    const float* tin = tile + plan->in_off + j * cg * ch_stride;
+    const float* tw = tile + plan->w_off + j * kb * cg * r * s;
+    const float* tb = tile + plan->b_off + j * kb;
+    float* tout = tile + plan->out_off + j * b->pb * q * kb;
     for (int64_t b8 = 0; b8 < kb / 8;) {
         int nb = kb / 8 - b8 >= 2 ? 2 : 1;
         for (int64_t pp = 0; pp < b->pb; pp++) {
@@ -172,6 +175,7 @@ IPX_INLINE void chan_compute_body(const struct ipx_conv* cv, const ipx__plan* pl
                          tw + b8 * wblock, wblock, tb + b8 * 8, out, kb, q, 1);
         }
         b8 += nb;
+    }
     }
 }
 
@@ -192,10 +196,12 @@ static void chan_write(const struct ipx_conv* cv, const ipx__block* b, const flo
                        float* output) {
     const int64_t pix = b->pb * cv->q, kb = b->kb;
     const int64_t kvalid = ipx__min(kb, cv->kg - b->k0);
-    for (int64_t kk = 0; kk < kvalid; kk++) {
-        float* dst = output + ((b->n * cv->d.k + b->g0 * cv->kg + b->k0 + kk) * cv->p + b->p0) * cv->q;
-        const float* src = tout + kk;
-        for (int64_t i = 0; i < pix; i++) dst[i] = src[i * kb];
+    for (int64_t j = 0; j < b->gb; j++, tout += pix * kb) {
+        for (int64_t kk = 0; kk < kvalid; kk++) {
+            float* dst = output + ((b->n * cv->d.k + (b->g0 + j) * cv->kg + b->k0 + kk) * cv->p + b->p0) * cv->q;
+            const float* src = tout + kk;
+            for (int64_t i = 0; i < pix; i++) dst[i] = src[i * kb];
+        }
     }
 }
 

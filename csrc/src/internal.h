@@ -92,8 +92,9 @@ static inline void ipx__release(_Atomic int* flag) { atomic_store(flag, 0); }
 /* A block of work: one superstep of one worker. */
 typedef struct ipx__block {
     int64_t n;       /* image */
-    int64_t g0, gb;  /* first group, groups in block (row kernel) */
-    int64_t k0, kb;  /* first output channel within the group, channels (channel kernel) */
+    int64_t g0, gb;  /* first group, groups in block */
+    int64_t k0, kb;  /* first output channel within the group, channels (channel kernel;
+                        gb > 1 only when kb covers whole groups) */
     int64_t p0, pb;  /* first output row, rows */
 } ipx__block;
 
@@ -128,7 +129,7 @@ void ipx__row_compute(const struct ipx_conv* cv, const ipx__plan* plan, const ip
                       const float* tile, float* output);
 
 /* Channel kernel (conv_direct.c): >= 8 channels per group, vectorised over output channels. */
-int64_t ipx__chan_tile_floats(const struct ipx_conv* cv, int64_t kb, int64_t pb,
+int64_t ipx__chan_tile_floats(const struct ipx_conv* cv, int64_t gb, int64_t kb, int64_t pb,
                               ipx__plan* plan);
 void ipx__chan_pack_weights(const struct ipx_conv* cv, const float* weight, const float* bias,
                             float* wpack, float* bpack);

@@ -25,7 +25,11 @@ IPX_INLINE ipx_v8 v8_load(const float* p) {
     return v;
 }
 IPX_INLINE void v8_store(float* p, ipx_v8 v) { memcpy(p, &v, sizeof v); }
-IPX_INLINE ipx_v8 v8_bcast(float x) { return (ipx_v8){x, x, x, x, x, x, x, x}; }
+/* Scalar-to-vector conversion by arithmetic: GCC turns a {x, x, ...} constructor into
+   element inserts but `vector op scalar` into one vbroadcastss. Kernels therefore write
+   `acc += v * scalar` directly; this helper is for initialisation only (0 + x == x except
+   for the sign of zero). */
+IPX_INLINE ipx_v8 v8_bcast(float x) { return (ipx_v8){0, 0, 0, 0, 0, 0, 0, 0} + x; }
 IPX_INLINE ipx_v8 v8_zero(void) { return (ipx_v8){0, 0, 0, 0, 0, 0, 0, 0}; }
 
 #endif
