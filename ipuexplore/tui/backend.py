@@ -92,6 +92,15 @@ def chip_short(chip_id: str) -> str:
 
 
 def estimate(chip_id: str, layer, *, batch: int, dtype: str, train: bool):
-    """models.estimate for one chip; a model that rejects the layer raises ValueError."""
+    """models.estimate for one chip; a model that rejects the layer raises ValueError.
+
+    Cached: estimates are frozen dataclasses of frozen inputs, and the charts ask for the
+    same layers on every keypress.
+    """
+    return _estimate(chip_id, layer, batch, dtype, train)
+
+
+@functools.lru_cache(maxsize=4096)
+def _estimate(chip_id: str, layer, batch: int, dtype: str, train: bool):
     estimate_fn = _attr(models(), "estimate", "performance models")
     return estimate_fn(chip(chip_id), layer, batch=batch, dtype=dtype, train=train)

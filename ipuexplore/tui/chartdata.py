@@ -62,3 +62,15 @@ def intensity_axis(points: list[float]) -> np.ndarray:
     lo = max(min(points) / 4, 1e-2)
     hi = max(points) * 4
     return np.logspace(np.log10(lo), np.log10(hi), 60)
+
+
+def log_ticks(lo: float, hi: float, max_ticks: int = 6) -> list[float]:
+    """Round values (1, 2, 5 x 10^k) between lo and hi for a log axis, at most max_ticks."""
+    if not (lo > 0 and hi > lo):
+        return []
+    for steps in ((1, 2, 5), (1, 3), (1,)):
+        ticks = [m * 10.0**e for e in range(int(np.floor(np.log10(lo))), int(np.ceil(np.log10(hi))) + 1)
+                 for m in steps if lo <= m * 10.0**e <= hi]
+        if len(ticks) <= max_ticks:
+            return ticks
+    return ticks[:: -(-len(ticks) // max_ticks)]

@@ -79,7 +79,7 @@ def test_command_palette_switches_chip_and_view():
     async def body(app, pilot):
         await pilot.press("ctrl+p")
         await pilot.pause()
-        await pilot.press(*"Chip B: h100")
+        await pilot.press(*"B: h100")
         await pilot.pause(0.3)
         await pilot.press("enter")
         await pilot.pause()
@@ -87,7 +87,7 @@ def test_command_palette_switches_chip_and_view():
         assert "H100" in str(app.screen.query_one("#chips").content.columns[2].header)
         await pilot.press("ctrl+p")
         await pilot.pause()
-        await pilot.press(*"View: charts")
+        await pilot.press(*"charts")
         await pilot.pause(0.3)
         await pilot.press("enter")
         await pilot.pause()

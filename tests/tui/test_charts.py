@@ -34,10 +34,10 @@ def test_charts_view_draws_both_chips_and_follows_the_layer():
         screen = app.screen
         assert isinstance(screen, ChartsScreen)
         assert len(screen.points) == len(app.settings.cpg_choices())
-        legend = text_of(screen.query_one("#legend-sweep"))
+        legend = text_of(screen.query_one(".legend-sweep"))
         assert "IPU Mk1" in legend and "V100" in legend and "current: 8/group" in legend
-        assert "layer:" in text_of(screen.query_one("#legend-roof-a"))
-        assert "hbm" in text_of(screen.query_one("#legend-roof-b"))
+        assert "layer:" in text_of(screen.query_one(".legend-roof-a"))
+        assert "hbm" in text_of(screen.query_one(".legend-roof-b"))
         # change the layer in the layer view; the charts follow on return
         await pilot.press("l")
         await pilot.pause()
@@ -45,7 +45,7 @@ def test_charts_view_draws_both_chips_and_follows_the_layer():
         await pilot.press("left")
         await pilot.press("c")
         await pilot.pause()
-        assert "current: 4/group" in text_of(app.screen.query_one("#legend-sweep"))
+        assert "current: 4/group" in text_of(app.screen.query_one(".legend-sweep"))
 
     run_app(body, size=(100, 40))
 
@@ -62,6 +62,6 @@ def test_host_sweep_measures_each_group_size():
         screen = app.screen
         await wait_until(pilot, lambda: len(screen.host_points) == len(app.settings.cpg_choices()))
         assert all(v > 0 for v in screen.host_points.values())
-        assert "host" in text_of(screen.query_one("#legend-sweep"))
+        assert "host" in text_of(screen.query_one(".legend-sweep"))
 
     run_app(body, size=(100, 40), app=IpuExploreApp(LayerSettings(width=32, size=14, batch=1), live=True))

@@ -85,8 +85,10 @@ def test_bad_onnx_path_is_an_error_in_the_ui(tmp_path):
 
     async def body(app, pilot):
         screen = await _open(app, pilot)
-        screen.query_one("#net-onnx", Input).focus()
-        await pilot.press(*str(bad), "enter")
+        field = screen.query_one("#net-onnx", Input)
+        field.focus()
+        field.value = str(bad)
+        await pilot.press("enter")
         await pilot.pause()
         await wait_for_group(app, "analyse")
         await pilot.pause()

@@ -28,7 +28,7 @@ def test_layer_view_200x60(snap_compare):
 def test_layer_view_keep_params_depthwise(snap_compare):
     async def setup(pilot):
         await pilot.press("down", "down", "down", "right")  # keep: params
-        await pilot.press("up", "up", "up", "home")  # 1 channel per group
+        await pilot.press("up", "up", "home")  # groups is disabled in keep mode: 1 channel per group
         await pilot.pause()
 
     assert snap_compare(_app(), terminal_size=(100, 30), run_before=setup)

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import time
 
-from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 from textual.worker import get_current_worker
 
-from .. import backend, chartdata, live, results
+from .. import backend, live
 from ..messages import SweepProgress
-from ..widgets.charts import RooflineChart, ThroughputChart
+from ..widgets.charts import ChartsPanel
 
 HOST_REPEATS = 3  # best of three short runs per point
 
@@ -26,21 +24,11 @@ class ChartsScreen(Screen):
     def __init__(self) -> None:
         super().__init__()
         self.generation = 0
-        self.points: list[chartdata.SweepPoint] = []
-        self.host_points: dict[int, float] = {}
         self._drawn_for = None
 
     def compose(self) -> ComposeResult:
         yield Static(id="charts-note", classes="note")
-        yield Static(id="legend-sweep", classes="legend")
-        yield ThroughputChart(id="chart-sweep")
-        with Horizontal(id="rooflines"):
-            with Vertical():
-                yield Static(id="legend-roof-a", classes="legend")
-                yield RooflineChart(id="roof-a")
-            with Vertical():
-                yield Static(id="legend-roof-b", classes="legend")
-                yield RooflineChart(id="roof-b")
+        yield ChartsPanel(id="charts")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -53,48 +41,35 @@ class ChartsScreen(Screen):
     def on_screen_suspend(self) -> None:
         self.workers.cancel_group(self, "sweep")
 
+    @property
+    def panel(self) -> ChartsPanel:
+        return self.query_one(ChartsPanel)
+
+    @property
+    def host_points(self) -> dict[int, float]:
+        return self.panel.host_points
+
+    @property
+    def points(self):
+        return self.panel.points
+
     def redraw(self) -> None:
         s = self.app.settings
         self._drawn_for = s
         self.generation += 1
-        self.host_points = {}
         self.workers.cancel_group(self, "sweep")
-        self.points, error = chartdata.model_sweep(s)
-        self._draw_sweep()
-        chips = results.chip_results(s)
-        for widget_id, chip_id, res in (("#roof-a", s.chip_a, chips[0]), ("#roof-b", s.chip_b, chips[1])):
-            chart = self.query_one(widget_id, RooflineChart)
-            legend = self.query_one(f"#legend-{widget_id[1:]}", Static)
-            try:
-                roof = chartdata.roofline(chip_id, s.dtype, backend.chip_short(chip_id))
-            except backend.Unavailable as exc:
-                chart.plt.clear_figure()
-                chart.refresh()
-                legend.update(Text(f"{chip_id}: {exc}", style="bold red"))
-                continue
-            est = res.estimate
-            point = (est.arithmetic_intensity, est.achieved_flop_s) if est is not None else None
-            legend.update(chart.draw(roof, point, s.dtype))
+        self.panel.redraw(s)
         mode = "training" if s.train else "inference"
-        text = Text(f"{s.layer().describe()}, batch {s.batch} {s.dtype} {mode}, keep {s.keep}. "
-                    "m: measure the host at each group size")
-        if error:
-            text.append(f"\n{error}", style="bold red")
-        self.query_one("#charts-note", Static).update(text)
-
-    def _draw_sweep(self) -> None:
-        s = self.app.settings
-        chips = [(s.chip_a, backend.chip_short(s.chip_a) + " (model)"),
-                 (s.chip_b, backend.chip_short(s.chip_b) + " (model)")]
-        legend = self.query_one(ThroughputChart).draw(self.points, chips, s.cpg, self.host_points)
-        self.query_one("#legend-sweep", Static).update(legend)
+        self.query_one("#charts-note", Static).update(
+            f"{s.layer().describe()}, batch {s.batch} {s.dtype} {mode}, keep {s.keep}. "
+            "m: measure the host at each group size")
 
     # ---- host sweep -------------------------------------------------------------------
     def action_measure_host(self) -> None:
         if not self.app.live_enabled:
             self.notify(f"live measurement off: {self.app.live_disabled_reason}", severity="warning")
             return
-        self.host_points = {}
+        self.panel.set_host_points({})
         self._sweep_host(self.generation, self.app.settings)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="sweep",
@@ -129,8 +104,7 @@ class ChartsScreen(Screen):
     def on_sweep_progress(self, message: SweepProgress) -> None:
         if message.generation != self.generation:
             return
-        self.host_points = message.points
-        self._draw_sweep()
+        self.panel.set_host_points(message.points)
         if message.done == message.total:
             self.notify("host measured at every group size", timeout=2)
 

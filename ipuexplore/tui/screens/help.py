@@ -89,5 +89,8 @@ class HelpScreen(ModalScreen[None]):
             yield Markdown(HELP)
         yield Footer()
 
+    def on_mount(self) -> None:
+        self.query_one("#help-body").focus()  # arrows / page keys scroll at once
+
     def action_dismiss(self) -> None:  # type: ignore[override]
         self.dismiss(None)

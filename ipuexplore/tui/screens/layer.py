@@ -12,6 +12,7 @@ from textual.widgets import Footer, Static
 
 from .. import backend, results
 from ..settings import LayerSettings
+from ..widgets.charts import ChartsPanel
 from ..widgets.chip_panel import ChipPanel, RatioBanner
 from ..widgets.controls import LayerControls
 from ..widgets.host_panel import HostPanel
@@ -22,6 +23,7 @@ class LayerScreen(Screen):
     """Every control change re-estimates both chips at once and restarts the live run."""
 
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (48, "-tall")]  # tall and wide: charts shown here too
 
     def compose(self) -> ComposeResult:
         app = self.app
@@ -35,6 +37,7 @@ class LayerScreen(Screen):
                 yield HostPanel(
                     id="host", enabled=app.live_enabled, disabled_reason=app.live_disabled_reason
                 )
+                yield ChartsPanel(id="layer-charts")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -69,6 +72,7 @@ class LayerScreen(Screen):
         self.last_results = chips
         self.query_one(ChipPanel).show(chips)
         self.query_one(RatioBanner).show(chips[0], chips[1], s.cpg)
+        self.query_one(ChartsPanel).redraw(s)
         desc = self.query_one("#layer-desc", Static)
         try:
             layer = s.layer()

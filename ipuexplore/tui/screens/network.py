@@ -160,7 +160,7 @@ class NetworkScreen(Screen):
             t = a.totals[chip_id]
             total = sum(t.time_by_bound.values()) or 1.0
             bounds = " ".join(f"{b} {100 * v / total:.0f}%" for b, v in
-                              sorted(t.time_by_bound.items(), key=lambda kv: -kv[1]) if v > 0)
+                              sorted(t.time_by_bound.items(), key=lambda kv: -kv[1]) if v / total >= 0.005)
             img_s = t.train_throughput_img_s if a.train else t.throughput_img_s
             r = t.train_throughput_ratio if a.train else t.throughput_ratio
             table.add_row(backend.chip_short(chip_id), seconds(t.time_s), si(img_s), ratio(r), bounds)
@@ -175,14 +175,14 @@ class NetworkScreen(Screen):
         table.clear(columns=True)
         labels = {"A": backend.chip_short(self.analysis.chips[0]),
                   "B": backend.chip_short(self.analysis.chips[-1])}
+        host_times = self._host_times()
         for label, key in COLUMNS:
             text = labels.get(label, label)
             if key == self.sort_key:
                 text += " ▼" if key != "index" else " ▲"
             table.add_column(text, key=label)
-        host_times = self._host_times()
-        if host_times:
-            table.add_column("host", key="host")
+            if label == "B/A" and host_times:
+                table.add_column("host", key="host")
         for row in netview.sort_rows(self._rows, self.sort_key):
             heavy = row.heavy_a or row.heavy_b
             cells = [
@@ -191,12 +191,14 @@ class NetworkScreen(Screen):
                 Text(seconds(row.time_a), style="bold red" if row.heavy_a else ""),
                 Text(seconds(row.time_b), style="bold red" if row.heavy_b else ""),
                 Text(ratio(row.ratio)),
+            ]
+            if host_times:
+                cells.append(Text(seconds(host_times[row.index]), style="cyan"))
+            cells += [
                 Text(f"{row.flops * self.analysis.batch / 1e9:.3g}"),
                 Text(f"{row.ai:.3g}"),
                 Text(row.bound_a), Text(row.bound_b), Text(row.shape, style="dim"),
             ]
-            if host_times:
-                cells.append(Text(seconds(host_times[row.index])))
             table.add_row(*cells, key=str(row.index))
 
     def _host_times(self) -> list[float]:
@@ -209,8 +211,7 @@ class NetworkScreen(Screen):
         keys = netview.SORT_KEYS
         self.sort_key = keys[(keys.index(self.sort_key) + 1) % len(keys)]
         if self.analysis is not None:
-            self._fill_table()
-        self.notify(f"sorted by {self.sort_key.replace('_', ' ')}", timeout=1.5)
+            self._fill_table()  # the sorted column's header carries the arrow
 
     def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
         key = dict(COLUMNS).get(str(event.column_key.value))

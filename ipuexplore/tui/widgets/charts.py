@@ -5,10 +5,15 @@ from __future__ import annotations
 import math
 
 from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
-from ..chartdata import Roofline, SweepPoint, intensity_axis
+from .. import backend, chartdata, results
+from ..chartdata import Roofline, SweepPoint, intensity_axis, log_ticks
 from ..fmt import si
+from ..settings import LayerSettings
 
 # plotext colour names: chip A, chip B, host (legends go outside the plot: plotext draws its
 # legend over the data's top-left corner, where the current point often is)
@@ -16,12 +21,35 @@ COLOURS = ("green", "red", "cyan")
 LEVEL_COLOURS = ("blue", "magenta", "yellow")
 
 
+def _tick_label(value: float) -> str:
+    return f"{value:g}" if value >= 0.01 else f"{value:.0e}"
+
+
+def _yticks(plt, values: list[float]) -> None:
+    """Round tick values on the log y axis (plotext's own are long decimals)."""
+    ticks = log_ticks(min(values), max(values), 5)
+    if len(ticks) >= 2:
+        plt.yticks(ticks, [_tick_label(t) for t in ticks])
+
+
 def _key(text: Text, label: str, colour: str, mark: str = "━━") -> None:
     text.append(mark + " ", style=colour)
     text.append(label + "  ")
 
 
-class ThroughputChart(PlotextPlot):
+class _SafePlot(PlotextPlot):
+    """A PlotextPlot that never raises from render (plotext fails on degenerate sizes)."""
+
+    def render(self):
+        if self.size.width < 12 or self.size.height < 6:
+            return Text("")
+        try:
+            return super().render()
+        except (ValueError, ZeroDivisionError, IndexError) as exc:
+            return Text(f"chart cannot be drawn here: {exc}", style="dim")
+
+
+class ThroughputChart(_SafePlot):
     """Achieved TFLOP/s against channels per group (log-log), current value marked."""
 
     def draw(self, points: list[SweepPoint], chips: list[tuple[str, str]], current: int,
@@ -35,17 +63,22 @@ class ThroughputChart(PlotextPlot):
         plt.xscale("log")
         plt.yscale("log")
         xs = [p.cpg for p in points]
+        ys: list[float] = []
         for (chip_id, name), colour in zip(chips, COLOURS):
             pts = [(p.cpg, p.flop_s[chip_id] / 1e12) for p in points
                    if p.flop_s.get(chip_id, 0) > 0]
             if pts:
+                ys += [y for _, y in pts]
                 plt.plot([x for x, _ in pts], [y for _, y in pts], color=colour, marker="braille")
                 _key(legend, name, colour)
         if host:
             pts = sorted((c, g / 1e3) for c, g in host.items() if g > 0)
             if pts:
+                ys += [y for _, y in pts]
                 plt.plot([x for x, _ in pts], [y for _, y in pts], color=COLOURS[2], marker="braille")
                 _key(legend, host_label, COLOURS[2])
+        if ys:
+            _yticks(plt, ys)
         if xs:
             plt.xticks(xs, [str(x) for x in xs])
             plt.vline(current, "white")
@@ -54,7 +87,7 @@ class ThroughputChart(PlotextPlot):
         return legend
 
 
-class RooflineChart(PlotextPlot):
+class RooflineChart(_SafePlot):
     """One chip's roofline (compute roof, one slope per memory level) and the layer's point."""
 
     def draw(self, roof: Roofline, point: tuple[float, float] | None, dtype: str) -> Text:
@@ -68,12 +101,78 @@ class RooflineChart(PlotextPlot):
         plt.yscale("log")
         ridges = [roof.ridge(bw) for _, bw in roof.levels if bw > 0]
         ai = intensity_axis(ridges + ([point[0]] if point else []))
+        ys: list[float] = []
         for (name, bw), colour in zip(roof.levels, LEVEL_COLOURS):
             if bw > 0:
-                plt.plot(list(ai), list(roof.line(bw, ai) / 1e12), color=colour, marker="braille")
+                line = list(roof.line(bw, ai) / 1e12)
+                ys += line
+                plt.plot(list(ai), line, color=colour, marker="braille")
                 _key(legend, f"{name} {si(bw, 'B/s')}", colour)
         if point and point[0] > 0 and point[1] > 0 and math.isfinite(point[0]):
             plt.scatter([point[0]], [point[1] / 1e12], color="red", marker="●")
             _key(legend, f"layer: {point[0]:.3g} FLOP/B, {point[1] / 1e12:.3g} TFLOP/s", "red", "●")
+        if ys:
+            _yticks(plt, ys)
+        xt = log_ticks(float(ai[0]), float(ai[-1]), 6)
+        if len(xt) >= 2:
+            plt.xticks(xt, [_tick_label(t) for t in xt])
         self.refresh()
         return legend
+
+
+class ChartsPanel(Vertical):
+    """The sweep chart above one roofline per chip, with their legends; `redraw(settings)`."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.points: list[SweepPoint] = []
+        self.host_points: dict[int, float] = {}
+        self.error = ""
+        self._settings: LayerSettings | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(classes="legend legend-sweep")
+        yield ThroughputChart(classes="chart-sweep")
+        with Horizontal(classes="rooflines"):
+            with Vertical():
+                yield Static(classes="legend legend-roof-a")
+                yield RooflineChart(classes="roof-a")
+            with Vertical():
+                yield Static(classes="legend legend-roof-b")
+                yield RooflineChart(classes="roof-b")
+
+    def redraw(self, s: LayerSettings) -> None:
+        """Model curves and rooflines for `s`; host points are dropped (another layer)."""
+        self._settings = s
+        self.host_points = {}
+        self.points, self.error = chartdata.model_sweep(s)
+        self.draw_sweep()
+        chips = results.chip_results(s)
+        for suffix, chip_id, res in (("a", s.chip_a, chips[0]), ("b", s.chip_b, chips[1])):
+            chart = self.query_one(f".roof-{suffix}", RooflineChart)
+            legend = self.query_one(f".legend-roof-{suffix}", Static)
+            try:
+                roof = chartdata.roofline(chip_id, s.dtype, backend.chip_short(chip_id))
+            except backend.Unavailable as exc:
+                chart.plt.clear_figure()
+                chart.refresh()
+                legend.update(Text(f"{chip_id}: {exc}", style="bold red"))
+                continue
+            est = res.estimate
+            point = (est.arithmetic_intensity, est.achieved_flop_s) if est is not None else None
+            legend.update(chart.draw(roof, point, s.dtype))
+
+    def set_host_points(self, points: dict[int, float]) -> None:
+        self.host_points = dict(points)
+        self.draw_sweep()
+
+    def draw_sweep(self) -> None:
+        s = self._settings
+        if s is None:
+            return
+        chips = [(s.chip_a, backend.chip_short(s.chip_a) + " (model)"),
+                 (s.chip_b, backend.chip_short(s.chip_b) + " (model)")]
+        legend = self.query_one(ThroughputChart).draw(self.points, chips, s.cpg, self.host_points)
+        if self.error:
+            legend.append(f"\n{self.error}", style="bold red")
+        self.query_one(".legend-sweep", Static).update(legend)

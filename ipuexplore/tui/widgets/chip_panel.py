@@ -16,7 +16,7 @@ class ChipPanel(Static):
     """A table with one column per chip; a chip without an estimate shows why."""
 
     def show(self, results: list[ChipResult]) -> None:
-        table = Table(box=None, expand=True, padding=(0, 0, 0, 1), header_style="bold")
+        table = Table(box=None, expand=False, padding=(0, 0, 0, 1), header_style="bold")
         table.add_column("model, batch", style="dim", no_wrap=True, min_width=13)
         for r in results:
             table.add_column(r.short, justify="right", no_wrap=True, overflow="ellipsis")

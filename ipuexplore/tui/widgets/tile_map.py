@@ -12,7 +12,7 @@ from textual.widget import Widget
 COMPUTE = np.array((40, 180, 70))
 EXCHANGE = np.array((230, 190, 40))
 WAIT = np.array((200, 50, 50))
-CELL = "██"
+CELL_MIN, CELL_MAX = 2, 8  # cell width: wide cells (with the worker's index) when few workers
 
 
 class TileMap(Widget):
@@ -38,13 +38,16 @@ class TileMap(Widget):
     def worker_count(self) -> int:
         return 0 if self._shares is None else len(self._shares[0])
 
-    def _per_row(self) -> int:
-        return max(1, (self.size.width or 40) // (len(CELL) + 1))
+    def _layout(self, width: int) -> tuple[int, int]:
+        """(cell width, cells per row) for `width` columns."""
+        n = max(1, self.worker_count)
+        cell = max(CELL_MIN, min(CELL_MAX, width // n - 1))
+        return cell, max(1, width // (cell + 1))
 
     def get_content_height(self, container, viewport, width: int) -> int:
         if self._shares is None:
             return 1
-        per_row = max(1, width // (len(CELL) + 1))
+        _cell, per_row = self._layout(width)
         return -(-self.worker_count // per_row) + 1  # cells + legend
 
     def render(self) -> Text:
@@ -52,11 +55,11 @@ class TileMap(Widget):
             return Text(self._message, style="dim")
         compute, exchange, wait = self._shares
         text = Text()
-        per_row = self._per_row()
+        cell, per_row = self._layout(self.size.width or 40)
         for i, (c, x, w) in enumerate(zip(compute, exchange, wait)):
             rgb = np.clip(c * COMPUTE + x * EXCHANGE + w * WAIT, 0, 255).astype(int)
-            colour = Color.from_rgb(*rgb)
-            text.append(CELL, Style(color=colour))
+            label = str(i) if len(str(i)) <= cell else ""
+            text.append(label.center(cell), Style(bgcolor=Color.from_rgb(*rgb), color="black"))
             text.append("\n" if (i + 1) % per_row == 0 and i + 1 < len(compute) else " ")
         text.append("\n")
         text.append("■", Style(color=Color.from_rgb(*COMPUTE)))
