@@ -29,8 +29,8 @@ def model_sweep(s: LayerSettings) -> tuple[list[SweepPoint], str]:
         for chip_id in (s.chip_a, s.chip_b):
             try:
                 est = backend.estimate(chip_id, t.layer(), batch=t.batch, dtype=t.dtype, train=t.train)
-            except (backend.Unavailable, ValueError, KeyError, ZeroDivisionError, TypeError) as exc:
-                error = error or str(exc)
+            except Exception as exc:  # noqa: BLE001 - shown under the chart, never a crash
+                error = error or f"{chip_id} at {cpg}/group: {exc}"
                 continue
             flop_s[chip_id] = est.achieved_flop_s
         points.append(SweepPoint(cpg, flop_s))

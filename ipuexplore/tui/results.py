@@ -72,6 +72,9 @@ def chip_results(s: LayerSettings) -> list[ChipResult]:
             out.append(ChipResult(chip_id, name, error=str(exc), batch=s.batch, short=short))
         except (ValueError, KeyError, ZeroDivisionError, TypeError) as exc:
             out.append(ChipResult(chip_id, name, error=f"model rejected the layer: {exc}", batch=s.batch, short=short))
+        except Exception as exc:  # noqa: BLE001 - a model bug must show in the UI, not crash it
+            out.append(ChipResult(chip_id, name, error=f"model failed: {type(exc).__name__}: {exc}",
+                                  batch=s.batch, short=short))
         else:
             out.append(ChipResult(chip_id, name, estimate=est, batch=s.batch, short=short))
     return out

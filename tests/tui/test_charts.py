@@ -35,7 +35,7 @@ def test_charts_view_draws_both_chips_and_follows_the_layer():
         assert isinstance(screen, ChartsScreen)
         assert len(screen.points) == len(app.settings.cpg_choices())
         legend = text_of(screen.query_one(".legend-sweep"))
-        assert "IPU Mk1" in legend and "V100" in legend and "current: 8/group" in legend
+        assert "IPU Mk1" in legend and "V100" in legend and "8/group (now)" in legend
         assert "layer:" in text_of(screen.query_one(".legend-roof-a"))
         assert "hbm" in text_of(screen.query_one(".legend-roof-b"))
         # change the layer in the layer view; the charts follow on return
@@ -45,7 +45,7 @@ def test_charts_view_draws_both_chips_and_follows_the_layer():
         await pilot.press("left")
         await pilot.press("c")
         await pilot.pause()
-        assert "current: 4/group" in text_of(app.screen.query_one(".legend-sweep"))
+        assert "4/group (now)" in text_of(app.screen.query_one(".legend-sweep"))
 
     run_app(body, size=(100, 40))
 

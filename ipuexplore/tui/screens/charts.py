@@ -25,6 +25,7 @@ class ChartsScreen(Screen):
         super().__init__()
         self.generation = 0
         self._drawn_for = None
+        self._host_complete = False
 
     def compose(self) -> ComposeResult:
         yield Static(id="charts-note", classes="note")
@@ -32,11 +33,17 @@ class ChartsScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.redraw()
+        self.redraw()  # the host curve follows in on_screen_resume, which also runs first time
+
+    def _auto_measure(self) -> None:
+        """The host curve is part of the chart: measure it on arrival (cancelled on leaving)."""
+        if self.app.live_enabled:
+            self.action_measure_host()
 
     def on_screen_resume(self) -> None:
-        if self._drawn_for != self.app.settings:
+        if self._drawn_for != self.app.settings or not self._host_complete:
             self.redraw()
+            self._auto_measure()
 
     def on_screen_suspend(self) -> None:
         self.workers.cancel_group(self, "sweep")
@@ -59,10 +66,15 @@ class ChartsScreen(Screen):
         self.generation += 1
         self.workers.cancel_group(self, "sweep")
         self.panel.redraw(s)
+        self._show_note("host: not measured (live measurement off)" if not self.app.live_enabled
+                        else "host: measuring...")
+
+    def _show_note(self, host: str) -> None:
+        s = self.app.settings
         mode = "training" if s.train else "inference"
         self.query_one("#charts-note", Static).update(
-            f"{s.layer().describe()}, batch {s.batch} {s.dtype} {mode}, keep {s.keep}. "
-            "m: measure the host at each group size")
+            f"{s.layer().describe()}, batch {s.batch} {s.dtype} {mode}, keep {s.keep}\n"
+            f"{host} (direct, fp32, best of {HOST_REPEATS}; m measures again)")
 
     # ---- host sweep -------------------------------------------------------------------
     def action_measure_host(self) -> None:
@@ -70,6 +82,7 @@ class ChartsScreen(Screen):
             self.notify(f"live measurement off: {self.app.live_disabled_reason}", severity="warning")
             return
         self.panel.set_host_points({})
+        self._host_complete = False
         self._sweep_host(self.generation, self.app.settings)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="sweep",
@@ -105,8 +118,8 @@ class ChartsScreen(Screen):
         if message.generation != self.generation:
             return
         self.panel.set_host_points(message.points)
-        if message.done == message.total:
-            self.notify("host measured at every group size", timeout=2)
+        self._host_complete = message.done == message.total
+        self._show_note(f"host: {message.done}/{message.total} group sizes measured")
 
     def export_data(self) -> dict:
         s = self.app.settings

@@ -173,8 +173,8 @@ class NetworkScreen(Screen):
     def _fill_table(self) -> None:
         table = self.query_one(DataTable)
         table.clear(columns=True)
-        labels = {"A": backend.chip_short(self.analysis.chips[0]),
-                  "B": backend.chip_short(self.analysis.chips[-1])}
+        a_short, b_short = (backend.chip_short(c) for c in (self.analysis.chips[0], self.analysis.chips[-1]))
+        labels = {"A": a_short, "B": b_short, "bound A": f"{a_short} bound", "bound B": f"{b_short} bound"}
         host_times = self._host_times()
         for label, key in COLUMNS:
             text = labels.get(label, label)

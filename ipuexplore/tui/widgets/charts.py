@@ -82,7 +82,7 @@ class ThroughputChart(_SafePlot):
         if xs:
             plt.xticks(xs, [str(x) for x in xs])
             plt.vline(current, "white")
-            _key(legend, f"current: {current}/group", "white", "│")
+            _key(legend, f"{current}/group (now)", "white", "│")
         self.refresh()
         return legend
 
