@@ -268,3 +268,37 @@ def test_bad_arguments_name_the_parameter():
         estimate("v100", "conv")
     with pytest.raises(ValueError, match="not a GPU"):
         gpu_model.cost(MK1, passes(conv(4), 1, "fp16", False)[0], "fp16", l2_resident=False)
+
+
+# ---- any valid layer ------------------------------------------------------------------------
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@st.composite
+def conv_layers(draw):
+    g = draw(st.sampled_from([1, 2, 3, 4, 8, 16]))
+    c = g * draw(st.integers(1, 24))
+    k = g * draw(st.integers(1, 24))
+    r = draw(st.integers(1, 7))
+    stride = draw(st.integers(1, 3))
+    dilation = draw(st.integers(1, 2))
+    pad = draw(st.integers(0, 3))
+    h = draw(st.integers(dilation * (r - 1) + 1, 64))
+    return Layer.conv(c, h, h, k, r, stride=stride, pad=pad, dilation=dilation, g=g)
+
+
+@settings(max_examples=60, deadline=None)
+@given(layer=conv_layers(), batch=st.integers(1, 64), dtype=st.sampled_from(["fp16", "fp32"]), train=st.booleans(),
+       chip=st.sampled_from(["ipu-mk1", "ipu-mk2", "ipu-bow", "v100", "a100-40gb", "h100", "host"]))
+def test_any_conv_gets_a_finite_consistent_estimate(layer, batch, dtype, train, chip):
+    e = estimate(chip, layer, batch=batch, dtype=dtype, train=train)
+    assert 0 < e.time_s < 10 and e.bound in ("compute", "memory", "exchange", "overhead")
+    assert e.flops == batch * layer.flops * (3 if train else 1)
+    assert e.time_s == pytest.approx(sum(p.time_s for p in e.phases))
+    for p in e.phases:
+        assert all(t.value >= 0 for t in p.terms.values())
+        # the pass can't take less than its slowest bound category
+        assert p.time_s >= max(p.time_by_bound.values()) * (1 - 1e-9)
+    assert 0 <= e.utilisation <= 1
+    json.dumps(e.to_dict())
