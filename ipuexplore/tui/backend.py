@@ -52,9 +52,7 @@ def engine():
     try:
         return importlib.import_module("ipuexplore.engine")
     except ImportError as exc:
-        raise Unavailable(
-            f"engine not built ({exc}); `pip install .` compiles csrc/ into the extension"
-        ) from exc
+        raise Unavailable(f"engine not built: {exc}") from exc
 
 
 def chip_ids() -> list[str]:

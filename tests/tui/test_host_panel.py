@@ -93,10 +93,18 @@ def test_engine_measures_and_restarts_on_change():
     run_app(body, live=True)
 
 
-@pytest.mark.skipif(engine_built(), reason="the engine is built here")
-def test_engine_missing_is_said_plainly():
+def test_engine_missing_is_said_plainly(monkeypatch):
+    from ipuexplore.tui import backend
+
+    def missing():
+        raise backend.Unavailable("engine not built: no compiler here")
+
+    monkeypatch.setattr(backend, "engine", missing)
+
     async def body(app, pilot):
         panel = app.screen.query_one(HostPanel)
         await wait_until(pilot, lambda: "engine not built" in text_of(panel.query_one("#host-shape")))
+        assert not panel.latest
+        assert "GFLOP/s" not in text_of(panel.query_one("#host-direct"))
 
     run_app(body, live=True)

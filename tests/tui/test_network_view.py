@@ -118,3 +118,22 @@ def test_host_run_with_progress():
         assert screen.export_data()["rows"][0]["host_time_s"] > 0
 
     run_app(body, size=(120, 40))
+
+
+def test_host_run_without_engine_says_so(monkeypatch):
+    from ipuexplore.tui import backend
+
+    def missing():
+        raise backend.Unavailable("engine not built: no compiler here")
+
+    monkeypatch.setattr(backend, "engine", missing)
+
+    async def body(app, pilot):
+        screen = await _open(app, pilot)
+        screen.query_one(DataTable).focus()
+        await pilot.press("r")
+        await wait_for_group(app, "host_run")
+        await wait_until(pilot, lambda: "engine not built" in text_of(screen.query_one("#net-host")))
+        assert screen.host_run is None
+
+    run_app(body, size=(120, 40))

@@ -142,7 +142,8 @@ class NetworkScreen(Screen):
         summary.update(
             f"{net.name} at {net.res}px: {len(net.layers)} layers, {net.params / 1e6:.2f} M params, "
             f"{net.flops / 1e9:.2f} GFLOP/image (2xMAC); batch {s.batch} {s.dtype} "
-            f"{'training' if s.train else 'inference'} (layer view settings){unsupported}")
+            f"{'training' if s.train else 'inference'} (layer view settings); "
+            f"* and red: the {netview.HEAVY} slowest layers per chip{unsupported}")
         self._show_totals()
         self._fill_table()
 

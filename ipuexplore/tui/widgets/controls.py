@@ -22,7 +22,7 @@ class LayerControls(Vertical):
 
     def compose(self) -> ComposeResult:
         s = self._initial
-        yield Static("Layer", classes="panel-title")
+        yield Static("[b]Layer[/b]  [dim]←→ step  ↑↓ move[/dim]", classes="panel-title")
         yield Stepper("ch/group", s.cpg_choices(), s.cpg, field="cpg",
                       tooltip="input channels per group, c/g (1 = depthwise)")
         yield Stepper("groups", s.group_choices(), s.groups, field="groups",
