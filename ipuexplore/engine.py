@@ -33,6 +33,8 @@ __all__ = [
     "RunStats",
     "conv_output_size",
     "reference_conv2d",
+    "reference_conv2d_backward",
+    "conv2d_backward",
     "get_include",
     "get_library_dir",
     "cpu_count",
@@ -229,6 +231,21 @@ class RunStats:
     def total_bytes(self) -> int:
         return int(self.bytes_in.sum() + self.bytes_out.sum())
 
+    @classmethod
+    def combine(cls, *runs: "RunStats") -> "RunStats":
+        """Several runs on one pool (e.g. backward data + weights) as one: counters and wall
+        times add up, rates are recomputed."""
+        first = runs[0]
+        arrays = {name: sum(getattr(r, name) for r in runs) for name in _STAT_FIELDS}
+        wall = sum(r.wall_s for r in runs)
+        flops = float(arrays["flops"].sum())
+        moved = float(arrays["bytes_in"].sum() + arrays["bytes_out"].sum())
+        return cls(**arrays, wall_s=wall, gflop_s=flops / wall / 1e9 if wall else 0.0,
+                   gb_s=moved / wall / 1e9 if wall else 0.0,
+                   algorithm="+".join(dict.fromkeys(r.algorithm for r in runs)),
+                   kernel="+".join(dict.fromkeys(r.kernel for r in runs)),
+                   workers=first.workers, total_supersteps=sum(r.total_supersteps for r in runs))
+
     def to_dict(self) -> dict:
         out = {}
         for key, value in self.__dict__.items():
@@ -378,14 +395,17 @@ class Conv2d:
     """A convolution created once (weights packed, kernel chosen) and run many times.
 
     ``Conv2d(weight, bias, input_shape, stride=1, padding=0, dilation=1, groups=1, *,
-    pool=None, algorithm="auto", portable=False, memory_limit=None)``; ``run(x, out=None)``
-    returns the output; ``stats`` is the ``RunStats`` of the last run. Without a pool a
-    shared default pool (one worker per CPU) is used.
+    pool=None, algorithm="auto", portable=False, memory_limit=None, backward=False)``;
+    ``run(x, out=None)`` returns the output; ``stats`` is the ``RunStats`` of the last run.
+    With ``backward=True`` (packs a transposed copy of the weights) ``backward_data(dy)``
+    gives the input gradient; ``backward_weights(dy, x)`` gives (grad_weight, grad_bias) on
+    any Conv2d. Without a pool a shared default pool (one worker per CPU) is used.
     """
 
     def __init__(self, weight, bias=None, input_shape=None, stride=1, padding=0, dilation=1,
                  groups=1, *, pool: Pool | None = None, algorithm: str = "auto",
-                 portable: bool = False, memory_limit: int | None = None):
+                 portable: bool = False, memory_limit: int | None = None,
+                 backward: bool = False):
         weight = _array(weight, "weight", (4,))
         if input_shape is None:
             raise InvalidParameter("input_shape=None: give the (n, c, h, w) the layer will run on")
@@ -405,7 +425,8 @@ class Conv2d:
         desc.dilation_h, desc.dilation_w = geo.dilation
         desc.pad_top, desc.pad_bottom, desc.pad_left, desc.pad_right = geo.pad
         desc.algorithm = _algorithm(algorithm)
-        desc.flags = lib.IPX_FLAG_PORTABLE if portable else 0
+        desc.flags = (lib.IPX_FLAG_PORTABLE if portable else 0) | (lib.IPX_FLAG_BACKWARD if backward else 0)
+        self._backward = bool(backward)
         desc.memory_limit = 0 if memory_limit is None else _int_any(memory_limit, "memory_limit")
         out = ffi.new("ipx_conv_t*")
         wbuf = ffi.from_buffer("float[]", weight)
@@ -441,41 +462,92 @@ class Conv2d:
         (2 x MACs per run), min_bytes (compulsory traffic), min_tile_bytes, allocated_bytes."""
         return dict(self._info)
 
-    def run(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        x = _array(x, "input", (4,))
-        if x.shape != self._geo.input_shape:
-            raise InvalidParameter(f"input has shape {x.shape}, this Conv2d was created for {self._geo.input_shape}")
+    def _out(self, out, name, shape):
         if out is None:
-            out = np.empty(self._geo.output_shape, dtype=np.float32)
-        else:
-            out = _array(out, "out", (4,), writable=True)
-            if out.shape != self._geo.output_shape:
-                raise InvalidParameter(f"out has shape {out.shape}, expected {self._geo.output_shape}")
-            if np.shares_memory(out, x):
-                raise InvalidParameter("out overlaps input; pass a separate buffer")
+            return np.empty(shape, dtype=np.float32)
+        out = _array(out, name, (len(shape),), writable=True)
+        if out.shape != tuple(shape):
+            raise InvalidParameter(f"{name} has shape {out.shape}, expected {tuple(shape)}")
+        return out
+
+    def _input(self, x, name, shape):
+        x = _array(x, name, (4,))
+        if x.shape != tuple(shape):
+            raise InvalidParameter(f"{name} has shape {x.shape}, this Conv2d was created for {tuple(shape)}")
+        return x
+
+    def _call(self, who: str, fn) -> None:
+        """Run fn(pool_handle) with this handle and the pool held; record the statistics."""
         if self._handle is None:
-            raise Closed("Conv2d.run: the convolution is closed")
+            raise Closed(f"{who}: the convolution is closed")
         pool = self._pool if self._pool is not None else _default_pool(None)
         if self._info["min_tile_bytes"] > pool.tile_bytes:
             raise errors.TileTooSmall(
-                f"Conv2d.run: this layer needs tile_bytes >= {self._info['min_tile_bytes']}, "
+                f"{who}: this layer needs tile_bytes >= {self._info['min_tile_bytes']}, "
                 f"the pool has {pool.tile_bytes}", "IPX_STATUS_TILE_TOO_SMALL")
         if not self._lock.acquire(blocking=False):
-            raise Busy("Conv2d.run: this convolution is in use by another call", "IPX_STATUS_BUSY")
+            raise Busy(f"{who}: this convolution is in use by another call", "IPX_STATUS_BUSY")
         try:
-            handle = pool._acquire("Conv2d.run")
+            handle = pool._acquire(who)
             try:
-                xin = ffi.from_buffer("float[]", x)
-                yout = ffi.from_buffer("float[]", out, require_writable=True)
-                status = lib.ipx_conv_run(self._handle, handle, xin, x.size, yout, out.size)
+                status = fn(handle)
                 if status in (0, lib.IPX_STATUS_CANCELLED):
                     self.stats = pool._collect()
-                _check(status, "Conv2d.run")
+                _check(status, who)
             finally:
                 pool._lock.release()
         finally:
             self._lock.release()
+
+    def run(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Forward: ``x`` [n, c, h, w] -> output [n, k, p, q] (into ``out`` if given)."""
+        geo = self._geo
+        x = self._input(x, "input", geo.input_shape)
+        out = self._out(out, "out", geo.output_shape)
+        if np.shares_memory(out, x):
+            raise InvalidParameter("out overlaps input; pass a separate buffer")
+        xin = ffi.from_buffer("float[]", x)
+        yout = ffi.from_buffer("float[]", out, require_writable=True)
+        self._call("Conv2d.run", lambda h: lib.ipx_conv_run(self._handle, h, xin, x.size, yout, out.size))
         return out
+
+    def backward_data(self, grad_output: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Input gradient [n, c, h, w] from the output gradient [n, k, p, q]. Needs
+        ``backward=True`` at creation."""
+        if not self._backward:
+            raise errors.Unsupported("Conv2d.backward_data: create the Conv2d with backward=True",
+                                     "IPX_STATUS_UNSUPPORTED")
+        geo = self._geo
+        dy = self._input(grad_output, "grad_output", geo.output_shape)
+        gi = self._out(out, "grad_input", geo.input_shape)
+        if np.shares_memory(gi, dy):
+            raise InvalidParameter("grad_input overlaps grad_output; pass a separate buffer")
+        a = ffi.from_buffer("float[]", dy)
+        b = ffi.from_buffer("float[]", gi, require_writable=True)
+        self._call("Conv2d.backward_data",
+                   lambda h: lib.ipx_conv_run_backward_data(self._handle, h, a, dy.size, b, gi.size))
+        return gi
+
+    def backward_weights(self, grad_output: np.ndarray, x: np.ndarray, out=None):
+        """(grad_weight [k, c/g, r, s], grad_bias [k]) from the output gradient and the
+        forward input. ``out``: optional (grad_weight, grad_bias) buffers (either may be None)."""
+        geo = self._geo
+        dy = self._input(grad_output, "grad_output", geo.output_shape)
+        x = self._input(x, "input", geo.input_shape)
+        gw_buf, gb_buf = (None, None) if out is None else out
+        gw = self._out(gw_buf, "grad_weight", geo.weight_shape)
+        gb = self._out(gb_buf, "grad_bias", (geo.k,))
+        for arr, name in ((gw, "grad_weight"), (gb, "grad_bias")):
+            if np.shares_memory(arr, dy) or np.shares_memory(arr, x):
+                raise InvalidParameter(f"{name} overlaps an input; pass a separate buffer")
+        a = ffi.from_buffer("float[]", dy)
+        xb = ffi.from_buffer("float[]", x)
+        wb = ffi.from_buffer("float[]", gw, require_writable=True)
+        bb = ffi.from_buffer("float[]", gb, require_writable=True)
+        self._call("Conv2d.backward_weights",
+                   lambda h: lib.ipx_conv_run_backward_weights(self._handle, h, a, dy.size, xb, x.size,
+                                                               wb, gw.size, bb, gb.size))
+        return gw, gb
 
     __call__ = run
 
@@ -505,6 +577,23 @@ class Conv2d:
             pass
 
 
+def _pool_for(conv: Conv2d, pool: Pool | None, workers: int | None):
+    """The pool to run conv on and a private pool to close afterwards (or None): the shared
+    default pool unless it is busy in another thread or its tiles are too small."""
+    if pool is not None:
+        return pool, None
+    need = conv.info["min_tile_bytes"]
+    pool = _default_pool(workers)
+    if pool._lock.locked() or need > pool.tile_bytes:
+        if need > 1 << 30:
+            raise errors.TileTooSmall(
+                f"this layer needs {need} bytes of tile memory per worker, more than the 1 GiB "
+                f"maximum", "IPX_STATUS_TILE_TOO_SMALL")
+        temp = Pool(workers, tile_bytes=max(need, DEFAULT_TILE_BYTES))
+        return temp, temp
+    return pool, None
+
+
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
            workers: int | None = None, pool: Pool | None = None, algorithm: str = "auto",
            out: np.ndarray | None = None) -> np.ndarray:
@@ -531,23 +620,43 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
                   algorithm=algorithm)
     temp = None
     try:
-        if pool is None:
-            need = conv.info["min_tile_bytes"]
-            pool = _default_pool(workers)
-            # Shared pool busy in another thread, or its tiles too small: use a private one.
-            if pool._lock.locked() or need > pool.tile_bytes:
-                if need > 1 << 30:
-                    raise errors.TileTooSmall(
-                        f"conv2d: this layer needs {need} bytes of tile memory per worker, "
-                        f"more than the 1 GiB maximum", "IPX_STATUS_TILE_TOO_SMALL")
-                pool = temp = Pool(workers, tile_bytes=max(need, DEFAULT_TILE_BYTES))
-            conv._pool = pool
+        conv._pool, temp = _pool_for(conv, pool, workers)
         y = conv.run(arr, out)
     finally:
         conv.close()
         if temp is not None:
             temp.close()
     return y[0] if unbatched else y
+
+
+def conv2d_backward(grad_output, input, weight, stride=1, padding=0, dilation=1, groups=1, *,
+                    workers: int | None = None, pool: Pool | None = None,
+                    algorithm: str = "auto", out=None):
+    """Gradients of ``conv2d`` (torch.nn.grad.conv2d_input / conv2d_weight and the bias sum):
+    returns ``(grad_input, grad_weight, grad_bias)``, float32, shapes of input, weight and
+    [k]. Arguments as ``conv2d``; ``out`` is an optional (grad_input, grad_weight, grad_bias)
+    tuple of buffers (any may be None). Both passes run on the pool; its ``last_stats`` are
+    their combined statistics."""
+    x = _array(input, "input", (4,))
+    w = _array(weight, "weight", (4,))
+    if pool is not None and workers is not None and pool.workers != workers:
+        raise InvalidParameter(f"workers={workers} disagrees with pool.workers={pool.workers}; give one")
+    gi_buf, gw_buf, gb_buf = (None, None, None) if out is None else out
+    conv = Conv2d(w, None, x.shape, stride, padding, dilation, groups, pool=pool,
+                  algorithm=algorithm, backward=True)
+    temp = None
+    try:
+        run_pool, temp = _pool_for(conv, pool, workers)
+        conv._pool = run_pool
+        grad_input = conv.backward_data(grad_output, gi_buf)
+        data_stats = conv.stats
+        grad_weight, grad_bias = conv.backward_weights(grad_output, x, (gw_buf, gb_buf))
+        run_pool._last_stats = RunStats.combine(data_stats, conv.stats)
+    finally:
+        conv.close()
+        if temp is not None:
+            temp.close()
+    return grad_input, grad_weight, grad_bias
 
 
 # ---------------------------------------------------------------------------------------
@@ -583,6 +692,38 @@ def reference_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, 
     if bias is not None:
         out += np.asarray(bias, dtype=dtype)[None, :, None, None]
     return out
+
+
+def reference_conv2d_backward(grad_output, input, weight, stride=1, padding=0, dilation=1,
+                              groups=1, *, dtype=np.float64):
+    """Plain numpy gradients of ``reference_conv2d``: (grad_input, grad_weight, grad_bias),
+    accumulated in ``dtype``."""
+    x = np.asarray(input)
+    w = np.asarray(weight)
+    dy = np.asarray(grad_output).astype(dtype)
+    geo = _ref_setup(x.shape, w.shape, stride, padding, dilation, groups)
+    n, g, p, q = geo.n, geo.g, geo.p, geo.q
+    cg, kg = geo.c // g, geo.k // g
+    (sh, sw), (dh, dw) = geo.stride, geo.dilation
+    pt, pb, pl, pr = geo.pad
+    hp, wp = geo.h + pt + pb, geo.w + pl + pr
+    xp = np.zeros((n, geo.c, hp, wp), dtype=dtype)
+    xp[:, :, pt:pt + geo.h, pl:pl + geo.w] = x
+    xg = xp.reshape(n, g, cg, hp, wp)
+    wg = w.astype(dtype).reshape(g, kg, cg, geo.r, geo.s)
+    dyg = dy.reshape(n, g, kg, p * q)
+    gxp = np.zeros((n, g, cg, hp, wp), dtype=dtype)
+    gw = np.zeros((g, kg, cg, geo.r, geo.s), dtype=dtype)
+    for ri in range(geo.r):
+        for si in range(geo.s):
+            rows = slice(ri * dh, ri * dh + (p - 1) * sh + 1, sh)
+            cols = slice(si * dw, si * dw + (q - 1) * sw + 1, sw)
+            patch = xg[:, :, :, rows, cols].reshape(n, g, cg, p * q)
+            gw[:, :, :, ri, si] = np.einsum("ngkp,ngcp->gkc", dyg, patch)
+            wt = np.swapaxes(wg[:, :, :, ri, si], 1, 2)  # (g, cg, kg)
+            gxp[:, :, :, rows, cols] += np.matmul(wt[None], dyg).reshape(n, g, cg, p, q)
+    grad_input = gxp.reshape(n, geo.c, hp, wp)[:, :, pt:pt + geo.h, pl:pl + geo.w]
+    return grad_input, gw.reshape(w.shape), dy.sum(axis=(0, 2, 3))
 
 
 # ---------------------------------------------------------------------------------------

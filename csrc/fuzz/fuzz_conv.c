@@ -36,6 +36,13 @@ static uint64_t take(reader* r, int bytes) {
     return v;
 }
 
+/* Flags the header defines (the backward flag arrived with the backward passes). */
+#ifdef IPX_FLAG_BACKWARD
+#define KNOWN_FLAGS (IPX_FLAG_PORTABLE | IPX_FLAG_BACKWARD)
+#else
+#define KNOWN_FLAGS IPX_FLAG_PORTABLE
+#endif
+
 /* Values that sit on or beyond every limit the API documents. */
 static const int64_t HOSTILE[] = {
     0, -1, 1, 2, (int64_t)IPX_MAX_DIM, (int64_t)IPX_MAX_DIM + 1, (int64_t)1 << 31,
@@ -66,7 +73,7 @@ static bool expect_valid(const ipx_conv_desc* d, int64_t* p, int64_t* q) {
         return false;
 #undef IN
     if (d->c % d->g || d->k % d->g) return false;
-    if (d->algorithm < 0 || d->algorithm > 2 || (d->flags & ~1u)) return false;
+    if (d->algorithm < 0 || d->algorithm > 2 || (d->flags & ~(uint32_t)KNOWN_FLAGS)) return false;
     /* __int128: no overflow possible for values up to 2^30. */
     __int128 eh = (__int128)d->h + d->pad_top + d->pad_bottom - (__int128)d->dilation_h * (d->r - 1) - 1;
     __int128 ew = (__int128)d->w + d->pad_left + d->pad_right - (__int128)d->dilation_w * (d->s - 1) - 1;
@@ -186,7 +193,7 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     uint8_t alg = (uint8_t)take(&r, 1);
     d.algorithm = alg < 0xf0 ? alg % 3 : (int32_t)take(&r, 4);
     uint8_t fl = (uint8_t)take(&r, 1);
-    d.flags = fl < 0xf0 ? (fl & 1u) : (uint32_t)take(&r, 4);
+    d.flags = fl < 0xf0 ? (fl & KNOWN_FLAGS) : (uint32_t)take(&r, 4);
     if (limited) d.memory_limit = take(&r, 3) * 4;
 
     int64_t p = 0, q = 0, p2 = 0, q2 = 0;
@@ -214,11 +221,11 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     size_t wpass = wlen, bpass = small ? (size_t)d.k : 1;
     if (bad_len) {
         int delta = (int)(take(&r, 1) % 5) - 2;
-        wpass = (size_t)((int64_t)wlen + delta);
+        wpass = (int64_t)wlen + delta < 0 ? 0 : (size_t)((int64_t)wlen + delta);
         if (delta == 0) bpass = bpass + 1;
     }
     guarded wb, bb, xb, yb;
-    CHECK(guarded_alloc(&wb, wpass > wlen ? wpass : wlen) == 0);
+    CHECK(guarded_alloc(&wb, wpass > wlen ? wpass : wlen) == 0 && wb.data != NULL);
     CHECK(guarded_alloc(&bb, bpass) == 0);
     uint32_t rng = (uint32_t)take(&r, 4);
     for (size_t i = 0; i < wb.count; i++) wb.data[i] = value(&r, specials, &rng);

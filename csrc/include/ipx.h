@@ -140,6 +140,9 @@ typedef enum ipx_isa {
 /// Flag for ipx_conv_desc::flags: use the portable kernels even when AVX2/FMA is available.
 /// The environment variable IPX_FORCE_PORTABLE=1 has the same effect.
 #define IPX_FLAG_PORTABLE 1u
+/// Flag for ipx_conv_desc::flags: also prepare the backward-data pass (packs a transposed,
+/// flipped copy of the weights), so that ipx_conv_run_backward_data() can be called.
+#define IPX_FLAG_BACKWARD 2u
 
 /// Smallest and largest accepted tile memory per worker.
 #define IPX_MIN_TILE_BYTES 4096u
@@ -267,6 +270,43 @@ IPX_API ipx_status ipx_conv_get_info(ipx_conv_t conv, ipx_conv_info* info);
 /// Thread-safety: one call per conv and per pool at a time; see the file comment.
 IPX_API ipx_status ipx_conv_run(ipx_conv_t conv, ipx_pool_t pool, const float* input,
                                 size_t input_len, float* output, size_t output_len);
+
+/// Backward data: the gradient of the loss with respect to the input, given the gradient with
+/// respect to the output (torch.nn.grad.conv2d_input). Computed on the pool as a forward
+/// convolution of the stride-upsampled output gradient with the flipped weights; the
+/// statistics count the FLOPs executed, which for stride > 1 include the inserted zeros.
+/// Needs a handle created with IPX_FLAG_BACKWARD. Allocates nothing.
+/// @param grad_output      n*k*p*q floats (NCHW); must not be NULL.
+/// @param grad_output_len  must equal n*k*p*q.
+/// @param grad_input       n*c*h*w floats, fully overwritten; must not be NULL.
+/// @param grad_input_len   must equal n*c*h*w.
+/// @retval IPX_STATUS_SUCCESS, IPX_STATUS_NULL_POINTER, IPX_STATUS_UNSUPPORTED (created without
+///         IPX_FLAG_BACKWARD), IPX_STATUS_INVALID_BUFFER_SIZE, IPX_STATUS_TILE_TOO_SMALL,
+///         IPX_STATUS_BUSY, IPX_STATUS_CANCELLED.
+/// Thread-safety: as ipx_conv_run().
+IPX_API ipx_status ipx_conv_run_backward_data(ipx_conv_t conv, ipx_pool_t pool,
+                                              const float* grad_output, size_t grad_output_len,
+                                              float* grad_input, size_t grad_input_len);
+
+/// Backward weights: the gradient with respect to the weights (torch.nn.grad.conv2d_weight)
+/// and, if grad_bias is not NULL, the bias (the sum of grad_output over n, p, q). Each worker
+/// owns blocks of output channels and keeps their weight gradient in its tile memory while
+/// it streams the batch and the output rows through in supersteps. Works on any handle (the
+/// handle's weights are not used). Allocates nothing.
+/// @param grad_output      n*k*p*q floats; must not be NULL.
+/// @param input            n*c*h*w floats (the forward input); must not be NULL.
+/// @param grad_weight      k*(c/g)*r*s floats, fully overwritten; must not be NULL.
+/// @param grad_bias        k floats, fully overwritten, or NULL to skip.
+/// @param *_len            element counts; each must equal the size above (grad_bias_len is
+///                         ignored when grad_bias is NULL).
+/// @retval IPX_STATUS_SUCCESS, IPX_STATUS_NULL_POINTER, IPX_STATUS_INVALID_BUFFER_SIZE,
+///         IPX_STATUS_TILE_TOO_SMALL, IPX_STATUS_BUSY, IPX_STATUS_CANCELLED.
+/// Thread-safety: as ipx_conv_run().
+IPX_API ipx_status ipx_conv_run_backward_weights(ipx_conv_t conv, ipx_pool_t pool,
+                                                 const float* grad_output, size_t grad_output_len,
+                                                 const float* input, size_t input_len,
+                                                 float* grad_weight, size_t grad_weight_len,
+                                                 float* grad_bias, size_t grad_bias_len);
 
 /// Destroy a convolution. NULL is accepted and does nothing (returns success).
 /// @retval IPX_STATUS_SUCCESS, IPX_STATUS_BUSY (the handle is running; nothing is freed).

@@ -13,6 +13,31 @@ int ipx_cpu_has_avx2(void) {
 int ipx_cpu_has_avx2(void) { return 0; }
 #endif
 
+void ipx__fill_row(float* dst, const float* src, int64_t w, int64_t pl, int64_t uw, int64_t sw,
+                   int64_t row_len) {
+    if (src == NULL) {
+        for (int64_t i = 0; i < sw * row_len; i++) dst[i] = 0.0f;
+        return;
+    }
+    if (sw == 1 && uw == 1 && pl >= 0) {
+        /* Forward fast path. Short rows are common (7x7 to 56x56 maps): plain loops beat
+           three libc calls (and -fno-tree-loop-distribute-patterns keeps them loops). */
+        int64_t lead = ipx__min(pl, row_len);
+        int64_t n = ipx__max(0, ipx__min(w, row_len - lead));
+        int64_t i = 0;
+        for (; i < lead; i++) dst[i] = 0.0f;
+        for (int64_t j = 0; j < n; j++) dst[i + j] = src[j];
+        for (i += n; i < row_len; i++) dst[i] = 0.0f;
+        return;
+    }
+    for (int64_t ph = 0; ph < sw; ph++) {
+        float* out = dst + ph * row_len;
+        int64_t u = ph - pl; /* column of the upsampled input */
+        for (int64_t idx = 0; idx < row_len; idx++, u += sw)
+            out[idx] = (u >= 0 && u % uw == 0 && u / uw < w) ? src[u / uw] : 0.0f;
+    }
+}
+
 static bool in_dim_range(int64_t v, int64_t lo) { return v >= lo && v <= IPX_MAX_DIM; }
 
 /* Checks every size of desc; on success sets *p, *q. */
@@ -33,7 +58,7 @@ static ipx_status validate(const ipx_conv_desc* d, int64_t* p, int64_t* q) {
         return IPX_STATUS_INVALID_PADDING;
     if (d->algorithm < IPX_ALGORITHM_AUTO || d->algorithm > IPX_ALGORITHM_GEMM)
         return IPX_STATUS_INVALID_ALGORITHM;
-    if (d->flags & ~(uint32_t)IPX_FLAG_PORTABLE) return IPX_STATUS_INVALID_FLAGS;
+    if (d->flags & ~(uint32_t)(IPX_FLAG_PORTABLE | IPX_FLAG_BACKWARD)) return IPX_STATUS_INVALID_FLAGS;
     /* Every term is <= 2^30, so these cannot overflow int64. */
     int64_t eff_h = d->h + d->pad_top + d->pad_bottom - d->dilation_h * (d->r - 1) - 1;
     int64_t eff_w = d->w + d->pad_left + d->pad_right - d->dilation_w * (d->s - 1) - 1;
@@ -70,9 +95,107 @@ ipx_status ipx_conv_output_size(const ipx_conv_desc* desc, int64_t* p, int64_t* 
 }
 
 static void conv_free(struct ipx_conv* cv) {
+    if (cv == NULL) return;
+    conv_free(cv->bwd);
     free(cv->weight);
     free(cv->bias);
     free(cv);
+}
+
+static int32_t pick_kernel(int64_t cg, int64_t kg) {
+    return (cg >= 8 && kg >= 8) ? IPX_KERNEL_CHANNEL : IPX_KERNEL_ROW;
+}
+
+/* Bytes a handle with this geometry allocates for its packed weights and bias. */
+static uint64_t weight_bytes(const ipx_conv_desc* d) {
+    const int64_t cg = d->c / d->g, kg = d->k / d->g, taps = d->r * d->s;
+    bool chan = pick_kernel(cg, kg) == IPX_KERNEL_CHANNEL;
+    int64_t kk = chan ? d->g * ipx__round_up(kg, 8) : d->k;
+    return sizeof(struct ipx_conv) + (uint64_t)(kk * cg * taps + kk) * sizeof(float);
+}
+
+/* Fill a handle for geometry d (output p x q, input upsampling uh x uw) and PyTorch-layout
+   weights; allocates the packed copies. */
+static ipx_status conv_init(struct ipx_conv* cv, const ipx_conv_desc* d, int64_t p, int64_t q,
+                            int64_t uh, int64_t uw, const float* weight, const float* bias) {
+    const int64_t cg = d->c / d->g, kg = d->k / d->g, taps = d->r * d->s;
+    cv->d = *d;
+    cv->p = p;
+    cv->q = q;
+    cv->uh = uh;
+    cv->uw = uw;
+    cv->cg = cg;
+    cv->kg = kg;
+    cv->kg8 = ipx__round_up(kg, 8);
+    cv->kernel = pick_kernel(cg, kg);
+    cv->algorithm = IPX_ALGORITHM_DIRECT;
+    const char* force = getenv("IPX_FORCE_PORTABLE");
+    bool portable = (d->flags & IPX_FLAG_PORTABLE) || (force && force[0] && force[0] != '0');
+    cv->isa = (!portable && ipx_cpu_has_avx2()) ? IPX_ISA_AVX2 : IPX_ISA_PORTABLE;
+    atomic_init(&cv->in_use, 0);
+    const bool chan = cv->kernel == IPX_KERNEL_CHANNEL;
+    cv->weight_len = chan ? (size_t)(d->g * cv->kg8 * cg * taps) : (size_t)(d->k * cg * taps);
+    cv->bias_len = chan ? (size_t)(d->g * cv->kg8) : (size_t)d->k;
+    cv->weight = malloc(cv->weight_len * sizeof(float));
+    cv->bias = malloc(cv->bias_len * sizeof(float));
+    if (cv->weight == NULL || cv->bias == NULL) return IPX_STATUS_OUT_OF_MEMORY;
+    if (chan) {
+        ipx__chan_pack_weights(cv, weight, bias, cv->weight, cv->bias);
+    } else {
+        memcpy(cv->weight, weight, cv->weight_len * sizeof(float));
+        if (bias) memcpy(cv->bias, bias, cv->bias_len * sizeof(float));
+        else memset(cv->bias, 0, cv->bias_len * sizeof(float));
+    }
+    cv->allocated_bytes = sizeof(struct ipx_conv) + (cv->weight_len + cv->bias_len) * sizeof(float);
+    cv->flops = 2u * (uint64_t)(d->n * d->k) * (uint64_t)(p * q) * (uint64_t)(cg * taps);
+    return IPX_STATUS_SUCCESS;
+}
+
+/* Backward data as a forward convolution: the output gradient, upsampled by the stride
+   (zeros between rows and columns), convolved with the weights flipped in r and s and with
+   input and output channels swapped within each group, padded so that the result has the
+   input's h x w. */
+static void backward_desc(const ipx_conv_desc* d, int64_t p, int64_t q, ipx_conv_desc* b) {
+    memset(b, 0, sizeof(*b));
+    b->n = d->n;
+    b->c = d->k;
+    b->h = p;
+    b->w = q;
+    b->k = d->c;
+    b->r = d->r;
+    b->s = d->s;
+    b->g = d->g;
+    b->stride_h = b->stride_w = 1;
+    b->dilation_h = d->dilation_h;
+    b->dilation_w = d->dilation_w;
+    b->pad_top = d->dilation_h * (d->r - 1) - d->pad_top;
+    b->pad_left = d->dilation_w * (d->s - 1) - d->pad_left;
+    b->pad_bottom = b->pad_right = 0; /* unused: the output size is given (h x w) */
+    b->flags = d->flags;
+}
+
+static ipx_status create_backward(struct ipx_conv* cv, const float* weight) {
+    const ipx_conv_desc* d = &cv->d;
+    const int64_t cg = cv->cg, kg = cv->kg, r = d->r, s = d->s;
+    ipx_conv_desc bd;
+    backward_desc(d, cv->p, cv->q, &bd);
+    float* wt = malloc((size_t)(d->k * cg * r * s) * sizeof(float));
+    cv->bwd = calloc(1, sizeof(*cv->bwd));
+    if (wt == NULL || cv->bwd == NULL) {
+        free(wt);
+        return IPX_STATUS_OUT_OF_MEMORY;
+    }
+    /* W'[g*cg + ci][kk][r-1-ri][s-1-si] = W[g*kg + kk][ci][ri][si] */
+    for (int64_t gi = 0; gi < d->g; gi++)
+        for (int64_t kk = 0; kk < kg; kk++)
+            for (int64_t ci = 0; ci < cg; ci++)
+                for (int64_t ri = 0; ri < r; ri++)
+                    for (int64_t si = 0; si < s; si++)
+                        wt[(((gi * cg + ci) * kg + kk) * r + (r - 1 - ri)) * s + (s - 1 - si)] =
+                            weight[(((gi * kg + kk) * cg + ci) * r + ri) * s + si];
+    ipx_status st = conv_init(cv->bwd, &bd, d->h, d->w, d->stride_h, d->stride_w, wt, NULL);
+    free(wt);
+    return st;
 }
 
 ipx_status ipx_conv_create(const ipx_conv_desc* desc, const float* weight, size_t weight_len,
@@ -86,57 +209,38 @@ ipx_status ipx_conv_create(const ipx_conv_desc* desc, const float* weight, size_
     status = validate(desc, &p, &q);
     if (status != IPX_STATUS_SUCCESS) goto error;
     const ipx_conv_desc* d = desc;
-    const int64_t cg = d->c / d->g, kg = d->k / d->g, taps = d->r * d->s;
+    const int64_t cg = d->c / d->g, taps = d->r * d->s;
     status = IPX_STATUS_INVALID_BUFFER_SIZE;
     if (weight_len != (size_t)(d->k * cg * taps)) goto error;
     if (bias != NULL && bias_len != (size_t)d->k) goto error;
     status = IPX_STATUS_UNSUPPORTED;
     if (d->algorithm == IPX_ALGORITHM_GEMM) goto error; /* not built yet */
 
-    int32_t kernel = (cg >= 8 && kg >= 8) ? IPX_KERNEL_CHANNEL : IPX_KERNEL_ROW;
-    int64_t kg8 = ipx__round_up(kg, 8);
-    size_t wlen = kernel == IPX_KERNEL_CHANNEL ? (size_t)(d->g * kg8 * cg * taps)
-                                               : (size_t)(d->k * cg * taps);
-    size_t blen = kernel == IPX_KERNEL_CHANNEL ? (size_t)(d->g * kg8) : (size_t)d->k;
-    uint64_t alloc = sizeof(struct ipx_conv) + (wlen + blen) * sizeof(float);
+    uint64_t alloc = weight_bytes(d);
+    if (d->flags & IPX_FLAG_BACKWARD) {
+        ipx_conv_desc bd;
+        backward_desc(d, p, q, &bd);
+        alloc += weight_bytes(&bd);
+    }
     status = IPX_STATUS_MEMORY_LIMIT;
     if (d->memory_limit != 0 && alloc > d->memory_limit) goto error;
 
     status = IPX_STATUS_OUT_OF_MEMORY;
     cv = calloc(1, sizeof(*cv));
     if (cv == NULL) goto error;
-    cv->d = *d;
-    cv->p = p;
-    cv->q = q;
-    cv->cg = cg;
-    cv->kg = kg;
-    cv->kg8 = kg8;
-    cv->kernel = kernel;
-    cv->algorithm = IPX_ALGORITHM_DIRECT;
-    const char* force = getenv("IPX_FORCE_PORTABLE");
-    bool portable = (d->flags & IPX_FLAG_PORTABLE) || (force && force[0] && force[0] != '0');
-    cv->isa = (!portable && ipx_cpu_has_avx2()) ? IPX_ISA_AVX2 : IPX_ISA_PORTABLE;
-    atomic_init(&cv->in_use, 0);
-    cv->weight_len = wlen;
-    cv->bias_len = blen;
-    cv->weight = malloc(wlen * sizeof(float));
-    cv->bias = malloc(blen * sizeof(float));
-    if (cv->weight == NULL || cv->bias == NULL) goto error;
-    if (kernel == IPX_KERNEL_CHANNEL) {
-        ipx__chan_pack_weights(cv, weight, bias, cv->weight, cv->bias);
-    } else {
-        memcpy(cv->weight, weight, wlen * sizeof(float));
-        if (bias) memcpy(cv->bias, bias, blen * sizeof(float));
-        else memset(cv->bias, 0, blen * sizeof(float));
+    status = conv_init(cv, d, p, q, 1, 1, weight, bias);
+    if (status != IPX_STATUS_SUCCESS) goto error;
+    if (d->flags & IPX_FLAG_BACKWARD) {
+        status = create_backward(cv, weight);
+        if (status != IPX_STATUS_SUCCESS) goto error;
+        cv->allocated_bytes += cv->bwd->allocated_bytes;
     }
-    cv->allocated_bytes = alloc;
-    cv->flops = 2u * (uint64_t)(d->n * d->k) * (uint64_t)(p * q) * (uint64_t)(cg * taps);
     cv->min_bytes = 4u * ((uint64_t)(d->n * d->c * d->h * d->w) + (uint64_t)(d->k * cg * taps) +
                           (bias ? (uint64_t)d->k : 0u) + (uint64_t)(d->n * d->k * p * q));
     *conv_out = cv;
     return IPX_STATUS_SUCCESS;
 error:
-    if (cv != NULL) conv_free(cv);
+    conv_free(cv);
     return status;
 }
 
@@ -162,6 +266,12 @@ ipx_status ipx_conv_get_info(ipx_conv_t conv, ipx_conv_info* info) {
     info->flops = conv->flops;
     info->min_bytes = conv->min_bytes;
     info->min_tile_bytes = min_tile_bytes(conv);
+    if (conv->bwd != NULL) {
+        uint64_t b = min_tile_bytes(conv->bwd);
+        if (b > info->min_tile_bytes) info->min_tile_bytes = b;
+    }
+    uint64_t bw = ipx__bwd_weights_min_tile_bytes(conv);
+    if (bw > info->min_tile_bytes) info->min_tile_bytes = bw;
     info->allocated_bytes = conv->allocated_bytes;
     return IPX_STATUS_SUCCESS;
 }
@@ -291,6 +401,60 @@ static void conv_job(void* vctx, uint32_t wi) {
     }
 }
 
+/* Totals of the pool's last run from its workers' counters. */
+void ipx__pool_finish_stats(ipx_pool_t pool, uint64_t t0, uint64_t t1, int64_t supersteps) {
+    ipx_run_stats* last = &pool->last;
+    memset(last, 0, sizeof(*last));
+    last->wall_s = (double)(t1 - t0) * 1e-9;
+    for (uint32_t i = 0; i < pool->workers; i++) {
+        const ipx_worker_stats* s = &pool->slots[i].stats;
+        last->flops += s->flops;
+        last->bytes_in += s->bytes_in;
+        last->bytes_out += s->bytes_out;
+    }
+    if (last->wall_s > 0) {
+        last->gflop_s = (double)last->flops / last->wall_s * 1e-9;
+        last->gb_s = (double)(last->bytes_in + last->bytes_out) / last->wall_s * 1e-9;
+    }
+    last->supersteps = (uint64_t)supersteps;
+}
+
+/* Runs the forward geometry of cv (a handle or its backward-data handle). The caller holds
+   the in-use guards. */
+static ipx_status run_direct(const struct ipx_conv* cv, ipx_pool_t pool, const float* input,
+                             float* output) {
+    run_ctx ctx = {.cv = cv, .pool = pool, .input = input, .output = output};
+    ipx_status status = make_plan(cv, pool, &ctx.plan);
+    if (status == IPX_STATUS_SUCCESS) {
+        ctx.supersteps = ipx__div_up(ctx.plan.blocks, pool->workers);
+        uint64_t t0 = ipx__now_ns();
+        bool cancelled = ipx__pool_run(pool, conv_job, &ctx);
+        ipx__pool_finish_stats(pool, t0, ipx__now_ns(), ctx.supersteps);
+        status = cancelled ? IPX_STATUS_CANCELLED : IPX_STATUS_SUCCESS;
+    } else {
+        memset(&pool->last, 0, sizeof(pool->last));
+    }
+    pool->last.workers = pool->workers;
+    pool->last.algorithm = cv->algorithm;
+    pool->last.kernel = cv->kernel;
+    pool->last.status = status;
+    return status;
+}
+
+ipx_status ipx__acquire_pair(ipx_conv_t conv, ipx_pool_t pool) {
+    if (!ipx__try_acquire(&conv->in_use)) return IPX_STATUS_BUSY;
+    if (!ipx__try_acquire(&pool->in_use)) {
+        ipx__release(&conv->in_use);
+        return IPX_STATUS_BUSY;
+    }
+    return IPX_STATUS_SUCCESS;
+}
+
+void ipx__release_pair(ipx_conv_t conv, ipx_pool_t pool) {
+    ipx__release(&pool->in_use);
+    ipx__release(&conv->in_use);
+}
+
 ipx_status ipx_conv_run(ipx_conv_t conv, ipx_pool_t pool, const float* input, size_t input_len,
                         float* output, size_t output_len) {
     if (conv == NULL || pool == NULL || input == NULL || output == NULL)
@@ -299,42 +463,27 @@ ipx_status ipx_conv_run(ipx_conv_t conv, ipx_pool_t pool, const float* input, si
     if (input_len != (size_t)(d->n * d->c * d->h * d->w) ||
         output_len != (size_t)(d->n * d->k * conv->p * conv->q))
         return IPX_STATUS_INVALID_BUFFER_SIZE;
-    if (!ipx__try_acquire(&conv->in_use)) return IPX_STATUS_BUSY;
-    if (!ipx__try_acquire(&pool->in_use)) {
-        ipx__release(&conv->in_use);
-        return IPX_STATUS_BUSY;
-    }
-    run_ctx ctx = {.cv = conv, .pool = pool, .input = input, .output = output};
-    ipx_status status = make_plan(conv, pool, &ctx.plan);
-    if (status == IPX_STATUS_SUCCESS) {
-        ctx.supersteps = ipx__div_up(ctx.plan.blocks, pool->workers);
-        uint64_t t0 = ipx__now_ns();
-        bool cancelled = ipx__pool_run(pool, conv_job, &ctx);
-        uint64_t t1 = ipx__now_ns();
-        status = cancelled ? IPX_STATUS_CANCELLED : IPX_STATUS_SUCCESS;
-        ipx_run_stats* last = &pool->last;
-        memset(last, 0, sizeof(*last));
-        last->wall_s = (double)(t1 - t0) * 1e-9;
-        for (uint32_t i = 0; i < pool->workers; i++) {
-            const ipx_worker_stats* s = &pool->slots[i].stats;
-            last->flops += s->flops;
-            last->bytes_in += s->bytes_in;
-            last->bytes_out += s->bytes_out;
-        }
-        if (last->wall_s > 0) {
-            last->gflop_s = (double)last->flops / last->wall_s * 1e-9;
-            last->gb_s = (double)(last->bytes_in + last->bytes_out) / last->wall_s * 1e-9;
-        }
-        last->supersteps = (uint64_t)ctx.supersteps;
-    } else {
-        memset(&pool->last, 0, sizeof(pool->last));
-    }
-    pool->last.workers = pool->workers;
-    pool->last.algorithm = conv->algorithm;
-    pool->last.kernel = conv->kernel;
-    pool->last.status = status;
-    ipx__release(&pool->in_use);
-    ipx__release(&conv->in_use);
+    ipx_status status = ipx__acquire_pair(conv, pool);
+    if (status != IPX_STATUS_SUCCESS) return status;
+    status = run_direct(conv, pool, input, output);
+    ipx__release_pair(conv, pool);
+    return status;
+}
+
+ipx_status ipx_conv_run_backward_data(ipx_conv_t conv, ipx_pool_t pool, const float* grad_output,
+                                      size_t grad_output_len, float* grad_input,
+                                      size_t grad_input_len) {
+    if (conv == NULL || pool == NULL || grad_output == NULL || grad_input == NULL)
+        return IPX_STATUS_NULL_POINTER;
+    if (conv->bwd == NULL) return IPX_STATUS_UNSUPPORTED;
+    const ipx_conv_desc* d = &conv->d;
+    if (grad_output_len != (size_t)(d->n * d->k * conv->p * conv->q) ||
+        grad_input_len != (size_t)(d->n * d->c * d->h * d->w))
+        return IPX_STATUS_INVALID_BUFFER_SIZE;
+    ipx_status status = ipx__acquire_pair(conv, pool);
+    if (status != IPX_STATUS_SUCCESS) return status;
+    status = run_direct(conv->bwd, pool, grad_output, grad_input);
+    ipx__release_pair(conv, pool);
     return status;
 }
 

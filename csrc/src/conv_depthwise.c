@@ -53,31 +53,6 @@ int64_t ipx__row_tile_floats(const struct ipx_conv* cv, int64_t gb, int64_t pb,
     return (int64_t)end;
 }
 
-/* Copy one input row (or zeros) into sw phase rows of length row_len. */
-static void copy_row(const float* src, int64_t w, int64_t pl, int64_t sw, int64_t row_len,
-                     float* dst) {
-    if (src == NULL) {
-        memset(dst, 0, (size_t)(sw * row_len) * sizeof(float));
-        return;
-    }
-    if (sw == 1) {
-        /* Short rows are common (7x7 to 56x56 maps): plain loops beat three libc calls. */
-        int64_t lead = ipx__min(pl, row_len);
-        int64_t n = ipx__max(0, ipx__min(w, row_len - lead));
-        int64_t i = 0;
-        for (; i < lead; i++) dst[i] = 0.0f;
-        for (int64_t j = 0; j < n; j++) dst[i + j] = src[j];
-        for (i += n; i < row_len; i++) dst[i] = 0.0f;
-        return;
-    }
-    for (int64_t ph = 0; ph < sw; ph++) {
-        float* out = dst + ph * row_len;
-        int64_t iw = ph - pl;
-        for (int64_t idx = 0; idx < row_len; idx++, iw += sw)
-            out[idx] = (iw >= 0 && iw < w) ? src[iw] : 0.0f;
-    }
-}
-
 void ipx__row_exchange(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
                        const float* input, float* tile, bool load_weights) {
     const ipx_conv_desc* d = &cv->d;
@@ -88,11 +63,9 @@ void ipx__row_exchange(const struct ipx_conv* cv, const ipx__plan* plan, const i
     for (int64_t ch = 0; ch < chans; ch++) {
         const float* src = input + ((b->n * d->c + c0 + ch) * d->h) * d->w;
         float* dst = tile + plan->in_off + (size_t)(ch * plan->rows_in) * (size_t)phase_row;
-        for (int64_t rr = 0; rr < rows; rr++) {
-            int64_t ih = row0 + rr;
-            copy_row(ih >= 0 && ih < d->h ? src + ih * d->w : NULL, d->w, d->pad_left,
-                     d->stride_w, plan->row_len, dst + rr * phase_row);
-        }
+        for (int64_t rr = 0; rr < rows; rr++)
+            ipx__fill_row(dst + rr * phase_row, ipx__src_row(cv, src, row0 + rr), d->w,
+                          d->pad_left, cv->uw, d->stride_w, plan->row_len);
     }
     if (load_weights) {
         size_t wn = (size_t)(b->gb * cv->kg * cv->cg * d->r * d->s);

@@ -71,22 +71,12 @@ void ipx__chan_exchange(const struct ipx_conv* cv, const ipx__plan* plan, const 
     if (load_input) {
         const int64_t rows = (b->pb - 1) * d->stride_h + (d->r - 1) * d->dilation_h + 1;
         const int64_t row0 = b->p0 * d->stride_h - d->pad_top;
-        /* Padded column j holds input column j - pad_left. */
-        const int64_t lead = ipx__min(d->pad_left, row_len);
-        const int64_t ncopy = ipx__max(0, ipx__min(d->w, row_len - lead));
         for (int64_t ci = 0; ci < b->gb * cv->cg; ci++) {
             const float* src = input + ((b->n * d->c + b->g0 * cv->cg + ci) * d->h) * d->w;
             float* dst = tile + plan->in_off + (size_t)(ci * plan->rows_in * row_len);
-            for (int64_t rr = 0; rr < rows; rr++, dst += row_len) {
-                int64_t ih = row0 + rr;
-                if (ih < 0 || ih >= d->h) {
-                    memset(dst, 0, (size_t)row_len * sizeof(float));
-                    continue;
-                }
-                memset(dst, 0, (size_t)lead * sizeof(float));
-                memcpy(dst + lead, src + ih * d->w, (size_t)ncopy * sizeof(float));
-                memset(dst + lead + ncopy, 0, (size_t)(row_len - lead - ncopy) * sizeof(float));
-            }
+            for (int64_t rr = 0; rr < rows; rr++, dst += row_len)
+                ipx__fill_row(dst, ipx__src_row(cv, src, row0 + rr), d->w, d->pad_left, cv->uw,
+                              1, row_len);
         }
     }
     if (load_weights) {

@@ -109,7 +109,11 @@ typedef struct ipx__plan {
 } ipx__plan;
 
 struct ipx_conv {
+    /* Geometry the kernels compute. For a backward-data handle (bwd below) it is the
+       equivalent forward convolution over the upsampled gradient: pads may be negative and
+       uh x uw is the input upsampling (zeros between rows/columns; 1 for forward). */
     ipx_conv_desc d;
+    int64_t uh, uw;
     int64_t p, q, cg, kg;       /* output size, channels per group in / out */
     int32_t kernel, isa, algorithm;
     float* weight;              /* row kernel: [k][cg][r][s]; channel kernel: packed */
@@ -117,8 +121,20 @@ struct ipx_conv {
     int64_t kg8;                /* kg rounded up to 8 (channel kernel) */
     size_t weight_len, bias_len;
     uint64_t flops, min_bytes, allocated_bytes;
+    struct ipx_conv* bwd;       /* backward-data handle (IPX_FLAG_BACKWARD), or NULL */
     _Atomic int in_use;
 };
+
+/* Source row for tile row `up` (a row of the upsampled, padded input), or NULL for zeros. */
+static inline const float* ipx__src_row(const struct ipx_conv* cv, const float* plane, int64_t up) {
+    if (up < 0 || up % cv->uh != 0 || up / cv->uh >= cv->d.h) return NULL;
+    return plane + (up / cv->uh) * cv->d.w;
+}
+/* Fill one tile row: padded column j holds input column (j - pl) / uw when that divides
+   exactly and is in range, else zero; split into sw phases of row_len (j -> phase j % sw,
+   index j / sw). src NULL gives a zero row. */
+void ipx__fill_row(float* dst, const float* src, int64_t w, int64_t pl, int64_t uw, int64_t sw,
+                   int64_t row_len);
 
 /* Row kernel (conv_depthwise.c): depthwise, channel multipliers and < 8 channels/group. */
 int64_t ipx__row_tile_floats(const struct ipx_conv* cv, int64_t gb, int64_t pb,
@@ -137,5 +153,19 @@ void ipx__chan_exchange(const struct ipx_conv* cv, const ipx__plan* plan, const 
                         const float* input, float* tile, bool load_input, bool load_weights);
 void ipx__chan_compute(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
                        float* tile, float* output);
+
+/* conv.c helpers shared with conv_backward.c */
+void ipx__pool_finish_stats(ipx_pool_t pool, uint64_t t0, uint64_t t1, int64_t supersteps);
+ipx_status ipx__acquire_pair(ipx_conv_t conv, ipx_pool_t pool);
+void ipx__release_pair(ipx_conv_t conv, ipx_pool_t pool);
+/* Backward weights (conv_backward.c). */
+uint64_t ipx__bwd_weights_min_tile_bytes(const struct ipx_conv* cv);
+
+/* conv.c helpers shared with conv_backward.c */
+void ipx__pool_finish_stats(ipx_pool_t pool, uint64_t t0, uint64_t t1, int64_t supersteps);
+ipx_status ipx__acquire_pair(ipx_conv_t conv, ipx_pool_t pool);
+void ipx__release_pair(ipx_conv_t conv, ipx_pool_t pool);
+/* Backward weights (conv_backward.c). */
+uint64_t ipx__bwd_weights_min_tile_bytes(const struct ipx_conv* cv);
 
 #endif

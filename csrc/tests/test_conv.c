@@ -128,6 +128,77 @@ static void test_shapes(void) {
     check_shape(rect, 2, 0, 1);
 }
 
+/* Backward passes against naive loops (scatter form, independent of the engine's method). */
+static void check_backward(ipx_conv_desc d, uint32_t workers) {
+    d.flags |= IPX_FLAG_BACKWARD;
+    int64_t p, q;
+    EXPECT_STATUS(ipx_conv_output_size(&d, &p, &q), IPX_STATUS_SUCCESS);
+    int64_t cg = d.c / d.g, kg = d.k / d.g;
+    size_t in_len = (size_t)(d.n * d.c * d.h * d.w), w_len = (size_t)(d.k * cg * d.r * d.s);
+    size_t out_len = (size_t)(d.n * d.k * p * q);
+    float *x = malloc(in_len * 4), *wt = malloc(w_len * 4), *dy = malloc(out_len * 4);
+    float *gi = malloc(in_len * 4), *gw = malloc(w_len * 4), *gb = malloc((size_t)d.k * 4);
+    double *ri = calloc(in_len, 8), *rw = calloc(w_len, 8), *rb = calloc((size_t)d.k, 8);
+    unsigned seed = 11;
+    for (size_t i = 0; i < in_len; i++) x[i] = frand(&seed);
+    for (size_t i = 0; i < w_len; i++) wt[i] = frand(&seed);
+    for (size_t i = 0; i < out_len; i++) dy[i] = frand(&seed);
+    for (int64_t ni = 0; ni < d.n; ni++)
+        for (int64_t ko = 0; ko < d.k; ko++)
+            for (int64_t pi = 0; pi < p; pi++)
+                for (int64_t qi = 0; qi < q; qi++) {
+                    double g = dy[((ni * d.k + ko) * p + pi) * q + qi];
+                    rb[ko] += g;
+                    for (int64_t ci = 0; ci < cg; ci++)
+                        for (int64_t r = 0; r < d.r; r++)
+                            for (int64_t s = 0; s < d.s; s++) {
+                                int64_t ih = pi * d.stride_h - d.pad_top + r * d.dilation_h;
+                                int64_t iw = qi * d.stride_w - d.pad_left + s * d.dilation_w;
+                                if (ih < 0 || ih >= d.h || iw < 0 || iw >= d.w) continue;
+                                size_t xi = (size_t)(((ni * d.c + ko / kg * cg + ci) * d.h + ih) * d.w + iw);
+                                size_t wi = (size_t)(((ko * cg + ci) * d.r + r) * d.s + s);
+                                ri[xi] += g * wt[wi];
+                                rw[wi] += g * x[xi];
+                            }
+                }
+    ipx_pool_desc pd = {.workers = workers};
+    ipx_pool_t pool;
+    ipx_conv_t conv;
+    EXPECT_STATUS(ipx_pool_create(&pd, &pool), IPX_STATUS_SUCCESS);
+    EXPECT_STATUS(ipx_conv_create(&d, wt, w_len, NULL, 0, &conv), IPX_STATUS_SUCCESS);
+    EXPECT_STATUS(ipx_conv_run_backward_data(conv, pool, dy, out_len, gi, in_len), IPX_STATUS_SUCCESS);
+    EXPECT_STATUS(ipx_conv_run_backward_weights(conv, pool, dy, out_len, x, in_len, gw, w_len, gb, (size_t)d.k),
+                  IPX_STATUS_SUCCESS);
+    EXPECT_STATUS(ipx_conv_run_backward_data(conv, pool, dy, out_len, gi, in_len + 1), IPX_STATUS_INVALID_BUFFER_SIZE);
+    EXPECT_STATUS(ipx_conv_run_backward_weights(conv, pool, dy, out_len, x, in_len, gw, w_len, gb, 1),
+                  IPX_STATUS_INVALID_BUFFER_SIZE);
+    double worst = 0;
+    for (size_t i = 0; i < in_len; i++) worst = fmax(worst, fabs(gi[i] - ri[i]) / (1 + fabs(ri[i])));
+    for (size_t i = 0; i < w_len; i++) worst = fmax(worst, fabs(gw[i] - rw[i]) / (1 + fabs(rw[i])));
+    for (int64_t i = 0; i < d.k; i++) worst = fmax(worst, fabs(gb[i] - rb[i]) / (1 + fabs(rb[i])));
+    if (!(worst < 1e-4)) {
+        fprintf(stderr, "backward k%lld g%lld: error %g\n", (long long)d.k, (long long)d.g, worst);
+        failures++;
+    }
+    ipx_conv_desc fwd_only = d;
+    fwd_only.flags = 0;
+    ipx_conv_t plain;
+    EXPECT_STATUS(ipx_conv_create(&fwd_only, wt, w_len, NULL, 0, &plain), IPX_STATUS_SUCCESS);
+    EXPECT_STATUS(ipx_conv_run_backward_data(plain, pool, dy, out_len, gi, in_len), IPX_STATUS_UNSUPPORTED);
+    EXPECT_STATUS(ipx_conv_destroy(plain), IPX_STATUS_SUCCESS);
+    EXPECT_STATUS(ipx_conv_destroy(conv), IPX_STATUS_SUCCESS);
+    EXPECT_STATUS(ipx_pool_destroy(pool), IPX_STATUS_SUCCESS);
+    free(x), free(wt), free(dy), free(gi), free(gw), free(gb), free(ri), free(rw), free(rb);
+}
+
+static void test_backward(void) {
+    check_backward(make_desc(2, 16, 9, 9, 16, 3, 3, 16, 1, 1, 1), 2);  /* depthwise */
+    check_backward(make_desc(2, 34, 7, 6, 26, 3, 3, 2, 2, 1, 1), 3);   /* 17 -> 13, stride 2 */
+    check_backward(make_desc(1, 16, 8, 8, 32, 3, 3, 1, 1, 2, 2), 2);   /* dense, dilation 2 */
+    ipx_conv_desc wide = make_desc(1, 8, 5, 7, 8, 1, 1, 4, 1, 1, 2);   /* padding > kernel */
+    check_backward(wide, 1);
+}
+
 static void test_create_errors(void) {
     float wt[64] = {0};
     ipx_conv_t conv = (ipx_conv_t)1;
@@ -284,6 +355,7 @@ static void test_busy_and_cancel(void) {
 
 int main(void) {
     test_shapes();
+    test_backward();
     test_create_errors();
     test_pool_errors();
     test_busy_and_cancel();

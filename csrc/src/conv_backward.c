@@ -1,0 +1,318 @@
+/* Backward weights (and bias): dW[k][ci][ri][si] = sum over n, p, q of
+   dy[n][k][p][q] * x[n][g*cg + ci][p*stride_h - pad_top + ri*dil_h][q*stride_w - pad_left + si*dil_w].
+
+   Each worker owns blocks of (groups x output channels); a block's weight gradient stays in
+   its tile memory ("acc") while the batch and the output rows stream through in supersteps
+   (exchange: the input rows, zero-padded and split by column phase as the row kernel does,
+   and the output-gradient rows; compute: dot products along output rows). The last
+   superstep of a block writes its gradient out. Vectorised along the output row; a register
+   block of KO output channels x SB kernel columns shares the loaded vectors. */
+#include "internal.h"
+#include "vec.h"
+
+#include <stdlib.h>
+
+#define BW_V 8
+#define BW_MAX_KO 4
+#define BW_MAX_SB 4
+
+static size_t align_floats(int64_t x) { return (size_t)ipx__round_up(x, IPX_ALIGN_FLOATS); }
+
+static int64_t smul(int64_t a, int64_t b) {
+    int64_t r;
+    return __builtin_mul_overflow(a, b, &r) ? INT64_MAX / 4 : r;
+}
+
+typedef struct bw_plan {
+    ipx__plan x;        /* input layout (row kernel's), in_off inside the tile */
+    int64_t gb, kb, pb;
+    int64_t n_gblk, n_kblk, n_pblk, blocks, chunks;
+    int64_t dy_len;     /* floats per output-gradient row in the tile (q rounded up to 8) */
+    size_t dy_off, acc_off, bacc_off, end;
+} bw_plan;
+
+static int64_t bw_tile_floats(const struct ipx_conv* cv, int64_t gb, int64_t kb, int64_t pb,
+                              bw_plan* pl) {
+    const ipx_conv_desc* d = &cv->d;
+    int64_t rows_in = (pb - 1) * d->stride_h + (d->r - 1) * d->dilation_h + 1;
+    int64_t off_max = ((d->s - 1) * d->dilation_w) / d->stride_w;
+    int64_t dy_len = ipx__round_up(cv->q, BW_V);
+    int64_t row_len = dy_len + off_max; /* the row kernel's layout */
+    int64_t xin = smul(smul(smul(gb * cv->cg, rows_in), d->stride_w), row_len);
+    int64_t dy = smul(smul(gb * kb, pb), dy_len);
+    int64_t acc = smul(smul(gb * kb, cv->cg), d->r * d->s);
+    if (xin >= INT64_MAX / 8 || dy >= INT64_MAX / 8 || acc >= INT64_MAX / 8) return INT64_MAX / 4;
+    size_t dy_off = align_floats(xin);
+    size_t acc_off = dy_off + align_floats(dy);
+    size_t bacc_off = acc_off + align_floats(acc);
+    size_t end = bacc_off + align_floats(gb * kb);
+    if (pl) {
+        memset(&pl->x, 0, sizeof(pl->x));
+        pl->x.rows_in = rows_in;
+        pl->x.row_len = row_len;
+        pl->x.in_off = 0;
+        pl->dy_len = dy_len;
+        pl->dy_off = dy_off;
+        pl->acc_off = acc_off;
+        pl->bacc_off = bacc_off;
+        pl->end = end;
+    }
+    return (int64_t)end;
+}
+
+uint64_t ipx__bwd_weights_min_tile_bytes(const struct ipx_conv* cv) {
+    int64_t f = bw_tile_floats(cv, 1, 1, 1, NULL);
+    return f >= INT64_MAX / 8 ? UINT64_MAX : (uint64_t)f * 4u;
+}
+
+static ipx_status bw_make_plan(const struct ipx_conv* cv, ipx_pool_t pool, bw_plan* pl) {
+    const int64_t tile = (int64_t)(pool->tile_bytes / sizeof(float));
+    const int64_t W = pool->workers, g = cv->d.g, kg = cv->kg, p = cv->p;
+    int64_t gb = g, kb = kg, pb = p;
+    for (;;) {
+        if (bw_tile_floats(cv, gb, kb, pb, pl) <= tile) break;
+        bool acc_big = kb * cv->cg * cv->d.r * cv->d.s >= cv->cg * pb * cv->q;
+        if (gb > 1) gb = ipx__div_up(gb, 2);
+        else if (kb > 1 && (acc_big || pb == 1)) kb = ipx__div_up(kb, 2);
+        else if (pb > 1) pb = ipx__div_up(pb, 2);
+        else return IPX_STATUS_TILE_TOO_SMALL;
+    }
+    /* Blocks are the unit of parallelism: split groups, then output channels, until every
+       worker has at least two (or nothing is left to split). */
+    while (ipx__div_up(g, gb) * ipx__div_up(kg, kb) < 2 * W) {
+        if (gb > 1) gb = ipx__div_up(gb, 2);
+        else if (kb > 1) kb = ipx__div_up(kb, 2);
+        else break;
+    }
+    bw_tile_floats(cv, gb, kb, pb, pl);
+    pl->gb = gb;
+    pl->kb = kb;
+    pl->pb = pb;
+    pl->n_gblk = ipx__div_up(g, gb);
+    pl->n_kblk = ipx__div_up(kg, kb);
+    pl->n_pblk = ipx__div_up(p, pb);
+    pl->blocks = pl->n_gblk * pl->n_kblk;
+    pl->chunks = cv->d.n * pl->n_pblk;
+    return IPX_STATUS_SUCCESS;
+}
+
+typedef struct bw_ctx {
+    const struct ipx_conv* cv;
+    ipx_pool_t pool;
+    bw_plan plan;
+    const float* dy;
+    const float* x;
+    float* dw;
+    float* db;
+    int64_t supersteps;
+} bw_ctx;
+
+typedef struct bw_args {
+    int64_t ch_stride, out_row, tap_row, row_len, dy_len, pb, dw, sw;
+} bw_args;
+
+/* KO output channels x SB kernel columns (s0 .. s0+SB-1) of kernel row ri, input channel ci:
+   dot products over the block's rows. x points at the channel's tile rows, row ri*dil_h. */
+IPX_INLINE void bw_taps(const bw_args* a, const float* x, const float* dy, int64_t dy_ch,
+                        int64_t s0, float* acc, int64_t acc_ko, const int KO, const int SB) {
+    ipx_v8 sum[BW_MAX_KO][BW_MAX_SB];
+    const float* xs[BW_MAX_SB];
+    for (int ko = 0; ko < KO; ko++)
+        for (int sb = 0; sb < SB; sb++) sum[ko][sb] = v8_zero();
+    for (int sb = 0; sb < SB; sb++) {
+        int64_t off = (s0 + sb) * a->dw; /* = idx * sw + phase */
+        xs[sb] = x + (off % a->sw) * a->row_len + off / a->sw;
+    }
+    for (int64_t pp = 0; pp < a->pb; pp++) {
+        const float* dyr = dy + pp * a->dy_len;
+        const int64_t xo = pp * a->out_row;
+        for (int64_t q0 = 0; q0 < a->dy_len; q0 += BW_V) {
+            ipx_v8 g[BW_MAX_KO];
+            for (int ko = 0; ko < KO; ko++) g[ko] = v8_load(dyr + ko * dy_ch + q0);
+            for (int sb = 0; sb < SB; sb++) {
+                ipx_v8 xv = v8_load(xs[sb] + xo + q0);
+                for (int ko = 0; ko < KO; ko++) sum[ko][sb] += g[ko] * xv;
+            }
+        }
+    }
+    for (int ko = 0; ko < KO; ko++)
+        for (int sb = 0; sb < SB; sb++) {
+            ipx_v8 v = sum[ko][sb];
+            float t = 0;
+            for (int l = 0; l < BW_V; l++) t += v[l];
+            acc[ko * acc_ko + s0 + sb] += t;
+        }
+}
+
+#define BW_S_CASES(KO, SBMAX)                                                              \
+    for (int64_t s0 = 0; s0 < s; s0 += (SBMAX)) {                                          \
+        switch (ipx__min(SBMAX, s - s0)) {                                                 \
+        case 1: bw_taps(&a, xr, dyk, dy_ch, s0, accr, acc_ko, KO, 1); break;               \
+        case 2: bw_taps(&a, xr, dyk, dy_ch, s0, accr, acc_ko, KO, (SBMAX) >= 2 ? 2 : 1); break; \
+        case 3: bw_taps(&a, xr, dyk, dy_ch, s0, accr, acc_ko, KO, (SBMAX) >= 3 ? 3 : 1); break; \
+        default: bw_taps(&a, xr, dyk, dy_ch, s0, accr, acc_ko, KO, (SBMAX) >= 4 ? 4 : 1); break; \
+        }                                                                                  \
+    }
+
+IPX_INLINE void bw_compute_body(const struct ipx_conv* cv, const bw_plan* pl, int64_t gb,
+                                int64_t kb, int64_t pb, float* tile) {
+    const ipx_conv_desc* d = &cv->d;
+    const int64_t cg = cv->cg, r = d->r, s = d->s, sw = d->stride_w;
+    const int64_t phase_row = sw * pl->x.row_len;
+    bw_args a = {
+        .ch_stride = pl->x.rows_in * phase_row,
+        .out_row = d->stride_h * phase_row,
+        .tap_row = d->dilation_h * phase_row,
+        .row_len = pl->x.row_len,
+        .dy_len = pl->dy_len,
+        .pb = pb,
+        .dw = d->dilation_w,
+        .sw = sw,
+    };
+    const int64_t dy_ch = pb * pl->dy_len, acc_ko = cg * r * s;
+    for (int64_t j = 0; j < gb; j++) {
+        const float* xg = tile + pl->x.in_off + j * cg * a.ch_stride;
+        for (int64_t ko0 = 0; ko0 < kb;) {
+            const int64_t nko = kb - ko0 >= 4 ? 4 : kb - ko0 >= 2 ? 2 : 1;
+            const float* dyk = tile + pl->dy_off + (j * kb + ko0) * dy_ch;
+            float* acck = tile + pl->acc_off + (j * kb + ko0) * acc_ko;
+            for (int64_t ci = 0; ci < cg; ci++) {
+                for (int64_t ri = 0; ri < r; ri++) {
+                    const float* xr = xg + ci * a.ch_stride + ri * a.tap_row;
+                    float* accr = acck + (ci * r + ri) * s;
+                    if (nko == 4) {
+                        BW_S_CASES(4, 2)
+                    } else if (nko == 2) {
+                        BW_S_CASES(2, 3)
+                    } else {
+                        BW_S_CASES(1, 4)
+                    }
+                }
+            }
+            ko0 += nko;
+        }
+    }
+}
+
+#if IPX_HAVE_AVX2_PATH
+IPX_TARGET_AVX2 static void bw_compute_avx2(const struct ipx_conv* cv, const bw_plan* pl,
+                                            int64_t gb, int64_t kb, int64_t pb, float* tile) {
+    bw_compute_body(cv, pl, gb, kb, pb, tile);
+}
+#endif
+
+static void bw_compute_portable(const struct ipx_conv* cv, const bw_plan* pl, int64_t gb,
+                                int64_t kb, int64_t pb, float* tile) {
+    bw_compute_body(cv, pl, gb, kb, pb, tile);
+}
+
+static void bw_job(void* vctx, uint32_t wi) {
+    const bw_ctx* ctx = vctx;
+    const struct ipx_conv* cv = ctx->cv;
+    const ipx_conv_desc* d = &cv->d;
+    const bw_plan* pl = &ctx->plan;
+    ipx_pool_t pool = ctx->pool;
+    float* tile = ipx__pool_tile(pool, wi);
+    ipx_worker_stats* st = ipx__pool_stats(pool, wi);
+    const int64_t W = pool->workers;
+    const int64_t first = pl->blocks * wi / W, last = pl->blocks * (wi + 1) / W;
+    const int64_t cg = cv->cg, taps = d->r * d->s;
+    for (int64_t step = 0; step < ctx->supersteps; step++) {
+        int64_t blk = first + step / pl->chunks, chunk = step % pl->chunks;
+        if (blk < last) {
+            const int64_t gblk = blk / pl->n_kblk, kblk = blk % pl->n_kblk;
+            const int64_t g0 = gblk * pl->gb, gb = ipx__min(pl->gb, d->g - g0);
+            const int64_t k0 = kblk * pl->kb, kb = ipx__min(pl->kb, cv->kg - k0);
+            const int64_t ni = chunk / pl->n_pblk, p0 = (chunk % pl->n_pblk) * pl->pb;
+            const int64_t pb = ipx__min(pl->pb, cv->p - p0);
+            uint64_t t0 = ipx__now_ns();
+            if (chunk == 0) {
+                memset(tile + pl->acc_off, 0, (size_t)(gb * kb * cg * taps) * sizeof(float));
+                memset(tile + pl->bacc_off, 0, (size_t)(gb * kb) * sizeof(float));
+            }
+            /* exchange: input rows (row-kernel layout) and output-gradient rows */
+            ipx__block b = {.n = ni, .g0 = g0, .gb = gb, .k0 = 0, .kb = cv->kg, .p0 = p0, .pb = pb};
+            ipx__row_exchange(cv, &pl->x, &b, ctx->x, tile, false);
+            const int64_t rows = (pb - 1) * d->stride_h + (d->r - 1) * d->dilation_h + 1;
+            st->bytes_in += 4u * (uint64_t)(gb * cg * rows * d->stride_w * pl->x.row_len);
+            for (int64_t j = 0; j < gb; j++)
+                for (int64_t kk = 0; kk < kb; kk++) {
+                    const float* src = ctx->dy + ((ni * d->k + (g0 + j) * cv->kg + k0 + kk) * cv->p + p0) * cv->q;
+                    float* dst = tile + pl->dy_off + ((j * kb + kk) * pb) * pl->dy_len;
+                    for (int64_t pp = 0; pp < pb; pp++, src += cv->q, dst += pl->dy_len) {
+                        int64_t i = 0;
+                        for (; i < cv->q; i++) dst[i] = src[i];
+                        for (; i < pl->dy_len; i++) dst[i] = 0.0f;
+                    }
+                }
+            st->bytes_in += 4u * (uint64_t)(gb * kb * pb * pl->dy_len);
+            uint64_t t1 = ipx__now_ns();
+#if IPX_HAVE_AVX2_PATH
+            if (cv->isa == IPX_ISA_AVX2) bw_compute_avx2(cv, pl, gb, kb, pb, tile);
+            else
+#endif
+                bw_compute_portable(cv, pl, gb, kb, pb, tile);
+            /* bias: sums of the output gradient (padding lanes are zero) */
+            for (int64_t jk = 0; jk < gb * kb; jk++) {
+                const float* dyr = tile + pl->dy_off + jk * pb * pl->dy_len;
+                float t = 0;
+                for (int64_t i = 0; i < pb * pl->dy_len; i++) t += dyr[i];
+                tile[pl->bacc_off + jk] += t;
+            }
+            st->flops += 2u * (uint64_t)(gb * kb) * (uint64_t)(pb * cv->q) * (uint64_t)(cg * taps);
+            if (chunk == pl->chunks - 1) { /* write the block's gradients */
+                for (int64_t j = 0; j < gb; j++)
+                    for (int64_t kk = 0; kk < kb; kk++) {
+                        int64_t kout = (g0 + j) * cv->kg + k0 + kk;
+                        memcpy(ctx->dw + kout * cg * taps, tile + pl->acc_off + (j * kb + kk) * cg * taps,
+                               (size_t)(cg * taps) * sizeof(float));
+                        if (ctx->db) ctx->db[kout] = tile[pl->bacc_off + j * kb + kk];
+                    }
+                st->bytes_out += 4u * (uint64_t)(gb * kb * (cg * taps + (ctx->db ? 1 : 0)));
+            }
+            uint64_t t2 = ipx__now_ns();
+            st->exchange_ns += t1 - t0;
+            st->compute_ns += t2 - t1;
+            st->supersteps++;
+        }
+        uint64_t t3 = ipx__now_ns();
+        bool stop = ipx__pool_sync(pool);
+        st->wait_ns += ipx__now_ns() - t3;
+        if (stop) break;
+    }
+}
+
+ipx_status ipx_conv_run_backward_weights(ipx_conv_t conv, ipx_pool_t pool,
+                                         const float* grad_output, size_t grad_output_len,
+                                         const float* input, size_t input_len,
+                                         float* grad_weight, size_t grad_weight_len,
+                                         float* grad_bias, size_t grad_bias_len) {
+    if (conv == NULL || pool == NULL || grad_output == NULL || input == NULL || grad_weight == NULL)
+        return IPX_STATUS_NULL_POINTER;
+    const ipx_conv_desc* d = &conv->d;
+    if (grad_output_len != (size_t)(d->n * d->k * conv->p * conv->q) ||
+        input_len != (size_t)(d->n * d->c * d->h * d->w) ||
+        grad_weight_len != (size_t)(d->k * conv->cg * d->r * d->s) ||
+        (grad_bias != NULL && grad_bias_len != (size_t)d->k))
+        return IPX_STATUS_INVALID_BUFFER_SIZE;
+    ipx_status status = ipx__acquire_pair(conv, pool);
+    if (status != IPX_STATUS_SUCCESS) return status;
+    bw_ctx ctx = {.cv = conv, .pool = pool, .dy = grad_output, .x = input, .dw = grad_weight,
+                  .db = grad_bias};
+    status = bw_make_plan(conv, pool, &ctx.plan);
+    if (status == IPX_STATUS_SUCCESS) {
+        ctx.supersteps = ipx__div_up(ctx.plan.blocks, pool->workers) * ctx.plan.chunks;
+        uint64_t t0 = ipx__now_ns();
+        bool cancelled = ipx__pool_run(pool, bw_job, &ctx);
+        ipx__pool_finish_stats(pool, t0, ipx__now_ns(), ctx.supersteps);
+        status = cancelled ? IPX_STATUS_CANCELLED : IPX_STATUS_SUCCESS;
+    } else {
+        memset(&pool->last, 0, sizeof(pool->last));
+    }
+    pool->last.workers = pool->workers;
+    pool->last.algorithm = IPX_ALGORITHM_DIRECT;
+    pool->last.kernel = IPX_KERNEL_ROW;
+    pool->last.status = status;
+    ipx__release_pair(conv, pool);
+    return status;
+}

@@ -1,0 +1,123 @@
+"""Backward data and weights against the float64 numpy reference and torch.autograd."""
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+import ipuexplore
+from ipuexplore import errors
+from ipuexplore.engine import Conv2d, Pool, reference_conv2d_backward
+
+from test_conv import CHANNELS_PER_GROUP, _assert_close, _data
+
+
+@st.composite
+def backward_cases(draw):
+    g = draw(st.integers(1, 3))
+    cg = draw(st.sampled_from(CHANNELS_PER_GROUP))
+    kg = draw(st.sampled_from(CHANNELS_PER_GROUP))
+    h, w = draw(st.integers(1, 10)), draw(st.integers(1, 11))
+    r, s = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    pad = tuple(draw(st.integers(0, 3)) for _ in range(4))  # may exceed the kernel extent
+    assume(h + pad[0] + pad[1] >= dilation[0] * (r - 1) + 1)
+    assume(w + pad[2] + pad[3] >= dilation[1] * (s - 1) + 1)
+    return dict(n=draw(st.integers(1, 2)), c=g * cg, h=h, w=w, k=g * kg, r=r, s=s, g=g,
+                stride=stride, dilation=dilation, pad=pad, workers=draw(st.integers(1, 3)),
+                portable=draw(st.booleans()), seed=draw(st.integers(0, 2**31)))
+
+
+@pytest.fixture(scope="module")
+def pools():
+    ps = {wk: Pool(wk) for wk in (1, 2, 3)}
+    yield ps
+    for p in ps.values():
+        p.close()
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=backward_cases())
+def test_random_shapes_match_reference(case, pools):
+    rng = np.random.default_rng(case["seed"])
+    x = _data(rng, (case["n"], case["c"], case["h"], case["w"]))
+    w = _data(rng, (case["k"], case["c"] // case["g"], case["r"], case["s"]))
+    args = (case["stride"], case["pad"], case["dilation"], case["g"])
+    conv = Conv2d(w, None, x.shape, *args, pool=pools[case["workers"]], portable=case["portable"],
+                  backward=True)
+    dy = _data(rng, conv.output_shape)
+    gi = conv.backward_data(dy)
+    gw, gb = conv.backward_weights(dy, x)
+    ri, rw, rb = reference_conv2d_backward(dy, x, w, *args)
+    _assert_close(gi, ri)
+    _assert_close(gw, rw)
+    _assert_close(gb, rb)
+
+
+@pytest.mark.parametrize("shape", [
+    # n, c, hw, k, r, g, stride, pad: depthwise, 2/4/8/16 per group, dense, strided
+    (2, 32, 14, 32, 3, 32, 1, 1),
+    (2, 32, 14, 32, 3, 16, 1, 1),
+    (2, 32, 14, 32, 3, 8, 1, 1),
+    (2, 64, 12, 64, 3, 8, 1, 1),
+    (2, 64, 12, 64, 3, 4, 1, 1),
+    (2, 48, 9, 40, 3, 1, 1, 1),
+    (2, 32, 15, 32, 3, 4, 2, 1),
+    (1, 24, 16, 48, 5, 24, 2, 2),
+])
+def test_matches_torch_autograd(shape):
+    torch = pytest.importorskip("torch")
+    n, c, hw, k, r, g, stride, pad = shape
+    rng = np.random.default_rng(1)
+    x, w, b = _data(rng, (n, c, hw, hw)), _data(rng, (k, c // g, r, r)), _data(rng, (k,))
+    xt = torch.from_numpy(x).requires_grad_()
+    wt = torch.from_numpy(w).requires_grad_()
+    bt = torch.from_numpy(b).requires_grad_()
+    y = torch.nn.functional.conv2d(xt, wt, bt, stride, pad, 1, g)
+    dy = torch.from_numpy(_data(rng, tuple(y.shape)))
+    y.backward(dy)
+    with Pool(2) as pool:
+        gi, gw, gb = ipuexplore.conv2d_backward(dy.numpy(), x, w, stride, pad, 1, g, pool=pool)
+        stats = pool.last_stats
+    _assert_close(gi, xt.grad.numpy())
+    _assert_close(gw, wt.grad.numpy())
+    _assert_close(gb, bt.grad.numpy())
+    assert stats.algorithm == "direct" and stats.total_flops >= 2 * 2 * n * k * y.shape[2] * y.shape[3] * (c // g) * r * r
+
+
+@pytest.mark.parametrize("g", [1, 4, 32])
+def test_worker_counts_give_identical_gradients(g):
+    rng = np.random.default_rng(2)
+    x, w = _data(rng, (2, 32, 10, 10)), _data(rng, (32, 32 // g, 3, 3))
+    dy = _data(rng, (2, 32, 10, 10))
+    results = []
+    for workers in (1, 2, 3, 4):
+        with Pool(workers) as pool:
+            results.append(ipuexplore.conv2d_backward(dy, x, w, 1, 1, 1, g, pool=pool))
+    for gi, gw, gb in results[1:]:
+        np.testing.assert_array_equal(gi, results[0][0])
+        np.testing.assert_array_equal(gw, results[0][1])
+        np.testing.assert_array_equal(gb, results[0][2])
+
+
+def test_out_buffers_and_errors():
+    rng = np.random.default_rng(3)
+    x, w = _data(rng, (1, 8, 6, 6)), _data(rng, (8, 2, 3, 3))
+    dy = _data(rng, (1, 8, 6, 6))
+    bufs = (np.full(x.shape, np.nan, np.float32), np.full(w.shape, np.nan, np.float32),
+            np.full(8, np.nan, np.float32))
+    res = ipuexplore.conv2d_backward(dy, x, w, padding=1, groups=4, out=bufs)
+    assert all(a is b for a, b in zip(res, bufs))
+    assert not any(np.isnan(a).any() for a in res)
+    with pytest.raises(ValueError, match="grad_output has shape"):
+        ipuexplore.conv2d_backward(dy[:, :, :5].copy(), x, w, padding=1, groups=4)
+    with pytest.raises(TypeError, match="grad_output must have dtype float32"):
+        ipuexplore.conv2d_backward(dy.astype(np.float64), x, w, padding=1, groups=4)
+    with pytest.raises(ValueError, match="grad_weight has shape"):
+        ipuexplore.conv2d_backward(dy, x, w, padding=1, groups=4, out=(None, np.empty((8, 2, 3, 2), np.float32), None))
+    conv = Conv2d(w, None, x.shape, padding=1, groups=4)  # no backward=True
+    with pytest.raises(errors.Unsupported, match="backward=True"):
+        conv.backward_data(dy)
+    gw, gb = conv.backward_weights(dy, x)  # needs no packed weights
+    _assert_close(gw, reference_conv2d_backward(dy, x, w, 1, 1, 1, 4)[1])
