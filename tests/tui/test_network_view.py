@@ -137,3 +137,32 @@ def test_host_run_without_engine_says_so(monkeypatch):
         assert screen.host_run is None
 
     run_app(body, size=(120, 40))
+
+
+def test_open_an_onnx_file(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 32, 28, 28])
+    w = numpy_helper.from_array(np.ones((32, 4, 3, 3), np.float32), "w")
+    nodes = [helper.make_node("Conv", ["x", "w"], ["y"], name="g8", group=8, pads=[1, 1, 1, 1]),
+             helper.make_node("Conv", ["y", "w"], ["z"], name="g8b", group=8, pads=[1, 1, 1, 1]),
+             helper.make_node("Softmax", ["z"], ["p"], name="sm")]
+    graph = helper.make_graph(nodes, "g", [x], [helper.make_tensor_value_info("p", TensorProto.FLOAT, None)], [w])
+    path = tmp_path / "tiny.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+
+    async def body(app, pilot):
+        screen = await _open(app, pilot)
+        field = screen.query_one("#net-onnx", Input)
+        field.focus()
+        field.value = str(path)
+        await pilot.press("enter")
+        await wait_for_group(app, "analyse")
+        await pilot.pause()
+        assert screen.query_one(DataTable).row_count == 2
+        summary = text_of(screen.query_one("#net-summary"))
+        assert "Softmax x1" in summary  # unsupported ops are listed, never dropped silently
+
+    run_app(body, size=(120, 40))
