@@ -5,8 +5,10 @@ exchange + reductions), simplified and written from its documented rules:
 
 - **vertex (compute unit)**: the planner picks the vertex with the most useful MACs/cycle
   after padding (``sortConvVertexTypeCandidates``): AMP when the channels per group fill its
-  16-input-channel (fp16) passes, SLIC (1x4 sliding window, IPU2) and HMAC (vector width)
-  otherwise. Rates per tile come from the chip file.
+  16-input-channel (fp16) passes, AMP on groups combined into wider block-diagonal ones
+  (poplibs' combineConvGroups transform), SLIC (1x4 sliding window, IPU2), VMAC and HMAC
+  (vector width) otherwise. Rates per tile come from the chip file; every vertex pass on a
+  tile also pays a fixed overhead taken from poplibs' cycle estimates.
 - **plan (tile fill, exchange, reductions)**: ``ipu_plan.plan`` splits the work over tiles
   (groups x rows x output channels x reduction) the way poplibs' planner does, trading
   replicated operands and partial-sum reductions against per-tile compute.
@@ -30,7 +32,7 @@ from ipuexplore.hardware import Chip, IpuSpec
 
 from .result import Phase, Term, bound_of
 from .roofline import fill, round_up
-from .ipu_plan import PARTIAL_BYTES, REDUCTION_CHUNK, plan
+from .ipu_plan import AMP_PASS_OVERHEAD_CYCLES, PARTIAL_BYTES, REDUCTION_CHUNK, VERTEX_OVERHEAD_CYCLES, plan
 from .work import Work
 
 
@@ -41,7 +43,8 @@ def capacity_bytes(chip: Chip) -> float:
 
 
 def select_vertex(s: IpuSpec, work: Work, dtype: str) -> tuple[str, float, dict[str, float]]:
-    """(vertex name, useful MACs/cycle/tile, fills) chosen as poplibs' planner orders them."""
+    """(vertex name, useful MACs/cycle/tile, fills) chosen as poplibs' planner orders them
+    (``sortConvVertexTypeCandidates``: most useful MACs per cycle after padding first)."""
     half = dtype == "fp16"
     vec = s.vector_fp16_macs_per_cycle_per_tile if half else s.vector_fp32_macs_per_cycle_per_tile
     candidates: list[tuple[str, float, dict[str, float]]] = []
@@ -55,6 +58,16 @@ def select_vertex(s: IpuSpec, work: Work, dtype: str) -> tuple[str, float, dict[
     f_in = work.in_ch / round_up(padded_in, per_pass)
     f_out = fill(work.out_ch, engines)
     candidates.append(("AMP", amp_peak * f_in * f_out, {"in_fill": f_in, "out_fill": f_out}))
+    # poplibs' combineConvGroups transform (ConvPlan.cpp, since Dec 2019): f groups of a
+    # power-of-two width merge into one block-diagonal group of f x c/g channels (f a power
+    # of two up to 16 / (c/g) half, 8 / (c/g) float); only 1 / f of its MACs are useful.
+    cg = work.in_ch
+    if work.phase != "backward_weights" and cg & (cg - 1) == 0 and cg < per_pass:
+        f = 2
+        while f * cg <= per_pass and work.groups % f == 0:
+            rate = amp_peak * fill(f * cg, per_pass) * fill(f * work.out_ch, engines) / f
+            candidates.append(("AMP", rate, {"groups_combined": f, "useful_fraction": 1 / f}))
+            f *= 2
     # SLIC (fp16, IPU2): vector width x 4-wide window x 2 chains, groupings of 1/2/4
     # channels; the kernel width is padded to the 4-wide window.
     if half and s.slic_available and work.phase != "backward_weights":
@@ -68,7 +81,8 @@ def select_vertex(s: IpuSpec, work: Work, dtype: str) -> tuple[str, float, dict[
     # VMAC (half, later poplibs): several depthwise groups side by side fill the vector.
     if half and s.vmac_available and work.depthwise:
         candidates.append(("VMAC", vec, {"in_fill": 1.0}))
-    return max(candidates, key=lambda c: c[1])
+    # ties: the plain vertex over the combined-groups one (fewer passes, no zero padding)
+    return max(candidates, key=lambda c: (c[1], -c[2].get("groups_combined", 1)))
 
 
 def cost(chip: Chip, work: Work, dtype: str, *, in_sram: bool) -> Phase:
@@ -81,15 +95,22 @@ def cost(chip: Chip, work: Work, dtype: str, *, in_sram: bool) -> Phase:
         engines = s.amp_fp16_conv_engines if half else s.amp_fp32_conv_engines
         per_pass = s.amp_fp16_input_channels_per_pass if half else s.amp_fp32_input_channels_per_pass
         vec_rate = s.vector_fp16_macs_per_cycle_per_tile if half else s.vector_fp32_macs_per_cycle_per_tile
-        n_units = -(-work.n // engines) if vertex == "AMP" else work.n
+        # combined groups: plan the transformed conv (fewer, wider groups, zero weights
+        # included in its MACs and weight bytes) at the vertex's raw rate
+        f = int(fills.get("groups_combined", 1))
+        groups, n, in_ch = work.groups // f, work.n * f, work.in_ch * f
+        macs, b_bytes, raw_rate = work.macs * f, work.b_bytes * f, rate * f
+        n_units = -(-n // engines) if vertex == "AMP" else n
         if work.phase == "backward_weights":  # reduction over positions, split in chunks
             red_units = max(1, work.red // REDUCTION_CHUNK)
         else:  # reduction over input channels, in AMP passes
-            red_units = -(-work.in_ch // per_pass)
+            red_units = -(-in_ch // per_pass)
         p = plan(
             s.tiles, s.workers_per_tile, s.exchange_b_per_cycle_per_tile, vec_rate,
-            work.groups, work.m, n_units, red_units, work.macs / (work.groups * work.m * n_units * red_units),
-            rate, work.a_bytes, work.b_bytes, work.c_bytes // (2 if half else 4),
+            groups, work.m, n_units, red_units, macs / (groups * work.m * n_units * red_units),
+            raw_rate, work.a_bytes, b_bytes, work.c_bytes // (2 if half else 4),
+            taps=work.taps if vertex == "AMP" else 1,
+            pass_overhead=AMP_PASS_OVERHEAD_CYCLES if vertex == "AMP" else VERTEX_OVERHEAD_CYCLES,
         )
         tile_fill = p.tiles_used / s.tiles * p.worker_fill
         reduce_cycles = p.reduction_bytes_per_tile / PARTIAL_BYTES / vec_rate
@@ -102,7 +123,8 @@ def cost(chip: Chip, work: Work, dtype: str, *, in_sram: bool) -> Phase:
         unit = vertex
         plan_why = (
             f"{p.gp} group x {p.mp} row x {p.np} column x {p.cp} reduction splits on {p.tiles_used} tiles "
-            f"(inputs replicated {p.np}x, weights {p.mp}x); {p.exchange_in_bytes_per_tile:,.0f} B in per tile"
+            f"(inputs replicated {p.np}x, weights {p.mp}x); {p.exchange_in_bytes_per_tile:,.0f} B in per tile; "
+            f"{p.passes_per_tile} vertex passes per tile"
         )
     else:
         vec_rate = s.vector_fp16_macs_per_cycle_per_tile if half else s.vector_fp32_macs_per_cycle_per_tile
@@ -147,7 +169,7 @@ def cost(chip: Chip, work: Work, dtype: str, *, in_sram: bool) -> Phase:
         "vertex": Term(rate, "MAC/cycle/tile", f"{unit}: best useful MACs/cycle/tile after padding ({_fmt(fills)})"),
         "tile_fill": Term(tile_fill, "fraction", "tiles used / tiles x workers busy on each tile"),
         "plan": Term(float(supersteps), "supersteps", plan_why),
-        "compute_s": Term(compute_s, "s", "the busiest tile's MACs / (rate x worker fill x clock) + partial-sum adds"),
+        "compute_s": Term(compute_s, "s", "the busiest tile's MACs / (rate x worker fill) + vertex pass overheads + partial-sum adds, / clock"),
         "sram_s": Term(sram_s, "s", "compulsory bytes at SRAM bandwidth (overlaps compute)"),
         "exchange_bytes": Term(exchange_b, "B", "operands each tile needs (replicated by the plan) + partial sums of split reductions"),
         "exchange_s": Term(exchange_s, "s", "bytes one tile receives / (B/cycle/tile x clock): all tiles exchange at once"),

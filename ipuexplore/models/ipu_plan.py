@@ -24,6 +24,18 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 PARTIAL_BYTES = 4  # poplibs accumulates partial sums in fp32 (floatPartials default)
+
+# Fixed tile cycles per vertex pass, from poplibs lib/poplin/PerformanceEstimation.hpp:
+# AMP (half): a worker runs 38 + 4 (n - 3) cycles for n output positions, six workers
+# barrel-scheduled -> 6 x (38 - 12) = 156 tile cycles beyond the 4-per-position loop, plus
+# the supervisor's per-pass loop (19 + 7) and the weight load into the engines
+# (16 engines x 32 B / 16 B per cycle = 32): 214 cycles per (group, input-chunk,
+# output-chunk, kernel-tap) pass.
+AMP_PASS_OVERHEAD_CYCLES = 214
+# Other vertices (HMAC, VMAC, SLIC): 16 worker cycles of non-loop overhead x 6 workers
+# (getConvPartialHorizontalMacCycleEstimate) + 61 supervisor cycles
+# (VerticalMac outer loop): ~157 per vertex (group, channel chunk) on a tile.
+VERTEX_OVERHEAD_CYCLES = 157
 REDUCTION_CHUNK = 64  # positions per tile below which splitting a weight-gradient reduction stops paying (assumption)
 
 
@@ -34,7 +46,8 @@ class Plan:
     np: int
     cp: int
     tiles_used: int
-    compute_cycles: float
+    compute_cycles: float  # includes the per-pass overheads
+    passes_per_tile: int
     exchange_in_bytes_per_tile: float
     reduction_bytes_per_tile: float
     worker_fill: float
@@ -60,12 +73,14 @@ def plan(
     tiles: int, workers: int, exchange_b_per_cycle: float, vec_macs: float,
     groups: int, m: int, n_units: int, red_units: int, macs_per_group_unit: float,
     rate: float, a_bytes: int, b_bytes: int, c_elems: int,
+    taps: int = 1, pass_overhead: float = 0.0,
 ) -> Plan:
     """The cheapest partition (cycles) of one pass.
 
     ``n_units`` / ``red_units`` are the output-channel and reduction chunks the vertex works
     in; ``macs_per_group_unit`` is MACs per (group, row, n unit, red unit); ``rate`` the
-    vertex's useful MACs/cycle/tile.
+    vertex's useful MACs/cycle/tile; each (group, n unit, red unit, tap) slice on a tile is
+    one vertex pass costing ``pass_overhead`` cycles on top.
     """
     best: Plan | None = None
     best_cycles = float("inf")
@@ -82,7 +97,8 @@ def plan(
                 tile_macs = g_slice * m_slice * n_slice * c_slice * macs_per_group_unit
                 # the 6 workers take output positions of the tile's slice
                 worker_fill = min(1.0, g_slice * m_slice / workers)
-                compute = tile_macs / (rate * worker_fill)
+                passes = g_slice * n_slice * c_slice * taps
+                compute = tile_macs / (rate * worker_fill) + passes * pass_overhead
                 split = gp * mp * cp
                 in_bytes = a_bytes / (gp * mp * cp) + b_bytes / (gp * np_ * cp)
                 red_bytes = (c_elems / (gp * mp * np_)) * PARTIAL_BYTES if cp > 1 else 0.0
@@ -91,6 +107,6 @@ def plan(
                 cycles = compute + in_bytes / exchange_b_per_cycle + reduce_cycles
                 if cycles < best_cycles:
                     best_cycles = cycles
-                    best = Plan(gp, mp, np_, cp, split * np_, compute, in_bytes, red_bytes, worker_fill)
+                    best = Plan(gp, mp, np_, cp, split * np_, compute, passes, in_bytes, red_bytes, worker_fill)
     assert best is not None
     return best

@@ -41,6 +41,7 @@ class Work:
     c_bytes: int  # result written
     depthwise: bool
     kernels: int = 1  # separate kernels a GPU library launches for this pass
+    taps: int = 1  # kernel positions the IPU's AMP runs as separate passes (r x s; 1 for weight grads)
 
     @property
     def flops(self) -> int:
@@ -63,14 +64,14 @@ def conv_passes(layer: Layer, batch: int, dtype: str, train: bool) -> list[Work]
     fwd = Work(
         "forward", True, macs, bias_ops, g,
         m=batch * layer.p * layer.q, n=kg, red=cg * rs, in_ch=cg, out_ch=kg, kernel_w=layer.s,
-        a_bytes=in_b, b_bytes=w_b, c_bytes=out_b, depthwise=depthwise,
+        a_bytes=in_b, b_bytes=w_b, c_bytes=out_b, depthwise=depthwise, taps=rs,
     )
     if not train:
         return [fwd]
     bwd_data = Work(
         "backward_data", True, macs, 0, g,
         m=batch * layer.h * layer.w, n=cg, red=kg * rs, in_ch=kg, out_ch=cg, kernel_w=layer.s,
-        a_bytes=out_b, b_bytes=w_b, c_bytes=in_b, depthwise=depthwise,
+        a_bytes=out_b, b_bytes=w_b, c_bytes=in_b, depthwise=depthwise, taps=rs,
     )
     grad_w = layer.params * b
     bwd_weights = Work(

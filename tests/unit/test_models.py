@@ -53,7 +53,7 @@ def test_training_passes_have_equal_macs_and_swapped_roles():
     "chip, cg, dtype, vertex, rate",
     [
         (MK1, 16, "fp16", "AMP", 32),  # 16 in-chans fill one pass, 16 out-chans = 2 x 8 engines
-        (MK1, 4, "fp16", "AMP", 32 * 4 / 16 * 4 / 8),  # 1/4 of a pass, out 4 of 8 engines -> 4 (ties HMAC; AMP first)
+        (MK1, 4, "fp16", "AMP", 32 / 4),  # 4 groups combined into one of 16: full AMP, 1/4 useful
         (MK1, 2, "fp16", "HMAC", 4),  # AMP needs multiples of 4 half: HMAC vector width
         (MK1, 1, "fp16", "HMAC", 2),  # Poplar 1.x: no VMAC, half channels padded to pairs
         (MK1, 8, "fp32", "AMP", 8),  # 8 fp32 in-chans per pass, 8 out = 2 x 4 engines
@@ -65,6 +65,18 @@ def test_ipu_vertex_choice(chip, cg, dtype, vertex, rate):
     work = passes(conv(cg), 1, dtype, False)[0]
     name, got, _ = ipu_model.select_vertex(chip.spec, work, dtype)
     assert (name, got) == (vertex, pytest.approx(rate))
+
+
+def test_ipu_combines_small_groups_into_amp_passes():
+    # 4 channels per group on Mk1: a plain AMP pass fills 4/16 inputs and 4/8 engines (4
+    # MACs/cycle). Combining 2 groups (8 in / 8 out: 1/2 x 1 fill, 1/2 useful) or 4 (full,
+    # 1/4 useful) both give 32 / 4 = 8; the tie goes to the smaller factor (fewer zeros).
+    work = passes(conv(4), 1, "fp16", False)[0]
+    name, rate, fills = ipu_model.select_vertex(MK1.spec, work, "fp16")
+    assert (name, rate, fills["groups_combined"]) == ("AMP", 8.0, 2)
+    # the planned conv is the transformed one: 2x the MACs at the raw AMP rate
+    e = estimate(MK1, conv(4, c=256, hw=14), batch=8)
+    assert "groups_combined 2" in e.phase("forward").terms["vertex"].why
 
 
 def test_ipu_plan_hand_computed_single_operand_split():
@@ -83,6 +95,16 @@ def test_ipu_plan_trades_replication_against_compute():
     p = ipu_plan.plan(4, 1, 4.0, 4.0, 1, 2, 2, 1, 100.0, 10.0, 400, 400, 4)
     assert (p.mp, p.np) == (2, 2)
     assert p.compute_cycles + p.exchange_in_bytes_per_tile / 4 == 110
+
+
+def test_ipu_plan_charges_a_fixed_cost_per_vertex_pass():
+    # as the first case, with 9 kernel taps as separate passes at 214 cycles each: rows split
+    # 4 ways -> 1 pass group x 9 taps = 9 passes on each tile
+    p = ipu_plan.plan(4, 1, 4.0, 4.0, 1, 4, 1, 1, 100.0, 10.0, 400, 40, 4, taps=9, pass_overhead=214)
+    assert p.passes_per_tile == 9
+    assert p.compute_cycles == 10 + 9 * 214
+    # poplibs-derived constants: 6 x (38 - 12) + 19 + 7 + 16 x 32 / 16
+    assert ipu_plan.AMP_PASS_OVERHEAD_CYCLES == 6 * (38 - 12) + 19 + 7 + 16 * 32 // 16
 
 
 def test_ipu_plan_splits_reductions_with_partial_sums():
