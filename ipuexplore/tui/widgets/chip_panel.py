@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
@@ -20,12 +21,7 @@ class ChipPanel(Static):
         table.add_column("model, batch", style="dim", no_wrap=True, min_width=13)
         for r in results:
             table.add_column(r.short, justify="right", no_wrap=True, overflow="ellipsis")
-        columns = []
-        for r in results:
-            if r.estimate is None:
-                columns.append(None)
-            else:
-                columns.append(dict(rows(r)))
+        columns = [None if r.estimate is None else dict(rows(r)) for r in results]
         metrics = next((list(c) for c in columns if c), [])
         for metric in metrics:
             cells = []
@@ -38,16 +34,12 @@ class ChipPanel(Static):
                     cells.append(Text(col[metric]))
             table.add_row(metric, *cells)
         errors = [f"{r.short}: {r.error}" for r in results if r.estimate is None]
-        if errors:
-            self.update(Text("\n".join(errors), style="bold red") if not metrics else _stack(table, errors))
-        else:
+        if not errors:
             self.update(table)
-
-
-def _stack(table: Table, errors: list[str]):
-    from rich.console import Group
-
-    return Group(table, Text("\n".join(errors), style="red"))
+        elif not metrics:  # no chip has an estimate: only the reasons
+            self.update(Text("\n".join(errors), style="bold red"))
+        else:
+            self.update(Group(table, Text("\n".join(errors), style="red")))
 
 
 class RatioBanner(Static):
