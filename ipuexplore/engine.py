@@ -35,6 +35,8 @@ __all__ = [
     "reference_conv2d",
     "reference_conv2d_backward",
     "conv2d_backward",
+    "host_peaks",
+    "HostPeaks",
     "get_include",
     "get_library_dir",
     "cpu_count",
@@ -657,6 +659,56 @@ def conv2d_backward(grad_output, input, weight, stride=1, padding=0, dilation=1,
         if temp is not None:
             temp.close()
     return grad_input, grad_weight, grad_bias
+
+
+# ---------------------------------------------------------------------------------------
+# host limits
+
+
+@dataclass(frozen=True)
+class HostPeaks:
+    """The host's limits as measured on a pool: ``peak_flop_s`` (FP32 FMA, FLOP/s, all
+    workers), ``mem_bw_b_s`` (STREAM triad over arrays much larger than the caches, bytes/s),
+    ``tile_bw_b_s`` (the triad inside tile memory), ``workers``, ``isa``, ``array_bytes``."""
+
+    peak_flop_s: float
+    mem_bw_b_s: float
+    tile_bw_b_s: float
+    workers: int
+    isa: str
+    array_bytes: int
+
+    def roofline_flop_s(self, arithmetic_intensity: float) -> float:
+        """Attainable FLOP/s at this FLOP/byte intensity against DRAM: min(peak, AI x BW)."""
+        return min(self.peak_flop_s, arithmetic_intensity * self.mem_bw_b_s)
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+_peaks_cache: dict[tuple[int, bool], HostPeaks] = {}
+
+
+def host_peaks(pool: Pool | None = None, *, refresh: bool = False, portable: bool = False,
+               array_bytes: int = 64 << 20) -> HostPeaks:
+    """Measure (once; cached per worker count) the FP32 FMA peak and the memory bandwidth on
+    ``pool`` (default: the shared pool, one worker per CPU). Takes about a second."""
+    key_pool = pool if pool is not None else _default_pool(None)
+    key = (key_pool.workers, bool(portable))
+    if not refresh and key in _peaks_cache:
+        return _peaks_cache[key]
+    handle = key_pool._acquire("host_peaks")
+    try:
+        out = ffi.new("ipx_host_peaks*")
+        flags = lib.IPX_FLAG_PORTABLE if portable else 0
+        _check(lib.ipx_pool_measure_peaks(handle, _int_any(array_bytes, "array_bytes"), flags, out),
+               "host_peaks")
+    finally:
+        key_pool._lock.release()
+    peaks = HostPeaks(float(out.peak_flop_s), float(out.mem_bw_b_s), float(out.tile_bw_b_s),
+                      int(out.workers), _ISA_NAMES.get(int(out.isa), "?"), int(out.array_bytes))
+    _peaks_cache[key] = peaks
+    return peaks
 
 
 # ---------------------------------------------------------------------------------------

@@ -206,6 +206,17 @@ typedef struct ipx_run_stats {
     int32_t status;       ///< ::ipx_status the run returned
 } ipx_run_stats;
 
+/// Host limits measured by ipx_pool_measure_peaks().
+typedef struct ipx_host_peaks {
+    double peak_flop_s;   ///< FP32 FMA rate of all workers together, FLOP/s (2 per FMA lane)
+    double mem_bw_b_s;    ///< STREAM triad over arrays larger than the caches, bytes/s
+                          ///< (2 reads + 1 write per element, write-allocate not counted)
+    double tile_bw_b_s;   ///< the same triad inside each worker's tile memory, bytes/s
+    uint64_t array_bytes; ///< bytes of each triad array
+    uint32_t workers;     ///< workers that ran the measurement
+    int32_t isa;          ///< ::ipx_isa of the measured loops
+} ipx_host_peaks;
+
 /// Opaque convolution handle.
 typedef struct ipx_conv* ipx_conv_t;
 /// Opaque worker pool handle.
@@ -348,6 +359,22 @@ IPX_API ipx_status ipx_pool_cancel(ipx_pool_t pool);
 ///         progress).
 IPX_API ipx_status ipx_pool_get_stats(ipx_pool_t pool, ipx_run_stats* totals,
                                       ipx_worker_stats* per_worker, size_t count);
+
+/// Measure the host's limits on a pool: the FP32 FMA peak (independent FMA chains in
+/// registers on every worker, best of 5), the STREAM-triad bandwidth over three arrays of
+/// array_bytes each (split among the workers, best of 5 after a warm-up), and the triad
+/// inside tile memory. Takes about a second; allocates and touches the arrays (this is a
+/// measurement, not a convolution run).
+/// @param array_bytes  bytes per triad array, 0 = 64 MiB; 4096..2^36. Use several times the
+///                     last-level cache.
+/// @param flags        0 or IPX_FLAG_PORTABLE (measure the portable loops).
+/// @param out          receives the results; must not be NULL.
+/// @retval IPX_STATUS_SUCCESS, IPX_STATUS_NULL_POINTER, IPX_STATUS_INVALID_FLAGS,
+///         IPX_STATUS_INVALID_BUFFER_SIZE, IPX_STATUS_MEMORY_LIMIT (3 arrays exceed the pool's
+///         memory_limit), IPX_STATUS_OUT_OF_MEMORY, IPX_STATUS_BUSY, IPX_STATUS_CANCELLED.
+/// Thread-safety: as ipx_conv_run() for the pool.
+IPX_API ipx_status ipx_pool_measure_peaks(ipx_pool_t pool, uint64_t array_bytes, int32_t flags,
+                                          ipx_host_peaks* out);
 
 #ifdef __cplusplus
 }

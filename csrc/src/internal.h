@@ -53,6 +53,7 @@ typedef struct ipx__barrier {
 struct ipx_pool {
     uint32_t workers;
     uint64_t tile_bytes;
+    uint64_t memory_limit; /* 0 = none */
     float* tiles;          /* workers * tile_stride floats, one block per worker */
     size_t tile_stride;    /* floats between two workers' tiles (page multiple) */
     pthread_t* threads;    /* workers - 1 threads; worker 0 is the caller */

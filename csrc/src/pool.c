@@ -132,6 +132,7 @@ ipx_status ipx_pool_create(const ipx_pool_desc* desc, ipx_pool_t* pool_out) {
     if (pool == NULL) goto error;
     pool->workers = workers;
     pool->tile_bytes = tile_bytes;
+    pool->memory_limit = d.memory_limit;
     pool->tile_stride = stride_bytes / sizeof(float);
     atomic_init(&pool->shutdown, 0);
     atomic_init(&pool->cancel, 0);

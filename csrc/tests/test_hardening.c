@@ -208,8 +208,10 @@ static void check_ieee(ipx_conv_desc d, uint32_t flags, int32_t want_kernel) {
     size_t il = (size_t)(d.n * d.c * d.h * d.w), wl = (size_t)(d.k * (d.c / d.g) * d.r * d.s);
     size_t ol = (size_t)(d.n * d.k * p * q);
     guarded x, wt, b, y;
-    EXPECT(guarded_alloc(&x, il) == 0 && guarded_alloc(&wt, wl) == 0);
-    EXPECT(guarded_alloc(&b, (size_t)d.k) == 0 && guarded_alloc(&y, ol) == 0);
+    EXPECT(guarded_alloc(&x, il) == 0);
+    EXPECT(guarded_alloc(&wt, wl) == 0);
+    EXPECT(guarded_alloc(&b, (size_t)d.k) == 0);
+    EXPECT(guarded_alloc(&y, ol) == 0);
     fill(x.data, il, 11);
     fill(wt.data, wl, 12);
     fill(b.data, (size_t)d.k, 13);

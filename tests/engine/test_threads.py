@@ -104,3 +104,18 @@ def test_closed_pool():
     pool.cancel()  # no-op
     with pytest.raises(errors.Closed):
         ipuexplore.conv2d(X[:, :8, :4, :4].copy(), W[:8, :8].copy(), pool=pool)
+
+
+def test_host_peaks_measured_and_cached():
+    with Pool(2) as pool:
+        peaks = ipuexplore.host_peaks(pool, array_bytes=8 << 20)
+        assert peaks.workers == 2 and peaks.isa in ("avx2", "portable")
+        # Loose sanity bounds: any CPU of the last 15 years, any VM share.
+        assert 1e9 < peaks.peak_flop_s < 1e13
+        assert 1e8 < peaks.mem_bw_b_s < 1e12 and peaks.tile_bw_b_s > 1e8
+        assert ipuexplore.host_peaks(pool) is peaks  # cached
+        assert peaks.roofline_flop_s(1e6) == peaks.peak_flop_s
+        assert peaks.roofline_flop_s(1e-3) == pytest.approx(1e-3 * peaks.mem_bw_b_s)
+    with Pool(1, memory_limit=1 << 20) as small:
+        with pytest.raises(MemoryError):
+            ipuexplore.host_peaks(small, array_bytes=1 << 20, refresh=True)

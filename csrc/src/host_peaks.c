@@ -1,0 +1,150 @@
+/* Host limits measured on a pool: the FP32 FMA peak of its workers and a STREAM-triad
+   bandwidth (a[i] = b[i] + s*c[i]) over arrays far larger than the caches, plus the same
+   triad inside tile memory. Used for rooflines and "% of peak"; not a conv run, so it may
+   allocate (the triad arrays, touched before timing). */
+#include "internal.h"
+#include "vec.h"
+
+#include <stdlib.h>
+
+/* Independent FMA chains per worker: enough to cover FMA latency x throughput (4 x 2 on
+   current x86 cores) with room to spare. */
+#define PEAK_CHAINS 12
+#define PEAK_ITERS 4000000
+#define PEAK_REPS 5
+#define TRIAD_REPS 5
+
+typedef struct peak_ctx {
+    ipx_pool_t pool;
+    int isa;
+    int mode;               /* 0 FMA, 1 triad over arrays, 2 triad in tile memory */
+    float *a, *b, *c;       /* triad arrays (mode 1) */
+    size_t n;               /* elements per array (mode 1) */
+} peak_ctx;
+
+IPX_INLINE void fma_body(float* sink) {
+    ipx_v8 acc[PEAK_CHAINS];
+    const ipx_v8 m = v8_bcast(0.999999f), add = v8_bcast(1e-6f);
+    /* Start values from memory, so the compiler cannot fold or merge any chain. */
+    for (int i = 0; i < PEAK_CHAINS; i++) acc[i] = v8_load(sink) + (float)(i + 1);
+    for (long it = 0; it < PEAK_ITERS; it++)
+        for (int i = 0; i < PEAK_CHAINS; i++) acc[i] = acc[i] * m + add;
+    ipx_v8 t = acc[0];
+    for (int i = 1; i < PEAK_CHAINS; i++) t += acc[i];
+    v8_store(sink, t); /* keeps the chains alive */
+}
+
+IPX_INLINE void triad_body(float* a, const float* b, const float* c, size_t n) {
+    const float s = 3.0f;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) v8_store(a + i, v8_load(b + i) + v8_load(c + i) * s);
+    for (; i < n; i++) a[i] = b[i] + s * c[i];
+}
+
+#if IPX_HAVE_AVX2_PATH
+IPX_TARGET_AVX2 static void fma_avx2(float* sink) { fma_body(sink); }
+IPX_TARGET_AVX2 static void triad_avx2(float* a, const float* b, const float* c, size_t n) {
+    triad_body(a, b, c, n);
+}
+#endif
+static void fma_portable(float* sink) { fma_body(sink); }
+static void triad_portable(float* a, const float* b, const float* c, size_t n) {
+    triad_body(a, b, c, n);
+}
+
+static void peak_job(void* vctx, uint32_t wi) {
+    const peak_ctx* ctx = vctx;
+    ipx_pool_t pool = ctx->pool;
+    float* tile = ipx__pool_tile(pool, wi);
+    const bool avx2 = ctx->isa == IPX_ISA_AVX2;
+    (void)avx2;
+    if (ctx->mode == 0) {
+#if IPX_HAVE_AVX2_PATH
+        if (avx2) fma_avx2(tile);
+        else
+#endif
+            fma_portable(tile);
+        ipx__pool_stats(pool, wi)->flops += 2u * 8u * PEAK_CHAINS * (uint64_t)PEAK_ITERS;
+        return;
+    }
+    float *a, *b, *c;
+    size_t n;
+    if (ctx->mode == 1) {
+        size_t lo = ctx->n * wi / pool->workers, hi = ctx->n * (wi + 1) / pool->workers;
+        a = ctx->a + lo, b = ctx->b + lo, c = ctx->c + lo, n = hi - lo;
+    } else {
+        n = (size_t)(pool->tile_bytes / sizeof(float)) / 3 / 16 * 16;
+        a = tile, b = tile + n, c = tile + 2 * n;
+    }
+    /* Tile triads are short: repeat them so the timing is not all barrier. */
+    int reps = ctx->mode == 2 ? 64 : 1;
+    for (int r = 0; r < reps; r++) {
+#if IPX_HAVE_AVX2_PATH
+        if (avx2) triad_avx2(a, b, c, n);
+        else
+#endif
+            triad_portable(a, b, c, n);
+    }
+    ipx_worker_stats* st = ipx__pool_stats(pool, wi);
+    st->bytes_in += 2u * 4u * n * (uint64_t)reps;
+    st->bytes_out += 4u * n * (uint64_t)reps;
+}
+
+/* Best (shortest) of reps runs of one mode; returns the rate of the counted quantity. */
+static double best_rate(peak_ctx* ctx, int reps, bool bytes) {
+    double best = 0;
+    for (int r = 0; r < reps; r++) {
+        uint64_t t0 = ipx__now_ns();
+        ipx__pool_run(ctx->pool, peak_job, ctx);
+        uint64_t t1 = ipx__now_ns();
+        uint64_t total = 0;
+        for (uint32_t i = 0; i < ctx->pool->workers; i++) {
+            const ipx_worker_stats* s = &ctx->pool->slots[i].stats;
+            total += bytes ? s->bytes_in + s->bytes_out : s->flops;
+        }
+        double rate = (double)total / ((double)(t1 - t0) * 1e-9);
+        if (rate > best) best = rate;
+    }
+    return best;
+}
+
+ipx_status ipx_pool_measure_peaks(ipx_pool_t pool, uint64_t array_bytes, int32_t flags,
+                                  ipx_host_peaks* out) {
+    if (pool == NULL || out == NULL) return IPX_STATUS_NULL_POINTER;
+    if (flags & ~(int32_t)IPX_FLAG_PORTABLE) return IPX_STATUS_INVALID_FLAGS;
+    if (array_bytes == 0) array_bytes = 64u << 20;
+    if (array_bytes < 4096 || array_bytes > (1ull << 36)) return IPX_STATUS_INVALID_BUFFER_SIZE;
+    if (pool->memory_limit != 0 && 3 * array_bytes > pool->memory_limit) return IPX_STATUS_MEMORY_LIMIT;
+    if (!ipx__try_acquire(&pool->in_use)) return IPX_STATUS_BUSY;
+    ipx_status status = IPX_STATUS_OUT_OF_MEMORY;
+    peak_ctx ctx = {.pool = pool};
+    const char* force = getenv("IPX_FORCE_PORTABLE");
+    bool portable = (flags & IPX_FLAG_PORTABLE) || (force && force[0] && force[0] != '0');
+    ctx.isa = (!portable && ipx_cpu_has_avx2()) ? IPX_ISA_AVX2 : IPX_ISA_PORTABLE;
+    ctx.n = (size_t)(array_bytes / sizeof(float));
+    ctx.a = malloc(ctx.n * sizeof(float));
+    ctx.b = malloc(ctx.n * sizeof(float));
+    ctx.c = malloc(ctx.n * sizeof(float));
+    if (ctx.a == NULL || ctx.b == NULL || ctx.c == NULL) goto done;
+    for (size_t i = 0; i < ctx.n; i++) ctx.a[i] = 0.0f, ctx.b[i] = 1.0f, ctx.c[i] = 2.0f;
+    memset(out, 0, sizeof(*out));
+    ctx.mode = 0;
+    out->peak_flop_s = best_rate(&ctx, PEAK_REPS, false);
+    ctx.mode = 1;
+    best_rate(&ctx, 1, true); /* warm-up: caches and TLB in the same state for every rep */
+    out->mem_bw_b_s = best_rate(&ctx, TRIAD_REPS, true);
+    ctx.mode = 2;
+    out->tile_bw_b_s = best_rate(&ctx, TRIAD_REPS, true);
+    out->workers = pool->workers;
+    out->isa = ctx.isa;
+    out->array_bytes = array_bytes;
+    status = IPX_STATUS_SUCCESS;
+    if (atomic_exchange(&pool->cancel, 0)) status = IPX_STATUS_CANCELLED;
+done:
+    free(ctx.a);
+    free(ctx.b);
+    free(ctx.c);
+    memset(&pool->last, 0, sizeof(pool->last));
+    ipx__release(&pool->in_use);
+    return status;
+}
