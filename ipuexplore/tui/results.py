@@ -28,6 +28,11 @@ class ChipResult:
         return self.batch / self.estimate.time_s
 
 
+def short_unit(unit: str) -> str:
+    """'tensor cores (fp16)' -> 'tensor cores': the parenthesis is in the help and exports."""
+    return unit.split(" (")[0]
+
+
 def rows(result: ChipResult) -> list[tuple[str, str]]:
     """(metric, formatted value) in display order."""
     e = result.estimate
@@ -40,7 +45,8 @@ def rows(result: ChipResult) -> list[tuple[str, str]]:
         ("TFLOP/s", f"{e.achieved_flop_s / 1e12:.3g}"),
         ("bandwidth", si(e.bandwidth_b_s, "B/s")),
         ("utilisation", percent(e.utilisation)),
-        ("bound by", str(e.bound)),
+        ("runs on", short_unit(str(e.unit))),
+        ("bound by", f"{e.bound} ({e.memory_level})" if e.bound == "memory" else str(e.bound)),
     ]
 
 
@@ -54,6 +60,7 @@ def raw(result: ChipResult) -> dict:
         "arithmetic_intensity": e.arithmetic_intensity, "time_s": e.time_s,
         "img_s": result.img_s, "achieved_flop_s": e.achieved_flop_s,
         "bandwidth_b_s": e.bandwidth_b_s, "utilisation": e.utilisation, "bound": e.bound,
+        "unit": e.unit, "memory_level": e.memory_level,
     }
 
 

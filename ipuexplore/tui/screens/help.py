@@ -40,8 +40,12 @@ Training = forward + backward-data + backward-weights.
 - **time**: estimated time for the batch; **images/s** = batch / time.
 - **TFLOP/s**: FLOPs / time (achieved, not peak); **bandwidth** = bytes / time.
 - **utilisation**: achieved / peak FLOP/s of the chip for this dtype.
-- **bound by**: the term that dominates the time: compute, memory, exchange (IPU
-  tile-to-tile) or overhead (kernel launch, sync).
+- **runs on**: the compute unit the model picks: on a GPU, tensor cores need channels per
+  group in multiples of 8 (fp16), else CUDA cores; on an IPU, the AMP unit takes 16 input
+  channels per pass (fp16), small groups fall back to HMAC / vector vertices.
+- **bound by**: the term that dominates the time: compute, memory (with the level the data
+  streams from: hbm, l2, sram, streaming), exchange (IPU tile-to-tile) or overhead (kernel
+  launch, sync).
 - The **ratio** banner: chip A's images/s / chip B's images/s.
 
 Chip figures come from the spec files in `ipuexplore/hardware/` (each with its source);

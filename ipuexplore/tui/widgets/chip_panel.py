@@ -29,7 +29,8 @@ class ChipPanel(Static):
                 if col is None:
                     cells.append(Text("—", style="dim"))
                 elif metric == "bound by":
-                    cells.append(Text(col[metric], style=BOUND_STYLE.get(col[metric], "")))
+                    bound = col[metric].split(" (")[0]
+                    cells.append(Text(col[metric], style=BOUND_STYLE.get(bound, "")))
                 else:
                     cells.append(Text(col[metric]))
             table.add_row(metric, *cells)

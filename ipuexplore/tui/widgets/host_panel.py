@@ -197,7 +197,7 @@ class HostPanel(Vertical):
         shape = self.shape
         if shape is not None:
             text = self._title()
-            text.append(f"same layer, {shape.note}" if shape.note else "same layer, as set", style="dim")
+            text.append(shape.note if shape.note else "the layer as set", style="dim")
             self.query_one("#host-shape", Static).update(text)
         self.query_one("#host-direct", Static).update(self._line("direct"))
         self.query_one("#host-gemm", Static).update(self._line("gemm"))
@@ -216,7 +216,7 @@ class HostPanel(Vertical):
 
     @staticmethod
     def _title() -> Text:
-        return Text("Host, measured (C engine, fp32): ", style="bold")
+        return Text("Host, measured (fp32): ", style="bold")
 
     def _show_off(self) -> None:
         self.query_one("#host-shape", Static).update(
