@@ -20,8 +20,8 @@ exchange + reductions), simplified and written from its documented rules:
   their data already lives.
 - **sync**: one barrier per superstep (exchange, compute, reduce).
 
-Phases of a superstep do not overlap, so the times add. Halos, layout rearrangements and
-per-vertex overheads are ignored.
+Phases of a superstep do not overlap, so the times add. Halos and layout rearrangements
+between layers are ignored.
 """
 
 from __future__ import annotations
@@ -30,11 +30,10 @@ from types import MappingProxyType
 
 from ipuexplore.hardware import Chip, IpuSpec
 
+from .ipu_plan import AMP_PASS_OVERHEAD_CYCLES, PARTIAL_BYTES, REDUCTION_CHUNK, VERTEX_OVERHEAD_CYCLES, plan
 from .result import Phase, Term, bound_of
 from .roofline import fill, round_up
-from .ipu_plan import AMP_PASS_OVERHEAD_CYCLES, PARTIAL_BYTES, REDUCTION_CHUNK, VERTEX_OVERHEAD_CYCLES, plan
 from .work import Work
-
 
 
 def capacity_bytes(chip: Chip) -> float:
