@@ -183,6 +183,11 @@ def run_layer(args: argparse.Namespace, out=None) -> int:
         for cid, e in ests.items()
     ]
     out.write(_table(header, rows))
+    if args.train:
+        out.write("\nphases (each costed on its own):\n")
+        for cid, e in ests.items():
+            parts = ", ".join(f"{p.name} {_time(p.time_s)} ({p.bound}, {p.unit})" for p in e.phases)
+            out.write(f"  {cid}: {parts}; activations kept {_si(e.activation_bytes_kept)}B\n")
     for pair, ratio in ratios(ests, chips).items():
         ipu, gpu = pair.split("/")
         out.write(f"\n{ipu} vs {gpu}: {ratio:.2f}x {'faster' if ratio >= 1 else 'slower'} on the IPU (GPU time / IPU time)")

@@ -56,6 +56,8 @@ def test_layer_table_shows_every_chip_and_the_ratio(capsys):
     assert code == 0
     assert "ipu-mk1" in out and "v100" in out and "FLOPs = 2 x MACs" in out
     assert "ipu-mk1 vs v100:" in out and "on the IPU" in out
+    code, out, _ = run(capsys, "layer", "--group-size", "16", "--batch", "8", "--train")
+    assert code == 0 and "backward_weights" in out and "activations kept" in out
 
 
 def test_hw_file_adds_a_chip(tmp_path, capsys):
