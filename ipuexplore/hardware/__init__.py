@@ -95,9 +95,10 @@ def _measured_host(default: Chip) -> Chip:
         return default
     spec = replace(default.spec, **changes)
     assert isinstance(spec, CpuSpec)
+    isa = getattr(peaks, "isa", "")
     return replace(
         default,
         spec=spec,
         figures=MappingProxyType(figures),
-        name=default.name.replace("(defaults", "(measured"),
+        name=f"Host CPU (measured: {spec.cores} workers{', ' + isa if isinstance(isa, str) and isa else ''})",
     )
