@@ -52,6 +52,7 @@ class SweepProgress(Message):
 
 @dataclass
 class NetworkProgress(Message):
+    generation: int
     done: int
     total: int
     layer_name: str = ""
@@ -64,6 +65,7 @@ class NetworkProgress(Message):
 class NetworkRunFinished(Message):
     """A host run of a network ended: `result` is a HostRun, or `error` says why not."""
 
+    generation: int
     result: object = None
     error: str = ""
     cancelled: bool = False

@@ -94,6 +94,9 @@ class NetworkScreen(Screen):
         """Re-analyse the current source with the layer view's chips, batch, dtype and mode."""
         self.generation += 1
         self.host_run = None
+        if self.workers.cancel_group(self, "host_run"):  # its numbers would be another network's
+            self.query_one("#net-host", Static).update("host run cancelled: the network changed")
+            self.query_one(ProgressBar).display = False
         self._analysed_for = self._settings_key()
         s = self.app.settings
         mode = "training" if s.train else "inference"
@@ -245,35 +248,41 @@ class NetworkScreen(Screen):
             run = backend._attr(nets, "run_on_host", "host runs")
             result = run(
                 network, HOST_BATCH,
-                progress=lambda done, total, name: self.post_message(NetworkProgress(done, total, name)),
+                progress=lambda done, total, name: self.post_message(
+                    NetworkProgress(generation, done, total, name)),
                 cancel=lambda: worker.is_cancelled,
             )
         except backend.Unavailable as exc:
-            self.post_message(NetworkRunFinished(error=str(exc)))
+            self.post_message(NetworkRunFinished(generation, error=str(exc)))
             return
         except Exception as exc:  # noqa: BLE001 - Cancelled and engine errors alike go to the UI
             cancelled = worker.is_cancelled or type(exc).__name__ == "Cancelled"
-            self.post_message(NetworkRunFinished(error=str(exc), cancelled=cancelled))
+            self.post_message(NetworkRunFinished(generation, error=str(exc), cancelled=cancelled))
             return
-        if generation == self.generation:
-            self.post_message(NetworkRunFinished(result=result))
+        self.post_message(NetworkRunFinished(generation, result=result))
 
     def on_network_progress(self, message: NetworkProgress) -> None:
+        if message.generation != self.generation:
+            return  # a cancelled run's last words
         self.query_one(ProgressBar).update(total=message.total, progress=message.done)
         self.query_one("#net-host", Static).update(f"host: layer {message.done}/{message.total} {message.layer_name}")
 
     def on_network_run_finished(self, message: NetworkRunFinished) -> None:
+        if message.generation != self.generation:
+            return  # a run of a network no longer shown
         status = self.query_one("#net-host", Static)
         if message.cancelled:
             status.update("host run cancelled")
-            self.query_one(ProgressBar).update(progress=0)
+            self.query_one(ProgressBar).display = False
             return
         if message.error:
+            self.query_one(ProgressBar).display = False
             status.update(Text(f"host run failed: {message.error}", style="bold red"))
             return
         self.host_run = h = message.result
-        status.update(f"host: {si(h.images_per_s)} img/s, {seconds(h.wall_s)} per batch of {h.batch} "
-                      f"({h.workers} workers, convs {100 * h.conv_s / h.wall_s:.0f}% of the time)")
+        self.query_one(ProgressBar).display = False  # done: the line below needs the width
+        status.update(f"host, measured: {si(h.images_per_s)} img/s, {seconds(h.wall_s)} per batch of "
+                      f"{h.batch} ({h.workers} workers, convs {100 * h.conv_s / h.wall_s:.0f}% of the time)")
         self._show_totals()
         self._fill_table()
 
