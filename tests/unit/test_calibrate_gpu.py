@@ -26,11 +26,18 @@ def test_cases_cover_each_shape_at_every_dividing_group_size():
 
 @pytest.mark.parametrize(
     "name, mem_gb, chip",
-    [("NVIDIA H100 80GB HBM3", 85, "h100"), ("NVIDIA H200", 150, "h100"), ("NVIDIA A100-SXM4-40GB", 42, "a100-40gb"),
+    [("NVIDIA H100 80GB HBM3", 85, "h100"), ("NVIDIA A100-SXM4-40GB", 42, "a100-40gb"),
      ("NVIDIA A100-SXM4-80GB", 85, "a100-80gb"), ("Tesla V100-SXM2-16GB", 17, "v100")],
 )
 def test_pick_chip_by_name(name, mem_gb, chip):
     assert calibrate.pick_chip(name, mem_gb) == chip
+
+
+def test_h200_uses_the_example_spec():
+    path = calibrate.pick_chip("NVIDIA H200", 150)
+    assert path.endswith("docs/hw-examples/h200.toml")
+    chip = calibrate.load_chip(path)
+    assert chip.id == "h200" and chip.spec.hbm_bw_gb_s == 4800
 
 
 def test_pick_chip_unknown_gpu_names_it():
