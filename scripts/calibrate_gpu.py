@@ -86,9 +86,13 @@ def row(case: Case, chip: Chip, dtype: str, measured_s: float | None) -> dict:
 
 
 def measure(case: Case, dtype: str, repeats: int, device: str = "cuda") -> float:
-    """Median forward time in seconds on the GPU (needs torch with CUDA)."""
+    """Median forward time in seconds (CUDA events on a GPU; wall clock on "cpu", which
+    the tests use to exercise everything but the events)."""
+    import time
+
     import torch
 
+    cuda = device.startswith("cuda")
     torch.backends.cudnn.benchmark = True
     tdtype = torch.float16 if dtype == "fp16" else torch.float32
     layer = case.layer
@@ -103,15 +107,21 @@ def measure(case: Case, dtype: str, repeats: int, device: str = "cuda") -> float
     with torch.no_grad():
         for _ in range(5):  # autotune + warm up
             run()
-        torch.cuda.synchronize()
+        if cuda:
+            torch.cuda.synchronize()
         times = []
         for _ in range(repeats):
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            run()
-            end.record()
-            end.synchronize()
-            times.append(start.elapsed_time(end) / 1e3)
+            if cuda:
+                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                start.record()
+                run()
+                end.record()
+                end.synchronize()
+                times.append(start.elapsed_time(end) / 1e3)
+            else:
+                t0 = time.perf_counter()
+                run()
+                times.append(time.perf_counter() - t0)
     return statistics.median(times)
 
 

@@ -62,6 +62,13 @@ def test_model_only_run_writes_csv_and_markdown(tmp_path, capsys):
     assert "a100-40gb" in md and "2 x MACs" in md and md.count("\n| ") == len(rows) + 1
 
 
+def test_measure_runs_the_torch_path_on_the_cpu():
+    pytest.importorskip("torch")
+    case = calibrate.Case("tiny", 1, calibrate.Layer.conv(8, 6, 6, 8, 3, pad=1, g=4))
+    seconds = calibrate.measure(case, "fp32", repeats=2, device="cpu")
+    assert 0 < seconds < 1
+
+
 def test_measuring_needs_a_gpu(tmp_path, capsys):
     torch = pytest.importorskip("torch")
     if torch.cuda.is_available():
