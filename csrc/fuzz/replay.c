@@ -142,7 +142,7 @@ int main(int argc, char** argv) {
             snprintf(names[n++], len, "%s/%s", argv[i], e->d_name);
         }
         closedir(dir);
-        qsort(names, n, sizeof(*names), compare); /* deterministic order */
+        if (n > 1) qsort(names, n, sizeof(*names), compare); /* deterministic order */
         for (size_t j = 0; j < n; j++) {
             failed |= replay_file(names[j]);
             count++;
