@@ -101,6 +101,8 @@ def load_chip_file(path: str | Path) -> Chip:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise ValueError(f"{path}: not UTF-8 text; not a chip spec") from None
+    except OSError as exc:  # a directory, a permission problem
+        raise ValueError(f"cannot read chip spec {str(path)!r}: {exc.strerror or exc}") from None
     return parse_chip(text, str(path))
 
 

@@ -129,9 +129,15 @@ def test_huge_file_is_refused_before_parsing(tmp_path):
         load_chip(str(path))
 
 
-def test_missing_file_and_unknown_id():
+def test_missing_file_and_unknown_id(tmp_path):
     with pytest.raises(ValueError, match="cannot read chip spec"):
         load_chip("/nonexistent/chip.toml")
+    (tmp_path / "dir.toml").mkdir()
+    with pytest.raises(ValueError, match="cannot read chip spec"):
+        load_chip(str(tmp_path / "dir.toml"))
+    (tmp_path / "bin.toml").write_bytes(b"\x00\xff\xfe")
+    with pytest.raises(ValueError, match="not UTF-8"):
+        load_chip(str(tmp_path / "bin.toml"))
     with pytest.raises(ValueError, match="unknown chip 'tpu-v9'"):
         load_chip("tpu-v9")
 
