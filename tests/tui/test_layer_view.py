@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from ipuexplore.tui.settings import LayerSettings
 from ipuexplore.tui.widgets.chip_panel import ChipPanel, RatioBanner
 from ipuexplore.tui.widgets.stepper import Stepper
@@ -26,25 +24,28 @@ def test_opens_with_the_articles_pair_and_a_ratio():
     run_app(body)
 
 
-# (control, key) pairs: each step must change the settings field and the estimates
+# each step must change the settings field and the estimates ("keep" last: it disables groups)
 CONTROLS = ["cpg", "groups", "width", "batch", "size", "kernel", "stride", "dtype", "train",
             "chip_a", "chip_b", "keep"]
 
 
-@pytest.mark.parametrize("field", CONTROLS)
-def test_every_control_steps_and_updates_at_once(field):
+def test_every_control_steps_and_updates_at_once():
+    """One app for all controls (an app start costs more than the steps)."""
+
     async def body(app, pilot):
-        stepper = app.screen.query_one(f"#ctl-{field}", Stepper)
-        stepper.focus()
-        before_settings = app.settings
-        before_panel = _text(app.screen.query_one(ChipPanel))
-        at_end = stepper.choices.index(stepper.value) == len(stepper.choices) - 1
-        await pilot.press("left" if at_end else "right")
-        await pilot.pause()
-        assert app.settings != before_settings
-        assert stepper.value != (before_settings.train if field == "train" else getattr(before_settings, field))
-        if field != "keep":  # keep mode alone changes nothing until the group size moves
-            assert _text(app.screen.query_one(ChipPanel)) != before_panel
+        for field in CONTROLS:
+            stepper = app.screen.query_one(f"#ctl-{field}", Stepper)
+            stepper.focus()
+            before_settings = app.settings
+            before_panel = _text(app.screen.query_one(ChipPanel))
+            at_end = stepper.choices.index(stepper.value) == len(stepper.choices) - 1
+            await pilot.press("left" if at_end else "right")
+            await pilot.pause()
+            assert app.settings != before_settings, field
+            old = before_settings.train if field == "train" else getattr(before_settings, field)
+            assert stepper.value != old, field
+            if field != "keep":  # keep mode alone changes nothing until the group size moves
+                assert _text(app.screen.query_one(ChipPanel)) != before_panel, field
 
     run_app(body)
 
