@@ -13,7 +13,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 CSRC = os.path.join("csrc")
 SOURCES = [
     os.path.join(CSRC, "src", name)
-    for name in ("status.c", "pool.c", "conv.c", "conv_depthwise.c", "conv_direct.c", "conv_backward.c", "host_peaks.c")
+    for name in ("status.c", "pool.c", "conv.c", "conv_depthwise.c", "conv_direct.c", "conv_backward.c", "host_peaks.c", "gemm.c")
 ]
 
 ffibuilder = FFI()

@@ -38,6 +38,29 @@ void ipx__fill_row(float* dst, const float* src, int64_t w, int64_t pl, int64_t 
     }
 }
 
+void ipx__gather_row(float* out, const float* src, int64_t w, int64_t pl, int64_t uw, int64_t sw,
+                     int64_t n) {
+    if (src == NULL) {
+        for (int64_t i = 0; i < n; i++) out[i] = 0.0f;
+        return;
+    }
+    if (uw == 1) {
+        /* column i reads src[i*sw - pl]: zero lead, a strided run, zero tail */
+        int64_t i = 0;
+        for (; i < n && i * sw - pl < 0; i++) out[i] = 0.0f;
+        if (sw == 1)
+            for (; i < n && i - pl < w; i++) out[i] = src[i - pl];
+        else
+            for (; i < n && i * sw - pl < w; i++) out[i] = src[i * sw - pl];
+        for (; i < n; i++) out[i] = 0.0f;
+        return;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        int64_t u = i * sw - pl;
+        out[i] = (u >= 0 && u % uw == 0 && u / uw < w) ? src[u / uw] : 0.0f;
+    }
+}
+
 static bool in_dim_range(int64_t v, int64_t lo) { return v >= lo && v <= IPX_MAX_DIM; }
 
 /* Checks every size of desc; on success sets *p, *q. */
@@ -102,14 +125,15 @@ static void conv_free(struct ipx_conv* cv) {
     free(cv);
 }
 
-static int32_t pick_kernel(int64_t cg, int64_t kg) {
+static int32_t pick_kernel(int64_t cg, int64_t kg, int32_t algorithm) {
+    if (algorithm == IPX_ALGORITHM_GEMM) return IPX_KERNEL_GEMM;
     return (cg >= 8 && kg >= 8) ? IPX_KERNEL_CHANNEL : IPX_KERNEL_ROW;
 }
 
 /* Bytes a handle with this geometry allocates for its packed weights and bias. */
 static uint64_t weight_bytes(const ipx_conv_desc* d) {
     const int64_t cg = d->c / d->g, kg = d->k / d->g, taps = d->r * d->s;
-    bool chan = pick_kernel(cg, kg) == IPX_KERNEL_CHANNEL;
+    bool chan = pick_kernel(cg, kg, d->algorithm) == IPX_KERNEL_CHANNEL;
     int64_t kk = chan ? d->g * ipx__round_up(kg, 8) : d->k;
     return sizeof(struct ipx_conv) + (uint64_t)(kk * cg * taps + kk) * sizeof(float);
 }
@@ -127,8 +151,8 @@ static ipx_status conv_init(struct ipx_conv* cv, const ipx_conv_desc* d, int64_t
     cv->cg = cg;
     cv->kg = kg;
     cv->kg8 = ipx__round_up(kg, 8);
-    cv->kernel = pick_kernel(cg, kg);
-    cv->algorithm = IPX_ALGORITHM_DIRECT;
+    cv->kernel = pick_kernel(cg, kg, d->algorithm);
+    cv->algorithm = cv->kernel == IPX_KERNEL_GEMM ? IPX_ALGORITHM_GEMM : IPX_ALGORITHM_DIRECT;
     const char* force = getenv("IPX_FORCE_PORTABLE");
     bool portable = (d->flags & IPX_FLAG_PORTABLE) || (force && force[0] && force[0] != '0');
     cv->isa = (!portable && ipx_cpu_has_avx2()) ? IPX_ISA_AVX2 : IPX_ISA_PORTABLE;
@@ -172,6 +196,7 @@ static void backward_desc(const ipx_conv_desc* d, int64_t p, int64_t q, ipx_conv
     b->pad_left = d->dilation_w * (d->s - 1) - d->pad_left;
     b->pad_bottom = b->pad_right = 0; /* unused: the output size is given (h x w) */
     b->flags = d->flags;
+    b->algorithm = d->algorithm;
 }
 
 static ipx_status create_backward(struct ipx_conv* cv, const float* weight) {
@@ -213,8 +238,6 @@ ipx_status ipx_conv_create(const ipx_conv_desc* desc, const float* weight, size_
     status = IPX_STATUS_INVALID_BUFFER_SIZE;
     if (weight_len != (size_t)(d->k * cg * taps)) goto error;
     if (bias != NULL && bias_len != (size_t)d->k) goto error;
-    status = IPX_STATUS_UNSUPPORTED;
-    if (d->algorithm == IPX_ALGORITHM_GEMM) goto error; /* not built yet */
 
     uint64_t alloc = weight_bytes(d);
     if (d->flags & IPX_FLAG_BACKWARD) {
@@ -246,12 +269,15 @@ error:
 
 static int64_t tile_floats(const struct ipx_conv* cv, int64_t gb, int64_t kb, int64_t pb,
                            ipx__plan* plan) {
-    return cv->kernel == IPX_KERNEL_CHANNEL ? ipx__chan_tile_floats(cv, gb, kb, pb, plan)
-                                            : ipx__row_tile_floats(cv, gb, pb, plan);
+    switch (cv->kernel) {
+    case IPX_KERNEL_CHANNEL: return ipx__chan_tile_floats(cv, gb, kb, pb, plan);
+    case IPX_KERNEL_GEMM: return ipx__gemm_tile_floats(cv, gb, kb, pb, plan);
+    default: return ipx__row_tile_floats(cv, gb, pb, plan);
+    }
 }
 
 static uint64_t min_tile_bytes(const struct ipx_conv* cv) {
-    int64_t f = tile_floats(cv, 1, 8, 1, NULL);
+    int64_t f = tile_floats(cv, 1, cv->kernel == IPX_KERNEL_CHANNEL ? 8 : 1, 1, NULL);
     return f >= INT64_MAX / 8 ? UINT64_MAX : (uint64_t)f * 4u;
 }
 
@@ -281,18 +307,22 @@ ipx_status ipx_conv_get_info(ipx_conv_t conv, ipx_conv_info* info) {
 static ipx_status make_plan(const struct ipx_conv* cv, ipx_pool_t pool, ipx__plan* plan) {
     const int64_t tile = (int64_t)(pool->tile_bytes / sizeof(float));
     const int64_t W = pool->workers, p = cv->p, n = cv->d.n, g = cv->d.g;
-    const bool chan = cv->kernel == IPX_KERNEL_CHANNEL;
+    const bool chan = cv->kernel == IPX_KERNEL_CHANNEL, gemm = cv->kernel == IPX_KERNEL_GEMM;
+    const bool ksplit = chan || gemm;       /* blocks may hold part of a group's channels */
+    const int64_t kmin = chan ? 8 : 1;      /* channel kernel: whole vectors of 8 */
     const int64_t k_all = chan ? cv->kg8 : cv->kg;
     int64_t gb = g, kb = k_all, pb = p;
+#define HALVE_KB(kb) ((kb) = chan ? ipx__round_up(ipx__div_up((kb), 2), 8) : ipx__div_up((kb), 2))
     for (;;) {
         if (tile_floats(cv, gb, kb, pb, plan) <= tile) break;
         const int64_t in_rows = (pb - 1) * cv->d.stride_h + (cv->d.r - 1) * cv->d.dilation_h + 1;
-        /* Channel kernel: split output channels when the weights dominate the tile. */
-        bool weights_big = chan && kb * cv->d.r * cv->d.s >= in_rows * cv->q;
+        /* Split output channels when the weights dominate the tile. */
+        bool weights_big = gemm ? kb >= pb * cv->q
+                                : chan && kb * cv->d.r * cv->d.s >= in_rows * cv->q;
         if (gb > 1)
             gb = ipx__div_up(gb, 2);
-        else if (chan && kb > 8 && (weights_big || pb == 1))
-            kb = ipx__round_up(ipx__div_up(kb, 2), 8);
+        else if (ksplit && kb > kmin && (weights_big || pb == 1))
+            HALVE_KB(kb);
         else if (pb > 1)
             pb = ipx__div_up(pb, 2);
         else
@@ -303,10 +333,11 @@ static ipx_status make_plan(const struct ipx_conv* cv, ipx_pool_t pool, ipx__pla
         if (blocks >= 4 * W) break;
         /* Split groups first (no input re-read), then rows, then output channels. */
         if (gb > 1) gb = ipx__div_up(gb, 2);
-        else if (pb > 1 && (pb >= 4 || !chan || kb == 8)) pb = ipx__div_up(pb, 2);
-        else if (chan && kb > 8) kb = ipx__round_up(ipx__div_up(kb, 2), 8);
+        else if (pb > 1 && (pb >= 4 || !ksplit || kb == kmin)) pb = ipx__div_up(pb, 2);
+        else if (ksplit && kb > kmin) HALVE_KB(kb);
         else break;
     }
+#undef HALVE_KB
     tile_floats(cv, gb, kb, pb, plan);
     plan->gb = gb;
     plan->kb = kb;
@@ -338,7 +369,9 @@ static void decode(const struct ipx_conv* cv, const ipx__plan* pl, int64_t idx, 
     b->g0 = gblk * pl->gb;
     b->gb = ipx__min(pl->gb, cv->d.g - b->g0);
     b->k0 = kblk * pl->kb;
-    b->kb = cv->kernel == IPX_KERNEL_CHANNEL ? ipx__min(pl->kb, cv->kg8 - b->k0) : cv->kg;
+    b->kb = cv->kernel == IPX_KERNEL_CHANNEL ? ipx__min(pl->kb, cv->kg8 - b->k0)
+          : cv->kernel == IPX_KERNEL_GEMM    ? ipx__min(pl->kb, cv->kg - b->k0)
+                                             : cv->kg;
     b->p0 = pblk * pl->pb;
     b->pb = ipx__min(pl->pb, cv->p - b->p0);
     *in_key = (b->n * pl->n_gblk + gblk) * pl->n_pblk + pblk;
@@ -371,6 +404,12 @@ static void conv_job(void* vctx, uint32_t wi) {
                 if (load_in) st->bytes_in += 4u * (uint64_t)(b.gb * cv->cg) * rows * (uint64_t)pl->row_len;
                 if (load_w) st->bytes_in += 4u * (uint64_t)(b.gb * b.kb * (cv->cg * cv->d.r * cv->d.s + 1));
                 kout = (uint64_t)(b.gb * ipx__min(b.kb, cv->kg - b.k0));
+            } else if (cv->kernel == IPX_KERNEL_GEMM) {
+                ipx__gemm_exchange(cv, pl, &b, ctx->input, tile, load_in, load_w);
+                /* im2col: every input element enters the tile once per kernel tap */
+                if (load_in) st->bytes_in += 4u * (uint64_t)(b.gb * pl->rows_in) * (uint64_t)pl->row_len;
+                if (load_w) st->bytes_in += 4u * (uint64_t)(b.gb * b.kb * (pl->rows_in + 1));
+                kout = (uint64_t)(b.gb * b.kb);
             } else {
                 ipx__row_exchange(cv, pl, &b, ctx->input, tile, load_w);
                 load_in = true; /* the row kernel always refreshes its input */
@@ -384,6 +423,8 @@ static void conv_job(void* vctx, uint32_t wi) {
             uint64_t t1 = ipx__now_ns();
             if (cv->kernel == IPX_KERNEL_CHANNEL)
                 ipx__chan_compute(cv, pl, &b, tile, ctx->output);
+            else if (cv->kernel == IPX_KERNEL_GEMM)
+                ipx__gemm_compute(cv, pl, &b, tile, ctx->output);
             else
                 ipx__row_compute(cv, pl, &b, tile, ctx->output);
             uint64_t t2 = ipx__now_ns();

@@ -26,7 +26,8 @@ def backward_cases(draw):
     assume(w + pad[2] + pad[3] >= dilation[1] * (s - 1) + 1)
     return dict(n=draw(st.integers(1, 2)), c=g * cg, h=h, w=w, k=g * kg, r=r, s=s, g=g,
                 stride=stride, dilation=dilation, pad=pad, workers=draw(st.integers(1, 3)),
-                portable=draw(st.booleans()), seed=draw(st.integers(0, 2**31)))
+                portable=draw(st.booleans()), algorithm=draw(st.sampled_from(["direct", "gemm"])),
+                seed=draw(st.integers(0, 2**31)))
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +46,7 @@ def test_random_shapes_match_reference(case, pools):
     w = _data(rng, (case["k"], case["c"] // case["g"], case["r"], case["s"]))
     args = (case["stride"], case["pad"], case["dilation"], case["g"])
     conv = Conv2d(w, None, x.shape, *args, pool=pools[case["workers"]], portable=case["portable"],
-                  backward=True)
+                  backward=True, algorithm=case["algorithm"])
     dy = _data(rng, conv.output_shape)
     gi = conv.backward_data(dy)
     gw, gb = conv.backward_weights(dy, x)

@@ -40,6 +40,7 @@ def conv_cases(draw):
     return dict(n=n, c=g * cg, h=h, w=w, k=g * kg, r=r, s=s, g=g, stride=stride,
                 dilation=dilation, pad=pad, bias=draw(st.booleans()),
                 workers=draw(st.integers(1, 3)), portable=draw(st.booleans()),
+                algorithm=draw(st.sampled_from(["auto", "direct", "gemm"])),
                 seed=draw(st.integers(0, 2**31)))
 
 
@@ -49,7 +50,7 @@ def _run_case(case, pool):
     w = _data(rng, (case["k"], case["c"] // case["g"], case["r"], case["s"]))
     b = _data(rng, (case["k"],)) if case["bias"] else None
     conv = Conv2d(w, b, x.shape, case["stride"], case["pad"], case["dilation"], case["g"],
-                  pool=pool, portable=case["portable"])
+                  pool=pool, portable=case["portable"], algorithm=case.get("algorithm", "auto"))
     y = conv.run(x)
     ref = reference_conv2d(x, w, b, case["stride"], case["pad"], case["dilation"], case["g"])
     return conv, y, ref
@@ -70,6 +71,7 @@ def test_random_shapes_match_reference(case, pools):
     assert y.shape == ref.shape == conv.output_shape
     _assert_close(y, ref)
     assert conv.info["isa"] == ("portable" if case["portable"] or not _has_avx2() else "avx2")
+    assert (conv.info["kernel"] == "gemm") == (case["algorithm"] == "gemm")
 
 
 def _has_avx2():
@@ -96,21 +98,24 @@ CASES = {
 }
 
 
+@pytest.mark.parametrize("algorithm", ["direct", "gemm"])
 @pytest.mark.parametrize("portable", [False, True], ids=["native", "portable"])
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_named_shapes(name, portable, pools):
-    case = {"dilation": (1, 1), "bias": True, "workers": 2, "seed": 1, "portable": portable, **CASES[name]}
+def test_named_shapes(name, portable, algorithm, pools):
+    case = {"dilation": (1, 1), "bias": True, "workers": 2, "seed": 1, "portable": portable,
+            "algorithm": algorithm, **CASES[name]}
     _, y, ref = _run_case(case, pools[2])
     _assert_close(y, ref)
 
 
-def test_small_tiles_split_blocks_over_more_supersteps():
+@pytest.mark.parametrize("algorithm", ["direct", "gemm"])
+def test_small_tiles_split_blocks_over_more_supersteps(algorithm):
     rng = np.random.default_rng(3)
     x, w = _data(rng, (2, 64, 20, 20)), _data(rng, (64, 64, 3, 3))
     ref = reference_conv2d(x, w, None, 1, 1)
     with Pool(2, tile_bytes=96 * 1024) as small, Pool(2) as big:
-        y_small = ipuexplore.conv2d(x, w, padding=1, pool=small)
-        y_big = ipuexplore.conv2d(x, w, padding=1, pool=big)
+        y_small = ipuexplore.conv2d(x, w, padding=1, pool=small, algorithm=algorithm)
+        y_big = ipuexplore.conv2d(x, w, padding=1, pool=big, algorithm=algorithm)
         assert small.last_stats.total_supersteps > big.last_stats.total_supersteps
     _assert_close(y_small, ref)
     np.testing.assert_array_equal(y_small, y_big)  # same arithmetic order, any blocking
@@ -147,6 +152,12 @@ def test_stats_count_flops_and_bytes():
     assert (s.supersteps >= 1).all() and s.total_supersteps >= s.supersteps.max()
     assert (s.compute_ns > 0).all()
     assert s.algorithm == "direct" and s.kernel in ("row", "channel")
+    # GEMM lowering moves r*s times the input through im2col
+    with Pool(2) as pool2:
+        Conv2d(w, None, x.shape, padding=1, groups=4, algorithm="gemm", pool=pool2).run(x)
+        g = pool2.last_stats
+    assert g.algorithm == "gemm" and g.kernel == "gemm" and g.total_flops == s.total_flops
+    assert int(g.bytes_in.sum()) >= 9 * 4 * x.size
 
 
 def test_unbatched_input_and_out_buffer():
