@@ -194,7 +194,13 @@ def test_gpu_tile_traffic_hand_computed():
     assert p.bytes_by_level["l2"] == l2
     assert p.terms["shape_fill"].value == 1.0
     waves = -(-blocks * split_k // 80)
-    assert p.terms["sm_fill"].value == pytest.approx(blocks * split_k / (waves * 80))
+    sm_fill = blocks * split_k / (waves * 80)
+    assert p.terms["sm_fill"].value == pytest.approx(sm_fill)
+    assert p.unit == "tensor cores (fp16)"
+    assert p.terms["compute_s"].value == pytest.approx(8 * layer.flops / (125e12 * 0.66 * 1.0 * sm_fill))
+    assert p.terms["l2_s"].value == pytest.approx(l2 / 3.1e12)
+    # split-K adds a reduction kernel: two launches
+    assert p.terms["launch_s"].value == pytest.approx((2 if split_k > 1 else 1) * 3e-6)
 
 
 def test_gpu_l2_resident_input_skips_hbm():
@@ -202,6 +208,21 @@ def test_gpu_l2_resident_input_skips_hbm():
     e = estimate(V100, layer, batch=2)
     assert e.bytes == layer.weight_bytes("fp16") + layer.output_bytes("fp16", 2)
     assert e.phase("forward").memory_level in ("l2", "hbm")
+
+
+# ---- host terms -------------------------------------------------------------------------
+def test_host_terms_hand_computed():
+    host = load_chip("host")  # 179 GFLOP/s, 8 fp32 lanes, L3 115 GB/s (33.5 MB), DRAM 17 GB/s
+    layer = conv(4, c=64, hw=14)  # 16 groups of 4 output channels: half the AVX2 lanes
+    e = estimate(host, layer, batch=2, dtype="fp32")
+    p = e.phase("forward")
+    assert p.terms["simd_fill"].value == 4 / 8
+    assert p.terms["compute_s"].value == pytest.approx(2 * layer.flops / (179e9 * 0.5))
+    assert p.terms["memory_s"].value == pytest.approx(layer.min_bytes("fp32", 2) / 115e9)
+    assert p.memory_level == "l3" and p.terms["overhead_s"].value == pytest.approx(5e-6)
+    assert e.time_s == pytest.approx(p.terms["compute_s"].value + 5e-6)
+    big = estimate(host, Layer.conv(256, 112, 112, 256, 3, pad=1, g=256), batch=8, dtype="fp32")
+    assert big.memory_level == "dram"  # 2 x 103 MB does not fit the 32 MiB L3
 
 
 # ---- limits ------------------------------------------------------------------------------
