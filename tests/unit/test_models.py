@@ -210,6 +210,20 @@ def test_gpu_l2_resident_input_skips_hbm():
     assert e.phase("forward").memory_level in ("l2", "hbm")
 
 
+# ---- element-wise layers -------------------------------------------------------------------
+def test_elementwise_layer_terms_hand_computed():
+    act = Layer.act(64, 56, 56, "relu")
+    elems = 32 * 64 * 56 * 56
+    g = estimate(V100, act, batch=32).phase("forward")
+    assert g.bytes == 2 * elems * 2  # read + write, fp16
+    assert g.terms["hbm_s"].value == pytest.approx(2 * elems * 2 / (900e9 * 0.83))
+    assert g.bound == "memory" and g.terms["launch_s"].value == pytest.approx(3e-6)
+    i = estimate(MK1, act, batch=32).phase("forward")
+    # relu: one op per element on the 4-wide half vector unit of every tile, no exchange
+    assert i.terms["compute_s"].value == pytest.approx(elems / (4 * 1216 * 1.6e9))
+    assert i.terms["exchange_s"].value == 0 and i.terms["plan"].value == 1
+
+
 # ---- host terms -------------------------------------------------------------------------
 def test_host_terms_hand_computed():
     host = load_chip("host")  # 179 GFLOP/s, 8 fp32 lanes, L3 115 GB/s (33.5 MB), DRAM 17 GB/s
