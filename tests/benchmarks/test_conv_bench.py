@@ -1,0 +1,196 @@
+"""Engine speed race (issue 3): three 3x3 layer shapes at 1..64 channels per group and dense,
+forward and backward, for the engine's direct kernels, its GEMM lowering, the numpy
+reference, and PyTorch in NCHW and channels_last, grouped so that each shape, group size and
+pass compares side by side. GFLOP/s (2 x MACs), GB/s (compulsory bytes) and % of the host
+peak (measured on the engine's pool) go into extra_info.
+
+Timed run (the README's command; see "Benchmarks" there):
+
+    GLIBC_TUNABLES=glibc.malloc.mmap_threshold=4294967295:glibc.malloc.trim_threshold=4294967295 \\
+      python -m pytest tests/benchmarks/test_conv_bench.py --benchmark-enable --benchmark-only \\
+      --benchmark-json=bench.json
+    python tests/benchmarks/test_conv_bench.py bench.json      # markdown table
+
+In the default test run (--benchmark-disable) every case runs once as a test; the numpy
+reference is skipped on shape C there (seconds per call, nothing to check).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import numpy as np
+import pytest
+
+from ipuexplore.engine import Conv2d, Pool, cpu_count, host_peaks, reference_conv2d, reference_conv2d_backward
+
+# name: (n, c = k, h = w); all 3x3, stride 1, pad 1
+SHAPES = {"A": (8, 256, 14), "B": (8, 128, 28), "C": (32, 64, 56)}
+CPG = [1, 2, 4, 8, 16, 32, 64, "dense"]
+PASSES = ["fwd", "bwd"]
+IMPLS = ["direct", "gemm", "numpy", "torch_nchw", "torch_cl"]
+WORKERS = int(os.environ.get("IPX_BENCH_WORKERS", "0")) or min(cpu_count(), 2)
+ROUNDS = int(os.environ.get("IPX_BENCH_ROUNDS", "7"))
+
+
+def _dims(shape, cpg):
+    n, c, hw = SHAPES[shape]
+    g = 1 if cpg == "dense" else c // cpg
+    return n, c, hw, g
+
+
+def _flops(shape, cpg, pas):
+    n, c, hw, g = _dims(shape, cpg)
+    fwd = 2 * n * c * hw * hw * (c // g) * 9
+    return fwd if pas == "fwd" else 2 * fwd  # backward: data + weights
+
+
+def _min_bytes(shape, cpg, pas):
+    n, c, hw, g = _dims(shape, cpg)
+    act, wts = 4 * n * c * hw * hw, 4 * c * (c // g) * 9
+    # fwd: read x and w, write y; bwd: read dy, x, w, write dx and dw
+    return 2 * act + wts if pas == "fwd" else 3 * act + 2 * wts
+
+
+@pytest.fixture(scope="module")
+def pool():
+    with Pool(WORKERS) as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+def torch_mod():
+    torch = pytest.importorskip("torch")
+    torch.set_num_threads(WORKERS)
+    return torch
+
+
+_data_cache: dict = {}
+
+
+def _data(shape, cpg):
+    key = (shape, cpg)
+    if key not in _data_cache:
+        _data_cache.clear()  # one layer's arrays at a time (shape C dense is ~100 MB)
+        n, c, hw, g = _dims(shape, cpg)
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((n, c, hw, hw), dtype=np.float32)
+        w = (rng.standard_normal((c, c // g, 3, 3), dtype=np.float32) / np.sqrt(9 * c // g)).astype(np.float32)
+        dy = rng.standard_normal((n, c, hw, hw), dtype=np.float32)
+        _data_cache[key] = (x, w, dy, g)
+    return _data_cache[key]
+
+
+def _engine_fn(pool, algorithm, pas, x, w, dy, g):
+    conv = Conv2d(w, None, x.shape, 1, 1, 1, g, pool=pool, algorithm=algorithm, backward=pas == "bwd")
+    if pas == "fwd":
+        y = np.empty(conv.output_shape, np.float32)
+        return conv, lambda: conv.run(x, y)
+    gi, gw, gb = np.empty_like(x), np.empty_like(w), np.empty(w.shape[0], np.float32)
+
+    def bwd():
+        conv.backward_data(dy, gi)
+        conv.backward_weights(dy, x, (gw, gb))
+
+    return conv, bwd
+
+
+def _torch_fn(torch, layout, pas, x, w, dy, g):
+    fmt = torch.channels_last if layout == "cl" else torch.contiguous_format
+    xt = torch.from_numpy(x).contiguous(memory_format=fmt)
+    wt = torch.from_numpy(w).contiguous(memory_format=fmt)
+    dyt = torch.from_numpy(dy).contiguous(memory_format=fmt)
+    if pas == "fwd":
+        def fwd():
+            with torch.no_grad():
+                return torch.nn.functional.conv2d(xt, wt, None, 1, 1, 1, g)
+        return fwd
+
+    def bwd():  # the aten op autograd calls, without building a graph
+        return torch.ops.aten.convolution_backward(dyt, xt, wt, [0], [1, 1], [1, 1], [1, 1], False,
+                                                   [0, 0], g, [True, True, False])
+    return bwd
+
+
+def _numpy_fn(pas, x, w, dy, g):
+    if pas == "fwd":
+        return lambda: reference_conv2d(x, w, None, 1, 1, 1, g, dtype=np.float32)
+    return lambda: reference_conv2d_backward(dy, x, w, 1, 1, 1, g, dtype=np.float32)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("pas", PASSES)
+@pytest.mark.parametrize("cpg", CPG, ids=[f"cpg{v}" for v in CPG])
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_conv(benchmark, pool, shape, cpg, pas, impl, request):
+    timed = not request.config.getoption("benchmark_disable", False)
+    if impl == "numpy" and shape == "C" and not timed:
+        pytest.skip("numpy reference on shape C only in timed runs (seconds per call)")
+    x, w, dy, g = _data(shape, cpg)
+    benchmark.group = f"{shape} cpg={cpg} {pas}"
+    conv = None
+    if impl in ("direct", "gemm"):
+        conv, fn = _engine_fn(pool, impl, pas, x, w, dy, g)
+    elif impl == "numpy":
+        fn = _numpy_fn(pas, x, w, dy, g)
+    else:
+        torch = request.getfixturevalue("torch_mod")
+        fn = _torch_fn(torch, impl.split("_")[1], pas, x, w, dy, g)
+    # The slow peers get fewer rounds; a warm-up round settles caches and malloc state.
+    rounds = 1 if impl == "numpy" else ROUNDS
+    benchmark.pedantic(fn, rounds=rounds, iterations=1, warmup_rounds=1 if impl != "numpy" else 0)
+
+    flops, min_bytes = _flops(shape, cpg, pas), _min_bytes(shape, cpg, pas)
+    info = dict(shape=shape, n=x.shape[0], c=x.shape[1], hw=x.shape[2], groups=g,
+                channels_per_group=x.shape[1] // g, pass_=pas, impl=impl, flops=flops,
+                min_bytes=min_bytes, workers=WORKERS)
+    if conv is not None:
+        info.update(kernel=conv.info["kernel"], isa=conv.info["isa"])
+        stats = conv.stats
+        info.update(exchange_ms=float(stats.exchange_ns.sum()) / 1e6 / WORKERS,
+                    compute_ms=float(stats.compute_ns.sum()) / 1e6 / WORKERS,
+                    wait_ms=float(stats.wait_ns.sum()) / 1e6 / WORKERS)
+        conv.close()
+    if benchmark.stats is not None:  # timed run: rates from the median
+        median = benchmark.stats.stats.median
+        peaks = host_peaks(pool)
+        gflop_s = flops / median / 1e9
+        roof = peaks.roofline_flop_s(flops / min_bytes) / 1e9
+        info.update(median_s=median, gflop_s=gflop_s, gb_s=min_bytes / median / 1e9,
+                    pct_peak=100 * gflop_s * 1e9 / peaks.peak_flop_s, roofline_gflop_s=roof,
+                    pct_roofline=100 * gflop_s / roof, peak_gflop_s=peaks.peak_flop_s / 1e9,
+                    mem_bw_gb_s=peaks.mem_bw_b_s / 1e9)
+    benchmark.extra_info.update(info)
+
+
+def _table(path: str) -> str:
+    """Markdown table of a --benchmark-json file: GFLOP/s per implementation, one row per
+    shape, group size and pass, and the engine's ratio to the faster PyTorch layout."""
+    runs = json.load(open(path))["benchmarks"]
+    rows: dict = {}
+    for b in runs:
+        e = b["extra_info"]
+        key = (e["shape"], e["channels_per_group"], e["pass_"])
+        rows.setdefault(key, {})[e["impl"]] = e
+    out = ["| shape | c/g | pass | direct | gemm | numpy | torch NCHW | torch CL | direct / best torch | direct % peak | direct % roofline |",
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for key in sorted(rows, key=lambda k: (k[0], k[2] != "fwd", k[1])):
+        r = rows[key]
+        cell = lambda impl: f"{r[impl]['gflop_s']:.1f}" if impl in r else "-"  # noqa: E731
+        best_torch = max((r[i]["gflop_s"] for i in ("torch_nchw", "torch_cl") if i in r), default=None)
+        d = r.get("direct")
+        ratio = f"{d['gflop_s'] / best_torch:.2f}x" if d and best_torch else "-"
+        out.append(f"| {key[0]} | {key[1]} | {key[2]} | {cell('direct')} | {cell('gemm')} | {cell('numpy')} | "
+                   f"{cell('torch_nchw')} | {cell('torch_cl')} | {ratio} | "
+                   f"{d['pct_peak']:.0f}% | {d['pct_roofline']:.0f}% |" if d else "")
+    first = runs[0]["extra_info"]
+    out.append("")
+    out.append(f"GFLOP/s (2 x MACs) from medians; {first['workers']} workers / torch threads; host peak "
+               f"{first['peak_gflop_s']:.0f} GFLOP/s, triad {first['mem_bw_gb_s']:.1f} GB/s (measured on the pool).")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    print(_table(sys.argv[1]))
