@@ -56,7 +56,7 @@ def live_layer(layer: Layer, batch: int) -> LiveShape:
         run = run.with_(c=cpg_in * groups, k=cpg_out * groups, g=groups)
     if groups != layer.g:
         changed.append(f"groups {layer.g}→{groups}")
-    note = ("capped: " + ", ".join(changed)) if changed else ""
+    note = ("capped " + ", ".join(changed)) if changed else ""
     if over(run, run_batch):
         note = (note + "; " if note else "") + "still large: runs are slow"
     return LiveShape(run, run_batch, note)
@@ -74,6 +74,8 @@ class Measurement:
     compute: np.ndarray = field(repr=False)  # per-worker share of its time, 0..1
     exchange: np.ndarray = field(repr=False)
     wait: np.ndarray = field(repr=False)
+    kernel: str = ""  # the engine's kernel for this layer (row, channel, gemm)
+    supersteps: int = 0
 
 
 def shares(compute_ns, exchange_ns, wait_ns) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -92,7 +94,10 @@ def summarise(stats, algorithm: str, batch: int) -> Measurement:
     wall = float(stats.wall_s)
     c, x, w = shares(stats.compute_ns, stats.exchange_ns, stats.wait_ns)
     img_s = batch / wall if wall > 0 else math.nan
-    return Measurement(algorithm, float(stats.gflop_s), float(stats.gb_s), img_s, wall, c, x, w)
+    return Measurement(
+        algorithm, float(stats.gflop_s), float(stats.gb_s), img_s, wall, c, x, w,
+        kernel=str(getattr(stats, "kernel", "")), supersteps=int(getattr(stats, "total_supersteps", 0)),
+    )
 
 
 def make_operands(shape: LiveShape, seed: int = 0):

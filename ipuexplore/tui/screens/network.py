@@ -81,6 +81,7 @@ class NetworkScreen(Screen):
             return
         if event.select.id == "net-name":
             self.source = netview.Source(str(event.value), "", self.source.group_size)
+            self.query_one("#net-onnx", Input).value = ""  # the builder's network, not the file
         elif event.select.id == "net-groups":
             self.source = netview.Source(self.source.name, self.source.onnx_path, int(event.value))
         self.reload()

@@ -188,7 +188,7 @@ class HostPanel(Vertical):
             text.append(f"not available: {self.errors[algorithm]}", style="red")
         elif algorithm in self.latest:
             m = self.latest[algorithm]
-            text.append(f"{m.gflop_s:7.2f} GFLOP/s  {m.gb_s:6.2f} GB/s  {si(m.img_s)} img/s")
+            text.append(f"{m.gflop_s:6.1f} GFLOP/s {m.gb_s:6.2f} GB/s {si(m.img_s)} img/s")
         else:
             text.append("measuring...", style="italic dim")
         return text
@@ -199,8 +199,14 @@ class HostPanel(Vertical):
             text = self._title()
             text.append(shape.note if shape.note else "the layer as set", style="dim")
             self.query_one("#host-shape", Static).update(text)
-        self.query_one("#host-direct", Static).update(self._line("direct"))
-        self.query_one("#host-gemm", Static).update(self._line("gemm"))
+        for algorithm in live.ALGORITHMS:
+            line = self.query_one(f"#host-{algorithm}", Static)
+            line.update(self._line(algorithm))
+            m = self.latest.get(algorithm)
+            line.tooltip = (
+                f"{algorithm}: engine kernel {m.kernel or '?'}, {len(m.compute)} workers, "
+                f"{m.supersteps} supersteps, {m.wall_s * 1e3:.2f} ms per run (forward pass)"
+                if m else self.errors.get(algorithm))
         self._set_history()
         if "direct" not in self.latest:
             self.query_one(TileMap).clear(
@@ -216,7 +222,7 @@ class HostPanel(Vertical):
 
     @staticmethod
     def _title() -> Text:
-        return Text("Host, measured (fp32): ", style="bold")
+        return Text("Host (measured, fp32 fwd): ", style="bold")
 
     def _show_off(self) -> None:
         self.query_one("#host-shape", Static).update(
