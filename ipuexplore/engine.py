@@ -41,6 +41,8 @@ __all__ = [
     "get_library_dir",
     "cpu_count",
     "DEFAULT_TILE_BYTES",
+    "set_memory_limit",
+    "get_memory_limit",
 ]
 
 DEFAULT_TILE_BYTES = 624 * 1024  # one Graphcore IPU Mk2 tile's SRAM
@@ -265,8 +267,9 @@ _STAT_FIELDS = ("flops", "bytes_in", "bytes_out", "exchange_ns", "compute_ns", "
 class Pool:
     """W persistent workers, each with ``tile_bytes`` of its own tile memory (the caller of a
     run is worker 0). Use as a context manager or call ``close()``; ``last_stats`` is the
-    ``RunStats`` of the last run (None before the first). ``memory_limit`` (bytes, None = no
-    limit) caps what the pool allocates."""
+    ``RunStats`` of the last run (None before the first). ``memory_limit`` (bytes) caps what
+    the pool allocates; None = the global limit (``set_memory_limit``, default: the memory
+    available)."""
 
     def __init__(self, workers: int | None = None, tile_bytes: int = DEFAULT_TILE_BYTES, *,
                  memory_limit: int | None = None):
@@ -274,10 +277,10 @@ class Pool:
         if w > 1024:
             raise InvalidParameter(f"workers={w} is out of range 1..1024")
         tb = _int(tile_bytes, "tile_bytes", 4096)
-        ml = 0 if memory_limit is None else _int_any(memory_limit, "memory_limit")
+        ml = _limit_for_c(memory_limit, "memory_limit")
         desc = ffi.new("ipx_pool_desc*", {"workers": w, "tile_bytes": tb, "memory_limit": ml})
         out = ffi.new("ipx_pool_t*")
-        _check(lib.ipx_pool_create(desc, out), "Pool")
+        _check(lib.ipx_pool_create(desc, out), f"Pool(workers={w or 'all'}, tile_bytes={tb}, memory_limit={ml})")
         self._handle = out[0]
         self._lock = threading.Lock()
         nw = ffi.new("uint32_t*")
@@ -370,9 +373,79 @@ class Pool:
 
 
 def _int_any(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise InvalidParameter(f"{name} must be a non-negative int, got {value!r}")
+    # Upper bound: the C field is a uint64 (cffi would raise OverflowError past it).
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value < 1 << 64:
+        raise InvalidParameter(f"{name} must be an int in 0..2^64-1, got {value!r}")
     return int(value)
+
+
+# ---------------------------------------------------------------------------------------
+# memory limit: requests are refused before allocating, not left to the OOM killer
+
+_memory_limit: int | None = None  # None: the memory available now
+_available_cache = [0.0, None]  # (time read, bytes): /proc is re-read at most every 0.5 s
+_SMALL_REQUEST = 64 << 20  # under the default limit, smaller requests skip the /proc read
+
+
+def _available_memory() -> int | None:
+    """MemAvailable (Linux), else free physical pages; None when the OS does not say."""
+    import time
+
+    now = time.monotonic()
+    if now - _available_cache[0] < 0.5:
+        return _available_cache[1]
+    value = None
+    try:
+        with open("/proc/meminfo", "rb") as f:
+            for line in f:
+                if line.startswith(b"MemAvailable:"):
+                    value = int(line.split()[1]) * 1024
+                    break
+    except (OSError, ValueError, IndexError):
+        pass
+    if value is None:
+        try:
+            value = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            value = None
+    _available_cache[:] = [now, value]
+    return value
+
+
+def set_memory_limit(limit_bytes: int | None) -> None:
+    """Cap the bytes one request may allocate (output arrays, packed weights, pool tiles).
+    ``None`` (the default) means the memory available when the request is made. Requests
+    over the limit raise ``MemoryLimitExceeded`` (a ``MemoryError``) before allocating."""
+    global _memory_limit
+    _memory_limit = None if limit_bytes is None else _int_any(limit_bytes, "limit_bytes")
+
+
+def get_memory_limit() -> int | None:
+    """The limit in force now: the one set, else the available memory (None if unknown)."""
+    return _memory_limit if _memory_limit is not None else _available_memory()
+
+
+def _limit_for_c(explicit: int | None, name: str) -> int:
+    """A C descriptor's memory_limit: the explicit value, else the global limit (0 = none)."""
+    if explicit is not None:
+        return _int_any(explicit, name)
+    limit = get_memory_limit()
+    return 0 if limit is None else max(limit, 1)
+
+
+def _check_request(who: str, what: str, nbytes: int, explicit: int | None = None) -> None:
+    limit = explicit if explicit is not None else _memory_limit
+    if limit is None:
+        if nbytes < _SMALL_REQUEST:
+            return
+        limit = _available_memory()
+        source = "the memory available now"
+    else:
+        source = "the limit set" if explicit is None else "memory_limit"
+    if limit is not None and nbytes > limit:
+        raise errors.MemoryLimitExceeded(
+            f"{who}: {what} needs {nbytes} bytes, over {source} ({limit} bytes); "
+            f"use smaller shapes or ipuexplore.engine.set_memory_limit()", "IPX_STATUS_MEMORY_LIMIT")
 
 
 _default_pools: dict[int, Pool] = {}
@@ -429,7 +502,8 @@ class Conv2d:
         desc.algorithm = _algorithm(algorithm)
         desc.flags = (lib.IPX_FLAG_PORTABLE if portable else 0) | (lib.IPX_FLAG_BACKWARD if backward else 0)
         self._backward = bool(backward)
-        desc.memory_limit = 0 if memory_limit is None else _int_any(memory_limit, "memory_limit")
+        self._memory_limit = None if memory_limit is None else _int_any(memory_limit, "memory_limit")
+        desc.memory_limit = _limit_for_c(memory_limit, "memory_limit")
         out = ffi.new("ipx_conv_t*")
         wbuf = ffi.from_buffer("float[]", weight)
         bbuf = ffi.NULL if bias is None else ffi.from_buffer("float[]", bias)
@@ -466,6 +540,8 @@ class Conv2d:
 
     def _out(self, out, name, shape):
         if out is None:
+            _check_request("Conv2d", f"{name} {tuple(shape)}", 4 * int(np.prod(shape, dtype=object)),
+                           self._memory_limit)
             return np.empty(shape, dtype=np.float32)
         out = _array(out, name, (len(shape),), writable=True)
         if out.shape != tuple(shape):
@@ -596,6 +672,20 @@ def _pool_for(conv: Conv2d, pool: Pool | None, workers: int | None):
     return pool, None
 
 
+def _busy_fallback(conv: Conv2d, pool: Pool | None, temp: Pool | None, workers: int | None, fn):
+    """fn() on conv's pool. If that is the shared default pool and another thread took it
+    after _pool_for looked (Busy), run on a private pool instead: the caller chose no pool,
+    so it must not see Busy. The private pool is left in conv._fallback_pool to close."""
+    try:
+        return fn()
+    except Busy:
+        if pool is not None or temp is not None or getattr(conv, "_fallback_pool", None) is not None:
+            raise
+        conv._pool = conv._fallback_pool = Pool(
+            workers, tile_bytes=max(conv.info["min_tile_bytes"], DEFAULT_TILE_BYTES))
+        return fn()
+
+
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
            workers: int | None = None, pool: Pool | None = None, algorithm: str = "auto",
            out: np.ndarray | None = None) -> np.ndarray:
@@ -623,8 +713,9 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     temp = None
     try:
         conv._pool, temp = _pool_for(conv, pool, workers)
-        y = conv.run(arr, out)
+        y = _busy_fallback(conv, pool, temp, workers, lambda: conv.run(arr, out))
     finally:
+        temp = temp or getattr(conv, "_fallback_pool", None)
         conv.close()
         if temp is not None:
             temp.close()
@@ -650,11 +741,13 @@ def conv2d_backward(grad_output, input, weight, stride=1, padding=0, dilation=1,
     try:
         run_pool, temp = _pool_for(conv, pool, workers)
         conv._pool = run_pool
-        grad_input = conv.backward_data(grad_output, gi_buf)
+        grad_input = _busy_fallback(conv, pool, temp, workers, lambda: conv.backward_data(grad_output, gi_buf))
         data_stats = conv.stats
-        grad_weight, grad_bias = conv.backward_weights(grad_output, x, (gw_buf, gb_buf))
-        run_pool._last_stats = RunStats.combine(data_stats, conv.stats)
+        grad_weight, grad_bias = _busy_fallback(
+            conv, pool, temp, workers, lambda: conv.backward_weights(grad_output, x, (gw_buf, gb_buf)))
+        conv._pool._last_stats = RunStats.combine(data_stats, conv.stats)
     finally:
+        temp = temp or getattr(conv, "_fallback_pool", None)
         conv.close()
         if temp is not None:
             temp.close()
