@@ -142,6 +142,8 @@ def _figure(entry, name: str, sources: dict, origin: str) -> tuple[float, Figure
         if float(value) != int(value):
             raise ValueError(f"{where}: must be a whole number, got {value!r}")
         value = int(value)
+    else:
+        value = float(value)  # `900` and `900.0` are the same figure
     low, high = RANGES[name]
     if value <= 0 and low > 0:
         raise ValueError(f"{where}: must be > 0, got {value!r}")

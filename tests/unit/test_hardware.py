@@ -54,6 +54,21 @@ def test_published_figures_match_chips_md():
     assert load_chip("h100").spec.peak_fp16_tensor_tflop_s == 989.4
 
 
+def test_field_types_follow_the_dataclass():
+    s = load_chip("v100").spec
+    assert isinstance(s.sms, int) and isinstance(s.hbm_bw_gb_s, float)  # 900 in the file
+
+
+def test_docstring_examples():
+    import doctest
+
+    import ipuexplore.hardware
+    import ipuexplore.models
+
+    for module in (ipuexplore.hardware, ipuexplore.models):
+        assert doctest.testmod(module).failed == 0
+
+
 def test_chip_views():
     v100 = load_chip("v100")
     assert v100.peak_flop_s("fp16") == 125e12
