@@ -89,6 +89,14 @@ def test_engine_measures_and_restarts_on_change():
         assert panel.shape.layer.c // panel.shape.layer.g == app.settings.cpg
         live_workers = [w for w in app.workers if w.group == "live" and w.is_running]
         assert len(live_workers) <= 1  # exclusive: the old loop was cancelled
+        # another view pauses the engine; coming back measures afresh
+        await pilot.press("n")
+        await pilot.pause()
+        assert all(w.is_cancelled or w.is_finished for w in app.workers if w.group == "live")
+        await pilot.press("l")
+        await pilot.pause()
+        assert not panel.latest or panel.generation > first_generation + 1
+        await wait_until(pilot, lambda: "direct" in panel.latest)
 
     run_app(body, live=True)
 

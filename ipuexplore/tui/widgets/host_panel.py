@@ -88,6 +88,8 @@ class HostPanel(Vertical):
         self.workers.cancel_group(self, "live")
 
     def resume(self) -> None:
+        if not self._paused:
+            return  # already measuring (a screen's first resume follows its mount)
         self._paused = False
         if self.enabled and self.shape is not None:
             self.generation += 1
