@@ -62,7 +62,11 @@ class LayerScreen(Screen):
             self.query_one(LayerControls).sync(self.app.settings)
             return
         self.app.settings = new
-        self.apply(new)
+        try:
+            self.apply(new)
+        except Exception as exc:  # noqa: BLE001 - a bug in one panel must not end the session
+            self.notify(f"{type(exc).__name__}: {exc}", title="Could not show this layer",
+                        severity="error", timeout=8)
 
     def apply(self, s: LayerSettings) -> None:
         """Show `s`: controls, estimates, ratio and a fresh live measurement."""
