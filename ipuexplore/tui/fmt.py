@@ -36,4 +36,6 @@ def percent(fraction: float | None) -> str:
 def ratio(value: float | None) -> str:
     if value is None or not math.isfinite(value) or value <= 0:
         return "—"
+    if value < 0.1:
+        return f"{value:.2g}x"  # 0.0028x, not 0.00x
     return f"{value:.2f}x" if value < 10 else f"{value:.1f}x"

@@ -174,3 +174,15 @@ def test_missing_models_are_said_never_faked(monkeypatch):
         assert "no ratio" in _text(app.screen.query_one(RatioBanner))
 
     run_app(body)
+
+
+def test_ratio_names_the_faster_chip_first():
+    from ipuexplore.tui.app import IpuExploreApp
+
+    async def body(app, pilot):
+        banner = _text(app.screen.query_one(RatioBanner))
+        assert banner.startswith("IPU Mk1 is") and "faster than Host CPU" in banner
+        assert "0.0" not in banner  # never "0.00x as fast"
+        assert app.screen.query_one(RatioBanner).has_class("-bad")  # chip A is the slower
+
+    run_app(body, app=IpuExploreApp(LayerSettings(chip_a="host", chip_b="ipu-mk1"), live=False))

@@ -46,7 +46,8 @@ Training = forward + backward-data + backward-weights.
 - **bound by**: the term that dominates the time: compute, memory (with the level the data
   streams from: hbm, l2, sram, streaming), exchange (IPU tile-to-tile) or overhead (kernel
   launch, sync).
-- The **ratio** banner: chip A's images/s / chip B's images/s.
+- The **ratio** banner: how many times more images/s the faster chip reaches (green when
+  chip A is the faster one).
 
 Chip figures come from the spec files in `ipuexplore/hardware/` (each with its source);
 the IPU Mk1 vs V100 default is the pair of the source article (Graphcore, "Delving deep

@@ -54,10 +54,11 @@ class RatioBanner(Static):
         r = a.img_s / b.img_s
         self.set_class(r >= 1, "-good")
         self.set_class(r < 1, "-bad")
+        fast, slow = (a, b) if r >= 1 else (b, a)  # always "N x faster": never "0.01x as fast"
         text = Text()
-        text.append(f"{a.short} is ", style="bold")
-        text.append(f" {ratio(r)} ", style="bold reverse")
-        text.append(" faster than " if r >= 1 else " as fast as ", style="bold")
-        text.append(b.short, style="bold")
+        text.append(f"{fast.short} is ", style="bold")
+        text.append(f" {ratio(max(r, 1 / r))} ", style="bold reverse")
+        text.append(" faster than ", style="bold")
+        text.append(slow.short, style="bold")
         text.append(f"\nat {cpg} ch/group: {a.estimate.bound}- vs {b.estimate.bound}-bound")
         self.update(text)
