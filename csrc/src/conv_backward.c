@@ -37,7 +37,7 @@ static int64_t bw_tile_floats(const struct ipx_conv* cv, int64_t gb, int64_t kb,
     int64_t rows_in = (pb - 1) * d->stride_h + (d->r - 1) * d->dilation_h + 1;
     int64_t off_max = ((d->s - 1) * d->dilation_w) / d->stride_w;
     int64_t dy_len = ipx__round_up(cv->q, BW_V);
-    int64_t row_len = dy_len + off_max; /* the row kernel's layout */
+    int64_t row_len = ipx__round_up(dy_len + off_max, BW_V); /* the row kernel's layout */
     int64_t xin = smul(smul(smul(gb * cv->cg, rows_in), d->stride_w), row_len);
     int64_t dy = smul(smul(gb * kb, pb), dy_len);
     int64_t acc = smul(smul(gb * kb, cv->cg), d->r * d->s);

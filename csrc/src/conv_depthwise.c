@@ -7,7 +7,9 @@
             rows the block reads, split by column phase (padded column j goes to phase
             j % sw, index j / sw), so a strided output row reads a contiguous run and the
             inner loop never branches on borders;
-     weight [gb*kg][cg][r][s] (PyTorch's layout), bias [gb*kg]. */
+     weight [gb*kg][cg][r][s] (PyTorch's layout), bias [gb*kg];
+     output [gb*kg][pb][qpad]: whole vectors (qpad = q rounded up to 8), copied to the NCHW
+            output rows in the write phase, so no store is ever partial. */
 #include "internal.h"
 #include "vec.h"
 
@@ -34,20 +36,23 @@ int64_t ipx__row_tile_floats(const struct ipx_conv* cv, int64_t gb, int64_t pb,
     int64_t off_max = ((d->s - 1) * d->dilation_w) / d->stride_w;
     /* Vector chunks along the row never read past round_up(q, 8) + off_max (see
        row_compute_body), and the padded input row fits in it too. */
-    int64_t row_len = ipx__round_up(cv->q, ROW_V) + off_max;
+    int64_t row_len = ipx__round_up(ipx__round_up(cv->q, ROW_V) + off_max, ROW_V);
     int64_t in = smul(smul(smul(gb * cv->cg, rows_in), d->stride_w), row_len);
     int64_t wt = smul(smul(gb * cv->kg, cv->cg), d->r * d->s);
     if (in >= INT64_MAX / 8 || wt >= INT64_MAX / 8) return INT64_MAX / 4;
     size_t in_off = 0, w_off = in_off + align_floats(in);
     size_t b_off = w_off + align_floats(wt);
-    size_t end = b_off + align_floats(gb * cv->kg);
+    size_t out_off = b_off + align_floats(gb * cv->kg);
+    int64_t out = smul(smul(gb * cv->kg, pb), ipx__round_up(cv->q, ROW_V));
+    if (out >= INT64_MAX / 8) return INT64_MAX / 4;
+    size_t end = out_off + align_floats(out);
     if (plan) {
         plan->rows_in = rows_in;
         plan->row_len = row_len;
         plan->in_off = in_off;
         plan->w_off = w_off;
         plan->b_off = b_off;
-        plan->out_off = end;
+        plan->out_off = out_off;
         plan->end = end;
     }
     return (int64_t)end;
@@ -75,22 +80,6 @@ void ipx__row_exchange(const struct ipx_conv* cv, const ipx__plan* plan, const i
     }
 }
 
-/* Store nvalid (1..QV*8) lanes of QV vectors without writing past them. */
-IPX_INLINE void row_store(float* out, const ipx_v8* acc, int64_t nvalid, const int QV) {
-    if (nvalid == QV * ROW_V) {
-        for (int v = 0; v < QV; v++) v8_store(out + v * ROW_V, acc[v]);
-        return;
-    }
-    float tmp[ROW_MAX_QV * ROW_V];
-    for (int v = 0; v < QV; v++) v8_store(tmp + v * ROW_V, acc[v]);
-    if (nvalid >= ROW_V) { /* overlapping vector copies instead of a memcpy call */
-        v8_store(out, v8_load(tmp));
-        v8_store(out + nvalid - ROW_V, v8_load(tmp + nvalid - ROW_V));
-    } else {
-        for (int64_t i = 0; i < nvalid; i++) out[i] = tmp[i];
-    }
-}
-
 /* KO output channels x RB output rows x QV vectors along the row. x points at the group's
    first input channel, tile row of output row 0, phase 0, index q0. */
 typedef struct row_args {
@@ -101,21 +90,26 @@ typedef struct row_args {
     int64_t cg, r, s;
     int64_t dq, dr, sw; /* dilation_w = dq * sw + dr */
     int64_t wk;         /* floats between output channels' weights: cg * r * s */
-    int64_t out_ch;     /* floats between output channels in the output: p * q */
-    int64_t q;          /* floats between output rows in the output */
+    int64_t out_ch;     /* floats between output channels in the tile output: pb * qpad */
+    int64_t qpad;       /* floats between output rows in the tile output */
+    int64_t q;          /* outputs per row */
 } row_args;
 
+/* K3: the layer is 3x3 with horizontal stride and dilation 1 (most depthwise layers), so the
+   tap loops unroll with constant offsets; otherwise everything is read from a. */
 IPX_INLINE void row_step(const row_args* a, const float* x, const float* wt, const float* bias,
-                         float* out, int64_t nvalid, const int KO, const int RB, const int QV) {
+                         float* out, int64_t nvalid, const int KO, const int RB, const int QV,
+                         const int K3) {
     ipx_v8 acc[ROW_MAX_KO][ROW_MAX_RB][ROW_MAX_QV];
     for (int ko = 0; ko < KO; ko++)
         for (int rb = 0; rb < RB; rb++)
             for (int v = 0; v < QV; v++) acc[ko][rb][v] = v8_bcast(bias[ko]);
-    const int64_t s = a->s, sw = a->sw, dq = a->dq, dr = a->dr, row_len = a->row_len;
+    const int64_t r = K3 ? 3 : a->r, s = K3 ? 3 : a->s, sw = K3 ? 1 : a->sw;
+    const int64_t dq = K3 ? 1 : a->dq, dr = K3 ? 0 : a->dr, row_len = a->row_len;
     for (int64_t ci = 0; ci < a->cg; ci++) {
-        for (int64_t ri = 0; ri < a->r; ri++) {
+        for (int64_t ri = 0; ri < r; ri++) {
             const float* xr = x + ci * a->ch_stride + ri * a->tap_row;
-            const float* wr = wt + (ci * a->r + ri) * s;
+            const float* wr = wt + (ci * r + ri) * s;
             int64_t ph = 0, idx = 0; /* tap si reads phase ph at index idx: si*dw = idx*sw + ph */
             for (int64_t si = 0; si < s; si++) {
                 const float* xs = xr + ph * row_len + idx;
@@ -136,20 +130,30 @@ IPX_INLINE void row_step(const row_args* a, const float* x, const float* wt, con
             }
         }
     }
+    (void)nvalid; /* whole vectors: the tile's output rows are padded to qpad */
     for (int ko = 0; ko < KO; ko++)
         for (int rb = 0; rb < RB; rb++)
-            row_store(out + ko * a->out_ch + rb * a->q, acc[ko][rb], nvalid, QV);
+            for (int v = 0; v < QV; v++)
+                v8_store(out + ko * a->out_ch + rb * a->qpad + v * ROW_V, acc[ko][rb][v]);
 }
 
 /* All chunks of RB output rows for KO channels: 16-wide chunks, an 8-wide last one. */
-IPX_INLINE void row_rows(const row_args* a, const float* x, const float* wt, const float* bias,
-                         float* out, const int KO, const int RB, const int QV) {
+IPX_INLINE void row_rows_k(const row_args* a, const float* x, const float* wt, const float* bias,
+                           float* out, const int KO, const int RB, const int QV, const int K3) {
     int64_t q0 = 0;
     if (QV == 2)
         for (; a->q - q0 > ROW_V; q0 += 2 * ROW_V)
-            row_step(a, x + q0, wt, bias, out + q0, ipx__min(2 * ROW_V, a->q - q0), KO, RB, 2);
+            row_step(a, x + q0, wt, bias, out + q0, ipx__min(2 * ROW_V, a->q - q0), KO, RB, 2, K3);
     for (; q0 < a->q; q0 += ROW_V)
-        row_step(a, x + q0, wt, bias, out + q0, ipx__min(ROW_V, a->q - q0), KO, RB, 1);
+        row_step(a, x + q0, wt, bias, out + q0, ipx__min(ROW_V, a->q - q0), KO, RB, 1, K3);
+}
+
+IPX_INLINE void row_rows(const row_args* a, const float* x, const float* wt, const float* bias,
+                         float* out, const int KO, const int RB, const int QV) {
+    if (a->r == 3 && a->s == 3 && a->sw == 1 && a->dq == 1 && a->dr == 0)
+        row_rows_k(a, x, wt, bias, out, KO, RB, QV, 1);
+    else
+        row_rows_k(a, x, wt, bias, out, KO, RB, QV, 0);
 }
 
 #define ROW_RB_CASES(KO, RBMAX, QV)                                                          \
@@ -161,7 +165,7 @@ IPX_INLINE void row_rows(const row_args* a, const float* x, const float* wt, con
     }
 
 IPX_INLINE void row_compute_body(const struct ipx_conv* cv, const ipx__plan* plan,
-                                 const ipx__block* b, const float* tile, float* output) {
+                                 const ipx__block* b, float* tile) {
     const ipx_conv_desc* d = &cv->d;
     const int64_t cg = cv->cg, kg = cv->kg, sw = d->stride_w;
     const int64_t phase_row = sw * plan->row_len;
@@ -173,14 +177,15 @@ IPX_INLINE void row_compute_body(const struct ipx_conv* cv, const ipx__plan* pla
         .cg = cg, .r = d->r, .s = d->s,
         .dq = d->dilation_w / sw, .dr = d->dilation_w % sw, .sw = sw,
         .wk = cg * d->r * d->s,
-        .out_ch = cv->p * cv->q,
+        .out_ch = b->pb * ipx__round_up(cv->q, ROW_V),
+        .qpad = ipx__round_up(cv->q, ROW_V),
         .q = cv->q,
     };
+    float* tout = tile + plan->out_off;
     for (int64_t j = 0; j < b->gb; j++) {
         const float* xg = tile + plan->in_off + j * cg * a.ch_stride;
         const float* wg = tile + plan->w_off + j * kg * a.wk;
         const float* bg = tile + plan->b_off + j * kg;
-        const int64_t kout0 = (b->g0 + j) * kg;
         for (int64_t ko0 = 0; ko0 < kg;) {
             const int64_t nko = kg - ko0 >= 4 ? 4 : kg - ko0 >= 2 ? 2 : 1;
             const int64_t rbmax = nko == 1 ? 4 : 3;
@@ -189,7 +194,7 @@ IPX_INLINE void row_compute_body(const struct ipx_conv* cv, const ipx__plan* pla
             for (int64_t pp = 0; pp < b->pb;) {
                 const int64_t nrb = ipx__min(rbmax, b->pb - pp);
                 const float* xrow = xg + pp * a.out_row;
-                float* orow = output + ((b->n * d->k + kout0 + ko0) * cv->p + b->p0 + pp) * cv->q;
+                float* orow = tout + ((j * kg + ko0) * b->pb + pp) * a.qpad;
                 if (nko == 4) {
                     ROW_RB_CASES(4, 3, 1)
                 } else if (nko == 2) {
@@ -206,24 +211,42 @@ IPX_INLINE void row_compute_body(const struct ipx_conv* cv, const ipx__plan* pla
 
 #if IPX_HAVE_AVX2_PATH
 IPX_TARGET_AVX2 static void row_compute_avx2(const struct ipx_conv* cv, const ipx__plan* plan,
-                                             const ipx__block* b, const float* tile,
-                                             float* output) {
-    row_compute_body(cv, plan, b, tile, output);
+                                             const ipx__block* b, float* tile) {
+    row_compute_body(cv, plan, b, tile);
 }
 #endif
 
 static void row_compute_portable(const struct ipx_conv* cv, const ipx__plan* plan,
-                                 const ipx__block* b, const float* tile, float* output) {
-    row_compute_body(cv, plan, b, tile, output);
+                                 const ipx__block* b, float* tile) {
+    row_compute_body(cv, plan, b, tile);
+}
+
+/* Write phase: tile output rows (qpad apart) -> NCHW rows (q apart, contiguous per channel). */
+static void row_write(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
+                      const float* tile, float* output) {
+    const int64_t q = cv->q, qpad = ipx__round_up(q, ROW_V), chans = b->gb * cv->kg;
+    const float* src = tile + plan->out_off;
+    for (int64_t ch = 0; ch < chans; ch++) {
+        float* dst = output + ((b->n * cv->d.k + b->g0 * cv->kg + ch) * cv->p + b->p0) * q;
+        for (int64_t pp = 0; pp < b->pb; pp++, src += qpad, dst += q) {
+            if (q >= ROW_V) { /* vectors, the last one overlapping */
+                int64_t i = 0;
+                for (; i + ROW_V <= q; i += ROW_V) v8_store(dst + i, v8_load(src + i));
+                if (i < q) v8_store(dst + q - ROW_V, v8_load(src + q - ROW_V));
+            } else {
+                for (int64_t i = 0; i < q; i++) dst[i] = src[i];
+            }
+        }
+    }
 }
 
 void ipx__row_compute(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
-                      const float* tile, float* output) {
+                      float* tile, float* output) {
 #if IPX_HAVE_AVX2_PATH
-    if (cv->isa == IPX_ISA_AVX2) {
-        row_compute_avx2(cv, plan, b, tile, output);
-        return;
-    }
+    if (cv->isa == IPX_ISA_AVX2)
+        row_compute_avx2(cv, plan, b, tile);
+    else
 #endif
-    row_compute_portable(cv, plan, b, tile, output);
+        row_compute_portable(cv, plan, b, tile);
+    row_write(cv, plan, b, tile, output);
 }

@@ -30,7 +30,8 @@ int64_t ipx__chan_tile_floats(const struct ipx_conv* cv, int64_t gb, int64_t kb,
                               ipx__plan* plan) {
     const ipx_conv_desc* d = &cv->d;
     int64_t rows_in = (pb - 1) * d->stride_h + (d->r - 1) * d->dilation_h + 1;
-    int64_t row_len = (cv->q - 1) * d->stride_w + (d->s - 1) * d->dilation_w + 1;
+    /* (rounded up to 8 so the exchange can fill rows with whole vectors) */
+    int64_t row_len = ipx__round_up((cv->q - 1) * d->stride_w + (d->s - 1) * d->dilation_w + 1, 8);
     int64_t in = smul(smul(smul(gb, cv->cg), rows_in), row_len);
     int64_t wt = smul(smul(smul(gb, kb), cv->cg), d->r * d->s);
     int64_t out = smul(smul(smul(gb, pb), cv->q), kb);

@@ -143,7 +143,7 @@ int64_t ipx__row_tile_floats(const struct ipx_conv* cv, int64_t gb, int64_t pb,
 void ipx__row_exchange(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
                        const float* input, float* tile, bool load_weights);
 void ipx__row_compute(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
-                      const float* tile, float* output);
+                      float* tile, float* output);
 
 /* Channel kernel (conv_direct.c): >= 8 channels per group, vectorised over output channels. */
 int64_t ipx__chan_tile_floats(const struct ipx_conv* cv, int64_t gb, int64_t kb, int64_t pb,
