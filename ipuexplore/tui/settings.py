@@ -154,6 +154,20 @@ class LayerSettings:
             return replace(self, **{field: str(value)})
         raise ValueError(f"unknown control {field!r}")
 
+    @classmethod
+    def from_layer(cls, layer: Layer, base: "LayerSettings") -> "LayerSettings":
+        """`base` showing a network's conv, if the layer view can describe it (c == k, square,
+        'same' padding); raises ValueError naming what does not fit."""
+        if layer.kind.value != "conv":
+            raise ValueError(f"{layer.name or 'this layer'} is a {layer.kind.value}, not a convolution")
+        if layer.c != layer.k:
+            raise ValueError(f"{layer.name}: {layer.c} in, {layer.k} out channels; the layer view "
+                             "explores convs with as many outputs as inputs (the grouped/depthwise ones)")
+        if layer.r != layer.s or layer.h != layer.w or layer.stride[0] != layer.stride[1]:
+            raise ValueError(f"{layer.name}: not square ({layer.describe()})")
+        return replace(base, width=layer.c, cpg=layer.c // layer.g, size=layer.h, kernel=layer.r,
+                       stride=layer.stride[0], keep="off", ref_cpg=layer.c // layer.g)
+
     def describe_keep(self) -> str:
         if self.keep == "off":
             return "width fixed: fewer channels per group = fewer params and FLOPs"

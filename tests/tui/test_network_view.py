@@ -166,3 +166,28 @@ def test_open_an_onnx_file(tmp_path):
         assert "Softmax x1" in summary  # unsupported ops are listed, never dropped silently
 
     run_app(body, size=(120, 40))
+
+
+def test_explore_a_grouped_layer_in_the_layer_view():
+    notes = []
+
+    async def body(app, pilot):
+        screen = await _open(app, pilot)
+        app.notify = lambda message, **kw: notes.append(message)
+        table = screen.query_one(DataTable)
+        table.focus()
+        table.move_cursor(row=1)  # bn1: not a conv
+        await pilot.press("x")
+        assert app.current_mode == "network" and any("not a convolution" in n for n in notes)
+        layer = next(i for i, lyr in enumerate(screen.network.layers) if lyr.g > 1)
+        table.move_cursor(row=layer)
+        await pilot.press("enter")
+        await pilot.pause()
+        grouped = screen.network.layers[layer]
+        assert app.current_mode == "layer"
+        s = app.settings
+        assert (s.width, s.cpg, s.size, s.kernel) == (grouped.c, grouped.c // grouped.g, grouped.h, grouped.r)
+        assert s.layer().describe() == grouped.describe()
+        assert "g32" in text_of(app.screen.query_one("#layer-desc"))
+
+    run_app(body, size=(120, 40))

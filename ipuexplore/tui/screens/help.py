@@ -82,7 +82,8 @@ the current layer's point.
 ## Network view (n)
 Per-layer estimates of a whole network for both chips (sort with o, heaviest layers
 highlighted), totals, an optional group-size override for its grouped convs, and a host
-run through the engine (r, with a progress bar; escape cancels).
+run through the engine (r, with a progress bar; escape cancels). Enter or x on a grouped
+or depthwise conv opens it in the layer view.
 """
 
 

@@ -15,6 +15,7 @@ from textual.worker import get_current_worker
 from .. import backend, netview
 from ..fmt import ratio, seconds, si
 from ..messages import NetworkAnalysed, NetworkProgress, NetworkRunFinished
+from ..settings import LayerSettings
 
 # (column label, sort key or None)
 COLUMNS = (("#", "index"), ("layer", None), ("A", "time_a"), ("B", "time_b"), ("B/A", "ratio"),
@@ -26,6 +27,7 @@ class NetworkScreen(Screen):
     BINDINGS = [
         Binding("o", "cycle_sort", "Sort", id="network.sort"),
         Binding("r", "run_host", "Run on host", id="network.run"),
+        Binding("x", "explore_row", "Explore layer", id="network.explore"),
         Binding("escape", "cancel_run", "Cancel run", id="network.cancel", show=False),
     ]
 
@@ -223,6 +225,26 @@ class NetworkScreen(Screen):
         if key is not None:
             self.sort_key = key
             self._fill_table()
+
+    # ---- a row in the layer view ----------------------------------------------------
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self._explore(int(event.row_key.value))
+
+    def action_explore_row(self) -> None:
+        table = self.query_one(DataTable)
+        if self.network is None or table.row_count == 0:
+            return
+        self._explore(int(table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value))
+
+    def _explore(self, index: int) -> None:
+        """Open the layer view on this network's layer (grouped/depthwise convs)."""
+        layer = self.network.layers[index]
+        try:
+            self.app.settings = LayerSettings.from_layer(layer, self.app.settings)
+        except ValueError as exc:
+            self.notify(str(exc), title="Cannot explore this layer", severity="warning")
+            return
+        self.app.action_view("layer")
 
     # ---- host run ---------------------------------------------------------------------
     def action_run_host(self) -> None:

@@ -47,12 +47,12 @@ class LayerControls(Vertical):
         values = {
             "cpg": (s.cpg_choices(), s.cpg),
             "groups": (s.group_choices(), s.groups),
-            "width": (st.WIDTHS, s.width),
+            "width": (_with(st.WIDTHS, s.width), s.width),
             "keep": (st.KEEP_MODES, s.keep),
             "batch": (st.BATCHES, s.batch),
-            "size": (st.SIZES, s.size),
-            "kernel": (st.KERNELS, s.kernel),
-            "stride": (st.STRIDES, s.stride),
+            "size": (_with(st.SIZES, s.size), s.size),
+            "kernel": (_with(st.KERNELS, s.kernel), s.kernel),
+            "stride": (_with(st.STRIDES, s.stride), s.stride),
             "dtype": (st.DTYPES, s.dtype),
             "train": (("inference", "training"), "training" if s.train else "inference"),
             "chip_a": (self._chip_ids, s.chip_a),
@@ -64,3 +64,8 @@ class LayerControls(Vertical):
         self.query_one("#ctl-groups", Stepper).disabled = s.keep != "off"
         self.query_one("#ctl-width", Stepper).label = "width" if s.keep == "off" else "ref width"
         self.query_one("#keep-note", Static).update(s.describe_keep())
+
+
+def _with(choices, value) -> list:
+    """The usual choices plus a value taken from a network layer (e.g. width 240, size 15)."""
+    return sorted(set(choices) | {value})
