@@ -97,6 +97,14 @@ def test_engine_measures_and_restarts_on_change():
         await pilot.pause()
         assert not panel.latest or panel.generation > first_generation + 1
         await wait_until(pilot, lambda: "direct" in panel.latest)
+        # the layer changed while the view was away (network view's explore, the palette)
+        await pilot.press("n")
+        await pilot.pause()
+        app.settings = app.settings.change("cpg", 2)
+        await pilot.press("l")
+        await pilot.pause()
+        await wait_until(pilot, lambda: "direct" in panel.latest)
+        assert panel.shape.layer.c // panel.shape.layer.g == 2
 
     run_app(body, live=True)
 

@@ -51,7 +51,8 @@ class HostPanel(Vertical):
 
     # ---- control from the screen -------------------------------------------------------
     def measure(self, layer, batch: int) -> None:
-        """Start measuring `layer` (cancelling whatever ran before)."""
+        """Start measuring `layer` (cancelling whatever ran before); the panel is on screen."""
+        self._paused = False
         self.generation += 1
         self.latest.clear()
         self.errors.clear()
@@ -68,8 +69,7 @@ class HostPanel(Vertical):
             self._show_failed(str(exc))
             return
         self._refresh_all()
-        if not self._paused:
-            self._run_live(self.generation, self.shape)
+        self._run_live(self.generation, self.shape)
 
     def stop(self, reason: str) -> None:
         """Stop measuring and say why (no layer to run)."""
