@@ -78,7 +78,7 @@ class IpuExploreApp(App[int]):
         except (OSError, ValueError) as exc:
             self.notify(str(exc), title="Export failed", severity="error")
             return
-        self.notify(f"wrote {written}", title="Export")
+        self.notify(f"wrote {written.resolve()}", title="Export")
 
 
 def run() -> int:
