@@ -125,7 +125,8 @@ def _numpy_fn(pas, x, w, dy, g):
 @pytest.mark.parametrize("cpg", CPG, ids=[f"cpg{v}" for v in CPG])
 @pytest.mark.parametrize("shape", sorted(SHAPES))
 def test_conv(benchmark, pool, shape, cpg, pas, impl, request):
-    timed = not request.config.getoption("benchmark_disable", False)
+    opt = request.config.getoption
+    timed = not (opt("benchmark_disable", False) and not opt("benchmark_enable", False))
     if impl == "numpy" and shape == "C" and not timed:
         pytest.skip("numpy reference on shape C only in timed runs (seconds per call)")
     x, w, dy, g = _data(shape, cpg)
