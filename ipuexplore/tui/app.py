@@ -41,10 +41,19 @@ class IpuExploreApp(App[int]):
             enabled, reason = live, "" if live else "turned off by the caller"
         self.live_enabled = enabled
         self.live_disabled_reason = reason
+        self.pending_network: str | None = None  # set by the palette for the network view
 
     def action_view(self, mode: str) -> None:
         if self.current_mode != mode:
             self.switch_mode(mode)
+
+    def action_open_network(self, name: str) -> None:
+        """The network view showing `name` (the view picks it up when shown)."""
+        self.pending_network = name
+        if self.current_mode == "network":
+            self.screen.open_pending()
+        else:
+            self.switch_mode("network")
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

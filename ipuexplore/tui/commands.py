@@ -7,7 +7,7 @@ from functools import partial
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from . import backend
-from .settings import KEEP_MODES
+from .settings import KEEP_MODES, PRESETS
 
 
 class ExplorerCommands(Provider):
@@ -26,6 +26,11 @@ class ExplorerCommands(Provider):
              "write the current view to the current directory"),
             ("Screenshot (SVG)", app.action_screenshot_svg, "save the screen as SVG"),
         ]
+        for name in PRESETS:
+            cmds.append((f"Layer: {name}", partial(self._preset, name), "explore this layer"))
+        for name in self._network_names():
+            cmds.append((f"Network: {name}", partial(app.action_open_network, name),
+                         "per-layer estimates of this network"))
         for keep in KEEP_MODES:
             cmds.append((f"Keep: {keep}", partial(self._set, "keep", keep),
                          "hold block params/FLOPs while the group size changes"))
@@ -33,6 +38,21 @@ class ExplorerCommands(Provider):
             cmds.append((f"Chip A: {chip}", partial(self._set, "chip_a", chip), "first compared chip"))
             cmds.append((f"Chip B: {chip}", partial(self._set, "chip_b", chip), "second compared chip"))
         return cmds
+
+    @staticmethod
+    def _network_names() -> list[str]:
+        try:
+            return list(backend.networks().list_networks())
+        except (backend.Unavailable, AttributeError):
+            return []
+
+    def _preset(self, name: str) -> None:
+        app = self.app
+        app.settings = app.settings.with_preset(name)
+        if app.current_mode == "layer":
+            app.screen.apply(app.settings)
+        else:
+            app.action_view("layer")
 
     def _set(self, field: str, value) -> None:
         app = self.app

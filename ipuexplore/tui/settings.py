@@ -28,6 +28,18 @@ KEEP_MODES = ("off", "params", "flops")
 BLOCK_RATIO = 4  # ResNeXt bottleneck: block in/out channels = 4 x the reference width
 
 
+# Layers from the networks the source article compares (shapes from ipuexplore.networks),
+# for the command palette: name -> fields of LayerSettings (chips, batch, dtype, mode kept).
+PRESETS: dict[str, dict] = {
+    "ResNet-50 dense 3x3 (64 wide, 56x56)": dict(width=64, cpg=64, size=56, kernel=3, stride=1),
+    "ResNeXt-50 32x4d grouped 3x3 (128 wide, 4/group, 56x56)": dict(width=128, cpg=4, size=56, kernel=3, stride=1),
+    "ResNeXt-50 32x4d grouped 3x3 (256 wide, 8/group, 28x28)": dict(width=256, cpg=8, size=28, kernel=3, stride=1),
+    "MobileNetV2 depthwise 3x3 (144 wide, 56x56)": dict(width=144, cpg=1, size=56, kernel=3, stride=1),
+    "EfficientNet-B0 depthwise 5x5 (240 wide, 28x28)": dict(width=240, cpg=1, size=28, kernel=5, stride=1),
+    "EfficientNet-B0-G16 group 5x5 (160 wide, 16/group, 28x28)": dict(width=160, cpg=16, size=28, kernel=5, stride=1),
+}
+
+
 def divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 
@@ -153,6 +165,10 @@ class LayerSettings:
         if field in ("dtype", "chip_a", "chip_b"):
             return replace(self, **{field: str(value)})
         raise ValueError(f"unknown control {field!r}")
+
+    def with_preset(self, name: str) -> "LayerSettings":
+        fields = PRESETS[name]
+        return replace(self, keep="off", ref_cpg=fields["cpg"], **fields)
 
     @classmethod
     def from_layer(cls, layer: Layer, base: "LayerSettings") -> "LayerSettings":

@@ -110,3 +110,34 @@ def test_same_chip_twice_is_an_error_in_the_network_view():
         assert "two different chips" in text_of(app.screen.query_one("#net-summary"))
 
     run_app(body, app=IpuExploreApp(LayerSettings(chip_b="ipu-mk1"), live=False))
+
+
+def test_palette_presets_and_networks():
+    from textual.widgets import DataTable
+
+    from ipuexplore import networks
+    from ipuexplore.tui.commands import ExplorerCommands
+
+    from .conftest import wait_for_group
+
+    async def body(app, pilot):
+        provider = ExplorerCommands(app.screen)
+        commands = {name: command for name, command, _help in provider._commands()}
+        commands["Layer: MobileNetV2 depthwise 3x3 (144 wide, 56x56)"]()
+        await pilot.pause()
+        s = app.settings
+        assert (s.width, s.cpg, s.size, s.groups) == (144, 1, 56, 144)
+        assert "144->144 g144" in str(app.screen.query_one("#layer-desc").content)
+        commands["Network: mobilenet_v2"]()
+        await pilot.pause()
+        await wait_for_group(app, "analyse")
+        await pilot.pause()
+        assert app.current_mode == "network"
+        assert app.screen.query_one(DataTable).row_count == len(networks.build("mobilenet_v2").layers)
+        commands["Network: resnet50"]()  # again, with the view already shown
+        await pilot.pause()
+        await wait_for_group(app, "analyse")
+        await pilot.pause()
+        assert app.screen.network.name == "resnet50"
+
+    run_app(body, size=(120, 40))

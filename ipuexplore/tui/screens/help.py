@@ -28,7 +28,7 @@ Small dot products (c/g x kernel) also leave a GPU's tensor cores half empty.
 | ? or f1 | this help |
 | e | export the current view (.csv or .json) |
 | s | save an SVG screenshot in the current directory |
-| ctrl+p | command palette (views, chips, keep mode, export...) |
+| ctrl+p | command palette: layers from ResNet/ResNeXt/MobileNet/EfficientNet(-G16), networks, chips, keep mode, export |
 | q | quit |
 
 ## Layer view, per chip (the **model**, `ipuexplore.models.estimate`)

@@ -64,13 +64,30 @@ class NetworkScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
+        if self.app.pending_network:
+            self.source = netview.Source(self.app.pending_network, "", self.source.group_size)
+            self.query_one("#net-name", Select).value = self.app.pending_network
+            self.app.pending_network = None
         self.query_one(ProgressBar).display = False  # until a run starts (no idle animation)
         self.query_one("#net-host", Static).update(
             f"r runs the network on this CPU (engine, batch {HOST_BATCH})")
         self.reload()
 
     def on_screen_resume(self) -> None:
-        if self._analysed_for != self._settings_key():
+        if self.app.pending_network:
+            self.open_pending()
+        elif self._analysed_for != self._settings_key():
+            self.reload()
+
+    def open_pending(self) -> None:
+        """Show the network the command palette asked for."""
+        name, self.app.pending_network = self.app.pending_network, None
+        self.query_one("#net-onnx", Input).value = ""
+        select = self.query_one("#net-name", Select)
+        if select.value != name:
+            select.value = name  # Select.Changed reloads
+        elif self.source.onnx_path:
+            self.source = netview.Source(name, "", self.source.group_size)
             self.reload()
 
     def _settings_key(self):
