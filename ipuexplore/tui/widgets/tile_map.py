@@ -27,11 +27,15 @@ class TileMap(Widget):
 
     def show(self, compute: np.ndarray, exchange: np.ndarray, wait: np.ndarray) -> None:
         self._shares = (np.asarray(compute), np.asarray(exchange), np.asarray(wait))
+        self.tooltip = "\n".join(
+            f"worker {i}: compute {100 * c:.0f}%, exchange {100 * x:.0f}%, wait {100 * w:.0f}%"
+            for i, (c, x, w) in enumerate(zip(*self._shares)))
         self.refresh(layout=True)
 
     def clear(self, message: str) -> None:
         self._shares = None
         self._message = message
+        self.tooltip = None
         self.refresh(layout=True)
 
     @property
