@@ -144,6 +144,37 @@ IPX_INLINE void bw_taps(const bw_args* a, const float* x, const float* dy, int64
         }
 }
 
+/* 3x3, stride 1, dilation 1, one output channel (depthwise and small groups): a sliding
+   window over the input rows. Input row t at column shift si feeds kernel row ri through
+   output-gradient row t - ri, so each loaded input vector serves three kernel rows and each
+   output-gradient row is loaded once: 4 loads per 9 FMAs instead of 12. */
+IPX_INLINE void bw_k3(const bw_args* a, const float* x, const float* dy, float* acc) {
+    ipx_v8 sum[3][3];
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++) sum[i][j] = v8_zero();
+    for (int64_t q0 = 0; q0 < a->dy_len; q0 += BW_V) {
+        ipx_v8 d1 = v8_zero(), d2 = v8_zero(); /* output-gradient rows t-1, t-2 */
+        for (int64_t t = 0; t < a->pb + 2; t++) {
+            ipx_v8 d0 = t < a->pb ? v8_load(dy + t * a->dy_len + q0) : v8_zero();
+            const float* xr = x + t * a->out_row + q0;
+            for (int si = 0; si < 3; si++) {
+                ipx_v8 xv = v8_load(xr + si);
+                sum[0][si] += d0 * xv;
+                sum[1][si] += d1 * xv;
+                sum[2][si] += d2 * xv;
+            }
+            d2 = d1;
+            d1 = d0;
+        }
+    }
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++) {
+            float t = 0;
+            for (int l = 0; l < BW_V; l++) t += sum[i][j][l];
+            acc[i * 3 + j] += t;
+        }
+}
+
 #define BW_S_CASES(KO, SBMAX)                                                              \
     for (int64_t s0 = 0; s0 < s; s0 += (SBMAX)) {                                          \
         switch (ipx__min(SBMAX, s - s0)) {                                                 \
@@ -170,12 +201,20 @@ IPX_INLINE void bw_compute_body(const struct ipx_conv* cv, const bw_plan* pl, in
         .sw = sw,
     };
     const int64_t dy_ch = pb * pl->dy_len, acc_ko = cg * r * s;
+    const bool k3 = r == 3 && s == 3 && d->stride_h == 1 && d->dilation_h == 1 && sw == 1 &&
+                    d->dilation_w == 1;
     for (int64_t j = 0; j < gb; j++) {
         const float* xg = tile + pl->x.in_off + j * cg * a.ch_stride;
         for (int64_t ko0 = 0; ko0 < kb;) {
             const int64_t nko = kb - ko0 >= 4 ? 4 : kb - ko0 >= 2 ? 2 : 1;
             const float* dyk = tile + pl->dy_off + (j * kb + ko0) * dy_ch;
             float* acck = tile + pl->acc_off + (j * kb + ko0) * acc_ko;
+            if (k3 && nko == 1) {
+                for (int64_t ci = 0; ci < cg; ci++)
+                    bw_k3(&a, xg + ci * a.ch_stride, dyk, acck + ci * 9);
+                ko0 += nko;
+                continue;
+            }
             for (int64_t ci = 0; ci < cg; ci++) {
                 for (int64_t ri = 0; ri < r; ri++) {
                     const float* xr = xg + ci * a.ch_stride + ri * a.tap_row;
@@ -240,9 +279,11 @@ static void bw_job(void* vctx, uint32_t wi) {
                     const float* src = ctx->dy + ((ni * d->k + (g0 + j) * cv->kg + k0 + kk) * cv->p + p0) * cv->q;
                     float* dst = tile + pl->dy_off + ((j * kb + kk) * pb) * pl->dy_len;
                     for (int64_t pp = 0; pp < pb; pp++, src += cv->q, dst += pl->dy_len) {
+                        /* zero the row's last vector, then copy q floats in vectors */
+                        v8_store(dst + pl->dy_len - BW_V, v8_zero());
                         int64_t i = 0;
+                        for (; i + BW_V <= cv->q; i += BW_V) v8_store(dst + i, v8_load(src + i));
                         for (; i < cv->q; i++) dst[i] = src[i];
-                        for (; i < pl->dy_len; i++) dst[i] = 0.0f;
                     }
                 }
             st->bytes_in += 4u * (uint64_t)(gb * kb * pb * pl->dy_len);
@@ -252,11 +293,13 @@ static void bw_job(void* vctx, uint32_t wi) {
             else
 #endif
                 bw_compute_portable(cv, pl, gb, kb, pb, tile);
-            /* bias: sums of the output gradient (padding lanes are zero) */
+            /* bias: sums of the output gradient (padding lanes are zero), in vectors */
             for (int64_t jk = 0; jk < gb * kb; jk++) {
                 const float* dyr = tile + pl->dy_off + jk * pb * pl->dy_len;
+                ipx_v8 v = v8_zero();
+                for (int64_t i = 0; i < pb * pl->dy_len; i += BW_V) v += v8_load(dyr + i);
                 float t = 0;
-                for (int64_t i = 0; i < pb * pl->dy_len; i++) t += dyr[i];
+                for (int l = 0; l < BW_V; l++) t += v[l];
                 tile[pl->bacc_off + jk] += t;
             }
             st->flops += 2u * (uint64_t)(gb * kb) * (uint64_t)(pb * cv->q) * (uint64_t)(cg * taps);

@@ -1,5 +1,5 @@
 /* Row kernel: depthwise convolutions, channel multipliers and groups with fewer than 16
-   input or output channels. Vectorised along the output row (8 outputs per vector); a group
+   input or 8 output channels. Vectorised along the output row (8 outputs per vector); a group
    of KO output channels shares each input load.
 
    Tile layout for a block (gb groups x pb output rows of one image):
@@ -65,12 +65,25 @@ void ipx__row_exchange(const struct ipx_conv* cv, const ipx__plan* plan, const i
     const int64_t rows = (b->pb - 1) * d->stride_h + (d->r - 1) * d->dilation_h + 1;
     const int64_t row0 = b->p0 * d->stride_h - d->pad_top;
     const int64_t phase_row = d->stride_w * plan->row_len;
+    const int64_t w = d->w, pl = d->pad_left, row_len = plan->row_len;
+    /* Common case inline (stride 1, no upsampling, padding inside the row): zero the row in
+       vectors, copy the data in vectors; everything else goes through ipx__fill_row. */
+    const bool fast = d->stride_w == 1 && cv->uw == 1 && pl >= 0 && w >= ROW_V &&
+                      pl + w <= row_len && row_len % ROW_V == 0;
     for (int64_t ch = 0; ch < chans; ch++) {
         const float* src = input + ((b->n * d->c + c0 + ch) * d->h) * d->w;
         float* dst = tile + plan->in_off + (size_t)(ch * plan->rows_in) * (size_t)phase_row;
-        for (int64_t rr = 0; rr < rows; rr++)
-            ipx__fill_row(dst + rr * phase_row, ipx__src_row(cv, src, row0 + rr), d->w,
-                          d->pad_left, cv->uw, d->stride_w, plan->row_len);
+        for (int64_t rr = 0; rr < rows; rr++, dst += phase_row) {
+            const float* srow = ipx__src_row(cv, src, row0 + rr);
+            if (!fast || srow == NULL) {
+                ipx__fill_row(dst, srow, w, pl, cv->uw, d->stride_w, row_len);
+                continue;
+            }
+            for (int64_t i = 0; i < row_len; i += ROW_V) v8_store(dst + i, v8_zero());
+            int64_t j = 0;
+            for (; j + ROW_V <= w; j += ROW_V) v8_store(dst + pl + j, v8_load(srow + j));
+            if (j < w) v8_store(dst + pl + w - ROW_V, v8_load(srow + w - ROW_V));
+        }
     }
     if (load_weights) {
         size_t wn = (size_t)(b->gb * cv->kg * cv->cg * d->r * d->s);
@@ -156,6 +169,30 @@ IPX_INLINE void row_rows(const row_args* a, const float* x, const float* wt, con
         row_rows_k(a, x, wt, bias, out, KO, RB, QV, 0);
 }
 
+/* Depthwise 3x3, stride 1, dilation 1: the nine weights stay in registers and the input
+   rows stream through once per 8-wide column chunk. Input row t feeds output rows t, t-1
+   and t-2 (kernel rows 0, 1, 2), so each loaded vector serves three FMAs: 3 loads per 9 FMAs,
+   FMA-bound. x: the channel's tile rows (row_len apart), out: its tile output rows. */
+IPX_INLINE void dw3_channel(const float* x, int64_t row_len, const float* wt, float bias,
+                            float* out, int64_t qpad, int64_t pb) {
+    ipx_v8 w[9];
+    for (int i = 0; i < 9; i++) w[i] = v8_bcast(wt[i]);
+    const ipx_v8 b = v8_bcast(bias);
+    for (int64_t q0 = 0; q0 < qpad; q0 += ROW_V) {
+        ipx_v8 a1 = b, a2 = b; /* output rows t-1 and t-2 */
+        for (int64_t t = 0; t < pb + 2; t++) {
+            const float* xr = x + t * row_len + q0;
+            ipx_v8 x0 = v8_load(xr), x1 = v8_load(xr + 1), x2 = v8_load(xr + 2);
+            ipx_v8 a0 = b + x0 * w[0] + x1 * w[1] + x2 * w[2];
+            a1 += x0 * w[3] + x1 * w[4] + x2 * w[5];
+            a2 += x0 * w[6] + x1 * w[7] + x2 * w[8];
+            if (t >= 2) v8_store(out + (t - 2) * qpad + q0, a2);
+            a2 = a1;
+            a1 = a0;
+        }
+    }
+}
+
 #define ROW_RB_CASES(KO, RBMAX, QV)                                                          \
     switch (nrb) {                                                                           \
     case 1: row_rows(&a, xrow, wk0, bk0, orow, KO, 1, QV); break;                           \
@@ -182,6 +219,16 @@ IPX_INLINE void row_compute_body(const struct ipx_conv* cv, const ipx__plan* pla
         .q = cv->q,
     };
     float* tout = tile + plan->out_off;
+    const bool dw3 = cg == 1 && d->r == 3 && d->s == 3 && sw == 1 && d->dilation_w == 1 &&
+                     d->stride_h == 1 && d->dilation_h == 1;
+    if (dw3) {
+        const int64_t qpad = a.qpad;
+        for (int64_t ch = 0; ch < b->gb * kg; ch++)
+            dw3_channel(tile + plan->in_off + (ch / kg) * a.ch_stride, plan->row_len,
+                        tile + plan->w_off + ch * 9, tile[plan->b_off + ch],
+                        tout + ch * b->pb * qpad, qpad, b->pb);
+        return;
+    }
     for (int64_t j = 0; j < b->gb; j++) {
         const float* xg = tile + plan->in_off + j * cg * a.ch_stride;
         const float* wg = tile + plan->w_off + j * kg * a.wk;
