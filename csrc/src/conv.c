@@ -343,6 +343,10 @@ static ipx_status make_plan(const struct ipx_conv* cv, ipx_pool_t pool, ipx__pla
     for (;;) {
         int64_t blocks = n * ipx__div_up(g, gb) * ipx__div_up(k_all, kb) * ipx__div_up(p, pb);
         if (blocks >= 4 * W) break;
+        /* A superstep costs a barrier (about a microsecond): keep blocks of at least
+           ~256 kFLOP rather than splitting tiny layers into tinier supersteps. */
+        int64_t kblock = chan || gemm ? kb : cv->kg;
+        if (blocks >= W && 2 * gb * kblock * pb * cv->q * cv->cg * cv->d.r * cv->d.s < (1 << 18)) break;
         /* Split groups first (no input re-read), then rows, then output channels. */
         if (gb > 1) gb = ipx__div_up(gb, 2);
         else if (pb > 1 && (pb >= 4 || !ksplit || kb == kmin)) pb = ipx__div_up(pb, 2);

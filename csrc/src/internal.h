@@ -48,6 +48,7 @@ typedef struct ipx__barrier {
     _Atomic uint32_t generation;
     _Atomic int stop;      /* decision of the last arriver, read by all after release */
     uint32_t parties;
+    bool oversubscribed;   /* more parties than CPUs: yield while spinning */
 } ipx__barrier;
 
 struct ipx_pool {

@@ -8,10 +8,15 @@
 
 #include "internal.h"
 
-/* Spin this many rounds before sleeping on the condition variable: a superstep barrier is
-   usually released within microseconds, a sleep/wake costs tens of microseconds. */
-#define IPX_BARRIER_SPINS 4000
-#define IPX_BARRIER_YIELD_EVERY 64
+/* Waiting at a barrier: spin (a superstep barrier is usually released within
+   microseconds), then spin and yield (the peer we wait for may share our core: yielding lets
+   it run), then sleep on the condition variable. A woken thread can wait a millisecond or
+   more for a core on a busy machine, so runs issued back to back (layers of a network,
+   benchmark rounds) should find the workers still awake. With more workers than CPUs, yield
+   from the start. */
+#define IPX_BARRIER_PURE_SPIN_NS 20000u
+#define IPX_BARRIER_SPIN_NS 3000000u
+#define IPX_BARRIER_YIELD_EVERY 16
 
 static inline void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -29,6 +34,7 @@ static int barrier_init(ipx__barrier* b, uint32_t parties) {
     atomic_init(&b->generation, 0);
     atomic_init(&b->stop, 0);
     b->parties = parties;
+    b->oversubscribed = parties > ipx_cpu_count();
     return 0;
 }
 
@@ -51,13 +57,21 @@ static bool barrier_wait(ipx__barrier* b, _Atomic int* stop_src) {
         pthread_mutex_unlock(&b->mutex);
         return atomic_load_explicit(&b->stop, memory_order_relaxed) != 0;
     }
-    for (int i = 0; i < IPX_BARRIER_SPINS; i++) {
+    uint64_t start = 0;
+    bool yield = b->oversubscribed;
+    for (uint32_t i = 1;; i++) {
         if (atomic_load_explicit(&b->generation, memory_order_acquire) != gen)
             return atomic_load_explicit(&b->stop, memory_order_relaxed) != 0;
-        if (i % IPX_BARRIER_YIELD_EVERY == IPX_BARRIER_YIELD_EVERY - 1)
-            sched_yield(); /* more workers than free cores: let the others finish */
+        if (yield && i % IPX_BARRIER_YIELD_EVERY == 0)
+            sched_yield();
         else
             cpu_relax();
+        if (i % 128 == 0) { /* read the clock only now and then */
+            uint64_t now = ipx__now_ns();
+            if (start == 0) start = now;
+            else if (now - start > IPX_BARRIER_SPIN_NS) break;
+            else if (now - start > IPX_BARRIER_PURE_SPIN_NS) yield = true;
+        }
     }
     pthread_mutex_lock(&b->mutex);
     while (atomic_load_explicit(&b->generation, memory_order_acquire) == gen)
