@@ -344,18 +344,21 @@ def test_one_conv_from_two_threads_is_refused():
     with Pool(1) as pool:
         x = np.ones((8, 64, 32, 32), np.float32)
         conv = Conv2d(np.ones((64, 64, 3, 3), np.float32), None, x.shape, padding=1, pool=pool)
+        want = conv.run(x)
         refusals, errors_seen = [], []
         stop = threading.Event()
 
         def runner():
             while not stop.is_set():
                 try:
-                    conv.run(x)
+                    y = conv.run(x)
                 except (errors.Cancelled, errors.Busy):
-                    pass  # Busy: the main thread holds the conv for a moment
+                    continue  # Busy: the main thread holds the conv for a moment
                 except BaseException as exc:  # noqa: BLE001
                     errors_seen.append(exc)
                     return
+                if not np.array_equal(y, want):
+                    errors_seen.append(AssertionError("a run shared with another thread was wrong"))
 
         t = threading.Thread(target=runner)
         t.start()
@@ -366,11 +369,14 @@ def test_one_conv_from_two_threads_is_refused():
                     conv.run(x)  # the handle is checked before the pool: it names the conv
                 except errors.Busy as exc:
                     refusals.append(str(exc))
+                # Let the runner take the conv: without this pause the thread that just released
+                # it holds the GIL and re-takes it first every time, and is never refused.
+                time.sleep(0.005)
         finally:
             stop.set()
             pool.cancel()
             t.join(30)
-        assert not errors_seen
+        assert not errors_seen, errors_seen
         assert refusals and "this convolution is in use" in refusals[0]
         conv.close()
 
@@ -401,8 +407,10 @@ def test_cancel_long_run_returns_promptly():
         t = threading.Thread(target=run)
         t.start()
         time.sleep(0.2)
-        with pytest.raises(errors.Busy):  # destroying a pool in use is refused
+        with pytest.raises(errors.Busy, match="running"):  # destroying a pool in use is refused
             pool.close()
+        with pytest.raises(errors.Busy, match="running"):  # and so is a conv in use
+            conv.close()
         asked = time.monotonic()
         pool.cancel()
         t.join(30)
