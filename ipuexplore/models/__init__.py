@@ -14,13 +14,14 @@ reports the activation bytes kept for the backward pass.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from types import MappingProxyType
 
 from ipuexplore.hardware import Chip, load_chip
 from ipuexplore.layers import Layer, dtype_bytes
 
 from . import cpu, gpu, ipu
-from .result import BOUNDS, Estimate, Phase, Term, bound_of
+from .result import BOUNDS, COST_CACHE_SIZE, Estimate, LazyTerms, Phase, Term, bound_of
 from .roofline import Roofline, roofline
 from .work import PHASES, Work, activation_bytes_kept, passes
 
@@ -46,11 +47,7 @@ def estimate(chip: Chip | str, layer: Layer, *, batch: int = 1, dtype: str = "fp
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise ValueError(f"batch must be an int >= 1, got {batch!r}")
     dtype_bytes(dtype)  # validates dtype, naming it
-    works = passes(layer, batch, dtype, train)
-    kept = activation_bytes_kept(layer, batch, dtype) if train else 0
-    # Working set: this layer's tensors (+ gradients of the weights and the kept
-    # activations when training) must be resident together.
-    working = layer.min_bytes(dtype, batch) + (layer.weight_bytes(dtype) + kept if train else 0)
+    works, kept, working, described = _layer_work(layer, batch, dtype, train)
 
     if chip.family == "ipu":
         capacity = ipu.capacity_bytes(chip)
@@ -65,32 +62,65 @@ def estimate(chip: Chip | str, layer: Layer, *, batch: int = 1, dtype: str = "fp
         capacity = cpu.capacity_bytes(chip)
         fits = working <= capacity
         phases = [cpu.cost(chip, w, dtype) for w in works]
-    return _combine(chip, layer, batch, dtype, train, phases, fits, working, capacity, kept)
+    return _combine(chip, described, batch, dtype, train, phases, fits, working, capacity, kept)
 
 
-def _combine(chip, layer, batch, dtype, train, phases: list[Phase], fits, working, capacity, kept) -> Estimate:
-    time_s = sum(p.time_s for p in phases)
-    flops = sum(p.flops for p in phases)
-    vector_ops = sum(p.vector_ops for p in phases)
-    nbytes = sum(p.bytes for p in phases)
-    by_level: dict[str, float] = {}
-    by_bound = {b: 0.0 for b in BOUNDS}
-    for p in phases:
-        for k, v in p.bytes_by_level.items():
-            by_level[k] = by_level.get(k, 0.0) + v
-        for k, v in p.time_by_bound.items():
-            by_bound[k] += v
+@lru_cache(maxsize=COST_CACHE_SIZE)
+def _layer_work(layer: Layer, batch: int, dtype: str, train: bool) -> tuple[tuple[Work, ...], int, int, str]:
+    """The chip-independent part of an estimate (memoised: a network is costed on several
+    chips, and a Layer is frozen): its passes, the activation bytes kept, the working set."""
+    works = tuple(passes(layer, batch, dtype, train))
+    kept = activation_bytes_kept(layer, batch, dtype) if train else 0
+    # Working set: this layer's tensors (+ gradients of the weights and the kept
+    # activations when training) must be resident together.
+    working = layer.min_bytes(dtype, batch) + (layer.weight_bytes(dtype) + kept if train else 0)
+    return works, kept, working, layer.describe()
+
+
+_BOUND_WHY = {k: f"time of the passes' {k}-bound parts, summed over phases" for k in BOUNDS}
+_WORKING_WHY = "inputs + weights + outputs (+ weight grads and kept activations when training)"
+_CAPACITY_WHY = "usable on-chip SRAM (IPU) or device memory (GPU, CPU)"
+
+
+def _combine(chip, described, batch, dtype, train, phases: list[Phase] | tuple[Phase, ...], fits, working, capacity, kept) -> Estimate:
+    if len(phases) == 1:  # inference: the estimate is its one phase
+        p = phases[0]
+        time_s, flops, vector_ops, nbytes = p.time_s, p.flops, p.vector_ops, p.bytes
+        by_level = p.bytes_by_level
+        by_bound = {b: 0.0 for b in BOUNDS}
+        by_bound.update(p.time_by_bound)
+        main = p
+    else:
+        time_s = flops = vector_ops = nbytes = 0.0
+        levels: dict[str, float] = {}
+        by_bound = {b: 0.0 for b in BOUNDS}
+        main = phases[0]
+        for p in phases:
+            time_s += p.time_s
+            flops += p.flops
+            vector_ops += p.vector_ops
+            nbytes += p.bytes
+            for k, v in p.bytes_by_level.items():
+                levels[k] = levels.get(k, 0.0) + v
+            for k, v in p.time_by_bound.items():
+                by_bound[k] += v
+            if p.time_s > main.time_s:  # the first of the slowest, as max() picks
+                main = p
+        by_level = MappingProxyType(levels)
     work = flops if flops else vector_ops
     peak = chip.peak_flop_s(dtype)
     achieved = flops / time_s if time_s > 0 else 0.0
-    main = max(phases, key=lambda p: p.time_s)
-    t = {f"{k}_time_s": Term(v, "s", f"time of the passes' {k}-bound parts, summed over phases") for k, v in by_bound.items()}
-    t["working_set_bytes"] = Term(float(working), "B", "inputs + weights + outputs (+ weight grads and kept activations when training)")
-    t["capacity_bytes"] = Term(float(capacity), "B", "usable on-chip SRAM (IPU) or device memory (GPU, CPU)")
-    t["peak_flop_s"] = Term(peak, "FLOP/s", f"best unit's peak in {dtype}")
+
+    def t() -> dict[str, Term]:  # built when first read (LazyTerms)
+        out = {f"{k}_time_s": Term(v, "s", _BOUND_WHY[k]) for k, v in by_bound.items()}
+        out["working_set_bytes"] = Term(float(working), "B", _WORKING_WHY)
+        out["capacity_bytes"] = Term(float(capacity), "B", _CAPACITY_WHY)
+        out["peak_flop_s"] = Term(peak, "FLOP/s", f"best unit's peak in {dtype}")
+        return out
+
     return Estimate(
         chip=chip.id,
-        layer=layer.describe(),
+        layer=described,
         batch=batch,
         dtype=dtype,
         train=train,
@@ -98,7 +128,7 @@ def _combine(chip, layer, batch, dtype, train, phases: list[Phase], fits, workin
         flops=float(flops),
         vector_ops=float(vector_ops),
         bytes=float(nbytes),
-        bytes_by_level=MappingProxyType(by_level),
+        bytes_by_level=by_level,
         arithmetic_intensity=work / nbytes if nbytes else float("inf"),
         achieved_flop_s=achieved,
         bandwidth_b_s=nbytes / time_s if time_s > 0 else 0.0,
@@ -110,6 +140,6 @@ def _combine(chip, layer, batch, dtype, train, phases: list[Phase], fits, workin
         working_set_bytes=float(working),
         capacity_bytes=float(capacity),
         activation_bytes_kept=float(kept),
-        terms=MappingProxyType(t),
+        terms=LazyTerms(t),
         phases=tuple(phases),
     )

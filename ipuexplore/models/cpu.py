@@ -8,11 +8,12 @@ layers are costed in fp32 (the engine computes in fp32), but bytes follow the dt
 
 from __future__ import annotations
 
+from functools import lru_cache
 from types import MappingProxyType
 
 from ipuexplore.hardware import Chip, CpuSpec
 
-from .result import Phase, Term, bound_of
+from .result import COST_CACHE_SIZE, LazyTerms, Phase, Term, bound_of
 from .work import Work
 
 
@@ -21,7 +22,12 @@ def capacity_bytes(chip: Chip) -> float:
 
 
 def cost(chip: Chip, work: Work, dtype: str) -> Phase:
-    s = _spec(chip)
+    return _cost(_spec(chip), work, dtype)
+
+
+@lru_cache(maxsize=COST_CACHE_SIZE)
+def _cost(s: CpuSpec, work: Work, dtype: str) -> Phase:
+    # pure in its frozen arguments (a spec, not the Chip: two chips with one spec cost alike)
     peak = s.peak_fp32_gflop_s * 1e9
     if work.matmul and not work.depthwise:
         simd_fill = min(1.0, work.out_ch / s.simd_fp32_lanes) if work.phase != "backward_weights" else min(1.0, work.n / s.simd_fp32_lanes)
@@ -43,12 +49,13 @@ def cost(chip: Chip, work: Work, dtype: str) -> Phase:
         "overhead": overhead_s,
     }
     level = "l3" if in_l3 else "dram"
-    t = {
-        "simd_fill": Term(simd_fill, "fraction", f"{unit}: lanes used of {s.simd_fp32_lanes}"),
-        "compute_s": Term(compute_s, "s", "FLOPs / (peak x SIMD fill) + element-wise ops at half the FMA rate"),
-        "memory_s": Term(memory_s, "s", f"compulsory bytes at {level.upper()} bandwidth"),
-        "overhead_s": Term(overhead_s, "s", "dispatch to the worker pool"),
-    }
+    def t() -> dict[str, Term]:  # built when first read (LazyTerms)
+        return {
+            "simd_fill": Term(simd_fill, "fraction", f"{unit}: lanes used of {s.simd_fp32_lanes}"),
+            "compute_s": Term(compute_s, "s", "FLOPs / (peak x SIMD fill) + element-wise ops at half the FMA rate"),
+            "memory_s": Term(memory_s, "s", f"compulsory bytes at {level.upper()} bandwidth"),
+            "overhead_s": Term(overhead_s, "s", "dispatch to the worker pool"),
+        }
     return Phase(
         name=work.phase,
         time_s=time_s,
@@ -60,7 +67,7 @@ def cost(chip: Chip, work: Work, dtype: str) -> Phase:
         bound=bound_of(by_bound),
         unit=unit,
         memory_level=level,
-        terms=MappingProxyType(t),
+        terms=LazyTerms(t),
     )
 
 

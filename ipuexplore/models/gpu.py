@@ -23,11 +23,12 @@ compute, HBM and L2 time, plus launches.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from types import MappingProxyType
 
 from ipuexplore.hardware import Chip, GpuSpec
 
-from .result import Phase, Term, bound_of
+from .result import COST_CACHE_SIZE, LazyTerms, Phase, Term, bound_of
 from .roofline import round_up
 from .work import Work
 
@@ -66,7 +67,12 @@ def compute_unit(s: GpuSpec, work: Work, dtype: str) -> tuple[str, float, str]:
 
 
 def cost(chip: Chip, work: Work, dtype: str, *, l2_resident: bool) -> Phase:
-    s = _spec(chip)
+    return _cost(_spec(chip), work, dtype, l2_resident)
+
+
+@lru_cache(maxsize=COST_CACHE_SIZE)
+def _cost(s: GpuSpec, work: Work, dtype: str, l2_resident: bool) -> Phase:
+    # pure in its frozen arguments (a spec, not the Chip: two chips with one spec cost alike)
     b = 2 if dtype == "fp16" else 4
     hbm_bw = s.hbm_bw_gb_s * 1e9 * s.hbm_efficiency
     l2_bw = s.l2_bw_tb_s * 1e12
@@ -123,16 +129,17 @@ def cost(chip: Chip, work: Work, dtype: str, *, l2_resident: bool) -> Phase:
         "overhead": launch_s,
     }
     level = "l2" if l2_resident and l2_s >= hbm_s else "hbm"
-    t = {
-        "unit_peak_flop_s": Term(peak, "FLOP/s", f"{unit}: {why_unit}"),
-        "efficiency": Term(eff, "fraction", "achievable fraction of the unit's peak (chip file, with source)"),
-        "shape_fill": Term(shape_fill, "fraction", f"per-group GEMM {work.m}x{work.n} in {tile_m}x{tile_n} tiles (tensor cores only)"),
-        "sm_fill": Term(sm_fill, "fraction", f"{blocks} blocks x split-K {split_k} over {s.sms} SMs in {waves} wave(s)"),
-        "compute_s": Term(compute_s, "s", "FLOPs / (peak x efficiency x shape fill x SM fill) + element-wise ops"),
-        "hbm_s": Term(hbm_s, "s", "compulsory bytes / (HBM bandwidth x efficiency)" + ("; input read from L2" if l2_resident else "")),
-        "l2_s": Term(l2_s, "s", "tile re-reads through L2 / L2 bandwidth"),
-        "launch_s": Term(launch_s, "s", f"{kernels} kernel launch(es) x {s.launch_overhead_us:g} us"),
-    }
+    def t() -> dict[str, Term]:  # built when first read (LazyTerms)
+        return {
+            "unit_peak_flop_s": Term(peak, "FLOP/s", f"{unit}: {why_unit}"),
+            "efficiency": Term(eff, "fraction", "achievable fraction of the unit's peak (chip file, with source)"),
+            "shape_fill": Term(shape_fill, "fraction", f"per-group GEMM {work.m}x{work.n} in {tile_m}x{tile_n} tiles (tensor cores only)"),
+            "sm_fill": Term(sm_fill, "fraction", f"{blocks} blocks x split-K {split_k} over {s.sms} SMs in {waves} wave(s)"),
+            "compute_s": Term(compute_s, "s", "FLOPs / (peak x efficiency x shape fill x SM fill) + element-wise ops"),
+            "hbm_s": Term(hbm_s, "s", "compulsory bytes / (HBM bandwidth x efficiency)" + ("; input read from L2" if l2_resident else "")),
+            "l2_s": Term(l2_s, "s", "tile re-reads through L2 / L2 bandwidth"),
+            "launch_s": Term(launch_s, "s", f"{kernels} kernel launch(es) x {s.launch_overhead_us:g} us"),
+        }
     return Phase(
         name=work.phase,
         time_s=time_s,
@@ -144,7 +151,7 @@ def cost(chip: Chip, work: Work, dtype: str, *, l2_resident: bool) -> Phase:
         bound=bound_of(by_bound),
         unit=unit,
         memory_level=level,
-        terms=MappingProxyType(t),
+        terms=LazyTerms(t),
     )
 
 

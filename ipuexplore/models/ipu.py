@@ -26,12 +26,13 @@ between layers are ignored.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from types import MappingProxyType
 
 from ipuexplore.hardware import Chip, IpuSpec
 
 from .ipu_plan import AMP_PASS_OVERHEAD_CYCLES, PARTIAL_BYTES, REDUCTION_CHUNK, VERTEX_OVERHEAD_CYCLES, plan
-from .result import Phase, Term, bound_of
+from .result import COST_CACHE_SIZE, LazyTerms, Phase, Term, bound_of
 from .roofline import fill, round_up
 from .work import Work
 
@@ -85,7 +86,12 @@ def select_vertex(s: IpuSpec, work: Work, dtype: str) -> tuple[str, float, dict[
 
 
 def cost(chip: Chip, work: Work, dtype: str, *, in_sram: bool) -> Phase:
-    s = _spec(chip)
+    return _cost(_spec(chip), work, dtype, in_sram)
+
+
+@lru_cache(maxsize=COST_CACHE_SIZE)
+def _cost(s: IpuSpec, work: Work, dtype: str, in_sram: bool) -> Phase:
+    # pure in its frozen arguments (a spec, not the Chip: two chips with one spec cost alike)
     clock = s.clock_ghz * 1e9
     half = dtype == "fp16"
 
@@ -120,11 +126,12 @@ def cost(chip: Chip, work: Work, dtype: str, *, in_sram: bool) -> Phase:
         exchange_s_override = (p.exchange_in_bytes_per_tile + p.reduction_bytes_per_tile) / s.exchange_b_per_cycle_per_tile / clock
         supersteps = p.supersteps
         unit = vertex
-        plan_why = (
-            f"{p.gp} group x {p.mp} row x {p.np} column x {p.cp} reduction splits on {p.tiles_used} tiles "
-            f"(inputs replicated {p.np}x, weights {p.mp}x); {p.exchange_in_bytes_per_tile:,.0f} B in per tile; "
-            f"{p.passes_per_tile} vertex passes per tile"
-        )
+        def plan_why(p=p) -> str:
+            return (
+                f"{p.gp} group x {p.mp} row x {p.np} column x {p.cp} reduction splits on {p.tiles_used} tiles "
+                f"(inputs replicated {p.np}x, weights {p.mp}x); {p.exchange_in_bytes_per_tile:,.0f} B in per tile; "
+                f"{p.passes_per_tile} vertex passes per tile"
+            )
     else:
         vec_rate = s.vector_fp16_macs_per_cycle_per_tile if half else s.vector_fp32_macs_per_cycle_per_tile
         elems = max(1, max(work.a_bytes, work.c_bytes) // (2 if half else 4))  # reductions: their input
@@ -141,7 +148,8 @@ def cost(chip: Chip, work: Work, dtype: str, *, in_sram: bool) -> Phase:
         supersteps = max(1, work.kernels)
         unit = "vector"
         exchange_s_override = None
-        plan_why = "element-wise: computed where the data lives"
+        def plan_why() -> str:
+            return "element-wise: computed where the data lives"
 
     sram_b = work.min_bytes + reduction_b
     sram_s = sram_b / (s.sram_bw_tb_s * 1e12)
@@ -164,17 +172,18 @@ def cost(chip: Chip, work: Work, dtype: str, *, in_sram: bool) -> Phase:
         "tensors fit the usable SRAM: read on-tile" if in_sram
         else "tensors exceed the usable SRAM: streamed over the streaming-memory link in their own phase"
     )
-    t = {
-        "vertex": Term(rate, "MAC/cycle/tile", f"{unit}: best useful MACs/cycle/tile after padding ({_fmt(fills)})"),
-        "tile_fill": Term(tile_fill, "fraction", "tiles used / tiles x workers busy on each tile"),
-        "plan": Term(float(supersteps), "supersteps", plan_why),
-        "compute_s": Term(compute_s, "s", "the busiest tile's MACs / (rate x worker fill) + vertex pass overheads + partial-sum adds, / clock"),
-        "sram_s": Term(sram_s, "s", "compulsory bytes at SRAM bandwidth (overlaps compute)"),
-        "exchange_bytes": Term(exchange_b, "B", "operands each tile needs (replicated by the plan) + partial sums of split reductions"),
-        "exchange_s": Term(exchange_s, "s", "bytes one tile receives / (B/cycle/tile x clock): all tiles exchange at once"),
-        "streaming_s": Term(streaming_s, "s", why_level),
-        "sync_s": Term(sync_s, "s", f"{supersteps} supersteps x {s.sync_cycles:g} cycles barrier"),
-    }
+    def t() -> dict[str, Term]:  # built when first read (LazyTerms)
+        return {
+            "vertex": Term(rate, "MAC/cycle/tile", f"{unit}: best useful MACs/cycle/tile after padding ({_fmt(fills)})"),
+            "tile_fill": Term(tile_fill, "fraction", "tiles used / tiles x workers busy on each tile"),
+            "plan": Term(float(supersteps), "supersteps", plan_why()),
+            "compute_s": Term(compute_s, "s", "the busiest tile's MACs / (rate x worker fill) + vertex pass overheads + partial-sum adds, / clock"),
+            "sram_s": Term(sram_s, "s", "compulsory bytes at SRAM bandwidth (overlaps compute)"),
+            "exchange_bytes": Term(exchange_b, "B", "operands each tile needs (replicated by the plan) + partial sums of split reductions"),
+            "exchange_s": Term(exchange_s, "s", "bytes one tile receives / (B/cycle/tile x clock): all tiles exchange at once"),
+            "streaming_s": Term(streaming_s, "s", why_level),
+            "sync_s": Term(sync_s, "s", f"{supersteps} supersteps x {s.sync_cycles:g} cycles barrier"),
+        }
     return Phase(
         name=work.phase,
         time_s=time_s,
@@ -186,7 +195,7 @@ def cost(chip: Chip, work: Work, dtype: str, *, in_sram: bool) -> Phase:
         bound=bound_of(by_bound),
         unit=unit,
         memory_level=level,
-        terms=MappingProxyType(t),
+        terms=LazyTerms(t),
     )
 
 

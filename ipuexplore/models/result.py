@@ -8,9 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping
+from typing import Callable, Iterator, Mapping
 
 BOUNDS = ("compute", "memory", "exchange", "overhead")
+
+# Phases each family model memoises (``functools.lru_cache`` on frozen spec + Work + dtype):
+# a training estimate repeats its inference forward pass, a sweep or the explorer repeats
+# whole layers. A Phase is immutable, so a cached one is shared safely.
+COST_CACHE_SIZE = 32768
 
 
 @dataclass(frozen=True)
@@ -27,6 +32,39 @@ class Term:
 
 def terms(**items: Term) -> Mapping[str, Term]:
     return MappingProxyType(dict(items))
+
+
+class LazyTerms(Mapping):
+    """A read-only mapping of terms, built on first access.
+
+    Formatting the terms' explanations costs more than the model arithmetic, and most
+    callers (network totals, sweeps) never read them; the builder is a pure function of the
+    already-computed numbers, so building later gives the same terms.
+    """
+
+    __slots__ = ("_build", "_items")
+
+    def __init__(self, build: Callable[[], dict[str, Term]]):
+        self._build = build
+        self._items: dict[str, Term] | None = None
+
+    def _get(self) -> dict[str, Term]:
+        items = self._items
+        if items is None:
+            items = self._items = self._build()
+        return items
+
+    def __getitem__(self, key: str) -> Term:
+        return self._get()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._get())
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+    def __repr__(self) -> str:
+        return f"LazyTerms({self._get()!r})"
 
 
 @dataclass(frozen=True)
@@ -137,4 +175,9 @@ class Estimate:
 
 def bound_of(time_by_bound: Mapping[str, float]) -> str:
     """The category that takes longest (ties go to the earlier in BOUNDS)."""
-    return max(BOUNDS, key=lambda b: (time_by_bound.get(b, 0.0), -BOUNDS.index(b)))
+    best, best_t = BOUNDS[0], time_by_bound.get(BOUNDS[0], 0.0)
+    for b in BOUNDS[1:]:
+        t = time_by_bound.get(b, 0.0)
+        if t > best_t:
+            best, best_t = b, t
+    return best

@@ -359,3 +359,27 @@ def test_any_conv_gets_a_finite_consistent_estimate(layer, batch, dtype, train, 
         assert p.time_s >= max(p.time_by_bound.values()) * (1 - 1e-9)
     assert 0 <= e.utilisation <= 1
     json.dumps(e.to_dict())
+
+
+def test_memoised_estimates_equal_fresh_ones_and_terms_build_lazily():
+    """estimate() memoises pure sub-results (passes per layer, phases per spec and pass) and
+    builds the terms' explanations on first read: none of it may change a number."""
+    import ipuexplore.models as models_pkg
+    from ipuexplore.models import cpu, gpu, ipu
+    from ipuexplore.models.result import LazyTerms
+
+    layer = Layer.conv(96, 14, 14, 96, 3, pad=1, g=8)
+    chips = [load_chip(c) for c in ("ipu-mk1", "v100", "a100-40gb")]
+    first = [estimate(c, layer, batch=4, train=True).to_dict() for c in chips]
+    again = [estimate(c, layer, batch=4, train=True) for c in chips]
+    for f in (models_pkg._layer_work, gpu._cost, ipu._cost, cpu._cost):
+        f.cache_clear()
+    fresh = [estimate(c, layer, batch=4, train=True).to_dict() for c in chips]
+    assert first == fresh == [e.to_dict() for e in again]
+    e = again[0]
+    assert isinstance(e.terms, LazyTerms) and isinstance(e.phases[0].terms, LazyTerms)
+    assert dict(e.terms) == {k: e.terms[k] for k in e.terms} and len(e.terms) == len(list(e.terms))
+    assert e.terms["compute_time_s"].unit == "s" and "vertex" in e.phases[0].terms
+    # a chip with another spec gets its own phases, not the cached ones of a similar chip
+    big = Layer.conv(512, 56, 56, 512, 3, pad=1, g=512)  # HBM-bound: 1555 vs 2039 GB/s
+    assert estimate("a100-40gb", big, batch=32).time_s > estimate("a100-80gb", big, batch=32).time_s
