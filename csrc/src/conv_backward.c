@@ -206,10 +206,15 @@ IPX_INLINE void bw_compute_body(const struct ipx_conv* cv, const bw_plan* pl, in
     for (int64_t j = 0; j < gb; j++) {
         const float* xg = tile + pl->x.in_off + j * cg * a.ch_stride;
         for (int64_t ko0 = 0; ko0 < kb;) {
-            const int64_t nko = kb - ko0 >= 4 ? 4 : kb - ko0 >= 2 ? 2 : 1;
+            /* 3-wide kernels: 3 channels x 3 columns (9 accumulators) covers a kernel row
+               in one pass; otherwise 4 x 2, 2 x 3, 1 x 4. */
+            const int64_t nko = s == 3 ? (kb - ko0 >= 3 ? 3 : kb - ko0)
+                                       : (kb - ko0 >= 4 ? 4 : kb - ko0 >= 2 ? 2 : 1);
             const float* dyk = tile + pl->dy_off + (j * kb + ko0) * dy_ch;
             float* acck = tile + pl->acc_off + (j * kb + ko0) * acc_ko;
-            if (k3 && nko == 1) {
+            /* (only when every block is one channel wide, so that the summation order, and
+               with it the result, does not depend on how blocks were cut) */
+            if (k3 && cv->kg == 1) {
                 for (int64_t ci = 0; ci < cg; ci++)
                     bw_k3(&a, xg + ci * a.ch_stride, dyk, acck + ci * 9);
                 ko0 += nko;
@@ -221,6 +226,8 @@ IPX_INLINE void bw_compute_body(const struct ipx_conv* cv, const bw_plan* pl, in
                     float* accr = acck + (ci * r + ri) * s;
                     if (nko == 4) {
                         BW_S_CASES(4, 2)
+                    } else if (nko == 3) {
+                        BW_S_CASES(3, 3)
                     } else if (nko == 2) {
                         BW_S_CASES(2, 3)
                     } else {
