@@ -43,8 +43,16 @@ def capacity_bytes(chip: Chip) -> float:
 
 
 def select_vertex(s: IpuSpec, work: Work, dtype: str) -> tuple[str, float, dict[str, float]]:
-    """(vertex name, useful MACs/cycle/tile, fills) chosen as poplibs' planner orders them
-    (``sortConvVertexTypeCandidates``: most useful MACs per cycle after padding first)."""
+    """The candidate poplibs' planner tries first (``sortConvVertexTypeCandidates``: most
+    useful MACs per cycle after padding first). ``cost`` plans every candidate and keeps
+    the cheapest, as poplibs' ``createPlan`` does; this is the order of preference."""
+    return vertex_candidates(s, work, dtype)[0]
+
+
+def vertex_candidates(s: IpuSpec, work: Work, dtype: str) -> list[tuple[str, float, dict[str, float]]]:
+    """Every vertex that can run this pass: (name, useful MACs/cycle/tile, fills), in
+    poplibs' order of preference (most useful MACs/cycle first; on a tie the plain vertex
+    before a combined-groups one)."""
     half = dtype == "fp16"
     vec = s.vector_fp16_macs_per_cycle_per_tile if half else s.vector_fp32_macs_per_cycle_per_tile
     candidates: list[tuple[str, float, dict[str, float]]] = []
@@ -82,7 +90,7 @@ def select_vertex(s: IpuSpec, work: Work, dtype: str) -> tuple[str, float, dict[
     if half and s.vmac_available and work.depthwise:
         candidates.append(("VMAC", vec, {"in_fill": 1.0}))
     # ties: the plain vertex over the combined-groups one (fewer passes, no zero padding)
-    return max(candidates, key=lambda c: (c[1], -c[2].get("groups_combined", 1)))
+    return sorted(candidates, key=lambda c: (-c[1], c[2].get("groups_combined", 1)))
 
 
 def cost(chip: Chip, work: Work, dtype: str, *, in_sram: bool) -> Phase:
@@ -96,27 +104,19 @@ def _cost(s: IpuSpec, work: Work, dtype: str, in_sram: bool) -> Phase:
     half = dtype == "fp16"
 
     if work.matmul:
-        vertex, rate, fills = select_vertex(s, work, dtype)
-        engines = s.amp_fp16_conv_engines if half else s.amp_fp32_conv_engines
-        per_pass = s.amp_fp16_input_channels_per_pass if half else s.amp_fp32_input_channels_per_pass
         vec_rate = s.vector_fp16_macs_per_cycle_per_tile if half else s.vector_fp32_macs_per_cycle_per_tile
-        # combined groups: plan the transformed conv (fewer, wider groups, zero weights
-        # included in its MACs and weight bytes) at the vertex's raw rate
-        f = int(fills.get("groups_combined", 1))
-        groups, n, in_ch = work.groups // f, work.n * f, work.in_ch * f
-        macs, b_bytes, raw_rate = work.macs * f, work.b_bytes * f, rate * f
-        n_units = -(-n // engines) if vertex == "AMP" else n
-        if work.phase == "backward_weights":  # reduction over positions, split in chunks
-            red_units = max(1, work.red // REDUCTION_CHUNK)
-        else:  # reduction over input channels, in AMP passes
-            red_units = -(-in_ch // per_pass)
-        p = plan(
-            s.tiles, s.workers_per_tile, s.exchange_b_per_cycle_per_tile, vec_rate,
-            groups, work.m, n_units, red_units, macs / (groups * work.m * n_units * red_units),
-            raw_rate, work.a_bytes, b_bytes, work.c_bytes // (2 if half else 4),
-            taps=work.taps if vertex == "AMP" else 1,
-            pass_overhead=AMP_PASS_OVERHEAD_CYCLES if vertex == "AMP" else VERTEX_OVERHEAD_CYCLES,
-        )
+        # poplibs plans every candidate vertex and keeps the cheapest plan (createPlan);
+        # on equal cycles the earlier in its order of preference
+        best = None
+        for cand in vertex_candidates(s, work, dtype):
+            # a plan takes at least its useful MACs spread evenly over every tile at the
+            # vertex's useful rate: a candidate that cannot beat the best so far is skipped
+            if best is not None and work.macs / (s.tiles * cand[1]) >= best[0].cycles:
+                continue
+            p = _plan_for(s, work, half, vec_rate, cand)
+            if best is None or p.cycles < best[0].cycles:
+                best = (p, cand)
+        p, (vertex, rate, fills) = best
         tile_fill = p.tiles_used / s.tiles * p.worker_fill
         reduce_cycles = p.reduction_bytes_per_tile / PARTIAL_BYTES / vec_rate
         compute_s = (p.compute_cycles + reduce_cycles) / clock
@@ -196,6 +196,30 @@ def _cost(s: IpuSpec, work: Work, dtype: str, in_sram: bool) -> Phase:
         unit=unit,
         memory_level=level,
         terms=LazyTerms(t),
+    )
+
+
+def _plan_for(s: IpuSpec, work: Work, half: bool, vec_rate: float, cand: tuple[str, float, dict[str, float]]):
+    """The cheapest tile plan of this pass with one candidate vertex."""
+    vertex, rate, fills = cand
+    engines = s.amp_fp16_conv_engines if half else s.amp_fp32_conv_engines
+    per_pass = s.amp_fp16_input_channels_per_pass if half else s.amp_fp32_input_channels_per_pass
+    # combined groups: plan the transformed conv (fewer, wider groups, zero weights
+    # included in its MACs and weight bytes) at the vertex's raw rate
+    f = int(fills.get("groups_combined", 1))
+    groups, n, in_ch = work.groups // f, work.n * f, work.in_ch * f
+    macs, b_bytes, raw_rate = work.macs * f, work.b_bytes * f, rate * f
+    n_units = -(-n // engines) if vertex == "AMP" else n
+    if work.phase == "backward_weights":  # reduction over positions, split in chunks
+        red_units = max(1, work.red // REDUCTION_CHUNK)
+    else:  # reduction over input channels, in AMP passes
+        red_units = -(-in_ch // per_pass)
+    return plan(
+        s.tiles, s.workers_per_tile, s.exchange_b_per_cycle_per_tile, vec_rate,
+        groups, work.m, n_units, red_units, macs / (groups * work.m * n_units * red_units),
+        raw_rate, work.a_bytes, b_bytes, work.c_bytes // (2 if half else 4),
+        taps=work.taps if vertex == "AMP" else 1,
+        pass_overhead=AMP_PASS_OVERHEAD_CYCLES if vertex == "AMP" else VERTEX_OVERHEAD_CYCLES,
     )
 
 

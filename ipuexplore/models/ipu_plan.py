@@ -51,6 +51,8 @@ class Plan:
     exchange_in_bytes_per_tile: float
     reduction_bytes_per_tile: float
     worker_fill: float
+    cycles: float = 0.0  # what the planner minimised: compute + exchange in + reduction
+
 
     @property
     def supersteps(self) -> int:
@@ -107,6 +109,6 @@ def plan(
                 cycles = compute + in_bytes / exchange_b_per_cycle + reduce_cycles
                 if cycles < best_cycles:
                     best_cycles = cycles
-                    best = Plan(gp, mp, np_, cp, split * np_, compute, passes, in_bytes, red_bytes, worker_fill)
+                    best = Plan(gp, mp, np_, cp, split * np_, compute, passes, in_bytes, red_bytes, worker_fill, cycles)
     assert best is not None
     return best

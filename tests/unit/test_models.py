@@ -75,8 +75,26 @@ def test_ipu_combines_small_groups_into_amp_passes():
     name, rate, fills = ipu_model.select_vertex(MK1.spec, work, "fp16")
     assert (name, rate, fills["groups_combined"]) == ("AMP", 8.0, 2)
     # the planned conv is the transformed one: 2x the MACs at the raw AMP rate
-    e = estimate(MK1, conv(4, c=256, hw=14), batch=8)
+    e = estimate(MK1, conv(4, c=256, hw=14), batch=16)
     assert "groups_combined 2" in e.phase("forward").terms["vertex"].why
+
+
+def test_ipu_plans_every_candidate_vertex_and_keeps_the_cheapest():
+    # poplibs' createPlan plans each candidate vertex and keeps the cheapest plan. At 4
+    # channels per group the combined AMP passes win at batch 16, but at batch 1 each tile
+    # has too few positions to amortise AMP's per-tap pass overhead (214 cycles x 9 taps)
+    # and the 4-wide HMAC vertex is cheaper in cycles although its MAC rate is half.
+    layer = conv(4, c=256, hw=14)
+    for batch, vertex in ((1, "HMAC"), (16, "AMP")):
+        work = passes(layer, batch, "fp16", False)[0]
+        cands = ipu_model.vertex_candidates(MK1.spec, work, "fp16")
+        cycles = {c[0] + str(c[2].get("groups_combined", 1)): ipu_model._plan_for(MK1.spec, work, True, 4, c).cycles
+                  for c in cands}
+        e = estimate(MK1, layer, batch=batch)
+        assert e.unit == vertex
+        chosen = min(cycles, key=cycles.get)
+        assert chosen.startswith(vertex), (batch, cycles)
+    assert ipu_model.select_vertex(MK1.spec, passes(layer, 1, "fp16", False)[0], "fp16")[0] == "AMP"  # first tried
 
 
 def test_ipu_plan_hand_computed_single_operand_split():
