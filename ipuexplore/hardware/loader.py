@@ -29,6 +29,10 @@ def parse_chip(text: str, origin: str = "<string>") -> Chip:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"{origin}: not valid TOML{_near_field(text, str(exc))} ({exc})") from None
+    except ValueError as exc:  # an integer past Python's 4300-digit conversion limit
+        raise ValueError(f"{origin}: not valid TOML (a number is too long: {str(exc).split(';')[0]})") from None
+    except RecursionError:  # tomllib recurses per nested array/table: "a = [[[[..." in 256 KiB
+        raise ValueError(f"{origin}: not valid TOML (arrays or tables nested too deeply)") from None
 
     def fail(msg: str) -> ValueError:
         return ValueError(f"{origin}: {msg}")
@@ -158,10 +162,13 @@ def _figure(entry, name: str, sources: dict, origin: str) -> tuple[float, Figure
 def _near_field(text: str, message: str) -> str:
     """' near field X' for the line a TOML error points at, when that line assigns a key."""
     match = re.search(r"at line (\d+)", message)
-    if not match:
-        return ""
     lines = text.splitlines()
-    number = int(match.group(1))
+    if match:
+        number = int(match.group(1))
+    elif "at end of document" in message:  # truncated: the last line is the broken one
+        number = len(lines)
+    else:
+        return ""
     line = lines[number - 1] if 0 < number <= len(lines) else ""
     key = line.split("=", 1)[0].strip() if "=" in line else ""
     return f" near field {key!r}" if re.fullmatch(r"[A-Za-z0-9_.-]+", key) else ""

@@ -22,6 +22,9 @@ from .graph import INPUT, Network
 LAYOUT_OPS = {"Flatten", "Reshape", "Squeeze", "Unsqueeze", "Dropout", "Identity"}
 # Constant-producing nodes feed shapes and weights, not activations.
 CONSTANT_OPS = {"Constant", "ConstantOfShape"}
+# protobuf cannot parse one message over 2 GiB: refuse bigger files before reading them in.
+MAX_FILE_BYTES = 2**31 - 1
+MAX_DIM = 1 << 30  # the engine's IPX_MAX_DIM: no real image or channel count comes near it
 _ACTIVATIONS = {"Relu": "relu", "Sigmoid": "sigmoid", "HardSwish": "hardswish", "Gelu": "gelu",
                 "Tanh": "tanh", "HardSigmoid": "sigmoid"}
 
@@ -36,6 +39,9 @@ def load_onnx(path: str | os.PathLike) -> Network:
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise ValueError(f"path {path!r}: no such ONNX file")
+    size = os.path.getsize(path)
+    if size > MAX_FILE_BYTES:
+        raise ValueError(f"path {path!r}: file is {size} bytes, over the 2 GiB an ONNX protobuf can hold")
     try:
         model = onnx.load(path)
         model = shape_inference.infer_shapes(model)
@@ -46,6 +52,21 @@ def load_onnx(path: str | os.PathLike) -> Network:
         raise ValueError(f"path {path!r}: the ONNX graph has no nodes")
     name = os.path.splitext(os.path.basename(path))[0]
     return _Importer(model.graph, numpy_helper, path).network(name)
+
+
+def _to_array(numpy_helper, tensor, path: str, what: str):
+    """An initializer or Constant as numpy; a corrupt one (short data, unknown type) is a one-line error."""
+    try:
+        return numpy_helper.to_array(tensor)
+    except Exception as exc:  # noqa: BLE001 - ValueError, KeyError (unknown data type), ...
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"path {path!r}: {what} {tensor.name!r} cannot be read ({type(exc).__name__}: {reason})") from None
+
+
+def _float_types() -> frozenset:
+    from onnx import TensorProto
+
+    return frozenset((TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.BFLOAT16, TensorProto.DOUBLE))
 
 
 def _dims(value_info) -> tuple | None:
@@ -59,12 +80,12 @@ class _Importer:
     def __init__(self, graph, numpy_helper, path: str):
         self.graph = graph
         self.path = path
-        self.constants = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
+        self.constants = {init.name: _to_array(numpy_helper, init, path, "initializer") for init in graph.initializer}
         for node in graph.node:
             if node.op_type == "Constant":
                 for attr in node.attribute:
-                    if attr.name == "value":
-                        self.constants[node.output[0]] = numpy_helper.to_array(attr.t)
+                    if attr.name == "value" and node.output:  # no output: visit() reports it
+                        self.constants[node.output[0]] = _to_array(numpy_helper, attr.t, path, "constant")
         self.inferred = {}
         for vi in list(graph.input) + list(graph.value_info) + list(graph.output):
             dims = _dims(vi)
@@ -115,6 +136,17 @@ class _Importer:
         layer = self.by_name.pop(layer_name)
         self.layers.remove(layer)
 
+    def weight(self, node, index: int, ndim: int):
+        """The constant weight at input `index` (None when computed at run time), checked."""
+        weight = self.constants.get(node.input[index]) if len(node.input) > index else None
+        if weight is None:
+            return None
+        if weight.dtype.kind != "f":
+            self.fail(node, f"weight {node.input[index]!r} has element type {weight.dtype}, expected floating point")
+        if weight.ndim != ndim:
+            self.fail(node, f"weight {node.input[index]!r} must be {ndim}-D, got shape {list(weight.shape)}")
+        return weight
+
     def input_of(self, node, tensor: str) -> tuple[str, tuple[int, int, int]]:
         try:
             src = self.source[tensor]
@@ -130,6 +162,20 @@ class _Importer:
         dims = _dims(graph_inputs[0])
         if dims is None or len(dims) != 4 or None in dims[1:]:
             raise ValueError(f"path {self.path!r}: the input must have a known shape [N, C, H, W], got {dims}")
+        for letter, size in zip("CHW", dims[1:]):
+            if not 1 <= size <= MAX_DIM:
+                raise ValueError(f"path {self.path!r}: input {graph_inputs[0].name!r} has {letter}={size}, "
+                                 f"outside 1..{MAX_DIM}")
+        elem = graph_inputs[0].type.tensor_type.elem_type
+        if elem not in _float_types():
+            from onnx import TensorProto
+
+            try:
+                name = TensorProto.DataType.Name(elem)
+            except ValueError:  # a number no ONNX type has
+                name = str(elem)
+            raise ValueError(f"path {self.path!r}: input {graph_inputs[0].name!r} has element type {name}, "
+                             "expected an image of floats")
         self.source[graph_inputs[0].name] = INPUT
         self.shape[INPUT] = tuple(dims[1:])
         for index, node in enumerate(self.graph.node):
@@ -140,7 +186,23 @@ class _Importer:
                        tuple(sorted(self.unsupported.items())))
 
     def visit(self, node, index: int) -> None:
+        try:
+            self._visit(node, index)
+        except (ValueError, TypeError, KeyError, IndexError) as exc:
+            # A malformed node (bad attribute, impossible layer): name the file and node.
+            if str(exc).startswith(f"path {self.path!r}"):
+                raise
+            reason = str(exc) if isinstance(exc, (ValueError, TypeError)) else f"{type(exc).__name__}: {exc}"
+            self.fail(node, reason)
+
+    def _visit(self, node, index: int) -> None:
         op = node.op_type
+        # proto2 strings are not checked for UTF-8: a corrupt name can arrive as bytes.
+        for text in (op, node.name, *node.input, *node.output):
+            if not isinstance(text, str):
+                self.fail(node, f"name {text!r} is not UTF-8 text")
+        if not node.output:
+            self.fail(node, "the node has no outputs")
         if op in CONSTANT_OPS:
             return
         inputs = self.data_inputs(node)
@@ -161,8 +223,8 @@ class _Importer:
     def op_Conv(self, node, index, inputs):
         a = self.attrs(node)
         src, (c, h, w) = self.input_of(node, inputs[0])
-        weight = self.constants.get(node.input[1])
-        if weight is None or weight.ndim != 4:
+        weight = self.weight(node, 1, 4)
+        if weight is None:
             return False  # weights computed at run time: not a layer we can describe
         k, cpg, r, s = weight.shape
         g = int(a.get("group", 1))
@@ -183,7 +245,7 @@ class _Importer:
 
     def op_Gemm(self, node, index, inputs):
         a = self.attrs(node)
-        weight = self.constants.get(node.input[1])
+        weight = self.weight(node, 1, 2)
         if weight is None or a.get("transA", 0):
             return False
         src, (c, h, w) = self.input_of(node, inputs[0])
@@ -194,6 +256,7 @@ class _Importer:
         weight = self.constants.get(node.input[1])
         if weight is None or weight.ndim != 2:
             return False
+        weight = self.weight(node, 1, 2)
         src, (c, h, w) = self.input_of(node, inputs[0])
         self._linear(node, index, src, c * h * w, weight.shape, False)
 
@@ -206,6 +269,8 @@ class _Importer:
             a = self.attrs(node)
             if a.get("ceil_mode", 0):
                 return False
+            if "kernel_shape" not in a:
+                self.fail(node, "missing attribute kernel_shape")
             kernel = tuple(a["kernel_shape"])
             stride = tuple(a.get("strides", (1, 1)))
             pad = _pads(a, (h, w), kernel, stride, (1, 1))
@@ -330,5 +395,10 @@ def _pads(attrs: dict, size: tuple[int, int], kernel, stride, dilation) -> tuple
         return (pads[0][0], pads[0][1], pads[1][0], pads[1][1])
     if auto == "VALID":
         return (0, 0, 0, 0)
-    top, left, bottom, right = tuple(attrs.get("pads", (0, 0, 0, 0)))
+    if auto != "NOTSET":
+        raise ValueError(f"auto_pad {auto!r} is not one of NOTSET, SAME_UPPER, SAME_LOWER, VALID")
+    pads = tuple(attrs.get("pads", (0, 0, 0, 0)))
+    if len(pads) != 4:
+        raise ValueError(f"pads must have 4 values (top, left, bottom, right) for a 2-D op, got {list(pads)}")
+    top, left, bottom, right = pads
     return (top, bottom, left, right)
