@@ -172,13 +172,17 @@ IPX_INLINE void row_rows(const row_args* a, const float* x, const float* wt, con
 /* Depthwise 3x3, stride 1, dilation 1: the nine weights stay in registers and the input
    rows stream through once per 8-wide column chunk. Input row t feeds output rows t, t-1
    and t-2 (kernel rows 0, 1, 2), so each loaded vector serves three FMAs: 3 loads per 9 FMAs,
-   FMA-bound. x: the channel's tile rows (row_len apart), out: its tile output rows. */
+   FMA-bound. Results go straight to the block's NCHW output rows (q apart): chunks run
+   right to left and rows top to bottom, so the spill of a partial chunk into the next row is
+   overwritten later by that row's first chunk; only the block's last row stores its partial
+   chunk exactly (the next row belongs to another block). */
 IPX_INLINE void dw3_channel(const float* x, int64_t row_len, const float* wt, float bias,
-                            float* out, int64_t qpad, int64_t pb) {
+                            float* out, int64_t q, int64_t pb) {
     ipx_v8 w[9];
     for (int i = 0; i < 9; i++) w[i] = v8_bcast(wt[i]);
     const ipx_v8 b = v8_bcast(bias);
-    for (int64_t q0 = 0; q0 < qpad; q0 += ROW_V) {
+    for (int64_t q0 = (q - 1) / ROW_V * ROW_V; q0 >= 0; q0 -= ROW_V) {
+        const int64_t nvalid = ipx__min(ROW_V, q - q0);
         ipx_v8 a1 = b, a2 = b; /* output rows t-1 and t-2 */
         for (int64_t t = 0; t < pb + 2; t++) {
             const float* xr = x + t * row_len + q0;
@@ -186,7 +190,16 @@ IPX_INLINE void dw3_channel(const float* x, int64_t row_len, const float* wt, fl
             ipx_v8 a0 = b + x0 * w[0] + x1 * w[1] + x2 * w[2];
             a1 += x0 * w[3] + x1 * w[4] + x2 * w[5];
             a2 += x0 * w[6] + x1 * w[7] + x2 * w[8];
-            if (t >= 2) v8_store(out + (t - 2) * qpad + q0, a2);
+            if (t >= 2) {
+                float* o = out + (t - 2) * q + q0;
+                if (nvalid == ROW_V || t - 2 < pb - 1) {
+                    v8_store(o, a2);
+                } else {
+                    float tmp[ROW_V];
+                    v8_store(tmp, a2);
+                    for (int64_t i = 0; i < nvalid; i++) o[i] = tmp[i];
+                }
+            }
             a2 = a1;
             a1 = a0;
         }
@@ -201,8 +214,14 @@ IPX_INLINE void dw3_channel(const float* x, int64_t row_len, const float* wt, fl
     default: row_rows(&a, xrow, wk0, bk0, orow, KO, (RBMAX) >= 4 ? 4 : 1, QV); break;       \
     }
 
+static bool row_uses_dw3(const struct ipx_conv* cv) {
+    const ipx_conv_desc* d = &cv->d;
+    return cv->cg == 1 && d->r == 3 && d->s == 3 && d->stride_w == 1 && d->dilation_w == 1 &&
+           d->stride_h == 1 && d->dilation_h == 1 && cv->q >= 1;
+}
+
 IPX_INLINE void row_compute_body(const struct ipx_conv* cv, const ipx__plan* plan,
-                                 const ipx__block* b, float* tile) {
+                                 const ipx__block* b, float* tile, float* output) {
     const ipx_conv_desc* d = &cv->d;
     const int64_t cg = cv->cg, kg = cv->kg, sw = d->stride_w;
     const int64_t phase_row = sw * plan->row_len;
@@ -219,14 +238,13 @@ IPX_INLINE void row_compute_body(const struct ipx_conv* cv, const ipx__plan* pla
         .q = cv->q,
     };
     float* tout = tile + plan->out_off;
-    const bool dw3 = cg == 1 && d->r == 3 && d->s == 3 && sw == 1 && d->dilation_w == 1 &&
-                     d->stride_h == 1 && d->dilation_h == 1;
-    if (dw3) {
-        const int64_t qpad = a.qpad;
+    const bool dw3 = row_uses_dw3(cv);
+    if (dw3) { /* computes and writes the block's output itself */
         for (int64_t ch = 0; ch < b->gb * kg; ch++)
             dw3_channel(tile + plan->in_off + (ch / kg) * a.ch_stride, plan->row_len,
                         tile + plan->w_off + ch * 9, tile[plan->b_off + ch],
-                        tout + ch * b->pb * qpad, qpad, b->pb);
+                        output + ((b->n * d->k + b->g0 * kg + ch) * cv->p + b->p0) * cv->q,
+                        cv->q, b->pb);
         return;
     }
     for (int64_t j = 0; j < b->gb; j++) {
@@ -258,14 +276,14 @@ IPX_INLINE void row_compute_body(const struct ipx_conv* cv, const ipx__plan* pla
 
 #if IPX_HAVE_AVX2_PATH
 IPX_TARGET_AVX2 static void row_compute_avx2(const struct ipx_conv* cv, const ipx__plan* plan,
-                                             const ipx__block* b, float* tile) {
-    row_compute_body(cv, plan, b, tile);
+                                             const ipx__block* b, float* tile, float* output) {
+    row_compute_body(cv, plan, b, tile, output);
 }
 #endif
 
 static void row_compute_portable(const struct ipx_conv* cv, const ipx__plan* plan,
-                                 const ipx__block* b, float* tile) {
-    row_compute_body(cv, plan, b, tile);
+                                 const ipx__block* b, float* tile, float* output) {
+    row_compute_body(cv, plan, b, tile, output);
 }
 
 /* Write phase: tile output rows (qpad apart) -> NCHW rows (q apart, contiguous per channel). */
@@ -291,9 +309,9 @@ void ipx__row_compute(const struct ipx_conv* cv, const ipx__plan* plan, const ip
                       float* tile, float* output) {
 #if IPX_HAVE_AVX2_PATH
     if (cv->isa == IPX_ISA_AVX2)
-        row_compute_avx2(cv, plan, b, tile);
+        row_compute_avx2(cv, plan, b, tile, output);
     else
 #endif
-        row_compute_portable(cv, plan, b, tile);
-    row_write(cv, plan, b, tile, output);
+        row_compute_portable(cv, plan, b, tile, output);
+    if (!row_uses_dw3(cv)) row_write(cv, plan, b, tile, output);
 }

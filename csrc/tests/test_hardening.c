@@ -460,6 +460,10 @@ static void test_cancel_prompt(double limit_s) {
     while (!atomic_load(&r.started)) sleep_ms(1);
     sleep_ms(50);
     EXPECT_STATUS(ipx_pool_destroy(pool), IPX_STATUS_BUSY); /* in use: refused, not freed */
+    EXPECT_STATUS(ipx_conv_destroy(conv), IPX_STATUS_BUSY); /* and so is the running conv */
+    ipx_pool_t other = make_pool(1, 0); /* the conv, not the pool, is what is busy here */
+    EXPECT_STATUS(ipx_conv_run(conv, other, x, il, y, il), IPX_STATUS_BUSY);
+    EXPECT_STATUS(ipx_pool_destroy(other), IPX_STATUS_SUCCESS);
     double t0 = now_s();
     EXPECT_STATUS(ipx_pool_cancel(pool), IPX_STATUS_SUCCESS);
     pthread_join(t, NULL);

@@ -216,3 +216,17 @@ def test_matches_torch_same_padding_even_kernel():
     y = ipuexplore.conv2d(x, w, padding="same", groups=4, dilation=(1, 2))
     t = torch.nn.functional.conv2d(torch.from_numpy(x), torch.from_numpy(w), padding="same", groups=4, dilation=(1, 2))
     _assert_close(y, t.numpy())
+
+
+@pytest.mark.parametrize("q", [1, 3, 7, 8, 9, 14, 16, 17])
+def test_depthwise_3x3_row_edges(q):
+    # The depthwise 3x3 kernel writes whole vectors and relies on row order to overwrite
+    # spills; blocks of a few rows (tiny tiles, several workers) must still be exact.
+    rng = np.random.default_rng(q)
+    x, w, b = _data(rng, (2, 6, 11, q)), _data(rng, (12, 1, 3, 3)), _data(rng, (12,))
+    ref = reference_conv2d(x, w, b, 1, 1, 1, 6)
+    for workers, tile in ((1, None), (3, 4096), (2, 8192)):
+        with Pool(workers, **({} if tile is None else {"tile_bytes": tile})) as pool:
+            y = np.full((2, 12, 11, q), np.nan, np.float32)
+            ipuexplore.conv2d(x, w, b, 1, 1, 1, 6, pool=pool, out=y)
+            _assert_close(y, ref)
