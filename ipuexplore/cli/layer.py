@@ -33,6 +33,8 @@ def register(subparsers) -> None:
     )
     _add_layer_options(layer)
     layer.add_argument("--json", action="store_true", help="print one JSON object")
+    layer.add_argument("--why", action="store_true",
+                       help="also print every model term of each phase: its value and why it has it")
     layer.set_defaults(func=run_layer)
 
     sweep = subparsers.add_parser(
@@ -188,11 +190,25 @@ def run_layer(args: argparse.Namespace, out=None) -> int:
         for cid, e in ests.items():
             parts = ", ".join(f"{p.name} {_time(p.time_s)} ({p.bound}, {p.unit})" for p in e.phases)
             out.write(f"  {cid}: {parts}; activations kept {_si(e.activation_bytes_kept)}B\n")
+    if getattr(args, "why", False):
+        out.write(_why(ests))
     for pair, ratio in ratios(ests, chips).items():
         ipu, gpu = pair.split("/")
         out.write(f"\n{ipu} vs {gpu}: {ratio:.2f}x {'faster' if ratio >= 1 else 'slower'} on the IPU (GPU time / IPU time)")
     out.write("\n")
     return 0
+
+
+def _why(ests: dict[str, Estimate]) -> str:
+    """Each chip's phases with their terms: what the model charged and why."""
+    lines = []
+    for cid, e in ests.items():
+        for p in e.phases:
+            lines.append(f"\n{cid} {p.name}: {_time(p.time_s)}, {p.bound}-bound, {p.unit}, data in {p.memory_level}")
+            for name, t in p.terms.items():
+                value = _time(t.value) if t.unit == "s" else f"{t.value:.4g} {t.unit}"
+                lines.append(f"  {name:<18} {value:<22} {t.why}")
+    return "\n".join(lines) + "\n"
 
 
 # ---- sweep ----------------------------------------------------------------------------

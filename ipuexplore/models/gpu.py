@@ -137,7 +137,7 @@ def _cost(s: GpuSpec, work: Work, dtype: str, l2_resident: bool) -> Phase:
             "sm_fill": Term(sm_fill, "fraction", f"{blocks} blocks x split-K {split_k} over {s.sms} SMs in {waves} wave(s)"),
             "compute_s": Term(compute_s, "s", "FLOPs / (peak x efficiency x shape fill x SM fill) + element-wise ops"),
             "hbm_s": Term(hbm_s, "s", "compulsory bytes / (HBM bandwidth x efficiency)" + ("; input read from L2" if l2_resident else "")),
-            "l2_s": Term(l2_s, "s", "tile re-reads through L2 / L2 bandwidth"),
+            "l2_s": Term(l2_s, "s", _l2_why(work, tile_m, tile_n, l2_b, l2_bw)),
             "launch_s": Term(launch_s, "s", f"{kernels} kernel launch(es) x {s.launch_overhead_us:g} us"),
         }
     return Phase(
@@ -153,6 +153,19 @@ def _cost(s: GpuSpec, work: Work, dtype: str, l2_resident: bool) -> Phase:
         memory_level=level,
         terms=LazyTerms(t),
     )
+
+
+def _l2_why(work: Work, tile_m: int, tile_n: int, l2_b: float, l2_bw: float) -> str:
+    """Why the L2 traffic is what it is, in the pass's own numbers."""
+    if work.matmul and not work.depthwise:
+        return (
+            f"{l2_b / 1e6:.3g} MB through L2 at {l2_bw / 1e12:g} TB/s: implicit GEMM reads each input "
+            f"element once per kernel tap ({work.taps}) and per {tile_n}-wide tile column "
+            f"({-(-work.n // tile_n)}), each weight once per {tile_m}-row tile ({-(-work.m // tile_m)})"
+        )
+    if work.depthwise and work.phase == "backward_weights":
+        return f"{l2_b / 1e6:.3g} MB through L2: the weight-gradient kernel re-reads its planes once per kernel tap"
+    return f"{l2_b / 1e6:.3g} MB through L2: a direct kernel reads each operand once"
 
 
 def _spec(chip: Chip) -> GpuSpec:

@@ -125,7 +125,8 @@ def _cost(s: IpuSpec, work: Work, dtype: str, in_sram: bool) -> Phase:
         exchange_b = p.exchange_in_bytes_per_tile * p.tiles_used + reduction_b
         exchange_s_override = (p.exchange_in_bytes_per_tile + p.reduction_bytes_per_tile) / s.exchange_b_per_cycle_per_tile / clock
         supersteps = p.supersteps
-        unit = vertex
+        f = int(fills.get("groups_combined", 1))
+        unit = f"{vertex} ({f} groups combined)" if f > 1 else vertex
         def plan_why(p=p) -> str:
             return (
                 f"{p.gp} group x {p.mp} row x {p.np} column x {p.cp} reduction splits on {p.tiles_used} tiles "

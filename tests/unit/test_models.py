@@ -77,6 +77,7 @@ def test_ipu_combines_small_groups_into_amp_passes():
     # the planned conv is the transformed one: 2x the MACs at the raw AMP rate
     e = estimate(MK1, conv(4, c=256, hw=14), batch=16)
     assert "groups_combined 2" in e.phase("forward").terms["vertex"].why
+    assert e.unit == "AMP (2 groups combined)"
 
 
 def test_ipu_plans_every_candidate_vertex_and_keeps_the_cheapest():
@@ -91,7 +92,7 @@ def test_ipu_plans_every_candidate_vertex_and_keeps_the_cheapest():
         cycles = {c[0] + str(c[2].get("groups_combined", 1)): ipu_model._plan_for(MK1.spec, work, True, 4, c).cycles
                   for c in cands}
         e = estimate(MK1, layer, batch=batch)
-        assert e.unit == vertex
+        assert e.unit.split(" (")[0] == vertex
         chosen = min(cycles, key=cycles.get)
         assert chosen.startswith(vertex), (batch, cycles)
     assert ipu_model.select_vertex(MK1.spec, passes(layer, 1, "fp16", False)[0], "fp16")[0] == "AMP"  # first tried
@@ -401,3 +402,17 @@ def test_memoised_estimates_equal_fresh_ones_and_terms_build_lazily():
     # a chip with another spec gets its own phases, not the cached ones of a similar chip
     big = Layer.conv(512, 56, 56, 512, 3, pad=1, g=512)  # HBM-bound: 1555 vs 2039 GB/s
     assert estimate("a100-40gb", big, batch=32).time_s > estimate("a100-80gb", big, batch=32).time_s
+
+
+def test_cli_layer_why_prints_the_terms_that_explain_a_group_size_step(capsys):
+    """`ipuexplore layer --why` shows the terms behind the sweep's steps: at 2 channels per
+    group the V100 leaves its direct depthwise kernel for an implicit GEMM that re-reads
+    the input once per kernel tap through L2, while the Mk1 keeps its HMAC vertex."""
+    from ipuexplore.cli import main
+
+    assert main(["layer", "--channels", "256", "--size", "14", "--batch", "16", "--group-size", "2", "--why"]) == 0
+    out = capsys.readouterr().out
+    assert "ipu-mk1 forward:" in out and "v100 forward:" in out
+    assert "HMAC" in out and "once per kernel tap (9)" in out and "no tensor cores" in out
+    for term in ("vertex", "plan", "sync_s", "l2_s", "launch_s", "sm_fill"):
+        assert f"  {term} " in out
