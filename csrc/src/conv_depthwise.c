@@ -174,8 +174,9 @@ IPX_INLINE void row_rows(const row_args* a, const float* x, const float* wt, con
    and t-2 (kernel rows 0, 1, 2), so each loaded vector serves three FMAs: 3 loads per 9 FMAs,
    FMA-bound. Results go straight to the block's NCHW output rows (q apart): chunks run
    right to left and rows top to bottom, so the spill of a partial chunk into the next row is
-   overwritten later by that row's first chunk; only the block's last row stores its partial
-   chunk exactly (the next row belongs to another block). */
+   overwritten later by that row's first chunk (or, for rows under 8 wide, by the later rows
+   themselves); a store that would pass the block's last output is done exactly (what
+   follows belongs to another block). */
 IPX_INLINE void dw3_channel(const float* x, int64_t row_len, const float* wt, float bias,
                             float* out, int64_t q, int64_t pb) {
     ipx_v8 w[9];
@@ -192,7 +193,9 @@ IPX_INLINE void dw3_channel(const float* x, int64_t row_len, const float* wt, fl
             a2 += x0 * w[6] + x1 * w[7] + x2 * w[8];
             if (t >= 2) {
                 float* o = out + (t - 2) * q + q0;
-                if (nvalid == ROW_V || t - 2 < pb - 1) {
+                /* a whole vector may spill into later rows of this block (rewritten later),
+                   never past the block's pb * q outputs */
+                if (nvalid == ROW_V || (t - 2) * q + q0 + ROW_V <= pb * q) {
                     v8_store(o, a2);
                 } else {
                     float tmp[ROW_V];

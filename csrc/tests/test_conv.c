@@ -122,6 +122,10 @@ static void test_shapes(void) {
     check_shape(make_desc(1, 24, 1, 1, 16, 1, 1, 1, 1, 1, 0), 2, 0, 1);     /* 1x1 map */
     check_shape(make_desc(2, 64, 20, 20, 64, 3, 3, 1, 1, 1, 1), 2, 65536, 1); /* split blocks */
     check_shape(make_desc(1, 12, 10, 10, 12, 5, 5, 12, 3, 1, 2), 2, 4096, 0); /* tiny tiles */
+    /* depthwise 3x3 writes whole vectors into its block: narrow rows, blocks of few rows */
+    check_shape(make_desc(2, 6, 11, 1, 12, 3, 3, 6, 1, 1, 1), 3, 4096, 1);
+    check_shape(make_desc(2, 6, 11, 3, 12, 3, 3, 6, 1, 1, 1), 3, 4096, 1);
+    check_shape(make_desc(1, 4, 9, 13, 4, 3, 3, 4, 1, 1, 1), 2, 4096, 0);
     ipx_conv_desc rect = make_desc(1, 16, 11, 8, 16, 2, 5, 2, 1, 1, 0);
     rect.stride_w = 2;
     rect.pad_top = 1, rect.pad_bottom = 0, rect.pad_left = 2, rect.pad_right = 3;
