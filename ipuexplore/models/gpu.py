@@ -87,11 +87,20 @@ def _cost(s: GpuSpec, work: Work, dtype: str, l2_resident: bool) -> Phase:
         shape_fill = (work.n / round_up(work.n, tile_n)) * (work.m / round_up(work.m, tile_m)) if tensor else 1.0
         blocks = work.groups * -(-work.m // tile_m) * -(-work.n // tile_n)
         split_k = max(1, min(-(-s.sms // blocks), work.red // SPLIT_K_MIN))
-        # tiled GEMM traffic into the SMs: A re-read per tile column, B per tile row
-        l2_b = work.groups * (
-            work.m * work.red * -(-work.n // tile_n) + work.n * work.red * -(-work.m // tile_m)
-        ) * b + work.c_bytes * split_k
         eff = s.tensor_core_efficiency if tensor else s.cuda_core_efficiency
+        # tiled GEMM traffic into the SMs: A re-read per tile column, B per tile row
+        tiled_b = work.groups * (
+            work.m * work.red * -(-work.n // tile_n) + work.n * work.red * -(-work.m // tile_m)
+        ) * b
+        if split_k > 1:
+            # split-K fills idle SMs but writes partial sums and reduces them in a second
+            # kernel; an autotuner (cudnn.benchmark, TF's autotune) keeps it only if faster
+            plain = _pass_time(s, work, blocks, 1, peak * eff * shape_fill, hbm_b, tiled_b + work.c_bytes, work.kernels)
+            split = _pass_time(s, work, blocks, split_k, peak * eff * shape_fill, hbm_b,
+                               tiled_b + work.c_bytes * split_k, work.kernels + 1)
+            if split >= plain:
+                split_k = 1
+        l2_b = tiled_b + work.c_bytes * split_k
         kernels = work.kernels + (1 if split_k > 1 else 0)  # split-K reduces in a second kernel
     else:
         if work.matmul:
@@ -153,6 +162,17 @@ def _cost(s: GpuSpec, work: Work, dtype: str, l2_resident: bool) -> Phase:
         memory_level=level,
         terms=LazyTerms(t),
     )
+
+
+def _pass_time(s: GpuSpec, work: Work, blocks: int, split_k: int, unit_rate: float, hbm_b: float,
+               l2_b: float, kernels: int) -> float:
+    """A tiled pass's time for one split-K choice, as ``_cost`` combines its terms."""
+    waves = -(-blocks * split_k // s.sms)
+    sm_fill = blocks * split_k / (waves * s.sms)
+    vec_s = work.vector_ops / (s.peak_fp32_tflop_s * 1e12 / 2 * s.cuda_core_efficiency * sm_fill)
+    compute_s = work.flops / (unit_rate * sm_fill) + vec_s
+    memory_s = max(hbm_b / (s.hbm_bw_gb_s * 1e9 * s.hbm_efficiency), l2_b / (s.l2_bw_tb_s * 1e12))
+    return max(compute_s, memory_s) + kernels * s.launch_overhead_us * 1e-6
 
 
 def _l2_why(work: Work, tile_m: int, tile_n: int, l2_b: float, l2_bw: float) -> str:
