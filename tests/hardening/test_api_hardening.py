@@ -3,6 +3,7 @@ the memory limit, NaN/Inf, and concurrent use from many threads (issue 7)."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import tracemalloc
@@ -15,6 +16,9 @@ from hypothesis import strategies as st
 import ipuexplore
 from ipuexplore import engine, errors
 from ipuexplore.engine import Conv2d, Pool, reference_conv2d
+
+# IPX_HARDENING_THOROUGH=1: 20x the hypothesis examples (the default run stays a few seconds).
+SCALE = 20 if os.environ.get("IPX_HARDENING_THOROUGH") == "1" else 1
 
 # ---------------------------------------------------------------------------------------
 # hypothesis over conv2d's arguments: it returns the reference result or raises IpxError
@@ -79,7 +83,7 @@ def _conv_args(draw):
     return args
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300 * SCALE, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(args=_conv_args())
 def test_conv2d_random_arguments_never_crash(args):
     try:
@@ -96,7 +100,7 @@ def test_conv2d_random_arguments_never_crash(args):
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150 * SCALE, deadline=None)
 @given(shape=st.lists(st.integers(-2, 9), min_size=0, max_size=6).map(tuple),
        out_shape=st.one_of(st.none(), st.lists(st.integers(0, 9), min_size=1, max_size=5).map(tuple)))
 def test_conv2d_handle_rejects_wrong_buffers(shape, out_shape):
