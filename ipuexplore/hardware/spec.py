@@ -90,6 +90,9 @@ class GpuSpec:
     tensor_core_efficiency: float
     cuda_core_efficiency: float
     hbm_efficiency: float
+    # rate a framework's direct depthwise kernel moves its operands, as a fraction of peak
+    # DRAM bandwidth wherever they live (0: it streams like any kernel, at hbm_efficiency)
+    depthwise_bw_efficiency: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -146,6 +149,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "tensor_core_efficiency": (0.01, 1),
     "cuda_core_efficiency": (0.01, 1),
     "hbm_efficiency": (0.01, 1),
+    "depthwise_bw_efficiency": (0.01, 1),
     # CPU
     "cores": (1, 1e5),
     "peak_fp32_gflop_s": (0.1, 1e6),
@@ -159,7 +163,10 @@ RANGES: dict[str, tuple[float, float]] = {
 
 # Fields that may be left out, with the value that then applies (and why).
 OPTIONAL: dict[str, dict[str, float]] = {
-    "gpu": {"peak_tf32_tensor_tflop_s": 0.0},  # pre-Ampere GPUs have no TF32 tensor cores
+    "gpu": {
+        "peak_tf32_tensor_tflop_s": 0.0,  # pre-Ampere GPUs have no TF32 tensor cores
+        "depthwise_bw_efficiency": 0.0,  # a depthwise kernel streams like any other (no extra term)
+    },
 }
 
 INT_FIELDS = {

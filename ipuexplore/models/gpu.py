@@ -16,6 +16,10 @@ Mechanisms, each a named term:
 - **depthwise weight gradient**: PyTorch's kernel re-reads both operands once per kernel
   tap (one thread block per weight), so its L2 traffic is r x s times the compulsory bytes.
 - **fixed cost**: a launch per kernel.
+- **library era** (optional spec field ``depthwise_bw_efficiency``): a framework's depthwise
+  kernel that reaches only that fraction of DRAM bandwidth, wherever its data lives. Shipped
+  specs leave it out (depthwise kernels stream like any other);
+  ``docs/hw-examples/v100-pytorch-2019.toml`` sets it from a published measurement.
 
 Compute and memory traffic overlap (the pipeline streams), so the pass takes the slowest of
 compute, HBM and L2 time, plus launches.
@@ -128,6 +132,11 @@ def _cost(s: GpuSpec, work: Work, dtype: str, l2_resident: bool) -> Phase:
     compute_s = work.flops / rate + vec_s
     hbm_s = hbm_b / hbm_bw
     l2_s = l2_b / l2_bw
+    # a framework's depthwise kernel that is latency-bound rather than bandwidth-bound moves
+    # its operands at a fraction of DRAM bandwidth wherever they live (spec field, sourced)
+    dw_eff = s.depthwise_bw_efficiency if work.depthwise else 0.0
+    if dw_eff:
+        l2_s = max(l2_s, work.min_bytes / (s.hbm_bw_gb_s * 1e9 * dw_eff))
     launch_s = kernels * s.launch_overhead_us * 1e-6
     time_s = max(compute_s, hbm_s, l2_s) + launch_s
     slowest_mem = max(hbm_s, l2_s)
@@ -146,7 +155,9 @@ def _cost(s: GpuSpec, work: Work, dtype: str, l2_resident: bool) -> Phase:
             "sm_fill": Term(sm_fill, "fraction", f"{blocks} blocks x split-K {split_k} over {s.sms} SMs in {waves} wave(s)"),
             "compute_s": Term(compute_s, "s", "FLOPs / (peak x efficiency x shape fill x SM fill) + element-wise ops"),
             "hbm_s": Term(hbm_s, "s", "compulsory bytes / (HBM bandwidth x efficiency)" + ("; input read from L2" if l2_resident else "")),
-            "l2_s": Term(l2_s, "s", _l2_why(work, tile_m, tile_n, l2_b, l2_bw)),
+            "l2_s": Term(l2_s, "s", _l2_why(work, tile_m, tile_n, l2_b, l2_bw) + (
+                f"; the depthwise kernel moves its {work.min_bytes / 1e6:.3g} MB at {dw_eff:g} of DRAM "
+                "bandwidth (spec field depthwise_bw_efficiency)" if dw_eff else "")),
             "launch_s": Term(launch_s, "s", f"{kernels} kernel launch(es) x {s.launch_overhead_us:g} us"),
         }
     return Phase(

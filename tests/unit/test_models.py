@@ -430,3 +430,22 @@ def test_cli_layer_why_prints_the_terms_that_explain_a_group_size_step(capsys):
     assert "HMAC" in out and "once per kernel tap (9)" in out and "no tensor cores" in out
     for term in ("vertex", "plan", "sync_s", "l2_s", "launch_s", "sm_fill"):
         assert f"  {term} " in out
+
+
+def test_depthwise_bw_efficiency_is_an_optional_sourced_gpu_field():
+    """Shipped GPU specs leave the library-era field out (depthwise kernels stream like any
+    other); the what-if spec sets it from pytorch/pytorch#18631 and only depthwise passes slow down."""
+    from pathlib import Path
+
+    from ipuexplore.hardware import load_chip_file
+
+    assert V100.spec.depthwise_bw_efficiency == 0.0
+    what_if = load_chip_file(Path(__file__).resolve().parents[2] / "docs/hw-examples/v100-pytorch-native-depthwise.toml")
+    assert what_if.spec.depthwise_bw_efficiency == 0.24 and what_if.figures["depthwise_bw_efficiency"].tag == "U"
+    dw = Layer.conv(256, 14, 14, 256, 3, pad=1, g=256)
+    p = estimate(what_if, dw, batch=16).phase("forward")
+    assert p.terms["l2_s"].value == pytest.approx(dw.min_bytes("fp16", 16) / (900e9 * 0.24))
+    assert "depthwise_bw_efficiency" in p.terms["l2_s"].why
+    grouped = dw.with_(g=64)
+    assert estimate(what_if, grouped, batch=16).time_s == estimate(V100, grouped, batch=16).time_s
+    assert estimate(what_if, dw, batch=16).time_s > 3 * estimate(V100, dw, batch=16).time_s
