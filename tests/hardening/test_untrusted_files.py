@@ -111,7 +111,8 @@ def test_spec_path_that_is_not_a_file(tmp_path, capsys):
 
 
 @settings(max_examples=40 * SCALE, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(edits=st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.sampled_from(list('0123456789-.e[]{}="\n, x_')) | st.none()),
+@given(edits=st.lists(st.tuples(st.floats(0, 1, exclude_max=True),
+                                st.sampled_from(list('0123456789-.e[]{}="\n, x_')) | st.none()),
                       min_size=1, max_size=4),
        cut=st.none() | st.floats(0, 1))
 def test_mutated_spec_loads_or_fails_on_one_line(edits, cut, tmp_path_factory):
@@ -224,7 +225,8 @@ def _onnx_cases():
         # found by mutating files: a node without outputs, an op name that is not UTF-8
         # (two bytes of a mutant: Conv -> "Con\x1a", which shape inference skips, and the
         # Flatten's output tag -> an unknown field, so the Flatten has none)
-        "node_without_outputs": (good.replace(b'"\x04Conv', b'"\x04Con\x1a').replace(b"\n\x03gap\x12\x01f", b"\n\x03gap\x7a\x01f"),
+        "node_without_outputs": (good.replace(b'"\x04Conv', b'"\x04Con\x1a')
+                                 .replace(b"\n\x03gap\x12\x01f", b"\n\x03gap\x7a\x01f"),
                                  ["node 'flat'", "no outputs"]),
         "name_not_utf8": (good.replace(b'"\x04Relu', b'"\x04R\xfflu').replace(b'"\x04Conv', b'"\x04Con\x1a'),
                           ["node 'relu'", "not UTF-8"]),  # a bytes op name beside str ones broke sorting
