@@ -32,7 +32,7 @@ CPG = [1, 2, 4, 8, 16, 32, 64, "dense"]
 PASSES = ["fwd", "bwd"]
 IMPLS = ["direct", "gemm", "numpy", "torch_nchw", "torch_cl"]
 WORKERS = int(os.environ.get("IPX_BENCH_WORKERS", "0")) or min(cpu_count(), 2)
-ROUNDS = int(os.environ.get("IPX_BENCH_ROUNDS", "7"))
+ROUNDS = int(os.environ.get("IPX_BENCH_ROUNDS", "15"))
 
 
 def _dims(shape, cpg):
