@@ -36,12 +36,17 @@ from .result import COST_CACHE_SIZE, LazyTerms, Phase, Term, bound_of
 from .roofline import round_up
 from .work import Work
 
-# Thread-block tile of cuDNN's large tensor-core conv kernels: 256 (positions) x 128
-# (output channels), as their names say (e.g. volta_h884cudnn_256x128_ldg8_relu_exp_...,
-# ampere_h16816gemm_256x128_...; the 128x128 CUTLASS default is the other common choice).
+# Thread-block tiles (positions x output channels) of cuDNN's conv kernels, as profiles name
+# them: volta_fp16_s884cudnn_fp16_256x128_ldg8_... (NVIDIA/apex#666),
+# volta_fp16_s884cudnn_fp16_256x64_ldg8_... and turing_..._256x128 / _256x64 (pytorch/pytorch
+# #54324), volta_fp16_scudnn_fp16_128x64_... (apache/mxnet#9774), 128x128 (CUTLASS's
+# default, volta_fp16_s884cudnn_fp16_128x128_..._splitK_...). An autotuner (cudnn.benchmark,
+# TF's autotune) runs the fastest; the model takes the tile shape with the least time. A
+# shape narrower than its N caps covers n in the narrowest multiple of the MMA width.
 # MMA instructions are 8 wide in N on sm70/sm80 (mma.m8n8k4, mma.m16n8k16: PTX ISA).
-TILE_M = 256
-TILE_N_MAX = 128
+TILE_SHAPES = ((256, 128), (256, 64), (128, 128), (128, 64))
+TILE_M = TILE_SHAPES[0][0]
+TILE_N_MAX = TILE_SHAPES[0][1]
 MMA_N = 8
 SPLIT_K_MIN = 64  # shortest reduction chunk a split-K kernel gives one block (assumption)
 
@@ -86,25 +91,18 @@ def _cost(s: GpuSpec, work: Work, dtype: str, l2_resident: bool) -> Phase:
     if work.matmul and not work.depthwise:
         unit, peak, why_unit = compute_unit(s, work, dtype)
         tensor = unit.startswith("tensor")
-        tile_n = min(TILE_N_MAX, round_up(work.n, MMA_N))
-        tile_m = min(TILE_M, round_up(work.m, MMA_N))
-        shape_fill = (work.n / round_up(work.n, tile_n)) * (work.m / round_up(work.m, tile_m)) if tensor else 1.0
-        blocks = work.groups * -(-work.m // tile_m) * -(-work.n // tile_n)
-        split_k = max(1, min(-(-s.sms // blocks), work.red // SPLIT_K_MIN))
         eff = s.tensor_core_efficiency if tensor else s.cuda_core_efficiency
-        # tiled GEMM traffic into the SMs: A re-read per tile column, B per tile row
-        tiled_b = work.groups * (
-            work.m * work.red * -(-work.n // tile_n) + work.n * work.red * -(-work.m // tile_m)
-        ) * b
-        if split_k > 1:
-            # split-K fills idle SMs but writes partial sums and reduces them in a second
-            # kernel; an autotuner (cudnn.benchmark, TF's autotune) keeps it only if faster
-            plain = _pass_time(s, work, blocks, 1, peak * eff * shape_fill, hbm_b, tiled_b + work.c_bytes, work.kernels)
-            split = _pass_time(s, work, blocks, split_k, peak * eff * shape_fill, hbm_b,
-                               tiled_b + work.c_bytes * split_k, work.kernels + 1)
-            if split >= plain:
-                split_k = 1
-        l2_b = tiled_b + work.c_bytes * split_k
+        best = None
+        tried = set()
+        for max_m, max_n in TILE_SHAPES:
+            key = (min(max_m, work.m), min(max_n, work.n))  # small GEMMs: several shapes coincide
+            if key in tried:
+                continue
+            tried.add(key)
+            shape = _tile_shape(s, work, b, hbm_b, peak * eff, tensor, max_m, max_n)
+            if best is None or shape[0] < best[0]:
+                best = shape
+        _, tile_m, tile_n, shape_fill, blocks, split_k, l2_b = best
         kernels = work.kernels + (1 if split_k > 1 else 0)  # split-K reduces in a second kernel
     else:
         if work.matmul:
@@ -173,6 +171,32 @@ def _cost(s: GpuSpec, work: Work, dtype: str, l2_resident: bool) -> Phase:
         memory_level=level,
         terms=LazyTerms(t),
     )
+
+
+def _tile_shape(s: GpuSpec, work: Work, b: int, hbm_b: float, unit_peak: float, tensor: bool,
+                max_m: int, max_n: int) -> tuple[float, int, int, float, int, int, float]:
+    """(time, tile_m, tile_n, shape fill, blocks, split-K, L2 bytes) of the tiled pass with
+    thread-block tiles of at most ``max_m`` x ``max_n``."""
+    tile_n = min(max_n, round_up(work.n, MMA_N))
+    tile_m = min(max_m, round_up(work.m, MMA_N))
+    shape_fill = (work.n / round_up(work.n, tile_n)) * (work.m / round_up(work.m, tile_m)) if tensor else 1.0
+    blocks = work.groups * -(-work.m // tile_m) * -(-work.n // tile_n)
+    # tiled GEMM traffic into the SMs: A re-read per tile column, B per tile row
+    tiled_b = work.groups * (
+        work.m * work.red * -(-work.n // tile_n) + work.n * work.red * -(-work.m // tile_m)
+    ) * b
+    rate = unit_peak * shape_fill
+    time = _pass_time(s, work, blocks, 1, rate, hbm_b, tiled_b + work.c_bytes, work.kernels)
+    split_k = max(1, min(-(-s.sms // blocks), work.red // SPLIT_K_MIN))
+    if split_k > 1:
+        # split-K fills idle SMs but writes partial sums and reduces them in a second
+        # kernel; an autotuner (cudnn.benchmark, TF's autotune) keeps it only if faster
+        split = _pass_time(s, work, blocks, split_k, rate, hbm_b, tiled_b + work.c_bytes * split_k, work.kernels + 1)
+        if split < time:
+            time = split
+        else:
+            split_k = 1
+    return time, tile_m, tile_n, shape_fill, blocks, split_k, tiled_b + work.c_bytes * split_k
 
 
 def _pass_time(s: GpuSpec, work: Work, blocks: int, split_k: int, unit_rate: float, hbm_b: float,
