@@ -84,31 +84,41 @@ def plan(
     vertex's useful MACs/cycle/tile; each (group, n unit, red unit, tap) slice on a tile is
     one vertex pass costing ``pass_overhead`` cycles on top.
     """
-    best: Plan | None = None
+    # (the loop is the cold path of every IPU estimate: invariants hoisted, the Plan built once)
+    best = None
     best_cycles = float("inf")
     gp = min(groups, tiles)
     per_group_tiles = tiles // gp
     g_slice = -(-groups // gp)
+    xb = exchange_b_per_cycle
     for np_ in _pow2_upto(min(n_units, per_group_tiles)):
+        n_slice = -(-n_units // np_)
         for cp in _pow2_upto(min(red_units, per_group_tiles // np_)):
+            c_slice = -(-red_units // cp)
+            gnc = g_slice * n_slice * c_slice
+            passes = gnc * taps
+            overhead = passes * pass_overhead
+            b_in = b_bytes / (gp * np_ * cp)
             mp_max = min(m, per_group_tiles // (np_ * cp))
             for mp in _pow2_upto(mp_max):
                 m_slice = -(-m // mp)
-                n_slice = -(-n_units // np_)
-                c_slice = -(-red_units // cp)
                 tile_macs = g_slice * m_slice * n_slice * c_slice * macs_per_group_unit
                 # the 6 workers take output positions of the tile's slice
-                worker_fill = min(1.0, g_slice * m_slice / workers)
-                passes = g_slice * n_slice * c_slice * taps
-                compute = tile_macs / (rate * worker_fill) + passes * pass_overhead
-                split = gp * mp * cp
-                in_bytes = a_bytes / (gp * mp * cp) + b_bytes / (gp * np_ * cp)
-                red_bytes = (c_elems / (gp * mp * np_)) * PARTIAL_BYTES if cp > 1 else 0.0
-                # reduce: each tile receives its share of cp partials and adds them
-                reduce_cycles = (red_bytes / exchange_b_per_cycle + red_bytes / PARTIAL_BYTES / vec_macs) if cp > 1 else 0.0
-                cycles = compute + in_bytes / exchange_b_per_cycle + reduce_cycles
+                worker_fill = g_slice * m_slice / workers
+                if worker_fill > 1.0:
+                    worker_fill = 1.0
+                compute = tile_macs / (rate * worker_fill) + overhead
+                in_bytes = a_bytes / (gp * mp * cp) + b_in
+                if cp > 1:
+                    red_bytes = (c_elems / (gp * mp * np_)) * PARTIAL_BYTES
+                    # reduce: each tile receives its share of cp partials and adds them
+                    reduce_cycles = red_bytes / xb + red_bytes / PARTIAL_BYTES / vec_macs
+                else:
+                    red_bytes = reduce_cycles = 0.0
+                cycles = compute + in_bytes / xb + reduce_cycles
                 if cycles < best_cycles:
                     best_cycles = cycles
-                    best = Plan(gp, mp, np_, cp, split * np_, compute, passes, in_bytes, red_bytes, worker_fill, cycles)
+                    best = (mp, np_, cp, compute, passes, in_bytes, red_bytes, worker_fill)
     assert best is not None
-    return best
+    mp, np_, cp, compute, passes, in_bytes, red_bytes, worker_fill = best
+    return Plan(gp, mp, np_, cp, gp * mp * cp * np_, compute, passes, in_bytes, red_bytes, worker_fill, best_cycles)
