@@ -178,7 +178,7 @@ IPX_INLINE void row_rows(const row_args* a, const float* x, const float* wt, con
    themselves); a store that would pass the block's last output is done exactly (what
    follows belongs to another block). */
 IPX_INLINE void dw3_channel(const float* x, int64_t row_len, const float* wt, float bias,
-                            float* out, int64_t q, int64_t pb) {
+                            float* out, int64_t q, int64_t pb, bool stream) {
     ipx_v8 w[9];
     for (int i = 0; i < 9; i++) w[i] = v8_bcast(wt[i]);
     const ipx_v8 b = v8_bcast(bias);
@@ -195,7 +195,9 @@ IPX_INLINE void dw3_channel(const float* x, int64_t row_len, const float* wt, fl
                 float* o = out + (t - 2) * q + q0;
                 /* a whole vector may spill into later rows of this block (rewritten later),
                    never past the block's pb * q outputs */
-                if (nvalid == ROW_V || (t - 2) * q + q0 + ROW_V <= pb * q) {
+                if (stream) { /* whole, aligned rows: bypass the caches (row_stream) */
+                    v8_stream(o, a2);
+                } else if (nvalid == ROW_V || (t - 2) * q + q0 + ROW_V <= pb * q) {
                     v8_store(o, a2);
                 } else {
                     float tmp[ROW_V];
@@ -216,6 +218,15 @@ IPX_INLINE void dw3_channel(const float* x, int64_t row_len, const float* wt, fl
     case 3: row_rows(&a, xrow, wk0, bk0, orow, KO, (RBMAX) >= 3 ? 3 : 1, QV); break;        \
     default: row_rows(&a, xrow, wk0, bk0, orow, KO, (RBMAX) >= 4 ? 4 : 1, QV); break;       \
     }
+
+/* Streaming output stores: only when the output is much larger than the last-level cache
+   (it would be evicted before anyone reads it, and write-allocate would first read every
+   line from DRAM), rows are whole vectors and the output is vector-aligned. */
+#define ROW_STREAM_BYTES (16u << 20)
+static bool row_stream(const struct ipx_conv* cv, const float* output) {
+    return (uint64_t)(cv->d.n * cv->d.k) * (uint64_t)(cv->p * cv->q) * 4u >= ROW_STREAM_BYTES &&
+           cv->q % ROW_V == 0 && ((uintptr_t)output % 32u) == 0;
+}
 
 static bool row_uses_dw3(const struct ipx_conv* cv) {
     const ipx_conv_desc* d = &cv->d;
@@ -243,11 +254,13 @@ IPX_INLINE void row_compute_body(const struct ipx_conv* cv, const ipx__plan* pla
     float* tout = tile + plan->out_off;
     const bool dw3 = row_uses_dw3(cv);
     if (dw3) { /* computes and writes the block's output itself */
+        const bool stream = row_stream(cv, output);
         for (int64_t ch = 0; ch < b->gb * kg; ch++)
             dw3_channel(tile + plan->in_off + (ch / kg) * a.ch_stride, plan->row_len,
                         tile + plan->w_off + ch * 9, tile[plan->b_off + ch],
                         output + ((b->n * d->k + b->g0 * kg + ch) * cv->p + b->p0) * cv->q,
-                        cv->q, b->pb);
+                        cv->q, b->pb, stream);
+        if (stream) v8_stream_fence(); /* visible before the superstep barrier */
         return;
     }
     for (int64_t j = 0; j < b->gb; j++) {

@@ -25,6 +25,27 @@ IPX_INLINE ipx_v8 v8_load(const float* p) {
     return v;
 }
 IPX_INLINE void v8_store(float* p, ipx_v8 v) { memcpy(p, &v, sizeof v); }
+
+/* Streaming (non-temporal) store of 8 floats to a 16-byte aligned address: two SSE movntps,
+   which every x86-64 has, so the same code serves both builds; plain store elsewhere. Needs a
+   store fence (v8_stream_fence) before other threads may read the data. */
+typedef float ipx_v4 __attribute__((vector_size(16)));
+IPX_INLINE void v8_stream(float* p, ipx_v8 v) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    ipx_v4 lo, hi;
+    memcpy(&lo, &v, sizeof lo);
+    memcpy(&hi, (const char*)&v + sizeof lo, sizeof hi);
+    __builtin_ia32_movntps(p, lo);
+    __builtin_ia32_movntps(p + 4, hi);
+#else
+    v8_store(p, v);
+#endif
+}
+IPX_INLINE void v8_stream_fence(void) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    __builtin_ia32_sfence();
+#endif
+}
 /* Scalar-to-vector conversion by arithmetic: GCC turns a {x, x, ...} constructor into
    element inserts but `vector op scalar` into one vbroadcastss. Kernels therefore write
    `acc += v * scalar` directly; this helper is for initialisation only (0 + x == x except

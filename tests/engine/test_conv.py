@@ -230,3 +230,12 @@ def test_depthwise_3x3_row_edges(q):
             y = np.full((2, 12, 11, q), np.nan, np.float32)
             ipuexplore.conv2d(x, w, b, 1, 1, 1, 6, pool=pool, out=y)
             _assert_close(y, ref)
+
+
+def test_depthwise_large_output_streams_correctly():
+    # Outputs of 16 MB and more are written with streaming (non-temporal) stores.
+    rng = np.random.default_rng(4)
+    x, w = _data(rng, (8, 128, 64, 64)), _data(rng, (128, 1, 3, 3))
+    y = ipuexplore.conv2d(x, w, padding=1, groups=128, workers=2)
+    assert y.nbytes >= 16 << 20
+    _assert_close(y, reference_conv2d(x, w, None, 1, 1, 1, 128))
