@@ -102,11 +102,16 @@ def load_chip_file(path: str | Path) -> Chip:
     if size > MAX_FILE_BYTES:
         raise ValueError(f"{path}: file is {size} bytes, larger than {MAX_FILE_BYTES}; not a chip spec")
     try:
-        text = path.read_text(encoding="utf-8")
+        # Bounded read: a device or pipe reports size 0 and may never end (/dev/zero).
+        with path.open("rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)
+        text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")  # as read_text() did
     except UnicodeDecodeError:
         raise ValueError(f"{path}: not UTF-8 text; not a chip spec") from None
     except OSError as exc:  # a directory, a permission problem
         raise ValueError(f"cannot read chip spec {str(path)!r}: {exc.strerror or exc}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise ValueError(f"{path}: more than {MAX_FILE_BYTES} bytes; not a chip spec")
     return parse_chip(text, str(path))
 
 

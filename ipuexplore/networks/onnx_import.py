@@ -37,8 +37,8 @@ def load_onnx(path: str | os.PathLike) -> Network:
     except ImportError:
         raise ValueError("reading ONNX models needs the optional 'onnx' package: pip install 'ipuexplore[onnx]'") from None
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise ValueError(f"path {path!r}: no such ONNX file")
+    if not os.path.isfile(path):  # also refuses devices and pipes: /dev/zero never ends
+        raise ValueError(f"path {path!r}: " + ("not a regular file" if os.path.exists(path) else "no such ONNX file"))
     size = os.path.getsize(path)
     if size > MAX_FILE_BYTES:
         raise ValueError(f"path {path!r}: file is {size} bytes, over the 2 GiB an ONNX protobuf can hold")

@@ -110,6 +110,24 @@ def test_spec_path_that_is_not_a_file(tmp_path, capsys):
         assert _one_line_cli_error(["layer", "--hw-file", str(path)], capsys) == message
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="no /dev/zero")
+def test_endless_device_is_refused_after_a_bounded_read():
+    # Regression: stat() says 0 bytes, so the size check passed and read_text() read until
+    # MemoryError (a traceback from the CLI).
+    # In a child capped at 1 GiB of address space, so a regression fails instead of eating RAM.
+    import resource
+
+    def cap():
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+    proc = subprocess.run([sys.executable, "-m", "ipuexplore", "layer", "--hw-file", "/dev/zero"],
+                          capture_output=True, text=True, timeout=120, preexec_fn=cap)
+    assert proc.returncode == 2, proc.stderr[-500:]
+    assert proc.stderr == f"ipuexplore: error: /dev/zero: more than {SPEC_MAX_BYTES} bytes; not a chip spec\n"
+    if onnx is not None:
+        assert "not a regular file" in _load_error(load_onnx, "/dev/zero")
+
+
 @settings(max_examples=40 * SCALE, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(edits=st.lists(st.tuples(st.floats(0, 1, exclude_max=True),
                                 st.sampled_from(list('0123456789-.e[]{}="\n, x_')) | st.none()),
