@@ -107,6 +107,12 @@ class CpuSpec:
     l3_mb: float
     dram_gb: float
     call_overhead_us: float
+    # fraction of the FMA peak each of the engine's conv kernels reaches (after the lane and
+    # register-block fills the model charges itself): fitted to engine measurements (host.toml
+    # says to which); 1.0, the ideal kernel, when a spec leaves them out
+    depthwise_kernel_efficiency: float = 1.0
+    row_kernel_efficiency: float = 1.0
+    channel_kernel_efficiency: float = 1.0
 
 
 SPEC_CLASSES = {"ipu": IpuSpec, "gpu": GpuSpec, "cpu": CpuSpec}
@@ -159,6 +165,9 @@ RANGES: dict[str, tuple[float, float]] = {
     "l3_mb": (0.01, 1e5),
     "dram_gb": (0.01, 1e6),
     "call_overhead_us": (0.001, 1e5),
+    "depthwise_kernel_efficiency": (0.001, 1),
+    "row_kernel_efficiency": (0.001, 1),
+    "channel_kernel_efficiency": (0.001, 1),
 }
 
 # Fields that may be left out, with the value that then applies (and why).
@@ -166,6 +175,11 @@ OPTIONAL: dict[str, dict[str, float]] = {
     "gpu": {
         "peak_tf32_tensor_tflop_s": 0.0,  # pre-Ampere GPUs have no TF32 tensor cores
         "depthwise_bw_efficiency": 0.0,  # a depthwise kernel streams like any other (no extra term)
+    },
+    "cpu": {  # an ideal kernel unless fitted to the engine (host.toml)
+        "depthwise_kernel_efficiency": 1.0,
+        "row_kernel_efficiency": 1.0,
+        "channel_kernel_efficiency": 1.0,
     },
 }
 

@@ -1,9 +1,28 @@
 """Cost of a pass on the host CPU, as the project's C engine runs it.
 
-The engine vectorises a grouped conv over output channels when there are at least as many
-output channels per group as SIMD lanes, and a depthwise conv along the output row
-(DESIGN.md section 2). Data lives in L3 when the pass's tensors fit, else in DRAM. fp16
-layers are costed in fp32 (the engine computes in fp32), but bytes follow the dtype asked.
+Mechanisms, each a named term, read from the engine (``csrc/src/conv.c`` ``pick_kernel``,
+``conv_depthwise.c``; DESIGN.md section 2):
+
+- **kernel**: the engine's choice per layer: its depthwise path for one channel per group
+  with a 3x3, stride-1, undilated kernel (``row_uses_dw3``), the channel kernel (one 8-channel vector of output channels x 12 pixels) when a group has
+  at least 16 input and 8 output channels, else the row kernel (vectorised along the output
+  row, a few output channels sharing each input load).
+- **lane fill**: the channel kernel fills its 8 lanes with output channels (k/g of 8); the
+  row and depthwise kernels fill theirs with output pixels, rows padded to a multiple of 8
+  (q of round_up(q, 8)).
+- **kernel efficiency**: the fraction of the FMA peak each kernel reaches beyond those fills.
+  Not derivable from first principles on a shared 2-vCPU VM: *fitted* to the engine's own
+  forward-pass timings (host.toml names the run, shapes and commit); a spec without them
+  gets an ideal kernel (1.0).
+- **bulk-synchronous phases**: each worker copies its inputs and weights into tile memory,
+  computes from it, writes its outputs, then waits at a barrier; the phases do not overlap,
+  so their times add. Copies run at L3 bandwidth when the pass's tensors fit the L3, else at
+  DRAM bandwidth.
+- **fixed cost**: a dispatch to the worker pool per pass.
+
+fp16 layers are costed in fp32 (the engine computes in fp32), but bytes follow the dtype asked.
+Backward passes use the row kernel's efficiency (the engine's backward paths are row-style;
+not fitted: only forward timings were).
 """
 
 from __future__ import annotations
@@ -14,11 +33,30 @@ from types import MappingProxyType
 from ipuexplore.hardware import Chip, CpuSpec
 
 from .result import COST_CACHE_SIZE, LazyTerms, Phase, Term, bound_of
+from .roofline import round_up
 from .work import Work
+
+CHANNEL_KERNEL_MIN_IN = 16  # pick_kernel: channel kernel when c/g >= 16 and k/g >= 8
+CHANNEL_KERNEL_MIN_OUT = 8
 
 
 def capacity_bytes(chip: Chip) -> float:
     return _spec(chip).dram_gb * 1e9
+
+
+def kernel_for(work: Work) -> str:
+    """The engine kernel that runs this pass: 'depthwise', 'channel' or 'row'."""
+    if not work.matmul:
+        return "vector"
+    if work.depthwise:
+        # conv_depthwise.c row_uses_dw3: its own path for 3x3, stride 1, dilation 1; other
+        # depthwise convs run the generic row kernel
+        if work.taps == 9 and work.kernel_w == 3 and work.unit_stride and work.phase == "forward":
+            return "depthwise"
+        return "row"
+    if work.phase != "backward_weights" and work.in_ch >= CHANNEL_KERNEL_MIN_IN and work.out_ch >= CHANNEL_KERNEL_MIN_OUT:
+        return "channel"
+    return "row"
 
 
 def cost(chip: Chip, work: Work, dtype: str) -> Phase:
@@ -29,33 +67,48 @@ def cost(chip: Chip, work: Work, dtype: str) -> Phase:
 def _cost(s: CpuSpec, work: Work, dtype: str) -> Phase:
     # pure in its frozen arguments (a spec, not the Chip: two chips with one spec cost alike)
     peak = s.peak_fp32_gflop_s * 1e9
-    if work.matmul and not work.depthwise:
-        simd_fill = min(1.0, work.out_ch / s.simd_fp32_lanes) if work.phase != "backward_weights" else min(1.0, work.n / s.simd_fp32_lanes)
-        unit = "SIMD FMA (over output channels)"
-    elif work.matmul:
-        simd_fill, unit = 1.0, "SIMD FMA (along output rows)"
+    lanes = s.simd_fp32_lanes
+    kernel = kernel_for(work)
+    if kernel == "channel":
+        lane_fill = work.out_ch / round_up(work.out_ch, lanes)
+        eff = s.channel_kernel_efficiency
+        unit = "channel kernel (SIMD over output channels)"
+        why_fill = f"{work.out_ch} output channels per group in {lanes}-lane vectors"
+    elif kernel in ("row", "depthwise"):
+        row = max(1, work.row)
+        lane_fill = row / round_up(row, lanes)
+        eff = s.depthwise_kernel_efficiency if kernel == "depthwise" else s.row_kernel_efficiency
+        unit = f"{kernel} kernel (SIMD along output rows)"
+        why_fill = f"rows of {row} outputs in {lanes}-lane vectors"
     else:
-        simd_fill, unit = 1.0, "SIMD vector"
+        lane_fill, eff, unit, why_fill = 1.0, 1.0, "SIMD vector", "element-wise"
     in_l3 = work.min_bytes <= s.l3_mb * 1e6
     bw = (s.l3_bw_gb_s if in_l3 else s.dram_bw_gb_s) * 1e9
-    compute_s = work.flops / (peak * simd_fill) + work.vector_ops / (peak / 2)
-    memory_s = work.min_bytes / bw
+    compute_s = work.flops / (peak * eff * lane_fill) + work.vector_ops / (peak / 2)
+    exchange_s = (work.a_bytes + work.b_bytes) / bw  # copied into tile memory
+    write_s = work.c_bytes / bw
+    memory_s = exchange_s + write_s
     overhead_s = s.call_overhead_us * 1e-6
-    time_s = max(compute_s, memory_s) + overhead_s
+    time_s = compute_s + memory_s + overhead_s
     by_bound = {
-        "compute": compute_s if compute_s >= memory_s else 0.0,
-        "memory": memory_s if memory_s > compute_s else 0.0,
+        "compute": compute_s,
+        "memory": memory_s,
         "exchange": 0.0,
         "overhead": overhead_s,
     }
     level = "l3" if in_l3 else "dram"
+
     def t() -> dict[str, Term]:  # built when first read (LazyTerms)
         return {
-            "simd_fill": Term(simd_fill, "fraction", f"{unit}: lanes used of {s.simd_fp32_lanes}"),
-            "compute_s": Term(compute_s, "s", "FLOPs / (peak x SIMD fill) + element-wise ops at half the FMA rate"),
-            "memory_s": Term(memory_s, "s", f"compulsory bytes at {level.upper()} bandwidth"),
+            "kernel_efficiency": Term(eff, "fraction", f"{unit}: fraction of the FMA peak it reaches (fitted to engine timings; host.toml)"),
+            "simd_fill": Term(lane_fill, "fraction", why_fill),
+            "compute_s": Term(compute_s, "s", "FLOPs / (peak x kernel efficiency x SIMD fill) + element-wise ops at half the FMA rate"),
+            "exchange_s": Term(exchange_s, "s", f"inputs and weights copied into tile memory at {level.upper()} bandwidth"),
+            "write_s": Term(write_s, "s", f"outputs written at {level.upper()} bandwidth"),
+            "memory_s": Term(memory_s, "s", "exchange + write: bulk-synchronous phases, not overlapped with compute"),
             "overhead_s": Term(overhead_s, "s", "dispatch to the worker pool"),
         }
+
     return Phase(
         name=work.phase,
         time_s=time_s,

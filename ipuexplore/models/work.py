@@ -42,6 +42,8 @@ class Work:
     depthwise: bool
     kernels: int = 1  # separate kernels a GPU library launches for this pass
     taps: int = 1  # kernel positions the IPU's AMP runs as separate passes (r x s; 1 for weight grads)
+    row: int = 1  # length of the rows it writes (output width; input width for backward_data)
+    unit_stride: bool = True  # stride 1 and dilation 1 (the host engine's 3x3 depthwise path needs both)
 
     @property
     def flops(self) -> int:
@@ -61,23 +63,24 @@ def conv_passes(layer: Layer, batch: int, dtype: str, train: bool) -> list[Work]
     macs = batch * layer.macs
     bias_ops = batch * layer.vector_ops  # bias add, one per output element
     depthwise = cg == 1 and kg == 1
+    unit = layer.stride == (1, 1) and layer.dilation == (1, 1)
     fwd = Work(
         "forward", True, macs, bias_ops, g,
         m=batch * layer.p * layer.q, n=kg, red=cg * rs, in_ch=cg, out_ch=kg, kernel_w=layer.s,
-        a_bytes=in_b, b_bytes=w_b, c_bytes=out_b, depthwise=depthwise, taps=rs,
+        a_bytes=in_b, b_bytes=w_b, c_bytes=out_b, depthwise=depthwise, taps=rs, row=layer.q, unit_stride=unit,
     )
     if not train:
         return [fwd]
     bwd_data = Work(
         "backward_data", True, macs, 0, g,
         m=batch * layer.h * layer.w, n=cg, red=kg * rs, in_ch=kg, out_ch=cg, kernel_w=layer.s,
-        a_bytes=out_b, b_bytes=w_b, c_bytes=in_b, depthwise=depthwise, taps=rs,
+        a_bytes=out_b, b_bytes=w_b, c_bytes=in_b, depthwise=depthwise, taps=rs, row=layer.w, unit_stride=unit,
     )
     grad_w = layer.params * b
     bwd_weights = Work(
         "backward_weights", True, macs, bias_ops, g,
         m=cg * rs, n=kg, red=batch * layer.p * layer.q, in_ch=batch * layer.p * layer.q, out_ch=cg,
-        kernel_w=layer.s, a_bytes=in_b, b_bytes=out_b, c_bytes=grad_w, depthwise=depthwise,
+        kernel_w=layer.s, a_bytes=in_b, b_bytes=out_b, c_bytes=grad_w, depthwise=depthwise, row=layer.q, unit_stride=unit,
     )
     return [fwd, bwd_data, bwd_weights]
 

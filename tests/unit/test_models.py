@@ -1,6 +1,7 @@
 """Cost models: every term on hand-computed cases, then the limits the explorer relies on."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -262,16 +263,42 @@ def test_elementwise_layer_terms_hand_computed():
 # ---- host terms -------------------------------------------------------------------------
 def test_host_terms_hand_computed():
     host = load_chip("host")  # 179 GFLOP/s, 8 fp32 lanes, L3 115 GB/s (33.5 MB), DRAM 17 GB/s
-    layer = conv(4, c=64, hw=14)  # 16 groups of 4 output channels: half the AVX2 lanes
+    eff = host.spec.row_kernel_efficiency  # fitted to the engine (host.toml says to what)
+    assert host.figures["row_kernel_efficiency"].tag == "M" and "FITTED" in host.figures["row_kernel_efficiency"].source
+    layer = conv(4, c=64, hw=14)  # 16 groups of 4 channels: the engine's row kernel
     e = estimate(host, layer, batch=2, dtype="fp32")
     p = e.phase("forward")
-    assert p.terms["simd_fill"].value == 4 / 8
-    assert p.terms["compute_s"].value == pytest.approx(2 * layer.flops / (179e9 * 0.5))
-    assert p.terms["memory_s"].value == pytest.approx(layer.min_bytes("fp32", 2) / 115e9)
+    assert p.unit.startswith("row kernel")
+    assert p.terms["simd_fill"].value == 14 / 16  # rows of 14 outputs in 8-lane vectors
+    assert p.terms["compute_s"].value == pytest.approx(2 * layer.flops / (179e9 * eff * 14 / 16))
+    copy_in = (layer.input_bytes("fp32", 2) + layer.weight_bytes("fp32")) / 115e9
+    assert p.terms["exchange_s"].value == pytest.approx(copy_in)
+    assert p.terms["write_s"].value == pytest.approx(layer.output_bytes("fp32", 2) / 115e9)
     assert p.memory_level == "l3" and p.terms["overhead_s"].value == pytest.approx(5e-6)
-    assert e.time_s == pytest.approx(p.terms["compute_s"].value + 5e-6)
+    # bulk-synchronous: copy, compute and write do not overlap
+    assert e.time_s == pytest.approx(p.terms["compute_s"].value + p.terms["memory_s"].value + 5e-6)
     big = estimate(host, Layer.conv(256, 112, 112, 256, 3, pad=1, g=256), batch=8, dtype="fp32")
     assert big.memory_level == "dram"  # 2 x 103 MB does not fit the 32 MiB L3
+    assert big.unit.startswith("depthwise kernel")
+
+
+def test_host_kernel_choice_follows_the_engine():
+    from ipuexplore.models import cpu as cpu_model
+
+    def kernel(cg, kg=None, c=256):
+        kg = cg if kg is None else kg
+        layer = Layer.conv(c, 14, 14, kg * (c // cg), 3, pad=1, g=c // cg)
+        return cpu_model.kernel_for(passes(layer, 1, "fp32", False)[0])
+
+    # csrc/src/conv.c pick_kernel: channel kernel when c/g >= 16 and k/g >= 8, else the row kernel
+    assert [kernel(cg) for cg in (1, 2, 4, 8, 16, 256)] == ["depthwise", "row", "row", "row", "channel", "channel"]
+    assert kernel(16, kg=4) == "row"
+    # a CPU spec without the fitted fields models ideal kernels
+    from ipuexplore.hardware.loader import parse_chip
+
+    text = (Path(__file__).resolve().parents[2] / "ipuexplore/hardware/host.toml").read_text()
+    bare = parse_chip("\n".join(l for l in text.splitlines() if "_kernel_efficiency" not in l), "bare.toml")
+    assert (bare.spec.depthwise_kernel_efficiency, bare.spec.row_kernel_efficiency, bare.spec.channel_kernel_efficiency) == (1.0, 1.0, 1.0)
 
 
 # ---- limits ------------------------------------------------------------------------------
