@@ -35,8 +35,13 @@ IPX_INLINE void v8_stream(float* p, ipx_v8 v) {
     ipx_v4 lo, hi;
     memcpy(&lo, &v, sizeof lo);
     memcpy(&hi, (const char*)&v + sizeof lo, sizeof hi);
+#if defined(__clang__) /* clang has no __builtin_ia32_movntps; this is its movntps */
+    __builtin_nontemporal_store(lo, (ipx_v4*)p);
+    __builtin_nontemporal_store(hi, (ipx_v4*)(p + 4));
+#else
     __builtin_ia32_movntps(p, lo);
     __builtin_ia32_movntps(p + 4, hi);
+#endif
 #else
     v8_store(p, v);
 #endif
