@@ -111,7 +111,7 @@ def test_spec_path_that_is_not_a_file(tmp_path, capsys):
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="no /dev/zero")
-def test_endless_device_is_refused_after_a_bounded_read():
+def test_endless_device_is_refused_after_a_bounded_read(tmp_path):
     # Regression: stat() says 0 bytes, so the size check passed and read_text() read until
     # MemoryError (a traceback from the CLI).
     # In a child capped at 1 GiB of address space, so a regression fails instead of eating RAM.
@@ -121,7 +121,7 @@ def test_endless_device_is_refused_after_a_bounded_read():
         resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
 
     proc = subprocess.run([sys.executable, "-m", "ipuexplore", "layer", "--hw-file", "/dev/zero"],
-                          capture_output=True, text=True, timeout=120, preexec_fn=cap)
+                          capture_output=True, text=True, timeout=120, preexec_fn=cap, cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr[-500:]
     assert proc.stderr == f"ipuexplore: error: /dev/zero: more than {SPEC_MAX_BYTES} bytes; not a chip spec\n"
     if onnx is not None:
