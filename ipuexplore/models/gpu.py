@@ -6,11 +6,13 @@ Mechanisms, each a named term:
   multiples of 8 in fp16 or 4 in TF32 (NVIDIA's convolution guide); otherwise CUDA cores at
   the FP32 rate. Depthwise layers run a direct CUDA-core kernel (as cuDNN and PyTorch do).
 - **tile shape**: an implicit-GEMM kernel computes per group an ``m x n`` output in
-  thread-block tiles of ``TILE_M (256) x tile_n`` (``tile_n`` = the narrowest multiple of the MMA
-  width 8 covering ``n``, at most 128). Operands are re-read from L2 once per tile column /
-  row: small groups mean narrow tiles and little reuse, so L2 traffic grows.
-- **SM fill**: thread blocks (with split-K over long reductions) / SMs, with wave
-  quantisation when there are more blocks than SMs.
+  thread-block tiles of one of cuDNN's shapes (``TILE_SHAPES``; a tile no wider than the
+  narrowest multiple of the MMA width 8 covering ``n``), the one giving the least time, as an
+  autotuner picks kernels. Operands are re-read from L2 once per tile column / row: small
+  groups mean narrow tiles and little reuse, so L2 traffic grows.
+- **SM fill**: thread blocks / SMs, with wave quantisation when there are more blocks than
+  SMs; split-K over long reductions fills idle SMs where that is faster despite its second
+  (reduction) kernel.
 - **memory level**: compulsory bytes come from HBM, except that a layer whose working set
   fits in L2 reads its input from L2 (the producing kernel just wrote it there).
 - **depthwise weight gradient**: PyTorch's kernel re-reads both operands once per kernel
@@ -19,7 +21,7 @@ Mechanisms, each a named term:
 - **library era** (optional spec field ``depthwise_bw_efficiency``): a framework's depthwise
   kernel that reaches only that fraction of DRAM bandwidth, wherever its data lives. Shipped
   specs leave it out (depthwise kernels stream like any other);
-  ``docs/hw-examples/v100-pytorch-2019.toml`` sets it from a published measurement.
+  ``docs/hw-examples/v100-pytorch-native-depthwise.toml`` sets it from a published measurement.
 
 Compute and memory traffic overlap (the pipeline streams), so the pass takes the slowest of
 compute, HBM and L2 time, plus launches.
@@ -42,11 +44,9 @@ from .work import Work
 # #54324), volta_fp16_scudnn_fp16_128x64_... (apache/mxnet#9774), 128x128 (CUTLASS's
 # default, volta_fp16_s884cudnn_fp16_128x128_..._splitK_...). An autotuner (cudnn.benchmark,
 # TF's autotune) runs the fastest; the model takes the tile shape with the least time. A
-# shape narrower than its N caps covers n in the narrowest multiple of the MMA width.
+# GEMM narrower than a shape gets the narrowest tile that covers it (multiples of MMA_N).
 # MMA instructions are 8 wide in N on sm70/sm80 (mma.m8n8k4, mma.m16n8k16: PTX ISA).
 TILE_SHAPES = ((256, 128), (256, 64), (128, 128), (128, 64))
-TILE_M = TILE_SHAPES[0][0]
-TILE_N_MAX = TILE_SHAPES[0][1]
 MMA_N = 8
 SPLIT_K_MIN = 64  # shortest reduction chunk a split-K kernel gives one block (assumption)
 
@@ -83,7 +83,6 @@ def cost(chip: Chip, work: Work, dtype: str, *, l2_resident: bool) -> Phase:
 def _cost(s: GpuSpec, work: Work, dtype: str, l2_resident: bool) -> Phase:
     # pure in its frozen arguments (a spec, not the Chip: two chips with one spec cost alike)
     b = 2 if dtype == "fp16" else 4
-    hbm_bw = s.hbm_bw_gb_s * 1e9 * s.hbm_efficiency
     l2_bw = s.l2_bw_tb_s * 1e12
 
     # Compulsory traffic; an L2-resident input was just written by the producing kernel.
@@ -122,14 +121,7 @@ def _cost(s: GpuSpec, work: Work, dtype: str, l2_resident: bool) -> Phase:
             l2_b = work.m * (work.a_bytes + work.b_bytes) + work.c_bytes
         eff = s.cuda_core_efficiency
         kernels = work.kernels
-    waves = -(-blocks * split_k // s.sms)
-    sm_fill = blocks * split_k / (waves * s.sms)
-    rate = peak * eff * shape_fill * sm_fill
-    # element-wise ops are one op each, at half the FMA-counted FLOP rate of the CUDA cores
-    vec_s = work.vector_ops / (s.peak_fp32_tflop_s * 1e12 / 2 * s.cuda_core_efficiency * sm_fill)
-    compute_s = work.flops / rate + vec_s
-    hbm_s = hbm_b / hbm_bw
-    l2_s = l2_b / l2_bw
+    waves, sm_fill, compute_s, hbm_s, l2_s = _times(s, work, blocks, split_k, peak * eff * shape_fill, hbm_b, l2_b)
     # a framework's depthwise kernel that is latency-bound rather than bandwidth-bound moves
     # its operands at a fraction of DRAM bandwidth wherever they live (spec field, sourced)
     dw_eff = s.depthwise_bw_efficiency if work.depthwise else 0.0
@@ -199,15 +191,23 @@ def _tile_shape(s: GpuSpec, work: Work, b: int, hbm_b: float, unit_peak: float, 
     return time, tile_m, tile_n, shape_fill, blocks, split_k, tiled_b + work.c_bytes * split_k
 
 
-def _pass_time(s: GpuSpec, work: Work, blocks: int, split_k: int, unit_rate: float, hbm_b: float,
-               l2_b: float, kernels: int) -> float:
-    """A tiled pass's time for one split-K choice, as ``_cost`` combines its terms."""
+def _times(s: GpuSpec, work: Work, blocks: int, split_k: int, unit_rate: float, hbm_b: float,
+           l2_b: float) -> tuple[int, float, float, float, float]:
+    """(waves, SM fill, compute, HBM and L2 seconds) of a pass run as ``blocks`` x ``split_k``
+    thread blocks at ``unit_rate`` (the unit's FLOP/s x efficiency x shape fill)."""
     waves = -(-blocks * split_k // s.sms)
     sm_fill = blocks * split_k / (waves * s.sms)
+    # element-wise ops are one op each, at half the FMA-counted FLOP rate of the CUDA cores
     vec_s = work.vector_ops / (s.peak_fp32_tflop_s * 1e12 / 2 * s.cuda_core_efficiency * sm_fill)
     compute_s = work.flops / (unit_rate * sm_fill) + vec_s
-    memory_s = max(hbm_b / (s.hbm_bw_gb_s * 1e9 * s.hbm_efficiency), l2_b / (s.l2_bw_tb_s * 1e12))
-    return max(compute_s, memory_s) + kernels * s.launch_overhead_us * 1e-6
+    return waves, sm_fill, compute_s, hbm_b / (s.hbm_bw_gb_s * 1e9 * s.hbm_efficiency), l2_b / (s.l2_bw_tb_s * 1e12)
+
+
+def _pass_time(s: GpuSpec, work: Work, blocks: int, split_k: int, unit_rate: float, hbm_b: float,
+               l2_b: float, kernels: int) -> float:
+    """A tiled pass's time for one split-K choice, combined as ``_cost`` combines it."""
+    _, _, compute_s, hbm_s, l2_s = _times(s, work, blocks, split_k, unit_rate, hbm_b, l2_b)
+    return max(compute_s, hbm_s, l2_s) + kernels * s.launch_overhead_us * 1e-6
 
 
 def _l2_why(work: Work, tile_m: int, tile_n: int, l2_b: float, l2_bw: float) -> str:
