@@ -83,30 +83,21 @@ _CAPACITY_WHY = "usable on-chip SRAM (IPU) or device memory (GPU, CPU)"
 
 
 def _combine(chip, described, batch, dtype, train, phases: list[Phase] | tuple[Phase, ...], fits, working, capacity, kept) -> Estimate:
-    if len(phases) == 1:  # inference: the estimate is its one phase
-        p = phases[0]
-        time_s, flops, vector_ops, nbytes = p.time_s, p.flops, p.vector_ops, p.bytes
-        by_level = p.bytes_by_level
-        by_bound = {b: 0.0 for b in BOUNDS}
-        by_bound.update(p.time_by_bound)
-        main = p
-    else:
-        time_s = flops = vector_ops = nbytes = 0.0
-        levels: dict[str, float] = {}
-        by_bound = {b: 0.0 for b in BOUNDS}
-        main = phases[0]
-        for p in phases:
-            time_s += p.time_s
-            flops += p.flops
-            vector_ops += p.vector_ops
-            nbytes += p.bytes
-            for k, v in p.bytes_by_level.items():
-                levels[k] = levels.get(k, 0.0) + v
-            for k, v in p.time_by_bound.items():
-                by_bound[k] += v
-            if p.time_s > main.time_s:  # the first of the slowest, as max() picks
-                main = p
-        by_level = MappingProxyType(levels)
+    time_s = flops = vector_ops = nbytes = 0.0
+    levels: dict[str, float] = {}
+    by_bound = {b: 0.0 for b in BOUNDS}
+    main = phases[0]
+    for p in phases:
+        time_s += p.time_s
+        flops += p.flops
+        vector_ops += p.vector_ops
+        nbytes += p.bytes
+        for k, v in p.bytes_by_level.items():
+            levels[k] = levels.get(k, 0.0) + v
+        for k, v in p.time_by_bound.items():
+            by_bound[k] += v
+        if p.time_s > main.time_s:  # the first of the slowest, as max() picks
+            main = p
     work = flops if flops else vector_ops
     peak = chip.peak_flop_s(dtype)
     achieved = flops / time_s if time_s > 0 else 0.0
@@ -128,7 +119,7 @@ def _combine(chip, described, batch, dtype, train, phases: list[Phase] | tuple[P
         flops=float(flops),
         vector_ops=float(vector_ops),
         bytes=float(nbytes),
-        bytes_by_level=by_level,
+        bytes_by_level=MappingProxyType(levels),
         arithmetic_intensity=work / nbytes if nbytes else float("inf"),
         achieved_flop_s=achieved,
         bandwidth_b_s=nbytes / time_s if time_s > 0 else 0.0,
