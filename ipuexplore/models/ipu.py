@@ -3,8 +3,9 @@
 Structure after poplibs' planner (``lib/poplin/ConvModel.cpp``: cycles = per-tile compute +
 exchange + reductions), simplified and written from its documented rules:
 
-- **vertex (compute unit)**: the planner picks the vertex with the most useful MACs/cycle
-  after padding (``sortConvVertexTypeCandidates``): AMP when the channels per group fill its
+- **vertex (compute unit)**: the planner plans every candidate vertex and keeps the cheapest
+  plan (``createPlan``), trying them in order of useful MACs/cycle after padding
+  (``sortConvVertexTypeCandidates``): AMP when the channels per group fill its
   16-input-channel (fp16) passes, AMP on groups combined into wider block-diagonal ones
   (poplibs' combineConvGroups transform), SLIC (1x4 sliding window, IPU2), VMAC and HMAC
   (vector width) otherwise. Rates per tile come from the chip file; every vertex pass on a
@@ -175,7 +176,7 @@ def _cost(s: IpuSpec, work: Work, dtype: str, in_sram: bool) -> Phase:
     )
     def t() -> dict[str, Term]:  # built when first read (LazyTerms)
         return {
-            "vertex": Term(rate, "MAC/cycle/tile", f"{unit}: best useful MACs/cycle/tile after padding ({_fmt(fills)})"),
+            "vertex": Term(rate, "MAC/cycle/tile", f"{unit}: useful MACs/cycle/tile after padding ({_fmt(fills)}); of the candidate vertices, the one with the cheapest plan"),
             "tile_fill": Term(tile_fill, "fraction", "tiles used / tiles x workers busy on each tile"),
             "plan": Term(float(supersteps), "supersteps", plan_why()),
             "compute_s": Term(compute_s, "s", "the busiest tile's MACs / (rate x worker fill) + vertex pass overheads + partial-sum adds, / clock"),
