@@ -12,9 +12,11 @@ __version__ = "0.1.0"
 _ENGINE_NAMES = (
     "conv2d",
     "conv2d_backward",
+    "Conv2d",
     "Pool",
     "RunStats",
     "host_peaks",
+    "HostPeaks",
     "get_include",
     "get_library_dir",
 )
