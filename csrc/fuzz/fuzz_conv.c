@@ -131,11 +131,95 @@ static float value(reader* r, bool specials, uint32_t* rng) {
 #define MAX_FLOATS (1u << 16)
 #define MAX_MACS (1u << 22)
 
+/* Backward data and weights on a created small layer: statuses, refusals of wrong lengths and
+   NULLs, guard-page buffers, and (without IEEE specials, where the padding's 0 * Inf makes the
+   lowering and the reference legitimately differ) the double-precision reference. */
+static void run_backward(reader* r, bool specials, bool cancel, uint32_t* rng,
+                         const ipx_conv_desc* d, int64_t p, int64_t q, ipx_conv_t conv,
+                         ipx_pool_t pool, bool tile_enough, const float* x, const float* wt,
+                         size_t in_len, size_t wlen, size_t out_len) {
+    const size_t klen = (size_t)d->k;
+    guarded gyb, gxb, gwb, gbb;
+    CHECK(guarded_alloc(&gyb, out_len) == 0 && guarded_alloc(&gxb, in_len) == 0);
+    CHECK(guarded_alloc(&gwb, wlen) == 0 && guarded_alloc(&gbb, klen) == 0);
+    for (size_t i = 0; i < out_len; i++) gyb.data[i] = value(r, specials, rng);
+    const bool has_bwd = (d->flags & IPX_FLAG_BACKWARD) != 0;
+    *rng = *rng * 1664525u + 1013904223u; /* not from the input: short inputs read as zeros */
+    const bool with_gb = (*rng >> 20) & 1;
+
+    /* Wrong lengths and NULLs first: refused without touching anything. */
+    /* Without IPX_FLAG_BACKWARD, UNSUPPORTED may come before the argument checks. */
+    ipx_status st = ipx_conv_run_backward_data(conv, pool, gyb.data, out_len + 1, gxb.data, in_len);
+    CHECK(st == IPX_STATUS_INVALID_BUFFER_SIZE || (!has_bwd && st == IPX_STATUS_UNSUPPORTED));
+    st = ipx_conv_run_backward_data(conv, pool, NULL, out_len, gxb.data, in_len);
+    CHECK(st == IPX_STATUS_NULL_POINTER || (!has_bwd && st == IPX_STATUS_UNSUPPORTED));
+    CHECK(ipx_conv_run_backward_weights(conv, pool, gyb.data, out_len, x, in_len, gwb.data, wlen - 1,
+                                        NULL, 0) == IPX_STATUS_INVALID_BUFFER_SIZE);
+    CHECK(ipx_conv_run_backward_weights(conv, pool, gyb.data, out_len, x, in_len, gwb.data, wlen,
+                                        gbb.data, klen + 1) == IPX_STATUS_INVALID_BUFFER_SIZE);
+    CHECK(ipx_conv_run_backward_weights(conv, pool, gyb.data, out_len, NULL, in_len, gwb.data, wlen,
+                                        NULL, 0) == IPX_STATUS_NULL_POINTER);
+
+    const size_t wl = wlen;
+    double* ref = malloc((2 * in_len + 2 * wl + 2 * klen) * sizeof(double));
+    CHECK(ref != NULL);
+    double *gx = ref, *gx_mag = gx + in_len, *gw = gx_mag + in_len, *gw_mag = gw + wl;
+    double *gb = gw_mag + wl, *gb_mag = gb + klen;
+    oracle_backward(d, p, q, x, wt, gyb.data, gx, gx_mag, gw, gw_mag, gb, gb_mag);
+
+    for (size_t i = 0; i < in_len; i++) gxb.data[i] = -12345.0f; /* must be overwritten */
+    /* A cancel the forward pass did not consume (it stopped at TILE_TOO_SMALL) may stop the
+       first backward run instead. */
+    st = ipx_conv_run_backward_data(conv, pool, gyb.data, out_len, gxb.data, in_len);
+    ipx_run_stats totals;
+    CHECK(ipx_pool_get_stats(pool, &totals, NULL, 0) == IPX_STATUS_SUCCESS);
+    if (!has_bwd) {
+        CHECK(st == IPX_STATUS_UNSUPPORTED);
+    } else {
+        CHECK(totals.status == (int32_t)st);
+        CHECK(st == IPX_STATUS_SUCCESS || st == IPX_STATUS_TILE_TOO_SMALL || (cancel && st == IPX_STATUS_CANCELLED));
+        CHECK(st != IPX_STATUS_TILE_TOO_SMALL || !tile_enough);
+        int64_t bad = st == IPX_STATUS_SUCCESS && !specials ? oracle_mismatch(gxb.data, gx, gx_mag, in_len) : -1;
+        if (bad >= 0) {
+            fprintf(stderr, "fuzz_conv: grad_input %lld is %g, reference %g\n", (long long)bad,
+                    gxb.data[bad], gx[bad]);
+            abort();
+        }
+    }
+
+    for (size_t i = 0; i < wl; i++) gwb.data[i] = -12345.0f;
+    for (size_t i = 0; i < klen; i++) gbb.data[i] = -12345.0f;
+    st = ipx_conv_run_backward_weights(conv, pool, gyb.data, out_len, x, in_len, gwb.data, wl,
+                                       with_gb ? gbb.data : NULL, with_gb ? klen : 0);
+    CHECK(ipx_pool_get_stats(pool, &totals, NULL, 0) == IPX_STATUS_SUCCESS);
+    CHECK(totals.status == (int32_t)st);
+    CHECK(st == IPX_STATUS_SUCCESS || st == IPX_STATUS_TILE_TOO_SMALL || (cancel && st == IPX_STATUS_CANCELLED));
+    CHECK(st != IPX_STATUS_TILE_TOO_SMALL || !tile_enough);
+    if (st == IPX_STATUS_SUCCESS && !specials) {
+        int64_t bad = oracle_mismatch(gwb.data, gw, gw_mag, wl);
+        if (bad >= 0) {
+            fprintf(stderr, "fuzz_conv: grad_weight %lld is %g, reference %g\n", (long long)bad,
+                    gwb.data[bad], gw[bad]);
+            abort();
+        }
+        bad = with_gb ? oracle_mismatch(gbb.data, gb, gb_mag, klen) : -1;
+        if (bad >= 0) {
+            fprintf(stderr, "fuzz_conv: grad_bias %lld is %g, reference %g\n", (long long)bad,
+                    gbb.data[bad], gb[bad]);
+            abort();
+        }
+        if (!with_gb)
+            for (size_t i = 0; i < klen; i++) CHECK(gbb.data[i] == -12345.0f); /* untouched */
+    }
+    free(ref);
+    guarded_free(&gyb), guarded_free(&gxb), guarded_free(&gwb), guarded_free(&gbb);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     reader r = {data, size};
     const uint8_t mode = (uint8_t)take(&r, 1);
     const bool wild = mode & 1, specials = mode & 2, cancel = mode & 4, bad_len = mode & 8;
-    const bool limited = mode & 16, with_bias = mode & 32, twice = mode & 64;
+    const bool limited = mode & 16, with_bias = mode & 32, twice = mode & 64, backward = mode & 128;
 
     /* ---- pool ---- */
     ipx_pool_desc pd = {0};
@@ -273,8 +357,11 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             ipx_run_stats totals;
             CHECK(ipx_pool_get_stats(pool, &totals, NULL, 0) == IPX_STATUS_SUCCESS);
             CHECK(totals.status == (int32_t)rst);
-            if (info.min_tile_bytes > tile_bytes) {
-                CHECK(rst == IPX_STATUS_TILE_TOO_SMALL);
+            /* min_tile_bytes covers every pass of the handle (forward, backward data and
+               weights), so a tile below it may still run the forward pass; one at or above it
+               must run every pass. */
+            if (rst == IPX_STATUS_TILE_TOO_SMALL) {
+                CHECK(info.min_tile_bytes > tile_bytes);
                 break;
             }
             if (cancel && round == 0) {
@@ -292,6 +379,9 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         }
         free(want);
         free(mag);
+        if (backward)
+            run_backward(&r, specials, cancel, &rng, &d, p, q, conv, pool,
+                         info.min_tile_bytes <= tile_bytes, xb.data, wptr, in_len, wlen, out_len);
         guarded_free(&xb);
         guarded_free(&yb);
         CHECK(ipx_conv_destroy(conv) == IPX_STATUS_SUCCESS);

@@ -79,6 +79,38 @@ static inline void oracle_conv(const ipx_conv_desc* d, int64_t p, int64_t q, con
                 }
 }
 
+/* Backward references (torch.nn.grad.conv2d_input / conv2d_weight) in double: every product
+   of the forward pass, routed to the input or weight it came from; padded positions carry no
+   gradient. gx / gw / gb are zeroed here; mag as in oracle_conv. */
+static inline void oracle_backward(const ipx_conv_desc* d, int64_t p, int64_t q, const float* x,
+                                   const float* wt, const float* gy, double* gx, double* gx_mag,
+                                   double* gw, double* gw_mag, double* gb, double* gb_mag) {
+    const int64_t cg = d->c / d->g, kg = d->k / d->g;
+    const size_t xl = (size_t)(d->n * d->c * d->h * d->w), wl = (size_t)(d->k * cg * d->r * d->s);
+    memset(gx, 0, xl * sizeof(double)), memset(gx_mag, 0, xl * sizeof(double));
+    memset(gw, 0, wl * sizeof(double)), memset(gw_mag, 0, wl * sizeof(double));
+    memset(gb, 0, (size_t)d->k * sizeof(double)), memset(gb_mag, 0, (size_t)d->k * sizeof(double));
+    for (int64_t ni = 0; ni < d->n; ni++)
+        for (int64_t ko = 0; ko < d->k; ko++)
+            for (int64_t pi = 0; pi < p; pi++)
+                for (int64_t qi = 0; qi < q; qi++) {
+                    const double g = gy[((ni * d->k + ko) * p + pi) * q + qi];
+                    gb[ko] += g, gb_mag[ko] += fabs(g);
+                    const int64_t gi = ko / kg;
+                    for (int64_t ci = 0; ci < cg; ci++)
+                        for (int64_t ri = 0; ri < d->r; ri++)
+                            for (int64_t si = 0; si < d->s; si++) {
+                                int64_t ih = pi * d->stride_h - d->pad_top + ri * d->dilation_h;
+                                int64_t iw = qi * d->stride_w - d->pad_left + si * d->dilation_w;
+                                if (ih < 0 || ih >= d->h || iw < 0 || iw >= d->w) continue;
+                                size_t xi = (size_t)(((ni * d->c + gi * cg + ci) * d->h + ih) * d->w + iw);
+                                size_t wi = (size_t)(((ko * cg + ci) * d->r + ri) * d->s + si);
+                                gx[xi] += g * wt[wi], gx_mag[xi] += fabs(g * wt[wi]);
+                                gw[wi] += g * x[xi], gw_mag[wi] += fabs(g * x[xi]);
+                            }
+                }
+}
+
 /* Index of the first output that disagrees with the reference, or -1. Special values must
    match in kind (NaN, +Inf, -Inf); finite values to float32 accumulation accuracy. */
 static inline int64_t oracle_mismatch(const float* got, const double* want, const double* mag,
