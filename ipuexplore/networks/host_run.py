@@ -206,6 +206,7 @@ _ACTIVATIONS = {
     "swish": lambda x: x * _sigmoid(x),
     "hardswish": lambda x: x * np.clip(x + 3, 0, 6) / 6,
     "gelu": lambda x: 0.5 * x * (1 + np.tanh(0.7978845608 * (x + 0.044715 * x**3))),
+    "tanh": np.tanh,
     "identity": lambda x: x,
 }
 

@@ -26,6 +26,7 @@ def _x(*shape):
     (Layer.act(5, 4, 4, "silu"), lambda F, t: F.silu(t)),
     (Layer.act(5, 4, 4, "hardswish"), lambda F, t: F.hardswish(t)),
     (Layer.act(5, 4, 4, "gelu"), lambda F, t: F.gelu(t, approximate="tanh")),
+    (Layer.act(5, 4, 4, "tanh"), lambda F, t: t.tanh()),
 ])
 def test_numpy_layers_match_torch(layer, reference):
     torch = pytest.importorskip("torch")  # the peer reference (pip install ".[peer]")
@@ -33,6 +34,15 @@ def test_numpy_layers_match_torch(layer, reference):
     got = _prepare(layer, 2, None, np.random.default_rng(0), None)(x)
     np.testing.assert_allclose(got, reference(torch.nn.functional, torch.from_numpy(x)).numpy(), rtol=1e-5, atol=1e-5)
     assert got.shape == (2, *layer.out_shape) and got.dtype == np.float32
+
+
+def test_every_activation_the_onnx_import_makes_can_run():
+    from ipuexplore.networks.onnx_import import _ACTIVATIONS as ONNX_ACTIVATIONS
+
+    x = _x(1, 2, 3, 3)
+    for op in sorted(set(ONNX_ACTIVATIONS.values()) | {"relu6", "silu"}):
+        y = _prepare(Layer.act(2, 3, 3, op), 1, None, np.random.default_rng(0), None)(x)
+        assert y.shape == x.shape and y.dtype == np.float32, op
 
 
 def test_squeeze_excite_scales_each_channel():
