@@ -44,6 +44,15 @@ class Network:
         return 2 * self.macs
 
     @cached_property
+    def last_use(self) -> dict[str, int]:
+        """Tensor name -> index of the last layer that reads it (network outputs are absent)."""
+        last: dict[str, int] = {}
+        for index, layer in enumerate(self.layers):
+            for producer in layer.inputs:
+                last[producer] = index
+        return last
+
+    @cached_property
     def peak_activation_elems(self) -> int:
         """Most activation elements alive at once during an inference forward pass (per image).
 
@@ -51,10 +60,7 @@ class Network:
         counts too. Every layer writes a fresh output (no in-place activations), so this is an
         upper bound on what a framework that runs ops in place would hold.
         """
-        last_use: dict[str, int] = {}
-        for index, layer in enumerate(self.layers):
-            for producer in layer.inputs:
-                last_use[producer] = index
+        last_use = self.last_use
         sizes = {INPUT: self.input_shape[0] * self.input_shape[1] * self.input_shape[2]}
         live = sizes[INPUT]
         peak = live

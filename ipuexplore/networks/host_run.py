@@ -104,10 +104,7 @@ def _check_shapes_chain(network: Network) -> None:
 
 
 def _forward(network, ops, image, batch, progress, cancel, done_before, total):
-    last_use = {}
-    for index, layer in enumerate(network.layers):
-        for producer in layer.inputs:
-            last_use[producer] = index
+    last_use = network.last_use
     tensors = {INPUT: image}
     times = []
     start = time.perf_counter()
