@@ -8,7 +8,7 @@ the network; times, bytes and arithmetic intensity are for one step at batch ``b
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from ..layers import Layer, dtype_bytes
@@ -114,10 +114,12 @@ class NetworkAnalysis:
         return out
 
 
+# Every Layer field but its name and wiring: what a cost model can see of it.
+_SHAPE_FIELDS = tuple(f.name for f in fields(Layer) if f.name not in ("name", "inputs"))
+
+
 def _shape_key(layer: Layer) -> tuple:
-    """Everything a cost model can see of a layer except its name and wiring."""
-    return (layer.kind, layer.c, layer.h, layer.w, layer.k, layer.r, layer.s, layer.g, layer.stride,
-            layer.pad, layer.dilation, layer.bias, layer.op, layer.se_c)
+    return tuple(getattr(layer, name) for name in _SHAPE_FIELDS)
 
 
 def analyse(network: Network, chips, *, batch: int = 1, dtype: str = "fp16", train: bool = False) -> NetworkAnalysis:
