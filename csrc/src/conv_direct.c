@@ -72,12 +72,23 @@ void ipx__chan_exchange(const struct ipx_conv* cv, const ipx__plan* plan, const 
     if (load_input) {
         const int64_t rows = (b->pb - 1) * d->stride_h + (d->r - 1) * d->dilation_h + 1;
         const int64_t row0 = b->p0 * d->stride_h - d->pad_top;
+        const int64_t w = d->w, pl = d->pad_left;
+        /* common case inline: zero the row and copy the data in whole vectors */
+        const bool fast = cv->uw == 1 && pl >= 0 && w >= 8 && pl + w <= row_len && row_len % 8 == 0;
         for (int64_t ci = 0; ci < b->gb * cv->cg; ci++) {
             const float* src = input + ((b->n * d->c + b->g0 * cv->cg + ci) * d->h) * d->w;
             float* dst = tile + plan->in_off + (size_t)(ci * plan->rows_in * row_len);
-            for (int64_t rr = 0; rr < rows; rr++, dst += row_len)
-                ipx__fill_row(dst, ipx__src_row(cv, src, row0 + rr), d->w, d->pad_left, cv->uw,
-                              1, row_len);
+            for (int64_t rr = 0; rr < rows; rr++, dst += row_len) {
+                const float* srow = ipx__src_row(cv, src, row0 + rr);
+                if (!fast || srow == NULL) {
+                    ipx__fill_row(dst, srow, w, pl, cv->uw, 1, row_len);
+                    continue;
+                }
+                for (int64_t i = 0; i < row_len; i += 8) v8_store(dst + i, v8_zero());
+                int64_t j = 0;
+                for (; j + 8 <= w; j += 8) v8_store(dst + pl + j, v8_load(srow + j));
+                if (j < w) v8_store(dst + pl + w - 8, v8_load(srow + w - 8));
+            }
         }
     }
     if (load_weights) {
