@@ -53,10 +53,7 @@ class HostPanel(Vertical):
     def measure(self, layer, batch: int) -> None:
         """Start measuring `layer` (cancelling whatever ran before); the panel is on screen."""
         self._paused = False
-        self.generation += 1
-        self.latest.clear()
-        self.errors.clear()
-        self._history.clear()
+        self._next_generation()
         self._cancel_running()
         if not self.enabled:
             self.shape = None
@@ -73,9 +70,7 @@ class HostPanel(Vertical):
 
     def stop(self, reason: str) -> None:
         """Stop measuring and say why (no layer to run)."""
-        self.generation += 1
-        self.latest.clear()
-        self._history.clear()
+        self._next_generation()
         self._cancel_running()
         self.workers.cancel_group(self, "live")
         self.shape = None
@@ -92,9 +87,7 @@ class HostPanel(Vertical):
             return  # already measuring (a screen's first resume follows its mount)
         self._paused = False
         if self.enabled and self.shape is not None:
-            self.generation += 1
-            self.latest.clear()
-            self._history.clear()
+            self._next_generation()
             self._refresh_all()
             self._run_live(self.generation, self.shape)
 
@@ -107,6 +100,13 @@ class HostPanel(Vertical):
             with self._lock:
                 self._pool.close()
             self._pool = None
+
+    def _next_generation(self) -> None:
+        """Forget the numbers shown; results still arriving from older runs are dropped."""
+        self.generation += 1
+        self.latest.clear()
+        self.errors.clear()
+        self._history.clear()
 
     def _cancel_running(self) -> None:
         if self._pool is not None:
@@ -227,21 +227,21 @@ class HostPanel(Vertical):
         return Text("Host (measured, fp32 fwd): ", style="bold")
 
     def _show_off(self) -> None:
-        self.query_one("#host-shape", Static).update(
-            self._title().append(f"live measurement off: {self.disabled_reason}", style="dim"))
-        for name in ("#host-direct", "#host-gemm"):
-            self.query_one(name, Static).update("")
-        self._history.clear()
-        self._set_history()
-        self.query_one(TileMap).clear("tile map: live measurement off")
+        self._show_note(f"live measurement off: {self.disabled_reason}", "dim", "tile map: live measurement off")
 
     def _show_failed(self, text: str) -> None:
-        self.query_one("#host-shape", Static).update(self._title().append(text, style="bold red"))
-        for name in ("#host-direct", "#host-gemm"):
-            self.query_one(name, Static).update("")
+        self._show_note(text, "bold red", "tile map: no measurement")
+
+    def _show_note(self, text: str, style: str, tile_note: str) -> None:
+        """The panel with no numbers: `text` in the title line, strategy lines emptied."""
+        self.query_one("#host-shape", Static).update(self._title().append(text, style=style))
+        for algorithm in live.ALGORITHMS:
+            line = self.query_one(f"#host-{algorithm}", Static)
+            line.update("")
+            line.tooltip = None
         self._history.clear()
         self._set_history()
-        self.query_one(TileMap).clear("tile map: no measurement")
+        self.query_one(TileMap).clear(tile_note)
 
 
 def _errors_cancelled():
