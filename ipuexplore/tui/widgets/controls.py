@@ -11,6 +11,23 @@ from .stepper import Stepper
 
 KEEP_LABELS = {"off": "off", "params": "params", "flops": "FLOPs"}
 
+# (label, LayerSettings field, Stepper options), in focus order
+STEPPERS = (
+    ("ch/group", "cpg", dict(tooltip="input channels per group, c/g (1 = depthwise)")),
+    ("groups", "groups", dict(tooltip="g; follows ch/group in keep mode")),
+    ("width", "width", dict(tooltip="channels c = k (keep mode: the reference width)")),
+    ("keep", "keep", dict(fmt=KEEP_LABELS.__getitem__,
+                          tooltip="widen the block to keep params or FLOPs as groups shrink (ResNeXt)")),
+    ("batch", "batch", {}),
+    ("size", "size", dict(fmt=lambda v: f"{v}x{v}")),
+    ("kernel", "kernel", dict(fmt=lambda v: f"{v}x{v}")),
+    ("stride", "stride", {}),
+    ("dtype", "dtype", {}),
+    ("mode", "train", {}),
+    ("chip A", "chip_a", {}),
+    ("chip B", "chip_b", {}),
+)
+
 
 class LayerControls(Vertical):
     """Posts Stepper.Changed (with `.stepper.field`) for the screen to apply."""
@@ -21,30 +38,16 @@ class LayerControls(Vertical):
         self._chip_ids = chip_ids
 
     def compose(self) -> ComposeResult:
-        s = self._initial
+        state = self._state(self._initial)
         yield Static("[b]Layer[/b]  [dim]←→ step  ↑↓ move[/dim]", classes="panel-title")
-        yield Stepper("ch/group", s.cpg_choices(), s.cpg, field="cpg",
-                      tooltip="input channels per group, c/g (1 = depthwise)")
-        yield Stepper("groups", s.group_choices(), s.groups, field="groups",
-                      tooltip="g; follows ch/group in keep mode")
-        yield Stepper("width", st.WIDTHS, s.width, field="width",
-                      tooltip="channels c = k (keep mode: the reference width)")
-        yield Stepper("keep", st.KEEP_MODES, s.keep, field="keep", fmt=lambda v: KEEP_LABELS[v],
-                      tooltip="widen the block to keep params or FLOPs as groups shrink (ResNeXt)")
-        yield Stepper("batch", st.BATCHES, s.batch, field="batch")
-        yield Stepper("size", st.SIZES, s.size, field="size", fmt=lambda v: f"{v}x{v}")
-        yield Stepper("kernel", st.KERNELS, s.kernel, field="kernel", fmt=lambda v: f"{v}x{v}")
-        yield Stepper("stride", st.STRIDES, s.stride, field="stride")
-        yield Stepper("dtype", st.DTYPES, s.dtype, field="dtype")
-        yield Stepper("mode", ("inference", "training"), "training" if s.train else "inference",
-                      field="train")
-        yield Stepper("chip A", self._chip_ids, s.chip_a, field="chip_a")
-        yield Stepper("chip B", self._chip_ids, s.chip_b, field="chip_b")
+        for label, field, options in STEPPERS:
+            choices, value = state[field]
+            yield Stepper(label, choices, value, field=field, **options)
         yield Static(id="keep-note", classes="note")
 
-    def sync(self, s: st.LayerSettings) -> None:
-        """Show `s` (choices that depend on other settings are recomputed)."""
-        values = {
+    def _state(self, s: st.LayerSettings) -> dict[str, tuple]:
+        """field -> (choices, value) of each stepper for `s`."""
+        return {
             "cpg": (s.cpg_choices(), s.cpg),
             "groups": (s.group_choices(), s.groups),
             "width": (_with(st.WIDTHS, s.width), s.width),
@@ -58,6 +61,10 @@ class LayerControls(Vertical):
             "chip_a": (self._chip_ids, s.chip_a),
             "chip_b": (self._chip_ids, s.chip_b),
         }
+
+    def sync(self, s: st.LayerSettings) -> None:
+        """Show `s` (choices that depend on other settings are recomputed)."""
+        values = self._state(s)
         for stepper in self.query(Stepper):
             choices, value = values[stepper.field]
             stepper.set_state(choices, value)
