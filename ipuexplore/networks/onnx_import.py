@@ -46,8 +46,7 @@ def load_onnx(path: str | os.PathLike) -> Network:
         model = onnx.load(path)
         model = shape_inference.infer_shapes(model)
     except Exception as exc:  # protobuf decode errors, truncated files, bad graphs
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"path {path!r}: not a readable ONNX model ({reason})") from None
+        raise ValueError(f"path {path!r}: not a readable ONNX model ({_first_line(exc)})") from None
     if not model.graph.node:
         raise ValueError(f"path {path!r}: the ONNX graph has no nodes")
     name = os.path.splitext(os.path.basename(path))[0]
@@ -59,8 +58,14 @@ def _to_array(numpy_helper, tensor, path: str, what: str):
     try:
         return numpy_helper.to_array(tensor)
     except Exception as exc:  # noqa: BLE001 - ValueError, KeyError (unknown data type), ...
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"path {path!r}: {what} {tensor.name!r} cannot be read ({type(exc).__name__}: {reason})") from None
+        raise ValueError(f"path {path!r}: {what} {tensor.name!r} cannot be read "
+                         f"({type(exc).__name__}: {_first_line(exc)})") from None
+
+
+def _first_line(exc: Exception) -> str:
+    """The first line of an exception's message (its type's name when it has none)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _float_types() -> frozenset:
