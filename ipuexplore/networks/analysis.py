@@ -167,11 +167,10 @@ def analyse(network: Network, chips, *, batch: int = 1, dtype: str = "fp16", tra
         totals[chip_id] = (inference_s, train_s)
         by_bound[chip_id] = bounds
 
-    element = dtype_bytes(dtype)
     described = {key: (layer.describe(), layer.arithmetic_intensity(dtype, batch)) for key, layer in unique.items()}
     rows = tuple(
         LayerRow(layer.name, layer.kind.value, described[key][0], layer.g, layer.flops, layer.params,
-                 batch * layer.output_elems * element, described[key][1], costs[key])
+                 layer.activation_bytes(dtype, batch), described[key][1], costs[key])
         for key, layer in zip(keys, network.layers)
     )
 
