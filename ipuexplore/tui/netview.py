@@ -65,10 +65,7 @@ class Row:
 
 def rows(analysis) -> list[Row]:
     a, b = analysis.chips[0], analysis.chips[-1]
-    times_a = sorted((r.costs[a].time_s for r in analysis.rows), reverse=True)
-    times_b = sorted((r.costs[b].time_s for r in analysis.rows), reverse=True)
-    cut_a = times_a[min(HEAVY, len(times_a)) - 1] if times_a else 0
-    cut_b = times_b[min(HEAVY, len(times_b)) - 1] if times_b else 0
+    cut_a, cut_b = _heavy_cut(analysis, a), _heavy_cut(analysis, b)
     out = []
     for i, r in enumerate(analysis.rows):
         ta, tb = r.costs[a].time_s, r.costs[b].time_s
@@ -77,6 +74,12 @@ def rows(analysis) -> list[Row]:
             r.costs[a].bound, r.costs[b].bound, ta >= cut_a > 0, tb >= cut_b > 0,
         ))
     return out
+
+
+def _heavy_cut(analysis, chip: str) -> float:
+    """The time of the chip's HEAVY-th slowest layer (0 when there are no layers)."""
+    times = sorted((r.costs[chip].time_s for r in analysis.rows), reverse=True)
+    return times[min(HEAVY, len(times)) - 1] if times else 0
 
 
 def sort_rows(items: list[Row], key: str) -> list[Row]:
