@@ -68,6 +68,11 @@ def _quad(value, name: str) -> tuple[int, int, int, int]:
     raise TypeError(f"{name} must be an int, (pad_h, pad_w) or (top, bottom, left, right), got {value!r}")
 
 
+def _out_size(size: int, pad: int, kernel: int, stride: int, dilation: int) -> int:
+    """Output length along one axis; ``pad`` is both sides' padding together."""
+    return (size + pad - dilation * (kernel - 1) - 1) // stride + 1
+
+
 @dataclass(frozen=True)
 class Layer:
     """A layer applied to one image of shape [c, h, w], producing [k, p, q].
@@ -168,16 +173,14 @@ class Layer:
         """Output height, as torch.nn.functional.conv2d computes it."""
         if self.kind not in (LayerKind.CONV, LayerKind.POOL):
             return self.h
-        top, bottom, _, _ = self.pad
-        return (self.h + top + bottom - self.dilation[0] * (self.r - 1) - 1) // self.stride[0] + 1
+        return _out_size(self.h, self.pad[0] + self.pad[1], self.r, self.stride[0], self.dilation[0])
 
     @property
     def q(self) -> int:
         """Output width, as torch.nn.functional.conv2d computes it."""
         if self.kind not in (LayerKind.CONV, LayerKind.POOL):
             return self.w
-        _, _, left, right = self.pad
-        return (self.w + left + right - self.dilation[1] * (self.s - 1) - 1) // self.stride[1] + 1
+        return _out_size(self.w, self.pad[2] + self.pad[3], self.s, self.stride[1], self.dilation[1])
 
     @property
     def channels_per_group(self) -> int:
@@ -244,10 +247,8 @@ class Layer:
     def input_elems(self) -> int:
         """Input elements read per image (both operands for ADD; SE reads its input twice)."""
         elems = self.c * self.h * self.w
-        if self.kind is LayerKind.ADD:
-            return 2 * elems
-        if self.kind is LayerKind.SE:
-            return 2 * elems  # once to pool, once to scale
+        if self.kind in (LayerKind.ADD, LayerKind.SE):
+            return 2 * elems  # ADD: two operands; SE: once to pool, once to scale
         return elems
 
     @property
