@@ -173,7 +173,7 @@ class LayerSettings:
     @classmethod
     def from_layer(cls, layer: Layer, base: "LayerSettings") -> "LayerSettings":
         """`base` showing a network's conv, if the layer view can describe it (c == k, square,
-        'same' padding); raises ValueError naming what does not fit."""
+        'same' padding, no dilation); raises ValueError naming what does not fit."""
         if layer.kind.value != "conv":
             raise ValueError(f"{layer.name or 'this layer'} is a {layer.kind.value}, not a convolution")
         if layer.c != layer.k:
@@ -181,8 +181,12 @@ class LayerSettings:
                              "explores convs with as many outputs as inputs (the grouped/depthwise ones)")
         if layer.r != layer.s or layer.h != layer.w or layer.stride[0] != layer.stride[1]:
             raise ValueError(f"{layer.name}: not square ({layer.describe()})")
-        return replace(base, width=layer.c, cpg=layer.c // layer.g, size=layer.h, kernel=layer.r,
-                       stride=layer.stride[0], keep="off", ref_cpg=layer.c // layer.g)
+        settings = replace(base, width=layer.c, cpg=layer.c // layer.g, size=layer.h, kernel=layer.r,
+                           stride=layer.stride[0], keep="off", ref_cpg=layer.c // layer.g)
+        if settings.layer().with_(name=layer.name, bias=layer.bias) != layer:
+            raise ValueError(f"{layer.name}: padding {layer.pad}, dilation {layer.dilation}; the layer view "
+                             f"explores undilated convs padded 'same' ({layer.r // 2} on every side)")
+        return settings
 
     def describe_keep(self) -> str:
         if self.keep == "off":

@@ -6,8 +6,10 @@ import pytest
 from textual.widgets import DataTable, Input, ProgressBar, Select
 
 from ipuexplore import networks
+from ipuexplore.layers import Layer
 from ipuexplore.tui import netview
 from ipuexplore.tui.screens.network import NetworkScreen
+from ipuexplore.tui.settings import LayerSettings
 
 from .conftest import engine_built, run_app, text_of, wait_for_group, wait_until
 
@@ -191,3 +193,27 @@ def test_explore_a_grouped_layer_in_the_layer_view():
         assert "g32" in text_of(app.screen.query_one("#layer-desc"))
 
     run_app(body, size=(120, 40))
+
+
+@pytest.mark.parametrize("name", ["resnext50_32x4d", "mobilenet_v2", "efficientnet_b0_g16"])
+def test_an_explored_layer_is_the_networks_layer(name):
+    accepted = 0
+    for layer in networks.build(name).layers:
+        try:
+            shown = LayerSettings.from_layer(layer, LayerSettings()).layer()
+        except ValueError:
+            continue
+        accepted += 1
+        assert shown.with_(name=layer.name, bias=layer.bias) == layer
+    assert accepted > 0
+
+
+@pytest.mark.parametrize("layer", [
+    Layer.conv(32, 14, 14, 32, 3, pad=2, dilation=2, g=32, name="dilated"),
+    Layer.conv(32, 14, 14, 32, 3, pad=0, g=32, name="unpadded"),
+    Layer.conv(32, 14, 14, 32, 3, pad=(0, 1, 0, 1), stride=2, g=32, name="asymmetric"),
+])
+def test_explore_refuses_a_layer_the_layer_view_would_change(layer):
+    # the layer view pads 'same' and does not dilate: it would show another layer
+    with pytest.raises(ValueError, match=layer.name):
+        LayerSettings.from_layer(layer, LayerSettings())
