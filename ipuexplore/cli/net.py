@@ -61,6 +61,9 @@ def run(args) -> int:
         return 0
     if not args.name:
         raise ValueError("NAME is required: a network name (see `ipuexplore net --list`) or an .onnx path")
+    if args.run and args.csv:
+        raise ValueError("--run has no CSV form (the CSV is the model's per-layer table): use --json "
+                         "or the readable output")
     network = load_network(args)
     chips = [c.strip() for c in args.chips.split(",") if c.strip()] + list(args.hw_file)
     analysis = networks.analyse(network, chips, batch=args.batch, dtype=args.dtype, train=args.train)

@@ -109,3 +109,10 @@ def test_run_measures_the_host(capsys):
     assert len(host["layers"]) == len(build("mobilenet_v2", res=64).layers)
     assert all("model_time_s" in layer and layer["time_s"] > 0 for layer in host["layers"])
     assert "running mobilenet_v2" in err and "#" in err  # the progress bar goes to stderr
+
+
+def test_run_with_csv_is_refused_before_running(capsys):
+    # the CSV is the model's per-layer table: a host run would be measured and thrown away
+    code, out, err = _run(capsys, "mobilenet_v2", "--res", "64", "--run", "--csv")
+    assert code == 2 and out == ""
+    assert "--run" in err and "--json" in err and "running" not in err
