@@ -33,6 +33,8 @@ def spatial_groups(width: int, group_size: int | None, default_groups: int) -> i
     """
     if group_size is None:
         return default_groups
+    if group_size >= width:
+        return 1
     return width // math.gcd(width, group_size)
 
 

@@ -7,6 +7,7 @@ import pytest
 from ipuexplore.layers import LayerKind
 from ipuexplore.networks import INPUT, build, default_res, list_networks
 from ipuexplore.networks.graph import make_divisible
+from ipuexplore.networks.variants import spatial_groups
 
 # Published parameter counts and multiply-accumulates ("GFLOPS" in torchvision's tables are
 # GMACs), at each model's default resolution.
@@ -145,6 +146,15 @@ def test_group_size_override_on_efficientnet_rematches_expanded_blocks(networks)
         assert block_macs[1] == pytest.approx(block_macs[0], rel=0.15), prefix
     # Stage 1 has no expand conv, so its grouped conv is the one cost not paid back.
     assert net.macs == pytest.approx(base.macs, rel=0.15)
+
+
+@pytest.mark.parametrize("name", ["efficientnet_b3", "efficientnet_b4"])
+def test_a_group_size_at_or_above_the_width_makes_the_spatial_conv_dense(name):
+    # Stage 1 keeps its input's width (no expand conv): 40 or 48 and 24 channels, under 64.
+    spatial = [layer for layer in build(name, group_size=64).layers
+               if layer.kind is LayerKind.CONV and layer.r > 1 and layer.name != "stem.conv" and layer.c <= 64]
+    assert spatial and all(layer.g == 1 for layer in spatial), [(l.name, l.c, l.g) for l in spatial]
+    assert spatial_groups(40, 64, 1) == 1 and spatial_groups(40, 16, 1) == 5  # below the width: gcd, 8/group
 
 
 def test_width_multiplier_and_resolution():
