@@ -6,7 +6,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Markdown
+from textual.widgets import Footer
 
 HELP = """\
 # ipuexplore: why small groups hurt a GPU and not an IPU
@@ -91,6 +91,9 @@ class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,q,question_mark,f1", "dismiss", "Close", id="help.close")]
 
     def compose(self) -> ComposeResult:
+        # imported here: the Markdown widget (markdown-it) is ~50 ms of the app's start-up
+        from textual.widgets import Markdown
+
         with VerticalScroll(id="help-body"):
             yield Markdown(HELP)
         yield Footer()
