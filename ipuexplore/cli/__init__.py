@@ -11,7 +11,8 @@ import importlib
 import os
 import sys
 
-# module name -> subcommands it registers (imported only when needed, to keep start-up fast)
+# modules under ipuexplore.cli whose register(subparsers) adds subcommands (layer, sweep; net);
+# each is imported when the parser is built
 _SUBCOMMAND_MODULES = ("layer", "net")
 
 
