@@ -10,7 +10,6 @@ Timed run (the README's command; see "Benchmarks" there):
       python -m pytest tests/benchmarks/test_conv_bench.py --benchmark-enable --benchmark-only \\
       --benchmark-json=bench.json
     python tests/benchmarks/test_conv_bench.py bench.json      # markdown table
-    python tests/benchmarks/test_conv_bench.py --race          # peers interleaved per round
 
 In the default test run (--benchmark-disable) every case runs once as a test; the numpy
 reference is skipped on shape C there (seconds per call, nothing to check).
@@ -194,59 +193,5 @@ def _table(path: str) -> str:
     return "\n".join(out)
 
 
-def race(rounds: int = 15, shapes=None) -> str:
-    """The same comparison with the implementations interleaved round by round (engine
-    direct, engine gemm, torch NCHW, torch channels_last, then again), so that on a shared,
-    noisy machine every peer sees the same conditions; medians per implementation. Returns a
-    markdown table. Needs torch."""
-    import time
-
-    import torch
-
-    torch.set_num_threads(WORKERS)
-    out = ["| shape | c/g | pass | direct | gemm | torch NCHW | torch CL | direct / best torch | direct % peak | direct % roofline |",
-           "|---|---|---|---|---|---|---|---|---|---|"]
-    with Pool(WORKERS) as pool:
-        peaks = host_peaks(pool)
-        for shape in shapes or sorted(SHAPES):
-            for pas in PASSES:
-                for cpg in CPG:
-                    x, w, dy, g = _data(shape, cpg)
-                    convs, fns = [], {}
-                    for impl in ("direct", "gemm"):
-                        conv, fn = _engine_fn(pool, impl, pas, x, w, dy, g)
-                        convs.append(conv)
-                        fns[impl] = fn
-                    for layout in ("nchw", "cl"):
-                        fns["torch_" + layout] = _torch_fn(torch, layout, pas, x, w, dy, g)
-                    times = {k: [] for k in fns}
-                    for fn in fns.values():
-                        fn()  # warm-up
-                    for _ in range(rounds):
-                        for k, fn in fns.items():
-                            t0 = time.perf_counter()
-                            fn()
-                            times[k].append(time.perf_counter() - t0)
-                    for conv in convs:
-                        conv.close()
-                    flops, min_bytes = _flops(shape, cpg, pas), _min_bytes(shape, cpg, pas)
-                    rate = {k: flops / float(np.median(v)) / 1e9 for k, v in times.items()}
-                    best = max(rate["torch_nchw"], rate["torch_cl"])
-                    roof = peaks.roofline_flop_s(flops / min_bytes) / 1e9
-                    n_cpg = x.shape[1] // g
-                    out.append(f"| {shape} | {n_cpg} | {pas} | {rate['direct']:.1f} | {rate['gemm']:.1f} | "
-                               f"{rate['torch_nchw']:.1f} | {rate['torch_cl']:.1f} | {rate['direct'] / best:.2f}x | "
-                               f"{100 * rate['direct'] * 1e9 / peaks.peak_flop_s:.0f}% | {100 * rate['direct'] / roof:.0f}% |")
-                    print(out[-1], flush=True)
-    out.append("")
-    out.append(f"GFLOP/s (2 x MACs) from medians of {rounds} interleaved rounds; {WORKERS} workers / torch "
-               f"threads; host peak {peaks.peak_flop_s / 1e9:.0f} GFLOP/s, triad {peaks.mem_bw_b_s / 1e9:.1f} GB/s "
-               f"(measured on the pool).")
-    return "\n".join(out)
-
-
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--race"]:
-        print(race())
-    else:
-        print(_table(sys.argv[1]))
+    print(_table(sys.argv[1]))
