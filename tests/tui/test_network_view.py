@@ -217,3 +217,34 @@ def test_explore_refuses_a_layer_the_layer_view_would_change(layer):
     # the layer view pads 'same' and does not dilate: it would show another layer
     with pytest.raises(ValueError, match=layer.name):
         LayerSettings.from_layer(layer, LayerSettings())
+
+
+def test_opening_the_view_analyses_the_network_once(monkeypatch):
+    loaded = []
+    load = netview.load
+    monkeypatch.setattr(netview, "load", lambda source: loaded.append(source.name) or load(source))
+
+    async def settle(app, pilot):
+        await pilot.pause(0.2)
+        await wait_for_group(app, "analyse")
+        await pilot.pause()
+
+    async def by_key(app, pilot):
+        await _open(app, pilot)
+        await settle(app, pilot)
+        assert loaded == ["resnext50_32x4d"]
+
+    async def by_palette(app, pilot):
+        app.action_open_network("mobilenet_v2")  # first open, from the layer view
+        await settle(app, pilot)
+        assert loaded == ["mobilenet_v2"] and app.screen.network.name == "mobilenet_v2"
+        await pilot.press("l")
+        await pilot.pause()
+        loaded.clear()
+        app.action_open_network("resnet50")  # the view exists already
+        await settle(app, pilot)
+        assert loaded == ["resnet50"] and app.screen.network.name == "resnet50"
+
+    run_app(by_key, size=(120, 40))
+    loaded.clear()
+    run_app(by_palette, size=(120, 40))

@@ -47,6 +47,9 @@ class NetworkScreen(Screen):
             names = list(backend.networks().list_networks())
         except (backend.Unavailable, AttributeError):
             names = []
+        if self.app.pending_network:  # opened from the command palette: start on that network
+            self.source = netview.Source(self.app.pending_network, "", self.source.group_size)
+            self.app.pending_network = None
         with Horizontal(id="net-pickers"):
             yield Select([(n, n) for n in names], value=self.source.name if names else Select.BLANK,
                          allow_blank=not names, id="net-name", prompt="network")
@@ -64,10 +67,6 @@ class NetworkScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        if self.app.pending_network:
-            self.source = netview.Source(self.app.pending_network, "", self.source.group_size)
-            self.query_one("#net-name", Select).value = self.app.pending_network
-            self.app.pending_network = None
         self.query_one(ProgressBar).display = False  # until a run starts (no idle animation)
         self.query_one("#net-host", Static).update(
             f"r runs the network on this CPU (engine, batch {HOST_BATCH})")
@@ -99,10 +98,16 @@ class NetworkScreen(Screen):
         if event.value is Select.BLANK:
             return
         if event.select.id == "net-name":
-            self.source = netview.Source(str(event.value), "", self.source.group_size)
-            self.query_one("#net-onnx", Input).value = ""  # the builder's network, not the file
+            source = netview.Source(str(event.value), "", self.source.group_size)
         elif event.select.id == "net-groups":
-            self.source = netview.Source(self.source.name, self.source.onnx_path, int(event.value))
+            source = netview.Source(self.source.name, self.source.onnx_path, int(event.value))
+        else:
+            return
+        if source == self.source:
+            return  # a Select announcing the value it was composed with: on_mount analyses it
+        if event.select.id == "net-name":
+            self.query_one("#net-onnx", Input).value = ""  # the builder's network, not the file
+        self.source = source
         self.reload()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
