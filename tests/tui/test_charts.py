@@ -65,3 +65,32 @@ def test_host_sweep_measures_each_group_size():
         assert "host" in text_of(screen.query_one(".legend-sweep"))
 
     run_app(body, size=(100, 40), app=IpuExploreApp(LayerSettings(width=32, size=14, batch=1), live=True))
+
+
+def test_charts_are_drawn_once_per_layer(monkeypatch):
+    from ipuexplore.tui.widgets.charts import ChartsPanel
+
+    drawn = []
+    redraw = ChartsPanel.redraw
+
+    def counted(self, s):
+        if self.id == "charts":  # the charts view's panel, not the layer view's
+            drawn.append(s)
+        redraw(self, s)
+
+    monkeypatch.setattr(ChartsPanel, "redraw", counted)
+
+    async def body(app, pilot):
+        await pilot.press("c")
+        await pilot.pause()
+        assert len(drawn) == 1
+        await pilot.press("l")
+        await pilot.pause()
+        await pilot.press("c")  # the same layer: nothing to redraw
+        await pilot.pause()
+        assert len(drawn) == 1
+        await pilot.press("l", "right", "c")  # another group size
+        await pilot.pause()
+        assert len(drawn) == 2 and drawn[-1] == app.settings
+
+    run_app(body, size=(100, 40))

@@ -32,17 +32,17 @@ class ChartsScreen(Screen):
         yield ChartsPanel(id="charts")
         yield Footer()
 
-    def on_mount(self) -> None:
-        self.redraw()  # the host curve follows in on_screen_resume, which also runs first time
-
     def _auto_measure(self) -> None:
         """The host curve is part of the chart: measure it on arrival (cancelled on leaving)."""
         if self.app.live_enabled:
             self.action_measure_host()
 
     def on_screen_resume(self) -> None:
-        if self._drawn_for != self.app.settings or not self._host_complete:
+        """Draws the charts when first shown too (a screen's first resume follows its mount)."""
+        if self._drawn_for != self.app.settings:
             self.redraw()
+            self._auto_measure()
+        elif not self._host_complete:  # the host sweep was cut short by leaving the view
             self._auto_measure()
 
     def on_screen_suspend(self) -> None:
@@ -83,6 +83,7 @@ class ChartsScreen(Screen):
             return
         self.panel.set_host_points({})
         self._host_complete = False
+        self._show_note("host: measuring...")
         self._sweep_host(self.generation, self.app.settings)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="sweep",
