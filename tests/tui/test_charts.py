@@ -94,3 +94,28 @@ def test_charts_are_drawn_once_per_layer(monkeypatch):
         assert len(drawn) == 2 and drawn[-1] == app.settings
 
     run_app(body, size=(100, 40))
+
+
+@pytest.mark.skipif(not engine_built(), reason="engine not built")
+def test_showing_the_charts_starts_one_host_sweep(monkeypatch):
+    sweeps = []
+    measure = ChartsScreen.action_measure_host
+
+    def counted(self):
+        sweeps.append(self.app.settings)
+        measure(self)
+
+    monkeypatch.setattr(ChartsScreen, "action_measure_host", counted)
+
+    async def body(app, pilot):
+        await pilot.press("c")
+        await pilot.pause()
+        assert len(sweeps) == 1  # Textual resumes a new screen twice: the second must not restart it
+        finished = app.screen._host_complete
+        await pilot.press("l")  # leaving cuts an unfinished sweep short ...
+        await pilot.pause()
+        await pilot.press("c")  # ... and coming back measures again
+        await pilot.pause()
+        assert len(sweeps) == (1 if finished else 2)
+
+    run_app(body, size=(100, 40), live=True)

@@ -42,8 +42,11 @@ class ChartsScreen(Screen):
         if self._drawn_for != self.app.settings:
             self.redraw()
             self._auto_measure()
-        elif not self._host_complete:  # the host sweep was cut short by leaving the view
+        elif not self._host_complete and not self._sweeping():  # cut short by leaving the view
             self._auto_measure()
+
+    def _sweeping(self) -> bool:
+        return any(w.group == "sweep" and not w.is_finished for w in self.workers)
 
     def on_screen_suspend(self) -> None:
         self.workers.cancel_group(self, "sweep")
