@@ -24,6 +24,13 @@ async def _open(app, pilot) -> NetworkScreen:
     return screen
 
 
+async def _analysed(app, pilot, delay: float | None = None) -> None:
+    """Let a change reach the view (pausing `delay` s), then wait for its analysis to show."""
+    await pilot.pause(delay)
+    await wait_for_group(app, "analyse")
+    await pilot.pause()
+
+
 def test_table_has_every_layer_and_totals_for_both_chips():
     async def body(app, pilot):
         screen = await _open(app, pilot)
@@ -59,9 +66,7 @@ def test_group_override_changes_the_totals():
         screen = await _open(app, pilot)
         before = screen.analysis.totals["v100"].time_s
         screen.query_one("#net-groups", Select).value = 1  # depthwise everywhere
-        await pilot.pause()
-        await wait_for_group(app, "analyse")
-        await pilot.pause()
+        await _analysed(app, pilot)
         assert screen.source.group_size == 1
         assert "[g1]" in screen.network.name
         assert screen.analysis.totals["v100"].time_s != before
@@ -73,9 +78,7 @@ def test_picking_another_network():
     async def body(app, pilot):
         screen = await _open(app, pilot)
         screen.query_one("#net-name", Select).value = "mobilenet_v2"
-        await pilot.pause()
-        await wait_for_group(app, "analyse")
-        await pilot.pause()
+        await _analysed(app, pilot)
         assert screen.query_one(DataTable).row_count == len(networks.build("mobilenet_v2").layers)
 
     run_app(body, size=(120, 40))
@@ -91,9 +94,7 @@ def test_bad_onnx_path_is_an_error_in_the_ui(tmp_path):
         field.focus()
         field.value = str(bad)
         await pilot.press("enter")
-        await pilot.pause()
-        await wait_for_group(app, "analyse")
-        await pilot.pause()
+        await _analysed(app, pilot)
         summary = text_of(screen.query_one("#net-summary"))
         assert "broken.onnx" in summary and screen.analysis is None
         assert screen.query_one(DataTable).row_count == 0
@@ -106,9 +107,7 @@ def test_host_run_with_progress():
     async def body(app, pilot):
         screen = await _open(app, pilot)
         screen.query_one("#net-name", Select).value = "mobilenet_v2"
-        await pilot.pause()
-        await wait_for_group(app, "analyse")
-        await pilot.pause()
+        await _analysed(app, pilot)
         screen.query_one(DataTable).focus()
         await pilot.press("r")
         await wait_for_group(app, "host_run", timeout=60)
@@ -161,8 +160,7 @@ def test_open_an_onnx_file(tmp_path):
         field.focus()
         field.value = str(path)
         await pilot.press("enter")
-        await wait_for_group(app, "analyse")
-        await pilot.pause()
+        await _analysed(app, pilot)
         assert screen.query_one(DataTable).row_count == 2
         summary = text_of(screen.query_one("#net-summary"))
         assert "Softmax x1" in summary  # unsupported ops are listed, never dropped silently
@@ -224,25 +222,20 @@ def test_opening_the_view_analyses_the_network_once(monkeypatch):
     load = netview.load
     monkeypatch.setattr(netview, "load", lambda source: loaded.append(source.name) or load(source))
 
-    async def settle(app, pilot):
-        await pilot.pause(0.2)
-        await wait_for_group(app, "analyse")
-        await pilot.pause()
-
     async def by_key(app, pilot):
         await _open(app, pilot)
-        await settle(app, pilot)
+        await _analysed(app, pilot, 0.2)
         assert loaded == ["resnext50_32x4d"]
 
     async def by_palette(app, pilot):
         app.action_open_network("mobilenet_v2")  # first open, from the layer view
-        await settle(app, pilot)
+        await _analysed(app, pilot, 0.2)
         assert loaded == ["mobilenet_v2"] and app.screen.network.name == "mobilenet_v2"
         await pilot.press("l")
         await pilot.pause()
         loaded.clear()
         app.action_open_network("resnet50")  # the view exists already
-        await settle(app, pilot)
+        await _analysed(app, pilot, 0.2)
         assert loaded == ["resnet50"] and app.screen.network.name == "resnet50"
 
     run_app(by_key, size=(120, 40))
