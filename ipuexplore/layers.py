@@ -127,6 +127,8 @@ class Layer:
                     f"(h={self.h}, w={self.w}, kernel {self.r}x{self.s}, pad={self.pad}, "
                     f"stride={self.stride}, dilation={self.dilation})"
                 )
+        if not isinstance(self.se_c, int) or isinstance(self.se_c, bool):
+            raise TypeError(f"se_c must be an int, got {self.se_c!r}")
         if self.kind is LayerKind.SE and self.se_c < 1:
             raise ValueError(f"se_c must be >= 1 for a squeeze-excite layer, got {self.se_c}")
 

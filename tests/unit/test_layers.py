@@ -45,12 +45,15 @@ def test_squeeze_excite_and_linear_params_match_torch():
 )
 def test_bad_fields_are_named(field, value, message):
     kwargs = dict(c=8, h=8, w=8, k=8, kernel=3, g=1)
-    if field in ("stride", "pad"):
-        kwargs[field] = value
-    else:
-        kwargs[field] = value
+    kwargs[field] = value
     with pytest.raises((ValueError, TypeError), match=message):
         Layer.conv(**kwargs)
+
+
+@pytest.mark.parametrize("se_c", [2.5, True, 0, -1])
+def test_squeeze_channels_must_be_a_positive_int(se_c):
+    with pytest.raises((ValueError, TypeError), match="se_c"):
+        Layer.se(8, 4, 4, se_c)
 
 
 def test_empty_output_is_refused():
