@@ -68,22 +68,34 @@ void ipx__row_exchange(const struct ipx_conv* cv, const ipx__plan* plan, const i
     const int64_t w = d->w, pl = d->pad_left, row_len = plan->row_len;
     /* Common case inline (stride 1, no upsampling, padding inside the row): zero the row in
        vectors, copy the data in vectors; everything else goes through ipx__fill_row. */
-    const bool fast = d->stride_w == 1 && cv->uw == 1 && pl >= 0 && w >= ROW_V &&
+    const bool fast = d->stride_w == 1 && cv->uw == 1 && cv->uh == 1 && pl >= 0 && w >= ROW_V &&
                       pl + w <= row_len && row_len % ROW_V == 0;
+    /* Tile rows [lo, hi) hold input rows (no upsampling in the fast case); the others are
+       padding. */
+    const int64_t lo = ipx__min(rows, ipx__max(0, -row0)), hi = ipx__max(lo, ipx__min(rows, d->h - row0));
     for (int64_t ch = 0; ch < chans; ch++) {
         const float* src = input + ((b->n * d->c + c0 + ch) * d->h) * d->w;
         float* dst = tile + plan->in_off + (size_t)(ch * plan->rows_in) * (size_t)phase_row;
-        for (int64_t rr = 0; rr < rows; rr++, dst += phase_row) {
-            const float* srow = ipx__src_row(cv, src, row0 + rr);
-            if (!fast || srow == NULL) {
-                ipx__fill_row(dst, srow, w, pl, cv->uw, d->stride_w, row_len);
-                continue;
-            }
+        if (!fast) {
+            for (int64_t rr = 0; rr < rows; rr++, dst += phase_row)
+                ipx__fill_row(dst, ipx__src_row(cv, src, row0 + rr), w, pl, cv->uw, d->stride_w, row_len);
+            continue;
+        }
+        int64_t rr = 0;
+        for (; rr < lo; rr++, dst += phase_row) /* padding rows above */
             for (int64_t i = 0; i < row_len; i += ROW_V) v8_store(dst + i, v8_zero());
+        for (const float* srow = src + (row0 + rr) * w; rr < hi; rr++, dst += phase_row, srow += w) {
+            /* zero the left and right padding (whole vectors, before the data they may
+               overlap), then copy the data in vectors, the last one overlapping */
+            for (int64_t i = 0; i < pl; i += ROW_V) v8_store(dst + i, v8_zero());
+            for (int64_t i = pl + w; i < row_len; i += ROW_V)
+                v8_store(dst + ipx__min(i, row_len - ROW_V), v8_zero());
             int64_t j = 0;
             for (; j + ROW_V <= w; j += ROW_V) v8_store(dst + pl + j, v8_load(srow + j));
             if (j < w) v8_store(dst + pl + w - ROW_V, v8_load(srow + w - ROW_V));
         }
+        for (; rr < rows; rr++, dst += phase_row) /* padding rows below */
+            for (int64_t i = 0; i < row_len; i += ROW_V) v8_store(dst + i, v8_zero());
     }
     if (load_weights) {
         size_t wn = (size_t)(b->gb * cv->kg * cv->cg * d->r * d->s);
@@ -169,6 +181,36 @@ IPX_INLINE void row_rows(const row_args* a, const float* x, const float* wt, con
         row_rows_k(a, x, wt, bias, out, KO, RB, QV, 0);
 }
 
+/* One 8-wide column chunk of input row t: adds its three taps per kernel row to the
+   accumulators of output rows t (a0, fresh from the bias), t-1 (a1) and t-2 (a2). Written as
+   explicit multiply-add chains so each tap is one FMA. */
+IPX_INLINE void dw3_row(const float* xr, const ipx_v8 w[9], ipx_v8 b, ipx_v8* a0, ipx_v8* a1,
+                        ipx_v8* a2) {
+    const ipx_v8 x0 = v8_load(xr), x1 = v8_load(xr + 1), x2 = v8_load(xr + 2);
+    *a0 = x2 * w[2] + (x1 * w[1] + (x0 * w[0] + b));
+    *a1 = x2 * w[5] + (x1 * w[4] + (x0 * w[3] + *a1));
+    *a2 = x2 * w[8] + (x1 * w[7] + (x0 * w[6] + *a2));
+}
+
+/* Rows [t_begin, t_end) of one column chunk (output row t - 2 completes at input row t),
+   with the store kind fixed: STORE 0 plain vector, 1 streaming. */
+IPX_INLINE void dw3_rows(const float* x, int64_t row_len, const ipx_v8 w[9], ipx_v8 b,
+                         ipx_v8* a1, ipx_v8* a2, float* out, int64_t q, int64_t t_begin,
+                         int64_t t_end, const int STORE) {
+    ipx_v8 p1 = *a1, p2 = *a2;
+    for (int64_t t = t_begin; t < t_end; t++) {
+        ipx_v8 a0;
+        dw3_row(x + t * row_len, w, b, &a0, &p1, &p2);
+        float* o = out + (t - 2) * q;
+        if (STORE) v8_stream(o, p2);
+        else v8_store(o, p2);
+        p2 = p1;
+        p1 = a0;
+    }
+    *a1 = p1;
+    *a2 = p2;
+}
+
 /* Depthwise 3x3, stride 1, dilation 1: the nine weights stay in registers and the input
    rows stream through once per 8-wide column chunk. Input row t feeds output rows t, t-1
    and t-2 (kernel rows 0, 1, 2), so each loaded vector serves three FMAs: 3 loads per 9 FMAs,
@@ -176,37 +218,37 @@ IPX_INLINE void row_rows(const row_args* a, const float* x, const float* wt, con
    right to left and rows top to bottom, so the spill of a partial chunk into the next row is
    overwritten later by that row's first chunk (or, for rows under 8 wide, by the later rows
    themselves); a store that would pass the block's last output is done exactly (what
-   follows belongs to another block). */
+   follows belongs to another block). The two warm-up rows and that last store are peeled off
+   so the steady loop is loads, nine FMAs and one store. */
 IPX_INLINE void dw3_channel(const float* x, int64_t row_len, const float* wt, float bias,
                             float* out, int64_t q, int64_t pb, bool stream) {
     ipx_v8 w[9];
     for (int i = 0; i < 9; i++) w[i] = v8_bcast(wt[i]);
     const ipx_v8 b = v8_bcast(bias);
     for (int64_t q0 = (q - 1) / ROW_V * ROW_V; q0 >= 0; q0 -= ROW_V) {
-        const int64_t nvalid = ipx__min(ROW_V, q - q0);
-        ipx_v8 a1 = b, a2 = b; /* output rows t-1 and t-2 */
-        for (int64_t t = 0; t < pb + 2; t++) {
-            const float* xr = x + t * row_len + q0;
-            ipx_v8 x0 = v8_load(xr), x1 = v8_load(xr + 1), x2 = v8_load(xr + 2);
-            ipx_v8 a0 = b + x0 * w[0] + x1 * w[1] + x2 * w[2];
-            a1 += x0 * w[3] + x1 * w[4] + x2 * w[5];
-            a2 += x0 * w[6] + x1 * w[7] + x2 * w[8];
-            if (t >= 2) {
-                float* o = out + (t - 2) * q + q0;
-                /* a whole vector may spill into later rows of this block (rewritten later),
-                   never past the block's pb * q outputs */
-                if (stream) { /* whole, aligned rows: bypass the caches (row_stream) */
-                    v8_stream(o, a2);
-                } else if (nvalid == ROW_V || (t - 2) * q + q0 + ROW_V <= pb * q) {
-                    v8_store(o, a2);
-                } else {
-                    float tmp[ROW_V];
-                    v8_store(tmp, a2);
-                    for (int64_t i = 0; i < nvalid; i++) o[i] = tmp[i];
-                }
-            }
-            a2 = a1;
-            a1 = a0;
+        const float* xc = x + q0;
+        float* oc = out + q0;
+        ipx_v8 a1 = b, a2 = b, a0; /* output rows t-1 and t-2 */
+        dw3_row(xc, w, b, &a0, &a1, &a2);            /* t = 0 */
+        a2 = a1, a1 = a0;
+        dw3_row(xc + row_len, w, b, &a0, &a1, &a2);  /* t = 1 */
+        a2 = a1, a1 = a0;
+        /* Output rows whose whole-vector store stays inside the block's pb * q outputs:
+           all of them for a whole chunk; for a partial one, those with
+           r * q + q0 + 8 <= pb * q. The rest are stored exactly. */
+        const int64_t room = pb * q - q0 - ROW_V;
+        const int64_t safe = stream || q0 + ROW_V <= q ? pb : room < 0 ? 0 : ipx__min(pb, room / q + 1);
+        if (stream)
+            dw3_rows(xc, row_len, w, b, &a1, &a2, oc, q, 2, safe + 2, 1);
+        else
+            dw3_rows(xc, row_len, w, b, &a1, &a2, oc, q, 2, safe + 2, 0);
+        for (int64_t t = safe + 2; t < pb + 2; t++) {
+            dw3_row(xc + t * row_len, w, b, &a0, &a1, &a2);
+            float tmp[ROW_V];
+            v8_store(tmp, a2);
+            float* o = oc + (t - 2) * q;
+            for (int64_t i = 0; i < q - q0 && i < ROW_V; i++) o[i] = tmp[i];
+            a2 = a1, a1 = a0;
         }
     }
 }

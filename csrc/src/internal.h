@@ -129,6 +129,8 @@ struct ipx_conv {
 
 /* Source row for tile row `up` (a row of the upsampled, padded input), or NULL for zeros. */
 static inline const float* ipx__src_row(const struct ipx_conv* cv, const float* plane, int64_t up) {
+    if (cv->uh == 1) /* forward and stride-1 backward data: no division */
+        return up < 0 || up >= cv->d.h ? NULL : plane + up * cv->d.w;
     if (up < 0 || up % cv->uh != 0 || up / cv->uh >= cv->d.h) return NULL;
     return plane + (up / cv->uh) * cv->d.w;
 }
