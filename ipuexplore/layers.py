@@ -15,6 +15,7 @@ helpers, which take ``batch``. Every count says what it counts:
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field, replace
 from enum import Enum
 
@@ -46,26 +47,36 @@ ACT_OPS_PER_ELEMENT = {
 }
 
 
+def _is_int(value) -> bool:
+    """An integer (numpy's too), not a bool and not a float that would be truncated."""
+    return type(value) is int or (isinstance(value, numbers.Integral) and not isinstance(value, bool))
+
+
 def _pair(value, name: str) -> tuple[int, int]:
-    if isinstance(value, int):
-        return (value, value)
+    if _is_int(value):
+        return (int(value), int(value))
     try:
         a, b = value
     except (TypeError, ValueError):
-        raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}") from None
+        a = b = None
+    if not (_is_int(a) and _is_int(b)):
+        raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
     return (int(a), int(b))
 
 
 def _quad(value, name: str) -> tuple[int, int, int, int]:
     """Padding as (top, bottom, left, right); an int or (ph, pw) pair is expanded."""
-    if isinstance(value, int):
-        return (value, value, value, value)
-    items = tuple(value)
+    if _is_int(value):
+        return (int(value),) * 4
+    try:
+        items = tuple(value)
+    except TypeError:
+        items = ()
     if len(items) == 2:
-        return (int(items[0]), int(items[0]), int(items[1]), int(items[1]))
-    if len(items) == 4:
-        return tuple(int(v) for v in items)  # type: ignore[return-value]
-    raise TypeError(f"{name} must be an int, (pad_h, pad_w) or (top, bottom, left, right), got {value!r}")
+        items = (items[0], items[0], items[1], items[1])
+    if len(items) != 4 or not all(_is_int(v) for v in items):
+        raise TypeError(f"{name} must be an int, (pad_h, pad_w) or (top, bottom, left, right), got {value!r}")
+    return tuple(int(v) for v in items)  # type: ignore[return-value]
 
 
 def _out_size(size: int, pad: int, kernel: int, stride: int, dilation: int) -> int:

@@ -56,6 +56,21 @@ def test_squeeze_channels_must_be_a_positive_int(se_c):
         Layer.se(8, 4, 4, se_c)
 
 
+@pytest.mark.parametrize("field, value", [
+    ("stride", (1.5, 1.5)), ("stride", True), ("pad", (0.5, 0.5)), ("pad", 1.5), ("pad", (1, 1, 1, 0.5)),
+    ("dilation", (1, 2.5)), ("kernel", (3.5, 3)),
+])
+def test_fractional_sizes_are_refused_not_truncated(field, value):
+    with pytest.raises(TypeError, match=field):
+        Layer.conv(8, 8, 8, 8, **{"kernel": 3, field: value})
+
+
+def test_numpy_ints_are_ints():
+    np = pytest.importorskip("numpy")
+    layer = Layer.conv(8, 8, 8, 8, (np.int64(3), 3), stride=(np.int64(2), 2), pad=np.int64(1))
+    assert layer.stride == (2, 2) and layer.pad == (1, 1, 1, 1) and type(layer.stride[0]) is int
+
+
 def test_empty_output_is_refused():
     with pytest.raises(ValueError, match="empty"):
         Layer.conv(4, 2, 2, 4, 5)
