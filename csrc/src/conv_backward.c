@@ -154,17 +154,28 @@ IPX_INLINE void bw_k3(const bw_args* a, const float* x, const float* dy, float* 
         for (int j = 0; j < 3; j++) sum[i][j] = v8_zero();
     for (int64_t q0 = 0; q0 < a->dy_len; q0 += BW_V) {
         ipx_v8 d1 = v8_zero(), d2 = v8_zero(); /* output-gradient rows t-1, t-2 */
-        for (int64_t t = 0; t < a->pb + 2; t++) {
-            ipx_v8 d0 = t < a->pb ? v8_load(dy + t * a->dy_len + q0) : v8_zero();
+        int64_t t = 0;
+        for (; t < a->pb; t++) { /* input rows that meet all three kernel rows */
+            const ipx_v8 d0 = v8_load(dy + t * a->dy_len + q0);
             const float* xr = x + t * a->out_row + q0;
             for (int si = 0; si < 3; si++) {
-                ipx_v8 xv = v8_load(xr + si);
+                const ipx_v8 xv = v8_load(xr + si);
                 sum[0][si] += d0 * xv;
                 sum[1][si] += d1 * xv;
                 sum[2][si] += d2 * xv;
             }
             d2 = d1;
             d1 = d0;
+        }
+        for (; t < a->pb + 2; t++) { /* the last two rows: kernel rows 1 and 2 only */
+            const float* xr = x + t * a->out_row + q0;
+            for (int si = 0; si < 3; si++) {
+                const ipx_v8 xv = v8_load(xr + si);
+                sum[1][si] += d1 * xv;
+                sum[2][si] += d2 * xv;
+            }
+            d2 = d1;
+            d1 = v8_zero();
         }
     }
     for (int i = 0; i < 3; i++)
@@ -286,11 +297,15 @@ static void bw_job(void* vctx, uint32_t wi) {
                     const float* src = ctx->dy + ((ni * d->k + (g0 + j) * cv->kg + k0 + kk) * cv->p + p0) * cv->q;
                     float* dst = tile + pl->dy_off + ((j * kb + kk) * pb) * pl->dy_len;
                     for (int64_t pp = 0; pp < pb; pp++, src += cv->q, dst += pl->dy_len) {
-                        /* zero the row's last vector, then copy q floats in vectors */
+                        /* zero the row's last vector, then copy q floats in vectors (the
+                           last one overlapping when q >= 8) */
                         v8_store(dst + pl->dy_len - BW_V, v8_zero());
                         int64_t i = 0;
                         for (; i + BW_V <= cv->q; i += BW_V) v8_store(dst + i, v8_load(src + i));
-                        for (; i < cv->q; i++) dst[i] = src[i];
+                        if (i < cv->q && cv->q >= BW_V)
+                            v8_store(dst + cv->q - BW_V, v8_load(src + cv->q - BW_V));
+                        else
+                            for (; i < cv->q; i++) dst[i] = src[i];
                     }
                 }
             st->bytes_in += 4u * (uint64_t)(gb * kb * pb * pl->dy_len);
@@ -303,8 +318,18 @@ static void bw_job(void* vctx, uint32_t wi) {
             /* bias: sums of the output gradient (padding lanes are zero), in vectors */
             for (int64_t jk = 0; jk < gb * kb; jk++) {
                 const float* dyr = tile + pl->dy_off + jk * pb * pl->dy_len;
-                ipx_v8 v = v8_zero();
-                for (int64_t i = 0; i < pb * pl->dy_len; i += BW_V) v += v8_load(dyr + i);
+                /* four independent sums so the adds overlap, then combined */
+                ipx_v8 v0 = v8_zero(), v1 = v8_zero(), v2 = v8_zero(), v3 = v8_zero();
+                const int64_t len = pb * pl->dy_len;
+                int64_t i = 0;
+                for (; i + 4 * BW_V <= len; i += 4 * BW_V) {
+                    v0 += v8_load(dyr + i);
+                    v1 += v8_load(dyr + i + BW_V);
+                    v2 += v8_load(dyr + i + 2 * BW_V);
+                    v3 += v8_load(dyr + i + 3 * BW_V);
+                }
+                for (; i < len; i += BW_V) v0 += v8_load(dyr + i);
+                ipx_v8 v = (v0 + v1) + (v2 + v3);
                 float t = 0;
                 for (int l = 0; l < BW_V; l++) t += v[l];
                 tile[pl->bacc_off + jk] += t;
