@@ -50,7 +50,7 @@ _MAX_DIM = 1 << 30
 _ALGORITHMS = {"auto": 0, "direct": 1, "gemm": 2}
 _ALGORITHM_NAMES = {v: k for k, v in _ALGORITHMS.items()}
 _KERNEL_NAMES = {1: "row", 2: "channel", 3: "gemm"}
-_ISA_NAMES = {0: "portable", 1: "avx2"}
+_ISA_NAMES = {0: "portable", 1: "avx2", 2: "avx512"}
 
 
 def _check(status: int, context: str = "") -> None:
@@ -534,7 +534,7 @@ class Conv2d:
 
     @property
     def info(self) -> dict:
-        """kernel ("row", "channel", "gemm"), isa ("avx2", "portable"), algorithm, flops
+        """kernel ("row", "channel", "gemm"), isa ("avx512", "avx2", "portable"), algorithm, flops
         (2 x MACs per run), min_bytes (compulsory traffic), min_tile_bytes, allocated_bytes."""
         return dict(self._info)
 

@@ -136,6 +136,11 @@ typedef enum ipx_isa {
     IPX_ISA_PORTABLE = 0,
     /// x86-64 AVX2 + FMA, chosen at run time when the CPU supports both.
     IPX_ISA_AVX2 = 1,
+    /// The same 8-wide kernels compiled for AVX-512F + AVX-512VL: 32 vector registers and
+    /// FMAs that broadcast a weight straight from memory (the row kernel uses them; the
+    /// others run their AVX2 code). Chosen at run time when the CPU supports both, unless
+    /// the environment variable IPX_FORCE_AVX2=1 caps the choice at AVX2.
+    IPX_ISA_AVX512 = 2,
 } ipx_isa;
 
 /// Flag for ipx_conv_desc::flags: use the portable kernels even when AVX2/FMA is available.
@@ -235,6 +240,10 @@ IPX_API uint32_t ipx_cpu_count(void);
 
 /// Whether this CPU can run the AVX2/FMA kernels (1) or only the portable ones (0). Thread-safe.
 IPX_API int ipx_cpu_has_avx2(void);
+
+/// Whether this CPU can run the AVX-512 (F + VL) build of the kernels (1) or not (0).
+/// Thread-safe.
+IPX_API int ipx_cpu_has_avx512(void);
 
 /// Output size of a convolution without creating it.
 /// @param desc  parameters; must not be NULL.

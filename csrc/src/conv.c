@@ -10,9 +10,27 @@ int ipx_cpu_has_avx2(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
+int ipx_cpu_has_avx512(void) {
+    __builtin_cpu_init();
+    return ipx_cpu_has_avx2() && __builtin_cpu_supports("avx512f") &&
+           __builtin_cpu_supports("avx512vl");
+}
 #else
 int ipx_cpu_has_avx2(void) { return 0; }
+int ipx_cpu_has_avx512(void) { return 0; }
 #endif
+
+/* The instruction set a handle's kernels use: the best the CPU has, unless the flag or
+   IPX_FORCE_PORTABLE=1 asks for the portable path, or IPX_FORCE_AVX2=1 caps it at AVX2. */
+static bool env_set(const char* name) {
+    const char* v = getenv(name);
+    return v && v[0] && v[0] != '0';
+}
+int32_t ipx__pick_isa(bool portable) {
+    if (portable || env_set("IPX_FORCE_PORTABLE") || !ipx_cpu_has_avx2()) return IPX_ISA_PORTABLE;
+    if (!env_set("IPX_FORCE_AVX2") && ipx_cpu_has_avx512()) return IPX_ISA_AVX512;
+    return IPX_ISA_AVX2;
+}
 
 void ipx__fill_row(float* dst, const float* src, int64_t w, int64_t pl, int64_t uw, int64_t sw,
                    int64_t row_len) {
@@ -165,9 +183,7 @@ static ipx_status conv_init(struct ipx_conv* cv, const ipx_conv_desc* d, int64_t
     cv->kg8 = ipx__round_up(kg, 8);
     cv->kernel = pick_kernel(cg, kg, d->algorithm);
     cv->algorithm = cv->kernel == IPX_KERNEL_GEMM ? IPX_ALGORITHM_GEMM : IPX_ALGORITHM_DIRECT;
-    const char* force = getenv("IPX_FORCE_PORTABLE");
-    bool portable = (d->flags & IPX_FLAG_PORTABLE) || (force && force[0] && force[0] != '0');
-    cv->isa = (!portable && ipx_cpu_has_avx2()) ? IPX_ISA_AVX2 : IPX_ISA_PORTABLE;
+    cv->isa = ipx__pick_isa(d->flags & IPX_FLAG_PORTABLE);
     atomic_init(&cv->in_use, 0);
     const bool chan = cv->kernel == IPX_KERNEL_CHANNEL;
     cv->weight_len = chan ? (size_t)(d->g * cv->kg8 * cg * taps) : (size_t)(d->k * cg * taps);

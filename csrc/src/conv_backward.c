@@ -311,7 +311,7 @@ static void bw_job(void* vctx, uint32_t wi) {
             st->bytes_in += 4u * (uint64_t)(gb * kb * pb * pl->dy_len);
             uint64_t t1 = ipx__now_ns();
 #if IPX_HAVE_AVX2_PATH
-            if (cv->isa == IPX_ISA_AVX2) bw_compute_avx2(cv, pl, gb, kb, pb, tile);
+            if (cv->isa >= IPX_ISA_AVX2  /* also AVX512 */) bw_compute_avx2(cv, pl, gb, kb, pb, tile);
             else
 #endif
                 bw_compute_portable(cv, pl, gb, kb, pb, tile);

@@ -210,7 +210,7 @@ static void chan_write(const struct ipx_conv* cv, const ipx__block* b, const flo
 void ipx__chan_compute(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
                        float* tile, float* output) {
 #if IPX_HAVE_AVX2_PATH
-    if (cv->isa == IPX_ISA_AVX2)
+    if (cv->isa >= IPX_ISA_AVX2  /* also AVX512 */)
         chan_compute_avx2(cv, plan, b, tile);
     else
 #endif

@@ -157,7 +157,7 @@ static void gemm_compute_portable(const struct ipx_conv* cv, const ipx__plan* pl
 void ipx__gemm_compute(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
                        const float* tile, float* output) {
 #if IPX_HAVE_AVX2_PATH
-    if (cv->isa == IPX_ISA_AVX2) {
+    if (cv->isa >= IPX_ISA_AVX2  /* also AVX512 */) {
         gemm_compute_avx2(cv, plan, b, tile, output);
         return;
     }

@@ -91,6 +91,9 @@ static inline void ipx__release(_Atomic int* flag) { atomic_store(flag, 0); }
 
 /* ---- conv (conv.c) and its kernels ---- */
 
+/* Instruction set for a new handle (conv.c): an ipx_isa value. */
+int32_t ipx__pick_isa(bool portable);
+
 /* A block of work: one superstep of one worker. */
 typedef struct ipx__block {
     int64_t n;       /* image */

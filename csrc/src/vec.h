@@ -14,9 +14,12 @@ typedef float ipx_v8 __attribute__((vector_size(32)));
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #define IPX_HAVE_AVX2_PATH 1
 #define IPX_TARGET_AVX2 __attribute__((target("avx2,fma")))
+/* Same vectors, with AVX-512F/VL encodings: 32 registers, broadcast-from-memory FMAs. */
+#define IPX_TARGET_AVX512 __attribute__((target("avx2,fma,avx512f,avx512vl")))
 #else
 #define IPX_HAVE_AVX2_PATH 0
 #define IPX_TARGET_AVX2
+#define IPX_TARGET_AVX512
 #endif
 
 IPX_INLINE ipx_v8 v8_load(const float* p) {

@@ -367,6 +367,9 @@ int main(void) {
         fprintf(stderr, "test_conv: %d failure(s)\n", failures);
         return 1;
     }
-    printf("test_conv: all passed (%s kernels)\n", ipx_cpu_has_avx2() && !getenv("IPX_FORCE_PORTABLE") ? "avx2" : "portable");
+    const char* isa = !ipx_cpu_has_avx2() || getenv("IPX_FORCE_PORTABLE") ? "portable"
+                      : ipx_cpu_has_avx512() && !getenv("IPX_FORCE_AVX2")  ? "avx512"
+                                                                             : "avx2";
+    printf("test_conv: all passed (%s kernels)\n", isa);
     return 0;
 }

@@ -1,5 +1,7 @@
 """The engine against the float64 numpy reference and against PyTorch."""
 
+import os
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -70,13 +72,18 @@ def test_random_shapes_match_reference(case, pools):
     conv, y, ref = _run_case(case, pools[case["workers"]])
     assert y.shape == ref.shape == conv.output_shape
     _assert_close(y, ref)
-    assert conv.info["isa"] == ("portable" if case["portable"] or not _has_avx2() else "avx2")
+    assert conv.info["isa"] == ("portable" if case["portable"] else _best_isa())
     assert (conv.info["kernel"] == "gemm") == (case["algorithm"] == "gemm")
 
 
-def _has_avx2():
+def _best_isa():
+    """The ISA a handle gets without portable=True (IPX_FORCE_* variables honoured)."""
     from ipuexplore._ipx_cffi import lib
-    return bool(lib.ipx_cpu_has_avx2())
+    if os.environ.get("IPX_FORCE_PORTABLE", "0") not in ("", "0") or not lib.ipx_cpu_has_avx2():
+        return "portable"
+    if os.environ.get("IPX_FORCE_AVX2", "0") in ("", "0") and lib.ipx_cpu_has_avx512():
+        return "avx512"
+    return "avx2"
 
 
 # Named shape families (XNNPACK-tester style): each exercises one path or edge.
