@@ -135,13 +135,15 @@ IPX_INLINE void bw_taps(const bw_args* a, const float* x, const float* dy, int64
             }
         }
     }
+    /* horizontal sums, eight at a time */
+    ipx_v8 all[2 * BW_V];
+    float tot[2 * BW_V];
+    const int nsum = KO * SB;
+    for (int i = 0; i < nsum; i++) all[i] = sum[i / SB][i % SB];
+    for (int i = nsum; i < (nsum + BW_V - 1) / BW_V * BW_V; i++) all[i] = v8_zero();
+    for (int i = 0; i < nsum; i += BW_V) v8_store(tot + i, v8_reduce8(all + i));
     for (int ko = 0; ko < KO; ko++)
-        for (int sb = 0; sb < SB; sb++) {
-            ipx_v8 v = sum[ko][sb];
-            float t = 0;
-            for (int l = 0; l < BW_V; l++) t += v[l];
-            acc[ko * acc_ko + s0 + sb] += t;
-        }
+        for (int sb = 0; sb < SB; sb++) acc[ko * acc_ko + s0 + sb] += tot[ko * SB + sb];
 }
 
 /* 3x3, stride 1, dilation 1, one output channel (depthwise and small groups): a sliding
@@ -178,12 +180,15 @@ IPX_INLINE void bw_k3(const bw_args* a, const float* x, const float* dy, float* 
             d1 = v8_zero();
         }
     }
-    for (int i = 0; i < 3; i++)
-        for (int j = 0; j < 3; j++) {
-            float t = 0;
-            for (int l = 0; l < BW_V; l++) t += sum[i][j][l];
-            acc[i * 3 + j] += t;
-        }
+    /* horizontal sums: taps 0-7 in one transposing tree, tap 8 alone */
+    ipx_v8 all[8];
+    float tot[9];
+    for (int i = 0; i < 8; i++) all[i] = sum[i / 3][i % 3];
+    v8_store(tot, v8_reduce8(all));
+    all[0] = sum[2][2];
+    for (int i = 1; i < 8; i++) all[i] = v8_zero();
+    tot[8] = v8_reduce8(all)[0];
+    for (int i = 0; i < 9; i++) acc[i] += tot[i];
 }
 
 #define BW_S_CASES(KO, SBMAX)                                                              \

@@ -61,4 +61,19 @@ IPX_INLINE void v8_stream_fence(void) {
 IPX_INLINE ipx_v8 v8_bcast(float x) { return (ipx_v8){0, 0, 0, 0, 0, 0, 0, 0} + x; }
 IPX_INLINE ipx_v8 v8_zero(void) { return (ipx_v8){0, 0, 0, 0, 0, 0, 0, 0}; }
 
+/* Horizontal sums of eight vectors at once: lane i of the result is the sum of v[i]'s lanes,
+   by a transposing add tree (3 rounds of shuffle pairs) instead of eight scalar chains. The
+   order of the additions is fixed, so a sum does not depend on its neighbours. */
+IPX_INLINE ipx_v8 v8_reduce8(const ipx_v8 v[8]) {
+    ipx_v8 b[4], c[2];
+    for (int i = 0; i < 4; i++)
+        b[i] = __builtin_shufflevector(v[2 * i], v[2 * i + 1], 0, 8, 2, 10, 4, 12, 6, 14) +
+               __builtin_shufflevector(v[2 * i], v[2 * i + 1], 1, 9, 3, 11, 5, 13, 7, 15);
+    for (int i = 0; i < 2; i++)
+        c[i] = __builtin_shufflevector(b[2 * i], b[2 * i + 1], 0, 1, 8, 9, 4, 5, 12, 13) +
+               __builtin_shufflevector(b[2 * i], b[2 * i + 1], 2, 3, 10, 11, 6, 7, 14, 15);
+    return __builtin_shufflevector(c[0], c[1], 0, 1, 2, 3, 8, 9, 10, 11) +
+           __builtin_shufflevector(c[0], c[1], 4, 5, 6, 7, 12, 13, 14, 15);
+}
+
 #endif
