@@ -16,11 +16,11 @@ import io
 import json
 import sys
 
-from ipuexplore.hardware import Chip, load_chip
+from ipuexplore.hardware import DEFAULT_PAIR, Chip, load_chip
 from ipuexplore.layers import Layer, valid_group_counts
 from ipuexplore.models import Estimate, estimate
 
-DEFAULT_CHIPS = "ipu-mk1,v100"  # the source article's pair
+DEFAULT_CHIPS = ",".join(DEFAULT_PAIR)
 JSON_KEYS = ("time_s", "flops", "bytes", "arithmetic_intensity", "achieved_flop_s", "bandwidth_b_s", "bound")
 
 

@@ -9,7 +9,9 @@ import os
 import sys
 import time
 
-DEFAULT_CHIPS = "ipu-mk1,v100"
+from ipuexplore.hardware import DEFAULT_PAIR
+
+DEFAULT_CHIPS = ",".join(DEFAULT_PAIR)
 
 
 def register(subparsers) -> None:

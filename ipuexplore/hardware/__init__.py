@@ -30,6 +30,8 @@ __all__ = [
     "GpuSpec",
     "IpuSpec",
     "TAGS",
+    "CHIP_IDS",
+    "DEFAULT_PAIR",
     "list_chips",
     "load_chip",
     "parse_chip",
@@ -37,6 +39,8 @@ __all__ = [
 
 # Shipped ids in the order tables show them: the source article's pair first.
 CHIP_IDS = ("ipu-mk1", "ipu-mk2", "ipu-bow", "v100", "a100-40gb", "a100-80gb", "h100", "host")
+# The pair the source article compares (Graphcore blog, Masters 2020): every view's default.
+DEFAULT_PAIR = ("ipu-mk1", "v100")
 
 
 def list_chips() -> list[str]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from ipuexplore.hardware import DEFAULT_PAIR
 from ipuexplore.layers import Layer, valid_group_counts
 
 WIDTHS = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048)
@@ -58,8 +59,8 @@ class LayerSettings:
     stride: int = 1
     dtype: str = "fp16"
     train: bool = False
-    chip_a: str = "ipu-mk1"  # the source article's pair
-    chip_b: str = "v100"
+    chip_a: str = DEFAULT_PAIR[0]  # the source article's pair
+    chip_b: str = DEFAULT_PAIR[1]
     keep: str = "off"
     ref_cpg: int = 8  # channels per group of the reference block (keep mode)
 
