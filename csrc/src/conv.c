@@ -443,7 +443,7 @@ static void conv_job(void* vctx, uint32_t wi) {
                 if (load_w) st->bytes_in += 4u * (uint64_t)(b.gb * b.kb * (pl->rows_in + 1));
                 kout = (uint64_t)(b.gb * b.kb);
             } else {
-                ipx__row_exchange(cv, pl, &b, ctx->input, tile, load_w);
+                ipx__row_exchange(cv, pl, &b, ctx->input, tile, load_w, step == 0);
                 load_in = true; /* the row kernel always refreshes its input */
                 st->bytes_in += 4u * (uint64_t)(b.gb * cv->cg) * rows *
                                 (uint64_t)(cv->d.stride_w * pl->row_len);

@@ -85,6 +85,7 @@ static ipx_status bw_make_plan(const struct ipx_conv* cv, ipx_pool_t pool, bw_pl
         else break;
     }
     bw_tile_floats(cv, gb, kb, pb, pl);
+    pl->x.gb = gb; /* for the input exchange's first-block zeroing */
     pl->gb = gb;
     pl->kb = kb;
     pl->pb = pb;
@@ -294,7 +295,7 @@ static void bw_job(void* vctx, uint32_t wi) {
             }
             /* exchange: input rows (row-kernel layout) and output-gradient rows */
             ipx__block b = {.n = ni, .g0 = g0, .gb = gb, .k0 = 0, .kb = cv->kg, .p0 = p0, .pb = pb};
-            ipx__row_exchange(cv, &pl->x, &b, ctx->x, tile, false);
+            ipx__row_exchange(cv, &pl->x, &b, ctx->x, tile, false, step == 0);
             const int64_t rows = (pb - 1) * d->stride_h + (d->r - 1) * d->dilation_h + 1;
             st->bytes_in += 4u * (uint64_t)(gb * cg * rows * d->stride_w * pl->x.row_len);
             for (int64_t j = 0; j < gb; j++)

@@ -59,7 +59,7 @@ int64_t ipx__row_tile_floats(const struct ipx_conv* cv, int64_t gb, int64_t pb,
 }
 
 void ipx__row_exchange(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
-                       const float* input, float* tile, bool load_weights) {
+                       const float* input, float* tile, bool load_weights, bool fresh) {
     const ipx_conv_desc* d = &cv->d;
     const int64_t chans = b->gb * cv->cg, c0 = b->g0 * cv->cg;
     const int64_t rows = (b->pb - 1) * d->stride_h + (d->r - 1) * d->dilation_h + 1;
@@ -71,8 +71,13 @@ void ipx__row_exchange(const struct ipx_conv* cv, const ipx__plan* plan, const i
     const bool fast = d->stride_w == 1 && cv->uw == 1 && cv->uh == 1 && pl >= 0 && w >= ROW_V &&
                       pl + w <= row_len && row_len % ROW_V == 0;
     /* Tile rows [lo, hi) hold input rows (no upsampling in the fast case); the others are
-       padding. */
+       padding. Padding columns are zeroed once per run (fresh) and never written after. */
     const int64_t lo = ipx__min(rows, ipx__max(0, -row0)), hi = ipx__max(lo, ipx__min(rows, d->h - row0));
+    if (fast && fresh) {
+        const int64_t zn = plan->gb * cv->cg * plan->rows_in * row_len;
+        float* z = tile + plan->in_off;
+        for (int64_t i = 0; i < zn; i += ROW_V) v8_store(z + i, v8_zero());
+    }
     for (int64_t ch = 0; ch < chans; ch++) {
         const float* src = input + ((b->n * d->c + c0 + ch) * d->h) * d->w;
         float* dst = tile + plan->in_off + (size_t)(ch * plan->rows_in) * (size_t)phase_row;
@@ -85,11 +90,7 @@ void ipx__row_exchange(const struct ipx_conv* cv, const ipx__plan* plan, const i
         for (; rr < lo; rr++, dst += phase_row) /* padding rows above */
             for (int64_t i = 0; i < row_len; i += ROW_V) v8_store(dst + i, v8_zero());
         for (const float* srow = src + (row0 + rr) * w; rr < hi; rr++, dst += phase_row, srow += w) {
-            /* zero the left and right padding (whole vectors, before the data they may
-               overlap), then copy the data in vectors, the last one overlapping */
-            for (int64_t i = 0; i < pl; i += ROW_V) v8_store(dst + i, v8_zero());
-            for (int64_t i = pl + w; i < row_len; i += ROW_V)
-                v8_store(dst + ipx__min(i, row_len - ROW_V), v8_zero());
+            /* the data in vectors, the last one overlapping (never past the data) */
             int64_t j = 0;
             for (; j + ROW_V <= w; j += ROW_V) v8_store(dst + pl + j, v8_load(srow + j));
             if (j < w) v8_store(dst + pl + w - ROW_V, v8_load(srow + w - ROW_V));

@@ -146,8 +146,12 @@ void ipx__fill_row(float* dst, const float* src, int64_t w, int64_t pl, int64_t 
 /* Row kernel (conv_depthwise.c): depthwise, channel multipliers, < 16 in / < 8 out per group. */
 int64_t ipx__row_tile_floats(const struct ipx_conv* cv, int64_t gb, int64_t pb,
                              ipx__plan* plan);
+/* fresh: the worker's first block of this run (the tile holds another run's data); the
+   fast path then zeroes the whole input region once, and later blocks copy only the data
+   and zero only whole padding rows (padding columns are never written, so they stay zero).
+   plan->gb must be the largest block's group count. */
 void ipx__row_exchange(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
-                       const float* input, float* tile, bool load_weights);
+                       const float* input, float* tile, bool load_weights, bool fresh);
 void ipx__row_compute(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
                       float* tile, float* output);
 

@@ -31,7 +31,7 @@ def test_make_builds_static_and_shared_libraries(built):
 def test_make_test_runs_c_tests_and_example(built):
     proc = subprocess.run(["make", "-C", str(built), "test"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert proc.stdout.count("test_conv: all passed") == 3  # best ISA, AVX2 capped, portable
+    assert proc.stdout.count("test_conv: all passed") == 2
     assert "y[interior]=9" in proc.stdout
 
 

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import ipuexplore
-from ipuexplore.engine import Conv2d, Pool, conv_output_size, reference_conv2d
+from ipuexplore.engine import Conv2d, Pool, conv_output_size, reference_conv2d, reference_conv2d_backward
 
 CHANNELS_PER_GROUP = [1, 2, 3, 4, 5, 8, 13, 16, 17]
 
@@ -246,3 +246,26 @@ def test_depthwise_large_output_streams_correctly():
     y = ipuexplore.conv2d(x, w, padding=1, groups=128, workers=2)
     assert y.nbytes >= 16 << 20
     _assert_close(y, reference_conv2d(x, w, None, 1, 1, 1, 128))
+
+
+@pytest.mark.parametrize("tile_kib", [16, 24, 624])
+def test_row_exchange_padding_survives_a_dirty_tile(tile_kib):
+    """The row kernel zeroes its tile's padding columns once per run (the first block of each
+    worker) and then copies only data: a tile full of another layer's numbers, blocks of
+    different sizes (a partial last group block, short last row blocks), forward and both
+    backward passes must still see zero padding."""
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((3, 20, 13, 11), dtype=np.float32)
+    with Pool(2, tile_bytes=tile_kib * 1024) as pool:
+        for g in (20, 5):  # depthwise 3x3 (its own kernel) and 4 channels per group
+            w = rng.standard_normal((20, 20 // g, 3, 3), dtype=np.float32)
+            dirty_w = rng.standard_normal((20, 20, 3, 3), dtype=np.float32) + 100.0
+            ipuexplore.conv2d(x + 100.0, dirty_w, padding=1, pool=pool)  # fills the tiles
+            y = ipuexplore.conv2d(x, w, padding=1, groups=g, pool=pool)
+            _assert_close(y, reference_conv2d(x, w, None, 1, 1, 1, g))
+            dy = rng.standard_normal(y.shape, dtype=np.float32)
+            ipuexplore.conv2d(x + 100.0, dirty_w, padding=1, pool=pool)
+            gi, gw, _ = ipuexplore.conv2d_backward(dy, x, w, 1, 1, 1, g, pool=pool)
+            ri, rw, _ = reference_conv2d_backward(dy, x, w, 1, 1, 1, g)
+            _assert_close(gi, ri)
+            _assert_close(gw, rw)
