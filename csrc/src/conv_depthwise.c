@@ -212,46 +212,84 @@ IPX_INLINE void dw3_rows(const float* x, int64_t row_len, const ipx_v8 w[9], ipx
     *a2 = p2;
 }
 
+/* One column chunk at q0, all rows of the block. */
+IPX_INLINE void dw3_chunk(const float* x, int64_t row_len, const ipx_v8 w[9], ipx_v8 b,
+                          float* out, int64_t q, int64_t pb, int64_t q0, bool stream) {
+    const float* xc = x + q0;
+    float* oc = out + q0;
+    ipx_v8 a1 = b, a2 = b, a0; /* output rows t-1 and t-2 */
+    dw3_row(xc, w, b, &a0, &a1, &a2);            /* t = 0 */
+    a2 = a1, a1 = a0;
+    dw3_row(xc + row_len, w, b, &a0, &a1, &a2);  /* t = 1 */
+    a2 = a1, a1 = a0;
+    /* Output rows whose whole-vector store stays inside the block's pb * q outputs:
+       all of them for a whole chunk; for a partial one, those with
+       r * q + q0 + 8 <= pb * q. The rest are stored exactly. */
+    const int64_t room = pb * q - q0 - ROW_V;
+    const int64_t safe = stream || q0 + ROW_V <= q ? pb : room < 0 ? 0 : ipx__min(pb, room / q + 1);
+    if (stream)
+        dw3_rows(xc, row_len, w, b, &a1, &a2, oc, q, 2, safe + 2, 1);
+    else
+        dw3_rows(xc, row_len, w, b, &a1, &a2, oc, q, 2, safe + 2, 0);
+    for (int64_t t = safe + 2; t < pb + 2; t++) {
+        dw3_row(xc + t * row_len, w, b, &a0, &a1, &a2);
+        float tmp[ROW_V];
+        v8_store(tmp, a2);
+        float* o = oc + (t - 2) * q;
+        for (int64_t i = 0; i < q - q0 && i < ROW_V; i++) o[i] = tmp[i];
+        a2 = a1, a1 = a0;
+    }
+}
+
+/* Two whole column chunks (q0 and q0 + 8) side by side: twice the independent FMA chains
+   per row step and half the loop overhead. */
+IPX_INLINE void dw3_pair(const float* x, int64_t row_len, const ipx_v8 w[9], ipx_v8 b,
+                         float* out, int64_t q, int64_t pb, int64_t q0, const int STORE) {
+    const float* xc = x + q0;
+    float* oc = out + q0;
+    ipx_v8 a1 = b, a2 = b, c1 = b, c2 = b, a0, c0;
+    for (int64_t t = 0; t < 2; t++) { /* warm-up rows */
+        dw3_row(xc + t * row_len, w, b, &a0, &a1, &a2);
+        dw3_row(xc + t * row_len + ROW_V, w, b, &c0, &c1, &c2);
+        a2 = a1, a1 = a0, c2 = c1, c1 = c0;
+    }
+    for (int64_t t = 2; t < pb + 2; t++) {
+        dw3_row(xc + t * row_len, w, b, &a0, &a1, &a2);
+        dw3_row(xc + t * row_len + ROW_V, w, b, &c0, &c1, &c2);
+        float* o = oc + (t - 2) * q;
+        if (STORE) {
+            v8_stream(o, a2);
+            v8_stream(o + ROW_V, c2);
+        } else {
+            v8_store(o, a2);
+            v8_store(o + ROW_V, c2);
+        }
+        a2 = a1, a1 = a0, c2 = c1, c1 = c0;
+    }
+}
+
 /* Depthwise 3x3, stride 1, dilation 1: the nine weights stay in registers and the input
-   rows stream through once per 8-wide column chunk. Input row t feeds output rows t, t-1
-   and t-2 (kernel rows 0, 1, 2), so each loaded vector serves three FMAs: 3 loads per 9 FMAs,
-   FMA-bound. Results go straight to the block's NCHW output rows (q apart): chunks run
-   right to left and rows top to bottom, so the spill of a partial chunk into the next row is
-   overwritten later by that row's first chunk (or, for rows under 8 wide, by the later rows
-   themselves); a store that would pass the block's last output is done exactly (what
-   follows belongs to another block). The two warm-up rows and that last store are peeled off
-   so the steady loop is loads, nine FMAs and one store. */
+   rows stream through once per column chunk. Input row t feeds output rows t, t-1 and t-2
+   (kernel rows 0, 1, 2), so each loaded vector serves three FMAs: 3 loads per 9 FMAs,
+   FMA-bound. Results go straight to the block's NCHW output rows (q apart). A partial last
+   chunk goes first: its whole-vector stores spill into the next row's first columns, which
+   the chunk at column 0 rewrites later (rows under 8 wide: the later rows themselves); a
+   store that would pass the block's last output is done exactly (what follows belongs to
+   another block). The whole chunks follow, two at a time. */
 IPX_INLINE void dw3_channel(const float* x, int64_t row_len, const float* wt, float bias,
                             float* out, int64_t q, int64_t pb, bool stream) {
     ipx_v8 w[9];
     for (int i = 0; i < 9; i++) w[i] = v8_bcast(wt[i]);
     const ipx_v8 b = v8_bcast(bias);
-    for (int64_t q0 = (q - 1) / ROW_V * ROW_V; q0 >= 0; q0 -= ROW_V) {
-        const float* xc = x + q0;
-        float* oc = out + q0;
-        ipx_v8 a1 = b, a2 = b, a0; /* output rows t-1 and t-2 */
-        dw3_row(xc, w, b, &a0, &a1, &a2);            /* t = 0 */
-        a2 = a1, a1 = a0;
-        dw3_row(xc + row_len, w, b, &a0, &a1, &a2);  /* t = 1 */
-        a2 = a1, a1 = a0;
-        /* Output rows whose whole-vector store stays inside the block's pb * q outputs:
-           all of them for a whole chunk; for a partial one, those with
-           r * q + q0 + 8 <= pb * q. The rest are stored exactly. */
-        const int64_t room = pb * q - q0 - ROW_V;
-        const int64_t safe = stream || q0 + ROW_V <= q ? pb : room < 0 ? 0 : ipx__min(pb, room / q + 1);
+    int64_t whole = q / ROW_V; /* chunks 0 .. whole-1 are whole */
+    if (whole * ROW_V < q) dw3_chunk(x, row_len, w, b, out, q, pb, whole * ROW_V, stream);
+    for (; whole >= 2; whole -= 2) {
         if (stream)
-            dw3_rows(xc, row_len, w, b, &a1, &a2, oc, q, 2, safe + 2, 1);
+            dw3_pair(x, row_len, w, b, out, q, pb, (whole - 2) * ROW_V, 1);
         else
-            dw3_rows(xc, row_len, w, b, &a1, &a2, oc, q, 2, safe + 2, 0);
-        for (int64_t t = safe + 2; t < pb + 2; t++) {
-            dw3_row(xc + t * row_len, w, b, &a0, &a1, &a2);
-            float tmp[ROW_V];
-            v8_store(tmp, a2);
-            float* o = oc + (t - 2) * q;
-            for (int64_t i = 0; i < q - q0 && i < ROW_V; i++) o[i] = tmp[i];
-            a2 = a1, a1 = a0;
-        }
+            dw3_pair(x, row_len, w, b, out, q, pb, (whole - 2) * ROW_V, 0);
     }
+    if (whole == 1) dw3_chunk(x, row_len, w, b, out, q, pb, 0, stream);
 }
 
 #define ROW_RB_CASES(KO, RBMAX, QV)                                                          \
