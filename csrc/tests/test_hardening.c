@@ -255,8 +255,8 @@ static void test_ieee(void) {
     for (uint32_t flags = 0; flags <= IPX_FLAG_PORTABLE; flags++) {
         check_ieee(desc(2, 8, 9, 11, 8, 3, 8, 1, 1), flags, IPX_KERNEL_ROW);        /* depthwise */
         check_ieee(desc(1, 6, 7, 13, 12, 3, 2, 2, 2), flags, IPX_KERNEL_ROW);       /* 3 ch/group */
-        check_ieee(desc(2, 16, 9, 10, 24, 3, 1, 1, 1), flags, IPX_KERNEL_CHANNEL);  /* dense */
-        check_ieee(desc(1, 32, 6, 6, 32, 1, 2, 1, 0), flags, IPX_KERNEL_CHANNEL);   /* 1x1 */
+        check_ieee(desc(2, 32, 9, 10, 24, 3, 1, 1, 1), flags, IPX_KERNEL_CHANNEL);  /* dense */
+        check_ieee(desc(1, 32, 6, 6, 32, 1, 1, 1, 0), flags, IPX_KERNEL_CHANNEL);   /* 1x1 (32 per group: the channel kernel on every ISA) */
     }
 }
 

@@ -248,7 +248,7 @@ def test_depthwise_large_output_streams_correctly():
     _assert_close(y, reference_conv2d(x, w, None, 1, 1, 1, 128))
 
 
-@pytest.mark.parametrize("tile_kib", [16, 24, 624])
+@pytest.mark.parametrize("tile_kib", [24, 32, 624])
 def test_row_exchange_padding_survives_a_dirty_tile(tile_kib):
     """The row kernel zeroes its tile's padding columns once per run (the first block of each
     worker) and then copies only data: a tile full of another layer's numbers, blocks of
