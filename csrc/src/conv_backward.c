@@ -298,14 +298,18 @@ static void bw_job(void* vctx, uint32_t wi) {
             ipx__row_exchange(cv, &pl->x, &b, ctx->x, tile, false, step == 0);
             const int64_t rows = (pb - 1) * d->stride_h + (d->r - 1) * d->dilation_h + 1;
             st->bytes_in += 4u * (uint64_t)(gb * cg * rows * d->stride_w * pl->x.row_len);
+            if (step == 0) { /* the rows' padding lanes (q .. dy_len) are zeroed once per
+                                run: the copies below never write them */
+                float* z = tile + pl->dy_off;
+                const int64_t zn = pl->gb * pl->kb * pl->pb * pl->dy_len;
+                for (int64_t i = 0; i < zn; i += BW_V) v8_store(z + i, v8_zero());
+            }
             for (int64_t j = 0; j < gb; j++)
                 for (int64_t kk = 0; kk < kb; kk++) {
                     const float* src = ctx->dy + ((ni * d->k + (g0 + j) * cv->kg + k0 + kk) * cv->p + p0) * cv->q;
                     float* dst = tile + pl->dy_off + ((j * kb + kk) * pb) * pl->dy_len;
                     for (int64_t pp = 0; pp < pb; pp++, src += cv->q, dst += pl->dy_len) {
-                        /* zero the row's last vector, then copy q floats in vectors (the
-                           last one overlapping when q >= 8) */
-                        v8_store(dst + pl->dy_len - BW_V, v8_zero());
+                        /* q floats in vectors (the last one overlapping when q >= 8) */
                         int64_t i = 0;
                         for (; i + BW_V <= cv->q; i += BW_V) v8_store(dst + i, v8_load(src + i));
                         if (i < cv->q && cv->q >= BW_V)
