@@ -7,7 +7,7 @@ peak (measured on the engine's pool) go into extra_info.
 Timed run (the README's command; see "Benchmarks" there):
 
     GLIBC_TUNABLES=glibc.malloc.mmap_threshold=4294967295:glibc.malloc.trim_threshold=4294967295 \\
-      python -m pytest tests/benchmarks/test_conv_bench.py --benchmark-enable --benchmark-only \\
+      pytest tests/benchmarks/test_conv_bench.py --benchmark-enable --benchmark-only \\
       --benchmark-json=bench.json
     python tests/benchmarks/test_conv_bench.py bench.json      # markdown table
 
