@@ -35,17 +35,35 @@ def _run_in_thread(fn, n_runs=10_000):
     return t, state
 
 
+def _until_busy(fn, timeout_s=10.0) -> bool:
+    """Call fn until it raises Busy (True) or timeout_s passes (False): a run on another
+    thread may not have started yet, and fn succeeding then is no error."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            fn()
+        except errors.Busy:
+            return True
+        time.sleep(0.001)
+    return False
+
+
 def test_busy_handles_and_cancel():
+    # One long run (seconds), so that once the pool is seen busy it stays busy while the
+    # refusals below are checked: a loop of short runs leaves gaps between runs in which a
+    # loaded machine can schedule this thread, and a close() that lands in one would succeed.
+    xl = rng.standard_normal((16, 256, 56, 56)).astype(np.float32)
+    wl = rng.standard_normal((256, 256, 3, 3)).astype(np.float32)
     with Pool(2) as pool, Pool(1) as other:
         conv = Conv2d(W, None, X.shape, padding=1, pool=pool)
         conv2 = Conv2d(W, None, X.shape, padding=1, pool=pool)
-        t, state = _run_in_thread(lambda: conv.run(X))
-        with pytest.raises(errors.Busy):
-            conv2.run(X)  # same pool
+        long_conv = Conv2d(wl, None, xl.shape, padding=1, pool=pool)
+        t, state = _run_in_thread(lambda: long_conv.run(xl), n_runs=1)
+        assert _until_busy(lambda: conv2.run(X)), "the same pool was never refused while running"
         with pytest.raises(errors.Busy):
             pool.close()
         with pytest.raises(errors.Busy):
-            conv.close()
+            long_conv.close()
         pool.cancel()
         t.join(5)
         assert not t.is_alive()
