@@ -48,12 +48,15 @@ def _until_busy(fn, timeout_s=10.0) -> bool:
     return False
 
 
+# One long run (a fraction of a second to seconds), so that once a pool is seen busy it stays
+# busy while refusals are checked: a loop of short runs leaves gaps between runs in which a
+# loaded machine can schedule the checking thread, and a close() landing there would succeed.
+XL = rng.standard_normal((16, 256, 56, 56)).astype(np.float32)
+WL = rng.standard_normal((256, 256, 3, 3)).astype(np.float32)
+
+
 def test_busy_handles_and_cancel():
-    # One long run (seconds), so that once the pool is seen busy it stays busy while the
-    # refusals below are checked: a loop of short runs leaves gaps between runs in which a
-    # loaded machine can schedule this thread, and a close() that lands in one would succeed.
-    xl = rng.standard_normal((16, 256, 56, 56)).astype(np.float32)
-    wl = rng.standard_normal((256, 256, 3, 3)).astype(np.float32)
+    xl, wl = XL, WL
     with Pool(2) as pool, Pool(1) as other:
         conv = Conv2d(W, None, X.shape, padding=1, pool=pool)
         conv2 = Conv2d(W, None, X.shape, padding=1, pool=pool)
@@ -83,14 +86,17 @@ def test_busy_handles_and_cancel():
 
 def test_same_conv_from_two_threads_is_refused():
     with Pool(1) as p1, Pool(1) as p2:
-        conv = Conv2d(W, None, X.shape, padding=1, pool=p1)
-        t, state = _run_in_thread(lambda: conv.run(X), n_runs=200)
+        conv = Conv2d(WL, None, XL.shape, padding=1, pool=p1)
+        probe = Conv2d(W, None, X.shape, padding=1, pool=p1)
+        t, state = _run_in_thread(lambda: conv.run(XL), n_runs=1)
+        assert _until_busy(lambda: probe.run(X)), "the long run never started"
         conv._pool = p2  # even on a free pool, the conv itself is busy
         with pytest.raises(errors.Busy):
-            conv.run(X)
+            conv.run(XL)
         conv._pool = p1
         p1.cancel()
         t.join(10)
+        assert not t.is_alive()
 
 
 def test_conv2d_from_many_threads_uses_private_pools_when_busy():
