@@ -398,19 +398,35 @@ def test_cancel_long_run_returns_promptly():
         result = {}
 
         def run():
-            start = time.monotonic()
-            try:
-                conv.run(x)
-                result["status"] = "finished"
-            except errors.Cancelled as exc:
-                result["status"] = "cancelled"
-                result["message"] = str(exc)
+            while True:
+                start = time.monotonic()
+                try:
+                    conv.run(x)
+                    result["status"] = "finished"
+                except errors.Busy:
+                    time.sleep(0.0005)  # the main thread's probe held the pool for a moment
+                    continue
+                except errors.Cancelled as exc:
+                    result["status"] = "cancelled"
+                    result["message"] = str(exc)
+                break
             result["end"] = time.monotonic()
             result["start"] = start
 
+        probe_x = np.ones((1, 8, 4, 4), np.float32)
+        probe = Conv2d(np.ones((8, 8, 1, 1), np.float32), None, probe_x.shape, pool=pool)
         t = threading.Thread(target=run)
         t.start()
-        time.sleep(0.2)
+        # Wait until the long run holds the pool (a tiny probe run is refused), rather than
+        # sleeping and hoping: on a loaded machine the thread may not have started yet, and a
+        # close() before it starts would succeed.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                probe.run(probe_x)
+            except errors.Busy:
+                break
+            time.sleep(0.001)
         with pytest.raises(errors.Busy, match="running"):  # destroying a pool in use is refused
             pool.close()
         with pytest.raises(errors.Busy, match="running"):  # and so is a conv in use
