@@ -264,12 +264,51 @@ _STAT_FIELDS = ("flops", "bytes_in", "bytes_out", "exchange_ns", "compute_ns", "
 # pool
 
 
-class Pool:
+class _Handle:
+    """A C handle (``self._handle``) guarded by a non-blocking lock (``self._lock``) that a
+    call holds while it runs: closing while a call is in progress is refused with ``Busy``.
+    A context manager; the handle is also freed when the object is collected."""
+
+    _BUSY = "it is running"  # why close() is refused, for the message
+
+    def _destroy(self, handle) -> int:  # the C destroy function, per subclass
+        raise NotImplementedError
+
+    def close(self) -> None:
+        if self._handle is None:
+            return
+        name = type(self).__name__
+        if not self._lock.acquire(blocking=False):
+            raise Busy(f"{name}.close(): {self._BUSY}", "IPX_STATUS_BUSY")
+        try:
+            _check(self._destroy(self._handle), f"{name}.close")
+            self._handle = None
+        finally:
+            self._lock.release()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self):
+        try:
+            if getattr(self, "_handle", None) is not None and self._lock.acquire(blocking=False):
+                self._destroy(self._handle)
+                self._handle = None
+        except Exception:
+            pass
+
+
+class Pool(_Handle):
     """W persistent workers, each with ``tile_bytes`` of its own tile memory (the caller of a
     run is worker 0). Use as a context manager or call ``close()``; ``last_stats`` is the
     ``RunStats`` of the last run (None before the first). ``memory_limit`` (bytes) caps what
     the pool allocates; None = the global limit (``set_memory_limit``, default: the memory
     available)."""
+
+    _BUSY = "the pool is running; cancel() it or wait"
 
     def __init__(self, workers: int | None = None, tile_bytes: int = DEFAULT_TILE_BYTES, *,
                  memory_limit: int | None = None):
@@ -317,29 +356,10 @@ class Pool:
 
     def close(self) -> None:
         """Stop the workers and free the tiles. Raises ``Busy`` if a run is in progress."""
-        if self._handle is None:
-            return
-        if not self._lock.acquire(blocking=False):
-            raise Busy("Pool.close(): the pool is running; cancel() it or wait", "IPX_STATUS_BUSY")
-        try:
-            _check(lib.ipx_pool_destroy(self._handle), "Pool.close")
-            self._handle = None
-        finally:
-            self._lock.release()
+        super().close()
 
-    def __enter__(self) -> "Pool":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __del__(self):
-        try:
-            if getattr(self, "_handle", None) is not None and self._lock.acquire(blocking=False):
-                lib.ipx_pool_destroy(self._handle)
-                self._handle = None
-        except Exception:
-            pass
+    def _destroy(self, handle) -> int:
+        return lib.ipx_pool_destroy(handle)
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"
@@ -466,7 +486,7 @@ def _default_pool(workers: int | None) -> Pool:
 # convolution
 
 
-class Conv2d:
+class Conv2d(_Handle):
     """A convolution created once (weights packed, kernel chosen) and run many times.
 
     ``Conv2d(weight, bias, input_shape, stride=1, padding=0, dilation=1, groups=1, *,
@@ -476,6 +496,8 @@ class Conv2d:
     gives the input gradient; ``backward_weights(dy, x)`` gives (grad_weight, grad_bias) on
     any Conv2d. Without a pool a shared default pool (one worker per CPU) is used.
     """
+
+    _BUSY = "the convolution is running"
 
     def __init__(self, weight, bias=None, input_shape=None, stride=1, padding=0, dilation=1,
                  groups=1, *, pool: Pool | None = None, algorithm: str = "auto",
@@ -629,30 +651,8 @@ class Conv2d:
 
     __call__ = run
 
-    def close(self) -> None:
-        if self._handle is None:
-            return
-        if not self._lock.acquire(blocking=False):
-            raise Busy("Conv2d.close(): the convolution is running", "IPX_STATUS_BUSY")
-        try:
-            _check(lib.ipx_conv_destroy(self._handle), "Conv2d.close")
-            self._handle = None
-        finally:
-            self._lock.release()
-
-    def __enter__(self) -> "Conv2d":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __del__(self):
-        try:
-            if getattr(self, "_handle", None) is not None and self._lock.acquire(blocking=False):
-                lib.ipx_conv_destroy(self._handle)
-                self._handle = None
-        except Exception:
-            pass
+    def _destroy(self, handle) -> int:
+        return lib.ipx_conv_destroy(handle)
 
 
 def _pool_for(conv: Conv2d, pool: Pool | None, workers: int | None):
