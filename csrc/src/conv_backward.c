@@ -16,13 +16,6 @@
 #define BW_MAX_KO 4
 #define BW_MAX_SB 4
 
-static size_t align_floats(int64_t x) { return (size_t)ipx__round_up(x, IPX_ALIGN_FLOATS); }
-
-static int64_t smul(int64_t a, int64_t b) {
-    int64_t r;
-    return __builtin_mul_overflow(a, b, &r) ? INT64_MAX / 4 : r;
-}
-
 typedef struct bw_plan {
     ipx__plan x;        /* input layout (row kernel's), in_off inside the tile */
     int64_t gb, kb, pb;
@@ -38,14 +31,14 @@ static int64_t bw_tile_floats(const struct ipx_conv* cv, int64_t gb, int64_t kb,
     int64_t off_max = ((d->s - 1) * d->dilation_w) / d->stride_w;
     int64_t dy_len = ipx__round_up(cv->q, BW_V);
     int64_t row_len = ipx__round_up(dy_len + off_max, BW_V); /* the row kernel's layout */
-    int64_t xin = smul(smul(smul(gb * cv->cg, rows_in), d->stride_w), row_len);
-    int64_t dy = smul(smul(gb * kb, pb), dy_len);
-    int64_t acc = smul(smul(gb * kb, cv->cg), d->r * d->s);
+    int64_t xin = ipx__smul(ipx__smul(ipx__smul(gb * cv->cg, rows_in), d->stride_w), row_len);
+    int64_t dy = ipx__smul(ipx__smul(gb * kb, pb), dy_len);
+    int64_t acc = ipx__smul(ipx__smul(gb * kb, cv->cg), d->r * d->s);
     if (xin >= INT64_MAX / 8 || dy >= INT64_MAX / 8 || acc >= INT64_MAX / 8) return INT64_MAX / 4;
-    size_t dy_off = align_floats(xin);
-    size_t acc_off = dy_off + align_floats(dy);
-    size_t bacc_off = acc_off + align_floats(acc);
-    size_t end = bacc_off + align_floats(gb * kb);
+    size_t dy_off = ipx__align_floats(xin);
+    size_t acc_off = dy_off + ipx__align_floats(dy);
+    size_t bacc_off = acc_off + ipx__align_floats(acc);
+    size_t end = bacc_off + ipx__align_floats(gb * kb);
     if (pl) {
         memset(&pl->x, 0, sizeof(pl->x));
         pl->x.rows_in = rows_in;

@@ -21,14 +21,6 @@
 #define ROW_MAX_RB 4
 #define ROW_MAX_QV 2
 
-static size_t align_floats(int64_t x) { return (size_t)ipx__round_up(x, IPX_ALIGN_FLOATS); }
-
-/* Saturating multiply so that footprint checks of huge layers report "does not fit". */
-static int64_t smul(int64_t a, int64_t b) {
-    int64_t r;
-    return __builtin_mul_overflow(a, b, &r) ? INT64_MAX / 4 : r;
-}
-
 int64_t ipx__row_tile_floats(const struct ipx_conv* cv, int64_t gb, int64_t pb,
                              ipx__plan* plan) {
     const ipx_conv_desc* d = &cv->d;
@@ -37,25 +29,12 @@ int64_t ipx__row_tile_floats(const struct ipx_conv* cv, int64_t gb, int64_t pb,
     /* Vector chunks along the row never read past round_up(q, 8) + off_max (see
        row_compute_body), and the padded input row fits in it too. */
     int64_t row_len = ipx__round_up(ipx__round_up(cv->q, ROW_V) + off_max, ROW_V);
-    int64_t in = smul(smul(smul(gb * cv->cg, rows_in), d->stride_w), row_len);
-    int64_t wt = smul(smul(gb * cv->kg, cv->cg), d->r * d->s);
+    int64_t in = ipx__smul(ipx__smul(ipx__smul(gb * cv->cg, rows_in), d->stride_w), row_len);
+    int64_t wt = ipx__smul(ipx__smul(gb * cv->kg, cv->cg), d->r * d->s);
     if (in >= INT64_MAX / 8 || wt >= INT64_MAX / 8) return INT64_MAX / 4;
-    size_t in_off = 0, w_off = in_off + align_floats(in);
-    size_t b_off = w_off + align_floats(wt);
-    size_t out_off = b_off + align_floats(gb * cv->kg);
-    int64_t out = smul(smul(gb * cv->kg, pb), ipx__round_up(cv->q, ROW_V));
+    int64_t out = ipx__smul(ipx__smul(gb * cv->kg, pb), ipx__round_up(cv->q, ROW_V));
     if (out >= INT64_MAX / 8) return INT64_MAX / 4;
-    size_t end = out_off + align_floats(out);
-    if (plan) {
-        plan->rows_in = rows_in;
-        plan->row_len = row_len;
-        plan->in_off = in_off;
-        plan->w_off = w_off;
-        plan->b_off = b_off;
-        plan->out_off = out_off;
-        plan->end = end;
-    }
-    return (int64_t)end;
+    return ipx__plan_layout(plan, rows_in, row_len, in, wt, gb * cv->kg, out);
 }
 
 void ipx__row_exchange(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,

@@ -19,37 +19,17 @@
 /* With one channel vector a block of 12 pixels fits the registers. */
 #define CHAN_QB1 12
 
-static size_t align_floats(int64_t x) { return (size_t)ipx__round_up(x, IPX_ALIGN_FLOATS); }
-
-static int64_t smul(int64_t a, int64_t b) {
-    int64_t r;
-    return __builtin_mul_overflow(a, b, &r) ? INT64_MAX / 4 : r;
-}
-
 int64_t ipx__chan_tile_floats(const struct ipx_conv* cv, int64_t gb, int64_t kb, int64_t pb,
                               ipx__plan* plan) {
     const ipx_conv_desc* d = &cv->d;
     int64_t rows_in = (pb - 1) * d->stride_h + (d->r - 1) * d->dilation_h + 1;
     /* (rounded up to 8 so the exchange can fill rows with whole vectors) */
     int64_t row_len = ipx__round_up((cv->q - 1) * d->stride_w + (d->s - 1) * d->dilation_w + 1, 8);
-    int64_t in = smul(smul(smul(gb, cv->cg), rows_in), row_len);
-    int64_t wt = smul(smul(smul(gb, kb), cv->cg), d->r * d->s);
-    int64_t out = smul(smul(smul(gb, pb), cv->q), kb);
+    int64_t in = ipx__smul(ipx__smul(ipx__smul(gb, cv->cg), rows_in), row_len);
+    int64_t wt = ipx__smul(ipx__smul(ipx__smul(gb, kb), cv->cg), d->r * d->s);
+    int64_t out = ipx__smul(ipx__smul(ipx__smul(gb, pb), cv->q), kb);
     if (in >= INT64_MAX / 8 || wt >= INT64_MAX / 8 || out >= INT64_MAX / 8) return INT64_MAX / 4;
-    size_t in_off = 0, w_off = align_floats(in);
-    size_t b_off = w_off + align_floats(wt);
-    size_t out_off = b_off + align_floats(gb * kb);
-    size_t end = out_off + align_floats(out);
-    if (plan) {
-        plan->rows_in = rows_in;
-        plan->row_len = row_len;
-        plan->in_off = in_off;
-        plan->w_off = w_off;
-        plan->b_off = b_off;
-        plan->out_off = out_off;
-        plan->end = end;
-    }
-    return (int64_t)end;
+    return ipx__plan_layout(plan, rows_in, row_len, in, wt, gb * kb, out);
 }
 
 void ipx__chan_pack_weights(const struct ipx_conv* cv, const float* weight, const float* bias,

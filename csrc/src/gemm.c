@@ -14,34 +14,16 @@
 #define GEMM_MR 6   /* output channels per register block */
 #define GEMM_NR 16  /* pixels per register block (2 vectors): 12 accumulators */
 
-static size_t align_floats(int64_t x) { return (size_t)ipx__round_up(x, IPX_ALIGN_FLOATS); }
-
-static int64_t smul(int64_t a, int64_t b) {
-    int64_t r;
-    return __builtin_mul_overflow(a, b, &r) ? INT64_MAX / 4 : r;
-}
-
 int64_t ipx__gemm_tile_floats(const struct ipx_conv* cv, int64_t gb, int64_t kb, int64_t pb,
                               ipx__plan* plan) {
     const ipx_conv_desc* d = &cv->d;
-    int64_t K = smul(cv->cg, d->r * d->s);
-    int64_t npad = ipx__round_up(smul(pb, cv->q), GEMM_NR);
-    int64_t cols = smul(smul(gb, K), npad);
-    int64_t wt = smul(smul(gb, kb), K);
+    int64_t K = ipx__smul(cv->cg, d->r * d->s);
+    int64_t npad = ipx__round_up(ipx__smul(pb, cv->q), GEMM_NR);
+    int64_t cols = ipx__smul(ipx__smul(gb, K), npad);
+    int64_t wt = ipx__smul(ipx__smul(gb, kb), K);
     if (cols >= INT64_MAX / 8 || wt >= INT64_MAX / 8) return INT64_MAX / 4;
-    size_t w_off = align_floats(cols);
-    size_t b_off = w_off + align_floats(wt);
-    size_t end = b_off + align_floats(gb * kb);
-    if (plan) {
-        plan->rows_in = K;      /* rows of the cols matrix */
-        plan->row_len = npad;   /* floats per cols row */
-        plan->in_off = 0;
-        plan->w_off = w_off;
-        plan->b_off = b_off;
-        plan->out_off = end;
-        plan->end = end;
-    }
-    return (int64_t)end;
+    /* The cols matrix is the "input": K rows of npad floats; results go straight out. */
+    return ipx__plan_layout(plan, K, npad, cols, wt, gb * kb, 0);
 }
 
 void ipx__gemm_exchange(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,

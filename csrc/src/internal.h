@@ -28,6 +28,14 @@ static inline uint64_t ipx__now_ns(void) {
 static inline int64_t ipx__round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 static inline int64_t ipx__div_up(int64_t x, int64_t m) { return (x + m - 1) / m; }
 static inline int64_t ipx__min(int64_t a, int64_t b) { return a < b ? a : b; }
+/* Saturating multiply: tile-footprint checks of huge layers then report "does not fit"
+   instead of overflowing. */
+static inline int64_t ipx__smul(int64_t a, int64_t b) {
+    int64_t r;
+    return __builtin_mul_overflow(a, b, &r) ? INT64_MAX / 4 : r;
+}
+/* Floats rounded up so every tile region starts on a 64-byte boundary. */
+static inline size_t ipx__align_floats(int64_t x) { return (size_t)ipx__round_up(x, IPX_ALIGN_FLOATS); }
 static inline int64_t ipx__max(int64_t a, int64_t b) { return a > b ? a : b; }
 
 /* ---- pool (pool.c) ---- */
@@ -112,6 +120,26 @@ typedef struct ipx__plan {
     int64_t row_len;             /* floats per tile input row (per phase for the row kernel) */
     size_t in_off, w_off, b_off, out_off, end; /* tile regions, in floats */
 } ipx__plan;
+
+/* Lays a block's regions out in tile memory in order (input rows, weights, bias, outputs;
+   each aligned), fills plan when it is not NULL and returns the floats used. */
+static inline int64_t ipx__plan_layout(ipx__plan* plan, int64_t rows_in, int64_t row_len,
+                                       int64_t in, int64_t wt, int64_t nbias, int64_t out) {
+    size_t w_off = ipx__align_floats(in);
+    size_t b_off = w_off + ipx__align_floats(wt);
+    size_t out_off = b_off + ipx__align_floats(nbias);
+    size_t end = out_off + ipx__align_floats(out);
+    if (plan) {
+        plan->rows_in = rows_in;
+        plan->row_len = row_len;
+        plan->in_off = 0;
+        plan->w_off = w_off;
+        plan->b_off = b_off;
+        plan->out_off = out_off;
+        plan->end = end;
+    }
+    return (int64_t)end;
+}
 
 struct ipx_conv {
     /* Geometry the kernels compute. For a backward-data handle (bwd below) it is the
