@@ -30,14 +30,6 @@ def backward_cases(draw):
                 seed=draw(st.integers(0, 2**31)))
 
 
-@pytest.fixture(scope="module")
-def pools():
-    ps = {wk: Pool(wk) for wk in (1, 2, 3)}
-    yield ps
-    for p in ps.values():
-        p.close()
-
-
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(case=backward_cases())
 def test_random_shapes_match_reference(case, pools):

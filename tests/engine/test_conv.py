@@ -58,14 +58,6 @@ def _run_case(case, pool):
     return conv, y, ref
 
 
-@pytest.fixture(scope="module")
-def pools():
-    ps = {wk: Pool(wk) for wk in (1, 2, 3)}
-    yield ps
-    for p in ps.values():
-        p.close()
-
-
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(case=conv_cases())
 def test_random_shapes_match_reference(case, pools):
