@@ -153,21 +153,20 @@ static void conv_free(struct ipx_conv* cv) {
     free(cv);
 }
 
-static int32_t pick_kernel(int64_t cg, int64_t kg, int32_t algorithm, int32_t isa) {
+static int32_t pick_kernel(int64_t cg, int64_t kg, int32_t algorithm) {
     if (algorithm == IPX_ALGORITHM_GEMM) return IPX_KERNEL_GEMM;
-    /* measured: the row kernel (4 channels x 3 rows per register block) beats the channel
-       kernel (1 x 8-channel vector, 12 pixels) at 8 channels per group; its AVX-512 build
-       also at 16 (A/B/C 16 per group, 1 worker: 1448 -> 1365, 2828 -> 2735, 24.4 -> 21.3 ms;
-       even at 32; the AVX2 build loses at 16: 1455 -> 1703 us) */
-    const int64_t chan_min = isa == IPX_ISA_AVX512 ? 32 : 16;
-    return (cg >= chan_min && kg >= 8) ? IPX_KERNEL_CHANNEL : IPX_KERNEL_ROW;
+    /* measured (A/B/C = the benchmark's 3x3 shapes, 2 workers, Zen 4): at 8 channels per
+       group the row kernel (4 channels x 3 rows per register block) and the channel kernel
+       take turns (A 0.41 vs 0.45 ms, B 0.81 vs 0.72, C 6.9 vs 6.7); from 16 the channel
+       kernel's 3x3 block wins on AVX-512 (A 0.73 -> 0.71, B 1.60 -> 1.31, C 11.3 -> 10.8) and
+       on AVX2 (1 worker, A 1455 vs 1703 us before the 3x3 block). */
+    return (cg >= 16 && kg >= 8) ? IPX_KERNEL_CHANNEL : IPX_KERNEL_ROW;
 }
 
 /* Bytes a handle with this geometry allocates for its packed weights and bias. */
 static uint64_t weight_bytes(const ipx_conv_desc* d) {
     const int64_t cg = d->c / d->g, kg = d->k / d->g, taps = d->r * d->s;
-    bool chan = pick_kernel(cg, kg, d->algorithm, ipx__pick_isa(d->flags & IPX_FLAG_PORTABLE)) ==
-                IPX_KERNEL_CHANNEL;
+    bool chan = pick_kernel(cg, kg, d->algorithm) == IPX_KERNEL_CHANNEL;
     int64_t kk = chan ? d->g * ipx__round_up(kg, 8) : d->k;
     return sizeof(struct ipx_conv) + (uint64_t)(kk * cg * taps + kk) * sizeof(float);
 }
@@ -186,7 +185,7 @@ static ipx_status conv_init(struct ipx_conv* cv, const ipx_conv_desc* d, int64_t
     cv->kg = kg;
     cv->kg8 = ipx__round_up(kg, 8);
     cv->isa = ipx__pick_isa(d->flags & IPX_FLAG_PORTABLE);
-    cv->kernel = pick_kernel(cg, kg, d->algorithm, cv->isa);
+    cv->kernel = pick_kernel(cg, kg, d->algorithm);
     cv->algorithm = cv->kernel == IPX_KERNEL_GEMM ? IPX_ALGORITHM_GEMM : IPX_ALGORITHM_DIRECT;
     atomic_init(&cv->in_use, 0);
     const bool chan = cv->kernel == IPX_KERNEL_CHANNEL;

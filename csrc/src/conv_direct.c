@@ -12,12 +12,20 @@
 #include "internal.h"
 #include "vec.h"
 
-/* Register block: QB pixels x NB vectors of 8 channels (6 x 2 = 12 accumulators, plus two
-   weight vectors and one broadcast: 15 of AVX2's 16 registers). */
-#define CHAN_QB 6
+/* Register blocks: at most QB pixels x NB vectors of 8 channels. Tap by tap (any kernel), a
+   block holds QB * NB accumulators, NB weight vectors and a broadcast: AVX2 (16 registers)
+   6 x 2 or 12 x 1, AVX-512VL (32) 14 x 2 or 16 x 1. The 3x3 block keeps 3 * NB weight
+   vectors: AVX2 4 x 2 or 11 x 1, AVX-512VL 12 x 2 or 16 x 1. */
 #define CHAN_NB 2
-/* With one channel vector a block of 12 pixels fits the registers. */
+#define CHAN_QB 6
 #define CHAN_QB1 12
+#define CHAN_QB_WIDE 14
+#define CHAN_QB1_WIDE 16
+#define CHAN_K3_QB 4
+#define CHAN_K3_QB1 11
+#define CHAN_K3_QB_WIDE 8
+#define CHAN_K3_QB1_WIDE 16
+#define CHAN_QB_LIMIT 16 /* the largest of them: sizes the accumulator array */
 
 int64_t ipx__chan_tile_floats(const struct ipx_conv* cv, int64_t gb, int64_t kb, int64_t pb,
                               ipx__plan* plan) {
@@ -81,22 +89,32 @@ void ipx__chan_exchange(const struct ipx_conv* cv, const ipx__plan* plan, const 
     }
 }
 
-/* QB output pixels (consecutive along the row) x NB*8 channels. */
-IPX_INLINE void chan_micro(const float* x, int64_t ch_stride, int64_t tap_row, int64_t dw,
-                           int64_t sw, int64_t cg, int64_t r, int64_t s, const float* w,
-                           int64_t wblock, const float* bias, float* out, int64_t ostride,
-                           const int QB, const int NB) {
-    ipx_v8 acc[CHAN_QB1][CHAN_NB];
+/* What the register blocks read; fixed for a block. */
+typedef struct chan_args {
+    int64_t ch_stride;  /* floats between input channels in the tile */
+    int64_t tap_row;    /* floats between kernel rows: dilation_h * row_len */
+    int64_t dw, sw;     /* dilation_w, stride_w */
+    int64_t cg, r, s;
+    int64_t wblock;     /* floats between the packed weights of two 8-channel vectors */
+    int64_t ostride;    /* floats between output pixels in the tile output: kb */
+} chan_args;
+
+/* QB output pixels (consecutive along the row) x NB*8 channels, any kernel: tap by tap, each
+   weight vector load feeds QB FMAs and each input broadcast NB. */
+IPX_INLINE void chan_micro(const chan_args* a, const float* x, const float* w, const float* bias,
+                           float* out, const int QB, const int NB) {
+    ipx_v8 acc[CHAN_QB_LIMIT][CHAN_NB];
     for (int i = 0; i < QB; i++)
         for (int j = 0; j < NB; j++) acc[i][j] = v8_load(bias + 8 * j);
-    for (int64_t ci = 0; ci < cg; ci++) {
+    const int64_t r = a->r, s = a->s, dw = a->dw, sw = a->sw;
+    for (int64_t ci = 0; ci < a->cg; ci++) {
         for (int64_t ri = 0; ri < r; ri++) {
-            const float* xr = x + ci * ch_stride + ri * tap_row;
+            const float* xr = x + ci * a->ch_stride + ri * a->tap_row;
             const float* wr = w + (ci * r + ri) * s * 8;
             for (int64_t si = 0; si < s; si++) {
                 const float* xs = xr + si * dw;
                 ipx_v8 wv[CHAN_NB];
-                for (int j = 0; j < NB; j++) wv[j] = v8_load(wr + si * 8 + j * wblock);
+                for (int j = 0; j < NB; j++) wv[j] = v8_load(wr + si * 8 + j * a->wblock);
                 for (int i = 0; i < QB; i++) {
                     const float xv = xs[i * sw];
                     for (int j = 0; j < NB; j++) acc[i][j] += wv[j] * xv;
@@ -105,95 +123,175 @@ IPX_INLINE void chan_micro(const float* x, int64_t ch_stride, int64_t tap_row, i
         }
     }
     for (int i = 0; i < QB; i++)
-        for (int j = 0; j < NB; j++) v8_store(out + i * ostride + 8 * j, acc[i][j]);
+        for (int j = 0; j < NB; j++) v8_store(out + i * a->ostride + 8 * j, acc[i][j]);
 }
 
-#define CHAN_CASE(QB, NB) \
-    case QB: chan_micro(x, ch_stride, tap_row, dw, sw, cg, r, s, w, wblock, bias, out, ostride, QB, NB); break;
-
-IPX_INLINE void chan_row(const float* x, int64_t ch_stride, int64_t tap_row, int64_t dw,
-                         int64_t sw, int64_t cg, int64_t r, int64_t s, const float* w,
-                         int64_t wblock, const float* bias, float* out, int64_t ostride,
-                         int64_t q, const int NB) {
-    const int QB = NB == 2 ? CHAN_QB : CHAN_QB1;
-    int64_t q0 = 0;
-    for (; q0 + QB <= q; q0 += QB) {
-        chan_micro(x + q0 * sw, ch_stride, tap_row, dw, sw, cg, r, s, w, wblock, bias,
-                   out + q0 * ostride, ostride, QB, NB);
+/* The same block for a 3x3 kernel with stride_w and dilation_w 1 (most grouped and dense
+   layers), input-stationary: per kernel row, the three taps' weight vectors stay in
+   registers and each of the QB + 2 input columns is broadcast once for the (up to) three
+   output pixels it feeds, so the only loop left is over input channels. (Tap by tap, the
+   compiler merges the repeated loads of a column across taps and spills them.) */
+IPX_INLINE void chan_micro_k3(const chan_args* a, const float* x, const float* w,
+                              const float* bias, float* out, const int QB, const int NB) {
+    ipx_v8 acc[CHAN_QB_LIMIT][CHAN_NB];
+    for (int i = 0; i < QB; i++)
+        for (int j = 0; j < NB; j++) acc[i][j] = v8_load(bias + 8 * j);
+    for (int64_t ci = 0; ci < a->cg; ci++, x += a->ch_stride, w += 9 * 8) {
+        for (int ri = 0; ri < 3; ri++) {
+            const float* xr = x + ri * a->tap_row;
+            ipx_v8 wv[3][CHAN_NB];
+            for (int si = 0; si < 3; si++)
+                for (int j = 0; j < NB; j++) wv[si][j] = v8_load(w + (ri * 3 + si) * 8 + j * a->wblock);
+            for (int u = 0; u < QB + 2; u++) {
+                const float xv = xr[u];
+                for (int si = 0; si < 3; si++) {
+                    const int i = u - si;
+                    if (i >= 0 && i < QB)
+                        for (int j = 0; j < NB; j++) acc[i][j] += wv[si][j] * xv;
+                }
+            }
+        }
     }
-    if (q0 < q) {
-        x += q0 * sw;
-        out += q0 * ostride;
-        switch (q - q0) {
-            CHAN_CASE(1, NB) CHAN_CASE(2, NB) CHAN_CASE(3, NB) CHAN_CASE(4, NB) CHAN_CASE(5, NB)
-            CHAN_CASE(6, NB) CHAN_CASE(7, NB) CHAN_CASE(8, NB) CHAN_CASE(9, NB) CHAN_CASE(10, NB)
-            CHAN_CASE(11, NB)
-        default: break;
+    for (int i = 0; i < QB; i++)
+        for (int j = 0; j < NB; j++) v8_store(out + i * a->ostride + 8 * j, acc[i][j]);
+}
+
+/* One chunk of qb pixels (1 <= qb <= QB_MAX): a register block of exactly that width. */
+#define CHAN_CASE(QB)                                                                        \
+    case QB:                                                                                 \
+        if ((QB) > QB_MAX) break;                                                            \
+        if (K3) chan_micro_k3(a, x, w, bias, out, (QB) <= QB_MAX ? (QB) : 1, NB);            \
+        else chan_micro(a, x, w, bias, out, (QB) <= QB_MAX ? (QB) : 1, NB);                  \
+        break;
+IPX_INLINE void chan_chunk(const chan_args* a, const float* x, const float* w, const float* bias,
+                           float* out, int64_t qb, const int NB, const int QB_MAX, const int K3) {
+    switch (qb) {
+        CHAN_CASE(1) CHAN_CASE(2) CHAN_CASE(3) CHAN_CASE(4) CHAN_CASE(5) CHAN_CASE(6)
+        CHAN_CASE(7) CHAN_CASE(8) CHAN_CASE(9) CHAN_CASE(10) CHAN_CASE(11) CHAN_CASE(12)
+        CHAN_CASE(13) CHAN_CASE(14) CHAN_CASE(15) CHAN_CASE(16)
+    default: break;
+    }
+}
+#undef CHAN_CASE
+
+/* One output row: q pixels cut into equal chunks of at most QB_MAX, so no chunk is a short
+   tail with too few accumulators to hide the FMA latency (q = 14 with 3x3 blocks of at most
+   8 pixels: 7 + 7, where fixed blocks of 6 left a 2-pixel tail at half speed). */
+IPX_INLINE void chan_row(const chan_args* a, const float* x, const float* w, const float* bias,
+                         float* out, int64_t q, const int NB, const int QB_MAX, const int K3) {
+    const int64_t chunks = ipx__div_up(q, QB_MAX), base = q / chunks, extra = q % chunks;
+    for (int64_t c = 0, q0 = 0; c < chunks; c++) {
+        const int64_t qb = base + (c < extra);
+        chan_chunk(a, x + q0 * a->sw, w, bias, out + q0 * a->ostride, qb, NB, QB_MAX, K3);
+        q0 += qb;
+    }
+}
+
+/* 8 pixels x 8 channels (rows of 8 channels, ostride apart) -> 8 channel rows of 8 pixels,
+   dst apart: an 8x8 transpose in three rounds of shuffles. */
+IPX_INLINE void chan_transpose8(const float* src, int64_t ostride, float* dst, int64_t dstride) {
+    ipx_v8 rw[8], t[8], u[8];
+    for (int i = 0; i < 8; i++) rw[i] = v8_load(src + i * ostride);
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = __builtin_shufflevector(rw[i], rw[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+        t[i + 1] = __builtin_shufflevector(rw[i], rw[i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
+    }
+    for (int i = 0; i < 8; i += 4)
+        for (int h = 0; h < 2; h++) {
+            u[i + 2 * h] = __builtin_shufflevector(t[i + h], t[i + h + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+            u[i + 2 * h + 1] = __builtin_shufflevector(t[i + h], t[i + h + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+        }
+    for (int c = 0; c < 4; c++) {
+        v8_store(dst + c * dstride, __builtin_shufflevector(u[c], u[c + 4], 0, 1, 2, 3, 8, 9, 10, 11));
+        v8_store(dst + (c + 4) * dstride, __builtin_shufflevector(u[c], u[c + 4], 4, 5, 6, 7, 12, 13, 14, 15));
+    }
+}
+
+/* Write phase: channel-last tile results -> NCHW output rows (only the kg real channels):
+   whole 8 x 8 blocks transposed in registers, the edges element by element. A block's pb
+   rows of one channel are contiguous in NCHW (whole rows), so its pixels are one run. */
+IPX_INLINE void chan_write(const struct ipx_conv* cv, const ipx__block* b, const float* tout,
+                           float* output) {
+    const int64_t pix = b->pb * cv->q, kb = b->kb, pix8 = pix / 8 * 8;
+    const int64_t kvalid = ipx__min(kb, cv->kg - b->k0), k8 = kvalid / 8 * 8;
+    const int64_t plane = cv->p * cv->q;
+    for (int64_t j = 0; j < b->gb; j++, tout += pix * kb) {
+        float* dst0 = output + ((b->n * cv->d.k + (b->g0 + j) * cv->kg + b->k0) * cv->p + b->p0) * cv->q;
+        for (int64_t kk = 0; kk < k8; kk += 8)
+            for (int64_t i = 0; i < pix8; i += 8)
+                chan_transpose8(tout + i * kb + kk, kb, dst0 + kk * plane + i, plane);
+        for (int64_t kk = 0; kk < kvalid; kk++) {
+            float* dst = dst0 + kk * plane;
+            const float* src = tout + kk;
+            for (int64_t i = kk < k8 ? pix8 : 0; i < pix; i++) dst[i] = src[i * kb];
         }
     }
 }
 
 IPX_INLINE void chan_compute_body(const struct ipx_conv* cv, const ipx__plan* plan,
-                                  const ipx__block* b, float* tile) {
+                                  const ipx__block* b, float* tile, float* output,
+                                  const int QB2_MAX, const int QB1_MAX, const int K3_QB2_MAX,
+                                  const int K3_QB1_MAX) {
     const ipx_conv_desc* d = &cv->d;
     const int64_t cg = cv->cg, r = d->r, s = d->s, q = cv->q, kb = b->kb;
-    const int64_t row_len = plan->row_len, ch_stride = plan->rows_in * row_len;
-    const int64_t tap_row = d->dilation_h * row_len, wblock = cg * r * s * 8;
+    const int64_t row_len = plan->row_len;
+    const chan_args a = {
+        .ch_stride = plan->rows_in * row_len,
+        .tap_row = d->dilation_h * row_len,
+        .dw = d->dilation_w, .sw = d->stride_w,
+        .cg = cg, .r = r, .s = s,
+        .wblock = cg * r * s * 8,
+        .ostride = kb,
+    };
+    const bool k3 = r == 3 && s == 3 && d->dilation_w == 1 && d->stride_w == 1;
     for (int64_t j = 0; j < b->gb; j++) {
-    const float* tin = tile + plan->in_off + j * cg * ch_stride;
-    const float* tw = tile + plan->w_off + j * kb * cg * r * s;
-    const float* tb = tile + plan->b_off + j * kb;
-    float* tout = tile + plan->out_off + j * b->pb * q * kb;
-    for (int64_t b8 = 0; b8 < kb / 8;) {
-        int nb = kb / 8 - b8 >= 2 ? 2 : 1;
-        for (int64_t pp = 0; pp < b->pb; pp++) {
-            const float* x = tin + pp * d->stride_h * row_len;
-            float* out = tout + pp * q * kb + b8 * 8;
-            if (nb == 2)
-                chan_row(x, ch_stride, tap_row, d->dilation_w, d->stride_w, cg, r, s,
-                         tw + b8 * wblock, wblock, tb + b8 * 8, out, kb, q, 2);
-            else
-                chan_row(x, ch_stride, tap_row, d->dilation_w, d->stride_w, cg, r, s,
-                         tw + b8 * wblock, wblock, tb + b8 * 8, out, kb, q, 1);
+        const float* tin = tile + plan->in_off + j * cg * a.ch_stride;
+        const float* tw = tile + plan->w_off + j * kb * cg * r * s;
+        const float* tb = tile + plan->b_off + j * kb;
+        float* tout = tile + plan->out_off + j * b->pb * q * kb;
+        for (int64_t b8 = 0; b8 < kb / 8;) {
+            const int nb = kb / 8 - b8 >= 2 ? 2 : 1;
+            const float* wb = tw + b8 * a.wblock;
+            for (int64_t pp = 0; pp < b->pb; pp++) {
+                const float* x = tin + pp * d->stride_h * row_len;
+                float* out = tout + pp * q * kb + b8 * 8;
+                if (nb == 2 && k3) chan_row(&a, x, wb, tb + b8 * 8, out, q, 2, K3_QB2_MAX, 1);
+                else if (nb == 2) chan_row(&a, x, wb, tb + b8 * 8, out, q, 2, QB2_MAX, 0);
+                else if (k3) chan_row(&a, x, wb, tb + b8 * 8, out, q, 1, K3_QB1_MAX, 1);
+                else chan_row(&a, x, wb, tb + b8 * 8, out, q, 1, QB1_MAX, 0);
+            }
+            b8 += nb;
         }
-        b8 += nb;
     }
-    }
+    chan_write(cv, b, tile + plan->out_off, output);
 }
 
 #if IPX_HAVE_AVX2_PATH
 IPX_TARGET_AVX2 static void chan_compute_avx2(const struct ipx_conv* cv, const ipx__plan* plan,
-                                              const ipx__block* b, float* tile) {
-    chan_compute_body(cv, plan, b, tile);
+                                              const ipx__block* b, float* tile, float* output) {
+    chan_compute_body(cv, plan, b, tile, output, CHAN_QB, CHAN_QB1, CHAN_K3_QB, CHAN_K3_QB1);
+}
+/* AVX-512VL encodings of the same 8-wide vectors: 32 registers hold blocks twice as wide. */
+IPX_TARGET_AVX512 static void chan_compute_avx512(const struct ipx_conv* cv, const ipx__plan* plan,
+                                                  const ipx__block* b, float* tile, float* output) {
+    chan_compute_body(cv, plan, b, tile, output, CHAN_QB_WIDE, CHAN_QB1_WIDE, CHAN_K3_QB_WIDE,
+                      CHAN_K3_QB1_WIDE);
 }
 #endif
 
 static void chan_compute_portable(const struct ipx_conv* cv, const ipx__plan* plan,
-                                  const ipx__block* b, float* tile) {
-    chan_compute_body(cv, plan, b, tile);
-}
-
-/* Write phase: channel-last tile results -> NCHW output rows (only the kg real channels). */
-static void chan_write(const struct ipx_conv* cv, const ipx__block* b, const float* tout,
-                       float* output) {
-    const int64_t pix = b->pb * cv->q, kb = b->kb;
-    const int64_t kvalid = ipx__min(kb, cv->kg - b->k0);
-    for (int64_t j = 0; j < b->gb; j++, tout += pix * kb) {
-        for (int64_t kk = 0; kk < kvalid; kk++) {
-            float* dst = output + ((b->n * cv->d.k + (b->g0 + j) * cv->kg + b->k0 + kk) * cv->p + b->p0) * cv->q;
-            const float* src = tout + kk;
-            for (int64_t i = 0; i < pix; i++) dst[i] = src[i * kb];
-        }
-    }
+                                  const ipx__block* b, float* tile, float* output) {
+    chan_compute_body(cv, plan, b, tile, output, CHAN_QB, CHAN_QB1, CHAN_K3_QB, CHAN_K3_QB1);
 }
 
 void ipx__chan_compute(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
                        float* tile, float* output) {
 #if IPX_HAVE_AVX2_PATH
-    if (cv->isa >= IPX_ISA_AVX2  /* also AVX512 */)
-        chan_compute_avx2(cv, plan, b, tile);
+    if (cv->isa == IPX_ISA_AVX512)
+        chan_compute_avx512(cv, plan, b, tile, output);
+    else if (cv->isa == IPX_ISA_AVX2)
+        chan_compute_avx2(cv, plan, b, tile, output);
     else
 #endif
-        chan_compute_portable(cv, plan, b, tile);
-    chan_write(cv, b, tile + plan->out_off, output);
+        chan_compute_portable(cv, plan, b, tile, output);
 }

@@ -171,7 +171,7 @@ static inline const float* ipx__src_row(const struct ipx_conv* cv, const float* 
 void ipx__fill_row(float* dst, const float* src, int64_t w, int64_t pl, int64_t uw, int64_t sw,
                    int64_t row_len);
 
-/* Row kernel (conv_depthwise.c): depthwise, channel multipliers, < 16 in (AVX-512: < 32) or
+/* Row kernel (conv_depthwise.c): depthwise, channel multipliers, < 16 in or
    < 8 out per group. */
 int64_t ipx__row_tile_floats(const struct ipx_conv* cv, int64_t gb, int64_t pb,
                              ipx__plan* plan);

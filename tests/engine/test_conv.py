@@ -217,6 +217,27 @@ def test_matches_torch_same_padding_even_kernel():
     _assert_close(y, t.numpy())
 
 
+@pytest.mark.parametrize("isa", ["native", "avx2", "portable"])
+@pytest.mark.parametrize("kg", [8, 12, 24])
+def test_channel_kernel_chunks_and_transpose_edges(kg, isa, monkeypatch):
+    """The channel kernel cuts each output row into equal chunks (its 3x3 block and its
+    tap-by-tap block have different widths per ISA) and transposes whole 8 x 8 blocks to
+    NCHW: every row width up to 2 x 16 + 1, channel counts that are not multiples of 8 or 16,
+    and blocks whose pixel count is not a multiple of 8 must all be exact."""
+    if isa == "avx2":
+        monkeypatch.setenv("IPX_FORCE_AVX2", "1")
+    rng = np.random.default_rng(kg)
+    with Pool(2, tile_bytes=64 * 1024) as pool:
+        for q in range(1, 34):
+            for r, s, dil in ((3, 3, 1), (3, 3, 2), (1, 3, 1)):
+                x = _data(rng, (1, 32, 5, q + 2 * dil))
+                w, b = _data(rng, (2 * kg, 16, r, s)), _data(rng, (2 * kg,))
+                conv = Conv2d(w, b, x.shape, 1, (r // 2 * dil, 0), dil, 2, pool=pool,
+                              portable=isa == "portable")
+                assert conv.info["kernel"] == "channel"
+                _assert_close(conv.run(x), reference_conv2d(x, w, b, 1, (r // 2 * dil, 0), dil, 2))
+
+
 @pytest.mark.parametrize("q", [1, 3, 7, 8, 9, 14, 16, 17])
 def test_depthwise_3x3_row_edges(q):
     # The depthwise 3x3 kernel writes whole vectors and relies on row order to overwrite
