@@ -5,8 +5,15 @@
    its tile memory ("acc") while the batch and the output rows stream through in supersteps
    (exchange: the input rows, zero-padded and split by column phase as the row kernel does,
    and the output-gradient rows; compute: dot products along output rows). The last
-   superstep of a block writes its gradient out. Vectorised along the output row; a register
-   block of KO output channels x SB kernel columns shares the loaded vectors. */
+   superstep of a block writes its gradient out. Two ways to vectorise the compute:
+   - along the output row (depthwise and small groups): a register block of KO output
+     channels x SB kernel columns shares the loaded vectors, horizontal sums at the end;
+   - over output channels ("channel blocks": 8 or more input and a multiple of 8 output
+     channels per group, stride_w 1): the exchange transposes the output gradient to
+     channel-last rows [pixel][kb], and a register block of NB vectors of 8 output channels x
+     TB (input channel, tap) pairs accumulates dy[pixel] x broadcast x over the block's
+     pixels, a small matrix product with no horizontal sums and no padded lanes; its
+     gradient stays channel-last ([cg*taps][kb]) until the write transposes it. */
 #include "internal.h"
 #include "vec.h"
 
@@ -21,6 +28,7 @@ typedef struct bw_plan {
     int64_t gb, kb, pb;
     int64_t n_gblk, n_kblk, n_pblk, blocks, chunks;
     int64_t dy_len;     /* floats per output-gradient row in the tile (q rounded up to 8) */
+    bool chan;          /* channel blocks (see the top of the file); kb a multiple of 8 */
     size_t dy_off, acc_off, bacc_off, end;
 } bw_plan;
 
@@ -58,15 +66,24 @@ uint64_t ipx__bwd_weights_min_tile_bytes(const struct ipx_conv* cv) {
     return f >= INT64_MAX / 8 ? UINT64_MAX : (uint64_t)f * 4u;
 }
 
+/* Channel blocks need whole vectors of output channels and one column phase; with fewer than
+   8 input channels per group the row-vectorised blocks are as fast. */
+static bool bw_uses_chan(const struct ipx_conv* cv) {
+    return cv->kg % 8 == 0 && cv->cg >= 8 && cv->d.stride_w == 1;
+}
+
 static ipx_status bw_make_plan(const struct ipx_conv* cv, ipx_pool_t pool, bw_plan* pl) {
     const int64_t tile = (int64_t)(pool->tile_bytes / sizeof(float));
     const int64_t W = pool->workers, g = cv->d.g, kg = cv->kg, p = cv->p;
+    const bool chan = bw_uses_chan(cv);
+    const int64_t kmin = chan ? 8 : 1; /* channel blocks: whole vectors of 8 */
+#define HALVE_KB(kb) ((kb) = chan ? ipx__round_up(ipx__div_up((kb), 2), 8) : ipx__div_up((kb), 2))
     int64_t gb = g, kb = kg, pb = p;
     for (;;) {
         if (bw_tile_floats(cv, gb, kb, pb, pl) <= tile) break;
         bool acc_big = kb * cv->cg * cv->d.r * cv->d.s >= cv->cg * pb * cv->q;
         if (gb > 1) gb = ipx__div_up(gb, 2);
-        else if (kb > 1 && (acc_big || pb == 1)) kb = ipx__div_up(kb, 2);
+        else if (kb > kmin && (acc_big || pb == 1)) HALVE_KB(kb);
         else if (pb > 1) pb = ipx__div_up(pb, 2);
         else return IPX_STATUS_TILE_TOO_SMALL;
     }
@@ -74,10 +91,12 @@ static ipx_status bw_make_plan(const struct ipx_conv* cv, ipx_pool_t pool, bw_pl
        worker has at least two (or nothing is left to split). */
     while (ipx__div_up(g, gb) * ipx__div_up(kg, kb) < 2 * W) {
         if (gb > 1) gb = ipx__div_up(gb, 2);
-        else if (kb > 1) kb = ipx__div_up(kb, 2);
+        else if (kb > kmin) HALVE_KB(kb);
         else break;
     }
+#undef HALVE_KB
     bw_tile_floats(cv, gb, kb, pb, pl);
+    pl->chan = chan;
     pl->x.gb = gb; /* for the input exchange's first-block zeroing */
     pl->gb = gb;
     pl->kb = kb;
@@ -250,17 +269,184 @@ IPX_INLINE void bw_compute_body(const struct ipx_conv* cv, const bw_plan* pl, in
     }
 }
 
-#if IPX_HAVE_AVX2_PATH
-IPX_TARGET_AVX2 static void bw_compute_avx2(const struct ipx_conv* cv, const bw_plan* pl,
-                                            int64_t gb, int64_t kb, int64_t pb, float* tile) {
-    bw_compute_body(cv, pl, gb, kb, pb, tile);
-}
-#endif
+/* ---- channel blocks ---- */
 
-static void bw_compute_portable(const struct ipx_conv* cv, const bw_plan* pl, int64_t gb,
-                                int64_t kb, int64_t pb, float* tile) {
-    bw_compute_body(cv, pl, gb, kb, pb, tile);
+/* Register blocks: NB vectors of 8 output channels x TB (input channel, tap) pairs, the
+   accumulators of dW. For 3x3 kernels (dilation 1) TB = 9, the taps of one input channel,
+   read at constant offsets; others take BWC_TB pairs of the flattened (input channel, tap)
+   list through an offset table. NB = 2 with AVX-512VL's 32 registers (18 accumulators, two
+   gradient vectors, a broadcast), 1 with 16 (AVX2, portable). */
+#define BWC_NB 2
+#define BWC_TB 8
+#define BWC_TB_LIMIT 9
+
+typedef struct bwc_args {
+    int64_t pb, q, kb;
+    int64_t out_row;    /* floats between the input rows of two output rows: stride_h * row_len */
+    int64_t tap_row;    /* floats between kernel rows: dilation_h * row_len */
+} bwc_args;
+
+/* sum over the block's pixels of dy[pixel][k] * x[pair](pixel), added to acc[pair][k]
+   (channel-last, kb apart). x points at row 0 of the first pair's input channel (K3) or of
+   the group's first channel (off[] holds each pair's offset from it). */
+IPX_INLINE void bwc_micro(const bwc_args* a, const float* x, const int64_t* off, const float* dy,
+                          float* acc, const int TB, const int NB, const int K3) {
+    ipx_v8 sum[BWC_TB_LIMIT][BWC_NB];
+    for (int t = 0; t < TB; t++)
+        for (int j = 0; j < NB; j++) sum[t][j] = v8_zero();
+    for (int64_t pp = 0; pp < a->pb; pp++) {
+        const float* xr = x + pp * a->out_row;
+        const float* g = dy + pp * a->q * a->kb;
+        for (int64_t qq = 0; qq < a->q; qq++, g += a->kb) {
+            ipx_v8 gv[BWC_NB];
+            for (int j = 0; j < NB; j++) gv[j] = v8_load(g + 8 * j);
+            for (int t = 0; t < TB; t++) {
+                const float xv = K3 ? xr[qq + (t / 3) * a->tap_row + t % 3] : xr[qq + off[t]];
+                for (int j = 0; j < NB; j++) sum[t][j] += gv[j] * xv;
+            }
+        }
+    }
+    for (int t = 0; t < TB; t++)
+        for (int j = 0; j < NB; j++) {
+            float* dst = acc + t * a->kb + 8 * j;
+            v8_store(dst, v8_load(dst) + sum[t][j]);
+        }
 }
+
+#define BWC_CASE(TB) \
+    case TB: bwc_micro(a, x, off, dy, acc, TB, NB, 0); break;
+/* Generic kernels: pairs t0 .. t0+tb-1 of the flattened list (ci * taps + tap). */
+IPX_INLINE void bwc_pairs(const bwc_args* a, const float* x, const int64_t* off, const float* dy,
+                          float* acc, int64_t tb, const int NB) {
+    switch (tb) {
+        BWC_CASE(1) BWC_CASE(2) BWC_CASE(3) BWC_CASE(4) BWC_CASE(5) BWC_CASE(6) BWC_CASE(7)
+        BWC_CASE(8)
+    default: break;
+    }
+}
+#undef BWC_CASE
+
+IPX_INLINE void bwc_compute_body(const struct ipx_conv* cv, const bw_plan* pl, int64_t gb,
+                                 int64_t kb, int64_t pb, float* tile, const int NB_MAX) {
+    const ipx_conv_desc* d = &cv->d;
+    const int64_t cg = cv->cg, r = d->r, s = d->s, taps = r * s, cgt = cg * taps;
+    const int64_t row_len = pl->x.row_len, ch_stride = pl->x.rows_in * row_len;
+    const bwc_args a = {.pb = pb, .q = cv->q, .kb = kb, .out_row = d->stride_h * row_len,
+                        .tap_row = d->dilation_h * row_len};
+    const bool k3 = r == 3 && s == 3 && d->dilation_h == 1 && d->dilation_w == 1;
+    for (int64_t j = 0; j < gb; j++) {
+        const float* xg = tile + pl->x.in_off + j * cg * ch_stride;
+        const float* dyg = tile + pl->dy_off + j * pb * cv->q * kb;
+        float* accg = tile + pl->acc_off + j * cgt * kb;
+        for (int64_t k8 = 0; k8 < kb / 8;) {
+            const int nb = NB_MAX == 2 && kb / 8 - k8 >= 2 ? 2 : 1;
+            const float* dyk = dyg + k8 * 8;
+            float* acck = accg + k8 * 8;
+            if (k3) {
+                for (int64_t ci = 0; ci < cg; ci++) {
+                    if (nb == 2)
+                        bwc_micro(&a, xg + ci * ch_stride, NULL, dyk, acck + ci * 9 * kb, 9, 2, 1);
+                    else
+                        bwc_micro(&a, xg + ci * ch_stride, NULL, dyk, acck + ci * 9 * kb, 9, 1, 1);
+                }
+            } else {
+                for (int64_t t0 = 0; t0 < cgt; t0 += BWC_TB) {
+                    int64_t off[BWC_TB];
+                    const int64_t tb = ipx__min(BWC_TB, cgt - t0);
+                    for (int64_t t = 0; t < tb; t++) {
+                        const int64_t ci = (t0 + t) / taps, tap = (t0 + t) % taps;
+                        off[t] = ci * ch_stride + tap / s * a.tap_row + tap % s * d->dilation_w;
+                    }
+                    if (nb == 2) bwc_pairs(&a, xg, off, dyk, acck + t0 * kb, tb, 2);
+                    else bwc_pairs(&a, xg, off, dyk, acck + t0 * kb, tb, 1);
+                }
+            }
+            k8 += nb;
+        }
+        /* bias: sums of the output gradient over the block's pixels, 8 channels at a time */
+        for (int64_t k8 = 0; k8 < kb; k8 += 8) {
+            ipx_v8 v0 = v8_zero(), v1 = v8_zero();
+            const int64_t pix = pb * cv->q;
+            int64_t i = 0;
+            for (; i + 2 <= pix; i += 2) {
+                v0 += v8_load(dyg + i * kb + k8);
+                v1 += v8_load(dyg + (i + 1) * kb + k8);
+            }
+            if (i < pix) v0 += v8_load(dyg + i * kb + k8);
+            float* bacc = tile + pl->bacc_off + j * kb + k8;
+            v8_store(bacc, v8_load(bacc) + (v0 + v1));
+        }
+    }
+}
+
+/* Exchange of the output gradient for channel blocks: NCHW rows -> channel-last [pixel][kb]
+   per group, 8 x 8 blocks transposed in registers, the last pixels element by element. */
+IPX_INLINE void bwc_exchange_dy_body(const struct ipx_conv* cv, const bw_plan* pl,
+                                     const float* dy, int64_t ni, int64_t g0, int64_t gb,
+                                     int64_t k0, int64_t kb, int64_t p0, int64_t pb, float* tile) {
+    const int64_t plane = cv->p * cv->q, pix = pb * cv->q, pix8 = pix / 8 * 8;
+    for (int64_t j = 0; j < gb; j++) {
+        float* dst = tile + pl->dy_off + j * pix * kb;
+        for (int64_t kk = 0; kk < kb; kk += 8) {
+            const float* src = dy + (ni * cv->d.k + (g0 + j) * cv->kg + k0 + kk) * plane + p0 * cv->q;
+            for (int64_t i = 0; i < pix8; i += 8) v8_transpose8(src + i, plane, dst + i * kb + kk, kb);
+            for (int64_t i = pix8; i < pix; i++)
+                for (int c = 0; c < 8; c++) dst[i * kb + kk + c] = src[c * plane + i];
+        }
+    }
+}
+
+/* Write of a channel block's gradient: channel-last [cg*taps][kb] -> dW[k][cg*taps]. */
+IPX_INLINE void bwc_write_body(const struct ipx_conv* cv, const bw_plan* pl, const float* tile,
+                               int64_t g0, int64_t gb, int64_t k0, int64_t kb, float* dw, float* db) {
+    const int64_t cgt = cv->cg * cv->d.r * cv->d.s, ct8 = cgt / 8 * 8;
+    for (int64_t j = 0; j < gb; j++) {
+        const float* acc = tile + pl->acc_off + j * cgt * kb;
+        const int64_t kout0 = (g0 + j) * cv->kg + k0;
+        for (int64_t kk = 0; kk < kb; kk += 8) {
+            float* dst = dw + (kout0 + kk) * cgt;
+            for (int64_t ct = 0; ct < ct8; ct += 8) v8_transpose8(acc + ct * kb + kk, kb, dst + ct, cgt);
+            for (int64_t ct = ct8; ct < cgt; ct++)
+                for (int c = 0; c < 8; c++) dst[c * cgt + ct] = acc[ct * kb + kk + c];
+        }
+        if (db)
+            for (int64_t kk = 0; kk < kb; kk++) db[kout0 + kk] = tile[pl->bacc_off + j * kb + kk];
+    }
+}
+
+/* One block's compute in the kernel family and instruction set of the handle. */
+#define BW_ISA_VARIANTS(SUFFIX, TARGET, NB_MAX)                                                  \
+    TARGET static void bw_compute_##SUFFIX(const struct ipx_conv* cv, const bw_plan* pl,        \
+                                           int64_t gb, int64_t kb, int64_t pb, float* tile) {  \
+        if (pl->chan) bwc_compute_body(cv, pl, gb, kb, pb, tile, NB_MAX);                     \
+        else bw_compute_body(cv, pl, gb, kb, pb, tile);                                        \
+    }                                                                                          \
+    TARGET static void bwc_exchange_dy_##SUFFIX(const struct ipx_conv* cv, const bw_plan* pl,   \
+                                                const float* dy, int64_t ni, int64_t g0,       \
+                                                int64_t gb, int64_t k0, int64_t kb, int64_t p0, \
+                                                int64_t pb, float* tile) {                     \
+        bwc_exchange_dy_body(cv, pl, dy, ni, g0, gb, k0, kb, p0, pb, tile);                    \
+    }                                                                                          \
+    TARGET static void bwc_write_##SUFFIX(const struct ipx_conv* cv, const bw_plan* pl,         \
+                                          const float* tile, int64_t g0, int64_t gb,           \
+                                          int64_t k0, int64_t kb, float* dw, float* db) {      \
+        bwc_write_body(cv, pl, tile, g0, gb, k0, kb, dw, db);                                  \
+    }
+#if IPX_HAVE_AVX2_PATH
+BW_ISA_VARIANTS(avx512, IPX_TARGET_AVX512, 2)
+BW_ISA_VARIANTS(avx2, IPX_TARGET_AVX2, 1)
+#endif
+BW_ISA_VARIANTS(portable, , 1)
+#undef BW_ISA_VARIANTS
+
+#if IPX_HAVE_AVX2_PATH
+#define BW_DISPATCH(cv, FN, ...)                                                               \
+    ((cv)->isa == IPX_ISA_AVX512 ? FN##_avx512(__VA_ARGS__)                                    \
+     : (cv)->isa == IPX_ISA_AVX2 ? FN##_avx2(__VA_ARGS__)                                      \
+                                 : FN##_portable(__VA_ARGS__))
+#else
+#define BW_DISPATCH(cv, FN, ...) FN##_portable(__VA_ARGS__)
+#endif
 
 static void bw_job(void* vctx, uint32_t wi) {
     const bw_ctx* ctx = vctx;
@@ -291,35 +477,36 @@ static void bw_job(void* vctx, uint32_t wi) {
             ipx__row_exchange(cv, &pl->x, &b, ctx->x, tile, false, step == 0);
             const int64_t rows = (pb - 1) * d->stride_h + (d->r - 1) * d->dilation_h + 1;
             st->bytes_in += 4u * (uint64_t)(gb * cg * rows * d->stride_w * pl->x.row_len);
-            if (step == 0) { /* the rows' padding lanes (q .. dy_len) are zeroed once per
-                                run: the copies below never write them */
-                float* z = tile + pl->dy_off;
-                const int64_t zn = pl->gb * pl->kb * pl->pb * pl->dy_len;
-                for (int64_t i = 0; i < zn; i += BW_V) v8_store(z + i, v8_zero());
-            }
-            for (int64_t j = 0; j < gb; j++)
-                for (int64_t kk = 0; kk < kb; kk++) {
-                    const float* src = ctx->dy + ((ni * d->k + (g0 + j) * cv->kg + k0 + kk) * cv->p + p0) * cv->q;
-                    float* dst = tile + pl->dy_off + ((j * kb + kk) * pb) * pl->dy_len;
-                    for (int64_t pp = 0; pp < pb; pp++, src += cv->q, dst += pl->dy_len) {
-                        /* q floats in vectors (the last one overlapping when q >= 8) */
-                        int64_t i = 0;
-                        for (; i + BW_V <= cv->q; i += BW_V) v8_store(dst + i, v8_load(src + i));
-                        if (i < cv->q && cv->q >= BW_V)
-                            v8_store(dst + cv->q - BW_V, v8_load(src + cv->q - BW_V));
-                        else
-                            for (; i < cv->q; i++) dst[i] = src[i];
-                    }
+            if (pl->chan) {
+                BW_DISPATCH(cv, bwc_exchange_dy, cv, pl, ctx->dy, ni, g0, gb, k0, kb, p0, pb, tile);
+            } else {
+                if (step == 0) { /* the rows' padding lanes (q .. dy_len) are zeroed once per
+                                    run: the copies below never write them */
+                    float* z = tile + pl->dy_off;
+                    const int64_t zn = pl->gb * pl->kb * pl->pb * pl->dy_len;
+                    for (int64_t i = 0; i < zn; i += BW_V) v8_store(z + i, v8_zero());
                 }
-            st->bytes_in += 4u * (uint64_t)(gb * kb * pb * pl->dy_len);
+                for (int64_t j = 0; j < gb; j++)
+                    for (int64_t kk = 0; kk < kb; kk++) {
+                        const float* src = ctx->dy + ((ni * d->k + (g0 + j) * cv->kg + k0 + kk) * cv->p + p0) * cv->q;
+                        float* dst = tile + pl->dy_off + ((j * kb + kk) * pb) * pl->dy_len;
+                        for (int64_t pp = 0; pp < pb; pp++, src += cv->q, dst += pl->dy_len) {
+                            /* q floats in vectors (the last one overlapping when q >= 8) */
+                            int64_t i = 0;
+                            for (; i + BW_V <= cv->q; i += BW_V) v8_store(dst + i, v8_load(src + i));
+                            if (i < cv->q && cv->q >= BW_V)
+                                v8_store(dst + cv->q - BW_V, v8_load(src + cv->q - BW_V));
+                            else
+                                for (; i < cv->q; i++) dst[i] = src[i];
+                        }
+                    }
+            }
+            st->bytes_in += 4u * (uint64_t)(gb * kb * pb * (pl->chan ? cv->q : pl->dy_len));
             uint64_t t1 = ipx__now_ns();
-#if IPX_HAVE_AVX2_PATH
-            if (cv->isa >= IPX_ISA_AVX2  /* also AVX512 */) bw_compute_avx2(cv, pl, gb, kb, pb, tile);
-            else
-#endif
-                bw_compute_portable(cv, pl, gb, kb, pb, tile);
-            /* bias: sums of the output gradient (padding lanes are zero), in vectors */
-            for (int64_t jk = 0; jk < gb * kb; jk++) {
+            BW_DISPATCH(cv, bw_compute, cv, pl, gb, kb, pb, tile);
+            /* bias (row blocks; channel blocks sum theirs in the compute): sums of the
+               output gradient (padding lanes are zero), in vectors */
+            for (int64_t jk = 0; jk < (pl->chan ? 0 : gb * kb); jk++) {
                 const float* dyr = tile + pl->dy_off + jk * pb * pl->dy_len;
                 /* four independent sums so the adds overlap, then combined */
                 ipx_v8 v0 = v8_zero(), v1 = v8_zero(), v2 = v8_zero(), v3 = v8_zero();
@@ -338,7 +525,10 @@ static void bw_job(void* vctx, uint32_t wi) {
                 tile[pl->bacc_off + jk] += t;
             }
             st->flops += 2u * (uint64_t)(gb * kb) * (uint64_t)(pb * cv->q) * (uint64_t)(cg * taps);
-            if (chunk == pl->chunks - 1) { /* write the block's gradients */
+            if (chunk == pl->chunks - 1 && pl->chan) { /* write the block's gradients */
+                BW_DISPATCH(cv, bwc_write, cv, pl, tile, g0, gb, k0, kb, ctx->dw, ctx->db);
+                st->bytes_out += 4u * (uint64_t)(gb * kb * (cg * taps + (ctx->db ? 1 : 0)));
+            } else if (chunk == pl->chunks - 1) {
                 for (int64_t j = 0; j < gb; j++)
                     for (int64_t kk = 0; kk < kb; kk++) {
                         int64_t kout = (g0 + j) * cv->kg + k0 + kk;

@@ -187,26 +187,6 @@ IPX_INLINE void chan_row(const chan_args* a, const float* x, const float* w, con
     }
 }
 
-/* 8 pixels x 8 channels (rows of 8 channels, ostride apart) -> 8 channel rows of 8 pixels,
-   dst apart: an 8x8 transpose in three rounds of shuffles. */
-IPX_INLINE void chan_transpose8(const float* src, int64_t ostride, float* dst, int64_t dstride) {
-    ipx_v8 rw[8], t[8], u[8];
-    for (int i = 0; i < 8; i++) rw[i] = v8_load(src + i * ostride);
-    for (int i = 0; i < 8; i += 2) {
-        t[i] = __builtin_shufflevector(rw[i], rw[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
-        t[i + 1] = __builtin_shufflevector(rw[i], rw[i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
-    }
-    for (int i = 0; i < 8; i += 4)
-        for (int h = 0; h < 2; h++) {
-            u[i + 2 * h] = __builtin_shufflevector(t[i + h], t[i + h + 2], 0, 1, 8, 9, 4, 5, 12, 13);
-            u[i + 2 * h + 1] = __builtin_shufflevector(t[i + h], t[i + h + 2], 2, 3, 10, 11, 6, 7, 14, 15);
-        }
-    for (int c = 0; c < 4; c++) {
-        v8_store(dst + c * dstride, __builtin_shufflevector(u[c], u[c + 4], 0, 1, 2, 3, 8, 9, 10, 11));
-        v8_store(dst + (c + 4) * dstride, __builtin_shufflevector(u[c], u[c + 4], 4, 5, 6, 7, 12, 13, 14, 15));
-    }
-}
-
 /* Write phase: channel-last tile results -> NCHW output rows (only the kg real channels):
    whole 8 x 8 blocks transposed in registers, the edges element by element. A block's pb
    rows of one channel are contiguous in NCHW (whole rows), so its pixels are one run. */
@@ -219,7 +199,7 @@ IPX_INLINE void chan_write(const struct ipx_conv* cv, const ipx__block* b, const
         float* dst0 = output + ((b->n * cv->d.k + (b->g0 + j) * cv->kg + b->k0) * cv->p + b->p0) * cv->q;
         for (int64_t kk = 0; kk < k8; kk += 8)
             for (int64_t i = 0; i < pix8; i += 8)
-                chan_transpose8(tout + i * kb + kk, kb, dst0 + kk * plane + i, plane);
+                v8_transpose8(tout + i * kb + kk, kb, dst0 + kk * plane + i, plane);
         for (int64_t kk = 0; kk < kvalid; kk++) {
             float* dst = dst0 + kk * plane;
             const float* src = tout + kk;

@@ -5,6 +5,7 @@
 #ifndef IPX_VEC_H
 #define IPX_VEC_H
 
+#include <stdint.h>
 #include <string.h>
 
 typedef float ipx_v8 __attribute__((vector_size(32)));
@@ -74,6 +75,26 @@ IPX_INLINE ipx_v8 v8_reduce8(const ipx_v8 v[8]) {
                __builtin_shufflevector(b[2 * i], b[2 * i + 1], 2, 3, 10, 11, 6, 7, 14, 15);
     return __builtin_shufflevector(c[0], c[1], 0, 1, 2, 3, 8, 9, 10, 11) +
            __builtin_shufflevector(c[0], c[1], 4, 5, 6, 7, 12, 13, 14, 15);
+}
+
+/* 8 rows of 8 floats (src, sstride apart) -> their 8 columns as rows (dst, dstride apart):
+   an 8x8 transpose in three rounds of shuffles (channel-last <-> NCHW blocks). */
+IPX_INLINE void v8_transpose8(const float* src, int64_t sstride, float* dst, int64_t dstride) {
+    ipx_v8 rw[8], t[8], u[8];
+    for (int i = 0; i < 8; i++) rw[i] = v8_load(src + i * sstride);
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = __builtin_shufflevector(rw[i], rw[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+        t[i + 1] = __builtin_shufflevector(rw[i], rw[i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
+    }
+    for (int i = 0; i < 8; i += 4)
+        for (int h = 0; h < 2; h++) {
+            u[i + 2 * h] = __builtin_shufflevector(t[i + h], t[i + h + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+            u[i + 2 * h + 1] = __builtin_shufflevector(t[i + h], t[i + h + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+        }
+    for (int c = 0; c < 4; c++) {
+        v8_store(dst + c * dstride, __builtin_shufflevector(u[c], u[c + 4], 0, 1, 2, 3, 8, 9, 10, 11));
+        v8_store(dst + (c + 4) * dstride, __builtin_shufflevector(u[c], u[c + 4], 4, 5, 6, 7, 12, 13, 14, 15));
+    }
 }
 
 #endif

@@ -79,6 +79,35 @@ def test_matches_torch_autograd(shape):
     assert stats.algorithm == "direct" and stats.total_flops >= 2 * 2 * n * k * y.shape[2] * y.shape[3] * (c // g) * r * r
 
 
+@pytest.mark.parametrize("isa", ["native", "avx2", "portable"])
+def test_channel_blocks_of_backward_weights(isa, monkeypatch):
+    """Backward weights for 8+ input and 8k output channels per group (stride_w 1) runs as a
+    small matrix product over a channel-last output gradient: odd numbers of 8-channel
+    vectors, (input channel, tap) lists that are not multiples of 8, pixel counts that are
+    not multiples of 8, 3x3 and other kernels, vertical stride and dilation, tiles small
+    enough to split the rows, bias or none."""
+    if isa == "avx2":
+        monkeypatch.setenv("IPX_FORCE_AVX2", "1")
+    rng = np.random.default_rng(11)
+    cases = [  # cg, kg, h, w, r, s, stride, dilation, pad
+        (8, 8, 5, 7, 3, 3, 1, 1, 1), (16, 24, 6, 13, 3, 3, 1, 1, 1), (9, 16, 4, 9, 3, 3, (2, 1), 1, 1),
+        (8, 8, 7, 5, 3, 3, 1, 2, 2), (12, 8, 5, 6, 1, 1, 1, 1, 0), (8, 40, 4, 11, 1, 3, (3, 1), 1, (0, 1)),
+        (16, 16, 9, 9, 2, 3, 1, (2, 1), 1),
+    ]
+    for tile in (None, 16 * 1024):
+        with Pool(2, **({} if tile is None else {"tile_bytes": tile})) as pool:
+            for cg, kg, h, w, r, s, stride, dilation, pad in cases:
+                x = _data(rng, (2, 2 * cg, h, w))
+                wt = _data(rng, (2 * kg, cg, r, s))
+                conv = Conv2d(wt, None, x.shape, stride, pad, dilation, 2, pool=pool, backward=True,
+                              portable=isa == "portable")
+                dy = _data(rng, conv.output_shape)
+                gw, gb = conv.backward_weights(dy, x)
+                _, rw, rb = reference_conv2d_backward(dy, x, wt, stride, pad, dilation, 2)
+                _assert_close(gw, rw)
+                _assert_close(gb, rb)
+
+
 @pytest.mark.parametrize("g", [1, 4, 32])
 def test_worker_counts_give_identical_gradients(g):
     rng = np.random.default_rng(2)
