@@ -9,7 +9,7 @@ Timed run (the README's command; see "Benchmarks" there):
     GLIBC_TUNABLES=glibc.malloc.mmap_threshold=4294967295:glibc.malloc.trim_threshold=4294967295 \\
       pytest tests/benchmarks/test_conv_bench.py --benchmark-enable --benchmark-only \\
       --benchmark-json=bench.json
-    python tests/benchmarks/test_conv_bench.py bench.json      # markdown table
+    python tests/benchmarks/test_conv_bench.py bench.json [more.json ...]  # markdown table (medians over runs)
 
 In the default test run (--benchmark-disable) every case runs once as a test; the numpy
 reference is skipped on shape C there (seconds per call, nothing to check).
@@ -174,32 +174,52 @@ def test_conv(benchmark, pool, shape, cpg, pas, impl, request):
     benchmark.extra_info.update(info)
 
 
-def _table(path: str) -> str:
-    """Markdown table of a --benchmark-json file: GFLOP/s per implementation, one row per
-    shape, group size and pass, and the engine's ratio to the faster PyTorch layout."""
-    runs = json.load(open(path))["benchmarks"]
-    rows: dict = {}
-    for b in runs:
-        e = b["extra_info"]
-        key = (e["shape"], e["channels_per_group"], e["pass_"])
-        rows.setdefault(key, {})[e["impl"]] = e
+def _table(paths: list[str]) -> str:
+    """Markdown table of one or more --benchmark-json files of this suite: GFLOP/s per
+    implementation, one row per shape, group size and pass, and the engine's ratio to the
+    faster PyTorch layout. With several runs each cell is the median over the runs, and the
+    ratio the median of the runs' own ratios (each run's peers measured minutes apart, under
+    the same neighbours), which a shared machine's bursts of load move far less than a
+    single run."""
+    cells: dict = {}
+    peaks, triads, workers = [], [], None
+    for path in paths:
+        runs = json.load(open(path))["benchmarks"]
+        rows: dict = {}
+        for b in runs:
+            e = b["extra_info"]
+            rows.setdefault((e["shape"], e["channels_per_group"], e["pass_"]), {})[e["impl"]] = e
+        for key, r in rows.items():
+            c = cells.setdefault(key, {})
+            for impl, e in r.items():
+                c.setdefault(impl, []).append(e["gflop_s"])
+            best_torch = max((r[i]["gflop_s"] for i in ("torch_nchw", "torch_cl") if i in r), default=None)
+            if "direct" in r:
+                c.setdefault("pct_peak", []).append(r["direct"]["pct_peak"])
+                c.setdefault("pct_roofline", []).append(r["direct"]["pct_roofline"])
+                if best_torch:
+                    c.setdefault("ratio", []).append(r["direct"]["gflop_s"] / best_torch)
+        first = runs[0]["extra_info"]
+        peaks.append(first["peak_gflop_s"])
+        triads.append(first["mem_bw_gb_s"])
+        workers = first["workers"]
+    med = lambda c, k: float(np.median(c[k])) if k in c else None  # noqa: E731
     out = ["| shape | c/g | pass | direct | gemm | numpy | torch NCHW | torch CL | direct / best torch | direct % peak | direct % roofline |",
            "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for key in sorted(rows, key=lambda k: (k[0], k[2] != "fwd", k[1])):
-        r = rows[key]
-        cell = lambda impl: f"{r[impl]['gflop_s']:.1f}" if impl in r else "-"  # noqa: E731
-        best_torch = max((r[i]["gflop_s"] for i in ("torch_nchw", "torch_cl") if i in r), default=None)
-        d = r.get("direct")
-        ratio = f"{d['gflop_s'] / best_torch:.2f}x" if d and best_torch else "-"
+    for key in sorted(cells, key=lambda k: (k[0], k[2] != "fwd", k[1])):
+        c = cells[key]
+        cell = lambda impl: f"{med(c, impl):.1f}" if impl in c else "-"  # noqa: E731
+        ratio = f"{med(c, 'ratio'):.2f}x" if "ratio" in c else "-"
+        pct = lambda k: f"{med(c, k):.0f}%" if k in c else "-"  # noqa: E731
         out.append(f"| {key[0]} | {key[1]} | {key[2]} | {cell('direct')} | {cell('gemm')} | {cell('numpy')} | "
-                   f"{cell('torch_nchw')} | {cell('torch_cl')} | {ratio} | "
-                   f"{d['pct_peak']:.0f}% | {d['pct_roofline']:.0f}% |" if d else "")
-    first = runs[0]["extra_info"]
+                   f"{cell('torch_nchw')} | {cell('torch_cl')} | {ratio} | {pct('pct_peak')} | {pct('pct_roofline')} |")
+    span = lambda v, fmt: (fmt % v[0]) if len(v) == 1 else f"{fmt % min(v)}-{fmt % max(v)}"  # noqa: E731
     out.append("")
-    out.append(f"GFLOP/s (2 x MACs) from medians; {first['workers']} workers / torch threads; host peak "
-               f"{first['peak_gflop_s']:.0f} GFLOP/s, triad {first['mem_bw_gb_s']:.1f} GB/s (measured on the pool).")
+    out.append(f"GFLOP/s (2 x MACs) from medians{f', median of {len(paths)} runs' if len(paths) > 1 else ''}; "
+               f"{workers} workers / torch threads; host peak {span(peaks, '%.0f')} GFLOP/s, triad "
+               f"{span(triads, '%.1f')} GB/s (measured on the pool).")
     return "\n".join(out)
 
 
 if __name__ == "__main__":
-    print(_table(sys.argv[1]))
+    print(_table(sys.argv[1:]))
