@@ -414,18 +414,74 @@ IPX_INLINE void bwc_write_body(const struct ipx_conv* cv, const bw_plan* pl, con
     }
 }
 
+/* Exchange of the output gradient for row blocks: rows of q floats into rows of dy_len. The
+   rows' padding lanes (q .. dy_len) are zeroed on the worker's first step of a run (fresh):
+   the copies never write them. */
+IPX_INLINE void bwr_exchange_dy_body(const struct ipx_conv* cv, const bw_plan* pl,
+                                     const float* dy, int64_t ni, int64_t g0, int64_t gb,
+                                     int64_t k0, int64_t kb, int64_t p0, int64_t pb, float* tile,
+                                     bool fresh) {
+    const int64_t q = cv->q;
+    if (fresh) {
+        float* z = tile + pl->dy_off;
+        const int64_t zn = pl->gb * pl->kb * pl->pb * pl->dy_len;
+        for (int64_t i = 0; i < zn; i += BW_V) v8_store(z + i, v8_zero());
+    }
+    for (int64_t j = 0; j < gb; j++)
+        for (int64_t kk = 0; kk < kb; kk++) {
+            const float* src = dy + ((ni * cv->d.k + (g0 + j) * cv->kg + k0 + kk) * cv->p + p0) * q;
+            float* dst = tile + pl->dy_off + ((j * kb + kk) * pb) * pl->dy_len;
+            for (int64_t pp = 0; pp < pb; pp++, src += q, dst += pl->dy_len) {
+                /* q floats in vectors (the last one overlapping when q >= 8) */
+                int64_t i = 0;
+                for (; i + BW_V <= q; i += BW_V) v8_store(dst + i, v8_load(src + i));
+                if (i < q && q >= BW_V)
+                    v8_store(dst + q - BW_V, v8_load(src + q - BW_V));
+                else
+                    for (; i < q; i++) dst[i] = src[i];
+            }
+        }
+}
+
+/* Bias of row blocks: sums of the output gradient rows (padding lanes are zero), four
+   independent vector sums so the adds overlap, then combined in a fixed order. */
+IPX_INLINE void bwr_bias_body(const bw_plan* pl, int64_t gb, int64_t kb, int64_t pb, float* tile) {
+    for (int64_t jk = 0; jk < gb * kb; jk++) {
+        const float* dyr = tile + pl->dy_off + jk * pb * pl->dy_len;
+        ipx_v8 v0 = v8_zero(), v1 = v8_zero(), v2 = v8_zero(), v3 = v8_zero();
+        const int64_t len = pb * pl->dy_len;
+        int64_t i = 0;
+        for (; i + 4 * BW_V <= len; i += 4 * BW_V) {
+            v0 += v8_load(dyr + i);
+            v1 += v8_load(dyr + i + BW_V);
+            v2 += v8_load(dyr + i + 2 * BW_V);
+            v3 += v8_load(dyr + i + 3 * BW_V);
+        }
+        for (; i < len; i += BW_V) v0 += v8_load(dyr + i);
+        ipx_v8 v = (v0 + v1) + (v2 + v3);
+        float t = 0;
+        for (int l = 0; l < BW_V; l++) t += v[l];
+        tile[pl->bacc_off + jk] += t;
+    }
+}
+
 /* One block's compute in the kernel family and instruction set of the handle. */
 #define BW_ISA_VARIANTS(SUFFIX, TARGET, NB_MAX)                                                  \
     TARGET static void bw_compute_##SUFFIX(const struct ipx_conv* cv, const bw_plan* pl,        \
                                            int64_t gb, int64_t kb, int64_t pb, float* tile) {  \
-        if (pl->chan) bwc_compute_body(cv, pl, gb, kb, pb, tile, NB_MAX);                     \
-        else bw_compute_body(cv, pl, gb, kb, pb, tile);                                        \
+        if (pl->chan) {                                                                        \
+            bwc_compute_body(cv, pl, gb, kb, pb, tile, NB_MAX);                                \
+        } else {                                                                               \
+            bw_compute_body(cv, pl, gb, kb, pb, tile);                                         \
+            bwr_bias_body(pl, gb, kb, pb, tile);                                               \
+        }                                                                                      \
     }                                                                                          \
-    TARGET static void bwc_exchange_dy_##SUFFIX(const struct ipx_conv* cv, const bw_plan* pl,   \
-                                                const float* dy, int64_t ni, int64_t g0,       \
-                                                int64_t gb, int64_t k0, int64_t kb, int64_t p0, \
-                                                int64_t pb, float* tile) {                     \
-        bwc_exchange_dy_body(cv, pl, dy, ni, g0, gb, k0, kb, p0, pb, tile);                    \
+    TARGET static void bw_exchange_dy_##SUFFIX(const struct ipx_conv* cv, const bw_plan* pl,    \
+                                               const float* dy, int64_t ni, int64_t g0,        \
+                                               int64_t gb, int64_t k0, int64_t kb, int64_t p0,  \
+                                               int64_t pb, float* tile, bool fresh) {          \
+        if (pl->chan) bwc_exchange_dy_body(cv, pl, dy, ni, g0, gb, k0, kb, p0, pb, tile);     \
+        else bwr_exchange_dy_body(cv, pl, dy, ni, g0, gb, k0, kb, p0, pb, tile, fresh);        \
     }                                                                                          \
     TARGET static void bwc_write_##SUFFIX(const struct ipx_conv* cv, const bw_plan* pl,         \
                                           const float* tile, int64_t g0, int64_t gb,           \
@@ -477,65 +533,23 @@ static void bw_job(void* vctx, uint32_t wi) {
             ipx__row_exchange(cv, &pl->x, &b, ctx->x, tile, false, step == 0);
             const int64_t rows = (pb - 1) * d->stride_h + (d->r - 1) * d->dilation_h + 1;
             st->bytes_in += 4u * (uint64_t)(gb * cg * rows * d->stride_w * pl->x.row_len);
-            if (pl->chan) {
-                BW_DISPATCH(cv, bwc_exchange_dy, cv, pl, ctx->dy, ni, g0, gb, k0, kb, p0, pb, tile);
-            } else {
-                if (step == 0) { /* the rows' padding lanes (q .. dy_len) are zeroed once per
-                                    run: the copies below never write them */
-                    float* z = tile + pl->dy_off;
-                    const int64_t zn = pl->gb * pl->kb * pl->pb * pl->dy_len;
-                    for (int64_t i = 0; i < zn; i += BW_V) v8_store(z + i, v8_zero());
-                }
-                for (int64_t j = 0; j < gb; j++)
-                    for (int64_t kk = 0; kk < kb; kk++) {
-                        const float* src = ctx->dy + ((ni * d->k + (g0 + j) * cv->kg + k0 + kk) * cv->p + p0) * cv->q;
-                        float* dst = tile + pl->dy_off + ((j * kb + kk) * pb) * pl->dy_len;
-                        for (int64_t pp = 0; pp < pb; pp++, src += cv->q, dst += pl->dy_len) {
-                            /* q floats in vectors (the last one overlapping when q >= 8) */
-                            int64_t i = 0;
-                            for (; i + BW_V <= cv->q; i += BW_V) v8_store(dst + i, v8_load(src + i));
-                            if (i < cv->q && cv->q >= BW_V)
-                                v8_store(dst + cv->q - BW_V, v8_load(src + cv->q - BW_V));
-                            else
-                                for (; i < cv->q; i++) dst[i] = src[i];
-                        }
-                    }
-            }
+            BW_DISPATCH(cv, bw_exchange_dy, cv, pl, ctx->dy, ni, g0, gb, k0, kb, p0, pb, tile, step == 0);
             st->bytes_in += 4u * (uint64_t)(gb * kb * pb * (pl->chan ? cv->q : pl->dy_len));
             uint64_t t1 = ipx__now_ns();
             BW_DISPATCH(cv, bw_compute, cv, pl, gb, kb, pb, tile);
-            /* bias (row blocks; channel blocks sum theirs in the compute): sums of the
-               output gradient (padding lanes are zero), in vectors */
-            for (int64_t jk = 0; jk < (pl->chan ? 0 : gb * kb); jk++) {
-                const float* dyr = tile + pl->dy_off + jk * pb * pl->dy_len;
-                /* four independent sums so the adds overlap, then combined */
-                ipx_v8 v0 = v8_zero(), v1 = v8_zero(), v2 = v8_zero(), v3 = v8_zero();
-                const int64_t len = pb * pl->dy_len;
-                int64_t i = 0;
-                for (; i + 4 * BW_V <= len; i += 4 * BW_V) {
-                    v0 += v8_load(dyr + i);
-                    v1 += v8_load(dyr + i + BW_V);
-                    v2 += v8_load(dyr + i + 2 * BW_V);
-                    v3 += v8_load(dyr + i + 3 * BW_V);
-                }
-                for (; i < len; i += BW_V) v0 += v8_load(dyr + i);
-                ipx_v8 v = (v0 + v1) + (v2 + v3);
-                float t = 0;
-                for (int l = 0; l < BW_V; l++) t += v[l];
-                tile[pl->bacc_off + jk] += t;
-            }
             st->flops += 2u * (uint64_t)(gb * kb) * (uint64_t)(pb * cv->q) * (uint64_t)(cg * taps);
-            if (chunk == pl->chunks - 1 && pl->chan) { /* write the block's gradients */
-                BW_DISPATCH(cv, bwc_write, cv, pl, tile, g0, gb, k0, kb, ctx->dw, ctx->db);
-                st->bytes_out += 4u * (uint64_t)(gb * kb * (cg * taps + (ctx->db ? 1 : 0)));
-            } else if (chunk == pl->chunks - 1) {
-                for (int64_t j = 0; j < gb; j++)
-                    for (int64_t kk = 0; kk < kb; kk++) {
-                        int64_t kout = (g0 + j) * cv->kg + k0 + kk;
-                        memcpy(ctx->dw + kout * cg * taps, tile + pl->acc_off + (j * kb + kk) * cg * taps,
-                               (size_t)(cg * taps) * sizeof(float));
-                        if (ctx->db) ctx->db[kout] = tile[pl->bacc_off + j * kb + kk];
-                    }
+            if (chunk == pl->chunks - 1) { /* write the block's gradients */
+                if (pl->chan) {
+                    BW_DISPATCH(cv, bwc_write, cv, pl, tile, g0, gb, k0, kb, ctx->dw, ctx->db);
+                } else {
+                    for (int64_t j = 0; j < gb; j++)
+                        for (int64_t kk = 0; kk < kb; kk++) {
+                            int64_t kout = (g0 + j) * cv->kg + k0 + kk;
+                            memcpy(ctx->dw + kout * cg * taps, tile + pl->acc_off + (j * kb + kk) * cg * taps,
+                                   (size_t)(cg * taps) * sizeof(float));
+                            if (ctx->db) ctx->db[kout] = tile[pl->bacc_off + j * kb + kk];
+                        }
+                }
                 st->bytes_out += 4u * (uint64_t)(gb * kb * (cg * taps + (ctx->db ? 1 : 0)));
             }
             uint64_t t2 = ipx__now_ns();
