@@ -321,6 +321,25 @@ static bool row_uses_dw3(const struct ipx_conv* cv) {
            d->stride_h == 1 && d->dilation_h == 1 && cv->q >= 1;
 }
 
+/* Write phase: tile output rows (qpad apart) -> NCHW rows (q apart, contiguous per channel). */
+IPX_INLINE void row_write(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
+                      const float* tile, float* output) {
+    const int64_t q = cv->q, qpad = ipx__round_up(q, ROW_V), chans = b->gb * cv->kg;
+    const float* src = tile + plan->out_off;
+    for (int64_t ch = 0; ch < chans; ch++) {
+        float* dst = output + ((b->n * cv->d.k + b->g0 * cv->kg + ch) * cv->p + b->p0) * q;
+        for (int64_t pp = 0; pp < b->pb; pp++, src += qpad, dst += q) {
+            if (q >= ROW_V) { /* vectors, the last one overlapping */
+                int64_t i = 0;
+                for (; i + ROW_V <= q; i += ROW_V) v8_store(dst + i, v8_load(src + i));
+                if (i < q) v8_store(dst + q - ROW_V, v8_load(src + q - ROW_V));
+            } else {
+                for (int64_t i = 0; i < q; i++) dst[i] = src[i];
+            }
+        }
+    }
+}
+
 IPX_INLINE void row_compute_body(const struct ipx_conv* cv, const ipx__plan* plan,
                                  const ipx__block* b, float* tile, float* output) {
     const ipx_conv_desc* d = &cv->d;
@@ -375,6 +394,7 @@ IPX_INLINE void row_compute_body(const struct ipx_conv* cv, const ipx__plan* pla
             ko0 += nko;
         }
     }
+    row_write(cv, plan, b, tile, output);
 }
 
 #if IPX_HAVE_AVX2_PATH
@@ -396,25 +416,6 @@ static void row_compute_portable(const struct ipx_conv* cv, const ipx__plan* pla
     row_compute_body(cv, plan, b, tile, output);
 }
 
-/* Write phase: tile output rows (qpad apart) -> NCHW rows (q apart, contiguous per channel). */
-static void row_write(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
-                      const float* tile, float* output) {
-    const int64_t q = cv->q, qpad = ipx__round_up(q, ROW_V), chans = b->gb * cv->kg;
-    const float* src = tile + plan->out_off;
-    for (int64_t ch = 0; ch < chans; ch++) {
-        float* dst = output + ((b->n * cv->d.k + b->g0 * cv->kg + ch) * cv->p + b->p0) * q;
-        for (int64_t pp = 0; pp < b->pb; pp++, src += qpad, dst += q) {
-            if (q >= ROW_V) { /* vectors, the last one overlapping */
-                int64_t i = 0;
-                for (; i + ROW_V <= q; i += ROW_V) v8_store(dst + i, v8_load(src + i));
-                if (i < q) v8_store(dst + q - ROW_V, v8_load(src + q - ROW_V));
-            } else {
-                for (int64_t i = 0; i < q; i++) dst[i] = src[i];
-            }
-        }
-    }
-}
-
 void ipx__row_compute(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
                       float* tile, float* output) {
 #if IPX_HAVE_AVX2_PATH
@@ -425,5 +426,4 @@ void ipx__row_compute(const struct ipx_conv* cv, const ipx__plan* plan, const ip
     else
 #endif
         row_compute_portable(cv, plan, b, tile, output);
-    if (!row_uses_dw3(cv)) row_write(cv, plan, b, tile, output);
 }
