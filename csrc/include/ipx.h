@@ -121,11 +121,11 @@ typedef enum ipx_algorithm {
 
 /// Kernel a conv handle runs (reported by ipx_conv_get_info()).
 typedef enum ipx_kernel {
-    /// Vectorised along output rows; used for depthwise and fewer than 16 input (32 with
-    /// ::IPX_ISA_AVX512) or 8 output channels per group.
+    /// Vectorised along output rows; used for depthwise and fewer than 8 input or 8 output
+    /// channels per group.
     IPX_KERNEL_ROW = 1,
-    /// Vectorised over output channels; used for >= 16 input (32 with ::IPX_ISA_AVX512) and
-    /// >= 8 output channels per group.
+    /// Vectorised over output channels; used for >= 8 input and >= 8 output channels per
+    /// group.
     IPX_KERNEL_CHANNEL = 2,
     /// im2col into tile memory, then a blocked SGEMM.
     IPX_KERNEL_GEMM = 3,

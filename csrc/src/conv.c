@@ -155,12 +155,12 @@ static void conv_free(struct ipx_conv* cv) {
 
 static int32_t pick_kernel(int64_t cg, int64_t kg, int32_t algorithm) {
     if (algorithm == IPX_ALGORITHM_GEMM) return IPX_KERNEL_GEMM;
-    /* measured (A/B/C = the benchmark's 3x3 shapes, 2 workers, Zen 4): at 8 channels per
-       group the row kernel (4 channels x 3 rows per register block) and the channel kernel
-       take turns (A 0.41 vs 0.45 ms, B 0.81 vs 0.72, C 6.9 vs 6.7); from 16 the channel
-       kernel's 3x3 block wins on AVX-512 (A 0.73 -> 0.71, B 1.60 -> 1.31, C 11.3 -> 10.8) and
-       on AVX2 (1 worker, A 1455 vs 1703 us before the 3x3 block). */
-    return (cg >= 16 && kg >= 8) ? IPX_KERNEL_CHANNEL : IPX_KERNEL_ROW;
+    /* measured (A/B/C = the benchmark's 3x3 shapes, 2 workers, Zen 4, interleaved A/B runs):
+       at 8 channels per group the channel kernel's 3x3 block beats the row kernel (4
+       channels x 3 rows per register block) on AVX-512 (A 0.40 -> 0.37 ms, B 0.74 -> 0.68,
+       backward data A 0.39 -> 0.35) and on AVX2 (A 0.49 -> 0.40, B 0.94 -> 0.68, C 7.5 ->
+       6.1); below 8 the row kernel has no rival. */
+    return (cg >= 8 && kg >= 8) ? IPX_KERNEL_CHANNEL : IPX_KERNEL_ROW;
 }
 
 /* Bytes a handle with this geometry allocates for its packed weights and bias. */

@@ -171,7 +171,7 @@ static inline const float* ipx__src_row(const struct ipx_conv* cv, const float* 
 void ipx__fill_row(float* dst, const float* src, int64_t w, int64_t pl, int64_t uw, int64_t sw,
                    int64_t row_len);
 
-/* Row kernel (conv_depthwise.c): depthwise, channel multipliers, < 16 in or
+/* Row kernel (conv_depthwise.c): depthwise, channel multipliers, < 8 in or
    < 8 out per group. */
 int64_t ipx__row_tile_floats(const struct ipx_conv* cv, int64_t gb, int64_t pb,
                              ipx__plan* plan);
@@ -184,7 +184,7 @@ void ipx__row_exchange(const struct ipx_conv* cv, const ipx__plan* plan, const i
 void ipx__row_compute(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
                       float* tile, float* output);
 
-/* Channel kernel (conv_direct.c): >= 16 in, >= 8 out per group, vectorised over output channels. */
+/* Channel kernel (conv_direct.c): >= 8 in, >= 8 out per group, vectorised over output channels. */
 int64_t ipx__chan_tile_floats(const struct ipx_conv* cv, int64_t gb, int64_t kb, int64_t pb,
                               ipx__plan* plan);
 void ipx__chan_pack_weights(const struct ipx_conv* cv, const float* weight, const float* bias,

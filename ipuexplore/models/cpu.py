@@ -4,9 +4,13 @@ Mechanisms, each a named term, read from the engine (``csrc/src/conv.c`` ``pick_
 ``conv_depthwise.c``; DESIGN.md section 2):
 
 - **kernel**: the engine's choice per layer: its depthwise path for one channel per group
-  with a 3x3, stride-1, undilated kernel (``row_uses_dw3``), the channel kernel (one 8-channel vector of output channels x 12 pixels) when a group has
-  at least 16 input and 8 output channels, else the row kernel (vectorised along the output
-  row, a few output channels sharing each input load).
+  with a 3x3, stride-1, undilated kernel (``row_uses_dw3``), the channel kernel (vectorised
+  over output channels: pixels x 16 channels per register block) when a group has at least 8
+  input and 8 output channels, else the row kernel (vectorised along the output row, a few
+  output channels sharing each input load). Backward data runs the forward kernels on the
+  transposed layer; backward weights runs channel blocks (``conv_backward.c``
+  ``bw_uses_chan``: at least 8 input and a multiple of 8 output channels per group, stride 1
+  across) or else row blocks.
 - **lane fill**: the channel kernel fills its 8 lanes with output channels (k/g of 8); the
   row and depthwise kernels fill theirs with output pixels, rows padded to a multiple of 8
   (q of round_up(q, 8)).
@@ -21,8 +25,8 @@ Mechanisms, each a named term, read from the engine (``csrc/src/conv.c`` ``pick_
 - **fixed cost**: a dispatch to the worker pool per pass.
 
 fp16 layers are costed in fp32 (the engine computes in fp32), but bytes follow the dtype asked.
-Backward passes use the row kernel's efficiency (the engine's backward paths are row-style;
-not fitted: only forward timings were).
+Backward passes use the efficiency of the kernel family that runs them (fitted to forward
+timings only).
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from .result import COST_CACHE_SIZE, LazyTerms, Phase, Term, bound_of
 from .roofline import round_up
 from .work import Work
 
-CHANNEL_KERNEL_MIN_IN = 16  # pick_kernel: channel kernel when c/g >= 16 and k/g >= 8
+CHANNEL_KERNEL_MIN_IN = 8  # pick_kernel: channel kernel when c/g >= 8 and k/g >= 8
 CHANNEL_KERNEL_MIN_OUT = 8
 
 
@@ -54,7 +58,11 @@ def kernel_for(work: Work) -> str:
         if work.taps == 9 and work.kernel_w == 3 and work.unit_stride and work.phase == "forward":
             return "depthwise"
         return "row"
-    if work.phase != "backward_weights" and work.in_ch >= CHANNEL_KERNEL_MIN_IN and work.out_ch >= CHANNEL_KERNEL_MIN_OUT:
+    if work.phase == "backward_weights":
+        # bw_uses_chan: c/g >= 8 (out_ch here), k/g (n) whole 8-channel vectors, stride 1
+        # across (unit_stride: the Work does not keep the horizontal stride apart)
+        return "channel" if work.out_ch >= 8 and work.n % 8 == 0 and work.unit_stride else "row"
+    if work.in_ch >= CHANNEL_KERNEL_MIN_IN and work.out_ch >= CHANNEL_KERNEL_MIN_OUT:
         return "channel"
     return "row"
 
@@ -70,10 +78,12 @@ def _cost(s: CpuSpec, work: Work, dtype: str) -> Phase:
     lanes = s.simd_fp32_lanes
     kernel = kernel_for(work)
     if kernel == "channel":
-        lane_fill = work.out_ch / round_up(work.out_ch, lanes)
+        # lanes hold output channels; for weight gradients those are the layer's k/g (n)
+        chans = work.n if work.phase == "backward_weights" else work.out_ch
+        lane_fill = chans / round_up(chans, lanes)
         eff = s.channel_kernel_efficiency
         unit = "channel kernel (SIMD over output channels)"
-        why_fill = f"{work.out_ch} output channels per group in {lanes}-lane vectors"
+        why_fill = f"{chans} output channels per group in {lanes}-lane vectors"
     elif kernel in ("row", "depthwise"):
         row = max(1, work.row)
         lane_fill = row / round_up(row, lanes)

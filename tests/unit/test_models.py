@@ -290,9 +290,18 @@ def test_host_kernel_choice_follows_the_engine():
         layer = Layer.conv(c, 14, 14, kg * (c // cg), 3, pad=1, g=c // cg)
         return cpu_model.kernel_for(passes(layer, 1, "fp32", False)[0])
 
-    # csrc/src/conv.c pick_kernel: channel kernel when c/g >= 16 and k/g >= 8, else the row kernel
-    assert [kernel(cg) for cg in (1, 2, 4, 8, 16, 256)] == ["depthwise", "row", "row", "row", "channel", "channel"]
+    # csrc/src/conv.c pick_kernel: channel kernel when c/g >= 8 and k/g >= 8, else the row kernel
+    assert [kernel(cg) for cg in (1, 2, 4, 8, 16, 256)] == ["depthwise", "row", "row", "channel", "channel", "channel"]
     assert kernel(16, kg=4) == "row"
+    assert kernel(4, kg=16) == "row"
+
+    def weight_grad_kernel(cg, kg, stride=1):
+        layer = Layer.conv(4 * cg, 14, 14, 4 * kg, 3, stride=stride, pad=1, g=4)
+        return cpu_model.kernel_for(passes(layer, 1, "fp32", True)[2])
+
+    # conv_backward.c bw_uses_chan: c/g >= 8, k/g a multiple of 8, stride 1 across
+    assert [weight_grad_kernel(8, 8), weight_grad_kernel(16, 24), weight_grad_kernel(4, 8),
+            weight_grad_kernel(8, 12), weight_grad_kernel(8, 8, stride=2)] == ["channel", "channel", "row", "row", "row"]
     # a CPU spec without the fitted fields models ideal kernels
     from ipuexplore.hardware.loader import parse_chip
 
