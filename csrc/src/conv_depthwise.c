@@ -1,4 +1,4 @@
-/* Row kernel: depthwise convolutions, channel multipliers and groups with fewer than 16
+/* Row kernel: depthwise convolutions, channel multipliers and groups with fewer than 8
    input or 8 output channels. Vectorised along the output row (8 outputs per vector); a group
    of KO output channels shares each input load.
 

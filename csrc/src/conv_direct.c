@@ -1,4 +1,4 @@
-/* Channel kernel: groups with 16 or more input and 8 or more output channels. Vectorised over output
+/* Channel kernel: groups with 8 or more input and 8 or more output channels. Vectorised over output
    channels: a register block of QB output pixels x NB*8 output channels accumulates
    broadcast input values times weight vectors, so every weight load feeds QB FMAs and every
    input broadcast feeds NB.
