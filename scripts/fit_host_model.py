@@ -2,10 +2,13 @@
 
     PYTHONPATH=. python scripts/fit_host_model.py            # measure, fit, print the table
     PYTHONPATH=. python scripts/fit_host_model.py --reps 3   # quicker, noisier
+    PYTHONPATH=. python scripts/fit_host_model.py --runs 5   # each layer: median of 5 bests
 
 Times ``ipuexplore.engine.conv2d`` forward (fp32, 3x3, pad 1) on issue 3's shapes A (n=8,
 c=k=256, 14x14), B (n=8, c=k=128, 28x28) and C (n=32, c=k=64, 56x56) at every power-of-two
-number of channels per group and dense, best of ``--reps`` on all of the pool's workers. For
+number of channels per group and dense, best of ``--reps`` on all of the pool's workers (with
+``--runs N``, the median of N such bests taken in N passes over the layers, which a shared
+machine's bursts of load move far less). For
 each layer the efficiency is the model's ideal compute time (FLOPs / (host_peaks() FMA peak x
 the model's SIMD fill)) over the measured time less the model's copy, write and dispatch
 time; the fitted value per engine kernel is the median over its layers. Paste the three
@@ -33,43 +36,62 @@ SHAPES = (("A", 8, 256, 14), ("B", 8, 128, 28), ("C", 32, 64, 56))
 FIELDS = {"depthwise": "depthwise_kernel_efficiency", "row": "row_kernel_efficiency", "channel": "channel_kernel_efficiency"}
 
 
-def measure(reps: int) -> tuple[list[dict], object]:
+def _layers():
+    for name, n, c, hw in SHAPES:
+        for cg in sorted({cg for cg in (1, 2, 4, 8, 16, 32, 64) if cg < c} | {c}):
+            yield name, n, c, hw, cg
+
+
+def _best_time(pool, n, c, hw, cg, reps) -> float:
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((n, c, hw, hw), dtype=np.float32)
+    w = rng.standard_normal((c, cg, 3, 3), dtype=np.float32)
+    engine.conv2d(x, w, None, 1, 1, 1, c // cg, pool=pool)  # warm-up
+    best = float("inf")
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        engine.conv2d(x, w, None, 1, 1, 1, c // cg, pool=pool)
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def measure(reps: int, runs: int = 1) -> tuple[list[dict], object]:
     host = load_chip("host", measure_host=True)
     ideal = replace(host, spec=replace(host.spec, **{f: 1.0 for f in FIELDS.values()}))
     rows = []
     with engine.Pool() as pool:
-        for name, n, c, hw in SHAPES:
-            for cg in sorted({cg for cg in (1, 2, 4, 8, 16, 32, 64) if cg < c} | {c}):
-                rng = np.random.default_rng(0)
-                x = rng.standard_normal((n, c, hw, hw), dtype=np.float32)
-                w = rng.standard_normal((c, cg, 3, 3), dtype=np.float32)
-                engine.conv2d(x, w, None, 1, 1, 1, c // cg, pool=pool)  # warm-up
-                best = float("inf")
-                for _ in range(reps):
-                    t0 = time.perf_counter()
-                    engine.conv2d(x, w, None, 1, 1, 1, c // cg, pool=pool)
-                    best = min(best, time.perf_counter() - t0)
-                layer = Layer.conv(c, hw, hw, c, 3, pad=1, g=c // cg)
-                p = estimate(ideal, layer, batch=n, dtype="fp32").phases[0]
-                rest = p.terms["memory_s"].value + p.terms["overhead_s"].value
-                rows.append({
-                    "shape": f"{name}: n={n} c={c} {hw}x{hw}", "layer": layer, "n": n, "cg": cg, "time_s": best,
-                    "flops": p.flops, "engine_kernel": pool.last_stats.kernel,
-                    "kernel": cpu.kernel_for(passes(layer, n, "fp32", False)[0]),
-                    "efficiency": p.terms["compute_s"].value / max(best - rest, 1e-12),
-                })
+        times: dict = {}
+        kernels: dict = {}
+        for _ in range(runs):
+            for key in _layers():
+                times.setdefault(key, []).append(_best_time(pool, *key[1:], reps))
+                kernels[key] = pool.last_stats.kernel
+        for key in _layers():
+            name, n, c, hw, cg = key
+            best = statistics.median(times[key])
+            layer = Layer.conv(c, hw, hw, c, 3, pad=1, g=c // cg)
+            p = estimate(ideal, layer, batch=n, dtype="fp32").phases[0]
+            rest = p.terms["memory_s"].value + p.terms["overhead_s"].value
+            rows.append({
+                "shape": f"{name}: n={n} c={c} {hw}x{hw}", "layer": layer, "n": n, "cg": cg, "time_s": best,
+                "flops": p.flops, "engine_kernel": kernels[key],
+                "kernel": cpu.kernel_for(passes(layer, n, "fp32", False)[0]),
+                "efficiency": p.terms["compute_s"].value / max(best - rest, 1e-12),
+            })
     return rows, host
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--reps", type=int, default=7)
+    ap.add_argument("--runs", type=int, default=1)
     args = ap.parse_args()
-    rows, host = measure(args.reps)
+    rows, host = measure(args.reps, args.runs)
     fits = {k: statistics.median(r["efficiency"] for r in rows if r["kernel"] == k)
             for k in FIELDS if any(r["kernel"] == k for r in rows)}
     print(f"host_peaks(): {host.spec.peak_fp32_gflop_s:.0f} GFLOP/s FMA peak, {host.spec.cores} workers; "
-          f"load average {os.getloadavg()[0]:.1f}; best of {args.reps}")
+          f"load average {os.getloadavg()[0]:.1f}; best of {args.reps}"
+          + (f", median over {args.runs} runs" if args.runs > 1 else ""))
     for k, v in fits.items():
         print(f"{FIELDS[k]} = {v:.3f}   (median over {sum(r['kernel'] == k for r in rows)} layers)")
     fitted = replace(host, spec=replace(host.spec, **{FIELDS[k]: round(v, 3) for k, v in fits.items()}))
