@@ -125,14 +125,19 @@ typedef struct chan_args {
     int64_t ostride;    /* floats between output pixels in the tile output: kb */
 } chan_args;
 
+/* Kernel shapes with their own register-block code (chan_compute_body picks one). */
+enum { CHAN_ANY, CHAN_3X3, CHAN_1X1 };
+
 /* QB output pixels (consecutive along the row) x NB*8 channels, any kernel: tap by tap, each
-   weight vector load feeds QB FMAs and each input broadcast NB. */
+   weight vector load feeds QB FMAs and each input broadcast NB. K1: a 1x1 kernel with
+   stride_w 1 (the pointwise layers of ResNets and MobileNets), so the tap loops vanish and
+   the loop over input channels is the only loop. */
 IPX_INLINE void chan_micro(const chan_args* a, const float* x, const float* w, const float* bias,
-                           float* out, const int QB, const int NB) {
+                           float* out, const int QB, const int NB, const int K1) {
     ipx_v8 acc[CHAN_QB_LIMIT][CHAN_NB];
     for (int i = 0; i < QB; i++)
         for (int j = 0; j < NB; j++) acc[i][j] = v8_load(bias + 8 * j);
-    const int64_t r = a->r, s = a->s, dw = a->dw, sw = a->sw;
+    const int64_t r = K1 ? 1 : a->r, s = K1 ? 1 : a->s, dw = K1 ? 0 : a->dw, sw = K1 ? 1 : a->sw;
     for (int64_t ci = 0; ci < a->cg; ci++) {
         for (int64_t ri = 0; ri < r; ri++) {
             const float* xr = x + ci * a->ch_stride + ri * a->tap_row;
@@ -186,11 +191,11 @@ IPX_INLINE void chan_micro_k3(const chan_args* a, const float* x, const float* w
 #define CHAN_CASE(QB)                                                                        \
     case QB:                                                                                 \
         if ((QB) > QB_MAX) break;                                                            \
-        if (K3) chan_micro_k3(a, x, w, bias, out, (QB) <= QB_MAX ? (QB) : 1, NB);            \
-        else chan_micro(a, x, w, bias, out, (QB) <= QB_MAX ? (QB) : 1, NB);                  \
+        if (SHAPE == CHAN_3X3) chan_micro_k3(a, x, w, bias, out, (QB) <= QB_MAX ? (QB) : 1, NB); \
+        else chan_micro(a, x, w, bias, out, (QB) <= QB_MAX ? (QB) : 1, NB, SHAPE == CHAN_1X1); \
         break;
 IPX_INLINE void chan_chunk(const chan_args* a, const float* x, const float* w, const float* bias,
-                           float* out, int64_t qb, const int NB, const int QB_MAX, const int K3) {
+                           float* out, int64_t qb, const int NB, const int QB_MAX, const int SHAPE) {
     switch (qb) {
         CHAN_CASE(1) CHAN_CASE(2) CHAN_CASE(3) CHAN_CASE(4) CHAN_CASE(5) CHAN_CASE(6)
         CHAN_CASE(7) CHAN_CASE(8) CHAN_CASE(9) CHAN_CASE(10) CHAN_CASE(11) CHAN_CASE(12)
@@ -204,11 +209,11 @@ IPX_INLINE void chan_chunk(const chan_args* a, const float* x, const float* w, c
    tail with too few accumulators to hide the FMA latency (q = 14 with 3x3 blocks of at most
    8 pixels: 7 + 7, where fixed blocks of 6 left a 2-pixel tail at half speed). */
 IPX_INLINE void chan_row(const chan_args* a, const float* x, const float* w, const float* bias,
-                         float* out, int64_t q, const int NB, const int QB_MAX, const int K3) {
+                         float* out, int64_t q, const int NB, const int QB_MAX, const int SHAPE) {
     const int64_t chunks = ipx__div_up(q, QB_MAX), base = q / chunks, extra = q % chunks;
     for (int64_t c = 0, q0 = 0; c < chunks; c++) {
         const int64_t qb = base + (c < extra);
-        chan_chunk(a, x + q0 * a->sw, w, bias, out + q0 * a->ostride, qb, NB, QB_MAX, K3);
+        chan_chunk(a, x + q0 * a->sw, w, bias, out + q0 * a->ostride, qb, NB, QB_MAX, SHAPE);
         q0 += qb;
     }
 }
@@ -249,7 +254,9 @@ IPX_INLINE void chan_compute_body(const struct ipx_conv* cv, const ipx__plan* pl
         .wblock = cg * r * s * 8,
         .ostride = kb,
     };
-    const bool k3 = r == 3 && s == 3 && d->dilation_w == 1 && d->stride_w == 1;
+    const int shape = r == 3 && s == 3 && d->dilation_w == 1 && d->stride_w == 1 ? CHAN_3X3
+                    : r == 1 && s == 1 && d->stride_w == 1                       ? CHAN_1X1
+                                                                                 : CHAN_ANY;
     for (int64_t j = 0; j < b->gb; j++) {
         const float* tin = tile + plan->in_off + j * cg * a.ch_stride;
         const float* tw = tile + plan->w_off + j * kb * cg * r * s;
@@ -261,10 +268,14 @@ IPX_INLINE void chan_compute_body(const struct ipx_conv* cv, const ipx__plan* pl
             for (int64_t pp = 0; pp < b->pb; pp++) {
                 const float* x = tin + pp * d->stride_h * row_len;
                 float* out = tout + pp * q * kb + b8 * 8;
-                if (nb == 2 && k3) chan_row(&a, x, wb, tb + b8 * 8, out, q, 2, K3_QB2_MAX, 1);
-                else if (nb == 2) chan_row(&a, x, wb, tb + b8 * 8, out, q, 2, QB2_MAX, 0);
-                else if (k3) chan_row(&a, x, wb, tb + b8 * 8, out, q, 1, K3_QB1_MAX, 1);
-                else chan_row(&a, x, wb, tb + b8 * 8, out, q, 1, QB1_MAX, 0);
+#define CHAN_ROW(NB, QB_MAX, SHAPE) chan_row(&a, x, wb, tb + b8 * 8, out, q, NB, QB_MAX, SHAPE)
+                if (shape == CHAN_3X3 && nb == 2) CHAN_ROW(2, K3_QB2_MAX, CHAN_3X3);
+                else if (shape == CHAN_3X3) CHAN_ROW(1, K3_QB1_MAX, CHAN_3X3);
+                else if (shape == CHAN_1X1 && nb == 2) CHAN_ROW(2, QB2_MAX, CHAN_1X1);
+                else if (shape == CHAN_1X1) CHAN_ROW(1, QB1_MAX, CHAN_1X1);
+                else if (nb == 2) CHAN_ROW(2, QB2_MAX, CHAN_ANY);
+                else CHAN_ROW(1, QB1_MAX, CHAN_ANY);
+#undef CHAN_ROW
             }
             b8 += nb;
         }

@@ -229,7 +229,7 @@ def test_channel_kernel_chunks_and_transpose_edges(kg, isa, monkeypatch):
     rng = np.random.default_rng(kg)
     with Pool(2, tile_bytes=64 * 1024) as pool:
         for q in range(1, 34):
-            for r, s, dil in ((3, 3, 1), (3, 3, 2), (1, 3, 1)):
+            for r, s, dil in ((3, 3, 1), (3, 3, 2), (1, 3, 1), (1, 1, 1)):
                 x = _data(rng, (1, 32, 5, q + 2 * dil))
                 w, b = _data(rng, (2 * kg, 16, r, s)), _data(rng, (2 * kg,))
                 conv = Conv2d(w, b, x.shape, 1, (r // 2 * dil, 0), dil, 2, pool=pool,
