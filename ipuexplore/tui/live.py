@@ -2,7 +2,8 @@
 
 The live panel re-runs the layer continuously, so one run must stay short; `live_layer`
 shrinks it (batch first, then spatial size, then whole groups, which keeps the channels per
-group the panel is about) and says what it changed.
+group the panel is about) and says what it changed. In training mode one measured run is the
+forward pass and both backward passes (data, weights), as the models cost a training step.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from ipuexplore.layers import Layer
 
 ALGORITHMS = ("direct", "gemm")
 FLOP_BUDGET = 60e6  # FLOPs (2 x MACs) per live run: a few ms to tens of ms on one core
+TRAIN_PASSES = 3  # forward + backward data + backward weights, each about the forward's FLOPs
 BYTE_BUDGET = 24 * 2**20  # input + output + weights in fp32
 
 
@@ -26,17 +28,19 @@ class LiveShape:
     note: str  # "" when the layer runs as set
 
 
-def _cost(layer: Layer, batch: int) -> tuple[float, float]:
-    return batch * layer.flops, layer.min_bytes("fp32", batch)
+def _cost(layer: Layer, batch: int, passes: int) -> tuple[float, float]:
+    return passes * batch * layer.flops, layer.min_bytes("fp32", batch)
 
 
-def live_layer(layer: Layer, batch: int) -> LiveShape:
-    """The layer (and batch) the live panel runs, within the budgets where possible."""
+def live_layer(layer: Layer, batch: int, train: bool = False) -> LiveShape:
+    """The layer (and batch) the live panel runs, within the budgets where possible
+    (training runs three passes per measurement, so it shrinks sooner)."""
     changed: list[str] = []
     run_batch, run = batch, layer
+    passes = TRAIN_PASSES if train else 1
 
     def over(lyr: Layer, b: int) -> bool:
-        flops, nbytes = _cost(lyr, b)
+        flops, nbytes = _cost(lyr, b, passes)
         return flops > FLOP_BUDGET or nbytes > BYTE_BUDGET
 
     if over(run, run_batch) and run_batch > 1:
@@ -109,19 +113,48 @@ def make_operands(shape: LiveShape, seed: int = 0):
     return x, wt
 
 
-def create_op(engine, shape: LiveShape, pool, algorithm: str):
-    """An engine Conv2d for the live layer (weights packed once) and its input."""
-    lyr = shape.layer
-    x, wt = make_operands(shape)
-    op = engine.Conv2d(
-        wt, None, x.shape, lyr.stride, lyr.pad, lyr.dilation, lyr.g,
-        pool=pool, algorithm=algorithm,
-    )
-    need = op.info.get("min_tile_bytes", 0)
-    if need > pool.tile_bytes:
-        op.close()
-        raise ValueError(
-            f"needs {need / 1024:.0f} KiB of tile memory per worker, the pool has "
-            f"{pool.tile_bytes / 1024:.0f} KiB"
+class LiveOp:
+    """The live layer on the engine: a Conv2d (weights packed once) with its operands and
+    output buffers, so every run reuses the same memory. `run()` is one measurement: the
+    forward pass, plus backward data and weights when training; it returns their RunStats
+    combined."""
+
+    def __init__(self, engine, shape: LiveShape, pool, algorithm: str, train: bool = False):
+        lyr = shape.layer
+        self.x, wt = make_operands(shape)
+        self.conv = engine.Conv2d(
+            wt, None, self.x.shape, lyr.stride, lyr.pad, lyr.dilation, lyr.g,
+            pool=pool, algorithm=algorithm, backward=train,
         )
-    return op, x
+        need = self.conv.info.get("min_tile_bytes", 0)
+        if need > pool.tile_bytes:
+            self.conv.close()
+            raise ValueError(
+                f"needs {need / 1024:.0f} KiB of tile memory per worker, the pool has "
+                f"{pool.tile_bytes / 1024:.0f} KiB"
+            )
+        self._combine = engine.RunStats.combine
+        self.y = np.empty(self.conv.output_shape, np.float32)
+        self.train = train
+        if train:
+            self.dy = np.random.default_rng(1).standard_normal(self.y.shape, dtype=np.float32)
+            self.gi = np.empty_like(self.x)
+            self.gw, self.gb = np.empty_like(wt), np.empty(lyr.k, np.float32)
+
+    def run(self):
+        self.conv.run(self.x, self.y)
+        if not self.train:
+            return self.conv.stats
+        fwd = self.conv.stats
+        self.conv.backward_data(self.dy, self.gi)
+        data = self.conv.stats
+        self.conv.backward_weights(self.dy, self.x, (self.gw, self.gb))
+        return self._combine(fwd, data, self.conv.stats)
+
+    def close(self) -> None:
+        self.conv.close()
+
+
+def create_op(engine, shape: LiveShape, pool, algorithm: str, train: bool = False) -> LiveOp:
+    """The live layer as a LiveOp (see there)."""
+    return LiveOp(engine, shape, pool, algorithm, train)

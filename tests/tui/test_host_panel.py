@@ -124,3 +124,41 @@ def test_engine_missing_is_said_plainly(monkeypatch):
         assert "GFLOP/s" not in text_of(panel.query_one("#host-direct"))
 
     run_app(body, live=True)
+
+
+def test_training_shrinks_sooner():
+    layer = Layer.conv(256, 28, 28, 256, 3, pad=1, g=64)
+    batch = max(1, int(live.FLOP_BUDGET // layer.flops))  # fits one pass, not three
+    assert live.live_layer(layer, batch).note == ""
+    assert live.live_layer(layer, batch, train=True).note != ""
+
+
+@needs_engine
+def test_live_op_measures_forward_and_both_backward_passes():
+    from ipuexplore import engine
+
+    shape = live.live_layer(Layer.conv(16, 8, 8, 16, 3, pad=1, g=4), 2)
+    with engine.Pool(2) as pool:
+        fwd = live.create_op(engine, shape, pool, "direct")
+        train = live.create_op(engine, shape, pool, "direct", train=True)
+        try:
+            one, three = fwd.run(), train.run()
+        finally:
+            fwd.close()
+            train.close()
+    # forward + backward data + backward weights: three times the forward's FLOPs
+    assert one.total_flops > 0 and three.total_flops == 3 * one.total_flops
+    assert three.total_supersteps > one.total_supersteps
+
+
+@needs_engine
+def test_training_mode_measures_fwd_and_bwd():
+    async def body(app, pilot):
+        app.settings = app.settings.change("train", True)
+        app.screen.apply(app.settings)
+        panel = app.screen.query_one(HostPanel)
+        await wait_until(pilot, lambda: "direct" in panel.latest)
+        assert panel.train
+        assert "fwd+bwd" in text_of(panel.query_one("#host-shape"))
+
+    run_app(body, live=True)

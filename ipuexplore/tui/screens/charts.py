@@ -105,12 +105,12 @@ class ChartsScreen(Screen):
                 if worker.is_cancelled:
                     return
                 try:
-                    shape = live.live_layer(s.with_cpg(cpg).layer(), s.batch)
-                    op, x = live.create_op(engine, shape, pool, "direct")
-                    best = 0.0
-                    for _ in range(HOST_REPEATS):
-                        op.run(x)
-                        best = max(best, float(op.stats.gflop_s))
+                    shape = live.live_layer(s.with_cpg(cpg).layer(), s.batch, s.train)
+                    op = live.create_op(engine, shape, pool, "direct", s.train)
+                    try:
+                        best = max(float(op.run().gflop_s) for _ in range(HOST_REPEATS))
+                    finally:
+                        op.close()
                 except Exception as exc:  # noqa: BLE001 - show it, keep the model curves
                     self.app.call_from_thread(self.notify, f"host at {cpg}/group: {exc}", severity="error")
                     return

@@ -62,7 +62,8 @@ group gives d = 128, ResNeXt-50's 32x4d.
 ## Host panel (**measured**, this CPU)
 The C engine (`ipuexplore.engine`) runs the same layer over and over in a background
 thread, fp32, with one worker per core, IPU style: each worker copies its inputs into its
-own "tile memory", computes, then waits at a barrier.
+own "tile memory", computes, then waits at a barrier. In training mode a run is the forward
+pass and both backward passes (the title says fwd+bwd).
 - **direct**: the grouped direct kernels; **gemm**: lowered to matrix multiplies (im2col),
   as GPU libraries do; small groups make the matrices thin.
 - **GFLOP/s, GB/s**: the engine's own counts for the run divided by its wall time;

@@ -88,7 +88,7 @@ class LayerScreen(Screen):
             f"{layer.describe()}\n{layer.params:,} params, "
             f"{layer.flops * s.batch / 1e9:.3g} GFLOP fwd per batch (2xMAC)"
         )
-        self.query_one(HostPanel).measure(layer, s.batch)
+        self.query_one(HostPanel).measure(layer, s.batch, s.train)
 
     def export_data(self) -> dict:
         """The view as rows: one per chip, one per host strategy."""

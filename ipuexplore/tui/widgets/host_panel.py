@@ -37,6 +37,7 @@ class HostPanel(Vertical):
         self.latest: dict[str, live.Measurement] = {}
         self.errors: dict[str, str] = {}
         self.shape: live.LiveShape | None = None
+        self.train = False  # measuring forward + backward (the view's training mode)
         self._history: deque[float] = deque(maxlen=HISTORY)
         self._lock = threading.Lock()  # one engine call on the pool at a time
         self._pool = None
@@ -50,9 +51,11 @@ class HostPanel(Vertical):
         yield TileMap(id="tile-map")
 
     # ---- control from the screen -------------------------------------------------------
-    def measure(self, layer, batch: int) -> None:
-        """Start measuring `layer` (cancelling whatever ran before); the panel is on screen."""
+    def measure(self, layer, batch: int, train: bool = False) -> None:
+        """Start measuring `layer` (cancelling whatever ran before); the panel is on screen.
+        train: each measurement is the forward and both backward passes."""
         self._paused = False
+        self.train = train
         self._next_generation()
         self._cancel_running()
         if not self.enabled:
@@ -60,13 +63,13 @@ class HostPanel(Vertical):
             self._show_off()
             return
         try:
-            self.shape = live.live_layer(layer, batch)
+            self.shape = live.live_layer(layer, batch, train)
         except ValueError as exc:
             self.shape = None
             self._show_failed(str(exc))
             return
         self._refresh_all()
-        self._run_live(self.generation, self.shape)
+        self._run_live(self.generation, self.shape, train)
 
     def stop(self, reason: str) -> None:
         """Stop measuring and say why (no layer to run)."""
@@ -89,7 +92,7 @@ class HostPanel(Vertical):
         if self.enabled and self.shape is not None:
             self._next_generation()
             self._refresh_all()
-            self._run_live(self.generation, self.shape)
+            self._run_live(self.generation, self.shape, self.train)
 
     def on_unmount(self) -> None:
         self.close()
@@ -115,7 +118,7 @@ class HostPanel(Vertical):
     # ---- the worker --------------------------------------------------------------------
     @work(thread=True, exclusive=True, exit_on_error=False, group="live",
           description="Measuring the layer on the host engine")
-    def _run_live(self, generation: int, shape: live.LiveShape) -> None:
+    def _run_live(self, generation: int, shape: live.LiveShape, train: bool) -> None:
         worker = get_current_worker()
         try:
             engine = backend.engine()
@@ -135,18 +138,17 @@ class HostPanel(Vertical):
             ops = {}
             for algorithm in live.ALGORITHMS:
                 try:
-                    ops[algorithm] = live.create_op(engine, shape, pool, algorithm)
+                    ops[algorithm] = live.create_op(engine, shape, pool, algorithm, train)
                 except Exception as exc:  # noqa: BLE001 - e.g. a strategy not built yet
                     self.post_message(LiveFailed(generation, str(exc), algorithm))
             cancelled = _errors_cancelled()
             try:
                 while ops and not worker.is_cancelled:
-                    for algorithm, (op, x) in list(ops.items()):
+                    for algorithm, op in list(ops.items()):
                         if worker.is_cancelled:
                             return
                         try:
-                            op.run(x)
-                            measurement = live.summarise(op.stats, algorithm, shape.batch)
+                            measurement = live.summarise(op.run(), algorithm, shape.batch)
                         except cancelled:
                             # a cancel() aimed at an earlier run can land on this one
                             continue
@@ -158,7 +160,7 @@ class HostPanel(Vertical):
                         self.post_message(LiveMeasured(generation, measurement))
                     worker.cancelled_event.wait(PAUSE_S)
             finally:
-                for op, _x in ops.values():
+                for op in ops.values():
                     op.close()
 
     # ---- results -----------------------------------------------------------------------
@@ -207,7 +209,8 @@ class HostPanel(Vertical):
             m = self.latest.get(algorithm)
             line.tooltip = (
                 f"{algorithm}: engine kernel {m.kernel or '?'}, {len(m.compute)} workers, "
-                f"{m.supersteps} supersteps, {m.wall_s * 1e3:.2f} ms per run (forward pass)"
+                f"{m.supersteps} supersteps, {m.wall_s * 1e3:.2f} ms per run "
+                f"({'forward + backward data + backward weights' if self.train else 'forward pass'})"
                 if m else self.errors.get(algorithm))
         self._set_history()
         if "direct" not in self.latest:
@@ -222,9 +225,8 @@ class HostPanel(Vertical):
         spark.tooltip = (f"direct GFLOP/s, last {len(self._history)} runs: "
                          f"{min(self._history):.2f} .. {max(self._history):.2f}") if self._history else None
 
-    @staticmethod
-    def _title() -> Text:
-        return Text("Host (measured, fp32 fwd): ", style="bold")
+    def _title(self) -> Text:
+        return Text(f"Host (measured, fp32 {'fwd+bwd' if self.train else 'fwd'}): ", style="bold")
 
     def _show_off(self) -> None:
         self._show_note(f"live measurement off: {self.disabled_reason}", "dim", "tile map: live measurement off")
