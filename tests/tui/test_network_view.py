@@ -117,8 +117,18 @@ def test_host_run_with_progress():
         assert "img/s" in text_of(screen.query_one("#net-host"))
         assert "host" in text_of(screen.query_one("#net-totals"))
         assert screen.export_data()["rows"][0]["host_time_s"] > 0
+        # the view's batch (mobilenet_v2: 0.6 GFLOP/image, far under the cap)
+        assert screen.host_run.batch == app.settings.batch
 
     run_app(body, size=(120, 40))
+
+
+def test_host_batch_follows_the_view_within_a_budget():
+    from ipuexplore.tui.screens.network import HOST_FLOP_BUDGET, host_batch
+
+    assert host_batch(8, 0.6e9) == 8
+    assert host_batch(64, 8.2e9) == int(HOST_FLOP_BUDGET // 8.2e9) < 64
+    assert host_batch(4, 1e12) == 1  # never below one image
 
 
 def test_host_run_without_engine_says_so(monkeypatch):

@@ -83,7 +83,8 @@ the current layer's point.
 ## Network view (n)
 Per-layer estimates of a whole network for both chips (sort with o, heaviest layers
 highlighted), totals, an optional group-size override for its grouped convs, and a host
-run through the engine (r, with a progress bar; escape cancels). Enter or x on a grouped
+run through the engine at the view's batch, capped to keep a run to seconds (r, with a
+progress bar; escape cancels). Enter or x on a grouped
 or depthwise conv opens it in the layer view.
 """
 
