@@ -58,6 +58,30 @@ void ipx__fill_row(float* dst, const float* src, int64_t w, int64_t pl, int64_t 
         for (i += n; i < row_len; i++) dst[i] = 0.0f;
         return;
     }
+    if (uw == 1) {
+        /* Strided forward: phase ph holds input columns ph - pl + idx * sw, a strided run of
+           the row between zero ends (no per-element tests or divisions). */
+        for (int64_t ph = 0; ph < sw; ph++) {
+            float* out = dst + ph * row_len;
+            const int64_t u0 = ph - pl; /* input column of index 0 */
+            const int64_t lo = ipx__min(row_len, u0 >= 0 ? 0 : ipx__div_up(-u0, sw));
+            const int64_t hi = ipx__max(lo, ipx__min(row_len, w - u0 <= 0 ? 0 : ipx__div_up(w - u0, sw)));
+            int64_t i = 0;
+            for (; i < lo; i++) out[i] = 0.0f;
+            const float* in = src + u0 + lo * sw;
+            for (; i < hi; i++, in += sw) out[i] = *in;
+            for (; i < row_len; i++) out[i] = 0.0f;
+        }
+        return;
+    }
+    if (sw == 1) {
+        /* Upsampled (backward data of a strided layer): zeros, input column c at c * uw + pl. */
+        for (int64_t i = 0; i < row_len; i++) dst[i] = 0.0f;
+        const int64_t c0 = pl >= 0 ? 0 : ipx__div_up(-pl, uw);
+        const int64_t c1 = ipx__min(w, row_len - pl <= 0 ? 0 : ipx__div_up(row_len - pl, uw));
+        for (int64_t c = c0; c < c1; c++) dst[c * uw + pl] = src[c];
+        return;
+    }
     for (int64_t ph = 0; ph < sw; ph++) {
         float* out = dst + ph * row_len;
         int64_t u = ph - pl; /* column of the upsampled input */
