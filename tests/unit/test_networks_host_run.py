@@ -8,7 +8,7 @@ import pytest
 from ipuexplore.layers import Layer
 from ipuexplore.networks import INPUT, build, run_on_host
 from ipuexplore.networks.graph import GraphBuilder
-from ipuexplore.networks.host_run import _prepare
+from ipuexplore.networks.host_run import _Buffers, _forward, _prepare
 
 needs_engine = pytest.mark.skipif(importlib.util.find_spec("ipuexplore._ipx") is None,
                                   reason="the C engine (ipuexplore._ipx) is not built")
@@ -34,6 +34,47 @@ def test_numpy_layers_match_torch(layer, reference):
     got = _prepare(layer, 2, None, np.random.default_rng(0), None)(x)
     np.testing.assert_allclose(got, reference(torch.nn.functional, torch.from_numpy(x)).numpy(), rtol=1e-5, atol=1e-5)
     assert got.shape == (2, *layer.out_shape) and got.dtype == np.float32
+
+
+@pytest.mark.parametrize("layer", [
+    Layer.pool(5, 9, 9, "max", 3, stride=2, pad=1), Layer.pool(5, 9, 9, "avg", 3, stride=2, pad=1),
+    Layer.pool(5, 7, 6, "global_avg"), Layer.norm(5, 4, 4), Layer.se(6, 5, 5, 2, op="silu"),
+    *(Layer.act(5, 4, 4, op) for op in ("relu", "relu6", "sigmoid", "silu", "hardswish", "gelu", "tanh")),
+], ids=lambda layer: f"{layer.kind.value}-{layer.op}")
+def test_numpy_layers_write_into_the_buffer_they_are_given(layer):
+    x = _x(2, layer.c, layer.h, layer.w) * 4
+    op = _prepare(layer, 2, None, np.random.default_rng(0), None)
+    fresh = op(x)
+    out = np.full((2, *layer.out_shape), np.nan, np.float32)  # a reused buffer: stale contents
+    got = op(x, out=out)
+    np.testing.assert_array_equal(got, fresh)
+    assert got is out or layer.op == "gelu"  # gelu alone computes into its own array
+
+
+@needs_engine
+def test_reused_activation_buffers_give_the_same_outputs_as_fresh_ones():
+    """A layer's output buffer goes back to the free list after its last reader and is
+    reused by later layers and passes: residual branches, squeeze-excite and aliasing
+    activations must still see their own data."""
+    from ipuexplore import engine
+
+    class Fresh(_Buffers):  # never reuses
+        def give(self, array):
+            pass
+
+    net = _small_net()
+    with engine.Pool(workers=2) as pool:
+        ops = [_prepare(layer, 2, pool, np.random.default_rng(i), engine) for i, layer in enumerate(net.layers)]
+        finals = []
+        record = [*ops[:-1], lambda x, out=None: finals.append(ops[-1](x, out=out).copy()) or finals[-1]]
+        image = _x(2, *net.input_shape)
+        _forward(net, record, image, 2, None, None, 0, 1, Fresh())
+        shared = _Buffers()
+        for _ in range(2):  # the second pass runs entirely on recycled buffers
+            _forward(net, record, image, 2, None, None, 0, 1, shared)
+        assert shared._free  # buffers were given back
+    np.testing.assert_array_equal(finals[1], finals[0])
+    np.testing.assert_array_equal(finals[2], finals[0])
 
 
 def test_every_activation_the_onnx_import_makes_can_run():
