@@ -90,29 +90,6 @@ void ipx__fill_row(float* dst, const float* src, int64_t w, int64_t pl, int64_t 
     }
 }
 
-void ipx__gather_row(float* out, const float* src, int64_t w, int64_t pl, int64_t uw, int64_t sw,
-                     int64_t n) {
-    if (src == NULL) {
-        for (int64_t i = 0; i < n; i++) out[i] = 0.0f;
-        return;
-    }
-    if (uw == 1) {
-        /* column i reads src[i*sw - pl]: zero lead, a strided run, zero tail */
-        int64_t i = 0;
-        for (; i < n && i * sw - pl < 0; i++) out[i] = 0.0f;
-        if (sw == 1)
-            for (; i < n && i - pl < w; i++) out[i] = src[i - pl];
-        else
-            for (; i < n && i * sw - pl < w; i++) out[i] = src[i * sw - pl];
-        for (; i < n; i++) out[i] = 0.0f;
-        return;
-    }
-    for (int64_t i = 0; i < n; i++) {
-        int64_t u = i * sw - pl;
-        out[i] = (u >= 0 && u % uw == 0 && u / uw < w) ? src[u / uw] : 0.0f;
-    }
-}
-
 static bool in_dim_range(int64_t v, int64_t lo) { return v >= lo && v <= IPX_MAX_DIM; }
 
 /* Checks every size of desc; on success sets *p, *q. */

@@ -26,8 +26,37 @@ int64_t ipx__gemm_tile_floats(const struct ipx_conv* cv, int64_t gb, int64_t kb,
     return ipx__plan_layout(plan, K, npad, cols, wt, gb * kb, 0);
 }
 
-void ipx__gemm_exchange(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
-                        const float* input, float* tile, bool load_input, bool load_weights) {
+/* n outputs of one im2col row: out[i] = upsampled, padded input column i*sw - pl, i.e.
+   element (i*sw - pl) / uw of src when that divides exactly and is in range, else 0. src NULL
+   gives a zero row. */
+IPX_INLINE void gather_row(float* out, const float* src, int64_t w, int64_t pl, int64_t uw,
+                           int64_t sw, int64_t n) {
+    if (src == NULL) {
+        for (int64_t i = 0; i < n; i++) out[i] = 0.0f;
+        return;
+    }
+    if (uw == 1) {
+        /* zero lead, a (strided) run, zero tail: bounds first, so the copy is a plain loop */
+        const int64_t lo = ipx__min(n, pl <= 0 ? 0 : ipx__div_up(pl, sw));
+        const int64_t hi = ipx__max(lo, ipx__min(n, w + pl <= 0 ? 0 : ipx__div_up(w + pl, sw)));
+        int64_t i = 0;
+        for (; i < lo; i++) out[i] = 0.0f;
+        if (sw == 1)
+            for (; i < hi; i++) out[i] = src[i - pl];
+        else
+            for (; i < hi; i++) out[i] = src[i * sw - pl];
+        for (; i < n; i++) out[i] = 0.0f;
+        return;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        int64_t u = i * sw - pl;
+        out[i] = (u >= 0 && u % uw == 0 && u / uw < w) ? src[u / uw] : 0.0f;
+    }
+}
+
+IPX_INLINE void gemm_exchange_body(const struct ipx_conv* cv, const ipx__plan* plan,
+                                   const ipx__block* b, const float* input, float* tile,
+                                   bool load_input, bool load_weights) {
     const ipx_conv_desc* d = &cv->d;
     const int64_t cg = cv->cg, r = d->r, s = d->s, q = cv->q, K = cg * r * s;
     const int64_t npad = plan->row_len, npix = b->pb * q;
@@ -41,8 +70,8 @@ void ipx__gemm_exchange(const struct ipx_conv* cv, const ipx__plan* plan, const 
                         for (int64_t pp = 0; pp < b->pb; pp++) {
                             int64_t up = (b->p0 + pp) * d->stride_h - d->pad_top + ri * d->dilation_h;
                             /* one output row's taps: padded columns q*sw + si*dw */
-                            ipx__gather_row(row + pp * q, ipx__src_row(cv, plane, up), d->w,
-                                            d->pad_left - si * d->dilation_w, cv->uw, d->stride_w, q);
+                            gather_row(row + pp * q, ipx__src_row(cv, plane, up), d->w,
+                                       d->pad_left - si * d->dilation_w, cv->uw, d->stride_w, q);
                         }
                         for (int64_t i = npix; i < npad; i++) row[i] = 0.0f;
                     }
@@ -57,6 +86,31 @@ void ipx__gemm_exchange(const struct ipx_conv* cv, const ipx__plan* plan, const 
         memcpy(tile + plan->b_off, cv->bias + b->g0 * cv->kg + b->k0,
                (size_t)(b->gb * b->kb) * sizeof(float));
     }
+}
+
+/* im2col in AVX2 code where the CPU has it (see ipx__row_exchange). */
+#if IPX_HAVE_AVX2_PATH
+IPX_TARGET_AVX2 static void gemm_exchange_avx2(const struct ipx_conv* cv, const ipx__plan* plan,
+                                               const ipx__block* b, const float* input,
+                                               float* tile, bool load_input, bool load_weights) {
+    gemm_exchange_body(cv, plan, b, input, tile, load_input, load_weights);
+}
+#endif
+static void gemm_exchange_portable(const struct ipx_conv* cv, const ipx__plan* plan,
+                                   const ipx__block* b, const float* input, float* tile,
+                                   bool load_input, bool load_weights) {
+    gemm_exchange_body(cv, plan, b, input, tile, load_input, load_weights);
+}
+
+void ipx__gemm_exchange(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
+                        const float* input, float* tile, bool load_input, bool load_weights) {
+#if IPX_HAVE_AVX2_PATH
+    if (cv->isa >= IPX_ISA_AVX2) { /* also AVX512 */
+        gemm_exchange_avx2(cv, plan, b, input, tile, load_input, load_weights);
+        return;
+    }
+#endif
+    gemm_exchange_portable(cv, plan, b, input, tile, load_input, load_weights);
 }
 
 /* Store nvalid (1..16) lanes of two vectors. */

@@ -201,11 +201,6 @@ void ipx__gemm_exchange(const struct ipx_conv* cv, const ipx__plan* plan, const 
                         const float* input, float* tile, bool load_input, bool load_weights);
 void ipx__gemm_compute(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
                        const float* tile, float* output);
-/* n outputs of one im2col row: out[i] = upsampled, padded input column i*sw + ... : element
-   (i*sw - pl) / uw of src when that divides exactly and is in range, else 0. */
-void ipx__gather_row(float* out, const float* src, int64_t w, int64_t pl, int64_t uw, int64_t sw,
-                     int64_t n);
-
 /* conv.c helpers shared with conv_backward.c */
 void ipx__pool_finish_stats(ipx_pool_t pool, uint64_t t0, uint64_t t1, int64_t supersteps);
 ipx_status ipx__acquire_pair(ipx_conv_t conv, ipx_pool_t pool);
