@@ -154,7 +154,3 @@ class LiveOp:
     def close(self) -> None:
         self.conv.close()
 
-
-def create_op(engine, shape: LiveShape, pool, algorithm: str, train: bool = False) -> LiveOp:
-    """The live layer as a LiveOp (see there)."""
-    return LiveOp(engine, shape, pool, algorithm, train)

@@ -139,8 +139,8 @@ def test_live_op_measures_forward_and_both_backward_passes():
 
     shape = live.live_layer(Layer.conv(16, 8, 8, 16, 3, pad=1, g=4), 2)
     with engine.Pool(2) as pool:
-        fwd = live.create_op(engine, shape, pool, "direct")
-        train = live.create_op(engine, shape, pool, "direct", train=True)
+        fwd = live.LiveOp(engine, shape, pool, "direct")
+        train = live.LiveOp(engine, shape, pool, "direct", train=True)
         try:
             one, three = fwd.run(), train.run()
         finally:

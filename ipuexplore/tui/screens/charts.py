@@ -106,7 +106,7 @@ class ChartsScreen(Screen):
                     return
                 try:
                     shape = live.live_layer(s.with_cpg(cpg).layer(), s.batch, s.train)
-                    op = live.create_op(engine, shape, pool, "direct", s.train)
+                    op = live.LiveOp(engine, shape, pool, "direct", s.train)
                     try:
                         best = max(float(op.run().gflop_s) for _ in range(HOST_REPEATS))
                     finally:

@@ -138,7 +138,7 @@ class HostPanel(Vertical):
             ops = {}
             for algorithm in live.ALGORITHMS:
                 try:
-                    ops[algorithm] = live.create_op(engine, shape, pool, algorithm, train)
+                    ops[algorithm] = live.LiveOp(engine, shape, pool, algorithm, train)
                 except Exception as exc:  # noqa: BLE001 - e.g. a strategy not built yet
                     self.post_message(LiveFailed(generation, str(exc), algorithm))
             cancelled = _errors_cancelled()
