@@ -86,31 +86,7 @@ IPX_INLINE void row_exchange_body(const struct ipx_conv* cv, const ipx__plan* pl
     }
 }
 
-/* The copies in 256-bit moves where the CPU has AVX2 (a baseline build splits every 8-float
-   vector into two SSE moves). */
-#if IPX_HAVE_AVX2_PATH
-IPX_TARGET_AVX2 static void row_exchange_avx2(const struct ipx_conv* cv, const ipx__plan* plan,
-                                              const ipx__block* b, const float* input,
-                                              float* tile, bool load_weights, bool fresh) {
-    row_exchange_body(cv, plan, b, input, tile, load_weights, fresh);
-}
-#endif
-static void row_exchange_portable(const struct ipx_conv* cv, const ipx__plan* plan,
-                                  const ipx__block* b, const float* input, float* tile,
-                                  bool load_weights, bool fresh) {
-    row_exchange_body(cv, plan, b, input, tile, load_weights, fresh);
-}
-
-void ipx__row_exchange(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
-                       const float* input, float* tile, bool load_weights, bool fresh) {
-#if IPX_HAVE_AVX2_PATH
-    if (cv->isa >= IPX_ISA_AVX2) { /* also AVX512 */
-        row_exchange_avx2(cv, plan, b, input, tile, load_weights, fresh);
-        return;
-    }
-#endif
-    row_exchange_portable(cv, plan, b, input, tile, load_weights, fresh);
-}
+IPX_EXCHANGE_BY_ISA(ipx__row_exchange, row_exchange_body)
 
 /* KO output channels x RB output rows x QV vectors along the row. x points at the group's
    first input channel, tile row of output row 0, phase 0, index q0. */

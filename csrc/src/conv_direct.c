@@ -90,30 +90,7 @@ IPX_INLINE void chan_exchange_body(const struct ipx_conv* cv, const ipx__plan* p
     }
 }
 
-/* The copies in 256-bit moves where the CPU has AVX2 (see ipx__row_exchange). */
-#if IPX_HAVE_AVX2_PATH
-IPX_TARGET_AVX2 static void chan_exchange_avx2(const struct ipx_conv* cv, const ipx__plan* plan,
-                                               const ipx__block* b, const float* input,
-                                               float* tile, bool load_input, bool load_weights) {
-    chan_exchange_body(cv, plan, b, input, tile, load_input, load_weights);
-}
-#endif
-static void chan_exchange_portable(const struct ipx_conv* cv, const ipx__plan* plan,
-                                   const ipx__block* b, const float* input, float* tile,
-                                   bool load_input, bool load_weights) {
-    chan_exchange_body(cv, plan, b, input, tile, load_input, load_weights);
-}
-
-void ipx__chan_exchange(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
-                        const float* input, float* tile, bool load_input, bool load_weights) {
-#if IPX_HAVE_AVX2_PATH
-    if (cv->isa >= IPX_ISA_AVX2) { /* also AVX512 */
-        chan_exchange_avx2(cv, plan, b, input, tile, load_input, load_weights);
-        return;
-    }
-#endif
-    chan_exchange_portable(cv, plan, b, input, tile, load_input, load_weights);
-}
+IPX_EXCHANGE_BY_ISA(ipx__chan_exchange, chan_exchange_body)
 
 /* What the register blocks read; fixed for a block. */
 typedef struct chan_args {

@@ -88,30 +88,7 @@ IPX_INLINE void gemm_exchange_body(const struct ipx_conv* cv, const ipx__plan* p
     }
 }
 
-/* im2col in AVX2 code where the CPU has it (see ipx__row_exchange). */
-#if IPX_HAVE_AVX2_PATH
-IPX_TARGET_AVX2 static void gemm_exchange_avx2(const struct ipx_conv* cv, const ipx__plan* plan,
-                                               const ipx__block* b, const float* input,
-                                               float* tile, bool load_input, bool load_weights) {
-    gemm_exchange_body(cv, plan, b, input, tile, load_input, load_weights);
-}
-#endif
-static void gemm_exchange_portable(const struct ipx_conv* cv, const ipx__plan* plan,
-                                   const ipx__block* b, const float* input, float* tile,
-                                   bool load_input, bool load_weights) {
-    gemm_exchange_body(cv, plan, b, input, tile, load_input, load_weights);
-}
-
-void ipx__gemm_exchange(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
-                        const float* input, float* tile, bool load_input, bool load_weights) {
-#if IPX_HAVE_AVX2_PATH
-    if (cv->isa >= IPX_ISA_AVX2) { /* also AVX512 */
-        gemm_exchange_avx2(cv, plan, b, input, tile, load_input, load_weights);
-        return;
-    }
-#endif
-    gemm_exchange_portable(cv, plan, b, input, tile, load_input, load_weights);
-}
+IPX_EXCHANGE_BY_ISA(ipx__gemm_exchange, gemm_exchange_body)
 
 /* Store nvalid (1..16) lanes of two vectors. */
 IPX_INLINE void gemm_store(float* out, ipx_v8 v0, ipx_v8 v1, int64_t nvalid) {
