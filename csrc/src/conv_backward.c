@@ -61,15 +61,17 @@ static int64_t bw_tile_floats(const struct ipx_conv* cv, int64_t gb, int64_t kb,
     return (int64_t)end;
 }
 
-uint64_t ipx__bwd_weights_min_tile_bytes(const struct ipx_conv* cv) {
-    int64_t f = bw_tile_floats(cv, 1, 1, 1, NULL);
-    return f >= INT64_MAX / 8 ? UINT64_MAX : (uint64_t)f * 4u;
-}
-
 /* Channel blocks need whole vectors of output channels and one column phase; with fewer than
    8 input channels per group the row-vectorised blocks are as fast. */
 static bool bw_uses_chan(const struct ipx_conv* cv) {
     return cv->kg % 8 == 0 && cv->cg >= 8 && cv->d.stride_w == 1;
+}
+
+/* The smallest block: one group, one output channel (channel blocks: one vector of 8), one
+   output row. */
+uint64_t ipx__bwd_weights_min_tile_bytes(const struct ipx_conv* cv) {
+    int64_t f = bw_tile_floats(cv, 1, bw_uses_chan(cv) ? 8 : 1, 1, NULL);
+    return f >= INT64_MAX / 8 ? UINT64_MAX : (uint64_t)f * 4u;
 }
 
 static ipx_status bw_make_plan(const struct ipx_conv* cv, ipx_pool_t pool, bw_plan* pl) {

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 import ipuexplore
 from ipuexplore import errors
-from ipuexplore.engine import Conv2d, Pool, reference_conv2d_backward
+from ipuexplore.engine import Conv2d, Pool, reference_conv2d, reference_conv2d_backward
 
 from test_conv import CHANNELS_PER_GROUP, _assert_close, _data
 
@@ -143,3 +143,25 @@ def test_out_buffers_and_errors():
         conv.backward_data(dy)
     gw, gb = conv.backward_weights(dy, x)  # needs no packed weights
     _assert_close(gw, reference_conv2d_backward(dy, x, w, 1, 1, 1, 4)[1])
+
+
+@pytest.mark.parametrize("cpg, hw", [(1, 40), (4, 40), (16, 40), (16, 14)])
+def test_min_tile_bytes_is_enough_for_every_pass(cpg, hw):
+    """info['min_tile_bytes'] is the smallest tile every pass of the handle can run in
+    (backward weights' channel blocks need a whole vector of 8 output channels; on 14-wide
+    rows that block is the largest of the three passes)."""
+    rng = np.random.default_rng(cpg)
+    x = _data(rng, (1, 32, hw, hw))
+    w = _data(rng, (32, cpg, 3, 3))
+    probe = Conv2d(w, None, x.shape, 1, 1, 1, 32 // cpg, backward=True)
+    need = probe.info["min_tile_bytes"]
+    probe.close()
+    with Pool(2, tile_bytes=max(need, 4096)) as pool:
+        conv = Conv2d(w, None, x.shape, 1, 1, 1, 32 // cpg, pool=pool, backward=True)
+        dy = _data(rng, conv.output_shape)
+        ri, rw, rb = reference_conv2d_backward(dy, x, w, 1, 1, 1, 32 // cpg)
+        _assert_close(conv.run(x), reference_conv2d(x, w, None, 1, 1, 1, 32 // cpg))
+        _assert_close(conv.backward_data(dy), ri)
+        gw, gb = conv.backward_weights(dy, x)
+        _assert_close(gw, rw)
+        _assert_close(gb, rb)
