@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "ipx.h"
+#include "../fuzz/oracle.h" /* oracle_conv: the independent double-precision reference */
 
 static int failures = 0;
 #define EXPECT(cond)                                                          \
@@ -42,29 +43,6 @@ static ipx_conv_desc make_desc(int64_t n, int64_t c, int64_t h, int64_t w, int64
     return d;
 }
 
-/* Naive convolution in double: the independent reference. */
-static void reference(const ipx_conv_desc* d, int64_t p, int64_t q, const float* x,
-                      const float* wt, const float* b, double* y) {
-    int64_t cg = d->c / d->g, kg = d->k / d->g;
-    for (int64_t ni = 0; ni < d->n; ni++)
-        for (int64_t ko = 0; ko < d->k; ko++)
-            for (int64_t pi = 0; pi < p; pi++)
-                for (int64_t qi = 0; qi < q; qi++) {
-                    double acc = b ? b[ko] : 0.0;
-                    int64_t gi = ko / kg;
-                    for (int64_t ci = 0; ci < cg; ci++)
-                        for (int64_t ri = 0; ri < d->r; ri++)
-                            for (int64_t si = 0; si < d->s; si++) {
-                                int64_t ih = pi * d->stride_h - d->pad_top + ri * d->dilation_h;
-                                int64_t iw = qi * d->stride_w - d->pad_left + si * d->dilation_w;
-                                if (ih < 0 || ih >= d->h || iw < 0 || iw >= d->w) continue;
-                                acc += (double)x[((ni * d->c + gi * cg + ci) * d->h + ih) * d->w + iw] *
-                                       wt[((ko * cg + ci) * d->r + ri) * d->s + si];
-                            }
-                    y[((ni * d->k + ko) * p + pi) * q + qi] = acc;
-                }
-}
-
 static void check_shape(ipx_conv_desc d, uint32_t workers, uint64_t tile_bytes, int with_bias) {
     int64_t p, q;
     EXPECT_STATUS(ipx_conv_output_size(&d, &p, &q), IPX_STATUS_SUCCESS);
@@ -75,11 +53,12 @@ static void check_shape(ipx_conv_desc d, uint32_t workers, uint64_t tile_bytes, 
     float* b = malloc((size_t)d.k * sizeof(float));
     float* y = malloc(out_len * sizeof(float));
     double* ref = malloc(out_len * sizeof(double));
+    double* mag = malloc(out_len * sizeof(double));
     unsigned seed = 7;
     for (size_t i = 0; i < in_len; i++) x[i] = frand(&seed);
     for (size_t i = 0; i < w_len; i++) wt[i] = frand(&seed);
     for (int64_t i = 0; i < d.k; i++) b[i] = frand(&seed);
-    reference(&d, p, q, x, wt, with_bias ? b : NULL, ref);
+    oracle_conv(&d, p, q, x, wt, with_bias ? b : NULL, ref, mag);
     ipx_pool_desc pd = {.workers = workers, .tile_bytes = tile_bytes};
     ipx_pool_t pool;
     ipx_conv_t conv;
@@ -110,7 +89,7 @@ static void check_shape(ipx_conv_desc d, uint32_t workers, uint64_t tile_bytes, 
     EXPECT(st.status == IPX_STATUS_SUCCESS && st.workers == (workers ? workers : ipx_cpu_count()));
     EXPECT_STATUS(ipx_conv_destroy(conv), IPX_STATUS_SUCCESS);
     EXPECT_STATUS(ipx_pool_destroy(pool), IPX_STATUS_SUCCESS);
-    free(x), free(wt), free(b), free(y), free(ref);
+    free(x), free(wt), free(b), free(y), free(ref), free(mag);
 }
 
 static void test_shapes(void) {
