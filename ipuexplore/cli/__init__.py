@@ -7,31 +7,24 @@ parser sets `func` (called with the parsed args, returns an exit code).
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
 
-# modules under ipuexplore.cli whose register(subparsers) adds subcommands (layer, sweep; net);
-# each is imported when the parser is built
-_SUBCOMMAND_MODULES = ("layer", "net")
+from ipuexplore import __version__
+from ipuexplore.cli import chips, layer, net
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ipuexplore",
         description="Explore why grouped/depthwise convolutions favour IPUs over GPUs. "
-        "With no command, opens the interactive explorer.",
+        "With no command, opens the interactive explorer (when run in a terminal).",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     tui = subparsers.add_parser("tui", help="open the interactive explorer (the default)")
     tui.set_defaults(func=_run_tui)
-    for module_name in _SUBCOMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"ipuexplore.cli.{module_name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"ipuexplore.cli.{module_name}":
-                raise
-            continue
+    for module in (layer, net, chips):
         module.register(subparsers)
     return parser
 
@@ -42,10 +35,22 @@ def _run_tui(args: argparse.Namespace) -> int:
     return run() or 0
 
 
+def _interactive() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    func = getattr(args, "func", _run_tui)
+    func = getattr(args, "func", None)
+    if func is None:
+        if not _interactive():
+            # In a pipe or a script the explorer would draw into the pipe and never return.
+            parser.print_usage(sys.stderr)
+            print("ipuexplore: error: no command given and not a terminal: the explorer needs one "
+                  "(run `ipuexplore tui` to force it, or a command)", file=sys.stderr)
+            return 2
+        func = _run_tui
     try:
         return int(func(args) or 0)
     except BrokenPipeError:

@@ -61,7 +61,7 @@ def _add_layer_options(p: argparse.ArgumentParser, sweep: bool = False) -> None:
     if not sweep:
         p.add_argument("--groups", default=None, help="number of groups g (default 1: dense)")
         p.add_argument("--group-size", default=None, help="channels per group c/g (alternative to --groups)")
-    p.add_argument("--dtype", default="fp16", help="fp16 (default) or fp32")
+    p.add_argument("--dtype", default="fp16", metavar="{fp16,fp32}", help="data type (default fp16)")
     p.add_argument("--train", action="store_true", help="training: forward + backward-data + backward-weights")
     p.add_argument("--chips", default=DEFAULT_CHIPS, help=f"comma-separated chip ids (default {DEFAULT_CHIPS})")
     p.add_argument("--hw-file", action="append", default=[], metavar="PATH", help="also model the chip in this TOML spec (repeatable)")
