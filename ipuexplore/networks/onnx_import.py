@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
 
 from ..layers import Layer, LayerKind
 from .graph import INPUT, Network
@@ -29,8 +31,35 @@ _ACTIVATIONS = {"Relu": "relu", "Sigmoid": "sigmoid", "HardSwish": "hardswish", 
                 "Tanh": "tanh", "HardSigmoid": "sigmoid"}
 
 
+@dataclass(frozen=True)
+class OnnxGraph:
+    """An ONNX model read with its weights: the `Network`, each layer's parameters as numpy
+    arrays (``params[layer_name]``, the keys per kind are listed in `read_onnx`), the nodes
+    that no layer kind covers as (op_type, node name), and the graph output's shape per image
+    (None when shape inference does not say)."""
+
+    network: Network
+    params: dict[str, dict[str, Any]] = field(repr=False)
+    unsupported_nodes: tuple[tuple[str, str], ...]
+    output_shape: tuple[int, ...] | None
+    batch: int | None  # the input's static batch size (None when symbolic)
+
+
 def load_onnx(path: str | os.PathLike) -> Network:
     """The model at ``path`` as a `Network` named after the file; raises ValueError in one line."""
+    return read_onnx(path).network
+
+
+def read_onnx(path: str | os.PathLike) -> OnnxGraph:
+    """The model at ``path`` with its weights (initializers and Constants).
+
+    ``params[name]`` per layer kind: conv ``weight`` [k, c/g, r, s], ``bias`` [k] or None;
+    linear ``weight`` [k, c] (Gemm's alpha and transB applied), ``bias`` [k] or None (beta
+    applied); batch norm ``scale``, ``shift``, ``mean``, ``var``, ``epsilon``; activations
+    ``onnx_op`` (and HardSigmoid's ``alpha``, ``beta``); pools ``count_include_pad``;
+    squeeze-excite ``w1``, ``b1``, ``w2``, ``b2`` (1x1 conv weights) and the gate's ``onnx_op``.
+    Raises ValueError in one line, as `load_onnx`.
+    """
     try:
         import onnx
         from onnx import numpy_helper, shape_inference
@@ -50,7 +79,10 @@ def load_onnx(path: str | os.PathLike) -> Network:
     if not model.graph.node:
         raise ValueError(f"path {path!r}: the ONNX graph has no nodes")
     name = os.path.splitext(os.path.basename(path))[0]
-    return _Importer(model.graph, numpy_helper, path).network(name)
+    importer = _Importer(model.graph, numpy_helper, path)
+    network = importer.network(name)
+    return OnnxGraph(network, importer.params, tuple(importer.unsupported_nodes), importer.output_shape(),
+                     importer.batch)
 
 
 def _to_array(numpy_helper, tensor, path: str, what: str):
@@ -103,6 +135,9 @@ class _Importer:
         self.tensor_of: dict[str, str] = {}  # layer name -> the ONNX tensor it produced
         self.shape: dict[str, tuple[int, int, int]] = {}  # layer name -> per-image [c, h, w]
         self.unsupported: Counter = Counter()
+        self.unsupported_nodes: list[tuple[str, str]] = []
+        self.batch: int | None = None
+        self.params: dict[str, dict[str, Any]] = {}  # layer name -> its weights (see read_onnx)
         self.producer_node = {out: node for node in graph.node for out in node.output}
 
     # ---- helpers ------------------------------------------------------------------------
@@ -140,6 +175,15 @@ class _Importer:
     def remove(self, layer_name: str) -> None:
         layer = self.by_name.pop(layer_name)
         self.layers.remove(layer)
+
+    def constant(self, node, index: int):
+        """The constant at input ``index`` (None when absent or computed at run time)."""
+        return self.constants.get(node.input[index]) if len(node.input) > index and node.input[index] else None
+
+    def output_shape(self) -> tuple[int, ...] | None:
+        """The first graph output's shape without the batch dimension."""
+        dims = _dims(self.graph.output[0]) if self.graph.output else None
+        return None if not dims or None in dims[1:] else tuple(dims[1:])
 
     def weight(self, node, index: int, ndim: int):
         """The constant weight at input `index` (None when computed at run time), checked."""
@@ -182,6 +226,7 @@ class _Importer:
             raise ValueError(f"path {self.path!r}: input {graph_inputs[0].name!r} has element type {name}, "
                              "expected an image of floats")
         self.source[graph_inputs[0].name] = INPUT
+        self.batch = dims[0] if dims[0] else None  # 0: a symbolic dimension without a value
         self.shape[INPUT] = tuple(dims[1:])
         for index, node in enumerate(self.graph.node):
             self.visit(node, index)
@@ -223,6 +268,7 @@ class _Importer:
         handler = getattr(self, f"op_{op}", None)
         if handler is None or handler(node, index, inputs) is False:
             self.unsupported[op] += 1
+            self.unsupported_nodes.append((op, node.name or f"{op.lower()}_{index}"))
             self.source[node.output[0]] = self.input_of(node, inputs[0])[0]
 
     def op_Conv(self, node, index, inputs):
@@ -239,14 +285,19 @@ class _Importer:
         dilation = tuple(a.get("dilations", (1, 1)))
         pad = _pads(a, (h, w), (r, s), stride, dilation)
         bias = len(node.input) > 2 and bool(node.input[2])
+        name = self.unique(node, index)
         self.emit(Layer.conv(c, h, w, k, (r, s), stride=stride, pad=pad, dilation=dilation, g=g, bias=bias,
-                             name=self.unique(node, index), inputs=(src,)), node)
+                             name=name, inputs=(src,)), node)
+        self.params[name] = {"weight": weight, "bias": self.constant(node, 2)}
 
-    def _linear(self, node, index, src, c, weight_kn, bias):
-        k_in, k = weight_kn
+    def _linear(self, node, index, src, c, weight_kc, bias):
+        """weight_kc: the weight as [k outputs, c inputs]; bias: [k] (or broadcastable), or None."""
+        k, k_in = weight_kc.shape
         if k_in != c:
             self.fail(node, f"weight expects {k_in} inputs, the input has {c}")
-        self.emit(Layer.linear(c, k, bias=bias, name=self.unique(node, index), inputs=(src,)), node)
+        name = self.unique(node, index)
+        self.emit(Layer.linear(c, k, bias=bias is not None, name=name, inputs=(src,)), node)
+        self.params[name] = {"weight": weight_kc, "bias": None if bias is None else _bias(bias, k, node, self)}
 
     def op_Gemm(self, node, index, inputs):
         a = self.attrs(node)
@@ -254,8 +305,11 @@ class _Importer:
         if weight is None or a.get("transA", 0):
             return False
         src, (c, h, w) = self.input_of(node, inputs[0])
-        shape = weight.shape[::-1] if a.get("transB", 0) else weight.shape
-        self._linear(node, index, src, c * h * w, shape, len(node.input) > 2 and bool(node.input[2]))
+        weight_kc = (weight if a.get("transB", 0) else weight.T) * a.get("alpha", 1.0)
+        bias = self.constant(node, 2)
+        if len(node.input) > 2 and node.input[2] and bias is None:
+            return False  # a bias computed at run time
+        self._linear(node, index, src, c * h * w, weight_kc, None if bias is None else bias * a.get("beta", 1.0))
 
     def op_MatMul(self, node, index, inputs):
         weight = self.constants.get(node.input[1])
@@ -263,7 +317,7 @@ class _Importer:
             return False
         weight = self.weight(node, 1, 2)
         src, (c, h, w) = self.input_of(node, inputs[0])
-        self._linear(node, index, src, c * h * w, weight.shape, False)
+        self._linear(node, index, src, c * h * w, weight.T, None)
 
     def _pool(self, node, index, op, kernel=None, global_=False):
         src, (c, h, w) = self.input_of(node, self.data_inputs(node)[0])
@@ -280,6 +334,7 @@ class _Importer:
             stride = tuple(a.get("strides", (1, 1)))
             pad = _pads(a, (h, w), kernel, stride, (1, 1))
             layer = Layer.pool(c, h, w, op, kernel, stride=stride, pad=pad, name=self.unique(node, index), inputs=(src,))
+            self.params[layer.name] = {"count_include_pad": bool(a.get("count_include_pad", 0))}
         self.emit(layer, node)
 
     def op_MaxPool(self, node, index, inputs):
@@ -296,10 +351,17 @@ class _Importer:
 
     def _norm(self, node, index, op):
         src, shape = self.input_of(node, self.data_inputs(node)[0])
-        self.emit(Layer.norm(*shape, op=op, name=self.unique(node, index), inputs=(src,)), node)
+        name = self.unique(node, index)
+        self.emit(Layer.norm(*shape, op=op, name=name, inputs=(src,)), node)
+        self.params[name] = {"onnx_op": node.op_type}
+        return name
 
     def op_BatchNormalization(self, node, index, inputs):
-        return self._norm(node, index, "batch")
+        name = self._norm(node, index, "batch")
+        stats = [self.constant(node, i) for i in range(1, 5)]
+        if all(v is not None for v in stats):  # else: statistics computed at run time
+            self.params[name].update(zip(("scale", "shift", "mean", "var"), stats),
+                                     epsilon=float(self.attrs(node).get("epsilon", 1e-5)))
 
     def op_InstanceNormalization(self, node, index, inputs):
         return self._norm(node, index, "group")
@@ -310,7 +372,13 @@ class _Importer:
     def _act(self, node, index, op, src=None):
         if src is None:
             src = self.input_of(node, self.data_inputs(node)[0])[0]
-        self.emit(Layer.act(*self.shape[src], op=op, name=self.unique(node, index), inputs=(src,)), node)
+        name = self.unique(node, index)
+        self.emit(Layer.act(*self.shape[src], op=op, name=name, inputs=(src,)), node)
+        params = {"onnx_op": node.op_type if op != "silu" else "Silu"}
+        if node.op_type == "HardSigmoid":
+            a = self.attrs(node)
+            params.update(alpha=float(a.get("alpha", 0.2)), beta=float(a.get("beta", 0.5)))
+        self.params[name] = params
 
     def op_Clip(self, node, index, inputs):
         a = self.attrs(node)
@@ -332,8 +400,12 @@ class _Importer:
         layer = self.by_name.get(src)
         if layer is None or layer.kind is not LayerKind.LINEAR or layer.bias or self.consumers[inputs[0]] != 1:
             return False
+        bias = self.constant(node, 1 if node.input[0] == inputs[0] else 0)
+        if bias is None:
+            return False
         self.remove(src)
         self.emit(layer.with_(bias=True), node)
+        self.params[layer.name]["bias"] = _bias(bias, layer.k, node, self)
         return None
 
     def op_Mul(self, node, index, inputs):
@@ -350,10 +422,14 @@ class _Importer:
             se = self._squeeze_excite(inputs[i], inputs[1 - i])
             if se is not None:
                 src, se_c, act, folded = se
+                gate, fc2, _, fc1, _ = (self.params.get(layer_name, {}) for layer_name in folded)
                 for layer_name in folded:
                     self.remove(layer_name)
                 c, h, w = self.shape[src]
-                self.emit(Layer.se(c, h, w, se_c, op=act, name=self.unique(node, index), inputs=(src,)), node)
+                name = self.unique(node, index)
+                self.emit(Layer.se(c, h, w, se_c, op=act, name=name, inputs=(src,)), node)
+                self.params[name] = {"w1": fc1["weight"], "b1": fc1["bias"], "w2": fc2["weight"],
+                                     "b2": fc2["bias"], "gate": gate}
                 return None
         return False
 
@@ -378,6 +454,17 @@ class _Importer:
         if fc1.r != 1 or fc2.r != 1 or fc1.c != c or fc2.k != c or not (fc1.bias and fc2.bias):
             return None
         return name, fc1.k, act.op, [layer.name for layer in chain]
+
+
+def _bias(value, k: int, node, importer):
+    """A bias constant as a [k] vector (ONNX broadcasts [1, k] or a scalar)."""
+    import numpy as np
+
+    if value is None:
+        return None
+    if value.size not in (1, k):
+        importer.fail(node, f"bias has {value.size} values, expected {k}")
+    return np.broadcast_to(value.reshape(-1), (k,)).copy()
 
 
 def _scalar(value):

@@ -1,0 +1,490 @@
+"""A whole network prepared once and run many times on the C engine: ``HostSession``.
+
+Built the way an inference runtime builds its graph (ONNX Runtime's session, XNNPACK's
+subgraph): every convolution is created once with its weights packed; batch norm is folded
+into the preceding convolution's weights and bias; a following residual addition and
+activation become the convolution's epilogue (``epilogue.py``); every activation buffer is
+planned and allocated at build time, so a run allocates nothing but its returned copy.
+
+ONNX models run with their own weights (initializers), so results can be checked against
+other runtimes; built-in networks run with seeded random weights.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .. import errors
+from ..layers import Layer, LayerKind
+from . import epilogue
+from .graph import INPUT, Network
+
+# Activations a convolution's epilogue applies; others run as their own step.
+EPILOGUE_ACTS = frozenset(epilogue.ACTIVATIONS)
+# ONNX ops whose meaning the session reproduces exactly (the importer maps a few others,
+# e.g. Gelu, approximately for the cost models: those are refused here).
+_EXACT_ONNX_ACTS = {"Relu", "Clip", "Sigmoid", "Silu", "HardSwish", "HardSigmoid", "Tanh"}
+
+
+@dataclass
+class _Step:
+    """One engine call (or numpy op) of the planned run."""
+
+    kind: str  # "conv", "pool", "se", "act", "add", "norm"
+    layer: Layer  # the first layer it computes
+    inputs: tuple[str, ...]  # tensor names read
+    output: str  # tensor name written (the last absorbed layer's name)
+    out_shape: tuple[int, int, int]
+    fused: list[str] = field(default_factory=list)  # names of layers folded into this step
+    weight: np.ndarray | None = None  # conv: float64 until the step is built
+    bias: np.ndarray | None = None
+    act: str | None = None  # conv epilogue activation
+    residual: str | None = None  # conv epilogue: tensor added before the activation
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+class HostSession:
+    """``HostSession(model, batch, *, workers=None)``: ``model`` is an ONNX path or a built-in
+    network name (see ``ipuexplore.networks.list_networks``); ``run(x)`` with a float32
+    [batch, c, h, w] array returns the network's output (a new array).
+
+    Raises ValueError naming the parameter for a bad batch, an unknown name, a model whose
+    static batch differs, or an op the engine cannot run (its name and node);
+    ``MemoryLimitExceeded`` when the planned buffers and weights exceed the engine's memory
+    limit (nothing is allocated then). One session serves one ``run`` at a time.
+    """
+
+    def __init__(self, model: str | os.PathLike, batch: int, *, workers: int | None = None, seed: int = 0):
+        if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
+            raise ValueError(f"batch must be a positive int, got {batch!r}")
+        self.batch = int(batch)
+        network, params, self._output_shape = _load(model, self.batch, seed)
+        self.network = network
+        self.steps = _plan(network, params)
+        self._sizes = _buffer_plan(self.steps, network)
+        _check_memory(network.name, self.batch, self.steps, self._sizes)
+        from .. import engine  # lazy: only running needs the compiled engine
+
+        self._pool = engine.Pool(workers)
+        try:
+            self._build(engine)
+        except BaseException:
+            self._pool.close()
+            raise
+
+    # ---- build -----------------------------------------------------------------------
+    def _build(self, engine) -> None:
+        n = self.batch
+        self._buffers = {slot: np.empty(n * size, np.float32) for slot, size in enumerate(self._sizes.slot_floats)}
+        self._runners = [_runner(step, n, self._pool, engine) for step in self.steps]
+
+    def _tensor(self, name: str) -> np.ndarray:
+        slot = self._sizes.slot_of[name]
+        c, h, w = self._sizes.shape_of[name]
+        return self._buffers[slot][: self.batch * c * h * w].reshape(self.batch, c, h, w)
+
+    # ---- run -------------------------------------------------------------------------
+    @property
+    def input_shape(self) -> tuple[int, int, int, int]:
+        return (self.batch, *self.network.input_shape)
+
+    @property
+    def workers(self) -> int:
+        return self._pool.workers
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        """The network's output for ``x`` (float32, C-contiguous, shape ``input_shape``)."""
+        if self._pool.closed:
+            raise errors.Closed("HostSession.run: the session is closed")
+        if not isinstance(x, np.ndarray):
+            raise errors.InvalidType(f"x must be a numpy.ndarray, got {type(x).__name__}")
+        if x.dtype != np.float32:
+            raise errors.InvalidType(f"x must have dtype float32, got {x.dtype}")
+        if x.shape != self.input_shape:
+            raise errors.InvalidParameter(f"x has shape {x.shape}, this session runs {self.input_shape}")
+        if not x.flags.c_contiguous:
+            raise errors.InvalidParameter("x must be C-contiguous; use np.ascontiguousarray(x)")
+        tensors = {INPUT: x}
+        for step, runner in zip(self.steps, self._runners):
+            out = self._tensor(step.output)
+            args = [tensors[name] for name in step.inputs]
+            residual = tensors[step.residual] if step.residual else None
+            runner(args, out, residual)
+            tensors[step.output] = out
+        return self._shape_output(tensors[self.steps[-1].output]).copy()
+
+    def _shape_output(self, y: np.ndarray) -> np.ndarray:
+        if self._output_shape is not None and int(np.prod(self._output_shape)) == y[0].size:
+            return y.reshape(self.batch, *self._output_shape)
+        if self.steps[-1].layer.kind is LayerKind.LINEAR:
+            return y.reshape(self.batch, -1)
+        return y
+
+    def close(self) -> None:
+        self._runners = []
+        self._pool.close()
+
+    def __enter__(self) -> "HostSession":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def describe(self) -> dict[str, Any]:
+        """Steps and what each fused, for reports and tests."""
+        return {
+            "network": self.network.name, "batch": self.batch, "workers": self.workers,
+            "layers": len(self.network.layers), "steps": len(self.steps),
+            "buffer_bytes": 4 * sum(self._sizes.slot_floats),
+            "fused": {s.output: s.fused for s in self.steps if s.fused},
+        }
+
+
+# ---- loading ------------------------------------------------------------------------
+def _is_path(model) -> bool:
+    text = os.fspath(model)
+    return text.endswith(".onnx") or os.sep in text or os.path.isfile(text)
+
+
+def _load(model, batch: int, seed: int):
+    """(network, params per layer, output shape per image or None)."""
+    if not isinstance(model, (str, os.PathLike)):
+        raise TypeError(f"model must be an ONNX path or a network name, got {type(model).__name__}")
+    if _is_path(model):
+        from .onnx_import import read_onnx
+
+        graph = read_onnx(model)
+        path = os.fspath(model)
+        if graph.unsupported_nodes:
+            op, node = graph.unsupported_nodes[0]
+            more = f" (and {len(graph.unsupported_nodes) - 1} more)" if len(graph.unsupported_nodes) > 1 else ""
+            raise ValueError(f"model {path!r}: op {op} (node {node!r}) cannot run in the engine{more}")
+        if graph.batch is not None and graph.batch != batch:
+            raise ValueError(f"batch={batch} but model {path!r} has a static batch of {graph.batch}")
+        _check_exact(graph.network, graph.params, path)
+        return graph.network, graph.params, graph.output_shape
+    from .registry import build
+
+    network = build(model)
+    return network, random_params(network, seed), None
+
+
+def _check_exact(network: Network, params: dict, path: str) -> None:
+    """Refuse layers the importer describes for the cost models but the session cannot compute
+    exactly (an approximated activation, norms without constant statistics)."""
+    for layer in network.layers:
+        p = params.get(layer.name, {})
+        op = p.get("onnx_op")
+        bad = None
+        if layer.kind is LayerKind.ACT and op not in _EXACT_ONNX_ACTS:
+            bad = op
+        elif layer.kind is LayerKind.NORM and (op != "BatchNormalization" or "scale" not in p):
+            bad = op if op != "BatchNormalization" else "BatchNormalization with computed statistics"
+        elif layer.kind is LayerKind.SE and p.get("gate", {}).get("onnx_op") not in ("Sigmoid", "HardSigmoid"):
+            bad = "squeeze-excite gate"
+        if bad:
+            raise ValueError(f"model {path!r}: op {bad} (node {layer.name!r}) cannot run in the engine")
+
+
+def random_params(network: Network, seed: int = 0) -> dict[str, dict[str, Any]]:
+    """Seeded random weights for a built-in network, in `read_onnx`'s layout. Variance
+    1/fan_in keeps activations' scale about constant over hundreds of layers."""
+    rng = np.random.default_rng(seed)
+
+    def weights(shape, fan_in):
+        return (rng.standard_normal(shape) / np.sqrt(fan_in)).astype(np.float32)
+
+    params: dict[str, dict[str, Any]] = {}
+    for layer in network.layers:
+        kind = layer.kind
+        if kind is LayerKind.CONV:
+            bias = (0.1 * rng.standard_normal(layer.k)).astype(np.float32) if layer.bias else None
+            params[layer.name] = {"weight": weights((layer.k, layer.channels_per_group, layer.r, layer.s),
+                                                    layer.channels_per_group * layer.r * layer.s), "bias": bias}
+        elif kind is LayerKind.LINEAR:
+            bias = (0.1 * rng.standard_normal(layer.k)).astype(np.float32) if layer.bias else None
+            params[layer.name] = {"weight": weights((layer.k, layer.c), layer.c), "bias": bias}
+        elif kind is LayerKind.NORM:
+            c = layer.c
+            params[layer.name] = {"scale": (1 + 0.1 * rng.standard_normal(c)).astype(np.float32),
+                                  "shift": (0.1 * rng.standard_normal(c)).astype(np.float32),
+                                  "mean": (0.1 * rng.standard_normal(c)).astype(np.float32),
+                                  "var": (1 + 0.1 * rng.random(c)).astype(np.float32), "epsilon": 1e-5,
+                                  "onnx_op": "BatchNormalization" if layer.op == "batch" else layer.op}
+        elif kind is LayerKind.SE:
+            params[layer.name] = {"w1": weights((layer.se_c, layer.c, 1, 1), layer.c),
+                                  "b1": np.zeros(layer.se_c, np.float32),
+                                  "w2": weights((layer.c, layer.se_c, 1, 1), layer.se_c),
+                                  "b2": np.zeros(layer.c, np.float32), "gate": {"onnx_op": "Sigmoid"}}
+        elif kind is LayerKind.POOL:
+            params[layer.name] = {"count_include_pad": True}
+    return params
+
+
+# ---- planning: fusion ---------------------------------------------------------------------
+def fold_batch_norm(weight: np.ndarray, bias: np.ndarray | None, norm: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Weights and bias of conv followed by inference batch norm, in float64:
+    bn(conv(x) + b) = conv_{w * s}(x) + (b - mean) * s + shift with s = scale / sqrt(var + eps)."""
+    s = np.asarray(norm["scale"], np.float64) / np.sqrt(np.asarray(norm["var"], np.float64) + norm["epsilon"])
+    b = np.zeros(weight.shape[0]) if bias is None else np.asarray(bias, np.float64)
+    folded_w = np.asarray(weight, np.float64) * s.reshape(-1, *([1] * (weight.ndim - 1)))
+    folded_b = (b - np.asarray(norm["mean"], np.float64)) * s + np.asarray(norm["shift"], np.float64)
+    return folded_w, folded_b
+
+
+def _plan(network: Network, params: dict) -> list[_Step]:
+    """The network as steps: each convolution absorbs a following batch norm, residual add and
+    activation when it is their only producer-side reader (the unfused tensor is never read)."""
+    readers: dict[str, list[int]] = {}
+    for index, layer in enumerate(network.layers):
+        for name in layer.inputs:
+            readers.setdefault(name, []).append(index)
+    output = network.layers[-1].name
+    produced_by: dict[str, int] = {INPUT: -1}  # tensor -> index of the step computing it
+    alias: dict[str, str] = {}  # an absorbed layer's name -> the step output holding its value
+    absorbed: set[int] = set()
+    steps: list[_Step] = []
+
+    def resolve(name: str) -> str:
+        return alias.get(name, name)
+
+    for index, layer in enumerate(network.layers):
+        if index in absorbed:
+            continue
+        inputs = tuple(resolve(name) for name in layer.inputs)
+        p = params.get(layer.name, {})
+        step = _Step(layer.kind.value, layer, inputs, layer.name, layer.out_shape, params=p)
+        if layer.kind in (LayerKind.CONV, LayerKind.LINEAR):
+            step.kind = "conv"
+            weight = np.asarray(p["weight"], np.float64)
+            if layer.kind is LayerKind.LINEAR:
+                c, h, w = _linear_input_shape(network, layer)
+                weight = weight.reshape(layer.k, c, h, w)  # the classifier as a convolution over its map
+            step.weight, step.bias = weight, None if p.get("bias") is None else np.asarray(p["bias"], np.float64)
+            current = layer.name
+            while current != output and len(readers.get(current, ())) == 1:
+                nxt_index = readers[current][0]
+                nxt = network.layers[nxt_index]
+                np_ = params.get(nxt.name, {})
+                if nxt.kind is LayerKind.NORM and nxt.op == "batch" and "scale" in np_ and not (step.act or step.residual):
+                    step.weight, step.bias = fold_batch_norm(step.weight, step.bias, np_)
+                elif nxt.kind is LayerKind.ADD and not (step.act or step.residual) and nxt.inputs.count(current) == 1:
+                    other = resolve(next(name for name in nxt.inputs if name != current))
+                    if produced_by.get(other) is None:  # computed after this convolution
+                        break
+                    step.residual = other
+                elif nxt.kind is LayerKind.ACT and not step.act and _epilogue_act(nxt, np_):
+                    step.act = _epilogue_act(nxt, np_)
+                else:
+                    break
+                absorbed.add(nxt_index)
+                step.fused.append(nxt.name)
+                alias[current] = nxt.name
+                current = nxt.name
+            step.output = current
+            for name in step.fused:
+                alias[name] = current
+            alias[layer.name] = current
+        produced_by[step.output] = len(steps)
+        steps.append(step)
+    return steps
+
+
+def _epilogue_act(layer: Layer, p: dict) -> str | None:
+    op = "silu" if layer.op == "swish" else layer.op
+    if p.get("onnx_op") == "HardSigmoid" or op not in EPILOGUE_ACTS:
+        return None
+    return op
+
+
+def _linear_input_shape(network: Network, layer: Layer) -> tuple[int, int, int]:
+    """The [c, h, w] map a linear layer flattens (a pool's [c, 1, 1] in the usual classifier)."""
+    producer = layer.inputs[0]
+    shape = network.input_shape if producer == INPUT else network.layer(producer).out_shape
+    if int(np.prod(shape)) != layer.c:
+        raise ValueError(f"layer {layer.name!r} expects {layer.c} inputs, {producer!r} gives {shape}")
+    return shape
+
+
+# ---- planning: buffers ------------------------------------------------------------------
+@dataclass(frozen=True)
+class _BufferPlan:
+    slot_of: dict[str, int]  # tensor -> buffer slot
+    shape_of: dict[str, tuple[int, int, int]]
+    slot_floats: tuple[int, ...]  # each slot's size
+
+
+def _buffer_plan(steps: list[_Step], network: Network) -> _BufferPlan:
+    """Greedy reuse, as a framework's memory planner: a step's output takes a free slot (the
+    smallest big enough, else the largest, grown) once every reader of the slot's previous
+    tensor has run. A step never writes a slot it reads (the engine refuses overlap)."""
+    last_read: dict[str, int] = {}
+    for index, step in enumerate(steps):
+        for name in (*step.inputs, *([step.residual] if step.residual else [])):
+            last_read[name] = index
+    floats_per_image: list[int] = []
+    free: list[int] = []
+    slot_of: dict[str, int] = {}
+    shape_of: dict[str, tuple[int, int, int]] = {}
+    for index, step in enumerate(steps):
+        need = int(np.prod(step.out_shape))
+        fits = [s for s in free if floats_per_image[s] >= need]
+        if fits:
+            slot = min(fits, key=lambda s: floats_per_image[s])
+        elif free:
+            slot = max(free, key=lambda s: floats_per_image[s])
+            floats_per_image[slot] = need
+        else:
+            slot = len(floats_per_image)
+            floats_per_image.append(need)
+        if slot in free:
+            free.remove(slot)
+        slot_of[step.output] = slot
+        shape_of[step.output] = step.out_shape
+        for name in set((*step.inputs, *([step.residual] if step.residual else []))):
+            if name != INPUT and last_read.get(name) == index:
+                free.append(slot_of[name])
+        if step.output not in last_read and index != len(steps) - 1:
+            free.append(slot)  # an output nobody reads (a dead branch)
+    return _BufferPlan(slot_of, shape_of, tuple(floats_per_image))
+
+
+def _check_memory(name: str, batch: int, steps: list[_Step], plan: _BufferPlan) -> None:
+    """Refuse before allocating: activation buffers, packed weights (about their own size) and
+    the pool's tiles against the engine's memory limit."""
+    from .. import engine
+
+    activations = 4 * batch * sum(plan.slot_floats)
+    weights = sum(4 * s.weight.size for s in steps if s.weight is not None)
+    tiles = engine.cpu_count() * engine.DEFAULT_TILE_BYTES
+    total = activations + weights + tiles
+    limit = engine.get_memory_limit()
+    if limit is not None and total > limit:
+        raise errors.MemoryLimitExceeded(
+            f"HostSession: {name} at batch {batch} needs {total} bytes ({activations} of activations, "
+            f"{weights} of weights), over the memory limit ({limit} bytes); use a smaller batch or "
+            f"ipuexplore.engine.set_memory_limit()", "IPX_STATUS_MEMORY_LIMIT")
+
+
+# ---- runners --------------------------------------------------------------------------
+def _runner(step: _Step, batch: int, pool, engine):
+    """A function (args, out, residual) computing the step into ``out``."""
+    layer = step.layer
+    if step.kind == "conv":
+        return _conv_runner(step, batch, pool, engine)
+    if step.kind == "pool":
+        return _pool_runner(layer, step.params)
+    if step.kind == "se":
+        return _se_runner(layer, step.params)
+    if step.kind == "act":
+        op = epilogue.onnx_activation(layer.op, step.params)
+        return lambda args, out, residual: epilogue.apply_numpy(np.copyto(out, args[0]) or out, None, op)
+    if step.kind == "add":
+        return lambda args, out, residual: np.add(args[0], args[1], out=out)
+    if step.kind == "norm":
+        s, b = fold_batch_norm(np.ones((layer.c, 1, 1, 1)), None, step.params)
+        scale = s.astype(np.float32).reshape(1, -1, 1, 1)
+        shift = b.astype(np.float32).reshape(1, -1, 1, 1)
+
+        def norm(args, out, residual):
+            np.multiply(args[0], scale, out=out)
+            out += shift
+
+        return norm
+    raise ValueError(f"layer {layer.name!r}: kind {step.kind!r} cannot run in the engine")
+
+
+def _conv_runner(step: _Step, batch: int, pool, engine):
+    layer = step.layer
+    weight = np.ascontiguousarray(step.weight, np.float32)
+    bias = None if step.bias is None else np.ascontiguousarray(step.bias, np.float32)
+    step.weight = step.bias = None  # the float64 copies are no longer needed
+    if layer.kind is LayerKind.LINEAR:
+        c, h, w = weight.shape[1:]
+        conv = engine.Conv2d(weight, bias, (batch, c, h, w), pool=pool)
+        pad = None
+    else:
+        top, bottom, left, right = layer.pad
+        symmetric = top == bottom and left == right
+        pad = None if symmetric else ((0, 0), (0, 0), (top, bottom), (left, right))
+        h, w = (layer.h, layer.w) if symmetric else (layer.h + top + bottom, layer.w + left + right)
+        conv = engine.Conv2d(weight, bias, (batch, layer.c, h, w), layer.stride,
+                             (top, left) if symmetric else (0, 0), layer.dilation, layer.g, pool=pool)
+    shape = conv.input_shape
+    post = epilogue.Epilogue(step.act, pool)
+
+    def run(args, out, residual):
+        x = args[0]
+        if pad is not None:  # asymmetric padding ("SAME_UPPER"): a padded copy first
+            x = np.ascontiguousarray(np.pad(x, pad))
+        conv.run(x.reshape(shape), out.reshape(conv.output_shape))
+        post(out, residual)
+
+    run.conv = conv
+    return run
+
+
+def _pool_runner(layer: Layer, params: dict):
+    if layer.op == "global_avg":
+        return lambda args, out, residual: np.mean(args[0], axis=(2, 3), keepdims=True, dtype=np.float32, out=out)
+    top, bottom, left, right = layer.pad
+    is_max = layer.op == "max"
+    fill = -np.inf if is_max else 0.0
+    sh, sw = layer.stride
+    divisor = None
+    if not is_max:
+        if params.get("count_include_pad", False) or not any(layer.pad):
+            divisor = np.float32(layer.r * layer.s)
+        else:  # ONNX's default: windows at the border average over their real pixels only
+            ones = np.pad(np.ones((layer.h, layer.w), np.float32), ((top, bottom), (left, right)))
+            counts = sum(ones[i : i + sh * (layer.p - 1) + 1 : sh, j : j + sw * (layer.q - 1) + 1 : sw]
+                         for i in range(layer.r) for j in range(layer.s))
+            divisor = counts.astype(np.float32)
+    padded: dict[tuple[int, ...], np.ndarray] = {}
+
+    def pool(args, out, residual):
+        x = args[0]
+        if any(layer.pad):
+            buf = padded.get(x.shape)
+            if buf is None:
+                n, c, h, w = x.shape
+                buf = padded[x.shape] = np.full((n, c, h + top + bottom, w + left + right), fill, np.float32)
+            buf[:, :, top : top + layer.h, left : left + layer.w] = x
+            x = buf
+        for index, (i, j) in enumerate((i, j) for i in range(layer.r) for j in range(layer.s)):
+            view = x[:, :, i : i + sh * (layer.p - 1) + 1 : sh, j : j + sw * (layer.q - 1) + 1 : sw]
+            if index == 0:
+                np.copyto(out, view)
+            elif is_max:
+                np.maximum(out, view, out=out)
+            else:
+                out += view
+        if divisor is not None:
+            out /= divisor
+
+    return pool
+
+
+def _se_runner(layer: Layer, params: dict):
+    w1 = np.asarray(params["w1"], np.float32).reshape(params["w1"].shape[0], -1).T.copy()  # [c, se_c]
+    w2 = np.asarray(params["w2"], np.float32).reshape(params["w2"].shape[0], -1).T.copy()  # [se_c, c]
+    b1 = np.zeros(w1.shape[1], np.float32) if params.get("b1") is None else np.asarray(params["b1"], np.float32)
+    b2 = np.zeros(w2.shape[1], np.float32) if params.get("b2") is None else np.asarray(params["b2"], np.float32)
+    gate = params.get("gate", {})
+    gate_op = epilogue.onnx_activation("sigmoid", gate)
+    act_op = "silu" if layer.op == "swish" else layer.op
+
+    def se(args, out, residual):
+        x = args[0]
+        s = x.mean(axis=(2, 3), dtype=np.float32)
+        s = s @ w1 + b1
+        epilogue.apply_numpy(s, None, act_op)
+        s = s @ w2 + b2
+        epilogue.apply_numpy(s, None, gate_op)
+        np.multiply(x, s[:, :, None, None], out=out)
+
+    return se
