@@ -1,0 +1,176 @@
+"""PyTorch integration: the engine as a torch operator, and models converted to use it.
+
+    >>> import torch, ipuexplore.torch as ipt
+    >>> y = torch.ops.ipuexplore.conv2d(x, w, None, (1, 1), (1, 1), (1, 1), 32)
+    >>> model = ipt.convert(model, groups_only=True)   # its grouped/depthwise convs on the engine
+
+``torch.ops.ipuexplore.conv2d(input, weight, bias, stride, padding, dilation, groups)`` has
+``torch.nn.functional.conv2d``'s semantics on CPU float32 tensors, NCHW or channels_last
+(the output keeps the input's memory format); ``padding`` is ``(ph, pw)`` or ``(top, bottom,
+left, right)``. It has a fake kernel (shapes only), so it traces under ``torch.compile`` and
+``torch.export``, and an autograd formula whose backward runs the engine's backward-data and
+backward-weights passes (``torch.ops.ipuexplore.conv2d_backward``).
+
+Importing this module imports torch; ``import ipuexplore`` alone never does.
+
+Threads. PyTorch's OpenMP workers spin for a while after each of its ops, and the engine's
+pool after each run; on a machine with as many workers as cores, whichever runs next shares
+its cores with the other's spinning threads. ``set_workers(n)`` picks the engine's worker
+count for these ops (default: ``torch.get_num_threads()``, the cores torch already uses).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from ipuexplore import engine
+
+__all__ = ["conv2d", "conv2d_backward", "Conv2d", "convert", "set_workers", "get_workers"]
+
+_workers: int | None = None
+
+
+def set_workers(workers: int | None) -> None:
+    """Engine workers for the ops (None: ``torch.get_num_threads()`` at each call)."""
+    global _workers
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise ValueError(f"workers must be a positive int or None, got {workers!r}")
+    _workers = workers
+
+
+def get_workers() -> int:
+    return _workers if _workers is not None else max(1, torch.get_num_threads())
+
+
+def _channels_last(t: torch.Tensor) -> bool:
+    """The tensor is laid out NHWC (and not also NCHW, as a 1-channel or 1x1 one is)."""
+    return t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous()
+
+
+def _like(t: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    return t.contiguous(memory_format=torch.channels_last) if channels_last else t
+
+
+def _check(input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
+    for name, t in (("input", input), ("weight", weight), ("bias", bias)):
+        if t is None:
+            continue
+        if t.device.type != "cpu":
+            raise ValueError(f"ipuexplore.conv2d: {name} is on {t.device}; the engine runs on the CPU")
+        if t.dtype != torch.float32:
+            raise TypeError(f"ipuexplore.conv2d: {name} has dtype {t.dtype}; the engine takes torch.float32")
+    if input.dim() != 4:
+        raise ValueError(f"ipuexplore.conv2d: input must be 4-D [n, c, h, w], got shape {tuple(input.shape)}")
+
+
+def _numpy(t: torch.Tensor):
+    """A C-contiguous float32 numpy view of t (a copy only when t is not NCHW-contiguous)."""
+    return t.detach().contiguous().numpy()
+
+
+def _padding4(padding: Sequence[int]) -> tuple[int, int, int, int]:
+    if len(padding) == 2:
+        return (padding[0], padding[0], padding[1], padding[1])
+    if len(padding) == 4:
+        return tuple(padding)
+    raise ValueError(f"ipuexplore.conv2d: padding must have 2 (ph, pw) or 4 (top, bottom, left, right) "
+                     f"values, got {list(padding)}")
+
+
+def _output_shape(input, weight, stride, padding, dilation):
+    top, bottom, left, right = _padding4(padding)
+    n, _, h, w = input.shape
+    k, _, r, s = weight.shape
+    p = (h + top + bottom - dilation[0] * (r - 1) - 1) // stride[0] + 1
+    q = (w + left + right - dilation[1] * (s - 1) - 1) // stride[1] + 1
+    return (n, k, p, q)
+
+
+@torch.library.custom_op("ipuexplore::conv2d", mutates_args=())
+def conv2d(input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride: Sequence[int],
+           padding: Sequence[int], dilation: Sequence[int], groups: int) -> torch.Tensor:
+    """torch.nn.functional.conv2d on the ipuexplore engine (CPU float32)."""
+    _check(input, weight, bias)
+    out = torch.empty(_output_shape(input, weight, stride, padding, dilation), dtype=torch.float32)
+    engine.conv2d(_numpy(input), _numpy(weight), None if bias is None else _numpy(bias),
+                  tuple(stride), _padding4(padding), tuple(dilation), groups,
+                  workers=get_workers(), out=out.numpy())
+    return _like(out, _channels_last(input))
+
+
+@conv2d.register_fake
+def _conv2d_fake(input, weight, bias, stride, padding, dilation, groups):
+    out = input.new_empty(_output_shape(input, weight, stride, padding, dilation))
+    return _like(out, _channels_last(input))
+
+
+@torch.library.custom_op("ipuexplore::conv2d_backward", mutates_args=())
+def conv2d_backward(grad_output: torch.Tensor, input: torch.Tensor, weight: torch.Tensor,
+                    stride: Sequence[int], padding: Sequence[int], dilation: Sequence[int],
+                    groups: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(grad_input, grad_weight, grad_bias) of ``conv2d`` from the engine's backward passes."""
+    _check(input, weight, None)
+    grad_input = torch.empty(input.shape, dtype=torch.float32)
+    grad_weight = torch.empty(weight.shape, dtype=torch.float32)
+    grad_bias = torch.empty(weight.shape[0], dtype=torch.float32)
+    engine.conv2d_backward(_numpy(grad_output), _numpy(input), _numpy(weight), tuple(stride),
+                           _padding4(padding), tuple(dilation), groups, workers=get_workers(),
+                           out=(grad_input.numpy(), grad_weight.numpy(), grad_bias.numpy()))
+    return _like(grad_input, _channels_last(input)), grad_weight, grad_bias
+
+
+@conv2d_backward.register_fake
+def _conv2d_backward_fake(grad_output, input, weight, stride, padding, dilation, groups):
+    grad_input = _like(input.new_empty(input.shape), _channels_last(input))
+    return grad_input, weight.new_empty(weight.shape), weight.new_empty(weight.shape[0])
+
+
+def _setup_context(ctx, inputs, output):
+    input, weight, bias, stride, padding, dilation, groups = inputs
+    ctx.save_for_backward(input, weight)
+    ctx.geometry = (stride, padding, dilation, groups)
+    ctx.has_bias = bias is not None
+
+
+def _backward(ctx, grad_output):
+    input, weight = ctx.saved_tensors
+    grad_input, grad_weight, grad_bias = conv2d_backward(grad_output, input, weight, *ctx.geometry)
+    return (grad_input if ctx.needs_input_grad[0] else None,
+            grad_weight if ctx.needs_input_grad[1] else None,
+            grad_bias if ctx.has_bias and ctx.needs_input_grad[2] else None,
+            None, None, None, None)
+
+
+conv2d.register_autograd(_backward, setup_context=_setup_context)
+
+
+class Conv2d(nn.Conv2d):
+    """An ``nn.Conv2d`` whose CPU float32 forward and backward run on the engine (other
+    devices and dtypes fall back to PyTorch's). ``convert`` turns modules into these."""
+
+    def _conv_forward(self, input, weight, bias):
+        if input.device.type != "cpu" or input.dtype != torch.float32 or input.dim() != 4:
+            return super()._conv_forward(input, weight, bias)
+        # nn.Conv2d keeps (left, right, top, bottom), also for padding="same"
+        left, right, top, bottom = self._reversed_padding_repeated_twice
+        if self.padding_mode != "zeros":
+            input = nn.functional.pad(input, self._reversed_padding_repeated_twice, mode=self.padding_mode)
+            left = right = top = bottom = 0
+        return torch.ops.ipuexplore.conv2d(input, weight, bias, list(self.stride), [top, bottom, left, right],
+                                           list(self.dilation), self.groups)
+
+
+def convert(model: nn.Module, *, groups_only: bool = False) -> nn.Module:
+    """``model`` with its ``nn.Conv2d`` modules (only the grouped and depthwise ones when
+    ``groups_only``) running on the engine, changed in place and returned. The modules keep
+    their identity, parameters (shared, not copied), buffers, hooks and state_dict keys; an
+    optimizer built before the call still trains them."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"convert: model must be a torch.nn.Module, got {type(model).__name__}")
+    for module in model.modules():
+        if type(module) is nn.Conv2d and (module.groups > 1 or not groups_only):
+            module.__class__ = Conv2d
+    return model
