@@ -4,6 +4,7 @@ Run by setuptools through setup.py's ``cffi_modules``; ``python build.py`` build
 (Build wheels with ``pip wheel .``: this root ``build.py`` shadows PyPA's ``build`` package.)
 """
 
+import glob
 import os
 import sys
 
@@ -11,10 +12,8 @@ from cffi import FFI
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CSRC = os.path.join("csrc")
-SOURCES = [
-    os.path.join(CSRC, "src", name)
-    for name in ("status.c", "pool.c", "conv.c", "conv_depthwise.c", "conv_direct.c", "conv_backward.c", "host_peaks.c", "gemm.c")
-]
+# every C file of the engine (csrc/Makefile builds the same list)
+SOURCES = sorted(os.path.relpath(p, HERE) for p in glob.glob(os.path.join(HERE, CSRC, "src", "*.c")))
 
 ffibuilder = FFI()
 with open(os.path.join(HERE, CSRC, "ipx.cdef")) as f:
