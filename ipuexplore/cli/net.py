@@ -39,6 +39,9 @@ def register(subparsers) -> None:
     p.add_argument("--run", action="store_true",
                    help="also run the forward pass on this machine (C engine, random weights) next to the host model")
     p.add_argument("--workers", type=int, default=None, help="engine workers for --run (default: all cores)")
+    p.add_argument("--check", action="store_true",
+                   help="with --run on an .onnx model: compare the fused session's output with ONNX Runtime's "
+                        "and print the largest difference relative to the largest logit")
     p.set_defaults(func=run)
 
 
@@ -46,13 +49,17 @@ def load_network(args):
     from ipuexplore import networks
 
     name = args.name
-    if name.endswith(".onnx") or os.sep in name:
+    if _is_onnx(name):
         for option, value, default in (("--res", args.res, None), ("--group-size", args.group_size, None),
                                        ("--width", args.width, 1.0)):
             if value != default:
                 raise ValueError(f"{option} cannot be applied to an ONNX model ({name})")
         return networks.load_onnx(name)
     return networks.build(name, res=args.res, group_size=args.group_size, width=args.width)
+
+
+def _is_onnx(name: str) -> bool:
+    return name.endswith(".onnx") or os.sep in name
 
 
 def run(args) -> int:
@@ -66,14 +73,18 @@ def run(args) -> int:
     if args.run and args.csv:
         raise ValueError("--run has no CSV form (the CSV is the model's per-layer table): use --json "
                          "or the readable output")
+    if args.check and not (args.run and _is_onnx(args.name)):
+        raise ValueError("--check compares the session with ONNX Runtime: it needs --run and an .onnx model")
     network = load_network(args)
     chips = [c.strip() for c in args.chips.split(",") if c.strip()] + list(args.hw_file)
     analysis = networks.analyse(network, chips, batch=args.batch, dtype=args.dtype, train=args.train)
     host = _host_run(network, args) if args.run else None
+    session = _session_run(network, args) if args.run else None
     if args.json:
         out = analysis.to_dict(layers=args.layers)
         if host is not None:
             out["host_run"] = _host_dict(*host)
+            out["session"] = session
         json.dump(out, sys.stdout, indent=1)
         print()
     elif args.csv:
@@ -84,6 +95,7 @@ def run(args) -> int:
             _print_layers(analysis)
         if host is not None:
             _print_host(*host, show_layers=args.layers)
+            _print_session(session)
     return 0
 
 
@@ -207,3 +219,30 @@ def _print_host(result, model, *, show_layers: bool) -> None:
         rate = measured.flops / measured.time_s / 1e9 if measured.time_s > 0 and measured.flops else 0.0
         print(f"{measured.name[:24]:<24} {row.shape[:40]:<40} {_seconds(measured.time_s):>10} "
               f"{_seconds(row.costs['host'].time_s):>10} {rate:>9.3g}")
+
+
+def _session_run(network, args) -> dict:
+    """The fused HostSession on the same batch: median of 5 timed runs after a warm-up; with
+    --check, its output against ONNX Runtime's on the same input."""
+    import numpy as np
+
+    from ipuexplore.networks import session as sessions
+
+    model = args.name if _is_onnx(args.name) else network
+    with sessions.HostSession(model, args.batch, workers=args.workers) as session:
+        x = np.random.default_rng(0).standard_normal(session.input_shape, dtype=np.float32)
+        wall = float(np.median(sessions.time_runs(session, x, runs=5)))
+        out = {**session.describe(), "weights": "onnx" if model is args.name else "random", "wall_s": wall,
+               "images_per_s": args.batch / wall}
+        if args.check:
+            reference = sessions.onnxruntime_output(args.name, x, threads=session.workers)
+            out["max_rel_diff"] = sessions.max_relative_difference(session.run(x), reference)
+    return out
+
+
+def _print_session(s: dict) -> None:
+    print(f"fused session ({s['workers']} workers, fp32, {s['weights']} weights, batch {s['batch']}, "
+          f"{s['layers']} layers in {s['steps']} steps, median of 5): {s['images_per_s']:.4g} img/s "
+          f"({s['wall_s'] * 1e3:.3g} ms per batch)")
+    if "max_rel_diff" in s:
+        print(f"check against ONNX Runtime: largest difference {s['max_rel_diff']:.3g} of the largest logit")

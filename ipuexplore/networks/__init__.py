@@ -1,8 +1,8 @@
 """Whole networks as lists of the shared `Layer`: builders, analysis, host runs, ONNX import.
 
 ``build`` and ``list_networks`` are pure Python; ``analyse`` needs the models, ``run_on_host``
-the compiled engine and ``load_onnx`` the optional ``onnx`` package, so those are imported on
-first use.
+and ``HostSession`` the compiled engine and ``load_onnx`` / ``read_onnx`` the optional ``onnx``
+package, so those are imported on first use.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ _LAZY = {
     "run_on_host": "host_run",
     "HostRun": "host_run",
     "load_onnx": "onnx_import",
+    "read_onnx": "onnx_import",
+    "HostSession": "session",
 }
 
 __all__ = ["INPUT", "Network", "build", "default_res", "list_networks", *_LAZY]

@@ -55,10 +55,12 @@ class HostSession:
     Raises ValueError naming the parameter for a bad batch, an unknown name, a model whose
     static batch differs, or an op the engine cannot run (its name and node);
     ``MemoryLimitExceeded`` when the planned buffers and weights exceed the engine's memory
-    limit (nothing is allocated then). One session serves one ``run`` at a time.
+    limit (nothing is allocated then). One session serves one ``run`` at a time. ``model`` may
+    also be a built `Network` (random weights, from ``seed``).
     """
 
-    def __init__(self, model: str | os.PathLike, batch: int, *, workers: int | None = None, seed: int = 0):
+    def __init__(self, model: str | os.PathLike | Network, batch: int, *, workers: int | None = None,
+                 seed: int = 0):
         if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
             raise ValueError(f"batch must be a positive int, got {batch!r}")
         self.batch = int(batch)
@@ -152,6 +154,8 @@ def _is_path(model) -> bool:
 
 def _load(model, batch: int, seed: int):
     """(network, params per layer, output shape per image or None)."""
+    if isinstance(model, Network):  # a built-in network already built (another resolution, width...)
+        return model, random_params(model, seed), None
     if not isinstance(model, (str, os.PathLike)):
         raise TypeError(f"model must be an ONNX path or a network name, got {type(model).__name__}")
     if _is_path(model):
@@ -488,3 +492,39 @@ def _se_runner(layer: Layer, params: dict):
         np.multiply(x, s[:, :, None, None], out=out)
 
     return se
+
+
+# ---- measuring and checking ------------------------------------------------------------
+def time_runs(session: HostSession, x: np.ndarray, runs: int = 7) -> list[float]:
+    """Seconds of ``runs`` timed runs after one untimed warm-up run."""
+    import time
+
+    session.run(x)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        session.run(x)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def onnxruntime_output(path: str | os.PathLike, x: np.ndarray, threads: int | None = None) -> np.ndarray:
+    """ONNX Runtime's output for ``x`` (CPU provider); ValueError when it is not installed."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise ValueError("checking against ONNX Runtime needs the 'onnxruntime' package: "
+                         "pip install onnxruntime") from None
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    session = ort.InferenceSession(os.fspath(path), options, providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: x})[0]
+
+
+def max_relative_difference(y: np.ndarray, reference: np.ndarray) -> float:
+    """Largest |y - reference| relative to the reference's largest magnitude (the largest logit)."""
+    if y.shape != reference.shape:
+        y = y.reshape(reference.shape)
+    scale = float(np.abs(reference).max())
+    return float(np.abs(y.astype(np.float64) - reference).max() / (scale if scale > 0 else 1.0))

@@ -1,0 +1,282 @@
+"""HostSession: fusion against unfused float64 references, each ONNX op against ONNX Runtime,
+whole networks, bad input and the memory-limit refusal."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("ipuexplore._ipx", reason="the C engine is not built")
+onnx = pytest.importorskip("onnx", reason="the optional onnx package is not installed")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+from ipuexplore import engine, errors  # noqa: E402
+from ipuexplore.networks import HostSession  # noqa: E402
+from ipuexplore.networks import epilogue as epi  # noqa: E402
+from ipuexplore.networks.session import fold_batch_norm, max_relative_difference  # noqa: E402
+
+RNG = np.random.default_rng(7)
+
+
+# ---- references in float64, written from the definitions -----------------------------
+def _act64(x: np.ndarray, op) -> np.ndarray:
+    if op is None:
+        return x
+    if isinstance(op, tuple):
+        _, alpha, beta = op
+        return np.clip(alpha * x + beta, 0, 1)
+    sigmoid = 1 / (1 + np.exp(-x))
+    return {"relu": np.maximum(x, 0), "relu6": np.minimum(np.maximum(x, 0), 6), "sigmoid": sigmoid,
+            "silu": x * sigmoid, "hardswish": x * np.minimum(np.maximum(x + 3, 0), 6) / 6,
+            "tanh": np.tanh(x)}[op]
+
+
+@pytest.mark.parametrize("op", [None, *epi.ACTIVATIONS, ("hardsigmoid", 0.2, 0.5)])
+@pytest.mark.parametrize("residual", [False, True])
+def test_epilogue_matches_float64_reference(op, residual):
+    out = (RNG.standard_normal((2, 5, 7, 9)) * 4).astype(np.float32)  # spans relu6's and hardswish's knees
+    res = (RNG.standard_normal(out.shape) * 2).astype(np.float32) if residual else None
+    expected = _act64(out.astype(np.float64) + (res if residual else 0), op)
+    epi.Epilogue(op, pool=None)(out, res)
+    np.testing.assert_allclose(out, expected, rtol=1e-6, atol=1e-6)
+
+
+def test_folded_batch_norm_matches_unfolded_in_float64():
+    x = RNG.standard_normal((2, 6, 9, 9))
+    w, b = RNG.standard_normal((8, 3, 3, 3)), RNG.standard_normal(8)
+    norm = {"scale": RNG.standard_normal(8), "shift": RNG.standard_normal(8), "mean": RNG.standard_normal(8),
+            "var": RNG.random(8) + 0.5, "epsilon": 1e-3}
+    y = engine.reference_conv2d(x, w, b, padding=1, groups=2)
+    c = lambda v: np.asarray(v)[None, :, None, None]  # noqa: E731
+    unfolded = (y - c(norm["mean"])) / np.sqrt(c(norm["var"]) + norm["epsilon"]) * c(norm["scale"]) + c(norm["shift"])
+    fw, fb = fold_batch_norm(w, b, norm)
+    assert fw.dtype == fb.dtype == np.float64
+    np.testing.assert_allclose(engine.reference_conv2d(x, fw, fb, padding=1, groups=2), unfolded, rtol=1e-12, atol=1e-12)
+    fw0, fb0 = fold_batch_norm(w, None, norm)  # a convolution without bias
+    np.testing.assert_allclose(fb0, fb - b * norm["scale"] / np.sqrt(norm["var"] + 1e-3), rtol=1e-12)
+
+
+# ---- small ONNX models ----------------------------------------------------------------
+class _Model:
+    """A tiny graph built node by node with onnx.helper; tensors named t0, t1, ..."""
+
+    def __init__(self, shape=(2, 8, 10, 10)):
+        self.shape = shape
+        self.nodes, self.inits, self.count = [], [], 0
+
+    def const(self, array) -> str:
+        name = f"w{len(self.inits)}"
+        self.inits.append(numpy_helper.from_array(np.asarray(array, np.float32), name))
+        return name
+
+    def node(self, op, inputs, **attrs) -> str:
+        self.count += 1
+        out = f"t{self.count}"
+        self.nodes.append(helper.make_node(op, list(inputs), [out], name=f"{op.lower()}{self.count}", **attrs))
+        return out
+
+    def conv(self, x, c, k, r=3, g=1, bias=True, **attrs) -> str:
+        inputs = [x, self.const(RNG.standard_normal((k, c // g, r, r)) / np.sqrt(c // g * r * r))]
+        if bias:
+            inputs.append(self.const(RNG.standard_normal(k) * 0.1))
+        return self.node("Conv", inputs, group=g, **attrs)
+
+    def bn(self, x, c) -> str:
+        consts = [RNG.random(c) + 0.5, RNG.standard_normal(c) * 0.1, RNG.standard_normal(c) * 0.1, RNG.random(c) + 0.5]
+        return self.node("BatchNormalization", [x, *map(self.const, consts)], epsilon=1e-3)
+
+    def save(self, tmp_path, out: str, name="m") -> str:
+        graph = helper.make_graph(self.nodes, name, [helper.make_tensor_value_info("x", TensorProto.FLOAT, self.shape)],
+                                  [helper.make_tensor_value_info(out, TensorProto.FLOAT, None)], self.inits)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+        model.ir_version = 8
+        path = str(tmp_path / f"{name}.onnx")
+        onnx.save(model, path)
+        return path
+
+
+def _against_onnxruntime(path, shape, tol=1e-5):
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
+    x = RNG.standard_normal(shape).astype(np.float32)
+    with HostSession(path, shape[0], workers=2) as session:
+        y = session.run(x)
+        described = session.describe()
+    ref_session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    ref = ref_session.run(None, {ref_session.get_inputs()[0].name: x})[0]
+    assert y.shape == ref.shape
+    assert max_relative_difference(y, ref) < tol
+    return described
+
+
+def _conv_then(m, tail):
+    return tail(m, m.conv("x", 8, 8))
+
+
+OPS = {
+    "conv_grouped_strided_dilated": lambda m, x: m.conv(m.conv(x, 8, 12, g=4, strides=(2, 1), pads=(1, 1, 1, 1)), 12, 12,
+                                                        r=3, g=12, dilations=(2, 2), pads=(2, 2, 2, 2)),
+    "conv_asymmetric_pads": lambda m, x: m.conv(x, 8, 4, pads=(0, 1, 2, 1), bias=False),
+    "conv_same_upper": lambda m, x: m.conv(x, 8, 4, strides=(2, 2), auto_pad="SAME_UPPER"),
+    "batch_norm_folded": lambda m, x: m.bn(m.conv(x, 8, 8, bias=False), 8),
+    "batch_norm_alone": lambda m, x: m.bn(m.node("Add", [x, x]), 8),
+    "relu": lambda m, x: m.node("Relu", [m.conv(x, 8, 8)]),
+    "clip_relu6": lambda m, x: m.node("Clip", [m.conv(x, 8, 8), m.const(0.0), m.const(6.0)]),
+    "sigmoid": lambda m, x: m.node("Sigmoid", [m.conv(x, 8, 8)]),
+    "silu": lambda m, x: (lambda y: m.node("Mul", [y, m.node("Sigmoid", [y])]))(m.conv(x, 8, 8)),
+    "hardswish": lambda m, x: m.node("HardSwish", [m.conv(x, 8, 8)]),
+    "hardsigmoid": lambda m, x: m.node("HardSigmoid", [m.conv(x, 8, 8)], alpha=0.25, beta=0.4),
+    "tanh": lambda m, x: m.node("Tanh", [m.conv(x, 8, 8)]),
+    "residual_add_relu": lambda m, x: m.node("Relu", [m.node("Add", [m.bn(m.conv(x, 8, 8, bias=False, pads=(1, 1, 1, 1)), 8),
+                                                                      x])]),
+    "add_of_two_convs": lambda m, x: m.node("Add", [m.conv(x, 8, 8, pads=(1, 1, 1, 1)), m.conv(x, 8, 8, r=1)]),
+    "max_pool": lambda m, x: m.node("MaxPool", [x], kernel_shape=(3, 3), strides=(2, 2), pads=(1, 1, 1, 1)),
+    "average_pool_excluding_pad": lambda m, x: m.node("AveragePool", [x], kernel_shape=(3, 3), pads=(1, 1, 1, 1)),
+    "average_pool_including_pad": lambda m, x: m.node("AveragePool", [x], kernel_shape=(3, 3), strides=(2, 2),
+                                                      pads=(1, 1, 1, 1), count_include_pad=1),
+    "global_average_pool": lambda m, x: m.node("GlobalAveragePool", [m.conv(x, 8, 8)]),
+    "flatten_gemm_transb": lambda m, x: m.node("Gemm", [m.node("Flatten", [m.node("GlobalAveragePool", [x])]),
+                                                        m.const(RNG.standard_normal((5, 8))), m.const(RNG.standard_normal(5))],
+                                               transB=1, alpha=0.5, beta=2.0),
+    "gemm_on_a_map": lambda m, x: m.node("Gemm", [m.node("Flatten", [m.conv(x, 8, 2, strides=(2, 2))]),
+                                                  m.const(RNG.standard_normal((32, 7)) * 0.1)]),
+    "matmul_add": lambda m, x: m.node("Add", [m.node("MatMul", [m.node("Flatten", [m.node("GlobalAveragePool", [x])]),
+                                                                 m.const(RNG.standard_normal((8, 6)))]),
+                                              m.const(RNG.standard_normal(6))]),
+    "squeeze_excite": lambda m, x: (lambda y: m.node("Mul", [y, m.node("Sigmoid", [m.conv(m.node("Relu", [m.conv(
+        m.node("GlobalAveragePool", [y]), 8, 2, r=1)]), 2, 8, r=1)])]))(m.conv(x, 8, 8, g=8)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OPS))
+def test_each_onnx_op_matches_onnxruntime(tmp_path, name):
+    m = _Model()
+    path = m.save(tmp_path, OPS[name](m, "x"), name)
+    _against_onnxruntime(path, m.shape)
+
+
+def test_residual_and_activation_fuse_into_the_convolution(tmp_path):
+    m = _Model()
+    path = m.save(tmp_path, OPS["residual_add_relu"](m, "x"))
+    described = _against_onnxruntime(path, m.shape)
+    assert described["steps"] == 1  # conv + batch norm + add + relu: one engine step
+    (fused,) = described["fused"].values()
+    assert [name[:3] for name in fused] == ["bat", "add", "rel"]
+
+
+def test_builtin_network_fuses_and_is_deterministic():
+    with HostSession("mobilenet_v2", 1, workers=2) as a, HostSession("mobilenet_v2", 1, workers=1) as b:
+        x = RNG.standard_normal(a.input_shape).astype(np.float32)
+        ya, yb = a.run(x), b.run(x)
+        assert a.describe()["steps"] < len(a.network.layers) // 2  # bn and activations fused
+        assert np.isfinite(ya).all() and ya.shape == (1, 1000)
+        np.testing.assert_allclose(ya, yb, rtol=1e-4, atol=1e-4 * np.abs(ya).max())  # worker count invariance
+
+
+# ---- whole networks ---------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def torchvision_onnx(tmp_path_factory):
+    """Exports torchvision's MobileNetV2 (random weights, perturbed batch-norm statistics)."""
+    torch = pytest.importorskip("torch", reason="torch is not installed")
+    torchvision = _import_torchvision()
+
+    torch.manual_seed(0)
+    model = torchvision.models.mobilenet_v2(weights=None).eval()
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.normal_(0, 0.1)
+                module.running_var.uniform_(0.5, 1.5)
+    path = str(tmp_path_factory.mktemp("onnx") / "mobilenet_v2.onnx")
+    torch.onnx.export(model, torch.randn(2, 3, 224, 224), path, opset_version=17, dynamo=False)
+    return path
+
+
+def _import_torchvision():
+    """torchvision's model code; a wheel whose compiled ops do not match this torch can still
+    give its models through the measuring aid in TORCHVISION_SHIM_DIR (a torchvision_models.py)."""
+    try:
+        import torchvision
+
+        return torchvision
+    except Exception:  # noqa: BLE001 - ImportError, or RuntimeError from mismatched compiled ops
+        shim = os.environ.get("TORCHVISION_SHIM_DIR", "/work/shared/peers")
+        sys.path.insert(0, shim)
+        try:
+            import torchvision_models  # noqa: F401
+
+            import torchvision
+
+            return torchvision
+        except Exception:  # noqa: BLE001
+            pytest.skip("torchvision is not importable (pip install --no-deps torchvision pillow)")
+        finally:
+            sys.path.remove(shim)
+
+
+def test_whole_network_matches_onnxruntime(torchvision_onnx):
+    _against_onnxruntime(torchvision_onnx, (2, 3, 224, 224), tol=1e-4)
+
+
+# ---- bad input -------------------------------------------------------------------------
+def test_unsupported_op_is_refused_with_its_name_and_node(tmp_path):
+    m = _Model()
+    path = m.save(tmp_path, m.node("Softmax", [m.conv("x", 8, 8)]))
+    with pytest.raises(ValueError, match=r"op Softmax \(node 'softmax2'\) cannot run"):
+        HostSession(path, 2)
+
+
+def test_approximated_op_is_refused(tmp_path):
+    m = _Model()
+    norm = m.node("InstanceNormalization", [m.conv("x", 8, 8), m.const(np.ones(8)), m.const(np.zeros(8))])
+    path = m.save(tmp_path, norm)  # described for the cost models, not computed by the session
+    with pytest.raises(ValueError, match="InstanceNormalization"):
+        HostSession(path, 2)
+
+
+def test_batch_different_from_the_model_is_one_line(tmp_path):
+    m = _Model()
+    path = m.save(tmp_path, m.conv("x", 8, 8))
+    with pytest.raises(ValueError, match="batch=3 but model .* static batch of 2") as info:
+        HostSession(path, 3)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("batch", [0, -1, 1.5, True, "2"])
+def test_bad_batch(batch):
+    with pytest.raises(ValueError, match="batch"):
+        HostSession("mobilenet_v2", batch)
+
+
+def test_run_refuses_wrong_dtype_and_shape(tmp_path):
+    m = _Model()
+    path = m.save(tmp_path, m.conv("x", 8, 8))
+    with HostSession(path, 2, workers=1) as session:
+        with pytest.raises(errors.InvalidType, match="x must have dtype float32"):
+            session.run(np.zeros(m.shape))
+        with pytest.raises(errors.InvalidType, match="x must be a numpy.ndarray"):
+            session.run([[0.0]])
+        with pytest.raises(errors.InvalidParameter, match=r"x has shape \(1, 8, 10, 10\)"):
+            session.run(np.zeros((1, 8, 10, 10), np.float32))
+        with pytest.raises(errors.InvalidParameter, match="C-contiguous"):
+            session.run(np.zeros((2, 8, 10, 20), np.float32)[..., ::2])
+
+
+def test_session_over_the_memory_limit_is_refused_before_allocating(monkeypatch):
+    def no_pool(*args, **kwargs):
+        raise AssertionError("a pool was created before the memory check")
+
+    monkeypatch.setattr(engine, "Pool", no_pool)
+    engine.set_memory_limit(64 << 20)  # ResNet-50 at batch 64 needs about 1 GB of activations
+    try:
+        with pytest.raises(errors.MemoryLimitExceeded, match="resnet50 at batch 64 needs"):
+            HostSession("resnet50", 64)
+    finally:
+        engine.set_memory_limit(None)
+
+
+def test_onnx_path_that_does_not_exist():
+    with pytest.raises(ValueError, match="no such ONNX file"):
+        HostSession(os.path.join("nowhere", "model.onnx"), 1)
