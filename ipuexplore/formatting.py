@@ -1,4 +1,4 @@
-"""Number formatting shared by every panel, so a unit is written the same way everywhere."""
+"""How numbers and times read, in the CLI and the explorer alike: one unit, one way of writing it."""
 
 from __future__ import annotations
 

@@ -16,9 +16,11 @@ import io
 import json
 import sys
 
+from ipuexplore.formatting import seconds, si
 from ipuexplore.hardware import DEFAULT_PAIR, Chip, load_chip
-from ipuexplore.layers import Layer, valid_group_counts
-from ipuexplore.models import Estimate, estimate
+from ipuexplore.layers import Layer
+from ipuexplore.models import Estimate, Pins, estimate
+from ipuexplore.models.sweep import group_sweep, group_variants
 
 DEFAULT_CHIPS = ",".join(DEFAULT_PAIR)
 JSON_KEYS = ("time_s", "flops", "bytes", "arithmetic_intensity", "achieved_flop_s", "bandwidth_b_s", "bound")
@@ -49,6 +51,22 @@ def register(subparsers) -> None:
     sweep.set_defaults(func=run_sweep)
 
 
+def add_plan_options(p: argparse.ArgumentParser) -> None:
+    """--replicas, --micro-batch, --pipeline-stages: pin what the planner would choose."""
+    p.add_argument("--replicas", default=None, metavar="N", help="data-parallel replicas (default: the planner's choice)")
+    p.add_argument("--micro-batch", default=None, metavar="N", help="images per replica at a time (default: the planner's choice)")
+    p.add_argument("--pipeline-stages", default=None, metavar="N", help="IPUs each replica is pipelined over (default: the planner's choice)")
+
+
+def plan_pins(args: argparse.Namespace) -> Pins:
+    """The pins the options give, each checked for a whole number >= 1."""
+    values = {}
+    for option in ("replicas", "micro_batch", "pipeline_stages"):
+        raw = getattr(args, option, None)
+        values[option] = None if raw is None else _int(raw, "--" + option.replace("_", "-"))
+    return Pins(**values)
+
+
 def _add_layer_options(p: argparse.ArgumentParser, sweep: bool = False) -> None:
     p.add_argument("--batch", default="1", help="batch size (default 1)")
     p.add_argument("--channels", default="256", help="input channels c (default 256)")
@@ -65,6 +83,7 @@ def _add_layer_options(p: argparse.ArgumentParser, sweep: bool = False) -> None:
     p.add_argument("--train", action="store_true", help="training: forward + backward-data + backward-weights")
     p.add_argument("--chips", default=DEFAULT_CHIPS, help=f"comma-separated chip ids (default {DEFAULT_CHIPS})")
     p.add_argument("--hw-file", action="append", default=[], metavar="PATH", help="also model the chip in this TOML spec (repeatable)")
+    add_plan_options(p)
 
 
 # ---- parsing --------------------------------------------------------------------------
@@ -129,6 +148,12 @@ def load_chips(args: argparse.Namespace) -> list[Chip]:
     return chips
 
 
+def _check_pins(pins: Pins, batch: int, chips: list[Chip]) -> None:
+    """Every pin checked against every chip before anything is costed."""
+    for chip in chips:
+        pins.check(batch, chip.devices, 1, chip.family)
+
+
 def _common(args: argparse.Namespace) -> tuple[int, str]:
     batch = _int(args.batch, "--batch")
     if args.dtype not in ("fp16", "fp32"):
@@ -161,8 +186,10 @@ def run_layer(args: argparse.Namespace, out=None) -> int:
     out = out or sys.stdout
     batch, dtype = _common(args)
     layer = build_layer(args)
+    pins = plan_pins(args)
     chips = load_chips(args)
-    ests = {c.id: estimate(c, layer, batch=batch, dtype=dtype, train=args.train) for c in chips}
+    _check_pins(pins, batch, chips)
+    ests = {c.id: estimate(c, layer, batch=batch, dtype=dtype, train=args.train, pins=pins) for c in chips}
     if args.json:
         doc = {
             "layer": _layer_dict(layer), "batch": batch, "dtype": dtype, "train": args.train,
@@ -174,12 +201,12 @@ def run_layer(args: argparse.Namespace, out=None) -> int:
         return 0
     mode = "training (fwd + bwd-data + bwd-weights)" if args.train else "inference"
     out.write(f"{layer.describe()}  batch {batch}, {dtype}, {mode}\n")
-    out.write(f"work: {_si(ests[chips[0].id].flops)}FLOP (FLOPs = 2 x MACs), {layer.params:,} params\n\n")
+    out.write(f"work: {si(ests[chips[0].id].flops, 'FLOP')} (FLOPs = 2 x MACs), {layer.params:,} params\n\n")
     header = ("chip", "time", "TFLOP/s", "util", "bytes", "FLOP/B", "GB/s", "bound", "unit", "data in")
     rows = [
         (
-            cid, _time(e.time_s), f"{e.achieved_flop_s / 1e12:.2f}", f"{e.utilisation * 100:.0f}%",
-            _si(e.bytes) + "B", f"{e.arithmetic_intensity:.1f}", f"{e.bandwidth_b_s / 1e9:.0f}",
+            cid, seconds(e.time_s), f"{e.achieved_flop_s / 1e12:.2f}", f"{e.utilisation * 100:.0f}%",
+            si(e.bytes, "B"), f"{e.arithmetic_intensity:.1f}", f"{e.bandwidth_b_s / 1e9:.0f}",
             e.bound, e.unit, e.memory_level + ("" if e.fits else " (does not fit)"),
         )
         for cid, e in ests.items()
@@ -188,8 +215,8 @@ def run_layer(args: argparse.Namespace, out=None) -> int:
     if args.train:
         out.write("\nphases (each costed on its own):\n")
         for cid, e in ests.items():
-            parts = ", ".join(f"{p.name} {_time(p.time_s)} ({p.bound}, {p.unit})" for p in e.phases)
-            out.write(f"  {cid}: {parts}; activations kept {_si(e.activation_bytes_kept)}B\n")
+            parts = ", ".join(f"{p.name} {seconds(p.time_s)} ({p.bound}, {p.unit})" for p in e.phases)
+            out.write(f"  {cid}: {parts}; activations kept {si(e.activation_bytes_kept, 'B')}\n")
     if getattr(args, "why", False):
         out.write(_why(ests))
     for pair, ratio in ratios(ests, chips).items():
@@ -204,9 +231,9 @@ def _why(ests: dict[str, Estimate]) -> str:
     lines = []
     for cid, e in ests.items():
         for p in e.phases:
-            lines.append(f"\n{cid} {p.name}: {_time(p.time_s)}, {p.bound}-bound, {p.unit}, data in {p.memory_level}")
+            lines.append(f"\n{cid} {p.name}: {seconds(p.time_s)}, {p.bound}-bound, {p.unit}, data in {p.memory_level}")
             for name, t in p.terms.items():
-                value = _time(t.value) if t.unit == "s" else f"{t.value:.4g} {t.unit}"
+                value = seconds(t.value) if t.unit == "s" else f"{t.value:.4g} {t.unit}"
                 lines.append(f"  {name:<18} {value:<22} {t.why}")
     return "\n".join(lines) + "\n"
 
@@ -217,11 +244,12 @@ def sweep_rows(args: argparse.Namespace) -> tuple[Layer, list[Chip], list[dict]]
     base = build_layer(args, groups=1)
     chips = load_chips(args)
     rows = []
-    for g in reversed(valid_group_counts(base.c, base.k)):  # depthwise first: group size 1, 2, ...
-        layer = base.with_(g=g)
-        ests = {c.id: estimate(c, layer, batch=batch, dtype=dtype, train=args.train) for c in chips}
-        rows.append({"groups": g, "group_size": layer.channels_per_group, "layer": layer.describe(),
-                     "estimates": ests, "ratios": ratios(ests, chips)})
+    for point in group_sweep(group_variants(base), chips, batch=batch, dtype=dtype, train=args.train):
+        for chip_id, why in point.errors.items():
+            raise ValueError(f"{chip_id} at group size {point.channels_per_group}: {why}")
+        rows.append({"groups": point.groups, "group_size": point.channels_per_group,
+                     "layer": point.layer.describe(), "estimates": point.estimates,
+                     "ratios": ratios(point.estimates, chips)})
     return base, chips, rows
 
 
@@ -272,7 +300,7 @@ def run_sweep(args: argparse.Namespace, out=None) -> int:
         line = [str(r["group_size"]), str(r["groups"])]
         for c in chips:
             e = r["estimates"][c.id]
-            line += [_time(e.time_s), f"{e.achieved_flop_s / 1e12:.2f}", e.bound[0]]
+            line += [seconds(e.time_s), f"{e.achieved_flop_s / 1e12:.2f}", e.bound[0]]
         line += [f"{r['ratios'][p]:.2f}x" for p in pair_names]
         table.append(tuple(line))
     out.write(_table(tuple(header), table))
@@ -286,17 +314,3 @@ def _table(header: tuple, rows: list[tuple]) -> str:
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines) + "\n"
 
-
-def _si(x: float) -> str:
-    for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(x) >= factor:
-            return f"{x / factor:.2f} {prefix}"
-    return f"{x:.0f} "
-
-
-def _time(t: float) -> str:
-    if t >= 1:
-        return f"{t:.2f} s"
-    if t >= 1e-3:
-        return f"{t * 1e3:.2f} ms"
-    return f"{t * 1e6:.1f} us"

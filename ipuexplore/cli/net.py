@@ -9,6 +9,7 @@ import os
 import sys
 import time
 
+from ipuexplore.formatting import seconds, si
 from ipuexplore.hardware import DEFAULT_PAIR
 
 DEFAULT_CHIPS = ",".join(DEFAULT_PAIR)
@@ -39,9 +40,6 @@ def register(subparsers) -> None:
     p.add_argument("--run", action="store_true",
                    help="also run the forward pass on this machine (C engine, random weights) next to the host model")
     p.add_argument("--workers", type=int, default=None, help="engine workers for --run (default: all cores)")
-    p.add_argument("--check", action="store_true",
-                   help="with --run on an .onnx model: compare the fused session's output with ONNX Runtime's "
-                        "and print the largest difference relative to the largest logit")
     p.set_defaults(func=run)
 
 
@@ -49,17 +47,13 @@ def load_network(args):
     from ipuexplore import networks
 
     name = args.name
-    if _is_onnx(name):
+    if name.endswith(".onnx") or os.sep in name:
         for option, value, default in (("--res", args.res, None), ("--group-size", args.group_size, None),
                                        ("--width", args.width, 1.0)):
             if value != default:
                 raise ValueError(f"{option} cannot be applied to an ONNX model ({name})")
         return networks.load_onnx(name)
     return networks.build(name, res=args.res, group_size=args.group_size, width=args.width)
-
-
-def _is_onnx(name: str) -> bool:
-    return name.endswith(".onnx") or os.sep in name
 
 
 def run(args) -> int:
@@ -73,18 +67,14 @@ def run(args) -> int:
     if args.run and args.csv:
         raise ValueError("--run has no CSV form (the CSV is the model's per-layer table): use --json "
                          "or the readable output")
-    if args.check and not (args.run and _is_onnx(args.name)):
-        raise ValueError("--check compares the session with ONNX Runtime: it needs --run and an .onnx model")
     network = load_network(args)
     chips = [c.strip() for c in args.chips.split(",") if c.strip()] + list(args.hw_file)
     analysis = networks.analyse(network, chips, batch=args.batch, dtype=args.dtype, train=args.train)
     host = _host_run(network, args) if args.run else None
-    session = _session_run(network, args) if args.run else None
     if args.json:
         out = analysis.to_dict(layers=args.layers)
         if host is not None:
             out["host_run"] = _host_dict(*host)
-            out["session"] = session
         json.dump(out, sys.stdout, indent=1)
         print()
     elif args.csv:
@@ -95,34 +85,18 @@ def run(args) -> int:
             _print_layers(analysis)
         if host is not None:
             _print_host(*host, show_layers=args.layers)
-            _print_session(session)
     return 0
 
 
 # ---- human-readable output --------------------------------------------------------------
-def _si(value: float, unit: str = "") -> str:
-    for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= factor:
-            return f"{value / factor:.3g} {prefix}{unit}"
-    return f"{value:.3g} {unit}".rstrip()
-
-
-def _seconds(value: float) -> str:
-    if value >= 1:
-        return f"{value:.3g} s"
-    if value >= 1e-3:
-        return f"{value * 1e3:.3g} ms"
-    return f"{value * 1e6:.3g} us"
-
-
 def _print_summary(a) -> None:
     net = a.network
     mode = "training" if a.train else "inference"
     print(f"{net.name}  {net.input_shape[1]}x{net.input_shape[2]}  batch {a.batch}  {a.dtype}  {mode}  "
           f"({len(net.layers)} layers)")
-    print(f"per image: params {net.params:,}   MACs {_si(net.macs)}   FLOPs {_si(net.flops)} (2 x MACs)")
-    print(f"activations at batch {a.batch}: peak {_si(a.peak_activation_bytes, 'B')} (inference), "
-          f"{_si(a.stored_activation_bytes, 'B')} kept for the backward pass")
+    print(f"per image: params {net.params:,}   MACs {si(net.macs)}   FLOPs {si(net.flops)} (2 x MACs)")
+    print(f"activations at batch {a.batch}: peak {si(a.peak_activation_bytes, 'B')} (inference), "
+          f"{si(a.stored_activation_bytes, 'B')} kept for the backward pass")
     if a.unsupported:
         ops = ", ".join(f"{op} x{n}" for op, n in a.unsupported)
         print(f"unsupported ONNX ops (not modeled, input passed through): {ops}")
@@ -132,7 +106,7 @@ def _print_summary(a) -> None:
     for chip, t in a.totals.items():
         share = sorted(t.time_by_bound.items(), key=lambda kv: -kv[1])
         bounds = ", ".join(f"{b} {s / t.time_s:.0%}" for b, s in share if t.time_s > 0 and s / t.time_s >= 0.01)
-        print(f"{chip:<12} {_seconds(t.latency_s):>10} {t.throughput_img_s:>10.4g} {t.train_throughput_img_s:>12.4g} "
+        print(f"{chip:<12} {seconds(t.latency_s):>10} {t.throughput_img_s:>10.4g} {t.train_throughput_img_s:>12.4g} "
               f"{t.throughput_ratio:>11.3g}x {t.train_throughput_ratio:>8.3g}x  {bounds}")
 
 
@@ -145,10 +119,10 @@ def _print_layers(a) -> None:
     print(head)
     for row in a.rows:
         line = (f"{row.name[:24]:<24} {row.shape[:40]:<40} {row.groups:>5} {row.flops / 1e6:>9.2f} {row.params:>9,} "
-                f"{_si(row.activation_bytes, 'B'):>9} {row.arithmetic_intensity:>7.1f}")
+                f"{si(row.activation_bytes, 'B'):>9} {row.arithmetic_intensity:>7.1f}")
         for chip in chips:
             cost = row.costs[chip]
-            line += f" {_seconds(cost.time_s):>14} {cost.bound:<8}"
+            line += f" {seconds(cost.time_s):>14} {cost.bound:<8}"
         print(line)
 
 
@@ -208,8 +182,8 @@ def _print_host(result, model, *, show_layers: bool) -> None:
     modeled = model.totals["host"]
     print()
     print(f"host run ({result.workers} workers, fp32, random weights, batch {result.batch}, after a warm-up pass): "
-          f"{result.images_per_s:.4g} img/s measured in {_seconds(result.wall_s)}; "
-          f"host model {modeled.throughput_img_s:.4g} img/s ({_seconds(modeled.latency_s)})")
+          f"{result.images_per_s:.4g} img/s measured in {seconds(result.wall_s)}; "
+          f"host model {modeled.throughput_img_s:.4g} img/s ({seconds(modeled.latency_s)})")
     rows = list(zip(result.layers, model.rows))
     if not show_layers:  # the ten layers that took longest
         rows = sorted(rows, key=lambda pair: -pair[0].time_s)[:10]
@@ -217,32 +191,5 @@ def _print_host(result, model, *, show_layers: bool) -> None:
     print(f"{'layer':<24} {'shape':<40} {'measured':>10} {'model':>10} {'GFLOP/s':>9}")
     for measured, row in rows:
         rate = measured.flops / measured.time_s / 1e9 if measured.time_s > 0 and measured.flops else 0.0
-        print(f"{measured.name[:24]:<24} {row.shape[:40]:<40} {_seconds(measured.time_s):>10} "
-              f"{_seconds(row.costs['host'].time_s):>10} {rate:>9.3g}")
-
-
-def _session_run(network, args) -> dict:
-    """The fused HostSession on the same batch: median of 5 timed runs after a warm-up; with
-    --check, its output against ONNX Runtime's on the same input."""
-    import numpy as np
-
-    from ipuexplore.networks import session as sessions
-
-    model = args.name if _is_onnx(args.name) else network
-    with sessions.HostSession(model, args.batch, workers=args.workers) as session:
-        x = np.random.default_rng(0).standard_normal(session.input_shape, dtype=np.float32)
-        wall = float(np.median(sessions.time_runs(session, x, runs=5)))
-        out = {**session.describe(), "weights": "onnx" if model is args.name else "random", "wall_s": wall,
-               "images_per_s": args.batch / wall}
-        if args.check:
-            reference = sessions.onnxruntime_output(args.name, x, threads=session.workers)
-            out["max_rel_diff"] = sessions.max_relative_difference(session.run(x), reference)
-    return out
-
-
-def _print_session(s: dict) -> None:
-    print(f"fused session ({s['workers']} workers, fp32, {s['weights']} weights, batch {s['batch']}, "
-          f"{s['layers']} layers in {s['steps']} steps, median of 5): {s['images_per_s']:.4g} img/s "
-          f"({s['wall_s'] * 1e3:.3g} ms per batch)")
-    if "max_rel_diff" in s:
-        print(f"check against ONNX Runtime: largest difference {s['max_rel_diff']:.3g} of the largest logit")
+        print(f"{measured.name[:24]:<24} {row.shape[:40]:<40} {seconds(measured.time_s):>10} "
+              f"{seconds(row.costs['host'].time_s):>10} {rate:>9.3g}")

@@ -37,7 +37,7 @@ from types import MappingProxyType
 from ipuexplore.hardware import Chip, CpuSpec
 
 from .result import COST_CACHE_SIZE, LazyTerms, Phase, Term, bound_of
-from .roofline import round_up
+from .roofline import fill, roofline
 from .work import Work
 
 CHANNEL_KERNEL_MIN_IN = 8  # pick_kernel: channel kernel when c/g >= 8 and k/g >= 8
@@ -80,13 +80,13 @@ def _cost(s: CpuSpec, work: Work, dtype: str) -> Phase:
     if kernel == "channel":
         # lanes hold output channels; for weight gradients those are the layer's k/g (n)
         chans = work.n if work.phase == "backward_weights" else work.out_ch
-        lane_fill = chans / round_up(chans, lanes)
+        lane_fill = fill(chans, lanes)
         eff = s.channel_kernel_efficiency
         unit = "channel kernel (SIMD over output channels)"
         why_fill = f"{chans} output channels per group in {lanes}-lane vectors"
     elif kernel in ("row", "depthwise"):
         row = max(1, work.row)
-        lane_fill = row / round_up(row, lanes)
+        lane_fill = fill(row, lanes)
         eff = s.depthwise_kernel_efficiency if kernel == "depthwise" else s.row_kernel_efficiency
         unit = f"{kernel} kernel (SIMD along output rows)"
         why_fill = f"rows of {row} outputs in {lanes}-lane vectors"
@@ -94,10 +94,13 @@ def _cost(s: CpuSpec, work: Work, dtype: str) -> Phase:
         lane_fill, eff, unit, why_fill = 1.0, 1.0, "SIMD vector", "element-wise"
     in_l3 = work.min_bytes <= s.l3_mb * 1e6
     bw = (s.l3_bw_gb_s if in_l3 else s.dram_bw_gb_s) * 1e9
-    compute_s = work.flops / (peak * eff * lane_fill) + work.vector_ops / (peak / 2)
+    # The roofline's two sides, at the peak this kernel reaches and the level the data is in;
+    # their max is not the time: the bulk-synchronous phases do not overlap, so they add.
+    roof = roofline(work.flops, work.min_bytes, peak * eff * lane_fill, bw)
+    compute_s = roof.compute_s + work.vector_ops / (peak / 2)
+    memory_s = roof.memory_s
     exchange_s = (work.a_bytes + work.b_bytes) / bw  # copied into tile memory
-    write_s = work.c_bytes / bw
-    memory_s = exchange_s + write_s
+    write_s = memory_s - exchange_s
     overhead_s = s.call_overhead_us * 1e-6
     time_s = compute_s + memory_s + overhead_s
     by_bound = {

@@ -17,8 +17,15 @@ class Roofline:
     arithmetic_intensity: float  # FLOP per byte
     ridge_flop_per_b: float
     attainable_flop_s: float
-    time_s: float
+    time_s: float  # max(compute_s, memory_s): compute and traffic overlap
     bound: str  # "compute" | "memory"
+    compute_s: float = 0.0  # work / peak
+    memory_s: float = 0.0  # bytes / bandwidth
+
+
+def attainable_flop_s(intensity: float, peak_flop_s: float, bw_b_s: float) -> float:
+    """The roof at ``intensity`` FLOP per byte: the bandwidth's slope up to the peak."""
+    return min(peak_flop_s, intensity * bw_b_s)
 
 
 def roofline(work: float, bytes_: float, peak_flop_s: float, bw_b_s: float) -> Roofline:
@@ -26,11 +33,10 @@ def roofline(work: float, bytes_: float, peak_flop_s: float, bw_b_s: float) -> R
     if peak_flop_s <= 0 or bw_b_s <= 0:
         raise ValueError(f"peak ({peak_flop_s}) and bandwidth ({bw_b_s}) must be > 0")
     ai = work / bytes_ if bytes_ > 0 else float("inf")
-    ridge = peak_flop_s / bw_b_s
-    attainable = min(peak_flop_s, ai * bw_b_s)
     compute_s, memory_s = work / peak_flop_s, bytes_ / bw_b_s
     bound = "compute" if compute_s >= memory_s else "memory"
-    return Roofline(ai, ridge, attainable, max(compute_s, memory_s), bound)
+    return Roofline(ai, peak_flop_s / bw_b_s, attainable_flop_s(ai, peak_flop_s, bw_b_s),
+                    max(compute_s, memory_s), bound, compute_s, memory_s)
 
 
 def round_up(x: int, multiple: int) -> int:

@@ -70,7 +70,7 @@ class IpuExploreApp(App[int]):
     def action_export(self, path: str | None = None) -> None:
         """Export the current view; without a path, ask for one."""
         screen = self.screen
-        if not hasattr(screen, "export_data"):
+        if not isinstance(screen, tuple(self.MODES.values())):  # a dialog: the views export
             self.notify("this view has nothing to export", severity="warning")
             return
         if path is not None:

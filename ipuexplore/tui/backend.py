@@ -1,84 +1,50 @@
-"""The TUI's one door to the models, chip specs, networks and engine (no textual here).
+"""The explorer's guarded door to the compiled engine, and cached chip and estimate look-ups
+(no textual here).
 
-The parts arrive separately (and the engine needs a compiler at install time), so each
-accessor raises `Unavailable` with a sentence for the UI instead of an ImportError; the
-UI shows that sentence where the numbers would be. Nothing here invents a number.
+The core (hardware, models, networks) is imported directly. Only the engine may be missing
+(it needs a compiler at install time): `engine()` is the one guarded import, and raises
+`Unavailable` with the sentence the UI shows where the measurements would be.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib
-from typing import Any
 
-# The contract's chip ids (docs/CONTRACTS.md), used for the chip controls until the specs load.
-CONTRACT_CHIPS = ("ipu-mk1", "ipu-mk2", "ipu-bow", "v100", "a100-40gb", "a100-80gb", "h100", "host")
+from ipuexplore.hardware import Chip, list_chips, load_chip
+from ipuexplore.layers import Layer
+from ipuexplore.models import Estimate
+from ipuexplore.models import estimate as model_estimate
 
 
 class Unavailable(RuntimeError):
-    """A part of ipuexplore is missing or failed to load; str() is the UI's message."""
-
-
-def _import(module: str, what: str):
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        missing = getattr(exc, "name", None) or module
-        raise Unavailable(f"{what} not available ({missing} cannot be imported: {exc})") from exc
-
-
-def _attr(module, name: str, what: str):
-    """A contract function of a part; a part still being written may not have it yet."""
-    try:
-        return getattr(module, name)
-    except AttributeError:
-        raise Unavailable(f"{what} not available yet ({module.__name__}.{name} is missing)") from None
-
-
-def hardware():
-    return _import("ipuexplore.hardware", "chip specs")
-
-
-def models():
-    return _import("ipuexplore.models", "performance models")
-
-
-def networks():
-    return _import("ipuexplore.networks", "networks")
+    """The compiled engine is missing; str() is the UI's message."""
 
 
 def engine():
-    """The engine module; its compiled core is what usually is missing."""
+    """The engine module (ipuexplore.engine), or Unavailable when its compiled core is missing."""
     try:
-        return importlib.import_module("ipuexplore.engine")
+        from ipuexplore import engine as module
     except ImportError as exc:
         raise Unavailable(f"engine not built: {exc}") from exc
+    return module
 
 
 def chip_ids() -> list[str]:
-    try:
-        return list(_attr(hardware(), "list_chips", "chip specs")())
-    except Unavailable:
-        return list(CONTRACT_CHIPS)
+    """The chips the controls offer: every shipped spec, as ipuexplore.hardware lists them."""
+    return list_chips()
 
 
 @functools.lru_cache(maxsize=32)
-def chip(chip_id: str) -> Any:
-    try:
-        return _attr(hardware(), "load_chip", "chip specs")(chip_id)
-    except Unavailable:
-        raise
-    except (OSError, ValueError, KeyError) as exc:
-        raise Unavailable(f"chip {chip_id!r} could not be loaded: {exc}") from exc
+def chip(chip_id: str) -> Chip:
+    return load_chip(chip_id)
 
 
 def chip_name(chip_id: str) -> str:
-    """The chip's display name where the spec has one, else its id."""
+    """The chip's display name, or its id when the spec does not load."""
     try:
-        spec = chip(chip_id)
-    except Unavailable:
+        return chip(chip_id).name or chip_id
+    except (OSError, ValueError):
         return chip_id
-    return str(getattr(spec, "name", None) or chip_id)
 
 
 def chip_short(chip_id: str) -> str:
@@ -89,16 +55,11 @@ def chip_short(chip_id: str) -> str:
     return " ".join(name.split(" (")[0].split()[:2]) or chip_id
 
 
-def estimate(chip_id: str, layer, *, batch: int, dtype: str, train: bool):
+@functools.lru_cache(maxsize=4096)
+def estimate(chip_id: str, layer: Layer, *, batch: int, dtype: str, train: bool) -> Estimate:
     """models.estimate for one chip; a model that rejects the layer raises ValueError.
 
     Cached: estimates are frozen dataclasses of frozen inputs, and the charts ask for the
     same layers on every keypress.
     """
-    return _estimate(chip_id, layer, batch, dtype, train)
-
-
-@functools.lru_cache(maxsize=4096)
-def _estimate(chip_id: str, layer, batch: int, dtype: str, train: bool):
-    estimate_fn = _attr(models(), "estimate", "performance models")
-    return estimate_fn(chip(chip_id), layer, batch=batch, dtype=dtype, train=train)
+    return model_estimate(chip(chip_id), layer, batch=batch, dtype=dtype, train=train)

@@ -1,4 +1,4 @@
-"""The numbers behind the charts (no textual): a group-size sweep and roofline lines."""
+"""The numbers behind the charts (no textual): the group-size sweep and roofline lines."""
 
 from __future__ import annotations
 
@@ -6,35 +6,24 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ipuexplore.models.roofline import attainable_flop_s
+from ipuexplore.models.sweep import SweepPoint, group_sweep
+
 from . import backend
 from .settings import LayerSettings
 
 
-@dataclass(frozen=True)
-class SweepPoint:
-    cpg: int
-    flop_s: dict  # chip id -> achieved FLOP/s of the model (missing: no estimate)
-
-
 def model_sweep(s: LayerSettings) -> tuple[list[SweepPoint], str]:
-    """Achieved FLOP/s of both chips at every valid channels-per-group value.
+    """Both chips' estimates at every valid channels-per-group value.
 
     The keep mode applies as in the layer view (the block widens as the groups shrink).
     Returns the points and an error message ("" when every estimate worked).
     """
-    points, error = [], ""
-    for cpg in s.cpg_choices():
-        t = s.with_cpg(cpg)
-        flop_s = {}
-        for chip_id in (s.chip_a, s.chip_b):
-            try:
-                est = backend.estimate(chip_id, t.layer(), batch=t.batch, dtype=t.dtype, train=t.train)
-            except Exception as exc:  # noqa: BLE001 - shown under the chart, never a crash
-                error = error or f"{chip_id} at {cpg}/group: {exc}"
-                continue
-            flop_s[chip_id] = est.achieved_flop_s
-        points.append(SweepPoint(cpg, flop_s))
-    return points, error
+    layers = [s.with_cpg(cpg).layer() for cpg in s.cpg_choices()]
+    chips = [backend.chip(s.chip_a), backend.chip(s.chip_b)]
+    points = group_sweep(layers, chips, batch=s.batch, dtype=s.dtype, train=s.train)
+    errors = [f"{chip_id} at {p.channels_per_group}/group: {why}" for p in points for chip_id, why in p.errors.items()]
+    return points, errors[0] if errors else ""
 
 
 @dataclass(frozen=True)
@@ -43,9 +32,9 @@ class Roofline:
     peak_flop_s: float
     levels: tuple[tuple[str, float], ...]  # (memory level, bandwidth B/s)
 
-    def line(self, bandwidth: float, ai: np.ndarray) -> np.ndarray:
-        """FLOP/s reachable at intensity `ai` when data streams from a level at `bandwidth`."""
-        return np.minimum(self.peak_flop_s, np.asarray(ai, dtype=float) * bandwidth)
+    def line(self, bandwidth: float, ai) -> np.ndarray:
+        """FLOP/s reachable at each intensity in `ai` when data streams from a level at `bandwidth`."""
+        return np.array([attainable_flop_s(float(x), self.peak_flop_s, bandwidth) for x in np.ravel(ai)])
 
     def ridge(self, bandwidth: float) -> float:
         return self.peak_flop_s / bandwidth

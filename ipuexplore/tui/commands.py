@@ -6,7 +6,10 @@ from functools import partial
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from ipuexplore.networks import list_networks
+
 from . import backend
+from .screens.layer import LayerScreen
 from .settings import KEEP_MODES, PRESETS
 
 
@@ -28,7 +31,7 @@ class ExplorerCommands(Provider):
         ]
         for name in PRESETS:
             cmds.append((f"Layer: {name}", partial(self._preset, name), "explore this layer"))
-        for name in self._network_names():
+        for name in list_networks():
             cmds.append((f"Network: {name}", partial(app.action_open_network, name),
                          "per-layer estimates of this network"))
         for keep in KEEP_MODES:
@@ -38,13 +41,6 @@ class ExplorerCommands(Provider):
             cmds.append((f"Chip A: {chip}", partial(self._set, "chip_a", chip), "first compared chip"))
             cmds.append((f"Chip B: {chip}", partial(self._set, "chip_b", chip), "second compared chip"))
         return cmds
-
-    @staticmethod
-    def _network_names() -> list[str]:
-        try:
-            return list(backend.networks().list_networks())
-        except (backend.Unavailable, AttributeError):
-            return []
 
     def _preset(self, name: str) -> None:
         app = self.app
@@ -61,9 +57,8 @@ class ExplorerCommands(Provider):
         except ValueError as exc:
             app.notify(str(exc), severity="error")
             return
-        refresh = getattr(app.screen, "apply", None)
-        if refresh is not None:
-            refresh(app.settings)
+        if isinstance(app.screen, LayerScreen):
+            app.screen.apply(app.settings)
 
     async def discover(self) -> Hits:
         for name, command, help_text in self._commands():

@@ -7,6 +7,8 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
+
 FORMATS = (".csv", ".json")
 
 
@@ -14,7 +16,7 @@ def _clean(value):
     """JSON has no NaN/inf: write null instead of an invalid file."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
-    if hasattr(value, "item"):  # numpy scalars
+    if isinstance(value, np.generic):  # numpy scalars
         return _clean(value.item())
     return value
 

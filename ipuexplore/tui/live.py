@@ -100,7 +100,7 @@ def summarise(stats, algorithm: str, batch: int) -> Measurement:
     img_s = batch / wall if wall > 0 else math.nan
     return Measurement(
         algorithm, float(stats.gflop_s), float(stats.gb_s), img_s, wall, c, x, w,
-        kernel=str(getattr(stats, "kernel", "")), supersteps=int(getattr(stats, "total_supersteps", 0)),
+        kernel=str(stats.kernel), supersteps=int(stats.total_supersteps),
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import backend
+from ipuexplore.networks import Network, build, load_onnx
 
 GROUP_OVERRIDES = (0, 1, 2, 4, 8, 16, 32, 64)  # channels per group; 0 = as built
 HEAVY = 5  # layers highlighted per chip
@@ -24,23 +24,11 @@ class Source:
         return self.onnx_path or self.name
 
 
-def load(source: Source):
-    """Build or import the network; errors become Unavailable/ValueError with a message."""
-    nets = backend.networks()
+def load(source: Source) -> Network:
+    """Build or import the network; a bad name or file (or no onnx package) raises ValueError."""
     if source.onnx_path:
-        load_onnx = backend._attr(nets, "load_onnx", "ONNX import")
-        try:
-            return load_onnx(source.onnx_path)
-        except ImportError as exc:
-            raise backend.Unavailable(f"ONNX import needs the onnx package: {exc}") from exc
-    build = backend._attr(nets, "build", "network builders")
+        return load_onnx(source.onnx_path)
     return build(source.name, group_size=source.group_size or None)
-
-
-def analyse(network, chips: list[str], *, batch: int, dtype: str, train: bool):
-    nets = backend.networks()
-    fn = backend._attr(nets, "analyse", "network analysis")
-    return fn(network, chips, batch=batch, dtype=dtype, train=train)
 
 
 @dataclass(frozen=True)
@@ -82,7 +70,16 @@ def _heavy_cut(analysis, chip: str) -> float:
     return times[min(HEAVY, len(times)) - 1] if times else 0
 
 
+_SORT = {
+    "time_a": lambda r: r.time_a,
+    "time_b": lambda r: r.time_b,
+    "ratio": lambda r: r.ratio,
+    "flops": lambda r: r.flops,
+}
+
+
 def sort_rows(items: list[Row], key: str) -> list[Row]:
+    """Network order for "index", else slowest (or largest) first."""
     if key == "index":
         return sorted(items, key=lambda r: r.index)
-    return sorted(items, key=lambda r: getattr(r, key), reverse=True)
+    return sorted(items, key=_SORT[key], reverse=True)

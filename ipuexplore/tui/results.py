@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import backend
-from .fmt import percent, seconds, si
+from ipuexplore.formatting import percent, seconds, si
 from .settings import LayerSettings
 
 
@@ -75,8 +75,6 @@ def chip_results(s: LayerSettings) -> list[ChipResult]:
         name, short = backend.chip_name(chip_id), backend.chip_short(chip_id)
         try:
             est = backend.estimate(chip_id, layer, batch=s.batch, dtype=s.dtype, train=s.train)
-        except backend.Unavailable as exc:
-            out.append(ChipResult(chip_id, name, error=str(exc), batch=s.batch, short=short))
         except (ValueError, KeyError, ZeroDivisionError, TypeError) as exc:
             out.append(ChipResult(chip_id, name, error=f"model rejected the layer: {exc}", batch=s.batch, short=short))
         except Exception as exc:  # noqa: BLE001 - a model bug must show in the UI, not crash it

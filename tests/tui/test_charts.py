@@ -15,8 +15,8 @@ def test_model_sweep_covers_every_valid_group_size():
     s = LayerSettings(width=64)
     points, error = chartdata.model_sweep(s)
     assert error == ""
-    assert [p.cpg for p in points] == [1, 2, 4, 8, 16, 32, 64]
-    assert all(set(p.flop_s) == {"ipu-mk1", "v100"} for p in points)
+    assert [p.channels_per_group for p in points] == [1, 2, 4, 8, 16, 32, 64]
+    assert all(set(p.estimates) == {"ipu-mk1", "v100"} for p in points)
 
 
 def test_roofline_bends_at_the_ridge():

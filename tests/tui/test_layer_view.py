@@ -155,21 +155,21 @@ def test_no_live_env_turns_the_engine_panel_off(monkeypatch):
     assert not app.live_enabled and "IPUEXPLORE_NO_LIVE" in app.live_disabled_reason
 
 
-def test_missing_models_are_said_never_faked(monkeypatch):
+def test_a_rejected_layer_is_said_never_faked(monkeypatch):
     from ipuexplore.tui import backend
 
     real = backend.estimate
 
     def estimate(chip_id, layer, **kw):
         if chip_id == "v100":
-            raise backend.Unavailable("performance models not available yet")
+            raise ValueError("v100 model: layer too large")
         return real(chip_id, layer, **kw)
 
     monkeypatch.setattr(backend, "estimate", estimate)
 
     async def body(app, pilot):
         panel = _text(app.screen.query_one(ChipPanel))
-        assert "V100 SXM2: performance models not available yet" in panel
+        assert "V100 SXM2: model rejected the layer: v100 model: layer too large" in panel
         assert "—" in panel  # the V100 column has no numbers
         assert "no ratio" in _text(app.screen.query_one(RatioBanner))
 

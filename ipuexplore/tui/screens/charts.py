@@ -129,9 +129,10 @@ class ChartsScreen(Screen):
         s = self.app.settings
         rows = []
         for p in self.points:
-            row = {"cpg": p.cpg, "groups": s.with_cpg(p.cpg).groups}
+            row = {"cpg": p.channels_per_group, "groups": p.groups}
             for chip_id in (s.chip_a, s.chip_b):
-                row[f"{chip_id}_flop_s"] = p.flop_s.get(chip_id)
-            row["host_direct_gflop_s"] = self.host_points.get(p.cpg)
+                est = p.estimates.get(chip_id)
+                row[f"{chip_id}_flop_s"] = None if est is None else est.achieved_flop_s
+            row["host_direct_gflop_s"] = self.host_points.get(p.channels_per_group)
             rows.append(row)
         return {"view": "charts", "settings": s.to_dict(), "rows": rows}

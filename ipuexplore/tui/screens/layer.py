@@ -25,6 +25,10 @@ class LayerScreen(Screen):
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (48, "-tall")]  # tall and wide: charts shown here too
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._shown: LayerSettings | None = None  # the settings on screen
+
     def compose(self) -> ComposeResult:
         app = self.app
         with Horizontal(id="layer-main"):
@@ -49,7 +53,7 @@ class LayerScreen(Screen):
 
     def on_screen_resume(self) -> None:
         host = self.query_one(HostPanel)
-        if self.app.settings != getattr(self, "_shown", None):
+        if self.app.settings != self._shown:
             self.apply(self.app.settings)  # changed elsewhere (command palette)
         else:
             host.resume()

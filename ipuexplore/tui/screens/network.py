@@ -12,8 +12,11 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, ProgressBar, Select, Static
 from textual.worker import get_current_worker
 
+from ipuexplore.errors import Cancelled
+from ipuexplore.networks import analyse, list_networks, run_on_host
+
 from .. import backend, netview
-from ..fmt import ratio, seconds, si
+from ipuexplore.formatting import ratio, seconds, si
 from ..messages import NetworkAnalysed, NetworkProgress, NetworkRunFinished
 from ..settings import LayerSettings
 
@@ -49,10 +52,7 @@ class NetworkScreen(Screen):
         self._analysed_for = None
 
     def compose(self) -> ComposeResult:
-        try:
-            names = list(backend.networks().list_networks())
-        except (backend.Unavailable, AttributeError):
-            names = []
+        names = list_networks()
         if self.app.pending_network:  # opened from the command palette: start on that network
             self.source = netview.Source(self.app.pending_network, "", self.source.group_size)
             self.app.pending_network = None
@@ -144,8 +144,8 @@ class NetworkScreen(Screen):
             network = netview.load(source)
             if len(set(chips)) < 2:
                 raise ValueError("pick two different chips in the layer view")
-            analysis = netview.analyse(network, chips, batch=batch, dtype=dtype, train=train)
-        except (backend.Unavailable, ValueError, OSError, KeyError) as exc:
+            analysis = analyse(network, chips, batch=batch, dtype=dtype, train=train)
+        except (ValueError, OSError, KeyError) as exc:
             self.post_message(NetworkAnalysed(generation, error=str(exc)))
             return
         except Exception as exc:  # noqa: BLE001 - a bad ONNX file can fail in many ways
@@ -296,10 +296,8 @@ class NetworkScreen(Screen):
     def _run_host(self, generation: int, network, batch: int) -> None:
         worker = get_current_worker()
         try:
-            nets = backend.networks()
             backend.engine()
-            run = backend._attr(nets, "run_on_host", "host runs")
-            result = run(
+            result = run_on_host(
                 network, batch,
                 progress=lambda done, total, name: self.post_message(
                     NetworkProgress(generation, done, total, name)),
@@ -308,9 +306,11 @@ class NetworkScreen(Screen):
         except backend.Unavailable as exc:
             self.post_message(NetworkRunFinished(generation, error=str(exc)))
             return
-        except Exception as exc:  # noqa: BLE001 - Cancelled and engine errors alike go to the UI
-            cancelled = worker.is_cancelled or type(exc).__name__ == "Cancelled"
-            self.post_message(NetworkRunFinished(generation, error=str(exc), cancelled=cancelled))
+        except Cancelled as exc:
+            self.post_message(NetworkRunFinished(generation, error=str(exc), cancelled=True))
+            return
+        except Exception as exc:  # noqa: BLE001 - an engine error goes to the UI, not a crash
+            self.post_message(NetworkRunFinished(generation, error=str(exc), cancelled=worker.is_cancelled))
             return
         self.post_message(NetworkRunFinished(generation, result=result))
 

@@ -11,8 +11,10 @@ from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
 from .. import backend, chartdata, results
-from ..chartdata import Roofline, SweepPoint, intensity_axis, log_ticks
-from ..fmt import si
+from ipuexplore.models.sweep import SweepPoint
+
+from ..chartdata import Roofline, intensity_axis, log_ticks
+from ipuexplore.formatting import si
 from ..settings import LayerSettings
 
 # plotext colour names: chip A, chip B, host (legends go outside the plot: plotext draws its
@@ -62,11 +64,11 @@ class ThroughputChart(_SafePlot):
         plt.xlabel("channels per group (c/g)")
         plt.xscale("log")
         plt.yscale("log")
-        xs = [p.cpg for p in points]
+        xs = [p.channels_per_group for p in points]
         ys: list[float] = []
         for (chip_id, name), colour in zip(chips, COLOURS):
-            pts = [(p.cpg, p.flop_s[chip_id] / 1e12) for p in points
-                   if p.flop_s.get(chip_id, 0) > 0]
+            pts = [(p.channels_per_group, p.estimates[chip_id].achieved_flop_s / 1e12) for p in points
+                   if chip_id in p.estimates and p.estimates[chip_id].achieved_flop_s > 0]
             if pts:
                 ys += [y for _, y in pts]
                 plt.plot([x for x, _ in pts], [y for _, y in pts], color=colour, marker="braille")
@@ -153,7 +155,7 @@ class ChartsPanel(Vertical):
             legend = self.query_one(f".legend-roof-{suffix}", Static)
             try:
                 roof = chartdata.roofline(chip_id, s.dtype, backend.chip_short(chip_id))
-            except backend.Unavailable as exc:
+            except (OSError, ValueError) as exc:  # a spec that does not load
                 chart.plt.clear_figure()
                 chart.refresh()
                 legend.update(Text(f"{chip_id}: {exc}", style="bold red"))

@@ -7,7 +7,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
-from ..fmt import ratio
+from ipuexplore.formatting import ratio
 from ..results import ChipResult, rows
 
 BOUND_STYLE = {"compute": "green", "memory": "red", "exchange": "yellow", "overhead": "magenta"}

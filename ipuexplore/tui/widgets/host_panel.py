@@ -17,8 +17,10 @@ from textual.containers import Vertical
 from textual.widgets import Sparkline, Static
 from textual.worker import get_current_worker
 
+from ipuexplore.errors import Cancelled
+
 from .. import backend, live
-from ..fmt import si
+from ipuexplore.formatting import si
 from ..messages import LiveFailed, LiveMeasured
 from .tile_map import TileMap
 
@@ -141,7 +143,6 @@ class HostPanel(Vertical):
                     ops[algorithm] = live.LiveOp(engine, shape, pool, algorithm, train)
                 except Exception as exc:  # noqa: BLE001 - e.g. a strategy not built yet
                     self.post_message(LiveFailed(generation, str(exc), algorithm))
-            cancelled = _errors_cancelled()
             try:
                 while ops and not worker.is_cancelled:
                     for algorithm, op in list(ops.items()):
@@ -149,7 +150,7 @@ class HostPanel(Vertical):
                             return
                         try:
                             measurement = live.summarise(op.run(), algorithm, shape.batch)
-                        except cancelled:
+                        except Cancelled:
                             # a cancel() aimed at an earlier run can land on this one
                             continue
                         except Exception as exc:  # noqa: BLE001
@@ -244,9 +245,3 @@ class HostPanel(Vertical):
         self._history.clear()
         self._set_history()
         self.query_one(TileMap).clear(tile_note)
-
-
-def _errors_cancelled():
-    from ipuexplore.errors import Cancelled
-
-    return Cancelled
