@@ -19,7 +19,7 @@ import sys
 from ipuexplore.formatting import seconds, si
 from ipuexplore.hardware import DEFAULT_PAIR, Chip, load_chip
 from ipuexplore.layers import Layer
-from ipuexplore.models import Estimate, estimate
+from ipuexplore.models import Estimate, Pins, estimate
 from ipuexplore.models.sweep import group_sweep, group_variants
 
 DEFAULT_CHIPS = ",".join(DEFAULT_PAIR)
@@ -51,6 +51,22 @@ def register(subparsers) -> None:
     sweep.set_defaults(func=run_sweep)
 
 
+def add_plan_options(p: argparse.ArgumentParser) -> None:
+    """--replicas, --micro-batch, --pipeline-stages: pin what the planner would choose."""
+    p.add_argument("--replicas", default=None, metavar="N", help="data-parallel replicas (default: the planner's choice)")
+    p.add_argument("--micro-batch", default=None, metavar="N", help="images per replica at a time (default: the planner's choice)")
+    p.add_argument("--pipeline-stages", default=None, metavar="N", help="IPUs each replica is pipelined over (default: the planner's choice)")
+
+
+def plan_pins(args: argparse.Namespace) -> Pins:
+    """The pins the options give, each checked for a whole number >= 1."""
+    values = {}
+    for option in ("replicas", "micro_batch", "pipeline_stages"):
+        raw = getattr(args, option, None)
+        values[option] = None if raw is None else _int(raw, "--" + option.replace("_", "-"))
+    return Pins(**values)
+
+
 def _add_layer_options(p: argparse.ArgumentParser, sweep: bool = False) -> None:
     p.add_argument("--batch", default="1", help="batch size (default 1)")
     p.add_argument("--channels", default="256", help="input channels c (default 256)")
@@ -67,6 +83,7 @@ def _add_layer_options(p: argparse.ArgumentParser, sweep: bool = False) -> None:
     p.add_argument("--train", action="store_true", help="training: forward + backward-data + backward-weights")
     p.add_argument("--chips", default=DEFAULT_CHIPS, help=f"comma-separated chip ids (default {DEFAULT_CHIPS})")
     p.add_argument("--hw-file", action="append", default=[], metavar="PATH", help="also model the chip in this TOML spec (repeatable)")
+    add_plan_options(p)
 
 
 # ---- parsing --------------------------------------------------------------------------
@@ -131,6 +148,12 @@ def load_chips(args: argparse.Namespace) -> list[Chip]:
     return chips
 
 
+def _check_pins(pins: Pins, batch: int, chips: list[Chip]) -> None:
+    """Every pin checked against every chip before anything is costed."""
+    for chip in chips:
+        pins.check(batch, chip.devices, 1, chip.family)
+
+
 def _common(args: argparse.Namespace) -> tuple[int, str]:
     batch = _int(args.batch, "--batch")
     if args.dtype not in ("fp16", "fp32"):
@@ -163,8 +186,10 @@ def run_layer(args: argparse.Namespace, out=None) -> int:
     out = out or sys.stdout
     batch, dtype = _common(args)
     layer = build_layer(args)
+    pins = plan_pins(args)
     chips = load_chips(args)
-    ests = {c.id: estimate(c, layer, batch=batch, dtype=dtype, train=args.train) for c in chips}
+    _check_pins(pins, batch, chips)
+    ests = {c.id: estimate(c, layer, batch=batch, dtype=dtype, train=args.train, pins=pins) for c in chips}
     if args.json:
         doc = {
             "layer": _layer_dict(layer), "batch": batch, "dtype": dtype, "train": args.train,

@@ -12,6 +12,8 @@ import time
 from ipuexplore.formatting import seconds, si
 from ipuexplore.hardware import DEFAULT_PAIR
 
+from .layer import add_plan_options, plan_pins
+
 DEFAULT_CHIPS = ",".join(DEFAULT_PAIR)
 
 
@@ -24,22 +26,27 @@ def register(subparsers) -> None:
     )
     p.add_argument("name", metavar="NAME", nargs="?", help="network name (see --list) or path to an .onnx model")
     p.add_argument("--list", action="store_true", help="list the network names and exit")
-    p.add_argument("--batch", type=int, default=1, help="images per step (default 1)")
+    p.add_argument("--batch", type=int, default=1, help="images per step, global for a system (default 1)")
     p.add_argument("--res", type=int, default=None, help="input resolution (default: the network's own)")
     p.add_argument("--chips", default=DEFAULT_CHIPS, help=f"comma-separated chip ids or spec paths (default {DEFAULT_CHIPS})")
     p.add_argument("--hw-file", action="append", default=[], metavar="PATH", help="add a chip spec file (repeatable)")
     p.add_argument("--dtype", choices=("fp16", "fp32"), default="fp16", help="data type (default fp16)")
-    p.add_argument("--train", action="store_true", help="per-layer times for a training step (fwd + bwd)")
+    p.add_argument("--train", action="store_true", help="a training step (fwd + bwd + weight update, all-reduce on systems)")
     p.add_argument("--group-size", type=int, default=None, metavar="N",
                    help="channels per group in every block's spatial conv; block widths re-chosen to keep MACs")
     p.add_argument("--width", type=float, default=1.0, help="channel width multiplier (default 1.0)")
     p.add_argument("--layers", action="store_true", help="show the per-layer table (and add it to --json)")
+    p.add_argument("--why", action="store_true", help="print each chip's plan, memory and every step term with why")
+    add_plan_options(p)
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print one JSON object")
     out.add_argument("--csv", action="store_true", help="print the per-layer table as CSV")
     p.add_argument("--run", action="store_true",
                    help="also run the forward pass on this machine (C engine, random weights) next to the host model")
     p.add_argument("--workers", type=int, default=None, help="engine workers for --run (default: all cores)")
+    p.add_argument("--check", action="store_true",
+                   help="with --run on an .onnx model: compare the fused session's output with ONNX Runtime's "
+                        "and print the largest difference relative to the largest logit")
     p.set_defaults(func=run)
 
 
@@ -47,13 +54,17 @@ def load_network(args):
     from ipuexplore import networks
 
     name = args.name
-    if name.endswith(".onnx") or os.sep in name:
+    if _is_onnx(name):
         for option, value, default in (("--res", args.res, None), ("--group-size", args.group_size, None),
                                        ("--width", args.width, 1.0)):
             if value != default:
                 raise ValueError(f"{option} cannot be applied to an ONNX model ({name})")
         return networks.load_onnx(name)
     return networks.build(name, res=args.res, group_size=args.group_size, width=args.width)
+
+
+def _is_onnx(name: str) -> bool:
+    return name.endswith(".onnx") or os.sep in name
 
 
 def run(args) -> int:
@@ -67,24 +78,34 @@ def run(args) -> int:
     if args.run and args.csv:
         raise ValueError("--run has no CSV form (the CSV is the model's per-layer table): use --json "
                          "or the readable output")
+    if args.check and not (args.run and _is_onnx(args.name)):
+        raise ValueError("--check compares the session with ONNX Runtime: it needs --run and an .onnx model")
     network = load_network(args)
     chips = [c.strip() for c in args.chips.split(",") if c.strip()] + list(args.hw_file)
-    analysis = networks.analyse(network, chips, batch=args.batch, dtype=args.dtype, train=args.train)
+    if args.batch < 1:
+        raise ValueError(f"--batch must be >= 1, got {args.batch}")
+    pins = plan_pins(args)
+    analysis = networks.analyse(network, chips, batch=args.batch, dtype=args.dtype, train=args.train, pins=pins)
     host = _host_run(network, args) if args.run else None
+    session = _session_run(network, args) if args.run else None
     if args.json:
         out = analysis.to_dict(layers=args.layers)
         if host is not None:
             out["host_run"] = _host_dict(*host)
+            out["session"] = session
         json.dump(out, sys.stdout, indent=1)
         print()
     elif args.csv:
         _write_csv(analysis, sys.stdout)
     else:
         _print_summary(analysis)
+        if args.why:
+            _print_why(analysis)
         if args.layers:
             _print_layers(analysis)
         if host is not None:
             _print_host(*host, show_layers=args.layers)
+            _print_session(session)
     return 0
 
 
@@ -101,13 +122,30 @@ def _print_summary(a) -> None:
         ops = ", ".join(f"{op} x{n}" for op, n in a.unsupported)
         print(f"unsupported ONNX ops (not modeled, input passed through): {ops}")
     print()
-    header = f"{'chip':<12} {'latency':>10} {'img/s':>10} {'train img/s':>12} {'vs ' + a.baseline:>12} {'train vs':>9}  time by bound"
+    header = (f"{'chip':<12} {'step':>10} {'img/s':>10} {'vs ' + a.baseline:>14}  {'plan':<46} time by bound")
     print(header)
     for chip, t in a.totals.items():
         share = sorted(t.time_by_bound.items(), key=lambda kv: -kv[1])
         bounds = ", ".join(f"{b} {s / t.time_s:.0%}" for b, s in share if t.time_s > 0 and s / t.time_s >= 0.01)
-        print(f"{chip:<12} {seconds(t.latency_s):>10} {t.throughput_img_s:>10.4g} {t.train_throughput_img_s:>12.4g} "
-              f"{t.throughput_ratio:>11.3g}x {t.train_throughput_ratio:>8.3g}x  {bounds}")
+        ratio = t.train_throughput_ratio if a.train else t.throughput_ratio
+        plan = t.step.why if t.step is not None else ""
+        print(f"{chip:<12} {seconds(t.time_s):>10} {t.throughput_img_s:>10.4g} {ratio:>13.3g}x  {plan[:46]:<46} {bounds}")
+    if a.train:
+        print("(step = one training step at the global batch: forward, backward, weight update, all-reduce; img/s = batch / step)")
+    else:
+        print("(step = one inference step at the global batch; img/s = batch / step)")
+
+
+def _print_why(a) -> None:
+    """Each chip's plan, its memory per chip and every step term with why it has its value."""
+    for chip, t in a.totals.items():
+        step = t.step
+        print(f"\n{chip}: {step.why}")
+        mem = ", ".join(f"{k} {si(v, 'B')}" for k, v in step.memory_bytes.items())
+        print(f"  memory per chip: {mem} (capacity {si(step.capacity_bytes, 'B')})")
+        for name, term in step.terms.items():
+            value = seconds(term.value) if term.unit == "s" else f"{term.value:.4g} {term.unit}"
+            print(f"  {name:<22} {value:>10}  {term.why}")
 
 
 def _print_layers(a) -> None:
@@ -193,3 +231,30 @@ def _print_host(result, model, *, show_layers: bool) -> None:
         rate = measured.flops / measured.time_s / 1e9 if measured.time_s > 0 and measured.flops else 0.0
         print(f"{measured.name[:24]:<24} {row.shape[:40]:<40} {seconds(measured.time_s):>10} "
               f"{seconds(row.costs['host'].time_s):>10} {rate:>9.3g}")
+
+
+def _session_run(network, args) -> dict:
+    """The fused HostSession on the same batch: median of 5 timed runs after a warm-up; with
+    --check, its output against ONNX Runtime's on the same input."""
+    import numpy as np
+
+    from ipuexplore.networks import session as sessions
+
+    model = args.name if _is_onnx(args.name) else network
+    with sessions.HostSession(model, args.batch, workers=args.workers) as session:
+        x = np.random.default_rng(0).standard_normal(session.input_shape, dtype=np.float32)
+        wall = float(np.median(sessions.time_runs(session, x, runs=5)))
+        out = {**session.describe(), "weights": "onnx" if model is args.name else "random", "wall_s": wall,
+               "images_per_s": args.batch / wall}
+        if args.check:
+            reference = sessions.onnxruntime_output(args.name, x, threads=session.workers)
+            out["max_rel_diff"] = sessions.max_relative_difference(session.run(x), reference)
+    return out
+
+
+def _print_session(s: dict) -> None:
+    print(f"fused session ({s['workers']} workers, fp32, {s['weights']} weights, batch {s['batch']}, "
+          f"{s['layers']} layers in {s['steps']} steps, median of 5): {s['images_per_s']:.4g} img/s "
+          f"({s['wall_s'] * 1e3:.3g} ms per batch)")
+    if "max_rel_diff" in s:
+        print(f"check against ONNX Runtime: largest difference {s['max_rel_diff']:.3g} of the largest logit")

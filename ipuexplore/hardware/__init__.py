@@ -21,7 +21,7 @@ from importlib import resources
 from types import MappingProxyType
 
 from .loader import load_chip_file, parse_chip
-from .spec import TAGS, Chip, CpuSpec, Figure, GpuSpec, IpuSpec
+from .spec import TAGS, Chip, CpuSpec, Figure, GpuSpec, IpuSpec, SystemSpec
 
 __all__ = [
     "Chip",
@@ -29,6 +29,9 @@ __all__ = [
     "Figure",
     "GpuSpec",
     "IpuSpec",
+    "SystemSpec",
+    "SYSTEM_IDS",
+    "listing",
     "TAGS",
     "CHIP_IDS",
     "DEFAULT_PAIR",
@@ -39,13 +42,25 @@ __all__ = [
 
 # Shipped ids in the order tables show them: the source article's pair first.
 CHIP_IDS = ("ipu-mk1", "ipu-mk2", "ipu-bow", "v100", "a100-40gb", "a100-80gb", "h100", "host")
+# Shipped systems (family "system": several chips and their links), after the chips.
+SYSTEM_IDS = ("ipu-c2", "ipu-pod16", "bow-pod16", "bow-pod64", "bow-pod256")
 # The pair the source article compares (Graphcore blog, Masters 2020): every view's default.
 DEFAULT_PAIR = ("ipu-mk1", "v100")
 
 
 def list_chips() -> list[str]:
-    """Ids of the shipped chip specs."""
-    return list(CHIP_IDS)
+    """Ids of every shipped target: the chips, then the systems (what ``--chips`` takes)."""
+    return list(CHIP_IDS + SYSTEM_IDS)
+
+
+def listing() -> list[tuple[str, str]]:
+    """(id, one-line description) of every shipped chip and system, in table order."""
+    out = []
+    for chip_id in list_chips():
+        chip = _shipped(chip_id)
+        what = f"{chip.devices} x {chip.device}" if chip.system is not None else chip.family
+        out.append((chip_id, f"{chip.name} ({what})"))
+    return out
 
 
 def load_chip(id_or_path: str | os.PathLike, *, measure_host: bool = False) -> Chip:
@@ -53,20 +68,20 @@ def load_chip(id_or_path: str | os.PathLike, *, measure_host: bool = False) -> C
     if isinstance(id_or_path, Chip):
         return id_or_path
     text = os.fspath(id_or_path)
-    if text in CHIP_IDS:
+    if text in CHIP_IDS or text in SYSTEM_IDS:
         chip = _shipped(text)
         if text == "host" and measure_host:
             chip = _measured_host(chip)
         return chip
     if text.endswith(".toml") or os.sep in text or "/" in text or os.path.exists(text):
-        return load_chip_file(text)
-    raise ValueError(f"unknown chip {text!r}: expected one of {', '.join(CHIP_IDS)} or a path to a .toml spec")
+        return load_chip_file(text, load_chip)
+    raise ValueError(f"unknown chip {text!r}: expected one of {', '.join(CHIP_IDS + SYSTEM_IDS)} or a path to a .toml spec")
 
 
 @lru_cache(maxsize=None)
 def _shipped(chip_id: str) -> Chip:
     text = resources.files(__package__).joinpath(f"{chip_id}.toml").read_text(encoding="utf-8")
-    chip = parse_chip(text, f"ipuexplore/hardware/{chip_id}.toml")
+    chip = parse_chip(text, f"ipuexplore/hardware/{chip_id}.toml", load_chip)
     if chip.id != chip_id:  # a packaging mistake, not a user error
         raise RuntimeError(f"{chip_id}.toml declares id {chip.id!r}")
     return chip

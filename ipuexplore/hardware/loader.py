@@ -14,15 +14,24 @@ from dataclasses import fields
 from pathlib import Path
 from types import MappingProxyType
 
-from .spec import FAMILIES, INT_FIELDS, OPTIONAL, RANGES, SPEC_CLASSES, TAGS, Chip, Figure
+from typing import Callable
+
+from .spec import FAMILIES, INT_FIELDS, OPTIONAL, RANGES, SPEC_CLASSES, TAGS, Chip, Figure, SystemSpec
 
 MAX_FILE_BYTES = 256 * 1024  # a spec is a few KiB; anything bigger is not a spec
-TOP_LEVEL_KEYS = {"schema", "id", "name", "family", "notes", "figures", "sources"}
+TOP_LEVEL_KEYS = {"schema", "id", "name", "family", "chip", "notes", "figures", "sources"}
+# a system's topology, named in the error when one is missing
+TOPOLOGY = "system topology"
 SCHEMA_VERSION = 1
 
 
-def parse_chip(text: str, origin: str = "<string>") -> Chip:
-    """Validate TOML text; ``origin`` names it in error messages."""
+def parse_chip(text: str, origin: str = "<string>", resolve: Callable[[str], Chip] | None = None) -> Chip:
+    """Validate TOML text; ``origin`` names it in error messages.
+
+    A ``family = "system"`` file names its device in a top-level ``chip``; ``resolve``
+    loads that chip (an id or a path) and the system comes back as the device's family
+    and spec with ``system`` (its topology) and ``device`` set.
+    """
     if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
         raise ValueError(f"{origin}: file is larger than {MAX_FILE_BYTES} bytes; not a chip spec")
     try:
@@ -51,6 +60,11 @@ def parse_chip(text: str, origin: str = "<string>") -> Chip:
     family = doc["family"]
     if family not in FAMILIES:
         raise fail(f"field 'family' must be one of {list(FAMILIES)}, got {family!r}")
+    if family == "system":
+        if not isinstance(doc.get("chip"), str) or not doc["chip"].strip():
+            raise fail("missing field 'chip' (the chip id a system is made of)")
+    elif "chip" in doc:
+        raise fail(f"field 'chip' is only for family 'system', not {family!r}")
     notes = doc.get("notes", "")
     if not isinstance(notes, str):
         raise fail(f"field 'notes' must be a string, got {type(notes).__name__}")
@@ -77,10 +91,13 @@ def parse_chip(text: str, origin: str = "<string>") -> Chip:
                 values[name] = OPTIONAL[family][name]
                 provenance[name] = Figure("A", "not present on this chip (field omitted)")
                 continue
-            raise fail(f"missing field figures.{name}")
+            what = f" ({TOPOLOGY})" if family == "system" else ""
+            raise fail(f"missing field figures.{name}{what}")
         value, figure = _figure(raw[name], name, sources, origin)
         values[name] = value
         provenance[name] = figure
+    if family == "system":
+        return _system(doc, cls(**values), provenance, sources, notes, origin, resolve, fail)
     return Chip(
         id=doc["id"],
         name=doc["name"],
@@ -93,7 +110,35 @@ def parse_chip(text: str, origin: str = "<string>") -> Chip:
     )
 
 
-def load_chip_file(path: str | Path) -> Chip:
+def _system(doc, spec: SystemSpec, provenance, sources, notes, origin, resolve, fail) -> Chip:
+    if spec.devices_per_node > spec.devices or spec.devices % spec.devices_per_node:
+        raise fail(f"field figures.devices_per_node ({spec.devices_per_node}) must divide figures.devices ({spec.devices})")
+    if spec.devices > spec.devices_per_node and spec.inter_node_link_gb_s <= 0:
+        raise fail("missing field figures.inter_node_link_gb_s (system topology): "
+                   f"{spec.devices // spec.devices_per_node} nodes need a link between them")
+    if resolve is None:
+        raise fail("a system spec needs its chip loaded: use ipuexplore.hardware.load_chip")
+    try:
+        device = resolve(doc["chip"])
+    except ValueError as exc:
+        raise fail(f"field 'chip': {exc}") from None
+    if device.system is not None or device.family not in ("ipu", "gpu"):
+        raise fail(f"field 'chip' must name an IPU or a GPU, got {doc['chip']!r} ({device.family})")
+    return Chip(
+        id=doc["id"],
+        name=doc["name"],
+        family=device.family,
+        spec=device.spec,
+        figures=MappingProxyType({**device.figures, **provenance}),
+        sources=MappingProxyType({**device.sources, **sources}),
+        notes=notes,
+        path=origin,
+        system=spec,
+        device=device.id,
+    )
+
+
+def load_chip_file(path: str | Path, resolve: Callable[[str], Chip] | None = None) -> Chip:
     path = Path(path)
     try:
         size = path.stat().st_size
@@ -112,7 +157,7 @@ def load_chip_file(path: str | Path) -> Chip:
         raise ValueError(f"cannot read chip spec {str(path)!r}: {exc.strerror or exc}") from None
     if len(data) > MAX_FILE_BYTES:
         raise ValueError(f"{path}: more than {MAX_FILE_BYTES} bytes; not a chip spec")
-    return parse_chip(text, str(path))
+    return parse_chip(text, str(path), resolve)
 
 
 def _figure(entry, name: str, sources: dict, origin: str) -> tuple[float, Figure]:

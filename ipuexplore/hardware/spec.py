@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Mapping
 
-FAMILIES = ("ipu", "gpu", "cpu")
+FAMILIES = ("ipu", "gpu", "cpu", "system")
 TAGS = {
     "V": "read in the source",
     "S": "secondary summary of a primary source",
@@ -62,6 +62,9 @@ class IpuSpec:
     streaming_capacity_gb: float
     peak_fp16_tflop_s: float
     peak_fp32_tflop_s: float
+    # 1 where the IPU has streaming memory the software can offload weights and optimizer
+    # state to (Mk2/Bow: DRAM behind the gateway); Mk1's only off-chip memory is the host's
+    streaming_memory: int = 0
 
     @property
     def sram_total_bytes(self) -> float:
@@ -115,7 +118,29 @@ class CpuSpec:
     channel_kernel_efficiency: float = 1.0
 
 
-SPEC_CLASSES = {"ipu": IpuSpec, "gpu": GpuSpec, "cpu": CpuSpec}
+@dataclass(frozen=True)
+class SystemSpec:
+    """Several chips of one kind joined by links: a card, a DGX or an IPU-POD.
+
+    A node is the group of chips sharing the fast links (IPU-Links, NVLink); nodes talk
+    over the slower inter-node links (GW-Links, InfiniBand). Bandwidths are per direction.
+    """
+
+    devices: int  # chips in the system
+    devices_per_node: int  # chips sharing the fast in-node links
+    intra_node_link_gb_s: float  # per device, usable by one ring step inside a node
+    host_link_gb_s: float  # per node, input images from the host
+    collective_step_latency_us: float  # latency of one step of a ring all-reduce
+    inter_node_link_gb_s: float = 0.0  # per node between nodes (0: a single node)
+    io_overlap: int = 0  # 1 when the software overlaps host I/O with compute (I/O tiles, prefetching loaders)
+
+    @property
+    def nodes(self) -> int:
+        return -(-self.devices // self.devices_per_node)
+
+
+SPEC_CLASSES = {"ipu": IpuSpec, "gpu": GpuSpec, "cpu": CpuSpec, "system": SystemSpec}
+
 
 # Plausible ranges per field (inclusive). A value outside is rejected as a likely unit slip.
 RANGES: dict[str, tuple[float, float]] = {
@@ -137,6 +162,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "slic_available": (0, 1),
     "vmac_available": (0, 1),
     "sync_cycles": (1, 1e6),
+    "streaming_memory": (0, 1),
     "sram_usable_fraction": (0.01, 1),
     "streaming_bw_gb_s": (0.1, 1e5),
     "streaming_capacity_gb": (0.1, 1e6),
@@ -168,10 +194,21 @@ RANGES: dict[str, tuple[float, float]] = {
     "depthwise_kernel_efficiency": (0.001, 1),
     "row_kernel_efficiency": (0.001, 1),
     "channel_kernel_efficiency": (0.001, 1),
+    # system
+    "devices": (1, 1e6),
+    "devices_per_node": (1, 1e4),
+    "intra_node_link_gb_s": (0.01, 1e5),
+    "inter_node_link_gb_s": (0, 1e5),
+    "host_link_gb_s": (0.01, 1e5),
+    "collective_step_latency_us": (0.001, 1e5),
+    "io_overlap": (0, 1),
 }
 
 # Fields that may be left out, with the value that then applies (and why).
 OPTIONAL: dict[str, dict[str, float]] = {
+    "ipu": {
+        "streaming_memory": 0.0,  # no off-chip memory to offload to
+    },
     "gpu": {
         "peak_tf32_tensor_tflop_s": 0.0,  # pre-Ampere GPUs have no TF32 tensor cores
         "depthwise_bw_efficiency": 0.0,  # a depthwise kernel streams like any other (no extra term)
@@ -180,6 +217,10 @@ OPTIONAL: dict[str, dict[str, float]] = {
         "depthwise_kernel_efficiency": 1.0,
         "row_kernel_efficiency": 1.0,
         "channel_kernel_efficiency": 1.0,
+    },
+    "system": {
+        "inter_node_link_gb_s": 0.0,  # a single node has no inter-node links
+        "io_overlap": 0.0,  # host transfers are a phase of their own
     },
 }
 
@@ -203,6 +244,15 @@ class Chip:
     sources: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     notes: str = ""
     path: str = ""  # file it was loaded from ("" for built-in defaults)
+    # a system (card, DGX, IPU-POD) is its device's family and spec plus its topology
+    system: SystemSpec | None = None
+    device: str = ""  # the chip id a system is made of ("" for a single chip)
+
+    @property
+    def devices(self) -> int:
+        """Chips this target has (1 for a single chip)."""
+        return self.system.devices if self.system is not None else 1
+
 
     # ---- family-independent views, for tables and the UI -------------------------------
     def peak_flop_s(self, dtype: str = "fp16") -> float:

@@ -20,7 +20,8 @@ from types import MappingProxyType
 from ipuexplore.hardware import Chip, load_chip
 from ipuexplore.layers import Layer, dtype_bytes
 
-from . import cpu, gpu, ipu
+from . import collectives, cpu, gpu, ipu, serialise
+from .plan import PLAN_KEYS, Pins, Plan
 from .result import BOUNDS, COST_CACHE_SIZE, Estimate, LazyTerms, Phase, Term, bound_of
 from .roofline import Roofline, roofline
 from .work import PHASES, Work, activation_bytes_kept, passes
@@ -30,6 +31,9 @@ __all__ = [
     "Estimate",
     "PHASES",
     "Phase",
+    "PLAN_KEYS",
+    "Pins",
+    "Plan",
     "Roofline",
     "Term",
     "Work",
@@ -38,8 +42,17 @@ __all__ = [
 ]
 
 
-def estimate(chip: Chip | str, layer: Layer, *, batch: int = 1, dtype: str = "fp16", train: bool = False) -> Estimate:
-    """Time, traffic and bound of ``layer`` on ``chip`` (an id, a path or a Chip)."""
+def estimate(
+    chip: Chip | str, layer: Layer, *, batch: int = 1, dtype: str = "fp16", train: bool = False,
+    pins: Pins | None = None,
+) -> Estimate:
+    """Time, traffic and bound of ``layer`` on ``chip`` (an id, a path or a Chip).
+
+    On a system (``ipu-c2``, an IPU-POD, a DGX) ``batch`` is the global batch: it is split
+    over data-parallel replicas (``pins`` may fix replicas and micro-batch) and training adds
+    the all-reduce of the layer's weight gradients. A layer too big for one IPU's memory is
+    serialised (batch, then output channels), as poplibs does, before anything is streamed.
+    """
     if not isinstance(chip, Chip):
         chip = load_chip(chip)
     if not isinstance(layer, Layer):
@@ -47,11 +60,23 @@ def estimate(chip: Chip | str, layer: Layer, *, batch: int = 1, dtype: str = "fp
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise ValueError(f"batch must be an int >= 1, got {batch!r}")
     dtype_bytes(dtype)  # validates dtype, naming it
-    works, kept, working, described = _layer_work(layer, batch, dtype, train)
+    pins = pins or Pins()
+    pins.check(batch, chip.devices, 1, chip.family)
+    if chip.system is None and pins == Pins():
+        return device_estimate(chip, layer, batch, dtype, train)
+    return _replicated(chip, layer, batch, dtype, train, pins)
 
+
+def device_estimate(chip: Chip, layer: Layer, batch: int, dtype: str, train: bool) -> Estimate:
+    """One chip running the whole ``batch``; on an IPU a layer that does not fit is serialised."""
+    works, kept, working, described = _layer_work(layer, batch, dtype, train)
     if chip.family == "ipu":
         capacity = ipu.capacity_bytes(chip)
         fits = working <= capacity
+        if not fits:
+            serial = serialise.split(layer, batch, dtype, train, capacity)
+            if serial is not None:
+                return _serialised(chip, layer, batch, dtype, train, serial, capacity)
         phases = [ipu.cost(chip, w, dtype, in_sram=fits) for w in works]
     elif chip.family == "gpu":
         capacity = gpu.capacity_bytes(chip)
@@ -62,7 +87,76 @@ def estimate(chip: Chip | str, layer: Layer, *, batch: int = 1, dtype: str = "fp
         capacity = cpu.capacity_bytes(chip)
         fits = working <= capacity
         phases = [cpu.cost(chip, w, dtype) for w in works]
-    return _combine(chip, described, batch, dtype, train, phases, fits, working, capacity, kept)
+    plan = Plan(1, 1, 1, batch, 1, False, fits)
+    return _combine(chip, described, batch, dtype, train, phases, fits, working, capacity, kept, plan=plan)
+
+
+def _serialised(chip, layer, batch, dtype, train, serial: "serialise.Serial", capacity) -> Estimate:
+    """The layer run as ``serial.pieces`` pieces one after another (poplibs serialises a
+    convolution's batch or output channels when its temporaries exceed the memory given to it)."""
+    parts = [(device_estimate(chip, piece, m, dtype, train), n) for piece, m, n in serial.parts]
+    first = parts[0][0]
+    phases = [
+        _scaled(first_phase, [(e.phases[i], n) for e, n in parts])
+        for i, first_phase in enumerate(first.phases)
+    ]
+    kept = sum(e.activation_bytes_kept * n for e, n in parts)
+    plan = Plan(1, 1, 1, serial.micro_batch, serial.pieces, False, first.fits)
+    extra = {"serialised_pieces": Term(float(serial.pieces), "pieces", serial.why)}
+    return _combine(chip, layer.describe(), batch, dtype, train, phases, first.fits, first.working_set_bytes,
+                    capacity, kept, plan=plan, extra=extra)
+
+
+def _replicated(chip, layer, batch, dtype, train, pins: Pins) -> Estimate:
+    """A layer on a system: the global batch over replicas, micro-batches one after another,
+    and (training) the all-reduce of its weight gradients across replicas."""
+    replicas = pins.replicas or min(chip.devices, batch)
+    per_replica = -(-batch // replicas)
+    micro = min(pins.micro_batch or per_replica, per_replica)
+    steps = -(-per_replica // micro)
+    one = device_estimate(chip, layer, micro, dtype, train)
+    phases = [_scaled(p, [(p, steps)], replicas) for p in one.phases]
+    micro_plan = one.plan
+    plan = Plan(replicas, replicas, 1, micro_plan.micro_batch, steps * micro_plan.gradient_accumulation,
+                False, one.fits)
+    extra = dict(_extra_terms(one))
+    if train and replicas > 1:
+        grads = float(layer.weight_bytes(dtype))
+        t = collectives.allreduce_s(grads, replicas, chip.system)
+        extra["allreduce_s"] = Term(t, "s", f"ring all-reduce of {grads:,.0f} B of weight gradients over {replicas} replicas (models.collectives)")
+        phases.append(_step_phase("allreduce", t, "exchange", "links"))
+    return _combine(chip, layer.describe(), batch, dtype, train, phases, one.fits, one.working_set_bytes,
+                    one.capacity_bytes, one.activation_bytes_kept * steps, plan=plan, extra=extra)
+
+
+def _extra_terms(e: Estimate) -> dict[str, Term]:
+    return {k: t for k, t in e.terms.items() if k == "serialised_pieces"}
+
+
+def _scaled(template: Phase, parts: list[tuple[Phase, int]], copies: int = 1) -> Phase:
+    """``template``'s phase summed over parts run one after another (count each), on
+    ``copies`` chips at once (their work adds, their time does not)."""
+    def total(attr):
+        return sum(getattr(p, attr) * n for p, n in parts) * (1 if attr == "time_s" else copies)
+    levels: dict[str, float] = {}
+    bounds: dict[str, float] = {}
+    for p, n in parts:
+        for k, v in p.bytes_by_level.items():
+            levels[k] = levels.get(k, 0.0) + v * n
+        for k, v in p.time_by_bound.items():
+            bounds[k] = bounds.get(k, 0.0) + v * n
+    return Phase(
+        name=template.name, time_s=total("time_s"), flops=total("flops"), vector_ops=total("vector_ops"),
+        bytes=total("bytes"), bytes_by_level=MappingProxyType(levels), time_by_bound=MappingProxyType(bounds),
+        bound=bound_of(bounds), unit=template.unit, memory_level=template.memory_level, terms=template.terms,
+    )
+
+
+def _step_phase(name: str, time_s: float, bound: str, level: str) -> Phase:
+    by_bound = {b: (time_s if b == bound else 0.0) for b in BOUNDS}
+    return Phase(name=name, time_s=time_s, flops=0.0, vector_ops=0.0, bytes=0.0,
+                 bytes_by_level=MappingProxyType({}), time_by_bound=MappingProxyType(by_bound),
+                 bound=bound, unit=name, memory_level=level)
 
 
 @lru_cache(maxsize=COST_CACHE_SIZE)
@@ -82,7 +176,8 @@ _WORKING_WHY = "inputs + weights + outputs (+ weight grads and kept activations 
 _CAPACITY_WHY = "usable on-chip SRAM (IPU) or device memory (GPU, CPU)"
 
 
-def _combine(chip, described, batch, dtype, train, phases: list[Phase] | tuple[Phase, ...], fits, working, capacity, kept) -> Estimate:
+def _combine(chip, described, batch, dtype, train, phases: list[Phase] | tuple[Phase, ...], fits, working, capacity, kept,
+             plan: Plan | None = None, extra: dict[str, Term] | None = None) -> Estimate:
     time_s = flops = vector_ops = nbytes = 0.0
     levels: dict[str, float] = {}
     by_bound = {b: 0.0 for b in BOUNDS}
@@ -99,7 +194,7 @@ def _combine(chip, described, batch, dtype, train, phases: list[Phase] | tuple[P
         if p.time_s > main.time_s:  # the first of the slowest, as max() picks
             main = p
     work = flops if flops else vector_ops
-    peak = chip.peak_flop_s(dtype)
+    peak = chip.peak_flop_s(dtype) * chip.devices
     achieved = flops / time_s if time_s > 0 else 0.0
 
     def t() -> dict[str, Term]:  # built when first read (LazyTerms)
@@ -107,6 +202,7 @@ def _combine(chip, described, batch, dtype, train, phases: list[Phase] | tuple[P
         out["working_set_bytes"] = Term(float(working), "B", _WORKING_WHY)
         out["capacity_bytes"] = Term(float(capacity), "B", _CAPACITY_WHY)
         out["peak_flop_s"] = Term(peak, "FLOP/s", f"best unit's peak in {dtype}")
+        out.update(extra or {})
         return out
 
     return Estimate(
@@ -133,4 +229,5 @@ def _combine(chip, described, batch, dtype, train, phases: list[Phase] | tuple[P
         activation_bytes_kept=float(kept),
         terms=LazyTerms(t),
         phases=tuple(phases),
+        plan=plan,
     )

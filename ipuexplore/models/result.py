@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Callable, Iterator, Mapping
+
+if TYPE_CHECKING:
+    from .plan import Plan
 
 BOUNDS = ("compute", "memory", "exchange", "overhead")
 
@@ -137,6 +140,7 @@ class Estimate:
     activation_bytes_kept: float
     terms: Mapping[str, Term]
     phases: tuple[Phase, ...]
+    plan: "Plan | None" = None  # how the step is laid out (models.plan); None: one chip, one batch
 
     def phase(self, name: str) -> Phase:
         for p in self.phases:
@@ -170,6 +174,7 @@ class Estimate:
             "activation_bytes_kept": self.activation_bytes_kept,
             "terms": {k: t.to_dict() for k, t in self.terms.items()},
             "phases": [p.to_dict() for p in self.phases],
+            "plan": self.plan.to_dict() if self.plan is not None else None,
         }
 
 

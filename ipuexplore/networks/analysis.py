@@ -1,13 +1,14 @@
 """A network through the performance models: per-layer rows and per-chip totals.
 
-Layers run one after another (no overlap between layers), so a network's time on a chip is the
-sum of its layers' modeled times. Per-image counts (params, MACs, FLOPs = 2 x MACs) describe
-the network; times, bytes and arithmetic intensity are for one step at batch ``batch``.
+Each chip (or system) runs the step its planner chose (``models.netplan``: replicas, pipeline
+stages, micro-batch, gradient accumulation, recomputation); layers run one after another
+within a micro-batch, and the step adds its own costs (weight update, all-reduce, host I/O,
+pipeline bubbles). Per-image counts (params, MACs, FLOPs = 2 x MACs) describe the network;
+times, bytes and arithmetic intensity are for one step at the global batch ``batch``.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -49,20 +50,28 @@ class ChipTotals:
     chip: str
     time_s: float  # one step at batch B in the analysed mode (training step when train=True)
     latency_s: float  # inference of one batch of B images
-    throughput_img_s: float  # inference
+    throughput_img_s: float  # batch / time_s, in the analysed mode
     train_time_s: float
     train_throughput_img_s: float
     throughput_ratio: float  # inference throughput / the baseline chip's
     train_throughput_ratio: float
     time_by_bound: dict[str, float]  # seconds of time_s per bound ("compute", "memory", ...)
+    step: Any = None  # models.netplan.Step of the analysed mode: plan, terms, memory
+
+    @property
+    def plan(self):
+        return self.step.plan
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "time_s": self.time_s, "latency_s": self.latency_s, "throughput_img_s": self.throughput_img_s,
             "train_time_s": self.train_time_s, "train_throughput_img_s": self.train_throughput_img_s,
             "throughput_ratio": self.throughput_ratio, "train_throughput_ratio": self.train_throughput_ratio,
             "time_by_bound_s": dict(self.time_by_bound),
         }
+        if self.step is not None:
+            out.update(self.step.to_dict())
+        return out
 
 
 @dataclass(frozen=True)
@@ -122,13 +131,17 @@ def _shape_key(layer: Layer) -> tuple:
     return tuple(getattr(layer, name) for name in _SHAPE_FIELDS)
 
 
-def analyse(network: Network, chips, *, batch: int = 1, dtype: str = "fp16", train: bool = False) -> NetworkAnalysis:
-    """Model ``network`` on each chip (ids, spec paths or loaded `Chip`s) at ``batch``.
+def analyse(network: Network, chips, *, batch: int = 1, dtype: str = "fp16", train: bool = False,
+            pins=None) -> NetworkAnalysis:
+    """Model ``network`` on each chip or system (ids, spec paths or loaded `Chip`s) at ``batch``.
 
-    Both modes are costed on every chip (the totals report inference and training); the
-    per-layer rows show the mode asked for. Layers of the same shape are costed once.
+    Both modes are planned and costed on every chip (the totals report inference and
+    training); the per-layer rows and the plan show the mode asked for. ``pins``
+    (``models.Pins``) fixes replicas, micro-batch or pipeline stages. Layers of the same
+    shape are costed once per micro-batch.
     """
-    from .. import hardware, models  # lazy: the models are only needed here
+    from .. import hardware  # lazy: the models are only needed here
+    from ..models.netplan import network_step
 
     if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
         raise ValueError(f"batch must be a positive int, got {batch!r}")
@@ -142,49 +155,39 @@ def analyse(network: Network, chips, *, batch: int = 1, dtype: str = "fp16", tra
         raise ValueError(f"chips must not repeat, got {', '.join(ids)}")
 
     keys = [_shape_key(layer) for layer in network.layers]
+    image_elems = network.input_shape[0] * network.input_shape[1] * network.input_shape[2]
+    steps: dict[str, tuple] = {}
+    for chip_id, chip in zip(ids, loaded):
+        pair = tuple(network_step(chip, network.layers, batch, dtype, mode, image_elems=image_elems,
+                                  pins=pins, keys=keys) for mode in (False, True))
+        steps[chip_id] = pair
+    mode = 1 if train else 0
+
     unique: dict[tuple, Layer] = {}
     for key, layer in zip(keys, network.layers):
         unique.setdefault(key, layer)
-    repeats = Counter(keys)
-    mode = 1 if train else 0
-
-    # Per chip and shape: (inference, training) estimates; the rows share one LayerCost each.
-    costs: dict[tuple, dict[str, LayerCost]] = {key: {} for key in unique}
-    totals: dict[str, tuple[float, float]] = {}
-    by_bound: dict[str, Counter] = {}
-    for chip_id, chip in zip(ids, loaded):
-        inference_s = train_s = 0.0
-        bounds: Counter = Counter()
-        for key, layer in unique.items():
-            pair = (models.estimate(chip, layer, batch=batch, dtype=dtype, train=False),
-                    models.estimate(chip, layer, batch=batch, dtype=dtype, train=True))
-            n = repeats[key]
-            inference_s += n * pair[0].time_s
-            train_s += n * pair[1].time_s
-            shown = pair[mode]
-            bounds[shown.bound] += n * shown.time_s
-            costs[key][chip_id] = LayerCost(shown.time_s, shown.bound)
-        totals[chip_id] = (inference_s, train_s)
-        by_bound[chip_id] = bounds
-
     described = {key: (layer.describe(), layer.arithmetic_intensity(dtype, batch)) for key, layer in unique.items()}
     rows = tuple(
         LayerRow(layer.name, layer.kind.value, described[key][0], layer.g, layer.flops, layer.params,
-                 layer.activation_bytes(dtype, batch), described[key][1], costs[key])
-        for key, layer in zip(keys, network.layers)
+                 layer.activation_bytes(dtype, batch), described[key][1],
+                 {chip_id: LayerCost(steps[chip_id][mode].layer_time_s[i], steps[chip_id][mode].layer_bound[i])
+                  for chip_id in ids})
+        for i, (key, layer) in enumerate(zip(keys, network.layers))
     )
 
     baseline = ids[-1]
-    base_inference, base_train = totals[baseline]
+    base_inference, base_train = (s.time_s for s in steps[baseline])
     chip_totals = {}
     for chip_id in ids:
-        inference_s, train_s = totals[chip_id]
+        inference, training = steps[chip_id]
+        shown = training if train else inference
         chip_totals[chip_id] = ChipTotals(
-            chip=chip_id, time_s=train_s if train else inference_s, latency_s=inference_s,
-            throughput_img_s=_rate(batch, inference_s), train_time_s=train_s,
-            train_throughput_img_s=_rate(batch, train_s),
-            throughput_ratio=_ratio(base_inference, inference_s), train_throughput_ratio=_ratio(base_train, train_s),
-            time_by_bound=dict(by_bound[chip_id]),
+            chip=chip_id, time_s=shown.time_s, latency_s=inference.time_s,
+            throughput_img_s=_rate(batch, shown.time_s), train_time_s=training.time_s,
+            train_throughput_img_s=_rate(batch, training.time_s),
+            throughput_ratio=_ratio(base_inference, inference.time_s),
+            train_throughput_ratio=_ratio(base_train, training.time_s),
+            time_by_bound=dict(shown.time_by_bound), step=shown,
         )
     return NetworkAnalysis(network, ids, batch, dtype, train, rows, chip_totals, baseline, network.unsupported)
 

@@ -5,7 +5,7 @@ import types
 
 import pytest
 
-from ipuexplore.hardware import TAGS, list_chips, load_chip, parse_chip
+from ipuexplore.hardware import SYSTEM_IDS, TAGS, list_chips, load_chip, parse_chip
 from ipuexplore.hardware.loader import MAX_FILE_BYTES
 from ipuexplore.hardware.spec import GpuSpec, IpuSpec
 
@@ -13,7 +13,7 @@ IDS = ["ipu-mk1", "ipu-mk2", "ipu-bow", "v100", "a100-40gb", "a100-80gb", "h100"
 
 
 def test_list_chips_is_the_issue_ids():
-    assert list_chips() == IDS
+    assert list_chips() == IDS + list(SYSTEM_IDS)
 
 
 @pytest.mark.parametrize("chip_id", IDS)

@@ -1,0 +1,395 @@
+"""A whole training or inference step of a network on a chip or a system, and its plan.
+
+Per IPU, the step must fit the In-Processor Memory: the weights, (training) the gradient
+accumulators and the optimizer state, the activations kept for the backward pass of every
+micro-batch in flight, the largest layer's temporaries, and the code and exchange buffers.
+When it does not fit, the planner does what Graphcore's software does (their published
+configs, graphcore/examples applications/tensorflow/cnns/training/configs.yml: replicas,
+shards = pipeline stages, micro_batch_size, gradient_accumulation_count,
+enable_recomputation) and keeps the fastest plan that fits:
+
+- recomputation: only checkpoints are kept (each stage's input per micro-batch in flight, and
+  sqrt(n) checkpoints inside a stage, Chen et al. 2016, "Training deep nets with sublinear
+  memory cost"), and the forward pass is run again in the backward pass;
+- a smaller micro-batch with gradient accumulation;
+- pipelining over several IPUs: contiguous stages balanced by cost, with the pipeline's
+  ramp-up and ramp-down bubbles, (micro-batches + stages - 1) x the slowest stage (Huang et
+  al. 2019, GPipe), stage s of P keeping 2 (P - s) - 1 micro-batches' activations (Graphcore's
+  grouped schedule: a stage holds what is in flight until its backward pass returns);
+- layers too big for an IPU are serialised (models.serialise) inside each layer's estimate;
+- only then, on IPUs with streaming memory (Mk2/Bow), the optimizer state is offloaded to it
+  and read and written once per step.
+
+A step also pays, each a named term: the weight update (the optimizer reads weights,
+gradients and state and writes weights and state), the gradient all-reduce across replicas
+(models.collectives), the host I/O of the input images (overlapped only where the software
+overlaps it), batch norm's statistics reductions across tiles, and the inter-IPU copies of a
+pipeline. GPUs get the same plan keys: data-parallel replicas, the largest micro-batch that
+fits device memory, no pipelining and no recomputation.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Mapping, Sequence
+
+from ipuexplore.hardware import Chip, IpuSpec
+from ipuexplore.layers import Layer, LayerKind, dtype_bytes
+
+from . import collectives, device_estimate, ipu
+from .plan import Pins, Plan
+from .result import BOUNDS, Term
+from .work import activation_bytes_kept, passes
+
+# Code, vertex state and exchange programs per tile for each pass of each layer (a compute
+# set and its exchange). Graphcore publishes no figure; an order of magnitude from poplibs'
+# vertex state (tens of bytes per vertex, a few vertices per tile per pass) plus the
+# exchange code of the pass. Project assumption, shown as its own memory term.
+CODE_BYTES_PER_PASS_PER_TILE = 256
+# Optimizer state per weight, in weights: momentum SGD keeps one (Graphcore's CNN configs:
+# `optimiser: momentum`); the gradient accumulator is one more.
+OPTIMIZER_STATE_PER_WEIGHT = 1
+# Bytes per input pixel channel over the host link: Graphcore's configs send 8-bit images
+# (`eight_bit_io: True`) and normalise on the IPU.
+IMAGE_BYTES_PER_ELEMENT = 1
+# GPU (AMP): fp16 weights + fp32 master weights, fp32 gradients and fp32 momentum, in
+# bytes per parameter (Micikevicius et al. 2018, "Mixed precision training").
+GPU_BYTES_PER_PARAM = 2 + 4 + 4 + 4
+# the optimizer step touches, per parameter on a GPU: read master, grad, momentum; write
+# master, momentum, fp16 copy
+GPU_UPDATE_BYTES_PER_PARAM = 4 + 4 + 4 + 4 + 4 + 2
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a network on a chip or system under its plan."""
+
+    chip: str
+    plan: Plan
+    time_s: float
+    terms: Mapping[str, Term]
+    layer_time_s: tuple[float, ...]  # each layer's share of the step (all micro-batches)
+    layer_bound: tuple[str, ...]
+    time_by_bound: Mapping[str, float]
+    memory_bytes: Mapping[str, float]  # per chip (the fullest stage), by part
+    capacity_bytes: float
+    why: str
+
+    def to_dict(self) -> dict:
+        return {
+            "plan": self.plan.to_dict(),
+            "why": self.why,
+            "terms": {k: t.to_dict() for k, t in self.terms.items()},
+            "memory_bytes": dict(self.memory_bytes),
+            "capacity_bytes": self.capacity_bytes,
+        }
+
+
+@dataclass
+class _Net:
+    """Per-layer quantities the planner reuses, and a cache of estimates by (shape, batch)."""
+
+    chip: Chip
+    layers: Sequence[Layer]
+    keys: list[tuple]
+    dtype: str
+    train: bool
+    weights: list[int]
+    kept: list[int]  # per image
+    inputs: list[int]  # per image
+    outputs: list[int]  # per image
+    npasses: list[int]
+    cache: dict = field(default_factory=dict)
+
+    def est(self, i: int, batch: int, train: bool):
+        key = (self.keys[i], batch, train)
+        e = self.cache.get(key)
+        if e is None:
+            e = self.cache[key] = device_estimate(self.chip, self.layers[i], batch, self.dtype, train)
+        return e
+
+
+def _key(layer: Layer) -> tuple:
+    return (layer.kind, layer.c, layer.h, layer.w, layer.k, layer.r, layer.s, layer.g, layer.stride,
+            layer.pad, layer.dilation, layer.bias, layer.op, layer.se_c)
+
+
+def network_step(
+    chip: Chip, layers: Sequence[Layer], batch: int, dtype: str, train: bool, *,
+    image_elems: int = 0, pins: Pins | None = None, keys: Sequence[tuple] | None = None,
+) -> Step:
+    """The step of ``layers`` (in execution order) at global ``batch`` on ``chip``.
+
+    ``image_elems`` is one input image's elements (the host I/O term); ``keys`` optional
+    shape keys of the layers (layers with one key are costed once).
+    """
+    pins = pins or Pins()
+    pins.check(batch, chip.devices, len(layers), chip.family)
+    b = dtype_bytes(dtype)
+    net = _Net(
+        chip, layers, list(keys) if keys is not None else [_key(l) for l in layers], dtype, train,
+        weights=[l.weight_bytes(dtype) for l in layers],
+        kept=[activation_bytes_kept(l, 1, dtype) for l in layers],
+        inputs=[l.input_bytes(dtype, 1) for l in layers],
+        outputs=[l.output_bytes(dtype, 1) for l in layers],
+        npasses=[len(passes(l, 1, dtype, train)) for l in layers],
+    )
+    del b
+    if chip.family == "ipu":
+        return _ipu_step(net, batch, image_elems, pins)
+    return _data_parallel_step(net, batch, image_elems, pins)
+
+
+# ---- IPUs ----------------------------------------------------------------------------------
+def _ipu_step(net: _Net, batch: int, image_elems: int, pins: Pins) -> Step:
+    chip, n = net.chip, len(net.layers)
+    devices = chip.devices
+    stage_options = [pins.pipeline_stages] if pins.pipeline_stages else [
+        p for p in (1, 2, 4, 8, 16) if p <= min(devices, n) and devices % p == 0]
+    proxy = [net.est(i, 1, net.train).time_s for i in range(n)]  # balance stages for the memory search
+    candidates = []
+    for stages in stage_options:
+        replicas = pins.replicas or max(1, min(devices // stages, batch))
+        per_replica = -(-batch // replicas)
+        bounds = _partition(proxy, stages)
+        micro_options = [pins.micro_batch] if pins.micro_batch else _divisions(per_replica)
+        for recompute in ((False, True) if net.train else (False,)):
+            for offload in (False, True) if chip.spec.streaming_memory else (False,):
+                fitting = [m for m in micro_options if _fits(net, bounds, m, recompute, offload)]
+                chosen = fitting[:1]
+                if stages > 1:  # enough micro-batches to keep the pipeline full
+                    full = [m for m in fitting if -(-per_replica // m) >= 2 * stages]
+                    chosen += full[:1]
+                for m in dict.fromkeys(chosen):
+                    candidates.append((stages, replicas, m, recompute, offload, True))
+                if fitting:
+                    break  # offload only when nothing fits without it
+    if not candidates:  # nothing fits: the smallest plan, marked as not fitting
+        stages = max(stage_options)
+        replicas = pins.replicas or max(1, min(devices // stages, batch))
+        m = pins.micro_batch or 1
+        candidates.append((stages, replicas, m, net.train, bool(chip.spec.streaming_memory), False))
+    steps = [_ipu_cost(net, batch, image_elems, *c) for c in candidates]
+    return min(steps, key=lambda s: (not s.plan.fits, s.time_s))
+
+
+def _divisions(per_replica: int) -> list[int]:
+    """Micro-batch sizes to try, largest first: ceil(per_replica / k) for every k."""
+    return sorted({-(-per_replica // k) for k in range(1, per_replica + 1)}, reverse=True)
+
+
+def _partition(cost: Sequence[float], stages: int) -> list[tuple[int, int]]:
+    """Contiguous [start, end) stages minimising the slowest stage's cost (binary search on it)."""
+    n = len(cost)
+    if stages <= 1:
+        return [(0, n)]
+    lo, hi = max(cost), sum(cost)
+    for _ in range(50):
+        mid = (lo + hi) / 2
+        if len(_greedy(cost, mid)) <= stages:
+            hi = mid
+        else:
+            lo = mid
+    cuts = _greedy(cost, hi)
+    while len(cuts) < stages:  # split the longest stage to use every IPU
+        i = max(range(len(cuts)), key=lambda j: cuts[j][1] - cuts[j][0])
+        a, b = cuts[i]
+        if b - a < 2:
+            break
+        mid = (a + b) // 2
+        cuts[i:i + 1] = [(a, mid), (mid, b)]
+    return cuts
+
+
+def _greedy(cost: Sequence[float], limit: float) -> list[tuple[int, int]]:
+    out, start, acc = [], 0, 0.0
+    for i, c in enumerate(cost):
+        if acc + c > limit and i > start:
+            out.append((start, i))
+            start, acc = i, 0.0
+        acc += c
+    out.append((start, len(cost)))
+    return out
+
+
+def _stage_memory(net: _Net, a: int, b: int, stage: int, stages: int, m: int, recompute: bool, offload: bool) -> dict[str, float]:
+    s: IpuSpec = net.chip.spec
+    w = sum(net.weights[a:b])
+    mem = {"weights": float(w)}
+    if net.train:
+        mem["gradients"] = float(w)
+        mem["optimizer_state"] = 0.0 if offload else float(w * OPTIMIZER_STATE_PER_WEIGHT)
+        depth = 2 * (stages - stage) - 1
+        if recompute:
+            n = b - a
+            seg = max(1, math.isqrt(n))
+            starts = range(a, b, -(-n // seg))
+            ckpt = sum(net.inputs[i] for i in starts)
+            longest = max(sum(net.kept[i:min(i + -(-n // seg), b)]) for i in starts)
+            mem["activations"] = float((depth * net.inputs[a] + ckpt + longest) * m)
+        else:
+            mem["activations"] = float(depth * sum(net.kept[a:b]) * m)
+    capacity_layer = ipu.capacity_bytes(net.chip)
+    mem["temporaries"] = float(max(min(net.inputs[i] * m + net.outputs[i] * m + net.weights[i], capacity_layer)
+                                   for i in range(a, b)))
+    mem["code"] = float(sum(net.npasses[a:b]) * (2 if recompute else 1) * CODE_BYTES_PER_PASS_PER_TILE * s.tiles)
+    return mem
+
+
+def _fits(net: _Net, bounds, m: int, recompute: bool, offload: bool) -> bool:
+    cap = net.chip.spec.sram_total_bytes
+    return all(sum(_stage_memory(net, a, b, i, len(bounds), m, recompute, offload).values()) <= cap
+               for i, (a, b) in enumerate(bounds))
+
+
+def _ipu_cost(net: _Net, batch, image_elems, stages, replicas, m, recompute, offload, fits) -> Step:
+    chip, s = net.chip, net.chip.spec
+    n = len(net.layers)
+    clock = s.clock_ghz * 1e9
+    sync_s = s.sync_cycles / clock
+    per_replica = -(-batch // replicas)
+    micro = -(-per_replica // m)  # micro-batches per replica per step
+    train_t = [net.est(i, m, net.train) for i in range(n)]
+    fwd_t = [net.est(i, m, False).time_s for i in range(n)] if recompute else [0.0] * n
+    # batch norm in training reduces its statistics across tiles, forward and backward:
+    # two reductions of c partial sums (mean and variance, fp32) per micro-batch, each a
+    # gather to the reducing tiles and a broadcast back, with a sync around each
+    norm_t = [0.0] * n
+    if net.train:
+        for i, l in enumerate(net.layers):
+            if l.kind is LayerKind.NORM:
+                xfer = 2 * l.c * 4 / (s.exchange_b_per_cycle_per_tile * clock)
+                norm_t[i] = 2 * (2 * sync_s + xfer)
+    per_layer = [train_t[i].time_s + fwd_t[i] + norm_t[i] for i in range(n)]
+    bounds = _partition(per_layer, stages)
+    # inter-IPU copies of a pipeline: the boundary activation forward, its gradient backward
+    link = chip.system.intra_node_link_gb_s * 1e9 if chip.system is not None else s.streaming_bw_gb_s * 1e9
+    copy_t = [0.0] * len(bounds)
+    for j, (a, b) in enumerate(bounds[:-1]):
+        copy_t[j] = (2 if net.train else 1) * net.outputs[b - 1] * m / link + sync_s
+    stage_t = [sum(per_layer[a:b]) + copy_t[j] for j, (a, b) in enumerate(bounds)]
+    slowest = max(stage_t)
+    compute_s = micro * slowest if stages > 1 else micro * stage_t[0]
+    bubble_s = (stages - 1) * slowest
+    layers_s = micro * sum(t.time_s for t in train_t)
+    recompute_s = micro * sum(fwd_t)
+    norm_s = micro * sum(norm_t)
+    copies_s = micro * max(copy_t)
+    imbalance_s = compute_s - (layers_s + recompute_s + norm_s) / stages - copies_s if stages > 1 else 0.0
+    # weight update on the fullest stage: read weights, gradients and state, write weights
+    # and state, at SRAM bandwidth (offloaded state crosses the streaming link both ways)
+    w = max(sum(net.weights[a:b]) for a, b in bounds)
+    update_s = 0.0
+    if net.train:
+        state = w * OPTIMIZER_STATE_PER_WEIGHT
+        update_s = (3 * w + 2 * state) / (s.sram_bw_tb_s * 1e12) + sync_s
+        if offload:
+            update_s += 2 * state / (s.streaming_bw_gb_s * 1e9)
+    allreduce = collectives.allreduce_s(float(w), replicas, chip.system, stages) if net.train else 0.0
+    # host I/O: 8-bit images over the host links (per node); overlapped where the software has I/O tiles
+    image_b = batch * image_elems * IMAGE_BYTES_PER_ELEMENT
+    if chip.system is not None:
+        host_bw = chip.system.host_link_gb_s * 1e9 * chip.system.nodes
+        overlap = bool(chip.system.io_overlap)
+    else:
+        host_bw, overlap = s.streaming_bw_gb_s * 1e9, bool(s.streaming_memory)
+    io_s = image_b / host_bw
+    busy = compute_s + bubble_s + update_s + allreduce
+    io_added = max(0.0, io_s - busy) if overlap else io_s
+    time_s = busy + io_added
+    plan = Plan(stages * replicas, replicas, stages, m, micro, recompute, fits)
+    mem = _stage_memory(net, *max(bounds, key=lambda ab: sum(net.weights[ab[0]:ab[1]]) + sum(net.kept[ab[0]:ab[1]])),
+                        0, stages, m, recompute, offload)
+    choice = _why_ipu(plan, offload, net.train)
+    terms = {
+        "layers_s": Term(layers_s, "s", f"{micro} micro-batches x every layer's passes at micro-batch {m} (models.estimate, summed)"),
+        "recompute_s": Term(recompute_s, "s", "the forward pass run again from checkpoints in the backward pass" if recompute else "no recomputation"),
+        "norm_reduction_s": Term(norm_s, "s", "batch norm statistics and their gradients reduced across tiles: per norm layer and micro-batch 2 x (2 syncs + c x 8 B gathered)"),
+        "pipeline_copy_s": Term(copies_s, "s", f"inter-IPU copies at the slowest boundary: activations forward, gradients backward, over {link / 1e9:g} GB/s"),
+        "pipeline_imbalance_s": Term(max(0.0, imbalance_s), "s", f"{micro} x the slowest stage minus an even split of the work over {stages} stages"),
+        "pipeline_bubble_s": Term(bubble_s, "s", f"ramp-up and ramp-down: ({stages} - 1) x the slowest stage ({slowest * 1e3:.3g} ms)"),
+        "weight_update_s": Term(update_s, "s", "optimizer: read weights, gradients, momentum; write weights, momentum (SRAM" + (", state offloaded to streaming memory)" if offload else ")")),
+        "allreduce_s": Term(allreduce, "s", f"gradients ({w:,.0f} B per stage) all-reduced over {replicas} replicas (models.collectives)"),
+        "host_io_s": Term(io_added, "s", f"{image_b:,.0f} B of 8-bit images at {host_bw / 1e9:g} GB/s = {io_s * 1e3:.3g} ms, " + ("overlapped with compute (I/O tiles): only the excess counts" if overlap else "a phase of its own (not overlapped)")),
+        "sync_s": Term(sync_s, "s", f"one superstep's sync, {s.sync_cycles:g} cycles (in every layer's passes)"),
+    }
+    layer_share = [micro * per_layer[i] for i in range(n)]
+    # the layers' bounds, scaled to the time the (pipelined) micro-batches take
+    bound_time = {k: 0.0 for k in BOUNDS}
+    for i, e in enumerate(train_t):
+        scale = 1 + (fwd_t[i] / e.time_s if e.time_s else 0.0)
+        for p in e.phases:
+            for k, v in p.time_by_bound.items():
+                bound_time[k] += scale * v
+    layer_sum = sum(bound_time.values())
+    useful = compute_s - copies_s - norm_s / stages - max(0.0, imbalance_s)
+    for k in bound_time:
+        bound_time[k] *= useful / layer_sum if layer_sum else 0.0
+    bound_time["overhead"] += norm_s / stages + bubble_s + max(0.0, imbalance_s) + update_s
+    bound_time["exchange"] += copies_s + allreduce + io_added
+    return Step(chip.id, plan, time_s, MappingProxyType(terms), tuple(layer_share),
+                tuple(e.bound for e in train_t), MappingProxyType(bound_time), MappingProxyType(mem),
+                float(s.sram_total_bytes), choice)
+
+
+def _why_ipu(plan: Plan, offload: bool, train: bool) -> str:
+    parts = []
+    if plan.pipeline_stages > 1:
+        parts.append(f"pipelined over {plan.pipeline_stages} IPUs")
+    if plan.recompute:
+        parts.append("recomputation")
+    if plan.gradient_accumulation > 1:
+        parts.append(f"micro-batch {plan.micro_batch} x {plan.gradient_accumulation}" + (" (gradient accumulation)" if train else " (serial)"))
+    if offload:
+        parts.append("optimizer state offloaded to streaming memory")
+    if not plan.fits:
+        parts.append("does not fit In-Processor Memory even so")
+    head = f"{plan.replicas} replica{'s' if plan.replicas > 1 else ''}"
+    return head + (": " + ", ".join(parts) if parts else ": everything resident, one micro-batch")
+
+
+# ---- GPUs and the host ---------------------------------------------------------------------
+def _data_parallel_step(net: _Net, batch: int, image_elems: int, pins: Pins) -> Step:
+    chip, n = net.chip, len(net.layers)
+    replicas = pins.replicas or max(1, min(chip.devices, batch))
+    per_replica = -(-batch // replicas)
+    params = sum(net.weights) / dtype_bytes(net.dtype)
+    if chip.family == "gpu":
+        capacity = chip.spec.hbm_gb * 1e9
+        resident = params * (GPU_BYTES_PER_PARAM if net.train else dtype_bytes(net.dtype))
+        kept = sum(net.kept) if net.train else max(i + o for i, o in zip(net.inputs, net.outputs))
+    else:
+        capacity, resident, kept = float("inf"), 0.0, 0
+    options = [pins.micro_batch] if pins.micro_batch else _divisions(per_replica)
+    fitting = [m for m in options if resident + kept * m <= capacity]
+    m = fitting[0] if fitting else options[-1]
+    fits = bool(fitting)
+    micro = -(-per_replica // m)
+    est = [net.est(i, m, net.train) for i in range(n)]
+    layers_s = micro * sum(e.time_s for e in est)
+    update_s = 0.0
+    if net.train and chip.family == "gpu":
+        s = chip.spec
+        update_s = params * GPU_UPDATE_BYTES_PER_PARAM / (s.hbm_bw_gb_s * 1e9 * s.hbm_efficiency) + s.launch_overhead_us * 1e-6
+    allreduce = collectives.allreduce_s(float(sum(net.weights)), replicas, chip.system) if net.train else 0.0
+    time_s = layers_s + update_s + allreduce
+    plan = Plan(replicas, replicas, 1, m, micro, False, fits)
+    terms = {
+        "layers_s": Term(layers_s, "s", f"{micro} micro-batches x every layer's passes at micro-batch {m} (models.estimate, summed)"),
+        "weight_update_s": Term(update_s, "s", "optimizer step: fp32 master weights, gradients and momentum read, weights, momentum and the fp16 copy written, at HBM bandwidth"),
+        "allreduce_s": Term(allreduce, "s", f"gradients all-reduced over {replicas} replicas (models.collectives)"),
+        "host_io_s": Term(0.0, "s", "input pipeline overlapped with compute (prefetching data loaders)"),
+    }
+    bound_time = {k: 0.0 for k in BOUNDS}
+    for e in est:
+        for p in e.phases:
+            for k, v in p.time_by_bound.items():
+                bound_time[k] += micro * v
+    bound_time["memory"] += update_s
+    bound_time["exchange"] += allreduce
+    why = f"{replicas} replica{'s' if replicas > 1 else ''}, micro-batch {m} x {micro}" + ("" if fits else ", does not fit device memory")
+    mem = {"weights_and_state": float(resident), "activations": float(kept * m)}
+    return Step(chip.id, plan, time_s, MappingProxyType(terms), tuple(micro * e.time_s for e in est),
+                tuple(e.bound for e in est), MappingProxyType(bound_time), MappingProxyType(mem), capacity, why)

@@ -1,0 +1,73 @@
+"""How a step is laid out on a chip or a system: the ``plan`` every estimate reports.
+
+    ipus                   chips the step runs on (GPUs for a GPU system: the key is a contract)
+    replicas               data-parallel copies of the model
+    pipeline_stages        chips each replica's layers are split over (1: no pipelining)
+    micro_batch            images one replica processes at a time
+    gradient_accumulation  micro-batches each replica runs per step, one after another
+                           (accumulating gradients when training; the serial pieces of a
+                           too-big layer or batch otherwise)
+    recompute              the forward pass is recomputed in the backward pass from checkpoints
+    fits                   the plan fits the chips' memory (on an IPU: In-Processor Memory)
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+PLAN_KEYS = ("ipus", "replicas", "pipeline_stages", "micro_batch", "gradient_accumulation", "recompute", "fits")
+
+
+@dataclass(frozen=True)
+class Plan:
+    ipus: int
+    replicas: int
+    pipeline_stages: int
+    micro_batch: int
+    gradient_accumulation: int
+    recompute: bool
+    fits: bool
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def describe(self) -> str:
+        parts = [f"{self.replicas} replica{'s' if self.replicas > 1 else ''}"]
+        if self.pipeline_stages > 1:
+            parts.append(f"{self.pipeline_stages} pipeline stages")
+        parts.append(f"micro-batch {self.micro_batch} x {self.gradient_accumulation}")
+        if self.recompute:
+            parts.append("recomputation")
+        if not self.fits:
+            parts.append("does not fit")
+        return f"{self.ipus} chip{'s' if self.ipus > 1 else ''}: " + ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class Pins:
+    """Choices the user fixed (None: the planner chooses)."""
+
+    replicas: int | None = None
+    micro_batch: int | None = None
+    pipeline_stages: int | None = None
+
+    def check(self, batch: int, devices: int, layers: int, family: str) -> None:
+        """One ValueError naming the value when a pin cannot apply."""
+        for name in ("replicas", "micro_batch", "pipeline_stages"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name.replace('_', '-')} must be an int >= 1, got {value!r}")
+        r, m, p = self.replicas, self.micro_batch, self.pipeline_stages
+        if m is not None and m > batch:
+            raise ValueError(f"micro-batch {m} is larger than the batch {batch}")
+        if r is not None and r > batch:
+            raise ValueError(f"replicas {r} is more than the batch {batch} (each replica needs an image)")
+        if p is not None and p > layers:
+            raise ValueError(f"pipeline-stages {p} is more than the network's {layers} layers")
+        if p is not None and p > 1 and family != "ipu":
+            raise ValueError(f"pipeline-stages {p}: pipelining is modelled on IPUs only")
+        used = (r or 1) * (p or 1)
+        if used > devices:
+            raise ValueError(f"replicas x pipeline-stages = {used} is more than the {devices} chips available")
