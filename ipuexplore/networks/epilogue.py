@@ -65,6 +65,10 @@ class Epilogue:
         self.act = act
         self._scratch: np.ndarray | None = None
 
+    def describe(self, residual: bool) -> str:
+        act = self.act if not isinstance(self.act, tuple) else self.act[0]
+        return " + ".join(["residual"] * residual + [act] * (act is not None)) or "none"
+
     def __call__(self, out: np.ndarray, residual: np.ndarray | None) -> None:
         if self.act is None and residual is None:
             return

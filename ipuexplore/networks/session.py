@@ -119,6 +119,30 @@ class HostSession:
             tensors[step.output] = out
         return self._shape_output(tensors[self.steps[-1].output]).copy()
 
+    def profile(self, x: np.ndarray, runs: int = 5) -> dict[str, float]:
+        """Seconds per run by op kind (median over ``runs`` after a warm-up): convolutions by
+        kernel shape, their epilogues, pools, squeeze-excite, ... Each step is timed on its own."""
+        import time
+
+        self.run(x)
+        samples: dict[str, list[float]] = {}
+        for _ in range(runs):
+            totals: dict[str, float] = {}
+            tensors = {INPUT: x}
+            for step, runner in zip(self.steps, self._runners):
+                out = self._tensor(step.output)
+                args = [tensors[name] for name in step.inputs]
+                residual = tensors[step.residual] if step.residual else None
+                parts = runner.parts(args, out, residual) if hasattr(runner, "parts") else [(step.kind, runner)]
+                for key, part in parts:
+                    start = time.perf_counter()
+                    part(args, out, residual)
+                    totals[key] = totals.get(key, 0.0) + time.perf_counter() - start
+                tensors[step.output] = out
+            for key, value in totals.items():
+                samples.setdefault(key, []).append(value)
+        return {key: float(np.median(values)) for key, values in sorted(samples.items(), key=lambda kv: -sum(kv[1]))}
+
     def _shape_output(self, y: np.ndarray) -> np.ndarray:
         if self._output_shape is not None and int(np.prod(self._output_shape)) == y[0].size:
             return y.reshape(self.batch, *self._output_shape)
@@ -428,7 +452,16 @@ def _conv_runner(step: _Step, batch: int, pool, engine):
         conv.run(x.reshape(shape), out.reshape(conv.output_shape))
         post(out, residual)
 
+    def parts(args, out, residual):
+        l = layer  # noqa: E741
+        shape_name = "linear" if l.kind is LayerKind.LINEAR else (
+            "depthwise" if l.g == l.c and l.g > 1 else "grouped" if l.g > 1 else "dense") + f" {l.r}x{l.s}"
+        return [(f"conv {shape_name}", lambda a, o, r: conv.run(
+                    a[0] if pad is None else np.ascontiguousarray(np.pad(a[0], pad)), o.reshape(conv.output_shape))),
+                (f"epilogue {post.describe(residual is not None)}", lambda a, o, r: post(o, r))]
+
     run.conv = conv
+    run.parts = parts
     return run
 
 

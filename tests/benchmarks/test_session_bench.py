@@ -1,0 +1,140 @@
+"""Whole networks: HostSession against ONNX Runtime and PyTorch eager, same process, same threads.
+
+torchvision's ResNet-50, MobileNetV2 and EfficientNet-B0 (random weights; batch-norm statistics
+perturbed so that folding them is not the identity) are exported to ONNX (opset 17) at each
+batch. Each runtime gets 2 threads and runs 1 warm-up + 7 timed passes in a block of its own
+(interleaving passes would let one runtime's spinning threads steal the next one's cores);
+img/s come from the median pass. PyTorch eager is timed in NCHW and channels_last, the better
+one counts. ``extra_info`` has every runtime's img/s, the session's ratio to each, and the
+session's largest difference from ONNX Runtime relative to the largest logit.
+
+Timed: ``pytest tests/benchmarks/test_session_bench.py --benchmark-enable --benchmark-only``.
+Untimed (the default) each case runs once and only the output check is asserted.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import numpy as np
+import pytest
+
+pytest.importorskip("ipuexplore._ipx", reason="the C engine is not built")
+pytest.importorskip("onnx", reason="the optional onnx package is not installed")
+ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
+torch = pytest.importorskip("torch", reason="torch is not installed")
+
+from ipuexplore.networks.session import HostSession, max_relative_difference  # noqa: E402
+
+THREADS = 2
+RUNS = 7
+NETWORKS = ("mobilenet_v2", "efficientnet_b0", "resnet50")
+BATCHES = (1, 4)
+TOLERANCE = 1e-3  # of the largest logit
+
+
+def _torchvision():
+    """torchvision's models; a wheel whose compiled ops do not match this torch still gives its
+    pure-Python models through the measuring aid in TORCHVISION_SHIM_DIR (torchvision_models.py)."""
+    try:
+        import torchvision
+
+        return torchvision
+    except Exception:  # noqa: BLE001 - ImportError, or RuntimeError from mismatched compiled ops
+        shim = os.environ.get("TORCHVISION_SHIM_DIR", "/work/shared/peers")
+        sys.path.insert(0, shim)
+        try:
+            import torchvision_models  # noqa: F401
+
+            import torchvision
+
+            return torchvision
+        except Exception:  # noqa: BLE001
+            pytest.skip("torchvision is not importable: pip install --no-deps torchvision pillow")
+        finally:
+            sys.path.remove(shim)
+
+
+@pytest.fixture(scope="module")
+def models():
+    torchvision = _torchvision()
+    built = {}
+    for name in NETWORKS:
+        torch.manual_seed(0)
+        model = getattr(torchvision.models, name)(weights=None).eval()
+        with torch.no_grad():
+            for module in model.modules():
+                if isinstance(module, torch.nn.BatchNorm2d):
+                    module.running_mean.normal_(0, 0.1)
+                    module.running_var.uniform_(0.5, 1.5)
+        built[name] = model
+    return built
+
+
+@pytest.fixture(scope="module")
+def onnx_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("session_bench")
+
+
+def _export(model, name, batch, folder) -> str:
+    path = str(folder / f"{name}_b{batch}.onnx")
+    if not os.path.exists(path):
+        torch.onnx.export(model, torch.randn(batch, 3, 224, 224), path, opset_version=17, dynamo=False)
+    return path
+
+
+def _median_s(fn, runs: int = RUNS) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    time.sleep(0.2)  # let this runtime's threads stop spinning before the next one runs
+    return float(np.median(times))
+
+
+def _onnxruntime(path: str):
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = THREADS
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+
+
+def _torch_best_s(model, x: np.ndarray) -> tuple[float, str]:
+    torch.set_num_threads(THREADS)
+    best = (float("inf"), "")
+    for layout in (torch.contiguous_format, torch.channels_last):
+        m = model.to(memory_format=layout)
+        xt = torch.from_numpy(x).contiguous(memory_format=layout)
+        with torch.inference_mode():
+            best = min(best, (_median_s(lambda: m(xt)), "channels_last" if layout is torch.channels_last else "NCHW"))
+    model.to(memory_format=torch.contiguous_format)
+    return best
+
+
+@pytest.mark.parametrize("batch", BATCHES)
+@pytest.mark.parametrize("name", NETWORKS)
+@pytest.mark.benchmark(group="session")
+def test_session_against_onnxruntime_and_torch(benchmark, models, onnx_dir, name, batch):
+    path = _export(models[name], name, batch, onnx_dir)
+    x = np.random.default_rng(0).standard_normal((batch, 3, 224, 224), dtype=np.float32)
+    reference = _onnxruntime(path)
+    feed = {reference.get_inputs()[0].name: x}
+    expected = reference.run(None, feed)[0]
+    with HostSession(path, batch, workers=THREADS) as session:
+        y = benchmark.pedantic(session.run, args=(x,), rounds=RUNS, warmup_rounds=1, iterations=1)
+        diff = max_relative_difference(y, expected)
+        benchmark.extra_info.update(network=name, batch=batch, threads=THREADS, max_rel_diff=diff,
+                                    steps=len(session.steps), layers=len(session.network.layers))
+        if benchmark.enabled:
+            time.sleep(0.2)
+            session_s = float(np.median(benchmark.stats.stats.data))
+            ort_s = _median_s(lambda: reference.run(None, feed))
+            torch_s, layout = _torch_best_s(models[name], x)
+            benchmark.extra_info.update(
+                session_img_s=batch / session_s, onnxruntime_img_s=batch / ort_s, torch_img_s=batch / torch_s,
+                torch_layout=layout, ratio_vs_onnxruntime=ort_s / session_s, ratio_vs_torch=torch_s / session_s)
+    assert diff < TOLERANCE, f"{name} batch {batch}: output differs from ONNX Runtime by {diff:.2e} of the largest logit"
