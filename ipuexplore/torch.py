@@ -21,12 +21,14 @@ count for these ops (default: ``torch.get_num_threads()``, the cores torch alrea
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 
-from ipuexplore import engine
+from ipuexplore import engine, errors
 
 __all__ = ["conv2d", "conv2d_backward", "Conv2d", "convert", "set_workers", "get_workers"]
 
@@ -89,15 +91,58 @@ def _output_shape(input, weight, stride, padding, dilation):
     return (n, k, p, q)
 
 
+_pools: dict[int, engine.Pool] = {}
+# Packed convolutions, newest last: (weight, bias, shape and geometry key) -> engine.Conv2d.
+# An entry holds its tensors, so their memory cannot be reused by others while it lives;
+# a tensor's _version changes with every in-place write (an optimizer step), which misses.
+_handles: OrderedDict = OrderedDict()
+_MAX_HANDLES = 256
+_cache_lock = threading.Lock()
+
+
+def _pool() -> engine.Pool:
+    workers = get_workers()
+    with _cache_lock:
+        pool = _pools.get(workers)
+        if pool is None or pool.closed:
+            pool = _pools[workers] = engine.Pool(workers)
+        return pool
+
+
+def _handle(input, weight, bias, stride, padding, dilation, groups) -> engine.Conv2d:
+    """The engine convolution for these weights and this input shape, packed once."""
+    key = (tuple(input.shape), weight.data_ptr(), weight._version, tuple(weight.shape),
+           None if bias is None else (bias.data_ptr(), bias._version),
+           tuple(stride), tuple(padding), tuple(dilation), groups, get_workers())
+    with _cache_lock:
+        entry = _handles.get(key)
+        if entry is not None:
+            _handles.move_to_end(key)
+            return entry[2]
+    conv = engine.Conv2d(_numpy(weight), None if bias is None else _numpy(bias), tuple(input.shape),
+                         tuple(stride), _padding4(padding), tuple(dilation), groups, pool=_pool())
+    if weight.is_contiguous():  # else weight.contiguous() was a temporary: nothing to key on
+        with _cache_lock:
+            _handles[key] = (weight, bias, conv)
+            while len(_handles) > _MAX_HANDLES:
+                _handles.popitem(last=False)
+    return conv
+
+
 @torch.library.custom_op("ipuexplore::conv2d", mutates_args=())
 def conv2d(input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride: Sequence[int],
            padding: Sequence[int], dilation: Sequence[int], groups: int) -> torch.Tensor:
     """torch.nn.functional.conv2d on the ipuexplore engine (CPU float32)."""
     _check(input, weight, bias)
+    _padding4(padding)
     out = torch.empty(_output_shape(input, weight, stride, padding, dilation), dtype=torch.float32)
-    engine.conv2d(_numpy(input), _numpy(weight), None if bias is None else _numpy(bias),
-                  tuple(stride), _padding4(padding), tuple(dilation), groups,
-                  workers=get_workers(), out=out.numpy())
+    x = _numpy(input)
+    try:
+        _handle(input, weight, bias, stride, padding, dilation, groups).run(x, out=out.numpy())
+    except (errors.Busy, errors.TileTooSmall):  # taken by another thread, or tiles too small:
+        # the functional form runs on a pool of its own
+        engine.conv2d(x, _numpy(weight), None if bias is None else _numpy(bias), tuple(stride),
+                      _padding4(padding), tuple(dilation), groups, workers=get_workers(), out=out.numpy())
     return _like(out, _channels_last(input))
 
 
@@ -116,9 +161,13 @@ def conv2d_backward(grad_output: torch.Tensor, input: torch.Tensor, weight: torc
     grad_input = torch.empty(input.shape, dtype=torch.float32)
     grad_weight = torch.empty(weight.shape, dtype=torch.float32)
     grad_bias = torch.empty(weight.shape[0], dtype=torch.float32)
-    engine.conv2d_backward(_numpy(grad_output), _numpy(input), _numpy(weight), tuple(stride),
-                           _padding4(padding), tuple(dilation), groups, workers=get_workers(),
-                           out=(grad_input.numpy(), grad_weight.numpy(), grad_bias.numpy()))
+    args = (_numpy(grad_output), _numpy(input), _numpy(weight), tuple(stride), _padding4(padding),
+            tuple(dilation), groups)
+    out = (grad_input.numpy(), grad_weight.numpy(), grad_bias.numpy())
+    try:
+        engine.conv2d_backward(*args, pool=_pool(), out=out)
+    except (errors.Busy, errors.TileTooSmall):
+        engine.conv2d_backward(*args, workers=get_workers(), out=out)
     return _like(grad_input, _channels_last(input)), grad_weight, grad_bias
 
 

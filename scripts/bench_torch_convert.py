@@ -1,0 +1,68 @@
+"""Time a torchvision model before and after ipuexplore.torch.convert(groups_only=True).
+
+    python scripts/bench_torch_convert.py --model mobilenet_v2 --batch 4 --threads 2 --runs 15
+
+Inference, random weights, --res x --res images. The original runs in NCHW and in
+channels_last; the converted model in both too, once per engine worker count in --workers.
+All variants run in this one process, interleaved round by round so a noisy neighbour hits
+each alike; the table gives medians. torchvision's compiled ops need not load: name a module
+that makes its model definitions importable with --preload.
+"""
+
+import argparse
+import importlib
+import statistics
+import time
+
+import torch
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="mobilenet_v2")
+    ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--res", type=int, default=224)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--runs", type=int, default=15)
+    ap.add_argument("--workers", default="1,2", help="engine worker counts to try (comma-separated)")
+    ap.add_argument("--preload", default=None, help="module to import before torchvision")
+    args = ap.parse_args()
+    if args.preload:
+        importlib.import_module(args.preload)
+    import torchvision
+
+    import ipuexplore.torch as ipt
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    build = getattr(torchvision.models, args.model)
+    original = build().eval()
+    converted = build().eval()
+    converted.load_state_dict(original.state_dict())
+    ipt.convert(converted, groups_only=True)
+    x = torch.randn(args.batch, 3, args.res, args.res)
+    cl = torch.channels_last
+    variants = {}
+    for layout, fmt in (("nchw", torch.contiguous_format), ("channels_last", cl)):
+        variants[f"torch {layout}"] = (original, x.contiguous(memory_format=fmt), None)
+        for w in map(int, args.workers.split(",")):
+            variants[f"engine x{w} {layout}"] = (converted, x.contiguous(memory_format=fmt), w)
+        original, converted = original.to(memory_format=cl), converted.to(memory_format=cl)
+    times = {name: [] for name in variants}
+    with torch.inference_mode():
+        for _ in range(args.runs + 2):  # the first two rounds warm caches, packing, pools
+            for name, (model, inp, workers) in variants.items():
+                ipt.set_workers(workers)
+                t = time.perf_counter()
+                model(inp)
+                times[name].append(time.perf_counter() - t)
+    med = {name: statistics.median(t[2:]) for name, t in times.items()}
+    best_torch = min(v for k, v in med.items() if k.startswith("torch"))
+    print(f"{args.model}, batch {args.batch}, {args.res}x{args.res}, {args.threads} torch threads, "
+          f"median of {args.runs} runs; ratio = best torch time / this time")
+    for name, t in med.items():
+        print(f"{name:26s} {t * 1e3:8.1f} ms   {best_torch / t:5.2f}x")
+
+
+if __name__ == "__main__":
+    main()
