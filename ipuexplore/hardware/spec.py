@@ -88,14 +88,19 @@ class GpuSpec:
     hbm_bw_gb_s: float
     l2_mb: float
     l2_bw_tb_s: float
-    smem_per_sm_kb: float
     launch_overhead_us: float
     tensor_core_efficiency: float
     cuda_core_efficiency: float
     hbm_efficiency: float
-    # rate a framework's direct depthwise kernel moves its operands, as a fraction of peak
-    # DRAM bandwidth wherever they live (0: it streams like any kernel, at hbm_efficiency)
+    # The software the GPU runs (its era), as mechanisms; models/gpu_kernels.py uses them.
+    # Rate a framework's direct depthwise kernel moves its operands, as a fraction of peak
+    # DRAM bandwidth wherever they live (0: it streams like any kernel, at hbm_efficiency);
+    # the backward kernels' own rate (0: as the forward's).
     depthwise_bw_efficiency: float = 0.0
+    depthwise_grad_bw_efficiency: float = 0.0
+    nchw_layout: int = 0  # 1: activations NCHW, tensor-core convs transpose them to NHWC
+    grouped_tensor_cores: int = 1  # 0: grouped convs never use tensor cores (cuDNN 7)
+    group_loop: int = 0  # 1: groups without a grouped kernel run one kernel each (cuDNN 7)
 
 
 @dataclass(frozen=True)
@@ -176,12 +181,15 @@ RANGES: dict[str, tuple[float, float]] = {
     "hbm_bw_gb_s": (1, 1e6),
     "l2_mb": (0.01, 1e4),
     "l2_bw_tb_s": (0.01, 1e4),
-    "smem_per_sm_kb": (1, 1e5),
     "launch_overhead_us": (0.01, 1e4),
     "tensor_core_efficiency": (0.01, 1),
     "cuda_core_efficiency": (0.01, 1),
     "hbm_efficiency": (0.01, 1),
     "depthwise_bw_efficiency": (0.01, 1),
+    "depthwise_grad_bw_efficiency": (0.01, 1),
+    "nchw_layout": (0, 1),
+    "grouped_tensor_cores": (0, 1),
+    "group_loop": (0, 1),
     # CPU
     "cores": (1, 1e5),
     "peak_fp32_gflop_s": (0.1, 1e6),
@@ -212,6 +220,10 @@ OPTIONAL: dict[str, dict[str, float]] = {
     "gpu": {
         "peak_tf32_tensor_tflop_s": 0.0,  # pre-Ampere GPUs have no TF32 tensor cores
         "depthwise_bw_efficiency": 0.0,  # a depthwise kernel streams like any other (no extra term)
+        "depthwise_grad_bw_efficiency": 0.0,  # backward depthwise kernels as the forward's
+        "nchw_layout": 0,  # channels_last (NHWC) activations: no transposes
+        "grouped_tensor_cores": 1,  # grouped convs use tensor cores where channels per group allow
+        "group_loop": 0,  # one grouped kernel for all groups
     },
     "cpu": {  # an ideal kernel unless fitted to the engine (host.toml)
         "depthwise_kernel_efficiency": 1.0,

@@ -18,13 +18,15 @@ Mechanisms, each a named term:
 - **depthwise weight gradient**: PyTorch's kernel re-reads both operands once per kernel
   tap (one thread block per weight), so its L2 traffic is r x s times the compulsory bytes.
 - **fixed cost**: a launch per kernel.
-- **library era** (optional spec field ``depthwise_bw_efficiency``): a framework's depthwise
-  kernel that reaches only that fraction of DRAM bandwidth, wherever its data lives. Shipped
-  specs leave it out (depthwise kernels stream like any other);
-  ``docs/hw-examples/v100-pytorch-native-depthwise.toml`` sets it from a published measurement.
+- **the software's kernels** (``gpu_kernels``; spec fields naming the GPU's software era):
+  the reduction depth of a thread-block tile, depthwise kernels' measured fraction of DRAM
+  bandwidth (forward and backward), cuDNN 7's per-group kernels and CUDA-core-only grouped
+  convolutions, and the NCHW -> NHWC transposes around tensor-core convolutions of a
+  framework that keeps activations NCHW.
 
 Compute and memory traffic overlap (the pipeline streams), so the pass takes the slowest of
-compute, HBM and L2 time, plus launches.
+compute, HBM and L2 time, plus launches and any
+layout transposes (kernels of their own, run before the pass).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from types import MappingProxyType
 
 from ipuexplore.hardware import Chip, GpuSpec
 
+from . import gpu_kernels as kern
 from .result import COST_CACHE_SIZE, LazyTerms, Phase, Term, bound_of
 from .roofline import round_up
 from .work import Work
@@ -64,6 +67,9 @@ def compute_unit(s: GpuSpec, work: Work, dtype: str) -> tuple[str, float, str]:
     cg, kg = work.in_ch if work.phase != "backward_weights" else work.out_ch, work.n
     if work.depthwise:
         return "CUDA cores (direct depthwise)", s.peak_fp32_tflop_s * 1e12, "depthwise: 1 channel per group, no matrix to feed tensor cores"
+    if kern.grouped_without_tensor_cores(s, work):
+        why = "this software's grouped convolutions run on CUDA cores (cuDNN 7: pytorch/pytorch#10290)"
+        return "CUDA cores", s.peak_fp32_tflop_s * 1e12, why
     if dtype == "fp16":
         if cg % 8 == 0 and kg % 8 == 0:
             return "tensor cores (fp16)", s.peak_fp16_tensor_tflop_s * 1e12, "channels per group are multiples of 8"
@@ -87,6 +93,8 @@ def _cost(s: GpuSpec, work: Work, dtype: str, l2_resident: bool) -> Phase:
 
     # Compulsory traffic; an L2-resident input was just written by the producing kernel.
     hbm_b = work.min_bytes - (work.a_bytes if l2_resident else 0)
+    tensor = False
+    loop = kern.group_loop(s, work)
     if work.matmul and not work.depthwise:
         unit, peak, why_unit = compute_unit(s, work, dtype)
         tensor = unit.startswith("tensor")
@@ -98,11 +106,11 @@ def _cost(s: GpuSpec, work: Work, dtype: str, l2_resident: bool) -> Phase:
             if key in tried:
                 continue
             tried.add(key)
-            shape = _tile_shape(s, work, b, hbm_b, peak * eff, tensor, max_m, max_n)
+            shape = _tile_shape(s, work, b, hbm_b, peak * eff, tensor, max_m, max_n, loop)
             if best is None or shape[0] < best[0]:
                 best = shape
         _, tile_m, tile_n, shape_fill, blocks, split_k, l2_b = best
-        kernels = work.kernels + (1 if split_k > 1 else 0)  # split-K reduces in a second kernel
+        kernels = work.kernels * (work.groups if loop else 1) + (1 if split_k > 1 else 0)  # split-K reduces in a second kernel
     else:
         if work.matmul:
             unit, peak, why_unit = compute_unit(s, work, dtype)
@@ -121,42 +129,55 @@ def _cost(s: GpuSpec, work: Work, dtype: str, l2_resident: bool) -> Phase:
             l2_b = work.m * (work.a_bytes + work.b_bytes) + work.c_bytes
         eff = s.cuda_core_efficiency
         kernels = work.kernels
-    waves, sm_fill, compute_s, hbm_s, l2_s = _times(s, work, blocks, split_k, peak * eff * shape_fill, hbm_b, l2_b)
+    red_fill = kern.reduction_fill(work, tensor) if work.matmul and not work.depthwise else 1.0
+    serial = work.groups if loop else 1
+    waves, sm_fill, compute_s, hbm_s, l2_s = _times(s, work, blocks, split_k, peak * eff * shape_fill * red_fill, hbm_b, l2_b, serial)
     # a framework's depthwise kernel that is latency-bound rather than bandwidth-bound moves
-    # its operands at a fraction of DRAM bandwidth wherever they live (spec field, sourced)
-    dw_eff = s.depthwise_bw_efficiency if work.depthwise else 0.0
+    # its operands at a fraction of DRAM bandwidth wherever they live (spec fields, sourced)
+    dw_eff = kern.depthwise_bw_efficiency(s, work)
     if dw_eff:
         l2_s = max(l2_s, work.min_bytes / (s.hbm_bw_gb_s * 1e9 * dw_eff))
+    # NCHW activations transposed to NHWC for tensor cores, in kernels of their own
+    t_bytes, t_kernels = kern.transposed_bytes(s, work, tensor)
+    transpose_s = t_bytes / (s.hbm_bw_gb_s * 1e9 * s.hbm_efficiency)
+    kernels += t_kernels
     launch_s = kernels * s.launch_overhead_us * 1e-6
-    time_s = max(compute_s, hbm_s, l2_s) + launch_s
     slowest_mem = max(hbm_s, l2_s)
+    time_s = max(compute_s, slowest_mem) + transpose_s + launch_s
     by_bound = {
         "compute": compute_s if compute_s >= slowest_mem else 0.0,
-        "memory": slowest_mem if slowest_mem > compute_s else 0.0,
+        "memory": (slowest_mem if slowest_mem > compute_s else 0.0) + transpose_s,
         "exchange": 0.0,
         "overhead": launch_s,
     }
     level = "l2" if l2_resident and l2_s >= hbm_s else "hbm"
     def t() -> dict[str, Term]:  # built when first read (LazyTerms)
-        return {
+        terms = {
             "unit_peak_flop_s": Term(peak, "FLOP/s", f"{unit}: {why_unit}"),
             "efficiency": Term(eff, "fraction", "achievable fraction of the unit's peak (chip file, with source)"),
             "shape_fill": Term(shape_fill, "fraction", f"per-group GEMM {work.m}x{work.n} in {tile_m}x{tile_n} tiles (tensor cores only)"),
-            "sm_fill": Term(sm_fill, "fraction", f"{blocks} blocks x split-K {split_k} over {s.sms} SMs in {waves} wave(s)"),
-            "compute_s": Term(compute_s, "s", "FLOPs / (peak x efficiency x shape fill x SM fill) + element-wise ops"),
+            "reduction_fill": Term(red_fill, "fraction", f"reduction of {work.red} in thread-block chunks of "
+                                   f"{kern.K_TILE_TENSOR if tensor else kern.K_TILE_SIMT} (CUTLASS tile depth)"),
+            "sm_fill": Term(sm_fill, "fraction", f"{blocks} blocks x split-K {split_k} over {s.sms} SMs in {waves} wave(s)"
+                            + (f"; {serial} groups run one kernel each (cuDNN 7 has grouped kernels only for 1, 2 or 4 channels per group)" if loop else "")),
+            "compute_s": Term(compute_s, "s", "FLOPs / (peak x efficiency x shape fill x reduction fill x SM fill) + element-wise ops"),
             "hbm_s": Term(hbm_s, "s", "compulsory bytes / (HBM bandwidth x efficiency)" + ("; input read from L2" if l2_resident else "")),
             "l2_s": Term(l2_s, "s", _l2_why(work, tile_m, tile_n, l2_b, l2_bw) + (
                 f"; the depthwise kernel moves its {work.min_bytes / 1e6:.3g} MB at {dw_eff:g} of DRAM "
-                "bandwidth (spec field depthwise_bw_efficiency)" if dw_eff else "")),
+                "bandwidth (spec fields depthwise_bw_efficiency / depthwise_grad_bw_efficiency)" if dw_eff else "")),
             "launch_s": Term(launch_s, "s", f"{kernels} kernel launch(es) x {s.launch_overhead_us:g} us"),
         }
+        if t_kernels:
+            terms["layout_transpose_s"] = Term(transpose_s, "s", f"{t_bytes / 1e6:.3g} MB read and written by {t_kernels} "
+                                               "NCHW -> NHWC transpose kernel(s) before the tensor-core pass (spec field nchw_layout)")
+        return terms
     return Phase(
         name=work.phase,
         time_s=time_s,
         flops=work.flops,
         vector_ops=work.vector_ops,
-        bytes=float(hbm_b),
-        bytes_by_level=MappingProxyType({"hbm": float(hbm_b), "l2": float(l2_b)}),
+        bytes=float(hbm_b + t_bytes),
+        bytes_by_level=MappingProxyType({"hbm": float(hbm_b + t_bytes), "l2": float(l2_b)}),
         time_by_bound=MappingProxyType(by_bound),
         bound=bound_of(by_bound),
         unit=unit,
@@ -166,9 +187,9 @@ def _cost(s: GpuSpec, work: Work, dtype: str, l2_resident: bool) -> Phase:
 
 
 def _tile_shape(s: GpuSpec, work: Work, b: int, hbm_b: float, unit_peak: float, tensor: bool,
-                max_m: int, max_n: int) -> tuple[float, int, int, float, int, int, float]:
+                max_m: int, max_n: int, loop: bool) -> tuple[float, int, int, float, int, int, float]:
     """(time, tile_m, tile_n, shape fill, blocks, split-K, L2 bytes) of the tiled pass with
-    thread-block tiles of at most ``max_m`` x ``max_n``."""
+    thread-block tiles of at most ``max_m`` x ``max_n`` (``loop``: one kernel per group)."""
     tile_n = min(max_n, round_up(work.n, MMA_N))
     tile_m = min(max_m, round_up(work.m, MMA_N))
     shape_fill = (work.n / round_up(work.n, tile_n)) * (work.m / round_up(work.m, tile_m)) if tensor else 1.0
@@ -177,13 +198,15 @@ def _tile_shape(s: GpuSpec, work: Work, b: int, hbm_b: float, unit_peak: float, 
     tiled_b = work.groups * (
         work.m * work.red * -(-work.n // tile_n) + work.n * work.red * -(-work.m // tile_m)
     ) * b
-    rate = unit_peak * shape_fill
-    time = _pass_time(s, work, blocks, 1, rate, hbm_b, tiled_b + work.c_bytes, work.kernels)
-    split_k = max(1, min(-(-s.sms // blocks), work.red // SPLIT_K_MIN))
+    rate = unit_peak * shape_fill * kern.reduction_fill(work, tensor)
+    serial = work.groups if loop else 1
+    kernels = work.kernels * serial
+    time = _pass_time(s, work, blocks, 1, rate, hbm_b, tiled_b + work.c_bytes, kernels, serial)
+    split_k = max(1, min(-(-s.sms * serial // blocks), work.red // SPLIT_K_MIN))
     if split_k > 1:
         # split-K fills idle SMs but writes partial sums and reduces them in a second
         # kernel; an autotuner (cudnn.benchmark, TF's autotune) keeps it only if faster
-        split = _pass_time(s, work, blocks, split_k, rate, hbm_b, tiled_b + work.c_bytes * split_k, work.kernels + 1)
+        split = _pass_time(s, work, blocks, split_k, rate, hbm_b, tiled_b + work.c_bytes * split_k, kernels + 1, serial)
         if split < time:
             time = split
         else:
@@ -192,10 +215,12 @@ def _tile_shape(s: GpuSpec, work: Work, b: int, hbm_b: float, unit_peak: float, 
 
 
 def _times(s: GpuSpec, work: Work, blocks: int, split_k: int, unit_rate: float, hbm_b: float,
-           l2_b: float) -> tuple[int, float, float, float, float]:
+           l2_b: float, serial: int = 1) -> tuple[int, float, float, float, float]:
     """(waves, SM fill, compute, HBM and L2 seconds) of a pass run as ``blocks`` x ``split_k``
-    thread blocks at ``unit_rate`` (the unit's FLOP/s x efficiency x shape fill)."""
-    waves = -(-blocks * split_k // s.sms)
+    thread blocks at ``unit_rate`` (the unit's FLOP/s x efficiency x fills), in ``serial``
+    kernels that run one after another (each with an equal share of the blocks)."""
+    per_kernel = -(-blocks // serial)
+    waves = serial * -(-per_kernel * split_k // s.sms)
     sm_fill = blocks * split_k / (waves * s.sms)
     # element-wise ops are one op each, at half the FMA-counted FLOP rate of the CUDA cores
     vec_s = work.vector_ops / (s.peak_fp32_tflop_s * 1e12 / 2 * s.cuda_core_efficiency * sm_fill)
@@ -204,9 +229,9 @@ def _times(s: GpuSpec, work: Work, blocks: int, split_k: int, unit_rate: float, 
 
 
 def _pass_time(s: GpuSpec, work: Work, blocks: int, split_k: int, unit_rate: float, hbm_b: float,
-               l2_b: float, kernels: int) -> float:
+               l2_b: float, kernels: int, serial: int) -> float:
     """A tiled pass's time for one split-K choice, combined as ``_cost`` combines it."""
-    _, _, compute_s, hbm_s, l2_s = _times(s, work, blocks, split_k, unit_rate, hbm_b, l2_b)
+    _, _, compute_s, hbm_s, l2_s = _times(s, work, blocks, split_k, unit_rate, hbm_b, l2_b, serial)
     return max(compute_s, hbm_s, l2_s) + kernels * s.launch_overhead_us * 1e-6
 
 

@@ -9,7 +9,7 @@ from ipuexplore.hardware import SYSTEM_IDS, TAGS, list_chips, load_chip, parse_c
 from ipuexplore.hardware.loader import MAX_FILE_BYTES
 from ipuexplore.hardware.spec import GpuSpec, IpuSpec
 
-IDS = ["ipu-mk1", "ipu-mk2", "ipu-bow", "v100", "a100-40gb", "a100-80gb", "h100", "host"]
+IDS = ["ipu-mk1", "ipu-mk2", "ipu-bow", "v100", "v100-2019", "a100-40gb", "a100-80gb", "h100", "host"]
 
 
 def test_list_chips_is_the_issue_ids():
@@ -82,7 +82,7 @@ def test_chip_views():
 def _user_gpu(**overrides) -> str:
     values = dict(
         sms=80, clock_ghz=1.53, peak_fp32_tflop_s=15.7, peak_fp16_tensor_tflop_s=125, hbm_gb=16,
-        hbm_bw_gb_s=900, l2_mb=6, l2_bw_tb_s=3.1, smem_per_sm_kb=96, launch_overhead_us=3,
+        hbm_bw_gb_s=900, l2_mb=6, l2_bw_tb_s=3.1, launch_overhead_us=3,
         tensor_core_efficiency=0.66, cuda_core_efficiency=0.8, hbm_efficiency=0.9,
     )
     values.update(overrides)

@@ -1,0 +1,69 @@
+"""What a GPU's software does to a layer beyond the ideal kernel: the kernel-level terms of
+``models.gpu``, each from measurements or the library's own code.
+
+- **reduction fill**: a thread-block tile steps through the reduction in chunks of a fixed
+  depth (CUTLASS ``default_gemm_configuration.h``: ``GemmShape<128, 256, 32>`` for Volta/Turing
+  fp16 tensor ops, ``GemmShape<128, 128, 8>`` for SIMT); a reduction shorter than a chunk, as
+  in a grouped 1x1 convolution with 16 channels per group, leaves the rest of it idle.
+- **group loop**: cuDNN 7 has grouped kernels only for 1, 2 or 4 channels per group
+  (cuDNN 7.0.4 release notes: grouped-convolution paths for those sizes); other group sizes
+  run "in streams" one kernel per group (NVIDIA's description in caffe2 PR #1079), so each
+  group's kernel fills the SMs with its own blocks only and pays its own launch.
+- **depthwise bandwidth**: direct depthwise kernels are latency-bound; they move their
+  operands at a measured fraction of DRAM bandwidth (spec fields, sourced per chip file),
+  backward kernels at a lower one than forward.
+- **layout transposes**: a framework that keeps activations NCHW (PyTorch before
+  channels_last) has cuDNN transpose each tensor-core convolution's activation operands to
+  NHWC in a kernel of its own (``nchwToNhwcKernel`` in cuDNN 7 profiles; NVIDIA's
+  channels-last guidance); each transpose reads and writes the tensor once.
+"""
+
+from __future__ import annotations
+
+from ipuexplore.hardware import GpuSpec
+
+from .roofline import round_up
+from .work import Work
+
+K_TILE_TENSOR = 32  # CUTLASS Sm70/Sm75 tensor-op threadblock K (default_gemm_configuration.h)
+K_TILE_SIMT = 8  # CUTLASS SIMT threadblock K (same file)
+FAST_GROUP_SIZES = (1, 2, 4)  # cuDNN 7.0.4 release notes: grouped paths for these channels per group
+
+
+def reduction_fill(work: Work, tensor: bool) -> float:
+    """Useful fraction of the reduction chunks a thread-block tile steps through."""
+    k = K_TILE_TENSOR if tensor else K_TILE_SIMT
+    return work.red / round_up(work.red, k)
+
+
+def group_loop(s: GpuSpec, work: Work) -> bool:
+    """True when this software runs the pass's groups as one kernel each."""
+    if not s.group_loop or work.groups == 1 or work.depthwise:
+        return False
+    return not (work.in_ch in FAST_GROUP_SIZES and work.out_ch in FAST_GROUP_SIZES)
+
+
+def grouped_without_tensor_cores(s: GpuSpec, work: Work) -> bool:
+    """True when this software's grouped convolutions run on CUDA cores whatever their shape
+    (pytorch/pytorch#10290: fp16 grouped convs on a Titan V, cuDNN 7, slower than the same
+    groups as separate dense convs, which did use tensor cores)."""
+    return not s.grouped_tensor_cores and work.groups > 1 and not work.depthwise
+
+
+def depthwise_bw_efficiency(s: GpuSpec, work: Work) -> float:
+    """Fraction of DRAM bandwidth this pass's depthwise kernel reaches (0: no such term)."""
+    if not work.depthwise:
+        return 0.0
+    if work.phase == "forward":
+        return s.depthwise_bw_efficiency
+    return s.depthwise_grad_bw_efficiency or s.depthwise_bw_efficiency
+
+
+def transposed_bytes(s: GpuSpec, work: Work, tensor: bool) -> tuple[int, int]:
+    """(bytes read + written, transpose kernels) the NCHW -> NHWC conversions of a tensor-core
+    pass move: its activation-like operands (input; output gradient; both for weight grads)."""
+    if not (s.nchw_layout and tensor):
+        return 0, 0
+    if work.phase == "backward_weights":
+        return 2 * (work.a_bytes + work.b_bytes), 2
+    return 2 * work.a_bytes, 1
