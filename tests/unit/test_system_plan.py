@@ -1,0 +1,162 @@
+"""Systems, the whole-network step plan, collectives and the plan's CLI options."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from ipuexplore.hardware import SYSTEM_IDS, listing, load_chip, parse_chip
+from ipuexplore.layers import Layer
+from ipuexplore.models import PLAN_KEYS, Pins, estimate
+from ipuexplore.models import netplan
+from ipuexplore.models.collectives import allreduce_s, ring_allreduce_s
+
+MK1 = load_chip("ipu-mk1")
+
+
+def _system_toml(**drop) -> str:
+    figures = dict(devices=8, devices_per_node=4, intra_node_link_gb_s=50, inter_node_link_gb_s=25,
+                   host_link_gb_s=12.5, collective_step_latency_us=2)
+    for k in drop:
+        figures.pop(k)
+    body = "\n".join(f"{k} = {v}" for k, v in figures.items())
+    return f'schema = 1\nid = "my-sys"\nname = "Mine"\nfamily = "system"\nchip = "ipu-bow"\n[figures]\n{body}\n'
+
+
+def test_systems_load_as_their_device_with_a_topology_and_are_listed():
+    ids = dict(listing())
+    for sid in SYSTEM_IDS:
+        chip = load_chip(sid)
+        assert chip.system is not None and chip.devices == chip.system.devices > 1
+        assert chip.family == load_chip(chip.device).family and chip.spec == load_chip(chip.device).spec
+        assert ids[sid]
+    assert load_chip("bow-pod256").system.nodes == 4
+    assert MK1.devices == 1 and MK1.system is None
+
+
+@pytest.mark.parametrize("field", ["devices_per_node", "intra_node_link_gb_s", "host_link_gb_s", "collective_step_latency_us"])
+def test_system_missing_a_topology_field_names_it(field):
+    with pytest.raises(ValueError, match=f"missing field figures.{field} \\(system topology\\)"):
+        parse_chip(_system_toml(**{field: True}), "mine.toml", load_chip)
+
+
+def test_system_of_several_nodes_needs_the_inter_node_link():
+    with pytest.raises(ValueError, match="inter_node_link_gb_s"):
+        parse_chip(_system_toml(inter_node_link_gb_s=True), "mine.toml", load_chip)
+    chip = parse_chip(_system_toml(), "mine.toml", load_chip)
+    assert chip.system.nodes == 2 and chip.device == "ipu-bow"
+
+
+def test_ring_allreduce_is_its_formula():
+    # 2 (p-1)/p x bytes / bw + 2 (p-1) x latency
+    assert ring_allreduce_s(1e9, 4, 50, 2e-6) == pytest.approx(2 * 3 / 4 * 1e9 / 50e9 + 2 * 3 * 2e-6)
+    assert ring_allreduce_s(1e9, 1, 50, 2e-6) == 0.0
+
+
+def test_hierarchical_allreduce_adds_the_ring_across_nodes():
+    system = parse_chip(_system_toml(), "mine.toml", load_chip).system
+    inside = ring_allreduce_s(1e8, 4, 50, 2e-6)
+    across = ring_allreduce_s(1e8, 2, 25, 2e-6)
+    assert allreduce_s(1e8, 8, system) == pytest.approx(inside + across)
+    assert allreduce_s(1e8, 4, system) == pytest.approx(inside)
+    assert allreduce_s(1e8, 1, system) == 0.0
+
+
+def _chain(n: int, c: int = 64, hw: int = 56) -> list[Layer]:
+    return [Layer.conv(c, hw, hw, c, 3, pad=1, name=f"c{i}") for i in range(n)]
+
+
+def test_a_network_that_fits_runs_everything_resident():
+    step = netplan.network_step(MK1, _chain(4), 2, "fp16", True)
+    assert step.plan == netplan.Plan(1, 1, 1, 2, 1, False, True)
+    layers = [netplan.device_estimate(MK1, l, 2, "fp16", True).time_s for l in _chain(4)]
+    assert step.terms["layers_s"].value == pytest.approx(sum(layers))
+    # weights 4 x 73,728 B; gradients and momentum the same; activations kept: the inputs
+    mem = step.memory_bytes
+    assert mem["weights"] == mem["gradients"] == mem["optimizer_state"] == 4 * 64 * 64 * 9 * 2
+    assert mem["activations"] == 4 * 64 * 56 * 56 * 2 * 2
+
+
+def test_a_network_too_big_for_its_activations_recomputes():
+    # 16 layers of 128 x 112 x 112: 3.2 MB kept per layer and image; batch 7 keeps 360 MB > 304 MiB
+    layers = _chain(16, c=128, hw=112)
+    step = netplan.network_step(MK1, layers, 7, "fp16", True, pins=Pins(micro_batch=7))
+    assert step.plan.recompute and step.plan.fits
+    fwd = sum(netplan.device_estimate(MK1, l, 7, "fp16", False).time_s for l in layers)
+    assert step.terms["recompute_s"].value == pytest.approx(fwd)
+    # kept: the stage input + sqrt(16) = 4 checkpoints + the longest segment's 4 layers
+    per_image = 128 * 112 * 112 * 2
+    assert step.memory_bytes["activations"] == (1 + 4 + 4) * per_image * 7
+
+
+def test_two_pipeline_stages_pay_their_bubble_and_copies():
+    chip = load_chip("ipu-c2")
+    layers = _chain(8)
+    step = netplan.network_step(chip, layers, 8, "fp16", True, pins=Pins(replicas=1, micro_batch=1, pipeline_stages=2))
+    assert step.plan.pipeline_stages == 2 and step.plan.gradient_accumulation == 8 and step.plan.ipus == 2
+    per_layer = step.terms["layers_s"].value / 8 / 8  # identical layers, 8 micro-batches
+    copy = 2 * 64 * 56 * 56 * 2 / 64e9 + MK1.spec.sync_cycles / 1.6e9  # activations fwd + grads bwd
+    norm = 0.0
+    stage = 4 * per_layer + copy + norm
+    assert step.terms["pipeline_bubble_s"].value == pytest.approx((2 - 1) * stage)
+    assert step.time_s == pytest.approx((8 + 2 - 1) * stage + step.terms["weight_update_s"].value
+                                        + step.terms["host_io_s"].value)
+
+
+def test_planner_pins_and_bad_values():
+    net = _chain(4)
+    with pytest.raises(ValueError, match="replicas must be an int >= 1, got 0"):
+        netplan.network_step(load_chip("bow-pod16"), net, 32, "fp16", True, pins=Pins(replicas=0))
+    with pytest.raises(ValueError, match="micro-batch 64 is larger than the batch 32"):
+        netplan.network_step(load_chip("bow-pod16"), net, 32, "fp16", True, pins=Pins(micro_batch=64))
+    with pytest.raises(ValueError, match="pipeline-stages 8 is more than the network's 4 layers"):
+        netplan.network_step(load_chip("bow-pod16"), net, 32, "fp16", True, pins=Pins(pipeline_stages=8))
+    with pytest.raises(ValueError, match="more than the 2 chips"):
+        netplan.network_step(load_chip("ipu-c2"), net, 32, "fp16", True, pins=Pins(replicas=2, pipeline_stages=2))
+
+
+def test_efficientnet_b0_training_on_mk1_has_no_cliff():
+    from ipuexplore import networks
+
+    b0 = networks.build("efficientnet_b0")
+    t16, t32 = (networks.analyse(b0, ["ipu-mk1"], batch=b, train=True).totals["ipu-mk1"].time_s for b in (16, 32))
+    assert 1.6 < t32 / t16 < 2.5
+
+
+def test_system_layer_estimate_splits_the_global_batch():
+    layer = Layer.conv(256, 14, 14, 256, 3, pad=1)
+    pod = estimate("bow-pod16", layer, batch=64, train=True)
+    one = estimate("ipu-bow", layer, batch=4, train=True)
+    assert pod.plan.replicas == 16 and pod.plan.micro_batch == 4
+    assert pod.time_s == pytest.approx(one.time_s + pod.terms["allreduce_s"].value)
+    assert pod.flops == pytest.approx(16 * one.flops)
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "ipuexplore", *args], capture_output=True, text=True)
+
+
+def test_json_has_the_plan_for_every_chip():
+    out = _cli("net", "resnet50", "--chips", "bow-pod16,v100", "--train", "--batch", "64", "--json")
+    assert out.returncode == 0, out.stderr
+    chips = json.loads(out.stdout)["chips"]
+    for chip in chips.values():
+        assert tuple(chip["plan"]) == PLAN_KEYS
+        assert chip["throughput_img_s"] == pytest.approx(64 / chip["time_s"])
+    out = _cli("layer", "--chips", "ipu-mk1,bow-pod16,v100", "--batch", "16", "--json")
+    assert out.returncode == 0, out.stderr
+    for chip in json.loads(out.stdout)["chips"].values():
+        assert tuple(chip["plan"]) == PLAN_KEYS
+
+
+@pytest.mark.parametrize("args, message", [
+    (("net", "resnet50", "--chips", "bow-pod16", "--replicas", "0"), "--replicas must be >= 1, got 0"),
+    (("net", "resnet50", "--chips", "bow-pod16", "--batch", "8", "--micro-batch", "16"), "micro-batch 16 is larger than the batch 8"),
+    (("net", "resnet50", "--chips", "ipu-c2", "--batch", "8", "--pipeline-stages", "4"), "more than the 2 chips"),
+    (("layer", "--chips", "bow-pod16", "--pipeline-stages", "2"), "pipeline-stages 2 is more than"),
+])
+def test_bad_plan_options_are_one_line_exit_2(args, message):
+    out = _cli(*args)
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.count("\n") == 1 and message in out.stderr
