@@ -8,8 +8,13 @@ Timed run (the README's command; see "Benchmarks" there):
 
     GLIBC_TUNABLES=glibc.malloc.mmap_threshold=4294967295:glibc.malloc.trim_threshold=4294967295 \\
       pytest tests/benchmarks/test_conv_bench.py --benchmark-enable --benchmark-only \\
-      --benchmark-json=bench.json
+      --benchmark-min-rounds=15 --benchmark-json=bench.json
     python tests/benchmarks/test_conv_bench.py bench.json [more.json ...]  # markdown table (medians over runs)
+
+Rounds per case: ``--benchmark-min-rounds`` (each case runs exactly that many, after one
+warm-up round; the numpy reference runs once); engine workers and torch threads:
+``--bench-workers`` (tests/conftest.py). Case ids select with -k: ``-k "shapeA and cpg4 and
+fwd"``. Machine facts (ISA, peaks, versions) are in the JSON's machine_info (conftest.py).
 
 In the default test run (--benchmark-disable) every case runs once as a test; the numpy
 reference is skipped on shape C there (seconds per call, nothing to check).
@@ -18,22 +23,19 @@ reference is skipped on shape C there (seconds per call, nothing to check).
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 
 import numpy as np
 import pytest
 
-from ipuexplore.engine import Conv2d, Pool, cpu_count, host_peaks, reference_conv2d, reference_conv2d_backward
+from ipuexplore.engine import Conv2d, Pool, host_peaks, reference_conv2d, reference_conv2d_backward
 
 # name: (n, c = k, h = w); all 3x3, stride 1, pad 1
 SHAPES = {"A": (8, 256, 14), "B": (8, 128, 28), "C": (32, 64, 56)}
 CPG = [1, 2, 4, 8, 16, 32, 64, "dense"]
 PASSES = ["fwd", "bwd"]
 IMPLS = ["direct", "gemm", "numpy", "torch_nchw", "torch_cl"]
-WORKERS = int(os.environ.get("IPX_BENCH_WORKERS", "0")) or min(cpu_count(), 2)
-ROUNDS = int(os.environ.get("IPX_BENCH_ROUNDS", "15"))
 IDLE_S = 0.05  # pause before each timed case (see test_conv)
 
 
@@ -57,15 +59,15 @@ def _min_bytes(shape, cpg, pas):
 
 
 @pytest.fixture(scope="module")
-def pool():
-    with Pool(WORKERS) as p:
+def pool(workers):
+    with Pool(workers) as p:
         yield p
 
 
 @pytest.fixture(scope="module")
-def torch_mod():
+def torch_mod(workers):
     torch = pytest.importorskip("torch")
-    torch.set_num_threads(WORKERS)
+    torch.set_num_threads(workers)
     return torch
 
 
@@ -125,8 +127,8 @@ def _numpy_fn(pas, x, w, dy, g):
 @pytest.mark.parametrize("impl", IMPLS)
 @pytest.mark.parametrize("pas", PASSES)
 @pytest.mark.parametrize("cpg", CPG, ids=[f"cpg{v}" for v in CPG])
-@pytest.mark.parametrize("shape", sorted(SHAPES))
-def test_conv(benchmark, pool, shape, cpg, pas, impl, request):
+@pytest.mark.parametrize("shape", sorted(SHAPES), ids=[f"shape{v}" for v in sorted(SHAPES)])
+def test_conv(benchmark, pool, workers, shape, cpg, pas, impl, request):
     opt = request.config.getoption
     timed = not (opt("benchmark_disable", False) and not opt("benchmark_enable", False))
     if impl == "numpy" and shape == "C" and not timed:
@@ -142,7 +144,7 @@ def test_conv(benchmark, pool, shape, cpg, pas, impl, request):
         torch = request.getfixturevalue("torch_mod")
         fn = _torch_fn(torch, impl.split("_")[1], pas, x, w, dy, g)
     # The slow peers get fewer rounds; a warm-up round settles caches and malloc state.
-    rounds = 1 if impl == "numpy" else ROUNDS
+    rounds = 1 if impl == "numpy" else opt("benchmark_min_rounds")
     if timed:
         # Let the previous case's threads go idle first: PyTorch's OpenMP workers spin for
         # milliseconds after a call (the engine's pool up to 3 ms), and a 0.1 ms case whose
@@ -154,13 +156,13 @@ def test_conv(benchmark, pool, shape, cpg, pas, impl, request):
     flops, min_bytes = _flops(shape, cpg, pas), _min_bytes(shape, cpg, pas)
     info = dict(shape=shape, n=x.shape[0], c=x.shape[1], hw=x.shape[2], groups=g,
                 channels_per_group=x.shape[1] // g, pass_=pas, impl=impl, flops=flops,
-                min_bytes=min_bytes, workers=WORKERS)
+                min_bytes=min_bytes)
     if conv is not None:
         info.update(kernel=conv.info["kernel"], isa=conv.info["isa"])
         stats = conv.stats
-        info.update(exchange_ms=float(stats.exchange_ns.sum()) / 1e6 / WORKERS,
-                    compute_ms=float(stats.compute_ns.sum()) / 1e6 / WORKERS,
-                    wait_ms=float(stats.wait_ns.sum()) / 1e6 / WORKERS)
+        info.update(exchange_ms=float(stats.exchange_ns.sum()) / 1e6 / workers,
+                    compute_ms=float(stats.compute_ns.sum()) / 1e6 / workers,
+                    wait_ms=float(stats.wait_ns.sum()) / 1e6 / workers)
         conv.close()
     if benchmark.stats is not None:  # timed run: rates from the median
         median = benchmark.stats.stats.median
@@ -169,9 +171,39 @@ def test_conv(benchmark, pool, shape, cpg, pas, impl, request):
         roof = peaks.roofline_flop_s(flops / min_bytes) / 1e9
         info.update(median_s=median, gflop_s=gflop_s, gb_s=min_bytes / median / 1e9,
                     pct_peak=100 * gflop_s * 1e9 / peaks.peak_flop_s, roofline_gflop_s=roof,
-                    pct_roofline=100 * gflop_s / roof, peak_gflop_s=peaks.peak_flop_s / 1e9,
-                    mem_bw_gb_s=peaks.mem_bw_b_s / 1e9)
+                    pct_roofline=100 * gflop_s / roof)
     benchmark.extra_info.update(info)
+
+
+def _ratios(paths: list[str]) -> dict:
+    """(shape, c/g, pass) -> median over the runs of each run's direct / best-torch ratio."""
+    per_cell: dict = {}
+    for path in paths:
+        rows: dict = {}
+        for b in json.load(open(path))["benchmarks"]:
+            e = b["extra_info"]
+            rows.setdefault((e["shape"], e["channels_per_group"], e["pass_"]), {})[e["impl"]] = e["gflop_s"]
+        for key, r in rows.items():
+            torch_best = max((r[i] for i in ("torch_nchw", "torch_cl") if i in r), default=None)
+            if "direct" in r and torch_best:
+                per_cell.setdefault(key, []).append(r["direct"] / torch_best)
+    return {key: float(np.median(v)) for key, v in per_cell.items()}
+
+
+def _compare(baseline: list[str], current: list[str], max_drop_pct: float) -> tuple[str, bool]:
+    """Markdown of the engine / best-torch ratio per case, baseline vs current, and whether
+    any fell by more than max_drop_pct percent. The ratio, unlike a time, survives the
+    machine getting busier between the two runs (both sides slow down)."""
+    before, after = _ratios(baseline), _ratios(current)
+    out = ["| shape | c/g | pass | baseline | now | change |", "|---|---|---|---|---|---|"]
+    failed = False
+    for key in sorted(set(before) & set(after), key=lambda k: (k[0], k[2] != "fwd", str(k[1]))):
+        change = 100 * (after[key] / before[key] - 1)
+        bad = change < -max_drop_pct
+        failed |= bad
+        out.append(f"| {key[0]} | {key[1]} | {key[2]} | {before[key]:.2f}x | {after[key]:.2f}x | "
+                   f"{change:+.0f}%{' FAIL' if bad else ''} |")
+    return "\n".join(out), failed
 
 
 def _table(paths: list[str]) -> str:
@@ -184,7 +216,8 @@ def _table(paths: list[str]) -> str:
     cells: dict = {}
     peaks, triads, workers = [], [], None
     for path in paths:
-        runs = json.load(open(path))["benchmarks"]
+        data = json.load(open(path))
+        runs = data["benchmarks"]
         rows: dict = {}
         for b in runs:
             e = b["extra_info"]
@@ -199,10 +232,11 @@ def _table(paths: list[str]) -> str:
                 c.setdefault("pct_roofline", []).append(r["direct"]["pct_roofline"])
                 if best_torch:
                     c.setdefault("ratio", []).append(r["direct"]["gflop_s"] / best_torch)
-        first = runs[0]["extra_info"]
-        peaks.append(first["peak_gflop_s"])
-        triads.append(first["mem_bw_gb_s"])
-        workers = first["workers"]
+        # machine facts: machine_info (conftest.py); files from before it kept them per case
+        facts = data.get("machine_info", {}).get("ipuexplore_engine") or runs[0]["extra_info"]
+        peaks.append(facts["peak_gflop_s"])
+        triads.append(facts["mem_bw_gb_s"])
+        workers = facts["workers"]
     med = lambda c, k: float(np.median(c[k])) if k in c else None  # noqa: E731
     out = ["| shape | c/g | pass | direct | gemm | numpy | torch NCHW | torch CL | direct / best torch | direct % peak | direct % roofline |",
            "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -221,5 +255,24 @@ def _table(paths: list[str]) -> str:
     return "\n".join(out)
 
 
+def main(argv: list[str]) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python tests/benchmarks/test_conv_bench.py",
+                                 description="Markdown table of --benchmark-json runs of this suite, or "
+                                 "with --baseline the engine/torch ratio against an earlier run.")
+    ap.add_argument("runs", nargs="+", metavar="JSON")
+    ap.add_argument("--baseline", nargs="+", metavar="JSON", help="earlier runs to compare the ratios with")
+    ap.add_argument("--fail-drop", type=float, default=10.0, metavar="PCT",
+                    help="with --baseline: exit 1 when a ratio fell by more than PCT percent (default 10)")
+    args = ap.parse_args(argv)
+    if not args.baseline:
+        print(_table(args.runs))
+        return 0
+    text, failed = _compare(args.baseline, args.runs, args.fail_drop)
+    print(text)
+    return 1 if failed else 0
+
+
 if __name__ == "__main__":
-    print(_table(sys.argv[1:]))
+    sys.exit(main(sys.argv[1:]))
