@@ -1,6 +1,8 @@
 """What a convolution does to its output before the next layer reads it: add a residual,
-apply an activation. ``Epilogue`` runs it in place on the output buffer; ``apply_numpy`` is
-the same arithmetic in numpy (the reference, and the path for ops that are not fused)."""
+apply an activation. ``Epilogue`` runs it in place on the output buffer, in the engine as one
+superstep on the pool (``ipx_epilogue_run``: one pass, vectorised, on every worker) where the
+compiled engine has it; ``apply_numpy`` is the same arithmetic in numpy (the reference, and the
+path for what the engine does not cover: HardSigmoid, tanh, an engine built without it)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,17 @@ import numpy as np
 
 # Activations an epilogue applies; "hardsigmoid" also takes (alpha, beta) (see onnx_activation).
 ACTIVATIONS = ("relu", "relu6", "sigmoid", "silu", "hardswish")
+# ipx_activation codes (ipx.h)
+_C_CODES = {None: 0, "relu": 1, "relu6": 2, "sigmoid": 3, "silu": 4, "hardswish": 5}
+
+
+def _engine_epilogue():
+    """(ffi, lib) when the compiled engine has ipx_epilogue_run, else None."""
+    try:
+        from .._ipx_cffi import ffi, lib
+    except ImportError:
+        return None
+    return (ffi, lib) if hasattr(lib, "ipx_epilogue_run") else None
 
 
 def onnx_activation(op: str, params: dict):
@@ -59,19 +72,55 @@ def _sigmoid(x: np.ndarray, out: np.ndarray) -> np.ndarray:
 
 
 class Epilogue:
-    """``Epilogue(act, pool)(out, residual)``: the epilogue of one convolution, in place."""
+    """``Epilogue(act, pool)(out, residual=None, scale=None, sums=None)``: in place on ``out``
+    [n, c, h, w], out = act(out * scale + residual) with ``scale`` [n, c] a channel scale
+    (squeeze-excite's), then ``sums`` [n, c] = each channel's sum (squeeze-excite's global
+    pool). ``engine=False`` keeps it in numpy."""
 
-    def __init__(self, act, pool):
+    def __init__(self, act, pool, *, engine: bool = True):
         self.act = act
         self._scratch: np.ndarray | None = None
+        c = _engine_epilogue() if engine and pool is not None and hasattr(pool, "execute") else None
+        self._c = c if c is not None and (act is None or (isinstance(act, str) and act in _C_CODES)) else None
+        self._pool = pool
+
+    @property
+    def in_engine(self) -> bool:
+        return self._c is not None
 
     def describe(self, residual: bool) -> str:
         act = self.act if not isinstance(self.act, tuple) else self.act[0]
         return " + ".join(["residual"] * residual + [act] * (act is not None)) or "none"
 
-    def __call__(self, out: np.ndarray, residual: np.ndarray | None) -> None:
-        if self.act is None and residual is None:
+    def __call__(self, out: np.ndarray, residual: np.ndarray | None = None, scale: np.ndarray | None = None,
+                 sums: np.ndarray | None = None) -> None:
+        if self.act is None and residual is None and scale is None and sums is None:
             return
+        if self._c is not None:
+            return self._run_c(out, residual, scale, sums)
+        if scale is not None:
+            out *= scale[:, :, None, None]
         if self.act in ("silu", "hardswish") and (self._scratch is None or self._scratch.shape != out.shape):
             self._scratch = np.empty_like(out)
         apply_numpy(out, residual, self.act, self._scratch)
+        if sums is not None:
+            np.sum(out, axis=(2, 3), dtype=np.float32, out=sums)
+
+    def _run_c(self, out, residual, scale, sums) -> None:
+        from .. import errors
+
+        ffi, lib = self._c
+        n, c = out.shape[:2]
+        for name, array, shape in (("residual", residual, out.shape), ("scale", scale, (n, c)), ("sums", sums, (n, c))):
+            if array is not None and (array.shape != shape or not array.flags.c_contiguous or array.dtype != np.float32):
+                raise errors.InvalidParameter(f"{name} must be a C-contiguous float32 array of shape {shape}")
+        desc = ffi.new("ipx_epilogue_desc*", {"planes": n * c, "plane_len": out.size // (n * c),
+                                              "activation": _C_CODES[self.act], "flags": 0})
+        data = ffi.from_buffer("float[]", out, require_writable=True)
+        res = ffi.NULL if residual is None else ffi.from_buffer("float[]", residual)
+        sc = ffi.NULL if scale is None else ffi.from_buffer("float[]", scale)
+        sm = ffi.NULL if sums is None else ffi.from_buffer("float[]", sums, require_writable=True)
+        size, res_size = out.size, 0 if residual is None else residual.size
+        status, _ = self._pool.execute(
+            "epilogue", lambda pool: lib.ipx_epilogue_run(pool, desc, data, size, res, res_size, sc, sm), record=False)
+        errors.check(ffi, lib, status, "epilogue")

@@ -44,6 +44,8 @@ class _Step:
     bias: np.ndarray | None = None
     act: str | None = None  # conv epilogue activation
     residual: str | None = None  # conv epilogue: tensor added before the activation
+    sums: bool = False  # conv epilogue: also each channel's sum (for the squeeze-excite reading it)
+    inplace: bool = False  # writes over its input (squeeze-excite's channel scale)
     params: dict[str, Any] = field(default_factory=dict)
 
 
@@ -82,7 +84,8 @@ class HostSession:
     def _build(self, engine) -> None:
         n = self.batch
         self._buffers = {slot: np.empty(n * size, np.float32) for slot, size in enumerate(self._sizes.slot_floats)}
-        self._runners = [_runner(step, n, self._pool, engine) for step in self.steps]
+        sums = {s.output: np.empty((n, s.out_shape[0]), np.float32) for s in self.steps if s.sums}
+        self._runners = [_runner(step, n, self._pool, engine, sums) for step in self.steps]
 
     def _tensor(self, name: str) -> np.ndarray:
         slot = self._sizes.slot_of[name]
@@ -319,6 +322,13 @@ def _plan(network: Network, params: dict) -> list[_Step]:
             alias[layer.name] = current
         produced_by[step.output] = len(steps)
         steps.append(step)
+    for step in steps:  # squeeze-excite: the pool in its producer's epilogue, the scale in place
+        if step.kind == "se":
+            source = steps[produced_by[step.inputs[0]]] if step.inputs[0] != INPUT else None
+            only_reader = len(readers.get(step.layer.inputs[0], ())) == 1
+            if source is not None and source.kind == "conv" and only_reader:
+                source.sums = True
+            step.inplace = only_reader and step.inputs[0] != INPUT
     return steps
 
 
@@ -361,7 +371,9 @@ def _buffer_plan(steps: list[_Step], network: Network) -> _BufferPlan:
     for index, step in enumerate(steps):
         need = int(np.prod(step.out_shape))
         fits = [s for s in free if floats_per_image[s] >= need]
-        if fits:
+        if step.inplace:
+            slot = slot_of[step.inputs[0]]
+        elif fits:
             slot = min(fits, key=lambda s: floats_per_image[s])
         elif free:
             slot = max(free, key=lambda s: floats_per_image[s])
@@ -374,7 +386,7 @@ def _buffer_plan(steps: list[_Step], network: Network) -> _BufferPlan:
         slot_of[step.output] = slot
         shape_of[step.output] = step.out_shape
         for name in set((*step.inputs, *([step.residual] if step.residual else []))):
-            if name != INPUT and last_read.get(name) == index:
+            if name != INPUT and last_read.get(name) == index and slot_of[name] != slot:
                 free.append(slot_of[name])
         if step.output not in last_read and index != len(steps) - 1:
             free.append(slot)  # an output nobody reads (a dead branch)
@@ -399,15 +411,16 @@ def _check_memory(name: str, batch: int, steps: list[_Step], plan: _BufferPlan) 
 
 
 # ---- runners --------------------------------------------------------------------------
-def _runner(step: _Step, batch: int, pool, engine):
-    """A function (args, out, residual) computing the step into ``out``."""
+def _runner(step: _Step, batch: int, pool, engine, sums: dict[str, np.ndarray]):
+    """A function (args, out, residual) computing the step into ``out``. ``sums``: channel-sum
+    arrays by tensor, written by the convolution producing the tensor, read by its SE."""
     layer = step.layer
     if step.kind == "conv":
-        return _conv_runner(step, batch, pool, engine)
+        return _conv_runner(step, batch, pool, engine, sums.get(step.output))
     if step.kind == "pool":
         return _pool_runner(layer, step.params)
     if step.kind == "se":
-        return _se_runner(layer, step.params)
+        return _se_runner(layer, step.params, pool, sums.get(step.inputs[0]))
     if step.kind == "act":
         op = epilogue.onnx_activation(layer.op, step.params)
         return lambda args, out, residual: epilogue.apply_numpy(np.copyto(out, args[0]) or out, None, op)
@@ -426,11 +439,13 @@ def _runner(step: _Step, batch: int, pool, engine):
     raise ValueError(f"layer {layer.name!r}: kind {step.kind!r} cannot run in the engine")
 
 
-def _conv_runner(step: _Step, batch: int, pool, engine):
+def _conv_runner(step: _Step, batch: int, pool, engine, sums: np.ndarray | None = None):
     layer = step.layer
     weight = np.ascontiguousarray(step.weight, np.float32)
     bias = None if step.bias is None else np.ascontiguousarray(step.bias, np.float32)
     step.weight = step.bias = None  # the float64 copies are no longer needed
+    if layer.kind is LayerKind.LINEAR and weight.shape[2:] == (1, 1):
+        return _classifier_runner(step, weight, bias, batch, pool, engine)
     if layer.kind is LayerKind.LINEAR:
         c, h, w = weight.shape[1:]
         conv = engine.Conv2d(weight, bias, (batch, c, h, w), pool=pool)
@@ -450,7 +465,7 @@ def _conv_runner(step: _Step, batch: int, pool, engine):
         if pad is not None:  # asymmetric padding ("SAME_UPPER"): a padded copy first
             x = np.ascontiguousarray(np.pad(x, pad))
         conv.run(x.reshape(shape), out.reshape(conv.output_shape))
-        post(out, residual)
+        post(out, residual, sums=sums)
 
     def parts(args, out, residual):
         l = layer  # noqa: E741
@@ -458,10 +473,31 @@ def _conv_runner(step: _Step, batch: int, pool, engine):
             "depthwise" if l.g == l.c and l.g > 1 else "grouped" if l.g > 1 else "dense") + f" {l.r}x{l.s}"
         return [(f"conv {shape_name}", lambda a, o, r: conv.run(
                     a[0] if pad is None else np.ascontiguousarray(np.pad(a[0], pad)), o.reshape(conv.output_shape))),
-                (f"epilogue {post.describe(residual is not None)}", lambda a, o, r: post(o, r))]
+                (f"epilogue {post.describe(residual is not None)}{' + pool' * (sums is not None)}",
+                 lambda a, o, r: post(o, r, sums=sums))]
 
     run.conv = conv
     run.parts = parts
+    return run
+
+
+def _classifier_runner(step: _Step, weight, bias, batch: int, pool, engine):
+    """A linear layer on [batch, c] as a 1x1 convolution over a [1, c, 1, batch] map: the
+    weights stream through the tiles once for the whole batch, not once per image (batch 4
+    on 1280 -> 1000: 0.13 ms instead of 2.9)."""
+    k, c = weight.shape[:2]
+    conv = engine.Conv2d(weight, bias, (1, c, 1, batch), pool=pool)
+    x_t = np.empty((1, c, 1, batch), np.float32)
+    y_t = np.empty((1, k, 1, batch), np.float32)
+    post = epilogue.Epilogue(step.act, pool)
+
+    def run(args, out, residual):
+        np.copyto(x_t.reshape(c, batch), args[0].reshape(batch, c).T)
+        conv.run(x_t, y_t)
+        np.copyto(out.reshape(batch, k), y_t.reshape(k, batch).T)
+        post(out, residual)
+
+    run.conv = conv
     return run
 
 
@@ -506,23 +542,29 @@ def _pool_runner(layer: Layer, params: dict):
     return pool
 
 
-def _se_runner(layer: Layer, params: dict):
+def _se_runner(layer: Layer, params: dict, pool, sums: np.ndarray | None):
+    """Squeeze-excite: the global average pool is ``sums`` (the producing convolution's
+    epilogue wrote them) or a numpy mean; the two small fully connected layers in numpy
+    ([batch, c] vectors); the channel scale as an engine epilogue over the tensor."""
     w1 = np.asarray(params["w1"], np.float32).reshape(params["w1"].shape[0], -1).T.copy()  # [c, se_c]
     w2 = np.asarray(params["w2"], np.float32).reshape(params["w2"].shape[0], -1).T.copy()  # [se_c, c]
     b1 = np.zeros(w1.shape[1], np.float32) if params.get("b1") is None else np.asarray(params["b1"], np.float32)
     b2 = np.zeros(w2.shape[1], np.float32) if params.get("b2") is None else np.asarray(params["b2"], np.float32)
-    gate = params.get("gate", {})
-    gate_op = epilogue.onnx_activation("sigmoid", gate)
+    gate_op = epilogue.onnx_activation("sigmoid", params.get("gate", {}))
     act_op = "silu" if layer.op == "swish" else layer.op
+    scale_in_place = epilogue.Epilogue(None, pool)
+    inv_hw = np.float32(1.0 / (layer.h * layer.w))
 
     def se(args, out, residual):
         x = args[0]
-        s = x.mean(axis=(2, 3), dtype=np.float32)
+        s = sums * inv_hw if sums is not None else x.mean(axis=(2, 3), dtype=np.float32)
         s = s @ w1 + b1
         epilogue.apply_numpy(s, None, act_op)
         s = s @ w2 + b2
         epilogue.apply_numpy(s, None, gate_op)
-        np.multiply(x, s[:, :, None, None], out=out)
+        if out is not x:
+            np.copyto(out, x)
+        scale_in_place(out, scale=np.ascontiguousarray(s, np.float32))
 
     return se
 

@@ -44,6 +44,27 @@ def test_epilogue_matches_float64_reference(op, residual):
     np.testing.assert_allclose(out, expected, rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize("op", [None, "silu", "relu6"])
+def test_epilogue_channel_scale_and_sums_match_float64(op):
+    out = (RNG.standard_normal((3, 4, 5, 6)) * 4).astype(np.float32)
+    scale = RNG.random((3, 4)).astype(np.float32)
+    res = RNG.standard_normal(out.shape).astype(np.float32)
+    expected = _act64(out.astype(np.float64) * scale[:, :, None, None] + res, op)
+    sums = np.empty((3, 4), np.float32)
+    epi.Epilogue(op, pool=None)(out, res, scale=scale, sums=sums)
+    np.testing.assert_allclose(out, expected, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(sums, expected.sum(axis=(2, 3)), rtol=1e-5, atol=1e-5)
+
+
+def test_squeeze_excite_pools_in_the_depthwise_epilogue_and_scales_in_place(tmp_path):
+    m = _Model()
+    path = m.save(tmp_path, OPS["squeeze_excite"](m, "x"))
+    _against_onnxruntime(path, m.shape)
+    with HostSession(path, 2, workers=1) as session:
+        conv, se = session.steps
+        assert conv.sums and se.kind == "se" and se.inplace
+
+
 def test_folded_batch_norm_matches_unfolded_in_float64():
     x = RNG.standard_normal((2, 6, 9, 9))
     w, b = RNG.standard_normal((8, 3, 3, 3)), RNG.standard_normal(8)
