@@ -45,11 +45,13 @@ from .work import Work
 # them: volta_fp16_s884cudnn_fp16_256x128_ldg8_... (NVIDIA/apex#666),
 # volta_fp16_s884cudnn_fp16_256x64_ldg8_... and turing_..._256x128 / _256x64 (pytorch/pytorch
 # #54324), volta_fp16_scudnn_fp16_128x64_... (apache/mxnet#9774), 128x128 (CUTLASS's
-# default, volta_fp16_s884cudnn_fp16_128x128_..._splitK_...). An autotuner (cudnn.benchmark,
+# default, volta_fp16_s884cudnn_fp16_128x128_..._splitK_...), and cuBLAS's smaller tiles for
+# small GEMMs (volta_h884gemm_64x64_ldg8_nn; volta_sgemm_128x32_nn, volta_sgemm_64x32_sliced1x4_nn,
+# volta_sgemm_32x32_sliced1x4_tn in TensorFlow and PyTorch profiles). An autotuner (cudnn.benchmark,
 # TF's autotune) runs the fastest; the model takes the tile shape with the least time. A
 # GEMM narrower than a shape gets the narrowest tile that covers it (multiples of MMA_N).
 # MMA instructions are 8 wide in N on sm70/sm80 (mma.m8n8k4, mma.m16n8k16: PTX ISA).
-TILE_SHAPES = ((256, 128), (256, 64), (128, 128), (128, 64))
+TILE_SHAPES = ((256, 128), (256, 64), (128, 128), (128, 64), (128, 32), (64, 64), (64, 32), (32, 32))
 MMA_N = 8
 SPLIT_K_MIN = 64  # shortest reduction chunk a split-K kernel gives one block (assumption)
 

@@ -1,0 +1,200 @@
+"""The GPU's kernel-level terms (models/gpu_kernels.py): each hand-computed on a small case,
+the limits they must respect, the software-era chip v100-2019 and the DGX systems."""
+
+import json
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from ipuexplore.cli import main
+from ipuexplore.hardware import list_chips, listing, load_chip
+from ipuexplore.layers import Layer
+from ipuexplore.models import estimate, gpu_kernels
+from ipuexplore.models.work import passes
+
+ROOT = Path(__file__).resolve().parents[2]
+V100 = load_chip("v100")
+V2019 = load_chip("v100-2019")
+GTX = load_chip(ROOT / "docs" / "hw-examples" / "gtx1080ti-cudnn7.toml")
+TODAY = ("v100", "a100-40gb", "a100-80gb", "h100", str(ROOT / "docs" / "hw-examples" / "rtx3090.toml"))
+
+
+# ---- hand-computed terms ------------------------------------------------------------------
+def test_reduction_fill_pads_to_the_tile_depth():
+    # grouped 1x1 with 16 channels per group: a reduction of 16 in 32-deep tensor-core
+    # chunks (CUTLASS Sm70 threadblock K) uses half of each chunk; SIMT chunks are 8 deep
+    work = passes(Layer.conv(256, 14, 14, 256, 1, g=16), 8, "fp16", False)[0]
+    assert work.red == 16
+    assert gpu_kernels.reduction_fill(work, tensor=True) == pytest.approx(16 / 32)
+    assert gpu_kernels.reduction_fill(work, tensor=False) == 1.0
+    p = estimate(V100, Layer.conv(256, 14, 14, 256, 1, g=16), batch=8).phase("forward")
+    assert p.unit == "tensor cores (fp16)" and p.terms["reduction_fill"].value == pytest.approx(0.5)
+
+
+def test_group_loop_runs_one_kernel_per_group_outside_1_2_4_channels():
+    # cuDNN 7 (v100-2019): 8 groups of 8 channels -> 8 kernels, each with its own blocks
+    layer = Layer.conv(64, 14, 14, 64, 3, pad=1, g=8)
+    p = estimate(V2019, layer, batch=4).phase("forward")
+    assert p.terms["launch_s"].value == pytest.approx(8 * 3e-6)
+    # per group: m = 4 x 14 x 14 = 784 rows, n = 8: the fastest tile covers n in one column;
+    # each group's kernel fills the SMs with its own blocks only
+    sm_fill = p.terms["sm_fill"].value
+    blocks = int(p.terms["sm_fill"].why.split()[0])
+    per_group = blocks // 8
+    waves = 8 * math.ceil(per_group / 80)
+    assert sm_fill == pytest.approx(blocks / (waves * 80))
+    # 4 channels per group has cuDNN 7's grouped kernel: one launch for all groups
+    four = estimate(V2019, Layer.conv(64, 14, 14, 64, 3, pad=1, g=16), batch=4).phase("forward")
+    assert four.terms["launch_s"].value == pytest.approx(3e-6)
+    # today's software runs every group size in one kernel
+    assert estimate(V100, layer, batch=4).phase("forward").terms["launch_s"].value == pytest.approx(3e-6)
+
+
+def test_grouped_convs_lose_tensor_cores_on_the_2019_stack_only():
+    layer = Layer.conv(256, 14, 14, 256, 3, pad=1, g=8)  # 32 channels per group
+    assert estimate(V100, layer, batch=32).unit == "tensor cores (fp16)"
+    e = estimate(V2019, layer, batch=32)
+    assert e.unit == "CUDA cores" and "pytorch/pytorch#10290" in e.phases[0].terms["unit_peak_flop_s"].why
+    dense = Layer.conv(256, 14, 14, 256, 3, pad=1)
+    assert estimate(V2019, dense, batch=32).unit == "tensor cores (fp16)"
+
+
+def test_nchw_transposes_hand_computed():
+    # v100-2019 keeps activations NCHW: a tensor-core pass first transposes its activation
+    # input to NHWC (read + write), a weight gradient both of its operands
+    layer = Layer.conv(256, 28, 28, 256, 1)
+    e = estimate(V2019, layer, batch=32, train=True)
+    x = layer.input_bytes("fp16", 32)
+    dy = layer.output_bytes("fp16", 32)
+    bw = 900e9 * 0.83
+    fwd, bwd_data, bwd_w = (e.phase(n) for n in ("forward", "backward_data", "backward_weights"))
+    assert fwd.terms["layout_transpose_s"].value == pytest.approx(2 * x / bw)
+    assert bwd_data.terms["layout_transpose_s"].value == pytest.approx(2 * dy / bw)
+    assert bwd_w.terms["layout_transpose_s"].value == pytest.approx(2 * (x + dy) / bw)
+    assert fwd.terms["launch_s"].value == pytest.approx(2 * 3e-6)  # the transpose kernel and the conv
+    same = replace(V2019, id="nhwc", spec=replace(V2019.spec, nchw_layout=0))
+    plain = estimate(same, layer, batch=32, train=True).phase("forward")
+    assert fwd.time_s == pytest.approx(plain.time_s + 2 * x / bw + 3e-6)
+    assert "layout_transpose_s" not in estimate(V100, layer, batch=32).phases[0].terms
+    # CUDA-core passes read NCHW directly: no transpose
+    assert "layout_transpose_s" not in estimate(V2019, layer, batch=32, dtype="fp32").phases[0].terms
+
+
+def test_depthwise_backward_uses_its_own_rate():
+    dw = Layer.conv(192, 28, 28, 192, 3, pad=1, g=192)
+    e = estimate(V100, dw, batch=64, train=True)
+    nbytes = dw.min_bytes("fp16", 64)
+    assert e.phase("forward").terms["l2_s"].value == pytest.approx(nbytes / (900e9 * 0.43))
+    assert e.phase("backward_data").terms["l2_s"].value == pytest.approx(nbytes / (900e9 * 0.34))
+
+
+# ---- limits -------------------------------------------------------------------------------
+@pytest.mark.parametrize("chip", TODAY + ("v100-2019",))
+@pytest.mark.parametrize("train", [False, True])
+def test_a_depthwise_layer_never_beats_its_memory_roofline(chip, train):
+    c = load_chip(chip)
+    for kernel, stride, size in ((3, 1, 56), (5, 2, 28), (3, 1, 7)):
+        layer = Layer.conv(240, size, size, 240, kernel, stride=stride, pad=kernel // 2, g=240)
+        for batch in (1, 32, 256):
+            e = estimate(c, layer, batch=batch, train=train)
+            for p in e.phases:
+                work = next(w for w in passes(layer, batch, "fp16", train) if w.phase == p.name)
+                # every compulsory byte that is not already in L2 crosses HBM at no more than its peak
+                floor = (work.min_bytes - (work.a_bytes if e.memory_level == "l2" else 0)) / (c.spec.hbm_bw_gb_s * 1e9)
+                assert p.time_s >= floor, (chip, kernel, batch, p.name)
+
+
+# equal FLOPs per layer: channels double as groups quadruple (c^2 / g constant), and the
+# channels per group (128, 64, 32, 16) stay multiples of 8
+EQUAL_FLOPS = ((1, 128), (4, 256), (16, 512), (64, 1024))
+
+
+@pytest.mark.parametrize("chip", TODAY + ("v100-2019",))
+@pytest.mark.parametrize("dtype", ["fp16", "fp32"])
+@pytest.mark.parametrize("batch, size", [(8, 56), (32, 28), (128, 28), (256, 14)])
+def test_more_groups_at_equal_flops_never_speed_up_a_1x1_convolution(chip, dtype, batch, size):
+    # where the dense layer fills the GPU (>= 6272 output positions); smaller layers are
+    # dominated by launch and wave quantisation of a few thread blocks
+    for train in (False, True):
+        times = [estimate(chip, Layer.conv(c, size, size, c, 1, g=g), batch=batch, dtype=dtype, train=train).time_s
+                 for g, c in EQUAL_FLOPS]
+        assert all(b >= a * (1 - 1e-9) for a, b in zip(times, times[1:])), (chip, dtype, batch, size, train, times)
+
+
+# ShuffleNet V2 (Ma et al., ECCV 2018, arXiv:1807.11164) Table 2, GPU batches/s of a stack of
+# 1x1 group convolutions at 56x56 at equal FLOPs, GTX 1080 Ti with cuDNN 7.0, columns x1 and
+# x4 (channels c for x1, 2c for x4). Figures recalled from the paper (unverified here).
+SHUFFLENET_V2_TABLE2 = {1: (128, 2451, 437), 2: (180, 1725, 341), 4: (256, 1026, 338), 8: (360, 634, 230)}
+
+
+def test_shufflenet_v2_grouped_1x1_sweep_reproduced_in_direction_and_size():
+    # batch 1: the table's rates are ~20 us per conv for g=1, c=128 if each of its 10 blocks
+    # holds two convs (5 TFLOP/s); batch 8 would need 40 TFLOP/s, above the card's 11.3
+    for column, mult in ((1, 1), (2, 2)):
+        base = None
+        for g, row in SHUFFLENET_V2_TABLE2.items():
+            c = row[0] * mult
+            t = estimate(GTX, Layer.conv(c, 56, 56, c, 1, g=g), batch=1, dtype="fp32").time_s
+            base = base or (t, row[column])
+            model, published = t / base[0], base[1] / row[column]
+            assert model >= 1.0
+            if g > 1:
+                assert 0.65 <= model / published <= 1.35, (mult, g, model, published)
+    # the largest slowdown, g=8 at x1: published 3.9x
+    g8 = estimate(GTX, Layer.conv(360, 56, 56, 360, 1, g=8), batch=1, dtype="fp32").time_s
+    g1 = estimate(GTX, Layer.conv(128, 56, 56, 128, 1), batch=1, dtype="fp32").time_s
+    assert 2.5 <= g8 / g1 <= 4.0
+
+
+# ---- the era chip and the systems ---------------------------------------------------------
+def test_v100_2019_is_the_v100_silicon_with_2019_software():
+    silicon = ("sms", "clock_ghz", "peak_fp32_tflop_s", "peak_fp16_tensor_tflop_s", "hbm_gb", "hbm_bw_gb_s", "l2_mb", "l2_bw_tb_s")
+    assert all(getattr(V2019.spec, f) == getattr(V100.spec, f) for f in silicon)
+    s = V2019.spec
+    assert (s.nchw_layout, s.grouped_tensor_cores, s.group_loop) == (1, 0, 1)
+    assert s.depthwise_bw_efficiency == 0.24 and "pytorch/pytorch#18631" in V2019.source_of("depthwise_bw_efficiency")
+    assert "cuDNN 7.6" in V2019.name
+
+
+def test_era_fields_are_optional_with_todays_defaults(tmp_path):
+    text = (ROOT / "ipuexplore" / "hardware" / "v100.toml").read_text()
+    text = "\n".join(line for line in text.splitlines() if not line.startswith("depthwise_"))
+    chip = load_chip(_write(tmp_path, text.replace('id = "v100"', 'id = "mine"')))
+    assert (chip.spec.nchw_layout, chip.spec.grouped_tensor_cores, chip.spec.group_loop) == (0, 1, 0)
+    assert chip.spec.depthwise_bw_efficiency == 0.0 and chip.spec.depthwise_grad_bw_efficiency == 0.0
+    with pytest.raises(ValueError, match="figures.group_loop"):
+        load_chip(_write(tmp_path, text + "\ngroup_loop = 2\n"))
+
+
+def _write(tmp_path, text):
+    path = tmp_path / "spec.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("system, device", [("dgx-1-v100", "v100"), ("dgx-a100", "a100-80gb"), ("dgx-h100", "h100")])
+def test_dgx_systems_load_as_eight_gpus(system, device):
+    chip = load_chip(system)
+    assert chip.family == "gpu" and chip.device == device and chip.devices == 8
+    assert chip.system.devices_per_node == 8 and chip.system.intra_node_link_gb_s > 0
+    assert chip.spec == load_chip(device).spec
+    assert system in list_chips() and dict(listing())[system].endswith(f"(8 x {device})")
+
+
+def test_cli_lists_the_era_chip_and_the_systems(capsys):
+    assert main(["chips"]) == 0
+    out = capsys.readouterr().out
+    for chip_id in ("v100-2019", "dgx-1-v100", "dgx-a100", "dgx-h100"):
+        assert chip_id in out
+
+
+def test_net_json_has_the_era_chip_and_a_dgx_plan(capsys):
+    code = main(["net", "resnet50", "--chips", "v100-2019,dgx-a100", "--batch", "64", "--train", "--json"])
+    assert code == 0
+    doc = json.loads(capsys.readouterr().out)
+    dgx = doc["chips"]["dgx-a100"]
+    assert dgx["plan"]["ipus"] == 8 and dgx["plan"]["replicas"] == 8 and dgx["plan"]["micro_batch"] == 8
+    assert doc["chips"]["v100-2019"]["plan"]["ipus"] == 1
+    assert dgx["throughput_img_s"] == pytest.approx(64 / dgx["time_s"])
