@@ -103,6 +103,31 @@ def _onnxruntime(path: str):
     return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
 
+def _onnxruntime_profile_ms(path: str, x: np.ndarray, folder, runs: int = 3) -> dict[str, float]:
+    """ONNX Runtime's own profile (enable_profiling): milliseconds per run by op type, after a
+    warm-up run. The fused op types (FusedConv, ...) say what its graph optimiser fused."""
+    import json
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = THREADS
+    options.inter_op_num_threads = 1
+    options.enable_profiling = True
+    options.profile_file_prefix = str(folder / "ort_profile")
+    session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    feed = {session.get_inputs()[0].name: x}
+    for _ in range(runs + 1):
+        session.run(None, feed)
+    with open(session.end_profiling()) as f:
+        events = json.load(f)
+    nodes = [e for e in events if e.get("cat") == "Node" and e.get("name", "").endswith("_kernel_time")]
+    per_run = len(nodes) // (runs + 1)
+    totals: dict[str, float] = {}
+    for event in nodes[per_run:]:  # skip the warm-up run
+        op = event.get("args", {}).get("op_name", "?")
+        totals[op] = totals.get(op, 0.0) + event["dur"] / 1e3 / runs
+    return dict(sorted(totals.items(), key=lambda kv: -kv[1]))
+
+
 def _torch_best_s(model, x: np.ndarray) -> tuple[float, str]:
     torch.set_num_threads(THREADS)
     best = (float("inf"), "")
@@ -136,5 +161,42 @@ def test_session_against_onnxruntime_and_torch(benchmark, models, onnx_dir, name
             torch_s, layout = _torch_best_s(models[name], x)
             benchmark.extra_info.update(
                 session_img_s=batch / session_s, onnxruntime_img_s=batch / ort_s, torch_img_s=batch / torch_s,
-                torch_layout=layout, ratio_vs_onnxruntime=ort_s / session_s, ratio_vs_torch=torch_s / session_s)
+                torch_layout=layout, ratio_vs_onnxruntime=ort_s / session_s, ratio_vs_torch=torch_s / session_s,
+                session_profile_ms={k: v * 1e3 for k, v in session.profile(x, runs=3).items()},
+                onnxruntime_profile_ms=_onnxruntime_profile_ms(path, x, onnx_dir))
     assert diff < TOLERANCE, f"{name} batch {batch}: output differs from ONNX Runtime by {diff:.2e} of the largest logit"
+
+
+# ---- the README table: python tests/benchmarks/test_session_bench.py run1.json [run2.json ...] ----
+TARGETS = {"mobilenet_v2": (1.0, 1.5), "efficientnet_b0": (1.0, 1.5), "resnet50": (0.9, None)}  # vs ORT, vs torch
+
+
+def _table(paths: list[str]) -> str:
+    """Medians over the runs of each case's img/s and of its ratios, and whether the targets hold."""
+    import json
+
+    cases: dict[tuple[str, int], list[dict]] = {}
+    for path in paths:
+        with open(path) as f:
+            for bench in json.load(f)["benchmarks"]:
+                info = bench["extra_info"]
+                if "session_img_s" in info:
+                    cases.setdefault((info["network"], info["batch"]), []).append(info)
+    lines = ["| network | batch | HostSession img/s | ONNX Runtime img/s | PyTorch img/s (layout) | vs ORT | vs PyTorch "
+             "| targets | max rel. diff |", "|---|---|---|---|---|---|---|---|---|"]
+    for (name, batch), runs in sorted(cases.items(), key=lambda kv: (NETWORKS.index(kv[0][0]), kv[0][1])):
+        med = {key: float(np.median([r[key] for r in runs])) for key in
+               ("session_img_s", "onnxruntime_img_s", "torch_img_s", "ratio_vs_onnxruntime", "ratio_vs_torch", "max_rel_diff")}
+        layouts = sorted({r["torch_layout"] for r in runs})
+        want_ort, want_torch = TARGETS[name]
+        met = [f"ORT {'met' if med['ratio_vs_onnxruntime'] >= want_ort else 'missed'} (>= {want_ort}x)"]
+        if want_torch:
+            met.append(f"PyTorch {'met' if med['ratio_vs_torch'] >= want_torch else 'missed'} (>= {want_torch}x)")
+        lines.append(f"| {name} | {batch} | {med['session_img_s']:.1f} | {med['onnxruntime_img_s']:.1f} | "
+                     f"{med['torch_img_s']:.1f} ({'/'.join(layouts)}) | {med['ratio_vs_onnxruntime']:.2f}x | "
+                     f"{med['ratio_vs_torch']:.2f}x | {', '.join(met)} | {med['max_rel_diff']:.1e} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(_table(sys.argv[1:]))
