@@ -30,6 +30,8 @@ fits device memory, no pipelining and no recomputation.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -41,7 +43,7 @@ from ipuexplore.layers import Layer, LayerKind, dtype_bytes
 from . import collectives, device_estimate, ipu
 from .plan import Pins, Plan
 from .result import BOUNDS, Term
-from .work import activation_bytes_kept, passes
+from .work import activation_bytes_kept
 
 # Code, vertex state and exchange programs per tile for each pass of each layer (a compute
 # set and its exchange). Graphcore publishes no figure; an order of magnitude from poplibs'
@@ -111,6 +113,16 @@ class _Net:
         return e
 
 
+def _facts(layer: Layer, dtype: str, train: bool) -> tuple[int, int, int, int, int]:
+    """weight bytes, bytes kept per image, input and output bytes per image, passes run"""
+    if layer.kind in (LayerKind.CONV, LayerKind.LINEAR):
+        npasses = 3 if train else 1
+    else:
+        npasses = (3 if layer.params else 2) if train else 1
+    return (layer.weight_bytes(dtype), activation_bytes_kept(layer, 1, dtype), layer.input_bytes(dtype, 1),
+            layer.output_bytes(dtype, 1), npasses)
+
+
 def _key(layer: Layer) -> tuple:
     return (layer.kind, layer.c, layer.h, layer.w, layer.k, layer.r, layer.s, layer.g, layer.stride,
             layer.pad, layer.dilation, layer.bias, layer.op, layer.se_c)
@@ -119,24 +131,23 @@ def _key(layer: Layer) -> tuple:
 def network_step(
     chip: Chip, layers: Sequence[Layer], batch: int, dtype: str, train: bool, *,
     image_elems: int = 0, pins: Pins | None = None, keys: Sequence[tuple] | None = None,
+    cache: dict | None = None,
 ) -> Step:
     """The step of ``layers`` (in execution order) at global ``batch`` on ``chip``.
 
     ``image_elems`` is one input image's elements (the host I/O term); ``keys`` optional
-    shape keys of the layers (layers with one key are costed once).
+    shape keys of the layers (layers with one key are costed once); ``cache`` a dict of
+    layer estimates to share between calls on the same chip and dtype.
     """
     pins = pins or Pins()
     pins.check(batch, chip.devices, len(layers), chip.family)
-    b = dtype_bytes(dtype)
-    net = _Net(
-        chip, layers, list(keys) if keys is not None else [_key(l) for l in layers], dtype, train,
-        weights=[l.weight_bytes(dtype) for l in layers],
-        kept=[activation_bytes_kept(l, 1, dtype) for l in layers],
-        inputs=[l.input_bytes(dtype, 1) for l in layers],
-        outputs=[l.output_bytes(dtype, 1) for l in layers],
-        npasses=[len(passes(l, 1, dtype, train)) for l in layers],
-    )
-    del b
+    keys = list(keys) if keys is not None else [_key(l) for l in layers]
+    facts: dict[tuple, tuple[int, int, int, int, int]] = {}
+    for layer, key in zip(layers, keys):
+        if key not in facts:
+            facts[key] = _facts(layer, dtype, train)
+    columns = list(zip(*(facts[k] for k in keys)))
+    net = _Net(chip, layers, keys, dtype, train, *map(list, columns), cache=cache if cache is not None else {})
     if chip.family == "ipu":
         return _ipu_step(net, batch, image_elems, pins)
     return _data_parallel_step(net, batch, image_elems, pins)
@@ -185,14 +196,15 @@ def _partition(cost: Sequence[float], stages: int) -> list[tuple[int, int]]:
     n = len(cost)
     if stages <= 1:
         return [(0, n)]
-    lo, hi = max(cost), sum(cost)
-    for _ in range(50):
+    prefix = list(itertools.accumulate(cost, initial=0.0))
+    lo, hi = max(cost), prefix[-1]
+    for _ in range(40):
         mid = (lo + hi) / 2
-        if len(_greedy(cost, mid)) <= stages:
+        if len(_greedy(prefix, mid, stages + 1)) <= stages:
             hi = mid
         else:
             lo = mid
-    cuts = _greedy(cost, hi)
+    cuts = _greedy(prefix, hi, n)
     while len(cuts) < stages:  # split the longest stage to use every IPU
         i = max(range(len(cuts)), key=lambda j: cuts[j][1] - cuts[j][0])
         a, b = cuts[i]
@@ -203,14 +215,17 @@ def _partition(cost: Sequence[float], stages: int) -> list[tuple[int, int]]:
     return cuts
 
 
-def _greedy(cost: Sequence[float], limit: float) -> list[tuple[int, int]]:
-    out, start, acc = [], 0, 0.0
-    for i, c in enumerate(cost):
-        if acc + c > limit and i > start:
-            out.append((start, i))
-            start, acc = i, 0.0
-        acc += c
-    out.append((start, len(cost)))
+def _greedy(prefix: list[float], limit: float, most: int) -> list[tuple[int, int]]:
+    """Stages filled up to ``limit`` each, left to right (stops after ``most`` stages)."""
+    n = len(prefix) - 1
+    out, start = [], 0
+    while start < n and len(out) < most:
+        end = bisect.bisect_right(prefix, prefix[start] + limit) - 1
+        end = max(end, start + 1)  # a layer costlier than the limit still gets a stage
+        out.append((start, min(end, n)))
+        start = min(end, n)
+    if start < n:
+        out.append((start, n))
     return out
 
 

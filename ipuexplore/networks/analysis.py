@@ -158,8 +158,9 @@ def analyse(network: Network, chips, *, batch: int = 1, dtype: str = "fp16", tra
     image_elems = network.input_shape[0] * network.input_shape[1] * network.input_shape[2]
     steps: dict[str, tuple] = {}
     for chip_id, chip in zip(ids, loaded):
+        cache: dict = {}  # layer estimates shared by the chip's inference and training plans
         pair = tuple(network_step(chip, network.layers, batch, dtype, mode, image_elems=image_elems,
-                                  pins=pins, keys=keys) for mode in (False, True))
+                                  pins=pins, keys=keys, cache=cache) for mode in (False, True))
         steps[chip_id] = pair
     mode = 1 if train else 0
 
