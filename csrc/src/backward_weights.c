@@ -28,14 +28,32 @@ typedef struct bw_plan {
     int64_t gb, kb, pb;
     int64_t n_gblk, n_kblk, n_pblk, blocks, chunks;
     int64_t dy_len;     /* floats per output-gradient row in the tile (q rounded up to 8) */
-    bool chan;          /* channel blocks (see the top of the file); kb a multiple of 8 */
     size_t dy_off, acc_off, bacc_off, end;
 } bw_plan;
+
+/* Backward weights' kernel in one ISA build, chosen at create (ipx__bw_kernel_for): row
+   blocks or channel blocks (see the top of the file). */
+struct ipx__bw_kernel {
+    int32_t id;                 /* the ipx_kernel value statistics report */
+    int32_t k_vector;           /* blocks hold output channels in multiples of this */
+    const ipx__kernel* input;   /* the row kernel's build of this ISA: its exchange lays out
+                                   the input rows */
+    /* exchange of block b's output-gradient rows (fresh: the worker's first block of the
+       run); returns the floats copied in */
+    uint64_t (*exchange_dy)(const struct ipx_conv* cv, const bw_plan* pl, const float* dy,
+                            const ipx__block* b, float* tile, bool fresh);
+    /* adds the block's rows to its gradient sums in the tile */
+    void (*compute)(const struct ipx_conv* cv, const bw_plan* pl, int64_t gb, int64_t kb,
+                    int64_t pb, float* tile);
+    /* writes a finished block's gradients (db NULL: no bias) */
+    void (*write)(const struct ipx_conv* cv, const bw_plan* pl, const float* tile, int64_t g0,
+                  int64_t gb, int64_t k0, int64_t kb, float* dw, float* db);
+};
 
 static int64_t bw_tile_floats(const struct ipx_conv* cv, int64_t gb, int64_t kb, int64_t pb,
                               bw_plan* pl) {
     const ipx_conv_desc* d = &cv->d;
-    int64_t rows_in = (pb - 1) * d->stride_h + (d->r - 1) * d->dilation_h + 1;
+    int64_t rows_in = ipx__rows_in(d, pb);
     int64_t off_max = ((d->s - 1) * d->dilation_w) / d->stride_w;
     int64_t dy_len = ipx__round_up(cv->q, BW_V);
     int64_t row_len = ipx__round_up(dy_len + off_max, BW_V); /* the row kernel's layout */
@@ -61,25 +79,18 @@ static int64_t bw_tile_floats(const struct ipx_conv* cv, int64_t gb, int64_t kb,
     return (int64_t)end;
 }
 
-/* Channel blocks need whole vectors of output channels and one column phase; with fewer than
-   8 input channels per group the row-vectorised blocks are as fast. */
-static bool bw_uses_chan(const struct ipx_conv* cv) {
-    return cv->kg % 8 == 0 && cv->cg >= 8 && cv->d.stride_w == 1;
-}
-
 /* The smallest block: one group, one output channel (channel blocks: one vector of 8), one
    output row. */
-uint64_t ipx__bwd_weights_min_tile_bytes(const struct ipx_conv* cv) {
-    int64_t f = bw_tile_floats(cv, 1, bw_uses_chan(cv) ? 8 : 1, 1, NULL);
+uint64_t ipx__bw_min_tile_bytes(const struct ipx_conv* cv) {
+    int64_t f = bw_tile_floats(cv, 1, cv->bw_kernel->k_vector, 1, NULL);
     return f >= INT64_MAX / 8 ? UINT64_MAX : (uint64_t)f * 4u;
 }
 
 static ipx_status bw_make_plan(const struct ipx_conv* cv, ipx_pool_t pool, bw_plan* pl) {
     const int64_t tile = (int64_t)(pool->tile_bytes / sizeof(float));
     const int64_t W = pool->workers, g = cv->d.g, kg = cv->kg, p = cv->p;
-    const bool chan = bw_uses_chan(cv);
-    const int64_t kmin = chan ? 8 : 1; /* channel blocks: whole vectors of 8 */
-#define HALVE_KB(kb) ((kb) = chan ? ipx__round_up(ipx__div_up((kb), 2), 8) : ipx__div_up((kb), 2))
+    const int64_t kmin = cv->bw_kernel->k_vector; /* channel blocks: whole vectors of 8 */
+#define HALVE_KB(kb) ((kb) = ipx__round_up(ipx__div_up((kb), 2), kmin))
     int64_t gb = g, kb = kg, pb = p;
     for (;;) {
         if (bw_tile_floats(cv, gb, kb, pb, pl) <= tile) break;
@@ -98,7 +109,6 @@ static ipx_status bw_make_plan(const struct ipx_conv* cv, ipx_pool_t pool, bw_pl
     }
 #undef HALVE_KB
     bw_tile_floats(cv, gb, kb, pb, pl);
-    pl->chan = chan;
     pl->x.gb = gb; /* for the input exchange's first-block zeroing */
     pl->gb = gb;
     pl->kb = kb;
@@ -110,17 +120,6 @@ static ipx_status bw_make_plan(const struct ipx_conv* cv, ipx_pool_t pool, bw_pl
     pl->chunks = cv->d.n * pl->n_pblk;
     return IPX_STATUS_SUCCESS;
 }
-
-typedef struct bw_ctx {
-    const struct ipx_conv* cv;
-    ipx_pool_t pool;
-    bw_plan plan;
-    const float* dy;
-    const float* x;
-    float* dw;
-    float* db;
-    int64_t supersteps;
-} bw_ctx;
 
 typedef struct bw_args {
     int64_t ch_stride, out_row, tap_row, row_len, dy_len, pb, dw, sw;
@@ -383,10 +382,10 @@ IPX_INLINE void bwc_compute_body(const struct ipx_conv* cv, const bw_plan* pl, i
 
 /* Exchange of the output gradient for channel blocks: NCHW rows -> channel-last [pixel][kb]
    per group, 8 x 8 blocks transposed in registers, the last pixels element by element. */
-IPX_INLINE void bwc_exchange_dy_body(const struct ipx_conv* cv, const bw_plan* pl,
-                                     const float* dy, int64_t ni, int64_t g0, int64_t gb,
-                                     int64_t k0, int64_t kb, int64_t p0, int64_t pb, float* tile) {
-    const int64_t plane = cv->p * cv->q, pix = pb * cv->q, pix8 = pix / 8 * 8;
+IPX_INLINE uint64_t bwc_exchange_dy_body(const struct ipx_conv* cv, const bw_plan* pl,
+                                         const float* dy, const ipx__block* b, float* tile) {
+    const int64_t ni = b->n, g0 = b->g0, gb = b->gb, k0 = b->k0, kb = b->kb, p0 = b->p0;
+    const int64_t plane = cv->p * cv->q, pix = b->pb * cv->q, pix8 = pix / 8 * 8;
     for (int64_t j = 0; j < gb; j++) {
         float* dst = tile + pl->dy_off + j * pix * kb;
         for (int64_t kk = 0; kk < kb; kk += 8) {
@@ -396,6 +395,7 @@ IPX_INLINE void bwc_exchange_dy_body(const struct ipx_conv* cv, const bw_plan* p
                 for (int c = 0; c < 8; c++) dst[i * kb + kk + c] = src[c * plane + i];
         }
     }
+    return (uint64_t)(gb * kb * pix);
 }
 
 /* Write of a channel block's gradient: channel-last [cg*taps][kb] -> dW[k][cg*taps]. */
@@ -419,10 +419,10 @@ IPX_INLINE void bwc_write_body(const struct ipx_conv* cv, const bw_plan* pl, con
 /* Exchange of the output gradient for row blocks: rows of q floats into rows of dy_len. The
    rows' padding lanes (q .. dy_len) are zeroed on the worker's first step of a run (fresh):
    the copies never write them. */
-IPX_INLINE void bwr_exchange_dy_body(const struct ipx_conv* cv, const bw_plan* pl,
-                                     const float* dy, int64_t ni, int64_t g0, int64_t gb,
-                                     int64_t k0, int64_t kb, int64_t p0, int64_t pb, float* tile,
-                                     bool fresh) {
+IPX_INLINE uint64_t bwr_exchange_dy_body(const struct ipx_conv* cv, const bw_plan* pl,
+                                         const float* dy, const ipx__block* b, float* tile,
+                                         bool fresh) {
+    const int64_t ni = b->n, g0 = b->g0, gb = b->gb, k0 = b->k0, kb = b->kb, p0 = b->p0, pb = b->pb;
     const int64_t q = cv->q;
     if (fresh) {
         float* z = tile + pl->dy_off;
@@ -442,6 +442,19 @@ IPX_INLINE void bwr_exchange_dy_body(const struct ipx_conv* cv, const bw_plan* p
                 else
                     for (; i < q; i++) dst[i] = src[i];
             }
+        }
+    return (uint64_t)(gb * kb * pb * pl->dy_len);
+}
+
+/* Write of a row block's gradient: its rows of cg*taps are dW's rows already. */
+IPX_INLINE void bwr_write_body(const struct ipx_conv* cv, const bw_plan* pl, const float* tile,
+                               int64_t g0, int64_t gb, int64_t k0, int64_t kb, float* dw, float* db) {
+    const int64_t cgt = cv->cg * cv->d.r * cv->d.s;
+    for (int64_t j = 0; j < gb; j++)
+        for (int64_t kk = 0; kk < kb; kk++) {
+            const int64_t kout = (g0 + j) * cv->kg + k0 + kk;
+            memcpy(dw + kout * cgt, tile + pl->acc_off + (j * kb + kk) * cgt, (size_t)cgt * sizeof(float));
+            if (db) db[kout] = tile[pl->bacc_off + j * kb + kk];
         }
 }
 
@@ -467,102 +480,99 @@ IPX_INLINE void bwr_bias_body(const bw_plan* pl, int64_t gb, int64_t kb, int64_t
     }
 }
 
-/* One block's compute in the kernel family and instruction set of the handle. */
-#define BW_ISA_VARIANTS(SUFFIX, TARGET, NB_MAX)                                                  \
-    TARGET static void bw_compute_##SUFFIX(const struct ipx_conv* cv, const bw_plan* pl,        \
-                                           int64_t gb, int64_t kb, int64_t pb, float* tile) {  \
-        if (pl->chan) {                                                                        \
-            bwc_compute_body(cv, pl, gb, kb, pb, tile, NB_MAX);                                \
-        } else {                                                                               \
-            bw_compute_body(cv, pl, gb, kb, pb, tile);                                         \
-            bwr_bias_body(pl, gb, kb, pb, tile);                                               \
-        }                                                                                      \
-    }                                                                                          \
-    TARGET static void bw_exchange_dy_##SUFFIX(const struct ipx_conv* cv, const bw_plan* pl,    \
-                                               const float* dy, int64_t ni, int64_t g0,        \
-                                               int64_t gb, int64_t k0, int64_t kb, int64_t p0,  \
-                                               int64_t pb, float* tile, bool fresh) {          \
-        if (pl->chan) bwc_exchange_dy_body(cv, pl, dy, ni, g0, gb, k0, kb, p0, pb, tile);     \
-        else bwr_exchange_dy_body(cv, pl, dy, ni, g0, gb, k0, kb, p0, pb, tile, fresh);        \
-    }                                                                                          \
-    TARGET static void bwc_write_##SUFFIX(const struct ipx_conv* cv, const bw_plan* pl,         \
-                                          const float* tile, int64_t g0, int64_t gb,           \
-                                          int64_t k0, int64_t kb, float* dw, float* db) {      \
-        bwc_write_body(cv, pl, tile, g0, gb, k0, kb, dw, db);                                  \
+/* The ISA builds of both block kinds and their tables. */
+#define BW_ARGS_DY const struct ipx_conv *cv, const bw_plan *pl, const float *dy, const ipx__block *b, float *tile, bool fresh
+#define BW_ARGS_COMPUTE const struct ipx_conv *cv, const bw_plan *pl, int64_t gb, int64_t kb, int64_t pb, float *tile
+#define BW_ARGS_WRITE const struct ipx_conv *cv, const bw_plan *pl, const float *tile, int64_t g0, int64_t gb, int64_t k0, int64_t kb, float *dw, float *db
+#define BW_BUILD(isa, ISA, TARGET, COPY_TARGET, WIDE)                                         \
+    TARGET static uint64_t bwr_exchange_dy_##isa(BW_ARGS_DY) {                                \
+        return bwr_exchange_dy_body(cv, pl, dy, b, tile, fresh);                             \
+    }                                                                                        \
+    TARGET static void bwr_compute_##isa(BW_ARGS_COMPUTE) {                                   \
+        bw_compute_body(cv, pl, gb, kb, pb, tile);                                           \
+        bwr_bias_body(pl, gb, kb, pb, tile);                                                 \
+    }                                                                                        \
+    TARGET static void bwr_write_##isa(BW_ARGS_WRITE) {                                       \
+        bwr_write_body(cv, pl, tile, g0, gb, k0, kb, dw, db);                                \
+    }                                                                                        \
+    TARGET static uint64_t bwc_exchange_dy_##isa(BW_ARGS_DY) {                                \
+        (void)fresh; /* every lane is written */                                             \
+        return bwc_exchange_dy_body(cv, pl, dy, b, tile);                                    \
+    }                                                                                        \
+    TARGET static void bwc_compute_##isa(BW_ARGS_COMPUTE) {                                   \
+        bwc_compute_body(cv, pl, gb, kb, pb, tile, WIDE ? BWC_NB : 1);                       \
+    }                                                                                        \
+    TARGET static void bwc_write_##isa(BW_ARGS_WRITE) {                                       \
+        bwc_write_body(cv, pl, tile, g0, gb, k0, kb, dw, db);                                \
     }
-#if IPX_HAVE_AVX2_PATH
-BW_ISA_VARIANTS(avx512, IPX_TARGET_AVX512, 2)
-BW_ISA_VARIANTS(avx2, IPX_TARGET_AVX2, 1)
-#endif
-BW_ISA_VARIANTS(portable, , 1)
-#undef BW_ISA_VARIANTS
+IPX_FOR_EACH_ISA(BW_BUILD)
+#undef BW_BUILD
 
-#if IPX_HAVE_AVX2_PATH
-#define BW_DISPATCH(cv, FN, ...)                                                               \
-    ((cv)->isa == IPX_ISA_AVX512 ? FN##_avx512(__VA_ARGS__)                                    \
-     : (cv)->isa == IPX_ISA_AVX2 ? FN##_avx2(__VA_ARGS__)                                      \
-                                 : FN##_portable(__VA_ARGS__))
-#else
-#define BW_DISPATCH(cv, FN, ...) FN##_portable(__VA_ARGS__)
-#endif
+#define BW_ROW_ENTRY(isa, ISA, ...) \
+    [ISA] = {IPX_KERNEL_ROW, 1, &ipx__row_kernel[ISA], bwr_exchange_dy_##isa, bwr_compute_##isa, bwr_write_##isa},
+#define BW_CHAN_ENTRY(isa, ISA, ...) \
+    [ISA] = {IPX_KERNEL_CHANNEL, 8, &ipx__row_kernel[ISA], bwc_exchange_dy_##isa, bwc_compute_##isa, bwc_write_##isa},
+static const struct ipx__bw_kernel bw_row_kernel[IPX__ISA_COUNT] = {IPX_FOR_EACH_ISA(BW_ROW_ENTRY)};
+static const struct ipx__bw_kernel bw_chan_kernel[IPX__ISA_COUNT] = {IPX_FOR_EACH_ISA(BW_CHAN_ENTRY)};
+#undef BW_ROW_ENTRY
+#undef BW_CHAN_ENTRY
 
-static void bw_job(void* vctx, uint32_t wi) {
-    const bw_ctx* ctx = vctx;
-    const struct ipx_conv* cv = ctx->cv;
-    const ipx_conv_desc* d = &cv->d;
-    const bw_plan* pl = &ctx->plan;
-    ipx_pool_t pool = ctx->pool;
-    float* tile = ipx__pool_tile(pool, wi);
-    ipx_worker_stats* st = ipx__pool_stats(pool, wi);
-    const int64_t W = pool->workers;
-    const int64_t first = pl->blocks * wi / W, last = pl->blocks * (wi + 1) / W;
-    const int64_t cg = cv->cg, taps = d->r * d->s;
-    for (int64_t step = 0; step < ctx->supersteps; step++) {
-        int64_t blk = first + step / pl->chunks, chunk = step % pl->chunks;
-        if (blk < last) {
-            const int64_t gblk = blk / pl->n_kblk, kblk = blk % pl->n_kblk;
-            const int64_t g0 = gblk * pl->gb, gb = ipx__min(pl->gb, d->g - g0);
-            const int64_t k0 = kblk * pl->kb, kb = ipx__min(pl->kb, cv->kg - k0);
-            const int64_t ni = chunk / pl->n_pblk, p0 = (chunk % pl->n_pblk) * pl->pb;
-            const int64_t pb = ipx__min(pl->pb, cv->p - p0);
-            uint64_t t0 = ipx__now_ns();
-            if (chunk == 0) {
-                memset(tile + pl->acc_off, 0, (size_t)(gb * kb * cg * taps) * sizeof(float));
-                memset(tile + pl->bacc_off, 0, (size_t)(gb * kb) * sizeof(float));
-            }
-            /* exchange: input rows (row-kernel layout) and output-gradient rows */
-            ipx__block b = {.n = ni, .g0 = g0, .gb = gb, .k0 = 0, .kb = cv->kg, .p0 = p0, .pb = pb};
-            ipx__row_exchange(cv, &pl->x, &b, ctx->x, tile, false, step == 0);
-            const int64_t rows = (pb - 1) * d->stride_h + (d->r - 1) * d->dilation_h + 1;
-            st->bytes_in += 4u * (uint64_t)(gb * cg * rows * d->stride_w * pl->x.row_len);
-            BW_DISPATCH(cv, bw_exchange_dy, cv, pl, ctx->dy, ni, g0, gb, k0, kb, p0, pb, tile, step == 0);
-            st->bytes_in += 4u * (uint64_t)(gb * kb * pb * (pl->chan ? cv->q : pl->dy_len));
-            uint64_t t1 = ipx__now_ns();
-            BW_DISPATCH(cv, bw_compute, cv, pl, gb, kb, pb, tile);
-            st->flops += 2u * (uint64_t)(gb * kb) * (uint64_t)(pb * cv->q) * (uint64_t)(cg * taps);
-            if (chunk == pl->chunks - 1) { /* write the block's gradients */
-                if (pl->chan) {
-                    BW_DISPATCH(cv, bwc_write, cv, pl, tile, g0, gb, k0, kb, ctx->dw, ctx->db);
-                } else {
-                    for (int64_t j = 0; j < gb; j++)
-                        for (int64_t kk = 0; kk < kb; kk++) {
-                            int64_t kout = (g0 + j) * cv->kg + k0 + kk;
-                            memcpy(ctx->dw + kout * cg * taps, tile + pl->acc_off + (j * kb + kk) * cg * taps,
-                                   (size_t)(cg * taps) * sizeof(float));
-                            if (ctx->db) ctx->db[kout] = tile[pl->bacc_off + j * kb + kk];
-                        }
-                }
-                st->bytes_out += 4u * (uint64_t)(gb * kb * (cg * taps + (ctx->db ? 1 : 0)));
-            }
-            uint64_t t2 = ipx__now_ns();
-            st->exchange_ns += t1 - t0;
-            st->compute_ns += t2 - t1;
-            st->supersteps++;
-        }
-        uint64_t t3 = ipx__now_ns();
-        bool stop = ipx__pool_sync(pool);
-        st->wait_ns += ipx__now_ns() - t3;
-        if (stop) break;
+/* Channel blocks need whole vectors of output channels and one column phase; with fewer than
+   8 input channels per group the row-vectorised blocks are as fast. */
+const struct ipx__bw_kernel* ipx__bw_kernel_for(const struct ipx_conv* cv) {
+    const bool chan = cv->kg % 8 == 0 && cv->cg >= 8 && cv->d.stride_w == 1;
+    return chan ? &bw_chan_kernel[cv->isa] : &bw_row_kernel[cv->isa];
+}
+
+typedef struct bw_pass {
+    ipx__pass pass; /* first: the driver hands it back to the phases */
+    const struct ipx_conv* cv;
+    bw_plan plan;
+    const float* dy;
+    const float* x;
+    float* dw;
+    float* db;
+} bw_pass;
+
+/* Exchange phase: chunk s->chunk (image, block of output rows) of block s->block (groups x
+   output channels); the block's first chunk clears its sums. */
+static void bw_exchange(const ipx__pass* pass, ipx__step* s) {
+    const bw_pass* bp = (const bw_pass*)pass;
+    const struct ipx_conv* cv = bp->cv;
+    const bw_plan* pl = &bp->plan;
+    ipx__block* b = &s->b;
+    const int64_t gblk = s->block / pl->n_kblk, kblk = s->block % pl->n_kblk;
+    b->g0 = gblk * pl->gb;
+    b->gb = ipx__min(pl->gb, cv->d.g - b->g0);
+    b->k0 = kblk * pl->kb;
+    b->kb = ipx__min(pl->kb, cv->kg - b->k0);
+    b->n = s->chunk / pl->n_pblk;
+    b->p0 = (s->chunk % pl->n_pblk) * pl->pb;
+    b->pb = ipx__min(pl->pb, cv->p - b->p0);
+    if (s->chunk == 0) {
+        const int64_t sums = b->gb * b->kb;
+        memset(s->tile + pl->acc_off, 0, (size_t)(sums * cv->cg * cv->d.r * cv->d.s) * sizeof(float));
+        memset(s->tile + pl->bacc_off, 0, (size_t)sums * sizeof(float));
+    }
+    /* input rows (row-kernel layout; no weights) and output-gradient rows */
+    const struct ipx__bw_kernel* kernel = cv->bw_kernel;
+    uint64_t floats = kernel->input->exchange(cv, &pl->x, b, bp->x, s->tile, s->fresh ? IPX__FRESH_TILE : 0);
+    floats += kernel->exchange_dy(cv, pl, bp->dy, b, s->tile, s->fresh);
+    s->stats->bytes_in += 4u * floats;
+}
+
+/* Compute phase; the block's last chunk writes its gradients out. */
+static void bw_compute(const ipx__pass* pass, ipx__step* s) {
+    const bw_pass* bp = (const bw_pass*)pass;
+    const struct ipx_conv* cv = bp->cv;
+    const bw_plan* pl = &bp->plan;
+    const ipx__block* b = &s->b;
+    const int64_t cgt = cv->cg * cv->d.r * cv->d.s;
+    cv->bw_kernel->compute(cv, pl, b->gb, b->kb, b->pb, s->tile);
+    s->stats->flops += 2u * (uint64_t)(b->gb * b->kb) * (uint64_t)(b->pb * cv->q) * (uint64_t)cgt;
+    if (s->chunk == pl->chunks - 1) {
+        cv->bw_kernel->write(cv, pl, s->tile, b->g0, b->gb, b->k0, b->kb, bp->dw, bp->db);
+        s->stats->bytes_out += 4u * (uint64_t)(b->gb * b->kb * (cgt + (bp->db ? 1 : 0)));
     }
 }
 
@@ -581,22 +591,15 @@ ipx_status ipx_conv_run_backward_weights(ipx_conv_t conv, ipx_pool_t pool,
         return IPX_STATUS_INVALID_BUFFER_SIZE;
     ipx_status status = ipx__acquire_pair(conv, pool);
     if (status != IPX_STATUS_SUCCESS) return status;
-    bw_ctx ctx = {.cv = conv, .pool = pool, .dy = grad_output, .x = input, .dw = grad_weight,
-                  .db = grad_bias};
-    status = bw_make_plan(conv, pool, &ctx.plan);
-    if (status == IPX_STATUS_SUCCESS) {
-        ctx.supersteps = ipx__div_up(ctx.plan.blocks, pool->workers) * ctx.plan.chunks;
-        uint64_t t0 = ipx__now_ns();
-        bool cancelled = ipx__pool_run(pool, bw_job, &ctx);
-        ipx__pool_finish_stats(pool, t0, ipx__now_ns(), ctx.supersteps);
-        status = cancelled ? IPX_STATUS_CANCELLED : IPX_STATUS_SUCCESS;
-    } else {
-        memset(&pool->last, 0, sizeof(pool->last));
-    }
-    pool->last.workers = pool->workers;
-    pool->last.algorithm = IPX_ALGORITHM_DIRECT;
-    pool->last.kernel = IPX_KERNEL_ROW;
-    pool->last.status = status;
+    bw_pass bp = {
+        .pass = {.pool = pool, .exchange = bw_exchange, .compute = bw_compute,
+                 .kernel = conv->bw_kernel->id, .algorithm = IPX_ALGORITHM_DIRECT},
+        .cv = conv, .dy = grad_output, .x = input, .dw = grad_weight, .db = grad_bias,
+    };
+    status = bw_make_plan(conv, pool, &bp.plan);
+    bp.pass.blocks = bp.plan.blocks;
+    bp.pass.chunks = bp.plan.chunks;
+    status = ipx__pool_run_pass(&bp.pass, status);
     ipx__release_pair(conv, pool);
     return status;
 }

@@ -82,8 +82,6 @@ struct ipx_pool {
 /* Runs job on every worker (caller = worker 0) and returns when all finished. Resets the
    per-worker counters first. Returns whether the run was cancelled. */
 bool ipx__pool_run(ipx_pool_t pool, ipx__job_fn job, void* ctx);
-/* Superstep barrier for code inside a job; returns true when the run must stop (cancel). */
-bool ipx__pool_sync(ipx_pool_t pool);
 static inline float* ipx__pool_tile(ipx_pool_t pool, uint32_t worker) {
     return pool->tiles + (size_t)worker * pool->tile_stride;
 }
@@ -97,41 +95,82 @@ static inline int ipx__try_acquire(_Atomic int* flag) {
 }
 static inline void ipx__release(_Atomic int* flag) { atomic_store(flag, 0); }
 
-/* ---- conv (conv.c) and its kernels ---- */
-
-/* Instruction set for a new handle (conv.c): an ipx_isa value. */
-int32_t ipx__pick_isa(bool portable);
-
-/* A block of work: one superstep of one worker. */
+/* A block of work: what one worker computes in one superstep (or, for backward weights, the
+   slice of a block's reduction one superstep adds). */
 typedef struct ipx__block {
     int64_t n;       /* image */
     int64_t g0, gb;  /* first group, groups in block */
-    int64_t k0, kb;  /* first output channel within the group, channels (channel kernel;
-                        gb > 1 only when kb covers whole groups) */
+    int64_t k0, kb;  /* first output channel within the group, channels (gb > 1 only when
+                        kb covers whole groups) */
     int64_t p0, pb;  /* first output row, rows */
 } ipx__block;
 
+/* One worker's superstep, as the driver hands it to a pass's phases. */
+typedef struct ipx__step {
+    int64_t block, chunk;     /* block index, and which of its `chunks` supersteps */
+    bool fresh;               /* the worker's first superstep of this run */
+    float* tile;              /* the worker's tile memory */
+    ipx_worker_stats* stats;  /* the worker's counters (bytes, FLOPs: the phases count) */
+    ipx__block b;             /* set by the exchange phase for the compute phase */
+    int64_t in_key, w_key;    /* what the tile holds, in the pass's keys (-1: nothing) */
+} ipx__step;
+
+/* A pass as the pool runs it in bulk-synchronous supersteps: `blocks` split among the
+   workers in contiguous ranges, each block `chunks` supersteps long; a superstep is an
+   exchange phase (copies into tile memory) and a compute phase (tile memory only, then the
+   block's outputs written), then the barrier. Callers embed it first in their own context. */
+typedef struct ipx__pass {
+    ipx_pool_t pool;
+    int64_t blocks, chunks;
+    void (*exchange)(const struct ipx__pass* pass, ipx__step* s);
+    void (*compute)(const struct ipx__pass* pass, ipx__step* s);
+    int32_t kernel, algorithm; /* what the statistics report */
+} ipx__pass;
+
+/* The one superstep driver: runs pass on every worker when plan_status is SUCCESS (the
+   pass's blocks were planned), timing each phase and the waits, and leaves the run's
+   statistics in pool->last (a failed plan leaves zeros and its status). Returns the run's
+   status (CANCELLED when a cancel stopped it). The caller holds the in-use guards. */
+ipx_status ipx__pool_run_pass(ipx__pass* pass, ipx_status plan_status);
+
+/* ---- handles and kernels ---- */
+
+/* Instruction set for a new handle (isa.c): an ipx_isa value. */
+int32_t ipx__pick_isa(bool portable);
+#define IPX__ISA_COUNT 3
+
 /* Tiling of a layer for a pool: how big a block is and where it lives in tile memory. */
 typedef struct ipx__plan {
-    int64_t gb, kb, pb;          /* block sizes: groups, output channels (multiple of 8), rows */
+    int64_t gb, kb, pb;          /* block sizes: groups, output channels, rows */
     int64_t n_gblk, n_kblk, n_pblk;
     int64_t blocks;              /* n * n_gblk * n_kblk * n_pblk */
     int64_t rows_in;             /* input rows a full block reads */
     int64_t row_len;             /* floats per tile input row (per phase for the row kernel) */
+    int64_t in_data, wt_data;    /* floats of input data (unpadded) and weights a block reads */
     size_t in_off, w_off, b_off, out_off, end; /* tile regions, in floats */
 } ipx__plan;
 
+/* Tile floats a layout needs when any region is this large: "does not fit" (saturated). */
+#define IPX__TILE_HUGE (INT64_MAX / 4)
+
 /* Lays a block's regions out in tile memory in order (input rows, weights, bias, outputs;
-   each aligned), fills plan when it is not NULL and returns the floats used. */
+   each aligned), fills plan when it is not NULL and returns the floats used (IPX__TILE_HUGE
+   when a region is absurdly large). in_data: the input floats without the layout's padding. */
 static inline int64_t ipx__plan_layout(ipx__plan* plan, int64_t rows_in, int64_t row_len,
-                                       int64_t in, int64_t wt, int64_t nbias, int64_t out) {
+                                       int64_t in_data, int64_t in, int64_t wt, int64_t nbias,
+                                       int64_t out) {
+    if (plan) {
+        plan->rows_in = rows_in;
+        plan->row_len = row_len;
+        plan->in_data = in_data;
+        plan->wt_data = wt;
+    }
+    if (in >= INT64_MAX / 8 || wt >= INT64_MAX / 8 || out >= INT64_MAX / 8) return IPX__TILE_HUGE;
     size_t w_off = ipx__align_floats(in);
     size_t b_off = w_off + ipx__align_floats(wt);
     size_t out_off = b_off + ipx__align_floats(nbias);
     size_t end = out_off + ipx__align_floats(out);
     if (plan) {
-        plan->rows_in = rows_in;
-        plan->row_len = row_len;
         plan->in_off = 0;
         plan->w_off = w_off;
         plan->b_off = b_off;
@@ -141,6 +180,56 @@ static inline int64_t ipx__plan_layout(ipx__plan* plan, int64_t rows_in, int64_t
     return (int64_t)end;
 }
 
+/* What an exchange copies: bits of its `loads` argument. */
+enum {
+    IPX__LOAD_INPUT = 1,   /* the block's input rows (the tile holds other rows) */
+    IPX__LOAD_WEIGHTS = 2, /* its weights and bias */
+    IPX__FRESH_TILE = 4,   /* the worker's first block of this run: the tile holds another
+                              run's data */
+};
+
+struct ipx_conv;
+
+/* A forward kernel's operations in one instruction-set build, chosen at create: the handle
+   never tests its kernel or ISA again. */
+typedef struct ipx__kernel {
+    int32_t id;        /* the ipx_kernel value statistics report */
+    int32_t k_vector;  /* blocks hold a group's output channels in multiples of this (the
+                          channel kernel's vectors of 8); 0: always all of them */
+    /* pack (at create): weights and bias from PyTorch's layout into the kernel's
+       (cv->weight_len and cv->bias_len floats; bias NULL: zeros). */
+    void (*pack)(const struct ipx_conv* cv, const float* weight, const float* bias, float* wpack,
+                 float* bpack);
+    /* plan: floats of tile memory for a block of gb groups x kb output channels x pb output
+       rows; lays the regions out in plan when it is not NULL. */
+    int64_t (*plan)(const struct ipx_conv* cv, int64_t gb, int64_t kb, int64_t pb, ipx__plan* plan);
+    /* exchange: copies what `loads` asks for of block b into the tile; returns the floats
+       copied in. */
+    uint64_t (*exchange)(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
+                         const float* input, float* tile, unsigned loads);
+    /* compute and write: the block's outputs from the tile into output (NCHW). */
+    void (*compute)(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
+                    float* tile, float* output);
+} ipx__kernel;
+
+/* The kernels, one table entry per ipx_isa. Row kernel (kernel_row.c): depthwise, channel
+   multipliers, < 8 in or < 8 out per group; its exchange zeroes the whole input region on
+   a fresh tile, later blocks copy only the data and zero only whole padding rows (padding
+   columns are never written, so they stay zero); plan->gb must be the largest block's group
+   count. Channel kernel (kernel_channel.c): >= 8 in, >= 8 out per group, vectorised over
+   output channels. GEMM lowering (kernel_gemm.c): im2col into tile memory + blocked SGEMM. */
+extern const ipx__kernel ipx__row_kernel[IPX__ISA_COUNT];
+extern const ipx__kernel ipx__channel_kernel[IPX__ISA_COUNT];
+extern const ipx__kernel ipx__gemm_kernel[IPX__ISA_COUNT];
+/* pack for kernels that keep PyTorch's layout (row, GEMM): a copy. */
+void ipx__pack_as_is(const struct ipx_conv* cv, const float* weight, const float* bias,
+                     float* wpack, float* bpack);
+
+/* Backward weights' kernel (backward_weights.c), chosen at create like the forward one. */
+struct ipx__bw_kernel;
+const struct ipx__bw_kernel* ipx__bw_kernel_for(const struct ipx_conv* cv);
+uint64_t ipx__bw_min_tile_bytes(const struct ipx_conv* cv);
+
 struct ipx_conv {
     /* Geometry the kernels compute. For a backward-data handle (bwd below) it is the
        equivalent forward convolution over the upsampled gradient: pads may be negative and
@@ -148,7 +237,9 @@ struct ipx_conv {
     ipx_conv_desc d;
     int64_t uh, uw;
     int64_t p, q, cg, kg;       /* output size, channels per group in / out */
-    int32_t kernel, isa, algorithm;
+    int32_t isa, algorithm;
+    const ipx__kernel* kernel;  /* forward (and, on bwd, backward-data) kernel, this ISA */
+    const struct ipx__bw_kernel* bw_kernel; /* backward weights */
     float* weight;              /* row kernel: [k][cg][r][s]; channel kernel: packed */
     float* bias;                /* k floats (row) or g * kg8 floats (channel); zeros if none */
     int64_t kg8;                /* kg rounded up to 8 (channel kernel) */
@@ -157,6 +248,27 @@ struct ipx_conv {
     struct ipx_conv* bwd;       /* backward-data handle (IPX_FLAG_BACKWARD), or NULL */
     _Atomic int in_use;
 };
+
+/* In-use guards of a handle and a pool for one run: both or neither (BUSY). */
+static inline ipx_status ipx__acquire_pair(struct ipx_conv* conv, ipx_pool_t pool) {
+    if (!ipx__try_acquire(&conv->in_use)) return IPX_STATUS_BUSY;
+    if (!ipx__try_acquire(&pool->in_use)) {
+        ipx__release(&conv->in_use);
+        return IPX_STATUS_BUSY;
+    }
+    return IPX_STATUS_SUCCESS;
+}
+static inline void ipx__release_pair(struct ipx_conv* conv, ipx_pool_t pool) {
+    ipx__release(&pool->in_use);
+    ipx__release(&conv->in_use);
+}
+
+/* ---- tile rows (tile_rows.c): the zero-padded input rows of the row and channel kernels ---- */
+
+/* Input rows a block of pb output rows reads. */
+static inline int64_t ipx__rows_in(const ipx_conv_desc* d, int64_t pb) {
+    return (pb - 1) * d->stride_h + (d->r - 1) * d->dilation_h + 1;
+}
 
 /* Source row for tile row `up` (a row of the upsampled, padded input), or NULL for zeros. */
 static inline const float* ipx__src_row(const struct ipx_conv* cv, const float* plane, int64_t up) {
@@ -170,42 +282,5 @@ static inline const float* ipx__src_row(const struct ipx_conv* cv, const float* 
    index j / sw). src NULL gives a zero row. */
 void ipx__fill_row(float* dst, const float* src, int64_t w, int64_t pl, int64_t uw, int64_t sw,
                    int64_t row_len);
-
-/* Row kernel (conv_depthwise.c): depthwise, channel multipliers, < 8 in or
-   < 8 out per group. */
-int64_t ipx__row_tile_floats(const struct ipx_conv* cv, int64_t gb, int64_t pb,
-                             ipx__plan* plan);
-/* fresh: the worker's first block of this run (the tile holds another run's data); the
-   fast path then zeroes the whole input region once, and later blocks copy only the data
-   and zero only whole padding rows (padding columns are never written, so they stay zero).
-   plan->gb must be the largest block's group count. */
-void ipx__row_exchange(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
-                       const float* input, float* tile, bool load_weights, bool fresh);
-void ipx__row_compute(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
-                      float* tile, float* output);
-
-/* Channel kernel (conv_direct.c): >= 8 in, >= 8 out per group, vectorised over output channels. */
-int64_t ipx__chan_tile_floats(const struct ipx_conv* cv, int64_t gb, int64_t kb, int64_t pb,
-                              ipx__plan* plan);
-void ipx__chan_pack_weights(const struct ipx_conv* cv, const float* weight, const float* bias,
-                            float* wpack, float* bpack);
-void ipx__chan_exchange(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
-                        const float* input, float* tile, bool load_input, bool load_weights);
-void ipx__chan_compute(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
-                       float* tile, float* output);
-
-/* GEMM lowering (gemm.c): im2col into tile memory + blocked SGEMM. */
-int64_t ipx__gemm_tile_floats(const struct ipx_conv* cv, int64_t gb, int64_t kb, int64_t pb,
-                              ipx__plan* plan);
-void ipx__gemm_exchange(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
-                        const float* input, float* tile, bool load_input, bool load_weights);
-void ipx__gemm_compute(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
-                       const float* tile, float* output);
-/* conv.c helpers shared with conv_backward.c */
-void ipx__pool_finish_stats(ipx_pool_t pool, uint64_t t0, uint64_t t1, int64_t supersteps);
-ipx_status ipx__acquire_pair(ipx_conv_t conv, ipx_pool_t pool);
-void ipx__release_pair(ipx_conv_t conv, ipx_pool_t pool);
-/* Backward weights (conv_backward.c). */
-uint64_t ipx__bwd_weights_min_tile_bytes(const struct ipx_conv* cv);
 
 #endif

@@ -28,20 +28,20 @@
 #define CHAN_K3_QB1_WIDE 16
 #define CHAN_QB_LIMIT 16 /* the largest of them: sizes the accumulator array */
 
-int64_t ipx__chan_tile_floats(const struct ipx_conv* cv, int64_t gb, int64_t kb, int64_t pb,
-                              ipx__plan* plan) {
+static int64_t chan_plan(const struct ipx_conv* cv, int64_t gb, int64_t kb, int64_t pb,
+                         ipx__plan* plan) {
     const ipx_conv_desc* d = &cv->d;
-    int64_t rows_in = (pb - 1) * d->stride_h + (d->r - 1) * d->dilation_h + 1;
+    int64_t rows_in = ipx__rows_in(d, pb);
     /* (rounded up to 8 so the exchange can fill rows with whole vectors) */
     int64_t row_len = ipx__round_up((cv->q - 1) * d->stride_w + (d->s - 1) * d->dilation_w + 1, 8);
-    int64_t in = ipx__smul(ipx__smul(ipx__smul(gb, cv->cg), rows_in), row_len);
+    int64_t in_rows = ipx__smul(ipx__smul(gb, cv->cg), rows_in);
+    int64_t in = ipx__smul(in_rows, row_len);
     int64_t wt = ipx__smul(ipx__smul(ipx__smul(gb, kb), cv->cg), d->r * d->s);
     int64_t out = ipx__smul(ipx__smul(ipx__smul(gb, pb), cv->q), kb);
-    if (in >= INT64_MAX / 8 || wt >= INT64_MAX / 8 || out >= INT64_MAX / 8) return INT64_MAX / 4;
-    return ipx__plan_layout(plan, rows_in, row_len, in, wt, gb * kb, out);
+    return ipx__plan_layout(plan, rows_in, row_len, ipx__smul(in_rows, cv->q), in, wt, gb * kb, out);
 }
 
-void ipx__chan_pack_weights(const struct ipx_conv* cv, const float* weight, const float* bias,
+static void chan_pack(const struct ipx_conv* cv, const float* weight, const float* bias,
                             float* wpack, float* bpack) {
     const int64_t cg = cv->cg, kg = cv->kg, kg8 = cv->kg8, taps = cv->d.r * cv->d.s;
     for (int64_t gi = 0; gi < cv->d.g; gi++) {
@@ -54,13 +54,14 @@ void ipx__chan_pack_weights(const struct ipx_conv* cv, const float* weight, cons
     }
 }
 
-IPX_INLINE void chan_exchange_body(const struct ipx_conv* cv, const ipx__plan* plan,
-                                   const ipx__block* b, const float* input, float* tile,
-                                   bool load_input, bool load_weights) {
+IPX_INLINE uint64_t chan_exchange_body(const struct ipx_conv* cv, const ipx__plan* plan,
+                                       const ipx__block* b, const float* input, float* tile,
+                                       unsigned loads) {
     const ipx_conv_desc* d = &cv->d;
     const int64_t taps = d->r * d->s, row_len = plan->row_len;
-    if (load_input) {
-        const int64_t rows = (b->pb - 1) * d->stride_h + (d->r - 1) * d->dilation_h + 1;
+    uint64_t copied = 0;
+    if (loads & IPX__LOAD_INPUT) {
+        const int64_t rows = ipx__rows_in(d, b->pb);
         const int64_t row0 = b->p0 * d->stride_h - d->pad_top;
         const int64_t w = d->w, pl = d->pad_left;
         /* common case inline: zero the row and copy the data in whole vectors */
@@ -80,18 +81,19 @@ IPX_INLINE void chan_exchange_body(const struct ipx_conv* cv, const ipx__plan* p
                 if (j < w) v8_store(dst + pl + w - 8, v8_load(srow + w - 8));
             }
         }
+        copied += (uint64_t)(b->gb * cv->cg * rows * row_len);
     }
-    if (load_weights) {
+    if (loads & IPX__LOAD_WEIGHTS) {
         /* Several groups per block only when a block holds whole groups (kb == kg8), so the
            packed weights and biases of the block are contiguous. */
         size_t first = (size_t)(b->g0 * cv->kg8 + b->k0);
         memcpy(tile + plan->w_off, cv->weight + first * (size_t)(cv->cg * taps),
                (size_t)(b->gb * b->kb * cv->cg * taps) * sizeof(float));
         memcpy(tile + plan->b_off, cv->bias + first, (size_t)(b->gb * b->kb) * sizeof(float));
+        copied += (uint64_t)(b->gb * b->kb * (cv->cg * taps + 1));
     }
+    return copied;
 }
-
-IPX_EXCHANGE_BY_ISA(ipx__chan_exchange, chan_exchange_body)
 
 /* What the register blocks read; fixed for a block. */
 typedef struct chan_args {
@@ -261,32 +263,26 @@ IPX_INLINE void chan_compute_body(const struct ipx_conv* cv, const ipx__plan* pl
     chan_write(cv, b, tile + plan->out_off, output);
 }
 
-#if IPX_HAVE_AVX2_PATH
-IPX_TARGET_AVX2 static void chan_compute_avx2(const struct ipx_conv* cv, const ipx__plan* plan,
-                                              const ipx__block* b, float* tile, float* output) {
-    chan_compute_body(cv, plan, b, tile, output, CHAN_QB, CHAN_QB1, CHAN_K3_QB, CHAN_K3_QB1);
-}
-/* AVX-512VL encodings of the same 8-wide vectors: 32 registers hold blocks twice as wide. */
-IPX_TARGET_AVX512 static void chan_compute_avx512(const struct ipx_conv* cv, const ipx__plan* plan,
-                                                  const ipx__block* b, float* tile, float* output) {
-    chan_compute_body(cv, plan, b, tile, output, CHAN_QB_WIDE, CHAN_QB1_WIDE, CHAN_K3_QB_WIDE,
-                      CHAN_K3_QB1_WIDE);
-}
-#endif
+/* The AVX-512 build (WIDE): AVX-512VL encodings of the same 8-wide vectors, whose 32
+   registers hold blocks twice as wide. */
+#define CHAN_BUILD(isa, ISA, TARGET, COPY_TARGET, WIDE)                                       \
+    COPY_TARGET static uint64_t chan_exchange_##isa(const struct ipx_conv* cv,               \
+                                                    const ipx__plan* plan, const ipx__block* b, \
+                                                    const float* input, float* tile,         \
+                                                    unsigned loads) {                        \
+        return chan_exchange_body(cv, plan, b, input, tile, loads);                          \
+    }                                                                                        \
+    TARGET static void chan_compute_##isa(const struct ipx_conv* cv, const ipx__plan* plan,  \
+                                          const ipx__block* b, float* tile, float* output) { \
+        chan_compute_body(cv, plan, b, tile, output, WIDE ? CHAN_QB_WIDE : CHAN_QB,          \
+                          WIDE ? CHAN_QB1_WIDE : CHAN_QB1, WIDE ? CHAN_K3_QB_WIDE : CHAN_K3_QB, \
+                          WIDE ? CHAN_K3_QB1_WIDE : CHAN_K3_QB1);                            \
+    }
+IPX_FOR_EACH_ISA(CHAN_BUILD)
+#undef CHAN_BUILD
 
-static void chan_compute_portable(const struct ipx_conv* cv, const ipx__plan* plan,
-                                  const ipx__block* b, float* tile, float* output) {
-    chan_compute_body(cv, plan, b, tile, output, CHAN_QB, CHAN_QB1, CHAN_K3_QB, CHAN_K3_QB1);
-}
-
-void ipx__chan_compute(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
-                       float* tile, float* output) {
-#if IPX_HAVE_AVX2_PATH
-    if (cv->isa == IPX_ISA_AVX512)
-        chan_compute_avx512(cv, plan, b, tile, output);
-    else if (cv->isa == IPX_ISA_AVX2)
-        chan_compute_avx2(cv, plan, b, tile, output);
-    else
-#endif
-        chan_compute_portable(cv, plan, b, tile, output);
-}
+#define CHAN_ENTRY(isa, ISA, ...)                                                            \
+    [ISA] = {IPX_KERNEL_CHANNEL, 8, chan_pack, chan_plan, chan_exchange_##isa,              \
+             chan_compute_##isa},
+const ipx__kernel ipx__channel_kernel[IPX__ISA_COUNT] = {IPX_FOR_EACH_ISA(CHAN_ENTRY)};
+#undef CHAN_ENTRY

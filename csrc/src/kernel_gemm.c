@@ -14,16 +14,15 @@
 #define GEMM_MR 6   /* output channels per register block */
 #define GEMM_NR 16  /* pixels per register block (2 vectors): 12 accumulators */
 
-int64_t ipx__gemm_tile_floats(const struct ipx_conv* cv, int64_t gb, int64_t kb, int64_t pb,
-                              ipx__plan* plan) {
+static int64_t gemm_plan(const struct ipx_conv* cv, int64_t gb, int64_t kb, int64_t pb,
+                         ipx__plan* plan) {
     const ipx_conv_desc* d = &cv->d;
     int64_t K = ipx__smul(cv->cg, d->r * d->s);
-    int64_t npad = ipx__round_up(ipx__smul(pb, cv->q), GEMM_NR);
+    int64_t npix = ipx__smul(pb, cv->q), npad = ipx__round_up(npix, GEMM_NR);
     int64_t cols = ipx__smul(ipx__smul(gb, K), npad);
     int64_t wt = ipx__smul(ipx__smul(gb, kb), K);
-    if (cols >= INT64_MAX / 8 || wt >= INT64_MAX / 8) return INT64_MAX / 4;
     /* The cols matrix is the "input": K rows of npad floats; results go straight out. */
-    return ipx__plan_layout(plan, K, npad, cols, wt, gb * kb, 0);
+    return ipx__plan_layout(plan, K, npad, ipx__smul(ipx__smul(gb, K), npix), cols, wt, gb * kb, 0);
 }
 
 /* n outputs of one im2col row: out[i] = upsampled, padded input column i*sw - pl, i.e.
@@ -54,13 +53,14 @@ IPX_INLINE void gather_row(float* out, const float* src, int64_t w, int64_t pl, 
     }
 }
 
-IPX_INLINE void gemm_exchange_body(const struct ipx_conv* cv, const ipx__plan* plan,
-                                   const ipx__block* b, const float* input, float* tile,
-                                   bool load_input, bool load_weights) {
+IPX_INLINE uint64_t gemm_exchange_body(const struct ipx_conv* cv, const ipx__plan* plan,
+                                       const ipx__block* b, const float* input, float* tile,
+                                       unsigned loads) {
     const ipx_conv_desc* d = &cv->d;
     const int64_t cg = cv->cg, r = d->r, s = d->s, q = cv->q, K = cg * r * s;
     const int64_t npad = plan->row_len, npix = b->pb * q;
-    if (load_input) {
+    uint64_t copied = 0;
+    if (loads & IPX__LOAD_INPUT) {
         for (int64_t j = 0; j < b->gb; j++) {
             for (int64_t ci = 0; ci < cg; ci++) {
                 const float* plane = input + ((b->n * d->c + (b->g0 + j) * cg + ci) * d->h) * d->w;
@@ -78,17 +78,19 @@ IPX_INLINE void gemm_exchange_body(const struct ipx_conv* cv, const ipx__plan* p
                 }
             }
         }
+        /* im2col: every input element enters the tile once per kernel tap */
+        copied += (uint64_t)(b->gb * K * npad);
     }
-    if (load_weights) {
+    if (loads & IPX__LOAD_WEIGHTS) {
         const float* wsrc = cv->weight + (size_t)((b->g0 * cv->kg + b->k0) * K);
         /* whole groups (gb > 1) or one group's channel range: contiguous either way */
         memcpy(tile + plan->w_off, wsrc, (size_t)(b->gb * b->kb * K) * sizeof(float));
         memcpy(tile + plan->b_off, cv->bias + b->g0 * cv->kg + b->k0,
                (size_t)(b->gb * b->kb) * sizeof(float));
+        copied += (uint64_t)(b->gb * b->kb * (K + 1));
     }
+    return copied;
 }
-
-IPX_EXCHANGE_BY_ISA(ipx__gemm_exchange, gemm_exchange_body)
 
 /* Store nvalid (1..16) lanes of two vectors. */
 IPX_INLINE void gemm_store(float* out, ipx_v8 v0, ipx_v8 v1, int64_t nvalid) {
@@ -126,7 +128,7 @@ IPX_INLINE void gemm_micro(const float* A, int64_t K, const float* B, int64_t np
 }
 
 IPX_INLINE void gemm_compute_body(const struct ipx_conv* cv, const ipx__plan* plan,
-                                  const ipx__block* b, const float* tile, float* output) {
+                                  const ipx__block* b, float* tile, float* output) {
     const ipx_conv_desc* d = &cv->d;
     const int64_t K = cv->cg * d->r * d->s, npad = plan->row_len, npix = b->pb * cv->q;
     const int64_t out_ch = cv->p * cv->q;
@@ -154,26 +156,23 @@ IPX_INLINE void gemm_compute_body(const struct ipx_conv* cv, const ipx__plan* pl
     }
 }
 
-#if IPX_HAVE_AVX2_PATH
-IPX_TARGET_AVX2 static void gemm_compute_avx2(const struct ipx_conv* cv, const ipx__plan* plan,
-                                              const ipx__block* b, const float* tile,
-                                              float* output) {
-    gemm_compute_body(cv, plan, b, tile, output);
-}
-#endif
-
-static void gemm_compute_portable(const struct ipx_conv* cv, const ipx__plan* plan,
-                                  const ipx__block* b, const float* tile, float* output) {
-    gemm_compute_body(cv, plan, b, tile, output);
-}
-
-void ipx__gemm_compute(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
-                       const float* tile, float* output) {
-#if IPX_HAVE_AVX2_PATH
-    if (cv->isa >= IPX_ISA_AVX2  /* also AVX512 */) {
-        gemm_compute_avx2(cv, plan, b, tile, output);
-        return;
+/* Built like copies (COPY_TARGET): the AVX-512 build runs the AVX2 code, as the path has
+   always been measured. */
+#define GEMM_BUILD(isa, ISA, TARGET, COPY_TARGET, WIDE)                                       \
+    COPY_TARGET static uint64_t gemm_exchange_##isa(const struct ipx_conv* cv,               \
+                                                    const ipx__plan* plan, const ipx__block* b, \
+                                                    const float* input, float* tile,         \
+                                                    unsigned loads) {                        \
+        return gemm_exchange_body(cv, plan, b, input, tile, loads);                          \
+    }                                                                                        \
+    COPY_TARGET static void gemm_compute_##isa(const struct ipx_conv* cv, const ipx__plan* plan, \
+                                               const ipx__block* b, float* tile, float* output) { \
+        gemm_compute_body(cv, plan, b, tile, output);                                        \
     }
-#endif
-    gemm_compute_portable(cv, plan, b, tile, output);
-}
+IPX_FOR_EACH_ISA(GEMM_BUILD)
+#undef GEMM_BUILD
+
+#define GEMM_ENTRY(isa, ISA, ...) \
+    [ISA] = {IPX_KERNEL_GEMM, 1, ipx__pack_as_is, gemm_plan, gemm_exchange_##isa, gemm_compute_##isa},
+const ipx__kernel ipx__gemm_kernel[IPX__ISA_COUNT] = {IPX_FOR_EACH_ISA(GEMM_ENTRY)};
+#undef GEMM_ENTRY

@@ -21,28 +21,36 @@
 #define ROW_MAX_RB 4
 #define ROW_MAX_QV 2
 
-int64_t ipx__row_tile_floats(const struct ipx_conv* cv, int64_t gb, int64_t pb,
-                             ipx__plan* plan) {
+static int64_t row_plan(const struct ipx_conv* cv, int64_t gb, int64_t kb, int64_t pb,
+                        ipx__plan* plan) {
+    (void)kb; /* blocks hold all of a group's output channels */
     const ipx_conv_desc* d = &cv->d;
-    int64_t rows_in = (pb - 1) * d->stride_h + (d->r - 1) * d->dilation_h + 1;
+    int64_t rows_in = ipx__rows_in(d, pb);
     int64_t off_max = ((d->s - 1) * d->dilation_w) / d->stride_w;
     /* Vector chunks along the row never read past round_up(q, 8) + off_max (see
        row_compute_body), and the padded input row fits in it too. */
     int64_t row_len = ipx__round_up(ipx__round_up(cv->q, ROW_V) + off_max, ROW_V);
     int64_t in = ipx__smul(ipx__smul(ipx__smul(gb * cv->cg, rows_in), d->stride_w), row_len);
     int64_t wt = ipx__smul(ipx__smul(gb * cv->kg, cv->cg), d->r * d->s);
-    if (in >= INT64_MAX / 8 || wt >= INT64_MAX / 8) return INT64_MAX / 4;
     int64_t out = ipx__smul(ipx__smul(gb * cv->kg, pb), ipx__round_up(cv->q, ROW_V));
-    if (out >= INT64_MAX / 8) return INT64_MAX / 4;
-    return ipx__plan_layout(plan, rows_in, row_len, in, wt, gb * cv->kg, out);
+    return ipx__plan_layout(plan, rows_in, row_len, ipx__smul(ipx__smul(gb * cv->cg, rows_in), cv->q), in, wt,
+                            gb * cv->kg, out);
 }
 
-IPX_INLINE void row_exchange_body(const struct ipx_conv* cv, const ipx__plan* plan,
-                                  const ipx__block* b, const float* input, float* tile,
-                                  bool load_weights, bool fresh) {
+void ipx__pack_as_is(const struct ipx_conv* cv, const float* weight, const float* bias,
+                     float* wpack, float* bpack) {
+    memcpy(wpack, weight, cv->weight_len * sizeof(float));
+    if (bias) memcpy(bpack, bias, cv->bias_len * sizeof(float));
+    else memset(bpack, 0, cv->bias_len * sizeof(float));
+}
+
+/* The input rows are copied whatever `loads` says (blocks of one worker rarely share them). */
+IPX_INLINE uint64_t row_exchange_body(const struct ipx_conv* cv, const ipx__plan* plan,
+                                      const ipx__block* b, const float* input, float* tile,
+                                      unsigned loads) {
     const ipx_conv_desc* d = &cv->d;
     const int64_t chans = b->gb * cv->cg, c0 = b->g0 * cv->cg;
-    const int64_t rows = (b->pb - 1) * d->stride_h + (d->r - 1) * d->dilation_h + 1;
+    const int64_t rows = ipx__rows_in(d, b->pb);
     const int64_t row0 = b->p0 * d->stride_h - d->pad_top;
     const int64_t phase_row = d->stride_w * plan->row_len;
     const int64_t w = d->w, pl = d->pad_left, row_len = plan->row_len;
@@ -53,7 +61,7 @@ IPX_INLINE void row_exchange_body(const struct ipx_conv* cv, const ipx__plan* pl
     /* Tile rows [lo, hi) hold input rows (no upsampling in the fast case); the others are
        padding. Padding columns are zeroed once per run (fresh) and never written after. */
     const int64_t lo = ipx__min(rows, ipx__max(0, -row0)), hi = ipx__max(lo, ipx__min(rows, d->h - row0));
-    if (fast && fresh) {
+    if (fast && (loads & IPX__FRESH_TILE)) {
         const int64_t zn = plan->gb * cv->cg * plan->rows_in * row_len;
         float* z = tile + plan->in_off;
         for (int64_t i = 0; i < zn; i += ROW_V) v8_store(z + i, v8_zero());
@@ -78,15 +86,16 @@ IPX_INLINE void row_exchange_body(const struct ipx_conv* cv, const ipx__plan* pl
         for (; rr < rows; rr++, dst += phase_row) /* padding rows below */
             for (int64_t i = 0; i < row_len; i += ROW_V) v8_store(dst + i, v8_zero());
     }
-    if (load_weights) {
+    uint64_t copied = (uint64_t)(chans * rows * phase_row);
+    if (loads & IPX__LOAD_WEIGHTS) {
         size_t wn = (size_t)(b->gb * cv->kg * cv->cg * d->r * d->s);
         memcpy(tile + plan->w_off, cv->weight + (size_t)(b->g0 * cv->kg * cv->cg * d->r * d->s),
                wn * sizeof(float));
         memcpy(tile + plan->b_off, cv->bias + b->g0 * cv->kg, (size_t)(b->gb * cv->kg) * sizeof(float));
+        copied += wn + (uint64_t)(b->gb * cv->kg);
     }
+    return copied;
 }
-
-IPX_EXCHANGE_BY_ISA(ipx__row_exchange, row_exchange_body)
 
 /* KO output channels x RB output rows x QV vectors along the row. x points at the group's
    first input channel, tile row of output row 0, phase 0, index q0. */
@@ -373,33 +382,24 @@ IPX_INLINE void row_compute_body(const struct ipx_conv* cv, const ipx__plan* pla
     row_write(cv, plan, b, tile, output);
 }
 
-#if IPX_HAVE_AVX2_PATH
-IPX_TARGET_AVX2 static void row_compute_avx2(const struct ipx_conv* cv, const ipx__plan* plan,
-                                             const ipx__block* b, float* tile, float* output) {
-    row_compute_body(cv, plan, b, tile, output);
-}
-/* The same body with AVX-512VL encodings: each weight FMA broadcasts from memory (no separate
-   vbroadcastss) and 32 registers hold the block without spills: measured 17-29% faster at 4
-   and 8 channels per group on Zen 4. */
-IPX_TARGET_AVX512 static void row_compute_avx512(const struct ipx_conv* cv, const ipx__plan* plan,
-                                                 const ipx__block* b, float* tile, float* output) {
-    row_compute_body(cv, plan, b, tile, output);
-}
-#endif
+/* The AVX-512 build: each weight FMA broadcasts from memory (no separate vbroadcastss) and
+   32 registers hold the block without spills: measured 17-29% faster than the AVX2 build at
+   4 and 8 channels per group on Zen 4. */
+#define ROW_BUILD(isa, ISA, TARGET, COPY_TARGET, WIDE)                                        \
+    COPY_TARGET static uint64_t row_exchange_##isa(const struct ipx_conv* cv,                \
+                                                   const ipx__plan* plan, const ipx__block* b, \
+                                                   const float* input, float* tile,          \
+                                                   unsigned loads) {                         \
+        return row_exchange_body(cv, plan, b, input, tile, loads);                           \
+    }                                                                                        \
+    TARGET static void row_compute_##isa(const struct ipx_conv* cv, const ipx__plan* plan,   \
+                                         const ipx__block* b, float* tile, float* output) {  \
+        row_compute_body(cv, plan, b, tile, output);                                         \
+    }
+IPX_FOR_EACH_ISA(ROW_BUILD)
+#undef ROW_BUILD
 
-static void row_compute_portable(const struct ipx_conv* cv, const ipx__plan* plan,
-                                 const ipx__block* b, float* tile, float* output) {
-    row_compute_body(cv, plan, b, tile, output);
-}
-
-void ipx__row_compute(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
-                      float* tile, float* output) {
-#if IPX_HAVE_AVX2_PATH
-    if (cv->isa == IPX_ISA_AVX512)
-        row_compute_avx512(cv, plan, b, tile, output);
-    else if (cv->isa == IPX_ISA_AVX2)
-        row_compute_avx2(cv, plan, b, tile, output);
-    else
-#endif
-        row_compute_portable(cv, plan, b, tile, output);
-}
+#define ROW_ENTRY(isa, ISA, ...) \
+    [ISA] = {IPX_KERNEL_ROW, 0, ipx__pack_as_is, row_plan, row_exchange_##isa, row_compute_##isa},
+const ipx__kernel ipx__row_kernel[IPX__ISA_COUNT] = {IPX_FOR_EACH_ISA(ROW_ENTRY)};
+#undef ROW_ENTRY

@@ -241,8 +241,73 @@ bool ipx__pool_run(ipx_pool_t pool, ipx__job_fn job, void* ctx) {
     return false;
 }
 
-bool ipx__pool_sync(ipx_pool_t pool) {
+/* Superstep barrier for code inside a job; returns true when the run must stop (cancel). */
+static bool pool_sync(ipx_pool_t pool) {
     bool stop = barrier_wait(&pool->barrier, &pool->cancel);
     if (stop) atomic_store_explicit(&pool->stopped, 1, memory_order_relaxed);
     return stop;
+}
+
+/* One worker's share of a pass: its contiguous range of blocks, every block's chunks in
+   order, one superstep each; every worker takes part in every barrier, with or without a
+   block. */
+static void superstep_job(void* vctx, uint32_t wi) {
+    const ipx__pass* pass = vctx;
+    ipx_pool_t pool = pass->pool;
+    const int64_t W = pool->workers;
+    const int64_t first = pass->blocks * wi / W, last = pass->blocks * (wi + 1) / W;
+    const int64_t supersteps = ipx__div_up(pass->blocks, W) * pass->chunks;
+    ipx_worker_stats* st = ipx__pool_stats(pool, wi);
+    ipx__step s = {.tile = ipx__pool_tile(pool, wi), .stats = st, .in_key = -1, .w_key = -1};
+    for (int64_t step = 0; step < supersteps; step++) {
+        s.block = first + step / pass->chunks;
+        s.chunk = step % pass->chunks;
+        if (s.block < last) {
+            s.fresh = step == 0;
+            uint64_t t0 = ipx__now_ns();
+            pass->exchange(pass, &s);
+            uint64_t t1 = ipx__now_ns();
+            pass->compute(pass, &s);
+            uint64_t t2 = ipx__now_ns();
+            st->exchange_ns += t1 - t0;
+            st->compute_ns += t2 - t1;
+            st->supersteps++;
+        }
+        uint64_t t3 = ipx__now_ns();
+        bool stop = pool_sync(pool);
+        st->wait_ns += ipx__now_ns() - t3;
+        if (stop) break;
+    }
+}
+
+ipx_status ipx__pool_run_pass(ipx__pass* pass, ipx_status plan_status) {
+    ipx_pool_t pool = pass->pool;
+    ipx_run_stats* last = &pool->last;
+    ipx_status status = plan_status;
+    if (status == IPX_STATUS_SUCCESS) {
+        uint64_t t0 = ipx__now_ns();
+        bool cancelled = ipx__pool_run(pool, superstep_job, pass);
+        uint64_t t1 = ipx__now_ns();
+        status = cancelled ? IPX_STATUS_CANCELLED : IPX_STATUS_SUCCESS;
+        memset(last, 0, sizeof(*last));
+        last->wall_s = (double)(t1 - t0) * 1e-9;
+        for (uint32_t i = 0; i < pool->workers; i++) {
+            const ipx_worker_stats* s = &pool->slots[i].stats;
+            last->flops += s->flops;
+            last->bytes_in += s->bytes_in;
+            last->bytes_out += s->bytes_out;
+        }
+        if (last->wall_s > 0) {
+            last->gflop_s = (double)last->flops / last->wall_s * 1e-9;
+            last->gb_s = (double)(last->bytes_in + last->bytes_out) / last->wall_s * 1e-9;
+        }
+        last->supersteps = (uint64_t)(ipx__div_up(pass->blocks, pool->workers) * pass->chunks);
+    } else {
+        memset(last, 0, sizeof(*last));
+    }
+    last->workers = pool->workers;
+    last->algorithm = pass->algorithm;
+    last->kernel = pass->kernel;
+    last->status = status;
+    return status;
 }

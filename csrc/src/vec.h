@@ -1,7 +1,6 @@
-/* 8-wide float vectors for the kernels, written once with GCC/Clang vector extensions.
-   Each kernel body is an always-inline function instantiated twice: inside a function built
-   for AVX2+FMA (chosen at run time) and inside a baseline one (the portable path, which the
-   compiler lowers to SSE2, NEON or scalar code). */
+/* 8-wide float vectors for the kernels, written once with GCC/Clang vector extensions and
+   compiled once per instruction-set build (IPX_FOR_EACH_ISA below); the portable build is
+   the baseline one, which the compiler lowers to SSE2, NEON or scalar code. */
 #ifndef IPX_VEC_H
 #define IPX_VEC_H
 
@@ -12,40 +11,32 @@ typedef float ipx_v8 __attribute__((vector_size(32)));
 
 #define IPX_INLINE static inline __attribute__((always_inline))
 
+/* The kernels' instruction-set builds. Each kernel body is an always-inline function; a
+   kernel file instantiates it once per build with IPX_FOR_EACH_ISA(X), which expands
+   X(isa, ISA, TARGET, COPY_TARGET, WIDE) for every ipx_isa value ISA:
+     isa          suffix of the build's function names (portable, avx2, avx512);
+     TARGET       its function attribute for compute code;
+     COPY_TARGET  the same for copies (exchange phases, GEMM lowering): they need nothing
+                  wider than AVX2 (the AVX-512 build keeps the AVX2 code), but a baseline
+                  build splits every 8-float vector into two SSE moves (the depthwise
+                  exchange took 1.5x as long);
+     WIDE         1 where 32 vector registers allow wider register blocks (AVX-512VL).
+   A handle picks one build's table of operations at create (ipx__kernel, internal.h): the
+   only place the ISA is tested. Off x86 every build is the baseline one, and
+   ipx__pick_isa never asks for the others. */
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
-#define IPX_HAVE_AVX2_PATH 1
 #define IPX_TARGET_AVX2 __attribute__((target("avx2,fma")))
 /* Same vectors, with AVX-512F/VL encodings: 32 registers, broadcast-from-memory FMAs. */
 #define IPX_TARGET_AVX512 __attribute__((target("avx2,fma,avx512f,avx512vl")))
 #else
-#define IPX_HAVE_AVX2_PATH 0
 #define IPX_TARGET_AVX2
 #define IPX_TARGET_AVX512
 #endif
-
-/* Defines an exchange entry point NAME(cv, plan, b, input, tile, flag, flag) that runs BODY
-   (an IPX_INLINE function with those parameters) built for AVX2 where the handle's ISA has
-   it, else its baseline build. Copies need nothing wider, but a baseline build splits every
-   8-float vector into two SSE moves (the depthwise exchange took 1.5x as long). */
-#define IPX__EXCHANGE_PARAMS                                                                  \
-    const struct ipx_conv *cv, const ipx__plan *plan, const ipx__block *b, const float *input, \
-        float *tile, bool flag1, bool flag2
-#if IPX_HAVE_AVX2_PATH
-#define IPX_EXCHANGE_BY_ISA(NAME, BODY)                                                        \
-    IPX_TARGET_AVX2 static void NAME##_avx2(IPX__EXCHANGE_PARAMS) {                            \
-        BODY(cv, plan, b, input, tile, flag1, flag2);                                          \
-    }                                                                                          \
-    static void NAME##_portable(IPX__EXCHANGE_PARAMS) { BODY(cv, plan, b, input, tile, flag1, flag2); } \
-    void NAME(IPX__EXCHANGE_PARAMS) {                                                          \
-        if (cv->isa >= IPX_ISA_AVX2) /* also AVX512 */                                         \
-            NAME##_avx2(cv, plan, b, input, tile, flag1, flag2);                               \
-        else                                                                                   \
-            NAME##_portable(cv, plan, b, input, tile, flag1, flag2);                           \
-    }
-#else
-#define IPX_EXCHANGE_BY_ISA(NAME, BODY) \
-    void NAME(IPX__EXCHANGE_PARAMS) { BODY(cv, plan, b, input, tile, flag1, flag2); }
-#endif
+#define IPX_TARGET_PORTABLE
+#define IPX_FOR_EACH_ISA(X)                                                                  \
+    X(portable, IPX_ISA_PORTABLE, IPX_TARGET_PORTABLE, IPX_TARGET_PORTABLE, 0)               \
+    X(avx2, IPX_ISA_AVX2, IPX_TARGET_AVX2, IPX_TARGET_AVX2, 0)                               \
+    X(avx512, IPX_ISA_AVX512, IPX_TARGET_AVX512, IPX_TARGET_AVX2, 1)
 
 IPX_INLINE ipx_v8 v8_load(const float* p) {
     ipx_v8 v;

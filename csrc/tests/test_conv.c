@@ -182,6 +182,59 @@ static void test_backward(void) {
     check_backward(wide, 1);
 }
 
+/* The kernel each pass reports in its statistics is the one that ran: forward and backward
+   data report their handle's kernel (info), backward weights its channel blocks (8+ input
+   and a multiple of 8 output channels per group, stride_w 1) or its row blocks. */
+static int32_t ran_kernel(ipx_pool_t pool) {
+    ipx_run_stats st;
+    EXPECT_STATUS(ipx_pool_get_stats(pool, &st, NULL, 0), IPX_STATUS_SUCCESS);
+    EXPECT(st.status == IPX_STATUS_SUCCESS);
+    return st.kernel;
+}
+
+static void check_kernels(ipx_conv_desc d, int32_t want_forward, int32_t want_data, int32_t want_weights) {
+    d.flags |= IPX_FLAG_BACKWARD;
+    int64_t p, q;
+    EXPECT_STATUS(ipx_conv_output_size(&d, &p, &q), IPX_STATUS_SUCCESS);
+    size_t in_len = (size_t)(d.n * d.c * d.h * d.w), w_len = (size_t)(d.k * (d.c / d.g) * d.r * d.s);
+    size_t out_len = (size_t)(d.n * d.k * p * q);
+    float *x = calloc(in_len, 4), *wt = calloc(w_len, 4), *y = calloc(out_len, 4);
+    ipx_pool_desc pd = {.workers = 2};
+    ipx_pool_t pool;
+    ipx_conv_t conv;
+    ipx_conv_info info;
+    EXPECT_STATUS(ipx_pool_create(&pd, &pool), IPX_STATUS_SUCCESS);
+    EXPECT_STATUS(ipx_conv_create(&d, wt, w_len, NULL, 0, &conv), IPX_STATUS_SUCCESS);
+    EXPECT_STATUS(ipx_conv_get_info(conv, &info), IPX_STATUS_SUCCESS);
+    EXPECT(info.kernel == want_forward);
+    EXPECT_STATUS(ipx_conv_run(conv, pool, x, in_len, y, out_len), IPX_STATUS_SUCCESS);
+    EXPECT(ran_kernel(pool) == want_forward);
+    EXPECT_STATUS(ipx_conv_run_backward_data(conv, pool, y, out_len, x, in_len), IPX_STATUS_SUCCESS);
+    EXPECT(ran_kernel(pool) == want_data);
+    EXPECT_STATUS(ipx_conv_run_backward_weights(conv, pool, y, out_len, x, in_len, wt, w_len, NULL, 0),
+                  IPX_STATUS_SUCCESS);
+    int32_t weights = ran_kernel(pool);
+    if (weights != want_weights)
+        fprintf(stderr, "c%lld k%lld g%lld: backward weights reports kernel %d, expected %d\n",
+                (long long)d.c, (long long)d.k, (long long)d.g, weights, want_weights);
+    EXPECT(weights == want_weights);
+    EXPECT_STATUS(ipx_conv_destroy(conv), IPX_STATUS_SUCCESS);
+    EXPECT_STATUS(ipx_pool_destroy(pool), IPX_STATUS_SUCCESS);
+    free(x), free(wt), free(y);
+}
+
+static void test_kernel_stats(void) {
+    const int32_t ROW = IPX_KERNEL_ROW, CHAN = IPX_KERNEL_CHANNEL, GEMM = IPX_KERNEL_GEMM;
+    check_kernels(make_desc(1, 64, 6, 6, 64, 3, 3, 4, 1, 1, 1), CHAN, CHAN, CHAN); /* 16 per group */
+    check_kernels(make_desc(1, 16, 6, 6, 16, 3, 3, 8, 1, 1, 1), ROW, ROW, ROW);    /* 2 per group */
+    check_kernels(make_desc(1, 16, 6, 6, 12, 3, 3, 1, 1, 1, 1), CHAN, CHAN, ROW);  /* 12 out: no vectors of 8 */
+    check_kernels(make_desc(1, 16, 9, 9, 16, 3, 3, 1, 2, 1, 1), CHAN, CHAN, ROW);  /* stride 2 */
+    check_kernels(make_desc(1, 4, 6, 6, 16, 3, 3, 1, 1, 1, 1), ROW, ROW, ROW);     /* 4 in (backward data: 4 out) */
+    ipx_conv_desc gemm = make_desc(1, 32, 6, 6, 32, 3, 3, 2, 1, 1, 1);
+    gemm.algorithm = IPX_ALGORITHM_GEMM;
+    check_kernels(gemm, GEMM, GEMM, CHAN); /* backward weights has no GEMM lowering */
+}
+
 static void test_create_errors(void) {
     float wt[64] = {0};
     ipx_conv_t conv = (ipx_conv_t)1;
@@ -339,6 +392,7 @@ static void test_busy_and_cancel(void) {
 int main(void) {
     test_shapes();
     test_backward();
+    test_kernel_stats();
     test_create_errors();
     test_pool_errors();
     test_busy_and_cancel();

@@ -1,0 +1,140 @@
+/* Forward passes (and backward data, the forward pass of a handle's backward-data handle):
+   the layer cut into blocks that fit tile memory, each block one superstep of the pool's
+   driver: exchange (the handle's kernel copies what the block reads into the worker's tile)
+   and compute (from the tile only, then the block's outputs written). */
+#include "internal.h"
+
+/* Block sizes for this layer on this pool: the largest blocks that fit tile memory (whole
+   groups first), then smaller until every worker has several blocks (static balance). */
+static ipx_status make_plan(const struct ipx_conv* cv, ipx_pool_t pool, ipx__plan* plan) {
+    const ipx__kernel* kernel = cv->kernel;
+    const int64_t tile = (int64_t)(pool->tile_bytes / sizeof(float));
+    const int64_t W = pool->workers, p = cv->p, n = cv->d.n, g = cv->d.g;
+    const bool ksplit = kernel->k_vector > 0; /* blocks may hold part of a group's channels */
+    const int64_t kmin = ipx__max(kernel->k_vector, 1);
+    const int64_t k_all = ipx__round_up(cv->kg, kmin);
+    int64_t gb = g, kb = k_all, pb = p;
+#define HALVE_KB(kb) ((kb) = ipx__round_up(ipx__div_up((kb), 2), kmin))
+    for (;;) {
+        if (kernel->plan(cv, gb, kb, pb, plan) <= tile) break;
+        /* Split output channels when the weights dominate the tile. */
+        bool weights_big = plan->wt_data >= plan->in_data;
+        if (gb > 1)
+            gb = ipx__div_up(gb, 2);
+        else if (ksplit && kb > kmin && (weights_big || pb == 1))
+            HALVE_KB(kb);
+        else if (pb > 1)
+            pb = ipx__div_up(pb, 2);
+        else
+            return IPX_STATUS_TILE_TOO_SMALL;
+    }
+    for (;;) {
+        int64_t blocks = n * ipx__div_up(g, gb) * ipx__div_up(k_all, kb) * ipx__div_up(p, pb);
+        if (blocks >= 4 * W) break;
+        /* A superstep costs a barrier (about a microsecond): keep blocks of at least
+           ~256 kFLOP rather than splitting tiny layers into tinier supersteps. */
+        if (blocks >= W && 2 * gb * kb * pb * cv->q * cv->cg * cv->d.r * cv->d.s < (1 << 18)) break;
+        /* Split groups first (no input re-read), then rows, then output channels. */
+        if (gb > 1) gb = ipx__div_up(gb, 2);
+        else if (pb > 1 && (pb >= 4 || !ksplit || kb == kmin)) pb = ipx__div_up(pb, 2);
+        else if (ksplit && kb > kmin) HALVE_KB(kb);
+        else break;
+    }
+#undef HALVE_KB
+    kernel->plan(cv, gb, kb, pb, plan);
+    plan->gb = gb;
+    plan->kb = kb;
+    plan->pb = pb;
+    plan->n_gblk = ipx__div_up(g, gb);
+    plan->n_kblk = ipx__div_up(k_all, kb);
+    plan->n_pblk = ipx__div_up(p, pb);
+    plan->blocks = n * plan->n_gblk * plan->n_kblk * plan->n_pblk;
+    return IPX_STATUS_SUCCESS;
+}
+
+typedef struct forward_pass {
+    ipx__pass pass; /* first: the driver hands it back to the phases */
+    const struct ipx_conv* cv;
+    ipx__plan plan;
+    const float* input;
+    float* output;
+} forward_pass;
+
+/* Exchange phase: block s->block from its index (channel blocks innermost, so consecutive
+   blocks of a worker share their input rows), and what the tile lacks of it. */
+static void forward_exchange(const ipx__pass* pass, ipx__step* s) {
+    const forward_pass* fp = (const forward_pass*)pass;
+    const struct ipx_conv* cv = fp->cv;
+    const ipx__plan* pl = &fp->plan;
+    ipx__block* b = &s->b;
+    int64_t idx = s->block;
+    const int64_t kblk = idx % pl->n_kblk;
+    idx /= pl->n_kblk;
+    const int64_t pblk = idx % pl->n_pblk;
+    idx /= pl->n_pblk;
+    const int64_t gblk = idx % pl->n_gblk;
+    b->n = idx / pl->n_gblk;
+    b->g0 = gblk * pl->gb;
+    b->gb = ipx__min(pl->gb, cv->d.g - b->g0);
+    b->k0 = kblk * pl->kb;
+    b->kb = ipx__min(pl->kb, ipx__round_up(cv->kg, ipx__max(cv->kernel->k_vector, 1)) - b->k0);
+    b->p0 = pblk * pl->pb;
+    b->pb = ipx__min(pl->pb, cv->p - b->p0);
+    const int64_t in_key = (b->n * pl->n_gblk + gblk) * pl->n_pblk + pblk, w_key = gblk * pl->n_kblk + kblk;
+    const unsigned loads = (in_key != s->in_key ? IPX__LOAD_INPUT : 0) |
+                           (w_key != s->w_key ? IPX__LOAD_WEIGHTS : 0) | (s->fresh ? IPX__FRESH_TILE : 0);
+    s->stats->bytes_in += 4u * cv->kernel->exchange(cv, pl, b, fp->input, s->tile, loads);
+    s->in_key = in_key;
+    s->w_key = w_key;
+}
+
+static void forward_compute(const ipx__pass* pass, ipx__step* s) {
+    const forward_pass* fp = (const forward_pass*)pass;
+    const struct ipx_conv* cv = fp->cv;
+    const ipx__block* b = &s->b;
+    cv->kernel->compute(cv, &fp->plan, b, s->tile, fp->output);
+    const uint64_t kout = (uint64_t)(b->gb * ipx__min(b->kb, cv->kg - b->k0)); /* real channels */
+    const uint64_t pix = (uint64_t)(b->pb * cv->q);
+    s->stats->flops += 2u * kout * pix * (uint64_t)(cv->cg * cv->d.r * cv->d.s);
+    s->stats->bytes_out += 4u * kout * pix;
+}
+
+/* Runs the forward geometry of cv (a handle or its backward-data handle) on input. */
+static ipx_status run_forward(ipx_conv_t conv, const struct ipx_conv* cv, ipx_pool_t pool,
+                              const float* input, size_t input_len, size_t want_input,
+                              float* output, size_t output_len, size_t want_output) {
+    if (input_len != want_input || output_len != want_output) return IPX_STATUS_INVALID_BUFFER_SIZE;
+    ipx_status status = ipx__acquire_pair(conv, pool);
+    if (status != IPX_STATUS_SUCCESS) return status;
+    forward_pass fp = {
+        .pass = {.pool = pool, .chunks = 1, .exchange = forward_exchange, .compute = forward_compute,
+                 .kernel = cv->kernel->id, .algorithm = cv->algorithm},
+        .cv = cv, .input = input, .output = output,
+    };
+    status = make_plan(cv, pool, &fp.plan);
+    fp.pass.blocks = fp.plan.blocks;
+    status = ipx__pool_run_pass(&fp.pass, status);
+    ipx__release_pair(conv, pool);
+    return status;
+}
+
+ipx_status ipx_conv_run(ipx_conv_t conv, ipx_pool_t pool, const float* input, size_t input_len,
+                        float* output, size_t output_len) {
+    if (conv == NULL || pool == NULL || input == NULL || output == NULL)
+        return IPX_STATUS_NULL_POINTER;
+    const ipx_conv_desc* d = &conv->d;
+    return run_forward(conv, conv, pool, input, input_len, (size_t)(d->n * d->c * d->h * d->w),
+                       output, output_len, (size_t)(d->n * d->k * conv->p * conv->q));
+}
+
+ipx_status ipx_conv_run_backward_data(ipx_conv_t conv, ipx_pool_t pool, const float* grad_output,
+                                      size_t grad_output_len, float* grad_input,
+                                      size_t grad_input_len) {
+    if (conv == NULL || pool == NULL || grad_output == NULL || grad_input == NULL)
+        return IPX_STATUS_NULL_POINTER;
+    if (conv->bwd == NULL) return IPX_STATUS_UNSUPPORTED;
+    const ipx_conv_desc* d = &conv->d;
+    return run_forward(conv, conv->bwd, pool, grad_output, grad_output_len,
+                       (size_t)(d->n * d->k * conv->p * conv->q), grad_input, grad_input_len,
+                       (size_t)(d->n * d->c * d->h * d->w));
+}
