@@ -68,7 +68,7 @@ def plan_pins(args: argparse.Namespace) -> Pins:
 
 
 def _add_layer_options(p: argparse.ArgumentParser, sweep: bool = False) -> None:
-    p.add_argument("--batch", default="1", help="batch size (default 1)")
+    p.add_argument("--batch", default="1", help="batch size, the global batch on a system (default 1)")
     p.add_argument("--channels", default="256", help="input channels c (default 256)")
     p.add_argument("--out-channels", default=None, help="output channels k (default: = channels)")
     p.add_argument("--size", default="14", help="input size: H or HxW (default 14)")
@@ -81,7 +81,7 @@ def _add_layer_options(p: argparse.ArgumentParser, sweep: bool = False) -> None:
         p.add_argument("--group-size", default=None, help="channels per group c/g (alternative to --groups)")
     p.add_argument("--dtype", default="fp16", metavar="{fp16,fp32}", help="data type (default fp16)")
     p.add_argument("--train", action="store_true", help="training: forward + backward-data + backward-weights")
-    p.add_argument("--chips", default=DEFAULT_CHIPS, help=f"comma-separated chip ids (default {DEFAULT_CHIPS})")
+    p.add_argument("--chips", default=DEFAULT_CHIPS, help=f"comma-separated chip or system ids, see `ipuexplore chips` (default {DEFAULT_CHIPS})")
     p.add_argument("--hw-file", action="append", default=[], metavar="PATH", help="also model the chip in this TOML spec (repeatable)")
     add_plan_options(p)
 
@@ -212,6 +212,12 @@ def run_layer(args: argparse.Namespace, out=None) -> int:
         for cid, e in ests.items()
     ]
     out.write(_table(header, rows))
+    plans = [(cid, e.plan) for cid, e in ests.items() if e.plan is not None and
+             (e.plan.ipus > 1 or e.plan.gradient_accumulation > 1)]
+    if plans:
+        out.write("\nplans (batch over replicas; pieces run one after another):\n")
+        for cid, plan in plans:
+            out.write(f"  {cid}: {plan.describe()}\n")
     if args.train:
         out.write("\nphases (each costed on its own):\n")
         for cid, e in ests.items():
@@ -230,8 +236,14 @@ def _why(ests: dict[str, Estimate]) -> str:
     """Each chip's phases with their terms: what the model charged and why."""
     lines = []
     for cid, e in ests.items():
+        for name in ("serialised_pieces", "allreduce_s"):
+            if name in e.terms:
+                t = e.terms[name]
+                value = seconds(t.value) if t.unit == "s" else f"{t.value:.4g} {t.unit}"
+                lines.append(f"\n{cid} {name}: {value}  {t.why}")
         for p in e.phases:
-            lines.append(f"\n{cid} {p.name}: {seconds(p.time_s)}, {p.bound}-bound, {p.unit}, data in {p.memory_level}")
+            piece = " (the terms are one serial piece's)" if "serialised_pieces" in e.terms else ""
+            lines.append(f"\n{cid} {p.name}: {seconds(p.time_s)}, {p.bound}-bound, {p.unit}, data in {p.memory_level}{piece}")
             for name, t in p.terms.items():
                 value = seconds(t.value) if t.unit == "s" else f"{t.value:.4g} {t.unit}"
                 lines.append(f"  {name:<18} {value:<22} {t.why}")

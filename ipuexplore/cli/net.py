@@ -28,7 +28,7 @@ def register(subparsers) -> None:
     p.add_argument("--list", action="store_true", help="list the network names and exit")
     p.add_argument("--batch", type=int, default=1, help="images per step, global for a system (default 1)")
     p.add_argument("--res", type=int, default=None, help="input resolution (default: the network's own)")
-    p.add_argument("--chips", default=DEFAULT_CHIPS, help=f"comma-separated chip ids or spec paths (default {DEFAULT_CHIPS})")
+    p.add_argument("--chips", default=DEFAULT_CHIPS, help=f"comma-separated chip or system ids (see `ipuexplore chips`) or spec paths (default {DEFAULT_CHIPS})")
     p.add_argument("--hw-file", action="append", default=[], metavar="PATH", help="add a chip spec file (repeatable)")
     p.add_argument("--dtype", choices=("fp16", "fp32"), default="fp16", help="data type (default fp16)")
     p.add_argument("--train", action="store_true", help="a training step (fwd + bwd + weight update, all-reduce on systems)")
