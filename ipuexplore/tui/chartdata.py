@@ -19,10 +19,11 @@ def model_sweep(s: LayerSettings) -> tuple[list[SweepPoint], str]:
     The keep mode applies as in the layer view (the block widens as the groups shrink).
     Returns the points and an error message ("" when every estimate worked).
     """
-    layers = [s.with_cpg(cpg).layer() for cpg in s.cpg_choices()]
+    layers = [s.with_channels_per_group(n).layer() for n in s.channels_per_group_choices()]
     chips = [backend.chip(s.chip_a), backend.chip(s.chip_b)]
     points = group_sweep(layers, chips, batch=s.batch, dtype=s.dtype, train=s.train)
-    errors = [f"{chip_id} at {p.channels_per_group}/group: {why}" for p in points for chip_id, why in p.errors.items()]
+    errors = [f"{chip_id} at {p.channels_per_group}/group: {why}"
+              for p in points for chip_id, why in p.errors.items()]
     return points, errors[0] if errors else ""
 
 

@@ -32,12 +32,12 @@ BLOCK_RATIO = 4  # ResNeXt bottleneck: block in/out channels = 4 x the reference
 # Layers from the networks the source article compares (shapes from ipuexplore.networks),
 # for the command palette: name -> fields of LayerSettings (chips, batch, dtype, mode kept).
 PRESETS: dict[str, dict] = {
-    "ResNet-50 dense 3x3 (64 wide, 56x56)": dict(width=64, cpg=64, size=56, kernel=3, stride=1),
-    "ResNeXt-50 32x4d grouped 3x3 (128 wide, 4/group, 56x56)": dict(width=128, cpg=4, size=56, kernel=3, stride=1),
-    "ResNeXt-50 32x4d grouped 3x3 (256 wide, 8/group, 28x28)": dict(width=256, cpg=8, size=28, kernel=3, stride=1),
-    "MobileNetV2 depthwise 3x3 (144 wide, 56x56)": dict(width=144, cpg=1, size=56, kernel=3, stride=1),
-    "EfficientNet-B0 depthwise 5x5 (240 wide, 28x28)": dict(width=240, cpg=1, size=28, kernel=5, stride=1),
-    "EfficientNet-B0-G16 group 5x5 (160 wide, 16/group, 28x28)": dict(width=160, cpg=16, size=28, kernel=5, stride=1),
+    "ResNet-50 dense 3x3 (64 wide, 56x56)": dict(width=64, channels_per_group=64, size=56, kernel=3, stride=1),
+    "ResNeXt-50 32x4d grouped 3x3 (128 wide, 4/group, 56x56)": dict(width=128, channels_per_group=4, size=56, kernel=3, stride=1),
+    "ResNeXt-50 32x4d grouped 3x3 (256 wide, 8/group, 28x28)": dict(width=256, channels_per_group=8, size=28, kernel=3, stride=1),
+    "MobileNetV2 depthwise 3x3 (144 wide, 56x56)": dict(width=144, channels_per_group=1, size=56, kernel=3, stride=1),
+    "EfficientNet-B0 depthwise 5x5 (240 wide, 28x28)": dict(width=240, channels_per_group=1, size=28, kernel=5, stride=1),
+    "EfficientNet-B0-G16 group 5x5 (160 wide, 16/group, 28x28)": dict(width=160, channels_per_group=16, size=28, kernel=5, stride=1),
 }
 
 
@@ -52,7 +52,7 @@ def nearest(values: list[int] | tuple[int, ...], target: float) -> int:
 @dataclass(frozen=True)
 class LayerSettings:
     width: int = 256  # c = k; in keep mode the reference width
-    cpg: int = 8  # channels per group (c / g): ResNeXt-50 32x8d's stage-3 conv by default
+    channels_per_group: int = 8  # channels per group (c / g): ResNeXt-50 32x8d's stage-3 conv by default
     batch: int = 16
     size: int = 28
     kernel: int = 3
@@ -62,7 +62,7 @@ class LayerSettings:
     chip_a: str = DEFAULT_PAIR[0]  # the source article's pair
     chip_b: str = DEFAULT_PAIR[1]
     keep: str = "off"
-    ref_cpg: int = 8  # channels per group of the reference block (keep mode)
+    ref_channels_per_group: int = 8  # channels per group of the reference block (keep mode)
 
     # ---- derived ---------------------------------------------------------------------------
     @property
@@ -70,35 +70,36 @@ class LayerSettings:
         """The grouped conv's channels: the width itself, or widened in keep mode."""
         if self.keep == "off":
             return self.width
-        target = self._block_cost(self.width, self.ref_cpg)
-        # cost is linear in d: cost(d) = d * cost(1) for a fixed cpg
-        d = target / self._block_cost(1, self.cpg)
-        return max(self.cpg, self.cpg * round(d / self.cpg))
+        target = self._block_cost(self.width, self.ref_channels_per_group)
+        # cost is linear in d: cost(d) = d * cost(1) for fixed channels per group
+        per_group = self.channels_per_group
+        d = target / self._block_cost(1, per_group)
+        return max(per_group, per_group * round(d / per_group))
 
     @property
     def groups(self) -> int:
-        return self.effective_width // self.cpg
+        return self.effective_width // self.channels_per_group
 
     @property
     def io_channels(self) -> int:
         """In/out channels of the keep-mode bottleneck block."""
         return BLOCK_RATIO * self.width
 
-    def _block_cost(self, d: float, cpg: int) -> float:
+    def _block_cost(self, d: float, per_group: int) -> float:
         """Params (or FLOPs per image) of the bottleneck block at width d."""
         io, rs = self.io_channels, self.kernel * self.kernel
         out = -(-self.size // self.stride)  # output size with "same" padding
         if self.keep == "flops":
             # 1x1 in at the input size; grouped conv and 1x1 out at the output size
-            return 2 * (io * d * self.size**2 + d * cpg * rs * out**2 + d * io * out**2)
-        return io * d + d * cpg * rs + d * io
+            return 2 * (io * d * self.size**2 + d * per_group * rs * out**2 + d * io * out**2)
+        return io * d + d * per_group * rs + d * io
 
     def layer(self) -> Layer:
         """The layer the models and the engine see. Raises ValueError if invalid."""
         c = self.effective_width
         return Layer.conv(
             c, self.size, self.size, c, self.kernel, stride=self.stride,
-            pad=self.kernel // 2, g=c // self.cpg, name="explored",
+            pad=self.kernel // 2, g=c // self.channels_per_group, name="explored",
         )
 
     def block_layers(self) -> tuple[Layer, ...]:
@@ -114,7 +115,7 @@ class LayerSettings:
         )
 
     # ---- choices each control steps through ----------------------------------------------
-    def cpg_choices(self) -> list[int]:
+    def channels_per_group_choices(self) -> list[int]:
         # keep mode: divisors of the reference width; the widened width is rounded to match
         return divisors(self.width)
 
@@ -123,21 +124,23 @@ class LayerSettings:
 
     # ---- changes: always return valid settings -------------------------------------------
     def with_width(self, width: int) -> "LayerSettings":
-        cpg = self.cpg if width % self.cpg == 0 else nearest(divisors(width), self.cpg)
-        ref = self.ref_cpg if width % self.ref_cpg == 0 else nearest(divisors(width), self.ref_cpg)
-        return replace(self, width=width, cpg=cpg, ref_cpg=ref)
+        def fit(per_group: int) -> int:  # the value itself if it divides the new width
+            return per_group if width % per_group == 0 else nearest(divisors(width), per_group)
 
-    def with_cpg(self, cpg: int) -> "LayerSettings":
-        if cpg not in self.cpg_choices():
-            raise ValueError(f"{cpg} channels per group does not divide the width {self.width}")
-        return replace(self, cpg=cpg)
+        return replace(self, width=width, channels_per_group=fit(self.channels_per_group),
+                       ref_channels_per_group=fit(self.ref_channels_per_group))
+
+    def with_channels_per_group(self, channels_per_group: int) -> "LayerSettings":
+        if channels_per_group not in self.channels_per_group_choices():
+            raise ValueError(f"{channels_per_group} channels per group does not divide the width {self.width}")
+        return replace(self, channels_per_group=channels_per_group)
 
     def with_groups(self, groups: int) -> "LayerSettings":
         if self.keep != "off":
             raise ValueError("groups follow the width in keep mode: step channels per group instead")
         if self.width % groups:
             raise ValueError(f"{groups} groups do not divide the width {self.width}")
-        return replace(self, cpg=self.width // groups)
+        return replace(self, channels_per_group=self.width // groups)
 
     def with_keep(self, keep: str) -> "LayerSettings":
         if keep not in KEEP_MODES:
@@ -146,15 +149,15 @@ class LayerSettings:
             # leave the widened layer as it is, now as a plain width
             return replace(self, keep="off", width=self.effective_width)
         if self.keep == "off":
-            return replace(self, keep=keep, ref_cpg=self.cpg)
+            return replace(self, keep=keep, ref_channels_per_group=self.channels_per_group)
         return replace(self, keep=keep)
 
     def change(self, field: str, value) -> "LayerSettings":
         """One entry point for every control: validates and keeps the settings consistent."""
         if field == "width":
             return self.with_width(int(value))
-        if field == "cpg":
-            return self.with_cpg(int(value))
+        if field == "channels_per_group":
+            return self.with_channels_per_group(int(value))
         if field == "groups":
             return self.with_groups(int(value))
         if field == "keep":
@@ -169,7 +172,7 @@ class LayerSettings:
 
     def with_preset(self, name: str) -> "LayerSettings":
         fields = PRESETS[name]
-        return replace(self, keep="off", ref_cpg=fields["cpg"], **fields)
+        return replace(self, keep="off", ref_channels_per_group=fields["channels_per_group"], **fields)
 
     @classmethod
     def from_layer(cls, layer: Layer, base: "LayerSettings") -> "LayerSettings":
@@ -182,8 +185,9 @@ class LayerSettings:
                              "explores convs with as many outputs as inputs (the grouped/depthwise ones)")
         if layer.r != layer.s or layer.h != layer.w or layer.stride[0] != layer.stride[1]:
             raise ValueError(f"{layer.name}: not square ({layer.describe()})")
-        settings = replace(base, width=layer.c, cpg=layer.c // layer.g, size=layer.h, kernel=layer.r,
-                           stride=layer.stride[0], keep="off", ref_cpg=layer.c // layer.g)
+        per_group = layer.channels_per_group
+        settings = replace(base, width=layer.c, channels_per_group=per_group, size=layer.h, kernel=layer.r,
+                           stride=layer.stride[0], keep="off", ref_channels_per_group=per_group)
         if settings.layer().with_(name=layer.name, bias=layer.bias) != layer:
             raise ValueError(f"{layer.name}: padding {layer.pad}, dilation {layer.dilation}; the layer view "
                              f"explores undilated convs padded 'same' ({layer.r // 2} on every side)")
@@ -195,14 +199,14 @@ class LayerSettings:
         io, d = self.io_channels, self.effective_width
         return (
             f"keeps block {self.keep}: 1x1 {io}->{d}, {self.kernel}x{self.kernel} g{self.groups}, "
-            f"1x1 {d}->{io} (ref {self.width} wide at {self.ref_cpg}/group)"
+            f"1x1 {d}->{io} (ref {self.width} wide at {self.ref_channels_per_group}/group)"
         )
 
     def to_dict(self) -> dict:
         return {
-            "width": self.width, "effective_width": self.effective_width, "cpg": self.cpg,
+            "width": self.width, "effective_width": self.effective_width, "cpg": self.channels_per_group,
             "groups": self.groups, "batch": self.batch, "size": self.size,
             "kernel": self.kernel, "stride": self.stride, "dtype": self.dtype,
             "train": self.train, "chips": [self.chip_a, self.chip_b], "keep": self.keep,
-            "ref_cpg": self.ref_cpg,
+            "ref_cpg": self.ref_channels_per_group,
         }

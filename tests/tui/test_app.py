@@ -126,7 +126,7 @@ def test_palette_presets_and_networks():
         commands["Layer: MobileNetV2 depthwise 3x3 (144 wide, 56x56)"]()
         await pilot.pause()
         s = app.settings
-        assert (s.width, s.cpg, s.size, s.groups) == (144, 1, 56, 144)
+        assert (s.width, s.channels_per_group, s.size, s.groups) == (144, 1, 56, 144)
         assert "144->144 g144" in str(app.screen.query_one("#layer-desc").content)
         commands["Network: mobilenet_v2"]()
         await pilot.pause()

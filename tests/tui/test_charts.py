@@ -33,7 +33,7 @@ def test_charts_view_draws_both_chips_and_follows_the_layer():
         await pilot.pause()
         screen = app.screen
         assert isinstance(screen, ChartsScreen)
-        assert len(screen.points) == len(app.settings.cpg_choices())
+        assert len(screen.points) == len(app.settings.channels_per_group_choices())
         legend = text_of(screen.query_one(".legend-sweep"))
         assert "IPU Mk1" in legend and "V100" in legend and "8/group (now)" in legend
         assert "layer:" in text_of(screen.query_one(".legend-roof-a"))
@@ -41,7 +41,7 @@ def test_charts_view_draws_both_chips_and_follows_the_layer():
         # change the layer in the layer view; the charts follow on return
         await pilot.press("l")
         await pilot.pause()
-        app.screen.query_one("#ctl-cpg").focus()
+        app.screen.query_one("#ctl-channels_per_group").focus()
         await pilot.press("left")
         await pilot.press("c")
         await pilot.pause()
@@ -60,7 +60,7 @@ def test_host_sweep_measures_each_group_size():
         await pilot.press("m")
         await wait_for_group(app, "sweep", timeout=60)
         screen = app.screen
-        await wait_until(pilot, lambda: len(screen.host_points) == len(app.settings.cpg_choices()))
+        await wait_until(pilot, lambda: len(screen.host_points) == len(app.settings.channels_per_group_choices()))
         assert all(v > 0 for v in screen.host_points.values())
         assert "host" in text_of(screen.query_one(".legend-sweep"))
 

@@ -82,11 +82,11 @@ def test_engine_measures_and_restarts_on_change():
         assert "GFLOP/s" in text_of(panel.query_one("#host-direct"))
         assert app.screen.query_one(TileMap).worker_count == len(m.compute)
         first_generation = panel.generation
-        app.screen.query_one("#ctl-cpg", Stepper).focus()
+        app.screen.query_one("#ctl-channels_per_group", Stepper).focus()
         await pilot.press("left")
         assert panel.generation == first_generation + 1
         await wait_until(pilot, lambda: "direct" in panel.latest)
-        assert panel.shape.layer.c // panel.shape.layer.g == app.settings.cpg
+        assert panel.shape.layer.c // panel.shape.layer.g == app.settings.channels_per_group
         live_workers = [w for w in app.workers if w.group == "live" and w.is_running]
         assert len(live_workers) <= 1  # exclusive: the old loop was cancelled
         # another view pauses the engine; coming back measures afresh
@@ -100,7 +100,7 @@ def test_engine_measures_and_restarts_on_change():
         # the layer changed while the view was away (network view's explore, the palette)
         await pilot.press("n")
         await pilot.pause()
-        app.settings = app.settings.change("cpg", 2)
+        app.settings = app.settings.change("channels_per_group", 2)
         await pilot.press("l")
         await pilot.pause()
         await wait_until(pilot, lambda: "direct" in panel.latest)

@@ -19,13 +19,13 @@ def test_opens_with_the_articles_pair_and_a_ratio():
             assert metric in panel
         banner = _text(app.screen.query_one(RatioBanner))
         assert "faster than" in banner or "as fast as" in banner
-        assert app.screen.query_one("#ctl-cpg").has_focus
+        assert app.screen.query_one("#ctl-channels_per_group").has_focus
 
     run_app(body)
 
 
 # each step must change the settings field and the estimates ("keep" last: it disables groups)
-CONTROLS = ["cpg", "groups", "width", "batch", "size", "kernel", "stride", "dtype", "train",
+CONTROLS = ["channels_per_group", "groups", "width", "batch", "size", "kernel", "stride", "dtype", "train",
             "chip_a", "chip_b", "keep"]
 
 
@@ -52,14 +52,14 @@ def test_every_control_steps_and_updates_at_once():
 
 def test_channels_per_group_steps_only_through_valid_values():
     async def body(app, pilot):
-        stepper = app.screen.query_one("#ctl-cpg", Stepper)
+        stepper = app.screen.query_one("#ctl-channels_per_group", Stepper)
         stepper.focus()
         await pilot.press("home")
         seen = []
         for _ in range(len(stepper.choices) + 2):  # two extra presses at the end: no change
-            seen.append(app.settings.cpg)
+            seen.append(app.settings.channels_per_group)
             s = app.settings
-            assert s.width % s.cpg == 0 and s.groups * s.cpg == s.width
+            assert s.width % s.channels_per_group == 0 and s.groups * s.channels_per_group == s.width
             assert app.screen.query_one("#ctl-groups", Stepper).value == s.groups
             await pilot.press("right")
         assert seen[0] == 1 and seen[-1] == app.settings.width
@@ -72,23 +72,23 @@ def test_groups_control_sets_channels_per_group():
     async def body(app, pilot):
         app.screen.query_one("#ctl-groups", Stepper).focus()
         await pilot.press("end")
-        assert app.settings.groups == app.settings.width and app.settings.cpg == 1  # depthwise
+        assert app.settings.groups == app.settings.width and app.settings.channels_per_group == 1  # depthwise
 
     run_app(body)
 
 
 def test_keep_params_widens_like_resnext():
     """Dense 64 wide -> 4 channels per group keeping the block's params: d = 128 (32x4d)."""
-    start = LayerSettings(width=64, cpg=64, ref_cpg=64)
+    start = LayerSettings(width=64, channels_per_group=64, ref_channels_per_group=64)
 
     async def body(app, pilot):
         app.screen.query_one("#ctl-keep", Stepper).focus()
         await pilot.press("right")  # off -> params
         assert app.settings.keep == "params"
         assert app.screen.query_one("#ctl-groups", Stepper).disabled
-        cpg = app.screen.query_one("#ctl-cpg", Stepper)
-        cpg.focus()
-        while app.settings.cpg != 4:
+        channels_per_group = app.screen.query_one("#ctl-channels_per_group", Stepper)
+        channels_per_group.focus()
+        while app.settings.channels_per_group != 4:
             await pilot.press("left")
         assert app.settings.effective_width == 128 and app.settings.groups == 32
         assert "1x1 256->128" in _text(app.screen.query_one("#keep-note"))

@@ -196,7 +196,7 @@ def test_explore_a_grouped_layer_in_the_layer_view():
         grouped = screen.network.layers[layer]
         assert app.current_mode == "layer"
         s = app.settings
-        assert (s.width, s.cpg, s.size, s.kernel) == (grouped.c, grouped.c // grouped.g, grouped.h, grouped.r)
+        assert (s.width, s.channels_per_group, s.size, s.kernel) == (grouped.c, grouped.c // grouped.g, grouped.h, grouped.r)
         assert s.layer().describe() == grouped.describe()
         assert "g32" in text_of(app.screen.query_one("#layer-desc"))
 

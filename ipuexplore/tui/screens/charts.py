@@ -98,23 +98,23 @@ class ChartsScreen(Screen):
         except backend.Unavailable as exc:
             self.app.call_from_thread(self.notify, str(exc), severity="error")
             return
-        choices = s.cpg_choices()
+        choices = s.channels_per_group_choices()
         points: dict[int, float] = {}
         with engine.Pool() as pool:
-            for i, cpg in enumerate(choices):
+            for i, per_group in enumerate(choices):
                 if worker.is_cancelled:
                     return
                 try:
-                    shape = live.live_layer(s.with_cpg(cpg).layer(), s.batch, s.train)
+                    shape = live.live_layer(s.with_channels_per_group(per_group).layer(), s.batch, s.train)
                     op = live.LiveOp(engine, shape, pool, "direct", s.train)
                     try:
                         best = max(float(op.run().gflop_s) for _ in range(HOST_REPEATS))
                     finally:
                         op.close()
                 except Exception as exc:  # noqa: BLE001 - show it, keep the model curves
-                    self.app.call_from_thread(self.notify, f"host at {cpg}/group: {exc}", severity="error")
+                    self.app.call_from_thread(self.notify, f"host at {per_group}/group: {exc}", severity="error")
                     return
-                points[cpg] = best
+                points[per_group] = best
                 self.post_message(SweepProgress(generation, dict(points), i + 1, len(choices)))
                 time.sleep(0.01)
 

@@ -46,7 +46,7 @@ class LayerScreen(Screen):
 
     def on_mount(self) -> None:
         self.apply(self.app.settings)
-        self.query_one("#ctl-cpg").focus()
+        self.query_one("#ctl-channels_per_group").focus()
 
     def on_screen_suspend(self) -> None:
         self.query_one(HostPanel).pause()
@@ -79,7 +79,7 @@ class LayerScreen(Screen):
         chips = results.chip_results(s)
         self.last_results = chips
         self.query_one(ChipPanel).show(chips)
-        self.query_one(RatioBanner).show(chips[0], chips[1], s.cpg)
+        self.query_one(RatioBanner).show(chips[0], chips[1], s.channels_per_group)
         self.query_one(ChartsPanel).redraw(s)
         desc = self.query_one("#layer-desc", Static)
         try:

@@ -174,7 +174,7 @@ class ChartsPanel(Vertical):
             return
         chips = [(s.chip_a, backend.chip_short(s.chip_a) + " (model)"),
                  (s.chip_b, backend.chip_short(s.chip_b) + " (model)")]
-        legend = self.query_one(ThroughputChart).draw(self.points, chips, s.cpg, self.host_points)
+        legend = self.query_one(ThroughputChart).draw(self.points, chips, s.channels_per_group, self.host_points)
         if self.error:
             legend.append(f"\n{self.error}", style="bold red")
         self.query_one(".legend-sweep", Static).update(legend)

@@ -46,7 +46,7 @@ class ChipPanel(Static):
 class RatioBanner(Static):
     """The headline: how many times faster chip A runs this layer than chip B."""
 
-    def show(self, a: ChipResult, b: ChipResult, cpg: int) -> None:
+    def show(self, a: ChipResult, b: ChipResult, channels_per_group: int) -> None:
         if a.img_s is None or b.img_s is None:
             self.set_class(False, "-good", "-bad")
             self.update(Text("no ratio: " + (a.error or b.error or "no estimate"), style="bold"))
@@ -60,5 +60,5 @@ class RatioBanner(Static):
         text.append(f" {ratio(max(r, 1 / r))} ", style="bold reverse")
         text.append(" faster than ", style="bold")
         text.append(slow.short, style="bold")
-        text.append(f"\nat {cpg} ch/group: {a.estimate.bound}- vs {b.estimate.bound}-bound")
+        text.append(f"\nat {channels_per_group} ch/group: {a.estimate.bound}- vs {b.estimate.bound}-bound")
         self.update(text)

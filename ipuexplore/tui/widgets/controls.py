@@ -13,7 +13,7 @@ KEEP_LABELS = {"off": "off", "params": "params", "flops": "FLOPs"}
 
 # (label, LayerSettings field, Stepper options), in focus order
 STEPPERS = (
-    ("ch/group", "cpg", dict(tooltip="input channels per group, c/g (1 = depthwise)")),
+    ("ch/group", "channels_per_group", dict(tooltip="input channels per group, c/g (1 = depthwise)")),
     ("groups", "groups", dict(tooltip="g; follows ch/group in keep mode")),
     ("width", "width", dict(tooltip="channels c = k (keep mode: the reference width)")),
     ("keep", "keep", dict(fmt=KEEP_LABELS.__getitem__,
@@ -48,7 +48,7 @@ class LayerControls(Vertical):
     def _state(self, s: st.LayerSettings) -> dict[str, tuple]:
         """field -> (choices, value) of each stepper for `s`."""
         return {
-            "cpg": (s.cpg_choices(), s.cpg),
+            "channels_per_group": (s.channels_per_group_choices(), s.channels_per_group),
             "groups": (s.group_choices(), s.groups),
             "width": (_with(st.WIDTHS, s.width), s.width),
             "keep": (st.KEEP_MODES, s.keep),

@@ -141,7 +141,7 @@ class HostPanel(Vertical):
             for algorithm in live.ALGORITHMS:
                 try:
                     ops[algorithm] = live.LiveOp(engine, shape, pool, algorithm, train)
-                except Exception as exc:  # noqa: BLE001 - e.g. a strategy not built yet
+                except Exception as exc:  # noqa: BLE001 - e.g. the layer needs more than the tile memory
                     self.post_message(LiveFailed(generation, str(exc), algorithm))
             try:
                 while ops and not worker.is_cancelled:
@@ -190,7 +190,7 @@ class HostPanel(Vertical):
     def _line(self, algorithm: str) -> Text:
         text = Text(f"{algorithm:<6} ", style="bold")
         if algorithm in self.errors:
-            text.append(f"not available: {self.errors[algorithm]}", style="red")
+            text.append(f"cannot run: {self.errors[algorithm]}", style="red")
         elif algorithm in self.latest:
             m = self.latest[algorithm]
             text.append(f"{m.gflop_s:6.1f} GFLOP/s {m.gb_s:6.2f} GB/s {si(m.img_s)} img/s")
