@@ -4,8 +4,6 @@ The engine (a compiled C extension) is imported lazily, so the pure-Python parts
 (layers, hardware specs, models, networks) work even before it is built.
 """
 
-from __future__ import annotations
-
 __version__ = "0.1.0"
 
 # Public names served by ipuexplore.engine; resolved on first use (PEP 562).
@@ -17,6 +15,8 @@ _ENGINE_NAMES = (
     "RunStats",
     "host_peaks",
     "HostPeaks",
+    "reference_conv2d",
+    "reference_conv2d_backward",
     "get_include",
     "get_library_dir",
 )
@@ -31,4 +31,4 @@ def __getattr__(name: str):
 
 
 def __dir__():
-    return sorted(list(globals()) + list(_ENGINE_NAMES))
+    return sorted(set(globals()) | set(_ENGINE_NAMES))

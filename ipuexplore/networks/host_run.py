@@ -163,7 +163,7 @@ def _prepare(layer: Layer, batch: int, pool, rng: np.random.Generator, engine) -
     if kind is LayerKind.LINEAR:
         # A 1x1 convolution on a 1x1 map in the engine: numpy's threaded BLAS next to the
         # engine's workers oversubscribed the cores (a 1280->1000 fc took 30 ms instead of 0.6).
-        conv = _conv(Layer.conv(layer.c, 1, 1, layer.k, 1, bias=layer.bias), batch, pool, rng, engine)
+        conv = _conv(layer, batch, pool, rng, engine)
         return lambda x, out=None: conv(np.ascontiguousarray(x.reshape(x.shape[0], layer.c, 1, 1)), out=out)
     if kind is LayerKind.NORM:
         return _norm(layer, rng)
@@ -184,19 +184,9 @@ def _weights(rng, shape, fan_in) -> np.ndarray:
 
 
 def _conv(layer: Layer, batch: int, pool, rng, engine) -> Callable:
-    fan_in = layer.channels_per_group * layer.r * layer.s
-    weight = _weights(rng, (layer.k, layer.channels_per_group, layer.r, layer.s), fan_in)
-    bias = np.zeros(layer.k, np.float32) if layer.bias else None
-    top, bottom, left, right = layer.pad
-    symmetric = top == bottom and left == right
-    padding = (top, left) if symmetric else (0, 0)
-    h, w = (layer.h, layer.w) if symmetric else (layer.h + top + bottom, layer.w + left + right)
-    conv = engine.Conv2d(weight, bias, (batch, layer.c, h, w), layer.stride, padding, layer.dilation, layer.g,
-                         pool=pool)
+    conv = engine.Conv2d.from_layer(layer, batch, rng=rng, pool=pool)
 
     def run(x, out=None):
-        if not symmetric:  # asymmetric padding (ONNX "SAME_UPPER" style): pad in numpy first
-            x = np.ascontiguousarray(np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right))))
         return conv.run(x, out if out is not None and out.shape == conv.output_shape else None)
 
     return run

@@ -104,13 +104,10 @@ def summarise(stats, algorithm: str, batch: int) -> Measurement:
     )
 
 
-def make_operands(shape: LiveShape, seed: int = 0):
-    """Random fp32 input and weights for the live layer (values do not affect the timing)."""
+def make_input(shape: LiveShape, seed: int = 0) -> np.ndarray:
+    """Random fp32 input for the live layer (values do not affect the timing)."""
     lyr = shape.layer
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((shape.batch, lyr.c, lyr.h, lyr.w), dtype=np.float32)
-    wt = rng.standard_normal((lyr.k, lyr.c // lyr.g, lyr.r, lyr.s), dtype=np.float32)
-    return x, wt
+    return np.random.default_rng(seed).standard_normal((shape.batch, lyr.c, lyr.h, lyr.w), dtype=np.float32)
 
 
 class LiveOp:
@@ -121,11 +118,8 @@ class LiveOp:
 
     def __init__(self, engine, shape: LiveShape, pool, algorithm: str, train: bool = False):
         lyr = shape.layer
-        self.x, wt = make_operands(shape)
-        self.conv = engine.Conv2d(
-            wt, None, self.x.shape, lyr.stride, lyr.pad, lyr.dilation, lyr.g,
-            pool=pool, algorithm=algorithm, backward=train,
-        )
+        self.x = make_input(shape)
+        self.conv = engine.Conv2d.from_layer(lyr, shape.batch, pool=pool, algorithm=algorithm, backward=train)
         need = self.conv.info.get("min_tile_bytes", 0)
         if need > pool.tile_bytes:
             self.conv.close()
@@ -139,7 +133,7 @@ class LiveOp:
         if train:
             self.dy = np.random.default_rng(1).standard_normal(self.y.shape, dtype=np.float32)
             self.gi = np.empty_like(self.x)
-            self.gw, self.gb = np.empty_like(wt), np.empty(lyr.k, np.float32)
+            self.gw, self.gb = np.empty(self.conv.weight_shape, np.float32), np.empty(lyr.k, np.float32)
 
     def run(self):
         self.conv.run(self.x, self.y)

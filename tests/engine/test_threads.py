@@ -90,10 +90,8 @@ def test_same_conv_from_two_threads_is_refused():
         probe = Conv2d(W, None, X.shape, padding=1, pool=p1)
         t, state = _run_in_thread(lambda: conv.run(XL), n_runs=1)
         assert _until_busy(lambda: probe.run(X)), "the long run never started"
-        conv._pool = p2  # even on a free pool, the conv itself is busy
-        with pytest.raises(errors.Busy):
-            conv.run(XL)
-        conv._pool = p1
+        with pytest.raises(errors.Busy):  # even on a free pool, the conv itself is busy
+            conv.run(XL, pool=p2)
         p1.cancel()
         t.join(10)
         assert not t.is_alive()

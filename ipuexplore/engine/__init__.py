@@ -1,0 +1,52 @@
+"""Python API of the C convolution engine (csrc/, compiled into ``ipuexplore._ipx``).
+
+numpy float32 arrays in and out, PyTorch's ``conv2d`` names and semantics, an IPU-style
+worker ``Pool`` whose per-worker statistics come back as numpy arrays.
+
+Input rules (checked here first, then again by C): arrays must be ``numpy.ndarray`` of dtype
+float32 and C-contiguous; nothing is converted silently. Use
+``np.ascontiguousarray(x, dtype=np.float32)`` for float64 data or strided views. ``out``
+buffers must be writable, of the exact output shape, and must not overlap the inputs.
+
+Pools, as in C: a ``Conv2d`` runs on the pool each call names (``run(x, pool=...)``), else on
+the one given at its creation, else on a shared default pool. ``conv2d()`` without a pool
+never waits for or refuses because of another thread's use of the shared pool
+(``shared_pool``).
+
+Thread-safety: C runs with the GIL released. One ``Pool`` or ``Conv2d`` serves one call at
+a time; a second concurrent call on the same object raises ``Busy`` instead of racing.
+Different objects may run in parallel. ``Pool.cancel()`` may be called from any thread.
+
+Modules: ``arguments`` and ``geometry`` (checks), ``stats``, ``memory`` (the memory limit),
+``pool``, ``shared_pool``, ``conv`` (Conv2d), ``functional`` (conv2d, conv2d_backward),
+``peaks``, ``reference`` (numpy), ``paths`` (header and library for C programs).
+"""
+
+from .conv import Conv2d
+from .functional import conv2d, conv2d_backward
+from .geometry import conv_output_size
+from .memory import get_memory_limit, set_memory_limit
+from .paths import get_include, get_library_dir
+from .peaks import HostPeaks, host_peaks
+from .pool import DEFAULT_TILE_BYTES, Pool, cpu_count
+from .reference import reference_conv2d, reference_conv2d_backward
+from .stats import RunStats
+
+__all__ = [
+    "conv2d",
+    "Conv2d",
+    "Pool",
+    "RunStats",
+    "conv_output_size",
+    "reference_conv2d",
+    "reference_conv2d_backward",
+    "conv2d_backward",
+    "host_peaks",
+    "HostPeaks",
+    "get_include",
+    "get_library_dir",
+    "cpu_count",
+    "DEFAULT_TILE_BYTES",
+    "set_memory_limit",
+    "get_memory_limit",
+]
