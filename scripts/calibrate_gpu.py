@@ -1,15 +1,28 @@
 #!/usr/bin/env python3
-"""Measure torch conv2d on an NVIDIA GPU across group sizes and compare with the model.
+"""Measure torch kernels on an NVIDIA GPU and compare them with the model, sweep by sweep.
 
-    python scripts/calibrate_gpu.py                    # measure + model, writes docs/calibration/
-    python scripts/calibrate_gpu.py --model-only       # no GPU needed: the model's side only
+    python scripts/calibrate_gpu.py                          # every sweep, writes docs/calibration/
+    python scripts/calibrate_gpu.py --sweep depthwise        # one sweep
+    python scripts/calibrate_gpu.py --model-only             # no GPU needed: the model's side only
 
-For each layer shape (3x3, stride 1, pad 1, the engine benchmarks' shapes A/B/C from issue 3)
-and each channels-per-group value that divides the channels, it times the forward pass
-(channels_last, fp16 by default, cuDNN benchmark mode, CUDA events, median of repeats) and
-writes ``calibration-<gpu>.csv`` and ``.md`` with measured vs modeled time and TFLOP/s
-(FLOPs = 2 x MACs). The GPU's name, driver, torch and cuDNN versions head the markdown.
-About 50 timings of a few ms each plus cuDNN autotuning: well under a few minutes.
+Sweeps (``--sweep``, default all):
+
+- ``conv``: 3x3 stride-1 convolutions of the engine benchmarks' shapes A/B/C (issue 3) at every
+  channels-per-group value that divides the channels, forward.
+- ``depthwise``: EfficientNet's depthwise shapes (3x3 and 5x5, stride 1 and 2), forward and
+  forward + backward: the achieved fraction of DRAM bandwidth is what the spec fields
+  ``depthwise_bw_efficiency`` / ``depthwise_grad_bw_efficiency`` hold.
+- ``elementwise``: batch norm (inference and training), SiLU, a residual add and a
+  squeeze-excite block at EfficientNet-B0 sizes, forward and forward + backward: their achieved
+  bandwidth against the model's streaming rate (``hbm_efficiency``).
+- ``grouped1x1``: 1x1 convolutions at equal FLOPs as the groups grow (channels x2 per groups
+  x4, and ShuffleNet V2's Table 2 channels at 56x56, batch 1, fp32): the slowdown per group.
+
+Each timing is the median of ``--repeats`` runs (CUDA events, channels_last, cuDNN benchmark
+mode, fp16 by default) after warm-up. ``calibration-<gpu>.{csv,md}`` get measured vs modeled
+time, TFLOP/s (FLOPs = 2 x MACs) and, for memory-bound layers, the achieved GB/s of the
+model's compulsory bytes as a fraction of the chip's DRAM peak. The GPU's name, driver, torch
+and cuDNN versions head the markdown. A few hundred timings of a few ms each: minutes.
 """
 
 from __future__ import annotations
@@ -32,8 +45,17 @@ from ipuexplore.models import estimate  # noqa: E402
 # (name, batch, channels, size): issue 3's benchmark shapes, so CPU and GPU tables line up
 SHAPES = (("A", 8, 256, 14), ("B", 8, 128, 28), ("C", 32, 64, 56))
 GROUP_SIZES = (1, 2, 4, 8, 16, 32, 64, None)  # None: dense
-COLUMNS = ("shape", "batch", "channels", "size", "group_size", "groups", "gflop", "measured_s",
-           "modeled_s", "measured_tflop_s", "modeled_tflop_s", "model_error", "model_bound", "model_unit")
+# EfficientNet-B0's spatial stages at 224 px: (expanded channels, input size, kernel, stride)
+B0_DEPTHWISE = ((96, 112, 3, 2), (144, 56, 3, 1), (144, 56, 5, 2), (240, 28, 5, 1), (480, 14, 3, 1),
+                (672, 14, 5, 1), (672, 14, 5, 2), (1152, 7, 5, 1))
+B0_TENSORS = ((32, 112), (96, 112), (144, 56), (240, 28), (480, 14), (1152, 7))  # (channels, size)
+SWEEP_BATCH = 128  # EfficientNet-B0 training's per-GPU batch on a V100 (NVIDIA DeepLearningExamples)
+EQUAL_FLOPS_1X1 = ((1, 128), (4, 256), (16, 512), (64, 1024))  # (groups, channels): c^2/g constant
+SHUFFLENET_V2_1X1 = ((1, 128), (2, 180), (4, 256), (8, 360))  # ShuffleNet V2 Table 2, x1 column
+SWEEPS = ("conv", "depthwise", "elementwise", "grouped1x1")
+COLUMNS = ("sweep", "shape", "layer", "batch", "train", "dtype", "channels", "size", "group_size", "groups",
+           "gflop", "mbytes", "measured_s", "modeled_s", "measured_tflop_s", "modeled_tflop_s",
+           "measured_gb_s", "measured_bw_fraction", "model_error", "model_bound", "model_unit")
 
 
 @dataclass(frozen=True)
@@ -41,6 +63,9 @@ class Case:
     shape: str
     batch: int
     layer: Layer
+    train: bool = False
+    sweep: str = "conv"
+    dtype: str | None = None  # None: the run's --dtype
 
 
 def cases(shapes=SHAPES) -> list[Case]:
@@ -54,6 +79,35 @@ def cases(shapes=SHAPES) -> list[Case]:
                 continue  # dense already listed (e.g. 64 channels, 64 per group)
             out.append(Case(name, batch, Layer.conv(c, size, size, c, 3, pad=1, g=c // cg)))
     return out
+
+
+def depthwise_cases(batch: int = SWEEP_BATCH) -> list[Case]:
+    out = []
+    for c, size, k, stride in B0_DEPTHWISE:
+        layer = Layer.conv(c, size, size, c, k, stride=stride, pad=k // 2, g=c)
+        out += [Case(f"dw{k}x{k}/{stride}", batch, layer, train, "depthwise") for train in (False, True)]
+    return out
+
+
+def elementwise_cases(batch: int = SWEEP_BATCH) -> list[Case]:
+    out = []
+    for c, size in B0_TENSORS:
+        for name, layer in (("bn", Layer.norm(c, size, size)), ("silu", Layer.act(c, size, size, "silu")),
+                            ("add", Layer.add(c, size, size)), ("se", Layer.se(c, size, size, max(8, c // 24)))):
+            out += [Case(name, batch, layer, train, "elementwise") for train in (False, True)]
+    return out
+
+
+def grouped_1x1_cases() -> list[Case]:
+    out = [Case("equal-flops", 32, Layer.conv(c, 28, 28, c, 1, g=g), False, "grouped1x1") for g, c in EQUAL_FLOPS_1X1]
+    out += [Case("shufflenet-v2", 1, Layer.conv(c, 56, 56, c, 1, g=g), False, "grouped1x1", "fp32")
+            for g, c in SHUFFLENET_V2_1X1]
+    return out
+
+
+def sweep_cases(sweep: str) -> list[Case]:
+    return {"conv": cases, "depthwise": depthwise_cases, "elementwise": elementwise_cases,
+            "grouped1x1": grouped_1x1_cases}[sweep]()
 
 
 def pick_chip(gpu_name: str, memory_gb: float) -> str:
@@ -71,58 +125,115 @@ def pick_chip(gpu_name: str, memory_gb: float) -> str:
 
 
 def row(case: Case, chip: Chip, dtype: str, measured_s: float | None) -> dict:
-    est = estimate(chip, case.layer, batch=case.batch, dtype=dtype)
-    flops = est.flops
-    result = {
-        "shape": case.shape, "batch": case.batch, "channels": case.layer.c, "size": case.layer.h,
+    dtype = case.dtype or dtype
+    est = estimate(chip, case.layer, batch=case.batch, dtype=dtype, train=case.train)
+    flops, nbytes = est.flops, est.bytes
+    peak_b_s = chip.spec.hbm_bw_gb_s * 1e9
+    return {
+        "sweep": case.sweep, "shape": case.shape, "layer": case.layer.describe(), "batch": case.batch,
+        "train": case.train, "dtype": dtype, "channels": case.layer.c, "size": case.layer.h,
         "group_size": case.layer.channels_per_group, "groups": case.layer.g, "gflop": flops / 1e9,
-        "measured_s": measured_s, "modeled_s": est.time_s,
-        "measured_tflop_s": flops / measured_s / 1e12 if measured_s else None,
+        "mbytes": nbytes / 1e6, "measured_s": measured_s, "modeled_s": est.time_s,
+        "measured_tflop_s": flops / measured_s / 1e12 if measured_s and flops else None,
         "modeled_tflop_s": flops / est.time_s / 1e12,
+        "measured_gb_s": nbytes / measured_s / 1e9 if measured_s else None,
+        "measured_bw_fraction": nbytes / measured_s / peak_b_s if measured_s else None,
         "model_error": (est.time_s - measured_s) / measured_s if measured_s else None,
         "model_bound": est.bound, "model_unit": est.unit,
     }
-    return result
 
 
 def measure(case: Case, dtype: str, repeats: int, device: str = "cuda") -> float:
-    """Median forward time in seconds (CUDA events on a GPU; wall clock on "cpu", which
-    the tests use to exercise everything but the events)."""
+    """Median time in seconds of the case's forward (and backward, when training) pass
+    (CUDA events on a GPU; wall clock on "cpu", which the tests use to exercise everything
+    but the events)."""
     import time
 
     import torch
 
     cuda = device.startswith("cuda")
     torch.backends.cudnn.benchmark = True
-    tdtype = torch.float16 if dtype == "fp16" else torch.float32
-    layer = case.layer
-    x = torch.randn(case.batch, layer.c, layer.h, layer.w, device=device, dtype=tdtype)
-    x = x.to(memory_format=torch.channels_last)
-    w = torch.randn(layer.k, layer.channels_per_group, layer.r, layer.s, device=device, dtype=tdtype)
-    w = w.to(memory_format=torch.channels_last)
-
-    def run():
-        return torch.nn.functional.conv2d(x, w, None, layer.stride, layer.pad[0], layer.dilation, layer.g)
-
-    with torch.no_grad():
-        for _ in range(5):  # autotune + warm up
-            run()
+    run = _runner(case, case.dtype or dtype, device)
+    for _ in range(5):  # autotune + warm up
+        run()
+    if cuda:
+        torch.cuda.synchronize()
+    times = []
+    for _ in range(repeats):
         if cuda:
-            torch.cuda.synchronize()
-        times = []
-        for _ in range(repeats):
-            if cuda:
-                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-                start.record()
-                run()
-                end.record()
-                end.synchronize()
-                times.append(start.elapsed_time(end) / 1e3)
-            else:
-                t0 = time.perf_counter()
-                run()
-                times.append(time.perf_counter() - t0)
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            run()
+            end.record()
+            end.synchronize()
+            times.append(start.elapsed_time(end) / 1e3)
+        else:
+            t0 = time.perf_counter()
+            run()
+            times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+def _runner(case: Case, dtype: str, device: str):
+    """A closure running the case once in torch (forward, plus backward when training)."""
+    import torch
+    import torch.nn.functional as F
+
+    from ipuexplore.layers import LayerKind
+
+    tdtype = torch.float16 if dtype == "fp16" else torch.float32
+    layer, n, train = case.layer, case.batch, case.train
+
+    def tensor(*shape, last=True):
+        t = torch.randn(*shape, device=device, dtype=tdtype)
+        t = t.to(memory_format=torch.channels_last) if last and len(shape) == 4 else t
+        return t.requires_grad_(train)
+
+    x = tensor(n, layer.c, layer.h, layer.w)
+    params: list = [x]
+    if layer.kind in (LayerKind.CONV, LayerKind.LINEAR):
+        w = tensor(layer.k, layer.channels_per_group, layer.r, layer.s)
+        params.append(w)
+        fwd = lambda: F.conv2d(x, w, None, layer.stride, layer.pad[0], layer.dilation, layer.g)  # noqa: E731
+    elif layer.kind is LayerKind.NORM:
+        weight, bias = tensor(layer.c, last=False), tensor(layer.c, last=False)
+        params += [weight, bias]
+        mean = torch.zeros(layer.c, device=device, dtype=torch.float32)
+        var = torch.ones(layer.c, device=device, dtype=torch.float32)
+        fwd = lambda: F.batch_norm(x, mean, var, weight, bias, training=train)  # noqa: E731
+    elif layer.kind is LayerKind.ACT:
+        fwd = lambda: {"silu": F.silu, "relu": F.relu, "sigmoid": torch.sigmoid}[layer.op](x)  # noqa: E731
+    elif layer.kind is LayerKind.ADD:
+        y = tensor(n, layer.c, layer.h, layer.w)
+        params.append(y)
+        fwd = lambda: x + y  # noqa: E731
+    elif layer.kind is LayerKind.SE:
+        w1, b1 = tensor(layer.se_c, layer.c, 1, 1), tensor(layer.se_c, last=False)
+        w2, b2 = tensor(layer.c, layer.se_c, 1, 1), tensor(layer.c, last=False)
+        params += [w1, b1, w2, b2]
+
+        def fwd():
+            s = F.silu(F.conv2d(x.mean((2, 3), keepdim=True), w1, b1))
+            return x * torch.sigmoid(F.conv2d(s, w2, b2))
+    else:
+        raise ValueError(f"calibrate_gpu: no torch runner for layer kind {layer.kind.value!r}")
+
+    if not train:
+        def run():
+            with torch.no_grad():
+                return fwd()
+        return run
+    grad = None
+
+    def run_train():
+        nonlocal grad
+        for p in params:
+            p.grad = None
+        out = fwd()
+        if grad is None:
+            grad = torch.ones_like(out)
+        out.backward(grad)
+    return run_train
 
 
 def write(rows: list[dict], out_dir: Path, stem: str, header: str) -> tuple[Path, Path]:
@@ -133,15 +244,15 @@ def write(rows: list[dict], out_dir: Path, stem: str, header: str) -> tuple[Path
         writer.writeheader()
         writer.writerows(rows)
     fmt = lambda v, spec: "-" if v is None else format(v, spec)  # noqa: E731
-    lines = [header, "", "| shape | c/g | groups | measured | modeled | meas. TFLOP/s | model TFLOP/s | error | model bound / unit |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [header, "", "| sweep | layer | batch | mode | c/g | measured | modeled | error | meas. TFLOP/s | meas. GB/s (of peak) | model bound / unit |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
+        frac = "-" if r["measured_bw_fraction"] is None else f"{r['measured_gb_s']:.0f} ({r['measured_bw_fraction']:.2f})"
         lines.append(
-            f"| {r['shape']} n={r['batch']} c={r['channels']} {r['size']}x{r['size']} | {r['group_size']} | {r['groups']} | "
-            f"{fmt(r['measured_s'] and r['measured_s'] * 1e6, '.1f')} us | {r['modeled_s'] * 1e6:.1f} us | "
-            f"{fmt(r['measured_tflop_s'], '.2f')} | {r['modeled_tflop_s']:.2f} | "
+            f"| {r['sweep']} {r['shape']} | {r['layer']} | {r['batch']} | {'train' if r['train'] else 'fwd'} {r['dtype']} | "
+            f"{r['group_size']} | {fmt(r['measured_s'] and r['measured_s'] * 1e6, '.1f')}{'' if r['measured_s'] is None else ' us'} | {r['modeled_s'] * 1e6:.1f} us | "
             f"{fmt(r['model_error'] and r['model_error'] * 100, '+.0f')}{'' if r['model_error'] is None else '%'} | "
-            f"{r['model_bound']} / {r['model_unit']} |"
+            f"{fmt(r['measured_tflop_s'], '.2f')} | {frac} | {r['model_bound']} / {r['model_unit']} |"
         )
     md_path.write_text("\n".join(lines) + "\n")
     return csv_path, md_path
@@ -155,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hw-file", default=None, help="model spec file instead of a shipped id")
     p.add_argument("--out-dir", default=str(ROOT / "docs" / "calibration"))
     p.add_argument("--model-only", action="store_true", help="skip measuring (no GPU needed)")
+    p.add_argument("--sweep", action="append", choices=SWEEPS, help="a sweep to run (repeatable; default: all)")
     args = p.parse_args(argv)
 
     gpu_name, header_bits = "model-only", []
@@ -176,14 +288,16 @@ def main(argv: list[str] | None = None) -> int:
         chip_id = args.hw_file or args.chip or "v100"
     chip = load_chip(chip_id)
     rows = []
-    for case in cases():
-        measured = None if args.model_only else measure(case, args.dtype, args.repeats)
-        rows.append(row(case, chip, args.dtype, measured))
-        if not args.model_only:
-            r = rows[-1]
-            print(f"{case.shape} c/g={r['group_size']:<4} measured {r['measured_s'] * 1e6:9.1f} us  modeled {r['modeled_s'] * 1e6:9.1f} us")
+    for sweep in args.sweep or SWEEPS:
+        for case in sweep_cases(sweep):
+            measured = None if args.model_only else measure(case, args.dtype, args.repeats)
+            rows.append(row(case, chip, args.dtype, measured))
+            if not args.model_only:
+                r = rows[-1]
+                print(f"{sweep:11s} {r['layer']:40s} {'train' if case.train else 'fwd':5s} "
+                      f"measured {r['measured_s'] * 1e6:9.1f} us  modeled {r['modeled_s'] * 1e6:9.1f} us")
     stem = "calibration-" + "".join(ch if ch.isalnum() else "-" for ch in gpu_name.lower()).strip("-")
-    header = "\n".join([f"# Calibration: torch conv2d vs the {chip.id} model ({args.dtype}, forward, channels_last)", ""]
+    header = "\n".join([f"# Calibration: torch kernels vs the {chip.id} model ({args.dtype} unless a row says, channels_last)", ""]
                        + [f"- {b}" for b in header_bits + [f"model spec: {chip.id} ({chip.name})",
                                                            "FLOPs = 2 x MACs; error = (modeled - measured) / measured"]])
     csv_path, md_path = write(rows, Path(args.out_dir), stem, header)

@@ -55,16 +55,49 @@ def test_rows_compute_error_against_measurement():
 def test_model_only_run_writes_csv_and_markdown(tmp_path, capsys):
     assert calibrate.main(["--model-only", "--chip", "a100-40gb", "--out-dir", str(tmp_path)]) == 0
     rows = list(csv.DictReader((tmp_path / "calibration-model-only.csv").open()))
-    assert len(rows) == len(calibrate.cases())
+    assert len(rows) == sum(len(calibrate.sweep_cases(s)) for s in calibrate.SWEEPS)
+    assert {r["sweep"] for r in rows} == set(calibrate.SWEEPS)
     assert set(calibrate.COLUMNS) == set(rows[0])
     assert rows[0]["measured_s"] == ""
     md = (tmp_path / "calibration-model-only.md").read_text()
     assert "a100-40gb" in md and "2 x MACs" in md and md.count("\n| ") == len(rows) + 1
 
 
-def test_measure_runs_the_torch_path_on_the_cpu():
+def test_one_sweep_on_request(tmp_path):
+    assert calibrate.main(["--model-only", "--sweep", "grouped1x1", "--out-dir", str(tmp_path)]) == 0
+    rows = list(csv.DictReader((tmp_path / "calibration-model-only.csv").open()))
+    assert [r["groups"] for r in rows] == ["1", "4", "16", "64", "1", "2", "4", "8"]
+    # the ShuffleNet V2 rows run in fp32 whatever --dtype says; the equal-FLOPs rows keep it
+    assert [r["dtype"] for r in rows] == ["fp16"] * 4 + ["fp32"] * 4
+    flops = {round(float(r["gflop"]), 6) for r in rows[:4]}
+    assert len(flops) == 1  # equal FLOPs
+
+
+def test_new_sweeps_cover_b0_shapes_in_both_modes():
+    dw = calibrate.depthwise_cases()
+    assert all(c.layer.g == c.layer.c for c in dw) and {c.train for c in dw} == {False, True}
+    assert {(c.layer.r, c.layer.stride[0]) for c in dw} == {(3, 1), (3, 2), (5, 1), (5, 2)}
+    kinds = {c.layer.kind.value for c in calibrate.elementwise_cases()}
+    assert kinds == {"norm", "act", "add", "se"}
+
+
+def test_rows_report_the_achieved_bandwidth_fraction():
+    case = calibrate.depthwise_cases()[0]
+    chip = calibrate.load_chip("v100")
+    r = calibrate.row(case, chip, "fp16", measured_s=1e-3)
+    assert r["measured_gb_s"] == pytest.approx(r["mbytes"] * 1e6 / 1e-3 / 1e9)
+    assert r["measured_bw_fraction"] == pytest.approx(r["measured_gb_s"] / 900)
+
+
+@pytest.mark.parametrize("layer", [
+    calibrate.Layer.conv(8, 6, 6, 8, 3, pad=1, g=4), calibrate.Layer.conv(8, 6, 6, 8, 5, stride=2, pad=2, g=8),
+    calibrate.Layer.norm(8, 6, 6), calibrate.Layer.act(8, 6, 6, "silu"), calibrate.Layer.add(8, 6, 6),
+    calibrate.Layer.se(8, 6, 6, 2),
+], ids=lambda layer: layer.describe())
+@pytest.mark.parametrize("train", [False, True])
+def test_measure_runs_the_torch_path_on_the_cpu(layer, train):
     pytest.importorskip("torch")
-    case = calibrate.Case("tiny", 1, calibrate.Layer.conv(8, 6, 6, 8, 3, pad=1, g=4))
+    case = calibrate.Case("tiny", 2, layer, train)
     seconds = calibrate.measure(case, "fp32", repeats=2, device="cpu")
     assert 0 < seconds < 1
 
