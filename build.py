@@ -22,15 +22,19 @@ with open(os.path.join(HERE, CSRC, "ipx.cdef")) as f:
 # -O3 for the kernels; -ffp-contract=fast lets a*b+c become one FMA in the AVX2 path
 # (ISO C mode turns contraction off); no loop-to-memcpy rewriting (tile copies are short rows,
 # where a libc call costs more than the copy); AVX2 is chosen per function at run time.
-CFLAGS = ["-std=c11", "-O3", "-ffp-contract=fast", "-fno-tree-loop-distribute-patterns", "-pthread", "-Wno-psabi"]
+# Hidden visibility: only IPX_API names leave the shared libipx.so.0 that setup.py links too.
+CFLAGS = ["-std=c11", "-O3", "-ffp-contract=fast", "-fno-tree-loop-distribute-patterns", "-fvisibility=hidden",
+          "-pthread", "-Wno-psabi"]
 if sys.platform == "win32":  # not a supported target, but keep MSVC from choking on flags
     CFLAGS = []
+
+INCLUDE_DIRS = [os.path.join(CSRC, "include"), os.path.join(CSRC, "src")]
 
 ffibuilder.set_source(
     "ipuexplore._ipx",
     '#include "ipx.h"\n',
     sources=SOURCES,
-    include_dirs=[os.path.join(CSRC, "include"), os.path.join(CSRC, "src")],
+    include_dirs=INCLUDE_DIRS,
     extra_compile_args=CFLAGS,
     extra_link_args=["-pthread"],
 )

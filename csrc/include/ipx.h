@@ -40,10 +40,14 @@ extern "C" {
 #define IPX_API
 #endif
 
-/// Library version.
+/// Library version. The shared library's SONAME is libipx.so.MAJOR: a new major version
+/// may change the ABI; minor versions only add. Compare IPX_VERSION (what a program was
+/// compiled against) with ipx_version() (the library it runs with) to detect a mismatch.
 #define IPX_VERSION_MAJOR 0
 #define IPX_VERSION_MINOR 1
 #define IPX_VERSION_PATCH 0
+/// The version as one number, MAJOR * 10000 + MINOR * 100 + PATCH (0.1.0 is 100).
+#define IPX_VERSION (IPX_VERSION_MAJOR * 10000 + IPX_VERSION_MINOR * 100 + IPX_VERSION_PATCH)
 
 /// Default tile memory per worker: 624 KiB, the SRAM of one Graphcore IPU Mk2 tile.
 #define IPX_DEFAULT_TILE_BYTES (624u * 1024u)
@@ -235,6 +239,10 @@ IPX_API const char* ipx_status_string(ipx_status status);
 
 /// Library version as "MAJOR.MINOR.PATCH". Never NULL. Thread-safe.
 IPX_API const char* ipx_version_string(void);
+
+/// IPX_VERSION of the library the program runs with (the header's is the version it was
+/// compiled against). Thread-safe.
+IPX_API uint32_t ipx_version(void);
 
 /// Number of online CPUs (at least 1). Thread-safe.
 IPX_API uint32_t ipx_cpu_count(void);

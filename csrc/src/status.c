@@ -38,4 +38,3 @@ const char* ipx_status_string(ipx_status status) {
     return "unknown ipx status";
 }
 
-const char* ipx_version_string(void) { return "0.1.0"; }
