@@ -157,7 +157,8 @@ def _cost(s: GpuSpec, work: Work, dtype: str, l2_resident: bool) -> Phase:
         terms = {
             "unit_peak_flop_s": Term(peak, "FLOP/s", f"{unit}: {why_unit}"),
             "efficiency": Term(eff, "fraction", "achievable fraction of the unit's peak (chip file, with source)"),
-            "shape_fill": Term(shape_fill, "fraction", f"per-group GEMM {work.m}x{work.n} in {tile_m}x{tile_n} tiles (tensor cores only)"),
+            "shape_fill": Term(shape_fill, "fraction", f"per-group GEMM {work.m}x{work.n} in {tile_m}x{tile_n} tiles "
+                               "(tensor cores; CUDA cores only in per-group kernels, whose narrowest tile is 32 wide)"),
             "reduction_fill": Term(red_fill, "fraction", f"reduction of {work.red} in thread-block chunks of "
                                    f"{kern.K_TILE_TENSOR if tensor else kern.K_TILE_SIMT} (CUTLASS tile depth)"),
             "sm_fill": Term(sm_fill, "fraction", f"{blocks} blocks x split-K {split_k} over {s.sms} SMs in {waves} wave(s)"
@@ -192,9 +193,11 @@ def _tile_shape(s: GpuSpec, work: Work, b: int, hbm_b: float, unit_peak: float, 
                 max_m: int, max_n: int, loop: bool) -> tuple[float, int, int, float, int, int, float]:
     """(time, tile_m, tile_n, shape fill, blocks, split-K, L2 bytes) of the tiled pass with
     thread-block tiles of at most ``max_m`` x ``max_n`` (``loop``: one kernel per group)."""
-    tile_n = min(max_n, round_up(work.n, MMA_N))
+    narrowest = kern.narrowest_tile(tensor, loop, MMA_N)
+    tile_n = min(max_n, round_up(work.n, narrowest))
     tile_m = min(max_m, round_up(work.m, MMA_N))
-    shape_fill = (work.n / round_up(work.n, tile_n)) * (work.m / round_up(work.m, tile_m)) if tensor else 1.0
+    padded = tensor or narrowest > 1  # CUDA-core kernels built for small groups do not pad
+    shape_fill = (work.n / round_up(work.n, tile_n)) * (work.m / round_up(work.m, tile_m)) if padded else 1.0
     blocks = work.groups * -(-work.m // tile_m) * -(-work.n // tile_n)
     # tiled GEMM traffic into the SMs: A re-read per tile column, B per tile row
     tiled_b = work.groups * (

@@ -8,7 +8,9 @@
 - **group loop**: cuDNN 7 has grouped kernels only for 1, 2 or 4 channels per group
   (cuDNN 7.0.4 release notes: grouped-convolution paths for those sizes); other group sizes
   run "in streams" one kernel per group (NVIDIA's description in caffe2 PR #1079), so each
-  group's kernel fills the SMs with its own blocks only and pays its own launch.
+  group's kernel fills the SMs with its own blocks only and pays its own launch; a generic
+  CUDA-core GEMM tile is at least 32 outputs wide, so 8 or 16 channels per group use a
+  quarter or half of it.
 - **depthwise bandwidth**: direct depthwise kernels are latency-bound; they move their
   operands at a measured fraction of DRAM bandwidth (spec fields, sourced per chip file),
   backward kernels at a lower one than forward.
@@ -28,6 +30,18 @@ from .work import Work
 K_TILE_TENSOR = 32  # CUTLASS Sm70/Sm75 tensor-op threadblock K (default_gemm_configuration.h)
 K_TILE_SIMT = 8  # CUTLASS SIMT threadblock K (same file)
 FAST_GROUP_SIZES = (1, 2, 4)  # cuDNN 7.0.4 release notes: grouped paths for these channels per group
+# narrowest CUDA-core GEMM tile: cuBLAS's volta_sgemm_32x32_sliced1x4 / 64x32 / 128x32 and
+# cuDNN's volta_scudnn_128x32 kernels (names in public profiles) are never narrower than 32
+SIMT_NARROWEST_TILE = 32
+
+
+def narrowest_tile(tensor: bool, loop: bool, mma_n: int) -> int:
+    """Narrowest output width of a thread-block tile: the MMA width on tensor cores; 32 for a
+    generic CUDA-core GEMM run per group (cuDNN 7's group loop); 1 for CUDA-core kernels
+    written for small groups (cuDNN's grouped and depthwise kernels), which do not pad."""
+    if tensor:
+        return mma_n
+    return SIMT_NARROWEST_TILE if loop else 1
 
 
 def reduction_fill(work: Work, tensor: bool) -> float:
