@@ -119,3 +119,20 @@ def test_showing_the_charts_starts_one_host_sweep(monkeypatch):
         assert len(sweeps) == (1 if finished else 2)
 
     run_app(body, size=(100, 40), live=True)
+
+
+def test_a_chart_renders_again_after_a_resize():
+    # plotext logs a log-scaled figure's data in place: a second render once took the log
+    # of the log ("math domain error" where c/g = 1)
+    from ipuexplore.tui.widgets.charts import RooflineChart, ThroughputChart
+
+    async def body(app, pilot):
+        await pilot.press("c")
+        await pilot.pause()
+        charts = list(app.screen.query(ThroughputChart)) + list(app.screen.query(RooflineChart))
+        assert len(charts) == 3
+        for chart in charts:
+            for _ in range(2):
+                assert "cannot be drawn" not in str(chart.render())
+
+    run_app(body, size=(120, 48))

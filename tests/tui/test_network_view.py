@@ -24,6 +24,17 @@ async def _open(app, pilot) -> NetworkScreen:
     return screen
 
 
+async def _open_onnx(app, pilot, path) -> NetworkScreen:
+    """The network view with `path` typed into the ONNX field and analysed."""
+    screen = await _open(app, pilot)
+    field = screen.query_one("#net-onnx", Input)
+    field.focus()
+    field.value = str(path)
+    await pilot.press("enter")
+    await _analysed(app, pilot)
+    return screen
+
+
 async def _analysed(app, pilot, delay: float | None = None) -> None:
     """Let a change reach the view (pausing `delay` s), then wait for its analysis to show."""
     await pilot.pause(delay)
@@ -89,12 +100,7 @@ def test_bad_onnx_path_is_an_error_in_the_ui(tmp_path):
     bad.write_bytes(b"not an onnx file")
 
     async def body(app, pilot):
-        screen = await _open(app, pilot)
-        field = screen.query_one("#net-onnx", Input)
-        field.focus()
-        field.value = str(bad)
-        await pilot.press("enter")
-        await _analysed(app, pilot)
+        screen = await _open_onnx(app, pilot, bad)
         summary = text_of(screen.query_one("#net-summary"))
         assert "broken.onnx" in summary and screen.analysis is None
         assert screen.query_one(DataTable).row_count == 0
@@ -165,12 +171,7 @@ def test_open_an_onnx_file(tmp_path):
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
 
     async def body(app, pilot):
-        screen = await _open(app, pilot)
-        field = screen.query_one("#net-onnx", Input)
-        field.focus()
-        field.value = str(path)
-        await pilot.press("enter")
-        await _analysed(app, pilot)
+        screen = await _open_onnx(app, pilot, path)
         assert screen.query_one(DataTable).row_count == 2
         summary = text_of(screen.query_one("#net-summary"))
         assert "Softmax x1" in summary  # unsupported ops are listed, never dropped silently

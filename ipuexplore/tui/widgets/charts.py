@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from functools import partial
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -40,12 +42,27 @@ def _key(text: Text, label: str, colour: str, mark: str = "━━") -> None:
 
 
 class _SafePlot(PlotextPlot):
-    """A PlotextPlot that never raises from render (plotext fails on degenerate sizes)."""
+    """A PlotextPlot that plots afresh on every render and never raises from it.
+
+    plotext's build takes the log of a log-scaled figure's data in place, so rendering one
+    figure twice (a resize) took the log of the log: a math domain error where c/g = 1.
+    """
+
+    _replot: Callable[[], Text] | None = None  # plots the figure from its inputs; returns the legend
+
+    def show(self, replot: Callable[[], Text]) -> Text:
+        """Plot with `replot` now and on every later render; returns the legend."""
+        self._replot = replot
+        legend = replot()
+        self.refresh()
+        return legend
 
     def render(self):
         if self.size.width < 12 or self.size.height < 6:
             return Text("")
         try:
+            if self._replot is not None:
+                self._replot()
             return super().render()
         except (ValueError, ZeroDivisionError, IndexError) as exc:
             return Text(f"chart cannot be drawn here: {exc}", style="dim")
@@ -57,6 +74,9 @@ class ThroughputChart(_SafePlot):
     def draw(self, points: list[SweepPoint], chips: list[tuple[str, str]], current: int,
              host: dict[int, float] | None = None, host_label: str = "host (measured)") -> Text:
         """Draw; returns the legend."""
+        return self.show(partial(self._plot_figure, points, chips, current, host, host_label))
+
+    def _plot_figure(self, points, chips, current, host, host_label) -> Text:
         legend = Text()
         plt = self.plt
         plt.clear_figure()
@@ -85,7 +105,6 @@ class ThroughputChart(_SafePlot):
             plt.xticks(xs, [str(x) for x in xs])
             plt.vline(current, "white")
             _key(legend, f"{current}/group (now)", "white", "│")
-        self.refresh()
         return legend
 
 
@@ -94,6 +113,9 @@ class RooflineChart(_SafePlot):
 
     def draw(self, roof: Roofline, point: tuple[float, float] | None, dtype: str) -> Text:
         """Draw; returns the legend."""
+        return self.show(partial(self._plot_figure, roof, point, dtype))
+
+    def _plot_figure(self, roof: Roofline, point: tuple[float, float] | None, dtype: str) -> Text:
         legend = Text()
         plt = self.plt
         plt.clear_figure()
@@ -118,7 +140,6 @@ class RooflineChart(_SafePlot):
         xt = log_ticks(float(ai[0]), float(ai[-1]), 6)
         if len(xt) >= 2:
             plt.xticks(xt, [_tick_label(t) for t in xt])
-        self.refresh()
         return legend
 
 
