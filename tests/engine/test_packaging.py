@@ -161,7 +161,8 @@ def test_cmake_refuses_another_major_version(make_install, tmp_path):
 
 
 def config(*args):
-    return run([sys.executable, "-m", "ipuexplore.embed", *args]).strip()
+    # from /, so that -m finds the installed package, not the checkout in the working directory
+    return run([sys.executable, "-m", "ipuexplore.embed", *args], cwd="/").strip()
 
 
 @pytest.fixture(scope="module")
@@ -182,7 +183,7 @@ def test_ipuexplore_config_prints_flags_and_dirs(package_files):
     assert Path(config("--pkgconfigdir"), "ipx.pc").exists()
     assert Path(config("--cmakedir"), "ipxConfig.cmake").exists()
     assert config("--version") == header_version()
-    assert subprocess.run([sys.executable, "-m", "ipuexplore.embed"], capture_output=True).returncode == 2
+    assert subprocess.run([sys.executable, "-m", "ipuexplore.embed"], capture_output=True, cwd="/").returncode == 2
 
 
 def test_pkg_config_program_from_the_package(package_files, tmp_path):
