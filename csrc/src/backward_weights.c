@@ -24,9 +24,9 @@
 #define BW_MAX_SB 4
 
 typedef struct bw_plan {
-    ipx__plan x;        /* input layout (row kernel's), in_off inside the tile */
-    int64_t gb, kb, pb;
-    int64_t n_gblk, n_kblk, n_pblk, blocks, chunks;
+    ipx__plan x;        /* block sizes and the input layout (row kernel's), in_off inside the
+                           tile; x.blocks: groups x output channels */
+    int64_t chunks;     /* supersteps per block: images x blocks of output rows */
     int64_t dy_len;     /* floats per output-gradient row in the tile (q rounded up to 8) */
     size_t dy_off, acc_off, bacc_off, end;
 } bw_plan;
@@ -90,34 +90,22 @@ static ipx_status bw_make_plan(const struct ipx_conv* cv, ipx_pool_t pool, bw_pl
     const int64_t tile = (int64_t)(pool->tile_bytes / sizeof(float));
     const int64_t W = pool->workers, g = cv->d.g, kg = cv->kg, p = cv->p;
     const int64_t kmin = cv->bw_kernel->k_vector; /* channel blocks: whole vectors of 8 */
-#define HALVE_KB(kb) ((kb) = ipx__round_up(ipx__div_up((kb), 2), kmin))
     int64_t gb = g, kb = kg, pb = p;
-    for (;;) {
-        if (bw_tile_floats(cv, gb, kb, pb, pl) <= tile) break;
-        bool acc_big = kb * cv->cg * cv->d.r * cv->d.s >= cv->cg * pb * cv->q;
-        if (gb > 1) gb = ipx__div_up(gb, 2);
-        else if (kb > kmin && (acc_big || pb == 1)) HALVE_KB(kb);
-        else if (pb > 1) pb = ipx__div_up(pb, 2);
-        else return IPX_STATUS_TILE_TOO_SMALL;
-    }
+    /* output channels split first when the gradient sums dominate the tile */
+    while (bw_tile_floats(cv, gb, kb, pb, pl) > tile)
+        if (!ipx__halve_block(&gb, &kb, &pb, kmin, kb * cv->cg * cv->d.r * cv->d.s >= cv->cg * pb * cv->q))
+            return IPX_STATUS_TILE_TOO_SMALL;
     /* Blocks are the unit of parallelism: split groups, then output channels, until every
        worker has at least two (or nothing is left to split). */
     while (ipx__div_up(g, gb) * ipx__div_up(kg, kb) < 2 * W) {
         if (gb > 1) gb = ipx__div_up(gb, 2);
-        else if (kb > kmin) HALVE_KB(kb);
+        else if (kb > kmin) kb = ipx__round_up(ipx__div_up(kb, 2), kmin);
         else break;
     }
-#undef HALVE_KB
     bw_tile_floats(cv, gb, kb, pb, pl);
-    pl->x.gb = gb; /* for the input exchange's first-block zeroing */
-    pl->gb = gb;
-    pl->kb = kb;
-    pl->pb = pb;
-    pl->n_gblk = ipx__div_up(g, gb);
-    pl->n_kblk = ipx__div_up(kg, kb);
-    pl->n_pblk = ipx__div_up(p, pb);
-    pl->blocks = pl->n_gblk * pl->n_kblk;
-    pl->chunks = cv->d.n * pl->n_pblk;
+    ipx__plan_blocks(&pl->x, g, kg, p, gb, kb, pb);
+    pl->x.blocks = pl->x.n_gblk * pl->x.n_kblk;
+    pl->chunks = cv->d.n * pl->x.n_pblk;
     return IPX_STATUS_SUCCESS;
 }
 
@@ -426,7 +414,7 @@ IPX_INLINE uint64_t bwr_exchange_dy_body(const struct ipx_conv* cv, const bw_pla
     const int64_t q = cv->q;
     if (fresh) {
         float* z = tile + pl->dy_off;
-        const int64_t zn = pl->gb * pl->kb * pl->pb * pl->dy_len;
+        const int64_t zn = pl->x.gb * pl->x.kb * pl->x.pb * pl->dy_len;
         for (int64_t i = 0; i < zn; i += BW_V) v8_store(z + i, v8_zero());
     }
     for (int64_t j = 0; j < gb; j++)
@@ -484,7 +472,7 @@ IPX_INLINE void bwr_bias_body(const bw_plan* pl, int64_t gb, int64_t kb, int64_t
 #define BW_ARGS_DY const struct ipx_conv *cv, const bw_plan *pl, const float *dy, const ipx__block *b, float *tile, bool fresh
 #define BW_ARGS_COMPUTE const struct ipx_conv *cv, const bw_plan *pl, int64_t gb, int64_t kb, int64_t pb, float *tile
 #define BW_ARGS_WRITE const struct ipx_conv *cv, const bw_plan *pl, const float *tile, int64_t g0, int64_t gb, int64_t k0, int64_t kb, float *dw, float *db
-#define BW_BUILD(isa, ISA, TARGET, COPY_TARGET, WIDE)                                         \
+#define BW_BUILD(isa, ISA, TARGET, COPY_TARGET, WIDE, ...)                                         \
     TARGET static uint64_t bwr_exchange_dy_##isa(BW_ARGS_DY) {                                \
         return bwr_exchange_dy_body(cv, pl, dy, b, tile, fresh);                             \
     }                                                                                        \
@@ -505,15 +493,15 @@ IPX_INLINE void bwr_bias_body(const bw_plan* pl, int64_t gb, int64_t kb, int64_t
     TARGET static void bwc_write_##isa(BW_ARGS_WRITE) {                                       \
         bwc_write_body(cv, pl, tile, g0, gb, k0, kb, dw, db);                                \
     }
-IPX_FOR_EACH_ISA(BW_BUILD)
+IPX_FOR_EACH_ISA(BW_BUILD, )
 #undef BW_BUILD
 
 #define BW_ROW_ENTRY(isa, ISA, ...) \
     [ISA] = {IPX_KERNEL_ROW, 1, &ipx__row_kernel[ISA], bwr_exchange_dy_##isa, bwr_compute_##isa, bwr_write_##isa},
 #define BW_CHAN_ENTRY(isa, ISA, ...) \
     [ISA] = {IPX_KERNEL_CHANNEL, 8, &ipx__row_kernel[ISA], bwc_exchange_dy_##isa, bwc_compute_##isa, bwc_write_##isa},
-static const struct ipx__bw_kernel bw_row_kernel[IPX__ISA_COUNT] = {IPX_FOR_EACH_ISA(BW_ROW_ENTRY)};
-static const struct ipx__bw_kernel bw_chan_kernel[IPX__ISA_COUNT] = {IPX_FOR_EACH_ISA(BW_CHAN_ENTRY)};
+static const struct ipx__bw_kernel bw_row_kernel[IPX__ISA_COUNT] = {IPX_FOR_EACH_ISA(BW_ROW_ENTRY, )};
+static const struct ipx__bw_kernel bw_chan_kernel[IPX__ISA_COUNT] = {IPX_FOR_EACH_ISA(BW_CHAN_ENTRY, )};
 #undef BW_ROW_ENTRY
 #undef BW_CHAN_ENTRY
 
@@ -541,14 +529,14 @@ static void bw_exchange(const ipx__pass* pass, ipx__step* s) {
     const struct ipx_conv* cv = bp->cv;
     const bw_plan* pl = &bp->plan;
     ipx__block* b = &s->b;
-    const int64_t gblk = s->block / pl->n_kblk, kblk = s->block % pl->n_kblk;
-    b->g0 = gblk * pl->gb;
-    b->gb = ipx__min(pl->gb, cv->d.g - b->g0);
-    b->k0 = kblk * pl->kb;
-    b->kb = ipx__min(pl->kb, cv->kg - b->k0);
-    b->n = s->chunk / pl->n_pblk;
-    b->p0 = (s->chunk % pl->n_pblk) * pl->pb;
-    b->pb = ipx__min(pl->pb, cv->p - b->p0);
+    const int64_t gblk = s->block / pl->x.n_kblk, kblk = s->block % pl->x.n_kblk;
+    b->g0 = gblk * pl->x.gb;
+    b->gb = ipx__min(pl->x.gb, cv->d.g - b->g0);
+    b->k0 = kblk * pl->x.kb;
+    b->kb = ipx__min(pl->x.kb, cv->kg - b->k0);
+    b->n = s->chunk / pl->x.n_pblk;
+    b->p0 = (s->chunk % pl->x.n_pblk) * pl->x.pb;
+    b->pb = ipx__min(pl->x.pb, cv->p - b->p0);
     if (s->chunk == 0) {
         const int64_t sums = b->gb * b->kb;
         memset(s->tile + pl->acc_off, 0, (size_t)(sums * cv->cg * cv->d.r * cv->d.s) * sizeof(float));
@@ -597,7 +585,7 @@ ipx_status ipx_conv_run_backward_weights(ipx_conv_t conv, ipx_pool_t pool,
         .cv = conv, .dy = grad_output, .x = input, .dw = grad_weight, .db = grad_bias,
     };
     status = bw_make_plan(conv, pool, &bp.plan);
-    bp.pass.blocks = bp.plan.blocks;
+    bp.pass.blocks = bp.plan.x.blocks;
     bp.pass.chunks = bp.plan.chunks;
     status = ipx__pool_run_pass(&bp.pass, status);
     ipx__release_pair(conv, pool);

@@ -242,8 +242,7 @@ ipx_status ipx_conv_get_info(ipx_conv_t conv, ipx_conv_info* info) {
 }
 
 ipx_status ipx_conv_destroy(ipx_conv_t conv) {
-    if (conv == NULL) return IPX_STATUS_SUCCESS;
-    if (!ipx__try_acquire(&conv->in_use)) return IPX_STATUS_BUSY;
+    if (conv != NULL && !ipx__try_acquire(&conv->in_use)) return IPX_STATUS_BUSY;
     conv_free(conv);
     return IPX_STATUS_SUCCESS;
 }

@@ -2,6 +2,7 @@
    the layer cut into blocks that fit tile memory, each block one superstep of the pool's
    driver: exchange (the handle's kernel copies what the block reads into the worker's tile)
    and compute (from the tile only, then the block's outputs written). */
+#include "epilogue.h"
 #include "internal.h"
 
 /* Block sizes for this layer on this pool: the largest blocks that fit tile memory (whole
@@ -10,24 +11,14 @@ static ipx_status make_plan(const struct ipx_conv* cv, ipx_pool_t pool, ipx__pla
     const ipx__kernel* kernel = cv->kernel;
     const int64_t tile = (int64_t)(pool->tile_bytes / sizeof(float));
     const int64_t W = pool->workers, p = cv->p, n = cv->d.n, g = cv->d.g;
-    const bool ksplit = kernel->k_vector > 0; /* blocks may hold part of a group's channels */
-    const int64_t kmin = ipx__max(kernel->k_vector, 1);
-    const int64_t k_all = ipx__round_up(cv->kg, kmin);
+    /* blocks hold a group's output channels in multiples of kmin (all of them: kmin = k_all) */
+    const int64_t k_all = ipx__round_up(cv->kg, ipx__max(kernel->k_vector, 1));
+    const int64_t kmin = kernel->k_vector > 0 ? kernel->k_vector : k_all;
     int64_t gb = g, kb = k_all, pb = p;
-#define HALVE_KB(kb) ((kb) = ipx__round_up(ipx__div_up((kb), 2), kmin))
-    for (;;) {
-        if (kernel->plan(cv, gb, kb, pb, plan) <= tile) break;
-        /* Split output channels when the weights dominate the tile. */
-        bool weights_big = plan->wt_data >= plan->in_data;
-        if (gb > 1)
-            gb = ipx__div_up(gb, 2);
-        else if (ksplit && kb > kmin && (weights_big || pb == 1))
-            HALVE_KB(kb);
-        else if (pb > 1)
-            pb = ipx__div_up(pb, 2);
-        else
+    /* output channels split first when the weights dominate the tile */
+    while (kernel->plan(cv, gb, kb, pb, plan) > tile)
+        if (!ipx__halve_block(&gb, &kb, &pb, kmin, plan->wt_data >= plan->in_data))
             return IPX_STATUS_TILE_TOO_SMALL;
-    }
     for (;;) {
         int64_t blocks = n * ipx__div_up(g, gb) * ipx__div_up(k_all, kb) * ipx__div_up(p, pb);
         if (blocks >= 4 * W) break;
@@ -36,18 +27,12 @@ static ipx_status make_plan(const struct ipx_conv* cv, ipx_pool_t pool, ipx__pla
         if (blocks >= W && 2 * gb * kb * pb * cv->q * cv->cg * cv->d.r * cv->d.s < (1 << 18)) break;
         /* Split groups first (no input re-read), then rows, then output channels. */
         if (gb > 1) gb = ipx__div_up(gb, 2);
-        else if (pb > 1 && (pb >= 4 || !ksplit || kb == kmin)) pb = ipx__div_up(pb, 2);
-        else if (ksplit && kb > kmin) HALVE_KB(kb);
+        else if (pb > 1 && (pb >= 4 || kb == kmin)) pb = ipx__div_up(pb, 2);
+        else if (kb > kmin) kb = ipx__round_up(ipx__div_up(kb, 2), kmin);
         else break;
     }
-#undef HALVE_KB
     kernel->plan(cv, gb, kb, pb, plan);
-    plan->gb = gb;
-    plan->kb = kb;
-    plan->pb = pb;
-    plan->n_gblk = ipx__div_up(g, gb);
-    plan->n_kblk = ipx__div_up(k_all, kb);
-    plan->n_pblk = ipx__div_up(p, pb);
+    ipx__plan_blocks(plan, g, k_all, p, gb, kb, pb);
     plan->blocks = n * plan->n_gblk * plan->n_kblk * plan->n_pblk;
     return IPX_STATUS_SUCCESS;
 }
@@ -58,6 +43,8 @@ typedef struct forward_pass {
     ipx__plan plan;
     const float* input;
     float* output;
+    const float* residual; /* epilogue (ipx_conv_run_fused): added before the activation */
+    int32_t activation;
 } forward_pass;
 
 /* Exchange phase: block s->block from its index (channel blocks innermost, so consecutive
@@ -93,8 +80,20 @@ static void forward_compute(const ipx__pass* pass, ipx__step* s) {
     const struct ipx_conv* cv = fp->cv;
     const ipx__block* b = &s->b;
     cv->kernel->compute(cv, &fp->plan, b, s->tile, fp->output);
-    const uint64_t kout = (uint64_t)(b->gb * ipx__min(b->kb, cv->kg - b->k0)); /* real channels */
+    const int64_t kreal = ipx__min(b->kb, cv->kg - b->k0); /* real channels per group */
+    const uint64_t kout = (uint64_t)(b->gb * kreal);
     const uint64_t pix = (uint64_t)(b->pb * cv->q);
+    if (fp->residual != NULL || fp->activation != IPX_ACTIVATION_NONE) {
+        /* Write phase, continued: the block's output rows are still in this worker's cache
+           (a channel's pb rows are contiguous in NCHW). */
+        for (int64_t j = 0; j < b->gb; j++)
+            for (int64_t kk = 0; kk < kreal; kk++) {
+                const int64_t off = ((b->n * cv->d.k + (b->g0 + j) * cv->kg + b->k0 + kk) * cv->p + b->p0) * cv->q;
+                ipx__epilogue_apply(cv->isa, fp->output + off, fp->residual ? fp->residual + off : NULL, NULL, NULL,
+                                    0, 1, (int64_t)pix, fp->activation);
+            }
+        s->stats->bytes_in += fp->residual ? 4u * kout * pix : 0;
+    }
     s->stats->flops += 2u * kout * pix * (uint64_t)(cv->cg * cv->d.r * cv->d.s);
     s->stats->bytes_out += 4u * kout * pix;
 }
@@ -102,14 +101,21 @@ static void forward_compute(const ipx__pass* pass, ipx__step* s) {
 /* Runs the forward geometry of cv (a handle or its backward-data handle) on input. */
 static ipx_status run_forward(ipx_conv_t conv, const struct ipx_conv* cv, ipx_pool_t pool,
                               const float* input, size_t input_len, size_t want_input,
-                              float* output, size_t output_len, size_t want_output) {
+                              float* output, size_t output_len, size_t want_output,
+                              const ipx_conv_epilogue* epilogue) {
     if (input_len != want_input || output_len != want_output) return IPX_STATUS_INVALID_BUFFER_SIZE;
+    if (epilogue != NULL && (epilogue->activation < IPX_ACTIVATION_NONE || epilogue->activation > IPX_ACTIVATION_HARDSWISH))
+        return IPX_STATUS_UNSUPPORTED;
+    if (epilogue != NULL && epilogue->residual != NULL && epilogue->residual_len != output_len)
+        return IPX_STATUS_INVALID_BUFFER_SIZE;
     ipx_status status = ipx__acquire_pair(conv, pool);
     if (status != IPX_STATUS_SUCCESS) return status;
     forward_pass fp = {
         .pass = {.pool = pool, .chunks = 1, .exchange = forward_exchange, .compute = forward_compute,
                  .kernel = cv->kernel->id, .algorithm = cv->algorithm},
         .cv = cv, .input = input, .output = output,
+        .residual = epilogue ? epilogue->residual : NULL,
+        .activation = epilogue ? epilogue->activation : IPX_ACTIVATION_NONE,
     };
     status = make_plan(cv, pool, &fp.plan);
     fp.pass.blocks = fp.plan.blocks;
@@ -118,13 +124,18 @@ static ipx_status run_forward(ipx_conv_t conv, const struct ipx_conv* cv, ipx_po
     return status;
 }
 
-ipx_status ipx_conv_run(ipx_conv_t conv, ipx_pool_t pool, const float* input, size_t input_len,
-                        float* output, size_t output_len) {
+ipx_status ipx_conv_run_fused(ipx_conv_t conv, ipx_pool_t pool, const float* input, size_t input_len,
+                              float* output, size_t output_len, const ipx_conv_epilogue* epilogue) {
     if (conv == NULL || pool == NULL || input == NULL || output == NULL)
         return IPX_STATUS_NULL_POINTER;
     const ipx_conv_desc* d = &conv->d;
     return run_forward(conv, conv, pool, input, input_len, (size_t)(d->n * d->c * d->h * d->w),
-                       output, output_len, (size_t)(d->n * d->k * conv->p * conv->q));
+                       output, output_len, (size_t)(d->n * d->k * conv->p * conv->q), epilogue);
+}
+
+ipx_status ipx_conv_run(ipx_conv_t conv, ipx_pool_t pool, const float* input, size_t input_len,
+                        float* output, size_t output_len) {
+    return ipx_conv_run_fused(conv, pool, input, input_len, output, output_len, NULL);
 }
 
 ipx_status ipx_conv_run_backward_data(ipx_conv_t conv, ipx_pool_t pool, const float* grad_output,
@@ -136,5 +147,5 @@ ipx_status ipx_conv_run_backward_data(ipx_conv_t conv, ipx_pool_t pool, const fl
     const ipx_conv_desc* d = &conv->d;
     return run_forward(conv, conv->bwd, pool, grad_output, grad_output_len,
                        (size_t)(d->n * d->k * conv->p * conv->q), grad_input, grad_input_len,
-                       (size_t)(d->n * d->c * d->h * d->w));
+                       (size_t)(d->n * d->c * d->h * d->w), NULL);
 }

@@ -47,15 +47,15 @@ typedef struct peak_loops {
     void (*fma)(float* sink);
     void (*triad)(float* a, const float* b, const float* c, size_t n);
 } peak_loops;
-#define PEAK_BUILD(isa, ISA, TARGET, COPY_TARGET, WIDE)                                       \
+#define PEAK_BUILD(isa, ISA, TARGET, COPY_TARGET, WIDE, ...)                                       \
     COPY_TARGET static void fma_##isa(float* sink) { fma_body(sink); }                        \
     COPY_TARGET static void triad_##isa(float* a, const float* b, const float* c, size_t n) { \
         triad_body(a, b, c, n);                                                              \
     }
-IPX_FOR_EACH_ISA(PEAK_BUILD)
+IPX_FOR_EACH_ISA(PEAK_BUILD, )
 #undef PEAK_BUILD
 #define PEAK_ENTRY(isa, ISA, ...) [ISA] = {fma_##isa, triad_##isa},
-static const peak_loops peak_builds[IPX__ISA_COUNT] = {IPX_FOR_EACH_ISA(PEAK_ENTRY)};
+static const peak_loops peak_builds[IPX__ISA_COUNT] = {IPX_FOR_EACH_ISA(PEAK_ENTRY, )};
 #undef PEAK_ENTRY
 
 static void peak_job(void* vctx, uint32_t wi) {

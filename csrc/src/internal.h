@@ -180,6 +180,34 @@ static inline int64_t ipx__plan_layout(ipx__plan* plan, int64_t rows_in, int64_t
     return (int64_t)end;
 }
 
+/* One step of shrinking a block (gb groups x kb output channels x pb output rows) that does
+   not fit tile memory: groups first, then output channels (halved in multiples of kmin;
+   kmin = kb: never) when they dominate the tile (k_big) or the block is one row, then rows.
+   Returns false when nothing is left to halve. */
+static inline bool ipx__halve_block(int64_t* gb, int64_t* kb, int64_t* pb, int64_t kmin, bool k_big) {
+    if (*gb > 1)
+        *gb = ipx__div_up(*gb, 2);
+    else if (*kb > kmin && (k_big || *pb == 1))
+        *kb = ipx__round_up(ipx__div_up(*kb, 2), kmin);
+    else if (*pb > 1)
+        *pb = ipx__div_up(*pb, 2);
+    else
+        return false;
+    return true;
+}
+
+/* Records the block sizes in plan and how many blocks cut g groups, k_all output channels
+   and p output rows. */
+static inline void ipx__plan_blocks(ipx__plan* plan, int64_t g, int64_t k_all, int64_t p, int64_t gb,
+                                    int64_t kb, int64_t pb) {
+    plan->gb = gb;
+    plan->kb = kb;
+    plan->pb = pb;
+    plan->n_gblk = ipx__div_up(g, gb);
+    plan->n_kblk = ipx__div_up(k_all, kb);
+    plan->n_pblk = ipx__div_up(p, pb);
+}
+
 /* What an exchange copies: bits of its `loads` argument. */
 enum {
     IPX__LOAD_INPUT = 1,   /* the block's input rows (the tile holds other rows) */

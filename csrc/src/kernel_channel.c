@@ -220,9 +220,10 @@ IPX_INLINE void chan_write(const struct ipx_conv* cv, const ipx__block* b, const
 }
 
 IPX_INLINE void chan_compute_body(const struct ipx_conv* cv, const ipx__plan* plan,
-                                  const ipx__block* b, float* tile, float* output,
-                                  const int QB2_MAX, const int QB1_MAX, const int K3_QB2_MAX,
-                                  const int K3_QB1_MAX) {
+                                  const ipx__block* b, float* tile, float* output, const int WIDE) {
+    const int QB2_MAX = WIDE ? CHAN_QB_WIDE : CHAN_QB, QB1_MAX = WIDE ? CHAN_QB1_WIDE : CHAN_QB1;
+    const int K3_QB2_MAX = WIDE ? CHAN_K3_QB_WIDE : CHAN_K3_QB;
+    const int K3_QB1_MAX = WIDE ? CHAN_K3_QB1_WIDE : CHAN_K3_QB1;
     const ipx_conv_desc* d = &cv->d;
     const int64_t cg = cv->cg, r = d->r, s = d->s, q = cv->q, kb = b->kb;
     const int64_t row_len = plan->row_len;
@@ -265,24 +266,5 @@ IPX_INLINE void chan_compute_body(const struct ipx_conv* cv, const ipx__plan* pl
 
 /* The AVX-512 build (WIDE): AVX-512VL encodings of the same 8-wide vectors, whose 32
    registers hold blocks twice as wide. */
-#define CHAN_BUILD(isa, ISA, TARGET, COPY_TARGET, WIDE)                                       \
-    COPY_TARGET static uint64_t chan_exchange_##isa(const struct ipx_conv* cv,               \
-                                                    const ipx__plan* plan, const ipx__block* b, \
-                                                    const float* input, float* tile,         \
-                                                    unsigned loads) {                        \
-        return chan_exchange_body(cv, plan, b, input, tile, loads);                          \
-    }                                                                                        \
-    TARGET static void chan_compute_##isa(const struct ipx_conv* cv, const ipx__plan* plan,  \
-                                          const ipx__block* b, float* tile, float* output) { \
-        chan_compute_body(cv, plan, b, tile, output, WIDE ? CHAN_QB_WIDE : CHAN_QB,          \
-                          WIDE ? CHAN_QB1_WIDE : CHAN_QB1, WIDE ? CHAN_K3_QB_WIDE : CHAN_K3_QB, \
-                          WIDE ? CHAN_K3_QB1_WIDE : CHAN_K3_QB1);                            \
-    }
-IPX_FOR_EACH_ISA(CHAN_BUILD)
-#undef CHAN_BUILD
-
-#define CHAN_ENTRY(isa, ISA, ...)                                                            \
-    [ISA] = {IPX_KERNEL_CHANNEL, 8, chan_pack, chan_plan, chan_exchange_##isa,              \
-             chan_compute_##isa},
-const ipx__kernel ipx__channel_kernel[IPX__ISA_COUNT] = {IPX_FOR_EACH_ISA(CHAN_ENTRY)};
-#undef CHAN_ENTRY
+IPX_DEFINE_KERNEL(ipx__channel_kernel, IPX_KERNEL_CHANNEL, 8, chan_pack, chan_plan, chan_exchange_body,
+                  chan_compute_body, IPX_COMPUTE_TARGET)

@@ -128,7 +128,8 @@ IPX_INLINE void gemm_micro(const float* A, int64_t K, const float* B, int64_t np
 }
 
 IPX_INLINE void gemm_compute_body(const struct ipx_conv* cv, const ipx__plan* plan,
-                                  const ipx__block* b, float* tile, float* output) {
+                                  const ipx__block* b, float* tile, float* output, const int WIDE) {
+    (void)WIDE;
     const ipx_conv_desc* d = &cv->d;
     const int64_t K = cv->cg * d->r * d->s, npad = plan->row_len, npix = b->pb * cv->q;
     const int64_t out_ch = cv->p * cv->q;
@@ -156,23 +157,7 @@ IPX_INLINE void gemm_compute_body(const struct ipx_conv* cv, const ipx__plan* pl
     }
 }
 
-/* Built like copies (COPY_TARGET): the AVX-512 build runs the AVX2 code, as the path has
-   always been measured. */
-#define GEMM_BUILD(isa, ISA, TARGET, COPY_TARGET, WIDE)                                       \
-    COPY_TARGET static uint64_t gemm_exchange_##isa(const struct ipx_conv* cv,               \
-                                                    const ipx__plan* plan, const ipx__block* b, \
-                                                    const float* input, float* tile,         \
-                                                    unsigned loads) {                        \
-        return gemm_exchange_body(cv, plan, b, input, tile, loads);                          \
-    }                                                                                        \
-    COPY_TARGET static void gemm_compute_##isa(const struct ipx_conv* cv, const ipx__plan* plan, \
-                                               const ipx__block* b, float* tile, float* output) { \
-        gemm_compute_body(cv, plan, b, tile, output);                                        \
-    }
-IPX_FOR_EACH_ISA(GEMM_BUILD)
-#undef GEMM_BUILD
-
-#define GEMM_ENTRY(isa, ISA, ...) \
-    [ISA] = {IPX_KERNEL_GEMM, 1, ipx__pack_as_is, gemm_plan, gemm_exchange_##isa, gemm_compute_##isa},
-const ipx__kernel ipx__gemm_kernel[IPX__ISA_COUNT] = {IPX_FOR_EACH_ISA(GEMM_ENTRY)};
-#undef GEMM_ENTRY
+/* The compute is built like the copies (IPX_COPY_TARGET): the AVX-512 build runs the AVX2
+   code, as the path has always been measured. */
+IPX_DEFINE_KERNEL(ipx__gemm_kernel, IPX_KERNEL_GEMM, 1, ipx__pack_as_is, gemm_plan, gemm_exchange_body,
+                  gemm_compute_body, IPX_COPY_TARGET)

@@ -104,6 +104,7 @@ uint32_t ipx_cpu_count(void) {
 }
 
 static void pool_free(ipx_pool_t pool) {
+    if (pool == NULL) return;
     if (pool->threads_started > 0) {
         atomic_store(&pool->shutdown, 1);
         barrier_wait(&pool->barrier, NULL);
@@ -188,13 +189,12 @@ error_threads:
        so the shutdown round completes. */
     pool->barrier.parties = pool->threads_started + 1;
 error:
-    if (pool != NULL) pool_free(pool);
+    pool_free(pool);
     return status;
 }
 
 ipx_status ipx_pool_destroy(ipx_pool_t pool) {
-    if (pool == NULL) return IPX_STATUS_SUCCESS;
-    if (!ipx__try_acquire(&pool->in_use)) return IPX_STATUS_BUSY;
+    if (pool != NULL && !ipx__try_acquire(&pool->in_use)) return IPX_STATUS_BUSY;
     pool_free(pool);
     return IPX_STATUS_SUCCESS;
 }

@@ -12,8 +12,9 @@ typedef float ipx_v8 __attribute__((vector_size(32)));
 #define IPX_INLINE static inline __attribute__((always_inline))
 
 /* The kernels' instruction-set builds. Each kernel body is an always-inline function; a
-   kernel file instantiates it once per build with IPX_FOR_EACH_ISA(X), which expands
-   X(isa, ISA, TARGET, COPY_TARGET, WIDE) for every ipx_isa value ISA:
+   kernel file instantiates it once per build with IPX_FOR_EACH_ISA(X, ...), which expands
+   X(isa, ISA, TARGET, COPY_TARGET, WIDE, ...) for every ipx_isa value ISA (the extra
+   arguments passed through):
      isa          suffix of the build's function names (portable, avx2, avx512);
      TARGET       its function attribute for compute code;
      COPY_TARGET  the same for copies (exchange phases, GEMM lowering): they need nothing
@@ -33,10 +34,35 @@ typedef float ipx_v8 __attribute__((vector_size(32)));
 #define IPX_TARGET_AVX512
 #endif
 #define IPX_TARGET_PORTABLE
-#define IPX_FOR_EACH_ISA(X)                                                                  \
-    X(portable, IPX_ISA_PORTABLE, IPX_TARGET_PORTABLE, IPX_TARGET_PORTABLE, 0)               \
-    X(avx2, IPX_ISA_AVX2, IPX_TARGET_AVX2, IPX_TARGET_AVX2, 0)                               \
-    X(avx512, IPX_ISA_AVX512, IPX_TARGET_AVX512, IPX_TARGET_AVX2, 1)
+#define IPX_FOR_EACH_ISA(X, ...)                                                             \
+    X(portable, IPX_ISA_PORTABLE, IPX_TARGET_PORTABLE, IPX_TARGET_PORTABLE, 0, __VA_ARGS__)  \
+    X(avx2, IPX_ISA_AVX2, IPX_TARGET_AVX2, IPX_TARGET_AVX2, 0, __VA_ARGS__)                  \
+    X(avx512, IPX_ISA_AVX512, IPX_TARGET_AVX512, IPX_TARGET_AVX2, 1, __VA_ARGS__)
+
+/* A forward kernel's table NAME[IPX__ISA_COUNT] (ipx__kernel, internal.h) from its bodies:
+   EXCHANGE(cv, plan, b, input, tile, loads) built as a copy (COPY_TARGET) and
+   COMPUTE(cv, plan, b, tile, output, WIDE) built for IPX_COMPUTE_TARGET (the build's TARGET)
+   or IPX_COPY_TARGET. */
+#define IPX_COMPUTE_TARGET(TARGET, COPY_TARGET) TARGET
+#define IPX_COPY_TARGET(TARGET, COPY_TARGET) COPY_TARGET
+#define IPX__KERNEL_BUILD(isa, ISA, TARGET, COPY_TARGET, WIDE, NAME, EXCHANGE, COMPUTE, CTARGET)  \
+    COPY_TARGET static uint64_t NAME##_exchange_##isa(const struct ipx_conv* cv,                 \
+                                                      const ipx__plan* plan, const ipx__block* b,  \
+                                                      const float* input, float* tile,            \
+                                                      unsigned loads) {                           \
+        return EXCHANGE(cv, plan, b, input, tile, loads);                                         \
+    }                                                                                             \
+    CTARGET(TARGET, COPY_TARGET) static void NAME##_compute_##isa(                                \
+        const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b, float* tile,       \
+        float* output) {                                                                          \
+        COMPUTE(cv, plan, b, tile, output, WIDE);                                                 \
+    }
+#define IPX__KERNEL_ENTRY(isa, ISA, TARGET, COPY_TARGET, WIDE, NAME, ID, K_VECTOR, PACK, PLAN)    \
+    [ISA] = {ID, K_VECTOR, PACK, PLAN, NAME##_exchange_##isa, NAME##_compute_##isa},
+#define IPX_DEFINE_KERNEL(NAME, ID, K_VECTOR, PACK, PLAN, EXCHANGE, COMPUTE, CTARGET)             \
+    IPX_FOR_EACH_ISA(IPX__KERNEL_BUILD, NAME, EXCHANGE, COMPUTE, CTARGET)                         \
+    const ipx__kernel NAME[IPX__ISA_COUNT] = {                                                    \
+        IPX_FOR_EACH_ISA(IPX__KERNEL_ENTRY, NAME, ID, K_VECTOR, PACK, PLAN)};
 
 IPX_INLINE ipx_v8 v8_load(const float* p) {
     ipx_v8 v;
