@@ -3,10 +3,12 @@
 numpy float32 arrays in and out, PyTorch's ``conv2d`` names and semantics, an IPU-style
 worker ``Pool`` whose per-worker statistics come back as numpy arrays.
 
-Input rules (checked here first, then again by C): arrays must be ``numpy.ndarray`` of dtype
-float32 and C-contiguous; nothing is converted silently. Use
+Input rules (checked here first, then again by C): arrays are float32 and C-contiguous:
+numpy arrays, or anything that shares its memory through DLPack (torch CPU tensors) or the
+buffer protocol, used in place; nothing is copied or converted silently. Use
 ``np.ascontiguousarray(x, dtype=np.float32)`` for float64 data or strided views. ``out``
-buffers must be writable, of the exact output shape, and must not overlap the inputs.
+buffers must be writable, of the exact output shape, and must not overlap the inputs;
+results come back as numpy arrays (on ``out``'s memory when it is given).
 
 Pools, as in C: a ``Conv2d`` runs on the pool each call names (``run(x, pool=...)``), else on
 the one given at its creation, else on a shared default pool. ``conv2d()`` without a pool

@@ -69,11 +69,27 @@ def as_algorithm(value: str) -> int:
     return ALGORITHMS[value]
 
 
+def _shared_view(x: Any, name: str) -> np.ndarray:
+    """A numpy array on ``x``'s own memory (never a copy), through DLPack (torch CPU
+    tensors, ...) or the buffer protocol (array.array, memoryview, ...)."""
+    if hasattr(x, "__dlpack__"):
+        try:
+            return np.from_dlpack(x)
+        except (BufferError, RuntimeError, TypeError, ValueError) as exc:
+            raise InvalidType(f"{name}: cannot share this {type(x).__name__}'s memory through DLPack ({exc})") from None
+    try:
+        return np.asarray(memoryview(x))
+    except (TypeError, ValueError, NotImplementedError):
+        raise InvalidType(f"{name} must be a numpy.ndarray or an array exposing DLPack or the buffer "
+                          f"protocol (a torch CPU tensor, array.array, ...), got {type(x).__name__}") from None
+
+
 def as_array(x: Any, name: str, ndim: tuple[int, ...], writable: bool = False) -> np.ndarray:
-    """``x`` itself when it is a float32 C-contiguous numpy array of one of ``ndim``
-    dimensions (writable if asked) with no zero-sized dimension."""
+    """A numpy array on ``x``'s memory (``x`` itself when it is one) when it is float32 and
+    C-contiguous, of one of ``ndim`` dimensions (writable if asked) with no zero-sized
+    dimension; nothing is ever copied or converted."""
     if not isinstance(x, np.ndarray):
-        raise InvalidType(f"{name} must be a numpy.ndarray, got {type(x).__name__}")
+        x = _shared_view(x, name)
     if x.dtype != np.float32:
         raise InvalidType(
             f"{name} must have dtype float32, got {x.dtype} "

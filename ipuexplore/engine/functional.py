@@ -22,7 +22,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     """2-D convolution with ``torch.nn.functional.conv2d``'s arguments and semantics.
 
     ``input`` [n, c, h, w] (or unbatched [c, h, w]) and ``weight`` [k, c/groups, r, s] are
-    C-contiguous float32 numpy arrays; ``bias`` [k] or None. ``stride``, ``dilation``: int or
+    C-contiguous float32 arrays (numpy, or shared through DLPack or the buffer protocol, e.g.
+    torch CPU tensors: never copied); ``bias`` [k] or None. ``stride``, ``dilation``: int or
     pair; ``padding``: int, pair, (top, bottom, left, right), ``"same"`` or ``"valid"``.
     ``workers`` picks a shared default pool of that size; ``pool`` runs on your ``Pool`` (its
     ``last_stats`` then holds the run's statistics). ``out`` receives the result (reuse it to
