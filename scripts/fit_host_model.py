@@ -33,7 +33,7 @@ from ipuexplore.models import cpu, estimate
 from ipuexplore.models.work import passes
 
 SHAPES = (("A", 8, 256, 14), ("B", 8, 128, 28), ("C", 32, 64, 56))
-FIELDS = {"depthwise": "depthwise_kernel_efficiency", "row": "row_kernel_efficiency", "channel": "channel_kernel_efficiency"}
+FIELDS = {"row:dw3": "depthwise_kernel_efficiency", "row": "row_kernel_efficiency", "channel": "channel_kernel_efficiency"}
 
 
 def _layers():

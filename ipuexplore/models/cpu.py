@@ -1,18 +1,18 @@
 """Cost of a pass on the host CPU, as the project's C engine runs it.
 
 Mechanisms, each a named term, read from the engine (``csrc/src/conv.c`` ``pick_kernel``,
-``conv_depthwise.c``; DESIGN.md section 2):
+``kernel_row.c``; DESIGN.md section 2; names as in docs/GLOSSARY.md):
 
-- **kernel**: the engine's choice per layer: its depthwise path for one channel per group
-  with a 3x3, stride-1, undilated kernel (``row_uses_dw3``), the channel kernel (vectorised
+- **kernel**: the engine kernel per layer: the row kernel's 3x3 depthwise path ("row:dw3")
+  for one channel per group with a 3x3, stride-1, undilated kernel (``row_uses_dw3``; the
+  engine reports it as "row"), the channel kernel (vectorised
   over output channels: pixels x 16 channels per register block) when a group has at least 8
   input and 8 output channels, else the row kernel (vectorised along the output row, a few
   output channels sharing each input load). Backward data runs the forward kernels on the
-  transposed layer; backward weights runs channel blocks (``conv_backward.c``
-  ``bw_uses_chan``: at least 8 input and a multiple of 8 output channels per group, stride 1
-  across) or else row blocks.
+  transposed layer; backward weights runs channel blocks (``backward_weights.c``: at least
+  8 input and a multiple of 8 output channels per group, stride 1 across) or else row blocks.
 - **lane fill**: the channel kernel fills its 8 lanes with output channels (k/g of 8); the
-  row and depthwise kernels fill theirs with output pixels, rows padded to a multiple of 8
+  row kernel (either path) fills them with output pixels, rows padded to a multiple of 8
   (q of round_up(q, 8)).
 - **kernel efficiency**: the fraction of the FMA peak each kernel reaches beyond those fills.
   Not derivable from first principles on a shared 2-vCPU VM: *fitted* to the engine's own
@@ -48,18 +48,22 @@ def capacity_bytes(chip: Chip) -> float:
     return _spec(chip).dram_gb * 1e9
 
 
+ROW_DW3 = "row:dw3"  # the row kernel's own path for 3x3 depthwise layers (kernel_row.c row_uses_dw3)
+
+
 def kernel_for(work: Work) -> str:
-    """The engine kernel that runs this pass: 'depthwise', 'channel' or 'row'."""
+    """The engine kernel that runs this pass: 'channel', 'row' or its 3x3 depthwise path
+    'row:dw3' ('vector' for element-wise work)."""
     if not work.matmul:
         return "vector"
     if work.depthwise:
-        # conv_depthwise.c row_uses_dw3: its own path for 3x3, stride 1, dilation 1; other
+        # kernel_row.c row_uses_dw3: its own path for 3x3, stride 1, dilation 1; other
         # depthwise convs run the generic row kernel
         if work.taps == 9 and work.kernel_w == 3 and work.unit_stride and work.phase == "forward":
-            return "depthwise"
+            return ROW_DW3
         return "row"
     if work.phase == "backward_weights":
-        # bw_uses_chan: c/g >= 8 (out_ch here), k/g (n) whole 8-channel vectors, stride 1
+        # backward_weights.c: c/g >= 8 (out_ch here), k/g (n) whole 8-channel vectors, stride 1
         # across (unit_stride: the Work does not keep the horizontal stride apart)
         return "channel" if work.out_ch >= 8 and work.n % 8 == 0 and work.unit_stride else "row"
     if work.in_ch >= CHANNEL_KERNEL_MIN_IN and work.out_ch >= CHANNEL_KERNEL_MIN_OUT:
@@ -84,11 +88,12 @@ def _cost(s: CpuSpec, work: Work, dtype: str) -> Phase:
         eff = s.channel_kernel_efficiency
         unit = "channel kernel (SIMD over output channels)"
         why_fill = f"{chans} output channels per group in {lanes}-lane vectors"
-    elif kernel in ("row", "depthwise"):
+    elif kernel in ("row", ROW_DW3):
         row = max(1, work.row)
         lane_fill = fill(row, lanes)
-        eff = s.depthwise_kernel_efficiency if kernel == "depthwise" else s.row_kernel_efficiency
-        unit = f"{kernel} kernel (SIMD along output rows)"
+        eff = s.depthwise_kernel_efficiency if kernel == ROW_DW3 else s.row_kernel_efficiency
+        path = ", 3x3 depthwise path" if kernel == ROW_DW3 else ""
+        unit = f"row kernel{path} (SIMD along output rows)"
         why_fill = f"rows of {row} outputs in {lanes}-lane vectors"
     else:
         lane_fill, eff, unit, why_fill = 1.0, 1.0, "SIMD vector", "element-wise"

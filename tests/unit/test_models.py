@@ -306,7 +306,7 @@ def test_host_terms_hand_computed():
     assert e.time_s == pytest.approx(p.terms["compute_s"].value + p.terms["memory_s"].value + 5e-6)
     big = estimate(host, Layer.conv(256, 112, 112, 256, 3, pad=1, g=256), batch=8, dtype="fp32")
     assert big.memory_level == "dram"  # 2 x 103 MB does not fit the 32 MiB L3
-    assert big.unit.startswith("depthwise kernel")
+    assert big.unit.startswith("row kernel, 3x3 depthwise path")
 
 
 def test_host_kernel_choice_follows_the_engine():
@@ -318,7 +318,7 @@ def test_host_kernel_choice_follows_the_engine():
         return cpu_model.kernel_for(passes(layer, 1, "fp32", False)[0])
 
     # csrc/src/conv.c pick_kernel: channel kernel when c/g >= 8 and k/g >= 8, else the row kernel
-    assert [kernel(cg) for cg in (1, 2, 4, 8, 16, 256)] == ["depthwise", "row", "row", "channel", "channel", "channel"]
+    assert [kernel(cg) for cg in (1, 2, 4, 8, 16, 256)] == ["row:dw3", "row", "row", "channel", "channel", "channel"]
     assert kernel(16, kg=4) == "row"
     assert kernel(4, kg=16) == "row"
 
