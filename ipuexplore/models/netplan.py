@@ -187,8 +187,10 @@ def _ipu_step(net: _Net, batch: int, image_elems: int, pins: Pins) -> Step:
 
 
 def _divisions(per_replica: int) -> list[int]:
-    """Micro-batch sizes to try, largest first: ceil(per_replica / k) for every k."""
-    return sorted({-(-per_replica // k) for k in range(1, per_replica + 1)}, reverse=True)
+    """Micro-batch sizes to try, largest first: the divisors of a replica's images, so that
+    replicas x micro-batch x gradient accumulation is the batch (as Graphcore's configs are)."""
+    small = [d for d in range(1, math.isqrt(per_replica) + 1) if per_replica % d == 0]
+    return sorted(set(small + [per_replica // d for d in small]), reverse=True)
 
 
 def _partition(cost: Sequence[float], stages: int) -> list[tuple[int, int]]:
