@@ -79,9 +79,9 @@ def _quad(value, name: str) -> tuple[int, int, int, int]:
     return tuple(int(v) for v in items)  # type: ignore[return-value]
 
 
-def _out_size(size: int, pad: int, kernel: int, stride: int, dilation: int) -> int:
+def _out_size(size: int, pad: int, kernel_size: int, stride: int, dilation: int) -> int:
     """Output length along one axis; ``pad`` is both sides' padding together."""
-    return (size + pad - dilation * (kernel - 1) - 1) // stride + 1
+    return (size + pad - dilation * (kernel_size - 1) - 1) // stride + 1
 
 
 @dataclass(frozen=True)
