@@ -155,6 +155,34 @@ typedef enum ipx_isa {
 /// flipped copy of the weights), so that ipx_conv_run_backward_data() can be called.
 #define IPX_FLAG_BACKWARD 2u
 
+/// Activation an epilogue applies (ipx_conv_run_fused(), ipx_epilogue_run()).
+typedef enum ipx_activation {
+    IPX_ACTIVATION_NONE = 0,
+    IPX_ACTIVATION_RELU = 1,      ///< max(x, 0)
+    IPX_ACTIVATION_RELU6 = 2,     ///< min(max(x, 0), 6)
+    IPX_ACTIVATION_SIGMOID = 3,   ///< 1 / (1 + exp(-x))
+    IPX_ACTIVATION_SILU = 4,      ///< x * sigmoid(x) (swish)
+    IPX_ACTIVATION_HARDSWISH = 5, ///< x * min(max(x + 3, 0), 6) / 6
+} ipx_activation;
+
+/// What a forward run does to each output before it leaves the worker that computed it (in
+/// the write phase of the block's superstep): output = act(conv + bias + residual).
+/// Zero-initialise: no residual, IPX_ACTIVATION_NONE.
+typedef struct ipx_conv_epilogue {
+    int32_t activation;    ///< an ::ipx_activation
+    const float* residual; ///< NULL, or n*k*p*q floats (NCHW) added before the activation;
+                           ///< must not overlap input or output
+    size_t residual_len;   ///< floats in residual; must equal the output's
+} ipx_conv_epilogue;
+
+/// Shape and operation of ipx_epilogue_run(). Zero-initialise, then set every field.
+typedef struct ipx_epilogue_desc {
+    int64_t planes;     ///< images x channels, >= 1
+    int64_t plane_len;  ///< floats per plane (h x w), >= 1
+    int32_t activation; ///< an ::ipx_activation
+    int32_t flags;      ///< 0 or IPX_FLAG_PORTABLE
+} ipx_epilogue_desc;
+
 /// Smallest and largest accepted tile memory per worker.
 #define IPX_MIN_TILE_BYTES 4096u
 #define IPX_MAX_TILE_BYTES (1u << 30)
@@ -301,6 +329,17 @@ IPX_API ipx_status ipx_conv_get_info(ipx_conv_t conv, ipx_conv_info* info);
 IPX_API ipx_status ipx_conv_run(ipx_conv_t conv, ipx_pool_t pool, const float* input,
                                 size_t input_len, float* output, size_t output_len);
 
+/// ipx_conv_run() with an epilogue applied to each block's outputs in the write phase of the
+/// superstep that computed them (no pass of its own over the output): output = act(conv +
+/// bias + residual). epilogue NULL is ipx_conv_run(). Sigmoid and SiLU use a polynomial exp
+/// (relative error about 1e-7) of an argument clamped to +-87.
+/// @retval as ipx_conv_run(), and IPX_STATUS_UNSUPPORTED (activation not an ::ipx_activation),
+///         IPX_STATUS_INVALID_BUFFER_SIZE (residual_len != output_len).
+/// Thread-safety: as ipx_conv_run().
+IPX_API ipx_status ipx_conv_run_fused(ipx_conv_t conv, ipx_pool_t pool, const float* input,
+                                      size_t input_len, float* output, size_t output_len,
+                                      const ipx_conv_epilogue* epilogue);
+
 /// Backward data: the gradient of the loss with respect to the input, given the gradient with
 /// respect to the output (torch.nn.grad.conv2d_input). Computed on the pool as a forward
 /// convolution of the stride-upsampled output gradient with the flipped weights; the
@@ -341,6 +380,23 @@ IPX_API ipx_status ipx_conv_run_backward_weights(ipx_conv_t conv, ipx_pool_t poo
 /// Destroy a convolution. NULL is accepted and does nothing (returns success).
 /// @retval IPX_STATUS_SUCCESS, IPX_STATUS_BUSY (the handle is running; nothing is freed).
 IPX_API ipx_status ipx_conv_destroy(ipx_conv_t conv);
+
+/// A layer's epilogue in place, as its own superstep on the pool (each worker takes whole
+/// planes). data holds planes x plane_len floats (planes = images x channels); for each plane p
+/// and each of its elements: data = act(data * plane_scale[p] + residual), and plane_sums[p] =
+/// the sum of the plane's results. plane_scale NULL means 1 (a squeeze-excite channel scale
+/// otherwise), residual NULL adds nothing, plane_sums NULL skips the sums (a global average
+/// pool otherwise); with none of them and no activation, data is only read. residual
+/// (residual_len == data_len) must not overlap data; plane_scale and plane_sums hold planes
+/// floats. Allocates nothing.
+/// @retval IPX_STATUS_SUCCESS, IPX_STATUS_NULL_POINTER (pool, desc or data NULL),
+///         IPX_STATUS_UNSUPPORTED (activation not an ::ipx_activation), IPX_STATUS_INVALID_FLAGS,
+///         IPX_STATUS_INVALID_BUFFER_SIZE (planes or plane_len < 1, data_len != planes *
+///         plane_len, residual_len != data_len), IPX_STATUS_BUSY, IPX_STATUS_CANCELLED.
+/// Thread-safety: as ipx_conv_run() for the pool.
+IPX_API ipx_status ipx_epilogue_run(ipx_pool_t pool, const ipx_epilogue_desc* desc, float* data,
+                                    size_t data_len, const float* residual, size_t residual_len,
+                                    const float* plane_scale, float* plane_sums);
 
 /// Create a worker pool: start workers-1 threads (the caller of a run is worker 0) and
 /// allocate and touch every worker's tile memory, so runs never fault in fresh pages.

@@ -14,13 +14,50 @@ ACTIVATIONS = ("relu", "relu6", "sigmoid", "silu", "hardswish")
 _C_CODES = {None: 0, "relu": 1, "relu6": 2, "sigmoid": 3, "silu": 4, "hardswish": 5}
 
 
-def _engine_epilogue():
-    """(ffi, lib) when the compiled engine has ipx_epilogue_run, else None."""
+def _engine_epilogue(function: str = "ipx_epilogue_run"):
+    """(ffi, lib) when the compiled engine has ``function``, else None."""
     try:
         from .._ipx_cffi import ffi, lib
     except ImportError:
         return None
-    return (ffi, lib) if hasattr(lib, "ipx_epilogue_run") else None
+    return (ffi, lib) if hasattr(lib, function) else None
+
+
+class FusedConv:
+    """An engine ``Conv2d`` run with its epilogue in the write phase (``ipx_conv_run_fused``):
+    ``(x, out, residual)`` -> out = act(conv(x) + bias + residual), no pass of its own.
+    ``create`` gives None when the engine or the activation does not allow it."""
+
+    def __init__(self, conv, pool, act, c):
+        self._conv, self._pool, self._c = conv, pool, c
+        self._code = _C_CODES[act]
+
+    @classmethod
+    def create(cls, conv, pool, act) -> "FusedConv | None":
+        c = _engine_epilogue("ipx_conv_run_fused")
+        usable = (c is not None and hasattr(pool, "execute") and getattr(conv, "_handle", None) is not None
+                  and (act is None or (isinstance(act, str) and act in _C_CODES)))
+        return cls(conv, pool, act, c) if usable else None
+
+    def __call__(self, x: np.ndarray, out: np.ndarray, residual: np.ndarray | None) -> None:
+        from .. import errors
+
+        ffi, lib = self._c
+        if residual is not None and (residual.shape != out.shape or not residual.flags.c_contiguous
+                                     or residual.dtype != np.float32):
+            raise errors.InvalidParameter(f"residual must be a C-contiguous float32 array of shape {out.shape}")
+        if not x.flags.c_contiguous or x.shape != self._conv.input_shape:
+            raise errors.InvalidParameter(f"x must be C-contiguous of shape {self._conv.input_shape}")
+        epilogue = ffi.new("ipx_conv_epilogue*", {"activation": self._code})
+        res = None if residual is None else ffi.from_buffer("float[]", residual)  # alive through the run
+        if res is not None:
+            epilogue.residual, epilogue.residual_len = res, residual.size
+        xin = ffi.from_buffer("float[]", x)
+        yout = ffi.from_buffer("float[]", out, require_writable=True)
+        handle = self._conv._handle  # the engine's Conv2d has no fused run (yet): its C handle
+        status, _ = self._pool.execute(
+            "HostSession", lambda pool: lib.ipx_conv_run_fused(handle, pool, xin, x.size, yout, out.size, epilogue))
+        errors.check(ffi, lib, status, "HostSession")
 
 
 def onnx_activation(op: str, params: dict):

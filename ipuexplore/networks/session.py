@@ -440,6 +440,8 @@ def _runner(step: _Step, batch: int, pool, engine, sums: dict[str, np.ndarray]):
 
 
 def _conv_runner(step: _Step, batch: int, pool, engine, sums: np.ndarray | None = None):
+    """The convolution with its epilogue (residual, activation) in the engine's write phase
+    when the engine has it (else a pass after), and squeeze-excite's channel sums after."""
     layer = step.layer
     weight = np.ascontiguousarray(step.weight, np.float32)
     bias = None if step.bias is None else np.ascontiguousarray(step.bias, np.float32)
@@ -447,34 +449,40 @@ def _conv_runner(step: _Step, batch: int, pool, engine, sums: np.ndarray | None 
     if layer.kind is LayerKind.LINEAR and weight.shape[2:] == (1, 1):
         return _classifier_runner(step, weight, bias, batch, pool, engine)
     if layer.kind is LayerKind.LINEAR:
-        c, h, w = weight.shape[1:]
-        conv = engine.Conv2d(weight, bias, (batch, c, h, w), pool=pool)
-        pad = None
+        conv = engine.Conv2d(weight, bias, (batch, *weight.shape[1:]), pool=pool)
     else:
-        top, bottom, left, right = layer.pad
-        symmetric = top == bottom and left == right
-        pad = None if symmetric else ((0, 0), (0, 0), (top, bottom), (left, right))
-        h, w = (layer.h, layer.w) if symmetric else (layer.h + top + bottom, layer.w + left + right)
-        conv = engine.Conv2d(weight, bias, (batch, layer.c, h, w), layer.stride,
-                             (top, left) if symmetric else (0, 0), layer.dilation, layer.g, pool=pool)
-    shape = conv.input_shape
+        conv = engine.Conv2d(weight, bias, (batch, layer.c, layer.h, layer.w), layer.stride, layer.pad,
+                             layer.dilation, layer.g, pool=pool)
+    fused = epilogue.FusedConv.create(conv, pool, step.act)
     post = epilogue.Epilogue(step.act, pool)
+    pool_sums = epilogue.Epilogue(None, pool)
+    in_shape, out_shape = conv.input_shape, conv.output_shape
+
+    def convolve(args, out, residual):
+        if fused is not None:
+            fused(args[0].reshape(in_shape), out.reshape(out_shape), residual)
+        else:
+            conv.run(args[0].reshape(in_shape), out.reshape(out_shape))
+            post(out, residual)
+
+    def channel_sums(args, out, residual):
+        pool_sums(out, sums=sums)
 
     def run(args, out, residual):
-        x = args[0]
-        if pad is not None:  # asymmetric padding ("SAME_UPPER"): a padded copy first
-            x = np.ascontiguousarray(np.pad(x, pad))
-        conv.run(x.reshape(shape), out.reshape(conv.output_shape))
-        post(out, residual, sums=sums)
+        convolve(args, out, residual)
+        if sums is not None:
+            channel_sums(args, out, residual)
 
     def parts(args, out, residual):
         l = layer  # noqa: E741
-        shape_name = "linear" if l.kind is LayerKind.LINEAR else (
+        name = "linear" if l.kind is LayerKind.LINEAR else (
             "depthwise" if l.g == l.c and l.g > 1 else "grouped" if l.g > 1 else "dense") + f" {l.r}x{l.s}"
-        return [(f"conv {shape_name}", lambda a, o, r: conv.run(
-                    a[0] if pad is None else np.ascontiguousarray(np.pad(a[0], pad)), o.reshape(conv.output_shape))),
-                (f"epilogue {post.describe(residual is not None)}{' + pool' * (sums is not None)}",
-                 lambda a, o, r: post(o, r, sums=sums))]
+        act = post.describe(residual is not None)
+        pieces = [(f"conv {name}" + (f" + {act}" if act != "none" and fused is not None else ""), convolve)]
+        if fused is None and act != "none":  # the epilogue's own pass, timed apart
+            pieces = [(f"conv {name}", lambda a, o, r: conv.run(a[0].reshape(in_shape), o.reshape(out_shape))),
+                      (f"epilogue {act}", lambda a, o, r: post(o, r))]
+        return pieces + ([("squeeze-excite pool", channel_sums)] if sums is not None else [])
 
     run.conv = conv
     run.parts = parts

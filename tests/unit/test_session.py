@@ -34,26 +34,66 @@ def _act64(x: np.ndarray, op) -> np.ndarray:
             "tanh": np.tanh(x)}[op]
 
 
+@pytest.fixture(scope="module")
+def pool():
+    with engine.Pool(2) as p:
+        yield p
+
+
+ENGINE = pytest.mark.parametrize("in_engine", [False, True], ids=["numpy", "engine"])
+
+
+def _epilogue(op, pool, in_engine):
+    e = epi.Epilogue(op, pool if in_engine else None)
+    if in_engine and not e.in_engine:
+        pytest.skip("the compiled engine has no ipx_epilogue_run")
+    return e
+
+
+@ENGINE
 @pytest.mark.parametrize("op", [None, *epi.ACTIVATIONS, ("hardsigmoid", 0.2, 0.5)])
 @pytest.mark.parametrize("residual", [False, True])
-def test_epilogue_matches_float64_reference(op, residual):
+def test_epilogue_matches_float64_reference(op, residual, pool, in_engine):
+    if in_engine and isinstance(op, tuple):
+        pytest.skip("HardSigmoid runs in numpy")
     out = (RNG.standard_normal((2, 5, 7, 9)) * 4).astype(np.float32)  # spans relu6's and hardswish's knees
+    out.flat[0] = -200  # beyond the engine's exp clamp
     res = (RNG.standard_normal(out.shape) * 2).astype(np.float32) if residual else None
     expected = _act64(out.astype(np.float64) + (res if residual else 0), op)
-    epi.Epilogue(op, pool=None)(out, res)
-    np.testing.assert_allclose(out, expected, rtol=1e-6, atol=1e-6)
+    _epilogue(op, pool, in_engine)(out, res)
+    np.testing.assert_allclose(out, expected, rtol=2e-6, atol=2e-6)
 
 
+@ENGINE
 @pytest.mark.parametrize("op", [None, "silu", "relu6"])
-def test_epilogue_channel_scale_and_sums_match_float64(op):
+def test_epilogue_channel_scale_and_sums_match_float64(op, pool, in_engine):
     out = (RNG.standard_normal((3, 4, 5, 6)) * 4).astype(np.float32)
     scale = RNG.random((3, 4)).astype(np.float32)
     res = RNG.standard_normal(out.shape).astype(np.float32)
     expected = _act64(out.astype(np.float64) * scale[:, :, None, None] + res, op)
     sums = np.empty((3, 4), np.float32)
-    epi.Epilogue(op, pool=None)(out, res, scale=scale, sums=sums)
+    _epilogue(op, pool, in_engine)(out, res, scale=scale, sums=sums)
     np.testing.assert_allclose(out, expected, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(sums, expected.sum(axis=(2, 3)), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("op", [None, *epi.ACTIVATIONS])
+@pytest.mark.parametrize("residual", [False, True])
+@pytest.mark.parametrize("shape", [(12, 12, 12, 3), (16, 24, 1, 3), (40, 20, 1, 1)], ids=["depthwise", "dense3x3", "1x1"])
+def test_fused_convolution_matches_float64_reference(op, residual, shape, pool):
+    c, k, g, r = shape
+    x = RNG.standard_normal((2, c, 9, 9)).astype(np.float32)
+    w = (RNG.standard_normal((k, c // g, r, r)) / np.sqrt(c // g * r * r)).astype(np.float32)
+    b = RNG.standard_normal(k).astype(np.float32)
+    conv = engine.Conv2d(w, b, x.shape, padding=r // 2, groups=g, pool=pool)
+    fused = epi.FusedConv.create(conv, pool, op)
+    if fused is None:
+        pytest.skip("the compiled engine has no ipx_conv_run_fused")
+    res = (RNG.standard_normal(conv.output_shape) * 2).astype(np.float32) if residual else None
+    out = np.empty(conv.output_shape, np.float32)
+    fused(x, out, res)
+    expected = _act64(engine.reference_conv2d(x, w, b, padding=r // 2, groups=g) + (res if residual else 0), op)
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
 
 
 def test_squeeze_excite_pools_in_the_depthwise_epilogue_and_scales_in_place(tmp_path):
