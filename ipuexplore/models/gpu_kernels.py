@@ -17,7 +17,10 @@
 - **layout transposes**: a framework that keeps activations NCHW (PyTorch before
   channels_last) has cuDNN transpose each tensor-core convolution's activation operands to
   NHWC in a kernel of its own (``nchwToNhwcKernel`` in cuDNN 7 profiles; NVIDIA's
-  channels-last guidance); each transpose reads and writes the tensor once.
+  channels-last guidance); each transpose reads and writes the tensor once. With
+  channels_last activations PyTorch inserts none around depthwise kernels either: since
+  pytorch/pytorch#38904 (replacing #38044, 2020) a channels-last depthwise convolution goes to
+  cuDNN's NHWC kernels instead of being made contiguous (NCHW) for PyTorch's own kernel.
 """
 
 from __future__ import annotations
