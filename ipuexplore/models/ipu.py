@@ -43,13 +43,6 @@ def capacity_bytes(chip: Chip) -> float:
     return s.sram_total_bytes * s.sram_usable_fraction
 
 
-def select_vertex(s: IpuSpec, work: Work, dtype: str) -> tuple[str, float, dict[str, float]]:
-    """The candidate poplibs' planner tries first (``sortConvVertexTypeCandidates``: most
-    useful MACs per cycle after padding first). ``cost`` plans every candidate and keeps
-    the cheapest, as poplibs' ``createPlan`` does; this is the order of preference."""
-    return vertex_candidates(s, work, dtype)[0]
-
-
 def vertex_candidates(s: IpuSpec, work: Work, dtype: str) -> list[tuple[str, float, dict[str, float]]]:
     """Every vertex that can run this pass: (name, useful MACs/cycle/tile, fills), in
     poplibs' order of preference (most useful MACs/cycle first; on a tie the plain vertex

@@ -40,7 +40,7 @@ REDUCTION_CHUNK = 64  # positions per tile below which splitting a weight-gradie
 
 
 @dataclass(frozen=True)
-class Plan:
+class TilePlan:
     gp: int
     mp: int
     np: int
@@ -76,7 +76,7 @@ def plan(
     groups: int, m: int, n_units: int, red_units: int, macs_per_group_unit: float,
     rate: float, a_bytes: int, b_bytes: int, c_elems: int,
     taps: int = 1, pass_overhead: float = 0.0,
-) -> Plan:
+) -> TilePlan:
     """The cheapest partition (cycles) of one pass.
 
     ``n_units`` / ``red_units`` are the output-channel and reduction chunks the vertex works
@@ -84,7 +84,7 @@ def plan(
     vertex's useful MACs/cycle/tile; each (group, n unit, red unit, tap) slice on a tile is
     one vertex pass costing ``pass_overhead`` cycles on top.
     """
-    # (the loop is the cold path of every IPU estimate: invariants hoisted, the Plan built once)
+    # (the loop is the cold path of every IPU estimate: invariants hoisted, the TilePlan built once)
     best = None
     best_cycles = float("inf")
     gp = min(groups, tiles)
@@ -121,4 +121,4 @@ def plan(
                     best = (mp, np_, cp, compute, passes, in_bytes, red_bytes, worker_fill)
     assert best is not None
     mp, np_, cp, compute, passes, in_bytes, red_bytes, worker_fill = best
-    return Plan(gp, mp, np_, cp, gp * mp * cp * np_, compute, passes, in_bytes, red_bytes, worker_fill, best_cycles)
+    return TilePlan(gp, mp, np_, cp, gp * mp * cp * np_, compute, passes, in_bytes, red_bytes, worker_fill, best_cycles)

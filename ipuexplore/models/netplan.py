@@ -249,7 +249,9 @@ def _stage_memory(net: _Net, a: int, b: int, stage: int, stages: int, m: int, re
         else:
             mem["activations"] = float(depth * sum(net.kept[a:b]) * m)
     capacity_layer = ipu.capacity_bytes(net.chip)
-    mem["temporaries"] = float(max(min(net.inputs[i] * m + net.outputs[i] * m + net.weights[i], capacity_layer)
+    # the running layer's input and output (its weights are counted above), capped where
+    # poplibs serialises the layer instead
+    mem["temporaries"] = float(max(min(net.inputs[i] * m + net.outputs[i] * m, capacity_layer)
                                    for i in range(a, b)))
     mem["code"] = float(sum(net.npasses[a:b]) * (2 if recompute else 1) * CODE_BYTES_PER_PASS_PER_TILE * s.tiles)
     return mem

@@ -64,7 +64,7 @@ def test_training_passes_have_equal_macs_and_swapped_roles():
 )
 def test_ipu_vertex_choice(chip, cg, dtype, vertex, rate):
     work = passes(conv(cg), 1, dtype, False)[0]
-    name, got, _ = ipu_model.select_vertex(chip.spec, work, dtype)
+    name, got, _ = ipu_model.vertex_candidates(chip.spec, work, dtype)[0]
     assert (name, got) == (vertex, pytest.approx(rate))
 
 
@@ -73,7 +73,7 @@ def test_ipu_combines_small_groups_into_amp_passes():
     # MACs/cycle). Combining 2 groups (8 in / 8 out: 1/2 x 1 fill, 1/2 useful) or 4 (full,
     # 1/4 useful) both give 32 / 4 = 8; the tie goes to the smaller factor (fewer zeros).
     work = passes(conv(4), 1, "fp16", False)[0]
-    name, rate, fills = ipu_model.select_vertex(MK1.spec, work, "fp16")
+    name, rate, fills = ipu_model.vertex_candidates(MK1.spec, work, "fp16")[0]
     assert (name, rate, fills["groups_combined"]) == ("AMP", 8.0, 2)
     # the planned conv is the transformed one: 2x the MACs at the raw AMP rate
     e = estimate(MK1, conv(4, c=256, hw=14), batch=16)
@@ -96,7 +96,7 @@ def test_ipu_plans_every_candidate_vertex_and_keeps_the_cheapest():
         assert e.unit.split(" (")[0] == vertex
         chosen = min(cycles, key=cycles.get)
         assert chosen.startswith(vertex), (batch, cycles)
-    assert ipu_model.select_vertex(MK1.spec, passes(layer, 1, "fp16", False)[0], "fp16")[0] == "AMP"  # first tried
+    assert ipu_model.vertex_candidates(MK1.spec, passes(layer, 1, "fp16", False)[0], "fp16")[0][0] == "AMP"  # first tried
 
 
 def test_ipu_plan_hand_computed_single_operand_split():

@@ -160,3 +160,16 @@ def test_bad_plan_options_are_one_line_exit_2(args, message):
     out = _cli(*args)
     assert out.returncode == 2 and out.stdout == ""
     assert out.stderr.count("\n") == 1 and message in out.stderr
+
+
+def test_weights_too_big_for_one_ipu_are_pipelined_over_two():
+    # four 8192 -> 8192 linear layers: 4 x 134 MB of fp16 weights = 537 MB > one Mk1's 319 MB;
+    # a C2 card's two IPUs hold two layers each (268 MB) when pipelined, not as two replicas
+    layers = [Layer.linear(8192, 8192, bias=False, name=f"fc{i}") for i in range(4)]
+    step = netplan.network_step(load_chip("ipu-c2"), layers, 8, "fp16", False)
+    assert step.plan == netplan.Plan(2, 1, 2, 8, 1, False, True)
+    assert step.memory_bytes["weights"] == 2 * 8192 * 8192 * 2
+    # one micro-batch through two stages: (1 + 2 - 1) x the slowest stage, half of it bubble
+    assert step.terms["pipeline_bubble_s"].value == pytest.approx(step.time_s / 2, rel=0.05)
+    one = netplan.network_step(MK1, layers, 8, "fp16", False)
+    assert not one.plan.fits  # Mk1 has no streaming memory to fall back on
