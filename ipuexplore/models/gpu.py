@@ -25,8 +25,9 @@ Mechanisms, each a named term:
   framework that keeps activations NCHW.
 
 Compute and memory traffic overlap (the pipeline streams), so the pass takes the slowest of
-compute, HBM and L2 time, plus launches and any
-layout transposes (kernels of their own, run before the pass).
+compute, HBM and L2 time, plus launches and any layout transposes (kernels of their own, run
+before the pass). Two memory levels and the fills above make this a roofline of its own
+rather than ``roofline.roofline``'s single bandwidth.
 """
 
 from __future__ import annotations
