@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from . import backend
 from ipuexplore.formatting import percent, seconds, si
+
+from . import backend
 from .settings import LayerSettings
 
 

@@ -13,10 +13,10 @@ from textual.widgets import DataTable, Footer, Input, ProgressBar, Select, Stati
 from textual.worker import get_current_worker
 
 from ipuexplore.errors import Cancelled
+from ipuexplore.formatting import ratio, seconds, si
 from ipuexplore.networks import analyse, list_networks, run_on_host
 
 from .. import backend, netview
-from ipuexplore.formatting import ratio, seconds, si
 from ..messages import NetworkAnalysed, NetworkProgress, NetworkRunFinished
 from ..settings import LayerSettings
 

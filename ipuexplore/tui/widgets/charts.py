@@ -12,11 +12,11 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
-from .. import backend, chartdata, results
+from ipuexplore.formatting import si
 from ipuexplore.models.sweep import SweepPoint
 
+from .. import backend, chartdata, results
 from ..chartdata import Roofline, intensity_axis, log_ticks
-from ipuexplore.formatting import si
 from ..settings import LayerSettings
 
 # plotext colour names: chip A, chip B, host (legends go outside the plot: plotext draws its

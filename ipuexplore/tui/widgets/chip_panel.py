@@ -8,6 +8,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from ipuexplore.formatting import ratio
+
 from ..results import ChipResult, rows
 
 BOUND_STYLE = {"compute": "green", "memory": "red", "exchange": "yellow", "overhead": "magenta"}

@@ -18,9 +18,9 @@ from textual.widgets import Sparkline, Static
 from textual.worker import get_current_worker
 
 from ipuexplore.errors import Cancelled
+from ipuexplore.formatting import seconds, si
 
 from .. import backend, live
-from ipuexplore.formatting import si
 from ..messages import LiveFailed, LiveMeasured
 from .tile_map import TileMap
 
@@ -210,7 +210,7 @@ class HostPanel(Vertical):
             m = self.latest.get(algorithm)
             line.tooltip = (
                 f"{algorithm}: engine kernel {m.kernel or '?'}, {len(m.compute)} workers, "
-                f"{m.supersteps} supersteps, {m.wall_s * 1e3:.2f} ms per run "
+                f"{m.supersteps} supersteps, {seconds(m.wall_s)} per run "
                 f"({'forward + backward data + backward weights' if self.train else 'forward pass'})"
                 if m else self.errors.get(algorithm))
         self._set_history()
