@@ -57,7 +57,15 @@ def group_loop(s: GpuSpec, work: Work) -> bool:
     """True when this software runs the pass's groups as one kernel each."""
     if not s.group_loop or work.groups == 1 or work.depthwise:
         return False
-    return not (work.in_ch in FAST_GROUP_SIZES and work.out_ch in FAST_GROUP_SIZES)
+    return not all(ch in FAST_GROUP_SIZES for ch in channels_per_group(work))
+
+
+def channels_per_group(work: Work) -> tuple[int, int]:
+    """(input, output) channels per group of the convolution a pass belongs to (a weight
+    gradient's reduction runs over positions, its GEMM is c/g x r x s by k/g)."""
+    if work.phase == "backward_weights":
+        return work.out_ch, work.n
+    return work.in_ch, work.out_ch
 
 
 def grouped_without_tensor_cores(s: GpuSpec, work: Work) -> bool:

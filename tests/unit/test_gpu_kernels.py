@@ -48,6 +48,11 @@ def test_group_loop_runs_one_kernel_per_group_outside_1_2_4_channels():
     # 4 channels per group has cuDNN 7's grouped kernel: one launch for all groups
     four = estimate(V2019, Layer.conv(64, 14, 14, 64, 3, pad=1, g=16), batch=4).phase("forward")
     assert four.terms["launch_s"].value == pytest.approx(3e-6)
+    # the weight gradient of 4 channels per group also has cuDNN 7's grouped kernel
+    # (BWD_FILTER_ALGO_0/1 in the 7.0.4 notes); of 8 per group it loops
+    w4 = estimate(V2019, Layer.conv(64, 14, 14, 64, 3, pad=1, g=16), batch=4, train=True).phase("backward_weights")
+    w8 = estimate(V2019, layer, batch=4, train=True).phase("backward_weights")
+    assert "one kernel each" not in w4.terms["sm_fill"].why and "8 groups run one kernel each" in w8.terms["sm_fill"].why
     # today's software runs every group size in one kernel
     assert estimate(V100, layer, batch=4).phase("forward").terms["launch_s"].value == pytest.approx(3e-6)
 
