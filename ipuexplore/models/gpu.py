@@ -67,7 +67,7 @@ def l2_bytes(chip: Chip) -> float:
 
 def compute_unit(s: GpuSpec, work: Work, dtype: str) -> tuple[str, float, str]:
     """(unit, peak FLOP/s, why) for this pass's channel shape."""
-    cg, kg = work.in_ch if work.phase != "backward_weights" else work.out_ch, work.n
+    cg, kg = kern.channels_per_group(work)
     if work.depthwise:
         return "CUDA cores (direct depthwise)", s.peak_fp32_tflop_s * 1e12, "depthwise: 1 channel per group, no matrix to feed tensor cores"
     if kern.grouped_without_tensor_cores(s, work):
