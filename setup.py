@@ -39,8 +39,14 @@ class BuildExtWithLibraries(build_ext):
         ext.sources = [src for src in ext.sources if src not in _build.SOURCES]
         ext.extra_objects = list(ext.extra_objects or []) + objects
         super().build_extensions()
-        # Next to the extension module, so both normal and in-place (editable) builds work.
-        self.install_embedding_files(os.path.dirname(self.get_ext_fullpath("ipuexplore._ipx")), objects)
+        self.install_embedding_files(os.path.join(self.build_lib, "ipuexplore"), objects)
+
+    def run(self):
+        super().run()  # builds into build_lib; with --inplace (editable installs) copies the module back
+        if self.inplace:  # the embedding files too
+            package = self.get_finalized_command("build_py").get_package_dir("ipuexplore")
+            for folder in ("lib", "include"):
+                self.copy_tree(os.path.join(self.build_lib, "ipuexplore", folder), os.path.join(package, folder))
 
     def install_embedding_files(self, package: str, objects: list[str]) -> None:
         version, soname = _library_version()
