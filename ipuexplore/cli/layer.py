@@ -56,6 +56,8 @@ def add_plan_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--replicas", default=None, metavar="N", help="data-parallel replicas (default: the planner's choice)")
     p.add_argument("--micro-batch", default=None, metavar="N", help="images per replica at a time (default: the planner's choice)")
     p.add_argument("--pipeline-stages", default=None, metavar="N", help="IPUs each replica is pipelined over (default: the planner's choice)")
+    p.add_argument("--recompute", action="store_true", default=None,
+                   help="recompute the forward pass in the backward pass (IPUs, --train; default: the planner's choice)")
 
 
 def plan_pins(args: argparse.Namespace) -> Pins:
@@ -64,7 +66,7 @@ def plan_pins(args: argparse.Namespace) -> Pins:
     for option in ("replicas", "micro_batch", "pipeline_stages"):
         raw = getattr(args, option, None)
         values[option] = None if raw is None else _int(raw, "--" + option.replace("_", "-"))
-    return Pins(**values)
+    return Pins(**values, recompute=getattr(args, "recompute", None))
 
 
 def _add_layer_options(p: argparse.ArgumentParser, sweep: bool = False) -> None:

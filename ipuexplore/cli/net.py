@@ -122,18 +122,27 @@ def _print_summary(a) -> None:
         ops = ", ".join(f"{op} x{n}" for op, n in a.unsupported)
         print(f"unsupported ONNX ops (not modeled, input passed through): {ops}")
     print()
-    header = (f"{'chip':<12} {'step':>10} {'img/s':>10} {'vs ' + a.baseline:>14}  {'plan':<46} time by bound")
-    print(header)
+    plans = {chip: _plan_cell(t.step.plan) if t.step is not None else "" for chip, t in a.totals.items()}
+    width = max([4] + [len(p) for p in plans.values()])
+    print(f"{'chip':<12} {'step':>10} {'img/s':>10} {'vs ' + a.baseline:>14}  {'plan':<{width}}  time by bound")
     for chip, t in a.totals.items():
         share = sorted(t.time_by_bound.items(), key=lambda kv: -kv[1])
         bounds = ", ".join(f"{b} {s / t.time_s:.0%}" for b, s in share if t.time_s > 0 and s / t.time_s >= 0.01)
         ratio = t.train_throughput_ratio if a.train else t.throughput_ratio
-        plan = t.step.why if t.step is not None else ""
-        print(f"{chip:<12} {seconds(t.time_s):>10} {t.throughput_img_s:>10.4g} {ratio:>13.3g}x  {plan[:46]:<46} {bounds}")
-    if a.train:
-        print("(step = one training step at the global batch: forward, backward, weight update, all-reduce; img/s = batch / step)")
-    else:
-        print("(step = one inference step at the global batch; img/s = batch / step)")
+        print(f"{chip:<12} {seconds(t.time_s):>10} {t.throughput_img_s:>10.4g} {ratio:>13.3g}x  {plans[chip]:<{width}}  {bounds}")
+    what = "training step (forward, backward, weight update, all-reduce)" if a.train else "inference step"
+    print(f"(step = one {what} at the global batch; img/s = batch / step; plan = replicas x pipeline "
+          "stages, micro-batch x micro-batches per step; --why explains each)")
+
+
+def _plan_cell(plan) -> str:
+    """The plan in a table cell: replicas x stages, micro-batch x accumulation, recomputation."""
+    cell = f"{plan.replicas} x {plan.pipeline_stages}, mb {plan.micro_batch} x {plan.gradient_accumulation}"
+    if plan.recompute:
+        cell += ", recompute"
+    if not plan.fits:
+        cell += ", does not fit"
+    return cell
 
 
 def _print_why(a) -> None:
@@ -144,6 +153,8 @@ def _print_why(a) -> None:
         mem = ", ".join(f"{k} {si(v, 'B')}" for k, v in step.memory_bytes.items())
         print(f"  memory per chip: {mem} (capacity {si(step.capacity_bytes, 'B')})")
         for name, term in step.terms.items():
+            if term.value == 0 and name.startswith("pipeline_"):
+                continue  # no pipeline: nothing to say
             value = seconds(term.value) if term.unit == "s" else f"{term.value:.4g} {term.unit}"
             print(f"  {name:<22} {value:>10}  {term.why}")
 

@@ -158,7 +158,7 @@ def _ipu_step(net: _Net, batch: int, image_elems: int, pins: Pins) -> Step:
     chip, n = net.chip, len(net.layers)
     devices = chip.devices
     stage_options = [pins.pipeline_stages] if pins.pipeline_stages else [
-        p for p in (1, 2, 4, 8, 16) if p <= min(devices, n) and devices % p == 0]
+        p for p in (1, 2, 4, 8, 16) if p * (pins.replicas or 1) <= devices and p <= n and devices % p == 0]
     proxy = [net.est(i, 1, net.train).time_s for i in range(n)]  # balance stages for the memory search
     candidates = []
     for stages in stage_options:
@@ -166,7 +166,10 @@ def _ipu_step(net: _Net, batch: int, image_elems: int, pins: Pins) -> Step:
         per_replica = -(-batch // replicas)
         bounds = _partition(proxy, stages)
         micro_options = [pins.micro_batch] if pins.micro_batch else _divisions(per_replica)
-        for recompute in ((False, True) if net.train else (False,)):
+        recompute_options = (False, True) if net.train else (False,)
+        if pins.recompute is not None:
+            recompute_options = (pins.recompute and net.train,)
+        for recompute in recompute_options:
             for offload in (False, True) if chip.spec.streaming_memory else (False,):
                 fitting = [m for m in micro_options if _fits(net, bounds, m, recompute, offload)]
                 chosen = fitting[:1]
@@ -181,7 +184,8 @@ def _ipu_step(net: _Net, batch: int, image_elems: int, pins: Pins) -> Step:
         stages = max(stage_options)
         replicas = pins.replicas or max(1, min(devices // stages, batch))
         m = pins.micro_batch or 1
-        candidates.append((stages, replicas, m, net.train, bool(chip.spec.streaming_memory), False))
+        recompute = net.train if pins.recompute is None else pins.recompute and net.train
+        candidates.append((stages, replicas, m, recompute, bool(chip.spec.streaming_memory), False))
     steps = [_ipu_cost(net, batch, image_elems, *c) for c in candidates]
     return min(steps, key=lambda s: (not s.plan.fits, s.time_s))
 
@@ -253,7 +257,8 @@ def _stage_memory(net: _Net, a: int, b: int, stage: int, stages: int, m: int, re
     # poplibs serialises the layer instead
     mem["temporaries"] = float(max(min(net.inputs[i] * m + net.outputs[i] * m, capacity_layer)
                                    for i in range(a, b)))
-    mem["code"] = float(sum(net.npasses[a:b]) * (2 if recompute else 1) * CODE_BYTES_PER_PASS_PER_TILE * s.tiles)
+    # recomputation calls the forward pass's code again (Poplar outlines repeated programs)
+    mem["code"] = float(sum(net.npasses[a:b]) * CODE_BYTES_PER_PASS_PER_TILE * s.tiles)
     return mem
 
 
@@ -319,8 +324,9 @@ def _ipu_cost(net: _Net, batch, image_elems, stages, replicas, m, recompute, off
     io_added = max(0.0, io_s - busy) if overlap else io_s
     time_s = busy + io_added
     plan = Plan(stages * replicas, replicas, stages, m, micro, recompute, fits)
-    mem = _stage_memory(net, *max(bounds, key=lambda ab: sum(net.weights[ab[0]:ab[1]]) + sum(net.kept[ab[0]:ab[1]])),
-                        0, stages, m, recompute, offload)
+    # the fullest IPU's memory (stage s keeps 2 (P - s) - 1 micro-batches in flight)
+    mem = max((_stage_memory(net, a, b, j, stages, m, recompute, offload) for j, (a, b) in enumerate(bounds)),
+              key=lambda parts: sum(parts.values()))
     choice = _why_ipu(plan, offload, net.train)
     terms = {
         "layers_s": Term(layers_s, "s", f"{micro} micro-batches x every layer's passes at micro-batch {m} (models.estimate, summed)"),

@@ -50,6 +50,7 @@ class Pins:
     replicas: int | None = None
     micro_batch: int | None = None
     pipeline_stages: int | None = None
+    recompute: bool | None = None  # as Graphcore's configs pin enable_recomputation
 
     def check(self, batch: int, devices: int, layers: int, family: str) -> None:
         """One ValueError naming the value when a pin cannot apply."""
@@ -68,6 +69,10 @@ class Pins:
             raise ValueError(f"pipeline-stages {p} is more than the network's {layers} layers")
         if p is not None and p > 1 and family != "ipu":
             raise ValueError(f"pipeline-stages {p}: pipelining is modelled on IPUs only")
+        if self.recompute is not None and not isinstance(self.recompute, bool):
+            raise TypeError(f"recompute must be True, False or None, got {self.recompute!r}")
+        if self.recompute and family != "ipu":
+            raise ValueError("recompute: recomputation is modelled on IPUs only")
         used = (r or 1) * (p or 1)
         if used > devices:
             raise ValueError(f"replicas x pipeline-stages = {used} is more than the {devices} chips available")

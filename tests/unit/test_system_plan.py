@@ -173,3 +173,10 @@ def test_weights_too_big_for_one_ipu_are_pipelined_over_two():
     assert step.terms["pipeline_bubble_s"].value == pytest.approx(step.time_s / 2, rel=0.05)
     one = netplan.network_step(MK1, layers, 8, "fp16", False)
     assert not one.plan.fits  # Mk1 has no streaming memory to fall back on
+
+
+def test_pinned_replicas_leave_the_planner_only_stages_that_fit_the_system():
+    step = netplan.network_step(load_chip("bow-pod16"), _chain(8), 64, "fp16", True,
+                                pins=Pins(replicas=16, micro_batch=2, recompute=True))
+    assert (step.plan.replicas, step.plan.pipeline_stages, step.plan.micro_batch) == (16, 1, 2)
+    assert step.plan.recompute and step.plan.ipus == 16
