@@ -11,24 +11,14 @@ static ipx_status make_plan(const struct ipx_conv* cv, ipx_pool_t pool, ipx__pla
     const ipx__kernel* kernel = cv->kernel;
     const int64_t tile = (int64_t)(pool->tile_bytes / sizeof(float));
     const int64_t W = pool->workers, p = cv->p, n = cv->d.n, g = cv->d.g;
-    const bool ksplit = kernel->k_vector > 0; /* blocks may hold part of a group's channels */
-    const int64_t kmin = ipx__max(kernel->k_vector, 1);
-    const int64_t k_all = ipx__round_up(cv->kg, kmin);
+    /* blocks hold a group's output channels in multiples of kmin (all of them: kmin = k_all) */
+    const int64_t k_all = ipx__round_up(cv->kg, ipx__max(kernel->k_vector, 1));
+    const int64_t kmin = kernel->k_vector > 0 ? kernel->k_vector : k_all;
     int64_t gb = g, kb = k_all, pb = p;
-#define HALVE_KB(kb) ((kb) = ipx__round_up(ipx__div_up((kb), 2), kmin))
-    for (;;) {
-        if (kernel->plan(cv, gb, kb, pb, plan) <= tile) break;
-        /* Split output channels when the weights dominate the tile. */
-        bool weights_big = plan->wt_data >= plan->in_data;
-        if (gb > 1)
-            gb = ipx__div_up(gb, 2);
-        else if (ksplit && kb > kmin && (weights_big || pb == 1))
-            HALVE_KB(kb);
-        else if (pb > 1)
-            pb = ipx__div_up(pb, 2);
-        else
+    /* output channels split first when the weights dominate the tile */
+    while (kernel->plan(cv, gb, kb, pb, plan) > tile)
+        if (!ipx__halve_block(&gb, &kb, &pb, kmin, plan->wt_data >= plan->in_data))
             return IPX_STATUS_TILE_TOO_SMALL;
-    }
     for (;;) {
         int64_t blocks = n * ipx__div_up(g, gb) * ipx__div_up(k_all, kb) * ipx__div_up(p, pb);
         if (blocks >= 4 * W) break;
@@ -37,18 +27,12 @@ static ipx_status make_plan(const struct ipx_conv* cv, ipx_pool_t pool, ipx__pla
         if (blocks >= W && 2 * gb * kb * pb * cv->q * cv->cg * cv->d.r * cv->d.s < (1 << 18)) break;
         /* Split groups first (no input re-read), then rows, then output channels. */
         if (gb > 1) gb = ipx__div_up(gb, 2);
-        else if (pb > 1 && (pb >= 4 || !ksplit || kb == kmin)) pb = ipx__div_up(pb, 2);
-        else if (ksplit && kb > kmin) HALVE_KB(kb);
+        else if (pb > 1 && (pb >= 4 || kb == kmin)) pb = ipx__div_up(pb, 2);
+        else if (kb > kmin) kb = ipx__round_up(ipx__div_up(kb, 2), kmin);
         else break;
     }
-#undef HALVE_KB
     kernel->plan(cv, gb, kb, pb, plan);
-    plan->gb = gb;
-    plan->kb = kb;
-    plan->pb = pb;
-    plan->n_gblk = ipx__div_up(g, gb);
-    plan->n_kblk = ipx__div_up(k_all, kb);
-    plan->n_pblk = ipx__div_up(p, pb);
+    ipx__plan_blocks(plan, g, k_all, p, gb, kb, pb);
     plan->blocks = n * plan->n_gblk * plan->n_kblk * plan->n_pblk;
     return IPX_STATUS_SUCCESS;
 }
