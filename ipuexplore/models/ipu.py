@@ -13,9 +13,11 @@ exchange + reductions), simplified and written from its documented rules:
 - **plan (tile fill, exchange, reductions)**: ``ipu_plan.plan`` splits the work over tiles
   (groups x rows x output channels x reduction) the way poplibs' planner does, trading
   replicated operands and partial-sum reductions against per-tile compute.
-- **memory level**: when the layer's tensors fit the usable SRAM they are read at SRAM
-  bandwidth (no DRAM term: poplibs has none); otherwise every byte also crosses the
-  streaming-memory link in its own phase (BSP: not overlapped).
+- **memory level**: the layer's tensors are read from SRAM (no DRAM term: poplibs has none).
+  A layer too big for the usable SRAM is first serialised over its batch, then its output
+  channels (``models.serialise``, called by ``models.estimate``); only a piece that still
+  does not fit has every byte cross the streaming-memory link in its own phase (BSP: not
+  overlapped), and is reported as not fitting.
 - **exchange**: the bytes each tile must receive under that plan (all tiles exchange at
   once), plus the partial sums of a split reduction; element-wise layers compute where
   their data already lives.
