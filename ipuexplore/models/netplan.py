@@ -159,12 +159,13 @@ def _ipu_step(net: _Net, batch: int, image_elems: int, pins: Pins) -> Step:
     devices = chip.devices
     stage_options = [pins.pipeline_stages] if pins.pipeline_stages else [
         p for p in (1, 2, 4, 8, 16) if p * (pins.replicas or 1) <= devices and p <= n and devices % p == 0]
-    proxy = [net.est(i, 1, net.train).time_s for i in range(n)]  # balance stages for the memory search
+    # stages for the memory search are balanced by each layer's cost at micro-batch 1
+    proxy = [net.est(i, 1, net.train).time_s for i in range(n)] if max(stage_options) > 1 else []
     candidates = []
     for stages in stage_options:
         replicas = pins.replicas or max(1, min(devices // stages, batch))
         per_replica = -(-batch // replicas)
-        bounds = _partition(proxy, stages)
+        bounds = _partition(proxy, stages, n)
         micro_options = [pins.micro_batch] if pins.micro_batch else _divisions(per_replica)
         recompute_options = (False, True) if net.train else (False,)
         if pins.recompute is not None:
@@ -197,9 +198,10 @@ def _divisions(per_replica: int) -> list[int]:
     return sorted(set(small + [per_replica // d for d in small]), reverse=True)
 
 
-def _partition(cost: Sequence[float], stages: int) -> list[tuple[int, int]]:
-    """Contiguous [start, end) stages minimising the slowest stage's cost (binary search on it)."""
-    n = len(cost)
+def _partition(cost: Sequence[float], stages: int, n: int | None = None) -> list[tuple[int, int]]:
+    """Contiguous [start, end) stages of ``n`` layers minimising the slowest stage's cost
+    (binary search on it)."""
+    n = len(cost) if n is None else n
     if stages <= 1:
         return [(0, n)]
     prefix = list(itertools.accumulate(cost, initial=0.0))
