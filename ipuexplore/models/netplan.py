@@ -170,6 +170,7 @@ def _ipu_step(net: _Net, batch: int, image_elems: int, pins: Pins) -> Step:
         recompute_options = (False, True) if net.train else (False,)
         if pins.recompute is not None:
             recompute_options = (pins.recompute and net.train,)
+        largest = 0  # the largest micro-batch that fits without recomputation
         for recompute in recompute_options:
             for offload in (False, True) if chip.spec.streaming_memory else (False,):
                 fitting = [m for m in micro_options if _fits(net, bounds, m, recompute, offload)]
@@ -178,8 +179,12 @@ def _ipu_step(net: _Net, batch: int, image_elems: int, pins: Pins) -> Step:
                     full = [m for m in fitting if -(-per_replica // m) >= 2 * stages]
                     chosen += full[:1]
                 for m in dict.fromkeys(chosen):
-                    candidates.append((stages, replicas, m, recompute, offload, True))
+                    # recomputing at a micro-batch that fits without it only adds a forward pass
+                    if not (recompute and m <= largest):
+                        candidates.append((stages, replicas, m, recompute, offload, True))
                 if fitting:
+                    if not recompute and not offload:
+                        largest = fitting[0]
                     break  # offload only when nothing fits without it
     if not candidates:  # nothing fits: the smallest plan, marked as not fitting
         stages = max(stage_options)
