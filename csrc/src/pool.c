@@ -6,16 +6,20 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "desc.h"
 #include "internal.h"
 
 /* Waiting at a barrier: spin (a superstep barrier is usually released within
    microseconds), then spin and yield (the peer we wait for may share our core: yielding lets
-   it run), then sleep on the condition variable. A woken thread can wait a millisecond or
-   more for a core on a busy machine, so runs issued back to back (layers of a network,
-   benchmark rounds) should find the workers still awake. With more workers than CPUs, yield
-   from the start. */
+   it run), then sleep on the condition variable. Inside a run a woken thread can wait a
+   millisecond or more for a core on a busy machine, so superstep barriers spin up to
+   IPX_BARRIER_SPIN_NS. Idle workers (waiting for the next run) spin only
+   IPX_BARRIER_IDLE_SPIN_NS: runs issued back to back (benchmark rounds, a network's layers
+   with little work between them) still find them awake, and after that the pool leaves the
+   cores to the caller's other work. With more workers than CPUs, yield from the start. */
 #define IPX_BARRIER_PURE_SPIN_NS 20000u
 #define IPX_BARRIER_SPIN_NS 3000000u
+#define IPX_BARRIER_IDLE_SPIN_NS 200000u
 #define IPX_BARRIER_YIELD_EVERY 16
 
 static inline void cpu_relax(void) {
@@ -44,8 +48,9 @@ static void barrier_destroy(ipx__barrier* b) {
 }
 
 /* All parties call this; the last to arrive samples *stop_src (if given) so that every party
-   sees the same stop decision for this round, then releases the others. */
-static bool barrier_wait(ipx__barrier* b, _Atomic int* stop_src) {
+   sees the same stop decision for this round, then releases the others. The others spin up
+   to spin_ns, then sleep. */
+static bool barrier_wait(ipx__barrier* b, _Atomic int* stop_src, uint64_t spin_ns) {
     uint32_t gen = atomic_load_explicit(&b->generation, memory_order_acquire);
     if (atomic_fetch_add_explicit(&b->arrived, 1, memory_order_acq_rel) + 1 == b->parties) {
         atomic_store_explicit(&b->arrived, 0, memory_order_relaxed);
@@ -69,7 +74,7 @@ static bool barrier_wait(ipx__barrier* b, _Atomic int* stop_src) {
         if (i % 128 == 0) { /* read the clock only now and then */
             uint64_t now = ipx__now_ns();
             if (start == 0) start = now;
-            else if (now - start > IPX_BARRIER_SPIN_NS) break;
+            else if (now - start > spin_ns) break;
             else if (now - start > IPX_BARRIER_PURE_SPIN_NS) yield = true;
         }
     }
@@ -90,10 +95,10 @@ static void* worker_main(void* varg) {
     uint32_t index = ((thread_arg*)varg)->index;
     free(varg);
     for (;;) {
-        barrier_wait(&pool->barrier, NULL); /* start of a run, or shutdown */
+        barrier_wait(&pool->barrier, NULL, IPX_BARRIER_IDLE_SPIN_NS); /* next run, or shutdown */
         if (atomic_load(&pool->shutdown)) break;
         pool->job(pool->job_ctx, index);
-        barrier_wait(&pool->barrier, NULL); /* end of the run */
+        barrier_wait(&pool->barrier, NULL, IPX_BARRIER_SPIN_NS); /* end of the run */
     }
     return NULL;
 }
@@ -107,7 +112,7 @@ static void pool_free(ipx_pool_t pool) {
     if (pool == NULL) return;
     if (pool->threads_started > 0) {
         atomic_store(&pool->shutdown, 1);
-        barrier_wait(&pool->barrier, NULL);
+        barrier_wait(&pool->barrier, NULL, IPX_BARRIER_SPIN_NS);
         for (uint32_t i = 0; i < pool->threads_started; i++) pthread_join(pool->threads[i], NULL);
     }
     if (pool->barrier_ready) barrier_destroy(&pool->barrier);
@@ -123,7 +128,10 @@ ipx_status ipx_pool_create(const ipx_pool_desc* desc, ipx_pool_t* pool_out) {
     if (pool_out == NULL) return status;
     *pool_out = NULL;
     ipx_pool_desc d = {0};
-    if (desc != NULL) d = *desc;
+    if (desc != NULL) {
+        status = ipx__read_desc(&d, sizeof d, IPX_POOL_DESC_SIZE_0_1, desc);
+        if (status != IPX_STATUS_SUCCESS) goto error;
+    }
 
     status = IPX_STATUS_INVALID_WORKERS;
     if (d.workers > IPX_MAX_WORKERS) goto error;
@@ -231,9 +239,9 @@ bool ipx__pool_run(ipx_pool_t pool, ipx__job_fn job, void* ctx) {
     pool->job = job;
     pool->job_ctx = ctx;
     atomic_store_explicit(&pool->stopped, 0, memory_order_relaxed);
-    barrier_wait(&pool->barrier, NULL);
+    barrier_wait(&pool->barrier, NULL, IPX_BARRIER_SPIN_NS);
     job(ctx, 0);
-    barrier_wait(&pool->barrier, NULL);
+    barrier_wait(&pool->barrier, NULL, IPX_BARRIER_SPIN_NS);
     if (atomic_load(&pool->stopped)) {
         atomic_store(&pool->cancel, 0); /* consumed by this run */
         return true;
@@ -243,7 +251,7 @@ bool ipx__pool_run(ipx_pool_t pool, ipx__job_fn job, void* ctx) {
 
 /* Superstep barrier for code inside a job; returns true when the run must stop (cancel). */
 static bool pool_sync(ipx_pool_t pool) {
-    bool stop = barrier_wait(&pool->barrier, &pool->cancel);
+    bool stop = barrier_wait(&pool->barrier, &pool->cancel, IPX_BARRIER_SPIN_NS);
     if (stop) atomic_store_explicit(&pool->stopped, 1, memory_order_relaxed);
     return stop;
 }
