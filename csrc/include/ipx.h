@@ -109,7 +109,8 @@ typedef enum ipx_status {
     IPX_STATUS_BUSY = 22,
     /// The run was stopped by ipx_pool_cancel(); the output is incomplete.
     IPX_STATUS_CANCELLED = 23,
-    /// The operation is not supported for this handle or configuration.
+    /// The operation is not supported for this handle or configuration, or a descriptor's
+    /// struct_size is one this library cannot read (see ipx_conv_desc::struct_size).
     IPX_STATUS_UNSUPPORTED = 24,
 } ipx_status;
 
@@ -190,6 +191,11 @@ typedef struct ipx_epilogue_desc {
 /// Parameters of a convolution. Zero-initialise, then set every size (sizes have no defaults;
 /// stride and dilation must be >= 1). All fields are checked by ipx_conv_create().
 typedef struct ipx_conv_desc {
+    /// sizeof(ipx_conv_desc) as the caller compiled it, or 0 for this header's size. Later
+    /// versions add fields only at the end: a library reads fields past struct_size as zero,
+    /// and refuses (IPX_STATUS_UNSUPPORTED) a larger struct_size whose extra bytes are not
+    /// zero (a field it does not know), or one below this first version's size.
+    uint32_t struct_size;
     int64_t n, c, h, w;             ///< input: batch, channels, height, width (1..IPX_MAX_DIM)
     int64_t k, r, s, g;             ///< output channels, kernel height, width, groups
     int64_t stride_h, stride_w;     ///< 1..IPX_MAX_DIM
@@ -214,6 +220,7 @@ typedef struct ipx_conv_info {
 
 /// Parameters of a pool. Zero means default for every field.
 typedef struct ipx_pool_desc {
+    uint32_t struct_size;   ///< sizeof(ipx_pool_desc) or 0, as ipx_conv_desc::struct_size
     uint32_t workers;       ///< worker count, 0 = the number of online CPUs; at most IPX_MAX_WORKERS
     uint64_t tile_bytes;    ///< tile memory per worker, 0 = IPX_DEFAULT_TILE_BYTES
     uint64_t memory_limit;  ///< bytes the pool may allocate (tiles included); 0 = no limit

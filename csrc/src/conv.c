@@ -1,5 +1,6 @@
 /* Convolution handles: create (validate, choose the kernels, pack), facts, destroy. The
    passes run in forward.c and backward_weights.c. */
+#include "desc.h"
 #include "internal.h"
 
 #include <stdlib.h>
@@ -52,8 +53,11 @@ static ipx_status validate(const ipx_conv_desc* d, int64_t* p, int64_t* q) {
 
 ipx_status ipx_conv_output_size(const ipx_conv_desc* desc, int64_t* p, int64_t* q) {
     if (desc == NULL || p == NULL || q == NULL) return IPX_STATUS_NULL_POINTER;
+    ipx_conv_desc local;
+    ipx_status st = ipx__read_desc(&local, sizeof local, IPX_CONV_DESC_SIZE_0_1, desc);
+    if (st != IPX_STATUS_SUCCESS) return st;
     int64_t pp, qq;
-    ipx_status st = validate(desc, &pp, &qq);
+    st = validate(&local, &pp, &qq);
     if (st != IPX_STATUS_SUCCESS) return st;
     *p = pp;
     *q = qq;
@@ -178,6 +182,10 @@ ipx_status ipx_conv_create(const ipx_conv_desc* desc, const float* weight, size_
     if (conv_out == NULL) return status;
     *conv_out = NULL;
     if (desc == NULL || weight == NULL) goto error;
+    ipx_conv_desc local; /* the caller's descriptor in this library's layout */
+    status = ipx__read_desc(&local, sizeof local, IPX_CONV_DESC_SIZE_0_1, desc);
+    if (status != IPX_STATUS_SUCCESS) goto error;
+    desc = &local;
     int64_t p, q;
     status = validate(desc, &p, &q);
     if (status != IPX_STATUS_SUCCESS) goto error;

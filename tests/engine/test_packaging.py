@@ -209,3 +209,58 @@ def test_python_engine_reports_the_header_version(package_files):
 
     assert lib.ipx_version() == lib.IPX_VERSION
     assert ffi.string(lib.ipx_version_string()).decode() == header_version()
+
+
+DESCRIPTOR_VERSIONS = r"""
+#include <stdio.h>
+#include <ipx.h>
+/* what a program compiled against a later header, with one more field, passes */
+typedef struct { ipx_conv_desc d; uint64_t later_field; } later_conv_desc;
+typedef struct { ipx_pool_desc d; uint64_t later_field; } later_pool_desc;
+#define CHECK(call, want) do { ipx_status st_ = (call); if (st_ != (want)) { \
+    printf("line %d: %s gave %s\n", __LINE__, #call, ipx_status_string(st_)); return 1; } } while (0)
+int main(void) {
+    ipx_conv_desc d = {0};
+    d.n = 1; d.c = 4; d.h = 5; d.w = 5; d.k = 4; d.r = 3; d.s = 3; d.g = 4;
+    d.stride_h = d.stride_w = d.dilation_h = d.dilation_w = 1;
+    int64_t p, q;
+    CHECK(ipx_conv_output_size(&d, &p, &q), IPX_STATUS_SUCCESS);   /* 0: this header's size */
+    d.struct_size = sizeof d;
+    CHECK(ipx_conv_output_size(&d, &p, &q), IPX_STATUS_SUCCESS);
+    d.struct_size = 8;                                               /* no version was this small */
+    CHECK(ipx_conv_output_size(&d, &p, &q), IPX_STATUS_UNSUPPORTED);
+    later_conv_desc later = {0};
+    later.d = d;
+    later.d.struct_size = sizeof later;                              /* a later field, left zero */
+    CHECK(ipx_conv_output_size(&later.d, &p, &q), IPX_STATUS_SUCCESS);
+    later.later_field = 1;                                           /* a later feature, asked for */
+    CHECK(ipx_conv_output_size(&later.d, &p, &q), IPX_STATUS_UNSUPPORTED);
+    float w[36] = {0};
+    ipx_conv_t conv = NULL;
+    CHECK(ipx_conv_create(&later.d, w, 36, NULL, 0, &conv), IPX_STATUS_UNSUPPORTED);
+    later.later_field = 0;
+    CHECK(ipx_conv_create(&later.d, w, 36, NULL, 0, &conv), IPX_STATUS_SUCCESS);
+    ipx_conv_destroy(conv);
+
+    later_pool_desc lp = {0};
+    lp.d.struct_size = sizeof lp;
+    lp.d.workers = 1;
+    ipx_pool_t pool = NULL;
+    lp.later_field = 7;
+    CHECK(ipx_pool_create(&lp.d, &pool), IPX_STATUS_UNSUPPORTED);
+    lp.later_field = 0;
+    CHECK(ipx_pool_create(&lp.d, &pool), IPX_STATUS_SUCCESS);
+    ipx_pool_destroy(pool);
+    puts("descriptor versions: ok");
+    return 0;
+}
+"""
+
+
+def test_descriptors_carry_their_size(make_install, tmp_path):
+    _, prefix = make_install
+    (tmp_path / "versions.c").write_text(DESCRIPTOR_VERSIONS)
+    exe = tmp_path / "versions"
+    run(["cc", "-std=c11", str(tmp_path / "versions.c"), f"-I{prefix / 'include'}", str(prefix / "lib" / "libipx.a"),
+         "-pthread", "-lm", "-o", str(exe)])
+    assert "descriptor versions: ok" in run([str(exe)])
