@@ -121,16 +121,24 @@ EQUAL_FLOPS = ((1, 128), (4, 256), (16, 512), (64, 1024))
 @pytest.mark.parametrize("batch, size", [(8, 56), (32, 28), (128, 28), (256, 14)])
 def test_more_groups_at_equal_flops_never_speed_up_a_1x1_convolution(chip, dtype, batch, size):
     # where the dense layer fills the GPU (>= 6272 output positions); smaller layers are
-    # dominated by launch and wave quantisation of a few thread blocks
+    # dominated by launch and wave quantisation of a few thread blocks. Where both layers are
+    # compute-bound on CUDA cores, the grouped layer's smaller tiles can fill the last wave
+    # better (V100 fp32, batch 8 at 56x56: 392 blocks in 5 waves, 0.98 of the SMs, against
+    # 0.99): allowed, up to 2% (one wave in five is the coarsest quantisation in this sweep)
     for train in (False, True):
         times = [estimate(chip, Layer.conv(c, size, size, c, 1, g=g), batch=batch, dtype=dtype, train=train).time_s
                  for g, c in EQUAL_FLOPS]
-        assert all(b >= a * (1 - 1e-9) for a, b in zip(times, times[1:])), (chip, dtype, batch, size, train, times)
+        assert all(b >= a * 0.98 for a, b in zip(times, times[1:])), (chip, dtype, batch, size, train, times)
 
 
-# ShuffleNet V2 (Ma et al., ECCV 2018, arXiv:1807.11164) Table 2, GPU batches/s of a stack of
-# 1x1 group convolutions at 56x56 at equal FLOPs, GTX 1080 Ti with cuDNN 7.0, columns x1 and
-# x4 (channels c for x1, 2c for x4). Figures recalled from the paper (unverified here).
+# ShuffleNet V2 (Ma et al., ECCV 2018, arXiv:1807.11164) Table 2, the Guideline 2 experiment
+# (Table 1 is Guideline 1's input/output channel ratios at equal FLOPs; reading notes that follow
+# the paper's numbering: blog.csdn.net/weixin_43711554/article/details/109050137): GPU batches/s
+# of a stack of 1x1 group convolutions on 56x56 maps at equal FLOPs as g grows, GTX 1080 Ti with
+# cuDNN 7.0. Columns x1 / x2 / x4 scale the FLOPs, so x4 doubles the channels (FLOPs ~ c^2 / g):
+# rows (g: c for x1, batches/s at x1, at x4). UNVERIFIED: recalled, not re-read: every copy of
+# the paper the search corpora hold returns only its opening (the table is an image in the
+# translations), so neither these figures nor their c column were checked against the table.
 SHUFFLENET_V2_TABLE2 = {1: (128, 2451, 437), 2: (180, 1725, 341), 4: (256, 1026, 338), 8: (360, 634, 230)}
 
 

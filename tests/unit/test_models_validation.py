@@ -70,9 +70,11 @@ ROWS = (
     Row("ResNeXt-101 32x4d inference", "v100", "resnext101_32x4d", 256, False, 1746, NV.format("resnext101-32x4d"), (-0.35, 0.35)),
     Row("EfficientNet-B0 inference", "v100", "efficientnet_b0", 256, False, 6176, NV.format("efficientnet"), (-0.35, 0.35)),
     Row("EfficientNet-B0 inference", "a100-80gb", "efficientnet_b0", 256, False, 10239, NV.format("efficientnet"), (0.35, 0.8),
-        "model too fast: cuDNN 8.1's depthwise and PyTorch 1.9's channels-last batch-norm / element-wise kernels reach "
-        "less of the A100's bandwidth than the measured rates the model uses (cuDNN 9.2 depthwise on an RTX 3080, "
-        "STREAM-like 0.9): no per-kernel A100 measurement found; scripts/calibrate_gpu.py's sweeps measure them"),
+        "model too fast: element-wise kernels stream at a measured 0.79 of the A100's peak (a PyTorch multiply on "
+        "33.6 MB, mli/transformers-benchmarks), but EfficientNet's channels-last batch-norm, SiLU and squeeze-excite "
+        "pooling kernels and cuDNN 8.1's depthwise kernels have no A100 measurement (depthwise: an RTX 3080's rate); "
+        "missing: those kernels' own rates, e.g. bytes in flight per SM limiting a 2.27x-bandwidth, 1.35x-SM chip "
+        "(Little's law); scripts/calibrate_gpu.py's sweeps measure them"),
     Row("ResNet-50 inference, batch 1", "v100", "resnet50", 1, False, 78, NV.format("resnet50v1.5"), (5.0, 20.0),
         "published latency is PyTorch eager dispatch (~13 ms), not the GPU: outside the model's scope"),
     Row("ResNeXt-101 inference, batch 1", "v100", "resnext101_32x4d", 1, False, 43, NV.format("resnext101-32x4d"), (5.0, 20.0),
@@ -84,12 +86,12 @@ ROWS = (
     Row("ResNeXt-101 32x4d training", "v100", "resnext101_32x4d", 128, True, 587, NV.format("resnext101-32x4d"), (-0.35, 0.35)),
     Row("EfficientNet-B0 training", "v100", "efficientnet_b0", 128, True, 1301, NV.format("efficientnet"), (0.35, 0.7),
         "model too fast: backward batch-norm / SiLU / squeeze-excite kernels and cuDNN 8.1's depthwise backward "
-        "are costed at rates measured elsewhere (STREAM-like 0.83; cuDNN 9.2's 0.34); their 21.03 rates on a V100 "
-        "are not published"),
+        "are costed at rates measured on other kernels (a PyTorch multiply's 0.87 of peak; cuDNN 9.2's depthwise "
+        "backward on an RTX 3080, 0.34); missing: their own 21.03 rates on a V100, not published"),
     Row("ResNet-50 training", "a100-80gb", "resnet50", 256, True, 2470, NV.format("resnet50v1.5"), (-0.35, 0.35)),
     Row("ResNeXt-101 32x4d training", "a100-80gb", "resnext101_32x4d", 128, True, 1211, NV.format("resnext101-32x4d"), (-0.35, 0.35)),
     Row("EfficientNet-B0 training", "a100-80gb", "efficientnet_b0", 256, True, 2489, NV.format("efficientnet"), (0.6, 1.1),
-        "as above, and more on the A100 (the model's A100/V100 speed-up is 2.4x, published 1.9x)"),
+        "as above (the model's A100/V100 training speed-up is 2.14x, published 1.91x)"),
     # NVIDIA's 8-GPU tables (same READMEs): global batch = 8 x the per-GPU batch above
     Row("ResNet-50 training, 8 GPUs", "dgx-1-v100", "resnet50", 2048, True, 8322, NV.format("resnet50v1.5") + ", DGX-1 (8x V100 16GB)", (-0.35, 0.35)),
     Row("ResNet-50 training, 8 GPUs", "dgx-a100", "resnet50", 2048, True, 16621, NV.format("resnet50v1.5") + ", DGX A100 (8x A100 80GB)", (-0.35, 0.35)),
@@ -286,10 +288,12 @@ def efficientnet_speedup(mode: str) -> float:
 
 @pytest.mark.parametrize("mode", ["inference", "training"])
 def test_efficientnet_a100_over_v100_speedup(mode):
-    # model 2.35x / 2.41x against published 1.66x / 1.91x: the A100's memory-bound kernels
-    # (batch norm, SiLU, squeeze-excite, depthwise) reach less of its bandwidth than the model's rates
+    # model 2.07x / 2.14x against published 1.66x / 1.91x. Element-wise kernels gain 2.06x from
+    # V100 to A100 80GB in one harness (mli/transformers-benchmarks, in the chip files) where the
+    # peak bandwidth ratio is 2.27x; the rest of the gap is in kernels without an A100 measurement
+    # (channels-last batch norm, squeeze-excite pooling, cuDNN's depthwise)
     published = EFFICIENTNET_A100_OVER_V100[mode][0]
-    assert 0.2 <= error(efficientnet_speedup(mode), published) <= 0.5
+    assert 0.05 <= error(efficientnet_speedup(mode), published) <= 0.35
 
 
 def test_grouped_resnext_penalty_on_the_same_gpu():
