@@ -111,9 +111,12 @@ def _pool() -> engine.Pool:
 
 def _handle(input, weight, bias, stride, padding, dilation, groups) -> engine.Conv2d:
     """The engine convolution for these weights and this input shape, packed once."""
-    key = (tuple(input.shape), weight.data_ptr(), weight._version, tuple(weight.shape),
-           None if bias is None else (bias.data_ptr(), bias._version),
-           tuple(stride), tuple(padding), tuple(dilation), groups, get_workers())
+    try:
+        key = (tuple(input.shape), weight.data_ptr(), weight._version, tuple(weight.shape),
+               None if bias is None else (bias.data_ptr(), bias._version),
+               tuple(stride), tuple(padding), tuple(dilation), groups, get_workers())
+    except RuntimeError:  # tensors made under torch.inference_mode() have no version counter
+        key = None
     with _cache_lock:
         entry = _handles.get(key)
         if entry is not None:
@@ -121,7 +124,7 @@ def _handle(input, weight, bias, stride, padding, dilation, groups) -> engine.Co
             return entry[2]
     conv = engine.Conv2d(_numpy(weight), None if bias is None else _numpy(bias), tuple(input.shape),
                          tuple(stride), _padding4(padding), tuple(dilation), groups, pool=_pool())
-    if weight.is_contiguous():  # else weight.contiguous() was a temporary: nothing to key on
+    if key is not None and weight.is_contiguous():  # else a temporary copy: nothing to key on
         with _cache_lock:
             _handles[key] = (weight, bias, conv)
             while len(_handles) > _MAX_HANDLES:

@@ -185,3 +185,20 @@ def test_torchvision_model_converts_and_matches():
 def test_importing_ipuexplore_does_not_import_torch():
     code = "import sys, ipuexplore, ipuexplore.engine, ipuexplore.networks; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_weights_changed_in_place_are_repacked():
+    x, w, b, stride, pad, dil, g = make("depthwise")
+    first = torch.ops.ipuexplore.conv2d(x, w, b, stride, pad, dil, g)
+    with torch.no_grad():
+        w.mul_(2)  # as an optimizer step does
+        b.mul_(2)
+    torch.testing.assert_close(torch.ops.ipuexplore.conv2d(x, w, b, stride, pad, dil, g), 2 * first,
+                               rtol=1e-4, atol=1e-4)
+
+
+def test_weights_made_under_inference_mode():
+    with torch.inference_mode():
+        x, w, b, stride, pad, dil, g = make("grouped")
+        torch.testing.assert_close(torch.ops.ipuexplore.conv2d(x, w, b, stride, pad, dil, g),
+                                   reference(x, w, b, stride, pad, dil, g), rtol=1e-4, atol=1e-4)
