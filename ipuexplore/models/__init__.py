@@ -9,7 +9,11 @@
 One module per family (``ipu``, ``gpu``, ``cpu``) over a shared roofline core
 (``roofline``) and a shared decomposition of layers into passes (``work``). Training costs
 forward, backward-data and backward-weights each on its own (``Estimate.phases``) and
-reports the activation bytes kept for the backward pass.
+reports the activation bytes kept for the backward pass. Every estimate carries its
+``plan`` (``plan.Plan``). A whole network's step on a chip or a system (memory plan,
+recomputation, pipelining, gradient accumulation, weight update, all-reduce, host I/O) is
+``netplan.network_step``; the all-reduce is ``collectives``; serialising a layer too big for
+an IPU is ``serialise``.
 """
 
 from __future__ import annotations
