@@ -180,3 +180,29 @@ def test_pinned_replicas_leave_the_planner_only_stages_that_fit_the_system():
                                 pins=Pins(replicas=16, micro_batch=2, recompute=True))
     assert (step.plan.replicas, step.plan.pipeline_stages, step.plan.micro_batch) == (16, 1, 2)
     assert step.plan.recompute and step.plan.ipus == 16
+
+
+def test_step_terms_hand_computed_host_io_weight_update_norm_reduction():
+    layers = [Layer.conv(64, 56, 56, 64, 3, pad=1, name="c"), Layer.norm(64, 56, 56, name="bn")]
+    s = MK1.spec
+    sync = s.sync_cycles / (s.clock_ghz * 1e9)
+    step = netplan.network_step(MK1, layers, 4, "fp16", True, image_elems=3 * 224 * 224)
+    # Mk1 (Poplar 1.x, no I/O tiles): 8-bit images over the host link, a phase of its own
+    io = 4 * 3 * 224 * 224 / (s.streaming_bw_gb_s * 1e9)
+    assert step.terms["host_io_s"].value == pytest.approx(io)
+    # optimizer: read weights, gradients, momentum; write weights, momentum; one sync
+    w = 64 * 64 * 9 * 2 + 2 * 64 * 2  # conv weights + the norm's scale and shift, fp16
+    assert step.terms["weight_update_s"].value == pytest.approx(5 * w / (s.sram_bw_tb_s * 1e12) + sync)
+    # batch norm: 2 reductions (statistics forward, their gradients backward), each 2 syncs
+    # and 64 channels x 8 B over one tile's exchange port
+    norm = 2 * (2 * sync + 64 * 8 / (s.exchange_b_per_cycle_per_tile * s.clock_ghz * 1e9))
+    assert step.terms["norm_reduction_s"].value == pytest.approx(norm * step.plan.gradient_accumulation)
+    parts = ("layers_s", "recompute_s", "norm_reduction_s", "weight_update_s", "host_io_s")
+    assert step.time_s == pytest.approx(sum(step.terms[k].value for k in parts))
+    # Mk2/Bow overlap host I/O with compute (I/O tiles): only what exceeds the step counts
+    bow_chip = load_chip("ipu-bow")
+    bow = netplan.network_step(bow_chip, layers, 4, "fp16", True, image_elems=3 * 224 * 224)
+    io_bow = 4 * 3 * 224 * 224 / (bow_chip.spec.streaming_bw_gb_s * 1e9)
+    busy = sum(bow.terms[k].value for k in parts if k != "host_io_s")
+    assert bow.terms["host_io_s"].value == pytest.approx(max(0.0, io_bow - busy))
+    assert bow.time_s == pytest.approx(max(busy, io_bow))
