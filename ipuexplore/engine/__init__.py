@@ -21,7 +21,7 @@ Different objects may run in parallel. ``Pool.cancel()`` may be called from any 
 
 Modules: ``arguments`` and ``geometry`` (checks), ``stats``, ``memory`` (the memory limit),
 ``pool``, ``shared_pool``, ``conv`` (Conv2d), ``functional`` (conv2d, conv2d_backward),
-``peaks``, ``reference`` (numpy), ``paths`` (header and library for C programs).
+``conv_cache`` (the convolutions they keep between calls), ``peaks``, ``reference`` (numpy), ``paths`` (header and library for C programs).
 """
 
 from .conv import Conv2d

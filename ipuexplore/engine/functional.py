@@ -1,4 +1,6 @@
-"""``conv2d`` and ``conv2d_backward``: one call, torch.nn.functional's arguments."""
+"""``conv2d`` and ``conv2d_backward``: one call, torch.nn.functional's arguments; the
+convolutions they prepare are kept for the next call with the same geometry and weights
+(``conv_cache``)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import numpy as np
 from ..errors import InvalidParameter
 from .arguments import as_array
 from .conv import Conv2d
+from .conv_cache import CACHE
 from .pool import Pool
 from .shared_pool import run_on_a_pool
 
@@ -34,12 +37,18 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     if unbatched:
         arr = arr.reshape((1,) + arr.shape)
     w = as_array(weight, "weight", (4,))
+    b = None if bias is None else as_array(bias, "bias", (1,))
     _check_workers(pool, workers)
     if out is not None and unbatched:
         out = as_array(out, "out", (3,), writable=True)
         out = out.reshape((1,) + out.shape)
-    with Conv2d(w, bias, arr.shape, stride, padding, dilation, groups, pool=pool, algorithm=algorithm) as conv:
-        y = run_on_a_pool(lambda p: conv.run(arr, out, pool=p), conv.info["min_tile_bytes"], pool, workers)
+    key = CACHE.key(arr.shape, w.shape, weight, bias, stride, padding, dilation, groups, algorithm, False)
+    entry = CACHE.take(key, w, b, lambda: Conv2d(w, b, arr.shape, stride, padding, dilation, groups,
+                                                  algorithm=algorithm))
+    try:
+        y = run_on_a_pool(lambda p: entry.conv.run(arr, out, pool=p), entry.min_tile_bytes, pool, workers)
+    finally:
+        CACHE.give(entry)
     return y[0] if unbatched else y
 
 
@@ -54,7 +63,11 @@ def conv2d_backward(grad_output, input, weight, stride=1, padding=0, dilation=1,
     x = as_array(input, "input", (4,))
     w = as_array(weight, "weight", (4,))
     _check_workers(pool, workers)
-    with Conv2d(w, None, x.shape, stride, padding, dilation, groups, pool=pool, algorithm=algorithm,
-                backward=True) as conv:
-        return run_on_a_pool(lambda p: conv.backward(grad_output, x, out, pool=p),
-                             conv.info["min_tile_bytes"], pool, workers)
+    key = CACHE.key(x.shape, w.shape, weight, None, stride, padding, dilation, groups, algorithm, True)
+    entry = CACHE.take(key, w, None, lambda: Conv2d(w, None, x.shape, stride, padding, dilation, groups,
+                                                     algorithm=algorithm, backward=True))
+    try:
+        return run_on_a_pool(lambda p: entry.conv.backward(grad_output, x, out, pool=p), entry.min_tile_bytes,
+                             pool, workers)
+    finally:
+        CACHE.give(entry)

@@ -26,6 +26,9 @@ _shared_lock = threading.Lock()
 def shared_pool(workers: int | None = None) -> Pool:
     """The shared pool of ``workers`` workers (None: one per CPU), made on first use."""
     key = 0 if workers is None else as_int(workers, "workers", 1)
+    pool = _shared.get(key)  # the common case, without the lock
+    if pool is not None and not pool.closed:
+        return pool
     with _shared_lock:
         pool = _shared.get(key)
         if pool is None or pool.closed:
