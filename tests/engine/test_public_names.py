@@ -74,10 +74,11 @@ def test_contracts_engine_signatures_match_the_code():
             if name.startswith("."):
                 target = getattr(owner, name[1:])
             else:
-                head, _, attr = name.partition(".")
-                target = getattr(engine, head)
-                owner = owner or target
-                target = getattr(target, attr) if attr else target
+                parts = name.split(".")
+                target = engine
+                for part in parts[1:] if parts[0] == "engine" else parts:
+                    target = getattr(target, part)
+                    owner = owner or target
             sig = inspect.signature(target.__init__ if inspect.isclass(target) else target)
             assert _documented(params) == _params(sig), f"docs/CONTRACTS.md: {span}"
             checked += 1
