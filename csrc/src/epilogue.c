@@ -103,16 +103,17 @@ IPX_INLINE void epilogue_planes(IPX__EPILOGUE_PARAMS) {
                       sums ? sums + p : NULL);
 }
 
-/* One build per instruction set (vec.h's targets), chosen per call from the caller's ISA. */
-#define EPILOGUE_BUILD(isa, TARGET)                                        \
-    TARGET static void epilogue_##isa(IPX__EPILOGUE_PARAMS) {              \
-        epilogue_planes(out, residual, scale, sums, p0, p1, len, act);     \
+/* One build per instruction set (IPX_FOR_EACH_ISA, vec.h), chosen per call from the caller's
+   ISA. */
+#define EPILOGUE_BUILD(isa, ISA, TARGET, COPY_TARGET, WIDE, ...)                              \
+    TARGET static void epilogue_##isa(IPX__EPILOGUE_PARAMS) {                                \
+        epilogue_planes(out, residual, scale, sums, p0, p1, len, act);                       \
     }
-EPILOGUE_BUILD(portable, )
-EPILOGUE_BUILD(avx2, IPX_TARGET_AVX2)
-EPILOGUE_BUILD(avx512, IPX_TARGET_AVX512)
-static void (*const epilogue_by_isa[])(IPX__EPILOGUE_PARAMS) = {
-    [IPX_ISA_PORTABLE] = epilogue_portable, [IPX_ISA_AVX2] = epilogue_avx2, [IPX_ISA_AVX512] = epilogue_avx512};
+IPX_FOR_EACH_ISA(EPILOGUE_BUILD, )
+#undef EPILOGUE_BUILD
+#define EPILOGUE_ENTRY(isa, ISA, ...) [ISA] = epilogue_##isa,
+static void (*const epilogue_by_isa[IPX__ISA_COUNT])(IPX__EPILOGUE_PARAMS) = {IPX_FOR_EACH_ISA(EPILOGUE_ENTRY, )};
+#undef EPILOGUE_ENTRY
 
 void ipx__epilogue_apply(int32_t isa, IPX__EPILOGUE_PARAMS) {
     epilogue_by_isa[isa](out, residual, scale, sums, p0, p1, len, act);
