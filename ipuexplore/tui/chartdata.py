@@ -33,9 +33,10 @@ class Roofline:
     peak_flop_s: float
     levels: tuple[tuple[str, float], ...]  # (memory level, bandwidth B/s)
 
-    def line(self, bandwidth: float, ai) -> np.ndarray:
-        """FLOP/s reachable at each intensity in `ai` when data streams from a level at `bandwidth`."""
-        return np.array([attainable_flop_s(float(x), self.peak_flop_s, bandwidth) for x in np.ravel(ai)])
+    def line(self, bandwidth: float, intensities) -> np.ndarray:
+        """FLOP/s reachable at each arithmetic intensity (FLOP/B) when data streams from a
+        memory level at `bandwidth` (B/s): the roof of models/roofline.py."""
+        return np.array([attainable_flop_s(float(x), self.peak_flop_s, bandwidth) for x in np.ravel(intensities)])
 
     def ridge(self, bandwidth: float) -> float:
         return self.peak_flop_s / bandwidth

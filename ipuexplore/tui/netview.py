@@ -37,7 +37,7 @@ class Row:
     name: str
     shape: str
     flops: int  # per image, 2 x MACs
-    ai: float
+    arithmetic_intensity: float  # FLOP per byte
     time_a: float
     time_b: float
     bound_a: str

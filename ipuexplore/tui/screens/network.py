@@ -231,7 +231,7 @@ class NetworkScreen(Screen):
                 cells.append(Text(seconds(host_times[row.index]), style="cyan"))
             cells += [
                 Text(f"{row.flops * self.analysis.batch / 1e9:.3g}"),
-                Text(f"{row.ai:.3g}"),
+                Text(f"{row.arithmetic_intensity:.3g}"),
                 Text(row.bound_a), Text(row.bound_b), Text(row.shape, style="dim"),
             ]
             table.add_row(*cells, key=str(row.index))
@@ -349,7 +349,7 @@ class NetworkScreen(Screen):
         for row in netview.sort_rows(self._rows, self.sort_key):
             rows.append({
                 "index": row.index, "name": row.name, "shape": row.shape,
-                "flops_per_image": row.flops, "arithmetic_intensity": row.ai,
+                "flops_per_image": row.flops, "arithmetic_intensity": row.arithmetic_intensity,
                 f"{a}_time_s": row.time_a, f"{b}_time_s": row.time_b,
                 f"{a}_bound": row.bound_a, f"{b}_bound": row.bound_b,
                 "host_time_s": host_times[row.index] if host_times else None,

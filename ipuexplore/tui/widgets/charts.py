@@ -124,20 +124,20 @@ class RooflineChart(_SafePlot):
         plt.xscale("log")
         plt.yscale("log")
         ridges = [roof.ridge(bw) for _, bw in roof.levels if bw > 0]
-        ai = intensity_axis(ridges + ([point[0]] if point else []))
+        intensities = intensity_axis(ridges + ([point[0]] if point else []))
         ys: list[float] = []
         for (name, bw), colour in zip(roof.levels, LEVEL_COLOURS):
             if bw > 0:
-                line = list(roof.line(bw, ai) / 1e12)
+                line = list(roof.line(bw, intensities) / 1e12)
                 ys += line
-                plt.plot(list(ai), line, color=colour, marker="braille")
+                plt.plot(list(intensities), line, color=colour, marker="braille")
                 _key(legend, f"{name} {si(bw, 'B/s')}", colour)
         if point and point[0] > 0 and point[1] > 0 and math.isfinite(point[0]):
             plt.scatter([point[0]], [point[1] / 1e12], color="red", marker="●")
             _key(legend, f"layer: {point[0]:.3g} FLOP/B, {point[1] / 1e12:.3g} TFLOP/s", "red", "●")
         if ys:
             _yticks(plt, ys)
-        xt = log_ticks(float(ai[0]), float(ai[-1]), 6)
+        xt = log_ticks(float(intensities[0]), float(intensities[-1]), 6)
         if len(xt) >= 2:
             plt.xticks(xt, [_tick_label(t) for t in xt])
         return legend
