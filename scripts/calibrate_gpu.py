@@ -7,7 +7,7 @@
 
 Sweeps (``--sweep``, default all):
 
-- ``conv``: 3x3 stride-1 convolutions of the engine benchmarks' shapes A/B/C (issue 3) at every
+- ``conv``: 3x3 stride-1 convolutions of the engine benchmarks' shapes A/B/C (tests/benchmarks/test_conv_bench.py) at every
   channels-per-group value that divides the channels, forward.
 - ``depthwise``: EfficientNet's depthwise shapes (3x3 and 5x5, stride 1 and 2), forward and
   forward + backward: the achieved fraction of DRAM bandwidth is what the spec fields
@@ -42,7 +42,7 @@ from ipuexplore.hardware import Chip, load_chip  # noqa: E402
 from ipuexplore.layers import Layer  # noqa: E402
 from ipuexplore.models import estimate  # noqa: E402
 
-# (name, batch, channels, size): issue 3's benchmark shapes, so CPU and GPU tables line up
+# (name, batch, channels, size): the engine benchmarks' shapes, so CPU and GPU tables line up
 SHAPES = (("A", 8, 256, 14), ("B", 8, 128, 28), ("C", 32, 64, 56))
 GROUP_SIZES = (1, 2, 4, 8, 16, 32, 64, None)  # None: dense
 # EfficientNet-B0's spatial stages at 224 px: (expanded channels, input size, kernel, stride)

@@ -4,8 +4,9 @@
     PYTHONPATH=. python scripts/fit_host_model.py --reps 3   # quicker, noisier
     PYTHONPATH=. python scripts/fit_host_model.py --runs 5   # each layer: median of 5 bests
 
-Times ``ipuexplore.engine.conv2d`` forward (fp32, 3x3, pad 1) on issue 3's shapes A (n=8,
-c=k=256, 14x14), B (n=8, c=k=128, 28x28) and C (n=32, c=k=64, 56x56) at every power-of-two
+Times ``ipuexplore.engine.conv2d`` forward (fp32, 3x3, pad 1) on the engine benchmarks'
+shapes (tests/benchmarks/test_conv_bench.py) A (n=8, c=k=256, 14x14), B (n=8, c=k=128,
+28x28) and C (n=32, c=k=64, 56x56) at every power-of-two
 number of channels per group and dense, best of ``--reps`` on all of the pool's workers (with
 ``--runs N``, the median of N such bests taken in N passes over the layers, which a shared
 machine's bursts of load move far less). For

@@ -1,4 +1,4 @@
-"""Engine speed race (issue 3): three 3x3 layer shapes at 1..64 channels per group and dense,
+"""Engine speed race: three 3x3 layer shapes at 1..64 channels per group and dense,
 forward and backward, for the engine's direct kernels, its GEMM lowering, the numpy
 reference, and PyTorch in NCHW and channels_last, grouped so that each shape, group size and
 pass compares side by side. GFLOP/s (2 x MACs), GB/s (compulsory bytes) and % of the host

@@ -1,4 +1,4 @@
-"""Analysing the biggest network on every chip must stay interactive: under 100 ms (issue 5)."""
+"""Analysing the biggest network on every chip must stay interactive: under 100 ms."""
 
 import time
 

@@ -1,5 +1,5 @@
 """Hostile use of the Python engine API: random and absurd arguments (hypothesis), huge sizes,
-the memory limit, NaN/Inf, and concurrent use from many threads (issue 7)."""
+the memory limit, NaN/Inf, and concurrent use from many threads."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Untrusted chip spec (TOML) and ONNX files end to end (issue 7, item 5): malformed, truncated,
+"""Untrusted chip spec (TOML) and ONNX files end to end: malformed, truncated,
 huge, wrong units or types, negative values. Each gives one ValueError line naming the file and
 the problem; the CLI (`layer --hw-file`, `net FILE.onnx`, `net --hw-file`) exits 2 with exactly
 that line on stderr; the explorer's network view shows it. Mutation tests (hypothesis) check that
