@@ -17,6 +17,46 @@ import time
 import torch
 
 
+def interplay(runs: int, workers_list: list[int]) -> None:
+    """How much each side's spinning threads slow the other: a MobileNetV2 depthwise layer
+    on the engine (batch 4, 144 channels, 56x56) idle vs right after a PyTorch 1x1 conv, and
+    the PyTorch conv idle vs right after the engine. Medians over runs."""
+    import torch.nn.functional as F
+
+    import ipuexplore.torch as ipt
+
+    x = torch.randn(4, 144, 56, 56)
+    w_dw, w_pw = torch.randn(144, 1, 3, 3), torch.randn(144, 144, 1, 1)
+
+    def engine():
+        torch.ops.ipuexplore.conv2d(x, w_dw, None, [1, 1], [1, 1], [1, 1], 144)
+
+    def pointwise():
+        F.conv2d(x, w_pw)
+
+    def clock(fn, before=None):
+        if before is None:
+            time.sleep(0.02)  # every thread of both pools idle (asleep) first
+        else:
+            before()
+        t = time.perf_counter()
+        fn()
+        return time.perf_counter() - t
+
+    with torch.inference_mode():
+        for workers in workers_list:
+            ipt.set_workers(workers)
+            engine(), pointwise()  # pack, warm
+            cases = {"engine idle": (engine, None), "engine after torch": (engine, pointwise),
+                     "torch idle": (pointwise, None), "torch after engine": (pointwise, engine)}
+            times = {name: [] for name in cases}
+            for _ in range(runs):
+                for name, (fn, before) in cases.items():
+                    times[name].append(clock(fn, before))
+            print(f"engine workers {workers}: " + ", ".join(
+                f"{name} {statistics.median(t) * 1e3:.2f} ms" for name, t in times.items()))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="mobilenet_v2")
@@ -26,7 +66,11 @@ def main():
     ap.add_argument("--runs", type=int, default=15)
     ap.add_argument("--workers", default="1,2", help="engine worker counts to try (comma-separated)")
     ap.add_argument("--preload", default=None, help="module to import before torchvision")
+    ap.add_argument("--interplay", action="store_true", help="time one depthwise layer against a torch op instead")
     args = ap.parse_args()
+    if args.interplay:
+        torch.set_num_threads(args.threads)
+        return interplay(args.runs, [int(w) for w in args.workers.split(",")])
     if args.preload:
         importlib.import_module(args.preload)
     import torchvision
