@@ -167,13 +167,17 @@ typedef enum ipx_activation {
 } ipx_activation;
 
 /// What a forward run does to each output before it leaves the worker that computed it (in
-/// the write phase of the block's superstep): output = act(conv + bias + residual).
-/// Zero-initialise: no residual, IPX_ACTIVATION_NONE.
+/// the write phase of the block's superstep): output = act(conv + bias + residual), and
+/// optionally each output channel's sum (a global average pool's, e.g. squeeze-excite's).
+/// Zero-initialise: no residual, IPX_ACTIVATION_NONE, no sums.
 typedef struct ipx_conv_epilogue {
     int32_t activation;    ///< an ::ipx_activation
     const float* residual; ///< NULL, or n*k*p*q floats (NCHW) added before the activation;
                            ///< must not overlap input or output
     size_t residual_len;   ///< floats in residual; must equal the output's
+    float* channel_sums;   ///< NULL, or n*k floats: [image][channel] sum of the outputs
+                           ///< (summed by blocks in any order: the last bits may vary by run)
+    size_t channel_sums_len; ///< floats in channel_sums; must equal n*k
 } ipx_conv_epilogue;
 
 /// Shape and operation of ipx_epilogue_run(). Zero-initialise, then set every field.
@@ -341,7 +345,7 @@ IPX_API ipx_status ipx_conv_run(ipx_conv_t conv, ipx_pool_t pool, const float* i
 /// bias + residual). epilogue NULL is ipx_conv_run(). Sigmoid and SiLU use a polynomial exp
 /// (relative error about 1e-7) of an argument clamped to +-87.
 /// @retval as ipx_conv_run(), and IPX_STATUS_UNSUPPORTED (activation not an ::ipx_activation),
-///         IPX_STATUS_INVALID_BUFFER_SIZE (residual_len != output_len).
+///         IPX_STATUS_INVALID_BUFFER_SIZE (residual_len != output_len, channel_sums_len != n*k).
 /// Thread-safety: as ipx_conv_run().
 IPX_API ipx_status ipx_conv_run_fused(ipx_conv_t conv, ipx_pool_t pool, const float* input,
                                       size_t input_len, float* output, size_t output_len,

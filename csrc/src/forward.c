@@ -45,6 +45,7 @@ typedef struct forward_pass {
     float* output;
     const float* residual; /* epilogue (ipx_conv_run_fused): added before the activation */
     int32_t activation;
+    float* channel_sums;   /* and each channel's sum, added to by every block of the channel */
 } forward_pass;
 
 /* Exchange phase: block s->block from its index (channel blocks innermost, so consecutive
@@ -75,6 +76,17 @@ static void forward_exchange(const ipx__pass* pass, ipx__step* s) {
     s->w_key = w_key;
 }
 
+/* *dst += v for a float other workers add to at the same time (compare-and-swap on its bits). */
+static void add_float(float* dst, float v) {
+    uint32_t old = __atomic_load_n((uint32_t*)dst, __ATOMIC_RELAXED), sum_bits;
+    do {
+        float f;
+        memcpy(&f, &old, sizeof f);
+        f += v;
+        memcpy(&sum_bits, &f, sizeof sum_bits);
+    } while (!__atomic_compare_exchange_n((uint32_t*)dst, &old, sum_bits, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+}
+
 static void forward_compute(const ipx__pass* pass, ipx__step* s) {
     const forward_pass* fp = (const forward_pass*)pass;
     const struct ipx_conv* cv = fp->cv;
@@ -83,14 +95,17 @@ static void forward_compute(const ipx__pass* pass, ipx__step* s) {
     const int64_t kreal = ipx__min(b->kb, cv->kg - b->k0); /* real channels per group */
     const uint64_t kout = (uint64_t)(b->gb * kreal);
     const uint64_t pix = (uint64_t)(b->pb * cv->q);
-    if (fp->residual != NULL || fp->activation != IPX_ACTIVATION_NONE) {
+    if (fp->residual != NULL || fp->activation != IPX_ACTIVATION_NONE || fp->channel_sums != NULL) {
         /* Write phase, continued: the block's output rows are still in this worker's cache
            (a channel's pb rows are contiguous in NCHW). */
         for (int64_t j = 0; j < b->gb; j++)
             for (int64_t kk = 0; kk < kreal; kk++) {
-                const int64_t off = ((b->n * cv->d.k + (b->g0 + j) * cv->kg + b->k0 + kk) * cv->p + b->p0) * cv->q;
-                ipx__epilogue_apply(cv->isa, fp->output + off, fp->residual ? fp->residual + off : NULL, NULL, NULL,
-                                    0, 1, (int64_t)pix, fp->activation);
+                const int64_t plane = b->n * cv->d.k + (b->g0 + j) * cv->kg + b->k0 + kk;
+                const int64_t off = (plane * cv->p + b->p0) * cv->q;
+                float sum = 0.0f;
+                ipx__epilogue_apply(cv->isa, fp->output + off, fp->residual ? fp->residual + off : NULL, NULL,
+                                    fp->channel_sums ? &sum : NULL, 0, 1, (int64_t)pix, fp->activation);
+                if (fp->channel_sums) add_float(fp->channel_sums + plane, sum);
             }
         s->stats->bytes_in += fp->residual ? 4u * kout * pix : 0;
     }
@@ -106,7 +121,9 @@ static ipx_status run_forward(ipx_conv_t conv, const struct ipx_conv* cv, ipx_po
     if (input_len != want_input || output_len != want_output) return IPX_STATUS_INVALID_BUFFER_SIZE;
     if (epilogue != NULL && (epilogue->activation < IPX_ACTIVATION_NONE || epilogue->activation > IPX_ACTIVATION_HARDSWISH))
         return IPX_STATUS_UNSUPPORTED;
-    if (epilogue != NULL && epilogue->residual != NULL && epilogue->residual_len != output_len)
+    if (epilogue != NULL && ((epilogue->residual != NULL && epilogue->residual_len != output_len) ||
+                             (epilogue->channel_sums != NULL &&
+                              epilogue->channel_sums_len != (size_t)(cv->d.n * cv->d.k))))
         return IPX_STATUS_INVALID_BUFFER_SIZE;
     ipx_status status = ipx__acquire_pair(conv, pool);
     if (status != IPX_STATUS_SUCCESS) return status;
@@ -116,7 +133,9 @@ static ipx_status run_forward(ipx_conv_t conv, const struct ipx_conv* cv, ipx_po
         .cv = cv, .input = input, .output = output,
         .residual = epilogue ? epilogue->residual : NULL,
         .activation = epilogue ? epilogue->activation : IPX_ACTIVATION_NONE,
+        .channel_sums = epilogue ? epilogue->channel_sums : NULL,
     };
+    if (fp.channel_sums) memset(fp.channel_sums, 0, (size_t)(cv->d.n * cv->d.k) * sizeof(float));
     status = make_plan(cv, pool, &fp.plan);
     fp.pass.blocks = fp.plan.blocks;
     status = ipx__pool_run_pass(&fp.pass, status);

@@ -39,6 +39,7 @@ static int check_fused(ipx_pool_t pool, int64_t c, int64_t k, int64_t g, int64_t
     size_t in_len = (size_t)(2 * c * hw * hw), w_len = (size_t)(k * (c / g) * rs * rs), out_len = (size_t)(2 * k * hw * hw);
     float *x = malloc(in_len * 4), *w = malloc(w_len * 4), *bias = malloc((size_t)k * 4);
     float *y = malloc(out_len * 4), *z = malloc(out_len * 4), *res = malloc(out_len * 4);
+    float* sums = malloc((size_t)(2 * k) * 4);
     for (size_t i = 0; i < in_len; i++) x[i] = frand(&seed);
     for (size_t i = 0; i < w_len; i++) w[i] = frand(&seed);
     for (int64_t i = 0; i < k; i++) bias[i] = frand(&seed);
@@ -50,7 +51,8 @@ static int check_fused(ipx_pool_t pool, int64_t c, int64_t k, int64_t g, int64_t
     for (int act = IPX_ACTIVATION_NONE; act <= IPX_ACTIVATION_HARDSWISH; act++)
         for (int with_res = 0; with_res <= 1; with_res++) {
             ipx_conv_epilogue e = {.activation = act, .residual = with_res ? res : NULL,
-                                   .residual_len = with_res ? out_len : 0};
+                                   .residual_len = with_res ? out_len : 0, .channel_sums = sums,
+                                   .channel_sums_len = (size_t)(2 * k)};
             if (ipx_conv_run_fused(conv, pool, x, in_len, z, out_len, &e) != IPX_STATUS_SUCCESS) {
                 failures++;
                 continue;
@@ -64,13 +66,25 @@ static int check_fused(ipx_pool_t pool, int64_t c, int64_t k, int64_t g, int64_t
                     break;
                 }
             }
+            for (int64_t plane = 0; plane < 2 * k; plane++) {
+                double want = 0;
+                for (int64_t i = 0; i < hw * hw; i++) want += z[plane * hw * hw + i];
+                if (fabs(sums[plane] - want) > 1e-5 * (fabs(want) + (double)(hw * hw))) {
+                    printf("FAIL fused sums c=%lld act %d plane %lld: %g vs %g\n", (long long)c, act,
+                           (long long)plane, sums[plane], want);
+                    failures++;
+                    break;
+                }
+            }
         }
     ipx_conv_epilogue bad = {.activation = 42};
     if (ipx_conv_run_fused(conv, pool, x, in_len, z, out_len, &bad) != IPX_STATUS_UNSUPPORTED) failures++;
     bad = (ipx_conv_epilogue){.residual = res, .residual_len = out_len - 1};
     if (ipx_conv_run_fused(conv, pool, x, in_len, z, out_len, &bad) != IPX_STATUS_INVALID_BUFFER_SIZE) failures++;
+    bad = (ipx_conv_epilogue){.channel_sums = sums, .channel_sums_len = (size_t)k};
+    if (ipx_conv_run_fused(conv, pool, x, in_len, z, out_len, &bad) != IPX_STATUS_INVALID_BUFFER_SIZE) failures++;
     ipx_conv_destroy(conv);
-    free(x), free(w), free(bias), free(y), free(z), free(res);
+    free(x), free(w), free(bias), free(y), free(z), free(res), free(sums);
     return failures;
 }
 

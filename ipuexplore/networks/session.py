@@ -459,8 +459,8 @@ def _conv_runner(step: _Step, batch: int, pool, engine, sums: np.ndarray | None 
     in_shape, out_shape = conv.input_shape, conv.output_shape
 
     def convolve(args, out, residual):
-        if fused is not None:
-            fused(args[0].reshape(in_shape), out.reshape(out_shape), residual)
+        if fused is not None:  # sums too, in the write phase
+            fused(args[0].reshape(in_shape), out.reshape(out_shape), residual, sums)
         else:
             conv.run(args[0].reshape(in_shape), out.reshape(out_shape))
             post(out, residual)
@@ -470,7 +470,7 @@ def _conv_runner(step: _Step, batch: int, pool, engine, sums: np.ndarray | None 
 
     def run(args, out, residual):
         convolve(args, out, residual)
-        if sums is not None:
+        if sums is not None and fused is None:
             channel_sums(args, out, residual)
 
     def parts(args, out, residual):
@@ -478,10 +478,12 @@ def _conv_runner(step: _Step, batch: int, pool, engine, sums: np.ndarray | None 
         name = "linear" if l.kind is LayerKind.LINEAR else (
             "depthwise" if l.g == l.c and l.g > 1 else "grouped" if l.g > 1 else "dense") + f" {l.r}x{l.s}"
         act = post.describe(residual is not None)
-        pieces = [(f"conv {name}" + (f" + {act}" if act != "none" and fused is not None else ""), convolve)]
-        if fused is None and act != "none":  # the epilogue's own pass, timed apart
-            pieces = [(f"conv {name}", lambda a, o, r: conv.run(a[0].reshape(in_shape), o.reshape(out_shape))),
-                      (f"epilogue {act}", lambda a, o, r: post(o, r))]
+        if fused is not None:
+            extras = ([act] if act != "none" else []) + (["pool"] if sums is not None else [])
+            return [(" + ".join([f"conv {name}", *extras]), convolve)]
+        pieces = [(f"conv {name}", lambda a, o, r: conv.run(a[0].reshape(in_shape), o.reshape(out_shape)))]
+        if act != "none":  # the epilogue's own pass, timed apart
+            pieces.append((f"epilogue {act}", lambda a, o, r: post(o, r)))
         return pieces + ([("squeeze-excite pool", channel_sums)] if sums is not None else [])
 
     run.conv = conv
