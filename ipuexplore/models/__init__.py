@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from types import MappingProxyType
+from typing import NamedTuple
 
 from ipuexplore.hardware import Chip, load_chip
 from ipuexplore.layers import Layer, dtype_bytes
@@ -73,6 +74,31 @@ def estimate(
 
 def device_estimate(chip: Chip, layer: Layer, batch: int, dtype: str, train: bool) -> Estimate:
     """One chip running the whole ``batch``; on an IPU a layer that does not fit is serialised."""
+    c = device_phases(chip, layer, batch, dtype, train)
+    return _combine(chip, c.described, batch, dtype, train, c.phases, c.fits, c.working, c.capacity, c.kept,
+                    plan=c.plan, extra=c.extra)
+
+
+class Costed(NamedTuple):
+    """A layer's phases on one chip and what an Estimate reports beside them."""
+
+    phases: tuple[Phase, ...]
+    fits: bool
+    working: float
+    capacity: float
+    kept: float
+    plan: Plan
+    described: str
+    extra: dict | None = None
+
+    @property
+    def time_s(self) -> float:
+        return sum(p.time_s for p in self.phases)
+
+
+def device_phases(chip: Chip, layer: Layer, batch: int, dtype: str, train: bool) -> Costed:
+    """``device_estimate``'s phases without the Estimate around them (a network's planner
+    sums thousands of them and reads only their times)."""
     works, kept, working, described = _layer_work(layer, batch, dtype, train)
     if chip.family == "ipu":
         capacity = ipu.capacity_bytes(chip)
@@ -81,34 +107,32 @@ def device_estimate(chip: Chip, layer: Layer, batch: int, dtype: str, train: boo
             serial = serialise.split(layer, batch, dtype, train, capacity)
             if serial is not None:
                 return _serialised(chip, layer, batch, dtype, train, serial, capacity)
-        phases = [ipu.cost(chip, w, dtype, in_sram=fits) for w in works]
+        phases = tuple(ipu.cost(chip, w, dtype, in_sram=fits) for w in works)
     elif chip.family == "gpu":
         capacity = gpu.capacity_bytes(chip)
         fits = working <= capacity
         l2_resident = working <= gpu.l2_bytes(chip)
-        phases = [gpu.cost(chip, w, dtype, l2_resident=l2_resident) for w in works]
+        phases = tuple(gpu.cost(chip, w, dtype, l2_resident=l2_resident) for w in works)
     else:
         capacity = cpu.capacity_bytes(chip)
         fits = working <= capacity
-        phases = [cpu.cost(chip, w, dtype) for w in works]
-    plan = Plan(1, 1, 1, batch, 1, False, fits)
-    return _combine(chip, described, batch, dtype, train, phases, fits, working, capacity, kept, plan=plan)
+        phases = tuple(cpu.cost(chip, w, dtype) for w in works)
+    return Costed(phases, fits, working, capacity, kept, Plan(1, 1, 1, batch, 1, False, fits), described)
 
 
-def _serialised(chip, layer, batch, dtype, train, serial: "serialise.Serial", capacity) -> Estimate:
+def _serialised(chip, layer, batch, dtype, train, serial: "serialise.Serial", capacity) -> Costed:
     """The layer run as ``serial.pieces`` pieces one after another (poplibs serialises a
     convolution's batch or output channels when its temporaries exceed the memory given to it)."""
-    parts = [(device_estimate(chip, piece, m, dtype, train), n) for piece, m, n in serial.parts]
+    parts = [(device_phases(chip, piece, m, dtype, train), n) for piece, m, n in serial.parts]
     first = parts[0][0]
-    phases = [
-        _scaled(first_phase, [(e.phases[i], n) for e, n in parts])
+    phases = tuple(
+        _scaled(first_phase, [(c.phases[i], n) for c, n in parts])
         for i, first_phase in enumerate(first.phases)
-    ]
-    kept = sum(e.activation_bytes_kept * n for e, n in parts)
+    )
+    kept = sum(c.kept * n for c, n in parts)
     plan = Plan(1, 1, 1, serial.micro_batch, serial.pieces, False, first.fits)
     extra = {"serialised_pieces": Term(float(serial.pieces), "pieces", serial.why)}
-    return _combine(chip, layer.describe(), batch, dtype, train, phases, first.fits, first.working_set_bytes,
-                    capacity, kept, plan=plan, extra=extra)
+    return Costed(phases, first.fits, first.working, capacity, kept, plan, layer.describe(), extra)
 
 
 def _replicated(chip, layer, batch, dtype, train, pins: Pins) -> Estimate:

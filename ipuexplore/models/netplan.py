@@ -34,15 +34,16 @@ import bisect
 import itertools
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 from types import MappingProxyType
-from typing import Mapping, Sequence
+from typing import Mapping, NamedTuple, Sequence
 
 from ipuexplore.hardware import Chip, IpuSpec
 from ipuexplore.layers import Layer, LayerKind, dtype_bytes
 
-from . import collectives, device_estimate, ipu
+from . import collectives, device_phases, ipu
 from .plan import Pins, Plan
-from .result import BOUNDS, Term
+from .result import BOUNDS, COST_CACHE_SIZE, Term, bound_of
 from .work import activation_bytes_kept
 
 # Code, vertex state and exchange programs per tile for each pass of each layer (a compute
@@ -89,30 +90,100 @@ class Step:
         }
 
 
-@dataclass
-class _Net:
-    """Per-layer quantities the planner reuses, and a cache of estimates by (shape, batch)."""
+class _Cost(NamedTuple):
+    """What the planner reads of a layer's estimate: its time and the time per bound."""
 
-    chip: Chip
-    layers: Sequence[Layer]
-    keys: list[tuple]
-    dtype: str
-    train: bool
+    time_s: float
+    bound: str
+    time_by_bound: dict[str, float]
+
+
+def _cost(costed) -> _Cost:
+    by_bound = dict.fromkeys(BOUNDS, 0.0)
+    time_s = 0.0
+    for p in costed.phases:
+        time_s += p.time_s
+        for k, v in p.time_by_bound.items():
+            by_bound[k] += v
+    return _Cost(time_s, bound_of(by_bound), by_bound)
+
+
+@dataclass(frozen=True)
+class Shapes:
+    """A network's layers grouped by shape, so that each shape is costed once per
+    micro-batch: layer i has shape ``kind[i]``; shape k is first seen at layer ``first[k]``
+    and ``count[k]`` layers have it."""
+
+    first: tuple[int, ...]
+    count: tuple[int, ...]
+    kind: tuple[int, ...]
+
+    @classmethod
+    def of(cls, layers: Sequence[Layer], keys: Sequence[tuple] | None = None) -> Shapes:
+        """``keys``: the layers' shape keys (default: every field a cost model reads)."""
+        keys = keys if keys is not None else [_key(l) for l in layers]
+        index: dict[tuple, int] = {}
+        first, count, kind = [], [], []
+        for i, key in enumerate(keys):
+            k = index.setdefault(key, len(index))
+            if k == len(first):
+                first.append(i)
+                count.append(0)
+            count[k] += 1
+            kind.append(k)
+        return cls(tuple(first), tuple(count), tuple(kind))
+
+
+@dataclass(frozen=True)
+class _Columns:
+    """Per-layer bytes and passes (chip-independent), with prefix sums over layers."""
+
     weights: list[int]
     kept: list[int]  # per image
     inputs: list[int]  # per image
     outputs: list[int]  # per image
     npasses: list[int]
-    cache: dict = field(default_factory=dict)
+    weight_sum: list[int]
+    kept_sum: list[int]
+    passes_sum: list[int]
+    in_out: list[int]  # per image
 
-    def est(self, i: int, batch: int, train: bool):
-        key = (self.keys[i], batch, train)
-        e = self.cache.get(key)
-        if e is None:
-            e = self.cache[key] = device_estimate(self.chip, self.layers[i], batch, self.dtype, train)
-        return e
+    @classmethod
+    def of(cls, layers: Sequence[Layer], shapes: Shapes, dtype: str, train: bool) -> _Columns:
+        facts = [_facts(layers[i], dtype, train) for i in shapes.first]
+        weights, kept, inputs, outputs, npasses = ([column[k] for k in shapes.kind] for column in zip(*facts))
+        return cls(weights, kept, inputs, outputs, npasses, list(itertools.accumulate(weights, initial=0)),
+                   list(itertools.accumulate(kept, initial=0)), list(itertools.accumulate(npasses, initial=0)),
+                   [i + o for i, o in zip(inputs, outputs)])
 
 
+@dataclass
+class _Net:
+    """What the planner reads of a network on a chip. ``cache`` holds each shape's costs by
+    (batch, mode) and the columns by mode; one network's calls on chips of one device spec
+    may share it."""
+
+    chip: Chip
+    layers: Sequence[Layer]
+    dtype: str
+    train: bool
+    shapes: Shapes
+    cols: _Columns
+    cache: dict
+
+    def est_shapes(self, batch: int, train: bool) -> list[_Cost]:
+        """Each shape's cost at ``batch``, in the order of ``shapes``."""
+        out = self.cache.get((batch, train))
+        if out is None:
+            out = self.cache[(batch, train)] = [
+                _cost(device_phases(self.chip, self.layers[i], batch, self.dtype, train)) for i in self.shapes.first]
+        return out
+
+    def per_layer(self, per_shape: Sequence) -> list:
+        return [per_shape[k] for k in self.shapes.kind]
+
+
+@lru_cache(maxsize=COST_CACHE_SIZE)
 def _facts(layer: Layer, dtype: str, train: bool) -> tuple[int, int, int, int, int]:
     """weight bytes, bytes kept per image, input and output bytes per image, passes run"""
     if layer.kind in (LayerKind.CONV, LayerKind.LINEAR):
@@ -130,24 +201,24 @@ def _key(layer: Layer) -> tuple:
 
 def network_step(
     chip: Chip, layers: Sequence[Layer], batch: int, dtype: str, train: bool, *,
-    image_elems: int = 0, pins: Pins | None = None, keys: Sequence[tuple] | None = None,
+    image_elems: int = 0, pins: Pins | None = None, shapes: Shapes | None = None,
     cache: dict | None = None,
 ) -> Step:
     """The step of ``layers`` (in execution order) at global ``batch`` on ``chip``.
 
-    ``image_elems`` is one input image's elements (the host I/O term); ``keys`` optional
-    shape keys of the layers (layers with one key are costed once); ``cache`` a dict of
-    layer estimates to share between calls on the same chip and dtype.
+    ``image_elems`` is one input image's elements (the host I/O term); ``shapes`` the
+    layers grouped by shape (``Shapes.of``; each shape is costed once); ``cache`` a dict
+    that calls for the same ``layers`` and ``dtype`` on chips of one device spec may share
+    (a layer's cost depends on the device, not on the system around it).
     """
     pins = pins or Pins()
     pins.check(batch, chip.devices, len(layers), chip.family)
-    keys = list(keys) if keys is not None else [_key(l) for l in layers]
-    facts: dict[tuple, tuple[int, int, int, int, int]] = {}
-    for layer, key in zip(layers, keys):
-        if key not in facts:
-            facts[key] = _facts(layer, dtype, train)
-    columns = list(zip(*(facts[k] for k in keys)))
-    net = _Net(chip, layers, keys, dtype, train, *map(list, columns), cache=cache if cache is not None else {})
+    shapes = shapes or Shapes.of(layers)
+    cache = cache if cache is not None else {}
+    cols = cache.get(("columns", train))
+    if cols is None:
+        cols = cache[("columns", train)] = _Columns.of(layers, shapes, dtype, train)
+    net = _Net(chip, layers, dtype, train, shapes, cols, cache)
     if chip.family == "ipu":
         return _ipu_step(net, batch, image_elems, pins)
     return _data_parallel_step(net, batch, image_elems, pins)
@@ -160,7 +231,7 @@ def _ipu_step(net: _Net, batch: int, image_elems: int, pins: Pins) -> Step:
     stage_options = [pins.pipeline_stages] if pins.pipeline_stages else [
         p for p in (1, 2, 4, 8, 16) if p * (pins.replicas or 1) <= devices and p <= n and devices % p == 0]
     # stages for the memory search are balanced by each layer's cost at micro-batch 1
-    proxy = [net.est(i, 1, net.train).time_s for i in range(n)] if max(stage_options) > 1 else []
+    proxy = net.per_layer([e.time_s for e in net.est_shapes(1, net.train)]) if max(stage_options) > 1 else []
     candidates = []
     for stages in stage_options:
         replicas = pins.replicas or max(1, min(devices // stages, batch))
@@ -210,10 +281,17 @@ def _partition(cost: Sequence[float], stages: int, n: int | None = None) -> list
     if stages <= 1:
         return [(0, n)]
     prefix = list(itertools.accumulate(cost, initial=0.0))
-    lo, hi = max(cost), prefix[-1]
-    for _ in range(40):
+    # the slowest stage costs at least the costliest layer and an even share; greedy
+    # filling to an even share plus the costliest layer never needs more than ``stages``
+    biggest = max(cost)
+    lo = max(biggest, prefix[-1] / stages)
+    hi = min(prefix[-1], lo + biggest)
+    if _stages_needed(prefix, hi, stages) > stages:  # rounding at the bound
+        hi = prefix[-1]
+    # to a billionth of the stage cost: stage sums closer than that cut alike in practice
+    while hi - lo > 1e-9 * hi:
         mid = (lo + hi) / 2
-        if len(_greedy(prefix, mid, stages + 1)) <= stages:
+        if _stages_needed(prefix, mid, stages) <= stages:
             hi = mid
         else:
             lo = mid
@@ -226,6 +304,17 @@ def _partition(cost: Sequence[float], stages: int, n: int | None = None) -> list
         mid = (a + b) // 2
         cuts[i:i + 1] = [(a, mid), (mid, b)]
     return cuts
+
+
+def _stages_needed(prefix: list[float], limit: float, most: int) -> int:
+    """How many stages filling up to ``limit`` each takes (counting stops past ``most``)."""
+    n, start, stages = len(prefix) - 1, 0, 0
+    bisect_right = bisect.bisect_right
+    while start < n and stages <= most:
+        stages += 1
+        # a layer costlier than the limit still gets a stage
+        start = max(bisect_right(prefix, prefix[start] + limit, start + 1) - 1, start + 1)
+    return stages
 
 
 def _greedy(prefix: list[float], limit: float, most: int) -> list[tuple[int, int]]:
@@ -244,7 +333,7 @@ def _greedy(prefix: list[float], limit: float, most: int) -> list[tuple[int, int
 
 def _stage_memory(net: _Net, a: int, b: int, stage: int, stages: int, m: int, recompute: bool, offload: bool) -> dict[str, float]:
     s: IpuSpec = net.chip.spec
-    w = sum(net.weights[a:b])
+    w = net.cols.weight_sum[b] - net.cols.weight_sum[a]
     mem = {"weights": float(w)}
     if net.train:
         mem["gradients"] = float(w)
@@ -252,20 +341,19 @@ def _stage_memory(net: _Net, a: int, b: int, stage: int, stages: int, m: int, re
         depth = 2 * (stages - stage) - 1
         if recompute:
             n = b - a
-            seg = max(1, math.isqrt(n))
-            starts = range(a, b, -(-n // seg))
-            ckpt = sum(net.inputs[i] for i in starts)
-            longest = max(sum(net.kept[i:min(i + -(-n // seg), b)]) for i in starts)
-            mem["activations"] = float((depth * net.inputs[a] + ckpt + longest) * m)
+            step = -(-n // max(1, math.isqrt(n)))
+            starts = range(a, b, step)
+            ckpt = sum(net.cols.inputs[i] for i in starts)
+            kept = net.cols.kept_sum
+            longest = max(kept[min(i + step, b)] - kept[i] for i in starts)
+            mem["activations"] = float((depth * net.cols.inputs[a] + ckpt + longest) * m)
         else:
-            mem["activations"] = float(depth * sum(net.kept[a:b]) * m)
-    capacity_layer = ipu.capacity_bytes(net.chip)
+            mem["activations"] = float(depth * (net.cols.kept_sum[b] - net.cols.kept_sum[a]) * m)
     # the running layer's input and output (its weights are counted above), capped where
     # poplibs serialises the layer instead
-    mem["temporaries"] = float(max(min(net.inputs[i] * m + net.outputs[i] * m, capacity_layer)
-                                   for i in range(a, b)))
+    mem["temporaries"] = float(min(max(net.cols.in_out[a:b]) * m, ipu.capacity_bytes(net.chip)))
     # recomputation calls the forward pass's code again (Poplar outlines repeated programs)
-    mem["code"] = float(sum(net.npasses[a:b]) * CODE_BYTES_PER_PASS_PER_TILE * s.tiles)
+    mem["code"] = float((net.cols.passes_sum[b] - net.cols.passes_sum[a]) * CODE_BYTES_PER_PASS_PER_TILE * s.tiles)
     return mem
 
 
@@ -277,41 +365,43 @@ def _fits(net: _Net, bounds, m: int, recompute: bool, offload: bool) -> bool:
 
 def _ipu_cost(net: _Net, batch, image_elems, stages, replicas, m, recompute, offload, fits) -> Step:
     chip, s = net.chip, net.chip.spec
-    n = len(net.layers)
     clock = s.clock_ghz * 1e9
     sync_s = s.sync_cycles / clock
     per_replica = -(-batch // replicas)
     micro = -(-per_replica // m)  # micro-batches per replica per step
-    train_t = [net.est(i, m, net.train) for i in range(n)]
-    fwd_t = [net.est(i, m, False).time_s for i in range(n)] if recompute else [0.0] * n
+    # each distinct layer shape once (u: per shape), then spread over the layers
+    train_u = net.est_shapes(m, net.train)
+    fwd_u = [e.time_s for e in net.est_shapes(m, False)] if recompute else [0.0] * len(train_u)
     # batch norm in training reduces its statistics across tiles, forward and backward:
     # two reductions of c partial sums (mean and variance, fp32) per micro-batch, each a
     # gather to the reducing tiles and a broadcast back, with a sync around each
-    norm_t = [0.0] * n
+    norm_u = [0.0] * len(train_u)
     if net.train:
-        for i, l in enumerate(net.layers):
+        for k, i in enumerate(net.shapes.first):
+            l = net.layers[i]
             if l.kind is LayerKind.NORM:
                 xfer = 2 * l.c * 4 / (s.exchange_b_per_cycle_per_tile * clock)
-                norm_t[i] = 2 * (2 * sync_s + xfer)
-    per_layer = [train_t[i].time_s + fwd_t[i] + norm_t[i] for i in range(n)]
+                norm_u[k] = 2 * (2 * sync_s + xfer)
+    per_u = [e.time_s + f + r for e, f, r in zip(train_u, fwd_u, norm_u)]
+    per_layer = net.per_layer(per_u)
     bounds = _partition(per_layer, stages)
     # inter-IPU copies of a pipeline: the boundary activation forward, its gradient backward
     link = chip.system.intra_node_link_gb_s * 1e9 if chip.system is not None else s.streaming_bw_gb_s * 1e9
     copy_t = [0.0] * len(bounds)
     for j, (a, b) in enumerate(bounds[:-1]):
-        copy_t[j] = (2 if net.train else 1) * net.outputs[b - 1] * m / link + sync_s
+        copy_t[j] = (2 if net.train else 1) * net.cols.outputs[b - 1] * m / link + sync_s
     stage_t = [sum(per_layer[a:b]) + copy_t[j] for j, (a, b) in enumerate(bounds)]
     slowest = max(stage_t)
     compute_s = micro * slowest if stages > 1 else micro * stage_t[0]
     bubble_s = (stages - 1) * slowest
-    layers_s = micro * sum(t.time_s for t in train_t)
-    recompute_s = micro * sum(fwd_t)
-    norm_s = micro * sum(norm_t)
+    layers_s = micro * sum(e.time_s * c for e, c in zip(train_u, net.shapes.count))
+    recompute_s = micro * sum(f * c for f, c in zip(fwd_u, net.shapes.count))
+    norm_s = micro * sum(r * c for r, c in zip(norm_u, net.shapes.count))
     copies_s = micro * max(copy_t)
     imbalance_s = compute_s - (layers_s + recompute_s + norm_s) / stages - copies_s if stages > 1 else 0.0
     # weight update on the fullest stage: read weights, gradients and state, write weights
     # and state, at SRAM bandwidth (offloaded state crosses the streaming link both ways)
-    w = max(sum(net.weights[a:b]) for a, b in bounds)
+    w = max(net.cols.weight_sum[b] - net.cols.weight_sum[a] for a, b in bounds)
     update_s = 0.0
     if net.train:
         state = w * OPTIMIZER_STATE_PER_WEIGHT
@@ -347,14 +437,13 @@ def _ipu_cost(net: _Net, batch, image_elems, stages, replicas, m, recompute, off
         "host_io_s": Term(io_added, "s", f"{image_b:,.0f} B of 8-bit images at {host_bw / 1e9:g} GB/s = {io_s * 1e3:.3g} ms, " + ("overlapped with compute (I/O tiles): only the excess counts" if overlap else "a phase of its own (not overlapped)")),
         "sync_s": Term(sync_s, "s", f"one superstep's sync, {s.sync_cycles:g} cycles (in every layer's passes)"),
     }
-    layer_share = [micro * per_layer[i] for i in range(n)]
+    layer_share = [micro * t for t in per_layer]
     # the layers' bounds, scaled to the time the (pipelined) micro-batches take
     bound_time = {k: 0.0 for k in BOUNDS}
-    for i, e in enumerate(train_t):
-        scale = 1 + (fwd_t[i] / e.time_s if e.time_s else 0.0)
-        for p in e.phases:
-            for k, v in p.time_by_bound.items():
-                bound_time[k] += scale * v
+    for e, f, c in zip(train_u, fwd_u, net.shapes.count):
+        scale = c * (1 + (f / e.time_s if e.time_s else 0.0))
+        for k, v in e.time_by_bound.items():
+            bound_time[k] += scale * v
     layer_sum = sum(bound_time.values())
     useful = compute_s - copies_s - norm_s / stages - max(0.0, imbalance_s)
     for k in bound_time:
@@ -362,7 +451,7 @@ def _ipu_cost(net: _Net, batch, image_elems, stages, replicas, m, recompute, off
     bound_time["overhead"] += norm_s / stages + bubble_s + max(0.0, imbalance_s) + update_s
     bound_time["exchange"] += copies_s + allreduce + io_added
     return Step(chip.id, plan, time_s, MappingProxyType(terms), tuple(layer_share),
-                tuple(e.bound for e in train_t), MappingProxyType(bound_time), MappingProxyType(mem),
+                tuple(net.per_layer([e.bound for e in train_u])), MappingProxyType(bound_time), MappingProxyType(mem),
                 float(s.sram_total_bytes), choice)
 
 
@@ -384,14 +473,14 @@ def _why_ipu(plan: Plan, offload: bool, train: bool) -> str:
 
 # ---- GPUs and the host ---------------------------------------------------------------------
 def _data_parallel_step(net: _Net, batch: int, image_elems: int, pins: Pins) -> Step:
-    chip, n = net.chip, len(net.layers)
+    chip = net.chip
     replicas = pins.replicas or max(1, min(chip.devices, batch))
     per_replica = -(-batch // replicas)
-    params = sum(net.weights) / dtype_bytes(net.dtype)
+    params = sum(net.cols.weights) / dtype_bytes(net.dtype)
     if chip.family == "gpu":
         capacity = chip.spec.hbm_gb * 1e9
         resident = params * (GPU_BYTES_PER_PARAM if net.train else dtype_bytes(net.dtype))
-        kept = sum(net.kept) if net.train else max(i + o for i, o in zip(net.inputs, net.outputs))
+        kept = sum(net.cols.kept) if net.train else max(i + o for i, o in zip(net.cols.inputs, net.cols.outputs))
     else:
         capacity, resident, kept = float("inf"), 0.0, 0
     options = [pins.micro_batch] if pins.micro_batch else _divisions(per_replica)
@@ -399,13 +488,13 @@ def _data_parallel_step(net: _Net, batch: int, image_elems: int, pins: Pins) -> 
     m = fitting[0] if fitting else options[-1]
     fits = bool(fitting)
     micro = -(-per_replica // m)
-    est = [net.est(i, m, net.train) for i in range(n)]
-    layers_s = micro * sum(e.time_s for e in est)
+    est = net.est_shapes(m, net.train)  # per distinct shape
+    layers_s = micro * sum(e.time_s * c for e, c in zip(est, net.shapes.count))
     update_s = 0.0
     if net.train and chip.family == "gpu":
         s = chip.spec
         update_s = params * GPU_UPDATE_BYTES_PER_PARAM / (s.hbm_bw_gb_s * 1e9 * s.hbm_efficiency) + s.launch_overhead_us * 1e-6
-    allreduce = collectives.allreduce_s(float(sum(net.weights)), replicas, chip.system) if net.train else 0.0
+    allreduce = collectives.allreduce_s(float(sum(net.cols.weights)), replicas, chip.system) if net.train else 0.0
     time_s = layers_s + update_s + allreduce
     plan = Plan(replicas, replicas, 1, m, micro, False, fits)
     terms = {
@@ -415,13 +504,12 @@ def _data_parallel_step(net: _Net, batch: int, image_elems: int, pins: Pins) -> 
         "host_io_s": Term(0.0, "s", "input pipeline overlapped with compute (prefetching data loaders)"),
     }
     bound_time = {k: 0.0 for k in BOUNDS}
-    for e in est:
-        for p in e.phases:
-            for k, v in p.time_by_bound.items():
-                bound_time[k] += micro * v
+    for e, c in zip(est, net.shapes.count):
+        for k, v in e.time_by_bound.items():
+            bound_time[k] += micro * c * v
     bound_time["memory"] += update_s
     bound_time["exchange"] += allreduce
     why = f"{replicas} replica{'s' if replicas > 1 else ''}, micro-batch {m} x {micro}" + ("" if fits else ", does not fit device memory")
     mem = {"weights_and_state": float(resident), "activations": float(kept * m)}
-    return Step(chip.id, plan, time_s, MappingProxyType(terms), tuple(micro * e.time_s for e in est),
-                tuple(e.bound for e in est), MappingProxyType(bound_time), MappingProxyType(mem), capacity, why)
+    return Step(chip.id, plan, time_s, MappingProxyType(terms), tuple(net.per_layer([micro * e.time_s for e in est])),
+                tuple(net.per_layer([e.bound for e in est])), MappingProxyType(bound_time), MappingProxyType(mem), capacity, why)

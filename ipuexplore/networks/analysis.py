@@ -141,7 +141,7 @@ def analyse(network: Network, chips, *, batch: int = 1, dtype: str = "fp16", tra
     shape are costed once per micro-batch.
     """
     from .. import hardware  # lazy: the models are only needed here
-    from ..models.netplan import network_step
+    from ..models.netplan import Shapes, network_step
 
     if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
         raise ValueError(f"batch must be a positive int, got {batch!r}")
@@ -155,12 +155,16 @@ def analyse(network: Network, chips, *, batch: int = 1, dtype: str = "fp16", tra
         raise ValueError(f"chips must not repeat, got {', '.join(ids)}")
 
     keys = [_shape_key(layer) for layer in network.layers]
+    shapes = Shapes.of(network.layers, keys)
     image_elems = network.input_shape[0] * network.input_shape[1] * network.input_shape[2]
     steps: dict[str, tuple] = {}
+    caches: dict = {}
     for chip_id, chip in zip(ids, loaded):
-        cache: dict = {}  # layer estimates shared by the chip's inference and training plans
+        # layer estimates shared by both modes' plans and by every target built of one
+        # device (a Bow IPU and the Bow Pods cost a layer alike)
+        cache = caches.setdefault((chip.family, chip.spec), {})
         pair = tuple(network_step(chip, network.layers, batch, dtype, mode, image_elems=image_elems,
-                                  pins=pins, keys=keys, cache=cache) for mode in (False, True))
+                                  pins=pins, shapes=shapes, cache=cache) for mode in (False, True))
         steps[chip_id] = pair
     mode = 1 if train else 0
 

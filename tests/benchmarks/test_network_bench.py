@@ -1,4 +1,12 @@
-"""Analysing the biggest network on every chip must stay interactive: under 100 ms."""
+"""Analysing the biggest network on every chip and system must stay interactive.
+
+The contract is "a network of 539 layers on every chip is still costed in well under a
+second". Each target plans a whole inference step and a whole training step (memory plan,
+micro-batch, recomputation, pipeline stages, all-reduce), so the budget scales with the
+number of targets: BUDGET_PER_TARGET_S is set at about 1.8x the measured cost (~4.5 ms
+per target, CPU time, best of 5, on the 2-core development VM: 17 targets in ~76 ms), so
+that a 2x slowdown of the planner fails here rather than passing under a loose total.
+"""
 
 import time
 
@@ -7,7 +15,7 @@ import pytest
 from ipuexplore.hardware import list_chips
 from ipuexplore.networks import analyse, build
 
-BUDGET_S = 0.100
+BUDGET_PER_TARGET_S = 0.008
 
 
 @pytest.mark.benchmark(group="network-analysis")
@@ -24,7 +32,9 @@ def test_analyse_efficientnet_b7_on_all_chips(benchmark):
     else:  # default run: the benchmark ran once untimed; time the best of a few here, in CPU
         # time, so that other jobs on a shared CI machine do not fail the budget
         best = min(_cpu_timed(analyse, network, chips, batch=8) for _ in range(5))
-    assert best < BUDGET_S, f"analysing efficientnet_b7 on {len(chips)} chips took {best * 1e3:.1f} ms"
+    budget = BUDGET_PER_TARGET_S * len(chips)
+    assert best < min(budget, 1.0), (
+        f"analysing efficientnet_b7 on {len(chips)} chips took {best * 1e3:.1f} ms (budget {budget * 1e3:.0f} ms)")
 
 
 def _cpu_timed(fn, *args, **kwargs) -> float:

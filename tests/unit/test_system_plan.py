@@ -8,7 +8,7 @@ import pytest
 
 from ipuexplore.hardware import SYSTEM_IDS, listing, load_chip, parse_chip
 from ipuexplore.layers import Layer
-from ipuexplore.models import PLAN_KEYS, Pins, estimate
+from ipuexplore.models import PLAN_KEYS, Pins, device_estimate, estimate
 from ipuexplore.models import netplan
 from ipuexplore.models.collectives import allreduce_s, ring_allreduce_s
 
@@ -70,7 +70,7 @@ def _chain(n: int, c: int = 64, hw: int = 56) -> list[Layer]:
 def test_a_network_that_fits_runs_everything_resident():
     step = netplan.network_step(MK1, _chain(4), 2, "fp16", True)
     assert step.plan == netplan.Plan(1, 1, 1, 2, 1, False, True)
-    layers = [netplan.device_estimate(MK1, l, 2, "fp16", True).time_s for l in _chain(4)]
+    layers = [device_estimate(MK1, l, 2, "fp16", True).time_s for l in _chain(4)]
     assert step.terms["layers_s"].value == pytest.approx(sum(layers))
     # weights 4 x 73,728 B; gradients and momentum the same; activations kept: the inputs
     mem = step.memory_bytes
@@ -83,7 +83,7 @@ def test_a_network_too_big_for_its_activations_recomputes():
     layers = _chain(16, c=128, hw=112)
     step = netplan.network_step(MK1, layers, 7, "fp16", True, pins=Pins(micro_batch=7))
     assert step.plan.recompute and step.plan.fits
-    fwd = sum(netplan.device_estimate(MK1, l, 7, "fp16", False).time_s for l in layers)
+    fwd = sum(device_estimate(MK1, l, 7, "fp16", False).time_s for l in layers)
     assert step.terms["recompute_s"].value == pytest.approx(fwd)
     # kept: the stage input + sqrt(16) = 4 checkpoints + the longest segment's 4 layers
     per_image = 128 * 112 * 112 * 2
