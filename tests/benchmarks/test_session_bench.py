@@ -123,9 +123,21 @@ def _onnxruntime_profile_ms(path: str, x: np.ndarray, folder, runs: int = 3) -> 
     per_run = len(nodes) // (runs + 1)
     totals: dict[str, float] = {}
     for event in nodes[per_run:]:  # skip the warm-up run
-        op = event.get("args", {}).get("op_name", "?")
+        op = _onnxruntime_kind(event.get("args", {}))
         totals[op] = totals.get(op, 0.0) + event["dur"] / 1e3 / runs
     return dict(sorted(totals.items(), key=lambda kv: -kv[1]))
+
+
+def _onnxruntime_kind(args: dict) -> str:
+    """A node's op type; convolutions by kind and kernel size from their input shapes, as
+    HostSession.profile names them ("conv depthwise 3x3", "conv dense 1x1", ...)."""
+    op = args.get("op_name", "?")
+    shapes = [next(iter(t.values())) for t in args.get("input_type_shape", [])]
+    if op not in ("Conv", "FusedConv") or len(shapes) < 2 or len(shapes[1]) != 4:
+        return op
+    c, (k, cpg, r, s) = shapes[0][1], shapes[1]
+    kind = "depthwise" if cpg == 1 and c > 1 else "grouped" if cpg < c else "dense"
+    return f"conv {kind} {r}x{s}"
 
 
 def _torch_best_s(model, x: np.ndarray) -> tuple[float, str]:
