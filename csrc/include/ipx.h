@@ -267,6 +267,31 @@ typedef struct ipx_host_peaks {
     int32_t isa;          ///< ::ipx_isa of the measured loops
 } ipx_host_peaks;
 
+/// Phase of a superstep a trace event spans (::ipx_trace_event::phase).
+typedef enum ipx_trace_phase {
+    /// Copying the block's inputs and weights into tile memory.
+    IPX_TRACE_EXCHANGE = 0,
+    /// Computing from tile memory and writing the block's outputs.
+    IPX_TRACE_COMPUTE = 1,
+    /// Waiting at the superstep's barrier for the other workers.
+    IPX_TRACE_WAIT = 2,
+    /// Waiting for the run to reach this worker: from the start of the run until the worker
+    /// begins its first superstep (a sleeping worker's wake-up); superstep is 0.
+    IPX_TRACE_START = 3,
+} ipx_trace_phase;
+
+/// One span of one worker's run, recorded when tracing is on (ipx_pool_set_trace()).
+/// Times are CLOCK_MONOTONIC nanoseconds, start_ns <= end_ns.
+typedef struct ipx_trace_event {
+    uint64_t start_ns;  ///< when the span began
+    uint64_t end_ns;    ///< when it ended
+    uint64_t superstep; ///< superstep of the run, from 0
+    uint32_t run;       ///< traced run it belongs to: 0 for the first run after ipx_pool_set_trace()
+    uint32_t worker;    ///< worker that spent it, 0..workers-1
+    int32_t phase;      ///< an ::ipx_trace_phase
+    uint32_t reserved;  ///< 0
+} ipx_trace_event;
+
 /// Opaque convolution handle.
 typedef struct ipx_conv* ipx_conv_t;
 /// Opaque worker pool handle.
@@ -445,6 +470,30 @@ IPX_API ipx_status ipx_pool_cancel(ipx_pool_t pool);
 ///         progress).
 IPX_API ipx_status ipx_pool_get_stats(ipx_pool_t pool, ipx_run_stats* totals,
                                       ipx_worker_stats* per_worker, size_t count);
+
+/// Record every run of the pool as trace events (the host's version of an IPU execution
+/// trace): each worker's exchange, compute and barrier-wait span of every superstep, and its
+/// wait for the run to start, in the order workers claim them. Runs append to the buffer
+/// until the next call; events that do not fit are counted (ipx_pool_get_trace()), never
+/// written. Tracing off costs a run one predictable branch per superstep; on, it allocates
+/// nothing. ipx_pool_measure_peaks() is not traced.
+/// @param events    buffer of capacity events the pool writes during its runs, or NULL (with
+///                  capacity 0) to stop tracing. It must stay valid until tracing is stopped
+///                  or the pool destroyed; read it only while no run is in progress.
+/// @param capacity  events the buffer holds: 1..SIZE_MAX when events is not NULL, 0 when NULL.
+/// @retval IPX_STATUS_SUCCESS (counters reset), IPX_STATUS_NULL_POINTER (pool NULL, or events
+///         NULL with capacity > 0), IPX_STATUS_INVALID_BUFFER_SIZE (events with capacity 0),
+///         IPX_STATUS_BUSY (a run is in progress; nothing changes).
+/// Thread-safety: as ipx_conv_run() for the pool.
+IPX_API ipx_status ipx_pool_set_trace(ipx_pool_t pool, ipx_trace_event* events, size_t capacity);
+
+/// How much of the trace buffer the runs since ipx_pool_set_trace() filled.
+/// @param recorded  receives the events written (the buffer's first entries), or NULL.
+/// @param dropped   receives the events that did not fit, or NULL.
+/// @retval IPX_STATUS_SUCCESS (both 0 when tracing is off), IPX_STATUS_NULL_POINTER (pool
+///         NULL), IPX_STATUS_BUSY (a run is in progress).
+/// Thread-safety: as ipx_conv_run() for the pool.
+IPX_API ipx_status ipx_pool_get_trace(ipx_pool_t pool, size_t* recorded, uint64_t* dropped);
 
 /// Measure the host's limits on a pool: the FP32 FMA peak (independent FMA chains in
 /// registers on every worker, best of 5), the STREAM-triad bandwidth over three arrays of

@@ -77,6 +77,13 @@ struct ipx_pool {
     _Atomic int in_use;
     ipx__worker_slot* slots;
     ipx_run_stats last;
+    /* Trace (ipx_pool_set_trace): NULL = off. Workers claim slots with trace_next; claims
+       past trace_capacity are counted, not written. trace_run numbers the traced runs. */
+    ipx_trace_event* trace;
+    size_t trace_capacity;
+    _Atomic uint64_t trace_next;
+    uint32_t trace_run;
+    uint64_t run_start_ns; /* start of the current run (the driver's clock) */
 };
 
 /* Runs job on every worker (caller = worker 0) and returns when all finished. Resets the

@@ -160,6 +160,7 @@ ipx_status ipx_pool_create(const ipx_pool_desc* desc, ipx_pool_t* pool_out) {
     atomic_init(&pool->shutdown, 0);
     atomic_init(&pool->cancel, 0);
     atomic_init(&pool->in_use, 0);
+    atomic_init(&pool->trace_next, 0);
     void* tiles = NULL;
     if (posix_memalign(&tiles, 4096, total) != 0) goto error;
     pool->tiles = tiles;
@@ -256,6 +257,49 @@ static bool pool_sync(ipx_pool_t pool) {
     return stop;
 }
 
+ipx_status ipx_pool_set_trace(ipx_pool_t pool, ipx_trace_event* events, size_t capacity) {
+    if (pool == NULL || (events == NULL && capacity > 0)) return IPX_STATUS_NULL_POINTER;
+    if (events != NULL && capacity == 0) return IPX_STATUS_INVALID_BUFFER_SIZE;
+    if (!ipx__try_acquire(&pool->in_use)) return IPX_STATUS_BUSY;
+    pool->trace = events;
+    pool->trace_capacity = capacity;
+    atomic_store(&pool->trace_next, 0);
+    pool->trace_run = 0;
+    ipx__release(&pool->in_use);
+    return IPX_STATUS_SUCCESS;
+}
+
+ipx_status ipx_pool_get_trace(ipx_pool_t pool, size_t* recorded, uint64_t* dropped) {
+    if (pool == NULL) return IPX_STATUS_NULL_POINTER;
+    if (!ipx__try_acquire(&pool->in_use)) return IPX_STATUS_BUSY;
+    uint64_t claimed = atomic_load(&pool->trace_next);
+    uint64_t kept = claimed < pool->trace_capacity ? claimed : pool->trace_capacity;
+    if (recorded) *recorded = (size_t)kept;
+    if (dropped) *dropped = claimed - kept;
+    ipx__release(&pool->in_use);
+    return IPX_STATUS_SUCCESS;
+}
+
+/* Claims the next trace slot for one span; a claim past the end is only counted. */
+static void trace_put(ipx_pool_t pool, uint32_t worker, int64_t step, int32_t phase,
+                      uint64_t start, uint64_t end) {
+    uint64_t i = atomic_fetch_add_explicit(&pool->trace_next, 1, memory_order_relaxed);
+    if (i >= pool->trace_capacity) return;
+    pool->trace[i] = (ipx_trace_event){.start_ns = start, .end_ns = end,
+                                       .superstep = (uint64_t)step, .run = pool->trace_run,
+                                       .worker = worker, .phase = phase};
+}
+
+/* A superstep's spans; kept out of line so the untraced loop stays as it was. */
+static __attribute__((noinline, cold)) void trace_step(ipx_pool_t pool, uint32_t wi, int64_t step,
+                                                     bool worked, const uint64_t t[5]) {
+    if (worked) {
+        trace_put(pool, wi, step, IPX_TRACE_EXCHANGE, t[0], t[1]);
+        trace_put(pool, wi, step, IPX_TRACE_COMPUTE, t[1], t[2]);
+    }
+    trace_put(pool, wi, step, IPX_TRACE_WAIT, t[3], t[4]);
+}
+
 /* One worker's share of a pass: its contiguous range of blocks, every block's chunks in
    order, one superstep each; every worker takes part in every barrier, with or without a
    block. */
@@ -267,23 +311,29 @@ static void superstep_job(void* vctx, uint32_t wi) {
     const int64_t supersteps = ipx__div_up(pass->blocks, W) * pass->chunks;
     ipx_worker_stats* st = ipx__pool_stats(pool, wi);
     ipx__step s = {.tile = ipx__pool_tile(pool, wi), .stats = st, .in_key = -1, .w_key = -1};
+    const bool traced = pool->trace != NULL;
+    if (traced) trace_put(pool, wi, 0, IPX_TRACE_START, pool->run_start_ns, ipx__now_ns());
+    uint64_t t[5] = {0};
     for (int64_t step = 0; step < supersteps; step++) {
         s.block = first + step / pass->chunks;
         s.chunk = step % pass->chunks;
-        if (s.block < last) {
+        const bool worked = s.block < last;
+        if (worked) {
             s.fresh = step == 0;
-            uint64_t t0 = ipx__now_ns();
+            t[0] = ipx__now_ns();
             pass->exchange(pass, &s);
-            uint64_t t1 = ipx__now_ns();
+            t[1] = ipx__now_ns();
             pass->compute(pass, &s);
-            uint64_t t2 = ipx__now_ns();
-            st->exchange_ns += t1 - t0;
-            st->compute_ns += t2 - t1;
+            t[2] = ipx__now_ns();
+            st->exchange_ns += t[1] - t[0];
+            st->compute_ns += t[2] - t[1];
             st->supersteps++;
         }
-        uint64_t t3 = ipx__now_ns();
+        t[3] = ipx__now_ns();
         bool stop = pool_sync(pool);
-        st->wait_ns += ipx__now_ns() - t3;
+        t[4] = ipx__now_ns();
+        st->wait_ns += t[4] - t[3];
+        if (traced) trace_step(pool, wi, step, worked, t);
         if (stop) break;
     }
 }
@@ -294,8 +344,10 @@ ipx_status ipx__pool_run_pass(ipx__pass* pass, ipx_status plan_status) {
     ipx_status status = plan_status;
     if (status == IPX_STATUS_SUCCESS) {
         uint64_t t0 = ipx__now_ns();
+        pool->run_start_ns = t0;
         bool cancelled = ipx__pool_run(pool, superstep_job, pass);
         uint64_t t1 = ipx__now_ns();
+        if (pool->trace != NULL) pool->trace_run++;
         status = cancelled ? IPX_STATUS_CANCELLED : IPX_STATUS_SUCCESS;
         memset(last, 0, sizeof(*last));
         last->wall_s = (double)(t1 - t0) * 1e-9;
