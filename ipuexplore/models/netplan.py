@@ -170,6 +170,7 @@ class _Net:
     shapes: Shapes
     cols: _Columns
     cache: dict
+    norm_span: int = 1  # replicas sharing batch norm's statistics
 
     def est_shapes(self, batch: int, train: bool) -> list[_Cost]:
         """Each shape's cost at ``batch``, in the order of ``shapes``."""
@@ -218,7 +219,7 @@ def network_step(
     cols = cache.get(("columns", train))
     if cols is None:
         cols = cache[("columns", train)] = _Columns.of(layers, shapes, dtype, train)
-    net = _Net(chip, layers, dtype, train, shapes, cols, cache)
+    net = _Net(chip, layers, dtype, train, shapes, cols, cache, pins.norm_span or 1)
     if chip.family == "ipu":
         return _ipu_step(net, batch, image_elems, pins)
     return _data_parallel_step(net, batch, image_elems, pins)
@@ -376,12 +377,20 @@ def _ipu_cost(net: _Net, batch, image_elems, stages, replicas, m, recompute, off
     # two reductions of c partial sums (mean and variance, fp32) per micro-batch, each a
     # gather to the reducing tiles and a broadcast back, with a sync around each
     norm_u = [0.0] * len(train_u)
+    # with statistics shared by ``span`` replicas (Graphcore's distributed batch norm, BN_span),
+    # both reductions are also all-reduced across those IPUs over IPU-Links; the forward's
+    # statistics are cached for the recomputation (Krell et al. 2022, "statistics caching")
+    span = min(net.norm_span, replicas)
+    shared = 0.0
     if net.train:
         for k, i in enumerate(net.shapes.first):
             l = net.layers[i]
             if l.kind is LayerKind.NORM:
                 xfer = 2 * l.c * 4 / (s.exchange_b_per_cycle_per_tile * clock)
-                norm_u[k] = 2 * (2 * sync_s + xfer)
+                if span > 1 and chip.system is not None:
+                    shared = collectives.ring_allreduce_s(2 * l.c * 4, span, chip.system.intra_node_link_gb_s,
+                                                          chip.system.collective_step_latency_us * 1e-6)
+                norm_u[k] = 2 * (2 * sync_s + xfer + shared)
     per_u = [e.time_s + f + r for e, f, r in zip(train_u, fwd_u, norm_u)]
     per_layer = net.per_layer(per_u)
     bounds = _partition(per_layer, stages)
@@ -428,7 +437,8 @@ def _ipu_cost(net: _Net, batch, image_elems, stages, replicas, m, recompute, off
     terms = {
         "layers_s": Term(layers_s, "s", f"{micro} micro-batches x every layer's passes at micro-batch {m} (models.estimate, summed)"),
         "recompute_s": Term(recompute_s, "s", "the forward pass run again from checkpoints in the backward pass" if recompute else "no recomputation"),
-        "norm_reduction_s": Term(norm_s, "s", "batch norm statistics and their gradients reduced across tiles: per norm layer and micro-batch 2 x (2 syncs + c x 8 B gathered)"),
+        "norm_reduction_s": Term(norm_s, "s", "batch norm statistics and their gradients reduced across tiles: per norm layer and micro-batch 2 x (2 syncs + c x 8 B gathered)"
+                                 + (f" + 2 all-reduces of c x 8 B across the {span} replicas sharing statistics" if span > 1 else "")),
         "pipeline_copy_s": Term(copies_s, "s", f"inter-IPU copies at the slowest boundary: activations forward, gradients backward, over {link / 1e9:g} GB/s"),
         "pipeline_imbalance_s": Term(max(0.0, imbalance_s), "s", f"{micro} x the slowest stage minus an even split of the work over {stages} stages"),
         "pipeline_bubble_s": Term(bubble_s, "s", f"ramp-up and ramp-down: ({stages} - 1) x the slowest stage ({slowest * 1e3:.3g} ms)"),

@@ -51,10 +51,12 @@ class Pins:
     micro_batch: int | None = None
     pipeline_stages: int | None = None
     recompute: bool | None = None  # as Graphcore's configs pin enable_recomputation
+    # replicas that share batch norm's statistics (Graphcore's configs: BN_span; 1: each its own)
+    norm_span: int | None = None
 
     def check(self, batch: int, devices: int, layers: int, family: str) -> None:
         """One ValueError naming the value when a pin cannot apply."""
-        for name in ("replicas", "micro_batch", "pipeline_stages"):
+        for name in ("replicas", "micro_batch", "pipeline_stages", "norm_span"):
             value = getattr(self, name)
             if value is None:
                 continue
@@ -73,6 +75,11 @@ class Pins:
             raise TypeError(f"recompute must be True, False or None, got {self.recompute!r}")
         if self.recompute and family != "ipu":
             raise ValueError("recompute: recomputation is modelled on IPUs only")
+        span = self.norm_span
+        if span is not None and span > 1 and family != "ipu":
+            raise ValueError(f"norm-span {span}: statistics shared across replicas are modelled on IPUs only")
+        if span is not None and span > devices:
+            raise ValueError(f"norm-span {span} is more than the {devices} chips available")
         used = (r or 1) * (p or 1)
         if used > devices:
             raise ValueError(f"replicas x pipeline-stages = {used} is more than the {devices} chips available")

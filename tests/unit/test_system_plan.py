@@ -206,3 +206,22 @@ def test_step_terms_hand_computed_host_io_weight_update_norm_reduction():
     busy = sum(bow.terms[k].value for k in parts if k != "host_io_s")
     assert bow.terms["host_io_s"].value == pytest.approx(max(0.0, io_bow - busy))
     assert bow.time_s == pytest.approx(max(busy, io_bow))
+
+
+def test_batch_norm_statistics_shared_across_replicas_add_two_all_reduces_per_norm_layer():
+    # Graphcore's distributed batch norm (configs.yml BN_span: 2): each norm layer's statistics
+    # and their gradients are also all-reduced across the 2 replicas sharing them
+    layers = [Layer.conv(64, 56, 56, 64, 3, pad=1, name="c"), Layer.norm(64, 56, 56, name="bn")]
+    chip = load_chip("bow-pod16")
+    pins = dict(replicas=16, micro_batch=2, recompute=False)
+    alone = netplan.network_step(chip, layers, 64, "fp16", True, pins=Pins(**pins))
+    shared = netplan.network_step(chip, layers, 64, "fp16", True, pins=Pins(**pins, norm_span=2))
+    sys_ = chip.system
+    one = 2 * (64 * 8 / (sys_.intra_node_link_gb_s * 1e9)) / 2 + 2 * sys_.collective_step_latency_us * 1e-6
+    extra = shared.terms["norm_reduction_s"].value - alone.terms["norm_reduction_s"].value
+    assert extra == pytest.approx(2 * one * shared.plan.gradient_accumulation)
+    assert shared.time_s == pytest.approx(alone.time_s + extra)
+    with pytest.raises(ValueError, match="norm-span"):
+        netplan.network_step(load_chip("dgx-a100"), layers, 64, "fp16", True, pins=Pins(norm_span=2))
+    with pytest.raises(ValueError, match="norm-span"):
+        netplan.network_step(chip, layers, 64, "fp16", True, pins=Pins(norm_span=0))
