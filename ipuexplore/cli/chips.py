@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from ipuexplore.hardware import list_chips, load_chip
+from ipuexplore.hardware import listing
 
 
 def register(subparsers) -> None:
@@ -16,16 +16,10 @@ def register(subparsers) -> None:
     p.set_defaults(func=run_chips)
 
 
-def describe(chip_id: str) -> str:
-    """One line for an id: the spec's own description where it has one, else its name."""
-    spec = load_chip(chip_id)
-    return getattr(spec, "description", None) or spec.name
-
-
 def run_chips(args, out=None) -> int:
     out = out or sys.stdout
-    ids = list_chips()
-    width = max(map(len, ids))
-    for chip_id in ids:
-        out.write(f"{chip_id:<{width}}  {describe(chip_id)}\n")
+    rows = listing()
+    width = max(len(chip_id) for chip_id, _ in rows)
+    for chip_id, description in rows:
+        out.write(f"{chip_id:<{width}}  {description}\n")
     return 0
