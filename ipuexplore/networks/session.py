@@ -508,6 +508,7 @@ def _classifier_runner(step: _Step, weight, bias, batch: int, pool, engine):
         post(out, residual)
 
     run.conv = conv
+    run.parts = lambda args, out, residual: [("classifier", run)]
     return run
 
 
