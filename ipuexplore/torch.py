@@ -13,10 +13,14 @@ backward-weights passes (``torch.ops.ipuexplore.conv2d_backward``).
 
 Importing this module imports torch; ``import ipuexplore`` alone never does.
 
-Threads. PyTorch's OpenMP workers spin for a while after each of its ops, and the engine's
-pool after each run; on a machine with as many workers as cores, whichever runs next shares
-its cores with the other's spinning threads. ``set_workers(n)`` picks the engine's worker
-count for these ops (default: ``torch.get_num_threads()``, the cores torch already uses).
+Threads. PyTorch's OpenMP workers spin for a while after each of its ops (libgomp reads its
+spin bound once, at load), and in a converted model every engine call comes right after one
+(batch norm, activation, a 1x1 conv). Engine workers beyond the calling thread would then
+share cores with those spinning threads and wait for each other at every superstep barrier;
+the calling thread's own core is the one core surely free. So by default the ops run the
+engine on the calling thread alone (1 worker, no pool threads to spin afterwards either),
+and PyTorch keeps the other cores. ``set_workers(n)`` gives the engine n workers, for a
+machine with cores that PyTorch does not use. scripts/bench_torch_convert.py measures both.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ _workers: int | None = None
 
 
 def set_workers(workers: int | None) -> None:
-    """Engine workers for the ops (None: ``torch.get_num_threads()`` at each call)."""
+    """Engine workers for the ops (None: the default, 1: the calling thread only)."""
     global _workers
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise ValueError(f"workers must be a positive int or None, got {workers!r}")
@@ -44,7 +48,7 @@ def set_workers(workers: int | None) -> None:
 
 
 def get_workers() -> int:
-    return _workers if _workers is not None else max(1, torch.get_num_threads())
+    return _workers if _workers is not None else 1
 
 
 def _channels_last(t: torch.Tensor) -> bool:
