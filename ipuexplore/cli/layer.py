@@ -65,7 +65,7 @@ def plan_pins(args: argparse.Namespace) -> Pins:
     values = {}
     for option in ("replicas", "micro_batch", "pipeline_stages"):
         raw = getattr(args, option, None)
-        values[option] = None if raw is None else _int(raw, "--" + option.replace("_", "-"))
+        values[option] = None if raw is None else parse_int(raw, "--" + option.replace("_", "-"))
     return Pins(**values, recompute=getattr(args, "recompute", None))
 
 
@@ -89,7 +89,8 @@ def _add_layer_options(p: argparse.ArgumentParser, sweep: bool = False) -> None:
 
 
 # ---- parsing --------------------------------------------------------------------------
-def _int(value, option: str, minimum: int = 1) -> int:
+def parse_int(value, option: str, minimum: int = 1) -> int:
+    """A whole number >= minimum for `option`, or one ValueError naming it."""
     try:
         number = int(str(value).strip())
     except ValueError:
@@ -101,18 +102,20 @@ def _int(value, option: str, minimum: int = 1) -> int:
 
 def _pair(value, option: str, minimum: int = 1) -> tuple[int, int]:
     parts = str(value).lower().split("x")
+    if "" in parts or len(parts) > 2:
+        raise ValueError(f"{option} must be N or NxM, got {value!r}")
     if len(parts) == 1:
-        n = _int(parts[0], option, minimum)
+        n = parse_int(parts[0], option, minimum)
         return (n, n)
     if len(parts) == 2:
-        return (_int(parts[0], option, minimum), _int(parts[1], option, minimum))
+        return (parse_int(parts[0], option, minimum), parse_int(parts[1], option, minimum))
     raise ValueError(f"{option} must be N or NxM, got {value!r}")
 
 
 def build_layer(args: argparse.Namespace, groups: int | None = None) -> Layer:
     """The conv layer the options describe (``groups`` overrides --groups/--group-size)."""
-    c = _int(args.channels, "--channels")
-    k = c if args.out_channels is None else _int(args.out_channels, "--out-channels")
+    c = parse_int(args.channels, "--channels")
+    k = c if args.out_channels is None else parse_int(args.out_channels, "--out-channels")
     h, w = _pair(args.size, "--size")
     r, s = _pair(args.kernel, "--kernel")
     stride = _pair(args.stride, "--stride")
@@ -126,12 +129,12 @@ def build_layer(args: argparse.Namespace, groups: int | None = None) -> Layer:
         if g_opt is not None and size_opt is not None:
             raise ValueError("give either --groups or --group-size, not both")
         if size_opt is not None:
-            size = _int(size_opt, "--group-size")
+            size = parse_int(size_opt, "--group-size")
             if c % size:
                 raise ValueError(f"--group-size {size} must divide --channels {c}")
             groups = c // size
         else:
-            groups = 1 if g_opt is None else _int(g_opt, "--groups")
+            groups = 1 if g_opt is None else parse_int(g_opt, "--groups")
     if c % groups or k % groups:
         raise ValueError(f"--groups {groups} must divide both --channels {c} and --out-channels {k}")
     return Layer.conv(c, h, w, k, (r, s), stride=stride, pad=pad, dilation=dilation, g=groups)
@@ -157,7 +160,7 @@ def _check_pins(pins: Pins, batch: int, chips: list[Chip]) -> None:
 
 
 def _common(args: argparse.Namespace) -> tuple[int, str]:
-    batch = _int(args.batch, "--batch")
+    batch = parse_int(args.batch, "--batch")
     if args.dtype not in ("fp16", "fp32"):
         raise ValueError(f"--dtype must be fp16 or fp32, got {args.dtype!r}")
     return batch, args.dtype
@@ -272,7 +275,7 @@ def run_sweep(args: argparse.Namespace, out=None) -> int:
     base, chips, rows = sweep_rows(args)
     if args.json:
         doc = {
-            "layer": _layer_dict(base), "batch": _int(args.batch, "--batch"), "dtype": args.dtype, "train": args.train,
+            "layer": _layer_dict(base), "batch": parse_int(args.batch, "--batch"), "dtype": args.dtype, "train": args.train,
             "rows": [
                 {"groups": r["groups"], "group_size": r["group_size"], "layer": r["layer"],
                  "chips": {cid: {k: e.to_dict()[k] for k in JSON_KEYS + ("utilisation", "unit", "memory_level", "fits")}

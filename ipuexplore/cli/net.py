@@ -12,7 +12,7 @@ import time
 from ipuexplore.formatting import seconds, si
 from ipuexplore.hardware import DEFAULT_PAIR
 
-from .layer import add_plan_options, plan_pins
+from .layer import add_plan_options, parse_int, plan_pins
 
 DEFAULT_CHIPS = ",".join(DEFAULT_PAIR)
 
@@ -26,7 +26,7 @@ def register(subparsers) -> None:
     )
     p.add_argument("name", metavar="NAME", nargs="?", help="network name (see --list) or path to an .onnx model")
     p.add_argument("--list", action="store_true", help="list the network names and exit")
-    p.add_argument("--batch", type=int, default=1, help="images per step, global for a system (default 1)")
+    p.add_argument("--batch", default="1", help="images per step, global for a system (default 1)")
     p.add_argument("--res", type=int, default=None, help="input resolution (default: the network's own)")
     p.add_argument("--chips", default=DEFAULT_CHIPS, help=f"comma-separated chip or system ids (see `ipuexplore chips`) or spec paths (default {DEFAULT_CHIPS})")
     p.add_argument("--hw-file", action="append", default=[], metavar="PATH", help="add a chip spec file (repeatable)")
@@ -60,6 +60,9 @@ def load_network(args):
             if value != default:
                 raise ValueError(f"{option} cannot be applied to an ONNX model ({name})")
         return networks.load_onnx(name)
+    if name not in networks.list_networks():
+        raise ValueError(f"unknown network {name!r}: see `ipuexplore net --list` for the names "
+                         "(an ONNX model is a path ending in .onnx)")
     return networks.build(name, res=args.res, group_size=args.group_size, width=args.width)
 
 
@@ -80,12 +83,13 @@ def run(args) -> int:
                          "or the readable output")
     if args.check and not (args.run and _is_onnx(args.name)):
         raise ValueError("--check compares the session with ONNX Runtime: it needs --run and an .onnx model")
+    args.batch = parse_int(args.batch, "--batch")
     network = load_network(args)
     chips = [c.strip() for c in args.chips.split(",") if c.strip()] + list(args.hw_file)
-    if args.batch < 1:
-        raise ValueError(f"--batch must be >= 1, got {args.batch}")
     pins = plan_pins(args)
     analysis = networks.analyse(network, chips, batch=args.batch, dtype=args.dtype, train=args.train, pins=pins)
+    if args.run:
+        check_run_memory(network, args.batch)
     host = _host_run(network, args) if args.run else None
     session = _session_run(network, args) if args.run else None
     if args.json:
@@ -93,7 +97,7 @@ def run(args) -> int:
         if host is not None:
             out["host_run"] = _host_dict(*host)
             out["session"] = session
-        json.dump(out, sys.stdout, indent=1)
+        json.dump(out, sys.stdout, indent=2)
         print()
     elif args.csv:
         _write_csv(analysis, sys.stdout)
@@ -129,7 +133,7 @@ def _print_summary(a) -> None:
         share = sorted(t.time_by_bound.items(), key=lambda kv: -kv[1])
         bounds = ", ".join(f"{b} {s / t.time_s:.0%}" for b, s in share if t.time_s > 0 and s / t.time_s >= 0.01)
         ratio = t.train_throughput_ratio if a.train else t.throughput_ratio
-        print(f"{chip:<12} {seconds(t.time_s):>10} {t.throughput_img_s:>10.4g} {ratio:>13.3g}x  {plans[chip]:<{width}}  {bounds}")
+        print(f"{chip:<12} {seconds(t.time_s):>10} {si(t.throughput_img_s):>10} {ratio:>13.3g}x  {plans[chip]:<{width}}  {bounds}")
     what = "training step (forward, backward, weight update, all-reduce)" if a.train else "inference step"
     print(f"(step = one {what} at the global batch; img/s = batch / step; plan = replicas x pipeline "
           "stages, micro-batch x micro-batches per step; --why explains each)")
@@ -206,6 +210,43 @@ class _ProgressBar:
         if done == total:
             self.stream.write("\n")
         self.stream.flush()
+
+
+def run_memory_bytes(network, batch: int) -> int:
+    """Bytes a host run of `network` at `batch` holds at its peak (fp32): the activation
+    buffers as the run keeps them (reused by shape once their last reader has run, never
+    returned), the input, two temporaries the size of the largest output (element-wise
+    layers in numpy) and the weights twice (as given, and packed by the engine)."""
+    import math
+
+    last_use = network.last_use
+    live: dict[tuple, int] = {}
+    most: dict[tuple, int] = {}
+    shape_of = {}
+    for index, layer in enumerate(network.layers):
+        shape = tuple(layer.out_shape)
+        shape_of[layer.name] = shape
+        live[shape] = live.get(shape, 0) + 1
+        most[shape] = max(most.get(shape, 0), live[shape])
+        for name in set(layer.inputs):
+            if last_use.get(name) == index and name in shape_of:
+                live[shape_of[name]] -= 1
+    per_image = sum(count * math.prod(shape) for shape, count in most.items())
+    largest = max((math.prod(layer.out_shape) for layer in network.layers), default=0)
+    per_image += math.prod(network.input_shape) + 2 * largest
+    return 4 * (batch * per_image + 2 * network.params)
+
+
+def check_run_memory(network, batch: int) -> None:
+    """Refuse a --run that needs more than the engine's memory limit, before allocating."""
+    from ipuexplore import engine
+
+    need, limit = run_memory_bytes(network, batch), engine.get_memory_limit()
+    if limit is not None and need > limit:
+        per_image = run_memory_bytes(network, 2) - run_memory_bytes(network, 1)
+        fits = max(0, (limit - run_memory_bytes(network, 0)) // max(1, per_image))
+        raise ValueError(f"--run at --batch {batch} needs about {si(need, 'B')} of memory, over the engine's "
+                         f"memory limit of {si(limit, 'B')}; a batch up to about {fits} fits")
 
 
 def _host_run(network, args):

@@ -1,8 +1,9 @@
 """Running the explored layer on the host engine: sizing and reading the stats (no textual).
 
-The live panel re-runs the layer continuously, so one run must stay short; `live_layer`
-shrinks it (batch first, then spatial size, then whole groups, which keeps the channels per
-group the panel is about) and says what it changed. In training mode one measured run is the
+The live panel re-runs the layer continuously, so one run must stay short: the layer runs as
+the view shows it unless the host model (the `host` chip spec) says one run would take longer
+than RUN_BUDGET_S; then `live_layer` shrinks it (batch first, then spatial size, then whole
+groups, which keeps the channels per group the panel is about) and says what it changed. In training mode one measured run is the
 forward pass and both backward passes (data, weights), as the models cost a training step.
 """
 
@@ -16,9 +17,8 @@ import numpy as np
 from ipuexplore.layers import Layer
 
 ALGORITHMS = ("direct", "gemm")
-FLOP_BUDGET = 60e6  # FLOPs (2 x MACs) per live run: a few ms to tens of ms on one core
-TRAIN_PASSES = 3  # forward + backward data + backward weights, each about the forward's FLOPs
-BYTE_BUDGET = 24 * 2**20  # input + output + weights in fp32
+RUN_BUDGET_S = 0.1  # one live run, as the host model times it: a few readings a second
+BYTE_BUDGET = 256 * 2**20  # input + output + weights in fp32 (kept allocated while live)
 
 
 @dataclass(frozen=True)
@@ -28,24 +28,28 @@ class LiveShape:
     note: str  # "" when the layer runs as set
 
 
-def _cost(layer: Layer, batch: int, passes: int) -> tuple[float, float]:
-    return passes * batch * layer.flops, layer.min_bytes("fp32", batch)
+def model_time(layer: Layer, batch: int, train: bool) -> float:
+    """Seconds for one run on this machine as the host model estimates it (fp32)."""
+    from ipuexplore.hardware import load_chip
+    from ipuexplore.models import estimate
+
+    return estimate(load_chip("host"), layer, batch=batch, dtype="fp32", train=train).time_s
 
 
 def live_layer(layer: Layer, batch: int, train: bool = False) -> LiveShape:
-    """The layer (and batch) the live panel runs, within the budgets where possible
-    (training runs three passes per measurement, so it shrinks sooner)."""
+    """The layer (and batch) the live panel runs: as given unless one run would take longer
+    than RUN_BUDGET_S (or hold more than BYTE_BUDGET); then the largest batch that fits,
+    then a smaller size, then fewer groups."""
     changed: list[str] = []
     run_batch, run = batch, layer
-    passes = TRAIN_PASSES if train else 1
 
     def over(lyr: Layer, b: int) -> bool:
-        flops, nbytes = _cost(lyr, b, passes)
-        return flops > FLOP_BUDGET or nbytes > BYTE_BUDGET
+        return model_time(lyr, b, train) > RUN_BUDGET_S or lyr.min_bytes("fp32", b) > BYTE_BUDGET
 
-    if over(run, run_batch) and run_batch > 1:
-        run_batch = 1
-        changed.append(f"batch {batch}→1")
+    while over(run, run_batch) and run_batch > 1:
+        run_batch //= 2
+    if run_batch != batch:
+        changed.append(f"batch {batch}→{run_batch}")
     size = run.h
     min_size = max(7, run.r)
     while over(run, run_batch) and size > min_size:
@@ -60,7 +64,7 @@ def live_layer(layer: Layer, batch: int, train: bool = False) -> LiveShape:
         run = run.with_(c=cpg_in * groups, k=cpg_out * groups, g=groups)
     if groups != layer.g:
         changed.append(f"groups {layer.g}→{groups}")
-    note = ("capped " + ", ".join(changed)) if changed else ""
+    note = ("shrunk to run in under 0.1 s: " + ", ".join(changed)) if changed else ""
     if over(run, run_batch):
         note = (note + "; " if note else "") + "still large: runs are slow"
     return LiveShape(run, run_batch, note)

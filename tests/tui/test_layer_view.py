@@ -147,6 +147,22 @@ def test_up_and_down_move_between_controls():
     run_app(body)
 
 
+def test_up_on_the_first_control_keeps_focus_and_down_brings_it_back():
+    async def body(app, pilot):
+        assert app.focused.id == "ctl-channels_per_group"
+        await pilot.press("up")
+        assert app.focused is not None and app.focused.id == "ctl-channels_per_group"
+        app.screen.set_focus(None)  # e.g. a click on a panel
+        await pilot.pause()
+        await pilot.press("down")
+        assert app.focused is not None and app.focused.id == "ctl-channels_per_group"
+        app.screen.query_one("#ctl-chip_b", Stepper).focus()
+        await pilot.press("down")
+        assert app.focused.id == "ctl-chip_b"
+
+    run_app(body)
+
+
 def test_no_live_env_turns_the_engine_panel_off(monkeypatch):
     from ipuexplore.tui.app import IpuExploreApp
 

@@ -6,6 +6,7 @@ import os
 
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
@@ -22,6 +23,10 @@ from ..widgets.stepper import Stepper
 class LayerScreen(Screen):
     """Every control change re-estimates both chips at once and restarts the live run."""
 
+    BINDINGS = [
+        Binding("down", "focus_controls(0)", "first control", show=False),
+        Binding("up", "focus_controls(-1)", "last control", show=False),
+    ]
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (48, "-tall")]  # tall and wide: charts shown here too
 
@@ -47,6 +52,13 @@ class LayerScreen(Screen):
     def on_mount(self) -> None:
         self.apply(self.app.settings)
         self.query_one("#ctl-channels_per_group").focus()
+
+    def action_focus_controls(self, index: int) -> None:
+        """Up/Down with nothing focused (a click elsewhere) bring focus back to the controls."""
+        if self.focused is None:
+            steppers = [w for w in self.query(Stepper) if not w.disabled]
+            if steppers:
+                steppers[index].focus()
 
     def on_screen_suspend(self) -> None:
         self.query_one(HostPanel).pause()

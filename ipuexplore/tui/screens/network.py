@@ -190,7 +190,7 @@ class NetworkScreen(Screen):
         table.add_column("step", justify="right", no_wrap=True, min_width=7)
         table.add_column(f"{mode} img/s", justify="right", no_wrap=True, min_width=11)
         table.add_column("ratio", justify="right", no_wrap=True, min_width=6)
-        table.add_column("time by bound", no_wrap=True, overflow="ellipsis")
+        table.add_column("time by bound", overflow="fold")
         for chip_id in a.chips:
             t = a.totals[chip_id]
             total = sum(t.time_by_bound.values()) or 1.0

@@ -3,11 +3,17 @@
 Each layer change bumps `generation`, cancels the running engine call (Pool.cancel) and
 starts a new worker; results carry their generation and older ones are dropped, so a
 number on screen always belongs to the layer the controls show.
+
+A round times each strategy once, then posts the results and waits until the UI has drawn
+them (and REFRESH_S has passed since the round began): the UI draws while no timed run is
+in flight, a few times a second. Each strategy's line shows the median of its last WINDOW
+runs, so one slow run (another process took the core) does not make the number jump.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 
 from rich.text import Text
@@ -25,7 +31,15 @@ from ..messages import LiveFailed, LiveMeasured
 from .tile_map import TileMap
 
 HISTORY = 40  # runs kept for the history chart (current layer only)
-PAUSE_S = 0.05  # between runs, so the UI thread keeps a core on a 2-core machine
+WINDOW = 7  # runs per strategy the shown median is taken over
+REFRESH_S = 0.25  # at least this long from one round's start to the next: ~4 readings a second
+MIN_IDLE_S = 0.05  # the engine stays idle at least this long after posting, for the UI to draw
+
+
+def median_run(runs) -> live.Measurement:
+    """The run with the median GFLOP/s (a real run, so its numbers agree with each other)."""
+    ordered = sorted(runs, key=lambda m: m.gflop_s)
+    return ordered[(len(ordered) - 1) // 2]
 
 
 class HostPanel(Vertical):
@@ -41,6 +55,8 @@ class HostPanel(Vertical):
         self.shape: live.LiveShape | None = None
         self.train = False  # measuring forward + backward (the view's training mode)
         self._history: deque[float] = deque(maxlen=HISTORY)
+        self._window: dict[str, deque[live.Measurement]] = {}
+        self._drawn = threading.Event()  # set by the UI once it has drawn the posted results
         self._lock = threading.Lock()  # one engine call on the pool at a time
         self._pool = None
         self._paused = False
@@ -110,6 +126,7 @@ class HostPanel(Vertical):
         """Forget the numbers shown; results still arriving from older runs are dropped."""
         self.generation += 1
         self.latest.clear()
+        self._window.clear()
         self.errors.clear()
         self._history.clear()
 
@@ -145,11 +162,13 @@ class HostPanel(Vertical):
                     self.post_message(LiveFailed(generation, str(exc), algorithm))
             try:
                 while ops and not worker.is_cancelled:
+                    started = time.monotonic()
+                    measured = []
                     for algorithm, op in list(ops.items()):
                         if worker.is_cancelled:
                             return
                         try:
-                            measurement = live.summarise(op.run(), algorithm, shape.batch)
+                            measured.append(live.summarise(op.run(), algorithm, shape.batch))
                         except Cancelled:
                             # a cancel() aimed at an earlier run can land on this one
                             continue
@@ -157,9 +176,14 @@ class HostPanel(Vertical):
                             del ops[algorithm]
                             op.close()
                             self.post_message(LiveFailed(generation, f"run failed: {exc}", algorithm))
-                            continue
+                    # no timed run in flight from here: the UI draws now, not during a run
+                    self._drawn.clear()
+                    for measurement in measured:
                         self.post_message(LiveMeasured(generation, measurement))
-                    worker.cancelled_event.wait(PAUSE_S)
+                    if measured:
+                        self._drawn.wait(1.0)
+                    idle = max(MIN_IDLE_S, REFRESH_S - (time.monotonic() - started))
+                    worker.cancelled_event.wait(idle)
             finally:
                 for op in ops.values():
                     op.close()
@@ -170,11 +194,15 @@ class HostPanel(Vertical):
         if message.generation != self.generation:
             return  # a previous layer's run: never shown
         m = message.measurement
-        self.latest[m.algorithm] = m
+        window = self._window.setdefault(m.algorithm, deque(maxlen=WINDOW))
+        window.append(m)
+        shown = median_run(window)
+        self.latest[m.algorithm] = shown
         if m.algorithm == "direct":
             self._history.append(m.gflop_s)
-            self.query_one(TileMap).show(m.compute, m.exchange, m.wait)
+            self.query_one(TileMap).show(shown.compute, shown.exchange, shown.wait)
         self._refresh_all()
+        self.call_after_refresh(self._drawn.set)
 
     def on_live_failed(self, message: LiveFailed) -> None:
         message.stop()
@@ -193,7 +221,9 @@ class HostPanel(Vertical):
             text.append(f"cannot run: {self.errors[algorithm]}", style="red")
         elif algorithm in self.latest:
             m = self.latest[algorithm]
-            text.append(f"{m.gflop_s:6.1f} GFLOP/s {m.gb_s:6.2f} GB/s {si(m.img_s)} img/s")
+            # GB/s last: in a narrow panel it wraps to the next line, whole
+            text.append(f"{m.gflop_s:.1f} GFLOP/s {si(m.img_s)} img/s {m.gb_s:.3g} GB/s")
+
         else:
             text.append("measuring...", style="italic dim")
         return text
@@ -202,7 +232,10 @@ class HostPanel(Vertical):
         shape = self.shape
         if shape is not None:
             text = self._title()
-            text.append(shape.note if shape.note else "the layer as set", style="dim")
+            text.append(shape.note if shape.note else f"the layer as set, batch {shape.batch}", style="dim")
+            runs = max((len(w) for w in self._window.values()), default=0)
+            if runs > 1:
+                text.append(f"; median of the last {runs} runs", style="dim")
             self.query_one("#host-shape", Static).update(text)
         for algorithm in live.ALGORITHMS:
             line = self.query_one(f"#host-{algorithm}", Static)

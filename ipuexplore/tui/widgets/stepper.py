@@ -18,8 +18,8 @@ class Stepper(Widget, can_focus=True):
     BINDINGS = [
         Binding("left,minus", "step(-1)", "less", show=False),
         Binding("right,plus,equals_sign", "step(1)", "more", show=False),
-        Binding("down", "app.focus_next", "next control", show=False),
-        Binding("up", "app.focus_previous", "previous control", show=False),
+        Binding("down", "move(1)", "next control", show=False),
+        Binding("up", "move(-1)", "previous control", show=False),
         Binding("home", "jump(0)", "first", show=False),
         Binding("end", "jump(-1)", "last", show=False),
     ]
@@ -72,6 +72,18 @@ class Stepper(Widget, can_focus=True):
         index = self._index()
         new = min(max(index + delta, 0), len(self._choices) - 1) if index >= 0 else 0
         self._select(self._choices[new])
+
+    def action_move(self, delta: int) -> None:
+        """Focus the next or previous enabled control beside this one; at the first or last
+        control focus stays put (it never leaves the controls for a widget out of sight)."""
+        siblings = [w for w in self.parent.query_children(Stepper) if not w.disabled] if self.parent else [self]
+        if self not in siblings:
+            return
+        index = siblings.index(self) + delta
+        if 0 <= index < len(siblings):
+            siblings[index].focus()
+        else:
+            self.app.bell()
 
     def action_jump(self, index: int) -> None:
         if self._choices and not self.disabled:

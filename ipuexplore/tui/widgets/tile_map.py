@@ -67,9 +67,9 @@ class TileMap(Widget):
             text.append("\n" if (i + 1) % per_row == 0 and i + 1 < len(compute) else " ")
         text.append("\n")
         text.append("■", Style(color=Color.from_rgb(*COMPUTE)))
-        text.append(f" compute {100 * compute.mean():.0f}%  ")
+        text.append(f" compute {100 * compute.mean():.0f}% ")
         text.append("■", Style(color=Color.from_rgb(*EXCHANGE)))
-        text.append(f" exchange {100 * exchange.mean():.0f}%  ")
+        text.append(f" exchange {100 * exchange.mean():.0f}% ")
         text.append("■", Style(color=Color.from_rgb(*WAIT)))
         text.append(f" wait {100 * wait.mean():.0f}%")
         return text
