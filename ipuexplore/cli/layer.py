@@ -20,7 +20,7 @@ from ipuexplore.formatting import seconds, si
 from ipuexplore.hardware import DEFAULT_PAIR, Chip, load_chip
 from ipuexplore.layers import Layer
 from ipuexplore.models import Estimate, Pins, estimate
-from ipuexplore.models.sweep import group_sweep, group_variants
+from ipuexplore.models.sweep import BATCHES, batch_sweep, group_sweep, group_variants, layer_batch_costs
 
 DEFAULT_CHIPS = ",".join(DEFAULT_PAIR)
 JSON_KEYS = ("time_s", "flops", "bytes", "arithmetic_intensity", "achieved_flop_s", "bandwidth_b_s", "bound")
@@ -41,13 +41,21 @@ def register(subparsers) -> None:
 
     sweep = subparsers.add_parser(
         "sweep",
-        help="model one convolution over every valid group size",
-        description="The layer at every group count that divides both channel counts, from dense to depthwise.",
+        help="model a convolution over every valid group size, or a layer or network over batch sizes",
+        description="--over group-size (the default): the layer at every group count that divides both "
+        "channel counts, from dense to depthwise. --over batch: the layer (or --net NAME) at each batch "
+        "size: one step's time, the latency an image sees, and images per second on each chip.",
     )
-    _add_layer_options(sweep, sweep=True)
+    _add_layer_options(sweep)
+    sweep.add_argument("--over", default="group-size", metavar="{group-size,batch}",
+                       help="what to sweep (default group-size)")
+    sweep.add_argument("--net", default=None, metavar="NAME", help="sweep a network (see `ipuexplore net --list`) over batch")
+    sweep.add_argument("--batches", default=None, metavar="LIST",
+                       help="--over batch: comma-separated batch sizes (default " + ",".join(map(str, BATCHES)) + ")")
     out = sweep.add_mutually_exclusive_group()
     out.add_argument("--csv", action="store_true", help="print CSV")
     out.add_argument("--json", action="store_true", help="print one JSON object")
+    out.add_argument("--plot", action="store_true", help="--over batch: draw throughput against latency in the terminal")
     sweep.set_defaults(func=run_sweep)
 
 
@@ -69,7 +77,7 @@ def plan_pins(args: argparse.Namespace) -> Pins:
     return Pins(**values, recompute=getattr(args, "recompute", None))
 
 
-def _add_layer_options(p: argparse.ArgumentParser, sweep: bool = False) -> None:
+def _add_layer_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", default="1", help="batch size, the global batch on a system (default 1)")
     p.add_argument("--channels", default="256", help="input channels c (default 256)")
     p.add_argument("--out-channels", default=None, help="output channels k (default: = channels)")
@@ -78,9 +86,8 @@ def _add_layer_options(p: argparse.ArgumentParser, sweep: bool = False) -> None:
     p.add_argument("--stride", default="1", help="stride (default 1)")
     p.add_argument("--padding", default=None, help="padding (default: dilation x (kernel-1)/2, 'same' for odd kernels)")
     p.add_argument("--dilation", default="1", help="dilation (default 1)")
-    if not sweep:
-        p.add_argument("--groups", default=None, help="number of groups g (default 1: dense)")
-        p.add_argument("--group-size", default=None, help="channels per group c/g (alternative to --groups)")
+    p.add_argument("--groups", default=None, help="number of groups g (default 1: dense; sweep: --over batch only)")
+    p.add_argument("--group-size", default=None, help="channels per group c/g (alternative to --groups)")
     p.add_argument("--dtype", default="fp16", metavar="{fp16,fp32}", help="data type (default fp16)")
     p.add_argument("--train", action="store_true", help="training: forward + backward-data + backward-weights")
     p.add_argument("--chips", default=DEFAULT_CHIPS, help=f"comma-separated chip or system ids, see `ipuexplore chips` (default {DEFAULT_CHIPS})")
@@ -272,6 +279,16 @@ def sweep_rows(args: argparse.Namespace) -> tuple[Layer, list[Chip], list[dict]]
 
 def run_sweep(args: argparse.Namespace, out=None) -> int:
     out = out or sys.stdout
+    if args.over not in ("group-size", "batch"):
+        raise ValueError(f"--over must be group-size or batch, got {args.over!r}")
+    if args.over == "batch":
+        from .sweep_batch import run_batch_sweep
+
+        return run_batch_sweep(args, out)
+    for option, value in (("--net", args.net), ("--batches", args.batches), ("--plot", args.plot or None),
+                          ("--groups", args.groups), ("--group-size", args.group_size)):
+        if value is not None:
+            raise ValueError(f"{option} goes with --over batch")
     base, chips, rows = sweep_rows(args)
     if args.json:
         doc = {
