@@ -278,6 +278,9 @@ typedef enum ipx_trace_phase {
     /// Waiting for the run to reach this worker: from the start of the run until the worker
     /// begins its first superstep (a sleeping worker's wake-up); superstep is 0.
     IPX_TRACE_START = 3,
+    /// Worker 0 (the caller) waiting, after its last superstep, for every worker to finish
+    /// the run; superstep is the run's last.
+    IPX_TRACE_END = 4,
 } ipx_trace_phase;
 
 /// One span of one worker's run, recorded when tracing is on (ipx_pool_set_trace()).
@@ -472,8 +475,9 @@ IPX_API ipx_status ipx_pool_get_stats(ipx_pool_t pool, ipx_run_stats* totals,
                                       ipx_worker_stats* per_worker, size_t count);
 
 /// Record every run of the pool as trace events (the host's version of an IPU execution
-/// trace): each worker's exchange, compute and barrier-wait span of every superstep, and its
-/// wait for the run to start, in the order workers claim them. Runs append to the buffer
+/// trace): each worker's exchange, compute and barrier-wait span of every superstep, its wait
+/// for the run to start and the caller's wait for the run to end, in the order workers claim
+/// them: together they cover each worker's part of the run's wall time. Runs append to the buffer
 /// until the next call; events that do not fit are counted (ipx_pool_get_trace()), never
 /// written. Tracing off costs a run one predictable branch per superstep; on, it allocates
 /// nothing. ipx_pool_measure_peaks() is not traced.

@@ -84,6 +84,7 @@ struct ipx_pool {
     _Atomic uint64_t trace_next;
     uint32_t trace_run;
     uint64_t run_start_ns; /* start of the current run (the driver's clock) */
+    uint64_t job_end_ns;   /* when worker 0 finished its share of the traced run */
 };
 
 /* Runs job on every worker (caller = worker 0) and returns when all finished. Resets the

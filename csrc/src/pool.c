@@ -336,18 +336,24 @@ static void superstep_job(void* vctx, uint32_t wi) {
         if (traced) trace_step(pool, wi, step, worked, t);
         if (stop) break;
     }
+    if (traced && wi == 0) pool->job_end_ns = ipx__now_ns();
 }
 
 ipx_status ipx__pool_run_pass(ipx__pass* pass, ipx_status plan_status) {
     ipx_pool_t pool = pass->pool;
     ipx_run_stats* last = &pool->last;
+    const int64_t supersteps = ipx__div_up(pass->blocks, pool->workers) * pass->chunks;
     ipx_status status = plan_status;
     if (status == IPX_STATUS_SUCCESS) {
         uint64_t t0 = ipx__now_ns();
-        pool->run_start_ns = t0;
+        pool->run_start_ns = pool->job_end_ns = t0; /* a run cancelled before it starts runs no job */
         bool cancelled = ipx__pool_run(pool, superstep_job, pass);
         uint64_t t1 = ipx__now_ns();
-        if (pool->trace != NULL) pool->trace_run++;
+        if (pool->trace != NULL) {
+            trace_put(pool, 0, supersteps > 0 ? supersteps - 1 : 0, IPX_TRACE_END,
+                      pool->job_end_ns, t1);
+            pool->trace_run++;
+        }
         status = cancelled ? IPX_STATUS_CANCELLED : IPX_STATUS_SUCCESS;
         memset(last, 0, sizeof(*last));
         last->wall_s = (double)(t1 - t0) * 1e-9;
@@ -361,7 +367,7 @@ ipx_status ipx__pool_run_pass(ipx__pass* pass, ipx_status plan_status) {
             last->gflop_s = (double)last->flops / last->wall_s * 1e-9;
             last->gb_s = (double)(last->bytes_in + last->bytes_out) / last->wall_s * 1e-9;
         }
-        last->supersteps = (uint64_t)(ipx__div_up(pass->blocks, pool->workers) * pass->chunks);
+        last->supersteps = (uint64_t)supersteps;
     } else {
         memset(last, 0, sizeof(*last));
     }

@@ -49,18 +49,18 @@ static int by_start(const void* a, const void* b) {
 /* Checks one run's events (run index `run`) against the pool's statistics of that run. */
 static void check_run(const ipx_trace_event* ev, size_t n, uint32_t run, uint32_t workers,
                       const ipx_run_stats* totals, const ipx_worker_stats* per) {
-    uint64_t sums[64][4] = {{0}}, starts[64] = {0}, first = UINT64_MAX, last = 0;
+    uint64_t sums[64][5] = {{0}}, starts[64] = {0}, first = UINT64_MAX, last = 0;
     size_t count = 0;
     for (size_t i = 0; i < n; i++) {
         const ipx_trace_event* e = &ev[i];
         if (e->run != run) continue;
         count++;
         CHECK(e->worker < workers);
-        CHECK(e->phase >= IPX_TRACE_EXCHANGE && e->phase <= IPX_TRACE_START);
+        CHECK(e->phase >= IPX_TRACE_EXCHANGE && e->phase <= IPX_TRACE_END);
         CHECK(e->start_ns <= e->end_ns);
         CHECK(e->superstep < totals->supersteps);
         CHECK(e->reserved == 0);
-        if (e->worker >= workers || e->phase < 0 || e->phase > 3) continue;
+        if (e->worker >= workers || e->phase < 0 || e->phase > 4) continue;
         sums[e->worker][e->phase] += e->end_ns - e->start_ns;
         if (e->phase == IPX_TRACE_START) starts[e->worker]++;
         if (e->start_ns < first) first = e->start_ns;
@@ -68,12 +68,12 @@ static void check_run(const ipx_trace_event* ev, size_t n, uint32_t run, uint32_
     }
     size_t expected = 0;
     for (uint32_t w = 0; w < workers; w++) {
-        expected += 1 + totals->supersteps + 2 * per[w].supersteps;
+        expected += 1 + totals->supersteps + 2 * per[w].supersteps + (w == 0);
         CHECK(starts[w] == 1);
         CHECK(sums[w][IPX_TRACE_EXCHANGE] == per[w].exchange_ns);
         CHECK(sums[w][IPX_TRACE_COMPUTE] == per[w].compute_ns);
         CHECK(sums[w][IPX_TRACE_WAIT] == per[w].wait_ns);
-        uint64_t covered = sums[w][0] + sums[w][1] + sums[w][2] + sums[w][3];
+        uint64_t covered = sums[w][0] + sums[w][1] + sums[w][2] + sums[w][3] + sums[w][4];
         CHECK(covered <= (uint64_t)(totals->wall_s * 1e9) + 1000);
     }
     CHECK(count == expected);

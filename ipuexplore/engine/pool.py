@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from .._ipx_cffi import ffi, lib
 from ..errors import Busy, Closed, InvalidParameter
@@ -11,6 +12,7 @@ from .arguments import as_int, check_status
 from .handle import Handle
 from .memory import limit_for_c
 from .stats import RunStats, StatsReader, StatsSnapshot, combine, resolve
+from .trace import DEFAULT_CAPACITY, TraceRecorder
 
 DEFAULT_TILE_BYTES = 624 * 1024  # one Graphcore IPU Mk2 tile's SRAM
 _RAN = (0, lib.IPX_STATUS_CANCELLED)  # statuses after which a run's counters are valid
@@ -75,6 +77,40 @@ class Pool(Handle):
         if handle is not None:
             lib.ipx_pool_cancel(handle)
 
+    @contextmanager
+    def tracing(self, capacity: int = DEFAULT_CAPACITY) -> Iterator[TraceRecorder]:
+        """Record the runs made on this pool inside the block: ``with pool.tracing() as rec:``
+        runs ``...``, then ``rec.trace`` is a ``Trace`` (each worker's exchange, compute and
+        wait spans per superstep; ``Trace.to_chrome()``, ``write_chrome_trace``). At most
+        ``capacity`` events are kept (3 per worker per superstep, plus one per worker per run);
+        the rest are counted in ``Trace.dropped``. Raises ``Busy`` if the pool is running."""
+        capacity = as_int(capacity, "capacity", 1)
+        recorder = TraceRecorder(capacity)
+        with self._held("Pool.tracing"):
+            check_status(lib.ipx_pool_set_trace(self._handle, recorder._cdata, capacity), "Pool.tracing")
+        try:
+            yield recorder
+        finally:
+            recorded, dropped = ffi.new("size_t*"), ffi.new("uint64_t*")
+            if self._handle is None:  # closed inside the block: its events went with it
+                recorder.finish(0, 0, self._workers)
+                return
+            with self._held("Pool.tracing"):
+                check_status(lib.ipx_pool_get_trace(self._handle, recorded, dropped), "Pool.tracing")
+                check_status(lib.ipx_pool_set_trace(self._handle, ffi.NULL, 0), "Pool.tracing")
+            recorder.finish(int(recorded[0]), int(dropped[0]), self._workers)
+
+    @contextmanager
+    def _held(self, who: str) -> Iterator[None]:
+        if self._handle is None:
+            raise Closed(f"{who}: the pool is closed")
+        if not self._lock.acquire(blocking=False):
+            raise Busy(f"{who}: the pool is in use by another call", "IPX_STATUS_BUSY")
+        try:
+            yield
+        finally:
+            self._lock.release()
+
     def close(self) -> None:
         """Stop the workers and free the tiles. Raises ``Busy`` if a run is in progress."""
         super().close()
@@ -91,7 +127,7 @@ class Pool(Handle):
             raise Closed(f"{who}: the pool is closed")
         if not self._lock.acquire(blocking=False):
             raise Busy(f"{who}: the pool is in use by another call", "IPX_STATUS_BUSY")
-        try:
+        try:  # not self._held(): a generator's cost on every run
             handle, read, ran = self._handle, self._reader.read, []
             for call in calls:
                 status = call(handle)
