@@ -90,8 +90,9 @@ def run(args) -> int:
     analysis = networks.analyse(network, chips, batch=args.batch, dtype=args.dtype, train=args.train, pins=pins)
     if args.run:
         check_run_memory(network, args.batch)
-    host = _host_run(network, args) if args.run else None
+    # The session first: a model it refuses (an op, a batch) fails before the longer layer-by-layer run.
     session = _session_run(network, args) if args.run else None
+    host = _host_run(network, args) if args.run else None
     if args.json:
         out = analysis.to_dict(layers=args.layers)
         if host is not None:

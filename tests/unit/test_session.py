@@ -3,6 +3,7 @@ whole networks, bad input and the memory-limit refusal."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 
@@ -343,3 +344,39 @@ def test_session_over_the_memory_limit_is_refused_before_allocating(monkeypatch)
 def test_onnx_path_that_does_not_exist():
     with pytest.raises(ValueError, match="no such ONNX file"):
         HostSession(os.path.join("nowhere", "model.onnx"), 1)
+
+
+# ---- the CLI ----------------------------------------------------------------------------
+def _cli(capsys, *argv):
+    from ipuexplore.cli import main
+
+    code = main(["net", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_run_check_reports_the_difference_from_onnxruntime(tmp_path, capsys):
+    pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
+    m = _Model()
+    path = m.save(tmp_path, OPS["residual_add_relu"](m, "x"))
+    code, out, err = _cli(capsys, path, "--batch", "2", "--run", "--check", "--json", "--chips", "v100")
+    assert code == 0, err
+    session = json.loads(out)["session"]
+    assert session["weights"] == "onnx" and session["steps"] == 1 and session["images_per_s"] > 0
+    assert 0 <= session["max_rel_diff"] < 1e-5
+    code, out, err = _cli(capsys, path, "--batch", "2", "--run", "--check", "--chips", "v100")
+    assert code == 0 and "check against ONNX Runtime: largest difference" in out
+
+
+@pytest.mark.parametrize("argv", [["mobilenet_v2", "--run", "--check"], ["MODEL", "--check"]])
+def test_cli_check_needs_run_and_an_onnx_model(tmp_path, capsys, argv):
+    argv = [str(tmp_path / "m.onnx") if a == "MODEL" else a for a in argv]
+    code, out, err = _cli(capsys, *argv)
+    assert code == 2 and out == "" and err.count("\n") == 1 and "--check" in err
+
+
+def test_cli_batch_different_from_the_model_is_one_line(tmp_path, capsys):
+    m = _Model()
+    path = m.save(tmp_path, m.conv("x", 8, 8))
+    code, out, err = _cli(capsys, path, "--batch", "3", "--run", "--chips", "v100")
+    assert code == 2 and "static batch of 2" in err and err.count("\n") == 1
