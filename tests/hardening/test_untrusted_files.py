@@ -11,6 +11,7 @@ IPX_HARDENING_THOROUGH=1 runs 20x the mutation examples.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -29,6 +30,13 @@ SCALE = 20 if os.environ.get("IPX_HARDENING_THOROUGH") == "1" else 1
 ROOT = Path(__file__).resolve().parents[2]
 # A user's copy of a shipped spec, renamed so it does not clash with the shipped v100.
 SPEC = (ROOT / "ipuexplore" / "hardware" / "v100.toml").read_text().replace('id = "v100"', 'id = "my-v100"')
+
+
+def _with_value(field: str, raw: str) -> str:
+    """SPEC with ``field``'s value written as ``raw`` (whatever the shipped value is today)."""
+    text, n = re.subn(rf"^({field} = {{ value = )[^,]+,", rf"\g<1>{raw},", SPEC, flags=re.M)
+    assert n == 1, f"v100.toml has no single figure {field}"
+    return text
 
 
 def _one_line_cli_error(argv, capsys) -> str:
@@ -67,7 +75,7 @@ SPEC_CASES = {
     "number_too_long": (SPEC.replace("value = 80,", "value = 8" + "0" * 5000 + ","), ["number is too long"]),
     "wrong_unit_name": (SPEC.replace("hbm_bw_gb_s", "hbm_bw_tb_s"), ["hbm_bw_tb_s", "did you mean hbm_bw_gb_s"]),
     "wrong_unit_value": (SPEC.replace("value = 900,", "value = 900e9,"), ["figures.hbm_bw_gb_s", "plausible range", "units"]),
-    "percent_not_fraction": (SPEC.replace("value = 0.83,", "value = 83,"), ["figures.hbm_efficiency"]),
+    "percent_not_fraction": (_with_value("hbm_efficiency", "83"), ["figures.hbm_efficiency"]),
     "negative": (SPEC.replace("value = 16,", "value = -16,"), ["figures.hbm_gb", "> 0", "-16"]),
     "zero": (SPEC.replace("value = 6,", "value = 0,"), ["figures.l2_mb", "> 0"]),
     "nan": (SPEC.replace("value = 125,", "value = nan,"), ["figures.peak_fp16_tensor_tflop_s", "finite"]),
@@ -93,6 +101,7 @@ def _write(tmp_path, name, content) -> Path:
 @pytest.mark.parametrize("case", sorted(SPEC_CASES))
 def test_bad_spec_file_is_one_line_in_loader_and_cli(case, tmp_path, capsys):
     content, words = SPEC_CASES[case]
+    assert content != SPEC, "the case's edit no longer matches v100.toml"
     path = _write(tmp_path, f"{case}.toml", content)
     message = _load_error(load_chip, path)
     for word in words:
