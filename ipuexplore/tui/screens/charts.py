@@ -15,7 +15,8 @@ from .. import backend, live
 from ..messages import SweepProgress
 from ..widgets.charts import ChartsPanel
 
-HOST_REPEATS = 3  # best of three short runs per point
+HOST_REPEATS = 3  # best of three runs per point, each the layer at the view's batch unless
+# the host model times it over live.RUN_BUDGET_S (live.live_layer says what it shrank)
 
 
 class ChartsScreen(Screen):
@@ -46,7 +47,8 @@ class ChartsScreen(Screen):
             self._auto_measure()
 
     def _sweeping(self) -> bool:
-        return any(w.group == "sweep" and not w.is_finished for w in self.workers)
+        # a cancelled sweep may still be inside its last engine call: it no longer counts
+        return any(w.group == "sweep" and not w.is_finished and not w.is_cancelled for w in self.workers)
 
     def on_screen_suspend(self) -> None:
         self.workers.cancel_group(self, "sweep")
@@ -113,6 +115,8 @@ class ChartsScreen(Screen):
                         op.close()
                 except Exception as exc:  # noqa: BLE001 - show it, keep the model curves
                     self.app.call_from_thread(self.notify, f"host at {per_group}/group: {exc}", severity="error")
+                    return
+                if worker.is_cancelled:
                     return
                 points[per_group] = best
                 self.post_message(SweepProgress(generation, dict(points), i + 1, len(choices)))
