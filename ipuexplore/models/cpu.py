@@ -65,7 +65,7 @@ def kernel_for(work: Work) -> str:
     if work.phase == "backward_weights":
         # backward_weights.c: c/g >= 8 (out_ch here), k/g (n) whole 8-channel vectors, stride 1
         # across (unit_stride: the Work does not keep the horizontal stride apart)
-        return "channel" if work.out_ch >= 8 and work.n % 8 == 0 and work.unit_stride else "row"
+        return "channel" if work.out_ch >= 8 and work.cols % 8 == 0 and work.unit_stride else "row"
     if work.in_ch >= CHANNEL_KERNEL_MIN_IN and work.out_ch >= CHANNEL_KERNEL_MIN_OUT:
         return "channel"
     return "row"
@@ -83,7 +83,7 @@ def _cost(s: CpuSpec, work: Work, dtype: str) -> Phase:
     kernel = kernel_for(work)
     if kernel == "channel":
         # lanes hold output channels; for weight gradients those are the layer's k/g (n)
-        chans = work.n if work.phase == "backward_weights" else work.out_ch
+        chans = work.cols if work.phase == "backward_weights" else work.out_ch
         lane_fill = fill(chans, lanes)
         eff = s.channel_kernel_efficiency
         unit = "channel kernel (SIMD over output channels)"

@@ -105,7 +105,7 @@ def _cost(s: GpuSpec, work: Work, dtype: str, l2_resident: bool) -> Phase:
         best = None
         tried = set()
         for max_m, max_n in TILE_SHAPES:
-            key = (min(max_m, work.m), min(max_n, work.n))  # small GEMMs: several shapes coincide
+            key = (min(max_m, work.rows), min(max_n, work.cols))  # small GEMMs: several shapes coincide
             if key in tried:
                 continue
             tried.add(key)
@@ -113,7 +113,7 @@ def _cost(s: GpuSpec, work: Work, dtype: str, l2_resident: bool) -> Phase:
             if best is None or shape[0] < best[0]:
                 best = shape
         _, tile_m, tile_n, shape_fill, blocks, split_k, l2_b = best
-        kernels = work.kernels * (work.groups if loop else 1) + (1 if split_k > 1 else 0)  # split-K reduces in a second kernel
+        kernels = work.launches * (work.groups if loop else 1) + (1 if split_k > 1 else 0)  # split-K reduces in a second kernel
     else:
         if work.matmul:
             unit, peak, why_unit = compute_unit(s, work, dtype)
@@ -129,9 +129,9 @@ def _cost(s: GpuSpec, work: Work, dtype: str, l2_resident: bool) -> Phase:
             # PyTorch's conv_depthwise2d_grad_weight_kernel (aten/src/ATen/native/cuda/
             # DepthwiseConv2d.cu) gives each block one (channel, kh, kw) weight: every block
             # re-reads its channel's input and output-gradient planes, r x s times in all.
-            l2_b = work.m * (work.a_bytes + work.b_bytes) + work.c_bytes
+            l2_b = work.rows * (work.a_bytes + work.b_bytes) + work.c_bytes
         eff = s.cuda_core_efficiency
-        kernels = work.kernels
+        kernels = work.launches
     red_fill = kern.reduction_fill(work, tensor) if work.matmul and not work.depthwise else 1.0
     serial = work.groups if loop else 1
     waves, sm_fill, compute_s, hbm_s, l2_s = _times(s, work, blocks, split_k, peak * eff * shape_fill * red_fill, hbm_b, l2_b, serial)
@@ -158,9 +158,9 @@ def _cost(s: GpuSpec, work: Work, dtype: str, l2_resident: bool) -> Phase:
         terms = {
             "unit_peak_flop_s": Term(peak, "FLOP/s", f"{unit}: {why_unit}"),
             "efficiency": Term(eff, "fraction", "achievable fraction of the unit's peak (chip file, with source)"),
-            "shape_fill": Term(shape_fill, "fraction", f"per-group GEMM {work.m}x{work.n} in {tile_m}x{tile_n} tiles "
+            "shape_fill": Term(shape_fill, "fraction", f"per-group GEMM {work.rows}x{work.cols} in {tile_m}x{tile_n} tiles "
                                "(tensor cores; CUDA cores only in per-group kernels, whose narrowest tile is 32 wide)"),
-            "reduction_fill": Term(red_fill, "fraction", f"reduction of {work.red} in thread-block chunks of "
+            "reduction_fill": Term(red_fill, "fraction", f"reduction of {work.reduction} in thread-block chunks of "
                                    f"{kern.K_TILE_TENSOR if tensor else kern.K_TILE_SIMT} (CUTLASS tile depth)"),
             "sm_fill": Term(sm_fill, "fraction", f"{blocks} blocks x split-K {split_k} over {s.sms} SMs in {waves} wave(s)"
                             + (f"; {serial} groups run one kernel each (cuDNN 7 has grouped kernels only for 1, 2 or 4 channels per group)" if loop else "")),
@@ -195,20 +195,20 @@ def _tile_shape(s: GpuSpec, work: Work, b: int, hbm_b: float, unit_peak: float, 
     """(time, tile_m, tile_n, shape fill, blocks, split-K, L2 bytes) of the tiled pass with
     thread-block tiles of at most ``max_m`` x ``max_n`` (``loop``: one kernel per group)."""
     narrowest = kern.narrowest_tile(tensor, loop, MMA_N)
-    tile_n = min(max_n, round_up(work.n, narrowest))
-    tile_m = min(max_m, round_up(work.m, MMA_N))
+    tile_n = min(max_n, round_up(work.cols, narrowest))
+    tile_m = min(max_m, round_up(work.rows, MMA_N))
     padded = tensor or narrowest > 1  # CUDA-core kernels built for small groups do not pad
-    shape_fill = (work.n / round_up(work.n, tile_n)) * (work.m / round_up(work.m, tile_m)) if padded else 1.0
-    blocks = work.groups * -(-work.m // tile_m) * -(-work.n // tile_n)
+    shape_fill = (work.cols / round_up(work.cols, tile_n)) * (work.rows / round_up(work.rows, tile_m)) if padded else 1.0
+    blocks = work.groups * -(-work.rows // tile_m) * -(-work.cols // tile_n)
     # tiled GEMM traffic into the SMs: A re-read per tile column, B per tile row
     tiled_b = work.groups * (
-        work.m * work.red * -(-work.n // tile_n) + work.n * work.red * -(-work.m // tile_m)
+        work.rows * work.reduction * -(-work.cols // tile_n) + work.cols * work.reduction * -(-work.rows // tile_m)
     ) * b
     rate = unit_peak * shape_fill * kern.reduction_fill(work, tensor)
     serial = work.groups if loop else 1
-    kernels = work.kernels * serial
+    kernels = work.launches * serial
     time = _pass_time(s, work, blocks, 1, rate, hbm_b, tiled_b + work.c_bytes, kernels, serial)
-    split_k = max(1, min(-(-s.sms * serial // blocks), work.red // SPLIT_K_MIN))
+    split_k = max(1, min(-(-s.sms * serial // blocks), work.reduction // SPLIT_K_MIN))
     if split_k > 1:
         # split-K fills idle SMs but writes partial sums and reduces them in a second
         # kernel; an autotuner (cudnn.benchmark, TF's autotune) keeps it only if faster
@@ -247,7 +247,7 @@ def _l2_why(work: Work, tile_m: int, tile_n: int, l2_b: float, l2_bw: float) -> 
         return (
             f"{l2_b / 1e6:.3g} MB through L2 at {l2_bw / 1e12:g} TB/s: implicit GEMM reads each input "
             f"element once per kernel tap ({work.taps}) and per {tile_n}-wide tile column "
-            f"({-(-work.n // tile_n)}), each weight once per {tile_m}-row tile ({-(-work.m // tile_m)})"
+            f"({-(-work.cols // tile_n)}), each weight once per {tile_m}-row tile ({-(-work.rows // tile_m)})"
         )
     if work.depthwise and work.phase == "backward_weights":
         return f"{l2_b / 1e6:.3g} MB through L2: the weight-gradient kernel re-reads its planes once per kernel tap"

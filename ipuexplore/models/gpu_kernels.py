@@ -50,7 +50,7 @@ def narrowest_tile(tensor: bool, loop: bool, mma_n: int) -> int:
 def reduction_fill(work: Work, tensor: bool) -> float:
     """Useful fraction of the reduction chunks a thread-block tile steps through."""
     k = K_TILE_TENSOR if tensor else K_TILE_SIMT
-    return work.red / round_up(work.red, k)
+    return work.reduction / round_up(work.reduction, k)
 
 
 def group_loop(s: GpuSpec, work: Work) -> bool:
@@ -64,7 +64,7 @@ def channels_per_group(work: Work) -> tuple[int, int]:
     """(input, output) channels per group of the convolution a pass belongs to (a weight
     gradient's reduction runs over positions, its GEMM is c/g x r x s by k/g)."""
     if work.phase == "backward_weights":
-        return work.out_ch, work.n
+        return work.out_ch, work.cols
     return work.in_ch, work.out_ch
 
 

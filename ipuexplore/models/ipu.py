@@ -139,10 +139,10 @@ def _cost(s: IpuSpec, work: Work, dtype: str, in_sram: bool) -> Phase:
         fills, vertex, rate = {}, "vector", vec_rate
         # element-wise work runs where the data already lives: only weights (SE, norm)
         # are broadcast; squeeze-excite also reduces its pooled sums across tiles.
-        pooled_b = work.m * work.red * PARTIAL_BYTES if work.kernels > 1 else 0  # SE: batch x c sums
+        pooled_b = work.rows * work.reduction * PARTIAL_BYTES if work.launches > 1 else 0  # SE: batch x c sums
         exchange_b = work.b_bytes + pooled_b
         reduction_b = 0
-        supersteps = max(1, work.kernels)
+        supersteps = max(1, work.launches)
         unit = "vector"
         exchange_s_override = None
         def plan_why() -> str:
@@ -204,16 +204,16 @@ def _plan_for(s: IpuSpec, work: Work, half: bool, vec_rate: float, cand: tuple[s
     # combined groups: plan the transformed conv (fewer, wider groups, zero weights
     # included in its MACs and weight bytes) at the vertex's raw rate
     f = int(fills.get("groups_combined", 1))
-    groups, n, in_ch = work.groups // f, work.n * f, work.in_ch * f
+    groups, n, in_ch = work.groups // f, work.cols * f, work.in_ch * f
     macs, b_bytes, raw_rate = work.macs * f, work.b_bytes * f, rate * f
     n_units = -(-n // engines) if vertex == "AMP" else n
     if work.phase == "backward_weights":  # reduction over positions, split in chunks
-        red_units = max(1, work.red // REDUCTION_CHUNK)
+        red_units = max(1, work.reduction // REDUCTION_CHUNK)
     else:  # reduction over input channels, in AMP passes
         red_units = -(-in_ch // per_pass)
     return plan(
         s.tiles, s.workers_per_tile, s.exchange_b_per_cycle_per_tile, vec_rate,
-        groups, work.m, n_units, red_units, macs / (groups * work.m * n_units * red_units),
+        groups, work.rows, n_units, red_units, macs / (groups * work.rows * n_units * red_units),
         raw_rate, work.a_bytes, b_bytes, work.c_bytes // (2 if half else 4),
         taps=work.taps if vertex == "AMP" else 1,
         pass_overhead=AMP_PASS_OVERHEAD_CYCLES if vertex == "AMP" else VERTEX_OVERHEAD_CYCLES,

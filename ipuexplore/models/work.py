@@ -1,7 +1,7 @@
 """A layer turned into the passes a chip executes, in family-independent terms.
 
-Each convolution pass is a grouped matrix product: per group, ``m`` rows x ``n`` columns with
-a reduction of length ``red``; ``in_ch`` is the channel count the compute unit reduces over
+Each convolution pass is a grouped matrix product: per group, ``rows`` x ``cols`` with
+a reduction of length ``reduction``; ``in_ch`` is the channel count the compute unit reduces over
 and ``out_ch`` the one it produces (the two numbers tensor cores and the IPU's AMP care
 about). Training passes follow the usual lowering:
 
@@ -30,9 +30,9 @@ class Work:
     macs: int
     vector_ops: int
     groups: int
-    m: int  # rows per group
-    n: int  # columns (outputs) per group
-    red: int  # reduction length per group
+    rows: int  # rows per group (output positions; weight rows for the weight gradient)
+    cols: int  # columns (outputs) per group
+    reduction: int  # reduction length per group
     in_ch: int  # channels per group the compute unit reduces over
     out_ch: int  # channels per group it produces
     kernel_w: int  # kernel width (the IPU's SLIC slides along it)
@@ -40,7 +40,7 @@ class Work:
     b_bytes: int  # weight-like operand read
     c_bytes: int  # result written
     depthwise: bool
-    kernels: int = 1  # separate kernels a GPU library launches for this pass
+    launches: int = 1  # separate kernels a GPU library launches for this pass
     taps: int = 1  # kernel positions the IPU's AMP runs as separate passes (r x s; 1 for weight grads)
     row: int = 1  # length of the rows it writes (output width; input width for backward_data)
     unit_stride: bool = True  # stride 1 and dilation 1 (the host engine's 3x3 depthwise path needs both)
@@ -66,20 +66,20 @@ def conv_passes(layer: Layer, batch: int, dtype: str, train: bool) -> list[Work]
     unit = layer.stride == (1, 1) and layer.dilation == (1, 1)
     fwd = Work(
         "forward", True, macs, bias_ops, g,
-        m=batch * layer.p * layer.q, n=kg, red=cg * rs, in_ch=cg, out_ch=kg, kernel_w=layer.s,
+        rows=batch * layer.p * layer.q, cols=kg, reduction=cg * rs, in_ch=cg, out_ch=kg, kernel_w=layer.s,
         a_bytes=in_b, b_bytes=w_b, c_bytes=out_b, depthwise=depthwise, taps=rs, row=layer.q, unit_stride=unit,
     )
     if not train:
         return [fwd]
     bwd_data = Work(
         "backward_data", True, macs, 0, g,
-        m=batch * layer.h * layer.w, n=cg, red=kg * rs, in_ch=kg, out_ch=cg, kernel_w=layer.s,
+        rows=batch * layer.h * layer.w, cols=cg, reduction=kg * rs, in_ch=kg, out_ch=cg, kernel_w=layer.s,
         a_bytes=out_b, b_bytes=w_b, c_bytes=in_b, depthwise=depthwise, taps=rs, row=layer.w, unit_stride=unit,
     )
     grad_w = layer.params * b
     bwd_weights = Work(
         "backward_weights", True, macs, bias_ops, g,
-        m=cg * rs, n=kg, red=batch * layer.p * layer.q, in_ch=batch * layer.p * layer.q, out_ch=cg,
+        rows=cg * rs, cols=kg, reduction=batch * layer.p * layer.q, in_ch=batch * layer.p * layer.q, out_ch=cg,
         kernel_w=layer.s, a_bytes=in_b, b_bytes=out_b, c_bytes=grad_w, depthwise=depthwise, row=layer.q, unit_stride=unit,
     )
     return [fwd, bwd_data, bwd_weights]
@@ -96,29 +96,29 @@ def vector_passes(layer: Layer, batch: int, dtype: str, train: bool) -> list[Wor
     in_b, out_b, w_b = layer.input_bytes(dtype, batch), layer.output_bytes(dtype, batch), layer.weight_bytes(dtype)
     ops = batch * layer.vector_ops
     macs = batch * layer.macs  # squeeze-excite's two small FCs
-    kernels = {LayerKind.SE: 4, LayerKind.NORM: 2 if train else 1}.get(layer.kind, 1)
+    launches = {LayerKind.SE: 4, LayerKind.NORM: 2 if train else 1}.get(layer.kind, 1)
     a_extra = in_b if (train and layer.kind is LayerKind.NORM) else 0  # statistics pass
     fwd = Work(
-        "forward", False, macs, ops, 1, m=batch, n=max(layer.se_c, 1), red=layer.c,
+        "forward", False, macs, ops, 1, rows=batch, cols=max(layer.se_c, 1), reduction=layer.c,
         in_ch=layer.c, out_ch=layer.k, kernel_w=layer.s,
-        a_bytes=in_b + a_extra, b_bytes=w_b, c_bytes=out_b, depthwise=False, kernels=kernels,
+        a_bytes=in_b + a_extra, b_bytes=w_b, c_bytes=out_b, depthwise=False, launches=launches,
     )
     if not train:
         return [fwd]
     passes = [
         fwd,
         Work(
-            "backward_data", False, macs, 2 * ops, 1, m=batch, n=max(layer.se_c, 1), red=layer.c,
+            "backward_data", False, macs, 2 * ops, 1, rows=batch, cols=max(layer.se_c, 1), reduction=layer.c,
             in_ch=layer.c, out_ch=layer.k, kernel_w=layer.s,
-            a_bytes=out_b + in_b, b_bytes=w_b, c_bytes=in_b, depthwise=False, kernels=kernels,
+            a_bytes=out_b + in_b, b_bytes=w_b, c_bytes=in_b, depthwise=False, launches=launches,
         ),
     ]
     if layer.params:
         passes.append(
             Work(
-                "backward_weights", False, macs, ops, 1, m=batch, n=max(layer.se_c, 1), red=layer.c,
+                "backward_weights", False, macs, ops, 1, rows=batch, cols=max(layer.se_c, 1), reduction=layer.c,
                 in_ch=layer.c, out_ch=layer.k, kernel_w=layer.s,
-                a_bytes=out_b + in_b, b_bytes=0, c_bytes=w_b, depthwise=False, kernels=1,
+                a_bytes=out_b + in_b, b_bytes=0, c_bytes=w_b, depthwise=False, launches=1,
             )
         )
     return passes

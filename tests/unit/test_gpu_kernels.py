@@ -26,7 +26,7 @@ def test_reduction_fill_pads_to_the_tile_depth():
     # grouped 1x1 with 16 channels per group: a reduction of 16 in 32-deep tensor-core
     # chunks (CUTLASS Sm70 threadblock K) uses half of each chunk; SIMT chunks are 8 deep
     work = passes(Layer.conv(256, 14, 14, 256, 1, g=16), 8, "fp16", False)[0]
-    assert work.red == 16
+    assert work.reduction == 16
     assert gpu_kernels.reduction_fill(work, tensor=True) == pytest.approx(16 / 32)
     assert gpu_kernels.reduction_fill(work, tensor=False) == 1.0
     p = estimate(V100, Layer.conv(256, 14, 14, 256, 1, g=16), batch=8).phase("forward")

@@ -42,9 +42,9 @@ def test_training_passes_have_equal_macs_and_swapped_roles():
     layer = Layer.conv(64, 8, 8, 32, 3, pad=1, g=4)
     fwd, bwd_d, bwd_w = passes(layer, 2, "fp16", True)
     assert fwd.macs == bwd_d.macs == bwd_w.macs == 2 * layer.macs
-    assert (fwd.in_ch, fwd.n, fwd.red, fwd.m) == (16, 8, 16 * 9, 2 * 64)
-    assert (bwd_d.in_ch, bwd_d.n, bwd_d.red) == (8, 16, 8 * 9)
-    assert (bwd_w.m, bwd_w.n, bwd_w.red) == (16 * 9, 8, 2 * 64)
+    assert (fwd.in_ch, fwd.cols, fwd.reduction, fwd.rows) == (16, 8, 16 * 9, 2 * 64)
+    assert (bwd_d.in_ch, bwd_d.cols, bwd_d.reduction) == (8, 16, 8 * 9)
+    assert (bwd_w.rows, bwd_w.cols, bwd_w.reduction) == (16 * 9, 8, 2 * 64)
     assert bwd_d.c_bytes == layer.input_bytes("fp16", 2)  # grad input
     assert bwd_w.c_bytes == layer.weight_bytes("fp16")  # grad weights
 
