@@ -37,6 +37,9 @@ def register(subparsers) -> None:
     layer.add_argument("--json", action="store_true", help="print one JSON object")
     layer.add_argument("--why", action="store_true",
                        help="also print every model term of each phase: its value and why it has it")
+    layer.add_argument("--trace", default=None, metavar="FILE",
+                       help="run the layer once on the host engine (float32; with --train all three "
+                       "passes) and write its supersteps as a Chrome trace (Perfetto, chrome://tracing)")
     layer.set_defaults(func=run_layer)
 
     sweep = subparsers.add_parser(
@@ -202,6 +205,8 @@ def run_layer(args: argparse.Namespace, out=None) -> int:
     chips = load_chips(args)
     _check_pins(pins, batch, chips)
     ests = {c.id: estimate(c, layer, batch=batch, dtype=dtype, train=args.train, pins=pins) for c in chips}
+    if args.trace:
+        _write_trace(args, layer, batch)
     if args.json:
         doc = {
             "layer": _layer_dict(layer), "batch": batch, "dtype": dtype, "train": args.train,
@@ -242,6 +247,24 @@ def run_layer(args: argparse.Namespace, out=None) -> int:
         out.write(f"\n{ipu} vs {gpu}: {ratio:.2f}x {'faster' if ratio >= 1 else 'slower'} on the IPU (GPU time / IPU time)")
     out.write("\n")
     return 0
+
+
+def _write_trace(args: argparse.Namespace, layer: Layer, batch: int) -> None:
+    """--trace FILE: the layer's run on the host engine as a Chrome trace; a note on stderr."""
+    from ipuexplore.engine.trace import trace_layer, write_chrome_trace
+
+    workers = getattr(args, "workers", None)  # --workers N, where the command has it
+    try:
+        trace = trace_layer(layer, batch, train=args.train,
+                            workers=None if workers is None else parse_int(workers, "--workers"))
+    except MemoryError as exc:
+        raise ValueError(f"--trace: the engine cannot run this layer: {exc}") from None
+    try:
+        write_chrome_trace(args.trace, trace)
+    except OSError as exc:
+        raise ValueError(f"--trace: cannot write {args.trace}: {exc.strerror or exc}") from None
+    sys.stderr.write(f"ipuexplore: trace of {len(trace.events)} spans on {trace.workers} workers "
+                     f"written to {args.trace}\n")
 
 
 def _why(ests: dict[str, Estimate]) -> str:

@@ -72,6 +72,41 @@ class Trace:
         return {"traceEvents": out, "displayTimeUnit": "ns", "otherData": meta}
 
 
+def trace_layer(layer, batch: int, *, train: bool = False, workers: int | None = None,
+                seed: int = 0) -> Trace:
+    """One run of a convolution layer on a new engine pool, traced: the forward pass, with
+    ``train`` also backward data and backward weights (three runs, ``run`` 0..2). ``layer``
+    is anything with the attributes c, k, h, w, r, s, g, stride, pad, dilation (pairs for the
+    last three), as ``ipuexplore.layers.Layer``. Inputs and weights are seeded random; an
+    untraced run first packs and warms everything."""
+    from .conv import Conv2d  # conv imports pool, which imports this module
+    from .pool import Pool
+
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((batch, layer.c, layer.h, layer.w), dtype=np.float32)
+    weight = rng.standard_normal((layer.k, layer.c // layer.g, layer.r, layer.s), dtype=np.float32)
+    with Pool(workers) as pool:
+        conv = Conv2d(weight, input_shape=x.shape, stride=tuple(layer.stride), padding=tuple(layer.pad),
+                      dilation=tuple(layer.dilation), groups=layer.g, pool=pool, backward=train)
+        y = conv.run(x)
+        grad = rng.standard_normal(y.shape, dtype=np.float32)
+
+        def passes():
+            conv.run(x, y)
+            if train:
+                conv.backward_data(grad)
+                conv.backward_weights(grad, x)
+
+        passes()  # warm
+        capacity = DEFAULT_CAPACITY
+        while True:
+            with pool.tracing(capacity) as rec:
+                passes()
+            if rec.trace.dropped == 0:
+                return rec.trace
+            capacity = len(rec.trace.events) + rec.trace.dropped
+
+
 def write_chrome_trace(path: str | os.PathLike, trace: Trace) -> None:
     """Writes ``trace.to_chrome()`` as JSON to ``path``."""
     with open(path, "w", encoding="utf-8") as f:

@@ -107,3 +107,26 @@ def test_bad_capacity():
         with pytest.raises(InvalidType, match="capacity"):
             with pool.tracing(capacity=1.5):
                 pass
+
+
+def test_cli_layer_trace_writes_a_chrome_trace(tmp_path, capsys):
+    from ipuexplore.cli import main
+
+    path = tmp_path / "layer.json"
+    assert main(["layer", "--channels", "64", "--size", "28", "--groups", "64", "--batch", "2",
+                 "--train", "--json", "--trace", str(path)]) == 0
+    json.loads(capsys.readouterr().out)  # stdout stays one JSON object
+    doc = json.loads(path.read_text())
+    spans = [ev for ev in doc["traceEvents"] if ev["ph"] == "X"]
+    workers = doc["otherData"]["workers"]
+    assert {ev["tid"] for ev in spans} == set(range(workers))
+    assert {ev["args"]["run"] for ev in spans} == {0, 1, 2}  # forward, backward data, weights
+    assert doc["otherData"]["dropped_events"] == 0
+
+
+def test_cli_trace_unwritable_file_is_one_line_error(tmp_path, capsys):
+    from ipuexplore.cli import main
+
+    assert main(["layer", "--trace", str(tmp_path / "missing" / "t.json")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("ipuexplore: error: --trace: cannot write")
