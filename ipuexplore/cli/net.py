@@ -292,16 +292,17 @@ def _session_run(network, args) -> dict:
     import numpy as np
 
     from ipuexplore.networks import session as sessions
+    from ipuexplore.networks import session_check
 
     model = args.name if _is_onnx(args.name) else network
     with sessions.HostSession(model, args.batch, workers=args.workers) as session:
         x = np.random.default_rng(0).standard_normal(session.input_shape, dtype=np.float32)
-        wall = float(np.median(sessions.time_runs(session, x, runs=5)))
+        wall = float(np.median(session_check.time_runs(session, x, runs=5)))
         out = {**session.describe(), "weights": "onnx" if model is args.name else "random", "wall_s": wall,
                "images_per_s": args.batch / wall}
         if args.check:
-            reference = sessions.onnxruntime_output(args.name, x, threads=session.workers)
-            out["max_rel_diff"] = sessions.max_relative_difference(session.run(x), reference)
+            reference = session_check.onnxruntime_output(args.name, x, threads=session.workers)
+            out["max_rel_diff"] = session_check.max_relative_difference(session.run(x), reference)
     return out
 
 

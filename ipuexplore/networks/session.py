@@ -578,39 +578,3 @@ def _se_runner(layer: Layer, params: dict, pool, sums: np.ndarray | None):
         scale_in_place(out, scale=np.ascontiguousarray(s, np.float32))
 
     return se
-
-
-# ---- measuring and checking ------------------------------------------------------------
-def time_runs(session: HostSession, x: np.ndarray, runs: int = 7) -> list[float]:
-    """Seconds of ``runs`` timed runs after one untimed warm-up run."""
-    import time
-
-    session.run(x)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        session.run(x)
-        times.append(time.perf_counter() - start)
-    return times
-
-
-def onnxruntime_output(path: str | os.PathLike, x: np.ndarray, threads: int | None = None) -> np.ndarray:
-    """ONNX Runtime's output for ``x`` (CPU provider); ValueError when it is not installed."""
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        raise ValueError("checking against ONNX Runtime needs the 'onnxruntime' package: "
-                         "pip install onnxruntime") from None
-    options = ort.SessionOptions()
-    if threads:
-        options.intra_op_num_threads = threads
-    session = ort.InferenceSession(os.fspath(path), options, providers=["CPUExecutionProvider"])
-    return session.run(None, {session.get_inputs()[0].name: x})[0]
-
-
-def max_relative_difference(y: np.ndarray, reference: np.ndarray) -> float:
-    """Largest |y - reference| relative to the reference's largest magnitude (the largest logit)."""
-    if y.shape != reference.shape:
-        y = y.reshape(reference.shape)
-    scale = float(np.abs(reference).max())
-    return float(np.abs(y.astype(np.float64) - reference).max() / (scale if scale > 0 else 1.0))

@@ -26,7 +26,8 @@ pytest.importorskip("onnx", reason="the optional onnx package is not installed")
 ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
 torch = pytest.importorskip("torch", reason="torch is not installed")
 
-from ipuexplore.networks.session import HostSession, max_relative_difference  # noqa: E402
+from ipuexplore.networks.session import HostSession  # noqa: E402
+from ipuexplore.networks.session_check import max_relative_difference  # noqa: E402
 
 THREADS = 2
 RUNS = 7

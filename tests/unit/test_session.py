@@ -17,7 +17,8 @@ from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 from ipuexplore import engine, errors  # noqa: E402
 from ipuexplore.networks import HostSession  # noqa: E402
 from ipuexplore.networks import epilogue as epi  # noqa: E402
-from ipuexplore.networks.session import fold_batch_norm, max_relative_difference  # noqa: E402
+from ipuexplore.networks.session import fold_batch_norm  # noqa: E402
+from ipuexplore.networks.session_check import max_relative_difference  # noqa: E402
 
 RNG = np.random.default_rng(7)
 
