@@ -27,7 +27,6 @@ class ExplorerCommands(Provider):
              "write the current view to the current directory"),
             ("Export view as JSON", partial(app.action_export, f"ipuexplore-{app.current_mode}.json"),
              "write the current view to the current directory"),
-            ("Screenshot (SVG)", app.action_screenshot_svg, "save the screen as SVG"),
         ]
         for name in PRESETS:
             cmds.append((f"Layer: {name}", partial(self._preset, name), "explore this layer"))

@@ -68,7 +68,7 @@ def test_network_view_fits(size):
         for index in range(1, 6):  # the index column counts 1, 2, 3 ...
             assert any(line.lstrip().startswith(f"{index} ") for line in text.splitlines()), text
         footer = text.splitlines()[-1]
-        assert "palette" in footer or "^p" in footer, footer
+        assert "SVG" in footer and "^p" in footer, footer  # the app's last key and the palette
 
     run_app(body, size=size)
 
@@ -81,3 +81,31 @@ def test_charts_view_fits(size):
         assert_fits(screen_text(app), f"charts view {size}")
 
     run_app(body, size=size)
+
+
+def test_the_palette_lists_screenshot_once():
+    from textual.command import CommandPalette
+
+    async def body(app, pilot):
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"screenshot")
+        await pilot.pause(0.5)
+        palette = app.screen
+        assert isinstance(palette, CommandPalette)
+        options = palette.query_one("CommandList")
+        labels = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+        assert sum("screenshot" in label.lower() for label in labels) == 1, labels
+
+    run_app(body)
+
+
+def test_help_keys_do_not_wrap():
+    async def body(app, pilot):
+        await pilot.press("question_mark")
+        await pilot.pause(0.5)
+        text = screen_text(app)
+        for keys in ("↑ ↓ tab move between", "← → - + step the", "home end first", "ctrl+p command"):
+            assert keys in text, text
+
+    run_app(body, size=(80, 40))

@@ -19,17 +19,15 @@ intensity** (FLOPs per byte) falls, and a chip that keeps its activations in off
 Small dot products (c/g x kernel) also leave a GPU's tensor cores half empty.
 
 ## Keys
-| key | does |
-|---|---|
-| up / down, tab | move between controls |
-| left / right, - / + | step the focused control through its valid values (click the arrows too) |
-| home / end | first / last value |
-| l / n / c | layer view / network view / charts |
-| ? or f1 | this help |
-| e | export the current view (.csv or .json) |
-| s | save an SVG screenshot in the current directory |
-| ctrl+p | command palette: layers from ResNet/ResNeXt/MobileNet/EfficientNet(-G16), networks, chips, keep mode, export |
-| q | quit |
+- `↑ ↓ tab` move between controls
+- `← → - +` step the focused control through its valid values (click the arrows too)
+- `home end` first / last value
+- `l n c` layer view / network view / charts
+- `? f1` this help
+- `e` export the current view (.csv or .json)
+- `s` save an SVG screenshot in the current directory
+- `ctrl+p` command palette: layers from ResNet/ResNeXt/MobileNet/EfficientNet(-G16), networks, chips, keep mode, export
+- `q` quit
 
 ## Layer view, per chip (the **model**, `ipuexplore.models.estimate`)
 All counts are for the whole batch. **FLOPs** are 2 x multiply-accumulates (MACs).

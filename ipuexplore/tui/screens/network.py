@@ -35,8 +35,9 @@ def host_batch(batch: int, flops_per_image: float) -> int:
 class NetworkScreen(Screen):
     BINDINGS = [
         Binding("o", "cycle_sort", "Sort", id="network.sort"),
-        Binding("r", "run_host", "Run on host", id="network.run"),
-        Binding("x", "explore_row", "Explore layer", id="network.explore"),
+        Binding("r", "run_host", "Run", id="network.run", tooltip="run the network on this CPU (engine)"),
+        # enter does the same; off the footer so every key fits 80 columns (help lists it)
+        Binding("x", "explore_row", "Explore", id="network.explore", show=False),
         Binding("escape", "cancel_run", "Cancel run", id="network.cancel", show=False),
     ]
 
@@ -70,7 +71,7 @@ class NetworkScreen(Screen):
         with Horizontal(id="net-run"):
             yield ProgressBar(id="net-progress", show_eta=False)
             yield Static(id="net-host", classes="note")
-        yield Footer()
+        yield Footer(compact=True)  # every key fits 80 columns
 
     def on_mount(self) -> None:
         self.query_one(ProgressBar).display = False  # until a run starts (no idle animation)
