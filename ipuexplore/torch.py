@@ -23,11 +23,11 @@ and PyTorch keeps the other cores. ``set_workers(n)`` gives the engine n workers
 machine with cores that PyTorch does not use. scripts/bench_torch_convert.py measures both.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: torch.library reads the op's schema from
+# the annotations, and releases before 2.5 could not read them as strings.
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from typing import Optional, Sequence, Tuple  # the typing forms every torch.library release reads
 
 import torch
 from torch import nn
@@ -137,7 +137,7 @@ def _handle(input, weight, bias, stride, padding, dilation, groups) -> engine.Co
 
 
 @torch.library.custom_op("ipuexplore::conv2d", mutates_args=())
-def conv2d(input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride: Sequence[int],
+def conv2d(input: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor], stride: Sequence[int],
            padding: Sequence[int], dilation: Sequence[int], groups: int) -> torch.Tensor:
     """torch.nn.functional.conv2d on the ipuexplore engine (CPU float32)."""
     _check(input, weight, bias)
@@ -162,7 +162,7 @@ def _conv2d_fake(input, weight, bias, stride, padding, dilation, groups):
 @torch.library.custom_op("ipuexplore::conv2d_backward", mutates_args=())
 def conv2d_backward(grad_output: torch.Tensor, input: torch.Tensor, weight: torch.Tensor,
                     stride: Sequence[int], padding: Sequence[int], dilation: Sequence[int],
-                    groups: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                    groups: int) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(grad_input, grad_weight, grad_bias) of ``conv2d`` from the engine's backward passes."""
     _check(input, weight, None)
     grad_input = torch.empty(input.shape, dtype=torch.float32)
