@@ -33,6 +33,7 @@ def test_export_layer_view_csv_and_json(tmp_path):
     rows = list(csv.DictReader((tmp_path / "layer.csv").open()))
     assert [r["chip"] for r in rows] == ["ipu-mk1", "v100"]
     assert float(rows[0]["time_s"]) > 0
+    assert (rows[0]["batch"], rows[0]["dtype"], rows[0]["mode"]) == ("16", "fp16", "inference")
     data = json.loads((tmp_path / "layer.json").read_text())
     assert data["view"] == "layer" and data["settings"]["cpg"] == 8
     assert data["rows"][1]["bound"] in ("compute", "memory", "exchange", "overhead")

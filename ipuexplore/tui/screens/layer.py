@@ -109,13 +109,15 @@ class LayerScreen(Screen):
     def export_data(self) -> dict:
         """The view as rows: one per chip, one per host strategy."""
         s = self.app.settings
-        rows = [{"source": "model", **results.raw(r)} for r in self.last_results]
+        mode = "training" if s.train else "inference"
+        context = {"batch": s.batch, "dtype": s.dtype, "mode": mode}  # a CSV row stands on its own
+        rows = [{"source": "model", **context, **results.raw(r)} for r in self.last_results]
         host = self.query_one(HostPanel)
         for algorithm in ("direct", "gemm"):
             m = host.latest.get(algorithm)
             if m is not None:
                 rows.append({
-                    "source": f"host-{algorithm}", "chip": "host", "gflop_s": m.gflop_s,
+                    "source": f"host-{algorithm}", **context, "dtype": "fp32", "chip": "host", "gflop_s": m.gflop_s,
                     "gb_s": m.gb_s, "img_s": m.img_s, "time_s": m.wall_s,
                     "measured_layer": host.shape.layer.describe() if host.shape else "",
                     "measured_batch": host.shape.batch if host.shape else None,
