@@ -40,6 +40,11 @@ def register(subparsers) -> None:
     layer.add_argument("--trace", default=None, metavar="FILE",
                        help="run the layer once on the host engine (float32; with --train all three "
                        "passes) and write its supersteps as a Chrome trace (Perfetto, chrome://tracing)")
+    layer.add_argument("--measure", action="store_true",
+                       help="also run the layer on this machine's engine (direct and gemm, fp32; --train: all "
+                            "three passes), median of 5 runs after a warm-up")
+    layer.add_argument("--peer", default=None, metavar="{torch}", help="--measure: also time PyTorch's conv2d")
+    layer.add_argument("--workers", default=None, metavar="N", help="--measure: engine workers (default: all cores)")
     layer.set_defaults(func=run_layer)
 
     sweep = subparsers.add_parser(
@@ -205,6 +210,7 @@ def run_layer(args: argparse.Namespace, out=None) -> int:
     chips = load_chips(args)
     _check_pins(pins, batch, chips)
     ests = {c.id: estimate(c, layer, batch=batch, dtype=dtype, train=args.train, pins=pins) for c in chips}
+    measured = _measured(args, layer, batch)
     if args.trace:
         _write_trace(args, layer, batch)
     if args.json:
@@ -213,6 +219,8 @@ def run_layer(args: argparse.Namespace, out=None) -> int:
             "chips": {cid: e.to_dict() for cid, e in ests.items()},
             "ipu_over_gpu_speedup": ratios(ests, chips),
         }
+        if measured is not None:
+            doc["measured"] = measured
         json.dump(doc, out, indent=2)
         out.write("\n")
         return 0
@@ -229,6 +237,13 @@ def run_layer(args: argparse.Namespace, out=None) -> int:
         for cid, e in ests.items()
     ]
     out.write(_table(header, rows))
+    if measured is not None:
+        workers = next(iter(measured.values()))["workers"]
+        out.write(f"\nmeasured on this host (fp32, {workers} workers, {'fwd + bwd-data + bwd-weights' if args.train else 'forward'}, "
+                  "median of 5 runs after a warm-up):\n")
+        from .measure import table_rows
+
+        out.write(_table(("source", "time", "TFLOP/s", "GB/s", "kernel"), table_rows(measured)))
     plans = [(cid, e.plan) for cid, e in ests.items() if e.plan is not None and
              (e.plan.ipus > 1 or e.plan.gradient_accumulation > 1)]
     if plans:
@@ -265,6 +280,20 @@ def _write_trace(args: argparse.Namespace, layer: Layer, batch: int) -> None:
         raise ValueError(f"--trace: cannot write {args.trace}: {exc.strerror or exc}") from None
     sys.stderr.write(f"ipuexplore: trace of {len(trace.events)} spans on {trace.workers} workers "
                      f"written to {args.trace}\n")
+
+
+def _measured(args: argparse.Namespace, layer: Layer, batch: int) -> dict | None:
+    """The engine's measurement when --measure asks for it (options checked first)."""
+    workers = None if args.workers is None else parse_int(args.workers, "--workers")
+    if args.peer not in (None, "torch"):
+        raise ValueError(f"--peer must be torch, got {args.peer!r}")
+    if not args.measure:
+        if args.peer is not None or (workers is not None and not args.trace):
+            raise ValueError("--peer and --workers go with --measure (--workers also with --trace)")
+        return None
+    from .measure import measure
+
+    return measure(layer, batch, train=args.train, workers=workers, peer=args.peer)
 
 
 def _why(ests: dict[str, Estimate]) -> str:
