@@ -41,6 +41,8 @@ def register(subparsers) -> None:
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print one JSON object")
     out.add_argument("--csv", action="store_true", help="print the per-layer table as CSV")
+    out.add_argument("--plot", default=None, metavar="{roofline}",
+                     help="draw every layer on each chip's roofline in the terminal (intensity vs achieved FLOP/s)")
     p.add_argument("--run", action="store_true",
                    help="also run the forward pass on this machine (C engine, random weights) next to the host model")
     p.add_argument("--workers", type=int, default=None, help="engine workers for --run (default: all cores)")
@@ -84,6 +86,10 @@ def run(args) -> int:
     if args.check and not (args.run and _is_onnx(args.name)):
         raise ValueError("--check compares the session with ONNX Runtime: it needs --run and an .onnx model")
     args.batch = parse_int(args.batch, "--batch")
+    if args.plot not in (None, "roofline"):
+        raise ValueError(f"--plot must be roofline, got {args.plot!r}")
+    if args.plot and args.run:
+        raise ValueError("--plot draws the models: leave out --run")
     network = load_network(args)
     chips = [c.strip() for c in args.chips.split(",") if c.strip()] + list(args.hw_file)
     pins = plan_pins(args)
@@ -102,6 +108,10 @@ def run(args) -> int:
         print()
     elif args.csv:
         _write_csv(analysis, sys.stdout)
+    elif args.plot:
+        from .net_plot import roofline_plot
+
+        print(roofline_plot(analysis, color=sys.stdout.isatty()))
     else:
         _print_summary(analysis)
         if args.why:

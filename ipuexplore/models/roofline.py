@@ -46,3 +46,27 @@ def round_up(x: int, multiple: int) -> int:
 def fill(used: int, granule: int) -> float:
     """Fraction of a unit of width ``granule`` that ``used`` items occupy after padding."""
     return used / round_up(used, granule)
+
+
+@dataclass(frozen=True)
+class LayerPoint:
+    """One layer of a network on one chip, as a roofline point."""
+
+    name: str
+    kind: str  # conv, linear, norm, act, add, pool ...
+    intensity: float  # FLOP per byte (the layer's, as the network analysis counts it)
+    achieved_flop_s: float  # FLOPs of the batch / the layer's modelled time on the chip
+
+
+def layer_points(rows, chip_id: str, batch: int) -> list[LayerPoint]:
+    """Every layer with work and time of a network analysis' rows (networks.analyse(...).rows)
+    on `chip_id` at `batch`; layers without FLOPs (a reshape) have no place on a log roofline."""
+    points = []
+    for row in rows:
+        time_s = row.costs[chip_id].time_s
+        if row.flops > 0 and time_s > 0 and row.arithmetic_intensity > 0:
+            kind = str(getattr(row.kind, "value", row.kind))
+            if kind == "conv" and getattr(row, "groups", 1) > 1:
+                kind = "grouped conv"  # the layers this project is about, in a colour of their own
+            points.append(LayerPoint(row.name, kind, row.arithmetic_intensity, batch * row.flops / time_s))
+    return points

@@ -116,3 +116,20 @@ def test_run_with_csv_is_refused_before_running(capsys):
     code, out, err = _run(capsys, "mobilenet_v2", "--res", "64", "--run", "--csv")
     assert code == 2 and out == ""
     assert "--run" in err and "--json" in err and "running" not in err
+
+
+def test_plot_roofline_draws_each_layer_per_chip(capsys):
+    from ipuexplore import networks
+    from ipuexplore.models.roofline import layer_points
+
+    code, out, _ = _run(capsys, "resnext50_32x4d", "--batch", "8", "--plot", "roofline", "--chips", "ipu-mk1,v100")
+    assert code == 0 and "ipu-mk1: TFLOP/s vs FLOP/byte" in out and "v100: TFLOP/s vs FLOP/byte" in out
+    assert "grouped conv" in out and "hbm" in out and "\x1b[" not in out
+    a = networks.analyse(networks.build("resnext50_32x4d"), ["v100"], batch=8)
+    points = layer_points(a.rows, "v100", 8)
+    convs = [r for r in a.rows if r.flops > 0]
+    assert len(points) == len(convs)
+    row = convs[0]
+    assert points[0].achieved_flop_s == pytest.approx(8 * row.flops / row.costs["v100"].time_s)
+    code, _, err = _run(capsys, "resnet50", "--plot", "bars")
+    assert code == 2 and "--plot must be roofline" in err
