@@ -136,3 +136,24 @@ def test_a_chart_renders_again_after_a_resize():
                 assert "cannot be drawn" not in str(chart.render())
 
     run_app(body, size=(120, 48))
+
+
+def test_charts_view_shows_latency_against_throughput():
+    from ipuexplore.models.sweep import layer_batch_costs
+    from ipuexplore.tui.widgets.charts import ChartsPanel, LatencyChart
+
+    async def body(app, pilot):
+        await pilot.press("c")
+        await pilot.pause()
+        panel = app.screen.query_one(ChartsPanel)
+        s = app.settings
+        assert [p.batch for p in panel.batch_points] == sorted(p.batch for p in panel.batch_points)
+        assert s.batch in [p.batch for p in panel.batch_points]
+        costs, _ = layer_batch_costs(s.layer(), [s.chip_a, s.chip_b], dtype=s.dtype)(s.batch)
+        point = next(p for p in panel.batch_points if p.batch == s.batch)
+        assert point.chips[s.chip_b].latency_s == costs[s.chip_b].latency_s
+        chart = app.screen.query_one(LatencyChart)
+        assert "cannot be drawn" not in str(chart.render())
+        assert "batch 16 (now)" in str(app.screen.query_one(".legend-latency").render())
+
+    run_app(body, size=(120, 40))

@@ -30,7 +30,7 @@ class ChartsScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Static(id="charts-note", classes="note")
-        yield ChartsPanel(id="charts")
+        yield ChartsPanel(id="charts", latency=True)
         yield Footer()
 
     def _auto_measure(self) -> None:

@@ -13,10 +13,11 @@ from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
 from ipuexplore.formatting import si
-from ipuexplore.models.sweep import SweepPoint
+from ipuexplore.models.sweep import BatchPoint, SweepPoint, batch_sweep, layer_batch_costs
 
 from .. import backend, chartdata, results
 from ..chartdata import Roofline, intensity_axis, log_ticks
+from ..settings import BATCHES as BATCH_CHOICES
 from ..settings import LayerSettings
 
 # plotext colour names: chip A, chip B, host (legends go outside the plot: plotext draws its
@@ -143,19 +144,69 @@ class RooflineChart(_SafePlot):
         return legend
 
 
+class LatencyChart(_SafePlot):
+    """Images/s against one step's latency (log-log), one point per batch size, per chip."""
+
+    def draw(self, points: list[BatchPoint], chips: list[tuple[str, str]], current: int) -> Text:
+        return self.show(partial(self._plot_figure, points, chips, current))
+
+    def _plot_figure(self, points, chips, current) -> Text:
+        legend = Text()
+        plt = self.plt
+        plt.clear_figure()
+        plt.title(f"images/s vs latency, batch {points[0].batch}..{points[-1].batch}")
+        plt.xlabel("latency per step (ms)")
+        plt.xscale("log")
+        plt.yscale("log")
+        ys: list[float] = []
+        xs: list[float] = []
+        for (chip_id, name), colour in zip(chips, COLOURS):
+            pts = [(p.chips[chip_id].latency_s * 1e3, p.chips[chip_id].throughput_img_s, p.batch)
+                   for p in points if chip_id in p.chips and p.chips[chip_id].latency_s > 0]
+            if not pts:
+                continue
+            xs += [x for x, _, _ in pts]
+            ys += [y for _, y, _ in pts]
+            plt.plot([x for x, _, _ in pts], [y for _, y, _ in pts], color=colour, marker="braille")
+            now = [(x, y) for x, y, b in pts if b == current]
+            if now:
+                plt.scatter([now[0][0]], [now[0][1]], color=colour, marker="●")
+            _key(legend, name, colour)
+        yt = log_ticks(min(ys), max(ys), 5) if ys else []
+        if len(yt) >= 2:
+            plt.yticks(yt, [si(t) for t in yt])  # 1 M, not 1e+06
+        if xs:
+            xt = log_ticks(min(xs), max(xs), 6)
+            if len(xt) >= 2:
+                plt.xticks(xt, [_tick_label(t) for t in xt])
+        _key(legend, f"● batch {current} (now)", "white", "")
+        return legend
+
+
 class ChartsPanel(Vertical):
     """The sweep chart above one roofline per chip, with their legends; `redraw(settings)`."""
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, *, latency: bool = False, **kwargs) -> None:
         super().__init__(**kwargs)
+        self.latency = latency  # also the latency/throughput chart beside the sweep (charts view)
+        self.batch_points: list[BatchPoint] = []
         self.points: list[SweepPoint] = []
         self.host_points: dict[int, float] = {}
         self.error = ""
         self._settings: LayerSettings | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static(classes="legend legend-sweep")
-        yield ThroughputChart(classes="chart-sweep")
+        if self.latency:
+            with Horizontal(classes="sweeps"):
+                with Vertical():
+                    yield Static(classes="legend legend-sweep")
+                    yield ThroughputChart(classes="chart-sweep")
+                with Vertical():
+                    yield Static(classes="legend legend-latency")
+                    yield LatencyChart(classes="chart-latency")
+        else:
+            yield Static(classes="legend legend-sweep")
+            yield ThroughputChart(classes="chart-sweep")
         with Horizontal(classes="rooflines"):
             with Vertical():
                 yield Static(classes="legend legend-roof-a")
@@ -170,6 +221,8 @@ class ChartsPanel(Vertical):
         self.host_points = {}
         self.points, self.error = chartdata.model_sweep(s)
         self.draw_sweep()
+        if self.latency:
+            self._draw_latency(s)
         chips = results.chip_results(s)
         for suffix, chip_id, res in (("a", s.chip_a, chips[0]), ("b", s.chip_b, chips[1])):
             chart = self.query_one(f".roof-{suffix}", RooflineChart)
@@ -184,6 +237,19 @@ class ChartsPanel(Vertical):
             est = res.estimate
             point = (est.arithmetic_intensity, est.achieved_flop_s) if est is not None else None
             legend.update(chart.draw(roof, point, s.dtype))
+
+    def _draw_latency(self, s: LayerSettings) -> None:
+        legend = self.query_one(".legend-latency", Static)
+        try:
+            cost = layer_batch_costs(s.layer(), [backend.chip(s.chip_a), backend.chip(s.chip_b)],
+                                     dtype=s.dtype, train=s.train)
+            self.batch_points = batch_sweep(cost, sorted(set(BATCH_CHOICES) | {s.batch}))
+        except (OSError, ValueError) as exc:
+            self.batch_points = []
+            legend.update(Text(f"latency vs throughput: {exc}", style="bold red"))
+            return
+        chips = [(s.chip_a, backend.chip_short(s.chip_a)), (s.chip_b, backend.chip_short(s.chip_b))]
+        legend.update(self.query_one(LatencyChart).draw(self.batch_points, chips, s.batch))
 
     def set_host_points(self, points: dict[int, float]) -> None:
         self.host_points = dict(points)
