@@ -26,7 +26,7 @@ from ipuexplore.hardware import Chip, load_chip
 from ipuexplore.layers import Layer, dtype_bytes
 
 from . import collectives, cpu, gpu, ipu, serialise
-from .plan import PLAN_KEYS, Pins, Plan
+from .plan import PLAN_KEYS, Pins, Plan, replicas_for
 from .result import BOUNDS, COST_CACHE_SIZE, Estimate, LazyTerms, Phase, Term, bound_of
 from .roofline import Roofline, roofline
 from .work import PHASES, Work, activation_bytes_kept, passes
@@ -138,10 +138,10 @@ def _serialised(chip, layer, batch, dtype, train, serial: "serialise.Serial", ca
 def _replicated(chip, layer, batch, dtype, train, pins: Pins) -> Estimate:
     """A layer on a system: the global batch over replicas, micro-batches one after another,
     and (training) the all-reduce of its weight gradients across replicas."""
-    replicas = pins.replicas or min(chip.devices, batch)
-    per_replica = -(-batch // replicas)
-    micro = min(pins.micro_batch or per_replica, per_replica)
-    steps = -(-per_replica // micro)
+    replicas = pins.replicas or replicas_for(batch, chip.devices, pins.micro_batch)
+    per_replica = batch // replicas
+    micro = pins.micro_batch or per_replica
+    steps = per_replica // micro
     one = device_estimate(chip, layer, micro, dtype, train)
     phases = [_scaled(p, [(p, steps)], replicas) for p in one.phases]
     micro_plan = one.plan
@@ -193,9 +193,7 @@ def _layer_work(layer: Layer, batch: int, dtype: str, train: bool) -> tuple[tupl
     chips, and a Layer is frozen): its passes, the activation bytes kept, the working set."""
     works = tuple(passes(layer, batch, dtype, train))
     kept = activation_bytes_kept(layer, batch, dtype) if train else 0
-    # Working set: this layer's tensors (+ gradients of the weights and the kept
-    # activations when training) must be resident together.
-    working = layer.min_bytes(dtype, batch) + (layer.weight_bytes(dtype) + kept if train else 0)
+    working = serialise.working_bytes(layer, batch, dtype, train)
     return works, kept, working, layer.describe()
 
 

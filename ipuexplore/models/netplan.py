@@ -42,7 +42,7 @@ from ipuexplore.hardware import Chip, IpuSpec
 from ipuexplore.layers import Layer, LayerKind, dtype_bytes
 
 from . import collectives, device_phases, ipu
-from .plan import Pins, Plan
+from .plan import Pins, Plan, divisors, replicas_for
 from .result import BOUNDS, COST_CACHE_SIZE, Term, bound_of
 from .work import activation_bytes_kept
 
@@ -235,10 +235,10 @@ def _ipu_step(net: _Net, batch: int, image_elems: int, pins: Pins) -> Step:
     proxy = net.per_layer([e.time_s for e in net.est_shapes(1, net.train)]) if max(stage_options) > 1 else []
     candidates = []
     for stages in stage_options:
-        replicas = pins.replicas or max(1, min(devices // stages, batch))
-        per_replica = -(-batch // replicas)
+        replicas = pins.replicas or replicas_for(batch, devices // stages, pins.micro_batch)
+        per_replica = batch // replicas
         bounds = _partition(proxy, stages, n)
-        micro_options = [pins.micro_batch] if pins.micro_batch else _divisions(per_replica)
+        micro_options = [pins.micro_batch] if pins.micro_batch else divisors(per_replica)
         recompute_options = (False, True) if net.train else (False,)
         if pins.recompute is not None:
             recompute_options = (pins.recompute and net.train,)
@@ -260,19 +260,12 @@ def _ipu_step(net: _Net, batch: int, image_elems: int, pins: Pins) -> Step:
                     break  # offload only when nothing fits without it
     if not candidates:  # nothing fits: the smallest plan, marked as not fitting
         stages = max(stage_options)
-        replicas = pins.replicas or max(1, min(devices // stages, batch))
+        replicas = pins.replicas or replicas_for(batch, devices // stages, pins.micro_batch)
         m = pins.micro_batch or 1
         recompute = net.train if pins.recompute is None else pins.recompute and net.train
         candidates.append((stages, replicas, m, recompute, bool(chip.spec.streaming_memory), False))
     steps = [_ipu_cost(net, batch, image_elems, *c) for c in candidates]
     return min(steps, key=lambda s: (not s.plan.fits, s.time_s))
-
-
-def _divisions(per_replica: int) -> list[int]:
-    """Micro-batch sizes to try, largest first: the divisors of a replica's images, so that
-    replicas x micro-batch x gradient accumulation is the batch (as Graphcore's configs are)."""
-    small = [d for d in range(1, math.isqrt(per_replica) + 1) if per_replica % d == 0]
-    return sorted(set(small + [per_replica // d for d in small]), reverse=True)
 
 
 def _partition(cost: Sequence[float], stages: int, n: int | None = None) -> list[tuple[int, int]]:
@@ -368,8 +361,7 @@ def _ipu_cost(net: _Net, batch, image_elems, stages, replicas, m, recompute, off
     chip, s = net.chip, net.chip.spec
     clock = s.clock_ghz * 1e9
     sync_s = s.sync_cycles / clock
-    per_replica = -(-batch // replicas)
-    micro = -(-per_replica // m)  # micro-batches per replica per step
+    micro = batch // replicas // m  # micro-batches per replica per step
     # each distinct layer shape once (u: per shape), then spread over the layers
     train_u = net.est_shapes(m, net.train)
     fwd_u = [e.time_s for e in net.est_shapes(m, False)] if recompute else [0.0] * len(train_u)
@@ -484,8 +476,8 @@ def _why_ipu(plan: Plan, offload: bool, train: bool) -> str:
 # ---- GPUs and the host ---------------------------------------------------------------------
 def _data_parallel_step(net: _Net, batch: int, image_elems: int, pins: Pins) -> Step:
     chip = net.chip
-    replicas = pins.replicas or max(1, min(chip.devices, batch))
-    per_replica = -(-batch // replicas)
+    replicas = pins.replicas or replicas_for(batch, chip.devices, pins.micro_batch)
+    per_replica = batch // replicas
     params = sum(net.cols.weights) / dtype_bytes(net.dtype)
     if chip.family == "gpu":
         capacity = chip.spec.hbm_gb * 1e9
@@ -493,7 +485,7 @@ def _data_parallel_step(net: _Net, batch: int, image_elems: int, pins: Pins) -> 
         kept = sum(net.cols.kept) if net.train else max(i + o for i, o in zip(net.cols.inputs, net.cols.outputs))
     else:
         capacity, resident, kept = float("inf"), 0.0, 0
-    options = [pins.micro_batch] if pins.micro_batch else _divisions(per_replica)
+    options = [pins.micro_batch] if pins.micro_batch else divisors(per_replica)
     fitting = [m for m in options if resident + kept * m <= capacity]
     m = fitting[0] if fitting else options[-1]
     fits = bool(fitting)

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 PLAN_KEYS = ("ipus", "replicas", "pipeline_stages", "micro_batch", "gradient_accumulation", "recompute", "fits")
@@ -67,8 +68,15 @@ class Pins:
             raise ValueError(f"micro-batch {m} is larger than the batch {batch}")
         if r is not None and r > batch:
             raise ValueError(f"replicas {r} is more than the batch {batch} (each replica needs an image)")
+        # replicas x micro-batch x gradient accumulation = batch, as Graphcore's configs and
+        # data-parallel frameworks require: every replica takes an equal share in whole micro-batches
+        if r is not None and batch % r:
+            raise ValueError(f"replicas {r} does not divide the batch {batch} into equal shares")
+        if m is not None and (batch // (r or 1)) % m:
+            share = f"the {batch // r} images of each replica" if r else f"the batch {batch}"
+            raise ValueError(f"micro-batch {m} does not divide {share}")
         if p is not None and p > layers:
-            raise ValueError(f"pipeline-stages {p} is more than the network's {layers} layers")
+            raise ValueError(f"pipeline-stages {p} is more than the {layers} layer{_s(layers)} to split")
         if p is not None and p > 1 and family != "ipu":
             raise ValueError(f"pipeline-stages {p}: pipelining is modelled on IPUs only")
         if self.recompute is not None and not isinstance(self.recompute, bool):
@@ -79,7 +87,25 @@ class Pins:
         if span is not None and span > 1 and family != "ipu":
             raise ValueError(f"norm-span {span}: statistics shared across replicas are modelled on IPUs only")
         if span is not None and span > devices:
-            raise ValueError(f"norm-span {span} is more than the {devices} chips available")
+            raise ValueError(f"norm-span {span} is more than the {devices} chip{_s(devices)} available")
         used = (r or 1) * (p or 1)
         if used > devices:
-            raise ValueError(f"replicas x pipeline-stages = {used} is more than the {devices} chips available")
+            raise ValueError(f"replicas x pipeline-stages = {used} is more than the {devices} chip{_s(devices)} available")
+
+
+def divisors(n: int) -> list[int]:
+    """Every divisor of ``n``, largest first: the micro-batches (or serial pieces) that split
+    ``n`` images evenly."""
+    small = [d for d in range(1, math.isqrt(n) + 1) if n % d == 0]
+    return sorted(set(small + [n // d for d in small]), reverse=True)
+
+
+def replicas_for(batch: int, limit: int, micro_batch: int | None = None) -> int:
+    """The most replicas, at most ``limit``, that split ``batch`` into equal shares (each a
+    whole number of ``micro_batch`` images when one is pinned)."""
+    return next(r for r in range(max(1, min(limit, batch)), 0, -1)
+                if batch % r == 0 and (micro_batch is None or (batch // r) % micro_batch == 0))
+
+
+def _s(n: int) -> str:
+    return "" if n == 1 else "s"

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ipuexplore.layers import Layer, LayerKind
+from .plan import divisors
 from .work import activation_bytes_kept
 
 
@@ -24,21 +25,19 @@ class Serial:
 
 
 def working_bytes(layer: Layer, batch: int, dtype: str, train: bool) -> int:
-    """What one layer needs resident while it runs (as models.estimate counts it)."""
+    """What one layer needs resident while it runs: its tensors, and when training the
+    gradients of its weights and the activations kept for the backward pass."""
     kept = activation_bytes_kept(layer, batch, dtype) if train else 0
     return layer.min_bytes(dtype, batch) + (layer.weight_bytes(dtype) + kept if train else 0)
 
 
 def split(layer: Layer, batch: int, dtype: str, train: bool, capacity: float) -> Serial | None:
     """The fewest serial pieces whose working set fits ``capacity``; None if none does."""
-    # the batch first: pieces of ceil(batch / k) images
-    for k in range(2, batch + 1):
-        micro = -(-batch // k)
+    # the batch first, in equal pieces (micro-batch x pieces = batch, as a network's plan splits it)
+    for micro in divisors(batch)[1:]:
         if working_bytes(layer, micro, dtype, train) <= capacity:
-            full, rest = divmod(batch, micro)
-            parts = [(layer, micro, full)] + ([(layer, rest, 1)] if rest else [])
-            return Serial(full + (1 if rest else 0), micro, tuple(parts),
-                          f"batch {batch} run as {full + (1 if rest else 0)} serial pieces of up to {micro} images")
+            k = batch // micro
+            return Serial(k, micro, ((layer, micro, k),), f"batch {batch} run as {k} serial pieces of {micro} image{'s' if micro > 1 else ''}")
     # then the output channels (conv groups for a grouped layer), one image at a time
     for j in _channel_splits(layer):
         piece = _channel_piece(layer, j)

@@ -110,10 +110,30 @@ def test_planner_pins_and_bad_values():
         netplan.network_step(load_chip("bow-pod16"), net, 32, "fp16", True, pins=Pins(replicas=0))
     with pytest.raises(ValueError, match="micro-batch 64 is larger than the batch 32"):
         netplan.network_step(load_chip("bow-pod16"), net, 32, "fp16", True, pins=Pins(micro_batch=64))
-    with pytest.raises(ValueError, match="pipeline-stages 8 is more than the network's 4 layers"):
+    with pytest.raises(ValueError, match="pipeline-stages 8 is more than the 4 layers to split"):
         netplan.network_step(load_chip("bow-pod16"), net, 32, "fp16", True, pins=Pins(pipeline_stages=8))
     with pytest.raises(ValueError, match="more than the 2 chips"):
         netplan.network_step(load_chip("ipu-c2"), net, 32, "fp16", True, pins=Pins(replicas=2, pipeline_stages=2))
+    with pytest.raises(ValueError, match="replicas 3 does not divide the batch 32"):
+        netplan.network_step(load_chip("bow-pod16"), net, 32, "fp16", True, pins=Pins(replicas=3))
+    with pytest.raises(ValueError, match="micro-batch 3 does not divide the 16 images of each replica"):
+        netplan.network_step(load_chip("bow-pod16"), net, 32, "fp16", True, pins=Pins(replicas=2, micro_batch=3))
+
+
+@pytest.mark.parametrize("chip_id", ["bow-pod16", "dgx-a100", "ipu-c2"])
+@pytest.mark.parametrize("batch", [20, 17])
+def test_plan_splits_the_batch_exactly(chip_id, batch):
+    # replicas x micro-batch x accumulation is the batch, never a rounded-up one: 20 images on a
+    # Pod16 or a DGX go to 10 or 5 replicas (not 16 or 8 replicas of 2 or 3 = 32 or 24 images)
+    chip = load_chip(chip_id)
+    for train in (False, True):
+        p = netplan.network_step(chip, _chain(4), batch, "fp16", train).plan
+        assert p.replicas * p.micro_batch * p.gradient_accumulation == batch
+        e = estimate(chip, Layer.conv(64, 56, 56, 64, 3, pad=1), batch=batch, dtype="fp16", train=train)
+        q = e.plan
+        assert q.replicas * q.micro_batch * q.gradient_accumulation == batch
+    if batch == 20 and chip_id != "ipu-c2":
+        assert p.replicas == {"bow-pod16": 10, "dgx-a100": 5}[chip_id]
 
 
 def test_efficientnet_b0_training_on_mk1_has_no_cliff():
