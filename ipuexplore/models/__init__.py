@@ -169,8 +169,8 @@ def _scaled(template: Phase, parts: list[tuple[Phase, int]], copies: int = 1) ->
     levels: dict[str, float] = {}
     bounds: dict[str, float] = {}
     for p, n in parts:
-        for k, v in p.bytes_by_level.items():
-            levels[k] = levels.get(k, 0.0) + v * n
+        for k, v in p.bytes_by_level.items():  # bytes, like FLOPs, add over the chips
+            levels[k] = levels.get(k, 0.0) + v * n * copies
         for k, v in p.time_by_bound.items():
             bounds[k] = bounds.get(k, 0.0) + v * n
     return Phase(

@@ -426,18 +426,24 @@ def _ipu_cost(net: _Net, batch, image_elems, stages, replicas, m, recompute, off
     mem = max((_stage_memory(net, a, b, j, stages, m, recompute, offload) for j, (a, b) in enumerate(bounds)),
               key=lambda parts: sum(parts.values()))
     choice = _why_ipu(plan, offload, net.train)
+    piped = stages > 1
     terms = {
-        "layers_s": Term(layers_s, "s", f"{micro} micro-batches x every layer's passes at micro-batch {m} (models.estimate, summed)"),
+        "layers_s": Term(layers_s, "s", f"{_count(micro, 'micro-batch')} x every layer's passes at micro-batch {m} (models.estimate, summed)"),
         "recompute_s": Term(recompute_s, "s", "the forward pass run again from checkpoints in the backward pass" if recompute else "no recomputation"),
-        "norm_reduction_s": Term(norm_s, "s", "batch norm statistics and their gradients reduced across tiles: per norm layer and micro-batch 2 x (2 syncs + c x 8 B gathered)"
-                                 + (f" + 2 all-reduces of c x 8 B across the {span} replicas sharing statistics" if span > 1 else "")),
-        "pipeline_copy_s": Term(copies_s, "s", f"inter-IPU copies at the slowest boundary: activations forward, gradients backward, over {link / 1e9:g} GB/s"),
-        "pipeline_imbalance_s": Term(max(0.0, imbalance_s), "s", f"{micro} x the slowest stage minus an even split of the work over {stages} stages"),
-        "pipeline_bubble_s": Term(bubble_s, "s", f"ramp-up and ramp-down: ({stages} - 1) x the slowest stage ({slowest * 1e3:.3g} ms)"),
-        "weight_update_s": Term(update_s, "s", "optimizer: read weights, gradients, momentum; write weights, momentum (SRAM" + (", state offloaded to streaming memory)" if offload else ")")),
-        "allreduce_s": Term(allreduce, "s", f"gradients ({w:,.0f} B per stage) all-reduced over {replicas} replicas (models.collectives)"),
+        "norm_reduction_s": Term(norm_s, "s", ("batch norm statistics and their gradients reduced across tiles: per norm layer and micro-batch 2 x (2 syncs + c x 8 B gathered)"
+                                 + (f" + 2 all-reduces of c x 8 B across the {span} replicas sharing statistics" if span > 1 else ""))
+                                 if net.train else "inference: batch norm applies its stored statistics, nothing is reduced"),
+        "pipeline_copy_s": Term(copies_s, "s", f"inter-IPU copies at the slowest boundary: activations forward{', gradients backward' if net.train else ''}, over {link / 1e9:g} GB/s"
+                                if piped else "one stage: no inter-IPU copies"),
+        "pipeline_imbalance_s": Term(max(0.0, imbalance_s), "s", f"{_count(micro, 'micro-batch')} x the slowest stage minus an even split of the work over {stages} stages"
+                                     if piped else "one stage: nothing to balance"),
+        "pipeline_bubble_s": Term(bubble_s, "s", f"ramp-up and ramp-down: ({stages} - 1) x the slowest stage ({slowest * 1e3:.3g} ms)"
+                                  if piped else "one stage: no ramp-up or ramp-down"),
+        "weight_update_s": Term(update_s, "s", ("optimizer: read weights, gradients, momentum; write weights, momentum (SRAM" + (", state offloaded to streaming memory)" if offload else ")"))
+                                if net.train else "inference: no weight update"),
+        "allreduce_s": Term(allreduce, "s", _allreduce_why(net.train, replicas, f"gradients ({w:,.0f} B per stage)")),
         "host_io_s": Term(io_added, "s", f"{image_b:,.0f} B of 8-bit images at {host_bw / 1e9:g} GB/s = {io_s * 1e3:.3g} ms, " + ("overlapped with compute (I/O tiles): only the excess counts" if overlap else "a phase of its own (not overlapped)")),
-        "sync_s": Term(sync_s, "s", f"one superstep's sync, {s.sync_cycles:g} cycles (in every layer's passes)"),
+        "sync_s": Term(sync_s, "s", f"one superstep's sync, {s.sync_cycles:g} cycles: already inside every layer's passes, not added again"),
     }
     layer_share = [micro * t for t in per_layer]
     # the layers' bounds, scaled to the time the (pipelined) micro-batches take
@@ -455,6 +461,18 @@ def _ipu_cost(net: _Net, batch, image_elems, stages, replicas, m, recompute, off
     return Step(chip.id, plan, time_s, MappingProxyType(terms), tuple(layer_share),
                 tuple(net.per_layer([e.bound for e in train_u])), MappingProxyType(bound_time), MappingProxyType(mem),
                 float(s.sram_total_bytes), choice)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "es" if noun.endswith("h") else "s")
+
+
+def _allreduce_why(train: bool, replicas: int, what: str) -> str:
+    if not train:
+        return "inference: no gradients to all-reduce"
+    if replicas == 1:
+        return "one replica: no gradients to all-reduce"
+    return f"{what} all-reduced over {replicas} replicas (models.collectives)"
 
 
 def _why_ipu(plan: Plan, offload: bool, train: bool) -> str:
@@ -500,9 +518,10 @@ def _data_parallel_step(net: _Net, batch: int, image_elems: int, pins: Pins) -> 
     time_s = layers_s + update_s + allreduce
     plan = Plan(replicas, replicas, 1, m, micro, False, fits)
     terms = {
-        "layers_s": Term(layers_s, "s", f"{micro} micro-batches x every layer's passes at micro-batch {m} (models.estimate, summed)"),
-        "weight_update_s": Term(update_s, "s", "optimizer step: fp32 master weights, gradients and momentum read, weights, momentum and the fp16 copy written, at HBM bandwidth"),
-        "allreduce_s": Term(allreduce, "s", f"gradients all-reduced over {replicas} replicas (models.collectives)"),
+        "layers_s": Term(layers_s, "s", f"{_count(micro, 'micro-batch')} x every layer's passes at micro-batch {m} (models.estimate, summed)"),
+        "weight_update_s": Term(update_s, "s", "optimizer step: fp32 master weights, gradients and momentum read, weights, momentum and the fp16 copy written, at HBM bandwidth"
+                                if net.train else "inference: no weight update"),
+        "allreduce_s": Term(allreduce, "s", _allreduce_why(net.train, replicas, "gradients")),
         "host_io_s": Term(0.0, "s", "input pipeline overlapped with compute (prefetching data loaders)"),
     }
     bound_time = {k: 0.0 for k in BOUNDS}

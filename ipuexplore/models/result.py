@@ -155,7 +155,8 @@ class Estimate:
             "batch": self.batch,
             "dtype": self.dtype,
             "train": self.train,
-            "time_s": self.time_s,
+            "time_s": self.time_s,  # the training step under train (all three passes)
+            "throughput_img_s": self.batch / self.time_s if self.time_s else None,
             "flops": self.flops,
             "flops_counts": "2 x MACs",
             "vector_ops": self.vector_ops,

@@ -151,6 +151,9 @@ def test_system_layer_estimate_splits_the_global_batch():
     assert pod.plan.replicas == 16 and pod.plan.micro_batch == 4
     assert pod.time_s == pytest.approx(one.time_s + pod.terms["allreduce_s"].value)
     assert pod.flops == pytest.approx(16 * one.flops)
+    # bytes, in all and per memory level, count every chip like the FLOPs
+    assert pod.bytes == pytest.approx(16 * one.bytes)
+    assert dict(pod.bytes_by_level) == pytest.approx({k: 16 * v for k, v in one.bytes_by_level.items()})
 
 
 def _cli(*args):
@@ -164,10 +167,27 @@ def test_json_has_the_plan_for_every_chip():
     for chip in chips.values():
         assert tuple(chip["plan"]) == PLAN_KEYS
         assert chip["throughput_img_s"] == pytest.approx(64 / chip["time_s"])
-    out = _cli("layer", "--chips", "ipu-mk1,bow-pod16,v100", "--batch", "16", "--json")
-    assert out.returncode == 0, out.stderr
-    for chip in json.loads(out.stdout)["chips"].values():
-        assert tuple(chip["plan"]) == PLAN_KEYS
+    for mode in ((), ("--train",)):
+        out = _cli("layer", "--chips", "ipu-mk1,bow-pod16,v100,dgx-a100", "--batch", "16", "--json", *mode)
+        assert out.returncode == 0, out.stderr
+        for chip in json.loads(out.stdout)["chips"].values():
+            assert tuple(chip["plan"]) == PLAN_KEYS
+            assert chip["throughput_img_s"] == pytest.approx(16 / chip["time_s"])
+
+
+def test_a_slower_ipu_is_said_slower_by_its_factor():
+    out = _cli("layer", "--channels", "256", "--size", "224", "--batch", "16", "--chips", "ipu-mk1,dgx-a100")
+    line = next(l for l in out.stdout.splitlines() if l.startswith("ipu-mk1 vs dgx-a100:"))
+    factor = float(line.split(":")[1].split("x")[0])
+    assert "slower" in line and factor > 1
+
+
+def test_system_file_missing_a_topology_field_is_one_line_exit_2(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text(_system_toml(host_link_gb_s=True))
+    out = _cli("layer", "--hw-file", str(path), "--chips", "ipu-bow")
+    assert out.returncode == 2 and out.stdout == "" and out.stderr.count("\n") == 1
+    assert "figures.host_link_gb_s" in out.stderr
 
 
 @pytest.mark.parametrize("args, message", [
@@ -175,6 +195,8 @@ def test_json_has_the_plan_for_every_chip():
     (("net", "resnet50", "--chips", "bow-pod16", "--batch", "8", "--micro-batch", "16"), "micro-batch 16 is larger than the batch 8"),
     (("net", "resnet50", "--chips", "ipu-c2", "--batch", "8", "--pipeline-stages", "4"), "more than the 2 chips"),
     (("layer", "--chips", "bow-pod16", "--pipeline-stages", "2"), "pipeline-stages 2 is more than"),
+    (("net", "resnet50", "--chips", "bow-pod16", "--batch", "16", "--replicas", "3"), "replicas 3 does not divide the batch 16"),
+    (("net", "resnet50", "--chips", "ipu-mk1", "--batch", "16", "--micro-batch", "3"), "micro-batch 3 does not divide the batch 16"),
 ])
 def test_bad_plan_options_are_one_line_exit_2(args, message):
     out = _cli(*args)
