@@ -308,7 +308,11 @@ def _why(ests: dict[str, Estimate]) -> str:
                 value = seconds(t.value) if t.unit == "s" else f"{t.value:.4g} {t.unit}"
                 lines.append(f"\n{cid} {name}: {value}  {t.why}")
         for p in e.phases:
-            piece = " (the terms are one serial piece's)" if "serialised_pieces" in e.terms else ""
+            piece = ""
+            if "serialised_pieces" in e.terms:
+                piece = " (the terms are one serial piece's)"
+            elif e.plan is not None and (e.plan.replicas > 1 or e.plan.gradient_accumulation > 1):
+                piece = f" (the terms are one chip's, for one micro-batch of {e.plan.micro_batch})"
             lines.append(f"\n{cid} {p.name}: {seconds(p.time_s)}, {p.bound}-bound, {p.unit}, data in {p.memory_level}{piece}")
             for name, t in p.terms.items():
                 value = seconds(t.value) if t.unit == "s" else f"{t.value:.4g} {t.unit}"
