@@ -25,8 +25,11 @@ machine with cores that PyTorch does not use. scripts/bench_torch_convert.py mea
 
 # No `from __future__ import annotations` here: torch.library reads the op's schema from
 # the annotations, and releases before 2.5 could not read them as strings.
+import statistics
 import threading
+import time
 from collections import OrderedDict
+from dataclasses import dataclass, field
 from typing import Optional, Sequence, Tuple  # the typing forms every torch.library release reads
 
 import torch
@@ -34,7 +37,8 @@ from torch import nn
 
 from ipuexplore import engine, errors
 
-__all__ = ["conv2d", "conv2d_backward", "Conv2d", "convert", "set_workers", "get_workers"]
+__all__ = ["conv2d", "conv2d_backward", "Conv2d", "Choice", "convert", "choices", "set_workers",
+           "get_workers"]
 
 _workers: int | None = None
 
@@ -128,7 +132,7 @@ def _handle(input, weight, bias, stride, padding, dilation, groups) -> engine.Co
             return entry[2]
     conv = engine.Conv2d(_numpy(weight), None if bias is None else _numpy(bias), tuple(input.shape),
                          tuple(stride), _padding4(padding), tuple(dilation), groups, pool=_pool())
-    if key is not None and weight.is_contiguous():  # else a temporary copy: nothing to key on
+    if key is not None:  # the entry holds the weight it was packed from, so the key stays valid
         with _cache_lock:
             _handles[key] = (weight, bias, conv)
             while len(_handles) > _MAX_HANDLES:
@@ -203,13 +207,76 @@ def _backward(ctx, grad_output):
 conv2d.register_autograd(_backward, setup_context=_setup_context)
 
 
-class Conv2d(nn.Conv2d):
-    """An ``nn.Conv2d`` whose CPU float32 forward and backward run on the engine (other
-    devices and dtypes fall back to PyTorch's). ``convert`` turns modules into these."""
+# Autotuning: how many timed repetitions of each path, after one untimed warm-up of each
+# (packing, first-touch of buffers). Both paths alternate, so load from other jobs hits both alike.
+_TUNE_REPEATS = 5
 
-    def _conv_forward(self, input, weight, bias):
-        if input.device.type != "cpu" or input.dtype != torch.float32 or input.dim() != 4:
-            return super()._conv_forward(input, weight, bias)
+
+@dataclass
+class Choice:
+    """What a converted layer runs for one input signature, and the measurements behind it.
+
+    ``signature`` is (shape, strides, dtype, grad): the input's shape and strides (so its
+    memory format), its dtype, and whether the call records gradients (then each timing is
+    forward plus backward). ``path`` is "engine" or "torch". ``engine_s`` and ``torch_s`` are
+    the timed repetitions in seconds (empty when ``autotuned`` is False: convert(autotune=False)
+    forces the engine)."""
+
+    signature: tuple
+    path: str
+    autotuned: bool
+    engine_s: list = field(default_factory=list)
+    torch_s: list = field(default_factory=list)
+
+    @property
+    def engine_median_s(self) -> Optional[float]:
+        return statistics.median(self.engine_s) if self.engine_s else None
+
+    @property
+    def torch_median_s(self) -> Optional[float]:
+        return statistics.median(self.torch_s) if self.torch_s else None
+
+
+def _signature(input, weight, bias) -> tuple:
+    grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (input, weight, bias))
+    return (tuple(input.shape), tuple(input.stride()), input.dtype, grad)
+
+
+def _measure(paths, input, weight, bias, grad: bool, repeats: int) -> list[list[float]]:
+    """Seconds per call of each path on these tensors: one warm-up each, then ``repeats``
+    rounds, the paths interleaved. With ``grad``, each call is forward plus backward on
+    detached copies of the leaves, so the model's own autograd graph is left alone."""
+    def leaves():
+        return [None if t is None else t.detach().requires_grad_(t.requires_grad) for t in (input, weight, bias)]
+
+    def call(path):
+        if grad:
+            with torch.enable_grad():
+                y = path(*leaves())
+                y.backward(torch.ones_like(y))
+        else:
+            path(input, weight, bias)
+
+    times = [[] for _ in paths]
+    for path in paths:
+        call(path)
+    for _ in range(repeats):
+        for path, spent in zip(paths, times):
+            start = time.perf_counter()
+            call(path)
+            spent.append(time.perf_counter() - start)
+    return times
+
+
+class Conv2d(nn.Conv2d):
+    """An ``nn.Conv2d`` whose CPU float32 forward and backward run on the engine or on
+    PyTorch's own kernel, whichever it measured faster for the input's signature (or always
+    on the engine when ``convert(autotune=False)``); other devices and dtypes run PyTorch's.
+    ``convert`` turns modules into these; ``choices`` reports what each one chose."""
+
+    _ipx_autotune = True
+
+    def _engine_forward(self, input, weight, bias):
         # nn.Conv2d keeps (left, right, top, bottom), also for padding="same"
         left, right, top, bottom = self._reversed_padding_repeated_twice
         if self.padding_mode != "zeros":
@@ -218,15 +285,64 @@ class Conv2d(nn.Conv2d):
         return torch.ops.ipuexplore.conv2d(input, weight, bias, list(self.stride), [top, bottom, left, right],
                                            list(self.dilation), self.groups)
 
+    def _torch_forward(self, input, weight, bias):
+        return super()._conv_forward(input, weight, bias)
 
-def convert(model: nn.Module, *, groups_only: bool = False) -> nn.Module:
+    def _choice(self, input, weight, bias) -> Choice:
+        """The cached choice for this input's signature, measured on its first call."""
+        table = self.__dict__.setdefault("_ipx_choices", {})
+        signature = _signature(input, weight, bias)
+        choice = table.get(signature)
+        if choice is None:
+            if not self._ipx_autotune:
+                choice = Choice(signature, "engine", autotuned=False)
+            else:
+                engine_s, torch_s = _measure((self._engine_forward, self._torch_forward), input, weight, bias,
+                                             signature[3], _TUNE_REPEATS)
+                faster = "engine" if statistics.median(engine_s) < statistics.median(torch_s) else "torch"
+                choice = Choice(signature, faster, autotuned=True, engine_s=engine_s, torch_s=torch_s)
+            table[signature] = choice
+        return choice
+
+    def _conv_forward(self, input, weight, bias):
+        if input.device.type != "cpu" or input.dtype != torch.float32 or input.dim() != 4:
+            return super()._conv_forward(input, weight, bias)
+        if torch.compiler.is_compiling():  # a graph holds no timing code: the engine, as traced
+            return self._engine_forward(input, weight, bias)
+        if self._choice(input, weight, bias).path == "torch":
+            return self._torch_forward(input, weight, bias)
+        return self._engine_forward(input, weight, bias)
+
+
+def convert(model: nn.Module, *, groups_only: bool = False, autotune: bool = True) -> nn.Module:
     """``model`` with its ``nn.Conv2d`` modules (only the grouped and depthwise ones when
-    ``groups_only``) running on the engine, changed in place and returned. The modules keep
-    their identity, parameters (shared, not copied), buffers, hooks and state_dict keys; an
-    optimizer built before the call still trains them."""
+    ``groups_only``) converted to ``ipuexplore.torch.Conv2d``, changed in place and returned.
+    The modules keep their identity, parameters (shared, not copied), buffers, hooks and
+    state_dict keys; an optimizer built before the call still trains them.
+
+    With ``autotune`` (the default) each converted layer times the engine against PyTorch's
+    kernel on the first call with each input signature (shape, memory format, dtype, grad
+    mode: one warm-up and ``_TUNE_REPEATS`` interleaved calls of each, medians compared) and
+    runs the faster from then on, so converting never makes a layer slower than it measured.
+    ``autotune=False`` runs the engine in every converted layer. ``choices(model)`` shows
+    what each layer chose and the times behind it."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"convert: model must be a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(autotune, bool):
+        raise TypeError(f"convert: autotune must be a bool, got {type(autotune).__name__}")
     for module in model.modules():
         if type(module) is nn.Conv2d and (module.groups > 1 or not groups_only):
             module.__class__ = Conv2d
+        if isinstance(module, Conv2d):
+            module._ipx_autotune = autotune
+            module.__dict__.pop("_ipx_choices", None)  # decided afresh under the new setting
     return model
+
+
+def choices(model: nn.Module) -> dict[str, list[Choice]]:
+    """Every converted layer of ``model`` by its qualified name (as ``named_modules`` gives
+    it), with one ``Choice`` per input signature it has run (none yet: an empty list)."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"choices: model must be a torch.nn.Module, got {type(model).__name__}")
+    return {name: list(module.__dict__.get("_ipx_choices", {}).values())
+            for name, module in model.named_modules() if isinstance(module, Conv2d)}

@@ -3,7 +3,9 @@
     python scripts/bench_torch_convert.py --model mobilenet_v2 --batch 4 --threads 2 --runs 15
 
 Inference, random weights, --res x --res images. The original runs in NCHW and in
-channels_last; the converted model in both too, once per engine worker count in --workers.
+channels_last; the converted model (autotuned: each layer runs the engine or PyTorch's kernel,
+whichever it timed faster; with --forced also autotune=False, the engine everywhere) in both
+too, once per engine worker count in --workers. Then how many layers chose the engine.
 All variants run in this one process, interleaved round by round so a noisy neighbour hits
 each alike; the table gives medians. torchvision's compiled ops need not load: name a module
 that makes its model definitions importable with --preload.
@@ -64,7 +66,8 @@ def main():
     ap.add_argument("--res", type=int, default=224)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--runs", type=int, default=15)
-    ap.add_argument("--workers", default="1,2", help="engine worker counts to try (comma-separated)")
+    ap.add_argument("--workers", default="1", help="engine worker counts to try (comma-separated)")
+    ap.add_argument("--forced", action="store_true", help="also time convert(autotune=False): the engine everywhere")
     ap.add_argument("--preload", default=None, help="module to import before torchvision")
     ap.add_argument("--interplay", action="store_true", help="time one depthwise layer against a torch op instead")
     args = ap.parse_args()
@@ -81,32 +84,61 @@ def main():
     torch.manual_seed(0)
     build = getattr(torchvision.models, args.model)
     original = build().eval()
-    converted = build().eval()
-    converted.load_state_dict(original.state_dict())
-    ipt.convert(converted, groups_only=True)
+    kinds = {"torch": None, "autotuned": True, "engine": False}
+    if not args.forced:
+        del kinds["engine"]
     x = torch.randn(args.batch, 3, args.res, args.res)
-    cl = torch.channels_last
-    variants = {}
-    for layout, fmt in (("nchw", torch.contiguous_format), ("channels_last", cl)):
-        variants[f"torch {layout}"] = (original, x.contiguous(memory_format=fmt), None)
-        for w in map(int, args.workers.split(",")):
-            variants[f"engine x{w} {layout}"] = (converted, x.contiguous(memory_format=fmt), w)
-        original, converted = original.to(memory_format=cl), converted.to(memory_format=cl)
+    worker_counts = [int(w) for w in args.workers.split(",")]
+    variants, autotuned = {}, []
+    for layout, fmt in (("nchw", torch.contiguous_format), ("channels_last", torch.channels_last)):
+        for kind, autotune in kinds.items():
+            model = build().eval()  # one per layout: Module.to(memory_format=...) works in place
+            model.load_state_dict(original.state_dict())
+            model.to(memory_format=fmt)
+            if autotune is not None:
+                ipt.convert(model, groups_only=True, autotune=autotune)
+            if autotune:
+                autotuned.append(model)
+            for w in [None] if autotune is None else worker_counts:
+                label = kind if w is None else f"{kind} x{w}"
+                variants[f"{label} {layout}"] = (model, x.contiguous(memory_format=fmt), w)
     times = {name: [] for name in variants}
     with torch.inference_mode():
-        for _ in range(args.runs + 2):  # the first two rounds warm caches, packing, pools
+        for _ in range(args.runs + 2):  # the first two rounds autotune, pack, warm caches and pools
             for name, (model, inp, workers) in variants.items():
                 ipt.set_workers(workers)
                 t = time.perf_counter()
                 model(inp)
                 times[name].append(time.perf_counter() - t)
     med = {name: statistics.median(t[2:]) for name, t in times.items()}
-    best_torch = min(v for k, v in med.items() if k.startswith("torch"))
+    best_torch = min(v for k, v in med.items() if k.startswith("torch "))
     print(f"{args.model}, batch {args.batch}, {args.res}x{args.res}, {args.threads} torch threads, "
-          f"median of {args.runs} runs; ratio = best torch time / this time")
+          f"median of {args.runs} interleaved runs; ratio = best torch time / this time")
     for name, t in med.items():
-        print(f"{name:26s} {t * 1e3:8.1f} ms   {best_torch / t:5.2f}x")
+        print(f"{name:28s} {t * 1e3:8.1f} ms   {best_torch / t:5.2f}x")
+    best_converted = min(v for k, v in med.items() if k.startswith("autotuned "))
+    print(f"best autotuned / best torch: {best_torch / best_converted:.2f}x")
+    for model in autotuned:
+        report_choices(model)
 
+
+def report_choices(model) -> None:
+    """How many converted layers chose the engine, per input memory format, and where the
+    engine came closest (its median over PyTorch's)."""
+    import ipuexplore.torch as ipt
+
+    by_layout = {}
+    for name, records in ipt.choices(model).items():
+        for c in records:
+            shape, strides = c.signature[0], c.signature[1]
+            layout = "channels_last" if strides[1] == 1 and shape[1] > 1 else "nchw"
+            by_layout.setdefault(layout, []).append((name, c))
+    for layout, rows in by_layout.items():
+        engine = [name for name, c in rows if c.path == "engine"]
+        ratio = sorted((c.engine_median_s / c.torch_median_s, name) for name, c in rows)
+        print(f"{layout}: {len(engine)} of {len(rows)} converted layers chose the engine"
+              f"{' (' + ', '.join(engine) + ')' if engine else ''}; engine/torch time per layer "
+              f"min {ratio[0][0]:.2f} ({ratio[0][1]}), median {statistics.median(r for r, _ in ratio):.2f}")
 
 if __name__ == "__main__":
     main()
