@@ -3,8 +3,10 @@
     PYTHONPATH=. python tests/unit/test_models_validation.py   # prints the markdown tables
 
 Every published figure carries its source. Nothing here is fitted: the models' constants come
-from the chip files; the tests pin each row's error inside the band docs/validation.md states,
-so a model change that moves a row out of its band fails loudly and the doc gets updated.
+from the chip files; the tests pin each row's error inside its band, so a model change that
+moves a row out of it fails loudly and the doc gets updated. A row inside the target takes the
+target as its band; a known miss is pinned around its miss (about 1.2x either way), never a
+band that would accept a model twice as fast or slow.
 """
 
 from __future__ import annotations
@@ -75,9 +77,9 @@ ROWS = (
         "pooling kernels and cuDNN 8.1's depthwise kernels have no A100 measurement (depthwise: an RTX 3080's rate); "
         "missing: those kernels' own rates, e.g. bytes in flight per SM limiting a 2.27x-bandwidth, 1.35x-SM chip "
         "(Little's law); scripts/calibrate_gpu.py's sweeps measure them"),
-    Row("ResNet-50 inference, batch 1", "v100", "resnet50", 1, False, 78, NV.format("resnet50v1.5"), (5.0, 20.0),
+    Row("ResNet-50 inference, batch 1", "v100", "resnet50", 1, False, 78, NV.format("resnet50v1.5"), (11.5, 19.0),
         "published latency is PyTorch eager dispatch (~13 ms), not the GPU: outside the model's scope"),
-    Row("ResNeXt-101 inference, batch 1", "v100", "resnext101_32x4d", 1, False, 43, NV.format("resnext101-32x4d"), (5.0, 20.0),
+    Row("ResNeXt-101 inference, batch 1", "v100", "resnext101_32x4d", 1, False, 43, NV.format("resnext101-32x4d"), (11.5, 19.0),
         "as above"),
     # the same harness two years earlier: the GPU software of the article's time
     Row("ResNet-50 inference, Dec 2019 stack", "v100-2019", "resnet50", 128, False, 2360.14, NV19.format("resnet50v1.5", "f0ef8493"), (-0.25, 0.25)),
@@ -106,8 +108,8 @@ ROWS = (
     Row("MobileNetV2 inference", str(RTX3090), "mobilenet_v2", 1024, False, 9887.57, TIMM.format("benchmark-infer-amp-nhwc-pt240-cu124-rtx3090.csv"), (-0.35, 0.35)),
     Row("ResNet-50 training", str(RTX3090), "resnet50", 512, True, 1218.01, TIMM.format("benchmark-train-amp-nhwc-pt112-cu113-rtx3090.csv"), (-0.45, 0.35)),
     Row("ResNeXt-50 32x4d training", str(RTX3090), "resnext50_32x4d", 384, True, 1001.03, TIMM.format("benchmark-train-amp-nhwc-pt112-cu113-rtx3090.csv"), (-0.45, 0.35)),
-    Row("EfficientNet-B0 training", str(RTX3090), "efficientnet_b0", 512, True, 1751.72, TIMM.format("benchmark-train-amp-nhwc-pt112-cu113-rtx3090.csv"), (-0.35, 0.6)),
-    Row("MobileNetV2 training", str(RTX3090), "mobilenet_v2", 512, True, 2313.1, TIMM.format("benchmark-train-amp-nhwc-pt112-cu113-rtx3090.csv"), (-0.35, 0.6)),
+    Row("EfficientNet-B0 training", str(RTX3090), "efficientnet_b0", 512, True, 1751.72, TIMM.format("benchmark-train-amp-nhwc-pt112-cu113-rtx3090.csv"), (-0.35, 0.35)),
+    Row("MobileNetV2 training", str(RTX3090), "mobilenet_v2", 512, True, 2313.1, TIMM.format("benchmark-train-amp-nhwc-pt112-cu113-rtx3090.csv"), (-0.35, 0.35)),
     # Graphcore's Bow Pod training results at Graphcore's own configurations (whole system)
     Row("ResNet-50 training", "bow-pod16", "resnet50", 1920, True, 42029, GC.format(RN50_CFG.format(16)), IPU_BAND,
         pins=Pins(16, 20, 1, recompute=True, norm_span=2)),
@@ -172,23 +174,23 @@ CLAIMS = (
     # operating point "N x lower latency": the V100 batch whose modeled latency is N x the
     # IPU's (see article_point). The throughput ratio is then compared with the claim.
     Claim("ResNet-50 inference throughput, Mk1 IPU / V100, at the article's latency ratio (2.2x)", 4.7,
-          ("article", "resnet50", 2.2), (-0.6, 0.0)),
+          ("article", "resnet50", 2.2), (-0.7, -0.5)),
     Claim("ResNeXt-101 inference throughput, Mk1 IPU / V100, at the article's latency ratio (24x)", 7.0,
-          ("article", "resnext101_32x4d", 24.0), (-0.85, 0.0)),
+          ("article", "resnext101_32x4d", 24.0), (-0.85, -0.75)),
     Claim("EfficientNet-B0 inference throughput, Mk1 IPU / V100, at the article's latency ratio (14x)", 15.0,
-          ("article", "efficientnet_b0", 14.0), (-0.85, 0.0)),
+          ("article", "efficientnet_b0", 14.0), (-0.9, -0.75)),
     # the same claims if the article's "IPU" was a C2 card (two Mk1 IPUs, each at Graphcore's batch)
     Claim("ResNet-50 inference throughput, C2 card / V100, at the article's latency ratio (2.2x)", 4.7,
           ("article", "resnet50", 2.2, "ipu-c2"), (-0.4, 0.3)),
     Claim("ResNeXt-101 inference throughput, C2 card / V100, at the article's latency ratio (24x)", 7.0,
-          ("article", "resnext101_32x4d", 24.0, "ipu-c2"), (-0.8, 0.0)),
+          ("article", "resnext101_32x4d", 24.0, "ipu-c2"), (-0.7, -0.5)),
     Claim("EfficientNet-B0 inference throughput, C2 card / V100, at the article's latency ratio (14x)", 15.0,
-          ("article", "efficientnet_b0", 14.0, "ipu-c2"), (-0.8, 0.0)),
+          ("article", "efficientnet_b0", 14.0, "ipu-c2"), (-0.75, -0.55)),
     # the same IPU points against NVIDIA's measured Dec 2019 V100 (batch 128), not the model's
     Claim("ResNet-50: Mk1 model / V100 measured Dec 2019 (batch 128, 2,360 img/s)", 4.7,
-          ("vs_measured", "resnet50", 2360.14), (-0.6, 0.0)),
+          ("vs_measured", "resnet50", 2360.14), (-0.6, -0.35)),
     Claim("ResNeXt-101: Mk1 model / V100 measured Dec 2019 (batch 128, 1,081 img/s)", 7.0,
-          ("vs_measured", "resnext101_32x4d", 1081.0), (-0.75, 0.0)),
+          ("vs_measured", "resnext101_32x4d", 1081.0), (-0.75, -0.55)),
     Claim("EfficientNet G16 vs B0 throughput on the IPU ('nearly 40% higher')", 1.4, ("net_pair", "efficientnet_b0_g16", "efficientnet_b0", 32, "ipu-mk1"), (-0.3, 0.2)),
     # the article's GPU ran 2019 software: v100-2019 (cuDNN 7.6, NCHW, apex)
     Claim("EfficientNet G16 vs B0 throughput on the 2019 GPU ('significantly reduced', < 1)", 0.8, ("net_pair", "efficientnet_b0_g16", "efficientnet_b0", 32, "v100-2019"), (-0.25, 0.25),
@@ -211,7 +213,7 @@ CLAIMS = (
           ("layer", *GC_GROUPED_CONV, "ipu-mk1", "v100"), (-0.2, 0.6),
           "at batch 1 the V100's 3 us kernel launch is most of its time; depthwise also pays cuDNN's 0.43 of DRAM bandwidth"),
     Claim("Grouped conv, as above on a larger layer: 3x3 512ch 14x14 batch 32", 4.0,
-          ("layer", 512, 14, 32, "ipu-mk1", "v100"), (-0.5, 0.0), "with more work per kernel the GPU's fixed costs fade: 2-2.5x"),
+          ("layer", 512, 14, 32, "ipu-mk1", "v100"), (-0.3, 0.1), "with more work per kernel the GPU's fixed costs fade: 2-2.5x"),
 )
 
 
