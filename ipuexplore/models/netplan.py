@@ -428,7 +428,9 @@ def _ipu_cost(net: _Net, batch, image_elems, stages, replicas, m, recompute, off
     choice = _why_ipu(plan, offload, net.train)
     piped = stages > 1
     terms = {
-        "layers_s": Term(layers_s, "s", f"{_count(micro, 'micro-batch')} x every layer's passes at micro-batch {m} (models.estimate, summed)"),
+        "layers_s": Term(layers_s, "s", f"{_count(micro, 'micro-batch')} x every layer's passes at micro-batch {m} (models.estimate, summed)"
+                         + (f"; with recompute_s and norm_reduction_s, over all {stages} stages, which run at the same time:"
+                            " the step counts their sum / stages, plus imbalance, copies and bubble" if piped else "")),
         "recompute_s": Term(recompute_s, "s", "the forward pass run again from checkpoints in the backward pass" if recompute else "no recomputation"),
         "norm_reduction_s": Term(norm_s, "s", ("batch norm statistics and their gradients reduced across tiles: per norm layer and micro-batch 2 x (2 syncs + c x 8 B gathered)"
                                  + (f" + 2 all-reduces of c x 8 B across the {span} replicas sharing statistics" if span > 1 else ""))
