@@ -157,3 +157,30 @@ def test_charts_view_shows_latency_against_throughput():
         assert "batch 16 (now)" in str(app.screen.query_one(".legend-latency").render())
 
     run_app(body, size=(120, 40))
+
+
+def test_w_puts_a_whole_networks_layers_on_the_rooflines():
+    from ipuexplore.models.roofline import layer_points
+    from ipuexplore.networks import analyse, build
+    from ipuexplore.tui.widgets.charts import ChartsPanel, RooflineChart
+
+    async def body(app, pilot):
+        await pilot.press("c")
+        await pilot.pause()
+        await pilot.press("w")
+        await pilot.pause()
+        panel = app.screen.query_one(ChartsPanel)
+        s = app.settings
+        a = analyse(build("resnext50_32x4d"), [s.chip_a, s.chip_b], batch=s.batch, dtype=s.dtype)
+        assert panel.network_layers[s.chip_b] == layer_points(a.rows, s.chip_b, s.batch)
+        legend = str(app.screen.query_one(".legend-roof-b").render())
+        assert "grouped conv (16)" in legend and "conv (37)" in legend
+        for chart in app.screen.query(RooflineChart):
+            assert "cannot be drawn" not in str(chart.render())
+        footer = app.screen._compositor.render_strips()[-1]
+        assert "SVG" in "".join(seg.text for seg in footer)
+        await pilot.press("w")
+        await pilot.pause()
+        assert panel.network_layers is None and "layer:" in str(app.screen.query_one(".legend-roof-b").render())
+
+    run_app(body, size=(80, 24))

@@ -11,7 +11,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 from textual.worker import get_current_worker
 
-from .. import backend, live
+from .. import backend, live, netview
 from ..messages import SweepProgress
 from ..widgets.charts import ChartsPanel
 
@@ -20,18 +20,21 @@ HOST_REPEATS = 3  # best of three runs per point, each the layer at the view's b
 
 
 class ChartsScreen(Screen):
-    BINDINGS = [Binding("m", "measure_host", "Measure host", id="charts.host")]
+    BINDINGS = [Binding("m", "measure_host", "Measure", id="charts.host"),
+                # off the footer (the note above the charts names it) so every key fits 80 columns
+                Binding("w", "network_roofline", "Net roofline", id="charts.network", show=False)]
 
     def __init__(self) -> None:
         super().__init__()
         self.generation = 0
         self._drawn_for = None
         self._host_complete = False
+        self.network_name: str | None = None  # rooflines show this network's layers (w toggles)
 
     def compose(self) -> ComposeResult:
         yield Static(id="charts-note", classes="note")
         yield ChartsPanel(id="charts", latency=True)
-        yield Footer()
+        yield Footer(compact=True)  # every key fits 80 columns
 
     def _auto_measure(self) -> None:
         """The host curve is part of the chart: measure it on arrival (cancelled on leaving)."""
@@ -65,11 +68,34 @@ class ChartsScreen(Screen):
     def points(self):
         return self.panel.points
 
+    def action_network_roofline(self) -> None:
+        """Rooflines with every layer of the network (the network view's pick, else its
+        default) as a point per chip, coloured by layer type; again: the layer's point."""
+        if self.network_name is None:
+            self.network_name = self.app.pending_network or netview.Source().name
+        else:
+            self.network_name = None
+        self.redraw()
+
+    def _network_layers(self, s) -> dict | None:
+        if self.network_name is None:
+            return None
+        from ipuexplore.models.roofline import layer_points
+        from ipuexplore.networks import analyse, build
+
+        a = analyse(build(self.network_name), [s.chip_a, s.chip_b], batch=s.batch, dtype=s.dtype, train=s.train)
+        return {chip_id: layer_points(a.rows, chip_id, s.batch) for chip_id in (s.chip_a, s.chip_b)}
+
     def redraw(self) -> None:
         s = self.app.settings
         self._drawn_for = s
         self.generation += 1
         self.workers.cancel_group(self, "sweep")
+        try:
+            self.panel.network_layers = self._network_layers(s)
+        except ValueError as exc:
+            self.network_name, self.panel.network_layers = None, None
+            self.notify(f"network roofline: {exc}", severity="error")
         self.panel.redraw(s)
         self._show_note("host: not measured (live measurement off)" if not self.app.live_enabled
                         else "host: measuring...")
@@ -77,8 +103,10 @@ class ChartsScreen(Screen):
     def _show_note(self, host: str) -> None:
         s = self.app.settings
         mode = "training" if s.train else "inference"
+        roofs = (f"rooflines: every layer of {self.network_name} (w: back to this layer)"
+                 if self.network_name else "rooflines: this layer (w: a whole network's layers)")
         self.query_one("#charts-note", Static).update(
-            f"{s.layer().describe()}, batch {s.batch} {s.dtype} {mode}, keep {s.keep}\n"
+            f"{s.layer().describe()}, batch {s.batch} {s.dtype} {mode}, keep {s.keep}; {roofs}\n"
             f"{host} (direct, fp32, best of {HOST_REPEATS}; m measures again)")
 
     # ---- host sweep -------------------------------------------------------------------

@@ -24,6 +24,7 @@ Small dot products (c/g x kernel) also leave a GPU's tensor cores half empty.
 - `home end` first / last value
 - `l n c` layer view / network view / charts
 - `? f1` this help
+- `w` charts view: a whole network's layers on the rooflines (again: the layer's point)
 - `e` export the current view (.csv or .json)
 - `s` save an SVG screenshot in the current directory
 - `ctrl+p` command palette: layers from ResNet/ResNeXt/MobileNet/EfficientNet(-G16), networks, chips, keep mode, export

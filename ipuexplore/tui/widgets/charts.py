@@ -13,6 +13,7 @@ from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
 from ipuexplore.formatting import si
+from ipuexplore.models.roofline import LayerPoint
 from ipuexplore.models.sweep import BatchPoint, SweepPoint, batch_sweep, layer_batch_costs
 
 from .. import backend, chartdata, results
@@ -24,6 +25,7 @@ from ..settings import LayerSettings
 # legend over the data's top-left corner, where the current point often is)
 COLOURS = ("green", "red", "cyan")
 LEVEL_COLOURS = ("blue", "magenta", "yellow")
+KIND_COLOURS = ("red", "green", "cyan", "white", "orange", "gray")  # a network's layer types
 
 
 def _tick_label(value: float) -> str:
@@ -112,11 +114,13 @@ class ThroughputChart(_SafePlot):
 class RooflineChart(_SafePlot):
     """One chip's roofline (compute roof, one slope per memory level) and the layer's point."""
 
-    def draw(self, roof: Roofline, point: tuple[float, float] | None, dtype: str) -> Text:
-        """Draw; returns the legend."""
-        return self.show(partial(self._plot_figure, roof, point, dtype))
+    def draw(self, roof: Roofline, point: tuple[float, float] | None, dtype: str,
+             layers: list[LayerPoint] | None = None) -> Text:
+        """Draw (with `layers`: a network's layers as points, coloured by type); returns the legend."""
+        return self.show(partial(self._plot_figure, roof, point, dtype, layers))
 
-    def _plot_figure(self, roof: Roofline, point: tuple[float, float] | None, dtype: str) -> Text:
+    def _plot_figure(self, roof: Roofline, point: tuple[float, float] | None, dtype: str,
+                     layers: list[LayerPoint] | None = None) -> Text:
         legend = Text()
         plt = self.plt
         plt.clear_figure()
@@ -125,7 +129,7 @@ class RooflineChart(_SafePlot):
         plt.xscale("log")
         plt.yscale("log")
         ridges = [roof.ridge(bw) for _, bw in roof.levels if bw > 0]
-        intensities = intensity_axis(ridges + ([point[0]] if point else []))
+        intensities = intensity_axis(ridges + ([point[0]] if point else []) + [p.intensity for p in layers or []])
         ys: list[float] = []
         for (name, bw), colour in zip(roof.levels, LEVEL_COLOURS):
             if bw > 0:
@@ -133,7 +137,12 @@ class RooflineChart(_SafePlot):
                 ys += line
                 plt.plot(list(intensities), line, color=colour, marker="braille")
                 _key(legend, f"{name} {si(bw, 'B/s')}", colour)
-        if point and point[0] > 0 and point[1] > 0 and math.isfinite(point[0]):
+        for kind, colour in zip(sorted({p.kind for p in layers or []}), KIND_COLOURS):
+            mine = [p for p in layers if p.kind == kind]
+            ys += [p.achieved_flop_s / 1e12 for p in mine]
+            plt.scatter([p.intensity for p in mine], [p.achieved_flop_s / 1e12 for p in mine], color=colour, marker="●")
+            _key(legend, f"{kind} ({len(mine)})", colour, "●")
+        if layers is None and point and point[0] > 0 and point[1] > 0 and math.isfinite(point[0]):
             plt.scatter([point[0]], [point[1] / 1e12], color="red", marker="●")
             _key(legend, f"layer: {point[0]:.3g} FLOP/B, {point[1] / 1e12:.3g} TFLOP/s", "red", "●")
         if ys:
@@ -190,6 +199,7 @@ class ChartsPanel(Vertical):
         super().__init__(**kwargs)
         self.latency = latency  # also the latency/throughput chart beside the sweep (charts view)
         self.batch_points: list[BatchPoint] = []
+        self.network_layers: dict[str, list[LayerPoint]] | None = None  # chip id -> a network's layers
         self.points: list[SweepPoint] = []
         self.host_points: dict[int, float] = {}
         self.error = ""
@@ -236,7 +246,8 @@ class ChartsPanel(Vertical):
                 continue
             est = res.estimate
             point = (est.arithmetic_intensity, est.achieved_flop_s) if est is not None else None
-            legend.update(chart.draw(roof, point, s.dtype))
+            layers = None if self.network_layers is None else self.network_layers.get(chip_id, [])
+            legend.update(chart.draw(roof, point, s.dtype, layers))
 
     def _draw_latency(self, s: LayerSettings) -> None:
         legend = self.query_one(".legend-latency", Static)
