@@ -398,8 +398,12 @@ def _ipu_cost(net: _Net, batch, image_elems, stages, replicas, m, recompute, off
     layers_s = micro * sum(e.time_s * c for e, c in zip(train_u, net.shapes.count))
     recompute_s = micro * sum(f * c for f, c in zip(fwd_u, net.shapes.count))
     norm_s = micro * sum(r * c for r, c in zip(norm_u, net.shapes.count))
-    copies_s = micro * max(copy_t)
+    # the slowest stage's copy is on the step's path; what the slowest stage holds beyond an even
+    # share of the work is imbalance (where it holds less, part of its copy hides behind it)
+    copies_s = micro * copy_t[stage_t.index(slowest)]
     imbalance_s = compute_s - (layers_s + recompute_s + norm_s) / stages - copies_s if stages > 1 else 0.0
+    if imbalance_s < 0:
+        copies_s, imbalance_s = copies_s + imbalance_s, 0.0
     # weight update on the fullest stage: read weights, gradients and state, write weights
     # and state, at SRAM bandwidth (offloaded state crosses the streaming link both ways)
     w = max(net.cols.weight_sum[b] - net.cols.weight_sum[a] for a, b in bounds)
@@ -435,9 +439,9 @@ def _ipu_cost(net: _Net, batch, image_elems, stages, replicas, m, recompute, off
         "norm_reduction_s": Term(norm_s, "s", ("batch norm statistics and their gradients reduced across tiles: per norm layer and micro-batch 2 x (2 syncs + c x 8 B gathered)"
                                  + (f" + 2 all-reduces of c x 8 B across the {span} replicas sharing statistics" if span > 1 else ""))
                                  if net.train else "inference: batch norm applies its stored statistics, nothing is reduced"),
-        "pipeline_copy_s": Term(copies_s, "s", f"inter-IPU copies at the slowest boundary: activations forward{', gradients backward' if net.train else ''}, over {link / 1e9:g} GB/s"
+        "pipeline_copy_s": Term(copies_s, "s", f"inter-IPU copies of the slowest stage: activations forward{', gradients backward' if net.train else ''}, over {link / 1e9:g} GB/s"
                                 if piped else "one stage: no inter-IPU copies"),
-        "pipeline_imbalance_s": Term(max(0.0, imbalance_s), "s", f"{_count(micro, 'micro-batch')} x the slowest stage minus an even split of the work over {stages} stages"
+        "pipeline_imbalance_s": Term(imbalance_s, "s", f"{_count(micro, 'micro-batch')} x the slowest stage minus an even split of the work over {stages} stages"
                                      if piped else "one stage: nothing to balance"),
         "pipeline_bubble_s": Term(bubble_s, "s", f"ramp-up and ramp-down: ({stages} - 1) x the slowest stage ({slowest * 1e3:.3g} ms)"
                                   if piped else "one stage: no ramp-up or ramp-down"),
@@ -455,10 +459,10 @@ def _ipu_cost(net: _Net, batch, image_elems, stages, replicas, m, recompute, off
         for k, v in e.time_by_bound.items():
             bound_time[k] += scale * v
     layer_sum = sum(bound_time.values())
-    useful = compute_s - copies_s - norm_s / stages - max(0.0, imbalance_s)
+    useful = compute_s - copies_s - norm_s / stages - imbalance_s
     for k in bound_time:
         bound_time[k] *= useful / layer_sum if layer_sum else 0.0
-    bound_time["overhead"] += norm_s / stages + bubble_s + max(0.0, imbalance_s) + update_s
+    bound_time["overhead"] += norm_s / stages + bubble_s + imbalance_s + update_s
     bound_time["exchange"] += copies_s + allreduce + io_added
     return Step(chip.id, plan, time_s, MappingProxyType(terms), tuple(layer_share),
                 tuple(net.per_layer([e.bound for e in train_u])), MappingProxyType(bound_time), MappingProxyType(mem),

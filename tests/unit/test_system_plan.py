@@ -104,6 +104,23 @@ def test_two_pipeline_stages_pay_their_bubble_and_copies():
                                         + step.terms["host_io_s"].value)
 
 
+@pytest.mark.parametrize("name", ["resnet50", "efficientnet_b0"])
+def test_a_pipelined_step_is_its_terms(name):
+    # the stages run at once: the step is the layers' terms shared over the stages, plus the
+    # pipeline's own terms and the step's, and nothing else
+    from ipuexplore import networks
+
+    step = networks.analyse(networks.build(name), ["ipu-c2"], batch=64, train=True).totals["ipu-c2"].step
+    t = {k: v.value for k, v in step.terms.items()}
+    stages = step.plan.pipeline_stages
+    assert stages == 2
+    assert step.time_s == pytest.approx(
+        (t["layers_s"] + t["recompute_s"] + t["norm_reduction_s"]) / stages + t["pipeline_imbalance_s"]
+        + t["pipeline_copy_s"] + t["pipeline_bubble_s"] + t["weight_update_s"] + t["allreduce_s"] + t["host_io_s"])
+    assert min(t.values()) >= 0
+    assert sum(step.time_by_bound.values()) == pytest.approx(step.time_s)
+
+
 def test_planner_pins_and_bad_values():
     net = _chain(4)
     with pytest.raises(ValueError, match="replicas must be an int >= 1, got 0"):
