@@ -69,8 +69,8 @@ def register(subparsers) -> None:
 
 def add_plan_options(p: argparse.ArgumentParser) -> None:
     """--replicas, --micro-batch, --pipeline-stages: pin what the planner would choose."""
-    p.add_argument("--replicas", default=None, metavar="N", help="data-parallel replicas (default: the planner's choice)")
-    p.add_argument("--micro-batch", default=None, metavar="N", help="images per replica at a time (default: the planner's choice)")
+    p.add_argument("--replicas", default=None, metavar="N", help="data-parallel replicas, dividing --batch into equal shares (default: the planner's choice)")
+    p.add_argument("--micro-batch", default=None, metavar="N", help="images per replica at a time, dividing each replica's share (default: the planner's choice)")
     p.add_argument("--pipeline-stages", default=None, metavar="N", help="IPUs each replica is pipelined over (default: the planner's choice)")
     p.add_argument("--recompute", action="store_true", default=None,
                    help="recompute the forward pass in the backward pass (IPUs, --train; default: the planner's choice)")
