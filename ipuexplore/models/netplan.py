@@ -414,17 +414,12 @@ def _ipu_cost(net: _Net, batch, image_elems, stages, replicas, m, recompute, off
         if offload:
             update_s += 2 * state / (s.streaming_bw_gb_s * 1e9)
     allreduce = collectives.allreduce_s(float(w), replicas, chip.system, stages) if net.train else 0.0
-    # host I/O: 8-bit images over the host links (per node); overlapped where the software has I/O tiles
-    image_b = batch * image_elems * IMAGE_BYTES_PER_ELEMENT
-    if chip.system is not None:
-        host_bw = chip.system.host_link_gb_s * 1e9 * chip.system.nodes
-        overlap = bool(chip.system.io_overlap)
-    else:
-        host_bw, overlap = s.streaming_bw_gb_s * 1e9, bool(s.streaming_memory)
-    io_s = image_b / host_bw
+    # a single IPU's host link is its card's PCIe, the streaming link's figure; I/O tiles
+    # (overlapped transfers) came with the SDK that brought streaming memory
+    card = (s.streaming_bw_gb_s * 1e9, bool(s.streaming_memory), "I/O tiles")
     busy = compute_s + bubble_s + update_s + allreduce
-    io_added = max(0.0, io_s - busy) if overlap else io_s
-    time_s = busy + io_added
+    host_io = _host_io(chip, batch, image_elems, busy, card)
+    time_s = busy + host_io.value
     plan = Plan(stages * replicas, replicas, stages, m, micro, recompute, fits)
     # the fullest IPU's memory (stage s keeps 2 (P - s) - 1 micro-batches in flight)
     mem = max((_stage_memory(net, a, b, j, stages, m, recompute, offload) for j, (a, b) in enumerate(bounds)),
@@ -448,7 +443,7 @@ def _ipu_cost(net: _Net, batch, image_elems, stages, replicas, m, recompute, off
         "weight_update_s": Term(update_s, "s", ("optimizer: read weights, gradients, momentum; write weights, momentum (SRAM" + (", state offloaded to streaming memory)" if offload else ")"))
                                 if net.train else "inference: no weight update"),
         "allreduce_s": Term(allreduce, "s", _allreduce_why(net.train, replicas, f"gradients ({w:,.0f} B per stage)")),
-        "host_io_s": Term(io_added, "s", f"{image_b:,.0f} B of 8-bit images at {host_bw / 1e9:g} GB/s = {io_s * 1e3:.3g} ms, " + ("overlapped with compute (I/O tiles): only the excess counts" if overlap else "a phase of its own (not overlapped)")),
+        "host_io_s": host_io,
         "sync_s": Term(sync_s, "s", f"one superstep's sync, {s.sync_cycles:g} cycles: already inside every layer's passes, not added again"),
     }
     layer_share = [micro * t for t in per_layer]
@@ -463,10 +458,28 @@ def _ipu_cost(net: _Net, batch, image_elems, stages, replicas, m, recompute, off
     for k in bound_time:
         bound_time[k] *= useful / layer_sum if layer_sum else 0.0
     bound_time["overhead"] += norm_s / stages + bubble_s + imbalance_s + update_s
-    bound_time["exchange"] += copies_s + allreduce + io_added
+    bound_time["exchange"] += copies_s + allreduce + host_io.value
     return Step(chip.id, plan, time_s, MappingProxyType(terms), tuple(layer_share),
                 tuple(net.per_layer([e.bound for e in train_u])), MappingProxyType(bound_time), MappingProxyType(mem),
                 float(s.sram_total_bytes), choice)
+
+
+def _host_io(chip: Chip, batch: int, image_elems: int, busy_s: float, single: tuple | None) -> Term:
+    """The input images' time over the host links (8-bit, per node) beyond what overlaps the
+    ``busy_s`` of the step. ``single``: (link B/s, overlapped, how) for one chip without a
+    system spec; None where that chip's spec has no host link (a GPU: its data loaders prefetch)."""
+    image_b = batch * image_elems * IMAGE_BYTES_PER_ELEMENT
+    if chip.system is not None:
+        bw, overlap = chip.system.host_link_gb_s * 1e9 * chip.system.nodes, bool(chip.system.io_overlap)
+        how = "I/O tiles" if chip.family == "ipu" else "prefetching data loaders"
+    elif single is not None:
+        bw, overlap, how = single
+    else:
+        return Term(0.0, "s", "input pipeline overlapped with compute (prefetching data loaders); the spec has no host link")
+    io_s = image_b / bw
+    added = max(0.0, io_s - busy_s) if overlap else io_s
+    return Term(added, "s", f"{image_b:,.0f} B of 8-bit images at {bw / 1e9:g} GB/s = {io_s * 1e3:.3g} ms, "
+                + (f"overlapped with compute ({how}): only the excess counts" if overlap else "a phase of its own (not overlapped)"))
 
 
 def _count(n: int, noun: str) -> str:
@@ -521,21 +534,23 @@ def _data_parallel_step(net: _Net, batch: int, image_elems: int, pins: Pins) -> 
         s = chip.spec
         update_s = params * GPU_UPDATE_BYTES_PER_PARAM / (s.hbm_bw_gb_s * 1e9 * s.hbm_efficiency) + s.launch_overhead_us * 1e-6
     allreduce = collectives.allreduce_s(float(sum(net.cols.weights)), replicas, chip.system) if net.train else 0.0
-    time_s = layers_s + update_s + allreduce
+    busy = layers_s + update_s + allreduce
+    host_io = _host_io(chip, batch, image_elems, busy, None)
+    time_s = busy + host_io.value
     plan = Plan(replicas, replicas, 1, m, micro, False, fits)
     terms = {
         "layers_s": Term(layers_s, "s", f"{_count(micro, 'micro-batch')} x every layer's passes at micro-batch {m} (models.estimate, summed)"),
         "weight_update_s": Term(update_s, "s", "optimizer step: fp32 master weights, gradients and momentum read, weights, momentum and the fp16 copy written, at HBM bandwidth"
                                 if net.train else "inference: no weight update"),
         "allreduce_s": Term(allreduce, "s", _allreduce_why(net.train, replicas, "gradients")),
-        "host_io_s": Term(0.0, "s", "input pipeline overlapped with compute (prefetching data loaders)"),
+        "host_io_s": host_io,
     }
     bound_time = {k: 0.0 for k in BOUNDS}
     for e, c in zip(est, net.shapes.count):
         for k, v in e.time_by_bound.items():
             bound_time[k] += micro * c * v
     bound_time["memory"] += update_s
-    bound_time["exchange"] += allreduce
+    bound_time["exchange"] += allreduce + host_io.value
     why = f"{replicas} replica{'s' if replicas > 1 else ''}, micro-batch {m} x {micro}" + ("" if fits else ", does not fit device memory")
     mem = {"weights_and_state": float(resident), "activations": float(kept * m)}
     return Step(chip.id, plan, time_s, MappingProxyType(terms), tuple(net.per_layer([micro * e.time_s for e in est])),

@@ -121,6 +121,18 @@ def test_a_pipelined_step_is_its_terms(name):
     assert sum(step.time_by_bound.values()) == pytest.approx(step.time_s)
 
 
+def test_gpu_system_host_io_counts_only_beyond_the_overlapped_step():
+    # a tiny network fed 224x224 8-bit images: the DGX A100's host uplinks (4 x PCIe Gen4 x16)
+    # take longer than the GPUs' work, and the step waits for the excess
+    chip = load_chip("dgx-a100")
+    step = netplan.network_step(chip, _chain(1, c=8, hw=8), 64, "fp16", False, image_elems=3 * 224 * 224)
+    io_s = 64 * 3 * 224 * 224 / (chip.system.host_link_gb_s * 1e9)
+    assert step.terms["host_io_s"].value > 0
+    assert step.time_s == pytest.approx(io_s)
+    single = netplan.network_step(load_chip("a100-80gb"), _chain(1, c=8, hw=8), 8, "fp16", False, image_elems=3 * 224 * 224)
+    assert single.terms["host_io_s"].value == 0
+
+
 def test_planner_pins_and_bad_values():
     net = _chain(4)
     with pytest.raises(ValueError, match="replicas must be an int >= 1, got 0"):
