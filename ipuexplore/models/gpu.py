@@ -138,14 +138,13 @@ def _cost(s: GpuSpec, work: Work, dtype: str, l2_resident: bool) -> Phase:
     # a framework's depthwise kernel that is latency-bound rather than bandwidth-bound moves
     # its operands at a fraction of DRAM bandwidth wherever they live (spec fields, sourced)
     dw_eff = kern.depthwise_bw_efficiency(s, work)
-    if dw_eff:
-        l2_s = max(l2_s, work.min_bytes / (s.hbm_bw_gb_s * 1e9 * dw_eff))
+    depthwise_s = work.min_bytes / (s.hbm_bw_gb_s * 1e9 * dw_eff) if dw_eff else 0.0
     # NCHW activations transposed to NHWC for tensor cores, in kernels of their own
     t_bytes, t_kernels = kern.transposed_bytes(s, work, tensor)
     transpose_s = t_bytes / (s.hbm_bw_gb_s * 1e9 * s.hbm_efficiency)
     kernels += t_kernels
     launch_s = kernels * s.launch_overhead_us * 1e-6
-    slowest_mem = max(hbm_s, l2_s)
+    slowest_mem = max(hbm_s, l2_s, depthwise_s)
     time_s = max(compute_s, slowest_mem) + transpose_s + launch_s
     by_bound = {
         "compute": compute_s if compute_s >= slowest_mem else 0.0,
@@ -153,7 +152,7 @@ def _cost(s: GpuSpec, work: Work, dtype: str, l2_resident: bool) -> Phase:
         "exchange": 0.0,
         "overhead": launch_s,
     }
-    level = "l2" if l2_resident and l2_s >= hbm_s else "hbm"
+    level = "l2" if l2_resident and max(l2_s, depthwise_s) >= hbm_s else "hbm"
     def t() -> dict[str, Term]:  # built when first read (LazyTerms)
         terms = {
             "unit_peak_flop_s": Term(peak, "FLOP/s", f"{unit}: {why_unit}"),
@@ -166,11 +165,13 @@ def _cost(s: GpuSpec, work: Work, dtype: str, l2_resident: bool) -> Phase:
                             + (f"; {serial} groups run one kernel each (cuDNN 7 has grouped kernels only for 1, 2 or 4 channels per group)" if loop else "")),
             "compute_s": Term(compute_s, "s", "FLOPs / (peak x efficiency x shape fill x reduction fill x SM fill) + element-wise ops"),
             "hbm_s": Term(hbm_s, "s", "compulsory bytes / (HBM bandwidth x efficiency)" + ("; input read from L2" if l2_resident else "")),
-            "l2_s": Term(l2_s, "s", _l2_why(work, tile_m, tile_n, l2_b, l2_bw) + (
-                f"; the depthwise kernel moves its {work.min_bytes / 1e6:.3g} MB at {dw_eff:g} of DRAM "
-                "bandwidth (spec fields depthwise_bw_efficiency / depthwise_grad_bw_efficiency)" if dw_eff else "")),
+            "l2_s": Term(l2_s, "s", _l2_why(work, tile_m, tile_n, l2_b, l2_bw)),
             "launch_s": Term(launch_s, "s", f"{kernels} kernel launch(es) x {s.launch_overhead_us:g} us"),
         }
+        if dw_eff:
+            terms["depthwise_s"] = Term(depthwise_s, "s", f"the depthwise kernel moves its {work.min_bytes / 1e6:.3g} MB at "
+                                        f"{dw_eff:g} of DRAM bandwidth, wherever they live (spec fields depthwise_bw_efficiency "
+                                        "/ depthwise_grad_bw_efficiency)")
         if t_kernels:
             terms["layout_transpose_s"] = Term(transpose_s, "s", f"{t_bytes / 1e6:.3g} MB read and written by {t_kernels} "
                                                "NCHW -> NHWC transpose kernel(s) before the tensor-core pass (spec field nchw_layout)")

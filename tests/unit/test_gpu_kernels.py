@@ -91,8 +91,11 @@ def test_depthwise_backward_uses_its_own_rate():
     dw = Layer.conv(192, 28, 28, 192, 3, pad=1, g=192)
     e = estimate(V100, dw, batch=64, train=True)
     nbytes = dw.min_bytes("fp16", 64)
-    assert e.phase("forward").terms["l2_s"].value == pytest.approx(nbytes / (900e9 * 0.43))
-    assert e.phase("backward_data").terms["l2_s"].value == pytest.approx(nbytes / (900e9 * 0.34))
+    assert e.phase("forward").terms["depthwise_s"].value == pytest.approx(nbytes / (900e9 * 0.43))
+    assert e.phase("backward_data").terms["depthwise_s"].value == pytest.approx(nbytes / (900e9 * 0.34))
+    # L2 traffic stays its own term (a dense layer's has no depthwise term)
+    assert e.phase("forward").terms["l2_s"].value < e.phase("forward").terms["depthwise_s"].value
+    assert "depthwise_s" not in estimate(V100, dw.with_(g=1), batch=64).phase("forward").terms
 
 
 # ---- limits -------------------------------------------------------------------------------
