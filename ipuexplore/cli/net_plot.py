@@ -15,20 +15,27 @@ KIND_COLORS = {"conv": "blue", "grouped conv": "red", "linear": "magenta", "norm
 ROOF_COLORS = ("gray", "black", "white")
 
 
+def new_figure():
+    """A plotext figure of its own: the module-level one is global and a log-scaled figure
+    is logged in place when built, so reusing it (a second plot in one process) took the
+    log of the log."""
+    from plotext._figure import _figure_class
+
+    return _figure_class()
+
+
 def roofline_plot(analysis, *, width: int = 100, height: int = 24, color: bool = False) -> str:
     """One log-log panel per chip of `analysis` (networks.analyse), as text."""
-    import plotext as plt
-
-    plt.clear_figure()
-    if not color:
-        plt.theme("clear")
+    figure = new_figure()
     chips = list(analysis.chips)
-    plt.subplots(1, len(chips))
-    plt.plotsize(width, height)
+    figure.subplots(1, len(chips))
+    figure.plotsize(width, height)
     for column, chip_id in enumerate(chips, start=1):
         chip = load_chip(chip_id)
         points = layer_points(analysis.rows, chip_id, analysis.batch)
-        plt.subplot(1, column)
+        plt = figure.subplot(1, column)
+        if not color:
+            plt.theme("clear")
         plt.xscale("log")
         plt.yscale("log")
         peak = chip.peak_flop_s(analysis.dtype)
@@ -43,7 +50,7 @@ def roofline_plot(analysis, *, width: int = 100, height: int = 24, color: bool =
                         marker="●", color=KIND_COLORS.get(kind, "black"), label=kind)
         plt.title(f"{chip_id}: TFLOP/s vs FLOP/byte")
         plt.xlabel("FLOP/byte")
-    text = plt.build()
+    text = figure.build()
     mode = "training" if analysis.train else "inference"
     heading = (f"{analysis.network.name}, batch {analysis.batch}, {analysis.dtype} {mode}: "
                "each layer at its achieved TFLOP/s (model) under the chip's roofs\n")

@@ -107,13 +107,12 @@ def plot(points: list[BatchPoint], chip_ids: list[str], title: str, width: int |
          height: int | None = None, color: bool = False) -> str:
     """Throughput against latency, one line per chip, one point per batch (log-log), as text
     (ANSI colours only with color=True: a pipe or a file gets plain characters)."""
-    import plotext as plt
+    from .net_plot import new_figure
 
-    plt.clear_figure()
+    plt = new_figure()
     if not color:
         plt.theme("clear")
-    if width and height:
-        plt.plotsize(width, height)
+    plt.plotsize(width or 100, height or 30)
     for chip_id, colour in zip(chip_ids, COLORS * 4):
         xs = [p.chips[chip_id].latency_s * 1e3 for p in points if chip_id in p.chips]
         ys = [p.chips[chip_id].throughput_img_s for p in points if chip_id in p.chips]

@@ -164,13 +164,13 @@ class LatencyChart(_SafePlot):
         plt = self.plt
         plt.clear_figure()
         plt.title(f"images/s vs latency, batch {points[0].batch}..{points[-1].batch}")
-        plt.xlabel("latency per step (ms)")
+        plt.xlabel("latency per step (µs)")
         plt.xscale("log")
         plt.yscale("log")
         ys: list[float] = []
         xs: list[float] = []
         for (chip_id, name), colour in zip(chips, COLOURS):
-            pts = [(p.chips[chip_id].latency_s * 1e3, p.chips[chip_id].throughput_img_s, p.batch)
+            pts = [(p.chips[chip_id].latency_s * 1e6, p.chips[chip_id].throughput_img_s, p.batch)
                    for p in points if chip_id in p.chips and p.chips[chip_id].latency_s > 0]
             if not pts:
                 continue
