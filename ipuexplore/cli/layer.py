@@ -39,7 +39,7 @@ def register(subparsers) -> None:
                        help="also print every model term of each phase: its value and why it has it")
     layer.add_argument("--trace", default=None, metavar="FILE",
                        help="run the layer once on the host engine (float32; with --train all three "
-                       "passes) and write its supersteps as a Chrome trace (Perfetto, chrome://tracing)")
+                       "passes; --workers N) and write its supersteps as a Chrome trace (Perfetto, chrome://tracing)")
     layer.add_argument("--measure", action="store_true",
                        help="also run the layer on this machine's engine (direct and gemm, fp32; --train: all "
                             "three passes), median of 5 runs after a warm-up")
