@@ -323,6 +323,10 @@ def _why(ests: dict[str, Estimate]) -> str:
 # ---- sweep ----------------------------------------------------------------------------
 def sweep_rows(args: argparse.Namespace) -> tuple[Layer, list[Chip], list[dict]]:
     batch, dtype = _common(args)
+    # models.sweep.group_sweep costs the planner's own plan: a pin would be silently ignored
+    if plan_pins(args) != Pins():
+        raise ValueError("--replicas, --micro-batch, --pipeline-stages and --recompute go with --over batch "
+                         "(the group-size sweep uses the planner's own plan)")
     base = build_layer(args, groups=1)
     chips = load_chips(args)
     rows = []
