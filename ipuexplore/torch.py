@@ -208,8 +208,10 @@ conv2d.register_autograd(_backward, setup_context=_setup_context)
 
 
 # Autotuning: how many timed repetitions of each path, after one untimed warm-up of each
-# (packing, first-touch of buffers). Both paths alternate, so load from other jobs hits both alike.
-_TUNE_REPEATS = 5
+# (packing, first-touch of buffers). The paths alternate, and the engine must win the median
+# of the paired rounds (engine time / PyTorch time of the same round), so a burst of load from
+# other jobs hits both sides of a pair alike and one slow round decides nothing.
+_TUNE_REPEATS = 7
 
 
 @dataclass
@@ -235,6 +237,13 @@ class Choice:
     @property
     def torch_median_s(self) -> Optional[float]:
         return statistics.median(self.torch_s) if self.torch_s else None
+
+    @property
+    def engine_over_torch(self) -> Optional[float]:
+        """Median over the paired rounds of engine time / PyTorch time (below 1: engine)."""
+        if not self.engine_s:
+            return None
+        return statistics.median(e / t for e, t in zip(self.engine_s, self.torch_s))
 
 
 def _signature(input, weight, bias) -> tuple:
@@ -299,8 +308,9 @@ class Conv2d(nn.Conv2d):
             else:
                 engine_s, torch_s = _measure((self._engine_forward, self._torch_forward), input, weight, bias,
                                              signature[3], _TUNE_REPEATS)
-                faster = "engine" if statistics.median(engine_s) < statistics.median(torch_s) else "torch"
-                choice = Choice(signature, faster, autotuned=True, engine_s=engine_s, torch_s=torch_s)
+                choice = Choice(signature, "torch", autotuned=True, engine_s=engine_s, torch_s=torch_s)
+                if choice.engine_over_torch < 1:
+                    choice.path = "engine"
             table[signature] = choice
         return choice
 
@@ -322,8 +332,9 @@ def convert(model: nn.Module, *, groups_only: bool = False, autotune: bool = Tru
 
     With ``autotune`` (the default) each converted layer times the engine against PyTorch's
     kernel on the first call with each input signature (shape, memory format, dtype, grad
-    mode: one warm-up and ``_TUNE_REPEATS`` interleaved calls of each, medians compared) and
-    runs the faster from then on, so converting never makes a layer slower than it measured.
+    mode: one warm-up and ``_TUNE_REPEATS`` interleaved rounds; the engine when it wins the
+    median round) and runs the faster from then on, so a layer keeps PyTorch's kernel unless
+    the engine measured faster.
     ``autotune=False`` runs the engine in every converted layer. ``choices(model)`` shows
     what each layer chose and the times behind it."""
     if not isinstance(model, nn.Module):

@@ -118,6 +118,15 @@ def main():
         print(f"{name:28s} {t * 1e3:8.1f} ms   {best_torch / t:5.2f}x")
     best_converted = min(v for k, v in med.items() if k.startswith("autotuned "))
     print(f"best autotuned / best torch: {best_torch / best_converted:.2f}x")
+    # paired: the same round's times, so load that comes and goes hits both sides of a ratio
+    for layout in ("nchw", "channels_last"):
+        for name in med:
+            if name.startswith("autotuned ") and name.endswith(" " + layout):
+                pairs = [a / b for a, b in zip(times[f"torch {layout}"][2:], times[name][2:])]
+                print(f"paired per round, torch {layout} / {name}: median {statistics.median(pairs):.2f}x")
+    best = [min(r) / min(a) for r, a in zip(zip(*(times[k][2:] for k in med if k.startswith("torch "))),
+                                              zip(*(times[k][2:] for k in med if k.startswith("autotuned "))))]
+    print(f"paired per round, best torch / best autotuned: median {statistics.median(best):.2f}x")
     for model in autotuned:
         report_choices(model)
 
@@ -135,7 +144,7 @@ def report_choices(model) -> None:
             by_layout.setdefault(layout, []).append((name, c))
     for layout, rows in by_layout.items():
         engine = [name for name, c in rows if c.path == "engine"]
-        ratio = sorted((c.engine_median_s / c.torch_median_s, name) for name, c in rows)
+        ratio = sorted((c.engine_over_torch, name) for name, c in rows)
         print(f"{layout}: {len(engine)} of {len(rows)} converted layers chose the engine"
               f"{' (' + ', '.join(engine) + ')' if engine else ''}; engine/torch time per layer "
               f"min {ratio[0][0]:.2f} ({ratio[0][1]}), median {statistics.median(r for r, _ in ratio):.2f}")
