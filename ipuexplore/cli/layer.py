@@ -22,6 +22,8 @@ from ipuexplore.layers import Layer
 from ipuexplore.models import Estimate, Pins, estimate
 from ipuexplore.models.sweep import BATCHES, batch_sweep, group_sweep, group_variants, layer_batch_costs
 
+from .vocabulary import ipu_over_gpu_speedup, mode_keys, throughput_ratios
+
 DEFAULT_CHIPS = ",".join(DEFAULT_PAIR)
 JSON_KEYS = ("time_s", "flops", "bytes", "arithmetic_intensity", "achieved_flop_s", "bandwidth_b_s", "bound")
 
@@ -183,11 +185,7 @@ def _common(args: argparse.Namespace) -> tuple[int, str]:
 
 def ratios(estimates: dict[str, Estimate], chips: list[Chip]) -> dict[str, float]:
     """IPU speed-up over each GPU: time on the GPU / time on the IPU."""
-    out = {}
-    for ipu in (c for c in chips if c.family == "ipu"):
-        for gpu in (c for c in chips if c.family == "gpu"):
-            out[f"{ipu.id}/{gpu.id}"] = estimates[gpu.id].time_s / estimates[ipu.id].time_s
-    return out
+    return ipu_over_gpu_speedup({c.id: estimates[c.id].time_s for c in chips}, {c.id: c.family for c in chips})
 
 
 def _layer_dict(layer: Layer) -> dict:
@@ -214,9 +212,11 @@ def run_layer(args: argparse.Namespace, out=None) -> int:
     if args.trace:
         _write_trace(args, layer, batch)
     if args.json:
+        baseline, relative = throughput_ratios({cid: e.time_s for cid, e in ests.items()})
         doc = {
-            "layer": _layer_dict(layer), "batch": batch, "dtype": dtype, "train": args.train,
-            "chips": {cid: e.to_dict() for cid, e in ests.items()},
+            **mode_keys(args.train), "layer": _layer_dict(layer), "batch": batch, "dtype": dtype,
+            "baseline": baseline,
+            "chips": {cid: {**e.to_dict(), "throughput_ratio": relative[cid]} for cid, e in ests.items()},
             "ipu_over_gpu_speedup": ratios(ests, chips),
         }
         if measured is not None:
@@ -354,7 +354,8 @@ def run_sweep(args: argparse.Namespace, out=None) -> int:
     base, chips, rows = sweep_rows(args)
     if args.json:
         doc = {
-            "layer": _layer_dict(base), "batch": parse_int(args.batch, "--batch"), "dtype": args.dtype, "train": args.train,
+            **mode_keys(args.train), "layer": _layer_dict(base), "batch": parse_int(args.batch, "--batch"),
+            "dtype": args.dtype,
             "rows": [
                 {"groups": r["groups"], "group_size": r["group_size"], "layer": r["layer"],
                  "chips": {cid: {k: e.to_dict()[k] for k in JSON_KEYS + ("utilisation", "unit", "memory_level", "fits")}

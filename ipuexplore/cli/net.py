@@ -10,9 +10,10 @@ import sys
 import time
 
 from ipuexplore.formatting import seconds, si
-from ipuexplore.hardware import DEFAULT_PAIR
+from ipuexplore.hardware import DEFAULT_PAIR, load_chip
 
 from .layer import add_plan_options, parse_int, plan_pins
+from .vocabulary import SCHEMA_VERSION, ipu_over_gpu_speedup
 
 DEFAULT_CHIPS = ",".join(DEFAULT_PAIR)
 
@@ -100,7 +101,10 @@ def run(args) -> int:
     session = _session_run(network, args) if args.run else None
     host = _host_run(network, args) if args.run else None
     if args.json:
-        out = analysis.to_dict(layers=args.layers)
+        out = {"schema": SCHEMA_VERSION, **analysis.to_dict(layers=args.layers)}
+        out["ipu_over_gpu_speedup"] = ipu_over_gpu_speedup(
+            {cid: t.time_s for cid, t in analysis.totals.items()},
+            {cid: load_chip(spec).family for cid, spec in zip(analysis.chips, chips)})
         if host is not None:
             out["host_run"] = _host_dict(*host)
             out["session"] = session

@@ -19,6 +19,7 @@ from ipuexplore.formatting import seconds, si
 from ipuexplore.models.sweep import BATCHES, BatchCost, BatchPoint, batch_sweep, layer_batch_costs
 
 from .layer import _common, _table, build_layer, load_chips, parse_int, plan_pins
+from .vocabulary import mode_keys
 
 FIELDS = ("time_s", "latency_s", "throughput_img_s", "bound")
 
@@ -73,7 +74,7 @@ def run_batch_sweep(args: argparse.Namespace, out) -> int:
     what, chips, points = sweep_points(args)
     mode = "training" if args.train else "inference"
     if args.json:
-        doc = {"sweep": "batch", "of": what, "dtype": args.dtype, "train": args.train,
+        doc = {**mode_keys(args.train), "sweep": "batch", "of": what, "dtype": args.dtype,
                "rows": [{"batch": p.batch, "chips": {cid: c.to_dict() for cid, c in p.chips.items()}}
                         for p in points]}
         json.dump(doc, out, indent=2)

@@ -53,7 +53,8 @@ class ChipTotals:
     throughput_img_s: float  # batch / time_s, in the analysed mode
     train_time_s: float
     train_throughput_img_s: float
-    throughput_ratio: float  # inference throughput / the baseline chip's
+    throughput_ratio: float  # throughput_img_s / the baseline chip's, in the analysed mode
+    inference_throughput_ratio: float
     train_throughput_ratio: float
     time_by_bound: dict[str, float]  # seconds of time_s per bound ("compute", "memory", ...)
     step: Any = None  # models.netplan.Step of the analysed mode: plan, terms, memory
@@ -66,7 +67,8 @@ class ChipTotals:
         out = {
             "time_s": self.time_s, "latency_s": self.latency_s, "throughput_img_s": self.throughput_img_s,
             "train_time_s": self.train_time_s, "train_throughput_img_s": self.train_throughput_img_s,
-            "throughput_ratio": self.throughput_ratio, "train_throughput_ratio": self.train_throughput_ratio,
+            "throughput_ratio": self.throughput_ratio, "inference_throughput_ratio": self.inference_throughput_ratio,
+            "train_throughput_ratio": self.train_throughput_ratio,
             "time_by_bound_s": dict(self.time_by_bound),
         }
         if self.step is not None:
@@ -109,7 +111,7 @@ class NetworkAnalysis:
     def to_dict(self, *, layers: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {
             "network": self.network.name, "res": self.network.res, "batch": self.batch, "dtype": self.dtype,
-            "mode": "train" if self.train else "inference",
+            "mode": "train" if self.train else "inference", "train": self.train,
             "params": self.params, "macs": self.macs, "flops": self.flops,
             "counts_note": "params, macs and flops are per image; flops = 2 x macs",
             "peak_activation_bytes": self.peak_activation_bytes,
@@ -190,7 +192,8 @@ def analyse(network: Network, chips, *, batch: int = 1, dtype: str = "fp16", tra
             chip=chip_id, time_s=shown.time_s, latency_s=inference.time_s,
             throughput_img_s=_rate(batch, shown.time_s), train_time_s=training.time_s,
             train_throughput_img_s=_rate(batch, training.time_s),
-            throughput_ratio=_ratio(base_inference, inference.time_s),
+            throughput_ratio=_ratio(base_train if train else base_inference, shown.time_s),
+            inference_throughput_ratio=_ratio(base_inference, inference.time_s),
             train_throughput_ratio=_ratio(base_train, training.time_s),
             time_by_bound=dict(shown.time_by_bound), step=shown,
         )

@@ -1,5 +1,6 @@
 """Command-line conventions, through the installed console script as a user runs it."""
 
+import json
 import os
 import pty
 import shutil
@@ -71,3 +72,26 @@ def test_python_dash_m_matches_the_script():
     result = subprocess.run([sys.executable, "-m", "ipuexplore", "--version"], capture_output=True, text=True,
                             timeout=60, cwd=os.path.dirname(EXE))
     assert result.stdout.strip() == f"ipuexplore {ipuexplore.__version__}"
+
+
+def _json(*argv: str) -> dict:
+    result = run(*argv, "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_layer_sweep_and_net_share_one_json_vocabulary():
+    docs = [_json("layer", "--chips", "ipu-mk1,v100", "--train"),
+            _json("sweep", "--chips", "ipu-mk1,v100", "--train"),
+            _json("sweep", "--over", "batch", "--batches", "1,2", "--chips", "ipu-mk1,v100", "--train"),
+            _json("net", "mobilenet_v2", "--chips", "ipu-mk1,v100", "--train")]
+    for doc in docs:
+        assert (doc["schema"], doc["mode"], doc["train"]) == (1, "train", True)
+    layer, net = docs[0], docs[3]
+    for doc in (layer, net):
+        assert doc["baseline"] == "v100" and set(doc["ipu_over_gpu_speedup"]) == {"ipu-mk1/v100"}
+        ipu, gpu = doc["chips"]["ipu-mk1"], doc["chips"]["v100"]
+        # under --train every ratio is the training step's
+        assert ipu["throughput_ratio"] == pytest.approx(gpu["time_s"] / ipu["time_s"])
+        assert doc["ipu_over_gpu_speedup"]["ipu-mk1/v100"] == pytest.approx(ipu["throughput_ratio"])
+        assert ipu["throughput_img_s"] == pytest.approx(doc.get("batch", 1) / ipu["time_s"])
