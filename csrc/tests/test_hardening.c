@@ -1,4 +1,4 @@
-/* Hardening tests of the public C API (issue 7):
+/* Hardening tests of the public C API:
    - no leaks across N create/run/destroy cycles of pools and convolutions, error paths
      included (run by `make asan` under LeakSanitizer, which fails the program on a leak);
    - hostile sizes (2^31 channels, padding 2^40, stride 2^62, INT64_MIN, products that

@@ -162,7 +162,7 @@ def test_host_defaults_are_the_dev_machine_measurements():
     host = load_chip("host")
     assert host.spec.peak_fp32_gflop_s == 179 and host.spec.dram_bw_gb_s == 17 and host.spec.l3_bw_gb_s == 115
     assert host.figures["peak_fp32_gflop_s"].tag == "M"
-    assert "issue 3" in host.figures["peak_fp32_gflop_s"].source
+    assert "2-core AVX2 dev machine" in host.figures["peak_fp32_gflop_s"].source
 
 
 def test_host_uses_engine_peaks_when_asked(monkeypatch):
