@@ -13,6 +13,7 @@ from ipuexplore.formatting import seconds, si
 from ipuexplore.hardware import DEFAULT_PAIR, load_chip
 
 from .layer import add_plan_options, parse_int, plan_pins
+from .progress import progress_bar
 from .vocabulary import SCHEMA_VERSION, ipu_over_gpu_speedup
 
 DEFAULT_CHIPS = ",".join(DEFAULT_PAIR)
@@ -208,25 +209,6 @@ def _write_csv(a, stream) -> None:
 
 
 # ---- host run -----------------------------------------------------------------------------
-class _ProgressBar:
-    """A one-line bar on stderr, redrawn at most 10 times a second."""
-
-    def __init__(self, label: str, stream=None, width: int = 30):
-        self.label, self.stream, self.width = label, stream or sys.stderr, width
-        self.last = 0.0
-
-    def __call__(self, done: int, total: int, name: str) -> None:
-        now = time.monotonic()
-        if done < total and now - self.last < 0.1:
-            return
-        self.last = now
-        filled = self.width * done // max(1, total)
-        self.stream.write(f"\r{self.label} [{'#' * filled}{'.' * (self.width - filled)}] {done}/{total} {name[:24]:<24}")
-        if done == total:
-            self.stream.write("\n")
-        self.stream.flush()
-
-
 def run_memory_bytes(network, batch: int) -> int:
     """Bytes a host run of `network` at `batch` holds at its peak (fp32): the activation
     buffers as the run keeps them (reused by shape once their last reader has run, never
@@ -267,9 +249,8 @@ def check_run_memory(network, batch: int) -> None:
 def _host_run(network, args):
     from ipuexplore import engine, networks
 
-    with engine.Pool(workers=args.workers) as pool:
-        result = networks.run_on_host(network, args.batch, pool=pool, warmup=True,
-                                      progress=_ProgressBar(f"running {network.name} (warm-up + timed)"))
+    with engine.Pool(workers=args.workers) as pool, progress_bar(f"running {network.name} (warm-up + timed)") as bar:
+        result = networks.run_on_host(network, args.batch, pool=pool, warmup=True, progress=bar)
     model = networks.analyse(network, ["host"], batch=args.batch, dtype="fp32", train=False)
     return result, model
 
