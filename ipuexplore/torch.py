@@ -2,7 +2,8 @@
 
     >>> import torch, ipuexplore.torch as ipt
     >>> y = torch.ops.ipuexplore.conv2d(x, w, None, (1, 1), (1, 1), (1, 1), 32)
-    >>> model = ipt.convert(model, groups_only=True)   # its grouped/depthwise convs on the engine
+    >>> model = ipt.convert(model, groups_only=True)   # its grouped/depthwise convs autotuned
+    >>> ipt.choices(model)                              # engine or PyTorch, per layer and input
 
 ``torch.ops.ipuexplore.conv2d(input, weight, bias, stride, padding, dilation, groups)`` has
 ``torch.nn.functional.conv2d``'s semantics on CPU float32 tensors, NCHW or channels_last
@@ -10,6 +11,11 @@
 left, right)``. It has a fake kernel (shapes only), so it traces under ``torch.compile`` and
 ``torch.export``, and an autograd formula whose backward runs the engine's backward-data and
 backward-weights passes (``torch.ops.ipuexplore.conv2d_backward``).
+
+``convert`` makes each converted layer choose, per input signature, between the engine and
+PyTorch's own kernel by timing both on its first call (as ``torch.backends.cudnn.benchmark``
+chooses among cuDNN's algorithms), so converting a model keeps every layer where it was fastest
+here; ``convert(autotune=False)`` runs the engine in every converted layer.
 
 Importing this module imports torch; ``import ipuexplore`` alone never does.
 
@@ -251,10 +257,22 @@ def _signature(input, weight, bias) -> tuple:
     return (tuple(input.shape), tuple(input.stride()), input.dtype, grad)
 
 
+def _tracing(input: torch.Tensor) -> bool:
+    """Under torch.compile or torch.export, or on fake tensors: nothing real to time."""
+    exporting = getattr(torch.compiler, "is_exporting", lambda: False)
+    return torch.compiler.is_compiling() or exporting() or type(input) is not torch.Tensor
+
+
 def _measure(paths, input, weight, bias, grad: bool, repeats: int) -> list[list[float]]:
-    """Seconds per call of each path on these tensors: one warm-up each, then ``repeats``
-    rounds, the paths interleaved. With ``grad``, each call is forward plus backward on
-    detached copies of the leaves, so the model's own autograd graph is left alone."""
+    """Seconds per round of each path on these tensors: one warm-up each, then ``repeats``
+    rounds, the paths interleaved. The last path is PyTorch's own; its forward also stands in
+    for the PyTorch ops around the layer in a model: each round runs it untimed first (so
+    PyTorch's threads are awake, as after a batch norm) and timed after the path, since the
+    engine leaves PyTorch's workers to fall asleep and the next PyTorch op pays to wake them
+    (on a loaded machine, a scheduler wait). With ``grad``, each call is forward plus backward
+    on detached copies of the leaves, so the model's own autograd graph is left alone."""
+    neighbour = paths[-1]
+
     def leaves():
         return [None if t is None else t.detach().requires_grad_(t.requires_grad) for t in (input, weight, bias)]
 
@@ -267,13 +285,16 @@ def _measure(paths, input, weight, bias, grad: bool, repeats: int) -> list[list[
             path(input, weight, bias)
 
     times = [[] for _ in paths]
-    for path in paths:
-        call(path)
-    for _ in range(repeats):
-        for path, spent in zip(paths, times):
-            start = time.perf_counter()
+    with torch.no_grad():
+        for path in paths:
             call(path)
-            spent.append(time.perf_counter() - start)
+        for _ in range(repeats):
+            for path, spent in zip(paths, times):
+                neighbour(input, weight, bias)
+                start = time.perf_counter()
+                call(path)
+                neighbour(input, weight, bias)
+                spent.append(time.perf_counter() - start)
     return times
 
 
@@ -317,9 +338,11 @@ class Conv2d(nn.Conv2d):
     def _conv_forward(self, input, weight, bias):
         if input.device.type != "cpu" or input.dtype != torch.float32 or input.dim() != 4:
             return super()._conv_forward(input, weight, bias)
-        if torch.compiler.is_compiling():  # a graph holds no timing code: the engine, as traced
-            return self._engine_forward(input, weight, bias)
-        if self._choice(input, weight, bias).path == "torch":
+        if _tracing(input):  # a graph holds no timing code: a choice made before, else the engine
+            choice = self.__dict__.get("_ipx_choices", {}).get(_signature(input, weight, bias))
+        else:
+            choice = self._choice(input, weight, bias)
+        if choice is not None and choice.path == "torch":
             return self._torch_forward(input, weight, bias)
         return self._engine_forward(input, weight, bias)
 

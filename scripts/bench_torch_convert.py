@@ -104,8 +104,11 @@ def main():
                 variants[f"{label} {layout}"] = (model, x.contiguous(memory_format=fmt), w)
     times = {name: [] for name in variants}
     with torch.inference_mode():
-        for _ in range(args.runs + 2):  # the first two rounds autotune, pack, warm caches and pools
-            for name, (model, inp, workers) in variants.items():
+        names = list(variants)
+        for round_ in range(args.runs + 2):  # the first two rounds autotune, pack, warm caches and pools
+            # each round starts one variant later, so no variant always follows the same one
+            for name in names[round_ % len(names):] + names[:round_ % len(names)]:
+                model, inp, workers = variants[name]
                 ipt.set_workers(workers)
                 t = time.perf_counter()
                 model(inp)

@@ -152,3 +152,23 @@ def test_choices_reports_every_converted_module(groups_only):
         ipt.choices("net")
     with pytest.raises(TypeError, match="autotune"):
         ipt.convert(Net(), autotune="yes")
+
+
+@pytest.mark.parametrize("path", ["engine", "torch"])
+def test_compiled_model_follows_the_choice_made_before(measured, path):
+    calls, winner = measured
+    winner["path"] = path
+    model = ipt.convert(nn.Sequential(nn.Conv2d(8, 8, 3, padding=1, groups=8), nn.ReLU()).eval())
+    x = torch.randn(1, 8, 6, 6)
+    with torch.no_grad():
+        eager = model(x)
+        torch._dynamo.reset()
+        ops = []
+
+        def backend(gm, example_inputs):
+            ops.extend(str(n.target) for n in gm.graph.nodes if n.op == "call_function")
+            return gm
+
+        torch.testing.assert_close(torch.compile(model, backend=backend, fullgraph=True)(x), eager)
+    assert len(calls) == 1  # tracing timed nothing
+    assert any("ipuexplore" in op for op in ops) == (path == "engine")
