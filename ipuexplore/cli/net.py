@@ -247,10 +247,10 @@ def check_run_memory(network, batch: int) -> None:
 
 
 def _host_run(network, args):
-    from ipuexplore import engine, networks
+    from ipuexplore import networks
 
-    with engine.Pool(workers=args.workers) as pool, progress_bar(f"running {network.name} (warm-up + timed)") as bar:
-        result = networks.run_on_host(network, args.batch, pool=pool, warmup=True, progress=bar)
+    with progress_bar(f"running {network.name} (warm-up + timed)") as bar:
+        result = networks.run_on_host(network, args.batch, workers=args.workers, warmup=True, progress=bar)
     model = networks.analyse(network, ["host"], batch=args.batch, dtype="fp32", train=False)
     return result, model
 

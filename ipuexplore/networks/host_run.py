@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import Cancelled
+from ..errors import Cancelled, TileTooSmall
 from ..layers import Layer, LayerKind
 from .graph import INPUT, Network
 
@@ -56,12 +56,13 @@ class HostRun:
 
 def run_on_host(
     network: Network, batch: int = 1, *, pool=None, progress: Callable[[int, int, str], None] | None = None,
-    cancel: Callable[[], bool] | None = None, warmup: bool = False, seed: int = 0,
+    cancel: Callable[[], bool] | None = None, warmup: bool = False, seed: int = 0, workers: int | None = None,
 ) -> HostRun:
     """Execute ``network`` on ``batch`` random images and time each layer.
 
-    ``pool``: an ``ipuexplore.engine.Pool`` to run the convolutions on (default: a new one with
-    the engine's default worker count, closed afterwards). ``progress(done, total, layer_name)``
+    ``pool``: an ``ipuexplore.engine.Pool`` to run the convolutions on, refused before anything
+    runs when its tiles are smaller than a layer needs (default: a new one of ``workers``
+    workers, with tiles as large as the largest layer needs, closed afterwards). ``progress(done, total, layer_name)``
     is called after each layer; ``cancel()`` is polled between layers and, when it returns
     True, the run stops with ``ipuexplore.errors.Cancelled``. ``warmup`` runs the pass once
     untimed first (first-touch page faults and cold caches otherwise land in the times);
@@ -72,12 +73,21 @@ def run_on_host(
     _check_shapes_chain(network)
     from .. import engine  # lazy: the compiled engine is only needed to run
 
+    rng = np.random.default_rng(seed)
+    convs: list = []  # (layer, engine.Conv2d): sized before the pool, run on it per call
+    ops = [_prepare(layer, batch, convs, rng, engine) for layer in network.layers]
+    need = max((conv.info["min_tile_bytes"] for _, conv in convs), default=0)
     own_pool = pool is None
     if own_pool:
-        pool = engine.Pool()
+        pool = engine.Pool(workers, tile_bytes=max(need, engine.DEFAULT_TILE_BYTES))
+    elif need > pool.tile_bytes:
+        layer = next(layer for layer, conv in convs if conv.info["min_tile_bytes"] == need)
+        raise TileTooSmall(
+            f"layer {layer.name!r} at batch {batch} needs tile_bytes >= {need}, the pool has {pool.tile_bytes}",
+            "IPX_STATUS_TILE_TOO_SMALL")
+    for _, conv in convs:
+        conv.pool = pool
     try:
-        rng = np.random.default_rng(seed)
-        ops = [_prepare(layer, batch, pool, rng, engine) for layer in network.layers]
         image = rng.standard_normal((batch, *network.input_shape), dtype=np.float32)
         passes = 2 if warmup else 1
         total = passes * len(network.layers)
@@ -153,17 +163,17 @@ def _forward(network, ops, image, batch, progress, cancel, done_before, total, b
     return times, time.perf_counter() - start
 
 
-def _prepare(layer: Layer, batch: int, pool, rng: np.random.Generator, engine) -> Callable:
+def _prepare(layer: Layer, batch: int, convs: list, rng: np.random.Generator, engine) -> Callable:
     """A function computing ``layer`` on numpy arrays of shape [batch, c, h, w]: called as
     ``op(*inputs, out=buffer)`` with a float32 buffer of the layer's output shape, it returns
     the buffer filled, or an array of its own (the buffer then goes unused)."""
     kind = layer.kind
     if kind is LayerKind.CONV:
-        return _conv(layer, batch, pool, rng, engine)
+        return _conv(layer, batch, convs, rng, engine)
     if kind is LayerKind.LINEAR:
         # A 1x1 convolution on a 1x1 map in the engine: numpy's threaded BLAS next to the
         # engine's workers oversubscribed the cores (a 1280->1000 fc took 30 ms instead of 0.6).
-        conv = _conv(layer, batch, pool, rng, engine)
+        conv = _conv(layer, batch, convs, rng, engine)
         return lambda x, out=None: conv(np.ascontiguousarray(x.reshape(x.shape[0], layer.c, 1, 1)), out=out)
     if kind is LayerKind.NORM:
         return _norm(layer, rng)
@@ -183,11 +193,23 @@ def _weights(rng, shape, fan_in) -> np.ndarray:
     return (rng.standard_normal(shape, dtype=np.float32) * np.float32(1.0 / np.sqrt(fan_in))).astype(np.float32)
 
 
-def _conv(layer: Layer, batch: int, pool, rng, engine) -> Callable:
-    conv = engine.Conv2d.from_layer(layer, batch, rng=rng, pool=pool)
+class _PooledConv:
+    """An engine convolution and the pool it runs on, chosen once every layer's tile need is known."""
+
+    def __init__(self, conv) -> None:
+        self.conv, self.info, self.pool = conv, conv.info, None
+
+    def run(self, x, out):
+        return self.conv.run(x, out, pool=self.pool)
+
+
+def _conv(layer: Layer, batch: int, convs: list, rng, engine) -> Callable:
+    conv = _PooledConv(engine.Conv2d.from_layer(layer, batch, rng=rng))
+    convs.append((layer, conv))
+    shape = conv.conv.output_shape
 
     def run(x, out=None):
-        return conv.run(x, out if out is not None and out.shape == conv.output_shape else None)
+        return conv.run(x, out if out is not None and out.shape == shape else None)
 
     return run
 

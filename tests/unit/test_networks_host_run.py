@@ -64,7 +64,10 @@ def test_reused_activation_buffers_give_the_same_outputs_as_fresh_ones():
 
     net = _small_net()
     with engine.Pool(workers=2) as pool:
-        ops = [_prepare(layer, 2, pool, np.random.default_rng(i), engine) for i, layer in enumerate(net.layers)]
+        convs = []
+        ops = [_prepare(layer, 2, convs, np.random.default_rng(i), engine) for i, layer in enumerate(net.layers)]
+        for _, conv in convs:
+            conv.pool = pool
         finals = []
         record = [*ops[:-1], lambda x, out=None: finals.append(ops[-1](x, out=out).copy()) or finals[-1]]
         image = _x(2, *net.input_shape)
@@ -171,3 +174,16 @@ def test_broken_chain_is_refused_before_running():
     broken = type(net)(net.name, net.res, tuple(layers), net.input_shape, (("Resize", 1),))
     with pytest.raises(ValueError, match="Resize x1"):
         run_on_host(broken, 1)
+
+
+def test_tiles_are_sized_for_the_largest_layer_before_anything_runs():
+    pytest.importorskip("ipuexplore._ipx")
+    from ipuexplore import engine
+    from ipuexplore.errors import TileTooSmall
+
+    net = _small_net()
+    run = run_on_host(net, 2)  # its own pool: tiles as large as the largest layer needs
+    assert run.batch == 2
+    with engine.Pool(1, tile_bytes=4096) as small:  # a caller's pool too small: refused up front
+        with pytest.raises(TileTooSmall, match="needs tile_bytes >="):
+            run_on_host(net, 2, pool=small, progress=lambda *a: pytest.fail("ran a layer"))
