@@ -381,3 +381,12 @@ def test_cli_batch_different_from_the_model_is_one_line(tmp_path, capsys):
     path = m.save(tmp_path, m.conv("x", 8, 8))
     code, out, err = _cli(capsys, path, "--batch", "3", "--run", "--chips", "v100")
     assert code == 2 and "static batch of 2" in err and err.count("\n") == 1
+
+
+def test_a_batch_whose_classifier_row_outgrows_the_tiles_still_runs():
+    """The classifier runs as one 1x1 convolution over the whole batch; when that row does not
+    fit the pool's tiles (here batch 300 of MobileNetV2's 1280 -> 1000) it runs per image."""
+    pytest.importorskip("ipuexplore._ipx")
+    with HostSession("mobilenet_v2", 300, workers=1) as session:
+        x = np.zeros(session.input_shape, np.float32)
+        assert session.run(x).shape == (300, 1000)
