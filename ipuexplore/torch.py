@@ -214,8 +214,8 @@ conv2d.register_autograd(_backward, setup_context=_setup_context)
 
 
 # Autotuning: how many timed repetitions of each path, after one untimed warm-up of each
-# (packing, first-touch of buffers). The paths alternate, and the engine must win the median
-# of the paired rounds (engine time / PyTorch time of the same round), so a burst of load from
+# (packing, first-touch of buffers). The paths alternate, and the engine must win three of
+# every four paired rounds (engine against PyTorch in the same round), so a burst of load from
 # other jobs hits both sides of a pair alike and one slow round decides nothing.
 _TUNE_REPEATS = 7
 
@@ -250,6 +250,13 @@ class Choice:
         if not self.engine_s:
             return None
         return statistics.median(e / t for e, t in zip(self.engine_s, self.torch_s))
+
+    @property
+    def engine_wins_clearly(self) -> bool:
+        """The engine was faster in at least three of every four paired rounds. A near tie
+        keeps PyTorch's kernel: choosing the engine wrongly would slow the model down."""
+        wins = sum(e < t for e, t in zip(self.engine_s, self.torch_s))
+        return bool(self.engine_s) and 4 * wins >= 3 * len(self.engine_s)
 
 
 def _signature(input, weight, bias) -> tuple:
@@ -330,7 +337,7 @@ class Conv2d(nn.Conv2d):
                 engine_s, torch_s = _measure((self._engine_forward, self._torch_forward), input, weight, bias,
                                              signature[3], _TUNE_REPEATS)
                 choice = Choice(signature, "torch", autotuned=True, engine_s=engine_s, torch_s=torch_s)
-                if choice.engine_over_torch < 1:
+                if choice.engine_wins_clearly:
                     choice.path = "engine"
             table[signature] = choice
         return choice
@@ -355,8 +362,8 @@ def convert(model: nn.Module, *, groups_only: bool = False, autotune: bool = Tru
 
     With ``autotune`` (the default) each converted layer times the engine against PyTorch's
     kernel on the first call with each input signature (shape, memory format, dtype, grad
-    mode: one warm-up and ``_TUNE_REPEATS`` interleaved rounds; the engine when it wins the
-    median round) and runs the faster from then on, so a layer keeps PyTorch's kernel unless
+    mode: one warm-up and ``_TUNE_REPEATS`` interleaved rounds; the engine when it wins three
+    of every four rounds) and runs the faster from then on, so a layer keeps PyTorch's kernel unless
     the engine measured faster.
     ``autotune=False`` runs the engine in every converted layer. ``choices(model)`` shows
     what each layer chose and the times behind it."""
