@@ -20,7 +20,7 @@ from ipuexplore.formatting import seconds, si
 from ipuexplore.hardware import DEFAULT_PAIR, Chip, load_chip
 from ipuexplore.layers import Layer
 from ipuexplore.models import Estimate, Pins, estimate
-from ipuexplore.models.sweep import BATCHES, batch_sweep, group_sweep, group_variants, layer_batch_costs
+from ipuexplore.models.sweep import BATCHES, group_sweep, group_variants
 
 from .vocabulary import ipu_over_gpu_speedup, mode_keys, throughput_ratios
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import os
 import sys
-import time
 
 from ipuexplore.formatting import seconds, si
 from ipuexplore.hardware import DEFAULT_PAIR, load_chip

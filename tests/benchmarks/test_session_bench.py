@@ -36,31 +36,8 @@ BATCHES = (1, 4)
 TOLERANCE = 1e-3  # of the largest logit
 
 
-def _torchvision():
-    """torchvision's models; a wheel whose compiled ops do not match this torch still gives its
-    pure-Python models through the measuring aid in TORCHVISION_SHIM_DIR (torchvision_models.py)."""
-    try:
-        import torchvision
-
-        return torchvision
-    except Exception:  # noqa: BLE001 - ImportError, or RuntimeError from mismatched compiled ops
-        shim = os.environ.get("TORCHVISION_SHIM_DIR", "/work/shared/peers")
-        sys.path.insert(0, shim)
-        try:
-            import torchvision_models  # noqa: F401
-
-            import torchvision
-
-            return torchvision
-        except Exception:  # noqa: BLE001
-            pytest.skip("torchvision is not importable: pip install --no-deps torchvision pillow")
-        finally:
-            sys.path.remove(shim)
-
-
 @pytest.fixture(scope="module")
-def models():
-    torchvision = _torchvision()
+def models(torchvision):
     built = {}
     for name in NETWORKS:
         torch.manual_seed(0)
@@ -136,7 +113,7 @@ def _onnxruntime_kind(args: dict) -> str:
     shapes = [next(iter(t.values())) for t in args.get("input_type_shape", [])]
     if op not in ("Conv", "FusedConv") or len(shapes) < 2 or len(shapes[1]) != 4:
         return op
-    c, (k, cpg, r, s) = shapes[0][1], shapes[1]
+    c, (_, cpg, r, s) = shapes[0][1], shapes[1]
     kind = "depthwise" if cpg == 1 and c > 1 else "grouped" if cpg < c else "dense"
     return f"conv {kind} {r}x{s}"
 

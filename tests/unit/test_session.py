@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 
 import numpy as np
 import pytest
@@ -242,10 +241,9 @@ def test_builtin_network_fuses_and_is_deterministic():
 
 # ---- whole networks ---------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def torchvision_onnx(tmp_path_factory):
+def torchvision_onnx(tmp_path_factory, torchvision):
     """Exports torchvision's MobileNetV2 (random weights, perturbed batch-norm statistics)."""
-    torch = pytest.importorskip("torch", reason="torch is not installed")
-    torchvision = _import_torchvision()
+    import torch
 
     torch.manual_seed(0)
     model = torchvision.models.mobilenet_v2(weights=None).eval()
@@ -257,28 +255,6 @@ def torchvision_onnx(tmp_path_factory):
     path = str(tmp_path_factory.mktemp("onnx") / "mobilenet_v2.onnx")
     torch.onnx.export(model, torch.randn(2, 3, 224, 224), path, opset_version=17, dynamo=False)
     return path
-
-
-def _import_torchvision():
-    """torchvision's model code; a wheel whose compiled ops do not match this torch can still
-    give its models through the measuring aid in TORCHVISION_SHIM_DIR (a torchvision_models.py)."""
-    try:
-        import torchvision
-
-        return torchvision
-    except Exception:  # noqa: BLE001 - ImportError, or RuntimeError from mismatched compiled ops
-        shim = os.environ.get("TORCHVISION_SHIM_DIR", "/work/shared/peers")
-        sys.path.insert(0, shim)
-        try:
-            import torchvision_models  # noqa: F401
-
-            import torchvision
-
-            return torchvision
-        except Exception:  # noqa: BLE001
-            pytest.skip("torchvision is not importable (pip install --no-deps torchvision pillow)")
-        finally:
-            sys.path.remove(shim)
 
 
 def test_whole_network_matches_onnxruntime(torchvision_onnx):
