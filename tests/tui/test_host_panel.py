@@ -195,3 +195,20 @@ def test_training_mode_measures_fwd_and_bwd():
         assert "fwd+bwd" in text_of(panel.query_one("#host-shape"))
 
     run_app(body, live=True)
+
+
+def test_live_op_times_a_run_after_an_untimed_one_that_wakes_the_pool():
+    """The panel's runs come a few times a second, long after the pool's workers went to sleep:
+    the measured pass must not be the one that wakes them (it read half the engine's speed)."""
+
+    class Conv:  # records the order of calls; its stats name the call that made them
+        def __init__(self):
+            self.calls, self.stats = [], None
+
+        def run(self, x, out):
+            self.calls.append("forward")
+            self.stats = len(self.calls)
+
+    op = live.LiveOp.__new__(live.LiveOp)
+    op.conv, op.x, op.y, op.train = Conv(), None, None, False
+    assert op.run() == 2 and op.conv.calls == ["forward", "forward"]
