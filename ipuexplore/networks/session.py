@@ -453,8 +453,7 @@ def _conv_runner(step: _Step, batch: int, pool, engine, sums: np.ndarray | None 
     if layer.kind is LayerKind.LINEAR:
         conv = engine.Conv2d(weight, bias, (batch, *weight.shape[1:]), pool=pool)
     else:
-        conv = engine.Conv2d(weight, bias, (batch, layer.c, layer.h, layer.w), layer.stride, layer.pad,
-                             layer.dilation, layer.g, pool=pool)
+        conv = engine.Conv2d.from_layer(layer, batch, weight=weight, bias=bias, pool=pool)
     fused = epilogue.FusedConv.create(conv, pool, step.act)
     post = epilogue.Epilogue(step.act, pool)
     pool_sums = epilogue.Epilogue(None, pool)
