@@ -66,7 +66,7 @@ def register(subparsers) -> None:
     out.add_argument("--csv", action="store_true", help="print CSV")
     out.add_argument("--json", action="store_true", help="print one JSON object")
     out.add_argument("--plot", action="store_true", help="--over batch: draw throughput against latency in the terminal")
-    sweep.set_defaults(func=run_sweep)
+    sweep.set_defaults(func=run_sweep, batch=None)  # None: not given (--over batch refuses it)
 
 
 def add_plan_options(p: argparse.ArgumentParser) -> None:
@@ -177,7 +177,7 @@ def _check_pins(pins: Pins, batch: int, chips: list[Chip]) -> None:
 
 
 def _common(args: argparse.Namespace) -> tuple[int, str]:
-    batch = parse_int(args.batch, "--batch")
+    batch = 1 if args.batch is None else parse_int(args.batch, "--batch")
     if args.dtype not in ("fp16", "fp32"):
         raise ValueError(f"--dtype must be fp16 or fp32, got {args.dtype!r}")
     return batch, args.dtype
@@ -346,6 +346,8 @@ def run_sweep(args: argparse.Namespace, out=None) -> int:
     if args.over == "batch":
         from .sweep_batch import run_batch_sweep
 
+        if args.batch is not None:
+            raise ValueError(f"--batch {args.batch} does not go with --over batch: list the sizes with --batches")
         return run_batch_sweep(args, out)
     for option, value in (("--net", args.net), ("--batches", args.batches), ("--plot", args.plot or None),
                           ("--groups", args.groups), ("--group-size", args.group_size)):
@@ -354,7 +356,7 @@ def run_sweep(args: argparse.Namespace, out=None) -> int:
     base, chips, rows = sweep_rows(args)
     if args.json:
         doc = {
-            **mode_keys(args.train), "layer": _layer_dict(base), "batch": parse_int(args.batch, "--batch"),
+            **mode_keys(args.train), "layer": _layer_dict(base), "batch": _common(args)[0],
             "dtype": args.dtype,
             "rows": [
                 {"groups": r["groups"], "group_size": r["group_size"], "layer": r["layer"],

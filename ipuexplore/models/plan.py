@@ -62,35 +62,35 @@ class Pins:
             if value is None:
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name.replace('_', '-')} must be an int >= 1, got {value!r}")
+                raise ValueError(f"--{name.replace('_', '-')} must be an int >= 1, got {value!r}")
         r, m, p = self.replicas, self.micro_batch, self.pipeline_stages
         if m is not None and m > batch:
-            raise ValueError(f"micro-batch {m} is larger than the batch {batch}")
+            raise ValueError(f"--micro-batch {m} is larger than the batch {batch}")
         if r is not None and r > batch:
-            raise ValueError(f"replicas {r} is more than the batch {batch} (each replica needs an image)")
+            raise ValueError(f"--replicas {r} is more than the batch {batch} (each replica needs an image)")
         # replicas x micro-batch x gradient accumulation = batch, as Graphcore's configs and
         # data-parallel frameworks require: every replica takes an equal share in whole micro-batches
         if r is not None and batch % r:
-            raise ValueError(f"replicas {r} does not divide the batch {batch} into equal shares")
+            raise ValueError(f"--replicas {r} does not divide the batch {batch} into equal shares")
         if m is not None and (batch // (r or 1)) % m:
             share = f"the {batch // r} images of each replica" if r else f"the batch {batch}"
-            raise ValueError(f"micro-batch {m} does not divide {share}")
+            raise ValueError(f"--micro-batch {m} does not divide {share}")
         if p is not None and p > layers:
-            raise ValueError(f"pipeline-stages {p} is more than the {layers} layer{_s(layers)} to split")
+            raise ValueError(f"--pipeline-stages {p} is more than the {layers} layer{_s(layers)} to split")
         if p is not None and p > 1 and family != "ipu":
-            raise ValueError(f"pipeline-stages {p}: pipelining is modelled on IPUs only")
+            raise ValueError(f"--pipeline-stages {p}: pipelining is modelled on IPUs only")
         if self.recompute is not None and not isinstance(self.recompute, bool):
             raise TypeError(f"recompute must be True, False or None, got {self.recompute!r}")
         if self.recompute and family != "ipu":
-            raise ValueError("recompute: recomputation is modelled on IPUs only")
+            raise ValueError("--recompute: recomputation is modelled on IPUs only")
         span = self.norm_span
         if span is not None and span > 1 and family != "ipu":
-            raise ValueError(f"norm-span {span}: statistics shared across replicas are modelled on IPUs only")
+            raise ValueError(f"--norm-span {span}: statistics shared across replicas are modelled on IPUs only")
         if span is not None and span > devices:
-            raise ValueError(f"norm-span {span} is more than the {devices} chip{_s(devices)} available")
+            raise ValueError(f"--norm-span {span} is more than the {devices} chip{_s(devices)} available")
         used = (r or 1) * (p or 1)
         if used > devices:
-            raise ValueError(f"replicas x pipeline-stages = {used} is more than the {devices} chip{_s(devices)} available")
+            raise ValueError(f"--replicas x --pipeline-stages = {used} is more than the {devices} chip{_s(devices)} available")
 
 
 def divisors(n: int) -> list[int]:

@@ -221,13 +221,14 @@ def test_system_file_missing_a_topology_field_is_one_line_exit_2(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (("net", "resnet50", "--chips", "bow-pod16", "--replicas", "0"), "--replicas must be >= 1, got 0"),
-    (("net", "resnet50", "--chips", "bow-pod16", "--batch", "8", "--micro-batch", "16"), "micro-batch 16 is larger than the batch 8"),
+    (("net", "resnet50", "--chips", "bow-pod16", "--batch", "8", "--micro-batch", "16"), "--micro-batch 16 is larger than the batch 8"),
     (("net", "resnet50", "--chips", "ipu-c2", "--batch", "8", "--pipeline-stages", "4"), "more than the 2 chips"),
-    (("layer", "--chips", "bow-pod16", "--pipeline-stages", "2"), "pipeline-stages 2 is more than"),
-    (("net", "resnet50", "--chips", "bow-pod16", "--batch", "16", "--replicas", "3"), "replicas 3 does not divide the batch 16"),
-    (("net", "resnet50", "--chips", "ipu-mk1", "--batch", "16", "--micro-batch", "3"), "micro-batch 3 does not divide the batch 16"),
+    (("layer", "--chips", "bow-pod16", "--pipeline-stages", "2"), "--pipeline-stages 2 is more than"),
+    (("net", "resnet50", "--chips", "bow-pod16", "--batch", "16", "--replicas", "3"), "--replicas 3 does not divide the batch 16"),
+    (("net", "resnet50", "--chips", "ipu-mk1", "--batch", "16", "--micro-batch", "3"), "--micro-batch 3 does not divide the batch 16"),
     (("sweep", "--chips", "bow-pod16", "--replicas", "0"), "--replicas must be >= 1, got 0"),
     (("sweep", "--chips", "bow-pod16", "--replicas", "4"), "go with --over batch"),
+    (("sweep", "--over", "batch", "--batch", "64"), "--batch 64 does not go with --over batch: list the sizes with --batches"),
 ])
 def test_bad_plan_options_are_one_line_exit_2(args, message):
     out = _cli(*args)
