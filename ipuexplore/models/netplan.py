@@ -41,7 +41,7 @@ from typing import Mapping, NamedTuple, Sequence
 from ipuexplore.hardware import Chip, IpuSpec
 from ipuexplore.layers import Layer, LayerKind, dtype_bytes
 
-from . import collectives, device_phases, ipu
+from . import collectives, device_phases, ipu, ipu_norm
 from .plan import Pins, Plan, divisors, replicas_for
 from .result import BOUNDS, COST_CACHE_SIZE, Term, bound_of
 from .work import activation_bytes_kept
@@ -363,26 +363,31 @@ def _ipu_cost(net: _Net, batch, image_elems, stages, replicas, m, recompute, off
     sync_s = s.sync_cycles / clock
     micro = batch // replicas // m  # micro-batches per replica per step
     # each distinct layer shape once (u: per shape), then spread over the layers
-    train_u = net.est_shapes(m, net.train)
+    train_u = list(net.est_shapes(m, net.train))
     fwd_u = [e.time_s for e in net.est_shapes(m, False)] if recompute else [0.0] * len(train_u)
-    # batch norm in training reduces its statistics across tiles, forward and backward:
-    # two reductions of c partial sums (mean and variance, fp32) per micro-batch, each a
-    # gather to the reducing tiles and a broadcast back, with a sync around each
+    # a norm layer in training runs poplibs' program of element-wise compute sets and
+    # statistics reductions (models.ipu_norm) instead of one pass: its passes replace the
+    # layer's estimate, its reductions are norm_reduction_s, and recomputation repeats the
+    # forward's passes (the statistics are cached)
     norm_u = [0.0] * len(train_u)
     # with statistics shared by ``span`` replicas (Graphcore's distributed batch norm, BN_span),
-    # both reductions are also all-reduced across those IPUs over IPU-Links; the forward's
-    # statistics are cached for the recomputation (Krell et al. 2022, "statistics caching")
+    # the forward's statistics and the backward's statistics gradients are also all-reduced
+    # across those IPUs over IPU-Links (poplin Norms.cpp's reduceCallback)
     span = min(net.norm_span, replicas)
     shared = 0.0
     if net.train:
         for k, i in enumerate(net.shapes.first):
             l = net.layers[i]
             if l.kind is LayerKind.NORM:
-                xfer = 2 * l.c * 4 / (s.exchange_b_per_cycle_per_tile * clock)
+                prog = ipu_norm.training_program(s, l.c * l.h * l.w * m, l.c, net.dtype)
+                by_bound = {**dict.fromkeys(BOUNDS, 0.0), "compute": prog.passes_s - prog.passes_sync_s, "overhead": prog.passes_sync_s}
+                train_u[k] = _Cost(prog.passes_s, bound_of(by_bound), by_bound)
+                if recompute:
+                    fwd_u[k] = prog.recompute_s
                 if span > 1 and chip.system is not None:
                     shared = collectives.ring_allreduce_s(2 * l.c * 4, span, chip.system.intra_node_link_gb_s,
                                                           chip.system.collective_step_latency_us * 1e-6)
-                norm_u[k] = 2 * (2 * sync_s + xfer + shared)
+                norm_u[k] = prog.reductions_s + 2 * shared
     per_u = [e.time_s + f + r for e, f, r in zip(train_u, fwd_u, norm_u)]
     per_layer = net.per_layer(per_u)
     bounds = _partition(per_layer, stages)
@@ -431,7 +436,9 @@ def _ipu_cost(net: _Net, batch, image_elems, stages, replicas, m, recompute, off
                          + (f"; with recompute_s and norm_reduction_s, over all {stages} stages, which run at the same time:"
                             " the step counts their sum / stages, plus imbalance, copies and bubble" if piped else "")),
         "recompute_s": Term(recompute_s, "s", "the forward pass run again from checkpoints in the backward pass" if recompute else "no recomputation"),
-        "norm_reduction_s": Term(norm_s, "s", ("batch norm statistics and their gradients reduced across tiles: per norm layer and micro-batch 2 x (2 syncs + c x 8 B gathered)"
+        "norm_reduction_s": Term(norm_s, "s", (f"norm statistics and their gradients reduced across tiles (models.ipu_norm, after poplin Norms.cpp): per norm layer and micro-batch 3 reductions"
+                                 f" of {ipu_norm.REDUCTION_COMPUTE_SETS} compute sets each (on-tile partials; c fp32 partials exchanged and added), beside"
+                                 f" {ipu_norm.FORWARD_PASSES} + {ipu_norm.BACKWARD_PASSES} element-wise passes counted in layers_s"
                                  + (f" + 2 all-reduces of c x 8 B across the {span} replicas sharing statistics" if span > 1 else ""))
                                  if net.train else "inference: batch norm applies its stored statistics, nothing is reduced"),
         "pipeline_copy_s": Term(copies_s, "s", f"inter-IPU copies of the slowest stage: activations forward{', gradients backward' if net.train else ''}, over {link / 1e9:g} GB/s"

@@ -267,9 +267,12 @@ def test_step_terms_hand_computed_host_io_weight_update_norm_reduction():
     # optimizer: read weights, gradients, momentum; write weights, momentum; one sync
     w = 64 * 64 * 9 * 2 + 2 * 64 * 2  # conv weights + the norm's scale and shift, fp16
     assert step.terms["weight_update_s"].value == pytest.approx(5 * w / (s.sram_bw_tb_s * 1e12) + sync)
-    # batch norm: 2 reductions (statistics forward, their gradients backward), each 2 syncs
-    # and 64 channels x 8 B over one tile's exchange port
-    norm = 2 * (2 * sync + 64 * 8 / (s.exchange_b_per_cycle_per_tile * s.clock_ghz * 1e9))
+    # batch norm: 3 reductions (statistics forward; statistics gradients and gamma/beta deltas
+    # backward), each reading two tensors on every tile (4 x 64 x 56 x 56 halves over 1,216
+    # tiles x 4 per cycle), 2 syncs, and 2 x 64 fp32 partials over one tile's exchange port
+    clock = s.clock_ghz * 1e9
+    per_pass = -(-4 * 64 * 56 * 56 // (s.tiles * 4))
+    norm = 3 * (2 * per_pass + 2 * 64 * 4 / s.exchange_b_per_cycle_per_tile + 2 * s.sync_cycles) / clock
     assert step.terms["norm_reduction_s"].value == pytest.approx(norm * step.plan.gradient_accumulation)
     parts = ("layers_s", "recompute_s", "norm_reduction_s", "weight_update_s", "host_io_s")
     assert step.time_s == pytest.approx(sum(step.terms[k].value for k in parts))
