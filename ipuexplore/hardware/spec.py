@@ -101,6 +101,9 @@ class GpuSpec:
     nchw_layout: int = 0  # 1: activations NCHW, tensor-core convs transpose them to NHWC
     grouped_tensor_cores: int = 1  # 0: grouped convs never use tensor cores (cuDNN 7)
     group_loop: int = 0  # 1: groups without a grouped kernel run one kernel each (cuDNN 7)
+    # Host time a framework spends issuing one op of the forward pass (Python, dispatcher,
+    # launch) on the machine the GPU sits in; the GPU cannot run ahead of it (0: not modelled)
+    host_dispatch_us: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -190,6 +193,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "nchw_layout": (0, 1),
     "grouped_tensor_cores": (0, 1),
     "group_loop": (0, 1),
+    "host_dispatch_us": (0.01, 1e4),
     # CPU
     "cores": (1, 1e5),
     "peak_fp32_gflop_s": (0.1, 1e6),
@@ -224,6 +228,7 @@ OPTIONAL: dict[str, dict[str, float]] = {
         "nchw_layout": 0,  # channels_last (NHWC) activations: no transposes
         "grouped_tensor_cores": 1,  # grouped convs use tensor cores where channels per group allow
         "group_loop": 0,  # one grouped kernel for all groups
+        "host_dispatch_us": 0.0,  # no host floor: the GPU never waits for its host
     },
     "cpu": {  # an ideal kernel unless fitted to the engine (host.toml)
         "depthwise_kernel_efficiency": 1.0,

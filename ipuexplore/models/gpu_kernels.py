@@ -21,14 +21,22 @@
   channels_last activations PyTorch inserts none around depthwise kernels either: since
   pytorch/pytorch#38904 (replacing #38044, 2020) a channels-last depthwise convolution goes to
   cuDNN's NHWC kernels instead of being made contiguous (NCHW) for PyTorch's own kernel.
+- **host dispatch**: an eager framework issues each op of the forward pass from the host
+  (Python, the dispatcher, the launch); the GPU runs behind it and cannot get ahead, so a
+  forward pass takes at least its ops x the host's time per op (``host_dispatch_us``, derived
+  per machine from a published batch-1 latency, where the GPU's own work is a small part).
+- **per-tensor optimizer**: PyTorch's optimizers before their foreach forms (torch.optim in
+  1.9, ``torch/optim/_functional.py``) step each parameter tensor with a few kernels of its
+  own, tiny for BN and bias vectors, so a network with many small tensors pays their launches.
 """
 
 from __future__ import annotations
 
 from ipuexplore.hardware import GpuSpec
+from ipuexplore.layers import Layer, LayerKind
 
 from .roofline import round_up
-from .work import Work
+from .work import Work, passes
 
 K_TILE_TENSOR = 32  # CUTLASS Sm70/Sm75 tensor-op threadblock K (default_gemm_configuration.h)
 K_TILE_SIMT = 8  # CUTLASS SIMT threadblock K (same file)
@@ -36,6 +44,13 @@ FAST_GROUP_SIZES = (1, 2, 4)  # cuDNN 7.0.4 release notes: grouped paths for the
 # narrowest CUDA-core GEMM tile: cuBLAS's volta_sgemm_32x32_sliced1x4 / 64x32 / 128x32 and
 # cuDNN's volta_scudnn_128x32 kernels (names in public profiles) are never narrower than 32
 SIMT_NARROWEST_TILE = 32
+# Kernels per parameter tensor of a training step in PyTorch 1.9 (the 21.03 container of
+# NVIDIA's published runs): momentum SGD's weight decay add, momentum mul_ and add_, and the
+# parameter's add_ (torch/optim/_functional.py ``sgd``; RMSprop, NVIDIA's EfficientNet
+# optimizer, runs 7-8: ``rmsprop`` there), the gradient's zero_ (Optimizer.zero_grad, as
+# DeepLearningExamples' training.py calls it at 729963dd) and autograd's AccumulateGrad add
+# into it. Launch-bound: their bytes are the weights', moved by the update term already.
+OPTIMIZER_KERNELS_PER_TENSOR = 4 + 1 + 1
 
 
 def narrowest_tile(tensor: bool, loop: bool, mma_n: int) -> int:
@@ -92,3 +107,26 @@ def transposed_bytes(s: GpuSpec, work: Work, tensor: bool) -> tuple[int, int]:
     if work.phase == "backward_weights":
         return 2 * (work.a_bytes + work.b_bytes), 2
     return 2 * work.a_bytes, 1
+
+
+def framework_ops(layer: Layer, dtype: str) -> int:
+    """Ops the framework issues from the host for this layer's forward pass (its kernels)."""
+    return passes(layer, 1, dtype, False)[0].launches
+
+
+def parameter_tensors(layer: Layer) -> int:
+    """Parameter tensors the optimizer steps one by one (weight, bias; BN's two; SE's four)."""
+    if layer.kind in (LayerKind.CONV, LayerKind.LINEAR):
+        return 1 + int(layer.bias)
+    return {LayerKind.NORM: 2, LayerKind.SE: 4}.get(layer.kind, 0)
+
+
+def host_dispatch_s(s: GpuSpec, ops: int) -> float:
+    """Host time to issue ``ops`` forward-pass ops (0 where the spec has no host figure)."""
+    return ops * s.host_dispatch_us * 1e-6
+
+
+def optimizer_launch_s(s: GpuSpec, tensors: int) -> float:
+    """Launch time of the per-tensor optimizer kernels of one training step."""
+    return tensors * OPTIMIZER_KERNELS_PER_TENSOR * s.launch_overhead_us * 1e-6
+

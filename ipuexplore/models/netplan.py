@@ -41,7 +41,7 @@ from typing import Mapping, NamedTuple, Sequence
 from ipuexplore.hardware import Chip, IpuSpec
 from ipuexplore.layers import Layer, LayerKind, dtype_bytes
 
-from . import collectives, device_phases, ipu, ipu_norm
+from . import collectives, device_phases, gpu_kernels, ipu, ipu_norm
 from .plan import Pins, Plan, divisors, replicas_for
 from .result import BOUNDS, COST_CACHE_SIZE, Term, bound_of
 from .work import activation_bytes_kept
@@ -536,29 +536,58 @@ def _data_parallel_step(net: _Net, batch: int, image_elems: int, pins: Pins) -> 
     micro = -(-per_replica // m)
     est = net.est_shapes(m, net.train)  # per distinct shape
     layers_s = micro * sum(e.time_s * c for e, c in zip(est, net.shapes.count))
-    update_s = 0.0
-    if net.train and chip.family == "gpu":
+    update_s = host_s = 0.0
+    if chip.family == "gpu":
         s = chip.spec
-        update_s = params * GPU_UPDATE_BYTES_PER_PARAM / (s.hbm_bw_gb_s * 1e9 * s.hbm_efficiency) + s.launch_overhead_us * 1e-6
+        ops, tensors = _gpu_counts(net)
+        # the host issues every micro-batch's forward ops; the GPU waits for what it has not hidden
+        host_s = max(0.0, micro * gpu_kernels.host_dispatch_s(s, ops) - layers_s)
+        if net.train:
+            update_s = (params * GPU_UPDATE_BYTES_PER_PARAM / (s.hbm_bw_gb_s * 1e9 * s.hbm_efficiency)
+                        + gpu_kernels.optimizer_launch_s(s, tensors))
     allreduce = collectives.allreduce_s(float(sum(net.cols.weights)), replicas, chip.system) if net.train else 0.0
-    busy = layers_s + update_s + allreduce
+    busy = layers_s + host_s + update_s + allreduce
     host_io = _host_io(chip, batch, image_elems, busy, None)
     time_s = busy + host_io.value
     plan = Plan(replicas, replicas, 1, m, micro, False, fits)
     terms = {
         "layers_s": Term(layers_s, "s", f"{_count(micro, 'micro-batch')} x every layer's passes at micro-batch {m} (models.estimate, summed)"),
-        "weight_update_s": Term(update_s, "s", "optimizer step: fp32 master weights, gradients and momentum read, weights, momentum and the fp16 copy written, at HBM bandwidth"
+        "weight_update_s": Term(update_s, "s", "optimizer step: fp32 master weights, gradients and momentum read, weights, momentum and the fp16 copy written, at HBM bandwidth, "
+                                f"in {gpu_kernels.OPTIMIZER_KERNELS_PER_TENSOR} kernel launches per parameter tensor (PyTorch's per-tensor optimizer, zero_grad, gradient accumulation)"
                                 if net.train else "inference: no weight update"),
         "allreduce_s": Term(allreduce, "s", _allreduce_why(net.train, replicas, "gradients")),
         "host_io_s": host_io,
     }
+    if chip.family == "gpu":
+        terms["host_dispatch_s"] = Term(host_s, "s", _host_why(chip, net, micro))
     bound_time = {k: 0.0 for k in BOUNDS}
     for e, c in zip(est, net.shapes.count):
         for k, v in e.time_by_bound.items():
             bound_time[k] += micro * c * v
     bound_time["memory"] += update_s
+    bound_time["overhead"] += host_s
     bound_time["exchange"] += allreduce + host_io.value
     why = f"{replicas} replica{'s' if replicas > 1 else ''}, micro-batch {m} x {micro}" + ("" if fits else ", does not fit device memory")
     mem = {"weights_and_state": float(resident), "activations": float(kept * m)}
     return Step(chip.id, plan, time_s, MappingProxyType(terms), tuple(net.per_layer([micro * e.time_s for e in est])),
                 tuple(net.per_layer([e.bound for e in est])), MappingProxyType(bound_time), MappingProxyType(mem), capacity, why)
+
+
+def _gpu_counts(net: _Net) -> tuple[int, int]:
+    """(forward-pass ops the framework issues, parameter tensors) of one micro-batch."""
+    counts = net.cache.get("gpu_counts")
+    if counts is None:
+        firsts = [net.layers[i] for i in net.shapes.first]
+        ops = sum(gpu_kernels.framework_ops(l, net.dtype) * c for l, c in zip(firsts, net.shapes.count))
+        tensors = sum(gpu_kernels.parameter_tensors(l) * c for l, c in zip(firsts, net.shapes.count))
+        counts = net.cache["gpu_counts"] = (ops, tensors)
+    return counts
+
+
+def _host_why(chip: Chip, net: _Net, micro: int) -> str:
+    ops = _gpu_counts(net)[0]
+    us = chip.spec.host_dispatch_us
+    if not us:
+        return "no host figure for this GPU's machine: the host is assumed to keep ahead of the GPU"
+    return (f"the host issues {micro} x {ops} forward ops at {us:g} us each ({micro * ops * us / 1e3:.3g} ms; "
+            "spec field host_dispatch_us): the GPU waits for what its own work does not hide")
