@@ -98,6 +98,10 @@ class GpuSpec:
     # the backward kernels' own rate (0: as the forward's).
     depthwise_bw_efficiency: float = 0.0
     depthwise_grad_bw_efficiency: float = 0.0
+    # A latency-bound kernel's rate per SM (bytes in flight per SM / DRAM latency, Little's
+    # law), from the same measurement: on another GPU it moves at most SMs x this (0: no cap)
+    depthwise_gb_s_per_sm: float = 0.0
+    depthwise_grad_gb_s_per_sm: float = 0.0
     nchw_layout: int = 0  # 1: activations NCHW, tensor-core convs transpose them to NHWC
     grouped_tensor_cores: int = 1  # 0: grouped convs never use tensor cores (cuDNN 7)
     group_loop: int = 0  # 1: groups without a grouped kernel run one kernel each (cuDNN 7)
@@ -190,6 +194,8 @@ RANGES: dict[str, tuple[float, float]] = {
     "hbm_efficiency": (0.01, 1),
     "depthwise_bw_efficiency": (0.01, 1),
     "depthwise_grad_bw_efficiency": (0.01, 1),
+    "depthwise_gb_s_per_sm": (0.01, 1e3),
+    "depthwise_grad_gb_s_per_sm": (0.01, 1e3),
     "nchw_layout": (0, 1),
     "grouped_tensor_cores": (0, 1),
     "group_loop": (0, 1),
@@ -225,6 +231,8 @@ OPTIONAL: dict[str, dict[str, float]] = {
         "peak_tf32_tensor_tflop_s": 0.0,  # pre-Ampere GPUs have no TF32 tensor cores
         "depthwise_bw_efficiency": 0.0,  # a depthwise kernel streams like any other (no extra term)
         "depthwise_grad_bw_efficiency": 0.0,  # backward depthwise kernels as the forward's
+        "depthwise_gb_s_per_sm": 0.0,  # no per-SM cap on the depthwise kernel's rate
+        "depthwise_grad_gb_s_per_sm": 0.0,  # backward: as the forward's
         "nchw_layout": 0,  # channels_last (NHWC) activations: no transposes
         "grouped_tensor_cores": 1,  # grouped convs use tensor cores where channels per group allow
         "group_loop": 0,  # one grouped kernel for all groups

@@ -170,8 +170,9 @@ def _cost(s: GpuSpec, work: Work, dtype: str, l2_resident: bool) -> Phase:
         }
         if dw_eff:
             terms["depthwise_s"] = Term(depthwise_s, "s", f"the depthwise kernel moves its {work.min_bytes / 1e6:.3g} MB at "
-                                        f"{dw_eff:g} of DRAM bandwidth, wherever they live (spec fields depthwise_bw_efficiency "
-                                        "/ depthwise_grad_bw_efficiency)")
+                                        f"{dw_eff:.3g} of DRAM bandwidth, wherever they live (spec fields depthwise_bw_efficiency "
+                                        "/ depthwise_grad_bw_efficiency; at most SMs x depthwise_gb_s_per_sm, a latency-bound "
+                                        "kernel's bytes in flight per SM: Little's law)")
         if t_kernels:
             terms["layout_transpose_s"] = Term(transpose_s, "s", f"{t_bytes / 1e6:.3g} MB read and written by {t_kernels} "
                                                "NCHW -> NHWC transpose kernel(s) before the tensor-core pass (spec field nchw_layout)")

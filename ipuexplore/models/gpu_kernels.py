@@ -13,7 +13,11 @@
   quarter or half of it.
 - **depthwise bandwidth**: direct depthwise kernels are latency-bound; they move their
   operands at a measured fraction of DRAM bandwidth (spec fields, sourced per chip file),
-  backward kernels at a lower one than forward.
+  backward kernels at a lower one than forward. A kernel that far below the DRAM roofline is
+  limited by the bytes each SM keeps in flight (Little's law: rate = SMs x bytes in flight per
+  SM / latency), so a measurement made on one GPU carries to another as a rate per SM: at most
+  SMs x that rate, and at most the measured fraction of DRAM peak. A GPU with more bandwidth
+  per SM (an A100: 2.27x a V100's bandwidth with 1.35x its SMs) gains less than its bandwidth.
 - **layout transposes**: a framework that keeps activations NCHW (PyTorch before
   channels_last) has cuDNN transpose each tensor-core convolution's activation operands to
   NHWC in a kernel of its own (``nchwToNhwcKernel`` in cuDNN 7 profiles; NVIDIA's
@@ -95,8 +99,13 @@ def depthwise_bw_efficiency(s: GpuSpec, work: Work) -> float:
     if not work.depthwise:
         return 0.0
     if work.phase == "forward":
-        return s.depthwise_bw_efficiency
-    return s.depthwise_grad_bw_efficiency or s.depthwise_bw_efficiency
+        fraction, per_sm = s.depthwise_bw_efficiency, s.depthwise_gb_s_per_sm
+    else:
+        fraction = s.depthwise_grad_bw_efficiency or s.depthwise_bw_efficiency
+        per_sm = s.depthwise_grad_gb_s_per_sm or s.depthwise_gb_s_per_sm
+    if per_sm:
+        return min(fraction or 1.0, s.sms * per_sm / s.hbm_bw_gb_s)
+    return fraction
 
 
 def transposed_bytes(s: GpuSpec, work: Work, tensor: bool) -> tuple[int, int]:

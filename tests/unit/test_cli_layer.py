@@ -65,12 +65,12 @@ def test_hw_file_adds_a_chip(tmp_path, capsys):
 
     text = resources.files("ipuexplore.hardware").joinpath("v100.toml").read_text()
     path = tmp_path / "fast.toml"
-    path.write_text(text.replace('id = "v100"', 'id = "my-v100"').replace("value = 900,", "value = 1800,"))
+    path.write_text(text.replace('id = "v100"', 'id = "my-v100"').replace("value = 900,", "value = 1800,").replace("value = 80,", "value = 160,"))
     code, out, _ = run(capsys, "layer", "--group-size", "1", "--batch", "32", "--hw-file", str(path), "--json")
     assert code == 0
     chips = json.loads(out)["chips"]
     assert set(chips) == {"ipu-mk1", "v100", "my-v100"}
-    assert chips["my-v100"]["time_s"] < chips["v100"]["time_s"]  # twice the HBM bandwidth
+    assert chips["my-v100"]["time_s"] < chips["v100"]["time_s"]  # twice the HBM bandwidth and SMs
 
 
 def test_sweep_csv_covers_every_valid_group_size(capsys):

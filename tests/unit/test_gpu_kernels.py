@@ -91,11 +91,31 @@ def test_depthwise_backward_uses_its_own_rate():
     dw = Layer.conv(192, 28, 28, 192, 3, pad=1, g=192)
     e = estimate(V100, dw, batch=64, train=True)
     nbytes = dw.min_bytes("fp16", 64)
-    assert e.phase("forward").terms["depthwise_s"].value == pytest.approx(nbytes / (900e9 * 0.43))
-    assert e.phase("backward_data").terms["depthwise_s"].value == pytest.approx(nbytes / (900e9 * 0.34))
+    # the RTX 3080's rates per SM (4.75 / 3.80 GB/s) on the V100's 80 SMs: 380 and 304 GB/s,
+    # 0.422 and 0.338 of 900 GB/s, just under the measured fractions 0.43 / 0.34
+    assert e.phase("forward").terms["depthwise_s"].value == pytest.approx(nbytes / (80 * 4.75e9))
+    assert e.phase("backward_data").terms["depthwise_s"].value == pytest.approx(nbytes / (80 * 3.80e9))
     # L2 traffic stays its own term (a dense layer's has no depthwise term)
     assert e.phase("forward").terms["l2_s"].value < e.phase("forward").terms["depthwise_s"].value
     assert "depthwise_s" not in estimate(V100, dw.with_(g=1), batch=64).phase("forward").terms
+
+
+def test_depthwise_rate_carries_per_sm_to_a_gpu_with_more_bandwidth_per_sm():
+    # A100 80GB: 108 SMs x 4.75 GB/s = 513 GB/s = 0.252 of 2,039 GB/s (Little's law: the
+    # latency-bound kernel's bytes in flight grow with SMs, not with DRAM bandwidth)
+    dw = Layer.conv(192, 28, 28, 192, 3, pad=1, g=192)
+    a100 = load_chip("a100-80gb")
+    e = estimate(a100, dw, batch=64, train=True)
+    nbytes = dw.min_bytes("fp16", 64)
+    assert e.phase("forward").terms["depthwise_s"].value == pytest.approx(nbytes / (108 * 4.75e9))
+    assert e.phase("backward_data").terms["depthwise_s"].value == pytest.approx(nbytes / (108 * 3.80e9))
+    assert gpu_kernels.depthwise_bw_efficiency(a100.spec, passes(dw, 64, "fp16", False)[0]) == pytest.approx(108 * 4.75 / 2039)
+    # a GPU with little bandwidth per SM keeps the measured fraction as its cap
+    rich = replace(a100.spec, hbm_bw_gb_s=900.0)
+    assert gpu_kernels.depthwise_bw_efficiency(rich, passes(dw, 64, "fp16", False)[0]) == 0.43
+    # without a per-SM figure the measured fraction applies as before
+    plain = replace(a100.spec, depthwise_gb_s_per_sm=0.0, depthwise_grad_gb_s_per_sm=0.0)
+    assert gpu_kernels.depthwise_bw_efficiency(plain, passes(dw, 64, "fp16", False)[0]) == 0.43
 
 
 # ---- limits -------------------------------------------------------------------------------

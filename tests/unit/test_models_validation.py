@@ -78,19 +78,14 @@ ROWS = (
     Row("ResNet-50 inference", "v100", "resnet50", 256, False, 3382, NV.format("resnet50v1.5"), (-0.35, 0.35)),
     Row("ResNeXt-101 32x4d inference", "v100", "resnext101_32x4d", 256, False, 1746, NV.format("resnext101-32x4d"), (-0.35, 0.35)),
     Row("EfficientNet-B0 inference", "v100", "efficientnet_b0", 256, False, 6176, NV.format("efficientnet"), (-0.35, 0.35)),
-    Row("EfficientNet-B0 inference", "a100-80gb", "efficientnet_b0", 256, False, 10239, NV.format("efficientnet"), (0.35, 0.8),
-        "model too fast: element-wise kernels stream at a measured 0.79 of the A100's peak (a PyTorch multiply on "
-        "33.6 MB, mli/transformers-benchmarks), but EfficientNet's channels-last batch-norm, SiLU and squeeze-excite "
-        "pooling kernels and cuDNN 8.1's depthwise kernels have no A100 measurement (depthwise: an RTX 3080's rate); "
-        "missing: those kernels' own rates, e.g. bytes in flight per SM limiting a 2.27x-bandwidth, 1.35x-SM chip "
-        "(Little's law); scripts/calibrate_gpu.py's sweeps measure them"),
+    Row("EfficientNet-B0 inference", "a100-80gb", "efficientnet_b0", 256, False, 10239, NV.format("efficientnet"), (-0.35, 0.35)),
     # larger batches of the same tables, held out: no constant was derived from them
     Row("EfficientNet-B0 inference", "v100", "efficientnet_b0", 128, False, 5759, NV.format("efficientnet"), (-0.35, 0.35)),
-    Row("EfficientNet-B0 inference", "a100-80gb", "efficientnet_b0", 128, False, 9311, NV.format("efficientnet"), (0.3, 0.65),
-        "model too fast, as at batch 256"),
+    Row("EfficientNet-B0 inference", "a100-80gb", "efficientnet_b0", 128, False, 9311, NV.format("efficientnet"), (0.25, 0.55),
+        "model too fast: the published throughput still grows 10% from batch 128 to 256, the model's is flat (the "
+        "GPU is full at 128); missing: what keeps the A100 below full at 128 (the host is 9.5 ms of the 13.7 ms step)"),
     Row("EfficientNet-B4 inference", "v100", "efficientnet_b4", 256, False, 847, NV.format("efficientnet"), (-0.35, 0.35)),
-    Row("EfficientNet-B4 inference", "a100-80gb", "efficientnet_b4", 256, False, 1442, NV.format("efficientnet"), (0.2, 0.55),
-        "model too fast, as B0 on the A100 (the same kernels at 380 x 380)"),
+    Row("EfficientNet-B4 inference", "a100-80gb", "efficientnet_b4", 256, False, 1442, NV.format("efficientnet"), (-0.35, 0.35)),
     # batch 1-64: the host issuing PyTorch's eager ops sets the pace (docs/hw-examples/*-pytorch-eager.toml)
     Row("ResNet-50 inference, batch 1", V100_EAGER, "resnet50", 1, False, 78, NV.format("resnet50v1.5"), (-0.05, 0.05),
         "the row host_dispatch_us (73.7 us per op, 174 ops) is derived from: near 0 by construction"),
@@ -102,8 +97,9 @@ ROWS = (
         "the row host_dispatch_us (45.9 us per op, 411 ops) is derived from: near 0 by construction"),
     *(Row(f"EfficientNet-B0 inference, batch {b}", A100_EAGER, "efficientnet_b0", b, False, p, NV.format("efficientnet"), (-0.35, 0.35))
       for b, p in ((1, 105), (8, 803), (32, 2915), (64, 6315))),
-    Row("EfficientNet-B4 inference, batch 32", A100_EAGER, "efficientnet_b4", 32, False, 1208, NV.format("efficientnet"), (0.2, 0.6),
-        "model too fast: past the host floor, the A100's kernels as at batch 256"),
+    Row("EfficientNet-B4 inference, batch 32", A100_EAGER, "efficientnet_b4", 32, False, 1208, NV.format("efficientnet"), (0.25, 0.55),
+        "model too fast: the host (18.9 ms) and the GPU (19 ms) take about as long, and the model overlaps them "
+        "completely (the longer of the two); the published 26.5 ms says they overlap far less"),
     # the same harness two years earlier: the GPU software of the article's time
     Row("ResNet-50 inference, Dec 2019 stack", "v100-2019", "resnet50", 128, False, 2360.14, NV19.format("resnet50v1.5", "f0ef8493"), (-0.25, 0.25)),
     Row("ResNeXt-101 32x4d inference, Dec 2019 stack", "v100-2019", "resnext101_32x4d", 128, False, 1081, NV19.format("resnext101-32x4d", "5562ab76"), (-0.25, 0.25)),
@@ -116,9 +112,9 @@ ROWS = (
     Row("EfficientNet-B4 training", "v100", "efficientnet_b4", 32, True, 204, NV.format("efficientnet"), (-0.35, 0.35)),
     Row("ResNet-50 training", "a100-80gb", "resnet50", 256, True, 2470, NV.format("resnet50v1.5"), (-0.35, 0.35)),
     Row("ResNeXt-101 32x4d training", "a100-80gb", "resnext101_32x4d", 128, True, 1211, NV.format("resnext101-32x4d"), (-0.35, 0.35)),
-    Row("EfficientNet-B0 training", "a100-80gb", "efficientnet_b0", 256, True, 2489, NV.format("efficientnet"), (0.4, 0.8),
-        "as above (the model's A100/V100 training speed-up is 2.13x, published 1.91x)"),
-    Row("EfficientNet-B4 training", "a100-80gb", "efficientnet_b4", 128, True, 331, NV.format("efficientnet"), (0.4, 0.8),
+    Row("EfficientNet-B0 training", "a100-80gb", "efficientnet_b0", 256, True, 2489, NV.format("efficientnet"), (0.3, 0.6),
+        "as above (the model's A100/V100 training speed-up is now NVIDIA's, 1.91x: the gap is the V100's)"),
+    Row("EfficientNet-B4 training", "a100-80gb", "efficientnet_b4", 128, True, 331, NV.format("efficientnet"), (0.3, 0.65),
         "as above"),
     # NVIDIA's 8-GPU tables (same READMEs): global batch = 8 x the per-GPU batch above
     Row("ResNet-50 training, 8 GPUs", "dgx-1-v100", "resnet50", 2048, True, 8322, NV.format("resnet50v1.5") + ", DGX-1 (8x V100 16GB)", (-0.35, 0.35)),
@@ -126,11 +122,11 @@ ROWS = (
     Row("EfficientNet-B0 training, 8 GPUs", "dgx-1-v100", "efficientnet_b0", 1024, True, 7789, NV.format("efficientnet") + ", DGX-1 (8x V100 16GB)", (0.6, 1.2),
         "model too fast: the single-GPU gap above, and NVIDIA's 8-GPU run scales 5.98x where the model's "
         "NVLink all-reduce of 5.3 M parameters costs almost nothing (7.9x): the input pipeline is not modelled"),
-    Row("EfficientNet-B0 training, 8 GPUs", "dgx-a100", "efficientnet_b0", 2048, True, 16652, NV.format("efficientnet") + ", DGX A100 (8x A100 80GB)", (0.6, 1.2),
+    Row("EfficientNet-B0 training, 8 GPUs", "dgx-a100", "efficientnet_b0", 2048, True, 16652, NV.format("efficientnet") + ", DGX A100 (8x A100 80GB)", (0.5, 0.9),
         "as above: published scaling 6.68x, the model's 7.9x"),
     Row("EfficientNet-B4 training, 8 GPUs", "dgx-1-v100", "efficientnet_b4", 256, True, 1366, NV.format("efficientnet") + ", DGX-1 (8x V100 16GB)", (0.2, 0.6),
         "model too fast: published scaling 6.67x, the model's 7.9x"),
-    Row("EfficientNet-B4 training, 8 GPUs", "dgx-a100", "efficientnet_b4", 1024, True, 2570, NV.format("efficientnet") + ", DGX A100 (8x A100 80GB)", (0.4, 0.9),
+    Row("EfficientNet-B4 training, 8 GPUs", "dgx-a100", "efficientnet_b4", 1024, True, 2570, NV.format("efficientnet") + ", DGX A100 (8x A100 80GB)", (0.3, 0.7),
         "as the single A100 (published scaling 7.75x)"),
     # timm's RTX 3090 runs, through the user spec docs/hw-examples/rtx3090.toml (--hw-file)
     Row("ResNet-50 inference", str(RTX3090), "resnet50", 1024, False, 3729.86, TIMM.format("benchmark-infer-amp-nhwc-pt240-cu124-rtx3090.csv"), (-0.35, 0.35)),
@@ -348,12 +344,12 @@ def efficientnet_speedup(mode: str) -> float:
 
 @pytest.mark.parametrize("mode", ["inference", "training"])
 def test_efficientnet_a100_over_v100_speedup(mode):
-    # model 2.07x / 2.13x against published 1.66x / 1.91x. Element-wise kernels gain 2.06x from
-    # V100 to A100 80GB in one harness (mli/transformers-benchmarks, in the chip files) where the
-    # peak bandwidth ratio is 2.27x; the rest of the gap is in kernels without an A100 measurement
-    # (channels-last batch norm, squeeze-excite pooling, cuDNN's depthwise)
+    # model 1.82x / 1.91x against published 1.66x / 1.91x (2.07x / 2.13x before the depthwise
+    # kernels' rate was carried per SM). Element-wise kernels gain 2.06x from V100 to A100 80GB
+    # in one harness (mli/transformers-benchmarks, in the chip files) where the peak bandwidth
+    # ratio is 2.27x; the latency-bound depthwise kernels gain 1.35x, the SM ratio
     published = EFFICIENTNET_A100_OVER_V100[mode][0]
-    assert 0.05 <= error(efficientnet_speedup(mode), published) <= 0.35
+    assert -0.15 <= error(efficientnet_speedup(mode), published) <= 0.15
 
 
 def test_grouped_resnext_penalty_on_the_same_gpu():
