@@ -21,6 +21,24 @@
 #define ROW_MAX_RB 4
 #define ROW_MAX_QV 2
 
+static bool row_uses_dw3(const struct ipx_conv* cv) {
+    const ipx_conv_desc* d = &cv->d;
+    return cv->cg == 1 && d->r == 3 && d->s == 3 && d->stride_w == 1 && d->dilation_w == 1 &&
+           d->stride_h == 1 && d->dilation_h == 1 && cv->q >= 1;
+}
+
+/* Which dw_channel_ks build a layer uses: 0 none (generic row path or dw3). */
+static int row_dw_kind(const struct ipx_conv* cv) {
+    const ipx_conv_desc* d = &cv->d;
+    if (cv->cg != 1 || d->r != d->s || d->stride_h != d->stride_w || d->dilation_h != 1 || d->dilation_w != 1 ||
+        cv->uh != 1 || cv->uw != 1)
+        return 0;
+    if (d->r == 3 && d->stride_w == 2) return 32;
+    if (d->r == 5 && d->stride_w == 1) return 51;
+    if (d->r == 5 && d->stride_w == 2) return 52;
+    return 0;
+}
+
 static int64_t row_plan(const struct ipx_conv* cv, int64_t gb, int64_t kb, int64_t pb,
                         ipx__plan* plan) {
     (void)kb; /* blocks hold all of a group's output channels */
@@ -32,7 +50,8 @@ static int64_t row_plan(const struct ipx_conv* cv, int64_t gb, int64_t kb, int64
     int64_t row_len = ipx__round_up(ipx__round_up(cv->q, ROW_V) + off_max, ROW_V);
     int64_t in = ipx__smul(ipx__smul(ipx__smul(gb * cv->cg, rows_in), d->stride_w), row_len);
     int64_t wt = ipx__smul(ipx__smul(gb * cv->kg, cv->cg), d->r * d->s);
-    int64_t out = ipx__smul(ipx__smul(gb * cv->kg, pb), ipx__round_up(cv->q, ROW_V));
+    const bool direct = row_uses_dw3(cv) || row_dw_kind(cv) != 0; /* write the output themselves */
+    int64_t out = direct ? 0 : ipx__smul(ipx__smul(gb * cv->kg, pb), ipx__round_up(cv->q, ROW_V));
     return ipx__plan_layout(plan, rows_in, row_len, ipx__smul(ipx__smul(gb * cv->cg, rows_in), cv->q), in, wt,
                             gb * cv->kg, out);
 }
@@ -283,6 +302,65 @@ IPX_INLINE void dw3_channel(const float* x, int64_t row_len, const float* wt, fl
     if (whole == 1) dw3_chunk(x, row_len, w, b, out, q, pb, 0, stream);
 }
 
+/* Depthwise K x K, stride S (1 or 2), dilation 1, other than 3x3 stride 1: RB output rows x
+   QV vectors along the row per register block, the taps read straight from the tile's
+   phase rows (tap si of a strided row: phase si % S, index si / S), results stored straight
+   into the block's NCHW output rows; a chunk past the row's end is stored exactly. x: the
+   channel's tile input at output row o0's first tile row; out: output row o0. */
+IPX_INLINE void dw_block(const float* x, int64_t row_len, const float* wt, ipx_v8 b, float* out,
+                         int64_t q, int64_t q0, const int K, const int S, const int RB, const int QV) {
+    const int64_t phase_row = S * row_len;
+    ipx_v8 acc[ROW_MAX_RB][ROW_MAX_QV];
+    for (int rb = 0; rb < RB; rb++)
+        for (int v = 0; v < QV; v++) acc[rb][v] = b;
+    for (int ri = 0; ri < K; ri++)
+        for (int si = 0; si < K; si++) {
+            const float* xs = x + ri * phase_row + (si % S) * row_len + si / S + q0;
+            const float wv = wt[ri * K + si];
+            for (int rb = 0; rb < RB; rb++)
+                for (int v = 0; v < QV; v++)
+                    acc[rb][v] += v8_load(xs + rb * S * phase_row + v * ROW_V) * wv;
+        }
+    for (int rb = 0; rb < RB; rb++)
+        for (int v = 0; v < QV; v++) {
+            float* o = out + rb * q + q0 + v * ROW_V;
+            const int64_t left = q - q0 - v * ROW_V;
+            if (left >= ROW_V) {
+                v8_store(o, acc[rb][v]);
+            } else {
+                float tmp[ROW_V];
+                v8_store(tmp, acc[rb][v]);
+                for (int64_t i = 0; i < left; i++) o[i] = tmp[i];
+            }
+        }
+}
+
+/* RB output rows of one channel: 16-wide chunks, an 8-wide last one. */
+IPX_INLINE void dw_rows(const float* x, int64_t row_len, const float* wt, ipx_v8 b, float* out,
+                        int64_t q, const int K, const int S, const int RB) {
+    int64_t q0 = 0;
+    for (; q - q0 > ROW_V; q0 += 2 * ROW_V) dw_block(x, row_len, wt, b, out, q, q0, K, S, RB, 2);
+    if (q0 < q) dw_block(x, row_len, wt, b, out, q, q0, K, S, RB, 1);
+}
+
+IPX_INLINE void dw_channel_ks(const float* x, int64_t row_len, const float* wt, float bias, float* out,
+                              int64_t q, int64_t pb, const int K, const int S) {
+    const ipx_v8 b = v8_bcast(bias);
+    const int64_t out_row = S * S * row_len; /* tile floats between output rows */
+    int64_t o = 0;
+    for (; o + 4 <= pb; o += 4) dw_rows(x + o * out_row, row_len, wt, b, out + o * q, q, K, S, 4);
+    for (; o < pb; o++) dw_rows(x + o * out_row, row_len, wt, b, out + o * q, q, K, S, 1);
+}
+
+IPX_INLINE void dw_channel(int kind, const float* x, int64_t row_len, const float* wt, float bias, float* out,
+                           int64_t q, int64_t pb) {
+    switch (kind) {
+    case 32: dw_channel_ks(x, row_len, wt, bias, out, q, pb, 3, 2); break;
+    case 51: dw_channel_ks(x, row_len, wt, bias, out, q, pb, 5, 1); break;
+    default: dw_channel_ks(x, row_len, wt, bias, out, q, pb, 5, 2); break;
+    }
+}
+
 #define ROW_RB_CASES(KO, RBMAX, QV)                                                          \
     switch (nrb) {                                                                           \
     case 1: row_rows(&a, xrow, wk0, bk0, orow, KO, 1, QV); break;                           \
@@ -298,12 +376,6 @@ IPX_INLINE void dw3_channel(const float* x, int64_t row_len, const float* wt, fl
 static bool row_stream(const struct ipx_conv* cv, const float* output) {
     return (uint64_t)(cv->d.n * cv->d.k) * (uint64_t)(cv->p * cv->q) * 4u >= ROW_STREAM_BYTES &&
            cv->q % ROW_V == 0 && ((uintptr_t)output % 32u) == 0;
-}
-
-static bool row_uses_dw3(const struct ipx_conv* cv) {
-    const ipx_conv_desc* d = &cv->d;
-    return cv->cg == 1 && d->r == 3 && d->s == 3 && d->stride_w == 1 && d->dilation_w == 1 &&
-           d->stride_h == 1 && d->dilation_h == 1 && cv->q >= 1;
 }
 
 /* Write phase: tile output rows (qpad apart) -> NCHW rows (q apart, contiguous per channel). */
@@ -345,6 +417,14 @@ IPX_INLINE void row_compute_body(const struct ipx_conv* cv, const ipx__plan* pla
     };
     float* tout = tile + plan->out_off;
     const bool dw3 = row_uses_dw3(cv);
+    const int dw = row_dw_kind(cv);
+    if (dw) { /* computes and writes the block's output itself */
+        for (int64_t ch = 0; ch < b->gb * kg; ch++)
+            dw_channel(dw, tile + plan->in_off + (ch / kg) * a.ch_stride, plan->row_len,
+                       tile + plan->w_off + ch * d->r * d->s, tile[plan->b_off + ch],
+                       output + ((b->n * d->k + b->g0 * kg + ch) * cv->p + b->p0) * cv->q, cv->q, b->pb);
+        return;
+    }
     if (dw3) { /* computes and writes the block's output itself */
         const bool stream = row_stream(cv, output);
         for (int64_t ch = 0; ch < b->gb * kg; ch++)

@@ -29,6 +29,32 @@ void ipx__fill_row(float* dst, const float* src, int64_t w, int64_t pl, int64_t 
         for (i += n; i < row_len; i++) dst[i] = 0.0f;
         return;
     }
+    if (sw == 2 && uw == 1 && pl >= 0) {
+        /* Stride 2 (strided depthwise layers): 8 padded columns from 2i on hold index
+           i..i+3 of both phases, even columns phase 0, odd ones phase 1: one deinterleave
+           per 8 floats where the window lies inside the data; the borders column by column. */
+        float *even = dst, *odd = dst + row_len;
+        int64_t i = 0;
+        for (; i < row_len && 2 * i - pl < 0; i++) {
+            even[i] = 0.0f;
+            odd[i] = 2 * i + 1 - pl >= 0 && 2 * i + 1 - pl < w ? src[2 * i + 1 - pl] : 0.0f;
+        }
+        /* 4-wide shuffles: one shufps each in this baseline build (8-wide ones went
+           through the stack) */
+        for (; i + 4 <= row_len && 2 * i - pl + 8 <= w; i += 4) {
+            ipx_v4 a, b;
+            memcpy(&a, src + 2 * i - pl, sizeof a);
+            memcpy(&b, src + 2 * i - pl + 4, sizeof b);
+            const ipx_v4 e = __builtin_shufflevector(a, b, 0, 2, 4, 6), o = __builtin_shufflevector(a, b, 1, 3, 5, 7);
+            memcpy(even + i, &e, sizeof e);
+            memcpy(odd + i, &o, sizeof o);
+        }
+        for (; i < row_len; i++) {
+            even[i] = 2 * i - pl < w ? src[2 * i - pl] : 0.0f;
+            odd[i] = 2 * i + 1 - pl < w ? src[2 * i + 1 - pl] : 0.0f;
+        }
+        return;
+    }
     if (uw == 1) {
         /* Strided forward: phase ph holds input columns ph - pl + idx * sw, a strided run of
            the row between zero ends (no per-element tests or divisions). */
