@@ -188,6 +188,31 @@ typedef struct ipx_epilogue_desc {
     int32_t flags;      ///< 0 or IPX_FLAG_PORTABLE
 } ipx_epilogue_desc;
 
+/// Bits of ipx_pooling_desc::flags (with IPX_FLAG_PORTABLE). Without IPX_POOLING_AVERAGE the
+/// pooling takes each window's maximum (padding never wins); with it, the window's mean.
+#define IPX_POOLING_AVERAGE 4u
+/// Average: divide by the window's size inside the padded input (padding counted, ONNX
+/// count_include_pad=1, PyTorch's default) instead of by its real pixels (ONNX's default).
+#define IPX_POOLING_COUNT_INCLUDE_PAD 8u
+/// Output size rounded up instead of down (ceil_mode): a last window may reach past the
+/// padding, as long as it starts inside the input or the leading padding (PyTorch and ONNX
+/// Runtime drop a window that would start in the trailing padding).
+#define IPX_POOLING_CEIL_MODE 16u
+
+/// A max or average pooling (ipx_pooling_run). Zero-initialise, then set every size.
+/// Output: p = floor_or_ceil((h + pad_top + pad_bottom - r) / stride_h) + 1, q likewise.
+typedef struct ipx_pooling_desc {
+    /// sizeof(ipx_pooling_desc) as the caller compiled it, or 0: as ipx_conv_desc::struct_size.
+    uint32_t struct_size;
+    uint32_t flags;                 ///< IPX_POOLING_* bits and IPX_FLAG_PORTABLE
+    int64_t n, c, h, w;             ///< input: batch, channels, height, width (1..IPX_MAX_DIM)
+    int64_t r, s;                   ///< window height and width (1..IPX_MAX_DIM)
+    int64_t stride_h, stride_w;     ///< 1..IPX_MAX_DIM
+    /// 0..IPX_MAX_DIM and smaller than the window along its axis (every window then holds a
+    /// real pixel; ONNX Runtime's rule).
+    int64_t pad_top, pad_bottom, pad_left, pad_right;
+} ipx_pooling_desc;
+
 /// Smallest and largest accepted tile memory per worker.
 #define IPX_MIN_TILE_BYTES 4096u
 #define IPX_MAX_TILE_BYTES (1u << 30)
@@ -436,6 +461,31 @@ IPX_API ipx_status ipx_conv_destroy(ipx_conv_t conv);
 IPX_API ipx_status ipx_epilogue_run(ipx_pool_t pool, const ipx_epilogue_desc* desc, float* data,
                                     size_t data_len, const float* residual, size_t residual_len,
                                     const float* plane_scale, float* plane_sums);
+
+/// Output size of a pooling (see ipx_pooling_desc).
+/// @retval IPX_STATUS_SUCCESS, IPX_STATUS_NULL_POINTER, IPX_STATUS_UNSUPPORTED (struct_size),
+///         IPX_STATUS_INVALID_BATCH, _CHANNELS, _INPUT_SIZE, _KERNEL_SIZE (r or s), _STRIDE,
+///         _PADDING (a side outside 0..IPX_MAX_DIM or not smaller than the window),
+///         IPX_STATUS_INVALID_FLAGS, IPX_STATUS_EMPTY_OUTPUT (window larger than the padded
+///         input), IPX_STATUS_SIZE_OVERFLOW.
+/// Thread-safe (touches nothing shared).
+IPX_API ipx_status ipx_pooling_output_size(const ipx_pooling_desc* desc, int64_t* p, int64_t* q);
+
+/// Max or average pooling of an NCHW tensor on the pool, as bulk-synchronous supersteps: each
+/// worker copies a block's padded input rows (channels x rows of one image) into its tile
+/// memory, computes from it and writes the block's output rows. A window as large as the
+/// unpadded input (global pooling) is summed or compared in place instead, whole planes per
+/// worker. The statistics count one FLOP per window element (an add or a compare). Allocates
+/// nothing.
+/// @param input       n*c*h*w floats (NCHW); must not be NULL.
+/// @param output      n*c*p*q floats, fully overwritten; must not be NULL or overlap input.
+/// @param *_len       element counts; each must equal the size above.
+/// @retval as ipx_pooling_output_size(), and IPX_STATUS_INVALID_BUFFER_SIZE,
+///         IPX_STATUS_TILE_TOO_SMALL (one row block of one channel does not fit), IPX_STATUS_BUSY,
+///         IPX_STATUS_CANCELLED (output incomplete).
+/// Thread-safety: as ipx_conv_run() for the pool.
+IPX_API ipx_status ipx_pooling_run(ipx_pool_t pool, const ipx_pooling_desc* desc, const float* input,
+                                   size_t input_len, float* output, size_t output_len);
 
 /// Create a worker pool: start workers-1 threads (the caller of a run is worker 0) and
 /// allocate and touch every worker's tile memory, so runs never fault in fresh pages.

@@ -318,5 +318,8 @@ static inline const float* ipx__src_row(const struct ipx_conv* cv, const float* 
    index j / sw). src NULL gives a zero row. */
 void ipx__fill_row(float* dst, const float* src, int64_t w, int64_t pl, int64_t uw, int64_t sw,
                    int64_t row_len);
+/* The same without upsampling (uw = 1), padding with `fill` instead of zero. */
+void ipx__fill_row_with(float* dst, const float* src, int64_t w, int64_t pl, int64_t sw, int64_t row_len,
+                        float fill);
 
 #endif
