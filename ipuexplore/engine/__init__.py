@@ -21,7 +21,8 @@ Different objects may run in parallel. ``Pool.cancel()`` may be called from any 
 
 Modules: ``arguments`` and ``geometry`` (checks), ``stats``, ``memory`` (the memory limit),
 ``pool``, ``shared_pool``, ``conv`` (Conv2d), ``functional`` (conv2d, conv2d_backward),
-``conv_cache`` (the convolutions they keep between calls), ``peaks``, ``reference`` (numpy), ``paths`` (header and library for C programs).
+``conv_cache`` (the convolutions they keep between calls), ``pooling`` (max_pool2d,
+avg_pool2d, Pooling2d), ``peaks``, ``reference`` (numpy), ``paths`` (header and library for C programs).
 """
 
 from .conv import Conv2d
@@ -31,12 +32,16 @@ from .memory import get_memory_limit, set_memory_limit
 from .paths import get_include, get_library_dir
 from .peaks import HostPeaks, host_peaks
 from .pool import DEFAULT_TILE_BYTES, Pool, cpu_count
+from .pooling import Pooling2d, avg_pool2d, max_pool2d
 from .reference import reference_conv2d, reference_conv2d_backward
 from .stats import RunStats
 
 __all__ = [
     "conv2d",
     "Conv2d",
+    "max_pool2d",
+    "avg_pool2d",
+    "Pooling2d",
     "Pool",
     "RunStats",
     "conv_output_size",

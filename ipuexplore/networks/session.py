@@ -418,7 +418,7 @@ def _runner(step: _Step, batch: int, pool, engine, sums: dict[str, np.ndarray]):
     if step.kind == "conv":
         return _conv_runner(step, batch, pool, engine, sums.get(step.output))
     if step.kind == "pool":
-        return _pool_runner(layer, step.params)
+        return _pool_runner(layer, step.params, batch, pool, engine)
     if step.kind == "se":
         return _se_runner(layer, step.params, pool, sums.get(step.inputs[0]))
     if step.kind == "act":
@@ -517,45 +517,18 @@ def _classifier_runner(step: _Step, weight, bias, batch: int, pool, engine):
     return run
 
 
-def _pool_runner(layer: Layer, params: dict):
-    if layer.op == "global_avg":
-        return lambda args, out, residual: np.mean(args[0], axis=(2, 3), keepdims=True, dtype=np.float32, out=out)
-    top, bottom, left, right = layer.pad
-    is_max = layer.op == "max"
-    fill = -np.inf if is_max else 0.0
-    sh, sw = layer.stride
-    divisor = None
-    if not is_max:
-        if params.get("count_include_pad", False) or not any(layer.pad):
-            divisor = np.float32(layer.r * layer.s)
-        else:  # ONNX's default: windows at the border average over their real pixels only
-            ones = np.pad(np.ones((layer.h, layer.w), np.float32), ((top, bottom), (left, right)))
-            counts = sum(ones[i : i + sh * (layer.p - 1) + 1 : sh, j : j + sw * (layer.q - 1) + 1 : sw]
-                         for i in range(layer.r) for j in range(layer.s))
-            divisor = counts.astype(np.float32)
-    padded: dict[tuple[int, ...], np.ndarray] = {}
+def _pool_runner(layer: Layer, params: dict, batch: int, pool, engine):
+    """Max, average and global pooling in the engine: one superstep pass (``Pooling2d``),
+    ONNX's count_include_pad (default off)."""
+    op = engine.Pooling2d((batch, layer.c, layer.h, layer.w), (layer.r, layer.s), layer.stride, layer.pad,
+                          mode="max" if layer.op == "max" else "avg",
+                          count_include_pad=bool(params.get("count_include_pad", False)))
+    in_shape, out_shape = op.input_shape, op.output_shape
 
-    def pool(args, out, residual):
-        x = args[0]
-        if any(layer.pad):
-            buf = padded.get(x.shape)
-            if buf is None:
-                n, c, h, w = x.shape
-                buf = padded[x.shape] = np.full((n, c, h + top + bottom, w + left + right), fill, np.float32)
-            buf[:, :, top : top + layer.h, left : left + layer.w] = x
-            x = buf
-        for index, (i, j) in enumerate((i, j) for i in range(layer.r) for j in range(layer.s)):
-            view = x[:, :, i : i + sh * (layer.p - 1) + 1 : sh, j : j + sw * (layer.q - 1) + 1 : sw]
-            if index == 0:
-                np.copyto(out, view)
-            elif is_max:
-                np.maximum(out, view, out=out)
-            else:
-                out += view
-        if divisor is not None:
-            out /= divisor
+    def pool2d(args, out, residual):
+        op.run(args[0].reshape(in_shape), out.reshape(out_shape), pool=pool)
 
-    return pool
+    return pool2d
 
 
 def _se_runner(layer: Layer, params: dict, pool, sums: np.ndarray | None):
