@@ -34,6 +34,7 @@ from types import MappingProxyType
 
 from ipuexplore.hardware import Chip, IpuSpec
 
+from .ipu_conv_program import rearrangement, reduce_stages
 from .ipu_plan import AMP_PASS_OVERHEAD_CYCLES, PARTIAL_BYTES, REDUCTION_CHUNK, VERTEX_OVERHEAD_CYCLES, plan
 from .result import COST_CACHE_SIZE, LazyTerms, Phase, Term, bound_of
 from .roofline import fill, round_up
@@ -120,14 +121,21 @@ def _cost(s: IpuSpec, work: Work, dtype: str, in_sram: bool) -> Phase:
         reduction_b = p.reduction_bytes_per_tile * p.tiles_used
         exchange_b = p.exchange_in_bytes_per_tile * p.tiles_used + reduction_b
         exchange_s_override = (p.exchange_in_bytes_per_tile + p.reduction_bytes_per_tile) / s.exchange_b_per_cycle_per_tile / clock
+        stages = reduce_stages(p.cp)
         supersteps = p.supersteps
+        # training passes also flip weights or regroup operands (models.ipu_conv_program)
+        moved = rearrangement(s, work, dtype)
+        compute_s += moved.transpose_cycles / clock
+        exchange_b += moved.exchange_bytes
+        exchange_s_override += moved.exchange_bytes / s.exchange_bw_b_s
+        supersteps += moved.supersteps
         f = int(fills.get("groups_combined", 1))
         unit = f"{vertex} ({f} groups combined)" if f > 1 else vertex
         def plan_why(p=p) -> str:
             return (
                 f"{p.gp} group x {p.mp} row x {p.np} column x {p.cp} reduction splits on {p.tiles_used} tiles "
                 f"(inputs replicated {p.np}x, weights {p.mp}x); {p.exchange_in_bytes_per_tile:,.0f} B in per tile; "
-                f"{p.passes_per_tile} vertex passes per tile"
+                f"{p.passes_per_tile} vertex passes per tile; {stages} reduction stage{'' if stages == 1 else 's'}; {moved.why}"
             )
     else:
         vec_rate = s.vector_fp16_macs_per_cycle_per_tile if half else s.vector_fp32_macs_per_cycle_per_tile

@@ -23,6 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
+from .ipu_conv_program import reduce_stages
+
 PARTIAL_BYTES = 4  # poplibs accumulates partial sums in fp32 (floatPartials default)
 
 # Fixed tile cycles per vertex pass, from poplibs lib/poplin/PerformanceEstimation.hpp:
@@ -56,7 +58,8 @@ class TilePlan:
 
     @property
     def supersteps(self) -> int:
-        return 3 if self.cp > 1 else 2
+        """The exchange, the partials' compute set, and one compute set per reduction stage."""
+        return 2 + reduce_stages(self.cp)
 
 
 def _pow2_upto(limit: int) -> list[int]:
