@@ -108,6 +108,9 @@ class GpuSpec:
     # Host time a framework spends issuing one op of the forward pass (Python, dispatcher,
     # launch) on the machine the GPU sits in; the GPU cannot run ahead of it (0: not modelled)
     host_dispatch_us: float = 0.0
+    # Host time to issue one bare framework op from Python (an optimizer's per-tensor loop);
+    # 0: only the launch counts
+    host_op_us: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -200,6 +203,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "grouped_tensor_cores": (0, 1),
     "group_loop": (0, 1),
     "host_dispatch_us": (0.01, 1e4),
+    "host_op_us": (0.01, 1e4),
     # CPU
     "cores": (1, 1e5),
     "peak_fp32_gflop_s": (0.1, 1e6),
@@ -237,6 +241,7 @@ OPTIONAL: dict[str, dict[str, float]] = {
         "grouped_tensor_cores": 1,  # grouped convs use tensor cores where channels per group allow
         "group_loop": 0,  # one grouped kernel for all groups
         "host_dispatch_us": 0.0,  # no host floor: the GPU never waits for its host
+        "host_op_us": 0.0,  # an optimizer's ops cost their launches only
     },
     "cpu": {  # an ideal kernel unless fitted to the engine (host.toml)
         "depthwise_kernel_efficiency": 1.0,

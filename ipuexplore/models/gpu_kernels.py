@@ -31,7 +31,9 @@
   per machine from a published batch-1 latency, where the GPU's own work is a small part).
 - **per-tensor optimizer**: PyTorch's optimizers before their foreach forms (torch.optim in
   1.9, ``torch/optim/_functional.py``) step each parameter tensor with a few kernels of its
-  own, tiny for BN and bias vectors, so a network with many small tensors pays their launches.
+  own, tiny for BN and bias vectors, so a network with many small tensors pays their launches,
+  or the host's time to issue them (``host_op_us``) where that is longer: with AMP the step
+  has just waited for the GPU (GradScaler), so nothing hides the optimizer's Python loop.
 """
 
 from __future__ import annotations
@@ -55,6 +57,10 @@ SIMT_NARROWEST_TILE = 32
 # DeepLearningExamples' training.py calls it at 729963dd) and autograd's AccumulateGrad add
 # into it. Launch-bound: their bytes are the weights', moved by the update term already.
 OPTIMIZER_KERNELS_PER_TENSOR = 4 + 1 + 1
+# Of those, the ops the host issues from Python after AMP's GradScaler.step() has waited for
+# the GPU (``_maybe_opt_step`` reads found_inf with ``.item()``): the optimizer's 4 and
+# zero_grad's zero_ (AccumulateGrad runs inside the backward, hidden behind the GPU's work)
+OPTIMIZER_HOST_OPS_PER_TENSOR = 4 + 1
 
 
 def narrowest_tile(tensor: bool, loop: bool, mma_n: int) -> int:
@@ -136,6 +142,9 @@ def host_dispatch_s(s: GpuSpec, ops: int) -> float:
 
 
 def optimizer_launch_s(s: GpuSpec, tensors: int) -> float:
-    """Launch time of the per-tensor optimizer kernels of one training step."""
-    return tensors * OPTIMIZER_KERNELS_PER_TENSOR * s.launch_overhead_us * 1e-6
+    """Time of the per-tensor optimizer kernels of one training step: their launches, or the
+    host issuing them one by one where that is slower (nothing hides it: the step waited)."""
+    launches = OPTIMIZER_KERNELS_PER_TENSOR * s.launch_overhead_us
+    host = OPTIMIZER_HOST_OPS_PER_TENSOR * s.host_op_us
+    return tensors * max(launches, host) * 1e-6
 

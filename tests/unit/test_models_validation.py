@@ -124,8 +124,8 @@ ROWS = (
         "NVLink all-reduce of 5.3 M parameters costs almost nothing (7.9x): the input pipeline is not modelled"),
     Row("EfficientNet-B0 training, 8 GPUs", "dgx-a100", "efficientnet_b0", 2048, True, 16652, NV.format("efficientnet") + ", DGX A100 (8x A100 80GB)", (0.5, 0.9),
         "as above: published scaling 6.68x, the model's 7.9x"),
-    Row("EfficientNet-B4 training, 8 GPUs", "dgx-1-v100", "efficientnet_b4", 256, True, 1366, NV.format("efficientnet") + ", DGX-1 (8x V100 16GB)", (0.2, 0.6),
-        "model too fast: published scaling 6.67x, the model's 7.9x"),
+    Row("EfficientNet-B4 training, 8 GPUs", "dgx-1-v100", "efficientnet_b4", 256, True, 1366, NV.format("efficientnet") + ", DGX-1 (8x V100 16GB)", (-0.35, 0.35),
+        "published scaling 6.67x, the model's 7.9x"),
     Row("EfficientNet-B4 training, 8 GPUs", "dgx-a100", "efficientnet_b4", 1024, True, 2570, NV.format("efficientnet") + ", DGX A100 (8x A100 80GB)", (0.3, 0.7),
         "as the single A100 (published scaling 7.75x)"),
     # timm's RTX 3090 runs, through the user spec docs/hw-examples/rtx3090.toml (--hw-file)
