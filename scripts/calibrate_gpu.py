@@ -11,7 +11,9 @@ Sweeps (``--sweep``, default all):
   channels-per-group value that divides the channels, forward.
 - ``depthwise``: EfficientNet's depthwise shapes (3x3 and 5x5, stride 1 and 2), forward and
   forward + backward: the achieved fraction of DRAM bandwidth is what the spec fields
-  ``depthwise_bw_efficiency`` / ``depthwise_grad_bw_efficiency`` hold.
+  ``depthwise_bw_efficiency`` / ``depthwise_grad_bw_efficiency`` hold, and the achieved GB/s
+  over the GPU's SMs what ``depthwise_gb_s_per_sm`` / ``depthwise_grad_gb_s_per_sm`` hold
+  (run it on two GPUs with different bandwidth per SM to test the per-SM carry-over).
 - ``elementwise``: batch norm (inference and training), SiLU, a residual add and a
   squeeze-excite block at EfficientNet-B0 sizes, forward and forward + backward: their achieved
   bandwidth against the model's streaming rate (``hbm_efficiency``).
