@@ -257,9 +257,16 @@ typedef struct ipx__kernel {
 extern const ipx__kernel ipx__row_kernel[IPX__ISA_COUNT];
 extern const ipx__kernel ipx__channel_kernel[IPX__ISA_COUNT];
 extern const ipx__kernel ipx__gemm_kernel[IPX__ISA_COUNT];
+/* The channel kernel's path for 1x1 convolutions without padding (kernel_pointwise.c):
+   pixels vectorised, the tile input a [c][pixels] matrix. Reports IPX_KERNEL_CHANNEL. */
+extern const ipx__kernel ipx__pointwise_kernel[IPX__ISA_COUNT];
 /* pack for kernels that keep PyTorch's layout (row, GEMM): a copy. */
 void ipx__pack_as_is(const struct ipx_conv* cv, const float* weight, const float* bias,
                      float* wpack, float* bpack);
+/* pack of the channel and pointwise kernels: per group, blocks of 8 output channels (zero
+   beyond kg), [g][kg8/8][cg*r*s][8]; bias [g][kg8]. */
+void ipx__pack_k8(const struct ipx_conv* cv, const float* weight, const float* bias, float* wpack,
+                  float* bpack);
 
 /* Backward weights' kernel (backward_weights.c), chosen at create like the forward one. */
 struct ipx__bw_kernel;

@@ -41,8 +41,8 @@ static int64_t chan_plan(const struct ipx_conv* cv, int64_t gb, int64_t kb, int6
     return ipx__plan_layout(plan, rows_in, row_len, ipx__smul(in_rows, cv->q), in, wt, gb * kb, out);
 }
 
-static void chan_pack(const struct ipx_conv* cv, const float* weight, const float* bias,
-                            float* wpack, float* bpack) {
+void ipx__pack_k8(const struct ipx_conv* cv, const float* weight, const float* bias, float* wpack,
+                  float* bpack) {
     const int64_t cg = cv->cg, kg = cv->kg, kg8 = cv->kg8, taps = cv->d.r * cv->d.s;
     for (int64_t gi = 0; gi < cv->d.g; gi++) {
         for (int64_t kk = 0; kk < kg8; kk++) {
@@ -266,5 +266,5 @@ IPX_INLINE void chan_compute_body(const struct ipx_conv* cv, const ipx__plan* pl
 
 /* The AVX-512 build (WIDE): AVX-512VL encodings of the same 8-wide vectors, whose 32
    registers hold blocks twice as wide. */
-IPX_DEFINE_KERNEL(ipx__channel_kernel, IPX_KERNEL_CHANNEL, 8, chan_pack, chan_plan, chan_exchange_body,
+IPX_DEFINE_KERNEL(ipx__channel_kernel, IPX_KERNEL_CHANNEL, 8, ipx__pack_k8, chan_plan, chan_exchange_body,
                   chan_compute_body, IPX_COMPUTE_TARGET)
