@@ -41,7 +41,7 @@ from typing import Mapping, NamedTuple, Sequence
 from ipuexplore.hardware import Chip, IpuSpec
 from ipuexplore.layers import Layer, LayerKind, dtype_bytes
 
-from . import collectives, device_phases, gpu_kernels, ipu, ipu_norm
+from . import collectives, device_phases, gpu_kernels, ipu, ipu_norm, ipu_optimizer
 from .plan import Pins, Plan, divisors, replicas_for
 from .result import BOUNDS, COST_CACHE_SIZE, Term, bound_of
 from .work import activation_bytes_kept
@@ -171,6 +171,7 @@ class _Net:
     cols: _Columns
     cache: dict
     norm_span: int = 1  # replicas sharing batch norm's statistics
+    optimizer: str = "momentum"  # the weight update's optimizer (models.ipu_optimizer)
 
     def est_shapes(self, batch: int, train: bool) -> list[_Cost]:
         """Each shape's cost at ``batch``, in the order of ``shapes``."""
@@ -219,7 +220,7 @@ def network_step(
     cols = cache.get(("columns", train))
     if cols is None:
         cols = cache[("columns", train)] = _Columns.of(layers, shapes, dtype, train)
-    net = _Net(chip, layers, dtype, train, shapes, cols, cache, pins.norm_span or 1)
+    net = _Net(chip, layers, dtype, train, shapes, cols, cache, pins.norm_span or 1, pins.optimizer or "momentum")
     if chip.family == "ipu":
         return _ipu_step(net, batch, image_elems, pins)
     return _data_parallel_step(net, batch, image_elems, pins)
@@ -388,7 +389,12 @@ def _ipu_cost(net: _Net, batch, image_elems, stages, replicas, m, recompute, off
                     shared = collectives.ring_allreduce_s(2 * l.c * 4, span, chip.system.intra_node_link_gb_s,
                                                           chip.system.collective_step_latency_us * 1e-6)
                 norm_u[k] = prog.reductions_s + 2 * shared
-    per_u = [e.time_s + f + r for e, f, r in zip(train_u, fwd_u, norm_u)]
+    # the weight update, per weight tensor (models.ipu_optimizer): with gradient accumulation
+    # every micro-batch adds each gradient into its accumulator; the optimizer runs once a step
+    update_u = [ipu_optimizer.layer_update(s, net.layers[i], net.optimizer, net.dtype, micro > 1) if net.train else None
+                for i in net.shapes.first]
+    acc_u = [u.accumulate_s if u else 0.0 for u in update_u]
+    per_u = [e.time_s + f + r + a for e, f, r, a in zip(train_u, fwd_u, norm_u, acc_u)]
     per_layer = net.per_layer(per_u)
     bounds = _partition(per_layer, stages)
     # inter-IPU copies of a pipeline: the boundary activation forward, its gradient backward
@@ -403,10 +409,11 @@ def _ipu_cost(net: _Net, batch, image_elems, stages, replicas, m, recompute, off
     layers_s = micro * sum(e.time_s * c for e, c in zip(train_u, net.shapes.count))
     recompute_s = micro * sum(f * c for f, c in zip(fwd_u, net.shapes.count))
     norm_s = micro * sum(r * c for r, c in zip(norm_u, net.shapes.count))
+    accumulate_s = micro * sum(a * c for a, c in zip(acc_u, net.shapes.count))
     # the slowest stage's copy is on the step's path; what the slowest stage holds beyond an even
     # share of the work is imbalance (where it holds less, part of its copy hides behind it)
     copies_s = micro * copy_t[stage_t.index(slowest)]
-    imbalance_s = compute_s - (layers_s + recompute_s + norm_s) / stages - copies_s if stages > 1 else 0.0
+    imbalance_s = compute_s - (layers_s + recompute_s + norm_s + accumulate_s) / stages - copies_s if stages > 1 else 0.0
     if imbalance_s < 0:
         copies_s, imbalance_s = copies_s + imbalance_s, 0.0
     # weight update on the fullest stage: read weights, gradients and state, write weights
@@ -414,10 +421,12 @@ def _ipu_cost(net: _Net, batch, image_elems, stages, replicas, m, recompute, off
     w = max(net.cols.weight_sum[b] - net.cols.weight_sum[a] for a, b in bounds)
     update_s = 0.0
     if net.train:
-        state = w * OPTIMIZER_STATE_PER_WEIGHT
-        update_s = (3 * w + 2 * state) / (s.sram_bw_tb_s * 1e12) + sync_s
+        # each stage updates its own tensors, all stages at once: the slowest counts
+        step_l = net.per_layer([u.step_s for u in update_u])
+        update_s = max(sum(step_l[a:b]) for a, b in bounds)
         if offload:
-            update_s += 2 * state / (s.streaming_bw_gb_s * 1e9)
+            update_s += 2 * w * OPTIMIZER_STATE_PER_WEIGHT / (s.streaming_bw_gb_s * 1e9)
+        update_sets = sum(u.compute_sets * c for u, c in zip(update_u, net.shapes.count))
     allreduce = collectives.allreduce_s(float(w), replicas, chip.system, stages) if net.train else 0.0
     # a single IPU's host link is its card's PCIe, the streaming link's figure; I/O tiles
     # (overlapped transfers) came with the SDK that brought streaming memory
@@ -447,7 +456,12 @@ def _ipu_cost(net: _Net, batch, image_elems, stages, replicas, m, recompute, off
                                      if piped else "one stage: nothing to balance"),
         "pipeline_bubble_s": Term(bubble_s, "s", f"ramp-up and ramp-down: ({stages} - 1) x the slowest stage ({slowest * 1e3:.3g} ms)"
                                   if piped else "one stage: no ramp-up or ramp-down"),
-        "weight_update_s": Term(update_s, "s", ("optimizer: read weights, gradients, momentum; write weights, momentum (SRAM" + (", state offloaded to streaming memory)" if offload else ")"))
+        "gradient_accumulation_s": Term(accumulate_s, "s", (f"{_count(micro, 'micro-batch')} x each weight gradient added into its accumulator, one compute set per tensor (models.ipu_optimizer)"
+                                        + (f", over all {stages} stages (inside the stages' time)" if piped else "")
+                                        if micro > 1 else "one micro-batch a step: nothing accumulated") if net.train else "inference: no gradients"),
+        "weight_update_s": Term(update_s, "s", (f"{net.optimizer} per weight tensor, each step a compute set of its own (models.ipu_optimizer): {update_sets} compute sets"
+                                                f"{' (all stages; the slowest stage counts)' if piped else ''}"
+                                                + (", state offloaded to streaming memory" if offload else ""))
                                 if net.train else "inference: no weight update"),
         "allreduce_s": Term(allreduce, "s", _allreduce_why(net.train, replicas, f"gradients ({w:,.0f} B per stage)")),
         "host_io_s": host_io,
@@ -461,10 +475,10 @@ def _ipu_cost(net: _Net, batch, image_elems, stages, replicas, m, recompute, off
         for k, v in e.time_by_bound.items():
             bound_time[k] += scale * v
     layer_sum = sum(bound_time.values())
-    useful = compute_s - copies_s - norm_s / stages - imbalance_s
+    useful = compute_s - copies_s - (norm_s + accumulate_s) / stages - imbalance_s
     for k in bound_time:
         bound_time[k] *= useful / layer_sum if layer_sum else 0.0
-    bound_time["overhead"] += norm_s / stages + bubble_s + imbalance_s + update_s
+    bound_time["overhead"] += (norm_s + accumulate_s) / stages + bubble_s + imbalance_s + update_s
     bound_time["exchange"] += copies_s + allreduce + host_io.value
     return Step(chip.id, plan, time_s, MappingProxyType(terms), tuple(layer_share),
                 tuple(net.per_layer([e.bound for e in train_u])), MappingProxyType(bound_time), MappingProxyType(mem),

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+OPTIMIZERS = ("momentum", "lars")  # SGD with momentum; LARS (You et al. 2017) around it
 PLAN_KEYS = ("ipus", "replicas", "pipeline_stages", "micro_batch", "gradient_accumulation", "recompute", "fits")
 
 
@@ -54,6 +55,8 @@ class Pins:
     recompute: bool | None = None  # as Graphcore's configs pin enable_recomputation
     # replicas that share batch norm's statistics (Graphcore's configs: BN_span; 1: each its own)
     norm_span: int | None = None
+    # the optimizer the weight update runs (Graphcore's configs: optimiser; None: momentum)
+    optimizer: str | None = None
 
     def check(self, batch: int, devices: int, layers: int, family: str) -> None:
         """One ValueError naming the value when a pin cannot apply."""
@@ -79,6 +82,8 @@ class Pins:
             raise ValueError(f"--pipeline-stages {p} is more than the {layers} layer{_s(layers)} to split")
         if p is not None and p > 1 and family != "ipu":
             raise ValueError(f"--pipeline-stages {p}: pipelining is modelled on IPUs only")
+        if self.optimizer is not None and self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
         if self.recompute is not None and not isinstance(self.recompute, bool):
             raise TypeError(f"recompute must be True, False or None, got {self.recompute!r}")
         if self.recompute and family != "ipu":

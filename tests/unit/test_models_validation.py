@@ -161,9 +161,9 @@ ROWS = (
     Row("ResNet-50 training (MLPerf v1.1)", "ipu-pod16", "resnet50", 3200, True, 1281167 / 43.216,
         MLPERF_V11.format("pod16"), IPU_BAND,
         "Krell et al. (Graphcore blog, 17 Jan 2022) round this run to '30k images per second'",
-        pins=Pins(16, 20, 1, recompute=True, norm_span=2)),
+        pins=Pins(16, 20, 1, recompute=True, norm_span=2, optimizer="lars")),
     Row("ResNet-50 training (MLPerf v1.1)", "ipu-pod64", "resnet50", 3840, True, 1281167 / 11.864,
-        MLPERF_V11.format("pod64"), IPU_BAND, pins=Pins(64, 20, 1, recompute=True, norm_span=2)),
+        MLPERF_V11.format("pod64"), IPU_BAND, pins=Pins(64, 20, 1, recompute=True, norm_span=2, optimizer="lars")),
     Row("ResNet-50 training (MLPerf v1.1)", "ipu-pod256", "resnet50", 10240, True, 1281167 / 3.680,
         MLPERF_V11.format("pod256"), (0.15, 0.65),
         "model too fast: measured per IPU the POD256 is 19% slower than the POD64 at nearly the same "
@@ -172,7 +172,7 @@ ROWS = (
         "(2 x 3/4 x 51 MB at 400 GB/s per POD64, the datasheet's 16 x 2 x 100 Gbps GW-Links). Checked, not "
         "the cause: the host, 8 AMD EPYC 7742 cores per IPU in all three system descriptions "
         "(Graphcore/systems/ipu-pod{16,64,256}-TF1.json). Missing: the GW-Link all-reduce's achieved rate "
-        "(4.2 ms would be ~18 GB/s per POD64), not published", pins=Pins(256, 20, 1, recompute=True, norm_span=2)),
+        "(4.2 ms would be ~18 GB/s per POD64), not published", pins=Pins(256, 20, 1, recompute=True, norm_span=2, optimizer="lars")),
     Row("ResNet-50 training, the planner's own plan", "bow-pod16", "resnet50", 1920, True, 42029, GC.format("the planner chooses"), IPU_BAND),
     Row("ResNeXt-101 training", "bow-pod16", "resnext101_32x4d", 768, True, 12221,
         GC.format("mk2_resnext101_16ipus (8 replicas x 2 pipeline stages, micro-batch 6, recomputation)"), IPU_BAND,
@@ -189,11 +189,11 @@ ROWS = (
         "conv's input and output: 0.09 ms of the published 2.7 ms per micro-batch. Missing: at 3 images the "
         "step is bound by fixed costs (43% of the modeled step is overhead, mostly syncs), and the sync cost per compute set is Graphcore's "
         "500-cycle IPU-model setting, not a measurement (Graphcore's own CTC-loss planner assumes 90 cycles)",
-        pins=Pins(8, 3, 2, recompute=True)),
+        pins=Pins(8, 3, 2, recompute=True, optimizer="lars")),
     Row("EfficientNet-B4 G16 training", "bow-pod64", "efficientnet_b4_g16", 6144, True, 34943, GC.format(B4_CFG.format(64)), (0.35, 0.95),
-        "as above", pins=Pins(32, 3, 2, recompute=True)),
+        "as above", pins=Pins(32, 3, 2, recompute=True, optimizer="lars")),
     Row("EfficientNet-B4 G16 training", "bow-pod256", "efficientnet_b4_g16", 6144, True, 117641, GC.format(B4_CFG.format(256)), (0.35, 0.95),
-        "as above", pins=Pins(128, 3, 2, recompute=True)),
+        "as above", pins=Pins(128, 3, 2, recompute=True, optimizer="lars")),
 )
 
 

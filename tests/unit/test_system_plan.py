@@ -98,7 +98,9 @@ def test_two_pipeline_stages_pay_their_bubble_and_copies():
     per_layer = step.terms["layers_s"].value / 8 / 8  # identical layers, 8 micro-batches
     copy = 2 * 64 * 56 * 56 * 2 / 64e9 + MK1.spec.sync_cycles / 1.6e9  # activations fwd + grads bwd
     norm = 0.0
-    stage = 4 * per_layer + copy + norm
+    # each micro-batch adds each layer's gradients into their accumulators (models.ipu_optimizer)
+    accumulate = step.terms["gradient_accumulation_s"].value / 8 / 8
+    stage = 4 * (per_layer + accumulate) + copy + norm
     assert step.terms["pipeline_bubble_s"].value == pytest.approx((2 - 1) * stage)
     assert step.time_s == pytest.approx((8 + 2 - 1) * stage + step.terms["weight_update_s"].value
                                         + step.terms["host_io_s"].value)
@@ -115,7 +117,7 @@ def test_a_pipelined_step_is_its_terms(name):
     stages = step.plan.pipeline_stages
     assert stages == 2
     assert step.time_s == pytest.approx(
-        (t["layers_s"] + t["recompute_s"] + t["norm_reduction_s"]) / stages + t["pipeline_imbalance_s"]
+        (t["layers_s"] + t["recompute_s"] + t["norm_reduction_s"] + t["gradient_accumulation_s"]) / stages + t["pipeline_imbalance_s"]
         + t["pipeline_copy_s"] + t["pipeline_bubble_s"] + t["weight_update_s"] + t["allreduce_s"] + t["host_io_s"])
     assert min(t.values()) >= 0
     assert sum(step.time_by_bound.values()) == pytest.approx(step.time_s)
@@ -259,14 +261,16 @@ def test_pinned_replicas_leave_the_planner_only_stages_that_fit_the_system():
 def test_step_terms_hand_computed_host_io_weight_update_norm_reduction():
     layers = [Layer.conv(64, 56, 56, 64, 3, pad=1, name="c"), Layer.norm(64, 56, 56, name="bn")]
     s = MK1.spec
-    sync = s.sync_cycles / (s.clock_ghz * 1e9)
     step = netplan.network_step(MK1, layers, 4, "fp16", True, image_elems=3 * 224 * 224)
     # Mk1 (Poplar 1.x, no I/O tiles): 8-bit images over the host link, a phase of its own
     io = 4 * 3 * 224 * 224 / (s.streaming_bw_gb_s * 1e9)
     assert step.terms["host_io_s"].value == pytest.approx(io)
-    # optimizer: read weights, gradients, momentum; write weights, momentum; one sync
-    w = 64 * 64 * 9 * 2 + 2 * 64 * 2  # conv weights + the norm's scale and shift, fp16
-    assert step.terms["weight_update_s"].value == pytest.approx(5 * w / (s.sram_bw_tb_s * 1e12) + sync)
+    # momentum per tensor (the conv's weights, the norm's scale and shift): a fused gradient
+    # preparation and momentum's two element-wise compute sets, each with its sync; one
+    # micro-batch, so nothing is accumulated
+    passes = -(-64 * 64 * 9 // (s.tiles * 4)) + 2 * -(-64 // (s.tiles * 4))
+    assert step.terms["weight_update_s"].value == pytest.approx(3 * (passes + 3 * s.sync_cycles) / (s.clock_ghz * 1e9))
+    assert step.terms["gradient_accumulation_s"].value == 0
     # batch norm: 3 reductions (statistics forward; statistics gradients and gamma/beta deltas
     # backward), each reading two tensors on every tile (4 x 64 x 56 x 56 halves over 1,216
     # tiles x 4 per cycle), 2 syncs, and 2 x 64 fp32 partials over one tile's exchange port
