@@ -165,13 +165,14 @@ ROWS = (
     Row("ResNet-50 training (MLPerf v1.1)", "ipu-pod64", "resnet50", 3840, True, 1281167 / 11.864,
         MLPERF_V11.format("pod64"), IPU_BAND, pins=Pins(64, 20, 1, recompute=True, norm_span=2, optimizer="lars")),
     Row("ResNet-50 training (MLPerf v1.1)", "ipu-pod256", "resnet50", 10240, True, 1281167 / 3.680,
-        MLPERF_V11.format("pod256"), (0.15, 0.65),
+        MLPERF_V11.format("pod256"), IPU_BAND,
         "model too fast: measured per IPU the POD256 is 19% slower than the POD64 at nearly the same "
         "accumulation (2 vs 3), the model 7%; the logs put it in a fixed cost per step that grows from 4.5 ms "
         "to 8.7 ms once GW-Links join the POD64s, where the model's hierarchical all-reduce adds 0.2 ms "
         "(2 x 3/4 x 51 MB at 400 GB/s per POD64, the datasheet's 16 x 2 x 100 Gbps GW-Links). Checked, not "
         "the cause: the host, 8 AMD EPYC 7742 cores per IPU in all three system descriptions "
-        "(Graphcore/systems/ipu-pod{16,64,256}-TF1.json). Missing: the GW-Link all-reduce's achieved rate "
+        "(Graphcore/systems/ipu-pod{16,64,256}-TF1.json); LARS per weight tensor (models/ipu_optimizer.py, "
+        "0.27 ms a step) costs the same at every size. Missing: the GW-Link all-reduce's achieved rate "
         "(4.2 ms would be ~18 GB/s per POD64), not published", pins=Pins(256, 20, 1, recompute=True, norm_span=2, optimizer="lars")),
     Row("ResNet-50 training, the planner's own plan", "bow-pod16", "resnet50", 1920, True, 42029, GC.format("the planner chooses"), IPU_BAND),
     Row("ResNeXt-101 training", "bow-pod16", "resnext101_32x4d", 768, True, 12221,
@@ -183,12 +184,16 @@ ROWS = (
         "model too fast at 3 images per micro-batch (resolution 380, expand ratio 4, groups of 16: as "
         "Graphcore's Models/efficientnet.py and configs.yml). Counted: the 96 norm layers' poplibs programs "
         "(models/ipu_norm.py: 14 element-wise compute sets and 3 two-stage reductions each, recomputed passes; "
-        "+75% -> +61%). Checked and too small to close the rest: group norm ('groups: 4') reduces 3 x 4 statistics "
-        "where batch norm reduces c, the same compute sets and fewer bytes; poplibs regrouping a convolution's "
-        "inputs to its plan's layout (poplin Convolution.cpp regroupIfBeneficialForPlan) exchanges at most each "
-        "conv's input and output: 0.09 ms of the published 2.7 ms per micro-batch. Missing: at 3 images the "
-        "step is bound by fixed costs (43% of the modeled step is overhead, mostly syncs), and the sync cost per compute set is Graphcore's "
-        "500-cycle IPU-model setting, not a measurement (Graphcore's own CTC-loss planner assumes 90 cycles)",
+        "+75% -> +61%); each convolution's own programs beside its vertices (models/ipu_conv_program.py, from poplin "
+        "ConvProgramTree: reduction stages, backward-data's weight flip, the weight-gradient pass's regrouping of "
+        "activations and gradients; +61% -> +48%); the config's LARS per weight tensor and each micro-batch's "
+        "gradient accumulation (models/ipu_optimizer.py; -> +43%). Checked and too small to close the rest: group "
+        "norm ('groups: 4', the code's default) reduces 3 x 4 statistics where batch norm reduces c, the same "
+        "compute sets and fewer bytes; drop-connect's per-block mask (Models/efficientnet.py drop_connect: a few "
+        "scalar compute sets and one pass each way per residual block), about 2% of a micro-batch. Missing: at 3 "
+        "images the step is bound by fixed costs (44% of the modeled step is overhead, mostly syncs), and the sync "
+        "cost per compute set is Graphcore's 500-cycle IPU-model setting, not a measurement (Graphcore's own "
+        "CTC-loss planner assumes 90 cycles)",
         pins=Pins(8, 3, 2, recompute=True, optimizer="lars")),
     Row("EfficientNet-B4 G16 training", "bow-pod64", "efficientnet_b4_g16", 6144, True, 34943, GC.format(B4_CFG.format(64)), (0.35, 0.95),
         "as above", pins=Pins(32, 3, 2, recompute=True, optimizer="lars")),
