@@ -93,10 +93,19 @@ ROWS = (
     *(Row(f"EfficientNet-B0 inference, batch {b}", V100_EAGER, "efficientnet_b0", b, False, p, NV.format("efficientnet"), (-0.35, 0.35))
       for b, p in ((1, 62), (8, 495), (32, 1784), (64, 3480))),
     Row("EfficientNet-B4 inference, batch 1", V100_EAGER, "efficientnet_b4", 1, False, 34, NV.format("efficientnet"), (-0.35, 0.35)),
+    *(Row(f"{what}, batch {b}", V100_EAGER, net, b, False, p, NV.format(readme), (-0.35, 0.35)) for what, net, readme, b, p in (
+        ("ResNet-50 inference", "resnet50", "resnet50v1.5", 8, 595), ("ResNet-50 inference", "resnet50", "resnet50v1.5", 32, 2146),
+        ("ResNet-50 inference", "resnet50", "resnet50v1.5", 64, 2984),
+        ("ResNeXt-101 inference", "resnext101_32x4d", "resnext101-32x4d", 16, 640),
+        ("ResNeXt-101 inference", "resnext101_32x4d", "resnext101-32x4d", 64, 1595),
+        ("EfficientNet-B4 inference", "efficientnet_b4", "efficientnet", 8, 242),
+        ("EfficientNet-B4 inference", "efficientnet_b4", "efficientnet", 64, 809))),
     Row("EfficientNet-B4 inference, batch 1", A100_EAGER, "efficientnet_b4", 1, False, 53, NV.format("efficientnet"), (-0.05, 0.05),
         "the row host_dispatch_us (45.9 us per op, 411 ops) is derived from: near 0 by construction"),
     *(Row(f"EfficientNet-B0 inference, batch {b}", A100_EAGER, "efficientnet_b0", b, False, p, NV.format("efficientnet"), (-0.35, 0.35))
       for b, p in ((1, 105), (8, 803), (32, 2915), (64, 6315))),
+    *(Row(f"EfficientNet-B4 inference, batch {b}", A100_EAGER, "efficientnet_b4", b, False, p, NV.format("efficientnet"), (-0.35, 0.35))
+      for b, p in ((8, 416), (16, 816))),
     Row("EfficientNet-B4 inference, batch 32", A100_EAGER, "efficientnet_b4", 32, False, 1208, NV.format("efficientnet"), (0.25, 0.55),
         "model too fast: the host (18.9 ms) and the GPU (19 ms) take about as long, and the model overlaps them "
         "completely (the longer of the two); the published 26.5 ms says they overlap far less"),
