@@ -106,18 +106,22 @@ typedef struct chan_args {
 } chan_args;
 
 /* Kernel shapes with their own register-block code (chan_compute_body picks one). */
-enum { CHAN_ANY, CHAN_3X3, CHAN_1X1 };
+enum { CHAN_ANY, CHAN_3X3, CHAN_1X1, CHAN_3X3_S2 };
 
 /* QB output pixels (consecutive along the row) x NB*8 channels, any kernel: tap by tap, each
-   weight vector load feeds QB FMAs and each input broadcast NB. K1: a 1x1 kernel with
-   stride_w 1 (the pointwise layers of ResNets and MobileNets), so the tap loops vanish and
-   the loop over input channels is the only loop. */
+   weight vector load feeds QB FMAs and each input broadcast NB. SHAPE CHAN_1X1: a 1x1
+   kernel with stride_w 1 (padded pointwise layers), so the tap loops vanish and the loop over
+   input channels is the only loop; CHAN_3X3_S2: 3x3, stride_w 2, dilation_w 1 (the
+   downsampling layers of ResNets), taps unrolled at compile time (with runtime r, s and
+   stride the tap loop's overhead held these layers at 60-85% of the stride-1 block's speed). */
 IPX_INLINE void chan_micro(const chan_args* a, const float* x, const float* w, const float* bias,
-                           float* out, const int QB, const int NB, const int K1) {
+                           float* out, const int QB, const int NB, const int SHAPE) {
     ipx_v8 acc[CHAN_QB_LIMIT][CHAN_NB];
     for (int i = 0; i < QB; i++)
         for (int j = 0; j < NB; j++) acc[i][j] = v8_load(bias + 8 * j);
-    const int64_t r = K1 ? 1 : a->r, s = K1 ? 1 : a->s, dw = K1 ? 0 : a->dw, sw = K1 ? 1 : a->sw;
+    const int K1 = SHAPE == CHAN_1X1, S2 = SHAPE == CHAN_3X3_S2;
+    const int64_t r = K1 ? 1 : S2 ? 3 : a->r, s = K1 ? 1 : S2 ? 3 : a->s;
+    const int64_t dw = K1 ? 0 : S2 ? 1 : a->dw, sw = K1 ? 1 : S2 ? 2 : a->sw;
     for (int64_t ci = 0; ci < a->cg; ci++) {
         for (int64_t ri = 0; ri < r; ri++) {
             const float* xr = x + ci * a->ch_stride + ri * a->tap_row;
@@ -172,7 +176,7 @@ IPX_INLINE void chan_micro_k3(const chan_args* a, const float* x, const float* w
     case QB:                                                                                 \
         if ((QB) > QB_MAX) break;                                                            \
         if (SHAPE == CHAN_3X3) chan_micro_k3(a, x, w, bias, out, (QB) <= QB_MAX ? (QB) : 1, NB); \
-        else chan_micro(a, x, w, bias, out, (QB) <= QB_MAX ? (QB) : 1, NB, SHAPE == CHAN_1X1); \
+        else chan_micro(a, x, w, bias, out, (QB) <= QB_MAX ? (QB) : 1, NB, SHAPE);            \
         break;
 IPX_INLINE void chan_chunk(const chan_args* a, const float* x, const float* w, const float* bias,
                            float* out, int64_t qb, const int NB, const int QB_MAX, const int SHAPE) {
@@ -237,6 +241,7 @@ IPX_INLINE void chan_compute_body(const struct ipx_conv* cv, const ipx__plan* pl
     };
     const int shape = r == 3 && s == 3 && d->dilation_w == 1 && d->stride_w == 1 ? CHAN_3X3
                     : r == 1 && s == 1 && d->stride_w == 1                       ? CHAN_1X1
+                    : r == 3 && s == 3 && d->dilation_w == 1 && d->stride_w == 2 ? CHAN_3X3_S2
                                                                                  : CHAN_ANY;
     for (int64_t j = 0; j < b->gb; j++) {
         const float* tin = tile + plan->in_off + j * cg * a.ch_stride;
@@ -254,6 +259,8 @@ IPX_INLINE void chan_compute_body(const struct ipx_conv* cv, const ipx__plan* pl
                 else if (shape == CHAN_3X3) CHAN_ROW(1, K3_QB1_MAX, CHAN_3X3);
                 else if (shape == CHAN_1X1 && nb == 2) CHAN_ROW(2, QB2_MAX, CHAN_1X1);
                 else if (shape == CHAN_1X1) CHAN_ROW(1, QB1_MAX, CHAN_1X1);
+                else if (shape == CHAN_3X3_S2 && nb == 2) CHAN_ROW(2, K3_QB2_MAX, CHAN_3X3_S2);
+                else if (shape == CHAN_3X3_S2) CHAN_ROW(1, K3_QB1_MAX, CHAN_3X3_S2);
                 else if (nb == 2) CHAN_ROW(2, QB2_MAX, CHAN_ANY);
                 else CHAN_ROW(1, QB1_MAX, CHAN_ANY);
 #undef CHAN_ROW
