@@ -35,6 +35,7 @@ from types import MappingProxyType
 from ipuexplore.hardware import Chip, IpuSpec
 
 from .ipu_conv_program import rearrangement, reduce_stages
+from .ipu_elementwise import pass_cycles
 from .ipu_plan import AMP_PASS_OVERHEAD_CYCLES, PARTIAL_BYTES, REDUCTION_CHUNK, VERTEX_OVERHEAD_CYCLES, plan
 from .result import COST_CACHE_SIZE, LazyTerms, Phase, Term, bound_of
 from .roofline import fill, round_up
@@ -141,7 +142,8 @@ def _cost(s: IpuSpec, work: Work, dtype: str, in_sram: bool) -> Phase:
         vec_rate = s.vector_fp16_macs_per_cycle_per_tile if half else s.vector_fp32_macs_per_cycle_per_tile
         elems = max(1, max(work.a_bytes, work.c_bytes) // (2 if half else 4))  # reductions: their input
         tile_fill = min(1.0, elems / (s.tiles * vec_rate))
-        ops_s = work.vector_ops / (vec_rate * s.tiles * tile_fill * clock)
+        # each operation over the elements is one popops vertex per tile (models.ipu_elementwise)
+        ops_s = work.vector_ops / elems * pass_cycles(s, elems, dtype) / clock
         mac_s = work.macs / (vec_rate * s.tiles * clock)  # squeeze-excite FCs: tiny, on vectors
         compute_s = ops_s + mac_s
         fills, vertex, rate = {}, "vector", vec_rate

@@ -20,9 +20,9 @@ set of its own with a sync before it:
 - recomputation runs the forward's four passes again: the statistics are cached from the
   first forward (Krell et al. 2022, "statistics caching").
 
-Each element-wise pass runs where the data lives, all tiles at once, at the vector width
-(4 halves or 2 floats per cycle per tile), so a pass over ``e`` elements costs
-``ceil(e / (tiles x width))`` cycles plus a sync.
+Each element-wise pass runs where the data lives, all tiles at once, as popops' vertex does
+(models.ipu_elementwise: a fixed prologue, then 3 worker cycles per vector), plus a sync; a
+reduction folds its inputs on each tile at the vector width (4 halves or 2 floats per cycle).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 from ipuexplore.hardware import IpuSpec
 
+from .ipu_elementwise import pass_cycles
 from .ipu_plan import PARTIAL_BYTES
 
 FORWARD_PASSES = 4  # sub, mulInPlace (normWhiten); mul, addInPlace (normalise)
@@ -63,8 +64,9 @@ def training_program(s: IpuSpec, elems: int, outputs: int, dtype: str) -> NormPr
     clock = s.clock_ghz * 1e9
     width = s.vector_fp16_macs_per_cycle_per_tile if dtype == "fp16" else s.vector_fp32_macs_per_cycle_per_tile
     sync = s.sync_cycles
-    per_pass = math.ceil(elems / (s.tiles * width))  # cycles of one pass on the busiest tile
-    small = math.ceil(outputs / (s.tiles * width))
+    per_pass = pass_cycles(s, elems, dtype)  # one element-wise pass's vertex on the busiest tile
+    small = pass_cycles(s, outputs, dtype)
+    folded = math.ceil(elems / (s.tiles * width))  # a reduction's on-tile fold, at the vector width
     element_sets = FORWARD_PASSES + BACKWARD_PASSES + FORWARD_SMALL_SETS + BACKWARD_SMALL_SETS
     passes = (FORWARD_PASSES + BACKWARD_PASSES) * per_pass + (FORWARD_SMALL_SETS + BACKWARD_SMALL_SETS) * small + element_sets * sync
     reductions = 0.0
@@ -72,7 +74,7 @@ def training_program(s: IpuSpec, elems: int, outputs: int, dtype: str) -> NormPr
         # every tile folds its share of each input into partials; the partials of the
         # ``outputs`` values (fp32) then cross to the reducing tiles and are added there
         gathered = reads * outputs * PARTIAL_BYTES / s.exchange_b_per_cycle_per_tile
-        reductions += reads * per_pass + gathered + REDUCTION_COMPUTE_SETS * sync
+        reductions += reads * folded + gathered + REDUCTION_COMPUTE_SETS * sync
     recompute = RECOMPUTE_PASSES * (per_pass + sync)
     sets = element_sets + REDUCTION_COMPUTE_SETS * len(FORWARD_REDUCTIONS + BACKWARD_REDUCTIONS)
     return NormProgram(passes / clock, element_sets * sync / clock, reductions / clock, recompute / clock, sets)

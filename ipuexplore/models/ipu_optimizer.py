@@ -21,9 +21,8 @@ sync (popops element-wise operations and reductions):
   scalars), the gradient with weight decay times the scaled rate (one fused pass), then
   momentum's two.
 
-An element-wise compute set over ``e`` elements spread over the tiles costs
-``ceil(e / (tiles x vector width))`` cycles plus a sync, as the norm layers' passes do
-(models.ipu_norm).
+An element-wise compute set costs popops' vertex over the elements a tile holds
+(models.ipu_elementwise) plus a sync, as the norm layers' passes do (models.ipu_norm).
 """
 
 from __future__ import annotations
@@ -34,6 +33,7 @@ from typing import NamedTuple
 from ipuexplore.hardware import IpuSpec
 from ipuexplore.layers import Layer, LayerKind
 
+from .ipu_elementwise import pass_cycles
 from .ipu_plan import PARTIAL_BYTES
 from .plan import OPTIMIZERS
 
@@ -78,7 +78,7 @@ def layer_update(s: IpuSpec, layer: Layer, optimizer: str, dtype: str, accumulat
     accumulate = step = 0.0
     sets = 0
     for t in tensors(layer):
-        passes = math.ceil(t.elems / (s.tiles * width))
+        passes = pass_cycles(s, t.elems, dtype)
         if accumulating:
             accumulate += passes + sync
         n = PREPARE_SETS + MOMENTUM_SETS

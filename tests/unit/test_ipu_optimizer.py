@@ -8,6 +8,7 @@ from ipuexplore import networks
 from ipuexplore.hardware import load_chip
 from ipuexplore.layers import Layer, LayerKind
 from ipuexplore.models import Pins, netplan
+from ipuexplore.models.ipu_elementwise import pass_cycles
 from ipuexplore.models.ipu_optimizer import layer_update, norm_cycles, tensors
 
 BOW = load_chip("ipu-bow").spec
@@ -27,7 +28,7 @@ def test_tensors_follow_the_skip_list():
 
 def test_momentum_is_three_compute_sets_per_tensor_and_accumulation_one_more():
     layer = _conv()
-    passes = math.ceil(64 * 64 * 9 / (1472 * 4))
+    passes = pass_cycles(BOW, 64 * 64 * 9, "fp16")
     u = layer_update(BOW, layer, "momentum", "fp16", accumulating=True)
     assert u.compute_sets == 3
     assert u.step_s == pytest.approx(3 * (passes + SYNC) / CLOCK)
@@ -38,11 +39,12 @@ def test_momentum_is_three_compute_sets_per_tensor_and_accumulation_one_more():
 def test_lars_adds_two_norms_the_trust_ratio_and_the_scaled_gradient():
     layer = _conv()
     elems = 64 * 64 * 9
-    passes = math.ceil(elems / (1472 * 4))
+    passes = pass_cycles(BOW, elems, "fp16")  # 26 halves per tile: 6 x (26 + 3 x 2) + 11 = 203
+    assert passes == 203
     norm, sets = norm_cycles(BOW, elems, 4)
     # 36,864 halves on 9,216 vector-holding shares: all 1472 tiles, fan-in above 2 sqrt(1472)
     assert sets == 3
-    assert norm == pytest.approx(passes + 2 * math.ceil(math.sqrt(1472)) * (4 / 4 + 1 / 4) + 3 * SYNC)
+    assert norm == pytest.approx(7 + 2 * math.ceil(math.sqrt(1472)) * (4 / 4 + 1 / 4) + 3 * SYNC)  # folds 7 cycles
     u = layer_update(BOW, layer, "lars", "fp16", accumulating=False)
     assert u.compute_sets == 3 + 2 * 3 + 2
     expected = 3 * (passes + SYNC) + 2 * norm + 2 * SYNC + passes

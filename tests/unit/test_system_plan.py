@@ -268,7 +268,9 @@ def test_step_terms_hand_computed_host_io_weight_update_norm_reduction():
     # momentum per tensor (the conv's weights, the norm's scale and shift): a fused gradient
     # preparation and momentum's two element-wise compute sets, each with its sync; one
     # micro-batch, so nothing is accumulated
-    passes = -(-64 * 64 * 9 // (s.tiles * 4)) + 2 * -(-64 // (s.tiles * 4))
+    # popops' vertex per tile (models.ipu_elementwise): the weights' 31 halves per tile take
+    # 6 x (26 + 3 x 2) + 11 cycles, a 64-value vector 6 x (26 + 3) + 11
+    passes = (6 * (26 + 3 * 2) + 11) + 2 * (6 * (26 + 3) + 11)
     assert step.terms["weight_update_s"].value == pytest.approx(3 * (passes + 3 * s.sync_cycles) / (s.clock_ghz * 1e9))
     assert step.terms["gradient_accumulation_s"].value == 0
     # batch norm: 3 reductions (statistics forward; statistics gradients and gamma/beta deltas
