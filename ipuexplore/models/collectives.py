@@ -9,7 +9,9 @@ operations in MPICH", IJHPCA 19(1), 2005): each of ``p`` devices sends and recei
     time = 2 (p-1)/p x bytes / link_bandwidth + 2 (p-1) x step_latency.
 
 With several nodes the collective is hierarchical (as Horovod's and NCCL's hierarchical
-all-reduce and Graphcore's GCL across IPU-PODs do): a ring inside each node over the fast
+all-reduce do, and Graphcore's GCL across IPU-Link domains: its release notes, SDK 3.0, speak
+of "three-phase collective operations ... for consecutive communication groups that span
+multiple ILDs", docs.graphcore.ai/projects/release-notes/en/3.1.0/release_notes/gcl.html): a ring inside each node over the fast
 links, then a ring across the nodes, in which each node's share of the bytes crosses its
 inter-node link (every device of a node sends its 1/k slice, so the node moves the whole
 buffer once), then the all-gather back inside the node, which the in-node ring term
