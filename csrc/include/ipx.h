@@ -178,6 +178,11 @@ typedef struct ipx_conv_epilogue {
     float* channel_sums;   ///< NULL, or n*k floats: [image][channel] sum of the outputs
                            ///< (summed by blocks in any order: the last bits may vary by run)
     size_t channel_sums_len; ///< floats in channel_sums; must equal n*k
+    const float* input_scale; ///< NULL, or n*c floats: [image][channel] factor each input
+                              ///< channel is multiplied by as the exchange copies it into
+                              ///< tile memory (squeeze-excite's channel scale); row and
+                              ///< channel kernels only (else IPX_STATUS_UNSUPPORTED)
+    size_t input_scale_len;   ///< floats in input_scale; must equal n*c
 } ipx_conv_epilogue;
 
 /// Shape and operation of ipx_epilogue_run(). Zero-initialise, then set every field.
@@ -397,12 +402,33 @@ IPX_API ipx_status ipx_conv_run(ipx_conv_t conv, ipx_pool_t pool, const float* i
 /// superstep that computed them (no pass of its own over the output): output = act(conv +
 /// bias + residual). epilogue NULL is ipx_conv_run(). Sigmoid and SiLU use a polynomial exp
 /// (relative error about 1e-7) of an argument clamped to +-87.
-/// @retval as ipx_conv_run(), and IPX_STATUS_UNSUPPORTED (activation not an ::ipx_activation),
-///         IPX_STATUS_INVALID_BUFFER_SIZE (residual_len != output_len, channel_sums_len != n*k).
+/// @retval as ipx_conv_run(), and IPX_STATUS_UNSUPPORTED (activation not an ::ipx_activation,
+///         input_scale on a GEMM-lowered handle), IPX_STATUS_INVALID_BUFFER_SIZE (residual_len
+///         != output_len, channel_sums_len != n*k, input_scale_len != n*c).
 /// Thread-safety: as ipx_conv_run().
 IPX_API ipx_status ipx_conv_run_fused(ipx_conv_t conv, ipx_pool_t pool, const float* input,
                                       size_t input_len, float* output, size_t output_len,
                                       const ipx_conv_epilogue* epilogue);
+
+/// Two convolutions as one pass, the first's output kept in tile memory: first a depthwise
+/// layer (row kernel: one input channel per group), second the pointwise layer reading its
+/// output (1x1, stride 1, no padding, one group, c = first's k, on first's output size and
+/// batch). Each block (output rows of one image) runs through both in one superstep: the
+/// depthwise rows go from the worker's tile straight into the pointwise's copy-in, so the
+/// intermediate tensor is never written to memory (the statistics count only what crossed
+/// the tile's boundary). Results equal ipx_conv_run_fused() of first then second.
+/// first_epilogue: activation only (residual, sums and input_scale must be NULL);
+/// second_epilogue: as ipx_conv_run_fused() without input_scale. Either may be NULL.
+/// @param input   first's n*c*h*w floats;  @param output  second's n*k*p*q floats.
+/// @retval IPX_STATUS_SUCCESS, IPX_STATUS_NULL_POINTER, IPX_STATUS_UNSUPPORTED (a pair this
+///         pass does not fuse, or an epilogue it does not take), IPX_STATUS_INVALID_BUFFER_SIZE,
+///         IPX_STATUS_TILE_TOO_SMALL (a block of one row of both does not fit), IPX_STATUS_BUSY
+///         (either handle or the pool in use), IPX_STATUS_CANCELLED.
+/// Thread-safety: as ipx_conv_run() for both handles and the pool.
+IPX_API ipx_status ipx_conv_run_pair(ipx_conv_t first, ipx_conv_t second, ipx_pool_t pool,
+                                     const float* input, size_t input_len, float* output,
+                                     size_t output_len, const ipx_conv_epilogue* first_epilogue,
+                                     const ipx_conv_epilogue* second_epilogue);
 
 /// Backward data: the gradient of the loss with respect to the input, given the gradient with
 /// respect to the output (torch.nn.grad.conv2d_input). Computed on the pool as a forward

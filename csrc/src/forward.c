@@ -3,7 +3,7 @@
    driver: exchange (the handle's kernel copies what the block reads into the worker's tile)
    and compute (from the tile only, then the block's outputs written). */
 #include "epilogue.h"
-#include "internal.h"
+#include "forward.h"
 
 /* Block sizes for this layer on this pool: the largest blocks that fit tile memory (whole
    groups first), then smaller until every worker has several blocks (static balance). */
@@ -46,16 +46,11 @@ typedef struct forward_pass {
     const float* residual; /* epilogue (ipx_conv_run_fused): added before the activation */
     int32_t activation;
     float* channel_sums;   /* and each channel's sum, added to by every block of the channel */
+    const float* input_scale; /* each input channel's factor, applied in the exchange */
 } forward_pass;
 
-/* Exchange phase: block s->block from its index (channel blocks innermost, so consecutive
-   blocks of a worker share their input rows), and what the tile lacks of it. */
-static void forward_exchange(const ipx__pass* pass, ipx__step* s) {
-    const forward_pass* fp = (const forward_pass*)pass;
-    const struct ipx_conv* cv = fp->cv;
-    const ipx__plan* pl = &fp->plan;
-    ipx__block* b = &s->b;
-    int64_t idx = s->block;
+void ipx__forward_block(const struct ipx_conv* cv, const ipx__plan* pl, int64_t idx, ipx__block* b,
+                        int64_t* in_key, int64_t* w_key) {
     const int64_t kblk = idx % pl->n_kblk;
     idx /= pl->n_kblk;
     const int64_t pblk = idx % pl->n_pblk;
@@ -68,10 +63,36 @@ static void forward_exchange(const ipx__pass* pass, ipx__step* s) {
     b->kb = ipx__min(pl->kb, ipx__round_up(cv->kg, ipx__max(cv->kernel->k_vector, 1)) - b->k0);
     b->p0 = pblk * pl->pb;
     b->pb = ipx__min(pl->pb, cv->p - b->p0);
-    const int64_t in_key = (b->n * pl->n_gblk + gblk) * pl->n_pblk + pblk, w_key = gblk * pl->n_kblk + kblk;
+    *in_key = (b->n * pl->n_gblk + gblk) * pl->n_pblk + pblk;
+    *w_key = gblk * pl->n_kblk + kblk;
+}
+
+bool ipx__scale_tile_input(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
+                           float* tile, const float* scale) {
+    int64_t ch_stride; /* floats between two input channels' rows in the tile */
+    if (cv->kernel->id == IPX_KERNEL_ROW) ch_stride = plan->rows_in * cv->d.stride_w * plan->row_len;
+    else if (cv->kernel->id == IPX_KERNEL_CHANNEL) ch_stride = plan->rows_in * plan->row_len;
+    else return false;
+    const int64_t c0 = b->g0 * cv->cg;
+    /* padding is zero and stays zero: the whole of each channel's rows is scaled */
+    ipx__epilogue_apply(cv->isa, tile + plan->in_off, NULL, scale + b->n * cv->d.c + c0, NULL, 0, b->gb * cv->cg,
+                        ch_stride, IPX_ACTIVATION_NONE);
+    return true;
+}
+
+/* Exchange phase: block s->block from its index (channel blocks innermost, so consecutive
+   blocks of a worker share their input rows), and what the tile lacks of it. */
+static void forward_exchange(const ipx__pass* pass, ipx__step* s) {
+    const forward_pass* fp = (const forward_pass*)pass;
+    const struct ipx_conv* cv = fp->cv;
+    int64_t in_key, w_key;
+    ipx__forward_block(cv, &fp->plan, s->block, &s->b, &in_key, &w_key);
     const unsigned loads = (in_key != s->in_key ? IPX__LOAD_INPUT : 0) |
                            (w_key != s->w_key ? IPX__LOAD_WEIGHTS : 0) | (s->fresh ? IPX__FRESH_TILE : 0);
-    s->stats->bytes_in += 4u * cv->kernel->exchange(cv, pl, b, fp->input, s->tile, loads);
+    s->stats->bytes_in += 4u * cv->kernel->exchange(cv, &fp->plan, &s->b, fp->input, s->tile, loads);
+    /* the row kernel copies the input rows whatever loads says */
+    if (fp->input_scale && ((loads & IPX__LOAD_INPUT) || cv->kernel->id == IPX_KERNEL_ROW))
+        ipx__scale_tile_input(cv, &fp->plan, &s->b, s->tile, fp->input_scale);
     s->in_key = in_key;
     s->w_key = w_key;
 }
@@ -87,30 +108,46 @@ static void add_float(float* dst, float v) {
     } while (!__atomic_compare_exchange_n((uint32_t*)dst, &old, sum_bits, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
 }
 
-static void forward_compute(const ipx__pass* pass, ipx__step* s) {
-    const forward_pass* fp = (const forward_pass*)pass;
-    const struct ipx_conv* cv = fp->cv;
-    const ipx__block* b = &s->b;
-    cv->kernel->compute(cv, &fp->plan, b, s->tile, fp->output);
+void ipx__forward_write(const struct ipx_conv* cv, const ipx__block* b, float* output, const float* residual,
+                        int32_t activation, float* channel_sums, ipx_worker_stats* st) {
     const int64_t kreal = ipx__min(b->kb, cv->kg - b->k0); /* real channels per group */
     const uint64_t kout = (uint64_t)(b->gb * kreal);
     const uint64_t pix = (uint64_t)(b->pb * cv->q);
-    if (fp->residual != NULL || fp->activation != IPX_ACTIVATION_NONE || fp->channel_sums != NULL) {
-        /* Write phase, continued: the block's output rows are still in this worker's cache
-           (a channel's pb rows are contiguous in NCHW). */
+    if (residual != NULL || activation != IPX_ACTIVATION_NONE || channel_sums != NULL) {
+        /* the block's output rows are still in this worker's cache (a channel's pb rows are
+           contiguous in NCHW) */
         for (int64_t j = 0; j < b->gb; j++)
             for (int64_t kk = 0; kk < kreal; kk++) {
                 const int64_t plane = b->n * cv->d.k + (b->g0 + j) * cv->kg + b->k0 + kk;
                 const int64_t off = (plane * cv->p + b->p0) * cv->q;
                 float sum = 0.0f;
-                ipx__epilogue_apply(cv->isa, fp->output + off, fp->residual ? fp->residual + off : NULL, NULL,
-                                    fp->channel_sums ? &sum : NULL, 0, 1, (int64_t)pix, fp->activation);
-                if (fp->channel_sums) add_float(fp->channel_sums + plane, sum);
+                ipx__epilogue_apply(cv->isa, output + off, residual ? residual + off : NULL, NULL,
+                                    channel_sums ? &sum : NULL, 0, 1, (int64_t)pix, activation);
+                if (channel_sums) add_float(channel_sums + plane, sum);
             }
-        s->stats->bytes_in += fp->residual ? 4u * kout * pix : 0;
+        st->bytes_in += residual ? 4u * kout * pix : 0;
     }
-    s->stats->flops += 2u * kout * pix * (uint64_t)(cv->cg * cv->d.r * cv->d.s);
-    s->stats->bytes_out += 4u * kout * pix;
+    st->flops += 2u * kout * pix * (uint64_t)(cv->cg * cv->d.r * cv->d.s);
+    st->bytes_out += 4u * kout * pix;
+}
+
+static void forward_compute(const ipx__pass* pass, ipx__step* s) {
+    const forward_pass* fp = (const forward_pass*)pass;
+    fp->cv->kernel->compute(fp->cv, &fp->plan, &s->b, s->tile, fp->output);
+    ipx__forward_write(fp->cv, &s->b, fp->output, fp->residual, fp->activation, fp->channel_sums, s->stats);
+}
+
+ipx_status ipx__check_epilogue(const struct ipx_conv* cv, const ipx_conv_epilogue* e, size_t out_len) {
+    if (e == NULL) return IPX_STATUS_SUCCESS;
+    if (e->activation < IPX_ACTIVATION_NONE || e->activation > IPX_ACTIVATION_HARDSWISH)
+        return IPX_STATUS_UNSUPPORTED;
+    if ((e->residual != NULL && e->residual_len != out_len) ||
+        (e->channel_sums != NULL && e->channel_sums_len != (size_t)(cv->d.n * cv->d.k)) ||
+        (e->input_scale != NULL && e->input_scale_len != (size_t)(cv->d.n * cv->d.c)))
+        return IPX_STATUS_INVALID_BUFFER_SIZE;
+    if (e->input_scale != NULL && cv->kernel->id != IPX_KERNEL_ROW && cv->kernel->id != IPX_KERNEL_CHANNEL)
+        return IPX_STATUS_UNSUPPORTED;
+    return IPX_STATUS_SUCCESS;
 }
 
 /* Runs the forward geometry of cv (a handle or its backward-data handle) on input. */
@@ -119,13 +156,9 @@ static ipx_status run_forward(ipx_conv_t conv, const struct ipx_conv* cv, ipx_po
                               float* output, size_t output_len, size_t want_output,
                               const ipx_conv_epilogue* epilogue) {
     if (input_len != want_input || output_len != want_output) return IPX_STATUS_INVALID_BUFFER_SIZE;
-    if (epilogue != NULL && (epilogue->activation < IPX_ACTIVATION_NONE || epilogue->activation > IPX_ACTIVATION_HARDSWISH))
-        return IPX_STATUS_UNSUPPORTED;
-    if (epilogue != NULL && ((epilogue->residual != NULL && epilogue->residual_len != output_len) ||
-                             (epilogue->channel_sums != NULL &&
-                              epilogue->channel_sums_len != (size_t)(cv->d.n * cv->d.k))))
-        return IPX_STATUS_INVALID_BUFFER_SIZE;
-    ipx_status status = ipx__acquire_pair(conv, pool);
+    ipx_status status = ipx__check_epilogue(cv, epilogue, output_len);
+    if (status != IPX_STATUS_SUCCESS) return status;
+    status = ipx__acquire_pair(conv, pool);
     if (status != IPX_STATUS_SUCCESS) return status;
     forward_pass fp = {
         .pass = {.pool = pool, .chunks = 1, .exchange = forward_exchange, .compute = forward_compute,
@@ -134,6 +167,7 @@ static ipx_status run_forward(ipx_conv_t conv, const struct ipx_conv* cv, ipx_po
         .residual = epilogue ? epilogue->residual : NULL,
         .activation = epilogue ? epilogue->activation : IPX_ACTIVATION_NONE,
         .channel_sums = epilogue ? epilogue->channel_sums : NULL,
+        .input_scale = epilogue ? epilogue->input_scale : NULL,
     };
     if (fp.channel_sums) memset(fp.channel_sums, 0, (size_t)(cv->d.n * cv->d.k) * sizeof(float));
     status = make_plan(cv, pool, &fp.plan);

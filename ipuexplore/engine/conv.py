@@ -10,6 +10,7 @@ import numpy as np
 from .. import errors
 from .._ipx_cffi import ffi, lib
 from ..errors import Busy, Closed, InvalidParameter, InvalidType
+from . import fused
 from .arguments import as_algorithm, as_array, as_int, as_uint64, check_status
 from .codes import ALGORITHM_NAMES, ISA_NAMES, KERNEL_NAMES
 from .geometry import geometry
@@ -140,6 +141,59 @@ class Conv2d(Handle):
 
     __call__ = run
 
+    def run_fused(self, x: np.ndarray, out: np.ndarray | None = None, *, residual: np.ndarray | None = None,
+                  activation: str | None = None, channel_sums: np.ndarray | None = None,
+                  input_scale: np.ndarray | None = None, pool: Pool | None = None) -> np.ndarray:
+        """``run`` with an epilogue in the write phase of the superstep that computed each block:
+        out = activation(conv(x) + bias + residual) (``activation``: None, "relu", "relu6",
+        "sigmoid", "silu", "hardswish"), ``channel_sums`` [n, k] (float32, overwritten) = each
+        output channel's sum, and ``input_scale`` [n, c] multiplying each input channel as the
+        exchange copies it into tile memory (squeeze-excite's scale; row and channel kernels
+        only, else ``Unsupported``). ``residual`` [n, k, p, q] must not overlap ``out``."""
+        geo = self._geo
+        keep: list = []
+        e = fused.epilogue_struct(keep, activation, residual, geo.output_shape, channel_sums,
+                                  geo.output_shape[:2], input_scale, geo.input_shape[:2])
+        y, call = self._map_call(lambda h, p, a, na, b, nb: lib.ipx_conv_run_fused(h, p, a, na, b, nb, e),
+                                 x, "input", geo.input_shape, out, "out", geo.output_shape)
+        if fused.overlaps(y, residual, channel_sums, input_scale):
+            raise InvalidParameter("out overlaps residual, channel_sums or input_scale; pass separate buffers")
+        self._call("Conv2d.run_fused", pool, call)
+        return y
+
+    def run_pair(self, second: "Conv2d", x: np.ndarray, out: np.ndarray | None = None, *,
+                 first_activation: str | None = None, residual: np.ndarray | None = None,
+                 activation: str | None = None, channel_sums: np.ndarray | None = None,
+                 pool: Pool | None = None) -> np.ndarray:
+        """This depthwise convolution, its ``first_activation``, then ``second`` (a 1x1,
+        stride-1, unpadded, one-group convolution of this one's output) with its epilogue, as
+        one pass: each block's depthwise rows stay in the worker's tile memory and never reach
+        DRAM (``ipx_conv_run_pair``; ``stats`` counts only what crossed the tile). Returns
+        second's output; equal to ``second.run_fused(self.run_fused(x, activation=
+        first_activation), ...)``. ``Unsupported`` for pairs it does not fuse."""
+        if not isinstance(second, Conv2d):
+            raise InvalidType(f"second must be a Conv2d, got {type(second).__name__}")
+        if second is self:
+            raise InvalidParameter("second must be another Conv2d than the first")
+        if second._handle is None:
+            raise Closed("Conv2d.run_pair: the second convolution is closed")
+        keep: list = []
+        e1 = fused.epilogue_struct(keep, first_activation, prefix="first_")
+        e2 = fused.epilogue_struct(keep, activation, residual, second.output_shape, channel_sums,
+                                   second.output_shape[:2])
+        y, call = self._map_call(
+            lambda h, p, a, na, b, nb: lib.ipx_conv_run_pair(h, second._handle, p, a, na, b, nb, e1, e2),
+            x, "input", self.input_shape, out, "out", second.output_shape)
+        if fused.overlaps(y, residual, channel_sums):
+            raise InvalidParameter("out overlaps residual or channel_sums; pass separate buffers")
+        if not second._lock.acquire(blocking=False):
+            raise Busy("Conv2d.run_pair: the second convolution is in use by another call", "IPX_STATUS_BUSY")
+        try:  # a pool whose tiles cannot hold a block of both: TileTooSmall from C
+            self._call("Conv2d.run_pair", pool, call)
+        finally:
+            second._lock.release()
+        return y
+
     def backward_data(self, grad_output: np.ndarray, out: np.ndarray | None = None, *,
                       pool: Pool | None = None) -> np.ndarray:
         """Input gradient [n, c, h, w] from the output gradient [n, k, p, q]. Needs
@@ -186,7 +240,7 @@ class Conv2d(Handle):
             raise InvalidParameter(f"{out_name} overlaps {src_name}; pass a separate buffer")
         a = ffi.from_buffer("float[]", src)
         b = ffi.from_buffer("float[]", out, require_writable=True)
-        return out, lambda h: c_run(self._handle, h, a, src.size, b, out.size)
+        return out, lambda h: c_run(self._handle, h, a, src.size, b, out.size)  # (a, b: alive with the lambda)
 
     def _backward_weights_call(self, grad_output, x, out):
         geo = self._geo

@@ -1,8 +1,9 @@
-"""What a convolution does to its output before the next layer reads it: add a residual,
-apply an activation. ``Epilogue`` runs it in place on the output buffer, in the engine as one
-superstep on the pool (``ipx_epilogue_run``: one pass, vectorised, on every worker) where the
-compiled engine has it; ``apply_numpy`` is the same arithmetic in numpy (the reference, and the
-path for what the engine does not cover: HardSigmoid, tanh, an engine built without it)."""
+"""What a layer does to its output before the next layer reads it: add a residual, apply an
+activation. A convolution does it in its own write phase (``Conv2d.run_fused``); ``Epilogue``
+runs it in place on a buffer, in the engine as one superstep on the pool
+(``ipx_epilogue_run``: one pass, vectorised, on every worker) where the compiled engine has
+it; ``apply_numpy`` is the same arithmetic in numpy (the reference, and the path for what the
+engine does not cover: HardSigmoid, tanh, an engine built without it)."""
 
 from __future__ import annotations
 
@@ -21,51 +22,6 @@ def _engine_epilogue(function: str = "ipx_epilogue_run"):
     except ImportError:
         return None
     return (ffi, lib) if hasattr(lib, function) else None
-
-
-class FusedConv:
-    """An engine ``Conv2d`` run with its epilogue in the write phase (``ipx_conv_run_fused``):
-    ``(x, out, residual, sums)`` -> out = act(conv(x) + bias + residual) and, when ``sums``
-    [n, k] is given, each channel's sum of out, no pass of its own.
-    ``create`` gives None when the engine or the activation does not allow it."""
-
-    def __init__(self, conv, pool, act, c):
-        self._conv, self._pool, self._c = conv, pool, c
-        self._code = _C_CODES[act]
-
-    @classmethod
-    def create(cls, conv, pool, act) -> "FusedConv | None":
-        c = _engine_epilogue("ipx_conv_run_fused")
-        usable = (c is not None and hasattr(pool, "execute") and getattr(conv, "_handle", None) is not None
-                  and (act is None or (isinstance(act, str) and act in _C_CODES)))
-        return cls(conv, pool, act, c) if usable else None
-
-    def __call__(self, x: np.ndarray, out: np.ndarray, residual: np.ndarray | None,
-                 sums: np.ndarray | None = None) -> None:
-        from .. import errors
-
-        ffi, lib = self._c
-        if residual is not None and (residual.shape != out.shape or not residual.flags.c_contiguous
-                                     or residual.dtype != np.float32):
-            raise errors.InvalidParameter(f"residual must be a C-contiguous float32 array of shape {out.shape}")
-        if sums is not None and (sums.shape != out.shape[:2] or not sums.flags.c_contiguous
-                                 or sums.dtype != np.float32):
-            raise errors.InvalidParameter(f"sums must be a C-contiguous float32 array of shape {out.shape[:2]}")
-        if not x.flags.c_contiguous or x.shape != self._conv.input_shape:
-            raise errors.InvalidParameter(f"x must be C-contiguous of shape {self._conv.input_shape}")
-        epilogue = ffi.new("ipx_conv_epilogue*", {"activation": self._code})
-        res = None if residual is None else ffi.from_buffer("float[]", residual)  # alive through the run
-        if res is not None:
-            epilogue.residual, epilogue.residual_len = res, residual.size
-        sm = None if sums is None else ffi.from_buffer("float[]", sums, require_writable=True)
-        if sm is not None:
-            epilogue.channel_sums, epilogue.channel_sums_len = sm, sums.size
-        xin = ffi.from_buffer("float[]", x)
-        yout = ffi.from_buffer("float[]", out, require_writable=True)
-        handle = self._conv._handle  # the engine's Conv2d has no fused run (yet): its C handle
-        status, _ = self._pool.execute(
-            "HostSession", lambda pool: lib.ipx_conv_run_fused(handle, pool, xin, x.size, yout, out.size, epilogue))
-        errors.check(ffi, lib, status, "HostSession")
 
 
 def onnx_activation(op: str, params: dict):

@@ -23,6 +23,9 @@ from ..layers import Layer, LayerKind
 from . import epilogue
 from .graph import INPUT, Network
 
+# How HostSession runs a depthwise convolution and the pointwise one reading it: "measure"
+# times both ways at build and keeps the faster, "always" one pass, "never" two.
+PAIR_CHOICES = ("measure", "always", "never")
 # Activations a convolution's epilogue applies; others run as their own step.
 EPILOGUE_ACTS = frozenset(epilogue.ACTIVATIONS)
 # ONNX ops whose meaning the session reproduces exactly (the importer maps a few others,
@@ -46,6 +49,8 @@ class _Step:
     residual: str | None = None  # conv epilogue: tensor added before the activation
     sums: bool = False  # conv epilogue: also each channel's sum (for the squeeze-excite reading it)
     inplace: bool = False  # writes over its input (squeeze-excite's channel scale)
+    scale_from: str | None = None  # conv: the squeeze-excite whose channel scale its exchange applies
+    first: "_Step | None" = None  # pair: the depthwise step whose rows stay in tile memory
     params: dict[str, Any] = field(default_factory=dict)
 
 
@@ -62,30 +67,53 @@ class HostSession:
     """
 
     def __init__(self, model: str | os.PathLike | Network, batch: int, *, workers: int | None = None,
-                 seed: int = 0):
+                 seed: int = 0, pairs: str = "measure"):
         if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
             raise ValueError(f"batch must be a positive int, got {batch!r}")
+        if pairs not in PAIR_CHOICES:
+            raise ValueError(f"pairs must be one of {PAIR_CHOICES}, got {pairs!r}")
         self.batch = int(batch)
         network, params, self._output_shape = _load(model, self.batch, seed)
         self.network = network
-        self.steps = _plan(network, params)
+        self.steps = _plan(network, params, fuse_pairs=pairs != "never")
         self._sizes = _buffer_plan(self.steps, network)
         _check_memory(network.name, self.batch, self.steps, self._sizes)
         from .. import engine  # lazy: only running needs the compiled engine
 
-        self._pool = engine.Pool(workers)
+        self._pool = None
+        convs = {}
         try:
-            self._build(engine)
+            convs = _create_convs(self.steps, self.batch, engine)
+            # one pool for the whole network, its tiles as large as the largest layer needs
+            need = max((c.info["min_tile_bytes"] for c in convs.values()), default=0)
+            tile_bytes = max(need, engine.DEFAULT_TILE_BYTES)
+            _check_tiles(network.name, self.batch, tile_bytes, workers)
+            self._pool = engine.Pool(workers, tile_bytes=tile_bytes)
+            self._build(engine, convs, pairs)
         except BaseException:
-            self._pool.close()
+            for conv in convs.values():
+                conv.close()
+            if self._pool is not None:
+                self._pool.close()
             raise
 
     # ---- build -----------------------------------------------------------------------
-    def _build(self, engine) -> None:
+    def _build(self, engine, convs, pairs: str) -> None:
         n = self.batch
         self._buffers = {slot: np.empty(n * size, np.float32) for slot, size in enumerate(self._sizes.slot_floats)}
         sums = {s.output: np.empty((n, s.out_shape[0]), np.float32) for s in self.steps if s.sums}
-        self._runners = [_runner(step, n, self._pool, engine, sums) for step in self.steps]
+        # squeeze-excite scales the next convolution applies in its exchange (row and channel kernels)
+        scales = {s.scale_from: np.empty((n, s.layer.c), np.float32) for s in self.steps
+                  if s.scale_from and convs[id(s)].info["kernel"] in ("row", "channel")}
+        mid = max((int(np.prod(s.first.out_shape)) for s in self.steps if s.kind == "pair"), default=0)
+        scratch = np.empty(n * mid, np.float32)  # a pair's depthwise output, when it runs unfused
+        self._runners = [_runner(step, n, self._pool, engine, sums, scales, convs, scratch) for step in self.steps]
+        self._pair_choices = {}
+        for step, runner in zip(self.steps, self._runners):
+            if step.kind == "pair":
+                fused = pairs == "always" or runner.measure(self._tensor(step.output))
+                runner.fused = fused
+                self._pair_choices[step.output] = fused
 
     def _tensor(self, name: str) -> np.ndarray:
         slot = self._sizes.slot_of[name]
@@ -170,6 +198,8 @@ class HostSession:
             "layers": len(self.network.layers), "steps": len(self.steps),
             "buffer_bytes": 4 * sum(self._sizes.slot_floats),
             "fused": {s.output: s.fused for s in self.steps if s.fused},
+            "pairs": dict(self._pair_choices),  # depthwise -> pointwise pairs: in one pass (True) or two
+            "tile_bytes": self._pool.tile_bytes,
         }
 
 
@@ -267,9 +297,11 @@ def fold_batch_norm(weight: np.ndarray, bias: np.ndarray | None, norm: dict) -> 
     return folded_w, folded_b
 
 
-def _plan(network: Network, params: dict) -> list[_Step]:
+def _plan(network: Network, params: dict, fuse_pairs: bool = True) -> list[_Step]:
     """The network as steps: each convolution absorbs a following batch norm, residual add and
-    activation when it is their only producer-side reader (the unfused tensor is never read)."""
+    activation when it is their only producer-side reader (the unfused tensor is never read);
+    squeeze-excite pools in its producer's write phase and scales in its consumer's exchange;
+    a depthwise convolution and the pointwise one that alone reads it become one "pair" step."""
     readers: dict[str, list[int]] = {}
     for index, layer in enumerate(network.layers):
         for name in layer.inputs:
@@ -329,7 +361,40 @@ def _plan(network: Network, params: dict) -> list[_Step]:
             if source is not None and source.kind == "conv" and only_reader:
                 source.sums = True
             step.inplace = only_reader and step.inputs[0] != INPUT
-    return steps
+            consumers = [s for s in steps if step.output in s.inputs or s.residual == step.output]
+            if step.inplace and len(consumers) == 1 and consumers[0].kind == "conv" \
+                    and consumers[0].layer.kind is LayerKind.CONV and consumers[0].inputs == (step.output,):
+                consumers[0].scale_from = step.output
+    return _pair_steps(steps) if fuse_pairs else steps
+
+
+def _pair_steps(steps: list[_Step]) -> list[_Step]:
+    """Each depthwise convolution whose output only a pointwise convolution (1x1, stride 1, no
+    padding, one group, >= 8 channels in and out: the channel kernel) reads, merged with it into
+    a "pair" step at the pointwise one's place."""
+    readers: dict[str, list[_Step]] = {}
+    for s in steps:
+        for name in {*s.inputs, *([s.residual] if s.residual else [])}:
+            readers.setdefault(name, []).append(s)
+    merged: dict[int, _Step] = {}  # id of the pointwise step -> the pair
+    dropped: set[int] = set()
+    for first in steps:
+        a = first.layer
+        if not (first.kind == "conv" and a.kind is LayerKind.CONV and a.g == a.c == a.k and a.g > 1
+                and first.residual is None and not first.sums and first.scale_from is None):
+            continue
+        (second, *more) = readers.get(first.output, [None])
+        b = second.layer if second is not None else None
+        if more or b is None or second.kind != "conv" or b.kind is not LayerKind.CONV or second.inputs != (first.output,) \
+                or second.scale_from or (b.r, b.s, b.g) != (1, 1, 1) or tuple(b.stride) != (1, 1) or any(b.pad) \
+                or b.c < 8 or b.k < 8:
+            continue
+        pair = _Step("pair", b, first.inputs, second.output, second.out_shape,
+                     fused=[a.name, *first.fused, b.name, *second.fused], weight=second.weight, bias=second.bias,
+                     act=second.act, residual=second.residual, sums=second.sums, first=first)
+        merged[id(second)] = pair
+        dropped.add(id(first))
+    return [merged.get(id(s), s) for s in steps if id(s) not in dropped]
 
 
 def _epilogue_act(layer: Layer, p: dict) -> str | None:
@@ -394,12 +459,14 @@ def _buffer_plan(steps: list[_Step], network: Network) -> _BufferPlan:
 
 
 def _check_memory(name: str, batch: int, steps: list[_Step], plan: _BufferPlan) -> None:
-    """Refuse before allocating: activation buffers, packed weights (about their own size) and
-    the pool's tiles against the engine's memory limit."""
+    """Refuse before allocating: activation buffers, packed weights (about their own size), a
+    pair's unfused scratch and the pool's tiles against the engine's memory limit."""
     from .. import engine
 
-    activations = 4 * batch * sum(plan.slot_floats)
-    weights = sum(4 * s.weight.size for s in steps if s.weight is not None)
+    convs = [*steps, *(s.first for s in steps if s.kind == "pair")]
+    activations = 4 * batch * (sum(plan.slot_floats) + max(
+        (int(np.prod(s.first.out_shape)) for s in steps if s.kind == "pair"), default=0))
+    weights = sum(4 * s.weight.size for s in convs if s.weight is not None)
     tiles = engine.cpu_count() * engine.DEFAULT_TILE_BYTES
     total = activations + weights + tiles
     limit = engine.get_memory_limit()
@@ -410,17 +477,58 @@ def _check_memory(name: str, batch: int, steps: list[_Step], plan: _BufferPlan) 
             f"ipuexplore.engine.set_memory_limit()", "IPX_STATUS_MEMORY_LIMIT")
 
 
+def _check_tiles(name: str, batch: int, tile_bytes: int, workers: int | None) -> None:
+    """Tiles larger than the default (a layer that needs them, the classifier over a large
+    batch) are checked again before the pool allocates them."""
+    from .. import engine
+
+    extra = (workers or engine.cpu_count()) * (tile_bytes - engine.DEFAULT_TILE_BYTES)
+    limit = engine.get_memory_limit()
+    if extra > 0 and limit is not None and extra > limit:
+        raise errors.MemoryLimitExceeded(
+            f"HostSession: {name} at batch {batch} needs tiles of {tile_bytes} bytes per worker, over the "
+            f"memory limit ({limit} bytes)", "IPX_STATUS_MEMORY_LIMIT")
+
+
 # ---- runners --------------------------------------------------------------------------
-def _runner(step: _Step, batch: int, pool, engine, sums: dict[str, np.ndarray]):
+def _create_convs(steps: list[_Step], batch: int, engine) -> dict[int, Any]:
+    """The engine convolutions of the conv and pair steps, by id of their step (a pair's first
+    under its own): weights packed, not yet bound to a pool. The float64 copies are dropped."""
+    convs: dict[int, Any] = {}
+    for step in steps:
+        for s in ((step.first, step) if step.kind == "pair" else (step,) if step.kind == "conv" else ()):
+            layer = s.layer
+            weight = np.ascontiguousarray(s.weight, np.float32)
+            bias = None if s.bias is None else np.ascontiguousarray(s.bias, np.float32)
+            s.weight = s.bias = None
+            if layer.kind is LayerKind.LINEAR and weight.shape[2:] == (1, 1):
+                # the classifier on [batch, c] as a 1x1 convolution over a [1, c, 1, batch] map:
+                # the weights stream through the tiles once for the whole batch, not per image
+                convs[id(s)] = engine.Conv2d(weight, bias, (1, weight.shape[1], 1, batch))
+            elif layer.kind is LayerKind.LINEAR:
+                convs[id(s)] = engine.Conv2d(weight, bias, (batch, *weight.shape[1:]))
+            else:
+                convs[id(s)] = engine.Conv2d.from_layer(layer, batch, weight=weight, bias=bias)
+    return convs
+
+
+def _runner(step: _Step, batch: int, pool, engine, sums: dict[str, np.ndarray], scales: dict[str, np.ndarray],
+            convs: dict[int, Any], scratch: np.ndarray):
     """A function (args, out, residual) computing the step into ``out``. ``sums``: channel-sum
-    arrays by tensor, written by the convolution producing the tensor, read by its SE."""
+    arrays by tensor, written by the convolution producing the tensor, read by its SE;
+    ``scales``: SE channel scales by SE output, applied by the convolution reading it."""
     layer = step.layer
+    if step.kind == "pair":
+        return _pair_runner(step, convs[id(step.first)], convs[id(step)], pool, sums.get(step.output), scratch)
     if step.kind == "conv":
-        return _conv_runner(step, batch, pool, engine, sums.get(step.output))
+        conv = convs[id(step)]
+        if layer.kind is LayerKind.LINEAR and conv.weight_shape[2:] == (1, 1):  # over the batch (_create_convs)
+            return _classifier_runner(step, conv, batch, pool)
+        return _conv_runner(step, conv, pool, sums.get(step.output), scales.get(step.scale_from))
     if step.kind == "pool":
         return _pool_runner(layer, step.params, batch, pool, engine)
     if step.kind == "se":
-        return _se_runner(layer, step.params, pool, sums.get(step.inputs[0]))
+        return _se_runner(layer, step.params, pool, sums.get(step.inputs[0]), scales.get(step.output))
     if step.kind == "act":
         op = epilogue.onnx_activation(layer.op, step.params)
         return lambda args, out, residual: epilogue.apply_numpy(np.copyto(out, args[0]) or out, None, op)
@@ -439,76 +547,102 @@ def _runner(step: _Step, batch: int, pool, engine, sums: dict[str, np.ndarray]):
     raise ValueError(f"layer {layer.name!r}: kind {step.kind!r} cannot run in the engine")
 
 
-def _conv_runner(step: _Step, batch: int, pool, engine, sums: np.ndarray | None = None):
-    """The convolution with its epilogue (residual, activation) in the engine's write phase
-    when the engine has it (else a pass after), and squeeze-excite's channel sums after."""
-    layer = step.layer
-    weight = np.ascontiguousarray(step.weight, np.float32)
-    bias = None if step.bias is None else np.ascontiguousarray(step.bias, np.float32)
-    step.weight = step.bias = None  # the float64 copies are no longer needed
-    if layer.kind is LayerKind.LINEAR and weight.shape[2:] == (1, 1):
-        classifier = _classifier_runner(step, weight, bias, batch, pool, engine)
-        if classifier is not None:
-            return classifier
-    if layer.kind is LayerKind.LINEAR:
-        conv = engine.Conv2d(weight, bias, (batch, *weight.shape[1:]), pool=pool)
-    else:
-        conv = engine.Conv2d.from_layer(layer, batch, weight=weight, bias=bias, pool=pool)
-    fused = epilogue.FusedConv.create(conv, pool, step.act)
-    post = epilogue.Epilogue(step.act, pool)
-    pool_sums = epilogue.Epilogue(None, pool)
+def _conv_name(layer: Layer) -> str:
+    return "linear" if layer.kind is LayerKind.LINEAR else (
+        "depthwise" if layer.g == layer.c and layer.g > 1 else "grouped" if layer.g > 1 else "dense") + f" {layer.r}x{layer.s}"
+
+
+def _conv_runner(step: _Step, conv, pool, sums: np.ndarray | None = None, scale: np.ndarray | None = None):
+    """The convolution with its epilogue (residual, activation, channel sums) in the engine's
+    write phase and a squeeze-excite scale (``scale``) in its exchange, one pass."""
     in_shape, out_shape = conv.input_shape, conv.output_shape
-
-    def convolve(args, out, residual):
-        if fused is not None:  # sums too, in the write phase
-            fused(args[0].reshape(in_shape), out.reshape(out_shape), residual, sums)
-        else:
-            conv.run(args[0].reshape(in_shape), out.reshape(out_shape))
-            post(out, residual)
-
-    def channel_sums(args, out, residual):
-        pool_sums(out, sums=sums)
+    act = step.act
 
     def run(args, out, residual):
-        convolve(args, out, residual)
-        if sums is not None and fused is None:
-            channel_sums(args, out, residual)
+        conv.run_fused(args[0].reshape(in_shape), out.reshape(out_shape), residual=residual, activation=act,
+                       channel_sums=sums, input_scale=scale, pool=pool)
+
+    extras = (["scale"] if scale is not None else []) + (["residual"] if step.residual else []) + \
+        ([act] if act else []) + (["pool"] if sums is not None else [])
+    key = " + ".join([f"conv {_conv_name(step.layer)}", *extras])
+    run.conv = conv
+    run.parts = lambda args, out, residual: [(key, run)]
+    return run
+
+
+def _pair_runner(step: _Step, first, second, pool, sums: np.ndarray | None, scratch: np.ndarray):
+    """A depthwise convolution and the pointwise one reading it: one pass (``Conv2d.run_pair``:
+    the depthwise rows stay in tile memory) when ``fused``, else two runs through ``scratch``.
+    ``measure(out)`` times both on random data and says whether the pass is faster."""
+    mid_shape = first.output_shape
+    mid = scratch[: int(np.prod(mid_shape))].reshape(mid_shape)
+    a_act, act = step.first.act, step.act
+
+    def one_pass(args, out, residual):
+        first.run_pair(second, args[0].reshape(first.input_shape), out.reshape(second.output_shape),
+                       first_activation=a_act, residual=residual, activation=act, channel_sums=sums, pool=pool)
+
+    def two_runs(args, out, residual):
+        first.run_fused(args[0].reshape(first.input_shape), mid, activation=a_act, pool=pool)
+        second.run_fused(mid, out.reshape(second.output_shape), residual=residual, activation=act,
+                         channel_sums=sums, pool=pool)
+
+    def run(args, out, residual):
+        (one_pass if run.fused else two_runs)(args, out, residual)
+
+    def measure(out, rounds: int = 5) -> bool:
+        """Paired rounds (each way run 3 times, the order alternating so load bursts hit both):
+        the pass when its median time ratio is below 1. A pair whose block does not fit the
+        pool's tiles runs in two."""
+        import time
+
+        from .. import errors as errs
+
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal(first.input_shape, dtype=np.float32)
+        res = rng.standard_normal(out.shape, dtype=np.float32) if step.residual else None
+        try:
+            one_pass([x], out, res)
+        except errs.TileTooSmall:
+            return False
+        two_runs([x], out, res)
+        ratios = []
+        for i in range(rounds):
+            times = {}
+            for fn in ((one_pass, two_runs) if i % 2 == 0 else (two_runs, one_pass)):
+                start = time.perf_counter()
+                for _ in range(3):
+                    fn([x], out, res)
+                times[fn] = time.perf_counter() - start
+            ratios.append(times[one_pass] / times[two_runs])
+        return float(np.median(ratios)) < 1.0
 
     def parts(args, out, residual):
-        l = layer  # noqa: E741
-        name = "linear" if l.kind is LayerKind.LINEAR else (
-            "depthwise" if l.g == l.c and l.g > 1 else "grouped" if l.g > 1 else "dense") + f" {l.r}x{l.s}"
-        act = post.describe(residual is not None)
-        if fused is not None:
-            extras = ([act] if act != "none" else []) + (["pool"] if sums is not None else [])
-            return [(" + ".join([f"conv {name}", *extras]), convolve)]
-        pieces = [(f"conv {name}", lambda a, o, r: conv.run(a[0].reshape(in_shape), o.reshape(out_shape)))]
-        if act != "none":  # the epilogue's own pass, timed apart
-            pieces.append((f"epilogue {act}", lambda a, o, r: post(o, r)))
-        return pieces + ([("squeeze-excite pool", channel_sums)] if sums is not None else [])
+        if run.fused:
+            return [(f"pair {_conv_name(step.first.layer)} > 1x1", run)]
+        return [(f"conv {_conv_name(step.first.layer)}", lambda a, o, r: first.run_fused(
+                    a[0].reshape(first.input_shape), mid, activation=a_act, pool=pool)),
+                (f"conv {_conv_name(step.layer)}", lambda a, o, r: second.run_fused(
+                    mid, o.reshape(second.output_shape), residual=r, activation=act, channel_sums=sums, pool=pool))]
 
-    run.conv = conv
+    run.fused = True
+    run.conv = second
+    run.measure = measure
     run.parts = parts
     return run
 
 
-def _classifier_runner(step: _Step, weight, bias, batch: int, pool, engine):
-    """A linear layer on [batch, c] as a 1x1 convolution over a [1, c, 1, batch] map: the
-    weights stream through the tiles once for the whole batch, not once per image (batch 4
-    on 1280 -> 1000: 0.13 ms instead of 2.9). None when a row of the whole batch does not fit
-    the pool's tiles."""
-    k, c = weight.shape[:2]
-    conv = engine.Conv2d(weight, bias, (1, c, 1, batch), pool=pool)
-    if conv.info["min_tile_bytes"] > pool.tile_bytes:  # a batch row too long for the tiles:
-        conv.close()                                   # per image, as any linear layer
-        return None
+def _classifier_runner(step: _Step, conv, batch: int, pool):
+    """A linear layer on [batch, c] as a 1x1 convolution over a [1, c, 1, batch] map (batch 4
+    on 1280 -> 1000: 0.13 ms instead of 2.9 per image); the pool's tiles hold its batch row."""
+    k, c = conv.output_shape[1], conv.input_shape[1]
     x_t = np.empty((1, c, 1, batch), np.float32)
     y_t = np.empty((1, k, 1, batch), np.float32)
     post = epilogue.Epilogue(step.act, pool)
 
     def run(args, out, residual):
         np.copyto(x_t.reshape(c, batch), args[0].reshape(batch, c).T)
-        conv.run(x_t, y_t)
+        conv.run(x_t, y_t, pool=pool)
         np.copyto(out.reshape(batch, k), y_t.reshape(k, batch).T)
         post(out, residual)
 
@@ -531,10 +665,11 @@ def _pool_runner(layer: Layer, params: dict, batch: int, pool, engine):
     return pool2d
 
 
-def _se_runner(layer: Layer, params: dict, pool, sums: np.ndarray | None):
+def _se_runner(layer: Layer, params: dict, pool, sums: np.ndarray | None, deferred: np.ndarray | None):
     """Squeeze-excite: the global average pool is ``sums`` (the producing convolution's
     epilogue wrote them) or a numpy mean; the two small fully connected layers in numpy
-    ([batch, c] vectors); the channel scale as an engine epilogue over the tensor."""
+    ([batch, c] vectors); the channel scale written to ``deferred`` for the next convolution's
+    exchange to apply, else as an engine epilogue over the tensor."""
     w1 = np.asarray(params["w1"], np.float32).reshape(params["w1"].shape[0], -1).T.copy()  # [c, se_c]
     w2 = np.asarray(params["w2"], np.float32).reshape(params["w2"].shape[0], -1).T.copy()  # [se_c, c]
     b1 = np.zeros(w1.shape[1], np.float32) if params.get("b1") is None else np.asarray(params["b1"], np.float32)
@@ -551,6 +686,9 @@ def _se_runner(layer: Layer, params: dict, pool, sums: np.ndarray | None):
         epilogue.apply_numpy(s, None, act_op)
         s = s @ w2 + b2
         epilogue.apply_numpy(s, None, gate_op)
+        if deferred is not None:  # out is x (in place): the next convolution scales it
+            np.copyto(deferred, s)
+            return
         if out is not x:
             np.copyto(out, x)
         scale_in_place(out, scale=np.ascontiguousarray(s, np.float32))

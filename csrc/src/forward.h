@@ -1,0 +1,29 @@
+/* What the forward passes share (forward.c, fused_pair.c): a block from its index, the
+   squeeze-excite scale applied to a block's input in tile memory, and the write phase's
+   epilogue with the counters. */
+#ifndef IPX_FORWARD_H
+#define IPX_FORWARD_H
+
+#include "internal.h"
+
+/* Block idx of a plan (channel blocks innermost, then rows, groups, images), and the keys
+   of what it reads: its input rows and its weights. */
+void ipx__forward_block(const struct ipx_conv* cv, const ipx__plan* plan, int64_t idx, ipx__block* b,
+                        int64_t* in_key, int64_t* w_key);
+
+/* Multiplies the block's input channels in tile memory by scale[n * c + channel] (row and
+   channel kernels' layouts: each channel's rows contiguous); false for other kernels. */
+bool ipx__scale_tile_input(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
+                           float* tile, const float* scale);
+
+/* Write phase, after the kernel wrote block b's outputs: act(out + residual) in place and each
+   channel's sum added to channel_sums (when not NULL), while the rows are in this worker's
+   cache; counts the block's FLOPs, output bytes and residual bytes in st. */
+void ipx__forward_write(const struct ipx_conv* cv, const ipx__block* b, float* output, const float* residual,
+                        int32_t activation, float* channel_sums, ipx_worker_stats* st);
+
+/* The checks every forward run makes of an epilogue for a handle whose output has out_len
+   floats: SUCCESS, UNSUPPORTED or INVALID_BUFFER_SIZE. */
+ipx_status ipx__check_epilogue(const struct ipx_conv* cv, const ipx_conv_epilogue* e, size_t out_len);
+
+#endif
