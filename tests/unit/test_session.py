@@ -105,6 +105,31 @@ def test_squeeze_excite_pools_in_the_depthwise_epilogue_and_scales_in_place(tmp_
         assert conv.sums and se.kind == "se" and se.inplace
 
 
+def test_squeeze_excite_scale_goes_into_the_next_convolutions_exchange(tmp_path):
+    m = _Model()
+    path = m.save(tmp_path, OPS["squeeze_excite_then_pointwise"](m, "x"))
+    _against_onnxruntime(path, m.shape)
+    with HostSession(path, 2, workers=1) as session:
+        conv, se, pointwise = session.steps
+        assert conv.sums and se.inplace and pointwise.scale_from == se.output
+        assert "conv dense 1x1 + scale" in session.profile(np.zeros(m.shape, np.float32), runs=1)
+
+
+@pytest.mark.parametrize("pairs", ["always", "never", "measure"])
+def test_depthwise_pointwise_pair_matches_onnxruntime_and_the_unfused_run(tmp_path, pairs):
+    m = _Model((2, 8, 12, 12))
+    path = m.save(tmp_path, OPS["depthwise_then_pointwise"](m, "x"))
+    described = _against_onnxruntime(path, m.shape)
+    assert described["steps"] == 1 and len(described["pairs"]) == 1  # dw + clip, 1x1 + add: one pair
+    x = RNG.standard_normal(m.shape).astype(np.float32)
+    with HostSession(path, 2, workers=2, pairs=pairs) as s, HostSession(path, 2, workers=2, pairs="never") as ref:
+        chosen = list(s.describe()["pairs"].values())
+        assert chosen == {"always": [True], "never": []}.get(pairs, chosen) and len(chosen) == (pairs != "never")
+        assert np.array_equal(s.run(x), ref.run(x))
+    with pytest.raises(ValueError, match="pairs must be one of"):
+        HostSession(path, 2, pairs="yes")
+
+
 def test_folded_batch_norm_matches_unfolded_in_float64():
     x = RNG.standard_normal((2, 6, 9, 9))
     w, b = RNG.standard_normal((8, 3, 3, 3)), RNG.standard_normal(8)
@@ -206,6 +231,9 @@ OPS = {
     "matmul_add": lambda m, x: m.node("Add", [m.node("MatMul", [m.node("Flatten", [m.node("GlobalAveragePool", [x])]),
                                                                  m.const(RNG.standard_normal((8, 6)))]),
                                               m.const(RNG.standard_normal(6))]),
+    "depthwise_then_pointwise": lambda m, x: m.node("Add", [m.conv(m.node("Clip", [m.conv(x, 8, 8, g=8, pads=(1, 1, 1, 1)),
+                                                                     m.const(0.0), m.const(6.0)]), 8, 8, r=1), x]),
+    "squeeze_excite_then_pointwise": lambda m, x: m.conv(OPS["squeeze_excite"](m, x), 8, 16, r=1),
     "squeeze_excite": lambda m, x: (lambda y: m.node("Mul", [y, m.node("Sigmoid", [m.conv(m.node("Relu", [m.conv(
         m.node("GlobalAveragePool", [y]), 8, 2, r=1)]), 2, 8, r=1)])]))(m.conv(x, 8, 8, g=8)),
 }

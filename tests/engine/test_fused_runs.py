@@ -1,0 +1,126 @@
+"""Fused runs: Conv2d.run_pair (depthwise -> pointwise in one pass, the depthwise rows kept in
+tile memory) and run_fused's input_scale (a channel scale applied in the exchange), each
+against its unfused run (bit for bit) and a float64 reference; what the statistics count;
+bad input."""
+
+import numpy as np
+import pytest
+
+from ipuexplore import errors
+from ipuexplore.engine import Conv2d, Pool, reference_conv2d
+
+RNG = np.random.default_rng(11)
+
+
+def _act64(x, op):
+    s = 1 / (1 + np.exp(-x))
+    return {None: x, "relu6": np.clip(x, 0, 6), "silu": x * s, "relu": np.maximum(x, 0)}[op]
+
+
+def _pair(n, c, h, w, k, r=3, stride=1, pool=None):
+    wd = RNG.standard_normal((c, 1, r, r)).astype(np.float32)
+    bd = RNG.standard_normal(c).astype(np.float32)
+    dw = Conv2d(wd, bd, (n, c, h, w), stride, r // 2, 1, c, pool=pool)
+    wp = (RNG.standard_normal((k, c, 1, 1)) / np.sqrt(c)).astype(np.float32)
+    bp = RNG.standard_normal(k).astype(np.float32)
+    pw = Conv2d(wp, bp, dw.output_shape, pool=pool)
+    return dw, pw, (wd, bd, wp, bp)
+
+
+# (n, c, h, w, k, r, stride): 3x3 stride 1 (its own depthwise code), strided, 5x5, odd sizes,
+# maps narrower than a vector, one image
+PAIRS = [(2, 32, 20, 20, 24, 3, 1), (3, 17, 9, 11, 9, 3, 2), (2, 40, 14, 14, 16, 5, 1), (1, 24, 7, 5, 8, 3, 1),
+         (1, 48, 23, 17, 40, 5, 2)]
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+@pytest.mark.parametrize("shape", PAIRS, ids=str)
+@pytest.mark.parametrize("residual", [False, True])
+def test_pair_equals_the_two_runs_and_the_float64_reference(shape, workers, residual):
+    n, c, h, w, k, r, stride = shape
+    with Pool(workers) as pool:
+        dw, pw, (wd, bd, wp, bp) = _pair(n, c, h, w, k, r, stride, pool)
+        x = RNG.standard_normal((n, c, h, w)).astype(np.float32)
+        res = RNG.standard_normal(pw.output_shape).astype(np.float32) if residual else None
+        sums = np.full((n, k), np.nan, np.float32)
+        y = dw.run_pair(pw, x, first_activation="relu6", residual=res, activation="silu", channel_sums=sums)
+        mid = dw.run_fused(x, activation="relu6")
+        two = pw.run_fused(mid, residual=res, activation="silu")
+        assert np.array_equal(y, two)  # the same kernels on the same data: exact
+        expected = _act64(reference_conv2d(_act64(reference_conv2d(x, wd, bd, stride, r // 2, 1, c), "relu6"),
+                                           wp, bp) + (res if residual else 0), "silu")
+        np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(sums, expected.sum(axis=(2, 3)), rtol=1e-4, atol=1e-3)
+
+
+def test_pair_statistics_count_only_what_crossed_the_tile():
+    with Pool(2) as pool:
+        dw, pw, _ = _pair(2, 64, 28, 28, 32, pool=pool)
+        x = RNG.standard_normal(dw.input_shape).astype(np.float32)
+        dw.run_pair(pw, x)
+        pair = dw.stats
+        mid = dw.run(x)
+        first = dw.stats
+        pw.run(mid)
+        second = pw.stats
+    assert pair.flops.sum() == first.flops.sum() + second.flops.sum()
+    assert pair.bytes_out.sum() == second.bytes_out.sum() == 4 * 2 * 32 * 28 * 28  # only the pointwise output
+    # in: the depthwise input (more halo rows: its blocks are shorter) and each worker's weights,
+    # not the rows between the two (the second run's copy-in)
+    weights = 4 * (64 * 9 + 64 + 32 * 64 + 32)
+    assert first.bytes_in.sum() < pair.bytes_in.sum() < first.bytes_in.sum() * 1.5 + 2 * weights
+    assert pair.bytes_in.sum() < first.bytes_in.sum() + second.bytes_in.sum()
+
+
+def test_pair_refusals():
+    with Pool(1) as pool:
+        dw, pw, _ = _pair(1, 16, 8, 8, 16, pool=pool)
+        x = np.zeros(dw.input_shape, np.float32)
+        dense = Conv2d(np.zeros((16, 16, 3, 3), np.float32), None, dw.output_shape, padding=1)
+        with pytest.raises(errors.Unsupported):
+            dw.run_pair(dense, x)  # the second is not 1x1
+        with pytest.raises(errors.Unsupported):
+            pw.run_pair(dw, np.zeros(pw.input_shape, np.float32))  # the first is not depthwise
+        with pytest.raises(errors.InvalidParameter, match="first_activation"):
+            dw.run_pair(pw, x, first_activation="gelu")
+        with pytest.raises(errors.InvalidType, match="second"):
+            dw.run_pair("pw", x)
+        with pytest.raises(errors.InvalidParameter, match="residual"):
+            dw.run_pair(pw, x, residual=np.zeros((1, 2), np.float32))
+    with Pool(1, tile_bytes=4096) as tiny:  # one row of both does not fit 4 KiB
+        dw, pw, _ = _pair(1, 64, 16, 16, 64, pool=tiny)
+        with pytest.raises(errors.TileTooSmall):
+            dw.run_pair(pw, np.zeros(dw.input_shape, np.float32))
+
+
+@pytest.mark.parametrize("case", ["channel 1x1", "channel 3x3 strided", "row depthwise", "row grouped"])
+def test_input_scale_is_the_scaled_input(case):
+    c, k, r, g, stride = {"channel 1x1": (24, 16, 1, 1, 1), "channel 3x3 strided": (16, 16, 3, 1, 2),
+                          "row depthwise": (12, 12, 3, 12, 1), "row grouped": (12, 6, 3, 3, 2)}[case]
+    n, h, w = 3, 9, 10
+    x = RNG.standard_normal((n, c, h, w)).astype(np.float32)
+    wt = RNG.standard_normal((k, c // g, r, r)).astype(np.float32)
+    b = RNG.standard_normal(k).astype(np.float32)
+    scale = RNG.random((n, c)).astype(np.float32)
+    with Pool(2) as pool:
+        conv = Conv2d(wt, b, x.shape, stride, r // 2, 1, g, pool=pool)
+        assert conv.info["kernel"] == case.split()[0]
+        y = conv.run_fused(x, input_scale=scale, activation="relu")
+        assert np.array_equal(y, conv.run_fused(x * scale[:, :, None, None], activation="relu"))
+        expected = _act64(reference_conv2d(x * scale[:, :, None, None].astype(np.float64), wt, b, stride, r // 2, 1, g),
+                          "relu")
+        np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_input_scale_refusals():
+    x = np.zeros((1, 8, 6, 6), np.float32)
+    gemm = Conv2d(np.zeros((8, 8, 3, 3), np.float32), None, x.shape, algorithm="gemm")
+    with pytest.raises(errors.Unsupported):
+        gemm.run_fused(x, input_scale=np.ones((1, 8), np.float32))
+    conv = Conv2d(np.zeros((8, 8, 3, 3), np.float32), None, x.shape)
+    with pytest.raises(errors.InvalidParameter, match="input_scale has shape"):
+        conv.run_fused(x, input_scale=np.ones((1, 4), np.float32))
+    with pytest.raises(errors.InvalidType, match="input_scale"):
+        conv.run_fused(x, input_scale=np.ones((1, 8)))
+    with pytest.raises(errors.InvalidParameter, match="activation"):
+        conv.run_fused(x, activation="swish")
