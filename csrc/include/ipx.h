@@ -6,7 +6,9 @@
 /// ipx_conv_destroy() frees. The pool (ipx_pool_create()) holds W persistent worker threads,
 /// each with its own "tile memory", and runs bulk-synchronous supersteps: exchange (copy the
 /// inputs and weights a block needs into tile memory, with padding), compute from tile memory
-/// only and write the outputs, then wait at a barrier.
+/// only and write the outputs, then wait at a barrier. Blocks that do not depend on each other
+/// (every run's) are handed out from a shared counter: a worker takes the next block as soon
+/// as it finishes one, and all meet at one barrier when none is left.
 ///
 /// Conventions:
 /// - Every function returns an ::ipx_status; 0 (::IPX_STATUS_SUCCESS) means success and all
@@ -267,8 +269,8 @@ typedef struct ipx_worker_stats {
     uint64_t bytes_out;   ///< bytes of results written out of the tile
     uint64_t exchange_ns; ///< time copying into tile memory
     uint64_t compute_ns;  ///< time computing from tile memory and writing results
-    uint64_t wait_ns;     ///< time waiting at superstep barriers
-    uint64_t supersteps;  ///< supersteps in which this worker had a block to do
+    uint64_t wait_ns;     ///< time waiting at barriers (for the others to finish their blocks)
+    uint64_t supersteps;  ///< steps (a block's exchange + compute) this worker ran
 } ipx_worker_stats;
 
 /// Totals of the last run of a pool.
@@ -279,7 +281,7 @@ typedef struct ipx_run_stats {
     uint64_t flops;       ///< total FLOPs
     uint64_t bytes_in;    ///< total bytes copied into tile memory
     uint64_t bytes_out;   ///< total bytes written out
-    uint64_t supersteps;  ///< barrier rounds of the run
+    uint64_t supersteps;  ///< the most steps one worker ran
     uint32_t workers;     ///< workers of the pool
     int32_t algorithm;    ///< ::ipx_algorithm that ran
     int32_t kernel;       ///< ::ipx_kernel that ran

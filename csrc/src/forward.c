@@ -172,6 +172,7 @@ static ipx_status run_forward(ipx_conv_t conv, const struct ipx_conv* cv, ipx_po
     if (fp.channel_sums) memset(fp.channel_sums, 0, (size_t)(cv->d.n * cv->d.k) * sizeof(float));
     status = make_plan(cv, pool, &fp.plan);
     fp.pass.blocks = fp.plan.blocks;
+    fp.pass.claim = fp.plan.n_kblk; /* a worker takes every channel block of the rows it copied in */
     status = ipx__pool_run_pass(&fp.pass, status);
     ipx__release_pair(conv, pool);
     return status;

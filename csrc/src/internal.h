@@ -75,6 +75,7 @@ struct ipx_pool {
     _Atomic int cancel;
     _Atomic int stopped;   /* the current run saw a cancel at a barrier */
     _Atomic int in_use;
+    _Atomic int64_t next_block; /* the next block of the running pass to hand out */
     ipx__worker_slot* slots;
     ipx_run_stats last;
     /* Trace (ipx_pool_set_trace): NULL = off. Workers claim slots with trace_next; claims
@@ -123,20 +124,21 @@ typedef struct ipx__step {
     int64_t in_key, w_key;    /* what the tile holds, in the pass's keys (-1: nothing) */
 } ipx__step;
 
-/* A pass as the pool runs it in bulk-synchronous supersteps: `blocks` split among the
-   workers in contiguous ranges, each block `chunks` supersteps long; a superstep is an
-   exchange phase (copies into tile memory) and a compute phase (tile memory only, then the
-   block's outputs written), then the barrier. Callers embed it first in their own context. */
+/* A pass as the pool runs it: `blocks` handed out to the workers from a shared counter,
+   `claim` consecutive blocks at a time (0: one), each block `chunks` steps long on the worker
+   that claimed it; a step is an exchange phase (copies into tile memory) and a compute phase
+   (tile memory only, then the block's outputs written); one barrier when no block is left.
+   Blocks must not depend on each other. Callers embed it first in their own context. */
 typedef struct ipx__pass {
     ipx_pool_t pool;
-    int64_t blocks, chunks;
+    int64_t blocks, chunks, claim;
     void (*exchange)(const struct ipx__pass* pass, ipx__step* s);
     void (*compute)(const struct ipx__pass* pass, ipx__step* s);
     int32_t kernel, algorithm; /* what the statistics report */
 } ipx__pass;
 
-/* The one superstep driver: runs pass on every worker when plan_status is SUCCESS (the
-   pass's blocks were planned), timing each phase and the waits, and leaves the run's
+/* The one driver: runs pass on every worker when plan_status is SUCCESS (the pass's blocks
+   were planned), timing each phase and the waits, and leaves the run's
    statistics in pool->last (a failed plan leaves zeros and its status). Returns the run's
    status (CANCELLED when a cancel stopped it). The caller holds the in-use guards. */
 ipx_status ipx__pool_run_pass(ipx__pass* pass, ipx_status plan_status);

@@ -161,6 +161,7 @@ ipx_status ipx_pool_create(const ipx_pool_desc* desc, ipx_pool_t* pool_out) {
     atomic_init(&pool->cancel, 0);
     atomic_init(&pool->in_use, 0);
     atomic_init(&pool->trace_next, 0);
+    atomic_init(&pool->next_block, 0);
     void* tiles = NULL;
     if (posix_memalign(&tiles, 4096, total) != 0) goto error;
     pool->tiles = tiles;
@@ -290,84 +291,85 @@ static void trace_put(ipx_pool_t pool, uint32_t worker, int64_t step, int32_t ph
                                        .worker = worker, .phase = phase};
 }
 
-/* A superstep's spans; kept out of line so the untraced loop stays as it was. */
-static __attribute__((noinline, cold)) void trace_step(ipx_pool_t pool, uint32_t wi, int64_t step,
-                                                     bool worked, const uint64_t t[5]) {
-    if (worked) {
-        trace_put(pool, wi, step, IPX_TRACE_EXCHANGE, t[0], t[1]);
-        trace_put(pool, wi, step, IPX_TRACE_COMPUTE, t[1], t[2]);
-    }
-    trace_put(pool, wi, step, IPX_TRACE_WAIT, t[3], t[4]);
-}
-
-/* One worker's share of a pass: its contiguous range of blocks, every block's chunks in
-   order, one superstep each; every worker takes part in every barrier, with or without a
-   block. */
+/* One worker's share of a pass: blocks handed out from the pool's shared counter (claims of
+   pass->claim consecutive blocks), every chunk of a claimed block in order, until none is
+   left; then one barrier. A static split made every worker wait at each superstep's barrier
+   for the slowest (on a loaded machine a descheduled worker stalled all the others: 70-85%
+   of a run's time waiting); from a shared counter a worker that falls behind just takes
+   fewer blocks, as ONNX Runtime's thread pool hands out loop iterations. A block's chunks
+   stay on one worker (backward weights accumulates them in its tile). Each step is traced as
+   a superstep of this worker (numbered from 0); the wait is the one final barrier. */
 static void superstep_job(void* vctx, uint32_t wi) {
     const ipx__pass* pass = vctx;
     ipx_pool_t pool = pass->pool;
-    const int64_t W = pool->workers;
-    const int64_t first = pass->blocks * wi / W, last = pass->blocks * (wi + 1) / W;
-    const int64_t supersteps = ipx__div_up(pass->blocks, W) * pass->chunks;
+    const int64_t claim = pass->claim > 0 ? pass->claim : 1;
     ipx_worker_stats* st = ipx__pool_stats(pool, wi);
     ipx__step s = {.tile = ipx__pool_tile(pool, wi), .stats = st, .in_key = -1, .w_key = -1};
     const bool traced = pool->trace != NULL;
     if (traced) trace_put(pool, wi, 0, IPX_TRACE_START, pool->run_start_ns, ipx__now_ns());
     uint64_t t[5] = {0};
-    for (int64_t step = 0; step < supersteps; step++) {
-        s.block = first + step / pass->chunks;
-        s.chunk = step % pass->chunks;
-        const bool worked = s.block < last;
-        if (worked) {
-            s.fresh = step == 0;
-            t[0] = ipx__now_ns();
-            pass->exchange(pass, &s);
-            t[1] = ipx__now_ns();
-            pass->compute(pass, &s);
-            t[2] = ipx__now_ns();
-            st->exchange_ns += t[1] - t[0];
-            st->compute_ns += t[2] - t[1];
-            st->supersteps++;
-        }
-        t[3] = ipx__now_ns();
-        bool stop = pool_sync(pool);
-        t[4] = ipx__now_ns();
-        st->wait_ns += t[4] - t[3];
-        if (traced) trace_step(pool, wi, step, worked, t);
-        if (stop) break;
+    int64_t step = 0;
+    while (!atomic_load_explicit(&pool->cancel, memory_order_relaxed)) {
+        const int64_t first = atomic_fetch_add_explicit(&pool->next_block, claim, memory_order_relaxed);
+        if (first >= pass->blocks) break;
+        const int64_t last = ipx__min(first + claim, pass->blocks);
+        for (s.block = first; s.block < last; s.block++)
+            for (s.chunk = 0; s.chunk < pass->chunks; s.chunk++, step++) {
+                s.fresh = step == 0;
+                t[0] = ipx__now_ns();
+                pass->exchange(pass, &s);
+                t[1] = ipx__now_ns();
+                pass->compute(pass, &s);
+                t[2] = ipx__now_ns();
+                st->exchange_ns += t[1] - t[0];
+                st->compute_ns += t[2] - t[1];
+                st->supersteps++;
+                if (traced) {
+                    trace_put(pool, wi, step, IPX_TRACE_EXCHANGE, t[0], t[1]);
+                    trace_put(pool, wi, step, IPX_TRACE_COMPUTE, t[1], t[2]);
+                }
+            }
     }
-    if (traced && wi == 0) pool->job_end_ns = ipx__now_ns();
+    t[3] = ipx__now_ns();
+    pool_sync(pool); /* samples the cancel flag: every worker sees the same decision */
+    t[4] = ipx__now_ns();
+    st->wait_ns += t[4] - t[3];
+    if (traced) {
+        trace_put(pool, wi, step > 0 ? step - 1 : 0, IPX_TRACE_WAIT, t[3], t[4]);
+        if (wi == 0) pool->job_end_ns = ipx__now_ns();
+    }
 }
 
 ipx_status ipx__pool_run_pass(ipx__pass* pass, ipx_status plan_status) {
     ipx_pool_t pool = pass->pool;
     ipx_run_stats* last = &pool->last;
-    const int64_t supersteps = ipx__div_up(pass->blocks, pool->workers) * pass->chunks;
     ipx_status status = plan_status;
     if (status == IPX_STATUS_SUCCESS) {
+        atomic_store_explicit(&pool->next_block, 0, memory_order_relaxed); /* published by the start barrier */
         uint64_t t0 = ipx__now_ns();
         pool->run_start_ns = pool->job_end_ns = t0; /* a run cancelled before it starts runs no job */
         bool cancelled = ipx__pool_run(pool, superstep_job, pass);
         uint64_t t1 = ipx__now_ns();
-        if (pool->trace != NULL) {
-            trace_put(pool, 0, supersteps > 0 ? supersteps - 1 : 0, IPX_TRACE_END,
-                      pool->job_end_ns, t1);
-            pool->trace_run++;
-        }
         status = cancelled ? IPX_STATUS_CANCELLED : IPX_STATUS_SUCCESS;
         memset(last, 0, sizeof(*last));
         last->wall_s = (double)(t1 - t0) * 1e-9;
+        uint64_t supersteps = 0; /* the longest worker's */
         for (uint32_t i = 0; i < pool->workers; i++) {
             const ipx_worker_stats* s = &pool->slots[i].stats;
             last->flops += s->flops;
             last->bytes_in += s->bytes_in;
             last->bytes_out += s->bytes_out;
+            if (s->supersteps > supersteps) supersteps = s->supersteps;
+        }
+        if (pool->trace != NULL) {
+            trace_put(pool, 0, supersteps > 0 ? supersteps - 1 : 0, IPX_TRACE_END, pool->job_end_ns, t1);
+            pool->trace_run++;
         }
         if (last->wall_s > 0) {
             last->gflop_s = (double)last->flops / last->wall_s * 1e-9;
             last->gb_s = (double)(last->bytes_in + last->bytes_out) / last->wall_s * 1e-9;
         }
-        last->supersteps = (uint64_t)supersteps;
+        last->supersteps = supersteps;
     } else {
         memset(last, 0, sizeof(*last));
     }

@@ -148,8 +148,9 @@ def test_stats_count_flops_and_bytes():
     assert int(s.bytes_out.sum()) == 4 * 2 * 32 * 12 * 12
     assert int(s.bytes_in.sum()) >= 4 * x.size  # every input element entered some tile
     assert s.wall_s > 0 and s.gflop_s > 0 and s.gb_s > 0
-    assert (s.supersteps >= 1).all() and s.total_supersteps >= s.supersteps.max()
-    assert (s.compute_ns > 0).all()
+    # blocks go to whichever worker is free (a descheduled one may get none)
+    assert s.supersteps.sum() >= 1 and s.total_supersteps == s.supersteps.max()
+    assert s.compute_ns.sum() > 0
     assert s.algorithm == "direct" and s.kernel in ("row", "channel")
     # GEMM lowering moves r*s times the input through im2col
     with Pool(2) as pool2:
