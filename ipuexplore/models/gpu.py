@@ -18,6 +18,9 @@ Mechanisms, each a named term:
 - **depthwise weight gradient**: PyTorch's kernel re-reads both operands once per kernel
   tap (one thread block per weight), so its L2 traffic is r x s times the compulsory bytes.
 - **fixed cost**: a launch per kernel.
+- **the framework's kernels**: where a framework runs a layer as several ops of its own
+  (PyTorch's squeeze-excite and its autograd), their bytes and launches replace the generic
+  vector pass's (``gpu_kernels.framework_kernels``).
 - **the software's kernels** (``gpu_kernels``; spec fields naming the GPU's software era):
   the reduction depth of a thread-block tile, depthwise kernels' measured fraction of DRAM
   bandwidth (forward and backward), cuDNN 7's per-group kernels and CUDA-core-only grouped
@@ -96,6 +99,9 @@ def _cost(s: GpuSpec, work: Work, dtype: str, l2_resident: bool) -> Phase:
 
     # Compulsory traffic; an L2-resident input was just written by the producing kernel.
     hbm_b = work.min_bytes - (work.a_bytes if l2_resident else 0)
+    own = kern.framework_kernels(work)  # the framework's own kernels (squeeze-excite's ops)
+    if own:
+        hbm_b = own[0] - (min(work.a_bytes, own[0]) if l2_resident else 0)
     tensor = False
     loop = kern.group_loop(s, work)
     if work.matmul and not work.depthwise:
@@ -124,14 +130,14 @@ def _cost(s: GpuSpec, work: Work, dtype: str, l2_resident: bool) -> Phase:
         # one block per ~1K elements of the larger side (a reduction parallelises over its input)
         blocks = max(1, max(work.a_bytes, work.c_bytes) // (b * 1024))
         split_k = 1
-        l2_b = work.min_bytes  # direct kernels tile through shared memory: operands once
+        l2_b = own[0] if own else work.min_bytes  # direct kernels tile through shared memory: operands once
         if work.depthwise and work.phase == "backward_weights":
             # PyTorch's conv_depthwise2d_grad_weight_kernel (aten/src/ATen/native/cuda/
             # DepthwiseConv2d.cu) gives each block one (channel, kh, kw) weight: every block
             # re-reads its channel's input and output-gradient planes, r x s times in all.
             l2_b = work.rows * (work.a_bytes + work.b_bytes) + work.c_bytes
         eff = s.cuda_core_efficiency
-        kernels = work.launches
+        kernels = own[1] if own else work.launches
     red_fill = kern.reduction_fill(work, tensor) if work.matmul and not work.depthwise else 1.0
     serial = work.groups if loop else 1
     waves, sm_fill, compute_s, hbm_s, l2_s = _times(s, work, blocks, split_k, peak * eff * shape_fill * red_fill, hbm_b, l2_b, serial)
@@ -168,6 +174,10 @@ def _cost(s: GpuSpec, work: Work, dtype: str, l2_resident: bool) -> Phase:
             "l2_s": Term(l2_s, "s", _l2_why(work, tile_m, tile_n, l2_b, l2_bw)),
             "launch_s": Term(launch_s, "s", f"{kernels} kernel launch(es) x {s.launch_overhead_us:g} us"),
         }
+        if own:
+            terms["framework_kernels"] = Term(float(kernels), "kernels", f"PyTorch's own kernels for this squeeze-excite pass, moving "
+                                              f"{own[0] / 1e6:.3g} MB: the scale's backward writes grad x x before summing it, the pool's "
+                                              "backward expands its gradient, autograd adds x's two gradients (gpu_kernels.SE_KERNELS)")
         if dw_eff:
             terms["depthwise_s"] = Term(depthwise_s, "s", f"the depthwise kernel moves its {work.min_bytes / 1e6:.3g} MB at "
                                         f"{dw_eff:.3g} of DRAM bandwidth, wherever they live (spec fields depthwise_bw_efficiency "

@@ -34,6 +34,16 @@
   own, tiny for BN and bias vectors, so a network with many small tensors pays their launches,
   or the host's time to issue them (``host_op_us``) where that is longer: with AMP the step
   has just waited for the GPU (GradScaler), so nothing hides the optimizer's Python loop.
+- **squeeze-excite under autograd**: PyTorch runs a squeeze-excite block as its separate ops
+  (pool, two 1x1 convs with their bias kernels, activation, sigmoid, the scale ``s * x``) and
+  differentiates each: the scale's backward writes ``grad * x`` at full size before reducing
+  it over h x w, the pool's backward expands its gradient to full size, and x's two gradients
+  are added by autograd. Counted kernel by kernel (``SE_KERNELS``), replacing the generic
+  vector passes' bytes and launches.
+- **AMP's casts and gradient unscale** (torch.cuda.amp): autocast casts each fp32 conv/linear
+  weight and bias to fp16 once per forward (its cast cache lives as long as the autocast
+  region), the cast's backward casts the fp16 gradient back to fp32, and GradScaler unscales
+  every gradient and checks it for inf/NaN in multi-tensor kernels before the step.
 """
 
 from __future__ import annotations
@@ -61,6 +71,79 @@ OPTIMIZER_KERNELS_PER_TENSOR = 4 + 1 + 1
 # the GPU (``_maybe_opt_step`` reads found_inf with ``.item()``): the optimizer's 4 and
 # zero_grad's zero_ (AccumulateGrad runs inside the backward, hidden behind the GPU's work)
 OPTIMIZER_HOST_OPS_PER_TENSOR = 4 + 1
+
+
+# NVIDIA's squeeze-excite (DeepLearningExamples ConvNets models/common.py at 729963dd:
+# SequentialSqueezeAndExcitation returns ``se(x) * x``; se = AdaptiveAvgPool2d(1), Conv2d(c,
+# se_c, 1) with bias, SiLU, Conv2d(se_c, c, 1) with bias, Sigmoid) as PyTorch 1.9 runs it.
+# Per pass: (full-size tensors of x read, written) by each kernel over x, from
+# tools/autograd/derivatives.yaml (mul: self ``grad * other``, other ``grad * self`` summed to
+# its broadcast shape; adaptive_avg_pool2d_backward writes the full input gradient) and
+# autograd's InputBuffer, which adds the gradients of a tensor used twice; then the kernels on
+# c-long vectors (bytes negligible): a conv with bias is cuDNN's convolution then its bias add
+# forward, and backward-data, backward-filter and backward-bias kernels.
+SE_KERNELS = {
+    "forward": (((1, 0), (1, 1)), 6),  # pool; scale -- convs x2, bias adds x2, SiLU, sigmoid
+    # scale's x-gradient, its s-gradient grad * x, that summed over h x w, the pool's
+    # backward, x's two gradients added -- sigmoid and SiLU backward, both convs' backward-data
+    "backward_data": (((1, 1), (2, 1), (1, 0), (0, 1), (2, 1)), 4),
+    "backward_weights": ((), 4),  # both convs' backward-filter and backward-bias, on c-long vectors
+}
+# multi_tensor_apply (ATen/native/cuda/MultiTensorApply.cuh, PyTorch 1.9): a depth-1 launch
+# (one tensor list, as _amp_foreach_non_finite_check_and_unscale_ uses) takes at most 110
+# tensors and 320 chunks of 65,536 elements
+MTA_TENSORS_PER_LAUNCH = 110
+MTA_ELEMENTS_PER_LAUNCH = 320 * 65536
+# bytes per parameter of AMP's per-step work beyond the optimizer: the forward cast reads
+# fp32 and writes fp16, its backward reads the fp16 gradient and writes fp32; the unscale reads
+# and writes each fp32 gradient
+AMP_CAST_BYTES_PER_PARAM = (4 + 2) + (2 + 4)
+AMP_UNSCALE_BYTES_PER_PARAM = 4 + 4
+
+
+def se_tensor_bytes(work: Work) -> int:
+    """Bytes of x (c x h x w per image), the tensor a squeeze-excite pass streams; work.py's
+    SE passes count x twice in the input (pool, scale) and once in the output."""
+    if work.phase == "forward":
+        return work.c_bytes
+    if work.phase == "backward_data":
+        return work.c_bytes // 2
+    return work.a_bytes // 3
+
+
+def framework_kernels(work: Work) -> tuple[int, int] | None:
+    """(bytes, kernels) the framework's own kernels move and launch for this pass, where
+    they differ from the generic vector pass (a squeeze-excite block); None elsewhere."""
+    if work.kind != "se" or work.phase not in SE_KERNELS:
+        return None
+    big, small = SE_KERNELS[work.phase]
+    x = se_tensor_bytes(work)
+    return sum(r + w for r, w in big) * x + work.b_bytes, len(big) + small
+
+
+def amp_cast_s(s: GpuSpec, tensors: int, params: float) -> float:
+    """One micro-batch's autocast casts: each fp16-run weight tensor cast to fp16 in the
+    forward and its gradient back to fp32 in the backward, a kernel each way."""
+    bw = s.hbm_bw_gb_s * 1e9 * s.hbm_efficiency
+    return params * AMP_CAST_BYTES_PER_PARAM / bw + 2 * tensors * s.launch_overhead_us * 1e-6
+
+
+def amp_unscale_s(s: GpuSpec, tensors: int, params: float) -> float:
+    """GradScaler's unscale and inf/NaN check of every gradient in multi-tensor launches,
+    plus its scale update (_amp_update_scale_), once per step."""
+    bw = s.hbm_bw_gb_s * 1e9 * s.hbm_efficiency
+    launches = max(-(-tensors // MTA_TENSORS_PER_LAUNCH), -(-int(params) // MTA_ELEMENTS_PER_LAUNCH)) + 1
+    return params * AMP_UNSCALE_BYTES_PER_PARAM / bw + launches * s.launch_overhead_us * 1e-6
+
+
+def cast_tensors(layer: Layer) -> tuple[int, int]:
+    """(tensors, parameters) autocast runs in fp16 for this layer: conv and linear weights
+    and biases (squeeze-excite's two convs with theirs); batch norm keeps fp32."""
+    if layer.kind in (LayerKind.CONV, LayerKind.LINEAR):
+        return 1 + int(layer.bias), layer.params
+    if layer.kind is LayerKind.SE:
+        return 4, layer.params
+    return 0, 0
 
 
 def narrowest_tile(tensor: bool, loop: bool, mma_n: int) -> int:

@@ -61,8 +61,8 @@ IMAGE_BYTES_PER_ELEMENT = 1
 # bytes per parameter (Micikevicius et al. 2018, "Mixed precision training").
 GPU_BYTES_PER_PARAM = 2 + 4 + 4 + 4
 # the optimizer step touches, per parameter on a GPU: read master, grad, momentum; write
-# master, momentum, fp16 copy
-GPU_UPDATE_BYTES_PER_PARAM = 4 + 4 + 4 + 4 + 4 + 2
+# master, momentum (AMP's fp16 copy is autocast's cast in the forward: gpu_kernels.amp_cast_s)
+GPU_UPDATE_BYTES_PER_PARAM = 4 + 4 + 4 + 4 + 4
 
 
 @dataclass(frozen=True)
@@ -550,17 +550,19 @@ def _data_parallel_step(net: _Net, batch: int, image_elems: int, pins: Pins) -> 
     micro = -(-per_replica // m)
     est = net.est_shapes(m, net.train)  # per distinct shape
     layers_s = micro * sum(e.time_s * c for e, c in zip(est, net.shapes.count))
-    update_s = host_s = 0.0
+    update_s = host_s = amp_s = 0.0
     if chip.family == "gpu":
         s = chip.spec
-        ops, tensors = _gpu_counts(net)
+        ops, tensors, casts, cast_params = _gpu_counts(net)
         # the host issues every micro-batch's forward ops; the GPU waits for what it has not hidden
         host_s = max(0.0, micro * gpu_kernels.host_dispatch_s(s, ops) - layers_s)
         if net.train:
             update_s = (params * GPU_UPDATE_BYTES_PER_PARAM / (s.hbm_bw_gb_s * 1e9 * s.hbm_efficiency)
                         + gpu_kernels.optimizer_launch_s(s, tensors))
+            if net.dtype == "fp16":  # mixed precision: autocast's casts, GradScaler's unscale
+                amp_s = micro * gpu_kernels.amp_cast_s(s, casts, cast_params) + gpu_kernels.amp_unscale_s(s, tensors, params)
     allreduce = collectives.allreduce_s(float(sum(net.cols.weights)), replicas, chip.system) if net.train else 0.0
-    busy = layers_s + host_s + update_s + allreduce
+    busy = layers_s + host_s + update_s + amp_s + allreduce
     host_io = _host_io(chip, batch, image_elems, busy, None)
     time_s = busy + host_io.value
     plan = Plan(replicas, replicas, 1, m, micro, False, fits)
@@ -575,11 +577,12 @@ def _data_parallel_step(net: _Net, batch: int, image_elems: int, pins: Pins) -> 
     }
     if chip.family == "gpu":
         terms["host_dispatch_s"] = Term(host_s, "s", _host_why(chip, net, micro))
+        terms["amp_s"] = Term(amp_s, "s", _amp_why(net, micro) if amp_s else "no mixed-precision casts or gradient unscale (inference or fp32)")
     bound_time = {k: 0.0 for k in BOUNDS}
     for e, c in zip(est, net.shapes.count):
         for k, v in e.time_by_bound.items():
             bound_time[k] += micro * c * v
-    bound_time["memory"] += update_s
+    bound_time["memory"] += update_s + amp_s
     bound_time["overhead"] += host_s
     bound_time["exchange"] += allreduce + host_io.value
     why = f"{replicas} replica{'s' if replicas > 1 else ''}, micro-batch {m} x {micro}" + ("" if fits else ", does not fit device memory")
@@ -588,15 +591,26 @@ def _data_parallel_step(net: _Net, batch: int, image_elems: int, pins: Pins) -> 
                 tuple(net.per_layer([e.bound for e in est])), MappingProxyType(bound_time), MappingProxyType(mem), capacity, why)
 
 
-def _gpu_counts(net: _Net) -> tuple[int, int]:
-    """(forward-pass ops the framework issues, parameter tensors) of one micro-batch."""
+def _gpu_counts(net: _Net) -> tuple[int, int, int, int]:
+    """(forward-pass ops the framework issues, parameter tensors, tensors autocast casts to
+    fp16 and their parameters) of one micro-batch."""
     counts = net.cache.get("gpu_counts")
     if counts is None:
         firsts = [net.layers[i] for i in net.shapes.first]
         ops = sum(gpu_kernels.framework_ops(l, net.dtype) * c for l, c in zip(firsts, net.shapes.count))
         tensors = sum(gpu_kernels.parameter_tensors(l) * c for l, c in zip(firsts, net.shapes.count))
-        counts = net.cache["gpu_counts"] = (ops, tensors)
+        casts = [gpu_kernels.cast_tensors(l) for l in firsts]
+        cast_n = sum(t * c for (t, _), c in zip(casts, net.shapes.count))
+        cast_p = sum(p * c for (_, p), c in zip(casts, net.shapes.count))
+        counts = net.cache["gpu_counts"] = (ops, tensors, cast_n, cast_p)
     return counts
+
+
+def _amp_why(net: _Net, micro: int) -> str:
+    _, tensors, casts, cast_params = _gpu_counts(net)
+    return (f"mixed precision (torch.cuda.amp): {micro} x {casts} weight tensors ({cast_params:,} parameters) cast to fp16 "
+            "in the forward and their gradients back to fp32, a kernel each way; GradScaler's unscale and inf check of "
+            f"{tensors} gradients in multi-tensor launches (gpu_kernels.amp_cast_s, amp_unscale_s)")
 
 
 def _host_why(chip: Chip, net: _Net, micro: int) -> str:

@@ -44,6 +44,7 @@ class Work:
     taps: int = 1  # kernel positions the IPU's AMP runs as separate passes (r x s; 1 for weight grads)
     row: int = 1  # length of the rows it writes (output width; input width for backward_data)
     unit_stride: bool = True  # stride 1 and dilation 1 (the host engine's 3x3 depthwise path needs both)
+    kind: str = ""  # the layer kind of a vector pass ("se", "norm", ...): a framework's own kernels differ by it
 
     @property
     def flops(self) -> int:
@@ -101,7 +102,7 @@ def vector_passes(layer: Layer, batch: int, dtype: str, train: bool) -> list[Wor
     fwd = Work(
         "forward", False, macs, ops, 1, rows=batch, cols=max(layer.se_c, 1), reduction=layer.c,
         in_ch=layer.c, out_ch=layer.k, kernel_w=layer.s,
-        a_bytes=in_b + a_extra, b_bytes=w_b, c_bytes=out_b, depthwise=False, launches=launches,
+        a_bytes=in_b + a_extra, b_bytes=w_b, c_bytes=out_b, depthwise=False, launches=launches, kind=layer.kind.value,
     )
     if not train:
         return [fwd]
@@ -110,7 +111,7 @@ def vector_passes(layer: Layer, batch: int, dtype: str, train: bool) -> list[Wor
         Work(
             "backward_data", False, macs, 2 * ops, 1, rows=batch, cols=max(layer.se_c, 1), reduction=layer.c,
             in_ch=layer.c, out_ch=layer.k, kernel_w=layer.s,
-            a_bytes=out_b + in_b, b_bytes=w_b, c_bytes=in_b, depthwise=False, launches=launches,
+            a_bytes=out_b + in_b, b_bytes=w_b, c_bytes=in_b, depthwise=False, launches=launches, kind=layer.kind.value,
         ),
     ]
     if layer.params:
@@ -118,7 +119,7 @@ def vector_passes(layer: Layer, batch: int, dtype: str, train: bool) -> list[Wor
             Work(
                 "backward_weights", False, macs, ops, 1, rows=batch, cols=max(layer.se_c, 1), reduction=layer.c,
                 in_ch=layer.c, out_ch=layer.k, kernel_w=layer.s,
-                a_bytes=out_b + in_b, b_bytes=0, c_bytes=w_b, depthwise=False, launches=1,
+                a_bytes=out_b + in_b, b_bytes=0, c_bytes=w_b, depthwise=False, launches=1, kind=layer.kind.value,
             )
         )
     return passes

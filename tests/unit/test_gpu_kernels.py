@@ -231,10 +231,10 @@ def test_per_tensor_optimizer_launches_hand_computed():
     # ResNet-50: 53 conv weights, 53 x 2 BN tensors, the FC's weight and bias = 161 tensors,
     # 6 kernels each (SGD's weight decay, momentum mul_ and add_, parameter add_; zero_grad;
     # AccumulateGrad) at 3 us = 18 us, or 5 of them issued by the host after GradScaler's wait
-    # at 6.7 us = 33.5 us, the slower; the bytes part as before (22 B per parameter at 0.87 x 900 GB/s)
+    # at 6.7 us = 33.5 us, the slower; the bytes part as before (20 B per parameter at 0.87 x 900 GB/s)
     step = _step("v100", "resnet50", 64, train=True)
     params = 25_557_032
-    bytes_s = params * 22 / (900e9 * 0.87)
+    bytes_s = params * 20 / (900e9 * 0.87)
     assert step.terms["weight_update_s"].value == pytest.approx(161 * 5 * 6.7e-6 + bytes_s, rel=1e-3)
     # a host that issues faster than the GPU launches leaves the launches
     from ipuexplore.models.netplan import network_step
@@ -242,6 +242,44 @@ def test_per_tensor_optimizer_launches_hand_computed():
     quick = replace(V100, spec=replace(V100.spec, host_op_us=1.0))
     fast = network_step(quick, build("resnet50").layers, 64, "fp16", True)
     assert fast.terms["weight_update_s"].value == pytest.approx(161 * 6 * 3e-6 + bytes_s, rel=1e-3)
+
+
+def test_squeeze_excite_runs_pytorchs_own_kernels_hand_computed():
+    # x = 4 images x 32 x 8 x 8 fp16 = 16,384 B. Forward: the pool reads x, the scale reads x
+    # and writes it (3x) in 8 kernels (pool, 2 convs + 2 bias adds, SiLU, sigmoid, scale).
+    # Backward: the scale's x-gradient (2x), its s-gradient grad * x (3x) summed over h x w
+    # (1x), the pool's backward (1x), x's two gradients added (3x) = 10x in 9 kernels, the
+    # conv weights' and biases' gradients 4 kernels on c-long vectors
+    from ipuexplore.models import gpu
+    layer = Layer.se(32, 8, 8, 8)
+    x, w = 4 * 32 * 8 * 8 * 2, layer.weight_bytes("fp16")
+    fwd, bwd, wgt = (gpu.cost(V100, p, "fp16", l2_resident=False) for p in passes(layer, 4, "fp16", True))
+    assert fwd.bytes == 3 * x + w and fwd.terms["framework_kernels"].value == 8
+    assert bwd.bytes == 10 * x + w and bwd.terms["framework_kernels"].value == 9
+    assert wgt.bytes == 0 and wgt.terms["framework_kernels"].value == 4
+    assert fwd.terms["launch_s"].value == pytest.approx(8 * 3e-6)
+    # other vector layers keep the generic pass
+    bn = gpu.cost(V100, passes(Layer.norm(32, 8, 8), 4, "fp16", True)[1], "fp16", l2_resident=False)
+    assert "framework_kernels" not in bn.terms
+
+
+def test_amp_casts_and_unscale_hand_computed():
+    # ResNet-50, AMP: 55 tensors cast (53 conv weights, the FC's weight and bias), 25,503,912
+    # parameters (all but BN's 53,120): per micro-batch 12 B each (fp32 -> fp16 forward,
+    # fp16 -> fp32 gradient) at 0.87 x 900 GB/s and 2 x 55 launches; per step the unscale
+    # reads and writes 161 fp32 gradients (8 B per parameter) in max(ceil(161 / 110),
+    # ceil(25,557,032 / (320 x 65,536))) = 2 multi-tensor launches + the scale update
+    step = _step("v100", "resnet50", 64, train=True)
+    bw = 900e9 * 0.87
+    cast = 25_503_912 * 12 / bw + 110 * 3e-6
+    unscale = 25_557_032 * 8 / bw + 3 * 3e-6
+    assert step.terms["amp_s"].value == pytest.approx(cast + unscale, rel=1e-6)
+    assert gpu_kernels.amp_cast_s(V100.spec, 55, 25_503_912) == pytest.approx(cast)
+    # inference and fp32 training have none
+    assert _step("v100", "resnet50", 64).terms["amp_s"].value == 0.0
+    from ipuexplore.models.netplan import network_step
+    from ipuexplore.networks import build
+    assert network_step(V100, build("resnet50").layers, 64, "fp32", True).terms["amp_s"].value == 0.0
 
 
 # ---- the era chip and the systems ---------------------------------------------------------

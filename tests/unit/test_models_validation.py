@@ -114,17 +114,18 @@ ROWS = (
     Row("ResNeXt-101 32x4d inference, Dec 2019 stack", "v100-2019", "resnext101_32x4d", 128, False, 1081, NV19.format("resnext101-32x4d", "5562ab76"), (-0.25, 0.25)),
     Row("ResNet-50 training", "v100", "resnet50", 256, True, 1200, NV.format("resnet50v1.5"), (-0.35, 0.35)),
     Row("ResNeXt-101 32x4d training", "v100", "resnext101_32x4d", 128, True, 587, NV.format("resnext101-32x4d"), (-0.35, 0.35)),
-    Row("EfficientNet-B0 training", "v100", "efficientnet_b0", 128, True, 1301, NV.format("efficientnet"), (0.25, 0.6),
-        "model too fast: backward batch-norm / SiLU / squeeze-excite kernels and cuDNN 8.1's depthwise backward "
-        "are costed at rates measured on other kernels (a PyTorch multiply's 0.87 of peak; cuDNN 9.2's depthwise "
-        "backward on an RTX 3080, 0.34); missing: their own 21.03 rates on a V100, not published"),
+    Row("EfficientNet-B0 training", "v100", "efficientnet_b0", 128, True, 1301, NV.format("efficientnet"), (-0.35, 0.35),
+        "inside 1.35x with PyTorch's squeeze-excite kernels and AMP's casts counted; still too fast: batch-norm / SiLU "
+        "kernels run at a PyTorch multiply's 0.87 of peak and cuDNN 8.1's depthwise backward at cuDNN 9.2's rate on an "
+        "RTX 3080 (0.34): their own 21.03 rates on a V100 are not published"),
     Row("EfficientNet-B4 training", "v100", "efficientnet_b4", 32, True, 204, NV.format("efficientnet"), (-0.35, 0.35)),
     Row("ResNet-50 training", "a100-80gb", "resnet50", 256, True, 2470, NV.format("resnet50v1.5"), (-0.35, 0.35)),
     Row("ResNeXt-101 32x4d training", "a100-80gb", "resnext101_32x4d", 128, True, 1211, NV.format("resnext101-32x4d"), (-0.35, 0.35)),
-    Row("EfficientNet-B0 training", "a100-80gb", "efficientnet_b0", 256, True, 2489, NV.format("efficientnet"), (0.3, 0.6),
-        "as above (the model's A100/V100 training speed-up is now NVIDIA's, 1.91x: the gap is the V100's)"),
-    Row("EfficientNet-B4 training", "a100-80gb", "efficientnet_b4", 128, True, 331, NV.format("efficientnet"), (0.3, 0.65),
-        "as above"),
+    Row("EfficientNet-B0 training", "a100-80gb", "efficientnet_b0", 256, True, 2489, NV.format("efficientnet"), (-0.35, 0.35),
+        "as the V100 row (the model's A100/V100 training speed-up is NVIDIA's, 1.91x)"),
+    Row("EfficientNet-B4 training", "a100-80gb", "efficientnet_b4", 128, True, 331, NV.format("efficientnet"), (0.25, 0.6),
+        "model too fast: as the B0 rows, batch-norm / SiLU and depthwise-backward kernels at rates measured on "
+        "other kernels; missing: their own 21.03 rates on an A100, not published"),
     # NVIDIA's 8-GPU tables (same READMEs): global batch = 8 x the per-GPU batch above
     Row("ResNet-50 training, 8 GPUs", "dgx-1-v100", "resnet50", 2048, True, 8322, NV.format("resnet50v1.5") + ", DGX-1 (8x V100 16GB)", (-0.35, 0.35)),
     Row("ResNet-50 training, 8 GPUs", "dgx-a100", "resnet50", 2048, True, 16621, NV.format("resnet50v1.5") + ", DGX A100 (8x A100 80GB)", (-0.35, 0.35)),
