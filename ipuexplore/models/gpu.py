@@ -19,8 +19,9 @@ Mechanisms, each a named term:
   tap (one thread block per weight), so its L2 traffic is r x s times the compulsory bytes.
 - **fixed cost**: a launch per kernel.
 - **the framework's kernels**: where a framework runs a layer as several ops of its own
-  (PyTorch's squeeze-excite and its autograd), their bytes and launches replace the generic
-  vector pass's (``gpu_kernels.framework_kernels``).
+  (PyTorch's squeeze-excite and its autograd; the clone autograd saves of an in-place SiLU's
+  input), their bytes and launches replace the generic vector pass's
+  (``gpu_kernels.framework_kernels``).
 - **the software's kernels** (``gpu_kernels``; spec fields naming the GPU's software era):
   the reduction depth of a thread-block tile, depthwise kernels' measured fraction of DRAM
   bandwidth (forward and backward), cuDNN 7's per-group kernels and CUDA-core-only grouped
@@ -175,9 +176,12 @@ def _cost(s: GpuSpec, work: Work, dtype: str, l2_resident: bool) -> Phase:
             "launch_s": Term(launch_s, "s", f"{kernels} kernel launch(es) x {s.launch_overhead_us:g} us"),
         }
         if own:
-            terms["framework_kernels"] = Term(float(kernels), "kernels", f"PyTorch's own kernels for this squeeze-excite pass, moving "
-                                              f"{own[0] / 1e6:.3g} MB: the scale's backward writes grad x x before summing it, the pool's "
-                                              "backward expands its gradient, autograd adds x's two gradients (gpu_kernels.SE_KERNELS)")
+            why_own = (f"autograd clones the input of this in-place {work.op} before it is overwritten (its gradient needs it): "
+                       f"{own[0] / 1e6:.3g} MB in {kernels} kernels (gpu_kernels.CLONED_IN_PLACE_OPS)" if kern.clones_input(work) else
+                       f"PyTorch's own kernels for this squeeze-excite pass, moving {own[0] / 1e6:.3g} MB: the scale's backward "
+                       "writes grad x x before summing it, the pool's backward expands its gradient, autograd adds x's two "
+                       "gradients (gpu_kernels.SE_KERNELS)")
+            terms["framework_kernels"] = Term(float(kernels), "kernels", why_own)
         if dw_eff:
             terms["depthwise_s"] = Term(depthwise_s, "s", f"the depthwise kernel moves its {work.min_bytes / 1e6:.3g} MB at "
                                         f"{dw_eff:.3g} of DRAM bandwidth, wherever they live (spec fields depthwise_bw_efficiency "

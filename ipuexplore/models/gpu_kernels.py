@@ -40,6 +40,8 @@
   it over h x w, the pool's backward expands its gradient to full size, and x's two gradients
   are added by autograd. Counted kernel by kernel (``SE_KERNELS``), replacing the generic
   vector passes' bytes and launches.
+- **in-place activations under autograd**: an in-place SiLU's gradient needs the input the op
+  overwrites, so autograd clones it first: a copy kernel in every training forward.
 - **AMP's casts and gradient unscale** (torch.cuda.amp): autocast casts each fp32 conv/linear
   weight and bias to fp16 once per forward (its cast cache lives as long as the autocast
   region), the cast's backward casts the fp16 gradient back to fp32, and GradScaler unscales
@@ -89,6 +91,12 @@ SE_KERNELS = {
     "backward_data": (((1, 1), (2, 1), (1, 0), (0, 1), (2, 1)), 4),
     "backward_weights": ((), 4),  # both convs' backward-filter and backward-bias, on c-long vectors
 }
+# In-place activations (NVIDIA's and timm's ``nn.SiLU(inplace=True)``) whose derivative reads
+# the input: derivatives.yaml's silu_backward(grad, self), hardswish_backward(grad, self). An
+# in-place op's saved ``self`` is ``self.clone()`` (tools/autograd/gen_variable_type.py,
+# save_variables: ``if var == 'self' and inplace: var = 'self.clone()'``, PyTorch 1.x; 2.x's
+# original_self clones likewise). ReLU and ReLU6 differentiate from their result: no clone.
+CLONED_IN_PLACE_OPS = ("silu", "swish", "hardswish")
 # multi_tensor_apply (ATen/native/cuda/MultiTensorApply.cuh, PyTorch 1.9): a depth-1 launch
 # (one tensor list, as _amp_foreach_non_finite_check_and_unscale_ uses) takes at most 110
 # tensors and 320 chunks of 65,536 elements
@@ -99,6 +107,12 @@ MTA_ELEMENTS_PER_LAUNCH = 320 * 65536
 # and writes each fp32 gradient
 AMP_CAST_BYTES_PER_PARAM = (4 + 2) + (2 + 4)
 AMP_UNSCALE_BYTES_PER_PARAM = 4 + 4
+
+
+def clones_input(work: Work) -> bool:
+    """True for a training forward of an in-place activation whose gradient needs its input:
+    autograd saves a clone of it before the op overwrites it (one read, one write more)."""
+    return work.train and work.phase == "forward" and work.kind == "act" and work.op in CLONED_IN_PLACE_OPS
 
 
 def se_tensor_bytes(work: Work) -> int:
@@ -113,7 +127,10 @@ def se_tensor_bytes(work: Work) -> int:
 
 def framework_kernels(work: Work) -> tuple[int, int] | None:
     """(bytes, kernels) the framework's own kernels move and launch for this pass, where
-    they differ from the generic vector pass (a squeeze-excite block); None elsewhere."""
+    they differ from the generic vector pass (a squeeze-excite block; an in-place activation
+    that autograd must clone); None elsewhere."""
+    if clones_input(work):
+        return work.min_bytes + 2 * work.a_bytes, work.launches + 1
     if work.kind != "se" or work.phase not in SE_KERNELS:
         return None
     big, small = SE_KERNELS[work.phase]

@@ -45,6 +45,8 @@ class Work:
     row: int = 1  # length of the rows it writes (output width; input width for backward_data)
     unit_stride: bool = True  # stride 1 and dilation 1 (the host engine's 3x3 depthwise path needs both)
     kind: str = ""  # the layer kind of a vector pass ("se", "norm", ...): a framework's own kernels differ by it
+    op: str = ""  # a vector layer's operation ("silu", "relu", ...)
+    train: bool = False  # the pass belongs to a training step (autograd records the forward)
 
     @property
     def flops(self) -> int:
@@ -103,6 +105,7 @@ def vector_passes(layer: Layer, batch: int, dtype: str, train: bool) -> list[Wor
         "forward", False, macs, ops, 1, rows=batch, cols=max(layer.se_c, 1), reduction=layer.c,
         in_ch=layer.c, out_ch=layer.k, kernel_w=layer.s,
         a_bytes=in_b + a_extra, b_bytes=w_b, c_bytes=out_b, depthwise=False, launches=launches, kind=layer.kind.value,
+        op=layer.op, train=train,
     )
     if not train:
         return [fwd]
@@ -112,6 +115,7 @@ def vector_passes(layer: Layer, batch: int, dtype: str, train: bool) -> list[Wor
             "backward_data", False, macs, 2 * ops, 1, rows=batch, cols=max(layer.se_c, 1), reduction=layer.c,
             in_ch=layer.c, out_ch=layer.k, kernel_w=layer.s,
             a_bytes=out_b + in_b, b_bytes=w_b, c_bytes=in_b, depthwise=False, launches=launches, kind=layer.kind.value,
+            op=layer.op, train=True,
         ),
     ]
     if layer.params:
@@ -120,6 +124,7 @@ def vector_passes(layer: Layer, batch: int, dtype: str, train: bool) -> list[Wor
                 "backward_weights", False, macs, ops, 1, rows=batch, cols=max(layer.se_c, 1), reduction=layer.c,
                 in_ch=layer.c, out_ch=layer.k, kernel_w=layer.s,
                 a_bytes=out_b + in_b, b_bytes=0, c_bytes=w_b, depthwise=False, launches=1, kind=layer.kind.value,
+                op=layer.op, train=True,
             )
         )
     return passes

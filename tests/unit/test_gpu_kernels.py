@@ -263,6 +263,20 @@ def test_squeeze_excite_runs_pytorchs_own_kernels_hand_computed():
     assert "framework_kernels" not in bn.terms
 
 
+def test_in_place_silu_is_cloned_in_training_only_hand_computed():
+    # SiLU on 4 x 32 x 8 x 8 fp16 (16,384 B): the op reads and writes it (2x); in a training
+    # forward autograd first clones the input it will need (2x more, a second kernel)
+    from ipuexplore.models import gpu
+    x = 4 * 32 * 8 * 8 * 2
+    train_fwd = gpu.cost(V100, passes(Layer.act(32, 8, 8, "silu"), 4, "fp16", True)[0], "fp16", l2_resident=False)
+    infer = gpu.cost(V100, passes(Layer.act(32, 8, 8, "silu"), 4, "fp16", False)[0], "fp16", l2_resident=False)
+    assert train_fwd.bytes == 4 * x and train_fwd.terms["framework_kernels"].value == 2
+    assert infer.bytes == 2 * x and "framework_kernels" not in infer.terms
+    # ReLU differentiates from its result: no clone
+    relu = gpu.cost(V100, passes(Layer.act(32, 8, 8, "relu"), 4, "fp16", True)[0], "fp16", l2_resident=False)
+    assert relu.bytes == 2 * x and "framework_kernels" not in relu.terms
+
+
 def test_amp_casts_and_unscale_hand_computed():
     # ResNet-50, AMP: 55 tensors cast (53 conv weights, the FC's weight and bias), 25,503,912
     # parameters (all but BN's 53,120): per micro-batch 12 B each (fp32 -> fp16 forward,
