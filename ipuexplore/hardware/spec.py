@@ -103,6 +103,9 @@ class GpuSpec:
     depthwise_gb_s_per_sm: float = 0.0
     depthwise_grad_gb_s_per_sm: float = 0.0
     nchw_layout: int = 0  # 1: activations NCHW, tensor-core convs transpose them to NHWC
+    # 1: fp32 (TF32) runs keep the framework's default NCHW activations even where fp16 runs
+    # are channels_last (the configs set channels_last only with AMP), and transpose likewise
+    nchw_layout_fp32: int = 0
     grouped_tensor_cores: int = 1  # 0: grouped convs never use tensor cores (cuDNN 7)
     group_loop: int = 0  # 1: groups without a grouped kernel run one kernel each (cuDNN 7)
     # Host time a framework spends issuing one op of the forward pass (Python, dispatcher,
@@ -200,6 +203,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "depthwise_gb_s_per_sm": (0.01, 1e3),
     "depthwise_grad_gb_s_per_sm": (0.01, 1e3),
     "nchw_layout": (0, 1),
+    "nchw_layout_fp32": (0, 1),
     "grouped_tensor_cores": (0, 1),
     "group_loop": (0, 1),
     "host_dispatch_us": (0.01, 1e4),
@@ -238,6 +242,7 @@ OPTIONAL: dict[str, dict[str, float]] = {
         "depthwise_gb_s_per_sm": 0.0,  # no per-SM cap on the depthwise kernel's rate
         "depthwise_grad_gb_s_per_sm": 0.0,  # backward: as the forward's
         "nchw_layout": 0,  # channels_last (NHWC) activations: no transposes
+        "nchw_layout_fp32": 0,  # fp32 runs channels_last too
         "grouped_tensor_cores": 1,  # grouped convs use tensor cores where channels per group allow
         "group_loop": 0,  # one grouped kernel for all groups
         "host_dispatch_us": 0.0,  # no host floor: the GPU never waits for its host

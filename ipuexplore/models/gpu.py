@@ -147,7 +147,7 @@ def _cost(s: GpuSpec, work: Work, dtype: str, l2_resident: bool) -> Phase:
     dw_eff = kern.depthwise_bw_efficiency(s, work)
     depthwise_s = work.min_bytes / (s.hbm_bw_gb_s * 1e9 * dw_eff) if dw_eff else 0.0
     # NCHW activations transposed to NHWC for tensor cores, in kernels of their own
-    t_bytes, t_kernels = kern.transposed_bytes(s, work, tensor)
+    t_bytes, t_kernels = kern.transposed_bytes(s, work, tensor, dtype)
     transpose_s = t_bytes / (s.hbm_bw_gb_s * 1e9 * s.hbm_efficiency)
     kernels += t_kernels
     launch_s = kernels * s.launch_overhead_us * 1e-6
@@ -189,7 +189,8 @@ def _cost(s: GpuSpec, work: Work, dtype: str, l2_resident: bool) -> Phase:
                                         "kernel's bytes in flight per SM: Little's law)")
         if t_kernels:
             terms["layout_transpose_s"] = Term(transpose_s, "s", f"{t_bytes / 1e6:.3g} MB read and written by {t_kernels} "
-                                               "NCHW -> NHWC transpose kernel(s) before the tensor-core pass (spec field nchw_layout)")
+                                               "NCHW -> NHWC transpose kernel(s) before the tensor-core pass (spec fields nchw_layout, "
+                                               "nchw_layout_fp32 for fp32 runs)")
         return terms
     return Phase(
         name=work.phase,

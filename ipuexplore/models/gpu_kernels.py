@@ -25,6 +25,9 @@
   channels_last activations PyTorch inserts none around depthwise kernels either: since
   pytorch/pytorch#38904 (replacing #38044, 2020) a channels-last depthwise convolution goes to
   cuDNN's NHWC kernels instead of being made contiguous (NCHW) for PyTorch's own kernel.
+  Which runs are NCHW follows the framework's configs: PyTorch's default memory format is
+  NCHW, and NVIDIA's DeepLearningExamples set ``memory_format: nhwc`` only for AMP runs
+  (ConvNets configs.yml at 729963dd), so fp32/TF32 runs transpose (``nchw_layout_fp32``).
 - **host dispatch**: an eager framework issues each op of the forward pass from the host
   (Python, the dispatcher, the launch); the GPU runs behind it and cannot get ahead, so a
   forward pass takes at least its ops x the host's time per op (``host_dispatch_us``, derived
@@ -214,10 +217,15 @@ def depthwise_bw_efficiency(s: GpuSpec, work: Work) -> float:
     return fraction
 
 
-def transposed_bytes(s: GpuSpec, work: Work, tensor: bool) -> tuple[int, int]:
+def nchw(s: GpuSpec, dtype: str) -> bool:
+    """True when this software keeps a run of this precision's activations NCHW."""
+    return bool(s.nchw_layout or (dtype == "fp32" and s.nchw_layout_fp32))
+
+
+def transposed_bytes(s: GpuSpec, work: Work, tensor: bool, dtype: str) -> tuple[int, int]:
     """(bytes read + written, transpose kernels) the NCHW -> NHWC conversions of a tensor-core
     pass move: its activation-like operands (input; output gradient; both for weight grads)."""
-    if not (s.nchw_layout and tensor):
+    if not (nchw(s, dtype) and tensor):
         return 0, 0
     if work.phase == "backward_weights":
         return 2 * (work.a_bytes + work.b_bytes), 2

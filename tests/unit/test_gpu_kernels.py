@@ -87,6 +87,23 @@ def test_nchw_transposes_hand_computed():
     assert "layout_transpose_s" not in estimate(V2019, layer, batch=32, dtype="fp32").phases[0].terms
 
 
+def test_fp32_runs_keep_nchw_where_the_spec_says_so_hand_computed():
+    # today's A100: AMP runs are channels_last, fp32 (TF32) runs keep PyTorch's default NCHW,
+    # so a TF32 tensor-core pass transposes its input first: 2 x 8 x 256 x 28 x 28 x 4 B at
+    # 0.79 x 2,039 GB/s, one kernel more; its fp16 pass and the V100's fp32 (CUDA cores) do not
+    a100 = load_chip("a100-80gb")
+    layer = Layer.conv(256, 28, 28, 256, 1)
+    tf32 = estimate(a100, layer, batch=8, dtype="fp32").phases[0]
+    x = layer.input_bytes("fp32", 8)
+    assert x == 8 * 256 * 28 * 28 * 4
+    assert tf32.unit == "tensor cores (tf32)"
+    assert tf32.terms["layout_transpose_s"].value == pytest.approx(2 * x / (2039e9 * 0.79))
+    assert "layout_transpose_s" not in estimate(a100, layer, batch=8).phases[0].terms
+    assert "layout_transpose_s" not in estimate(V100, layer, batch=8, dtype="fp32").phases[0].terms
+    off = replace(a100, id="nhwc32", spec=replace(a100.spec, nchw_layout_fp32=0))
+    assert "layout_transpose_s" not in estimate(off, layer, batch=8, dtype="fp32").phases[0].terms
+
+
 def test_depthwise_backward_uses_its_own_rate():
     dw = Layer.conv(192, 28, 28, 192, 3, pad=1, g=192)
     e = estimate(V100, dw, batch=64, train=True)
