@@ -36,6 +36,7 @@ rather than ``roofline.roofline``'s single bandwidth.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import lru_cache
 from types import MappingProxyType
 
@@ -101,8 +102,10 @@ def _cost(s: GpuSpec, work: Work, dtype: str, l2_resident: bool) -> Phase:
     # Compulsory traffic; an L2-resident input was just written by the producing kernel.
     hbm_b = work.min_bytes - (work.a_bytes if l2_resident else 0)
     own = kern.framework_kernels(work)  # the framework's own kernels (squeeze-excite's ops)
-    if own:
+    if own is not None:
         hbm_b = own[0] - (min(work.a_bytes, own[0]) if l2_resident else 0)
+        if not own[1]:  # no kernel at all: nothing to compute either
+            work = replace(work, macs=0, vector_ops=0)
     tensor = False
     loop = kern.group_loop(s, work)
     if work.matmul and not work.depthwise:
@@ -131,14 +134,14 @@ def _cost(s: GpuSpec, work: Work, dtype: str, l2_resident: bool) -> Phase:
         # one block per ~1K elements of the larger side (a reduction parallelises over its input)
         blocks = max(1, max(work.a_bytes, work.c_bytes) // (b * 1024))
         split_k = 1
-        l2_b = own[0] if own else work.min_bytes  # direct kernels tile through shared memory: operands once
+        l2_b = own[0] if own is not None else work.min_bytes  # direct kernels tile through shared memory: operands once
         if work.depthwise and work.phase == "backward_weights":
             # PyTorch's conv_depthwise2d_grad_weight_kernel (aten/src/ATen/native/cuda/
             # DepthwiseConv2d.cu) gives each block one (channel, kh, kw) weight: every block
             # re-reads its channel's input and output-gradient planes, r x s times in all.
             l2_b = work.rows * (work.a_bytes + work.b_bytes) + work.c_bytes
         eff = s.cuda_core_efficiency
-        kernels = own[1] if own else work.launches
+        kernels = own[1] if own is not None else work.launches
     red_fill = kern.reduction_fill(work, tensor) if work.matmul and not work.depthwise else 1.0
     serial = work.groups if loop else 1
     waves, sm_fill, compute_s, hbm_s, l2_s = _times(s, work, blocks, split_k, peak * eff * shape_fill * red_fill, hbm_b, l2_b, serial)
@@ -175,12 +178,8 @@ def _cost(s: GpuSpec, work: Work, dtype: str, l2_resident: bool) -> Phase:
             "l2_s": Term(l2_s, "s", _l2_why(work, tile_m, tile_n, l2_b, l2_bw)),
             "launch_s": Term(launch_s, "s", f"{kernels} kernel launch(es) x {s.launch_overhead_us:g} us"),
         }
-        if own:
-            why_own = (f"autograd clones the input of this in-place {work.op} before it is overwritten (its gradient needs it): "
-                       f"{own[0] / 1e6:.3g} MB in {kernels} kernels (gpu_kernels.CLONED_IN_PLACE_OPS)" if kern.clones_input(work) else
-                       f"PyTorch's own kernels for this squeeze-excite pass, moving {own[0] / 1e6:.3g} MB: the scale's backward "
-                       "writes grad x x before summing it, the pool's backward expands its gradient, autograd adds x's two "
-                       "gradients (gpu_kernels.SE_KERNELS)")
+        if own is not None:
+            why_own = kern.framework_why(work, own[0], kernels)
             terms["framework_kernels"] = Term(float(kernels), "kernels", why_own)
         if dw_eff:
             terms["depthwise_s"] = Term(depthwise_s, "s", f"the depthwise kernel moves its {work.min_bytes / 1e6:.3g} MB at "

@@ -43,6 +43,9 @@
   it over h x w, the pool's backward expands its gradient to full size, and x's two gradients
   are added by autograd. Counted kernel by kernel (``SE_KERNELS``), replacing the generic
   vector passes' bytes and launches.
+- **gradient sums**: an addition's backward hands its gradient on without a kernel; the
+  gradients of a tensor several layers read (a residual block's input) are added by autograd,
+  one kernel per extra reader (``gradient_sums``; a step term).
 - **in-place activations under autograd**: an in-place SiLU's gradient needs the input the op
   overwrites, so autograd clones it first: a copy kernel in every training forward.
 - **AMP's casts and gradient unscale** (torch.cuda.amp): autocast casts each fp32 conv/linear
@@ -52,6 +55,9 @@
 """
 
 from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
 
 from ipuexplore.hardware import GpuSpec
 from ipuexplore.layers import Layer, LayerKind
@@ -94,6 +100,12 @@ SE_KERNELS = {
     "backward_data": (((1, 1), (2, 1), (1, 0), (0, 1), (2, 1)), 4),
     "backward_weights": ((), 4),  # both convs' backward-filter and backward-bias, on c-long vectors
 }
+# A tensor read by several layers (a residual block's input: its first conv and the shortcut)
+# gets one gradient from each; autograd's InputBuffer adds each further one into the first
+# (torch/csrc/autograd/input_buffer.cpp, accumulate): an add kernel reading two gradients
+# and writing one. The addition itself differentiates to its gradient, handed on unchanged
+# (derivatives.yaml, add: ``self: grad``, ``other: maybe_multiply(grad, alpha)``): no kernel.
+GRAD_SUM_TENSORS_MOVED = 3
 # In-place activations (NVIDIA's and timm's ``nn.SiLU(inplace=True)``) whose derivative reads
 # the input: derivatives.yaml's silu_backward(grad, self), hardswish_backward(grad, self). An
 # in-place op's saved ``self`` is ``self.clone()`` (tools/autograd/gen_variable_type.py,
@@ -118,6 +130,32 @@ def clones_input(work: Work) -> bool:
     return work.train and work.phase == "forward" and work.kind == "act" and work.op in CLONED_IN_PLACE_OPS
 
 
+def framework_why(work: Work, moved: int, kernels: int) -> str:
+    """What the framework's own kernels for this pass are, in its numbers."""
+    if not kernels:
+        return "an addition's backward hands its gradient on: no kernel (autograd sums it where a tensor has two readers)"
+    if clones_input(work):
+        return (f"autograd clones the input of this in-place {work.op} before it is overwritten (its gradient needs it): "
+                f"{moved / 1e6:.3g} MB in {kernels} kernels (gpu_kernels.CLONED_IN_PLACE_OPS)")
+    return (f"PyTorch's own kernels for this squeeze-excite pass, {kernels} moving {moved / 1e6:.3g} MB: the scale's backward "
+            "writes grad x x before summing it, the pool's backward expands its gradient, autograd adds x's two "
+            "gradients (gpu_kernels.SE_KERNELS)")
+
+
+def gradient_sums(layers: Sequence[Layer], dtype: str, batch: int) -> tuple[int, int]:
+    """(bytes, kernels) of autograd adding up the gradients of tensors several layers read."""
+    made = {l.name: l for l in layers}
+    users = Counter(name for l in layers for name in l.inputs)
+    forks = [(made[name], k - 1) for name, k in users.items() if k > 1 and name in made]
+    return (sum(GRAD_SUM_TENSORS_MOVED * extra * l.output_bytes(dtype, batch) for l, extra in forks),
+            sum(extra for _, extra in forks))
+
+
+def gradient_sum_s(s: GpuSpec, moved: int, kernels: int) -> float:
+    """Time of those additions: their bytes at the element-wise rate, their launches."""
+    return moved / (s.hbm_bw_gb_s * 1e9 * s.hbm_efficiency) + kernels * s.launch_overhead_us * 1e-6
+
+
 def se_tensor_bytes(work: Work) -> int:
     """Bytes of x (c x h x w per image), the tensor a squeeze-excite pass streams; work.py's
     SE passes count x twice in the input (pool, scale) and once in the output."""
@@ -131,7 +169,10 @@ def se_tensor_bytes(work: Work) -> int:
 def framework_kernels(work: Work) -> tuple[int, int] | None:
     """(bytes, kernels) the framework's own kernels move and launch for this pass, where
     they differ from the generic vector pass (a squeeze-excite block; an in-place activation
-    that autograd must clone); None elsewhere."""
+    that autograd must clone; an addition's backward, which hands its gradient on); None
+    elsewhere."""
+    if work.kind == "add" and work.phase == "backward_data":
+        return 0, 0
     if clones_input(work):
         return work.min_bytes + 2 * work.a_bytes, work.launches + 1
     if work.kind != "se" or work.phase not in SE_KERNELS:

@@ -550,7 +550,8 @@ def _data_parallel_step(net: _Net, batch: int, image_elems: int, pins: Pins) -> 
     micro = -(-per_replica // m)
     est = net.est_shapes(m, net.train)  # per distinct shape
     layers_s = micro * sum(e.time_s * c for e, c in zip(est, net.shapes.count))
-    update_s = host_s = amp_s = 0.0
+    update_s = host_s = amp_s = sums_s = 0.0
+    sums = (0, 0)
     if chip.family == "gpu":
         s = chip.spec
         ops, tensors, casts, cast_params = _gpu_counts(net)
@@ -559,10 +560,12 @@ def _data_parallel_step(net: _Net, batch: int, image_elems: int, pins: Pins) -> 
         if net.train:
             update_s = (params * GPU_UPDATE_BYTES_PER_PARAM / (s.hbm_bw_gb_s * 1e9 * s.hbm_efficiency)
                         + gpu_kernels.optimizer_launch_s(s, tensors))
+            sums = gpu_kernels.gradient_sums(net.layers, net.dtype, m)
+            sums_s = micro * gpu_kernels.gradient_sum_s(s, *sums)
             if net.dtype == "fp16":  # mixed precision: autocast's casts, GradScaler's unscale
                 amp_s = micro * gpu_kernels.amp_cast_s(s, casts, cast_params) + gpu_kernels.amp_unscale_s(s, tensors, params)
     allreduce = collectives.allreduce_s(float(sum(net.cols.weights)), replicas, chip.system) if net.train else 0.0
-    busy = layers_s + host_s + update_s + amp_s + allreduce
+    busy = layers_s + sums_s + host_s + update_s + amp_s + allreduce
     host_io = _host_io(chip, batch, image_elems, busy, None)
     time_s = busy + host_io.value
     plan = Plan(replicas, replicas, 1, m, micro, False, fits)
@@ -577,12 +580,15 @@ def _data_parallel_step(net: _Net, batch: int, image_elems: int, pins: Pins) -> 
     }
     if chip.family == "gpu":
         terms["host_dispatch_s"] = Term(host_s, "s", _host_why(chip, net, micro))
+        terms["gradient_sum_s"] = Term(sums_s, "s", f"autograd adds the gradients of tensors read by several layers: {micro} x "
+                                       f"{sums[1]} add kernels moving {sums[0] / 1e6:.3g} MB (gpu_kernels.gradient_sums)"
+                                       if net.train else "inference: no gradients")
         terms["amp_s"] = Term(amp_s, "s", _amp_why(net, micro) if amp_s else "no mixed-precision casts or gradient unscale (inference or fp32)")
     bound_time = {k: 0.0 for k in BOUNDS}
     for e, c in zip(est, net.shapes.count):
         for k, v in e.time_by_bound.items():
             bound_time[k] += micro * c * v
-    bound_time["memory"] += update_s + amp_s
+    bound_time["memory"] += update_s + amp_s + sums_s
     bound_time["overhead"] += host_s
     bound_time["exchange"] += allreduce + host_io.value
     why = f"{replicas} replica{'s' if replicas > 1 else ''}, micro-batch {m} x {micro}" + ("" if fits else ", does not fit device memory")

@@ -294,6 +294,24 @@ def test_in_place_silu_is_cloned_in_training_only_hand_computed():
     assert relu.bytes == 2 * x and "framework_kernels" not in relu.terms
 
 
+def test_autograd_sums_the_gradients_of_forked_tensors_hand_computed():
+    # ResNet-50: each of its 16 blocks reads its input twice (first conv, shortcut): the max
+    # pool's output (64 x 56 x 56) and the outputs of 15 blocks (3 x 256 x 56 x 56, 4 x 512 x
+    # 28 x 28, 6 x 1024 x 14 x 14, 2 x 2048 x 7 x 7; the last block's feeds the pool only):
+    # 5,619,712 elements per image, each sum reading two fp16 gradients and writing one
+    from ipuexplore.networks import build
+    elems = 64 * 56 * 56 + 3 * 256 * 56 * 56 + 4 * 512 * 28 * 28 + 6 * 1024 * 14 * 14 + 2 * 2048 * 7 * 7
+    assert elems == 5_619_712
+    moved = 3 * elems * 2 * 64
+    assert gpu_kernels.gradient_sums(build("resnet50").layers, "fp16", 64) == (moved, 16)
+    step = _step("v100", "resnet50", 64, train=True)
+    assert step.terms["gradient_sum_s"].value == pytest.approx(moved / (900e9 * 0.87) + 16 * 3e-6)
+    assert _step("v100", "resnet50", 64).terms["gradient_sum_s"].value == 0.0
+    # the addition's own backward hands the gradient on: no kernel, no time
+    add = estimate(V100, Layer.add(256, 14, 14), batch=8, train=True).phase("backward_data")
+    assert add.time_s == 0.0 and add.bytes == 0 and add.terms["framework_kernels"].value == 0
+
+
 def test_amp_casts_and_unscale_hand_computed():
     # ResNet-50, AMP: 55 tensors cast (53 conv weights, the FC's weight and bias), 25,503,912
     # parameters (all but BN's 53,120): per micro-batch 12 B each (fp32 -> fp16 forward,
