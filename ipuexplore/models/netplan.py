@@ -571,7 +571,7 @@ def _data_parallel_step(net: _Net, batch: int, image_elems: int, pins: Pins) -> 
     plan = Plan(replicas, replicas, 1, m, micro, False, fits)
     terms = {
         "layers_s": Term(layers_s, "s", f"{_count(micro, 'micro-batch')} x every layer's passes at micro-batch {m} (models.estimate, summed)"),
-        "weight_update_s": Term(update_s, "s", "optimizer step: fp32 master weights, gradients and momentum read, weights, momentum and the fp16 copy written, at HBM bandwidth, "
+        "weight_update_s": Term(update_s, "s", "optimizer step: fp32 master weights, gradients and momentum read, weights and momentum written, at HBM bandwidth, "
                                 f"in {gpu_kernels.OPTIMIZER_KERNELS_PER_TENSOR} kernel launches per parameter tensor (PyTorch's per-tensor optimizer, zero_grad, gradient accumulation) "
                                 f"or {gpu_kernels.OPTIMIZER_HOST_OPS_PER_TENSOR} host-issued ops at host_op_us, the slower"
                                 if net.train else "inference: no weight update"),
