@@ -16,7 +16,10 @@ Sweeps (``--sweep``, default all):
   (run it on two GPUs with different bandwidth per SM to test the per-SM carry-over).
 - ``elementwise``: batch norm (inference and training), SiLU, a residual add and a
   squeeze-excite block at EfficientNet-B0 sizes, forward and forward + backward: their achieved
-  bandwidth against the model's streaming rate (``hbm_efficiency``).
+  bandwidth against the model's streaming rate (``hbm_efficiency``). The SiLU here runs out of
+  place (its input is a leaf, which cannot change in place), while the model's training SiLU
+  counts autograd's clone of the in-place SiLU NVIDIA's EfficientNet runs: expect the model's
+  forward + backward to be 2 tensor passes of 5 heavier there.
 - ``grouped1x1``: 1x1 convolutions at equal FLOPs as the groups grow (channels x2 per groups
   x4, and ShuffleNet V2's Table 2 channels at 56x56, batch 1, fp32): the slowdown per group.
 
