@@ -36,9 +36,11 @@ PAIRS = [(2, 32, 20, 20, 24, 3, 1), (3, 17, 9, 11, 9, 3, 2), (2, 40, 14, 14, 16,
 @pytest.mark.parametrize("workers", [1, 3])
 @pytest.mark.parametrize("shape", PAIRS, ids=str)
 @pytest.mark.parametrize("residual", [False, True])
-def test_pair_equals_the_two_runs_and_the_float64_reference(shape, workers, residual):
+@pytest.mark.parametrize("tile_bytes", [624 * 1024, 48 * 1024], ids=["tile", "small-tile"])
+def test_pair_equals_the_two_runs_and_the_float64_reference(shape, workers, residual, tile_bytes):
+    """(small tiles: the depthwise input is copied in a few channels at a time, rows halved)"""
     n, c, h, w, k, r, stride = shape
-    with Pool(workers) as pool:
+    with Pool(workers, tile_bytes) as pool:
         dw, pw, (wd, bd, wp, bp) = _pair(n, c, h, w, k, r, stride, pool)
         x = RNG.standard_normal((n, c, h, w)).astype(np.float32)
         res = RNG.standard_normal(pw.output_shape).astype(np.float32) if residual else None
