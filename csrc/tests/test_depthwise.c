@@ -8,21 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "expect.h"
 #include "ipx.h"
-
-static int failures;
-#define EXPECT(cond)                                                                     \
-    do {                                                                                 \
-        if (!(cond)) {                                                                   \
-            failures++;                                                                  \
-            fprintf(stderr, "%s:%d: expected %s\n", __FILE__, __LINE__, #cond);          \
-        }                                                                                \
-    } while (0)
-
-static float frand(unsigned* seed) {
-    *seed = *seed * 1103515245u + 12345u;
-    return (float)(*seed >> 8) / (float)(1u << 24) * 2.0f - 1.0f;
-}
 
 static void check(int64_t n, int64_t c, int64_t mult, int64_t h, int64_t w, int64_t k, int64_t stride,
                   int64_t pt, int64_t pb, int64_t pl, int64_t pr, uint32_t workers, uint64_t tile_bytes) {

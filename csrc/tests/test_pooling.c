@@ -7,21 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "expect.h"
 #include "ipx.h"
-
-static int failures;
-#define EXPECT(cond)                                                                     \
-    do {                                                                                 \
-        if (!(cond)) {                                                                   \
-            failures++;                                                                  \
-            fprintf(stderr, "%s:%d: expected %s\n", __FILE__, __LINE__, #cond);          \
-        }                                                                                \
-    } while (0)
-
-static float frand(unsigned* seed) {
-    *seed = *seed * 1103515245u + 12345u;
-    return (float)(*seed >> 8) / (float)(1u << 24) * 2.0f - 1.0f;
-}
 
 static int64_t out_len(int64_t in, int64_t k, int64_t st, int64_t lo, int64_t hi, int ceil_mode) {
     int64_t span = in + lo + hi - k;
