@@ -11,6 +11,7 @@
      output [gb*kg][pb][qpad]: whole vectors (qpad = q rounded up to 8), copied to the NCHW
             output rows in the write phase, so no store is ever partial. */
 #include "internal.h"
+#include "tile_rows.h"
 #include "vec.h"
 
 /* Outputs per vector. Register blocks (output channels KO x output rows RB x vectors QV
@@ -64,26 +65,6 @@ void ipx__pack_as_is(const struct ipx_conv* cv, const float* weight, const float
     else memset(bpack, 0, cv->bias_len * sizeof(float));
 }
 
-/* Input row src (w floats) into the two phases of a stride-2 tile row: padded column c =
-   j + pl goes to phase c % 2, index c / 2; the padding columns are left as they are (zero).
-   Eight columns at a time by two 4-wide shuffles (one shufps each in every build). */
-IPX_INLINE void row_split2(float* dst, const float* src, int64_t w, int64_t pl, int64_t row_len) {
-    int64_t j = 0;
-    if ((pl & 1) && w > 0) {
-        dst[row_len + pl / 2] = src[0];
-        j = 1;
-    }
-    for (; j + 8 <= w; j += 8) {
-        ipx_v4 a, b;
-        memcpy(&a, src + j, sizeof a);
-        memcpy(&b, src + j + 4, sizeof b);
-        const ipx_v4 e = __builtin_shufflevector(a, b, 0, 2, 4, 6), o = __builtin_shufflevector(a, b, 1, 3, 5, 7);
-        memcpy(dst + (j + pl) / 2, &e, sizeof e);
-        memcpy(dst + row_len + (j + pl) / 2, &o, sizeof o);
-    }
-    for (; j < w; j++) dst[((j + pl) & 1) * row_len + (j + pl) / 2] = src[j];
-}
-
 /* The input rows are copied whatever `loads` says (blocks of one worker rarely share them). */
 IPX_INLINE uint64_t row_exchange_body(const struct ipx_conv* cv, const ipx__plan* plan,
                                       const ipx__block* b, const float* input, float* tile,
@@ -120,18 +101,8 @@ IPX_INLINE uint64_t row_exchange_body(const struct ipx_conv* cv, const ipx__plan
         for (; rr < lo; rr++, dst += phase_row) /* padding rows above */
             for (int64_t i = 0; i < phase_row; i += ROW_V) v8_store(dst + i, v8_zero());
         for (const float* srow = src + (row0 + rr) * w; rr < hi; rr++, dst += phase_row, srow += w) {
-            if (sw == 2) {
-                row_split2(dst, srow, w, pl, row_len);
-                continue;
-            }
-            if (w < ROW_V) { /* 7x7 maps: a function call per row cost more than the copy */
-                for (int64_t j = 0; j < w; j++) dst[pl + j] = srow[j];
-                continue;
-            }
-            /* the data in vectors, the last one overlapping (never past the data) */
-            int64_t j = 0;
-            for (; j + ROW_V <= w; j += ROW_V) v8_store(dst + pl + j, v8_load(srow + j));
-            if (j < w) v8_store(dst + pl + w - ROW_V, v8_load(srow + w - ROW_V));
+            if (sw == 2) ipx__split_row2(dst, srow, w, pl, row_len);
+            else ipx__copy_row1(dst + pl, srow, w);
         }
         for (; rr < rows; rr++, dst += phase_row) /* padding rows below */
             for (int64_t i = 0; i < phase_row; i += ROW_V) v8_store(dst + i, v8_zero());

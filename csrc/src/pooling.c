@@ -9,6 +9,7 @@
 
 #include "desc.h"
 #include "internal.h"
+#include "tile_rows.h"
 #include "vec.h"
 
 #define POOL_V 8
@@ -142,6 +143,9 @@ static void block_of(const pooling_pass* pp, int64_t idx, ipx__block* b) {
     b->pb = ipx__min(pp->pb, pp->p - b->p0);
 }
 
+/* The block's padded rows into the tile. Strides 1 and 2 with the data inside the row fill
+   the worker's whole region once per run and then copy only data columns (padding columns
+   never receive data, so they keep the fill); other geometries fill every row. */
 static void pooling_exchange(const ipx__pass* pass, ipx__step* s) {
     const pooling_pass* pp = (const pooling_pass*)pass;
     if (pp->global) return; /* reduced in place */
@@ -149,15 +153,28 @@ static void pooling_exchange(const ipx__pass* pass, ipx__step* s) {
     ipx__block* b = &s->b;
     block_of(pp, s->block, b);
     const float fill = pp->average ? 0.0f : -INFINITY;
-    const int64_t phase_row = d->stride_w * pp->row_len, row0 = b->p0 * d->stride_h - d->pad_top;
+    const int64_t sw = d->stride_w, w = d->w, pl = d->pad_left, row_len = pp->row_len;
+    const int64_t phase_row = sw * row_len, row0 = b->p0 * d->stride_h - d->pad_top;
     const int64_t rows = (b->pb - 1) * d->stride_h + d->r;
+    const bool fast = (sw == 1 || sw == 2) && pl + w <= phase_row;
+    const ipx_v8 f = v8_bcast(fill);
+    if (fast && s->fresh)
+        for (int64_t i = 0, n = pp->cb * pp->rows_in * phase_row; i < n; i += POOL_V) v8_store(s->tile + i, f);
     float* dst = s->tile;
     for (int64_t ch = 0; ch < b->gb; ch++) {
-        const float* plane = pp->input + ((b->n * d->c + b->g0 + ch) * d->h) * d->w;
+        const float* plane = pp->input + ((b->n * d->c + b->g0 + ch) * d->h) * w;
         for (int64_t rr = 0; rr < rows; rr++, dst += phase_row) {
             const int64_t row = row0 + rr;
-            ipx__fill_row_with(dst, row >= 0 && row < d->h ? plane + row * d->w : NULL, d->w, d->pad_left,
-                               d->stride_w, pp->row_len, fill);
+            const float* src = row >= 0 && row < d->h ? plane + row * w : NULL;
+            if (!fast) {
+                ipx__fill_row_with(dst, src, w, pl, sw, row_len, fill);
+            } else if (src == NULL) { /* a padding row */
+                for (int64_t i = 0; i < phase_row; i += POOL_V) v8_store(dst + i, f);
+            } else if (sw == 2) {
+                ipx__split_row2(dst, src, w, pl, row_len);
+            } else {
+                ipx__copy_row1(dst + pl, src, w);
+            }
         }
         dst += (pp->rows_in - rows) * phase_row;
     }

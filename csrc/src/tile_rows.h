@@ -1,0 +1,41 @@
+/* Inline copies of one input row's data into a padded tile row whose padding the caller
+   keeps filled (zero for convolutions, -inf for max pooling): the row kernel's and the
+   pooling's exchanges, where a call per row of a 7x7 map cost more than its copy. */
+#ifndef IPX_TILE_ROWS_H
+#define IPX_TILE_ROWS_H
+
+#include "vec.h"
+
+/* Stride 1: src (w floats) to dst (the row's first data column). */
+IPX_INLINE void ipx__copy_row1(float* dst, const float* src, int64_t w) {
+    if (w < 8) {
+        for (int64_t j = 0; j < w; j++) dst[j] = src[j];
+        return;
+    }
+    /* the data in vectors, the last one overlapping (never past the data) */
+    int64_t j = 0;
+    for (; j + 8 <= w; j += 8) v8_store(dst + j, v8_load(src + j));
+    if (j < w) v8_store(dst + w - 8, v8_load(src + w - 8));
+}
+
+/* Stride 2: src (w floats) into the two phases of a tile row (row_len floats each): padded
+   column c = j + pl goes to phase c % 2, index c / 2. Eight columns at a time by two 4-wide
+   shuffles (one shufps each in every build). */
+IPX_INLINE void ipx__split_row2(float* dst, const float* src, int64_t w, int64_t pl, int64_t row_len) {
+    int64_t j = 0;
+    if ((pl & 1) && w > 0) {
+        dst[row_len + pl / 2] = src[0];
+        j = 1;
+    }
+    for (; j + 8 <= w; j += 8) {
+        ipx_v4 a, b;
+        memcpy(&a, src + j, sizeof a);
+        memcpy(&b, src + j + 4, sizeof b);
+        const ipx_v4 e = __builtin_shufflevector(a, b, 0, 2, 4, 6), o = __builtin_shufflevector(a, b, 1, 3, 5, 7);
+        memcpy(dst + (j + pl) / 2, &e, sizeof e);
+        memcpy(dst + row_len + (j + pl) / 2, &o, sizeof o);
+    }
+    for (; j < w; j++) dst[((j + pl) & 1) * row_len + (j + pl) / 2] = src[j];
+}
+
+#endif
