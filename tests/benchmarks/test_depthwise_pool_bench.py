@@ -26,7 +26,6 @@ ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 from ipuexplore import engine  # noqa: E402
-from ipuexplore.networks.epilogue import FusedConv  # noqa: E402
 
 THREADS = 2
 RUNS = 7
@@ -95,9 +94,12 @@ def test_depthwise_against_onnxruntime(benchmark, pool, name, batch):
     w = rng.standard_normal((c, 1, k, k)).astype(np.float32)
     b = rng.standard_normal(c).astype(np.float32)
     conv = engine.Conv2d(w, b, x.shape, stride=stride, padding=k // 2, groups=c, pool=pool)
-    fused = FusedConv.create(conv, pool, act)
     out = np.empty(conv.output_shape, np.float32)
     sums = np.empty(out.shape[:2], np.float32) if act == "silu" else None
+
+    def fused():
+        conv.run_fused(x, out, activation=act, channel_sums=sums)
+
     nodes = [helper.make_node("Conv", ["x", "w", "b"], ["z"], group=c, kernel_shape=[k, k], strides=[stride] * 2,
                               pads=[k // 2] * 4)]
     inits = [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")]
@@ -107,12 +109,12 @@ def test_depthwise_against_onnxruntime(benchmark, pool, name, batch):
     else:
         nodes += [helper.make_node("Sigmoid", ["z"], ["s"]), helper.make_node("Mul", ["z", "s"], ["y"])]
     session = _session(nodes, inits, x.shape, out.shape)
-    fused(x, out, None, sums)
+    fused()
     ref = session.run(None, {"x": x})[0]
     np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4 * float(np.abs(ref).max()))
     if sums is not None:
         np.testing.assert_allclose(sums, ref.sum(axis=(2, 3), dtype=np.float64), rtol=1e-3, atol=1e-2)
-    _record(benchmark, lambda: fused(x, out, None, sums), lambda: session.run(None, {"x": x}))
+    _record(benchmark, fused, lambda: session.run(None, {"x": x}))
 
 
 @pytest.mark.parametrize("batch", BATCHES)

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from ipuexplore import engine
-from ipuexplore.networks.epilogue import FusedConv
 
 RNG = np.random.default_rng(13)
 
@@ -45,10 +44,9 @@ def test_depthwise_matches_float64(monkeypatch, isa, k, stride, size):
             assert conv.info["isa"] in ("avx2", "portable")
         ref = _reference(x, w, b, stride, k // 2)
         np.testing.assert_allclose(conv.run(x), ref, rtol=1e-5, atol=1e-5)
-        fused = FusedConv.create(conv, pool, "silu")
         out = np.empty(conv.output_shape, np.float32)
         sums = np.empty(out.shape[:2], np.float32)
-        fused(x, out, None, sums)
+        conv.run_fused(x, out, activation="silu", channel_sums=sums)
         act = ref / (1 + np.exp(-ref))
         np.testing.assert_allclose(out, act, rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(sums, act.sum(axis=(2, 3)), rtol=1e-4, atol=1e-3)
