@@ -130,6 +130,13 @@ def test_depthwise_pointwise_pair_matches_onnxruntime_and_the_unfused_run(tmp_pa
         HostSession(path, 2, pairs="yes")
 
 
+def test_a_pair_that_does_not_fit_the_tiles_runs_in_two():
+    with HostSession("mobilenet_v2", 1, workers=1, pairs="always") as session:
+        chosen = session.describe()["pairs"]
+        assert True in chosen.values() and False in chosen.values()  # 960 -> 160 on 7x7: 614 KB of weights
+        assert np.isfinite(session.run(np.zeros(session.input_shape, np.float32))).all()
+
+
 def test_folded_batch_norm_matches_unfolded_in_float64():
     x = RNG.standard_normal((2, 6, 9, 9))
     w, b = RNG.standard_normal((8, 3, 3, 3)), RNG.standard_normal(8)
