@@ -115,6 +115,21 @@ IPX_INLINE void pw_micro(const float* x, int64_t npad, const float* w, const flo
     }
 }
 
+/* One pixel (column x of the tile input, rows npad apart) x 8 channels of a packed block:
+   for the last pixel or two of a strip, whose vector would be mostly empty (7 x 7 maps: 49
+   pixels, 1 in the 7th vector). Four partial sums over the channels hide the FMA latency. */
+IPX_INLINE void pw_tail_pixel(const float* x, int64_t npad, const float* w8, const float* bias,
+                              int64_t cg, float* out, int64_t plane, int64_t mstore) {
+    ipx_v8 acc[4] = {v8_zero(), v8_zero(), v8_zero(), v8_zero()};
+    int64_t c = 0;
+    for (; c + 4 <= cg; c += 4)
+        for (int u = 0; u < 4; u++) acc[u] += v8_load(w8 + (c + u) * 8) * x[(c + u) * npad];
+    for (; c < cg; c++) acc[0] += v8_load(w8 + c * 8) * x[c * npad];
+    float tmp[8];
+    v8_store(tmp, (acc[0] + acc[1]) + (acc[2] + acc[3]) + v8_load(bias));
+    for (int64_t m = 0; m < mstore && m < 8; m++) out[m * plane] = tmp[m];
+}
+
 /* Loop nest over a block, as a blocked GEMM's: strips of pixels whose input panel (cg x
    strip, at most PW_STRIP_FLOATS) stays in L2 while every output channel reads it, so the
    input is read from memory once and the outputs stream out; within a strip, one register
@@ -123,6 +138,8 @@ IPX_INLINE void pw_micro(const float* x, int64_t npad, const float* w, const flo
    of 16 channels ran 16 -> 96 at 112 x 112 at 0.85x, of all channels (96 planes at once)
    at 0.5x; the AVX2 build with 8-channel sweeps (two blocks of 4) at 0.65x. */
 #define PW_STRIP_FLOATS (32 * 1024)
+/* A strip's last 1 or 2 pixels go to pw_tail_pixel rather than a mostly empty vector. */
+#define PW_TAIL 2
 
 IPX_INLINE void pw_compute_body(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
                                 float* tile, float* output, const int WIDE) {
@@ -140,8 +157,10 @@ IPX_INLINE void pw_compute_body(const struct ipx_conv* cv, const ipx__plan* plan
             /* the strip's pixel vectors in equal chunks of at most PW_NV (7 vectors: 3 + 2 + 2,
                not 3 + 3 + 1, whose 1-vector block loads a weight for every FMA) */
             const int64_t spix = ipx__min(strip, npix - p0);
-            const int64_t vectors = ipx__div_up(spix, 8), chunks = ipx__div_up(vectors, PW_NV);
-            const int64_t base = vectors / chunks, extra = vectors % chunks;
+            const int64_t tail = spix % 8 <= PW_TAIL ? spix % 8 : 0; /* pixels left to pw_tail_pixel */
+            const int64_t vectors = (spix - tail) / 8 + ((spix - tail) % 8 != 0);
+            const int64_t chunks = ipx__div_up(vectors, PW_NV);
+            const int64_t base = chunks ? vectors / chunks : 0, extra = chunks ? vectors % chunks : 0;
             for (int64_t m0 = 0; m0 < kvalid; m0 += MR) {
                 const float* w = W + m0 / 8 * 8 * cg + m0 % 8;
                 const int64_t mstore = ipx__min(MR, kvalid - m0);
@@ -157,6 +176,9 @@ IPX_INLINE void pw_compute_body(const struct ipx_conv* cv, const ipx__plan* plan
                     i0 += 8 * nv;
                 }
             }
+            for (int64_t i = p0 + spix - tail; i < p0 + spix; i++)
+                for (int64_t m8 = 0; m8 < kvalid; m8 += 8)
+                    pw_tail_pixel(X + i, npad, W + m8 * cg, B + m8, cg, Y + m8 * plane + i, plane, kvalid - m8);
         }
     }
 }
