@@ -24,21 +24,6 @@ def _engine_epilogue(function: str = "ipx_epilogue_run"):
     return (ffi, lib) if hasattr(lib, function) else None
 
 
-class FusedConv:
-    """``FusedConv.create(conv, pool, act)(x, out, residual, sums)``: ``conv.run_fused`` on
-    ``pool`` with that epilogue (a name kept for its callers; new code calls run_fused)."""
-
-    def __init__(self, conv, pool, act):
-        self._conv, self._pool, self._act = conv, pool, act
-
-    @classmethod
-    def create(cls, conv, pool, act) -> "FusedConv":
-        return cls(conv, pool, act)
-
-    def __call__(self, x, out, residual=None, sums=None) -> None:
-        self._conv.run_fused(x, out, residual=residual, activation=self._act, channel_sums=sums, pool=self._pool)
-
-
 def onnx_activation(op: str, params: dict):
     """The activation key for a layer's op and its ONNX parameters: a name, or
     ("hardsigmoid", alpha, beta) for ONNX HardSigmoid (y = clip(alpha x + beta, 0, 1))."""
