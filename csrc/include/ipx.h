@@ -418,7 +418,8 @@ IPX_API ipx_status ipx_conv_run_fused(ipx_conv_t conv, ipx_pool_t pool, const fl
 /// batch). Each block (output rows of one image) runs through both in one superstep: the
 /// depthwise rows go from the worker's tile straight into the pointwise's copy-in, so the
 /// intermediate tensor is never written to memory (the statistics count only what crossed
-/// the tile's boundary). Results equal ipx_conv_run_fused() of first then second.
+/// the tile's boundary). Results equal ipx_conv_run_fused() of first then second to float
+/// rounding (a block's pixel count can change which kernel code path computes a pixel).
 /// first_epilogue: activation only (residual, sums and input_scale must be NULL);
 /// second_epilogue: as ipx_conv_run_fused() without input_scale. Either may be NULL.
 /// @param input   first's n*c*h*w floats;  @param output  second's n*k*p*q floats.

@@ -170,7 +170,7 @@ class Conv2d(Handle):
         one pass: each block's depthwise rows stay in the worker's tile memory and never reach
         DRAM (``ipx_conv_run_pair``; ``stats`` counts only what crossed the tile). Returns
         second's output; equal to ``second.run_fused(self.run_fused(x, activation=
-        first_activation), ...)``. ``Unsupported`` for pairs it does not fuse."""
+        first_activation), ...)`` to float rounding. ``Unsupported`` for pairs it does not fuse."""
         if not isinstance(second, Conv2d):
             raise InvalidType(f"second must be a Conv2d, got {type(second).__name__}")
         if second is self:

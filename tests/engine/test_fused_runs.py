@@ -1,6 +1,6 @@
 """Fused runs: Conv2d.run_pair (depthwise -> pointwise in one pass, the depthwise rows kept in
 tile memory) and run_fused's input_scale (a channel scale applied in the exchange), each
-against its unfused run (bit for bit) and a float64 reference; what the statistics count;
+against its unfused run (to float rounding) and a float64 reference; what the statistics count;
 bad input."""
 
 import numpy as np
@@ -48,7 +48,9 @@ def test_pair_equals_the_two_runs_and_the_float64_reference(shape, workers, resi
         y = dw.run_pair(pw, x, first_activation="relu6", residual=res, activation="silu", channel_sums=sums)
         mid = dw.run_fused(x, activation="relu6")
         two = pw.run_fused(mid, residual=res, activation="silu")
-        assert np.array_equal(y, two)  # the same kernels on the same data: exact
+        # the same kernels on the same data; a block's pixel count may move a pixel between the
+        # pointwise kernel's vector body and its tail (last-bit differences)
+        np.testing.assert_allclose(y, two, rtol=1e-6, atol=1e-6 * np.abs(two).max())
         expected = _act64(reference_conv2d(_act64(reference_conv2d(x, wd, bd, stride, r // 2, 1, c), "relu6"),
                                            wp, bp) + (res if residual else 0), "silu")
         np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-4)
