@@ -115,19 +115,25 @@ IPX_INLINE void pw_micro(const float* x, int64_t npad, const float* w, const flo
     }
 }
 
-/* One pixel (column x of the tile input, rows npad apart) x 8 channels of a packed block:
-   for the last pixel or two of a strip, whose vector would be mostly empty (7 x 7 maps: 49
-   pixels, 1 in the 7th vector). Four partial sums over the channels hide the FMA latency. */
+/* One pixel (column x of the tile input, rows npad apart) x up to 4 packed blocks of 8
+   channels (w8 and bias 8 * cg and 8 floats apart): the last pixel or two of a strip, whose
+   vector would be mostly empty (7 x 7 maps: 49 pixels, 1 in the 7th vector). Each channel's
+   sum runs in pw_micro's order (bias, then input channels in turn), so a pixel's result does
+   not depend on where a block boundary puts it (fused pairs cut blocks differently); the
+   blocks' independent chains hide the FMA latency. */
 IPX_INLINE void pw_tail_pixel(const float* x, int64_t npad, const float* w8, const float* bias,
-                              int64_t cg, float* out, int64_t plane, int64_t mstore) {
-    ipx_v8 acc[4] = {v8_zero(), v8_zero(), v8_zero(), v8_zero()};
-    int64_t c = 0;
-    for (; c + 4 <= cg; c += 4)
-        for (int u = 0; u < 4; u++) acc[u] += v8_load(w8 + (c + u) * 8) * x[(c + u) * npad];
-    for (; c < cg; c++) acc[0] += v8_load(w8 + c * 8) * x[c * npad];
-    float tmp[8];
-    v8_store(tmp, (acc[0] + acc[1]) + (acc[2] + acc[3]) + v8_load(bias));
-    for (int64_t m = 0; m < mstore && m < 8; m++) out[m * plane] = tmp[m];
+                              int64_t cg, float* out, int64_t plane, int64_t kleft, const int NB) {
+    ipx_v8 acc[4];
+    for (int j = 0; j < NB; j++) acc[j] = v8_load(bias + 8 * j);
+    for (int64_t c = 0; c < cg; c++) {
+        const float xv = x[c * npad];
+        for (int j = 0; j < NB; j++) acc[j] += v8_load(w8 + j * 8 * cg + c * 8) * xv;
+    }
+    for (int j = 0; j < NB; j++) {
+        float tmp[8];
+        v8_store(tmp, acc[j]);
+        for (int64_t m = 0; m < 8 && 8 * j + m < kleft; m++) out[(8 * j + m) * plane] = tmp[m];
+    }
 }
 
 /* Loop nest over a block, as a blocked GEMM's: strips of pixels whose input panel (cg x
@@ -177,8 +183,15 @@ IPX_INLINE void pw_compute_body(const struct ipx_conv* cv, const ipx__plan* plan
                 }
             }
             for (int64_t i = p0 + spix - tail; i < p0 + spix; i++)
-                for (int64_t m8 = 0; m8 < kvalid; m8 += 8)
-                    pw_tail_pixel(X + i, npad, W + m8 * cg, B + m8, cg, Y + m8 * plane + i, plane, kvalid - m8);
+                for (int64_t m8 = 0; m8 < kvalid; m8 += 32) {
+                    const int nb = (int)ipx__min(4, ipx__div_up(kvalid - m8, 8));
+#define PW_TAIL_CALL(NB) pw_tail_pixel(X + i, npad, W + m8 * cg, B + m8, cg, Y + m8 * plane + i, plane, kvalid - m8, NB)
+                    if (nb == 4) PW_TAIL_CALL(4);
+                    else if (nb == 3) PW_TAIL_CALL(3);
+                    else if (nb == 2) PW_TAIL_CALL(2);
+                    else PW_TAIL_CALL(1);
+#undef PW_TAIL_CALL
+                }
         }
     }
 }
