@@ -84,7 +84,7 @@ def plan_pins(args: argparse.Namespace) -> Pins:
     for option in ("replicas", "micro_batch", "pipeline_stages"):
         raw = getattr(args, option, None)
         values[option] = None if raw is None else parse_int(raw, "--" + option.replace("_", "-"))
-    return Pins(**values, recompute=getattr(args, "recompute", None))
+    return Pins(**values, recompute=getattr(args, "recompute", None), optimizer=getattr(args, "optimizer", None))
 
 
 def _add_layer_options(p: argparse.ArgumentParser) -> None:

@@ -38,6 +38,9 @@ def register(subparsers) -> None:
     p.add_argument("--layers", action="store_true", help="show the per-layer table (and add it to --json)")
     p.add_argument("--why", action="store_true", help="print each chip's plan, memory and every step term with why")
     add_plan_options(p)
+    p.add_argument("--optimizer", default=None, metavar="{momentum,lars,rmsprop}",
+                   help="--train: the weight update's optimizer (default momentum; lars on IPUs as Graphcore's "
+                        "MLPerf configs, rmsprop on GPUs as NVIDIA's EfficientNet configs)")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print one JSON object")
     out.add_argument("--csv", action="store_true", help="print the per-layer table as CSV")

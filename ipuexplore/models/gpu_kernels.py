@@ -71,17 +71,43 @@ FAST_GROUP_SIZES = (1, 2, 4)  # cuDNN 7.0.4 release notes: grouped paths for the
 # narrowest CUDA-core GEMM tile: cuBLAS's volta_sgemm_32x32_sliced1x4 / 64x32 / 128x32 and
 # cuDNN's volta_scudnn_128x32 kernels (names in public profiles) are never narrower than 32
 SIMT_NARROWEST_TILE = 32
-# Kernels per parameter tensor of a training step in PyTorch 1.9 (the 21.03 container of
-# NVIDIA's published runs): momentum SGD's weight decay add, momentum mul_ and add_, and the
-# parameter's add_ (torch/optim/_functional.py ``sgd``; RMSprop, NVIDIA's EfficientNet
-# optimizer, runs 7-8: ``rmsprop`` there), the gradient's zero_ (Optimizer.zero_grad, as
-# DeepLearningExamples' training.py calls it at 729963dd) and autograd's AccumulateGrad add
-# into it. Launch-bound: their bytes are the weights', moved by the update term already.
-OPTIMIZER_KERNELS_PER_TENSOR = 4 + 1 + 1
+# The optimizer's own ops per parameter tensor in PyTorch 1.9 (the 21.03 container of NVIDIA's
+# published runs), torch/optim/_functional.py, with weight decay and momentum as NVIDIA's
+# configs set them (DeepLearningExamples ConvNets configs.yml at 729963dd: ResNets ``sgd``,
+# EfficientNets ``optimizer: rmsprop`` with momentum 0.9, image_classification/optimizers.py):
+# ``sgd``: the weight decay add, momentum's mul_ and add_, the parameter's add_;
+# ``rmsprop`` (not centred): the weight decay add, square_avg's mul_ and addcmul_, sqrt, add_
+# eps, the buffer's mul_ and addcdiv_, the parameter's add_.
+OPTIMIZER_OPS = {"momentum": 4, "rmsprop": 8}
+# Kernels per parameter tensor of a training step: the optimizer's ops, the gradient's zero_
+# (Optimizer.zero_grad, as DeepLearningExamples' training.py calls it at 729963dd) and
+# autograd's AccumulateGrad add into it. Launch-bound: their bytes are the weights', moved by
+# the update term already.
+OPTIMIZER_KERNELS_PER_TENSOR = OPTIMIZER_OPS["momentum"] + 1 + 1
 # Of those, the ops the host issues from Python after AMP's GradScaler.step() has waited for
-# the GPU (``_maybe_opt_step`` reads found_inf with ``.item()``): the optimizer's 4 and
+# the GPU (``_maybe_opt_step`` reads found_inf with ``.item()``): the optimizer's and
 # zero_grad's zero_ (AccumulateGrad runs inside the backward, hidden behind the GPU's work)
-OPTIMIZER_HOST_OPS_PER_TENSOR = 4 + 1
+OPTIMIZER_HOST_OPS_PER_TENSOR = OPTIMIZER_OPS["momentum"] + 1
+# fp32 bytes per parameter the optimizer step reads and writes at least: master weights,
+# gradients and its state read; weights and state written (AMP's fp16 copy is autocast's cast
+# in the forward: amp_cast_s). Momentum keeps one state tensor, RMSprop two (square_avg and
+# the momentum buffer).
+OPTIMIZER_STATE_TENSORS = {"momentum": 1, "rmsprop": 2}
+
+
+def optimizer_kernels(optimizer: str = "momentum") -> tuple[int, int]:
+    """(kernels launched, ops the host issues) per parameter tensor under ``optimizer``."""
+    if optimizer not in OPTIMIZER_OPS:
+        raise ValueError(f"--optimizer {optimizer} is not modelled on GPUs: one of {', '.join(OPTIMIZER_OPS)}")
+    ops = OPTIMIZER_OPS[optimizer]
+    return ops + 1 + 1, ops + 1
+
+
+def update_bytes_per_param(optimizer: str = "momentum") -> int:
+    """fp32 bytes per parameter an optimizer step moves: (weights, gradients, state) read,
+    (weights, state) written."""
+    state = OPTIMIZER_STATE_TENSORS[optimizer]
+    return 4 * ((2 + state) + (1 + state))
 
 
 # NVIDIA's squeeze-excite (DeepLearningExamples ConvNets models/common.py at 729963dd:
@@ -290,10 +316,11 @@ def host_dispatch_s(s: GpuSpec, ops: int) -> float:
     return ops * s.host_dispatch_us * 1e-6
 
 
-def optimizer_launch_s(s: GpuSpec, tensors: int) -> float:
+def optimizer_launch_s(s: GpuSpec, tensors: int, optimizer: str = "momentum") -> float:
     """Time of the per-tensor optimizer kernels of one training step: their launches, or the
     host issuing them one by one where that is slower (nothing hides it: the step waited)."""
-    launches = OPTIMIZER_KERNELS_PER_TENSOR * s.launch_overhead_us
-    host = OPTIMIZER_HOST_OPS_PER_TENSOR * s.host_op_us
+    kernels, host_ops = optimizer_kernels(optimizer)
+    launches = kernels * s.launch_overhead_us
+    host = host_ops * s.host_op_us
     return tensors * max(launches, host) * 1e-6
 

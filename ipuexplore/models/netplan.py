@@ -57,12 +57,9 @@ OPTIMIZER_STATE_PER_WEIGHT = 1
 # Bytes per input pixel channel over the host link: Graphcore's configs send 8-bit images
 # (`eight_bit_io: True`) and normalise on the IPU.
 IMAGE_BYTES_PER_ELEMENT = 1
-# GPU (AMP): fp16 weights + fp32 master weights, fp32 gradients and fp32 momentum, in
-# bytes per parameter (Micikevicius et al. 2018, "Mixed precision training").
-GPU_BYTES_PER_PARAM = 2 + 4 + 4 + 4
-# the optimizer step touches, per parameter on a GPU: read master, grad, momentum; write
-# master, momentum (AMP's fp16 copy is autocast's cast in the forward: gpu_kernels.amp_cast_s)
-GPU_UPDATE_BYTES_PER_PARAM = 4 + 4 + 4 + 4 + 4
+# GPU (AMP): fp16 weights + fp32 master weights and fp32 gradients, in bytes per parameter
+# (Micikevicius et al. 2018, "Mixed precision training"), + 4 per fp32 optimizer state tensor
+GPU_BYTES_PER_PARAM = 2 + 4 + 4
 
 
 @dataclass(frozen=True)
@@ -539,7 +536,8 @@ def _data_parallel_step(net: _Net, batch: int, image_elems: int, pins: Pins) -> 
     params = sum(net.cols.weights) / dtype_bytes(net.dtype)
     if chip.family == "gpu":
         capacity = chip.spec.hbm_gb * 1e9
-        resident = params * (GPU_BYTES_PER_PARAM if net.train else dtype_bytes(net.dtype))
+        state = 4 * gpu_kernels.OPTIMIZER_STATE_TENSORS.get(net.optimizer, 1)
+        resident = params * (GPU_BYTES_PER_PARAM + state if net.train else dtype_bytes(net.dtype))
         kept = sum(net.cols.kept) if net.train else max(i + o for i, o in zip(net.cols.inputs, net.cols.outputs))
     else:
         capacity, resident, kept = float("inf"), 0.0, 0
@@ -558,8 +556,8 @@ def _data_parallel_step(net: _Net, batch: int, image_elems: int, pins: Pins) -> 
         # the host issues every micro-batch's forward ops; the GPU waits for what it has not hidden
         host_s = max(0.0, micro * gpu_kernels.host_dispatch_s(s, ops) - layers_s)
         if net.train:
-            update_s = (params * GPU_UPDATE_BYTES_PER_PARAM / (s.hbm_bw_gb_s * 1e9 * s.hbm_efficiency)
-                        + gpu_kernels.optimizer_launch_s(s, tensors))
+            update_s = (params * gpu_kernels.update_bytes_per_param(net.optimizer) / (s.hbm_bw_gb_s * 1e9 * s.hbm_efficiency)
+                        + gpu_kernels.optimizer_launch_s(s, tensors, net.optimizer))
             sums = gpu_kernels.gradient_sums(net.layers, net.dtype, m)
             sums_s = micro * gpu_kernels.gradient_sum_s(s, *sums)
             if net.dtype == "fp16":  # mixed precision: autocast's casts, GradScaler's unscale
@@ -571,9 +569,9 @@ def _data_parallel_step(net: _Net, batch: int, image_elems: int, pins: Pins) -> 
     plan = Plan(replicas, replicas, 1, m, micro, False, fits)
     terms = {
         "layers_s": Term(layers_s, "s", f"{_count(micro, 'micro-batch')} x every layer's passes at micro-batch {m} (models.estimate, summed)"),
-        "weight_update_s": Term(update_s, "s", "optimizer step: fp32 master weights, gradients and momentum read, weights and momentum written, at HBM bandwidth, "
-                                f"in {gpu_kernels.OPTIMIZER_KERNELS_PER_TENSOR} kernel launches per parameter tensor (PyTorch's per-tensor optimizer, zero_grad, gradient accumulation) "
-                                f"or {gpu_kernels.OPTIMIZER_HOST_OPS_PER_TENSOR} host-issued ops at host_op_us, the slower"
+        "weight_update_s": Term(update_s, "s", f"{net.optimizer} step: fp32 master weights, gradients and {_count(gpu_kernels.OPTIMIZER_STATE_TENSORS[net.optimizer], 'state tensor')} read, weights and state written, at HBM bandwidth, "
+                                f"in {gpu_kernels.optimizer_kernels(net.optimizer)[0]} kernel launches per parameter tensor (PyTorch's per-tensor optimizer, zero_grad, gradient accumulation) "
+                                f"or {gpu_kernels.optimizer_kernels(net.optimizer)[1]} host-issued ops at host_op_us, the slower"
                                 if net.train else "inference: no weight update"),
         "allreduce_s": Term(allreduce, "s", _allreduce_why(net.train, replicas, "gradients")),
         "host_io_s": host_io,

@@ -16,7 +16,9 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-OPTIMIZERS = ("momentum", "lars")  # SGD with momentum; LARS (You et al. 2017) around it
+# SGD with momentum; LARS (You et al. 2017) around it (IPUs: Graphcore's configs); RMSprop
+# (GPUs: NVIDIA's EfficientNet configs)
+OPTIMIZERS = ("momentum", "lars", "rmsprop")
 PLAN_KEYS = ("ipus", "replicas", "pipeline_stages", "micro_batch", "gradient_accumulation", "recompute", "fits")
 
 
@@ -83,7 +85,11 @@ class Pins:
         if p is not None and p > 1 and family != "ipu":
             raise ValueError(f"--pipeline-stages {p}: pipelining is modelled on IPUs only")
         if self.optimizer is not None and self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+            raise ValueError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        if self.optimizer == "lars" and family == "gpu":
+            raise ValueError("--optimizer lars: LARS is modelled on IPUs only (Graphcore's configs)")
+        if self.optimizer == "rmsprop" and family == "ipu":
+            raise ValueError("--optimizer rmsprop: RMSprop is modelled on GPUs only (PyTorch's torch.optim.RMSprop)")
         if self.recompute is not None and not isinstance(self.recompute, bool):
             raise TypeError(f"recompute must be True, False or None, got {self.recompute!r}")
         if self.recompute and family != "ipu":

@@ -11,7 +11,7 @@ import pytest
 from ipuexplore.cli import main
 from ipuexplore.hardware import list_chips, listing, load_chip
 from ipuexplore.layers import Layer
-from ipuexplore.models import estimate, gpu_kernels
+from ipuexplore.models import Pins, estimate, gpu_kernels
 from ipuexplore.models.work import passes
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -259,6 +259,27 @@ def test_per_tensor_optimizer_launches_hand_computed():
     quick = replace(V100, spec=replace(V100.spec, host_op_us=1.0))
     fast = network_step(quick, build("resnet50").layers, 64, "fp16", True)
     assert fast.terms["weight_update_s"].value == pytest.approx(161 * 6 * 3e-6 + bytes_s, rel=1e-3)
+
+
+def test_rmsprop_issues_eight_ops_and_moves_two_states_hand_computed():
+    # RMSprop with momentum and weight decay (NVIDIA's EfficientNet configs): 8 ops per tensor
+    # + zero_ = 9 host ops at 6.7 us = 60.3 us (launches: 10 x 3 us = 30 us, the faster);
+    # bytes: master, gradient, square average, buffer read (16 B), master and both states
+    # written (12 B) = 28 B per parameter. ResNet-50 has 161 tensors, 25,557,032 parameters
+    from ipuexplore.models.netplan import network_step
+    from ipuexplore.networks import build
+    assert gpu_kernels.optimizer_kernels("rmsprop") == (10, 9)
+    assert gpu_kernels.optimizer_kernels("momentum") == (6, 5)
+    assert gpu_kernels.update_bytes_per_param("rmsprop") == 28
+    assert gpu_kernels.update_bytes_per_param("momentum") == 20
+    step = network_step(V100, build("resnet50").layers, 64, "fp16", True, pins=Pins(optimizer="rmsprop"))
+    bytes_s = 25_557_032 * 28 / (900e9 * 0.87)
+    assert step.terms["weight_update_s"].value == pytest.approx(161 * 9 * 6.7e-6 + bytes_s, rel=1e-3)
+    assert "rmsprop step" in step.terms["weight_update_s"].why
+    with pytest.raises(ValueError, match="--optimizer lars: LARS is modelled on IPUs only"):
+        network_step(V100, build("resnet50").layers, 64, "fp16", True, pins=Pins(optimizer="lars"))
+    with pytest.raises(ValueError, match="--optimizer rmsprop: RMSprop is modelled on GPUs only"):
+        network_step(load_chip("bow-pod16"), build("resnet50").layers, 64, "fp16", True, pins=Pins(optimizer="rmsprop"))
 
 
 def test_squeeze_excite_runs_pytorchs_own_kernels_hand_computed():

@@ -230,6 +230,8 @@ def test_system_file_missing_a_topology_field_is_one_line_exit_2(tmp_path):
     (("net", "resnet50", "--chips", "ipu-mk1", "--batch", "16", "--micro-batch", "3"), "--micro-batch 3 does not divide the batch 16"),
     (("sweep", "--chips", "bow-pod16", "--replicas", "0"), "--replicas must be >= 1, got 0"),
     (("sweep", "--chips", "bow-pod16", "--replicas", "4"), "go with --over batch"),
+    (("net", "efficientnet_b0", "--chips", "bow-pod16", "--train", "--optimizer", "rmsprop"), "--optimizer rmsprop: RMSprop is modelled on GPUs only"),
+    (("net", "efficientnet_b0", "--chips", "v100", "--train", "--optimizer", "adam"), "--optimizer must be one of momentum, lars, rmsprop, got 'adam'"),
     (("sweep", "--over", "batch", "--batch", "64"), "--batch 64 does not go with --over batch: list the sizes with --batches"),
 ])
 def test_bad_plan_options_are_one_line_exit_2(args, message):
