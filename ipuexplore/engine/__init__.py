@@ -22,7 +22,9 @@ Different objects may run in parallel. ``Pool.cancel()`` may be called from any 
 Modules: ``arguments`` and ``geometry`` (checks), ``stats``, ``memory`` (the memory limit),
 ``pool``, ``shared_pool``, ``conv`` (Conv2d), ``functional`` (conv2d, conv2d_backward),
 ``conv_cache`` (the convolutions they keep between calls), ``pooling`` (max_pool2d,
-avg_pool2d, Pooling2d), ``peaks``, ``reference`` (numpy), ``paths`` (header and library for C programs).
+avg_pool2d, Pooling2d), ``fused`` (Conv2d.run_fused and run_pair: epilogues and depthwise + pointwise
+pairs in one pass), ``trace`` (a pool's runs as a Chrome trace), ``peaks``, ``reference`` (numpy),
+``paths`` (header and library for C programs).
 """
 
 from .conv import Conv2d
@@ -35,6 +37,7 @@ from .pool import DEFAULT_TILE_BYTES, Pool, cpu_count
 from .pooling import Pooling2d, avg_pool2d, max_pool2d
 from .reference import reference_conv2d, reference_conv2d_backward
 from .stats import RunStats
+from .trace import Trace, trace_layer, write_chrome_trace
 
 __all__ = [
     "conv2d",
@@ -56,4 +59,7 @@ __all__ = [
     "DEFAULT_TILE_BYTES",
     "set_memory_limit",
     "get_memory_limit",
+    "Trace",
+    "trace_layer",
+    "write_chrome_trace",
 ]
