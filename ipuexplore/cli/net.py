@@ -93,6 +93,8 @@ def run(args) -> int:
         raise ValueError(f"--plot must be roofline, got {args.plot!r}")
     if args.plot and args.run:
         raise ValueError("--plot draws the models: leave out --run")
+    if args.optimizer is not None and not args.train:
+        raise ValueError(f"--optimizer {args.optimizer} is the weight update's: it goes with --train")
     network = load_network(args)
     chips = [c.strip() for c in args.chips.split(",") if c.strip()] + list(args.hw_file)
     pins = plan_pins(args)

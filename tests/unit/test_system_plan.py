@@ -231,6 +231,7 @@ def test_system_file_missing_a_topology_field_is_one_line_exit_2(tmp_path):
     (("sweep", "--chips", "bow-pod16", "--replicas", "0"), "--replicas must be >= 1, got 0"),
     (("sweep", "--chips", "bow-pod16", "--replicas", "4"), "go with --over batch"),
     (("net", "efficientnet_b0", "--chips", "bow-pod16", "--train", "--optimizer", "rmsprop"), "--optimizer rmsprop: RMSprop is modelled on GPUs only"),
+    (("net", "efficientnet_b0", "--chips", "v100", "--optimizer", "rmsprop"), "--optimizer rmsprop is the weight update's: it goes with --train"),
     (("net", "efficientnet_b0", "--chips", "v100", "--train", "--optimizer", "adam"), "--optimizer must be one of momentum, lars, rmsprop, got 'adam'"),
     (("sweep", "--over", "batch", "--batch", "64"), "--batch 64 does not go with --over batch: list the sizes with --batches"),
 ])
