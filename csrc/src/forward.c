@@ -43,9 +43,7 @@ typedef struct forward_pass {
     ipx__plan plan;
     const float* input;
     float* output;
-    const float* residual; /* epilogue (ipx_conv_run_fused): added before the activation */
-    int32_t activation;
-    float* channel_sums;   /* and each channel's sum, added to by every block of the channel */
+    ipx__epilogue epilogue; /* ipx_conv_run_fused's: applied as each block is written */
     const float* input_scale; /* each input channel's factor, applied in the exchange */
 } forward_pass;
 
@@ -97,8 +95,7 @@ static void forward_exchange(const ipx__pass* pass, ipx__step* s) {
     s->w_key = w_key;
 }
 
-/* *dst += v for a float other workers add to at the same time (compare-and-swap on its bits). */
-static void add_float(float* dst, float v) {
+void ipx__add_float(float* dst, float v) {
     uint32_t old = __atomic_load_n((uint32_t*)dst, __ATOMIC_RELAXED), sum_bits;
     do {
         float f;
@@ -108,33 +105,36 @@ static void add_float(float* dst, float v) {
     } while (!__atomic_compare_exchange_n((uint32_t*)dst, &old, sum_bits, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
 }
 
-void ipx__forward_write(const struct ipx_conv* cv, const ipx__block* b, float* output, const float* residual,
-                        int32_t activation, float* channel_sums, ipx_worker_stats* st) {
+void ipx__forward_compute_write(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
+                                float* tile, float* output, const ipx__epilogue* e, ipx_worker_stats* st) {
     const int64_t kreal = ipx__min(b->kb, cv->kg - b->k0); /* real channels per group */
     const uint64_t kout = (uint64_t)(b->gb * kreal);
     const uint64_t pix = (uint64_t)(b->pb * cv->q);
-    if (residual != NULL || activation != IPX_ACTIVATION_NONE || channel_sums != NULL) {
+    const bool any = e->residual != NULL || e->activation != IPX_ACTIVATION_NONE || e->channel_sums != NULL;
+    if (any && cv->kernel->compute_fused) {
+        cv->kernel->compute_fused(cv, plan, b, tile, output, e);
+    } else {
+        cv->kernel->compute(cv, plan, b, tile, output);
         /* the block's output rows are still in this worker's cache (a channel's pb rows are
            contiguous in NCHW) */
-        for (int64_t j = 0; j < b->gb; j++)
+        for (int64_t j = 0; any && j < b->gb; j++)
             for (int64_t kk = 0; kk < kreal; kk++) {
                 const int64_t plane = b->n * cv->d.k + (b->g0 + j) * cv->kg + b->k0 + kk;
                 const int64_t off = (plane * cv->p + b->p0) * cv->q;
                 float sum = 0.0f;
-                ipx__epilogue_apply(cv->isa, output + off, residual ? residual + off : NULL, NULL,
-                                    channel_sums ? &sum : NULL, 0, 1, (int64_t)pix, activation);
-                if (channel_sums) add_float(channel_sums + plane, sum);
+                ipx__epilogue_apply(cv->isa, output + off, e->residual ? e->residual + off : NULL, NULL,
+                                    e->channel_sums ? &sum : NULL, 0, 1, (int64_t)pix, e->activation);
+                if (e->channel_sums) ipx__add_float(e->channel_sums + plane, sum);
             }
-        st->bytes_in += residual ? 4u * kout * pix : 0;
     }
+    st->bytes_in += e->residual ? 4u * kout * pix : 0;
     st->flops += 2u * kout * pix * (uint64_t)(cv->cg * cv->d.r * cv->d.s);
     st->bytes_out += 4u * kout * pix;
 }
 
 static void forward_compute(const ipx__pass* pass, ipx__step* s) {
     const forward_pass* fp = (const forward_pass*)pass;
-    fp->cv->kernel->compute(fp->cv, &fp->plan, &s->b, s->tile, fp->output);
-    ipx__forward_write(fp->cv, &s->b, fp->output, fp->residual, fp->activation, fp->channel_sums, s->stats);
+    ipx__forward_compute_write(fp->cv, &fp->plan, &s->b, s->tile, fp->output, &fp->epilogue, s->stats);
 }
 
 ipx_status ipx__check_epilogue(const struct ipx_conv* cv, const ipx_conv_epilogue* e, size_t out_len) {
@@ -164,12 +164,12 @@ static ipx_status run_forward(ipx_conv_t conv, const struct ipx_conv* cv, ipx_po
         .pass = {.pool = pool, .chunks = 1, .exchange = forward_exchange, .compute = forward_compute,
                  .kernel = cv->kernel->id, .algorithm = cv->algorithm},
         .cv = cv, .input = input, .output = output,
-        .residual = epilogue ? epilogue->residual : NULL,
-        .activation = epilogue ? epilogue->activation : IPX_ACTIVATION_NONE,
-        .channel_sums = epilogue ? epilogue->channel_sums : NULL,
+        .epilogue = {.residual = epilogue ? epilogue->residual : NULL,
+                     .channel_sums = epilogue ? epilogue->channel_sums : NULL,
+                     .activation = epilogue ? epilogue->activation : IPX_ACTIVATION_NONE},
         .input_scale = epilogue ? epilogue->input_scale : NULL,
     };
-    if (fp.channel_sums) memset(fp.channel_sums, 0, (size_t)(cv->d.n * cv->d.k) * sizeof(float));
+    if (fp.epilogue.channel_sums) memset(fp.epilogue.channel_sums, 0, (size_t)(cv->d.n * cv->d.k) * sizeof(float));
     status = make_plan(cv, pool, &fp.plan);
     fp.pass.blocks = fp.plan.blocks;
     fp.pass.claim = fp.plan.n_kblk; /* a worker takes every channel block of the rows it copied in */

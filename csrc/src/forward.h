@@ -16,11 +16,12 @@ void ipx__forward_block(const struct ipx_conv* cv, const ipx__plan* plan, int64_
 bool ipx__scale_tile_input(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
                            float* tile, const float* scale);
 
-/* Write phase, after the kernel wrote block b's outputs: act(out + residual) in place and each
-   channel's sum added to channel_sums (when not NULL), while the rows are in this worker's
-   cache; counts the block's FLOPs, output bytes and residual bytes in st. */
-void ipx__forward_write(const struct ipx_conv* cv, const ipx__block* b, float* output, const float* residual,
-                        int32_t activation, float* channel_sums, ipx_worker_stats* st);
+/* Compute and write phase of block b: the kernel's outputs with the epilogue e applied (by
+   the kernel while they are in registers where it can, else in a second pass while the
+   rows are in this worker's cache); counts the block's FLOPs, output bytes and residual
+   bytes in st. */
+void ipx__forward_compute_write(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
+                                float* tile, float* output, const ipx__epilogue* e, ipx_worker_stats* st);
 
 /* The checks every forward run makes of an epilogue for a handle whose output has out_len
    floats: SUCCESS, UNSUPPORTED or INVALID_BUFFER_SIZE. */

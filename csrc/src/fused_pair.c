@@ -136,8 +136,8 @@ static void pair_compute(const ipx__pass* pass, ipx__step* s) {
     }
     pw_block.n = n;
     pw_block.p0 = p0;
-    pw->kernel->compute(pw, &pp->plan.pw, &pw_block, pw_tile, pp->output);
-    ipx__forward_write(pw, &pw_block, pp->output, pp->residual, pp->activation, pp->channel_sums, s->stats);
+    const ipx__epilogue e = {.residual = pp->residual, .channel_sums = pp->channel_sums, .activation = pp->activation};
+    ipx__forward_compute_write(pw, &pp->plan.pw, &pw_block, pw_tile, pp->output, &e, s->stats);
     /* the driver adds this phase's whole time to compute_ns: move the copies to exchange_ns
        (unsigned arithmetic: the driver's addition brings compute_ns back above zero) */
     s->stats->exchange_ns += copy_ns;

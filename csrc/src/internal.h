@@ -228,6 +228,15 @@ enum {
 
 struct ipx_conv;
 
+/* A forward run's epilogue as the kernels see it: out = act(out + residual) (residual laid
+   out as the output, or NULL), and each output channel's sum of results added to
+   channel_sums[n * k + channel] (with ipx__add_float) when not NULL. */
+typedef struct ipx__epilogue {
+    const float* residual;
+    float* channel_sums;
+    int32_t activation;
+} ipx__epilogue;
+
 /* A forward kernel's operations in one instruction-set build, chosen at create: the handle
    never tests its kernel or ISA again. */
 typedef struct ipx__kernel {
@@ -248,7 +257,15 @@ typedef struct ipx__kernel {
     /* compute and write: the block's outputs from the tile into output (NCHW). */
     void (*compute)(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
                     float* tile, float* output);
+    /* compute with the epilogue applied while the results are in registers (NULL: the kernel
+       has none, and the forward pass makes a second pass over the block's outputs). */
+    void (*compute_fused)(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
+                          float* tile, float* output, const ipx__epilogue* e);
 } ipx__kernel;
+
+
+/* *dst += v for a float other workers add to at the same time (compare-and-swap on its bits). */
+void ipx__add_float(float* dst, float v);
 
 /* The kernels, one table entry per ipx_isa. Row kernel (kernel_row.c): depthwise, channel
    multipliers, < 8 in or < 8 out per group; its exchange zeroes the whole input region on

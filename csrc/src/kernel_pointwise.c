@@ -14,6 +14,7 @@
             (a multiple of 8);
      weight [gb][kb/8][cg][8]: packed at create (the channel kernel's packing, r = s = 1);
      bias   [gb*kb]. */
+#include "epilogue.h"
 #include "internal.h"
 #include "vec.h"
 
@@ -85,12 +86,15 @@ IPX_INLINE uint64_t pw_exchange_body(const struct ipx_conv* cv, const ipx__plan*
     return copied;
 }
 
-/* MR channels x NV pixel vectors: out[m][0 .. nvalid) = bias[m] + sum_c w[c*8 + m] * x[c][..].
-   x rows are npad apart, w is an 8-channel packed block (offset to the block's first of MR);
-   only the first `mstore` channels are real (the rest pad kg up to 8) and stored. */
+/* MR channels x NV pixel vectors: out[m][0 .. nvalid) = act(bias[m] + sum_c w[c*8 + m] * x[c][..]
+   + res[m][..]) (res NULL: nothing added; ACT a constant per build, none when not fused), and
+   each stored channel's results added to sums[m] (when not NULL). x rows are npad apart, w is
+   an 8-channel packed block (offset to the block's first of MR); only the first `mstore`
+   channels are real (the rest pad kg up to 8) and stored. The epilogue's operations are the
+   separate pass's (epilogue.c), so the outputs do not depend on which one applied it. */
 IPX_INLINE void pw_micro(const float* x, int64_t npad, const float* w, const float* bias, int64_t cg,
-                         float* out, int64_t plane, int64_t nvalid, int64_t mstore, const int MR,
-                         const int NV) {
+                         float* out, const float* res, ipx_v8* sums, int64_t plane, int64_t nvalid,
+                         int64_t mstore, const int MR, const int NV, const int32_t ACT) {
     ipx_v8 acc[PW_MR_WIDE][PW_NV];
     for (int m = 0; m < MR; m++)
         for (int v = 0; v < NV; v++) acc[m][v] = v8_bcast(bias[m]);
@@ -104,14 +108,31 @@ IPX_INLINE void pw_micro(const float* x, int64_t npad, const float* w, const flo
     }
     if (nvalid == NV * 8 && mstore == MR) {
         for (int m = 0; m < MR; m++)
-            for (int v = 0; v < NV; v++) v8_store(out + m * plane + 8 * v, acc[m][v]);
+            for (int v = 0; v < NV; v++) {
+                ipx_v8 a = acc[m][v];
+                if (res) a += v8_load(res + m * plane + 8 * v);
+                a = v8_activation(a, ACT);
+                if (sums) sums[m] += a;
+                v8_store(out + m * plane + 8 * v, a);
+            }
         return;
     }
+    const int64_t n = ipx__min(nvalid, NV * 8);
     for (int m = 0; m < MR && m < mstore; m++) {
         float* o = out + m * plane;
-        float tmp[PW_NV * 8];
-        for (int v = 0; v < NV; v++) v8_store(tmp + 8 * v, acc[m][v]);
-        for (int64_t i = 0; i < nvalid && i < NV * 8; i++) o[i] = tmp[i];
+        float tmp[PW_NV * 8], rtmp[PW_NV * 8] = {0};
+        if (res)
+            for (int64_t i = 0; i < n; i++) rtmp[i] = res[m * plane + i];
+        for (int v = 0; v < NV; v++) {
+            ipx_v8 a = acc[m][v];
+            if (res) a += v8_load(rtmp + 8 * v);
+            v8_store(tmp + 8 * v, v8_activation(a, ACT));
+        }
+        for (int64_t i = 0; i < n; i++) o[i] = tmp[i];
+        if (sums) {
+            for (int64_t i = n; i < NV * 8; i++) tmp[i] = 0.0f; /* lanes past the strip: not results */
+            for (int v = 0; v < NV; v++) sums[m] += v8_load(tmp + 8 * v);
+        }
     }
 }
 
@@ -120,9 +141,11 @@ IPX_INLINE void pw_micro(const float* x, int64_t npad, const float* w, const flo
    vector would be mostly empty (7 x 7 maps: 49 pixels, 1 in the 7th vector). Each channel's
    sum runs in pw_micro's order (bias, then input channels in turn), so a pixel's result does
    not depend on where a block boundary puts it (fused pairs cut blocks differently); the
-   blocks' independent chains hide the FMA latency. */
+   blocks' independent chains hide the FMA latency. The epilogue as pw_micro's, the results
+   added to sums[channel] (floats, when not NULL). */
 IPX_INLINE void pw_tail_pixel(const float* x, int64_t npad, const float* w8, const float* bias,
-                              int64_t cg, float* out, int64_t plane, int64_t kleft, const int NB) {
+                              int64_t cg, float* out, const float* res, float* sums, int64_t plane,
+                              int64_t kleft, const int NB, const int32_t ACT) {
     ipx_v8 acc[4];
     for (int j = 0; j < NB; j++) acc[j] = v8_load(bias + 8 * j);
     for (int64_t c = 0; c < cg; c++) {
@@ -130,9 +153,17 @@ IPX_INLINE void pw_tail_pixel(const float* x, int64_t npad, const float* w8, con
         for (int j = 0; j < NB; j++) acc[j] += v8_load(w8 + j * 8 * cg + c * 8) * xv;
     }
     for (int j = 0; j < NB; j++) {
-        float tmp[8];
-        v8_store(tmp, acc[j]);
-        for (int64_t m = 0; m < 8 && 8 * j + m < kleft; m++) out[(8 * j + m) * plane] = tmp[m];
+        float tmp[8], rtmp[8] = {0};
+        const int64_t mn = ipx__min(8, kleft - 8 * j);
+        if (res)
+            for (int64_t m = 0; m < mn; m++) rtmp[m] = res[(8 * j + m) * plane];
+        ipx_v8 a = acc[j];
+        if (res) a += v8_load(rtmp);
+        v8_store(tmp, v8_activation(a, ACT));
+        for (int64_t m = 0; m < mn; m++) {
+            out[(8 * j + m) * plane] = tmp[m];
+            if (sums) sums[8 * j + m] += tmp[m];
+        }
     }
 }
 
@@ -147,8 +178,9 @@ IPX_INLINE void pw_tail_pixel(const float* x, int64_t npad, const float* w8, con
 /* A strip's last 1 or 2 pixels go to pw_tail_pixel rather than a mostly empty vector. */
 #define PW_TAIL 2
 
-IPX_INLINE void pw_compute_body(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
-                                float* tile, float* output, const int WIDE) {
+IPX_INLINE void pw_compute_epilogue(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
+                                    float* tile, float* output, const ipx__epilogue* e, const int WIDE,
+                                    const int32_t ACT) {
     const int MR = WIDE ? PW_MR_WIDE : PW_MR;
     const ipx_conv_desc* d = &cv->d;
     const int64_t cg = cv->cg, kb = b->kb, npad = plan->row_len, npix = b->pb * cv->q;
@@ -158,7 +190,10 @@ IPX_INLINE void pw_compute_body(const struct ipx_conv* cv, const ipx__plan* plan
         const float* X = tile + plan->in_off + j * cg * npad;
         const float* W = tile + plan->w_off + j * kb * cg;
         const float* B = tile + plan->b_off + j * kb;
-        float* Y = output + ((b->n * d->k + (b->g0 + j) * cv->kg + b->k0) * cv->p + b->p0) * cv->q;
+        const int64_t ch0 = b->n * d->k + (b->g0 + j) * cv->kg + b->k0; /* the block's first plane */
+        float* Y = output + (ch0 * cv->p + b->p0) * cv->q;
+        const float* R = e && e->residual ? e->residual + (Y - output) : NULL;
+        float* S = e ? e->channel_sums : NULL;
         for (int64_t p0 = 0; p0 < npix; p0 += strip) {
             /* the strip's pixel vectors in equal chunks of at most PW_NV (7 vectors: 3 + 2 + 2,
                not 3 + 3 + 1, whose 1-vector block loads a weight for every FMA) */
@@ -170,31 +205,77 @@ IPX_INLINE void pw_compute_body(const struct ipx_conv* cv, const ipx__plan* plan
             for (int64_t m0 = 0; m0 < kvalid; m0 += MR) {
                 const float* w = W + m0 / 8 * 8 * cg + m0 % 8;
                 const int64_t mstore = ipx__min(MR, kvalid - m0);
+                ipx_v8 sums[PW_MR_WIDE];
+                for (int m = 0; m < MR; m++) sums[m] = v8_zero();
                 for (int64_t c = 0, i0 = p0; c < chunks; c++) {
                     const int nv = (int)(base + (c < extra));
                     const int64_t nvalid = ipx__min(8 * nv, npix - i0);
                     float* o = Y + m0 * plane + i0;
-#define PW_CALL(NV) pw_micro(X + i0, npad, w, B + m0, cg, o, plane, nvalid, mstore, MR, NV)
+                    const float* r = R ? R + m0 * plane + i0 : NULL;
+#define PW_CALL(NV) pw_micro(X + i0, npad, w, B + m0, cg, o, r, S ? sums : NULL, plane, nvalid, mstore, MR, NV, ACT)
                     if (nv == 3) PW_CALL(3);
                     else if (nv == 2) PW_CALL(2);
                     else PW_CALL(1);
 #undef PW_CALL
                     i0 += 8 * nv;
                 }
+                for (int64_t m = 0; S && chunks && m < mstore; m++) {
+                    float total = 0.0f;
+                    for (int l = 0; l < 8; l++) total += sums[m][l];
+                    ipx__add_float(S + ch0 + m0 + m, total);
+                }
             }
-            for (int64_t i = p0 + spix - tail; i < p0 + spix; i++)
-                for (int64_t m8 = 0; m8 < kvalid; m8 += 32) {
-                    const int nb = (int)ipx__min(4, ipx__div_up(kvalid - m8, 8));
-#define PW_TAIL_CALL(NB) pw_tail_pixel(X + i, npad, W + m8 * cg, B + m8, cg, Y + m8 * plane + i, plane, kvalid - m8, NB)
+            for (int64_t m8 = 0; tail && m8 < kvalid; m8 += 32) {
+                const int nb = (int)ipx__min(4, ipx__div_up(kvalid - m8, 8));
+                float tsums[32] = {0};
+                for (int64_t i = p0 + spix - tail; i < p0 + spix; i++) {
+#define PW_TAIL_CALL(NB)                                                                                \
+    pw_tail_pixel(X + i, npad, W + m8 * cg, B + m8, cg, Y + m8 * plane + i, R ? R + m8 * plane + i : NULL, \
+                  tsums, plane, kvalid - m8, NB, ACT)
                     if (nb == 4) PW_TAIL_CALL(4);
                     else if (nb == 3) PW_TAIL_CALL(3);
                     else if (nb == 2) PW_TAIL_CALL(2);
                     else PW_TAIL_CALL(1);
 #undef PW_TAIL_CALL
                 }
+                for (int64_t m = 0; S && m < ipx__min(32, kvalid - m8); m++) ipx__add_float(S + ch0 + m8 + m, tsums[m]);
+            }
         }
     }
 }
 
-IPX_DEFINE_KERNEL(ipx__pointwise_kernel, IPX_KERNEL_CHANNEL, 8, ipx__pack_k8, pw_plan, pw_exchange_body,
-                  pw_compute_body, IPX_COMPUTE_TARGET)
+IPX_INLINE void pw_compute_body(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
+                                float* tile, float* output, const int WIDE) {
+    pw_compute_epilogue(cv, plan, b, tile, output, NULL, WIDE, IPX_ACTIVATION_NONE);
+}
+
+/* The epilogue in the kernel's write: one build of the loop nest per activation, so that no
+   vector goes through a switch. */
+IPX_INLINE void pw_compute_fused_body(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
+                                      float* tile, float* output, const ipx__epilogue* e, const int WIDE) {
+    switch (e->activation) {
+#define PW_ACT(ACT) case ACT: pw_compute_epilogue(cv, plan, b, tile, output, e, WIDE, ACT); break;
+    PW_ACT(IPX_ACTIVATION_RELU)
+    PW_ACT(IPX_ACTIVATION_RELU6)
+    PW_ACT(IPX_ACTIVATION_SIGMOID)
+    PW_ACT(IPX_ACTIVATION_SILU)
+    PW_ACT(IPX_ACTIVATION_HARDSWISH)
+    default: pw_compute_epilogue(cv, plan, b, tile, output, e, WIDE, IPX_ACTIVATION_NONE);
+#undef PW_ACT
+    }
+}
+
+IPX_FOR_EACH_ISA(IPX__KERNEL_BUILD, ipx__pointwise_kernel, pw_exchange_body, pw_compute_body, IPX_COMPUTE_TARGET)
+#define PW_FUSED_BUILD(isa, ISA, TARGET, COPY_TARGET, WIDE, ...)                                          \
+    TARGET static void pw_compute_fused_##isa(const struct ipx_conv* cv, const ipx__plan* plan,           \
+                                              const ipx__block* b, float* tile, float* output,            \
+                                              const ipx__epilogue* e) {                                   \
+        pw_compute_fused_body(cv, plan, b, tile, output, e, WIDE);                                        \
+    }
+IPX_FOR_EACH_ISA(PW_FUSED_BUILD, )
+#undef PW_FUSED_BUILD
+#define PW_ENTRY(isa, ISA, TARGET, COPY_TARGET, WIDE, ...)                                                \
+    [ISA] = {IPX_KERNEL_CHANNEL, 8, ipx__pack_k8, pw_plan, ipx__pointwise_kernel_exchange_##isa,           \
+             ipx__pointwise_kernel_compute_##isa, pw_compute_fused_##isa},
+const ipx__kernel ipx__pointwise_kernel[IPX__ISA_COUNT] = {IPX_FOR_EACH_ISA(PW_ENTRY, )};
+#undef PW_ENTRY

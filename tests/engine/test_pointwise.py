@@ -93,3 +93,34 @@ def test_results_do_not_depend_on_block_boundaries():
             outs.append(Conv2d(wt, b, x.shape, pool=pool).run(x))
     assert all(np.array_equal(outs[0], o) for o in outs[1:])
     _close(outs[0], reference_conv2d(x, wt, b))
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("act", [None, "relu", "relu6", "sigmoid", "silu", "hardswish"])
+def test_epilogue_in_the_write_equals_the_separate_pass(isa, act, monkeypatch):
+    """run_fused applies bias, residual and activation while the results are in registers:
+    the same float operations as a second pass over run's output (ipx_epilogue_run), so the
+    same bits in the builds the pass shares (the portable one: to float rounding, the pass
+    runs native), and the channel sums to float rounding (summed in another order)."""
+    from ipuexplore.networks.epilogue import Epilogue
+
+    if isa == "avx2":
+        monkeypatch.setenv("IPX_FORCE_AVX2", "1")
+    rng = np.random.default_rng(7)
+    with Pool(2, tile_bytes=64 << 10) as pool:
+        for n, c, hw, k in ((1, 16, 7, 20), (2, 24, 9, 33), (1, 8, 23, 12), (1, 16, 40, 96)):
+            x = rng.standard_normal((n, c, hw, hw)).astype(np.float32)
+            wt = rng.standard_normal((k, c, 1, 1)).astype(np.float32)
+            b = rng.standard_normal(k).astype(np.float32)
+            conv = Conv2d(wt, b, x.shape, 1, 0, 1, 1, pool=pool, portable=isa == "portable")
+            for residual in (None, rng.standard_normal(conv.output_shape).astype(np.float32)):
+                sums = np.full((n, k), np.nan, np.float32)
+                fused = conv.run_fused(x, residual=residual, activation=act, channel_sums=sums)
+                two = conv.run(x)
+                want_sums = np.empty((n, k), np.float32)
+                Epilogue(act, pool)(two, residual=residual, sums=want_sums)
+                if isa == "portable":
+                    np.testing.assert_allclose(fused, two, rtol=1e-6, atol=1e-6)
+                else:
+                    assert np.array_equal(fused, two), (n, c, hw, k, residual is not None)
+                np.testing.assert_allclose(sums, want_sums, rtol=1e-4, atol=1e-4 * hw * hw)
