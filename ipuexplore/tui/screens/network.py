@@ -203,7 +203,7 @@ class NetworkScreen(Screen):
         if self.host_run is not None:
             h = self.host_run
             table.add_row(Text("host", style="cyan"), seconds(h.wall_s), si(h.images_per_s), "",
-                          f"measured, inference, batch {h.batch}, {h.workers} workers")
+                          f"measured, inference, batch {h.batch}, {h.workers} workers, after a warm-up pass")
         self.query_one("#net-totals", Static).update(table)
 
     def _fill_table(self) -> None:
@@ -282,7 +282,7 @@ class NetworkScreen(Screen):
             return
         bar = self.query_one(ProgressBar)
         bar.display = True
-        bar.update(total=len(self.network.layers), progress=0)
+        bar.update(total=2 * len(self.network.layers), progress=0)  # a warm-up pass, then the timed one
         batch = host_batch(self.app.settings.batch, self.network.flops)
         capped = f" (batch {self.app.settings.batch} capped to {batch})" if batch < self.app.settings.batch else ""
         self.query_one("#net-host", Static).update(f"running on this CPU, batch {batch}{capped}... (escape cancels)")
@@ -298,8 +298,8 @@ class NetworkScreen(Screen):
         worker = get_current_worker()
         try:
             backend.engine()
-            result = run_on_host(
-                network, batch,
+            result = run_on_host(  # warm, as `net --run`: a cold pass read 4x slower (first touches)
+                network, batch, warmup=True,
                 progress=lambda done, total, name: self.post_message(
                     NetworkProgress(generation, done, total, name)),
                 cancel=lambda: worker.is_cancelled,
