@@ -79,15 +79,6 @@ SIMT_NARROWEST_TILE = 32
 # ``rmsprop`` (not centred): the weight decay add, square_avg's mul_ and addcmul_, sqrt, add_
 # eps, the buffer's mul_ and addcdiv_, the parameter's add_.
 OPTIMIZER_OPS = {"momentum": 4, "rmsprop": 8}
-# Kernels per parameter tensor of a training step: the optimizer's ops, the gradient's zero_
-# (Optimizer.zero_grad, as DeepLearningExamples' training.py calls it at 729963dd) and
-# autograd's AccumulateGrad add into it. Launch-bound: their bytes are the weights', moved by
-# the update term already.
-OPTIMIZER_KERNELS_PER_TENSOR = OPTIMIZER_OPS["momentum"] + 1 + 1
-# Of those, the ops the host issues from Python after AMP's GradScaler.step() has waited for
-# the GPU (``_maybe_opt_step`` reads found_inf with ``.item()``): the optimizer's and
-# zero_grad's zero_ (AccumulateGrad runs inside the backward, hidden behind the GPU's work)
-OPTIMIZER_HOST_OPS_PER_TENSOR = OPTIMIZER_OPS["momentum"] + 1
 # fp32 bytes per parameter the optimizer step reads and writes at least: master weights,
 # gradients and its state read; weights and state written (AMP's fp16 copy is autocast's cast
 # in the forward: amp_cast_s). Momentum keeps one state tensor, RMSprop two (square_avg and
@@ -96,7 +87,13 @@ OPTIMIZER_STATE_TENSORS = {"momentum": 1, "rmsprop": 2}
 
 
 def optimizer_kernels(optimizer: str = "momentum") -> tuple[int, int]:
-    """(kernels launched, ops the host issues) per parameter tensor under ``optimizer``."""
+    """(kernels launched, ops the host issues) per parameter tensor of a training step under
+    ``optimizer``. Kernels: the optimizer's ops, the gradient's zero_ (Optimizer.zero_grad, as
+    DeepLearningExamples' training.py calls it at 729963dd) and autograd's AccumulateGrad add
+    into it; launch-bound, their bytes are the weights', moved by the update term already.
+    Host ops: those the host issues from Python after AMP's GradScaler.step() has waited for
+    the GPU (``_maybe_opt_step`` reads found_inf with ``.item()``): the optimizer's and
+    zero_grad's zero_ (AccumulateGrad runs inside the backward, hidden behind the GPU's work)."""
     if optimizer not in OPTIMIZER_OPS:
         raise ValueError(f"--optimizer {optimizer} is not modelled on GPUs: one of {', '.join(OPTIMIZER_OPS)}")
     ops = OPTIMIZER_OPS[optimizer]

@@ -570,8 +570,8 @@ def _data_parallel_step(net: _Net, batch: int, image_elems: int, pins: Pins) -> 
     terms = {
         "layers_s": Term(layers_s, "s", f"{_count(micro, 'micro-batch')} x every layer's passes at micro-batch {m} (models.estimate, summed)"),
         "weight_update_s": Term(update_s, "s", f"{net.optimizer} step: fp32 master weights, gradients and {_count(gpu_kernels.OPTIMIZER_STATE_TENSORS[net.optimizer], 'state tensor')} read, weights and state written, at HBM bandwidth, "
-                                f"in {gpu_kernels.optimizer_kernels(net.optimizer)[0]} kernel launches per parameter tensor (PyTorch's per-tensor optimizer, zero_grad, gradient accumulation) "
-                                f"or {gpu_kernels.optimizer_kernels(net.optimizer)[1]} host-issued ops at host_op_us, the slower"
+                                "in {} kernel launches per parameter tensor (PyTorch's per-tensor optimizer, zero_grad, gradient accumulation) "
+                                "or {} host-issued ops at host_op_us, the slower".format(*gpu_kernels.optimizer_kernels(net.optimizer))
                                 if net.train else "inference: no weight update"),
         "allreduce_s": Term(allreduce, "s", _allreduce_why(net.train, replicas, "gradients")),
         "host_io_s": host_io,
