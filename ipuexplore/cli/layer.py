@@ -302,7 +302,7 @@ def _why(ests: dict[str, Estimate]) -> str:
     """Each chip's phases with their terms: what the model charged and why."""
     lines = []
     for cid, e in ests.items():
-        for name in ("serialised_pieces", "allreduce_s"):
+        for name in ("serialised_pieces", "gradient_accumulation_s", "weight_update_s", "allreduce_s"):
             if name in e.terms:
                 t = e.terms[name]
                 value = seconds(t.value) if t.unit == "s" else f"{t.value:.4g} {t.unit}"

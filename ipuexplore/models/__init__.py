@@ -25,7 +25,7 @@ from typing import NamedTuple
 from ipuexplore.hardware import Chip, load_chip
 from ipuexplore.layers import Layer, dtype_bytes
 
-from . import collectives, cpu, gpu, ipu, serialise
+from . import collectives, cpu, gpu, gpu_kernels, ipu, ipu_optimizer, serialise
 from .plan import PLAN_KEYS, Pins, Plan, replicas_for
 from .result import BOUNDS, COST_CACHE_SIZE, Estimate, LazyTerms, Phase, Term, bound_of
 from .roofline import Roofline, roofline
@@ -137,7 +137,7 @@ def _serialised(chip, layer, batch, dtype, train, serial: "serialise.Serial", ca
 
 def _replicated(chip, layer, batch, dtype, train, pins: Pins) -> Estimate:
     """A layer on a system: the global batch over replicas, micro-batches one after another,
-    and (training) the all-reduce of its weight gradients across replicas."""
+    and (training) the step's terms a network's step has (``_step_terms``)."""
     replicas = pins.replicas or replicas_for(batch, chip.devices, pins.micro_batch)
     per_replica = batch // replicas
     micro = pins.micro_batch or per_replica
@@ -148,13 +148,49 @@ def _replicated(chip, layer, batch, dtype, train, pins: Pins) -> Estimate:
     plan = Plan(replicas, replicas, 1, micro_plan.micro_batch, steps * micro_plan.gradient_accumulation,
                 False, one.fits)
     extra = dict(_extra_terms(one))
-    if train and replicas > 1:
-        grads = float(layer.weight_bytes(dtype))
-        t = collectives.allreduce_s(grads, replicas, chip.system)
-        extra["allreduce_s"] = Term(t, "s", f"ring all-reduce of {grads:,.0f} B of weight gradients over {replicas} replicas (models.collectives)")
-        phases.append(_step_phase("allreduce", t, "exchange", "links"))
+    if train:
+        for name, term, bound, level in _step_terms(chip, layer, dtype, steps, replicas, pins.optimizer or "momentum"):
+            extra[name + "_s"] = term
+            if term.value:
+                phases.append(_step_phase(name, term.value, bound, level))
     return _combine(chip, layer.describe(), batch, dtype, train, phases, one.fits, one.working_set_bytes,
                     one.capacity_bytes, one.activation_bytes_kept * steps, plan=plan, extra=extra)
+
+
+def _step_terms(chip: Chip, layer: Layer, dtype: str, steps: int, replicas: int, optimizer: str):
+    """A layer's share of a training step beyond its passes, as a network's step has them
+    (models.netplan): gradients accumulated over the micro-batches (IPU), the weight update of
+    its tensors, their all-reduce across replicas. Yields (name, Term, bound, memory level)."""
+    tensors = ipu_optimizer.tensors(layer) if chip.family == "ipu" else ()
+    if chip.family == "ipu":
+        u = ipu_optimizer.layer_update(chip.spec, layer, optimizer, dtype, steps > 1)
+        yield "gradient_accumulation", Term(steps * u.accumulate_s, "s", (
+            f"{steps} micro-batches x {_n(len(tensors), 'weight gradient')} added into its accumulator, one compute set per tensor (models.ipu_optimizer)"
+            if steps > 1 else "one micro-batch a step: nothing accumulated")), "overhead", "sram"
+        yield "weight_update", Term(u.step_s, "s", (
+            f"{optimizer} on {_n(len(tensors), 'weight tensor')}, each step a compute set of its own (models.ipu_optimizer): {u.compute_sets} compute sets"
+            if tensors else "no weights: nothing to update")), "overhead", "sram"
+    elif chip.family == "gpu":
+        n = gpu_kernels.parameter_tensors(layer)
+        yield "weight_update", Term(gpu_update_s(chip.spec, layer.params, n, optimizer), "s", (
+            f"{optimizer} step of {layer.params:,} parameters in {_n(n, 'tensor')}: fp32 master weights, gradients and state through HBM"
+            " and the per-tensor optimizer kernels (gpu_kernels.update_bytes_per_param, optimizer_launch_s)"
+            if n else "no weights: nothing to update")), "memory", "hbm"
+    grads = float(layer.weight_bytes(dtype))
+    why = (f"ring all-reduce of {grads:,.0f} B of weight gradients over {replicas} replicas (models.collectives)"
+           if replicas > 1 else "one replica: no gradients to all-reduce")
+    yield "allreduce", Term(collectives.allreduce_s(grads, replicas, chip.system), "s", why), "exchange", "links"
+
+
+def _n(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def gpu_update_s(s, params: float, tensors: int, optimizer: str) -> float:
+    """A GPU optimizer step: fp32 master weights, gradients and state read and written at HBM
+    bandwidth, plus its per-tensor kernels (or the host issuing them, the slower)."""
+    return (params * gpu_kernels.update_bytes_per_param(optimizer) / (s.hbm_bw_gb_s * 1e9 * s.hbm_efficiency)
+            + gpu_kernels.optimizer_launch_s(s, tensors, optimizer))
 
 
 def _extra_terms(e: Estimate) -> dict[str, Term]:

@@ -41,7 +41,7 @@ from typing import Mapping, NamedTuple, Sequence
 from ipuexplore.hardware import Chip, IpuSpec
 from ipuexplore.layers import Layer, LayerKind, dtype_bytes
 
-from . import collectives, device_phases, gpu_kernels, ipu, ipu_norm, ipu_optimizer
+from . import collectives, device_phases, gpu_kernels, gpu_update_s, ipu, ipu_norm, ipu_optimizer
 from .plan import Pins, Plan, divisors, replicas_for
 from .result import BOUNDS, COST_CACHE_SIZE, Term, bound_of
 from .work import activation_bytes_kept
@@ -556,8 +556,7 @@ def _data_parallel_step(net: _Net, batch: int, image_elems: int, pins: Pins) -> 
         # the host issues every micro-batch's forward ops; the GPU waits for what it has not hidden
         host_s = max(0.0, micro * gpu_kernels.host_dispatch_s(s, ops) - layers_s)
         if net.train:
-            update_s = (params * gpu_kernels.update_bytes_per_param(net.optimizer) / (s.hbm_bw_gb_s * 1e9 * s.hbm_efficiency)
-                        + gpu_kernels.optimizer_launch_s(s, tensors, net.optimizer))
+            update_s = gpu_update_s(s, params, tensors, net.optimizer)
             sums = gpu_kernels.gradient_sums(net.layers, net.dtype, m)
             sums_s = micro * gpu_kernels.gradient_sum_s(s, *sums)
             if net.dtype == "fp16":  # mixed precision: autocast's casts, GradScaler's unscale

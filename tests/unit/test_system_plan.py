@@ -9,7 +9,7 @@ import pytest
 from ipuexplore.hardware import SYSTEM_IDS, listing, load_chip, parse_chip
 from ipuexplore.layers import Layer
 from ipuexplore.models import PLAN_KEYS, Pins, device_estimate, estimate
-from ipuexplore.models import netplan
+from ipuexplore.models import gpu_kernels, netplan
 from ipuexplore.models.collectives import allreduce_s, ring_allreduce_s
 
 MK1 = load_chip("ipu-mk1")
@@ -180,11 +180,48 @@ def test_system_layer_estimate_splits_the_global_batch():
     pod = estimate("bow-pod16", layer, batch=64, train=True)
     one = estimate("ipu-bow", layer, batch=4, train=True)
     assert pod.plan.replicas == 16 and pod.plan.micro_batch == 4
-    assert pod.time_s == pytest.approx(one.time_s + pod.terms["allreduce_s"].value)
+    step = ("gradient_accumulation_s", "weight_update_s", "allreduce_s")
+    assert pod.time_s == pytest.approx(one.time_s + sum(pod.terms[k].value for k in step))
     assert pod.flops == pytest.approx(16 * one.flops)
     # bytes, in all and per memory level, count every chip like the FLOPs
     assert pod.bytes == pytest.approx(16 * one.bytes)
     assert dict(pod.bytes_by_level) == pytest.approx({k: 16 * v for k, v in one.bytes_by_level.items()})
+
+
+def test_layer_training_on_a_system_pays_the_network_step_s_update_and_all_reduce():
+    layer = Layer.conv(256, 14, 14, 256, 3, pad=1)  # one weight tensor of 589,824 halves
+    pod = estimate("bow-pod16", layer, batch=128, train=True, pins=Pins(micro_batch=4))
+    one = estimate("ipu-bow", layer, batch=4, train=True)
+    s, system = load_chip("ipu-bow").spec, load_chip("bow-pod16").system
+    clock = s.clock_ghz * 1e9
+    # popops' vertex over the 401 halves a tile holds (ceil(589,824 / 1,472)): 6 workers x
+    # (26 + 3 x ceil(ceil(401 / 6) / 4) = 17 vectors) + 11 supervisor cycles, then a sync
+    pass_sync = 6 * (26 + 3 * 17) + 11 + s.sync_cycles
+    assert pod.plan.replicas == 16 and pod.plan.gradient_accumulation == 2
+    assert pod.terms["gradient_accumulation_s"].value == pytest.approx(2 * pass_sync / clock)
+    # momentum: the fused gradient preparation and momentum's two compute sets
+    assert pod.terms["weight_update_s"].value == pytest.approx(3 * pass_sync / clock)
+    # one ring over the Pod16's 16 IPUs: 2 x 15/16 of 1,179,648 B over IPU-Links, 30 steps
+    ring = 2 * 15 / 16 * 589_824 * 2 / (system.intra_node_link_gb_s * 1e9) + 30 * system.collective_step_latency_us * 1e-6
+    assert pod.terms["allreduce_s"].value == pytest.approx(ring)
+    step = ("gradient_accumulation_s", "weight_update_s", "allreduce_s")
+    assert pod.time_s == pytest.approx(2 * one.time_s + sum(pod.terms[k].value for k in step))
+    # a DGX A100: fp32 master weights, gradient and momentum read, weights and momentum written
+    # (20 B per parameter) at HBM bandwidth, and momentum's per-tensor ops
+    dgx = estimate("dgx-a100", layer, batch=64, train=True)
+    a = load_chip("dgx-a100").spec
+    hbm = 589_824 * 20 / (a.hbm_bw_gb_s * 1e9 * a.hbm_efficiency)
+    kernels, host_ops = gpu_kernels.optimizer_kernels("momentum")
+    ops = max(kernels * a.launch_overhead_us, host_ops * a.host_op_us) * 1e-6
+    assert dgx.terms["weight_update_s"].value == pytest.approx(hbm + ops)
+    # inference has no step terms; a layer without weights updates nothing
+    assert "weight_update_s" not in estimate("bow-pod16", layer, batch=128).terms
+    pool = estimate("bow-pod16", Layer.pool(256, 14, 14, kernel=2, stride=2), batch=128, train=True)
+    assert pool.terms["weight_update_s"].value == 0 and pool.terms["allreduce_s"].value == 0
+    out = _cli("layer", "--train", "--chips", "bow-pod16", "--batch", "128", "--micro-batch", "4", "--why")
+    assert out.returncode == 0, out.stderr
+    for name in step:
+        assert f"bow-pod16 {name}:" in out.stdout
 
 
 def _cli(*args):
