@@ -36,6 +36,9 @@ TIMM = ("huggingface/pytorch-image-models results/{} (commit aa4b5850; AMP, chan
 GC = ("graphcore.cn/performance-results, Bow platform training table (Pre-SDK2.5, TensorFlow1, 16.16), "
       "global batch as published; replicas, micro-batch and pipeline stages from graphcore/examples "
       "applications/tensorflow/cnns/training/configs.yml (commit 187775b1): {}")
+GC30 = ("graphcore.cn/performance-results, Bow platform training table as republished for SDK 3.0 (TensorFlow1, "
+        "16.16), global batch as published; the plan from graphcore/examples vision/cnns/tensorflow1/training/configs.yml "
+        "(commit 8ae588c, SDK 3.0): {}")
 MLPERF_V11 = ("MLPerf Training v1.1, Graphcore closed division: mlcommons/training_results_v1.1 (commit f6f04435) "
               "Graphcore/results/ipu-{0}-TF1/resnet/result_0.txt (TensorFlow 1.15, Poplar SDK 2.3), images per epoch / "
               "median epoch time; configs.yml mk2_resnet50_mlperf_{0}_lars (graphcore/examples 187775b1)")
@@ -226,6 +229,20 @@ ROWS = (
         "as above", pins=Pins(32, 3, 2, recompute=True, optimizer="lars")),
     Row("EfficientNet-B4 G16 training", "bow-pod256", "efficientnet_b4_g16", 6144, True, 117641, GC.format(B4_CFG.format(256)), IPU_BAND,
         "as above", pins=Pins(128, 3, 2, recompute=True, optimizer="lars")),
+    # the same table for SDK 3.0, whose ResNet-50 runs take other plans than the rows above (more
+    # micro-batches a step on the Pod16, fewer on the Pod64): a check of the step's per-micro-batch
+    # and per-step terms that the model was not tuned on
+    Row("ResNet-50 training (SDK 3.0)", "bow-pod16", "resnet50", 3520, True, 44059,
+        GC30.format("resnet50_mlperf_pod16_lars (16 replicas, micro-batch 22 x 10, LARS, recomputation, BN_span 2)"), IPU_BAND,
+        pins=Pins(16, 22, 1, recompute=True, norm_span=2, optimizer="lars")),
+    Row("ResNet-50 training (SDK 3.0)", "bow-pod64", "resnet50", 5120, True, 153205,
+        GC30.format("resnet50_mlperf_pod64_lars (64 replicas, micro-batch 20 x 4, LARS, recomputation, BN_span 2)"), IPU_BAND,
+        pins=Pins(64, 20, 1, recompute=True, norm_span=2, optimizer="lars")),
+    Row("ResNet-50 training (SDK 3.0)", "bow-pod256", "resnet50", 10240, True, 456906,
+        GC30.format("no Pod256 config; costed at 187775b1's mk2_resnet50_mlperf_pod256_lars plan, 256 replicas x micro-batch 20 x 2"), IPU_BAND,
+        "model too fast, as the Pre-SDK2.5 Pod256 row: published throughput per IPU falls 25% from Pod64 to Pod256, the model's 12%; "
+        "missing: the GW-Link all-reduce's achieved rate, not published",
+        pins=Pins(256, 20, 1, recompute=True, norm_span=2, optimizer="lars")),
 )
 
 
