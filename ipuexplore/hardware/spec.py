@@ -114,6 +114,9 @@ class GpuSpec:
     # Host time to issue one bare framework op from Python (an optimizer's per-tensor loop);
     # 0: only the launch counts
     host_op_us: float = 0.0
+    # 1: the framework's mixed precision keeps an fp16 copy of the weights (apex O2, a
+    # model.half()), so no forward casts them; 0: autocast casts each weight every forward
+    fp16_weights: int = 0
 
 
 @dataclass(frozen=True)
@@ -208,6 +211,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "group_loop": (0, 1),
     "host_dispatch_us": (0.01, 1e4),
     "host_op_us": (0.01, 1e4),
+    "fp16_weights": (0, 1),
     # CPU
     "cores": (1, 1e5),
     "peak_fp32_gflop_s": (0.1, 1e6),
@@ -247,6 +251,7 @@ OPTIONAL: dict[str, dict[str, float]] = {
         "group_loop": 0,  # one grouped kernel for all groups
         "host_dispatch_us": 0.0,  # no host floor: the GPU never waits for its host
         "host_op_us": 0.0,  # an optimizer's ops cost their launches only
+        "fp16_weights": 0,  # autocast: fp32 weights cast to fp16 in every forward
     },
     "cpu": {  # an ideal kernel unless fitted to the engine (host.toml)
         "depthwise_kernel_efficiency": 1.0,

@@ -140,10 +140,12 @@ CLONED_IN_PLACE_OPS = ("silu", "swish", "hardswish")
 # tensors and 320 chunks of 65,536 elements
 MTA_TENSORS_PER_LAUNCH = 110
 MTA_ELEMENTS_PER_LAUNCH = 320 * 65536
-# bytes per parameter of AMP's per-step work beyond the optimizer: the forward cast reads
-# fp32 and writes fp16, its backward reads the fp16 gradient and writes fp32; the unscale reads
-# and writes each fp32 gradient
-AMP_CAST_BYTES_PER_PARAM = (4 + 2) + (2 + 4)
+# bytes per parameter of AMP's work beyond the optimizer: the forward cast reads fp32 and
+# writes fp16 (in inference too: autocast's cast cache, cached_cast in autocast_mode.cpp, is
+# cleared by autocast.__exit__ when the outermost region ends: it lasts one forward), its backward reads the fp16 gradient and writes
+# fp32; the unscale reads and writes each fp32 gradient
+AMP_CAST_BYTES_PER_PARAM = 4 + 2
+AMP_CAST_GRAD_BYTES_PER_PARAM = 2 + 4
 AMP_UNSCALE_BYTES_PER_PARAM = 4 + 4
 
 
@@ -205,11 +207,15 @@ def framework_kernels(work: Work) -> tuple[int, int] | None:
     return sum(r + w for r, w in big) * x + work.b_bytes, len(big) + small
 
 
-def amp_cast_s(s: GpuSpec, tensors: int, params: float) -> float:
-    """One micro-batch's autocast casts: each fp16-run weight tensor cast to fp16 in the
-    forward and its gradient back to fp32 in the backward, a kernel each way."""
+def amp_cast_s(s: GpuSpec, tensors: int, params: float, train: bool = True) -> float:
+    """One micro-batch's autocast casts: each fp16-run weight tensor cast to fp16 in every
+    forward (inference included) and, training, its gradient back to fp32 in the backward, a
+    kernel each way. None in inference where the framework keeps fp16 weights (fp16_weights)."""
+    if not train and s.fp16_weights:
+        return 0.0
     bw = s.hbm_bw_gb_s * 1e9 * s.hbm_efficiency
-    return params * AMP_CAST_BYTES_PER_PARAM / bw + 2 * tensors * s.launch_overhead_us * 1e-6
+    per_param = AMP_CAST_BYTES_PER_PARAM + (AMP_CAST_GRAD_BYTES_PER_PARAM if train else 0)
+    return params * per_param / bw + (2 if train else 1) * tensors * s.launch_overhead_us * 1e-6
 
 
 def amp_unscale_s(s: GpuSpec, tensors: int, params: float) -> float:

@@ -550,24 +550,32 @@ def _data_parallel_step(net: _Net, batch: int, image_elems: int, pins: Pins) -> 
     layers_s = micro * sum(e.time_s * c for e, c in zip(est, net.shapes.count))
     update_s = host_s = amp_s = sums_s = 0.0
     sums = (0, 0)
+    casts_l = [0.0] * len(est)  # inference: each layer's autocast cast of its own weights
+    cast_s = 0.0
     if chip.family == "gpu":
         s = chip.spec
         ops, tensors, casts, cast_params = _gpu_counts(net)
-        # the host issues every micro-batch's forward ops; the GPU waits for what it has not hidden
+        if net.dtype == "fp16" and net.train:  # mixed precision: autocast's casts both ways, GradScaler's unscale
+            amp_s = micro * gpu_kernels.amp_cast_s(s, casts, cast_params) + gpu_kernels.amp_unscale_s(s, tensors, params)
+        elif net.dtype == "fp16":  # inference: a layer's call casts its weights (part of its share)
+            casts_l = [gpu_kernels.amp_cast_s(s, *gpu_kernels.cast_tensors(net.layers[i]), train=False) for i in net.shapes.first]
+            cast_s = micro * sum(c * n for c, n in zip(casts_l, net.shapes.count))
+            layers_s += cast_s
+        # the host issues every micro-batch's forward ops (autocast's casts among them); the GPU
+        # waits for what its own work has not hidden
         host_s = max(0.0, micro * gpu_kernels.host_dispatch_s(s, ops) - layers_s)
         if net.train:
             update_s = gpu_update_s(s, params, tensors, net.optimizer)
             sums = gpu_kernels.gradient_sums(net.layers, net.dtype, m)
             sums_s = micro * gpu_kernels.gradient_sum_s(s, *sums)
-            if net.dtype == "fp16":  # mixed precision: autocast's casts, GradScaler's unscale
-                amp_s = micro * gpu_kernels.amp_cast_s(s, casts, cast_params) + gpu_kernels.amp_unscale_s(s, tensors, params)
     allreduce = collectives.allreduce_s(float(sum(net.cols.weights)), replicas, chip.system) if net.train else 0.0
     busy = layers_s + sums_s + host_s + update_s + amp_s + allreduce
     host_io = _host_io(chip, batch, image_elems, busy, None)
     time_s = busy + host_io.value
     plan = Plan(replicas, replicas, 1, m, micro, False, fits)
     terms = {
-        "layers_s": Term(layers_s, "s", f"{_count(micro, 'micro-batch')} x every layer's passes at micro-batch {m} (models.estimate, summed)"),
+        "layers_s": Term(layers_s, "s", f"{_count(micro, 'micro-batch')} x every layer's passes at micro-batch {m} (models.estimate, summed)"
+                         + ("; each with autocast's cast of its weights to fp16 (gpu_kernels.amp_cast_s)" if cast_s else "")),
         "weight_update_s": Term(update_s, "s", f"{net.optimizer} step: fp32 master weights, gradients and {_count(gpu_kernels.OPTIMIZER_STATE_TENSORS[net.optimizer], 'state tensor')} read, weights and state written, at HBM bandwidth, "
                                 "in {} kernel launches per parameter tensor (PyTorch's per-tensor optimizer, zero_grad, gradient accumulation) "
                                 "or {} host-issued ops at host_op_us, the slower".format(*gpu_kernels.optimizer_kernels(net.optimizer))
@@ -580,17 +588,19 @@ def _data_parallel_step(net: _Net, batch: int, image_elems: int, pins: Pins) -> 
         terms["gradient_sum_s"] = Term(sums_s, "s", f"autograd adds the gradients of tensors read by several layers: {micro} x "
                                        f"{sums[1]} add kernels moving {sums[0] / 1e6:.3g} MB (gpu_kernels.gradient_sums)"
                                        if net.train else "inference: no gradients")
-        terms["amp_s"] = Term(amp_s, "s", _amp_why(net, micro) if amp_s else "no mixed-precision casts or gradient unscale (inference or fp32)")
+        terms["amp_s"] = Term(amp_s, "s", _amp_why(net, micro) if amp_s else "no step-level mixed-precision work: inference (a "
+                               "layer's weight cast is in its share, none where the spec keeps fp16 weights: fp16_weights) or fp32")
     bound_time = {k: 0.0 for k in BOUNDS}
     for e, c in zip(est, net.shapes.count):
         for k, v in e.time_by_bound.items():
             bound_time[k] += micro * c * v
-    bound_time["memory"] += update_s + amp_s + sums_s
+    bound_time["memory"] += update_s + amp_s + sums_s + cast_s
     bound_time["overhead"] += host_s
     bound_time["exchange"] += allreduce + host_io.value
     why = f"{replicas} replica{'s' if replicas > 1 else ''}, micro-batch {m} x {micro}" + ("" if fits else ", does not fit device memory")
     mem = {"weights_and_state": float(resident), "activations": float(kept * m)}
-    return Step(chip.id, plan, time_s, MappingProxyType(terms), tuple(net.per_layer([micro * e.time_s for e in est])),
+    shares = [micro * (e.time_s + c) for e, c in zip(est, casts_l)]
+    return Step(chip.id, plan, time_s, MappingProxyType(terms), tuple(net.per_layer(shares)),
                 tuple(net.per_layer([e.bound for e in est])), MappingProxyType(bound_time), MappingProxyType(mem), capacity, why)
 
 
@@ -612,8 +622,9 @@ def _gpu_counts(net: _Net) -> tuple[int, int, int, int]:
 def _amp_why(net: _Net, micro: int) -> str:
     _, tensors, casts, cast_params = _gpu_counts(net)
     return (f"mixed precision (torch.cuda.amp): {micro} x {casts} weight tensors ({cast_params:,} parameters) cast to fp16 "
-            "in the forward and their gradients back to fp32, a kernel each way; GradScaler's unscale and inf check of "
-            f"{tensors} gradients in multi-tensor launches (gpu_kernels.amp_cast_s, amp_unscale_s)")
+            "in every forward (autocast caches a cast for one forward only) and their gradients back to fp32, a kernel "
+            f"each way; GradScaler's unscale and inf check of {tensors} gradients in multi-tensor launches "
+            "(gpu_kernels.amp_cast_s, amp_unscale_s)")
 
 
 def _host_why(chip: Chip, net: _Net, micro: int) -> str:

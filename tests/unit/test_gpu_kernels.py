@@ -217,13 +217,14 @@ def test_host_dispatch_floor_hand_computed():
     # of it: batch 1 runs at 78 img/s, the published figure the spec derives its 73.7 us from
     step = _step(EAGER_V100, "resnet50", 1)
     host = 174 * 73.7e-6
-    layers = step.terms["layers_s"].value
-    assert layers < 0.1 * host
-    assert step.terms["host_dispatch_s"].value == pytest.approx(host - layers)
+    gpu = step.terms["layers_s"].value + step.terms["amp_s"].value  # the layers and autocast's casts
+    assert gpu < 0.1 * host
+    assert step.terms["host_dispatch_s"].value == pytest.approx(host - gpu)
     assert step.time_s == pytest.approx(host)
     # at batch 256 the GPU's work (~70 ms) hides the host's 12.8 ms entirely
     big = _step(EAGER_V100, "resnet50", 256)
-    assert big.terms["host_dispatch_s"].value == 0.0 and big.time_s == pytest.approx(big.terms["layers_s"].value)
+    assert big.terms["host_dispatch_s"].value == 0.0
+    assert big.time_s == pytest.approx(big.terms["layers_s"].value + big.terms["amp_s"].value)
     # the shipped v100 has no host figure: its host keeps ahead (large batches, graphs, engines)
     plain = _step("v100", "resnet50", 1)
     assert plain.terms["host_dispatch_s"].value == 0.0 and "no host figure" in plain.terms["host_dispatch_s"].why
@@ -345,10 +346,23 @@ def test_amp_casts_and_unscale_hand_computed():
     unscale = 25_557_032 * 8 / bw + 3 * 3e-6
     assert step.terms["amp_s"].value == pytest.approx(cast + unscale, rel=1e-6)
     assert gpu_kernels.amp_cast_s(V100.spec, 55, 25_503_912) == pytest.approx(cast)
-    # inference and fp32 training have none
-    assert _step("v100", "resnet50", 64).terms["amp_s"].value == 0.0
+    # inference casts the weights in every forward too (autocast's cache lasts one forward):
+    # 6 B per parameter (fp32 read, fp16 written) and one kernel per tensor, in each layer's
+    # share of the step; a framework that keeps fp16 weights (apex O2: fp16_weights) has none
+    fwd = 25_503_912 * 6 / bw + 55 * 3e-6
+    assert gpu_kernels.amp_cast_s(V100.spec, 55, 25_503_912, train=False) == pytest.approx(fwd)
+    from dataclasses import replace
     from ipuexplore.models.netplan import network_step
     from ipuexplore.networks import build
+    o2 = replace(V100, spec=replace(V100.spec, fp16_weights=1))
+    autocast, halved = _step("v100", "resnet50", 64), network_step(o2, build("resnet50").layers, 64, "fp16", False)
+    assert autocast.terms["amp_s"].value == halved.terms["amp_s"].value == 0.0
+    assert autocast.terms["layers_s"].value - halved.terms["layers_s"].value == pytest.approx(fwd, rel=1e-6)
+    assert autocast.time_s == pytest.approx(sum(autocast.layer_time_s))
+    assert build("resnet50").layers[0].params == 9408  # the stem conv: one cast kernel of its own
+    assert autocast.layer_time_s[0] - halved.layer_time_s[0] == pytest.approx(9408 * 6 / bw + 3e-6, rel=1e-6)
+    assert gpu_kernels.amp_cast_s(o2.spec, 55, 25_503_912, train=False) == 0.0
+    # fp32 training has none
     assert network_step(V100, build("resnet50").layers, 64, "fp32", True).terms["amp_s"].value == 0.0
 
 
