@@ -308,10 +308,10 @@ def _why(ests: dict[str, Estimate]) -> str:
                 value = seconds(t.value) if t.unit == "s" else f"{t.value:.4g} {t.unit}"
                 lines.append(f"\n{cid} {name}: {value}  {t.why}")
         for p in e.phases:
-            piece = ""
-            if "serialised_pieces" in e.terms:
+            piece = ""  # a step phase (weight update, all-reduce) has no terms: its own is printed above
+            if p.terms and "serialised_pieces" in e.terms:
                 piece = " (the terms are one serial piece's)"
-            elif e.plan is not None and (e.plan.replicas > 1 or e.plan.gradient_accumulation > 1):
+            elif p.terms and e.plan is not None and (e.plan.replicas > 1 or e.plan.gradient_accumulation > 1):
                 piece = f" (the terms are one chip's, for one micro-batch of {e.plan.micro_batch})"
             lines.append(f"\n{cid} {p.name}: {seconds(p.time_s)}, {p.bound}-bound, {p.unit}, data in {p.memory_level}{piece}")
             for name, t in p.terms.items():
