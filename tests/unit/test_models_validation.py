@@ -32,6 +32,8 @@ NV = ("NVIDIA DeepLearningExamples, PyTorch/Classification/ConvNets/{}/README.md
       "(commit 729963dd, PyTorch 21.03 NGC container, AMP; batch sizes from configs.yml)")
 NV32 = ("NVIDIA DeepLearningExamples, PyTorch/Classification/ConvNets/{}/README.md (commit 729963dd, PyTorch 21.03 NGC "
         "container, {} column of the training performance table; batch sizes from configs.yml)")
+NVINF32 = ("NVIDIA DeepLearningExamples, PyTorch/Classification/ConvNets/{}/README.md (commit 729963dd, PyTorch 21.03 NGC "
+           "container, '{} Inference Latency' table; no memory_format for FP32/TF32 in configs.yml, so NCHW)")
 TIMM = ("huggingface/pytorch-image-models results/{} (commit aa4b5850; AMP, channels_last, RTX 3090)")
 GC = ("graphcore.cn/performance-results, Bow platform training table (Pre-SDK2.5, TensorFlow1, 16.16), "
       "global batch as published; replicas, micro-batch and pipeline stages from graphcore/examples "
@@ -96,6 +98,20 @@ ROWS = (
         "and 256), the model's fixed part is those casts; the rest of that per-batch cost is not identified"),
     Row("EfficientNet-B4 inference", "v100", "efficientnet_b4", 256, False, 847, NV.format("efficientnet"), (-0.35, 0.35)),
     Row("EfficientNet-B4 inference", "a100-80gb", "efficientnet_b4", 256, False, 1442, NV.format("efficientnet"), (-0.35, 0.35)),
+    # held out, added Dec 2026: the same AMP tables at batch 128, and their FP32 (V100) / TF32 (A100) tables
+    *(Row(f"{what} inference", chip, net, b, False, p, NV.format(readme), (-0.35, 0.35)) for what, chip, net, readme, b, p in (
+        ("ResNet-50", "v100", "resnet50", "resnet50v1.5", 128, 3249),
+        ("ResNeXt-101 32x4d", "v100", "resnext101_32x4d", "resnext101-32x4d", 128, 1699),
+        ("EfficientNet-B4", "v100", "efficientnet_b4", "efficientnet", 128, 843),
+        ("EfficientNet-B4", "a100-80gb", "efficientnet_b4", "efficientnet", 128, 1418))),
+    *(Row(f"{what} inference, {prec}", chip, net, b, False, p, NVINF32.format(readme, prec), (-0.35, 0.35), dtype="fp32")
+      for what, chip, net, readme, prec, b, p in (
+        ("ResNet-50", "v100", "resnet50", "resnet50v1.5", "FP32", 256, 1261),
+        ("ResNeXt-101 32x4d", "v100", "resnext101_32x4d", "resnext101-32x4d", "FP32", 256, 533),
+        ("EfficientNet-B0", "v100", "efficientnet_b0", "efficientnet", "FP32", 256, 2968),
+        ("EfficientNet-B4", "v100", "efficientnet_b4", "efficientnet", "FP32", 128, 376),
+        ("EfficientNet-B0", "a100-80gb", "efficientnet_b0", "efficientnet", "TF32", 256, 5154),
+        ("EfficientNet-B4", "a100-80gb", "efficientnet_b4", "efficientnet", "TF32", 256, 702))),
     # batch 1-64: the host issuing PyTorch's eager ops sets the pace (docs/hw-examples/*-pytorch-eager.toml)
     Row("ResNet-50 inference, batch 1", V100_EAGER, "resnet50", 1, False, 78, NV.format("resnet50v1.5"), (-0.05, 0.05),
         "the row host_dispatch_us (73.7 us per op, 174 ops) is derived from: near 0 by construction"),
@@ -162,6 +178,23 @@ ROWS = (
         "published scaling 6.67x, the model's 7.9x", pins=RMSPROP),
     Row("EfficientNet-B4 training, 8 GPUs", "dgx-a100", "efficientnet_b4", 1024, True, 2570, NV.format("efficientnet") + ", DGX A100 (8x A100 80GB)", (-0.35, 0.35),
         "published scaling 7.75x, the model's 7.9x", pins=RMSPROP),
+    # held out, added Dec 2026: the same 8-GPU tables' ResNeXt-101 rows and FP32 (DGX-1) / TF32 (DGX A100)
+    # columns, at 8 x each GPU's configs.yml batch
+    Row("ResNeXt-101 32x4d training, 8 GPUs", "dgx-1-v100", "resnext101_32x4d", 1024, True, 4065, NV.format("resnext101-32x4d") + ", DGX-1 (8x V100 16GB)", (-0.35, 0.35)),
+    Row("ResNeXt-101 32x4d training, 8 GPUs", "dgx-a100", "resnext101_32x4d", 1024, True, 7925, NV.format("resnext101-32x4d") + ", DGX A100 (8x A100 80GB)", (-0.35, 0.35)),
+    *(Row(f"{what} training, 8 GPUs, {prec}", chip, net, b, True, p, NV32.format(readme, prec) + f", {system}", band, note, dtype="fp32",
+          pins=RMSPROP if net.startswith("efficientnet") else None)
+      for what, chip, system, net, readme, prec, b, p, band, note in (
+        ("ResNet-50", "dgx-1-v100", "DGX-1 (8x V100 16GB)", "resnet50", "resnet50v1.5", "FP32", 896, 2855, (-0.35, 0.35), ""),
+        ("ResNet-50", "dgx-a100", "DGX A100 (8x A100 80GB)", "resnet50", "resnet50v1.5", "TF32", 2048, 7248, (-0.35, 0.35), ""),
+        ("ResNeXt-101 32x4d", "dgx-1-v100", "DGX-1 (8x V100 16GB)", "resnext101_32x4d", "resnext101-32x4d", "FP32", 512, 1133, (-0.35, 0.35), ""),
+        ("ResNeXt-101 32x4d", "dgx-a100", "DGX A100 (8x A100 80GB)", "resnext101_32x4d", "resnext101-32x4d", "TF32", 1024, 3471, (-0.35, 0.35), ""),
+        ("EfficientNet-B0", "dgx-1-v100", "DGX-1 (8x V100 16GB)", "efficientnet_b0", "efficientnet", "FP32", 512, 4672, (-0.35, 0.35), ""),
+        ("EfficientNet-B0", "dgx-a100", "DGX A100 (8x A100 80GB)", "efficientnet_b0", "efficientnet", "TF32", 2048, 8193, (0.25, 0.6),
+         "too fast as the one-GPU TF32 row (+34%: PyTorch 1.9's own NCHW fp32 depthwise kernel, its A100 rate not published), "
+         "and the published scaling is 7.59x where the model's is 8.0x"),
+        ("EfficientNet-B4", "dgx-1-v100", "DGX-1 (8x V100 16GB)", "efficientnet_b4", "efficientnet", "FP32", 128, 616, (-0.35, 0.35), ""),
+        ("EfficientNet-B4", "dgx-a100", "DGX A100 (8x A100 80GB)", "efficientnet_b4", "efficientnet", "TF32", 512, 1223, (-0.35, 0.35), ""))),
     # timm's RTX 3090 runs, through the user spec docs/hw-examples/rtx3090.toml (--hw-file)
     Row("ResNet-50 inference", str(RTX3090), "resnet50", 1024, False, 3729.86, TIMM.format("benchmark-infer-amp-nhwc-pt240-cu124-rtx3090.csv"), (-0.35, 0.35)),
     Row("ResNeXt-50 32x4d inference", str(RTX3090), "resnext50_32x4d", 1024, False, 3135.91, TIMM.format("benchmark-infer-amp-nhwc-pt240-cu124-rtx3090.csv"), (-0.35, 0.35)),
