@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parents[2]
 V100 = load_chip("v100")
 V2019 = load_chip("v100-2019")
 GTX = load_chip(ROOT / "docs" / "hw-examples" / "gtx1080ti-cudnn7.toml")
-TODAY = ("v100", "a100-40gb", "a100-80gb", "h100", str(ROOT / "docs" / "hw-examples" / "rtx3090.toml"))
+TODAY = ("v100", "a100-40gb", "a100-80gb", "h100", str(ROOT / "docs" / "hw-examples" / "rtx3090.toml"),
+         str(ROOT / "docs" / "hw-examples" / "rtx4090.toml"))
 
 
 # ---- hand-computed terms ------------------------------------------------------------------

@@ -23,6 +23,7 @@ from ipuexplore.layers import Layer
 from ipuexplore.models import Pins, estimate
 
 RTX3090 = Path(__file__).resolve().parents[2] / "docs" / "hw-examples" / "rtx3090.toml"
+RTX4090 = RTX3090.parent / "rtx4090.toml"
 # the shipped V100 / A100 80GB with the DGX host issuing PyTorch 21.03's eager forward ops
 # (host_dispatch_us, derived from one batch-1 row each, marked below): NVIDIA's small batches
 V100_EAGER = str(RTX3090.parent / "v100-pytorch-eager.toml")
@@ -32,6 +33,8 @@ NV = ("NVIDIA DeepLearningExamples, PyTorch/Classification/ConvNets/{}/README.md
       "(commit 729963dd, PyTorch 21.03 NGC container, AMP; batch sizes from configs.yml)")
 NV32 = ("NVIDIA DeepLearningExamples, PyTorch/Classification/ConvNets/{}/README.md (commit 729963dd, PyTorch 21.03 NGC "
         "container, {} column of the training performance table; batch sizes from configs.yml)")
+TIMM4090 = ("huggingface/pytorch-image-models results/benchmark-infer-amp-nhwc-pt240-cu124-rtx4090.csv (commit 7479d451; "
+            "AMP, channels_last, PyTorch 2.4, RTX 4090, batch 512)")
 NVINF32 = ("NVIDIA DeepLearningExamples, PyTorch/Classification/ConvNets/{}/README.md (commit 729963dd, PyTorch 21.03 NGC "
            "container, '{} Inference Latency' table; no memory_format for FP32/TF32 in configs.yml, so NCHW)")
 TIMM = ("huggingface/pytorch-image-models results/{} (commit aa4b5850; AMP, channels_last, RTX 3090)")
@@ -207,6 +210,11 @@ ROWS = (
     Row("ResNeXt-50 32x4d training", str(RTX3090), "resnext50_32x4d", 384, True, 1001.03, TIMM.format("benchmark-train-amp-nhwc-pt112-cu113-rtx3090.csv"), (-0.45, 0.35)),
     Row("EfficientNet-B0 training", str(RTX3090), "efficientnet_b0", 512, True, 1751.72, TIMM.format("benchmark-train-amp-nhwc-pt112-cu113-rtx3090.csv"), (-0.35, 0.35)),
     Row("MobileNetV2 training", str(RTX3090), "mobilenet_v2", 512, True, 2313.1, TIMM.format("benchmark-train-amp-nhwc-pt112-cu113-rtx3090.csv"), (-0.35, 0.35)),
+    # held out, added Dec 2026: the same benchmark on the next GeForce (docs/hw-examples/rtx4090.toml), 224 px
+    *(Row(f"{what} inference", str(RTX4090), net, 512, False, p, TIMM4090, (-0.35, 0.35)) for what, net, p in (
+        ("ResNet-50", "resnet50", 5088.39), ("ResNeXt-50 32x4d", "resnext50_32x4d", 4219.51),
+        ("ResNeXt-101 32x4d", "resnext101_32x4d", 2746.89), ("EfficientNet-B0", "efficientnet_b0", 9831.68),
+        ("MobileNetV2", "mobilenet_v2", 11768.03))),
     # Graphcore's Bow Pod training results at Graphcore's own configurations (whole system)
     Row("ResNet-50 training", "bow-pod16", "resnet50", 1920, True, 42029, GC.format(RN50_CFG.format(16)), IPU_BAND,
         pins=Pins(16, 20, 1, recompute=True, norm_span=2)),
