@@ -148,7 +148,9 @@ def _replicated(chip, layer, batch, dtype, train, pins: Pins) -> Estimate:
     plan = Plan(replicas, replicas, 1, micro_plan.micro_batch, steps * micro_plan.gradient_accumulation,
                 False, one.fits)
     extra = dict(_extra_terms(one))
-    if train:
+    # a system's training step; one chip's layer stays its passes (with or without pins), as it
+    # always was, so pinning a micro-batch does not make an update term appear
+    if train and chip.system is not None:
         for name, term, bound, level in _step_terms(chip, layer, dtype, steps, replicas, pins.optimizer or "momentum"):
             extra[name + "_s"] = term
             if term.value:

@@ -214,8 +214,10 @@ def test_layer_training_on_a_system_pays_the_network_step_s_update_and_all_reduc
     kernels, host_ops = gpu_kernels.optimizer_kernels("momentum")
     ops = max(kernels * a.launch_overhead_us, host_ops * a.host_op_us) * 1e-6
     assert dgx.terms["weight_update_s"].value == pytest.approx(hbm + ops)
-    # inference has no step terms; a layer without weights updates nothing
+    # inference has no step terms, nor has one chip's layer (pinned or not); a layer without
+    # weights updates nothing
     assert "weight_update_s" not in estimate("bow-pod16", layer, batch=128).terms
+    assert "weight_update_s" not in estimate("ipu-bow", layer, batch=16, train=True, pins=Pins(micro_batch=4)).terms
     pool = estimate("bow-pod16", Layer.pool(256, 14, 14, kernel=2, stride=2), batch=128, train=True)
     assert pool.terms["weight_update_s"].value == 0 and pool.terms["allreduce_s"].value == 0
     out = _cli("layer", "--train", "--chips", "bow-pod16", "--batch", "128", "--micro-batch", "4", "--why")
