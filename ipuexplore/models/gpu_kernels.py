@@ -167,6 +167,15 @@ def framework_why(work: Work, moved: int, kernels: int) -> str:
             "gradients (gpu_kernels.SE_KERNELS)")
 
 
+def input_gradient_skipped(layers: Sequence[Layer]) -> list[int]:
+    """Indices of the layers autograd computes no input gradient for: those reading only the
+    network's input (the images, which do not require grad), so their backward-data pass never
+    runs (derivatives.yaml convolution: convolution_backward(..., grad_input_mask), the mask
+    false where the input does not require grad)."""
+    made = {l.name for l in layers}
+    return [i for i, l in enumerate(layers) if l.inputs and not any(name in made for name in l.inputs)]
+
+
 def gradient_sums(layers: Sequence[Layer], dtype: str, batch: int) -> tuple[int, int]:
     """(bytes, kernels) of autograd adding up the gradients of tensors several layers read."""
     made = {l.name: l for l in layers}

@@ -550,6 +550,7 @@ def _data_parallel_step(net: _Net, batch: int, image_elems: int, pins: Pins) -> 
     layers_s = micro * sum(e.time_s * c for e, c in zip(est, net.shapes.count))
     update_s = host_s = amp_s = sums_s = 0.0
     sums = (0, 0)
+    skipped = []  # (layer index, its backward-data phase, which autograd never runs)
     casts_l = [0.0] * len(est)  # inference: each layer's autocast cast of its own weights
     cast_s = 0.0
     if chip.family == "gpu":
@@ -561,6 +562,10 @@ def _data_parallel_step(net: _Net, batch: int, image_elems: int, pins: Pins) -> 
             casts_l = [gpu_kernels.amp_cast_s(s, *gpu_kernels.cast_tensors(net.layers[i]), train=False) for i in net.shapes.first]
             cast_s = micro * sum(c * n for c, n in zip(casts_l, net.shapes.count))
             layers_s += cast_s
+        if net.train:  # no gradient for the images: the layers reading them skip their backward-data pass
+            skipped = [(i, p) for i in gpu_kernels.input_gradient_skipped(net.layers)
+                       if (p := _backward_data(chip, net.layers[i], m, net.dtype)) is not None]
+            layers_s -= micro * sum(p.time_s for _, p in skipped)
         # the host issues every micro-batch's forward ops (autocast's casts among them); the GPU
         # waits for what its own work has not hidden
         host_s = max(0.0, micro * gpu_kernels.host_dispatch_s(s, ops) - layers_s)
@@ -575,7 +580,9 @@ def _data_parallel_step(net: _Net, batch: int, image_elems: int, pins: Pins) -> 
     plan = Plan(replicas, replicas, 1, m, micro, False, fits)
     terms = {
         "layers_s": Term(layers_s, "s", f"{_count(micro, 'micro-batch')} x every layer's passes at micro-batch {m} (models.estimate, summed)"
-                         + ("; each with autocast's cast of its weights to fp16 (gpu_kernels.amp_cast_s)" if cast_s else "")),
+                         + ("; each with autocast's cast of its weights to fp16 (gpu_kernels.amp_cast_s)" if cast_s else "")
+                         + ("; less the backward-data pass of " + ", ".join(net.layers[i].name for i, _ in skipped)
+                            + ": autograd computes no gradient for the images (gpu_kernels.input_gradient_skipped)" if skipped else "")),
         "weight_update_s": Term(update_s, "s", f"{net.optimizer} step: fp32 master weights, gradients and {_count(gpu_kernels.OPTIMIZER_STATE_TENSORS[net.optimizer], 'state tensor')} read, weights and state written, at HBM bandwidth, "
                                 "in {} kernel launches per parameter tensor (PyTorch's per-tensor optimizer, zero_grad, gradient accumulation) "
                                 "or {} host-issued ops at host_op_us, the slower".format(*gpu_kernels.optimizer_kernels(net.optimizer))
@@ -594,14 +601,24 @@ def _data_parallel_step(net: _Net, batch: int, image_elems: int, pins: Pins) -> 
     for e, c in zip(est, net.shapes.count):
         for k, v in e.time_by_bound.items():
             bound_time[k] += micro * c * v
+    for _, p in skipped:
+        for k, v in p.time_by_bound.items():
+            bound_time[k] -= micro * v
     bound_time["memory"] += update_s + amp_s + sums_s + cast_s
     bound_time["overhead"] += host_s
     bound_time["exchange"] += allreduce + host_io.value
     why = f"{replicas} replica{'s' if replicas > 1 else ''}, micro-batch {m} x {micro}" + ("" if fits else ", does not fit device memory")
     mem = {"weights_and_state": float(resident), "activations": float(kept * m)}
-    shares = [micro * (e.time_s + c) for e, c in zip(est, casts_l)]
-    return Step(chip.id, plan, time_s, MappingProxyType(terms), tuple(net.per_layer(shares)),
+    shares = net.per_layer([micro * (e.time_s + c) for e, c in zip(est, casts_l)])
+    for i, p in skipped:
+        shares[i] -= micro * p.time_s
+    return Step(chip.id, plan, time_s, MappingProxyType(terms), tuple(shares),
                 tuple(net.per_layer([e.bound for e in est])), MappingProxyType(bound_time), MappingProxyType(mem), capacity, why)
+
+
+def _backward_data(chip: Chip, layer: Layer, batch: int, dtype: str):
+    """A layer's backward-data phase on a GPU (None where it has none)."""
+    return next((p for p in device_phases(chip, layer, batch, dtype, True).phases if p.name == "backward_data"), None)
 
 
 def _gpu_counts(net: _Net) -> tuple[int, int, int, int]:

@@ -317,6 +317,27 @@ def test_in_place_silu_is_cloned_in_training_only_hand_computed():
     assert relu.bytes == 2 * x and "framework_kernels" not in relu.terms
 
 
+def test_no_input_gradient_for_the_images_hand_computed():
+    # autograd computes no gradient for the images (they do not require grad), so the layers
+    # reading only the network's input (ResNet-50's conv1, EfficientNet's stem conv) never run
+    # their backward-data pass: the training step is every layer's passes less that one
+    from ipuexplore.networks import build
+    net = build("resnet50")
+    assert gpu_kernels.input_gradient_skipped(net.layers) == [0] and net.layers[0].inputs == ("input",)
+    assert gpu_kernels.input_gradient_skipped(build("efficientnet_b0").layers) == [0]
+    assert gpu_kernels.input_gradient_skipped([Layer.conv(8, 4, 4, 8, 3, pad=1)]) == []  # no named input
+    step = _step("v100", "resnet50", 64, train=True)
+    full = sum(estimate(V100, l, batch=64, train=True).time_s for l in net.layers)
+    stem_bwd = estimate(V100, net.layers[0], batch=64, train=True).phase("backward_data").time_s
+    assert stem_bwd > 0
+    assert step.terms["layers_s"].value == pytest.approx(full - stem_bwd, rel=1e-9)
+    assert step.layer_time_s[0] == pytest.approx(estimate(V100, net.layers[0], batch=64, train=True).time_s - stem_bwd)
+    assert "conv1" in step.terms["layers_s"].why
+    # inference runs no backward pass to skip
+    assert _step("v100", "resnet50", 64).terms["layers_s"].value == pytest.approx(
+        sum(_step("v100", "resnet50", 64).layer_time_s))
+
+
 def test_autograd_sums_the_gradients_of_forked_tensors_hand_computed():
     # ResNet-50: each of its 16 blocks reads its input twice (first conv, shortcut): the max
     # pool's output (64 x 56 x 56) and the outputs of 15 blocks (3 x 256 x 56 x 56, 4 x 512 x
