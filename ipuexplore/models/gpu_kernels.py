@@ -49,9 +49,12 @@
 - **in-place activations under autograd**: an in-place SiLU's gradient needs the input the op
   overwrites, so autograd clones it first: a copy kernel in every training forward.
 - **AMP's casts and gradient unscale** (torch.cuda.amp): autocast casts each fp32 conv/linear
-  weight and bias to fp16 once per forward (its cast cache lives as long as the autocast
-  region), the cast's backward casts the fp16 gradient back to fp32, and GradScaler unscales
-  every gradient and checks it for inf/NaN in multi-tensor kernels before the step.
+  weight and bias to fp16 once per forward, inference included (its cast cache lives as long as
+  the autocast region), the cast's backward casts the fp16 gradient back to fp32, and GradScaler
+  unscales every gradient and checks it for inf/NaN in multi-tensor kernels before the step; a
+  framework keeping fp16 weights (apex O2: spec field ``fp16_weights``) casts nothing per forward.
+- **no gradient for the images**: the input batch does not require grad, so the layers reading
+  only the network's input never run their backward-data pass.
 """
 
 from __future__ import annotations
