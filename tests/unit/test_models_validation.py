@@ -183,6 +183,16 @@ ROWS = (
         "published scaling 6.67x, the model's 7.9x", pins=RMSPROP),
     Row("EfficientNet-B4 training, 8 GPUs", "dgx-a100", "efficientnet_b4", 1024, True, 2570, NV.format("efficientnet") + ", DGX A100 (8x A100 80GB)", (-0.35, 0.35),
         "published scaling 7.75x, the model's 7.9x", pins=RMSPROP),
+    # NVIDIA's own MLPerf Training v1.1 ResNet-50 on one DGX A100 (MXNet 21.09 stack), held out:
+    # 1,281,167 images per epoch / the median epoch time of result_0.txt (epochs 2-29: 48.61 s;
+    # the log's own 'throughput' reads 26,3xx), global batch 3,264 (408 per GPU)
+    Row("ResNet-50 training (MLPerf v1.1, MXNet)", "dgx-a100", "resnet50", 3264, True, 1281167 / 48.61,
+        "MLPerf Training v1.1, NVIDIA closed division: mlcommons/training_results_v1.1 (commit f6f04435) "
+        "NVIDIA/results/dgxa100_ngc21.09_mxnet/resnet/result_0.txt (global_batch_size 3264, LARS)", (-0.35, 0.35),
+        "model too slow, as expected of a different stack: NVIDIA's MLPerf MXNet runs batch norm fused into its "
+        "neighbours (network resnet-v1b-fl, NHWC), end-to-end CUDA graphs (E2E_CUDA_GRAPHS=1) and DALI on the "
+        "A100's JPEG decoder (config_DGXA100*.sh), with LARS; the model prices PyTorch eager's separate kernels and "
+        "momentum SGD (LARS is not modelled on GPUs)"),
     # held out, added Dec 2026: the same 8-GPU tables' ResNeXt-101 rows and FP32 (DGX-1) / TF32 (DGX A100)
     # columns, at 8 x each GPU's configs.yml batch
     Row("ResNeXt-101 32x4d training, 8 GPUs", "dgx-1-v100", "resnext101_32x4d", 1024, True, 4065, NV.format("resnext101-32x4d") + ", DGX-1 (8x V100 16GB)", (-0.35, 0.35)),
