@@ -189,8 +189,8 @@ ROWS = (
     Row("ResNet-50 training (MLPerf v1.1, MXNet)", "dgx-a100", "resnet50", 3264, True, 1281167 / 48.61,
         "MLPerf Training v1.1, NVIDIA closed division: mlcommons/training_results_v1.1 (commit f6f04435) "
         "NVIDIA/results/dgxa100_ngc21.09_mxnet/resnet/result_0.txt (global_batch_size 3264, LARS)", (-0.35, 0.35),
-        "model too slow, as expected of a different stack: NVIDIA's MLPerf MXNet runs batch norm fused into its "
-        "neighbours (network resnet-v1b-fl, NHWC), end-to-end CUDA graphs (E2E_CUDA_GRAPHS=1) and DALI on the "
+        "model too slow, as expected of a different stack: NVIDIA's MLPerf MXNet runs its own network (resnet-v1b-fl) "
+        "with NHWC batch norm (MXNET_CUDNN_NHWC_BN_*), bulk execution of ops, end-to-end CUDA graphs (E2E_CUDA_GRAPHS=1) and DALI on the "
         "A100's JPEG decoder (config_DGXA100*.sh), with LARS; the model prices PyTorch eager's separate kernels and "
         "momentum SGD (LARS is not modelled on GPUs)"),
     # held out, added Dec 2026: the same 8-GPU tables' ResNeXt-101 rows and FP32 (DGX-1) / TF32 (DGX A100)
