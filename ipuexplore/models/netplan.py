@@ -556,23 +556,23 @@ def _data_parallel_step(net: _Net, batch: int, image_elems: int, pins: Pins) -> 
     if chip.family == "gpu":
         s = chip.spec
         ops, tensors, casts, cast_params = _gpu_counts(net)
-        if net.dtype == "fp16" and net.train:  # mixed precision: autocast's casts both ways, GradScaler's unscale
-            amp_s = micro * gpu_kernels.amp_cast_s(s, casts, cast_params) + gpu_kernels.amp_unscale_s(s, tensors, params)
-        elif net.dtype == "fp16":  # inference: a layer's call casts its weights (part of its share)
-            casts_l = [gpu_kernels.amp_cast_s(s, *gpu_kernels.cast_tensors(net.layers[i]), train=False) for i in net.shapes.first]
-            cast_s = micro * sum(c * n for c, n in zip(casts_l, net.shapes.count))
-            layers_s += cast_s
-        if net.train:  # no gradient for the images: the layers reading them skip their backward-data pass
-            skipped = [(i, p) for i in gpu_kernels.input_gradient_skipped(net.layers)
-                       if (p := _backward_data(chip, net.layers[i], m, net.dtype)) is not None]
-            layers_s -= micro * sum(p.time_s for _, p in skipped)
-        # the host issues every micro-batch's forward ops (autocast's casts among them); the GPU
-        # waits for what its own work has not hidden
-        host_s = max(0.0, micro * gpu_kernels.host_dispatch_s(s, ops) - layers_s)
         if net.train:
             update_s = gpu_update_s(s, params, tensors, net.optimizer)
             sums = gpu_kernels.gradient_sums(net.layers, net.dtype, m)
             sums_s = micro * gpu_kernels.gradient_sum_s(s, *sums)
+            if net.dtype == "fp16":  # mixed precision: autocast's casts both ways, GradScaler's unscale
+                amp_s = micro * gpu_kernels.amp_cast_s(s, casts, cast_params) + gpu_kernels.amp_unscale_s(s, tensors, params)
+            # no gradient for the images: the layers reading them skip their backward-data pass
+            skipped = [(i, p) for i in gpu_kernels.input_gradient_skipped(net.layers)
+                       if (p := _backward_data(chip, net.layers[i], m, net.dtype)) is not None]
+            layers_s -= micro * sum(p.time_s for _, p in skipped)
+        elif net.dtype == "fp16":  # inference: a layer's call casts its weights (part of its share)
+            casts_l = [gpu_kernels.amp_cast_s(s, *gpu_kernels.cast_tensors(net.layers[i]), train=False) for i in net.shapes.first]
+            cast_s = micro * sum(c * n for c, n in zip(casts_l, net.shapes.count))
+            layers_s += cast_s
+        # the host issues every micro-batch's forward ops (autocast's casts among them); the GPU
+        # waits for what its own work has not hidden
+        host_s = max(0.0, micro * gpu_kernels.host_dispatch_s(s, ops) - layers_s)
     allreduce = collectives.allreduce_s(float(sum(net.cols.weights)), replicas, chip.system) if net.train else 0.0
     busy = layers_s + sums_s + host_s + update_s + amp_s + allreduce
     host_io = _host_io(chip, batch, image_elems, busy, None)
