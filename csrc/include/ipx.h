@@ -114,6 +114,11 @@ typedef enum ipx_status {
     /// The operation is not supported for this handle or configuration, or a descriptor's
     /// struct_size is one this library cannot read (see ipx_conv_desc::struct_size).
     IPX_STATUS_UNSUPPORTED = 24,
+    /// hidden (squeeze-excite's reduced channel count) is outside 1..IPX_MAX_DIM.
+    IPX_STATUS_INVALID_HIDDEN = 25,
+    /// An activation is not one the call takes (see ::ipx_activation), or HardSigmoid's
+    /// alpha or beta is not finite.
+    IPX_STATUS_INVALID_ACTIVATION = 26,
 } ipx_status;
 
 /// Convolution strategy.
@@ -166,6 +171,10 @@ typedef enum ipx_activation {
     IPX_ACTIVATION_SIGMOID = 3,   ///< 1 / (1 + exp(-x))
     IPX_ACTIVATION_SILU = 4,      ///< x * sigmoid(x) (swish)
     IPX_ACTIVATION_HARDSWISH = 5, ///< x * min(max(x + 3, 0), 6) / 6
+    /// min(max(alpha * x + beta, 0), 1) (ONNX HardSigmoid; PyTorch's hardsigmoid is alpha
+    /// 1/6, beta 1/2), with alpha and beta from the descriptor: the output activation of
+    /// ipx_fc_create() and ipx_se_create() only.
+    IPX_ACTIVATION_HARDSIGMOID = 6,
 } ipx_activation;
 
 /// What a forward run does to each output before it leaves the worker that computed it (in
@@ -219,6 +228,45 @@ typedef struct ipx_pooling_desc {
     /// real pixel; ONNX Runtime's rule).
     int64_t pad_top, pad_bottom, pad_left, pad_right;
 } ipx_pooling_desc;
+
+/// A fully connected layer over a batch of vectors (ipx_fc_create()): output[i] =
+/// act(weight x input[i] + bias) for i < n, input [n][c], weight [k][c] (PyTorch's Linear,
+/// ONNX Gemm with transB), output [n][k]. Zero-initialise, then set every size.
+typedef struct ipx_fc_desc {
+    /// sizeof(ipx_fc_desc) as the caller compiled it, or 0: as ipx_conv_desc::struct_size.
+    uint32_t struct_size;
+    uint32_t flags;         ///< 0 or IPX_FLAG_PORTABLE
+    int64_t n, c, k;        ///< vectors per run, inputs and outputs per vector (1..IPX_MAX_DIM)
+    int32_t activation;     ///< an ::ipx_activation, HARDSIGMOID included
+    float alpha, beta;      ///< IPX_ACTIVATION_HARDSIGMOID's (finite); ignored otherwise
+    uint64_t memory_limit;  ///< bytes the handle may allocate; 0 = no limit
+} ipx_fc_desc;
+
+/// Squeeze-excite's excitation (ipx_se_create()): from each image's channel sums over an
+/// h x w map, the channel scale the next convolution applies (ipx_conv_epilogue::input_scale):
+/// scale[i] = gate(w2 act(w1 (sums[i] / (h w)) + b1) + b2), sums and scale [n][c], w1
+/// [hidden][c], w2 [c][hidden] (the two 1x1 convolutions' weights). Zero-initialise, then set
+/// every size.
+typedef struct ipx_se_desc {
+    /// sizeof(ipx_se_desc) as the caller compiled it, or 0: as ipx_conv_desc::struct_size.
+    uint32_t struct_size;
+    uint32_t flags;          ///< 0 or IPX_FLAG_PORTABLE
+    int64_t n, c, hidden;    ///< batch, channels, reduced channels (1..IPX_MAX_DIM)
+    int64_t h, w;            ///< the map the sums cover (1..IPX_MAX_DIM; 1 x 1: means given)
+    int32_t activation;      ///< the hidden layer's ::ipx_activation (not HARDSIGMOID)
+    int32_t gate;            ///< the output's ::ipx_activation: SIGMOID, HARDSIGMOID, ...
+    float gate_alpha, gate_beta; ///< IPX_ACTIVATION_HARDSIGMOID's (finite); ignored otherwise
+    uint64_t memory_limit;   ///< bytes the handle may allocate; 0 = no limit
+} ipx_se_desc;
+
+/// Facts about a fully connected handle (ipx_fc_get_info()).
+typedef struct ipx_fc_info {
+    uint64_t flops;           ///< FLOPs of one run (2 x multiply-adds of every layer, each once)
+    uint64_t min_tile_bytes;  ///< smallest tile memory a pool needs to run this handle
+    uint64_t allocated_bytes; ///< bytes the handle holds (packed weights and biases)
+    int32_t isa;              ///< an ::ipx_isa value
+    int32_t layers;           ///< 1 (ipx_fc_create()) or 2 (ipx_se_create())
+} ipx_fc_info;
 
 /// Smallest and largest accepted tile memory per worker.
 #define IPX_MIN_TILE_BYTES 4096u
@@ -331,6 +379,8 @@ typedef struct ipx_trace_event {
 typedef struct ipx_conv* ipx_conv_t;
 /// Opaque worker pool handle.
 typedef struct ipx_pool* ipx_pool_t;
+/// Opaque fully connected handle (a classifier layer or squeeze-excite's excitation).
+typedef struct ipx_fc* ipx_fc_t;
 
 /// A static English message for a status, e.g. "invalid groups: g must be >= 1 and divide
 /// both c and k". Unknown values give "unknown ipx status". Never NULL. Thread-safe.
@@ -515,6 +565,60 @@ IPX_API ipx_status ipx_pooling_output_size(const ipx_pooling_desc* desc, int64_t
 /// Thread-safety: as ipx_conv_run() for the pool.
 IPX_API ipx_status ipx_pooling_run(ipx_pool_t pool, const ipx_pooling_desc* desc, const float* input,
                                    size_t input_len, float* output, size_t output_len);
+
+/// Create a fully connected layer (see ipx_fc_desc): validate desc, copy and pack the weights
+/// (and bias). The caller's buffers may be freed after the call.
+/// @param weight     k*c floats, [k][c]; must not be NULL.  @param weight_len  must equal k*c.
+/// @param bias       k floats, or NULL for none.            @param bias_len    k (ignored if NULL).
+/// @param fc_out     receives the handle; must not be NULL. Set to NULL on failure.
+/// @retval IPX_STATUS_SUCCESS, IPX_STATUS_NULL_POINTER, IPX_STATUS_UNSUPPORTED (struct_size),
+///         IPX_STATUS_INVALID_BATCH (n), _CHANNELS (c), _OUTPUT_CHANNELS (k), _ACTIVATION,
+///         _FLAGS, IPX_STATUS_SIZE_OVERFLOW, IPX_STATUS_INVALID_BUFFER_SIZE,
+///         IPX_STATUS_MEMORY_LIMIT, IPX_STATUS_OUT_OF_MEMORY.
+/// Thread-safe (creates a new handle).
+IPX_API ipx_status ipx_fc_create(const ipx_fc_desc* desc, const float* weight, size_t weight_len,
+                                 const float* bias, size_t bias_len, ipx_fc_t* fc_out);
+
+/// Create squeeze-excite's excitation (see ipx_se_desc) as a two-layer fully connected handle,
+/// run by ipx_fc_run() with the channel sums as input and the channel scale as output.
+/// @param w1  hidden*c floats, [hidden][c]; must not be NULL.   @param w1_len  hidden*c.
+/// @param b1  hidden floats, or NULL for none.                   @param b1_len  hidden.
+/// @param w2  c*hidden floats, [c][hidden]; must not be NULL.   @param w2_len  c*hidden.
+/// @param b2  c floats, or NULL for none.                        @param b2_len  c.
+/// @param fc_out  receives the handle; must not be NULL. Set to NULL on failure.
+/// @retval as ipx_fc_create(), and IPX_STATUS_INVALID_HIDDEN, IPX_STATUS_INVALID_INPUT_SIZE
+///         (h or w).
+/// Thread-safe (creates a new handle).
+IPX_API ipx_status ipx_se_create(const ipx_se_desc* desc, const float* w1, size_t w1_len,
+                                 const float* b1, size_t b1_len, const float* w2, size_t w2_len,
+                                 const float* b2, size_t b2_len, ipx_fc_t* fc_out);
+
+/// Facts about a fully connected handle.
+/// @retval IPX_STATUS_SUCCESS, IPX_STATUS_NULL_POINTER (fc or info NULL).
+/// Thread-safe (reads immutable fields), also while the handle runs.
+IPX_API ipx_status ipx_fc_get_info(ipx_fc_t fc, ipx_fc_info* info);
+
+/// Run a fully connected handle on the pool as one superstep pass: each worker takes blocks
+/// of images x output vectors, copies the images' inputs into its tile memory (scaled to
+/// means for squeeze-excite), computes every layer from there (a two-layer block computes its
+/// images' hidden layer itself, so blocks never wait for each other) and writes the block's
+/// outputs, the activation applied in registers. Sigmoid and SiLU as ipx_conv_run_fused().
+/// Outputs are summed in input order from the bias, so they do not depend on the pool.
+/// Allocates nothing.
+/// @param input   n*c floats ([n][c]: squeeze-excite's channel sums); must not be NULL.
+/// @param output  n*k floats ([n][k]; squeeze-excite: the [n][c] scale), fully overwritten;
+///                must not be NULL or overlap input.
+/// @param *_len   element counts; each must equal the size above.
+/// @retval IPX_STATUS_SUCCESS, IPX_STATUS_NULL_POINTER, IPX_STATUS_INVALID_BUFFER_SIZE,
+///         IPX_STATUS_TILE_TOO_SMALL (one image's rows do not fit; see ipx_fc_info),
+///         IPX_STATUS_BUSY (fc or pool in use by another call), IPX_STATUS_CANCELLED.
+/// Thread-safety: as ipx_conv_run() for the handle and the pool.
+IPX_API ipx_status ipx_fc_run(ipx_fc_t fc, ipx_pool_t pool, const float* input, size_t input_len,
+                              float* output, size_t output_len);
+
+/// Destroy a fully connected handle. NULL is accepted and does nothing (returns success).
+/// @retval IPX_STATUS_SUCCESS, IPX_STATUS_BUSY (the handle is running; nothing is freed).
+IPX_API ipx_status ipx_fc_destroy(ipx_fc_t fc);
 
 /// Create a worker pool: start workers-1 threads (the caller of a run is worker 0) and
 /// allocate and touch every worker's tile memory, so runs never fault in fresh pages.

@@ -33,6 +33,10 @@ const char* ipx_status_string(ipx_status status) {
     case IPX_STATUS_THREAD_ERROR: return "could not create a worker thread";
     case IPX_STATUS_BUSY: return "handle busy: in use by another call";
     case IPX_STATUS_CANCELLED: return "cancelled";
+    case IPX_STATUS_INVALID_HIDDEN:
+        return "invalid hidden (squeeze-excite's reduced channels): must be in 1..2^30";
+    case IPX_STATUS_INVALID_ACTIVATION:
+        return "invalid activation: not one this call takes, or HardSigmoid's alpha/beta not finite";
     case IPX_STATUS_UNSUPPORTED: return "unsupported operation for this handle, or a descriptor struct_size this library does not know";
     }
     return "unknown ipx status";

@@ -22,7 +22,8 @@ Different objects may run in parallel. ``Pool.cancel()`` may be called from any 
 Modules: ``arguments`` and ``geometry`` (checks), ``stats``, ``memory`` (the memory limit),
 ``pool``, ``shared_pool``, ``conv`` (Conv2d), ``functional`` (conv2d, conv2d_backward),
 ``conv_cache`` (the convolutions they keep between calls), ``pooling`` (max_pool2d,
-avg_pool2d, Pooling2d), ``fused`` (Conv2d.run_fused and run_pair: epilogues and depthwise + pointwise
+avg_pool2d, Pooling2d), ``linear`` (Linear, SqueezeExcite: fully connected layers over
+a batch of vectors in one superstep), ``fused`` (Conv2d.run_fused and run_pair: epilogues and depthwise + pointwise
 pairs in one pass), ``trace`` (a pool's runs as a Chrome trace), ``peaks``, ``reference`` (numpy),
 ``paths`` (header and library for C programs).
 """
@@ -30,6 +31,7 @@ pairs in one pass), ``trace`` (a pool's runs as a Chrome trace), ``peaks``, ``re
 from .conv import Conv2d
 from .functional import conv2d, conv2d_backward
 from .geometry import conv_output_size
+from .linear import Linear, SqueezeExcite
 from .memory import get_memory_limit, set_memory_limit
 from .paths import get_include, get_library_dir
 from .peaks import HostPeaks, host_peaks
@@ -45,6 +47,8 @@ __all__ = [
     "max_pool2d",
     "avg_pool2d",
     "Pooling2d",
+    "Linear",
+    "SqueezeExcite",
     "Pool",
     "RunStats",
     "conv_output_size",
