@@ -1,5 +1,5 @@
-"""Run a network's forward pass on this machine: convolutions (and the classifier, as a 1x1
-convolution) in the C engine, the cheap element-wise layers in numpy.
+"""Run a network's forward pass on this machine: convolutions, pooling and the classifier (as a
+1x1 convolution) in the C engine, the cheap element-wise layers in numpy.
 
 Weights are random (the point is time, not accuracy), scaled so activations stay finite over
 hundreds of layers (denormals or infinities would distort the timing). Every convolution is
@@ -60,7 +60,7 @@ def run_on_host(
 ) -> HostRun:
     """Execute ``network`` on ``batch`` random images and time each layer.
 
-    ``pool``: an ``ipuexplore.engine.Pool`` to run the convolutions on, refused before anything
+    ``pool``: an ``ipuexplore.engine.Pool`` to run the engine's layers on, refused before anything
     runs when its tiles are smaller than a layer needs (default: a new one of ``workers``
     workers, with tiles as large as the largest layer needs, closed afterwards). ``progress(done, total, layer_name)``
     is called after each layer; ``cancel()`` is polled between layers and, when it returns
@@ -74,19 +74,19 @@ def run_on_host(
     from .. import engine  # lazy: the compiled engine is only needed to run
 
     rng = np.random.default_rng(seed)
-    convs: list = []  # (layer, engine.Conv2d): sized before the pool, run on it per call
-    ops = [_prepare(layer, batch, convs, rng, engine) for layer in network.layers]
-    need = max((conv.info["min_tile_bytes"] for _, conv in convs), default=0)
+    engine_ops: list = []  # (layer, _Pooled): sized before the pool, run on it per call
+    ops = [_prepare(layer, batch, engine_ops, rng, engine) for layer in network.layers]
+    need = max((op.min_tile_bytes for _, op in engine_ops), default=0)
     own_pool = pool is None
     if own_pool:
         pool = engine.Pool(workers, tile_bytes=max(need, engine.DEFAULT_TILE_BYTES))
     elif need > pool.tile_bytes:
-        layer = next(layer for layer, conv in convs if conv.info["min_tile_bytes"] == need)
+        layer = next(layer for layer, op in engine_ops if op.min_tile_bytes == need)
         raise TileTooSmall(
             f"layer {layer.name!r} at batch {batch} needs tile_bytes >= {need}, the pool has {pool.tile_bytes}",
             "IPX_STATUS_TILE_TOO_SMALL")
-    for _, conv in convs:
-        conv.pool = pool
+    for _, op in engine_ops:
+        op.pool = pool
     try:
         image = rng.standard_normal((batch, *network.input_shape), dtype=np.float32)
         passes = 2 if warmup else 1
@@ -163,18 +163,18 @@ def _forward(network, ops, image, batch, progress, cancel, done_before, total, b
     return times, time.perf_counter() - start
 
 
-def _prepare(layer: Layer, batch: int, convs: list, rng: np.random.Generator, engine) -> Callable:
+def _prepare(layer: Layer, batch: int, engine_ops: list, rng: np.random.Generator, engine) -> Callable:
     """A function computing ``layer`` on numpy arrays of shape [batch, c, h, w]: called as
     ``op(*inputs, out=buffer)`` with a float32 buffer of the layer's output shape, it returns
-    the buffer filled, or an array of its own (the buffer then goes unused)."""
+    the buffer filled, or an array of its own (the buffer then goes unused). Layers the engine
+    runs are appended to ``engine_ops`` as (layer, _Pooled), to be given their pool."""
     kind = layer.kind
     if kind is LayerKind.CONV:
-        return _conv(layer, batch, convs, rng, engine)
+        return _conv(layer, batch, engine_ops, rng, engine)
     if kind is LayerKind.LINEAR:
-        # A 1x1 convolution on a 1x1 map in the engine: numpy's threaded BLAS next to the
-        # engine's workers oversubscribed the cores (a 1280->1000 fc took 30 ms instead of 0.6).
-        conv = _conv(layer, batch, convs, rng, engine)
-        return lambda x, out=None: conv(np.ascontiguousarray(x.reshape(x.shape[0], layer.c, 1, 1)), out=out)
+        # In the engine: numpy's threaded BLAS next to the engine's workers oversubscribed the
+        # cores (a 1280->1000 fc took 30 ms instead of 0.6).
+        return _linear(layer, batch, engine_ops, rng, engine)
     if kind is LayerKind.NORM:
         return _norm(layer, rng)
     if kind is LayerKind.ACT:
@@ -182,7 +182,7 @@ def _prepare(layer: Layer, batch: int, convs: list, rng: np.random.Generator, en
     if kind is LayerKind.ADD:
         return lambda a, b, out=None: np.add(a, b, out=out)
     if kind is LayerKind.POOL:
-        return _pool(layer)
+        return _pool(layer, batch, engine_ops, engine)
     if kind is LayerKind.SE:
         return _squeeze_excite(layer, rng)
     raise ValueError(f"layer {layer.name!r}: kind {kind.value!r} cannot run on the host")
@@ -193,23 +193,37 @@ def _weights(rng, shape, fan_in) -> np.ndarray:
     return (rng.standard_normal(shape, dtype=np.float32) * np.float32(1.0 / np.sqrt(fan_in))).astype(np.float32)
 
 
-class _PooledConv:
-    """An engine convolution and the pool it runs on, chosen once every layer's tile need is known."""
+class _Pooled:
+    """An engine op (``Conv2d``, ``Pooling2d``) and the pool it runs on, chosen once every
+    layer's tile need is known; ``run(x, out)`` writes into ``out`` when it has the op's
+    output shape, else into a new array."""
 
-    def __init__(self, conv) -> None:
-        self.conv, self.info, self.pool = conv, conv.info, None
+    def __init__(self, op, min_tile_bytes: int) -> None:
+        self.op, self.min_tile_bytes, self.pool = op, min_tile_bytes, None
 
-    def run(self, x, out):
-        return self.conv.run(x, out, pool=self.pool)
+    def run(self, x, out=None):
+        return self.op.run(x, out if out is not None and out.shape == self.op.output_shape else None, pool=self.pool)
 
 
-def _conv(layer: Layer, batch: int, convs: list, rng, engine) -> Callable:
-    conv = _PooledConv(engine.Conv2d.from_layer(layer, batch, rng=rng))
-    convs.append((layer, conv))
-    shape = conv.conv.output_shape
+def _conv(layer: Layer, batch: int, engine_ops: list, rng, engine) -> Callable:
+    conv = engine.Conv2d.from_layer(layer, batch, rng=rng)
+    pooled = _Pooled(conv, conv.info["min_tile_bytes"])
+    engine_ops.append((layer, pooled))
+    return pooled.run
+
+
+def _linear(layer: Layer, batch: int, engine_ops: list, rng, engine) -> Callable:
+    """The classifier on its [batch, c] input (a flattened map), into [batch, k, 1, 1]."""
+    bias = np.zeros(layer.k, np.float32) if layer.bias else None
+    linear = engine.Linear(_weights(rng, (layer.k, layer.c), layer.c), bias, batch)
+    pooled = _Pooled(linear, linear.info["min_tile_bytes"])
+    engine_ops.append((layer, pooled))
+    shape = (batch, *layer.out_shape)
 
     def run(x, out=None):
-        return conv.run(x, out if out is not None and out.shape == shape else None)
+        y = linear.run(np.ascontiguousarray(x).reshape(batch, layer.c), None if out is None or out.shape != shape else out.reshape(batch, -1),
+                       pool=pooled.pool)
+        return y.reshape(shape)
 
     return run
 
@@ -278,43 +292,13 @@ def _activation(op: str) -> Callable:
         raise ValueError(f"activation op must be one of {sorted(_ACTIVATIONS)}, got {op!r}") from None
 
 
-def _pool(layer: Layer) -> Callable:
-    if layer.op == "global_avg":
-        return lambda x, out=None: np.mean(x, axis=(2, 3), keepdims=True, dtype=np.float32, out=out)
-    top, bottom, left, right = layer.pad
-    fill = -np.inf if layer.op == "max" else 0.0
-    sh, sw = layer.stride
-
-    padded: dict[tuple[int, ...], np.ndarray] = {}  # one padded copy per input shape, borders set once
-
-    def pool(x, out=None):
-        if any(layer.pad):
-            n, c, h, w = x.shape
-            buf = padded.get(x.shape)
-            if buf is None:
-                buf = padded[x.shape] = np.full((n, c, h + top + bottom, w + left + right), fill, np.float32)
-            buf[:, :, top : top + h, left : left + w] = x
-            x = buf
-        # One strided view per kernel offset, reduced in place: far faster than a window view.
-        first = True
-        for i in range(layer.r):
-            for j in range(layer.s):
-                view = x[:, :, i : i + sh * (layer.p - 1) + 1 : sh, j : j + sw * (layer.q - 1) + 1 : sw]
-                if first:
-                    if out is None:
-                        out = np.array(view, dtype=np.float32)
-                    else:
-                        np.copyto(out, view)
-                    first = False
-                elif layer.op == "max":
-                    np.maximum(out, view, out=out)
-                else:
-                    out += view
-        if layer.op != "max":
-            out *= np.float32(1.0 / (layer.r * layer.s))  # counts the padding (count_include_pad)
-        return out
-
-    return pool
+def _pool(layer: Layer, batch: int, engine_ops: list, engine) -> Callable:
+    """Max, average (padding counted) and global average pooling in the engine (``Pooling2d``)."""
+    op = engine.Pooling2d((batch, layer.c, layer.h, layer.w), (layer.r, layer.s), layer.stride, layer.pad,
+                          mode="max" if layer.op == "max" else "avg", count_include_pad=True)
+    pooled = _Pooled(op, op.min_tile_bytes)
+    engine_ops.append((layer, pooled))
+    return pooled.run
 
 
 def _squeeze_excite(layer: Layer, rng) -> Callable:

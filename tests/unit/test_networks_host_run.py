@@ -1,4 +1,5 @@
-"""Host runs: the numpy layers against torch, and whole networks through the C engine."""
+"""Host runs: the layers (numpy element-wise ones, engine pools) against torch, and whole
+networks through the C engine."""
 
 import importlib.util
 
@@ -18,6 +19,14 @@ def _x(*shape):
     return np.random.default_rng(1).standard_normal(shape, dtype=np.float32)
 
 
+def _op(layer, batch):
+    """The layer's host-run function; pools run in the engine (its shared pool here)."""
+    engine = None
+    if layer.kind.value == "pool":
+        from ipuexplore import engine
+    return _prepare(layer, batch, [], np.random.default_rng(0), engine)
+
+
 @pytest.mark.parametrize("layer, reference", [
     (Layer.pool(5, 9, 9, "max", 3, stride=2, pad=1), lambda F, t: F.max_pool2d(t, 3, 2, 1)),
     (Layer.pool(5, 9, 9, "avg", 3, stride=2, pad=1), lambda F, t: F.avg_pool2d(t, 3, 2, 1, count_include_pad=True)),
@@ -28,10 +37,10 @@ def _x(*shape):
     (Layer.act(5, 4, 4, "gelu"), lambda F, t: F.gelu(t, approximate="tanh")),
     (Layer.act(5, 4, 4, "tanh"), lambda F, t: t.tanh()),
 ])
-def test_numpy_layers_match_torch(layer, reference):
+def test_host_layers_match_torch(layer, reference):
     torch = pytest.importorskip("torch")  # the peer reference (pip install ".[peer]")
     x = _x(2, layer.c, layer.h, layer.w) * 4
-    got = _prepare(layer, 2, None, np.random.default_rng(0), None)(x)
+    got = _op(layer, 2)(x)
     np.testing.assert_allclose(got, reference(torch.nn.functional, torch.from_numpy(x)).numpy(), rtol=1e-5, atol=1e-5)
     assert got.shape == (2, *layer.out_shape) and got.dtype == np.float32
 
@@ -41,9 +50,9 @@ def test_numpy_layers_match_torch(layer, reference):
     Layer.pool(5, 7, 6, "global_avg"), Layer.norm(5, 4, 4), Layer.se(6, 5, 5, 2, op="silu"),
     *(Layer.act(5, 4, 4, op) for op in ("relu", "relu6", "sigmoid", "silu", "hardswish", "gelu", "tanh")),
 ], ids=lambda layer: f"{layer.kind.value}-{layer.op}")
-def test_numpy_layers_write_into_the_buffer_they_are_given(layer):
+def test_host_layers_write_into_the_buffer_they_are_given(layer):
     x = _x(2, layer.c, layer.h, layer.w) * 4
-    op = _prepare(layer, 2, None, np.random.default_rng(0), None)
+    op = _op(layer, 2)
     fresh = op(x)
     out = np.full((2, *layer.out_shape), np.nan, np.float32)  # a reused buffer: stale contents
     got = op(x, out=out)
@@ -64,10 +73,10 @@ def test_reused_activation_buffers_give_the_same_outputs_as_fresh_ones():
 
     net = _small_net()
     with engine.Pool(workers=2) as pool:
-        convs = []
-        ops = [_prepare(layer, 2, convs, np.random.default_rng(i), engine) for i, layer in enumerate(net.layers)]
-        for _, conv in convs:
-            conv.pool = pool
+        engine_ops = []
+        ops = [_prepare(layer, 2, engine_ops, np.random.default_rng(i), engine) for i, layer in enumerate(net.layers)]
+        for _, op in engine_ops:
+            op.pool = pool
         finals = []
         record = [*ops[:-1], lambda x, out=None: finals.append(ops[-1](x, out=out).copy()) or finals[-1]]
         image = _x(2, *net.input_shape)
@@ -85,14 +94,14 @@ def test_every_activation_the_onnx_import_makes_can_run():
 
     x = _x(1, 2, 3, 3)
     for op in sorted(set(ONNX_ACTIVATIONS.values()) | {"relu6", "silu"}):
-        y = _prepare(Layer.act(2, 3, 3, op), 1, None, np.random.default_rng(0), None)(x)
+        y = _op(Layer.act(2, 3, 3, op), 1)(x)
         assert y.shape == x.shape and y.dtype == np.float32, op
 
 
 def test_squeeze_excite_scales_each_channel():
     layer = Layer.se(6, 5, 5, 2, op="silu")
     x = _x(3, 6, 5, 5)
-    y = _prepare(layer, 3, None, np.random.default_rng(0), None)(x)
+    y = _op(layer, 3)(x)
     gate = y / x  # one sigmoid gate in (0, 1) per image and channel
     assert np.allclose(gate, gate[:, :, :1, :1], rtol=1e-4) and ((gate > 0) & (gate < 1)).all()
 
