@@ -22,6 +22,13 @@ Sweeps (``--sweep``, default all):
   forward + backward to be 2 tensor passes of 5 heavier there.
 - ``grouped1x1``: 1x1 convolutions at equal FLOPs as the groups grow (channels x2 per groups
   x4, and ShuffleNet V2's Table 2 channels at 56x56, batch 1, fp32): the slowdown per group.
+- ``network``: whole networks (EfficientNet-B0, ResNet-50 at batch 64, 128, 256) run as NVIDIA's
+  DeepLearningExamples validation step runs them (fp32 weights under ``torch.no_grad()`` and
+  autocast, channels_last, one ``torch.cuda.synchronize()`` per batch, wall clock per batch:
+  the host's dispatch included) against the model's inference step; written to
+  ``calibration-<gpu>-networks.{csv,md}`` with the measured time per image and per batch
+  (slope and intercept of the two largest batches): NVIDIA's published steps carry 1.4-3.1 ms
+  per batch the model does not explain (docs/validation.md).
 
 Each timing is the median of ``--repeats`` runs (CUDA events, channels_last, cuDNN benchmark
 mode, fp16 by default) after warm-up. ``calibration-<gpu>.{csv,md}`` get measured vs modeled
@@ -57,7 +64,10 @@ B0_TENSORS = ((32, 112), (96, 112), (144, 56), (240, 28), (480, 14), (1152, 7)) 
 SWEEP_BATCH = 128  # EfficientNet-B0 training's per-GPU batch on a V100 (NVIDIA DeepLearningExamples)
 EQUAL_FLOPS_1X1 = ((1, 128), (4, 256), (16, 512), (64, 1024))  # (groups, channels): c^2/g constant
 SHUFFLENET_V2_1X1 = ((1, 128), (2, 180), (4, 256), (8, 360))  # ShuffleNet V2 Table 2, x1 column
-SWEEPS = ("conv", "depthwise", "elementwise", "grouped1x1")
+SWEEPS = ("conv", "depthwise", "elementwise", "grouped1x1", "network")
+LAYER_SWEEPS = SWEEPS[:-1]
+NETWORKS = (("efficientnet_b0", (64, 128, 256)), ("resnet50", (64, 128, 256)))
+NETWORK_COLUMNS = ("network", "batch", "dtype", "measured_s", "modeled_s", "model_error")
 COLUMNS = ("sweep", "shape", "layer", "batch", "train", "dtype", "channels", "size", "group_size", "groups",
            "gflop", "mbytes", "measured_s", "modeled_s", "measured_tflop_s", "modeled_tflop_s",
            "measured_gb_s", "measured_bw_fraction", "model_error", "model_bound", "model_unit")
@@ -120,6 +130,9 @@ def pick_chip(gpu_name: str, memory_gb: float) -> str:
     name = gpu_name.upper()
     if "H200" in name:  # not shipped: the sourced user spec in docs/hw-examples
         return str(ROOT / "docs" / "hw-examples" / "h200.toml")
+    for card in ("RTX 4090", "RTX 3090"):  # GeForce cards: the sourced user specs
+        if card in name:
+            return str(ROOT / "docs" / "hw-examples" / f"{card.replace(' ', '').lower()}.toml")
     if "H100" in name:
         return "h100"
     if "A100" in name:
@@ -241,6 +254,129 @@ def _runner(case: Case, dtype: str, device: str):
     return run_train
 
 
+def network_runner(layers, batch: int, dtype: str, device: str):
+    """A closure running a network's forward pass once as NVIDIA's validation step does:
+    fp32 weights, autocast to fp16 (``dtype`` "fp16", CUDA only), no autograd, channels_last
+    input. Layers read their producers' outputs by name (the builders' ``inputs``)."""
+    import torch
+    import torch.nn.functional as F
+
+    from ipuexplore.layers import LayerKind
+
+    def param(*shape):
+        return torch.randn(*shape, device=device) * 0.01
+
+    acts = {"relu": F.relu, "relu6": F.relu6, "silu": F.silu, "sigmoid": torch.sigmoid, "hardswish": F.hardswish}
+
+    def op(l):
+        """The torch function of one layer, reading its inputs' tensors."""
+        if l.kind is LayerKind.CONV:
+            w, b = param(l.k, l.channels_per_group, l.r, l.s), param(l.k) if l.bias else None
+            top, bottom, left, right = l.pad
+            if (top, left) == (bottom, right):
+                return lambda x: F.conv2d(x, w, b, l.stride, (top, left), l.dilation, l.g)
+            return lambda x: F.conv2d(F.pad(x, (left, right, top, bottom)), w, b, l.stride, 0, l.dilation, l.g)
+        if l.kind is LayerKind.NORM:
+            mean, var, weight, bias = param(l.c), param(l.c).abs() + 1, param(l.c) + 1, param(l.c)
+            return lambda x: F.batch_norm(x, mean, var, weight, bias, training=False)
+        if l.kind is LayerKind.ACT:
+            return acts[l.op]
+        if l.kind is LayerKind.ADD:
+            return lambda a, b: a + b
+        if l.kind is LayerKind.POOL:
+            if l.op == "global_avg":
+                return lambda x: F.adaptive_avg_pool2d(x, 1)
+            pool = F.max_pool2d if l.op == "max" else F.avg_pool2d
+            return lambda x: pool(x, (l.r, l.s), l.stride, (l.pad[0], l.pad[2]))
+        if l.kind is LayerKind.LINEAR:
+            w, b = param(l.k, l.c), param(l.k) if l.bias else None
+            return lambda x: F.linear(x.flatten(1), w, b)
+        if l.kind is LayerKind.SE:
+            w1, b1, w2, b2 = param(l.se_c, l.c, 1, 1), param(l.se_c), param(l.c, l.se_c, 1, 1), param(l.c)
+            act = acts[l.op or "silu"]
+            return lambda x: x * torch.sigmoid(F.conv2d(act(F.conv2d(x.mean((2, 3), keepdim=True), w1, b1)), w2, b2))
+        raise ValueError(f"calibrate_gpu: no torch op for layer kind {l.kind.value!r}")
+
+    ops = [(l.name, l.inputs, op(l)) for l in layers]
+    first = layers[0]
+    x = torch.randn(batch, first.c, first.h, first.w, device=device).to(memory_format=torch.channels_last)
+    autocast = dtype == "fp16" and device.startswith("cuda")
+
+    def run():
+        with torch.no_grad(), torch.autocast("cuda", enabled=autocast):
+            out = {name: x for name in first.inputs}
+            for name, inputs, f in ops:
+                out[name] = f(*(out[i] for i in inputs))
+            return out[ops[-1][0]]
+    return run
+
+
+def measure_network(layers, batch: int, dtype: str, repeats: int, device: str = "cuda") -> float:
+    """Median wall time of one synchronised batch (the host's dispatch included, as in
+    NVIDIA's published latencies)."""
+    import time
+
+    import torch
+
+    torch.backends.cudnn.benchmark = True
+    run = network_runner(layers, batch, dtype, device)
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    times = []
+    for i in range(repeats + 3):  # the first batches autotune and warm up
+        t0 = time.perf_counter()
+        run()
+        sync()
+        if i >= 3:
+            times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def network_rows(chip: Chip, dtype: str, repeats: int | None, networks_list=NETWORKS) -> list[dict]:
+    """Measured (``repeats`` None: not measured) vs modeled inference steps."""
+    from ipuexplore import networks
+
+    rows = []
+    for name, batches in networks_list:
+        net = networks.build(name)
+        for batch in batches:
+            modeled = networks.analyse(net, [chip], batch=batch, dtype=dtype).totals[chip.id].time_s
+            measured = None if repeats is None else measure_network(net.layers, batch, dtype, repeats)
+            rows.append({"network": name, "batch": batch, "dtype": dtype, "measured_s": measured, "modeled_s": modeled,
+                         "model_error": (modeled - measured) / measured if measured else None})
+    return rows
+
+
+def per_batch_fit(rows: list[dict], key: str) -> dict[str, tuple[float, float]]:
+    """Per network: (seconds per image, seconds per batch) through its two largest batches."""
+    fits = {}
+    for name in dict.fromkeys(r["network"] for r in rows):
+        pts = sorted((r for r in rows if r["network"] == name and r[key]), key=lambda r: r["batch"])[-2:]
+        if len(pts) == 2 and pts[1]["batch"] > pts[0]["batch"]:
+            (a, b) = pts
+            slope = (b[key] - a[key]) / (b["batch"] - a["batch"])
+            fits[name] = (slope, b[key] - slope * b["batch"])
+    return fits
+
+
+def write_networks(rows: list[dict], out_dir: Path, stem: str, header: str) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with (out_dir / f"{stem}-networks.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=NETWORK_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    ms = lambda v: "-" if v is None else f"{v * 1e3:.2f} ms"  # noqa: E731
+    lines = [header, "", "| network | batch | measured | modeled | error |", "|---|---|---|---|---|"]
+    lines += [f"| {r['network']} | {r['batch']} | {ms(r['measured_s'])} | {ms(r['modeled_s'])} | "
+              + ("-" if r["model_error"] is None else f"{r['model_error'] * 100:+.0f}%") + " |" for r in rows]
+    lines += ["", "Per image and per batch, through the two largest batches:", ""]
+    for key in ("measured_s", "modeled_s"):
+        for name, (slope, intercept) in per_batch_fit(rows, key).items():
+            lines.append(f"- {name}, {key[:-2]}: {slope * 1e3:.4f} ms per image + {intercept * 1e3:.2f} ms per batch")
+    md = out_dir / f"{stem}-networks.md"
+    md.write_text("\n".join(lines) + "\n")
+    return md
+
+
 def write(rows: list[dict], out_dir: Path, stem: str, header: str) -> tuple[Path, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     csv_path, md_path = out_dir / f"{stem}.csv", out_dir / f"{stem}.md"
@@ -293,7 +429,8 @@ def main(argv: list[str] | None = None) -> int:
         chip_id = args.hw_file or args.chip or "v100"
     chip = load_chip(chip_id)
     rows = []
-    for sweep in args.sweep or SWEEPS:
+    sweeps = args.sweep or SWEEPS
+    for sweep in (s for s in sweeps if s in LAYER_SWEEPS):
         for case in sweep_cases(sweep):
             measured = None if args.model_only else measure(case, args.dtype, args.repeats)
             rows.append(row(case, chip, args.dtype, measured))
@@ -305,8 +442,12 @@ def main(argv: list[str] | None = None) -> int:
     header = "\n".join([f"# Calibration: torch kernels vs the {chip.id} model ({args.dtype} unless a row says, channels_last)", ""]
                        + [f"- {b}" for b in header_bits + [f"model spec: {chip.id} ({chip.name})",
                                                            "FLOPs = 2 x MACs; error = (modeled - measured) / measured"]])
-    csv_path, md_path = write(rows, Path(args.out_dir), stem, header)
-    print(f"wrote {csv_path} and {md_path}")
+    if rows or "network" not in sweeps:
+        csv_path, md_path = write(rows, Path(args.out_dir), stem, header)
+        print(f"wrote {csv_path} and {md_path}")
+    if "network" in sweeps:
+        net_rows = network_rows(chip, args.dtype, None if args.model_only else args.repeats)
+        print(f"wrote {write_networks(net_rows, Path(args.out_dir), stem, header)}")
     return 0
 
 

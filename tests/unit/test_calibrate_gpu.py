@@ -41,8 +41,14 @@ def test_h200_uses_the_example_spec():
 
 
 def test_pick_chip_unknown_gpu_names_it():
-    with pytest.raises(ValueError, match="RTX 4090"):
-        calibrate.pick_chip("NVIDIA GeForce RTX 4090", 24)
+    with pytest.raises(ValueError, match="Tesla T4"):
+        calibrate.pick_chip("Tesla T4", 16)
+
+
+@pytest.mark.parametrize("name, spec", [("NVIDIA GeForce RTX 4090", "rtx4090"), ("NVIDIA GeForce RTX 3090", "rtx3090")])
+def test_geforce_cards_use_their_example_specs(name, spec):
+    path = calibrate.pick_chip(name, 24)
+    assert path.endswith(f"docs/hw-examples/{spec}.toml") and calibrate.load_chip(path).id == spec
 
 
 def test_rows_compute_error_against_measurement():
@@ -55,8 +61,13 @@ def test_rows_compute_error_against_measurement():
 def test_model_only_run_writes_csv_and_markdown(tmp_path, capsys):
     assert calibrate.main(["--model-only", "--chip", "a100-40gb", "--out-dir", str(tmp_path)]) == 0
     rows = list(csv.DictReader((tmp_path / "calibration-model-only.csv").open()))
-    assert len(rows) == sum(len(calibrate.sweep_cases(s)) for s in calibrate.SWEEPS)
-    assert {r["sweep"] for r in rows} == set(calibrate.SWEEPS)
+    assert len(rows) == sum(len(calibrate.sweep_cases(s)) for s in calibrate.LAYER_SWEEPS)
+    assert {r["sweep"] for r in rows} == set(calibrate.LAYER_SWEEPS)
+    nets = list(csv.DictReader((tmp_path / "calibration-model-only-networks.csv").open()))
+    assert [(r["network"], r["batch"]) for r in nets] == [(n, str(b)) for n, bs in calibrate.NETWORKS for b in bs]
+    assert all(r["measured_s"] == "" and float(r["modeled_s"]) > 0 for r in nets)
+    net_md = (tmp_path / "calibration-model-only-networks.md").read_text()
+    assert "efficientnet_b0, modeled:" in net_md and "per batch" in net_md
     assert set(calibrate.COLUMNS) == set(rows[0])
     assert rows[0]["measured_s"] == ""
     md = (tmp_path / "calibration-model-only.md").read_text()
@@ -108,3 +119,21 @@ def test_measuring_needs_a_gpu(tmp_path, capsys):
         pytest.skip("GPU present: the real run is the calibration itself")
     assert calibrate.main(["--out-dir", str(tmp_path)]) == 2
     assert "no CUDA GPU" in capsys.readouterr().err
+
+
+def test_network_runner_runs_the_builders_graphs_on_the_cpu():
+    # NVIDIA's validation step in torch, on the CPU in fp32 (no autocast there): every layer
+    # kind of both networks (strided and padded convs, max pool, squeeze-excite, residual adds)
+    from ipuexplore import networks
+    for name in ("resnet50", "efficientnet_b0"):
+        net = networks.build(name, res=64)
+        out = calibrate.network_runner(net.layers, 2, "fp32", "cpu")()
+        assert tuple(out.shape) == (2, 1000)
+    assert calibrate.measure_network(networks.build("efficientnet_b0", res=32).layers, 1, "fp32", 2, "cpu") > 0
+
+
+def test_per_batch_fit_through_the_two_largest_batches():
+    rows = [{"network": "n", "batch": b, "t": 1e-3 + b * 1e-4} for b in (64, 128, 256)]
+    slope, intercept = calibrate.per_batch_fit(rows, "t")["n"]
+    assert slope == pytest.approx(1e-4) and intercept == pytest.approx(1e-3)
+    assert calibrate.per_batch_fit(rows[:1], "t") == {}
