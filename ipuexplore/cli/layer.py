@@ -76,6 +76,9 @@ def add_plan_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pipeline-stages", default=None, metavar="N", help="IPUs each replica is pipelined over (default: the planner's choice)")
     p.add_argument("--recompute", action="store_true", default=None,
                    help="recompute the forward pass in the backward pass (IPUs, --train; default: the planner's choice)")
+    p.add_argument("--partials", default=None, metavar="{half,float}",
+                   help="IPU convolutions' partial sums (poplibs' partialsType; default half, as Graphcore's configs set it; "
+                        "float halves the Mk2/Bow AMP rate); other chips ignore it")
 
 
 def plan_pins(args: argparse.Namespace) -> Pins:
@@ -84,7 +87,8 @@ def plan_pins(args: argparse.Namespace) -> Pins:
     for option in ("replicas", "micro_batch", "pipeline_stages"):
         raw = getattr(args, option, None)
         values[option] = None if raw is None else parse_int(raw, "--" + option.replace("_", "-"))
-    return Pins(**values, recompute=getattr(args, "recompute", None), optimizer=getattr(args, "optimizer", None))
+    return Pins(**values, recompute=getattr(args, "recompute", None), optimizer=getattr(args, "optimizer", None),
+                partials=getattr(args, "partials", None))
 
 
 def _add_layer_options(p: argparse.ArgumentParser) -> None:
@@ -325,7 +329,7 @@ def sweep_rows(args: argparse.Namespace) -> tuple[Layer, list[Chip], list[dict]]
     batch, dtype = _common(args)
     # models.sweep.group_sweep costs the planner's own plan: a pin would be silently ignored
     if plan_pins(args) != Pins():
-        raise ValueError("--replicas, --micro-batch, --pipeline-stages and --recompute go with --over batch "
+        raise ValueError("--replicas, --micro-batch, --pipeline-stages, --recompute and --partials go with --over batch "
                          "(the group-size sweep uses the planner's own plan)")
     base = build_layer(args, groups=1)
     chips = load_chips(args)

@@ -65,6 +65,9 @@ class IpuSpec:
     # 1 where the IPU has streaming memory the software can offload weights and optimizer
     # state to (Mk2/Bow: DRAM behind the gateway); Mk1's only off-chip memory is the host's
     streaming_memory: int = 0
+    # AMP conv units with half inputs and fp32 partial sums (poplibs' partialsType float);
+    # 0: as many as with half partials (amp_fp16_conv_engines)
+    amp_fp16_float_partials_conv_engines: int = 0
 
     @property
     def sram_total_bytes(self) -> float:
@@ -177,6 +180,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "amp_fp16_input_channels_per_pass": (1, 1024),
     "amp_fp32_input_channels_per_pass": (1, 1024),
     "amp_fp16_conv_engines": (1, 1024),
+    "amp_fp16_float_partials_conv_engines": (0, 1024),
     "amp_fp32_conv_engines": (1, 1024),
     "vector_fp16_macs_per_cycle_per_tile": (0.1, 1024),
     "vector_fp32_macs_per_cycle_per_tile": (0.1, 1024),

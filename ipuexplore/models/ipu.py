@@ -21,6 +21,12 @@ exchange + reductions), simplified and written from its documented rules:
 - **exchange**: the bytes each tile must receive under that plan (all tiles exchange at
   once), plus the partial sums of a split reduction; element-wise layers compute where
   their data already lives.
+- **partials**: the type of the partial sums (poplibs' ``partialsType``, a plan pin): half,
+  as Graphcore's CNN configs set it, or float, poplibs' default. With half inputs and float
+  partials the Mk2/Bow AMP runs 8 conv units instead of 16 (the chip file's
+  ``amp_fp16_float_partials_conv_engines``; the Mk1 has 8 either way), a split reduction
+  moves and adds 4-byte partials instead of 2, and a pass with no split reduction casts its
+  float partials to half in a compute set of its own (poplin ``reduceOrCastComputeSets``).
 - **sync**: one barrier per superstep (exchange, compute, reduce).
 
 Phases of a superstep do not overlap, so the times add. Halos and layout rearrangements
@@ -35,8 +41,9 @@ from types import MappingProxyType
 from ipuexplore.hardware import Chip, IpuSpec
 
 from .ipu_conv_program import rearrangement, reduce_stages
-from .ipu_elementwise import pass_cycles
+from .ipu_elementwise import cast_cycles, pass_cycles
 from .ipu_plan import AMP_PASS_OVERHEAD_CYCLES, PARTIAL_BYTES, REDUCTION_CHUNK, VERTEX_OVERHEAD_CYCLES, plan
+from .plan import DEFAULT_PARTIALS, PARTIALS
 from .result import COST_CACHE_SIZE, LazyTerms, Phase, Term, bound_of
 from .roofline import fill, round_up
 from .work import Work
@@ -47,7 +54,22 @@ def capacity_bytes(chip: Chip) -> float:
     return s.sram_total_bytes * s.sram_usable_fraction
 
 
-def vertex_candidates(s: IpuSpec, work: Work, dtype: str) -> list[tuple[str, float, dict[str, float]]]:
+def amp_units(s: IpuSpec, dtype: str, partials: str = DEFAULT_PARTIALS) -> tuple[int, float]:
+    """(conv units, peak MACs/cycle/tile) of the AMP for these inputs and partial sums."""
+    if dtype != "fp16":
+        return s.amp_fp32_conv_engines, s.amp_fp32_macs_per_cycle_per_tile
+    engines = s.amp_fp16_conv_engines
+    if partials == "float" and s.amp_fp16_float_partials_conv_engines:
+        engines = s.amp_fp16_float_partials_conv_engines
+    return engines, s.amp_fp16_macs_per_cycle_per_tile * engines / s.amp_fp16_conv_engines
+
+
+def partial_bytes(dtype: str, partials: str = DEFAULT_PARTIALS) -> int:
+    """Bytes of one partial sum: fp32 inputs always accumulate in float (poplin promotes them)."""
+    return 2 if dtype == "fp16" and partials == "half" else 4
+
+
+def vertex_candidates(s: IpuSpec, work: Work, dtype: str, partials: str = DEFAULT_PARTIALS) -> list[tuple[str, float, dict[str, float]]]:
     """Every vertex that can run this pass: (name, useful MACs/cycle/tile, fills), in
     poplibs' order of preference (most useful MACs/cycle first; on a tie the plain vertex
     before a combined-groups one)."""
@@ -56,9 +78,8 @@ def vertex_candidates(s: IpuSpec, work: Work, dtype: str) -> list[tuple[str, flo
     candidates: list[tuple[str, float, dict[str, float]]] = []
     # AMP: input channels per pass must divide 16 (8 fp32) and keep 64-bit aligned loads,
     # i.e. a multiple of 4 half / 2 float; output channels come in multiples of the engines.
-    amp_peak = s.amp_fp16_macs_per_cycle_per_tile if half else s.amp_fp32_macs_per_cycle_per_tile
+    engines, amp_peak = amp_units(s, dtype, partials)
     per_pass = s.amp_fp16_input_channels_per_pass if half else s.amp_fp32_input_channels_per_pass
-    engines = s.amp_fp16_conv_engines if half else s.amp_fp32_conv_engines
     align = 4 if half else 2
     padded_in = round_up(work.in_ch, align)
     f_in = work.in_ch / round_up(padded_in, per_pass)
@@ -91,39 +112,46 @@ def vertex_candidates(s: IpuSpec, work: Work, dtype: str) -> list[tuple[str, flo
     return sorted(candidates, key=lambda c: (-c[1], c[2].get("groups_combined", 1)))
 
 
-def cost(chip: Chip, work: Work, dtype: str, *, in_sram: bool) -> Phase:
-    return _cost(_spec(chip), work, dtype, in_sram)
+def cost(chip: Chip, work: Work, dtype: str, *, in_sram: bool, partials: str = DEFAULT_PARTIALS) -> Phase:
+    if partials not in PARTIALS:
+        raise ValueError(f"partials must be one of {', '.join(PARTIALS)}, got {partials!r}")
+    return _cost(_spec(chip), work, dtype, in_sram, partials)
 
 
 @lru_cache(maxsize=COST_CACHE_SIZE)
-def _cost(s: IpuSpec, work: Work, dtype: str, in_sram: bool) -> Phase:
+def _cost(s: IpuSpec, work: Work, dtype: str, in_sram: bool, partials: str) -> Phase:
     # pure in its frozen arguments (a spec, not the Chip: two chips with one spec cost alike)
     clock = s.clock_ghz * 1e9
     half = dtype == "fp16"
+    pb = partial_bytes(dtype, partials)
 
     if work.matmul:
         vec_rate = s.vector_fp16_macs_per_cycle_per_tile if half else s.vector_fp32_macs_per_cycle_per_tile
         # poplibs plans every candidate vertex and keeps the cheapest plan (createPlan);
         # on equal cycles the earlier in its order of preference
         best = None
-        for cand in vertex_candidates(s, work, dtype):
+        for cand in vertex_candidates(s, work, dtype, partials):
             # a plan takes at least its useful MACs spread evenly over every tile at the
             # vertex's useful rate: a candidate that cannot beat the best so far is skipped
             if best is not None and work.macs / (s.tiles * cand[1]) >= best[0].cycles:
                 continue
-            p = _plan_for(s, work, half, vec_rate, cand)
+            p = _plan_for(s, work, dtype, partials, cand)
             if best is None or p.cycles < best[0].cycles:
                 best = (p, cand)
         p, (vertex, rate, fills) = best
         tile_fill = p.tiles_used / s.tiles * p.worker_fill
-        reduce_cycles = p.reduction_bytes_per_tile / PARTIAL_BYTES / vec_rate
-        compute_s = (p.compute_cycles + reduce_cycles) / clock
+        # partial sums are added at the vector width of their own type
+        reduce_cycles = p.reduction_bytes_per_tile / pb / _vector(s, pb)
+        # float partials of a pass with no split reduction are cast to half in a compute set
+        cast = half and pb == 4 and p.cp == 1
+        cast_cycles_ = cast_cycles(s, work.c_bytes // 2) if cast else 0.0
+        compute_s = (p.compute_cycles + reduce_cycles + cast_cycles_) / clock
         compute_s += work.vector_ops / (vec_rate * s.tiles * clock)  # bias adds on the vector unit
         reduction_b = p.reduction_bytes_per_tile * p.tiles_used
         exchange_b = p.exchange_in_bytes_per_tile * p.tiles_used + reduction_b
         exchange_s_override = (p.exchange_in_bytes_per_tile + p.reduction_bytes_per_tile) / s.exchange_b_per_cycle_per_tile / clock
         stages = reduce_stages(p.cp)
-        supersteps = p.supersteps
+        supersteps = p.supersteps + cast
         # training passes also flip weights or regroup operands (models.ipu_conv_program)
         moved = rearrangement(s, work, dtype)
         compute_s += moved.transpose_cycles / clock
@@ -136,7 +164,8 @@ def _cost(s: IpuSpec, work: Work, dtype: str, in_sram: bool) -> Phase:
             return (
                 f"{p.gp} group x {p.mp} row x {p.np} column x {p.cp} reduction splits on {p.tiles_used} tiles "
                 f"(inputs replicated {p.np}x, weights {p.mp}x); {p.exchange_in_bytes_per_tile:,.0f} B in per tile; "
-                f"{p.passes_per_tile} vertex passes per tile; {stages} reduction stage{'' if stages == 1 else 's'}; {moved.why}"
+                f"{p.passes_per_tile} vertex passes per tile; {stages} reduction stage{'' if stages == 1 else 's'}; "
+                f"{partials} partials ({pb} B){', cast to half in a compute set of their own' if cast else ''}; {moved.why}"
             )
     else:
         vec_rate = s.vector_fp16_macs_per_cycle_per_tile if half else s.vector_fp32_macs_per_cycle_per_tile
@@ -206,10 +235,12 @@ def _cost(s: IpuSpec, work: Work, dtype: str, in_sram: bool) -> Phase:
     )
 
 
-def _plan_for(s: IpuSpec, work: Work, half: bool, vec_rate: float, cand: tuple[str, float, dict[str, float]]):
+def _plan_for(s: IpuSpec, work: Work, dtype: str, partials: str, cand: tuple[str, float, dict[str, float]]):
     """The cheapest tile plan of this pass with one candidate vertex."""
     vertex, rate, fills = cand
-    engines = s.amp_fp16_conv_engines if half else s.amp_fp32_conv_engines
+    half = dtype == "fp16"
+    engines, _ = amp_units(s, dtype, partials)
+    pb = partial_bytes(dtype, partials)
     per_pass = s.amp_fp16_input_channels_per_pass if half else s.amp_fp32_input_channels_per_pass
     # combined groups: plan the transformed conv (fewer, wider groups, zero weights
     # included in its MACs and weight bytes) at the vertex's raw rate
@@ -222,12 +253,18 @@ def _plan_for(s: IpuSpec, work: Work, half: bool, vec_rate: float, cand: tuple[s
     else:  # reduction over input channels, in AMP passes
         red_units = -(-in_ch // per_pass)
     return plan(
-        s.tiles, s.workers_per_tile, s.exchange_b_per_cycle_per_tile, vec_rate,
+        s.tiles, s.workers_per_tile, s.exchange_b_per_cycle_per_tile, _vector(s, pb),
         groups, work.rows, n_units, red_units, macs / (groups * work.rows * n_units * red_units),
         raw_rate, work.a_bytes, b_bytes, work.c_bytes // (2 if half else 4),
         taps=work.taps if vertex == "AMP" else 1,
         pass_overhead=AMP_PASS_OVERHEAD_CYCLES if vertex == "AMP" else VERTEX_OVERHEAD_CYCLES,
+        partial_bytes=pb,
     )
+
+
+def _vector(s: IpuSpec, elem_bytes: int) -> float:
+    """Vector-unit MACs (or adds) per cycle per tile on elements of this size."""
+    return s.vector_fp16_macs_per_cycle_per_tile if elem_bytes == 2 else s.vector_fp32_macs_per_cycle_per_tile
 
 
 def _spec(chip: Chip) -> IpuSpec:

@@ -18,8 +18,9 @@ its exchange or its compute set):
   ``popops::rearrange::regroupTensor``: a ``Copy`` to the transposing tiles, then a
   transpose compute set) before the plan's own exchange; the channel grouping (a multiple
   of 4 halves, ``getMinimumRegroupGrainSize``) is never the field one, so both are regrouped.
-- no cast: Graphcore's configs set ``enable_half_partials`` (configs.yml), so partials and
-  results are both half and ``reduceOrCastComputeSets`` holds no ``Cast``.
+- the cast of float partials to a half result, where nothing reduces them, is one more
+  compute set of ``reduceOrCastComputeSets`` (``models.ipu``; none with half partials, which
+  Graphcore's configs set: ``enable_half_partials``).
 
 The transposes run on the tiles that hold the data (popops Rearrange.cpp
 ``addTransposeVertices``); their vertices' cycle estimates are in Poplar's runtime, not

@@ -36,3 +36,24 @@ def pass_cycles(s: IpuSpec, elems: int, dtype: str) -> float:
     vectors = math.ceil(math.ceil(per_tile / s.workers_per_tile) / width)
     worker = WORKER_PROLOGUE_CYCLES["fp16" if dtype == "fp16" else "fp32"] + CYCLES_PER_VECTOR * vectors
     return s.workers_per_tile * worker + SUPERVISOR_CYCLES
+
+
+# popops Cast from float to half (PerformanceEstimation.cpp getCast1DCycleEstimate and
+# castWorkerCycles, poplibs 7eac0f26): per worker 18 cycles of call and 19 of prologue, then
+# one 4-element vector per 2 cycles (two 64-bit loads of floats, one store of halves); the
+# supervisor adds 12 cycles
+CAST_WORKER_CYCLES = 18 + 19
+CAST_CYCLES_PER_VECTOR = 2
+CAST_VECTOR = 4
+CAST_SUPERVISOR_CYCLES = 12
+
+
+def cast_cycles(s: IpuSpec, elems: int) -> float:
+    """Tile cycles of casting ``elems`` float elements, spread evenly over the tiles, to half."""
+    if elems < 0:
+        raise ValueError(f"elems must be >= 0, got {elems}")
+    if elems == 0:
+        return 0.0
+    per_worker = math.ceil(math.ceil(elems / s.tiles) / s.workers_per_tile)
+    worker = CAST_WORKER_CYCLES + CAST_CYCLES_PER_VECTOR * math.ceil(per_worker / CAST_VECTOR)
+    return s.workers_per_tile * worker + CAST_SUPERVISOR_CYCLES

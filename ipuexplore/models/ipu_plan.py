@@ -12,7 +12,8 @@ largest split that fits):
   needs all of the weights of its group -> weights are replicated ``mp`` times,
 - ``np`` output-channel chunks: each needs all inputs of its rows -> inputs replicated
   ``np`` times,
-- ``cp`` reduction chunks: partial sums (fp32) of each output are exchanged and reduced.
+- ``cp`` reduction chunks: partial sums of each output (2 or 4 bytes: the partials type)
+  are exchanged and reduced.
 
 All tiles exchange concurrently (bulk-synchronous), so the exchange time is the bytes one
 tile receives divided by its exchange bandwidth. Halos are ignored.
@@ -25,7 +26,7 @@ from functools import lru_cache
 
 from .ipu_conv_program import reduce_stages
 
-PARTIAL_BYTES = 4  # poplibs accumulates partial sums in fp32 (floatPartials default)
+PARTIAL_BYTES = 4  # fp32 partials: poplibs' default partialsType, and popops' statistics reductions
 
 # Fixed tile cycles per vertex pass, from poplibs lib/poplin/PerformanceEstimation.hpp:
 # AMP (half): a worker runs 38 + 4 (n - 3) cycles for n output positions, six workers
@@ -78,14 +79,15 @@ def plan(
     tiles: int, workers: int, exchange_b_per_cycle: float, vec_macs: float,
     groups: int, m: int, n_units: int, red_units: int, macs_per_group_unit: float,
     rate: float, a_bytes: int, b_bytes: int, c_elems: int,
-    taps: int = 1, pass_overhead: float = 0.0,
+    taps: int = 1, pass_overhead: float = 0.0, partial_bytes: int = PARTIAL_BYTES,
 ) -> TilePlan:
     """The cheapest partition (cycles) of one pass.
 
     ``n_units`` / ``red_units`` are the output-channel and reduction chunks the vertex works
     in; ``macs_per_group_unit`` is MACs per (group, row, n unit, red unit); ``rate`` the
     vertex's useful MACs/cycle/tile; each (group, n unit, red unit, tap) slice on a tile is
-    one vertex pass costing ``pass_overhead`` cycles on top.
+    one vertex pass costing ``pass_overhead`` cycles on top; a split reduction exchanges
+    ``partial_bytes`` per partial sum and adds them at ``vec_macs`` per cycle.
     """
     # (the loop is the cold path of every IPU estimate: invariants hoisted, the TilePlan built once)
     best = None
@@ -113,9 +115,9 @@ def plan(
                 compute = tile_macs / (rate * worker_fill) + overhead
                 in_bytes = a_bytes / (gp * mp * cp) + b_in
                 if cp > 1:
-                    red_bytes = (c_elems / (gp * mp * np_)) * PARTIAL_BYTES
+                    red_bytes = (c_elems / (gp * mp * np_)) * partial_bytes
                     # reduce: each tile receives its share of cp partials and adds them
-                    reduce_cycles = red_bytes / xb + red_bytes / PARTIAL_BYTES / vec_macs
+                    reduce_cycles = red_bytes / xb + red_bytes / partial_bytes / vec_macs
                 else:
                     red_bytes = reduce_cycles = 0.0
                 cycles = compute + in_bytes / xb + reduce_cycles

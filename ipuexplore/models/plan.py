@@ -19,6 +19,12 @@ from dataclasses import asdict, dataclass
 # SGD with momentum; LARS (You et al. 2017) around it (IPUs: Graphcore's configs); RMSprop
 # (GPUs: NVIDIA's EfficientNet configs)
 OPTIMIZERS = ("momentum", "lars", "rmsprop")
+# the type of a convolution's partial sums (poplibs' partialsType). Graphcore's CNN configs set
+# half: TF1 training configs.yml enable_half_partials, TF2 half-partials, the PyTorch inference
+# configs half_partial (graphcore/examples 187775b1, 3cc8f81); poplibs' own default is float,
+# which Graphcore's SDK 1.x inference examples kept (68513d5: run_benchmark.py sets no partials type)
+PARTIALS = ("half", "float")
+DEFAULT_PARTIALS = "half"
 PLAN_KEYS = ("ipus", "replicas", "pipeline_stages", "micro_batch", "gradient_accumulation", "recompute", "fits")
 
 
@@ -59,6 +65,9 @@ class Pins:
     norm_span: int | None = None
     # the optimizer the weight update runs (Graphcore's configs: optimiser; None: momentum)
     optimizer: str | None = None
+    # the conv partial sums' type on IPUs (None: DEFAULT_PARTIALS); fp32 layers always use float;
+    # other chips have no such setting and ignore it
+    partials: str | None = None
 
     def check(self, batch: int, devices: int, layers: int, family: str) -> None:
         """One ValueError naming the value when a pin cannot apply."""
@@ -90,6 +99,8 @@ class Pins:
             raise ValueError("--optimizer lars: LARS is modelled on IPUs only (Graphcore's configs)")
         if self.optimizer == "rmsprop" and family == "ipu":
             raise ValueError("--optimizer rmsprop: RMSprop is modelled on GPUs only (PyTorch's torch.optim.RMSprop)")
+        if self.partials is not None and self.partials not in PARTIALS:
+            raise ValueError(f"--partials must be one of {', '.join(PARTIALS)}, got {self.partials!r}")
         if self.recompute is not None and not isinstance(self.recompute, bool):
             raise TypeError(f"recompute must be True, False or None, got {self.recompute!r}")
         if self.recompute and family != "ipu":
