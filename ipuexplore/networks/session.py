@@ -247,6 +247,8 @@ def _check_exact(network: Network, params: dict, path: str) -> None:
             bad = op if op != "BatchNormalization" else "BatchNormalization with computed statistics"
         elif layer.kind is LayerKind.SE and p.get("gate", {}).get("onnx_op") not in ("Sigmoid", "HardSigmoid"):
             bad = "squeeze-excite gate"
+        elif layer.kind is LayerKind.SE and _se_activation(layer.op) not in (None, *epilogue.ACTIVATIONS):
+            bad = f"squeeze-excite activation {layer.op}"
         if bad:
             raise ValueError(f"model {path!r}: op {bad} (node {layer.name!r}) cannot run in the engine")
 
@@ -669,7 +671,7 @@ def _se_runner(layer: Layer, params: dict, batch: int, pool, engine, sums: np.nd
     connected layers, activation, gate) is one superstep (``engine.SqueezeExcite``) writing the
     channel scale to ``deferred`` for the next convolution's exchange to apply, else to a
     buffer an engine epilogue then scales the tensor with in place."""
-    op = "silu" if layer.op == "swish" else None if layer.op == "identity" else layer.op
+    op = _se_activation(layer.op)
     gate = epilogue.onnx_activation("sigmoid", params.get("gate", {}))
     w1, w2 = (np.ascontiguousarray(params[name], np.float32) for name in ("w1", "w2"))
     excite = engine.SqueezeExcite(w1, _vector(params.get("b1")), w2, _vector(params.get("b2")), batch,
@@ -691,6 +693,11 @@ def _se_runner(layer: Layer, params: dict, batch: int, pool, engine, sums: np.nd
 
     se.conv = excite
     return se
+
+
+def _se_activation(op: str) -> str | None:
+    """The excitation's hidden activation as the engine names it."""
+    return "silu" if op == "swish" else None if op == "identity" else op
 
 
 def _vector(value) -> np.ndarray | None:

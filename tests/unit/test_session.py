@@ -244,7 +244,24 @@ OPS = {
     "squeeze_excite_then_pointwise": lambda m, x: m.conv(OPS["squeeze_excite"](m, x), 8, 16, r=1),
     "squeeze_excite": lambda m, x: (lambda y: m.node("Mul", [y, m.node("Sigmoid", [m.conv(m.node("Relu", [m.conv(
         m.node("GlobalAveragePool", [y]), 8, 2, r=1)]), 2, 8, r=1)])]))(m.conv(x, 8, 8, g=8)),
+    # MobileNetV3's: hardswish inside, HardSigmoid gate (PyTorch's alpha 1/6, beta 1/2)
+    "squeeze_excite_hardsigmoid": lambda m, x: (lambda y: m.node("Mul", [y, m.node("HardSigmoid", [m.conv(
+        m.node("HardSwish", [m.conv(m.node("GlobalAveragePool", [y]), 8, 3, r=1)]), 3, 8, r=1)], alpha=1 / 6,
+        beta=0.5)]))(m.conv(x, 8, 8, g=8)),
+    # the squeezed tensor also read by an addition: its sums in an engine pass, the scale not in place
+    "squeeze_excite_of_a_shared_tensor": lambda m, x: (lambda y: m.node("Add", [y, m.node("Mul", [y, m.node(
+        "Sigmoid", [m.conv(m.node("Relu", [m.conv(m.node("GlobalAveragePool", [y]), 8, 2, r=1)]), 2, 8, r=1)])])]))(
+        m.conv(x, 8, 8, g=8)),
 }
+
+
+def test_squeeze_excite_with_an_activation_the_engine_lacks_is_refused_up_front(tmp_path):
+    m = _Model()
+    y = m.conv("x", 8, 8, g=8)
+    gate = m.node("Sigmoid", [m.conv(m.node("Tanh", [m.conv(m.node("GlobalAveragePool", [y]), 8, 2, r=1)]), 2, 8, r=1)])
+    path = m.save(tmp_path, m.node("Mul", [y, gate]))
+    with pytest.raises(ValueError, match="op squeeze-excite activation tanh .*cannot run in the engine"):
+        HostSession(path, 2, workers=1)
 
 
 @pytest.mark.parametrize("name", sorted(OPS))
