@@ -79,6 +79,9 @@ def add_plan_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--partials", default=None, metavar="{half,float}",
                    help="IPU convolutions' partial sums (poplibs' partialsType; default half, as Graphcore's configs set it; "
                         "float halves the Mk2/Bow AMP rate); other chips ignore it")
+    p.add_argument("--available-memory-proportion", default=None, metavar="X",
+                   help="IPU convolutions' share of tile memory for temporaries, in (0, 1] (poplibs' "
+                        "availableMemoryProportion; default 0.6; Graphcore's configs set 0.14-0.6); other chips ignore it")
 
 
 def plan_pins(args: argparse.Namespace) -> Pins:
@@ -87,8 +90,14 @@ def plan_pins(args: argparse.Namespace) -> Pins:
     for option in ("replicas", "micro_batch", "pipeline_stages"):
         raw = getattr(args, option, None)
         values[option] = None if raw is None else parse_int(raw, "--" + option.replace("_", "-"))
+    amp = getattr(args, "available_memory_proportion", None)
+    if amp is not None:
+        try:
+            amp = float(str(amp).strip())
+        except ValueError:
+            raise ValueError(f"--available-memory-proportion must be a number in (0, 1], got {amp!r}") from None
     return Pins(**values, recompute=getattr(args, "recompute", None), optimizer=getattr(args, "optimizer", None),
-                partials=getattr(args, "partials", None))
+                partials=getattr(args, "partials", None), available_memory_proportion=amp)
 
 
 def _add_layer_options(p: argparse.ArgumentParser) -> None:
@@ -329,7 +338,7 @@ def sweep_rows(args: argparse.Namespace) -> tuple[Layer, list[Chip], list[dict]]
     batch, dtype = _common(args)
     # models.sweep.group_sweep costs the planner's own plan: a pin would be silently ignored
     if plan_pins(args) != Pins():
-        raise ValueError("--replicas, --micro-batch, --pipeline-stages, --recompute and --partials go with --over batch "
+        raise ValueError("--replicas, --micro-batch, --pipeline-stages, --recompute, --partials and --available-memory-proportion go with --over batch "
                          "(the group-size sweep uses the planner's own plan)")
     base = build_layer(args, groups=1)
     chips = load_chips(args)

@@ -26,7 +26,7 @@ from ipuexplore.hardware import Chip, load_chip
 from ipuexplore.layers import Layer, dtype_bytes
 
 from . import collectives, cpu, gpu, gpu_kernels, ipu, ipu_optimizer, serialise
-from .plan import DEFAULT_PARTIALS, PLAN_KEYS, Pins, Plan, replicas_for
+from .plan import PLAN_KEYS, ConvOptions, Pins, Plan, replicas_for
 from .result import BOUNDS, COST_CACHE_SIZE, Estimate, LazyTerms, Phase, Term, bound_of
 from .roofline import Roofline, roofline
 from .work import PHASES, Work, activation_bytes_kept, passes
@@ -67,17 +67,17 @@ def estimate(
     dtype_bytes(dtype)  # validates dtype, naming it
     pins = pins or Pins()
     pins.check(batch, chip.devices, 1, chip.family)
-    partials = pins.partials or DEFAULT_PARTIALS
-    if chip.system is None and pins in (Pins(), Pins(partials=pins.partials)):
-        return device_estimate(chip, layer, batch, dtype, train, partials)
+    conv = pins.conv_options()
+    if chip.system is None and pins == Pins(partials=pins.partials, available_memory_proportion=pins.available_memory_proportion):
+        return device_estimate(chip, layer, batch, dtype, train, conv)
     return _replicated(chip, layer, batch, dtype, train, pins)
 
 
 def device_estimate(chip: Chip, layer: Layer, batch: int, dtype: str, train: bool,
-                    partials: str = DEFAULT_PARTIALS) -> Estimate:
+                    conv: ConvOptions = ConvOptions()) -> Estimate:
     """One chip running the whole ``batch``; on an IPU a layer that does not fit is serialised.
-    ``partials``: the IPU's partial-sum type (models.ipu)."""
-    c = device_phases(chip, layer, batch, dtype, train, partials)
+    ``conv``: the IPU's convolution options (partials type, available memory proportion)."""
+    c = device_phases(chip, layer, batch, dtype, train, conv)
     return _combine(chip, c.described, batch, dtype, train, c.phases, c.fits, c.working, c.capacity, c.kept,
                     plan=c.plan, extra=c.extra)
 
@@ -100,7 +100,7 @@ class Costed(NamedTuple):
 
 
 def device_phases(chip: Chip, layer: Layer, batch: int, dtype: str, train: bool,
-                  partials: str = DEFAULT_PARTIALS) -> Costed:
+                  conv: ConvOptions = ConvOptions()) -> Costed:
     """``device_estimate``'s phases without the Estimate around them (a network's planner
     sums thousands of them and reads only their times)."""
     works, kept, working, described = _layer_work(layer, batch, dtype, train)
@@ -110,8 +110,8 @@ def device_phases(chip: Chip, layer: Layer, batch: int, dtype: str, train: bool,
         if not fits:
             serial = serialise.split(layer, batch, dtype, train, capacity)
             if serial is not None:
-                return _serialised(chip, layer, batch, dtype, train, serial, capacity, partials)
-        phases = tuple(ipu.cost(chip, w, dtype, in_sram=fits, partials=partials) for w in works)
+                return _serialised(chip, layer, batch, dtype, train, serial, capacity, conv)
+        phases = tuple(ipu.cost(chip, w, dtype, in_sram=fits, conv=conv) for w in works)
     elif chip.family == "gpu":
         capacity = gpu.capacity_bytes(chip)
         fits = working <= capacity
@@ -124,10 +124,10 @@ def device_phases(chip: Chip, layer: Layer, batch: int, dtype: str, train: bool,
     return Costed(phases, fits, working, capacity, kept, Plan(1, 1, 1, batch, 1, False, fits), described)
 
 
-def _serialised(chip, layer, batch, dtype, train, serial: "serialise.Serial", capacity, partials) -> Costed:
+def _serialised(chip, layer, batch, dtype, train, serial: "serialise.Serial", capacity, conv) -> Costed:
     """The layer run as ``serial.pieces`` pieces one after another (poplibs serialises a
     convolution's batch or output channels when its temporaries exceed the memory given to it)."""
-    parts = [(device_phases(chip, piece, m, dtype, train, partials), n) for piece, m, n in serial.parts]
+    parts = [(device_phases(chip, piece, m, dtype, train, conv), n) for piece, m, n in serial.parts]
     first = parts[0][0]
     phases = tuple(
         _scaled(first_phase, [(c.phases[i], n) for c, n in parts])
@@ -146,7 +146,7 @@ def _replicated(chip, layer, batch, dtype, train, pins: Pins) -> Estimate:
     per_replica = batch // replicas
     micro = pins.micro_batch or per_replica
     steps = per_replica // micro
-    one = device_estimate(chip, layer, micro, dtype, train, pins.partials or DEFAULT_PARTIALS)
+    one = device_estimate(chip, layer, micro, dtype, train, pins.conv_options())
     phases = [_scaled(p, [(p, steps)], replicas) for p in one.phases]
     micro_plan = one.plan
     plan = Plan(replicas, replicas, 1, micro_plan.micro_batch, steps * micro_plan.gradient_accumulation,

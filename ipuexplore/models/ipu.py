@@ -43,7 +43,7 @@ from ipuexplore.hardware import Chip, IpuSpec
 from .ipu_conv_program import rearrangement, reduce_stages
 from .ipu_elementwise import cast_cycles, pass_cycles
 from .ipu_plan import AMP_PASS_OVERHEAD_CYCLES, PARTIAL_BYTES, REDUCTION_CHUNK, VERTEX_OVERHEAD_CYCLES, plan
-from .plan import DEFAULT_PARTIALS, PARTIALS
+from .plan import DEFAULT_PARTIALS, PARTIALS, ConvOptions
 from .result import COST_CACHE_SIZE, LazyTerms, Phase, Term, bound_of
 from .roofline import fill, round_up
 from .work import Work
@@ -112,17 +112,18 @@ def vertex_candidates(s: IpuSpec, work: Work, dtype: str, partials: str = DEFAUL
     return sorted(candidates, key=lambda c: (-c[1], c[2].get("groups_combined", 1)))
 
 
-def cost(chip: Chip, work: Work, dtype: str, *, in_sram: bool, partials: str = DEFAULT_PARTIALS) -> Phase:
-    if partials not in PARTIALS:
-        raise ValueError(f"partials must be one of {', '.join(PARTIALS)}, got {partials!r}")
-    return _cost(_spec(chip), work, dtype, in_sram, partials)
+def cost(chip: Chip, work: Work, dtype: str, *, in_sram: bool, conv: ConvOptions = ConvOptions()) -> Phase:
+    if conv.partials not in PARTIALS:
+        raise ValueError(f"partials must be one of {', '.join(PARTIALS)}, got {conv.partials!r}")
+    return _cost(_spec(chip), work, dtype, in_sram, conv)
 
 
 @lru_cache(maxsize=COST_CACHE_SIZE)
-def _cost(s: IpuSpec, work: Work, dtype: str, in_sram: bool, partials: str) -> Phase:
+def _cost(s: IpuSpec, work: Work, dtype: str, in_sram: bool, conv: ConvOptions) -> Phase:
     # pure in its frozen arguments (a spec, not the Chip: two chips with one spec cost alike)
     clock = s.clock_ghz * 1e9
     half = dtype == "fp16"
+    partials = conv.partials
     pb = partial_bytes(dtype, partials)
 
     if work.matmul:
@@ -135,7 +136,7 @@ def _cost(s: IpuSpec, work: Work, dtype: str, in_sram: bool, partials: str) -> P
             # vertex's useful rate: a candidate that cannot beat the best so far is skipped
             if best is not None and work.macs / (s.tiles * cand[1]) >= best[0].cycles:
                 continue
-            p = _plan_for(s, work, dtype, partials, cand)
+            p = _plan_for(s, work, dtype, conv, cand)
             if best is None or p.cycles < best[0].cycles:
                 best = (p, cand)
         p, (vertex, rate, fills) = best
@@ -162,7 +163,8 @@ def _cost(s: IpuSpec, work: Work, dtype: str, in_sram: bool, partials: str) -> P
         unit = f"{vertex} ({f} groups combined)" if f > 1 else vertex
         def plan_why(p=p) -> str:
             return (
-                f"{p.gp} group x {p.mp} row x {p.np} column x {p.cp} reduction splits on {p.tiles_used} tiles "
+                (f"{p.serial} serial steps (temporaries within {p.temp_limit_bytes:,.0f} B per tile) of " if p.serial > 1 else "")
+                + f"{p.gp} group x {p.mp} row x {p.np} column x {p.cp} reduction splits on {p.tiles_used} tiles "
                 f"(inputs replicated {p.np}x, weights {p.mp}x); {p.exchange_in_bytes_per_tile:,.0f} B in per tile; "
                 f"{p.passes_per_tile} vertex passes per tile; {stages} reduction stage{'' if stages == 1 else 's'}; "
                 f"{partials} partials ({pb} B){', cast to half in a compute set of their own' if cast else ''}; {moved.why}"
@@ -235,12 +237,13 @@ def _cost(s: IpuSpec, work: Work, dtype: str, in_sram: bool, partials: str) -> P
     )
 
 
-def _plan_for(s: IpuSpec, work: Work, dtype: str, partials: str, cand: tuple[str, float, dict[str, float]]):
-    """The cheapest tile plan of this pass with one candidate vertex."""
+def _plan_for(s: IpuSpec, work: Work, dtype: str, conv: ConvOptions, cand: tuple[str, float, dict[str, float]]):
+    """The cheapest tile plan of this pass with one candidate vertex, its temporaries within
+    the convolution's share of tile memory (availableMemoryProportion)."""
     vertex, rate, fills = cand
     half = dtype == "fp16"
-    engines, _ = amp_units(s, dtype, partials)
-    pb = partial_bytes(dtype, partials)
+    engines, _ = amp_units(s, dtype, conv.partials)
+    pb = partial_bytes(dtype, conv.partials)
     per_pass = s.amp_fp16_input_channels_per_pass if half else s.amp_fp32_input_channels_per_pass
     # combined groups: plan the transformed conv (fewer, wider groups, zero weights
     # included in its MACs and weight bytes) at the vertex's raw rate
@@ -258,7 +261,8 @@ def _plan_for(s: IpuSpec, work: Work, dtype: str, partials: str, cand: tuple[str
         raw_rate, work.a_bytes, b_bytes, work.c_bytes // (2 if half else 4),
         taps=work.taps if vertex == "AMP" else 1,
         pass_overhead=AMP_PASS_OVERHEAD_CYCLES if vertex == "AMP" else VERTEX_OVERHEAD_CYCLES,
-        partial_bytes=pb,
+        partial_bytes=pb, tile_bytes=s.sram_per_tile_kib * 1024,
+        memory_proportion=conv.available_memory_proportion,
     )
 
 

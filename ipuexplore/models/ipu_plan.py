@@ -21,6 +21,7 @@ tile receives divided by its exchange bandwidth. Halos are ignored.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -49,18 +50,20 @@ class TilePlan:
     np: int
     cp: int
     tiles_used: int
-    compute_cycles: float  # includes the per-pass overheads
+    compute_cycles: float  # includes the per-pass overheads (all serial steps)
     passes_per_tile: int
     exchange_in_bytes_per_tile: float
     reduction_bytes_per_tile: float
     worker_fill: float
     cycles: float = 0.0  # what the planner minimised: compute + exchange in + reduction
-
+    serial: int = 1  # output-channel serial steps, run one after another
+    temp_limit_bytes: float = math.inf  # the per-tile bound on temporaries the plan met
 
     @property
     def supersteps(self) -> int:
-        """The exchange, the partials' compute set, and one compute set per reduction stage."""
-        return 2 + reduce_stages(self.cp)
+        """Per serial step: the exchange, the partials' compute set, and one compute set per
+        reduction stage."""
+        return self.serial * (2 + reduce_stages(self.cp))
 
 
 def _pow2_upto(limit: int) -> list[int]:
@@ -80,15 +83,49 @@ def plan(
     groups: int, m: int, n_units: int, red_units: int, macs_per_group_unit: float,
     rate: float, a_bytes: int, b_bytes: int, c_elems: int,
     taps: int = 1, pass_overhead: float = 0.0, partial_bytes: int = PARTIAL_BYTES,
+    tile_bytes: float = math.inf, memory_proportion: float = 1.0,
 ) -> TilePlan:
-    """The cheapest partition (cycles) of one pass.
+    """The cheapest partition (cycles) of one pass whose temporaries fit.
 
     ``n_units`` / ``red_units`` are the output-channel and reduction chunks the vertex works
     in; ``macs_per_group_unit`` is MACs per (group, row, n unit, red unit); ``rate`` the
     vertex's useful MACs/cycle/tile; each (group, n unit, red unit, tap) slice on a tile is
     one vertex pass costing ``pass_overhead`` cycles on top; a split reduction exchanges
     ``partial_bytes`` per partial sum and adds them at ``vec_macs`` per cycle.
+
+    Memory, as poplibs plans it (``ConvPlan.cpp``): the fewest cycles with each tile's
+    temporaries, the operands it receives and its partial sums (``ConvModel.cpp``
+    ``addConvTempMemoryEstimate``), within ``memory_proportion`` x ``tile_bytes``
+    (availableMemoryProportion x bytes per tile). Where no partition fits, the output channels
+    are split into serial steps run one after another, each its own exchange, compute set and
+    reductions (the fewest steps that fit); where none fits even so, the bound is doubled until
+    it passes twice the tile's memory and then dropped (``createPlan``'s minimizeMemory).
     """
+    limit = memory_proportion * tile_bytes
+    while True:
+        for serial in _pow2_upto(n_units) if limit < math.inf else (1,):
+            step = -(-n_units // serial)  # output-channel units of the largest serial step
+            share = step / n_units
+            p = _partition(tiles, workers, exchange_b_per_cycle, vec_macs, groups, m, step, red_units,
+                           macs_per_group_unit, rate, a_bytes, b_bytes * share, c_elems * share, taps, pass_overhead,
+                           partial_bytes, limit)
+            if p is not None:
+                return _serial(p, serial, limit) if serial > 1 or limit < math.inf else p
+        limit = limit * 2 if limit * 2 < 2 * tile_bytes else math.inf
+
+
+def _serial(p: TilePlan, serial: int, limit: float) -> TilePlan:
+    """``p`` run as ``serial`` steps one after another on the same tiles."""
+    return TilePlan(p.gp, p.mp, p.np, p.cp, p.tiles_used, p.compute_cycles * serial, p.passes_per_tile * serial,
+                    p.exchange_in_bytes_per_tile * serial, p.reduction_bytes_per_tile * serial, p.worker_fill,
+                    p.cycles * serial, serial, limit)
+
+
+def _partition(
+    tiles, workers, exchange_b_per_cycle, vec_macs, groups, m, n_units, red_units, macs_per_group_unit,
+    rate, a_bytes, b_bytes, c_elems, taps, pass_overhead, partial_bytes, limit,
+) -> TilePlan | None:
+    """The cheapest partition with each tile's temporaries within ``limit`` bytes (None: none)."""
     # (the loop is the cold path of every IPU estimate: invariants hoisted, the TilePlan built once)
     best = None
     best_cycles = float("inf")
@@ -107,15 +144,18 @@ def plan(
             mp_max = min(m, per_group_tiles // (np_ * cp))
             for mp in _pow2_upto(mp_max):
                 m_slice = -(-m // mp)
+                in_bytes = a_bytes / (gp * mp * cp) + b_in
+                partials = (c_elems / (gp * mp * np_)) * partial_bytes  # each tile's partial sums
+                if in_bytes + partials > limit:
+                    continue
                 tile_macs = g_slice * m_slice * n_slice * c_slice * macs_per_group_unit
                 # the 6 workers take output positions of the tile's slice
                 worker_fill = g_slice * m_slice / workers
                 if worker_fill > 1.0:
                     worker_fill = 1.0
                 compute = tile_macs / (rate * worker_fill) + overhead
-                in_bytes = a_bytes / (gp * mp * cp) + b_in
                 if cp > 1:
-                    red_bytes = (c_elems / (gp * mp * np_)) * partial_bytes
+                    red_bytes = partials
                     # reduce: each tile receives its share of cp partials and adds them
                     reduce_cycles = red_bytes / xb + red_bytes / partial_bytes / vec_macs
                 else:
@@ -124,6 +164,7 @@ def plan(
                 if cycles < best_cycles:
                     best_cycles = cycles
                     best = (mp, np_, cp, compute, passes, in_bytes, red_bytes, worker_fill)
-    assert best is not None
+    if best is None:
+        return None
     mp, np_, cp, compute, passes, in_bytes, red_bytes, worker_fill = best
     return TilePlan(gp, mp, np_, cp, gp * mp * cp * np_, compute, passes, in_bytes, red_bytes, worker_fill, best_cycles)

@@ -42,7 +42,7 @@ from ipuexplore.hardware import Chip, IpuSpec
 from ipuexplore.layers import Layer, LayerKind, dtype_bytes
 
 from . import collectives, device_phases, gpu_kernels, gpu_update_s, ipu, ipu_norm, ipu_optimizer
-from .plan import DEFAULT_PARTIALS, Pins, Plan, divisors, replicas_for
+from .plan import ConvOptions, Pins, Plan, divisors, replicas_for
 from .result import BOUNDS, COST_CACHE_SIZE, Term, bound_of
 from .work import activation_bytes_kept
 
@@ -169,15 +169,15 @@ class _Net:
     cache: dict
     norm_span: int = 1  # replicas sharing batch norm's statistics
     optimizer: str = "momentum"  # the weight update's optimizer (models.ipu_optimizer)
-    partials: str = DEFAULT_PARTIALS  # an IPU convolution's partial-sum type (models.ipu)
+    conv: ConvOptions = ConvOptions()  # an IPU convolution's options (models.ipu)
 
     def est_shapes(self, batch: int, train: bool) -> list[_Cost]:
         """Each shape's cost at ``batch``, in the order of ``shapes``."""
-        key = (batch, train, self.partials)
+        key = (batch, train, self.conv)
         out = self.cache.get(key)
         if out is None:
             out = self.cache[key] = [
-                _cost(device_phases(self.chip, self.layers[i], batch, self.dtype, train, self.partials)) for i in self.shapes.first]
+                _cost(device_phases(self.chip, self.layers[i], batch, self.dtype, train, self.conv)) for i in self.shapes.first]
         return out
 
     def per_layer(self, per_shape: Sequence) -> list:
@@ -220,7 +220,7 @@ def network_step(
     if cols is None:
         cols = cache[("columns", train)] = _Columns.of(layers, shapes, dtype, train)
     net = _Net(chip, layers, dtype, train, shapes, cols, cache, pins.norm_span or 1, pins.optimizer or "momentum",
-               pins.partials or DEFAULT_PARTIALS)
+               pins.conv_options())
     if chip.family == "ipu":
         return _ipu_step(net, batch, image_elems, pins)
     return _data_parallel_step(net, batch, image_elems, pins)
@@ -438,7 +438,7 @@ def _ipu_cost(net: _Net, batch, image_elems, stages, replicas, m, recompute, off
     # the fullest IPU's memory (stage s keeps 2 (P - s) - 1 micro-batches in flight)
     mem = max((_stage_memory(net, a, b, j, stages, m, recompute, offload) for j, (a, b) in enumerate(bounds)),
               key=lambda parts: sum(parts.values()))
-    choice = _why_ipu(plan, offload, net.train, ipu.partial_bytes(net.dtype, net.partials))
+    choice = _why_ipu(plan, offload, net.train, ipu.partial_bytes(net.dtype, net.conv.partials), net.conv.available_memory_proportion)
     piped = stages > 1
     terms = {
         "layers_s": Term(layers_s, "s", f"{_count(micro, 'micro-batch')} x every layer's passes at micro-batch {m} (models.estimate, summed)"
@@ -515,7 +515,7 @@ def _allreduce_why(train: bool, replicas: int, what: str) -> str:
     return f"{what} all-reduced over {replicas} replicas (models.collectives)"
 
 
-def _why_ipu(plan: Plan, offload: bool, train: bool, partial_bytes: int) -> str:
+def _why_ipu(plan: Plan, offload: bool, train: bool, partial_bytes: int, amp: float) -> str:
     parts = []
     if plan.pipeline_stages > 1:
         parts.append(f"pipelined over {plan.pipeline_stages} IPUs")
@@ -528,7 +528,8 @@ def _why_ipu(plan: Plan, offload: bool, train: bool, partial_bytes: int) -> str:
     if not plan.fits:
         parts.append("does not fit In-Processor Memory even so")
     head = f"{plan.replicas} replica{'s' if plan.replicas > 1 else ''}"
-    partials = f"; {'half' if partial_bytes == 2 else 'float'} conv partial sums (poplibs' partialsType, Graphcore's configs: half)"
+    partials = (f"; {'half' if partial_bytes == 2 else 'float'} conv partial sums (poplibs' partialsType, Graphcore's configs: half),"
+                f" conv temporaries within {amp:g} of tile memory (availableMemoryProportion)")
     return head + (": " + ", ".join(parts) if parts else ": everything resident, one micro-batch") + partials
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import NamedTuple
 
 # SGD with momentum; LARS (You et al. 2017) around it (IPUs: Graphcore's configs); RMSprop
 # (GPUs: NVIDIA's EfficientNet configs)
@@ -25,6 +26,17 @@ OPTIMIZERS = ("momentum", "lars", "rmsprop")
 # which Graphcore's SDK 1.x inference examples kept (68513d5: run_benchmark.py sets no partials type)
 PARTIALS = ("half", "float")
 DEFAULT_PARTIALS = "half"
+# the share of a tile's memory a convolution's plan may use for its temporaries (poplibs'
+# availableMemoryProportion, ConvOptions default 0.6); Graphcore's configs set 0.14-0.6
+DEFAULT_AVAILABLE_MEMORY_PROPORTION = 0.6
+
+
+class ConvOptions(NamedTuple):
+    """The poplibs options of an IPU convolution that the model reads."""
+
+    partials: str = DEFAULT_PARTIALS
+    available_memory_proportion: float = DEFAULT_AVAILABLE_MEMORY_PROPORTION
+
 PLAN_KEYS = ("ipus", "replicas", "pipeline_stages", "micro_batch", "gradient_accumulation", "recompute", "fits")
 
 
@@ -68,6 +80,13 @@ class Pins:
     # the conv partial sums' type on IPUs (None: DEFAULT_PARTIALS); fp32 layers always use float;
     # other chips have no such setting and ignore it
     partials: str | None = None
+    # poplibs' availableMemoryProportion for every convolution (IPUs; None: the default 0.6)
+    available_memory_proportion: float | None = None
+
+    def conv_options(self) -> ConvOptions:
+        return ConvOptions(self.partials or DEFAULT_PARTIALS,
+                           DEFAULT_AVAILABLE_MEMORY_PROPORTION if self.available_memory_proportion is None
+                           else float(self.available_memory_proportion))
 
     def check(self, batch: int, devices: int, layers: int, family: str) -> None:
         """One ValueError naming the value when a pin cannot apply."""
@@ -99,6 +118,9 @@ class Pins:
             raise ValueError("--optimizer lars: LARS is modelled on IPUs only (Graphcore's configs)")
         if self.optimizer == "rmsprop" and family == "ipu":
             raise ValueError("--optimizer rmsprop: RMSprop is modelled on GPUs only (PyTorch's torch.optim.RMSprop)")
+        amp = self.available_memory_proportion
+        if amp is not None and (isinstance(amp, bool) or not isinstance(amp, (int, float)) or not 0 < amp <= 1):
+            raise ValueError(f"--available-memory-proportion must be a number in (0, 1], got {amp!r}")
         if self.partials is not None and self.partials not in PARTIALS:
             raise ValueError(f"--partials must be one of {', '.join(PARTIALS)}, got {self.partials!r}")
         if self.recompute is not None and not isinstance(self.recompute, bool):

@@ -11,6 +11,7 @@ from ipuexplore.models import estimate, roofline
 from ipuexplore.models import gpu as gpu_model
 from ipuexplore.models import ipu as ipu_model
 from ipuexplore.models import ipu_plan
+from ipuexplore.models.plan import ConvOptions
 from ipuexplore.models.roofline import fill, round_up
 from ipuexplore.models.work import passes
 
@@ -90,7 +91,7 @@ def test_ipu_plans_every_candidate_vertex_and_keeps_the_cheapest():
     for batch, vertex in ((1, "HMAC"), (16, "AMP")):
         work = passes(layer, batch, "fp16", False)[0]
         cands = ipu_model.vertex_candidates(MK1.spec, work, "fp16")
-        cycles = {c[0] + str(c[2].get("groups_combined", 1)): ipu_model._plan_for(MK1.spec, work, True, 4, c).cycles
+        cycles = {c[0] + str(c[2].get("groups_combined", 1)): ipu_model._plan_for(MK1.spec, work, "fp16", ConvOptions(), c).cycles
                   for c in cands}
         e = estimate(MK1, layer, batch=batch)
         assert e.unit.split(" (")[0] == vertex

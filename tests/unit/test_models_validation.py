@@ -81,8 +81,9 @@ class Row:
     dtype: str = "fp16"  # "fp32": NVIDIA's FP32 (V100) / TF32 (A100) columns
 
 
-RN50_CFG = "mk2_resnet50_mlperf_pod{}_bs20 (micro-batch 20, 1 IPU per replica, recomputation, BN_span 2)"
-B4_CFG = "mk2_efficientnet_b4_g16_{}ipus (micro-batch 3, 2 pipeline stages, recomputation)"
+RN50_CFG = ("mk2_resnet50_mlperf_pod{}_bs20 (micro-batch 20, 1 IPU per replica, recomputation, BN_span 2, "
+            "available_memory_proportion 0.15; 0.145 on the pod64)")
+B4_CFG = "mk2_efficientnet_b4_g16_{}ipus (micro-batch 3, 2 pipeline stages, recomputation, available_memory_proportion 0.4)"
 IPU_BAND = (-0.35, 0.35)
 # NVIDIA's EfficientNet configs train with torch.optim.RMSprop (ConvNets configs.yml at 729963dd:
 # efficientnet_params ``optimizer: rmsprop``, momentum 0.9); its ResNets with SGD + momentum
@@ -227,16 +228,16 @@ ROWS = (
         ("MobileNetV2", "mobilenet_v2", 11768.03))),
     # Graphcore's Bow Pod training results at Graphcore's own configurations (whole system)
     Row("ResNet-50 training", "bow-pod16", "resnet50", 1920, True, 42029, GC.format(RN50_CFG.format(16)), IPU_BAND,
-        pins=Pins(16, 20, 1, recompute=True, norm_span=2)),
+        pins=Pins(16, 20, 1, recompute=True, norm_span=2, available_memory_proportion=0.15)),
     Row("ResNet-50 training", "bow-pod64", "resnet50", 2560, True, 145287, GC.format(RN50_CFG.format(64)), IPU_BAND,
-        pins=Pins(64, 20, 1, recompute=True, norm_span=2)),
+        pins=Pins(64, 20, 1, recompute=True, norm_span=2, available_memory_proportion=0.145)),
     Row("ResNet-50 training", "bow-pod256", "resnet50", 10240, True, 425514, GC.format(RN50_CFG.format(256) + " (pod256 config)"), IPU_BAND,
         "model too fast: published throughput per IPU falls 27% from Pod64 to Pod256 at the same accumulation (2), "
         "the model's 1%. The Mk2 MLPerf logs below show the same step: a fixed cost per step that grows by ~4 ms "
         "once GW-Links join four Pod64s, where the model's all-reduce across them (2 x 3/4 x 51 MB of fp16 gradients "
         "at 400 GB/s per Pod64, 16 Bow-2000s x 2 x 100 Gbps) adds 0.2 ms; host data loading is ruled out there "
         "(the same 8 host cores per IPU at every size). Missing: the GW-Link all-reduce's achieved rate, not published",
-        pins=Pins(256, 20, 1, recompute=True, norm_span=2)),
+        pins=Pins(256, 20, 1, recompute=True, norm_span=2, available_memory_proportion=0.15)),
     # Mk2: Graphcore's MLPerf Training v1.1 ResNet-50 closed-division runs, measured from their own logs
     # (MLPERF_V11 below): images per epoch (train_samples 1,281,167) / the median epoch_start ->
     # epoch_stop interval of result_0.txt over epochs without evaluation (POD16 epochs 4, 5, 8, 9:
@@ -248,20 +249,20 @@ ROWS = (
     Row("ResNet-50 training (MLPerf v1.1)", "ipu-pod16", "resnet50", 3200, True, 1281167 / 43.216,
         MLPERF_V11.format("pod16"), IPU_BAND,
         "Krell et al. (Graphcore blog, 17 Jan 2022) round this run to '30k images per second'",
-        pins=Pins(16, 20, 1, recompute=True, norm_span=2, optimizer="lars")),
+        pins=Pins(16, 20, 1, recompute=True, norm_span=2, optimizer="lars", available_memory_proportion=0.15)),
     Row("ResNet-50 training (MLPerf v1.1)", "ipu-pod64", "resnet50", 3840, True, 1281167 / 11.864,
-        MLPERF_V11.format("pod64"), IPU_BAND, pins=Pins(64, 20, 1, recompute=True, norm_span=2, optimizer="lars")),
+        MLPERF_V11.format("pod64"), IPU_BAND, pins=Pins(64, 20, 1, recompute=True, norm_span=2, optimizer="lars", available_memory_proportion=0.15)),
     Row("ResNet-50 training (MLPerf v1.1)", "ipu-pod256", "resnet50", 10240, True, 1281167 / 3.680,
         MLPERF_V11.format("pod256"), IPU_BAND,
         "model too fast: measured per IPU the POD256 is 19% slower than the POD64 at nearly the same "
         "accumulation (2 vs 3), the model 7%. The logs' step is 10.3 ms per micro-batch plus a fixed 4.5 ms "
-        "(POD16, POD64), 8.7 ms once GW-Links join the POD64s; the model's is 9.9 ms per micro-batch plus "
+        "(POD16, POD64), 8.7 ms once GW-Links join the POD64s; the model's is 10.0 ms per micro-batch plus "
         "4.0 / 4.3 / 4.5 ms (all-reduce and LARS update), so its hierarchical all-reduce adds 0.2 ms "
         "(2 x 3/4 x 51 MB at 400 GB/s per POD64, the datasheet's 16 x 2 x 100 Gbps GW-Links). Checked, not "
         "the cause: the host, 8 AMD EPYC 7742 cores per IPU in all three system descriptions "
         "(Graphcore/systems/ipu-pod{16,64,256}-TF1.json); LARS per weight tensor (models/ipu_optimizer.py, "
         "0.47 ms a step) costs the same at every size. Missing: the GW-Link all-reduce's achieved rate "
-        "(4.2 ms would be ~18 GB/s per POD64), not published", pins=Pins(256, 20, 1, recompute=True, norm_span=2, optimizer="lars")),
+        "(4.2 ms would be ~18 GB/s per POD64), not published", pins=Pins(256, 20, 1, recompute=True, norm_span=2, optimizer="lars", available_memory_proportion=0.15)),
     Row("ResNet-50 training, the planner's own plan", "bow-pod16", "resnet50", 1920, True, 42029, GC.format("the planner chooses"), IPU_BAND),
     Row("ResNeXt-101 training", "bow-pod16", "resnext101_32x4d", 768, True, 12221,
         GC.format("mk2_resnext101_16ipus (8 replicas x 2 pipeline stages, micro-batch 6, recomputation)"), IPU_BAND,
@@ -278,25 +279,25 @@ ROWS = (
         "the code's default) where the builder has batch norm (fewer bytes, the same compute sets) and drop-connect's "
         "mask per residual block (about 2%); the sync per compute set is Graphcore's 500-cycle IPU-model setting, "
         "not a measurement",
-        pins=Pins(8, 3, 2, recompute=True, optimizer="lars")),
+        pins=Pins(8, 3, 2, recompute=True, optimizer="lars", available_memory_proportion=0.4)),
     Row("EfficientNet-B4 G16 training", "bow-pod64", "efficientnet_b4_g16", 6144, True, 34943, GC.format(B4_CFG.format(64)), IPU_BAND,
-        "as above", pins=Pins(32, 3, 2, recompute=True, optimizer="lars")),
+        "as above", pins=Pins(32, 3, 2, recompute=True, optimizer="lars", available_memory_proportion=0.4)),
     Row("EfficientNet-B4 G16 training", "bow-pod256", "efficientnet_b4_g16", 6144, True, 117641, GC.format(B4_CFG.format(256)), IPU_BAND,
-        "as above", pins=Pins(128, 3, 2, recompute=True, optimizer="lars")),
+        "as above", pins=Pins(128, 3, 2, recompute=True, optimizer="lars", available_memory_proportion=0.4)),
     # the same table for SDK 3.0, whose ResNet-50 runs take other plans than the rows above (more
     # micro-batches a step on the Pod16, fewer on the Pod64): a check of the step's per-micro-batch
     # and per-step terms that the model was not tuned on
     Row("ResNet-50 training (SDK 3.0)", "bow-pod16", "resnet50", 3520, True, 44059,
         GC30.format("resnet50_mlperf_pod16_lars (16 replicas, micro-batch 22 x 10, LARS, recomputation, BN_span 2)"), IPU_BAND,
-        pins=Pins(16, 22, 1, recompute=True, norm_span=2, optimizer="lars")),
+        pins=Pins(16, 22, 1, recompute=True, norm_span=2, optimizer="lars", available_memory_proportion=0.15)),
     Row("ResNet-50 training (SDK 3.0)", "bow-pod64", "resnet50", 5120, True, 153205,
         GC30.format("resnet50_mlperf_pod64_lars (64 replicas, micro-batch 20 x 4, LARS, recomputation, BN_span 2)"), IPU_BAND,
-        pins=Pins(64, 20, 1, recompute=True, norm_span=2, optimizer="lars")),
+        pins=Pins(64, 20, 1, recompute=True, norm_span=2, optimizer="lars", available_memory_proportion=0.15)),
     Row("ResNet-50 training (SDK 3.0)", "bow-pod256", "resnet50", 10240, True, 456906,
         GC30.format("no Pod256 config; costed at 187775b1's mk2_resnet50_mlperf_pod256_lars plan, 256 replicas x micro-batch 20 x 2"), IPU_BAND,
         "model too fast, as the Pre-SDK2.5 Pod256 row: published throughput per IPU falls 25% from Pod64 to Pod256, the model's 12%; "
         "missing: the GW-Link all-reduce's achieved rate, not published",
-        pins=Pins(256, 20, 1, recompute=True, norm_span=2, optimizer="lars")),
+        pins=Pins(256, 20, 1, recompute=True, norm_span=2, optimizer="lars", available_memory_proportion=0.15)),
 )
 
 
