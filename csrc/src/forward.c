@@ -6,7 +6,8 @@
 #include "forward.h"
 
 /* Block sizes for this layer on this pool: the largest blocks that fit tile memory (whole
-   groups first), then smaller until every worker has several blocks (static balance). */
+   groups first), then smaller until every worker has several blocks (balance when blocks are
+   handed out: a worker that falls behind takes fewer). */
 static ipx_status make_plan(const struct ipx_conv* cv, ipx_pool_t pool, ipx__plan* plan) {
     const ipx__kernel* kernel = cv->kernel;
     const int64_t tile = (int64_t)(pool->tile_bytes / sizeof(float));
@@ -25,9 +26,11 @@ static ipx_status make_plan(const struct ipx_conv* cv, ipx_pool_t pool, ipx__pla
         /* A superstep costs a barrier (about a microsecond): keep blocks of at least
            ~256 kFLOP rather than splitting tiny layers into tinier supersteps. */
         if (blocks >= W && 2 * gb * kb * pb * cv->q * cv->cg * cv->d.r * cv->d.s < (1 << 18)) break;
-        /* Split groups first (no input re-read), then rows, then output channels. */
+        /* Split groups first (no input re-read), then rows (while blocks keep the kernel's
+           minimum of pixels), then output channels. */
+        const bool rows_ok = kb == kmin || ipx__div_up(pb, 2) * cv->q >= kernel->min_block_pixels;
         if (gb > 1) gb = ipx__div_up(gb, 2);
-        else if (pb > 1 && (pb >= 4 || kb == kmin)) pb = ipx__div_up(pb, 2);
+        else if (pb > 1 && (pb >= 4 || kb == kmin) && rows_ok) pb = ipx__div_up(pb, 2);
         else if (kb > kmin) kb = ipx__round_up(ipx__div_up(kb, 2), kmin);
         else break;
     }
@@ -172,7 +175,12 @@ static ipx_status run_forward(ipx_conv_t conv, const struct ipx_conv* cv, ipx_po
     if (fp.epilogue.channel_sums) memset(fp.epilogue.channel_sums, 0, (size_t)(cv->d.n * cv->d.k) * sizeof(float));
     status = make_plan(cv, pool, &fp.plan);
     fp.pass.blocks = fp.plan.blocks;
-    fp.pass.claim = fp.plan.n_kblk; /* a worker takes every channel block of the rows it copied in */
+    /* A worker takes every channel block of the rows it copies in, when there are enough of
+       those input blocks to go round (two per worker); else channel blocks go one at a time
+       (batch 1 on a small map: one input block, its channel blocks shared by the workers, each
+       copying the input once: consecutive blocks of a worker keep it). */
+    const int64_t in_blocks = cv->d.n * fp.plan.n_gblk * fp.plan.n_pblk;
+    fp.pass.claim = in_blocks >= 2 * (int64_t)pool->workers ? fp.plan.n_kblk : 1;
     status = ipx__pool_run_pass(&fp.pass, status);
     ipx__release_pair(conv, pool);
     return status;

@@ -43,21 +43,14 @@ static inline int64_t ipx__max(int64_t a, int64_t b) { return a > b ? a : b; }
 /* Work function a pool runs on every worker; returns nothing, reports through ctx. */
 typedef void (*ipx__job_fn)(void* ctx, uint32_t worker);
 
-/* One worker's counters, padded to its own cache lines so workers never share a line. */
+/* One worker's counters and hand-off state, padded to its own cache lines so workers never
+   share a line. */
 typedef struct ipx__worker_slot {
     ipx_worker_stats stats;
-    char pad[IPX_CACHE_LINE * 2 - sizeof(ipx_worker_stats)];
+    _Atomic uint64_t done_ns; /* when it finished its share of the current run (0: not yet) */
+    _Atomic int32_t cpu;      /* the CPU it last ran its share on (sched_getcpu; -1 unknown) */
+    char pad[IPX_CACHE_LINE * 2 - sizeof(ipx_worker_stats) - sizeof(uint64_t) - sizeof(int32_t)];
 } ipx__worker_slot;
-
-typedef struct ipx__barrier {
-    pthread_mutex_t mutex;
-    pthread_cond_t cond;
-    _Atomic uint32_t arrived;
-    _Atomic uint32_t generation;
-    _Atomic int stop;      /* decision of the last arriver, read by all after release */
-    uint32_t parties;
-    bool oversubscribed;   /* more parties than CPUs: yield while spinning */
-} ipx__barrier;
 
 struct ipx_pool {
     uint32_t workers;
@@ -67,13 +60,22 @@ struct ipx_pool {
     size_t tile_stride;    /* floats between two workers' tiles (page multiple) */
     pthread_t* threads;    /* workers - 1 threads; worker 0 is the caller */
     uint32_t threads_started;
-    ipx__barrier barrier;
-    bool barrier_ready;
+    /* Hand-offs: a run is published by bumping run_gen (workers wait for it to change); each
+       worker's end is counted down in pending (the caller waits for 0). Who sleeps on the
+       condition variables says so in sleepers / caller_sleeps, so that a wake-up costs a
+       system call only when someone sleeps. */
+    pthread_mutex_t mutex;
+    pthread_cond_t run_cond, done_cond;
+    bool sync_ready;
+    bool oversubscribed;   /* more workers than CPUs: yield while spinning */
+    _Atomic uint32_t run_gen;
+    _Atomic uint32_t pending;
+    _Atomic uint32_t sleepers;
+    _Atomic int caller_sleeps;
     ipx__job_fn job;
     void* job_ctx;
     _Atomic int shutdown;
     _Atomic int cancel;
-    _Atomic int stopped;   /* the current run saw a cancel at a barrier */
     _Atomic int in_use;
     _Atomic int64_t next_block; /* the next block of the running pass to hand out */
     ipx__worker_slot* slots;
@@ -85,11 +87,12 @@ struct ipx_pool {
     _Atomic uint64_t trace_next;
     uint32_t trace_run;
     uint64_t run_start_ns; /* start of the current run (the driver's clock) */
-    uint64_t job_end_ns;   /* when worker 0 finished its share of the traced run */
+    uint64_t run_end_ns;   /* when the caller saw every worker finished */
 };
 
-/* Runs job on every worker (caller = worker 0) and returns when all finished. Resets the
-   per-worker counters first. Returns whether the run was cancelled. */
+/* Runs job on every worker (caller = worker 0) and returns when all finished (each slot's
+   done_ns says when it did, pool->run_end_ns when the caller saw it). Resets the per-worker
+   counters first. Returns whether the run was cancelled (a cancel pending at its end). */
 bool ipx__pool_run(ipx_pool_t pool, ipx__job_fn job, void* ctx);
 static inline float* ipx__pool_tile(ipx_pool_t pool, uint32_t worker) {
     return pool->tiles + (size_t)worker * pool->tile_stride;
@@ -127,7 +130,8 @@ typedef struct ipx__step {
 /* A pass as the pool runs it: `blocks` handed out to the workers from a shared counter,
    `claim` consecutive blocks at a time (0: one), each block `chunks` steps long on the worker
    that claimed it; a step is an exchange phase (copies into tile memory) and a compute phase
-   (tile memory only, then the block's outputs written); one barrier when no block is left.
+   (tile memory only, then the block's outputs written); the run ends when no block is left
+   and every worker has finished its last.
    Blocks must not depend on each other. Callers embed it first in their own context. */
 typedef struct ipx__pass {
     ipx_pool_t pool;
@@ -261,6 +265,9 @@ typedef struct ipx__kernel {
        has none, and the forward pass makes a second pass over the block's outputs). */
     void (*compute_fused)(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
                           float* tile, float* output, const ipx__epilogue* e);
+    /* The forward planner splits a block's rows for more blocks only while each keeps at
+       least this many output pixels, else its output channels (0: rows first, as before). */
+    int64_t min_block_pixels;
 } ipx__kernel;
 
 

@@ -1,5 +1,6 @@
 /* The worker pool: W persistent workers ("tiles") with their own tile memory, running
-   bulk-synchronous supersteps separated by a barrier. The caller of a run is worker 0. */
+   bulk-synchronous supersteps: a run ends when every worker has finished its blocks. The
+   caller of a run is worker 0. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <sched.h>
@@ -9,18 +10,23 @@
 #include "desc.h"
 #include "internal.h"
 
-/* Waiting at a barrier: spin (a superstep barrier is usually released within
-   microseconds), then spin and yield (the peer we wait for may share our core: yielding lets
-   it run), then sleep on the condition variable. Inside a run a woken thread can wait a
-   millisecond or more for a core on a busy machine, so superstep barriers spin up to
-   IPX_BARRIER_SPIN_NS. Idle workers (waiting for the next run) spin only
-   IPX_BARRIER_IDLE_SPIN_NS: runs issued back to back (benchmark rounds, a network's layers
-   with little work between them) still find them awake, and after that the pool leaves the
-   cores to the caller's other work. With more workers than CPUs, yield from the start. */
-#define IPX_BARRIER_PURE_SPIN_NS 20000u
-#define IPX_BARRIER_SPIN_NS 3000000u
-#define IPX_BARRIER_IDLE_SPIN_NS 200000u
-#define IPX_BARRIER_YIELD_EVERY 16
+/* Hand-offs. A run is one publication (the caller bumps run_gen) and one count-down (each
+   worker decrements pending when its share is done; the caller waits for zero): workers never
+   wait for each other, and between runs they go straight back to waiting for the next. Waits
+   spin (a network's layers come back to back: the next run is usually published within
+   microseconds), then spin and yield, then sleep on a condition variable: idle workers after
+   IPX_IDLE_SPIN_NS (so that the pool leaves the cores to the caller's other work soon after a
+   run), the caller waiting for a run's end after IPX_RUN_SPIN_NS (on a busy machine a worker
+   can wait a millisecond or more for a core). A waiter that shares its CPU with the thread it
+   waits for (the scheduler put both on one core, as it does when the machine is busy or a
+   woken thread lands on its waker's core) would spin away that thread's time: it yields at
+   every turn instead, and an idle worker on the caller's core sleeps at once. With more
+   workers than CPUs, yield from the start. */
+#define IPX_PURE_SPIN_NS 20000u
+#define IPX_RUN_SPIN_NS 3000000u
+#define IPX_IDLE_SPIN_NS 200000u
+#define IPX_YIELD_EVERY 16
+#define IPX_CLOCK_EVERY 128 /* spins between two readings of the clock (and of the CPU) */
 
 static inline void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -28,61 +34,85 @@ static inline void cpu_relax(void) {
 #endif
 }
 
-static int barrier_init(ipx__barrier* b, uint32_t parties) {
-    if (pthread_mutex_init(&b->mutex, NULL) != 0) return -1;
-    if (pthread_cond_init(&b->cond, NULL) != 0) {
-        pthread_mutex_destroy(&b->mutex);
-        return -1;
-    }
-    atomic_init(&b->arrived, 0);
-    atomic_init(&b->generation, 0);
-    atomic_init(&b->stop, 0);
-    b->parties = parties;
-    b->oversubscribed = parties > ipx_cpu_count();
-    return 0;
+/* Does a worker that has not finished its share of this run share the caller's CPU? */
+static bool caller_shares_cpu(ipx_pool_t pool) {
+    const int32_t cpu = sched_getcpu();
+    for (uint32_t i = 1; i < pool->workers; i++)
+        if (atomic_load_explicit(&pool->slots[i].done_ns, memory_order_relaxed) == 0 &&
+            atomic_load_explicit(&pool->slots[i].cpu, memory_order_relaxed) == cpu)
+            return true;
+    return false;
 }
 
-static void barrier_destroy(ipx__barrier* b) {
-    pthread_cond_destroy(&b->cond);
-    pthread_mutex_destroy(&b->mutex);
-}
-
-/* All parties call this; the last to arrive samples *stop_src (if given) so that every party
-   sees the same stop decision for this round, then releases the others. The others spin up
-   to spin_ns, then sleep. */
-static bool barrier_wait(ipx__barrier* b, _Atomic int* stop_src, uint64_t spin_ns) {
-    uint32_t gen = atomic_load_explicit(&b->generation, memory_order_acquire);
-    if (atomic_fetch_add_explicit(&b->arrived, 1, memory_order_acq_rel) + 1 == b->parties) {
-        atomic_store_explicit(&b->arrived, 0, memory_order_relaxed);
-        atomic_store_explicit(&b->stop, stop_src ? atomic_load(stop_src) : 0,
-                              memory_order_relaxed);
-        pthread_mutex_lock(&b->mutex);
-        atomic_store_explicit(&b->generation, gen + 1, memory_order_release);
-        pthread_cond_broadcast(&b->cond);
-        pthread_mutex_unlock(&b->mutex);
-        return atomic_load_explicit(&b->stop, memory_order_relaxed) != 0;
-    }
+/* The caller's wait for every other worker's end of the run. */
+static void wait_for_workers(ipx_pool_t pool) {
     uint64_t start = 0;
-    bool yield = b->oversubscribed;
+    bool yield = pool->oversubscribed, always = false;
     for (uint32_t i = 1;; i++) {
-        if (atomic_load_explicit(&b->generation, memory_order_acquire) != gen)
-            return atomic_load_explicit(&b->stop, memory_order_relaxed) != 0;
-        if (yield && i % IPX_BARRIER_YIELD_EVERY == 0)
-            sched_yield();
-        else
-            cpu_relax();
-        if (i % 128 == 0) { /* read the clock only now and then */
-            uint64_t now = ipx__now_ns();
+        if (atomic_load_explicit(&pool->pending, memory_order_acquire) == 0) return;
+        if (always || (yield && i % IPX_YIELD_EVERY == 0)) sched_yield();
+        else cpu_relax();
+        if (i % IPX_CLOCK_EVERY == 0) {
+            const uint64_t now = ipx__now_ns();
             if (start == 0) start = now;
-            else if (now - start > spin_ns) break;
-            else if (now - start > IPX_BARRIER_PURE_SPIN_NS) yield = true;
+            else if (now - start > IPX_RUN_SPIN_NS) break;
+            else if (now - start > IPX_PURE_SPIN_NS) yield = true;
+            always = caller_shares_cpu(pool);
         }
     }
-    pthread_mutex_lock(&b->mutex);
-    while (atomic_load_explicit(&b->generation, memory_order_acquire) == gen)
-        pthread_cond_wait(&b->cond, &b->mutex);
-    pthread_mutex_unlock(&b->mutex);
-    return atomic_load_explicit(&b->stop, memory_order_relaxed) != 0;
+    pthread_mutex_lock(&pool->mutex);
+    atomic_store(&pool->caller_sleeps, 1); /* then pending is read: a worker's last decrement sees it */
+    while (atomic_load(&pool->pending) != 0) pthread_cond_wait(&pool->done_cond, &pool->mutex);
+    atomic_store(&pool->caller_sleeps, 0);
+    pthread_mutex_unlock(&pool->mutex);
+}
+
+/* A worker's wait for the run after generation `seen`; returns the new generation. */
+static uint32_t wait_for_run(ipx_pool_t pool, uint32_t seen) {
+    uint64_t start = 0;
+    bool yield = pool->oversubscribed;
+    for (uint32_t i = 1;; i++) {
+        const uint32_t gen = atomic_load_explicit(&pool->run_gen, memory_order_acquire);
+        if (gen != seen) return gen;
+        if (yield && i % IPX_YIELD_EVERY == 0) sched_yield();
+        else cpu_relax();
+        if (i % IPX_CLOCK_EVERY == 0) {
+            const uint64_t now = ipx__now_ns();
+            if (start == 0) start = now;
+            else if (now - start > IPX_IDLE_SPIN_NS) break;
+            else if (now - start > IPX_PURE_SPIN_NS) yield = true;
+            if (atomic_load_explicit(&pool->slots[0].cpu, memory_order_relaxed) == sched_getcpu()) break;
+        }
+    }
+    pthread_mutex_lock(&pool->mutex);
+    atomic_fetch_add(&pool->sleepers, 1); /* then run_gen is read: a publication sees it */
+    uint32_t gen;
+    while ((gen = atomic_load(&pool->run_gen)) == seen) pthread_cond_wait(&pool->run_cond, &pool->mutex);
+    atomic_fetch_sub(&pool->sleepers, 1);
+    pthread_mutex_unlock(&pool->mutex);
+    return gen;
+}
+
+/* Publishes the pool's job (and a shutdown) to the workers. */
+static void publish_run(ipx_pool_t pool) {
+    atomic_store(&pool->pending, pool->workers - 1);
+    atomic_fetch_add(&pool->run_gen, 1); /* then sleepers is read: a worker going to sleep sees the run */
+    if (atomic_load(&pool->sleepers) != 0) {
+        pthread_mutex_lock(&pool->mutex);
+        pthread_cond_broadcast(&pool->run_cond);
+        pthread_mutex_unlock(&pool->mutex);
+    }
+}
+
+/* Worker `index` ran its share of the run: say when, and count it down. */
+static void finish_share(ipx_pool_t pool, uint32_t index) {
+    atomic_store_explicit(&pool->slots[index].done_ns, ipx__now_ns(), memory_order_relaxed);
+    if (index == 0) return;
+    if (atomic_fetch_sub(&pool->pending, 1) == 1 && atomic_load(&pool->caller_sleeps)) {
+        pthread_mutex_lock(&pool->mutex);
+        pthread_cond_broadcast(&pool->done_cond);
+        pthread_mutex_unlock(&pool->mutex);
+    }
 }
 
 typedef struct thread_arg {
@@ -94,11 +124,12 @@ static void* worker_main(void* varg) {
     ipx_pool_t pool = ((thread_arg*)varg)->pool;
     uint32_t index = ((thread_arg*)varg)->index;
     free(varg);
-    for (;;) {
-        barrier_wait(&pool->barrier, NULL, IPX_BARRIER_IDLE_SPIN_NS); /* next run, or shutdown */
+    for (uint32_t gen = 0;;) {
+        gen = wait_for_run(pool, gen);
         if (atomic_load(&pool->shutdown)) break;
+        atomic_store_explicit(&pool->slots[index].cpu, sched_getcpu(), memory_order_relaxed);
         pool->job(pool->job_ctx, index);
-        barrier_wait(&pool->barrier, NULL, IPX_BARRIER_SPIN_NS); /* end of the run */
+        finish_share(pool, index);
     }
     return NULL;
 }
@@ -112,10 +143,14 @@ static void pool_free(ipx_pool_t pool) {
     if (pool == NULL) return;
     if (pool->threads_started > 0) {
         atomic_store(&pool->shutdown, 1);
-        barrier_wait(&pool->barrier, NULL, IPX_BARRIER_SPIN_NS);
+        publish_run(pool);
         for (uint32_t i = 0; i < pool->threads_started; i++) pthread_join(pool->threads[i], NULL);
     }
-    if (pool->barrier_ready) barrier_destroy(&pool->barrier);
+    if (pool->sync_ready) {
+        pthread_cond_destroy(&pool->done_cond);
+        pthread_cond_destroy(&pool->run_cond);
+        pthread_mutex_destroy(&pool->mutex);
+    }
     free(pool->threads);
     free(pool->tiles);
     free(pool->slots);
@@ -174,30 +209,41 @@ ipx_status ipx_pool_create(const ipx_pool_desc* desc, ipx_pool_t* pool_out) {
     pool->threads = calloc(workers, sizeof(pthread_t));
     if (pool->threads == NULL) goto error;
 
+    for (uint32_t i = 0; i < workers; i++) atomic_init(&pool->slots[i].cpu, -1);
+    pool->oversubscribed = workers > ipx_cpu_count();
+    atomic_init(&pool->run_gen, 0);
+    atomic_init(&pool->pending, 0);
+    atomic_init(&pool->sleepers, 0);
+    atomic_init(&pool->caller_sleeps, 0);
     status = IPX_STATUS_THREAD_ERROR;
-    if (barrier_init(&pool->barrier, workers) != 0) goto error;
-    pool->barrier_ready = true;
+    if (pthread_mutex_init(&pool->mutex, NULL) != 0) goto error;
+    if (pthread_cond_init(&pool->run_cond, NULL) != 0) {
+        pthread_mutex_destroy(&pool->mutex);
+        goto error;
+    }
+    if (pthread_cond_init(&pool->done_cond, NULL) != 0) {
+        pthread_cond_destroy(&pool->run_cond);
+        pthread_mutex_destroy(&pool->mutex);
+        goto error;
+    }
+    pool->sync_ready = true;
     for (uint32_t i = 1; i < workers; i++) {
         thread_arg* arg = malloc(sizeof(*arg));
         if (arg == NULL) {
             status = IPX_STATUS_OUT_OF_MEMORY;
-            goto error_threads;
+            goto error;
         }
         arg->pool = pool;
         arg->index = i;
         if (pthread_create(&pool->threads[i - 1], NULL, worker_main, arg) != 0) {
             free(arg);
-            goto error_threads;
+            goto error;
         }
         pool->threads_started++;
     }
     *pool_out = pool;
     return IPX_STATUS_SUCCESS;
 
-error_threads:
-    /* The barrier counts all workers; shrink it to the threads that exist plus the caller
-       so the shutdown round completes. */
-    pool->barrier.parties = pool->threads_started + 1;
 error:
     pool_free(pool);
     return status;
@@ -235,27 +281,22 @@ ipx_status ipx_pool_get_stats(ipx_pool_t pool, ipx_run_stats* totals,
 }
 
 bool ipx__pool_run(ipx_pool_t pool, ipx__job_fn job, void* ctx) {
-    for (uint32_t i = 0; i < pool->workers; i++) memset(&pool->slots[i].stats, 0, sizeof(ipx_worker_stats));
+    for (uint32_t i = 0; i < pool->workers; i++) {
+        memset(&pool->slots[i].stats, 0, sizeof(ipx_worker_stats));
+        atomic_store_explicit(&pool->slots[i].done_ns, 0, memory_order_relaxed);
+    }
     /* A cancel requested while no run was going stops this one before it starts. */
     if (atomic_exchange(&pool->cancel, 0) != 0) return true;
     pool->job = job;
     pool->job_ctx = ctx;
-    atomic_store_explicit(&pool->stopped, 0, memory_order_relaxed);
-    barrier_wait(&pool->barrier, NULL, IPX_BARRIER_SPIN_NS);
+    publish_run(pool);
+    atomic_store_explicit(&pool->slots[0].cpu, sched_getcpu(), memory_order_relaxed);
     job(ctx, 0);
-    barrier_wait(&pool->barrier, NULL, IPX_BARRIER_SPIN_NS);
-    if (atomic_load(&pool->stopped)) {
-        atomic_store(&pool->cancel, 0); /* consumed by this run */
-        return true;
-    }
-    return false;
-}
-
-/* Superstep barrier for code inside a job; returns true when the run must stop (cancel). */
-static bool pool_sync(ipx_pool_t pool) {
-    bool stop = barrier_wait(&pool->barrier, &pool->cancel, IPX_BARRIER_SPIN_NS);
-    if (stop) atomic_store_explicit(&pool->stopped, 1, memory_order_relaxed);
-    return stop;
+    finish_share(pool, 0);
+    wait_for_workers(pool);
+    pool->run_end_ns = ipx__now_ns();
+    /* a cancel that came during the run stopped the workers' claims */
+    return atomic_exchange(&pool->cancel, 0) != 0;
 }
 
 ipx_status ipx_pool_set_trace(ipx_pool_t pool, ipx_trace_event* events, size_t capacity) {
@@ -293,12 +334,12 @@ static void trace_put(ipx_pool_t pool, uint32_t worker, int64_t step, int32_t ph
 
 /* One worker's share of a pass: blocks handed out from the pool's shared counter (claims of
    pass->claim consecutive blocks), every chunk of a claimed block in order, until none is
-   left; then one barrier. A static split made every worker wait at each superstep's barrier
-   for the slowest (on a loaded machine a descheduled worker stalled all the others: 70-85%
-   of a run's time waiting); from a shared counter a worker that falls behind just takes
-   fewer blocks, as ONNX Runtime's thread pool hands out loop iterations. A block's chunks
-   stay on one worker (backward weights accumulates them in its tile). Each step is traced as
-   a superstep of this worker (numbered from 0); the wait is the one final barrier. */
+   left. A static split made every worker wait at each superstep's barrier for the slowest
+   (on a loaded machine a descheduled worker stalled all the others: 70-85% of a run's time
+   waiting); from a shared counter a worker that falls behind just takes fewer blocks, as ONNX
+   Runtime's thread pool hands out loop iterations. A block's chunks stay on one worker
+   (backward weights accumulates them in its tile). Each step is traced as a superstep of this
+   worker (numbered from 0); its wait, from its end to the run's, is counted by the driver. */
 static void superstep_job(void* vctx, uint32_t wi) {
     const ipx__pass* pass = vctx;
     ipx_pool_t pool = pass->pool;
@@ -307,7 +348,6 @@ static void superstep_job(void* vctx, uint32_t wi) {
     ipx__step s = {.tile = ipx__pool_tile(pool, wi), .stats = st, .in_key = -1, .w_key = -1};
     const bool traced = pool->trace != NULL;
     if (traced) trace_put(pool, wi, 0, IPX_TRACE_START, pool->run_start_ns, ipx__now_ns());
-    uint64_t t[5] = {0};
     int64_t step = 0;
     while (!atomic_load_explicit(&pool->cancel, memory_order_relaxed)) {
         const int64_t first = atomic_fetch_add_explicit(&pool->next_block, claim, memory_order_relaxed);
@@ -316,27 +356,19 @@ static void superstep_job(void* vctx, uint32_t wi) {
         for (s.block = first; s.block < last; s.block++)
             for (s.chunk = 0; s.chunk < pass->chunks; s.chunk++, step++) {
                 s.fresh = step == 0;
-                t[0] = ipx__now_ns();
+                const uint64_t t0 = ipx__now_ns();
                 pass->exchange(pass, &s);
-                t[1] = ipx__now_ns();
+                const uint64_t t1 = ipx__now_ns();
                 pass->compute(pass, &s);
-                t[2] = ipx__now_ns();
-                st->exchange_ns += t[1] - t[0];
-                st->compute_ns += t[2] - t[1];
+                const uint64_t t2 = ipx__now_ns();
+                st->exchange_ns += t1 - t0;
+                st->compute_ns += t2 - t1;
                 st->supersteps++;
                 if (traced) {
-                    trace_put(pool, wi, step, IPX_TRACE_EXCHANGE, t[0], t[1]);
-                    trace_put(pool, wi, step, IPX_TRACE_COMPUTE, t[1], t[2]);
+                    trace_put(pool, wi, step, IPX_TRACE_EXCHANGE, t0, t1);
+                    trace_put(pool, wi, step, IPX_TRACE_COMPUTE, t1, t2);
                 }
             }
-    }
-    t[3] = ipx__now_ns();
-    pool_sync(pool); /* samples the cancel flag: every worker sees the same decision */
-    t[4] = ipx__now_ns();
-    st->wait_ns += t[4] - t[3];
-    if (traced) {
-        trace_put(pool, wi, step > 0 ? step - 1 : 0, IPX_TRACE_WAIT, t[3], t[4]);
-        if (wi == 0) pool->job_end_ns = ipx__now_ns();
     }
 }
 
@@ -345,10 +377,19 @@ ipx_status ipx__pool_run_pass(ipx__pass* pass, ipx_status plan_status) {
     ipx_run_stats* last = &pool->last;
     ipx_status status = plan_status;
     if (status == IPX_STATUS_SUCCESS) {
-        atomic_store_explicit(&pool->next_block, 0, memory_order_relaxed); /* published by the start barrier */
+        atomic_store_explicit(&pool->next_block, 0, memory_order_relaxed); /* published with the run */
         uint64_t t0 = ipx__now_ns();
-        pool->run_start_ns = pool->job_end_ns = t0; /* a run cancelled before it starts runs no job */
+        pool->run_start_ns = pool->run_end_ns = t0; /* a run cancelled before it starts runs no job */
         bool cancelled = ipx__pool_run(pool, superstep_job, pass);
+        /* each worker waited from the end of its share to the run's */
+        for (uint32_t i = 0; i < pool->workers; i++) {
+            const uint64_t done = atomic_load_explicit(&pool->slots[i].done_ns, memory_order_relaxed);
+            if (done == 0) continue; /* no job ran */
+            const uint64_t steps = pool->slots[i].stats.supersteps;
+            pool->slots[i].stats.wait_ns = pool->run_end_ns - done;
+            if (pool->trace != NULL)
+                trace_put(pool, i, steps > 0 ? steps - 1 : 0, IPX_TRACE_WAIT, done, pool->run_end_ns);
+        }
         uint64_t t1 = ipx__now_ns();
         status = cancelled ? IPX_STATUS_CANCELLED : IPX_STATUS_SUCCESS;
         memset(last, 0, sizeof(*last));
@@ -362,7 +403,7 @@ ipx_status ipx__pool_run_pass(ipx__pass* pass, ipx_status plan_status) {
             if (s->supersteps > supersteps) supersteps = s->supersteps;
         }
         if (pool->trace != NULL) {
-            trace_put(pool, 0, supersteps > 0 ? supersteps - 1 : 0, IPX_TRACE_END, pool->job_end_ns, t1);
+            trace_put(pool, 0, supersteps > 0 ? supersteps - 1 : 0, IPX_TRACE_END, pool->run_end_ns, t1);
             pool->trace_run++;
         }
         if (last->wall_s > 0) {
