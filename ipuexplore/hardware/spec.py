@@ -120,6 +120,10 @@ class GpuSpec:
     # 1: the framework's mixed precision keeps an fp16 copy of the weights (apex O2, a
     # model.half()), so no forward casts them; 0: autocast casts each weight every forward
     fp16_weights: int = 0
+    # 1: the data loader turns each uint8 image batch into floats and normalises it on the GPU
+    # inside the timed step (NVIDIA's PyTorch loader); 0: the images arrive ready (a benchmark's
+    # synthetic input, or a loader doing it elsewhere)
+    input_normalise_on_gpu: int = 0
 
 
 @dataclass(frozen=True)
@@ -216,6 +220,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "host_dispatch_us": (0.01, 1e4),
     "host_op_us": (0.01, 1e4),
     "fp16_weights": (0, 1),
+    "input_normalise_on_gpu": (0, 1),
     # CPU
     "cores": (1, 1e5),
     "peak_fp32_gflop_s": (0.1, 1e6),
@@ -256,6 +261,7 @@ OPTIONAL: dict[str, dict[str, float]] = {
         "host_dispatch_us": 0.0,  # no host floor: the GPU never waits for its host
         "host_op_us": 0.0,  # an optimizer's ops cost their launches only
         "fp16_weights": 0,  # autocast: fp32 weights cast to fp16 in every forward
+        "input_normalise_on_gpu": 0,  # the images arrive on the GPU ready to use
     },
     "cpu": {  # an ideal kernel unless fitted to the engine (host.toml)
         "depthwise_kernel_efficiency": 1.0,

@@ -55,6 +55,10 @@
   framework keeping fp16 weights (apex O2: spec field ``fp16_weights``) casts nothing per forward.
 - **no gradient for the images**: the input batch does not require grad, so the layers reading
   only the network's input never run their backward-data pass.
+- **the images' own kernels**: the images reach the first layer in fp32, so autocast casts them
+  to fp16 in every forward as it casts the weights (NVIDIA's loader and timm's benchmark both
+  feed fp32); NVIDIA's PyTorch loader also makes each uint8 batch float and normalises it on
+  the GPU, inside the timed step (spec field ``input_normalise_on_gpu``).
 """
 
 from __future__ import annotations
@@ -150,6 +154,43 @@ MTA_ELEMENTS_PER_LAUNCH = 320 * 65536
 AMP_CAST_BYTES_PER_PARAM = 4 + 2
 AMP_CAST_GRAD_BYTES_PER_PARAM = 2 + 4
 AMP_UNSCALE_BYTES_PER_PARAM = 4 + 4
+
+
+# NVIDIA's PyTorch data loader (DeepLearningExamples ConvNets image_classification/dataloaders.py,
+# PrefetchedWrapper, at 2bdf2775 and 729963dd; configs.yml ``data_backend: pytorch`` for its
+# ResNets and EfficientNets) copies each uint8 batch to the GPU, makes it float there
+# (``.float()``; ``.half()`` under apex O2, f0ef8493) and normalises it in place
+# (``.sub_(mean).div_(std)``) on a side stream that the step's torch.cuda.synchronize() waits
+# for: per image element the uint8 read and the float written, then two in-place passes
+# reading and writing the float, in three kernels.
+INPUT_NORMALISE_KERNELS = 3
+# autocast casts a conv's fp32 input to fp16 (a kernel reading 4 bytes, writing 2 per element)
+# as it casts the weight; the images are fp32 under native AMP in NVIDIA's loader above and in
+# timm's benchmark.py (resolve_precision('amp'): fp32 data)
+INPUT_CAST_BYTES_PER_ELEM = 4 + 2
+
+
+def input_kernels(s: GpuSpec, dtype: str, elements: int) -> tuple[int, int]:
+    """(bytes, kernels) of the GPU work on ``elements`` image elements before the first layer:
+    the loader's float conversion and normalisation, where the spec says the loader does it
+    on the GPU, and autocast's cast of the fp32 images (AMP without fp16 weights)."""
+    autocast = dtype == "fp16" and not s.fp16_weights
+    moved = kernels = 0
+    if s.input_normalise_on_gpu:
+        b = 2 if dtype == "fp16" and s.fp16_weights else 4  # apex O2 normalises in half
+        moved += elements * ((1 + b) + 2 * (b + b))
+        kernels += INPUT_NORMALISE_KERNELS
+    if autocast:
+        moved += elements * INPUT_CAST_BYTES_PER_ELEM
+        kernels += 1
+    return moved, kernels
+
+
+def input_s(s: GpuSpec, dtype: str, elements: int) -> float:
+    """Time of that work: its bytes at the element-wise rate, its launches (the side stream's
+    kernels share the forward's memory bandwidth, so they add to it)."""
+    moved, kernels = input_kernels(s, dtype, elements)
+    return moved / (s.hbm_bw_gb_s * 1e9 * s.hbm_efficiency) + kernels * s.launch_overhead_us * 1e-6
 
 
 def clones_input(work: Work) -> bool:

@@ -553,7 +553,8 @@ def _data_parallel_step(net: _Net, batch: int, image_elems: int, pins: Pins) -> 
     micro = -(-per_replica // m)
     est = net.est_shapes(m, net.train)  # per distinct shape
     layers_s = micro * sum(e.time_s * c for e, c in zip(est, net.shapes.count))
-    update_s = host_s = amp_s = sums_s = 0.0
+    update_s = host_s = amp_s = sums_s = image_s = 0.0
+    stem = None  # the first layer reading the images (their own kernels are in its share)
     sums = (0, 0)
     skipped = []  # (layer index, its backward-data phase, which autograd never runs)
     casts_l = [0.0] * len(est)  # inference: each layer's autocast cast of its own weights
@@ -575,6 +576,12 @@ def _data_parallel_step(net: _Net, batch: int, image_elems: int, pins: Pins) -> 
             casts_l = [gpu_kernels.amp_cast_s(s, *gpu_kernels.cast_tensors(net.layers[i]), train=False) for i in net.shapes.first]
             cast_s = micro * sum(c * n for c, n in zip(casts_l, net.shapes.count))
             layers_s += cast_s
+        # the images' own kernels (float conversion, normalisation, autocast's cast), in the share
+        # of the first layer reading them
+        stem = next(iter(gpu_kernels.input_gradient_skipped(net.layers)), None)
+        if stem is not None:
+            image_s = micro * gpu_kernels.input_s(s, net.dtype, net.layers[stem].input_bytes(net.dtype, m) // dtype_bytes(net.dtype))
+            layers_s += image_s
         # the host issues every micro-batch's forward ops (autocast's casts among them); the GPU
         # waits for what its own work has not hidden
         host_s = max(0.0, micro * gpu_kernels.host_dispatch_s(s, ops) - layers_s)
@@ -586,6 +593,7 @@ def _data_parallel_step(net: _Net, batch: int, image_elems: int, pins: Pins) -> 
     terms = {
         "layers_s": Term(layers_s, "s", f"{_count(micro, 'micro-batch')} x every layer's passes at micro-batch {m} (models.estimate, summed)"
                          + ("; each with autocast's cast of its weights to fp16 (gpu_kernels.amp_cast_s)" if cast_s else "")
+                         + (f"; with the images' own kernels before {net.layers[stem].name} (gpu_kernels.input_kernels)" if image_s else "")
                          + ("; less the backward-data pass of " + ", ".join(net.layers[i].name for i, _ in skipped)
                             + ": autograd computes no gradient for the images (gpu_kernels.input_gradient_skipped)" if skipped else "")),
         "weight_update_s": Term(update_s, "s", f"{net.optimizer} step: fp32 master weights, gradients and {_count(gpu_kernels.OPTIMIZER_STATE_TENSORS[net.optimizer], 'state tensor')} read, weights and state written, at HBM bandwidth, "
@@ -609,7 +617,7 @@ def _data_parallel_step(net: _Net, batch: int, image_elems: int, pins: Pins) -> 
     for _, p in skipped:
         for k, v in p.time_by_bound.items():
             bound_time[k] -= micro * v
-    bound_time["memory"] += update_s + amp_s + sums_s + cast_s
+    bound_time["memory"] += update_s + amp_s + sums_s + cast_s + image_s
     bound_time["overhead"] += host_s
     bound_time["exchange"] += allreduce + host_io.value
     why = f"{replicas} replica{'s' if replicas > 1 else ''}, micro-batch {m} x {micro}" + ("" if fits else ", does not fit device memory")
@@ -617,6 +625,8 @@ def _data_parallel_step(net: _Net, batch: int, image_elems: int, pins: Pins) -> 
     shares = net.per_layer([micro * (e.time_s + c) for e, c in zip(est, casts_l)])
     for i, p in skipped:
         shares[i] -= micro * p.time_s
+    if image_s:
+        shares[stem] += image_s
     return Step(chip.id, plan, time_s, MappingProxyType(terms), tuple(shares),
                 tuple(net.per_layer([e.bound for e in est])), MappingProxyType(bound_time), MappingProxyType(mem), capacity, why)
 

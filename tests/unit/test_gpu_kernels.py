@@ -330,8 +330,9 @@ def test_no_input_gradient_for_the_images_hand_computed():
     full = sum(estimate(V100, l, batch=64, train=True).time_s for l in net.layers)
     stem_bwd = estimate(V100, net.layers[0], batch=64, train=True).phase("backward_data").time_s
     assert stem_bwd > 0
-    assert step.terms["layers_s"].value == pytest.approx(full - stem_bwd, rel=1e-9)
-    assert step.layer_time_s[0] == pytest.approx(estimate(V100, net.layers[0], batch=64, train=True).time_s - stem_bwd)
+    images = gpu_kernels.input_s(V100.spec, "fp16", 64 * 3 * 224 * 224)  # the images' own kernels, in conv1's share
+    assert step.terms["layers_s"].value == pytest.approx(full - stem_bwd + images, rel=1e-9)
+    assert step.layer_time_s[0] == pytest.approx(estimate(V100, net.layers[0], batch=64, train=True).time_s - stem_bwd + images)
     assert "conv1" in step.terms["layers_s"].why
     # inference runs no backward pass to skip
     assert _step("v100", "resnet50", 64).terms["layers_s"].value == pytest.approx(
@@ -376,16 +377,51 @@ def test_amp_casts_and_unscale_hand_computed():
     from dataclasses import replace
     from ipuexplore.models.netplan import network_step
     from ipuexplore.networks import build
-    o2 = replace(V100, spec=replace(V100.spec, fp16_weights=1))
-    autocast, halved = _step("v100", "resnet50", 64), network_step(o2, build("resnet50").layers, 64, "fp16", False)
+    # (images arriving ready, so the only input work is autocast's cast of the fp32 images:
+    # 64 x 3 x 224 x 224 elements, 6 B each, one kernel, in the stem's share)
+    plain = replace(V100, spec=replace(V100.spec, input_normalise_on_gpu=0))
+    o2 = replace(plain, spec=replace(plain.spec, fp16_weights=1))
+    autocast, halved = (network_step(c, build("resnet50").layers, 64, "fp16", False) for c in (plain, o2))
     assert autocast.terms["amp_s"].value == halved.terms["amp_s"].value == 0.0
-    assert autocast.terms["layers_s"].value - halved.terms["layers_s"].value == pytest.approx(fwd, rel=1e-6)
+    images = 64 * 3 * 224 * 224 * 6 / bw + 3e-6
+    assert autocast.terms["layers_s"].value - halved.terms["layers_s"].value == pytest.approx(fwd + images, rel=1e-6)
     assert autocast.time_s == pytest.approx(sum(autocast.layer_time_s))
     assert build("resnet50").layers[0].params == 9408  # the stem conv: one cast kernel of its own
-    assert autocast.layer_time_s[0] - halved.layer_time_s[0] == pytest.approx(9408 * 6 / bw + 3e-6, rel=1e-6)
+    assert autocast.layer_time_s[0] - halved.layer_time_s[0] == pytest.approx(9408 * 6 / bw + 3e-6 + images, rel=1e-6)
     assert gpu_kernels.amp_cast_s(o2.spec, 55, 25_503_912, train=False) == 0.0
     # fp32 training has none
     assert network_step(V100, build("resnet50").layers, 64, "fp32", True).terms["amp_s"].value == 0.0
+
+
+def test_the_images_own_kernels_hand_computed():
+    # NVIDIA's PyTorch loader (spec field input_normalise_on_gpu) makes each uint8 batch float
+    # on the GPU and normalises it in place: uint8 read + fp32 written (1 + 4 B), sub_ and div_
+    # each reading and writing fp32 (2 x 8 B) = 21 B per element in 3 kernels; under autocast
+    # the fp32 images are cast to fp16 too (4 + 2 B, 1 kernel); apex O2 (fp16_weights)
+    # normalises in half (1 + 2 + 2 x 4 = 11 B) and casts nothing
+    n = 3 * 224 * 224
+    assert gpu_kernels.input_kernels(V100.spec, "fp16", n) == (27 * n, 4)
+    assert gpu_kernels.input_kernels(V100.spec, "fp32", n) == (21 * n, 3)
+    o2 = replace(V100.spec, fp16_weights=1)
+    assert gpu_kernels.input_kernels(o2, "fp16", n) == (11 * n, 3)
+    # timm's benchmark feeds synthetic fp32 images already on the GPU: autocast's cast only
+    timm = load_chip(str(ROOT / "docs" / "hw-examples" / "rtx3090.toml")).spec
+    assert timm.input_normalise_on_gpu == 0
+    assert gpu_kernels.input_kernels(timm, "fp16", n) == (6 * n, 1)
+    assert gpu_kernels.input_kernels(timm, "fp32", n) == (0, 0)
+    assert gpu_kernels.input_s(V100.spec, "fp16", n) == pytest.approx(27 * n / (900e9 * 0.87) + 4 * 3e-6)
+    # in the step: ResNet-50 at batch 64, in conv1's share, named in layers_s's why
+    step = _step("v100", "resnet50", 64)
+    bare = replace(V100, spec=replace(V100.spec, input_normalise_on_gpu=0))
+    from ipuexplore.models.netplan import network_step
+    from ipuexplore.networks import build
+    without = network_step(bare, build("resnet50").layers, 64, "fp16", False)
+    loader = 64 * n * 21 / (900e9 * 0.87) + 3 * 3e-6
+    assert step.layer_time_s[0] - without.layer_time_s[0] == pytest.approx(loader, rel=1e-9)
+    assert step.layer_time_s[1:] == without.layer_time_s[1:]
+    assert "images' own kernels before conv1" in step.terms["layers_s"].why
+    # the 2019 stack's runs used DALI (main.py's default data backend at f0ef8493): none
+    assert load_chip("v100-2019").spec.input_normalise_on_gpu == 0
 
 
 # ---- the era chip and the systems ---------------------------------------------------------
