@@ -1,5 +1,5 @@
-"""Run a network's forward pass on this machine: convolutions, pooling and the classifier (as a
-1x1 convolution) in the C engine, the cheap element-wise layers in numpy.
+"""Run a network's forward pass on this machine: convolutions, pooling and the classifier in the
+C engine, the cheap element-wise layers (and squeeze-excite) in numpy.
 
 Weights are random (the point is time, not accuracy), scaled so activations stay finite over
 hundreds of layers (denormals or infinities would distort the timing). Every convolution is
