@@ -114,6 +114,12 @@ class HostSession:
                 fused = runner.measure(self._tensor(step.output), rounds=0 if pairs == "always" else 5)
                 runner.fused = fused
                 self._pair_choices[step.output] = fused
+        # each engine step's C calls on the session's own buffers, checked and converted once
+        # (steps reading the caller's input, and numpy fallbacks, go through their runner)
+        self._keep: list = []  # the buffers and structs the bound calls point into
+        self._bound = [runner.bind(self._tensor, self._keep) if hasattr(runner, "bind")
+                       and INPUT not in (*step.inputs, step.residual) else None
+                       for step, runner in zip(self.steps, self._runners)]
 
     def _tensor(self, name: str) -> np.ndarray:
         slot = self._sizes.slot_of[name]
@@ -141,14 +147,21 @@ class HostSession:
             raise errors.InvalidParameter(f"x has shape {x.shape}, this session runs {self.input_shape}")
         if not x.flags.c_contiguous:
             raise errors.InvalidParameter("x must be C-contiguous; use np.ascontiguousarray(x)")
-        tensors = {INPUT: x}
-        for step, runner in zip(self.steps, self._runners):
-            out = self._tensor(step.output)
-            args = [tensors[name] for name in step.inputs]
-            residual = tensors[step.residual] if step.residual else None
-            runner(args, out, residual)
-            tensors[step.output] = out
-        return self._shape_output(tensors[self.steps[-1].output]).copy()
+        for step, runner, bound in zip(self.steps, self._runners, self._bound):
+            if bound is None:
+                runner(*self._arrays(step, x))
+            else:
+                for _, call in bound:
+                    call()
+        return self._shape_output(self._tensor(self.steps[-1].output)).copy()
+
+    def _arrays(self, step: _Step, x: np.ndarray):
+        """A runner's arguments: (inputs, output, residual or None)."""
+        def tensor(name):
+            return x if name == INPUT else self._tensor(name)
+
+        return [tensor(name) for name in step.inputs], self._tensor(step.output), \
+            tensor(step.residual) if step.residual else None
 
     def profile(self, x: np.ndarray, runs: int = 5) -> dict[str, float]:
         """Seconds per run by op kind (median over ``runs`` after a warm-up): convolutions by
@@ -159,17 +172,15 @@ class HostSession:
         samples: dict[str, list[float]] = {}
         for _ in range(runs):
             totals: dict[str, float] = {}
-            tensors = {INPUT: x}
-            for step, runner in zip(self.steps, self._runners):
-                out = self._tensor(step.output)
-                args = [tensors[name] for name in step.inputs]
-                residual = tensors[step.residual] if step.residual else None
-                parts = runner.parts(args, out, residual) if hasattr(runner, "parts") else [(step.kind, runner)]
-                for key, part in parts:
+            for step, runner, bound in zip(self.steps, self._runners, self._bound):
+                if bound is None:
+                    args = self._arrays(step, x)
+                    parts = runner.parts(*args) if hasattr(runner, "parts") else [(step.kind, runner)]
+                    bound = [(key, lambda part=part: part(*args)) for key, part in parts]
+                for key, call in bound:
                     start = time.perf_counter()
-                    part(args, out, residual)
+                    call()
                     totals[key] = totals.get(key, 0.0) + time.perf_counter() - start
-                tensors[step.output] = out
             for key, value in totals.items():
                 samples.setdefault(key, []).append(value)
         return {key: float(np.median(values)) for key, values in sorted(samples.items(), key=lambda kv: -sum(kv[1]))}
@@ -182,7 +193,7 @@ class HostSession:
         return y
 
     def close(self) -> None:
-        self._runners = []
+        self._runners, self._bound, self._keep = [], [], []
         self._pool.close()
 
     def __enter__(self) -> "HostSession":
@@ -526,7 +537,7 @@ def _runner(step: _Step, batch: int, pool, engine, sums: dict[str, np.ndarray], 
             return _classifier_runner(step, conv, batch, pool)
         return _conv_runner(step, conv, pool, sums.get(step.output), scales.get(step.scale_from))
     if step.kind == "pool":
-        return _pool_runner(layer, step.params, batch, pool, engine)
+        return _pool_runner(step, batch, pool, engine)
     if step.kind == "se":
         return _se_runner(layer, step.params, batch, pool, engine, sums.get(step.inputs[0]), scales.get(step.output))
     if step.kind == "act":
@@ -565,8 +576,15 @@ def _conv_runner(step: _Step, conv, pool, sums: np.ndarray | None = None, scale:
     extras = (["scale"] if scale is not None else []) + (["residual"] if step.residual else []) + \
         ([act] if act else []) + (["pool"] if sums is not None else [])
     key = " + ".join([f"conv {_conv_name(step.layer)}", *extras])
+
+    def bind(tensor, keep):
+        x, y = tensor(step.inputs[0]).reshape(in_shape), tensor(step.output).reshape(out_shape)
+        res = tensor(step.residual) if step.residual else None
+        return [(key, _on_pool(pool, _fused_call(keep, conv, x, y, act, res, sums, scale)))]
+
     run.conv = conv
     run.parts = lambda args, out, residual: [(key, run)]
+    run.bind = bind
     return run
 
 
@@ -619,18 +637,37 @@ def _pair_runner(step: _Step, first, second, pool, sums: np.ndarray | None, scra
             ratios.append(times[one_pass] / times[two_runs])
         return float(np.median(ratios)) < 1.0
 
+    pair_key, first_key, second_key = (f"pair {_conv_name(step.first.layer)} > 1x1",
+                                       f"conv {_conv_name(step.first.layer)}", f"conv {_conv_name(step.layer)}")
+
     def parts(args, out, residual):
         if run.fused:
-            return [(f"pair {_conv_name(step.first.layer)} > 1x1", run)]
-        return [(f"conv {_conv_name(step.first.layer)}", lambda a, o, r: first.run_fused(
+            return [(pair_key, run)]
+        return [(first_key, lambda a, o, r: first.run_fused(
                     a[0].reshape(first.input_shape), mid, activation=a_act, pool=pool)),
-                (f"conv {_conv_name(step.layer)}", lambda a, o, r: second.run_fused(
+                (second_key, lambda a, o, r: second.run_fused(
                     mid, o.reshape(second.output_shape), residual=r, activation=act, channel_sums=sums, pool=pool))]
+
+    def bind(tensor, keep):
+        x, y = tensor(step.inputs[0]).reshape(first.input_shape), tensor(step.output).reshape(second.output_shape)
+        res = tensor(step.residual) if step.residual else None
+        if not run.fused:
+            return [(first_key, _on_pool(pool, _fused_call(keep, first, x, mid, a_act))),
+                    (second_key, _on_pool(pool, _fused_call(keep, second, mid, y, act, res, sums)))]
+        from .._ipx_cffi import lib
+        from ..engine import fused
+
+        e1 = fused.epilogue_struct(keep, a_act, prefix="first_")
+        e2 = fused.epilogue_struct(keep, act, res, y.shape, sums, y.shape[:2])
+        xb, yb = _floats(keep, x), _floats(keep, y, writable=True)
+        h1, h2 = _handle(first), _handle(second)
+        return [(pair_key, _on_pool(pool, lambda h: lib.ipx_conv_run_pair(h1, h2, h, xb, x.size, yb, y.size, e1, e2)))]
 
     run.fused = True
     run.conv = second
     run.measure = measure
     run.parts = parts
+    run.bind = bind
     return run
 
 
@@ -645,14 +682,22 @@ def _classifier_runner(step: _Step, linear, batch: int, pool):
         if residual is not None:
             post(out, residual)
 
+    def bind(tensor, keep):
+        if step.residual:
+            return None
+        x, y = tensor(step.inputs[0]).reshape(batch, c), tensor(step.output).reshape(batch, k)
+        return [("classifier", _on_pool(pool, _fc_call(keep, linear, x, y)))]
+
     run.conv = linear
     run.parts = lambda args, out, residual: [("classifier", run)]
+    run.bind = bind
     return run
 
 
-def _pool_runner(layer: Layer, params: dict, batch: int, pool, engine):
+def _pool_runner(step: _Step, batch: int, pool, engine):
     """Max, average and global pooling in the engine: one superstep pass (``Pooling2d``),
     ONNX's count_include_pad (default off)."""
+    layer, params = step.layer, step.params
     op = engine.Pooling2d((batch, layer.c, layer.h, layer.w), (layer.r, layer.s), layer.stride, layer.pad,
                           mode="max" if layer.op == "max" else "avg",
                           count_include_pad=bool(params.get("count_include_pad", False)))
@@ -661,6 +706,14 @@ def _pool_runner(layer: Layer, params: dict, batch: int, pool, engine):
     def pool2d(args, out, residual):
         op.run(args[0].reshape(in_shape), out.reshape(out_shape), pool=pool)
 
+    def bind(tensor, keep):
+        from .._ipx_cffi import lib
+
+        x, y = tensor(step.inputs[0]).reshape(in_shape), tensor(step.output).reshape(out_shape)
+        xb, yb, desc = _floats(keep, x), _floats(keep, y, writable=True), op._desc  # checked when op was made
+        return [("pool", _on_pool(pool, lambda h: lib.ipx_pooling_run(h, desc, xb, x.size, yb, y.size)))]
+
+    pool2d.bind = bind
     return pool2d
 
 
@@ -691,8 +744,64 @@ def _se_runner(layer: Layer, params: dict, batch: int, pool, engine, sums: np.nd
             np.copyto(out, x)
         engine_pass(out, scale=scale)
 
+    def bind(tensor, keep):
+        if sums is None or deferred is None:
+            return None
+        return [("se", _on_pool(pool, _fc_call(keep, excite, sums, deferred)))]
+
     se.conv = excite
+    se.bind = bind
     return se
+
+
+# ---- bound calls: a step's C call with its arguments checked and converted once ------------
+def _on_pool(pool, call):
+    """``call`` (a function of the pool's C handle, returning a status) made on the session's
+    pool: at run only the pool's lock is taken and the status checked, without the Python
+    API's per-call checks and statistics (about 8 us a step, 50-70 steps a network)."""
+    from .. import errors as errs
+    from .._ipx_cffi import ffi, lib
+
+    def run():
+        status, _ = pool.execute("HostSession.run", call, record=False)
+        if status:
+            errs.check(ffi, lib, status, "HostSession.run")
+
+    return run
+
+
+def _handle(op):
+    """The C handle of an engine object the session created and alone uses (its arguments
+    were checked when the call was bound)."""
+    return op._handle
+
+
+def _floats(keep: list, array: np.ndarray, writable: bool = False):
+    """A cffi float view of a session buffer, kept alive in ``keep``."""
+    from .._ipx_cffi import ffi
+
+    buf = ffi.from_buffer("float[]", array, require_writable=writable)
+    keep.extend((array, buf))
+    return buf
+
+
+def _fused_call(keep: list, conv, x, y, act=None, residual=None, sums=None, scale=None):
+    """``Conv2d.run_fused(x, y, ...)`` as a bound call."""
+    from .._ipx_cffi import lib
+    from ..engine import fused
+
+    e = fused.epilogue_struct(keep, act, residual, conv.output_shape, sums, conv.output_shape[:2], scale,
+                              conv.input_shape[:2])
+    xb, yb, handle = _floats(keep, x), _floats(keep, y, writable=True), _handle(conv)
+    return lambda h: lib.ipx_conv_run_fused(handle, h, xb, x.size, yb, y.size, e)
+
+
+def _fc_call(keep: list, fc, x, y):
+    """``Linear.run(x, y)`` or ``SqueezeExcite.run(x, y)`` as a bound call."""
+    from .._ipx_cffi import lib
+
+    xb, yb, handle = _floats(keep, x), _floats(keep, y, writable=True), _handle(fc)
+    return lambda h: lib.ipx_fc_run(handle, h, xb, x.size, yb, y.size)
 
 
 def _se_activation(op: str) -> str | None:
