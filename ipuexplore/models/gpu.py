@@ -25,7 +25,7 @@ Mechanisms, each a named term:
 - **the software's kernels** (``gpu_kernels``; spec fields naming the GPU's software era):
   the reduction depth of a thread-block tile, depthwise kernels' measured fraction of DRAM
   bandwidth (forward and backward), cuDNN 7's per-group kernels and CUDA-core-only grouped
-  convolutions, and the NCHW -> NHWC transposes around tensor-core convolutions of a
+  convolutions, and the NCHW <-> NHWC transposes around tensor-core convolutions of a
   framework that keeps activations NCHW.
 
 Compute and memory traffic overlap (the pipeline streams), so the pass takes the slowest of
@@ -149,7 +149,7 @@ def _cost(s: GpuSpec, work: Work, dtype: str, l2_resident: bool) -> Phase:
     # its operands at a fraction of DRAM bandwidth wherever they live (spec fields, sourced)
     dw_eff = kern.depthwise_bw_efficiency(s, work)
     depthwise_s = work.min_bytes / (s.hbm_bw_gb_s * 1e9 * dw_eff) if dw_eff else 0.0
-    # NCHW activations transposed to NHWC for tensor cores, in kernels of their own
+    # NCHW activations transposed to NHWC for tensor cores and the result back, in kernels of their own
     t_bytes, t_kernels = kern.transposed_bytes(s, work, tensor, dtype)
     transpose_s = t_bytes / (s.hbm_bw_gb_s * 1e9 * s.hbm_efficiency)
     kernels += t_kernels
@@ -188,7 +188,7 @@ def _cost(s: GpuSpec, work: Work, dtype: str, l2_resident: bool) -> Phase:
                                         "kernel's bytes in flight per SM: Little's law)")
         if t_kernels:
             terms["layout_transpose_s"] = Term(transpose_s, "s", f"{t_bytes / 1e6:.3g} MB read and written by {t_kernels} "
-                                               "NCHW -> NHWC transpose kernel(s) before the tensor-core pass (spec fields nchw_layout, "
+                                               "NCHW <-> NHWC transpose kernel(s) around the tensor-core pass (spec fields nchw_layout, "
                                                "nchw_layout_fp32 for fp32 runs)")
         return terms
     return Phase(

@@ -19,9 +19,11 @@
   SMs x that rate, and at most the measured fraction of DRAM peak. A GPU with more bandwidth
   per SM (an A100: 2.27x a V100's bandwidth with 1.35x its SMs) gains less than its bandwidth.
 - **layout transposes**: a framework that keeps activations NCHW (PyTorch before
-  channels_last) has cuDNN transpose each tensor-core convolution's activation operands to
-  NHWC in a kernel of its own (``nchwToNhwcKernel`` in cuDNN 7 profiles; NVIDIA's
-  channels-last guidance); each transpose reads and writes the tensor once. With
+  channels_last) has cuDNN transpose each tensor-core convolution's activation operand to
+  NHWC in a kernel of its own and its result back to NCHW after (``nchwToNhwcKernel`` in
+  cuDNN 7 profiles; NVIDIA's diagram, as MosaicML's channels_last method card reproduces it:
+  transposed to NHWC before the convolution and back to NCHW after); each transpose reads and
+  writes the tensor once. A weight gradient transposes both its activation operands. With
   channels_last activations PyTorch inserts none around depthwise kernels either: since
   pytorch/pytorch#38904 (replacing #38044, 2020) a channels-last depthwise convolution goes to
   cuDNN's NHWC kernels instead of being made contiguous (NCHW) for PyTorch's own kernel.
@@ -346,13 +348,14 @@ def nchw(s: GpuSpec, dtype: str) -> bool:
 
 
 def transposed_bytes(s: GpuSpec, work: Work, tensor: bool, dtype: str) -> tuple[int, int]:
-    """(bytes read + written, transpose kernels) the NCHW -> NHWC conversions of a tensor-core
-    pass move: its activation-like operands (input; output gradient; both for weight grads)."""
+    """(bytes read + written, transpose kernels) the NCHW <-> NHWC conversions around a
+    tensor-core pass: its activation-like operand to NHWC and its result back to NCHW (a
+    weight gradient: both activation operands, its small result left as it is)."""
     if not (nchw(s, dtype) and tensor):
         return 0, 0
     if work.phase == "backward_weights":
         return 2 * (work.a_bytes + work.b_bytes), 2
-    return 2 * work.a_bytes, 1
+    return 2 * (work.a_bytes + work.c_bytes), 2
 
 
 def framework_ops(layer: Layer, dtype: str) -> int:

@@ -68,21 +68,23 @@ def test_grouped_convs_lose_tensor_cores_on_the_2019_stack_only():
 
 
 def test_nchw_transposes_hand_computed():
-    # v100-2019 keeps activations NCHW: a tensor-core pass first transposes its activation
-    # input to NHWC (read + write), a weight gradient both of its operands
-    layer = Layer.conv(256, 28, 28, 256, 1)
+    # v100-2019 keeps activations NCHW: a tensor-core pass transposes its activation input to
+    # NHWC and its result back to NCHW (each read + written once, a kernel each), a weight
+    # gradient both of its activation operands
+    layer = Layer.conv(256, 28, 28, 128, 1)
     e = estimate(V2019, layer, batch=32, train=True)
     x = layer.input_bytes("fp16", 32)
     dy = layer.output_bytes("fp16", 32)
+    assert (x, dy) == (32 * 256 * 28 * 28 * 2, 32 * 128 * 28 * 28 * 2)
     bw = 900e9 * 0.83
     fwd, bwd_data, bwd_w = (e.phase(n) for n in ("forward", "backward_data", "backward_weights"))
-    assert fwd.terms["layout_transpose_s"].value == pytest.approx(2 * x / bw)
-    assert bwd_data.terms["layout_transpose_s"].value == pytest.approx(2 * dy / bw)
+    assert fwd.terms["layout_transpose_s"].value == pytest.approx(2 * (x + dy) / bw)
+    assert bwd_data.terms["layout_transpose_s"].value == pytest.approx(2 * (dy + x) / bw)
     assert bwd_w.terms["layout_transpose_s"].value == pytest.approx(2 * (x + dy) / bw)
-    assert fwd.terms["launch_s"].value == pytest.approx(2 * 3e-6)  # the transpose kernel and the conv
+    assert fwd.terms["launch_s"].value == pytest.approx(3 * 3e-6)  # two transposes and the conv
     same = replace(V2019, id="nhwc", spec=replace(V2019.spec, nchw_layout=0))
     plain = estimate(same, layer, batch=32, train=True).phase("forward")
-    assert fwd.time_s == pytest.approx(plain.time_s + 2 * x / bw + 3e-6)
+    assert fwd.time_s == pytest.approx(plain.time_s + 2 * (x + dy) / bw + 2 * 3e-6)
     assert "layout_transpose_s" not in estimate(V100, layer, batch=32).phases[0].terms
     # CUDA-core passes read NCHW directly: no transpose
     assert "layout_transpose_s" not in estimate(V2019, layer, batch=32, dtype="fp32").phases[0].terms
@@ -90,15 +92,16 @@ def test_nchw_transposes_hand_computed():
 
 def test_fp32_runs_keep_nchw_where_the_spec_says_so_hand_computed():
     # today's A100: AMP runs are channels_last, fp32 (TF32) runs keep PyTorch's default NCHW,
-    # so a TF32 tensor-core pass transposes its input first: 2 x 8 x 256 x 28 x 28 x 4 B at
-    # 0.79 x 2,039 GB/s, one kernel more; its fp16 pass and the V100's fp32 (CUDA cores) do not
+    # so a TF32 tensor-core pass transposes its input and its result: 2 x 2 x 8 x 256 x 28 x
+    # 28 x 4 B at 0.79 x 2,039 GB/s, two kernels more; its fp16 pass and the V100's fp32 (CUDA
+    # cores) do not
     a100 = load_chip("a100-80gb")
     layer = Layer.conv(256, 28, 28, 256, 1)
     tf32 = estimate(a100, layer, batch=8, dtype="fp32").phases[0]
     x = layer.input_bytes("fp32", 8)
     assert x == 8 * 256 * 28 * 28 * 4
     assert tf32.unit == "tensor cores (tf32)"
-    assert tf32.terms["layout_transpose_s"].value == pytest.approx(2 * x / (2039e9 * 0.79))
+    assert tf32.terms["layout_transpose_s"].value == pytest.approx(2 * 2 * x / (2039e9 * 0.79))
     assert "layout_transpose_s" not in estimate(a100, layer, batch=8).phases[0].terms
     assert "layout_transpose_s" not in estimate(V100, layer, batch=8, dtype="fp32").phases[0].terms
     off = replace(a100, id="nhwc32", spec=replace(a100.spec, nchw_layout_fp32=0))
