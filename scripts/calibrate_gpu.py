@@ -27,8 +27,12 @@ Sweeps (``--sweep``, default all):
   autocast, channels_last, one ``torch.cuda.synchronize()`` per batch, wall clock per batch:
   the host's dispatch included) against the model's inference step; written to
   ``calibration-<gpu>-networks.{csv,md}`` with the measured time per image and per batch
-  (slope and intercept of the two largest batches): NVIDIA's published steps carry 1.4-3.1 ms
-  per batch the model does not explain (docs/validation.md).
+  (slope and intercept of the two largest batches): NVIDIA's published steps carry ~2 ms per
+  batch the model does not explain (docs/validation.md). Where the model spec says the loader
+  normalises on the GPU (``input_normalise_on_gpu``), each batch starts as uint8 images made
+  float and normalised there, as NVIDIA's loader does. ``--idle-ms`` leaves the GPU idle that
+  long before each timed batch, as a loader-bound run does: run it at 0 and at ~50 to see
+  whether waking an idle GPU costs a fixed time per batch.
 
 Each timing is the median of ``--repeats`` runs (CUDA events, channels_last, cuDNN benchmark
 mode, fp16 by default) after warm-up. ``calibration-<gpu>.{csv,md}`` get measured vs modeled
@@ -254,10 +258,12 @@ def _runner(case: Case, dtype: str, device: str):
     return run_train
 
 
-def network_runner(layers, batch: int, dtype: str, device: str):
+def network_runner(layers, batch: int, dtype: str, device: str, normalise: bool = False):
     """A closure running a network's forward pass once as NVIDIA's validation step does:
     fp32 weights, autocast to fp16 (``dtype`` "fp16", CUDA only), no autograd, channels_last
-    input. Layers read their producers' outputs by name (the builders' ``inputs``)."""
+    input; ``normalise``: the input starts as uint8 images made fp32 and normalised in place
+    (NVIDIA's PrefetchedWrapper). Layers read their producers' outputs by name (the builders'
+    ``inputs``)."""
     import torch
     import torch.nn.functional as F
 
@@ -299,30 +305,38 @@ def network_runner(layers, batch: int, dtype: str, device: str):
 
     ops = [(l.name, l.inputs, op(l)) for l in layers]
     first = layers[0]
-    x = torch.randn(batch, first.c, first.h, first.w, device=device).to(memory_format=torch.channels_last)
+    shape = (batch, first.c, first.h, first.w)
+    if normalise:
+        images = torch.randint(0, 256, shape, dtype=torch.uint8, device=device).contiguous(memory_format=torch.channels_last)
+        mean, std = torch.full((1, first.c, 1, 1), 120.0, device=device), torch.full((1, first.c, 1, 1), 60.0, device=device)
+    else:
+        x = torch.randn(*shape, device=device).to(memory_format=torch.channels_last)
     autocast = dtype == "fp16" and device.startswith("cuda")
 
     def run():
         with torch.no_grad(), torch.autocast("cuda", enabled=autocast):
-            out = {name: x for name in first.inputs}
+            inp = images.float().sub_(mean).div_(std) if normalise else x
+            out = {name: inp for name in first.inputs}
             for name, inputs, f in ops:
                 out[name] = f(*(out[i] for i in inputs))
             return out[ops[-1][0]]
     return run
 
 
-def measure_network(layers, batch: int, dtype: str, repeats: int, device: str = "cuda") -> float:
+def measure_network(layers, batch: int, dtype: str, repeats: int, device: str = "cuda", normalise: bool = False,
+                    idle_s: float = 0.0) -> float:
     """Median wall time of one synchronised batch (the host's dispatch included, as in
-    NVIDIA's published latencies)."""
+    NVIDIA's published latencies), each after ``idle_s`` of an idle GPU (not timed)."""
     import time
 
     import torch
 
     torch.backends.cudnn.benchmark = True
-    run = network_runner(layers, batch, dtype, device)
+    run = network_runner(layers, batch, dtype, device, normalise)
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     times = []
     for i in range(repeats + 3):  # the first batches autotune and warm up
+        time.sleep(idle_s)
         t0 = time.perf_counter()
         run()
         sync()
@@ -331,8 +345,9 @@ def measure_network(layers, batch: int, dtype: str, repeats: int, device: str = 
     return statistics.median(times)
 
 
-def network_rows(chip: Chip, dtype: str, repeats: int | None, networks_list=NETWORKS) -> list[dict]:
-    """Measured (``repeats`` None: not measured) vs modeled inference steps."""
+def network_rows(chip: Chip, dtype: str, repeats: int | None, networks_list=NETWORKS, idle_s: float = 0.0) -> list[dict]:
+    """Measured (``repeats`` None: not measured) vs modeled inference steps, the input made as
+    the spec's loader makes it."""
     from ipuexplore import networks
 
     rows = []
@@ -340,7 +355,8 @@ def network_rows(chip: Chip, dtype: str, repeats: int | None, networks_list=NETW
         net = networks.build(name)
         for batch in batches:
             modeled = networks.analyse(net, [chip], batch=batch, dtype=dtype).totals[chip.id].time_s
-            measured = None if repeats is None else measure_network(net.layers, batch, dtype, repeats)
+            measured = None if repeats is None else measure_network(
+                net.layers, batch, dtype, repeats, normalise=bool(chip.spec.input_normalise_on_gpu), idle_s=idle_s)
             rows.append({"network": name, "batch": batch, "dtype": dtype, "measured_s": measured, "modeled_s": modeled,
                          "model_error": (modeled - measured) / measured if measured else None})
     return rows
@@ -408,6 +424,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out-dir", default=str(ROOT / "docs" / "calibration"))
     p.add_argument("--model-only", action="store_true", help="skip measuring (no GPU needed)")
     p.add_argument("--sweep", action="append", choices=SWEEPS, help="a sweep to run (repeatable; default: all)")
+    p.add_argument("--idle-ms", type=float, default=0.0, help="network sweep: idle GPU time before each timed batch")
     args = p.parse_args(argv)
 
     gpu_name, header_bits = "model-only", []
@@ -446,7 +463,8 @@ def main(argv: list[str] | None = None) -> int:
         csv_path, md_path = write(rows, Path(args.out_dir), stem, header)
         print(f"wrote {csv_path} and {md_path}")
     if "network" in sweeps:
-        net_rows = network_rows(chip, args.dtype, None if args.model_only else args.repeats)
+        net_rows = network_rows(chip, args.dtype, None if args.model_only else args.repeats, idle_s=args.idle_ms / 1e3)
+        header += f"\n- network sweep: {args.idle_ms:g} ms idle before each timed batch"
         print(f"wrote {write_networks(net_rows, Path(args.out_dir), stem, header)}")
     return 0
 

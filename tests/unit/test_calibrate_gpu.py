@@ -130,6 +130,10 @@ def test_network_runner_runs_the_builders_graphs_on_the_cpu():
         out = calibrate.network_runner(net.layers, 2, "fp32", "cpu")()
         assert tuple(out.shape) == (2, 1000)
     assert calibrate.measure_network(networks.build("efficientnet_b0", res=32).layers, 1, "fp32", 2, "cpu") > 0
+    # as NVIDIA's loader: uint8 images made fp32 and normalised in the timed step, after an idle GPU
+    small = networks.build("resnet50", res=32).layers
+    assert tuple(calibrate.network_runner(small, 2, "fp32", "cpu", normalise=True)().shape) == (2, 1000)
+    assert calibrate.measure_network(small, 1, "fp32", 1, "cpu", normalise=True, idle_s=0.001) > 0
 
 
 def test_per_batch_fit_through_the_two_largest_batches():
