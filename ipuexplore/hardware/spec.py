@@ -114,6 +114,9 @@ class GpuSpec:
     # Host time a framework spends issuing one op of the forward pass (Python, dispatcher,
     # launch) on the machine the GPU sits in; the GPU cannot run ahead of it (0: not modelled)
     host_dispatch_us: float = 0.0
+    # The same for an fp32 (TF32) run, whose ops skip autocast's dispatch and weight casts
+    # (0: as host_dispatch_us)
+    host_dispatch_fp32_us: float = 0.0
     # Host time to issue one bare framework op from Python (an optimizer's per-tensor loop);
     # 0: only the launch counts
     host_op_us: float = 0.0
@@ -218,6 +221,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "grouped_tensor_cores": (0, 1),
     "group_loop": (0, 1),
     "host_dispatch_us": (0.01, 1e4),
+    "host_dispatch_fp32_us": (0.01, 1e4),
     "host_op_us": (0.01, 1e4),
     "fp16_weights": (0, 1),
     "input_normalise_on_gpu": (0, 1),
@@ -259,6 +263,7 @@ OPTIONAL: dict[str, dict[str, float]] = {
         "grouped_tensor_cores": 1,  # grouped convs use tensor cores where channels per group allow
         "group_loop": 0,  # one grouped kernel for all groups
         "host_dispatch_us": 0.0,  # no host floor: the GPU never waits for its host
+        "host_dispatch_fp32_us": 0.0,  # fp32 runs' host as mixed precision's
         "host_op_us": 0.0,  # an optimizer's ops cost their launches only
         "fp16_weights": 0,  # autocast: fp32 weights cast to fp16 in every forward
         "input_normalise_on_gpu": 0,  # the images arrive on the GPU ready to use

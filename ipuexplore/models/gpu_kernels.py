@@ -33,7 +33,9 @@
 - **host dispatch**: an eager framework issues each op of the forward pass from the host
   (Python, the dispatcher, the launch); the GPU runs behind it and cannot get ahead, so a
   forward pass takes at least its ops x the host's time per op (``host_dispatch_us``, derived
-  per machine from a published batch-1 latency, where the GPU's own work is a small part).
+  per machine from a published batch-1 latency, where the GPU's own work is a small part);
+  an fp32 run's ops skip autocast (its dispatch key, the weight casts), so the same host
+  issues them faster (``host_dispatch_fp32_us``, derived the same way from an fp32 row).
 - **per-tensor optimizer**: PyTorch's optimizers before their foreach forms (torch.optim in
   1.9, ``torch/optim/_functional.py``) step each parameter tensor with a few kernels of its
   own, tiny for BN and bias vectors, so a network with many small tensors pays their launches,
@@ -370,9 +372,14 @@ def parameter_tensors(layer: Layer) -> int:
     return {LayerKind.NORM: 2, LayerKind.SE: 4}.get(layer.kind, 0)
 
 
-def host_dispatch_s(s: GpuSpec, ops: int) -> float:
+def host_us_per_op(s: GpuSpec, dtype: str) -> float:
+    """The host's time per forward op for a run of this precision (0: no host figure)."""
+    return s.host_dispatch_fp32_us if dtype == "fp32" and s.host_dispatch_fp32_us else s.host_dispatch_us
+
+
+def host_dispatch_s(s: GpuSpec, ops: int, dtype: str = "fp16") -> float:
     """Host time to issue ``ops`` forward-pass ops (0 where the spec has no host figure)."""
-    return ops * s.host_dispatch_us * 1e-6
+    return ops * host_us_per_op(s, dtype) * 1e-6
 
 
 def optimizer_launch_s(s: GpuSpec, tensors: int, optimizer: str = "momentum") -> float:

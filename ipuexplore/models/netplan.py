@@ -584,7 +584,7 @@ def _data_parallel_step(net: _Net, batch: int, image_elems: int, pins: Pins) -> 
             layers_s += image_s
         # the host issues every micro-batch's forward ops (autocast's casts among them); the GPU
         # waits for what its own work has not hidden
-        host_s = max(0.0, micro * gpu_kernels.host_dispatch_s(s, ops) - layers_s)
+        host_s = max(0.0, micro * gpu_kernels.host_dispatch_s(s, ops, net.dtype) - layers_s)
     allreduce = collectives.allreduce_s(float(sum(net.cols.weights)), replicas, chip.system) if net.train else 0.0
     busy = layers_s + sums_s + host_s + update_s + amp_s + allreduce
     host_io = _host_io(chip, batch, image_elems, busy, None)
@@ -661,8 +661,9 @@ def _amp_why(net: _Net, micro: int) -> str:
 
 def _host_why(chip: Chip, net: _Net, micro: int) -> str:
     ops = _gpu_counts(net)[0]
-    us = chip.spec.host_dispatch_us
+    us = gpu_kernels.host_us_per_op(chip.spec, net.dtype)
     if not us:
         return "no host figure for this GPU's machine: the host is assumed to keep ahead of the GPU"
     return (f"the host issues {micro} x {ops} forward ops at {us:g} us each ({micro * ops * us / 1e3:.3g} ms; "
-            "spec field host_dispatch_us): the GPU waits for what its own work does not hide")
+            f"spec field {'host_dispatch_fp32_us' if us != chip.spec.host_dispatch_us else 'host_dispatch_us'}): "
+            "the GPU waits for what its own work does not hide")

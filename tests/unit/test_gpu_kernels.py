@@ -234,6 +234,23 @@ def test_host_dispatch_floor_hand_computed():
     assert plain.terms["host_dispatch_s"].value == 0.0 and "no host figure" in plain.terms["host_dispatch_s"].why
 
 
+def test_fp32_ops_skip_autocast_on_the_host_hand_computed():
+    # the same 174 ops in fp32 skip autocast's dispatch and weight casts: the DGX-1 host issues
+    # them at 59.9 us each (host_dispatch_fp32_us, from the FP32 batch-1 row: 96 img/s), 10.42 ms
+    from ipuexplore.models.netplan import network_step
+    from ipuexplore.networks import build
+    eager = load_chip(EAGER_V100)
+    assert gpu_kernels.host_us_per_op(eager.spec, "fp16") == 73.7
+    assert gpu_kernels.host_us_per_op(eager.spec, "fp32") == 59.9
+    step = network_step(eager, build("resnet50").layers, 1, "fp32", False)
+    assert step.time_s == pytest.approx(174 * 59.9e-6)
+    assert "59.9 us each" in step.terms["host_dispatch_s"].why and "host_dispatch_fp32_us" in step.terms["host_dispatch_s"].why
+    assert gpu_kernels.host_dispatch_s(eager.spec, 174, "fp32") == pytest.approx(174 * 59.9e-6)
+    # a spec without an fp32 figure uses its one host figure for both
+    same = replace(eager.spec, host_dispatch_fp32_us=0.0)
+    assert gpu_kernels.host_us_per_op(same, "fp32") == 73.7
+
+
 def test_host_floor_only_slows_and_fades_with_batch():
     for batch in (1, 8, 64, 256):
         eager, plain = _step(EAGER_V100, "efficientnet_b0", batch), _step("v100", "efficientnet_b0", batch)
