@@ -141,8 +141,8 @@ def _cost(s: IpuSpec, work: Work, dtype: str, in_sram: bool, conv: ConvOptions) 
                 best = (p, cand)
         p, (vertex, rate, fills) = best
         tile_fill = p.tiles_used / s.tiles * p.worker_fill
-        # partial sums are added at the vector width of their own type
-        reduce_cycles = p.reduction_bytes_per_tile / pb / _vector(s, pb)
+        # partial sums are added in poplibs' reduce vertices (models.ipu_conv_program)
+        reduce_cycles = p.reduce_cycles
         # float partials of a pass with no split reduction are cast to half in a compute set
         cast = half and pb == 4 and p.cp == 1
         cast_cycles_ = cast_cycles(s, work.c_bytes // 2) if cast else 0.0

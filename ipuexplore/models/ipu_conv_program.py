@@ -38,6 +38,14 @@ from ipuexplore.hardware import IpuSpec
 from .work import Work
 
 REDUCE_STAGE_DEPTHS = (16, 125)  # ConvReducePlan.cpp getNumReduceStages thresholds
+# poplibs' estimate of a reduce vertex (PerformanceEstimation.hpp getReduceCycleEstimate, the
+# supervisor vertex): per worker 32 cycles, then per loop of 8 half (4 float) outputs 3 cycles
+# per partial (2 loads of the 64-bit path and a pointer) + 8 (half partials) / 6 (float) of
+# loop overhead, for a half result; the six workers share the loops
+REDUCE_VERTEX_CYCLES = 32
+REDUCE_CYCLES_PER_PARTIAL = 3
+REDUCE_LOOP_OVERHEAD = {2: 8, 4: 6}
+REDUCE_OUTPUTS_PER_LOOP = {2: 8, 4: 4}
 
 
 class Rearrangement(NamedTuple):
@@ -56,6 +64,27 @@ def reduce_stages(partials_depth: int) -> int:
     if partials_depth == 1:
         return 0
     return 1 + sum(partials_depth >= d for d in REDUCE_STAGE_DEPTHS)
+
+
+def reduce_cycles(outputs: float, depth: int, partial_bytes: int, workers: int) -> float:
+    """Tile cycles of reducing ``depth`` partial sums of each of ``outputs`` outputs on a tile,
+    in ``reduce_stages(depth)`` compute sets of about equal depth (0 when nothing is split)."""
+    stages = reduce_stages(depth)
+    if stages == 0:
+        return 0.0
+    per_stage = max(2, round(depth ** (1 / stages)))
+    while per_stage ** stages < depth:  # the smallest depth per stage that covers them all
+        per_stage += 1
+    while per_stage > 2 and (per_stage - 1) ** stages >= depth:
+        per_stage -= 1
+    width = REDUCE_OUTPUTS_PER_LOOP[partial_bytes]
+    total, out = 0.0, float(outputs)
+    for k in range(stages):
+        stage_out = out * per_stage ** (stages - 1 - k)  # earlier stages reduce wider partials
+        loops = math.ceil(math.ceil(stage_out / width) / workers)
+        total += workers * (REDUCE_VERTEX_CYCLES
+                            + (REDUCE_CYCLES_PER_PARTIAL * per_stage + REDUCE_LOOP_OVERHEAD[partial_bytes]) * loops)
+    return total
 
 
 def rearrangement(s: IpuSpec, work: Work, dtype: str) -> Rearrangement:

@@ -25,7 +25,7 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .ipu_conv_program import reduce_stages
+from .ipu_conv_program import reduce_cycles, reduce_stages
 
 PARTIAL_BYTES = 4  # fp32 partials: poplibs' default partialsType, and popops' statistics reductions
 
@@ -56,6 +56,7 @@ class TilePlan:
     reduction_bytes_per_tile: float
     worker_fill: float
     cycles: float = 0.0  # what the planner minimised: compute + exchange in + reduction
+    reduce_cycles: float = 0.0  # the reduce vertices' tile cycles (all serial steps)
     serial: int = 1  # output-channel serial steps, run one after another
     temp_limit_bytes: float = math.inf  # the per-tile bound on temporaries the plan met
 
@@ -91,7 +92,8 @@ def plan(
     in; ``macs_per_group_unit`` is MACs per (group, row, n unit, red unit); ``rate`` the
     vertex's useful MACs/cycle/tile; each (group, n unit, red unit, tap) slice on a tile is
     one vertex pass costing ``pass_overhead`` cycles on top; a split reduction exchanges
-    ``partial_bytes`` per partial sum and adds them at ``vec_macs`` per cycle.
+    ``partial_bytes`` per partial sum and adds them in poplibs' reduce vertices
+    (``ipu_conv_program.reduce_cycles``; ``vec_macs`` is kept for the signature).
 
     Memory, as poplibs plans it (``ConvPlan.cpp``): the fewest cycles with each tile's
     temporaries, the operands it receives and its partial sums (``ConvModel.cpp``
@@ -118,7 +120,7 @@ def _serial(p: TilePlan, serial: int, limit: float) -> TilePlan:
     """``p`` run as ``serial`` steps one after another on the same tiles."""
     return TilePlan(p.gp, p.mp, p.np, p.cp, p.tiles_used, p.compute_cycles * serial, p.passes_per_tile * serial,
                     p.exchange_in_bytes_per_tile * serial, p.reduction_bytes_per_tile * serial, p.worker_fill,
-                    p.cycles * serial, serial, limit)
+                    p.cycles * serial, p.reduce_cycles * serial, serial, limit)
 
 
 def _partition(
@@ -157,14 +159,14 @@ def _partition(
                 if cp > 1:
                     red_bytes = partials
                     # reduce: each tile receives its share of cp partials and adds them
-                    reduce_cycles = red_bytes / xb + red_bytes / partial_bytes / vec_macs
+                    adds = reduce_cycles(partials / partial_bytes / cp, cp, partial_bytes, workers)
                 else:
-                    red_bytes = reduce_cycles = 0.0
-                cycles = compute + in_bytes / xb + reduce_cycles
+                    red_bytes = adds = 0.0
+                cycles = compute + in_bytes / xb + red_bytes / xb + adds
                 if cycles < best_cycles:
                     best_cycles = cycles
-                    best = (mp, np_, cp, compute, passes, in_bytes, red_bytes, worker_fill)
+                    best = (mp, np_, cp, compute, passes, in_bytes, red_bytes, worker_fill, adds)
     if best is None:
         return None
-    mp, np_, cp, compute, passes, in_bytes, red_bytes, worker_fill = best
-    return TilePlan(gp, mp, np_, cp, gp * mp * cp * np_, compute, passes, in_bytes, red_bytes, worker_fill, best_cycles)
+    mp, np_, cp, compute, passes, in_bytes, red_bytes, worker_fill, adds = best
+    return TilePlan(gp, mp, np_, cp, gp * mp * cp * np_, compute, passes, in_bytes, red_bytes, worker_fill, best_cycles, adds)

@@ -6,6 +6,7 @@ from ipuexplore.hardware import load_chip
 from ipuexplore.layers import Layer
 from ipuexplore.models import Pins, estimate, ipu
 from ipuexplore.models.ipu_elementwise import cast_cycles
+from ipuexplore.models.ipu_conv_program import reduce_cycles
 from ipuexplore.models.ipu_plan import plan
 from ipuexplore.models.work import passes
 
@@ -53,13 +54,26 @@ def test_float_partials_without_a_split_reduction_pay_a_cast_compute_set():
 
 
 def test_a_split_reduction_moves_partials_of_their_own_size():
-    # 4 tiles, 1 B/cycle exchange, 1 add/cycle: splitting the reduction 4 ways costs 1000
-    # cycles of MACs per tile plus 10 partials received (20 B half, 40 B float) and added
-    # (10 cycles), against 4000 cycles on one tile: both plans split it
-    for pb in (2, 4):
+    # 4 tiles of 1 worker, 1 B/cycle exchange: splitting the reduction 4 ways costs 1000 cycles
+    # of MACs per tile, 10 partials received (20 B half, 40 B float) and one reduce vertex of
+    # depth 4 over the tile's 2.5 outputs, one loop: 32 + 3 x 4 + 8 (half) or 6 (float) cycles;
+    # against 2000 cycles split 2 ways and 4000 on one tile: both plans split it 4 ways
+    for pb, loop in ((2, 8), (4, 6)):
         p = plan(4, 1, 1.0, 1.0, 1, 1, 1, 4, 1000.0, 1.0, 0, 0, 10, partial_bytes=pb)
-        assert (p.cp, p.reduction_bytes_per_tile) == (4, 10 * pb)
-        assert p.cycles == 1000 + 10 * pb + 10
+        assert (p.cp, p.reduction_bytes_per_tile, p.reduce_cycles) == (4, 10 * pb, 32 + 12 + loop)
+        assert p.cycles == 1000 + 10 * pb + 32 + 12 + loop
+
+
+@pytest.mark.parametrize("depth, loops", [
+    (4, [1]),  # one stage of depth 4 (below 16: poplin's getNumReduceStages)
+    (16, [1, 1]), (27, [1, 1]), (64, [1, 1]),  # two stages of 4, 6, 8: their first reduces 4, 6, 8 outputs
+    (125, [4, 1, 1]),  # three stages of 5: 25 outputs (4 loops of 8), then 5, then 1
+    (27 * 27, [11, 2, 1]),  # three of 9: 81, 9, 1 outputs
+])
+def test_reduce_stages_share_the_depth(depth, loops):
+    # one final output on a tile of one worker; each stage 32 + (3 x its depth + 8) per loop of 8
+    per_stage = {4: 4, 16: 4, 27: 6, 64: 8, 125: 5, 729: 9}[depth]
+    assert reduce_cycles(1, depth, 2, 1) == sum(32 + (3 * per_stage + 8) * n for n in loops)
 
 
 def test_partials_pin_is_checked_and_named_in_the_network_plan():
