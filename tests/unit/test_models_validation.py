@@ -145,6 +145,30 @@ ROWS = (
         "completely (the longer of the two); the published 26.5 ms says they overlap far less, but issuing op by op "
         "(the harness syncs each batch, so the GPU starts empty) adds <0.1 ms: the row lies on the same line as the "
         "batch 64-256 rows, a time per image plus the per-batch cost not identified (see the prose)"),
+    # the same tables' FP32 (V100) / TF32 (A100) batch 1-64: the host's time per op outside
+    # autocast (host_dispatch_fp32_us, derived from one batch-1 row each, marked), the rest held out
+    Row("ResNet-50 inference, FP32, batch 1", V100_EAGER, "resnet50", 1, False, 96, NVINF32.format("resnet50v1.5", "FP32"),
+        (-0.05, 0.05), "the row host_dispatch_fp32_us (59.9 us per op, 174 ops) is derived from: near 0 by construction", dtype="fp32"),
+    Row("EfficientNet-B4 inference, TF32, batch 1", A100_EAGER, "efficientnet_b4", 1, False, 69, NVINF32.format("efficientnet", "TF32"),
+        (-0.05, 0.05), "the row host_dispatch_fp32_us (35.3 us per op, 411 ops) is derived from: near 0 by construction", dtype="fp32"),
+    *(Row(f"{what} inference, {prec}, batch {b}", chip, net, b, False, p, NVINF32.format(readme, prec), (-0.35, 0.35), dtype="fp32")
+      for chip, what, net, readme, prec, b, p in (
+        (V100_EAGER, "ResNet-50", "resnet50", "resnet50v1.5", "FP32", 8, 709),
+        (V100_EAGER, "ResNet-50", "resnet50", "resnet50v1.5", "FP32", 32, 1127),
+        (V100_EAGER, "ResNeXt-101", "resnext101_32x4d", "resnext101-32x4d", "FP32", 1, 55),
+        (V100_EAGER, "ResNeXt-101", "resnext101_32x4d", "resnext101-32x4d", "FP32", 16, 397),
+        (V100_EAGER, "EfficientNet-B0", "efficientnet_b0", "efficientnet", "FP32", 1, 83),
+        (V100_EAGER, "EfficientNet-B0", "efficientnet_b0", "efficientnet", "FP32", 8, 657),
+        (V100_EAGER, "EfficientNet-B0", "efficientnet_b0", "efficientnet", "FP32", 32, 2140),
+        (V100_EAGER, "EfficientNet-B0", "efficientnet_b0", "efficientnet", "FP32", 64, 2743),
+        (V100_EAGER, "EfficientNet-B4", "efficientnet_b4", "efficientnet", "FP32", 1, 45),
+        (V100_EAGER, "EfficientNet-B4", "efficientnet_b4", "efficientnet", "FP32", 8, 316),
+        (A100_EAGER, "EfficientNet-B0", "efficientnet_b0", "efficientnet", "TF32", 1, 130),
+        (A100_EAGER, "EfficientNet-B0", "efficientnet_b0", "efficientnet", "TF32", 8, 1004),
+        (A100_EAGER, "EfficientNet-B0", "efficientnet_b0", "efficientnet", "TF32", 32, 3401),
+        (A100_EAGER, "EfficientNet-B0", "efficientnet_b0", "efficientnet", "TF32", 64, 4656),
+        (A100_EAGER, "EfficientNet-B4", "efficientnet_b4", "efficientnet", "TF32", 8, 491),
+        (A100_EAGER, "EfficientNet-B4", "efficientnet_b4", "efficientnet", "TF32", 16, 606))),
     # the same harness two years earlier: the GPU software of the article's time
     Row("ResNet-50 inference, Dec 2019 stack", "v100-2019", "resnet50", 128, False, 2360.14, NV19.format("resnet50v1.5", "f0ef8493"), (-0.25, 0.25)),
     Row("ResNeXt-101 32x4d inference, Dec 2019 stack", "v100-2019", "resnext101_32x4d", 128, False, 1081, NV19.format("resnext101-32x4d", "5562ab76"), (-0.25, 0.25)),
