@@ -264,7 +264,9 @@ def run_layer(args: argparse.Namespace, out=None) -> int:
         for cid, plan in plans:
             out.write(f"  {cid}: {plan.describe()}\n")
     if args.train:
-        out.write("\nphases (each costed on its own):\n")
+        # a network's layers reading only the images skip backward_data (work.input_gradient_skipped)
+        out.write("\nphases (each costed on its own; backward_data kept: a stand-alone layer's input may be an "
+                  "activation, while in `net` the layers reading the images skip it):\n")
         for cid, e in ests.items():
             parts = ", ".join(f"{p.name} {seconds(p.time_s)} ({p.bound}, {p.unit})" for p in e.phases)
             out.write(f"  {cid}: {parts}; activations kept {si(e.activation_bytes_kept, 'B')}\n")

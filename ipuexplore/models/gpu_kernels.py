@@ -74,7 +74,7 @@ from ipuexplore.hardware import GpuSpec
 from ipuexplore.layers import Layer, LayerKind
 
 from .roofline import round_up
-from .work import Work, passes
+from .work import Work, input_gradient_skipped, passes  # noqa: F401  (input_gradient_skipped: re-exported)
 
 K_TILE_TENSOR = 32  # CUTLASS Sm70/Sm75 tensor-op threadblock K (default_gemm_configuration.h)
 K_TILE_SIMT = 8  # CUTLASS SIMT threadblock K (same file)
@@ -213,15 +213,6 @@ def framework_why(work: Work, moved: int, kernels: int) -> str:
     return (f"PyTorch's own kernels for this squeeze-excite pass, {kernels} moving {moved / 1e6:.3g} MB: the scale's backward "
             "writes grad x x before summing it, the pool's backward expands its gradient, autograd adds x's two "
             "gradients (gpu_kernels.SE_KERNELS)")
-
-
-def input_gradient_skipped(layers: Sequence[Layer]) -> list[int]:
-    """Indices of the layers autograd computes no input gradient for: those reading only the
-    network's input (the images, which do not require grad), so their backward-data pass never
-    runs (derivatives.yaml convolution: convolution_backward(..., grad_input_mask), the mask
-    false where the input does not require grad)."""
-    made = {l.name for l in layers}
-    return [i for i, l in enumerate(layers) if l.inputs and not any(name in made for name in l.inputs)]
 
 
 def gradient_sums(layers: Sequence[Layer], dtype: str, batch: int) -> tuple[int, int]:

@@ -43,8 +43,8 @@ from ipuexplore.layers import Layer, LayerKind, dtype_bytes
 
 from . import collectives, device_phases, gpu_kernels, gpu_update_s, ipu, ipu_norm, ipu_optimizer
 from .plan import ConvOptions, Pins, Plan, divisors, replicas_for
-from .result import BOUNDS, COST_CACHE_SIZE, Term, bound_of
-from .work import activation_bytes_kept
+from .result import BOUNDS, COST_CACHE_SIZE, Phase, Term, bound_of
+from .work import activation_bytes_kept, input_gradient_skipped
 
 # Code, vertex state and exchange programs per tile for each pass of each layer (a compute
 # set and its exchange). Graphcore publishes no figure; an order of magnitude from poplibs'
@@ -149,6 +149,10 @@ class _Columns:
     def of(cls, layers: Sequence[Layer], shapes: Shapes, dtype: str, train: bool) -> _Columns:
         facts = [_facts(layers[i], dtype, train) for i in shapes.first]
         weights, kept, inputs, outputs, npasses = ([column[k] for k in shapes.kind] for column in zip(*facts))
+        if train:  # the layers reading the images have no backward-data pass: no code for it
+            for i in input_gradient_skipped(layers):
+                if layers[i].kind is not LayerKind.NORM:
+                    npasses[i] -= 1
         return cls(weights, kept, inputs, outputs, npasses, list(itertools.accumulate(weights, initial=0)),
                    list(itertools.accumulate(kept, initial=0)), list(itertools.accumulate(npasses, initial=0)),
                    [i + o for i, o in zip(inputs, outputs)])
@@ -396,6 +400,10 @@ def _ipu_cost(net: _Net, batch, image_elems, stages, replicas, m, recompute, off
     acc_u = [u.accumulate_s if u else 0.0 for u in update_u]
     per_u = [e.time_s + f + r + a for e, f, r, a in zip(train_u, fwd_u, norm_u, acc_u)]
     per_layer = net.per_layer(per_u)
+    # no gradient for the images: the layers reading them skip their backward-data pass
+    skipped = _skipped_backward_data(net, m) if net.train else []
+    for i, p in skipped:
+        per_layer[i] -= p.time_s
     bounds = _partition(per_layer, stages)
     # inter-IPU copies of a pipeline: the boundary activation forward, its gradient backward
     link = chip.system.intra_node_link_gb_s * 1e9 if chip.system is not None else s.streaming_bw_gb_s * 1e9
@@ -406,7 +414,7 @@ def _ipu_cost(net: _Net, batch, image_elems, stages, replicas, m, recompute, off
     slowest = max(stage_t)
     compute_s = micro * slowest if stages > 1 else micro * stage_t[0]
     bubble_s = (stages - 1) * slowest
-    layers_s = micro * sum(e.time_s * c for e, c in zip(train_u, net.shapes.count))
+    layers_s = micro * (sum(e.time_s * c for e, c in zip(train_u, net.shapes.count)) - sum(p.time_s for _, p in skipped))
     recompute_s = micro * sum(f * c for f, c in zip(fwd_u, net.shapes.count))
     norm_s = micro * sum(r * c for r, c in zip(norm_u, net.shapes.count))
     accumulate_s = micro * sum(a * c for a, c in zip(acc_u, net.shapes.count))
@@ -443,7 +451,10 @@ def _ipu_cost(net: _Net, batch, image_elems, stages, replicas, m, recompute, off
     terms = {
         "layers_s": Term(layers_s, "s", f"{_count(micro, 'micro-batch')} x every layer's passes at micro-batch {m} (models.estimate, summed)"
                          + (f"; with recompute_s and norm_reduction_s, over all {stages} stages, which run at the same time:"
-                            " the step counts their sum / stages, plus imbalance, copies and bubble" if piped else "")),
+                            " the step counts their sum / stages, plus imbalance, copies and bubble" if piped else "")
+                         + ("; less the backward-data pass of " + ", ".join(net.layers[i].name for i, _ in skipped)
+                            + ": no gradient for the images (TensorFlow/PopART differentiate only towards the weights;"
+                            " work.input_gradient_skipped)" if skipped else "")),
         "recompute_s": Term(recompute_s, "s", "the forward pass run again from checkpoints in the backward pass" if recompute else "no recomputation"),
         "norm_reduction_s": Term(norm_s, "s", (f"norm statistics and their gradients reduced across tiles (models.ipu_norm, after poplin Norms.cpp): per norm layer and micro-batch 3 reductions"
                                  f" of {ipu_norm.REDUCTION_COMPUTE_SETS} compute sets each (on-tile partials; c fp32 partials exchanged and added), beside"
@@ -474,6 +485,9 @@ def _ipu_cost(net: _Net, batch, image_elems, stages, replicas, m, recompute, off
         scale = c * (1 + (f / e.time_s if e.time_s else 0.0))
         for k, v in e.time_by_bound.items():
             bound_time[k] += scale * v
+    for _, p in skipped:
+        for k, v in p.time_by_bound.items():
+            bound_time[k] -= v
     layer_sum = sum(bound_time.values())
     useful = compute_s - copies_s - (norm_s + accumulate_s) / stages - imbalance_s
     for k in bound_time:
@@ -569,8 +583,7 @@ def _data_parallel_step(net: _Net, batch: int, image_elems: int, pins: Pins) -> 
             if net.dtype == "fp16":  # mixed precision: autocast's casts both ways, GradScaler's unscale
                 amp_s = micro * gpu_kernels.amp_cast_s(s, casts, cast_params) + gpu_kernels.amp_unscale_s(s, tensors, params)
             # no gradient for the images: the layers reading them skip their backward-data pass
-            skipped = [(i, p) for i in gpu_kernels.input_gradient_skipped(net.layers)
-                       if (p := _backward_data(chip, net.layers[i], m, net.dtype)) is not None]
+            skipped = _skipped_backward_data(net, m)
             layers_s -= micro * sum(p.time_s for _, p in skipped)
         elif net.dtype == "fp16":  # inference: a layer's call casts its weights (part of its share)
             casts_l = [gpu_kernels.amp_cast_s(s, *gpu_kernels.cast_tensors(net.layers[i]), train=False) for i in net.shapes.first]
@@ -578,7 +591,7 @@ def _data_parallel_step(net: _Net, batch: int, image_elems: int, pins: Pins) -> 
             layers_s += cast_s
         # the images' own kernels (float conversion, normalisation, autocast's cast), in the share
         # of the first layer reading them
-        stem = next(iter(gpu_kernels.input_gradient_skipped(net.layers)), None)
+        stem = next(iter(input_gradient_skipped(net.layers)), None)
         if stem is not None:
             image_s = micro * gpu_kernels.input_s(s, net.dtype, net.layers[stem].input_bytes(net.dtype, m) // dtype_bytes(net.dtype))
             layers_s += image_s
@@ -595,7 +608,7 @@ def _data_parallel_step(net: _Net, batch: int, image_elems: int, pins: Pins) -> 
                          + ("; each with autocast's cast of its weights to fp16 (gpu_kernels.amp_cast_s)" if cast_s else "")
                          + (f"; with the images' own kernels before {net.layers[stem].name} (gpu_kernels.input_kernels)" if image_s else "")
                          + ("; less the backward-data pass of " + ", ".join(net.layers[i].name for i, _ in skipped)
-                            + ": autograd computes no gradient for the images (gpu_kernels.input_gradient_skipped)" if skipped else "")),
+                            + ": autograd computes no gradient for the images (work.input_gradient_skipped)" if skipped else "")),
         "weight_update_s": Term(update_s, "s", f"{net.optimizer} step: fp32 master weights, gradients and {_count(gpu_kernels.OPTIMIZER_STATE_TENSORS[net.optimizer], 'state tensor')} read, weights and state written, at HBM bandwidth, "
                                 "in {} kernel launches per parameter tensor (PyTorch's per-tensor optimizer, zero_grad, gradient accumulation) "
                                 "or {} host-issued ops at host_op_us, the slower".format(*gpu_kernels.optimizer_kernels(net.optimizer))
@@ -631,9 +644,18 @@ def _data_parallel_step(net: _Net, batch: int, image_elems: int, pins: Pins) -> 
                 tuple(net.per_layer([e.bound for e in est])), MappingProxyType(bound_time), MappingProxyType(mem), capacity, why)
 
 
-def _backward_data(chip: Chip, layer: Layer, batch: int, dtype: str):
-    """A layer's backward-data phase on a GPU (None where it has none)."""
-    return next((p for p in device_phases(chip, layer, batch, dtype, True).phases if p.name == "backward_data"), None)
+def _skipped_backward_data(net: _Net, m: int) -> list[tuple[int, Phase]]:
+    """(layer index, its backward-data phase at micro-batch ``m``) of the layers reading only
+    the images, whose input gradient no framework computes (work.input_gradient_skipped). A
+    norm layer's IPU training cost is its own program (models.ipu_norm), not these phases."""
+    out = []
+    for i in input_gradient_skipped(net.layers):
+        layer = net.layers[i]
+        if net.chip.family == "ipu" and layer.kind is LayerKind.NORM:
+            continue
+        phases = device_phases(net.chip, layer, m, net.dtype, True, net.conv).phases
+        out += [(i, p) for p in phases if p.name == "backward_data"]
+    return out
 
 
 def _gpu_counts(net: _Net) -> tuple[int, int, int, int]:

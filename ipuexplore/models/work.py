@@ -17,6 +17,7 @@ models add what their mechanisms move on top.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 from ipuexplore.layers import Layer, LayerKind, dtype_bytes
 
@@ -142,3 +143,15 @@ def activation_bytes_kept(layer: Layer, batch: int, dtype: str) -> int:
     if layer.kind is LayerKind.ADD:
         return 0  # an addition's gradient needs no saved tensor
     return layer.input_bytes(dtype, batch) // (2 if layer.kind is LayerKind.SE else 1)
+
+
+def input_gradient_skipped(layers: Sequence[Layer]) -> list[int]:
+    """Indices of the layers whose backward-data pass a framework never runs in a network's
+    training step: those reading only the network's input (the images need no gradient).
+    PyTorch: derivatives.yaml convolution, convolution_backward(..., grad_input_mask), the mask
+    false where the input does not require grad. On the IPU, TensorFlow differentiates only
+    towards the variables (its gradient of a dataset/placeholder input is never requested) and
+    PopART/PopTorch build a backward op only for tensors that need a gradient. A stand-alone
+    layer keeps the pass: its input may be an activation."""
+    made = {l.name for l in layers}
+    return [i for i, l in enumerate(layers) if l.inputs and not any(name in made for name in l.inputs)]

@@ -318,7 +318,7 @@ ROWS = (
         MLPERF_V11.format("pod256"), IPU_BAND,
         "model too fast: measured per IPU the POD256 is 19% slower than the POD64 at nearly the same "
         "accumulation (2 vs 3), the model 6%. The logs' step is 10.3 ms per micro-batch plus a fixed 4.5 ms "
-        "(POD16, POD64), 8.7 ms once GW-Links join the POD64s; the model's is 10.4 ms per micro-batch plus "
+        "(POD16, POD64), 8.7 ms once GW-Links join the POD64s; the model's is 10.3 ms per micro-batch plus "
         "4.0 / 4.3 / 4.5 ms (all-reduce and LARS update), so its hierarchical all-reduce adds 0.2 ms "
         "(2 x 3/4 x 51 MB at 400 GB/s per POD64, the datasheet's 16 x 2 x 100 Gbps GW-Links). Checked, not "
         "the cause: the host, 8 AMD EPYC 7742 cores per IPU in all three system descriptions "

@@ -350,3 +350,46 @@ def test_batch_norm_statistics_shared_across_replicas_add_two_all_reduces_per_no
         netplan.network_step(load_chip("dgx-a100"), layers, 64, "fp16", True, pins=Pins(norm_span=2))
     with pytest.raises(ValueError, match="norm-span"):
         netplan.network_step(chip, layers, 64, "fp16", True, pins=Pins(norm_span=0))
+
+
+def _stemmed(n: int) -> list[Layer]:
+    """A 3-channel stem reading the images, then ``n`` 64-channel layers, each reading the last."""
+    layers = [Layer.conv(3, 56, 56, 64, 3, pad=1, name="stem", inputs=("input",))]
+    for i in range(n):
+        layers.append(Layer.conv(64, 56, 56, 64, 3, pad=1, name=f"c{i}", inputs=(layers[-1].name,)))
+    return layers
+
+
+def test_ipu_training_computes_no_gradient_for_the_images_hand_computed():
+    # TensorFlow/PopART differentiate only towards the weights: the stem, reading only the
+    # images, runs forward and backward-weights; every other layer its three passes
+    layers = _stemmed(3)
+    step = netplan.network_step(MK1, layers, 2, "fp16", True, pins=Pins(replicas=1, micro_batch=2))
+    passes = [device_estimate(MK1, l, 2, "fp16", True) for l in layers]
+    stem_bwd = passes[0].phase("backward_data").time_s
+    assert stem_bwd > 0
+    assert step.terms["layers_s"].value == pytest.approx(sum(e.time_s for e in passes) - stem_bwd, rel=1e-12)
+    assert step.layer_time_s[0] == pytest.approx(passes[0].time_s - stem_bwd, rel=1e-12)
+    assert step.layer_time_s[1] == pytest.approx(passes[1].time_s, rel=1e-12)
+    assert "less the backward-data pass of stem" in step.terms["layers_s"].why
+    assert sum(step.time_by_bound.values()) == pytest.approx(step.time_s)
+    # its code: 2 passes for the stem, 3 for each other layer
+    assert step.memory_bytes["code"] == (2 + 3 * 3) * netplan.CODE_BYTES_PER_PASS_PER_TILE * MK1.spec.tiles
+    # inference has no backward pass; a chain with no named input skips nothing
+    assert "backward-data" not in netplan.network_step(MK1, layers, 2, "fp16", False).terms["layers_s"].why
+    unnamed = netplan.network_step(MK1, _chain(3), 2, "fp16", True, pins=Pins(replicas=1, micro_batch=2))
+    assert "backward-data" not in unnamed.terms["layers_s"].why
+
+
+def test_ipu_pipeline_stages_see_the_stem_without_its_backward_data():
+    # on two stages the stem's stage is balanced by its cost less the skipped pass: the step
+    # stays the sum of its terms
+    chip = load_chip("ipu-c2")
+    step = netplan.network_step(chip, _stemmed(7), 8, "fp16", True, pins=Pins(replicas=1, micro_batch=1, pipeline_stages=2))
+    t = {k: v.value for k, v in step.terms.items()}
+    assert step.time_s == pytest.approx(
+        (t["layers_s"] + t["recompute_s"] + t["norm_reduction_s"] + t["gradient_accumulation_s"]) / 2 + t["pipeline_imbalance_s"]
+        + t["pipeline_copy_s"] + t["pipeline_bubble_s"] + t["weight_update_s"] + t["allreduce_s"] + t["host_io_s"])
+    full = sum(device_estimate(MK1, l, 1, "fp16", True).time_s for l in _stemmed(7))
+    stem_bwd = device_estimate(MK1, _stemmed(0)[0], 1, "fp16", True).phase("backward_data").time_s
+    assert t["layers_s"] == pytest.approx(8 * (full - stem_bwd), rel=1e-12)
