@@ -3,8 +3,10 @@
 Built the way an inference runtime builds its graph (ONNX Runtime's session, XNNPACK's
 subgraph): every convolution is created once with its weights packed; batch norm is folded
 into the preceding convolution's weights and bias; a following residual addition and
-activation become the convolution's epilogue (``epilogue.py``); every activation buffer is
-planned and allocated at build time, so a run allocates nothing but its returned copy.
+activation become the convolution's epilogue (``epilogue.py``); squeeze-excite's excitation
+and the classifier are fully connected engine passes (``engine.SqueezeExcite``, ``Linear``);
+every activation buffer is planned and allocated at build time, and each step's C call bound
+to its buffers then, so a run allocates nothing but its returned copy.
 
 ONNX models run with their own weights (initializers), so results can be checked against
 other runtimes; built-in networks run with seeded random weights.
