@@ -187,6 +187,20 @@ class _Net:
     def per_layer(self, per_shape: Sequence) -> list:
         return [per_shape[k] for k in self.shapes.kind]
 
+    def temporaries(self) -> list[float]:
+        """Each layer's temporaries per image while it runs: its input and output, and a
+        convolution's partial sums where they are wider than its output (float partials of
+        fp16 data, poplibs' partialsType): poplin accumulates into a partials tensor, then
+        casts it to the output in a compute set of its own (reduceOrCastComputeSets), so both
+        are live. Half partials of fp16 data are written as the output itself."""
+        extra = ipu.partial_bytes(self.dtype, self.conv.partials) / dtype_bytes(self.dtype) - 1
+        key = ("temporaries", self.train, extra)
+        out = self.cache.get(key)
+        if out is None:
+            out = self.cache[key] = [io + (o * extra if l.kind in (LayerKind.CONV, LayerKind.LINEAR) else 0)
+                                     for io, o, l in zip(self.cols.in_out, self.cols.outputs, self.layers)]
+        return out
+
 
 @lru_cache(maxsize=COST_CACHE_SIZE)
 def _facts(layer: Layer, dtype: str, train: bool) -> tuple[int, int, int, int, int]:
@@ -348,9 +362,9 @@ def _stage_memory(net: _Net, a: int, b: int, stage: int, stages: int, m: int, re
             mem["activations"] = float((depth * net.cols.inputs[a] + ckpt + longest) * m)
         else:
             mem["activations"] = float(depth * (net.cols.kept_sum[b] - net.cols.kept_sum[a]) * m)
-    # the running layer's input and output (its weights are counted above), capped where
-    # poplibs serialises the layer instead
-    mem["temporaries"] = float(min(max(net.cols.in_out[a:b]) * m, ipu.capacity_bytes(net.chip)))
+    # the running layer's input, output and wider partial sums (its weights are counted
+    # above), capped where poplibs serialises the layer instead
+    mem["temporaries"] = float(min(max(net.temporaries()[a:b]) * m, ipu.capacity_bytes(net.chip)))
     # recomputation calls the forward pass's code again (Poplar outlines repeated programs)
     mem["code"] = float((net.cols.passes_sum[b] - net.cols.passes_sum[a]) * CODE_BYTES_PER_PASS_PER_TILE * s.tiles)
     return mem
@@ -446,7 +460,8 @@ def _ipu_cost(net: _Net, batch, image_elems, stages, replicas, m, recompute, off
     # the fullest IPU's memory (stage s keeps 2 (P - s) - 1 micro-batches in flight)
     mem = max((_stage_memory(net, a, b, j, stages, m, recompute, offload) for j, (a, b) in enumerate(bounds)),
               key=lambda parts: sum(parts.values()))
-    choice = _why_ipu(plan, offload, net.train, ipu.partial_bytes(net.dtype, net.conv.partials), net.conv.available_memory_proportion)
+    choice = _why_ipu(plan, offload, net.train, ipu.partial_bytes(net.dtype, net.conv.partials), net.conv.available_memory_proportion,
+                     net.dtype)
     piped = stages > 1
     terms = {
         "layers_s": Term(layers_s, "s", f"{_count(micro, 'micro-batch')} x every layer's passes at micro-batch {m} (models.estimate, summed)"
@@ -529,7 +544,7 @@ def _allreduce_why(train: bool, replicas: int, what: str) -> str:
     return f"{what} all-reduced over {replicas} replicas (models.collectives)"
 
 
-def _why_ipu(plan: Plan, offload: bool, train: bool, partial_bytes: int, amp: float) -> str:
+def _why_ipu(plan: Plan, offload: bool, train: bool, partial_bytes: int, amp: float, dtype: str) -> str:
     parts = []
     if plan.pipeline_stages > 1:
         parts.append(f"pipelined over {plan.pipeline_stages} IPUs")
@@ -542,7 +557,8 @@ def _why_ipu(plan: Plan, offload: bool, train: bool, partial_bytes: int, amp: fl
     if not plan.fits:
         parts.append("does not fit In-Processor Memory even so")
     head = f"{plan.replicas} replica{'s' if plan.replicas > 1 else ''}"
-    partials = (f"; {'half' if partial_bytes == 2 else 'float'} conv partial sums (poplibs' partialsType, Graphcore's configs: half),"
+    partials = (f"; {'half' if partial_bytes == 2 else 'float'} conv partial sums (poplibs' partialsType, Graphcore's configs: half"
+                + ("; float ones of fp16 data are held beside the output until cast, in temporaries" if partial_bytes == 4 and dtype == "fp16" else "") + "),"
                 f" conv temporaries within {amp:g} of tile memory (availableMemoryProportion)")
     return head + (": " + ", ".join(parts) if parts else ": everything resident, one micro-batch") + partials
 

@@ -393,3 +393,23 @@ def test_ipu_pipeline_stages_see_the_stem_without_its_backward_data():
     full = sum(device_estimate(MK1, l, 1, "fp16", True).time_s for l in _stemmed(7))
     stem_bwd = device_estimate(MK1, _stemmed(0)[0], 1, "fp16", True).phase("backward_data").time_s
     assert t["layers_s"] == pytest.approx(8 * (full - stem_bwd), rel=1e-12)
+
+
+def test_float_partials_hold_the_running_convolution_s_partial_sums_in_the_memory_plan():
+    # 4 layers of 64 x 112 x 112 fp16: 1,605,632 B in and out per image. Half partials are
+    # written as the output: temporaries (in + out) x 32 = 102.8 MB, and with 205.5 MB of kept
+    # activations, 0.9 MB of weights/gradients/momentum and 3.7 MB of code micro-batch 32 fits
+    # 304 MiB. Float partials are 4 B per output beside the 2-B output until the cast: 3 x
+    # 1,605,632 x 32 = 154 MB would not fit, so the planner halves the micro-batch
+    per_image = 64 * 112 * 112 * 2
+    layers = _chain(4, hw=112)
+    half = netplan.network_step(MK1, layers, 32, "fp16", True, pins=Pins(replicas=1, recompute=False))
+    float_ = netplan.network_step(MK1, layers, 32, "fp16", True, pins=Pins(replicas=1, recompute=False, partials="float"))
+    assert half.plan.micro_batch == 32 and half.memory_bytes["temporaries"] == 2 * per_image * 32
+    assert float_.plan.micro_batch == 16 and float_.plan.gradient_accumulation == 2
+    assert float_.memory_bytes["temporaries"] == 3 * per_image * 16
+    assert sum(half.memory_bytes.values()) - half.memory_bytes["temporaries"] + 3 * per_image * 32 > MK1.spec.sram_total_bytes
+    assert "held beside the output until cast" in float_.why and "held beside" not in half.why
+    # fp32 data accumulates in float either way: the partials are the output's own width
+    fp32 = [netplan.network_step(MK1, _chain(2), 2, "fp32", True, pins=Pins(replicas=1, partials=p)) for p in ("half", "float")]
+    assert fp32[0].memory_bytes["temporaries"] == fp32[1].memory_bytes["temporaries"] == 2 * 64 * 56 * 56 * 4 * 2
