@@ -60,16 +60,21 @@ struct ipx_pool {
     size_t tile_stride;    /* floats between two workers' tiles (page multiple) */
     pthread_t* threads;    /* workers - 1 threads; worker 0 is the caller */
     uint32_t threads_started;
-    /* Hand-offs: a run is published by bumping run_gen (workers wait for it to change); each
-       worker's end is counted down in pending (the caller waits for 0). Who sleeps on the
-       condition variables says so in sleepers / caller_sleeps, so that a wake-up costs a
-       system call only when someone sleeps. */
+    /* Hand-offs: a run is published by setting open_run and run_gen to its generation
+       (workers wait for run_gen to change); a worker joins it by counting itself in active,
+       then checking that open_run still holds its generation. The caller, its own share done,
+       closes the run (open_run = 0) and waits for active to fall to 0: a worker that was not
+       running yet skips the run instead of being waited for. Who sleeps on the condition
+       variables says so in sleepers / caller_sleeps, so that a wake-up costs a system call
+       only when someone sleeps. */
     pthread_mutex_t mutex;
     pthread_cond_t run_cond, done_cond;
     bool sync_ready;
     bool oversubscribed;   /* more workers than CPUs: yield while spinning */
     _Atomic uint32_t run_gen;
-    _Atomic uint32_t pending;
+    _Atomic uint32_t open_run;
+    _Atomic uint32_t active;
+    _Atomic uint32_t finished; /* workers (not the caller) that ran their share of the run */
     _Atomic uint32_t sleepers;
     _Atomic int caller_sleeps;
     ipx__job_fn job;
@@ -91,8 +96,10 @@ struct ipx_pool {
 };
 
 /* Runs job on every worker (caller = worker 0) and returns when all finished (each slot's
-   done_ns says when it did, pool->run_end_ns when the caller saw it). Resets the per-worker
-   counters first. Returns whether the run was cancelled (a cancel pending at its end). */
+   done_ns says when, pool->run_end_ns when the caller saw the last). Resets the per-worker
+   counters first. Returns whether the run was cancelled (a cancel pending at its end). Passes
+   (ipx__pool_run_pass) run on the workers that start before the caller has finished its
+   share: their blocks are handed out dynamically. */
 bool ipx__pool_run(ipx_pool_t pool, ipx__job_fn job, void* ctx);
 static inline float* ipx__pool_tile(ipx_pool_t pool, uint32_t worker) {
     return pool->tiles + (size_t)worker * pool->tile_stride;

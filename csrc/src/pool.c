@@ -10,18 +10,20 @@
 #include "desc.h"
 #include "internal.h"
 
-/* Hand-offs. A run is one publication (the caller bumps run_gen) and one count-down (each
-   worker decrements pending when its share is done; the caller waits for zero): workers never
-   wait for each other, and between runs they go straight back to waiting for the next. Waits
-   spin (a network's layers come back to back: the next run is usually published within
-   microseconds), then spin and yield, then sleep on a condition variable: idle workers after
-   IPX_IDLE_SPIN_NS (so that the pool leaves the cores to the caller's other work soon after a
-   run), the caller waiting for a run's end after IPX_RUN_SPIN_NS (on a busy machine a worker
-   can wait a millisecond or more for a core). A waiter that shares its CPU with the thread it
-   waits for (the scheduler put both on one core, as it does when the machine is busy or a
-   woken thread lands on its waker's core) would spin away that thread's time: it yields at
-   every turn instead, and an idle worker on the caller's core sleeps at once. With more
-   workers than CPUs, yield from the start. */
+/* Hand-offs. A run is one publication and one count-down (each worker that joined the run
+   leaves it when its share is done; the caller waits for none to be left): workers never wait
+   for each other, and between runs they go straight back to waiting for the next. Once the
+   caller has finished its share, no block is left to hand out, so the caller closes the run:
+   a worker that had not started by then (asleep, or waiting for a core on a busy machine)
+   skips it rather than being waited for. Waits spin (a network's layers come back to back:
+   the next run is usually published within microseconds), then spin and yield, then sleep on
+   a condition variable: idle workers after IPX_IDLE_SPIN_NS (so that the pool leaves the
+   cores to the caller's other work soon after a run), the caller waiting for the workers in
+   the run after IPX_RUN_SPIN_NS. A waiter that shares its CPU with a thread it waits for (the
+   scheduler put both on one core, as it does when the machine is busy or a woken thread lands
+   on its waker's core) would spin away that thread's time: it yields at every turn instead,
+   and an idle worker on the caller's core sleeps at once. With more workers than CPUs, yield
+   from the start. */
 #define IPX_PURE_SPIN_NS 20000u
 #define IPX_RUN_SPIN_NS 3000000u
 #define IPX_IDLE_SPIN_NS 200000u
@@ -44,12 +46,17 @@ static bool caller_shares_cpu(ipx_pool_t pool) {
     return false;
 }
 
-/* The caller's wait for every other worker's end of the run. */
-static void wait_for_workers(ipx_pool_t pool) {
+/* Is the run over for the caller: no worker in it, and with `every`, every worker was? */
+static bool run_over(ipx_pool_t pool, bool every) {
+    return atomic_load(&pool->active) == 0 && (!every || atomic_load(&pool->finished) == pool->workers - 1);
+}
+
+/* The caller's wait for the end of the run (its own share done). */
+static void wait_for_workers(ipx_pool_t pool, bool every) {
     uint64_t start = 0;
     bool yield = pool->oversubscribed, always = false;
     for (uint32_t i = 1;; i++) {
-        if (atomic_load_explicit(&pool->pending, memory_order_acquire) == 0) return;
+        if (run_over(pool, every)) return;
         if (always || (yield && i % IPX_YIELD_EVERY == 0)) sched_yield();
         else cpu_relax();
         if (i % IPX_CLOCK_EVERY == 0) {
@@ -61,8 +68,8 @@ static void wait_for_workers(ipx_pool_t pool) {
         }
     }
     pthread_mutex_lock(&pool->mutex);
-    atomic_store(&pool->caller_sleeps, 1); /* then pending is read: a worker's last decrement sees it */
-    while (atomic_load(&pool->pending) != 0) pthread_cond_wait(&pool->done_cond, &pool->mutex);
+    atomic_store(&pool->caller_sleeps, 1); /* then the counts are read: a worker's decrement sees it */
+    while (!run_over(pool, every)) pthread_cond_wait(&pool->done_cond, &pool->mutex);
     atomic_store(&pool->caller_sleeps, 0);
     pthread_mutex_unlock(&pool->mutex);
 }
@@ -93,10 +100,13 @@ static uint32_t wait_for_run(ipx_pool_t pool, uint32_t seen) {
     return gen;
 }
 
-/* Publishes the pool's job (and a shutdown) to the workers. */
+/* Publishes the pool's job (or a shutdown) to the workers as the next generation. */
 static void publish_run(ipx_pool_t pool) {
-    atomic_store(&pool->pending, pool->workers - 1);
-    atomic_fetch_add(&pool->run_gen, 1); /* then sleepers is read: a worker going to sleep sees the run */
+    uint32_t gen = atomic_load_explicit(&pool->run_gen, memory_order_relaxed) + 1;
+    if (gen == 0) gen = 1; /* 0 is open_run's "closed" */
+    atomic_store(&pool->finished, 0);
+    atomic_store(&pool->open_run, gen);
+    atomic_store(&pool->run_gen, gen); /* then sleepers is read: a worker going to sleep sees the run */
     if (atomic_load(&pool->sleepers) != 0) {
         pthread_mutex_lock(&pool->mutex);
         pthread_cond_broadcast(&pool->run_cond);
@@ -104,11 +114,17 @@ static void publish_run(ipx_pool_t pool) {
     }
 }
 
-/* Worker `index` ran its share of the run: say when, and count it down. */
-static void finish_share(ipx_pool_t pool, uint32_t index) {
-    atomic_store_explicit(&pool->slots[index].done_ns, ipx__now_ns(), memory_order_relaxed);
-    if (index == 0) return;
-    if (atomic_fetch_sub(&pool->pending, 1) == 1 && atomic_load(&pool->caller_sleeps)) {
+/* Worker `index` (not the caller) takes part in run `gen` if it is still open. */
+static void join_run(ipx_pool_t pool, uint32_t index, uint32_t gen) {
+    atomic_fetch_add(&pool->active, 1); /* then open_run is read: a closing caller sees us */
+    if (atomic_load(&pool->open_run) == gen) {
+        atomic_store_explicit(&pool->slots[index].cpu, sched_getcpu(), memory_order_relaxed);
+        pool->job(pool->job_ctx, index);
+        atomic_store_explicit(&pool->slots[index].done_ns, ipx__now_ns(), memory_order_relaxed);
+        atomic_fetch_add(&pool->finished, 1);
+    }
+    atomic_fetch_sub(&pool->active, 1);
+    if (atomic_load(&pool->caller_sleeps)) {
         pthread_mutex_lock(&pool->mutex);
         pthread_cond_broadcast(&pool->done_cond);
         pthread_mutex_unlock(&pool->mutex);
@@ -127,9 +143,7 @@ static void* worker_main(void* varg) {
     for (uint32_t gen = 0;;) {
         gen = wait_for_run(pool, gen);
         if (atomic_load(&pool->shutdown)) break;
-        atomic_store_explicit(&pool->slots[index].cpu, sched_getcpu(), memory_order_relaxed);
-        pool->job(pool->job_ctx, index);
-        finish_share(pool, index);
+        join_run(pool, index, gen);
     }
     return NULL;
 }
@@ -212,7 +226,9 @@ ipx_status ipx_pool_create(const ipx_pool_desc* desc, ipx_pool_t* pool_out) {
     for (uint32_t i = 0; i < workers; i++) atomic_init(&pool->slots[i].cpu, -1);
     pool->oversubscribed = workers > ipx_cpu_count();
     atomic_init(&pool->run_gen, 0);
-    atomic_init(&pool->pending, 0);
+    atomic_init(&pool->open_run, 0);
+    atomic_init(&pool->active, 0);
+    atomic_init(&pool->finished, 0);
     atomic_init(&pool->sleepers, 0);
     atomic_init(&pool->caller_sleeps, 0);
     status = IPX_STATUS_THREAD_ERROR;
@@ -280,7 +296,9 @@ ipx_status ipx_pool_get_stats(ipx_pool_t pool, ipx_run_stats* totals,
     return IPX_STATUS_SUCCESS;
 }
 
-bool ipx__pool_run(ipx_pool_t pool, ipx__job_fn job, void* ctx) {
+/* A run of job; with `every`, on every worker (the caller waits for each to start and end),
+   else on those that start before the caller has finished its share. */
+static bool pool_run(ipx_pool_t pool, ipx__job_fn job, void* ctx, bool every) {
     for (uint32_t i = 0; i < pool->workers; i++) {
         memset(&pool->slots[i].stats, 0, sizeof(ipx_worker_stats));
         atomic_store_explicit(&pool->slots[i].done_ns, 0, memory_order_relaxed);
@@ -292,12 +310,16 @@ bool ipx__pool_run(ipx_pool_t pool, ipx__job_fn job, void* ctx) {
     publish_run(pool);
     atomic_store_explicit(&pool->slots[0].cpu, sched_getcpu(), memory_order_relaxed);
     job(ctx, 0);
-    finish_share(pool, 0);
-    wait_for_workers(pool);
+    atomic_store_explicit(&pool->slots[0].done_ns, ipx__now_ns(), memory_order_relaxed);
+    if (!every) atomic_store(&pool->open_run, 0); /* then active is read: a joining worker sees the close */
+    wait_for_workers(pool, every);
+    atomic_store(&pool->open_run, 0);
     pool->run_end_ns = ipx__now_ns();
     /* a cancel that came during the run stopped the workers' claims */
     return atomic_exchange(&pool->cancel, 0) != 0;
 }
+
+bool ipx__pool_run(ipx_pool_t pool, ipx__job_fn job, void* ctx) { return pool_run(pool, job, ctx, true); }
 
 ipx_status ipx_pool_set_trace(ipx_pool_t pool, ipx_trace_event* events, size_t capacity) {
     if (pool == NULL || (events == NULL && capacity > 0)) return IPX_STATUS_NULL_POINTER;
@@ -380,15 +402,17 @@ ipx_status ipx__pool_run_pass(ipx__pass* pass, ipx_status plan_status) {
         atomic_store_explicit(&pool->next_block, 0, memory_order_relaxed); /* published with the run */
         uint64_t t0 = ipx__now_ns();
         pool->run_start_ns = pool->run_end_ns = t0; /* a run cancelled before it starts runs no job */
-        bool cancelled = ipx__pool_run(pool, superstep_job, pass);
+        bool cancelled = pool_run(pool, superstep_job, pass, false);
         /* each worker waited from the end of its share to the run's */
-        for (uint32_t i = 0; i < pool->workers; i++) {
+        const bool ran = atomic_load_explicit(&pool->slots[0].done_ns, memory_order_relaxed) != 0;
+        for (uint32_t i = 0; ran && i < pool->workers; i++) {
             const uint64_t done = atomic_load_explicit(&pool->slots[i].done_ns, memory_order_relaxed);
-            if (done == 0) continue; /* no job ran */
-            const uint64_t steps = pool->slots[i].stats.supersteps;
-            pool->slots[i].stats.wait_ns = pool->run_end_ns - done;
-            if (pool->trace != NULL)
-                trace_put(pool, i, steps > 0 ? steps - 1 : 0, IPX_TRACE_WAIT, done, pool->run_end_ns);
+            const uint64_t steps = pool->slots[i].stats.supersteps, end = pool->run_end_ns;
+            if (done != 0) pool->slots[i].stats.wait_ns = end - done;
+            if (pool->trace == NULL) continue;
+            if (done == 0) /* skipped the run: it waited for it to start until it ended */
+                trace_put(pool, i, 0, IPX_TRACE_START, pool->run_start_ns, end);
+            trace_put(pool, i, steps > 0 ? steps - 1 : 0, IPX_TRACE_WAIT, done ? done : end, end);
         }
         uint64_t t1 = ipx__now_ns();
         status = cancelled ? IPX_STATUS_CANCELLED : IPX_STATUS_SUCCESS;

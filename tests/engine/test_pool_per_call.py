@@ -61,9 +61,11 @@ def test_backward_runs_both_passes_on_one_pool_with_combined_stats():
     for got, want in zip(both, (gi, gw, gb)):
         np.testing.assert_array_equal(got, want)
     separate = RunStats.combine(data, weights)
+    # what the workers did between them (which worker took which block, and so how often an
+    # input was copied in again, changes from run to run: blocks are handed out dynamically)
     assert conv.stats.total_flops == separate.total_flops
-    assert conv.stats.total_bytes == separate.total_bytes
-    assert conv.stats.total_supersteps == separate.total_supersteps
+    assert conv.stats.bytes_out.sum() == separate.bytes_out.sum()
+    assert conv.stats.supersteps.sum() == separate.supersteps.sum()
     gi_buf = np.empty_like(X)
     with pytest.raises(ValueError, match="grad_weight overlaps grad_input"):
         conv.backward(DY, X, (gi_buf, gi_buf.reshape(-1)[: W.size].reshape(W.shape), None))
