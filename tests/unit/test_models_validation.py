@@ -47,6 +47,10 @@ GC30 = ("graphcore.cn/performance-results, Bow platform training table as republ
 MLPERF_V11 = ("MLPerf Training v1.1, Graphcore closed division: mlcommons/training_results_v1.1 (commit f6f04435) "
               "Graphcore/results/ipu-{0}-TF1/resnet/result_0.txt (TensorFlow 1.15, Poplar SDK 2.3), images per epoch / "
               "median epoch time; configs.yml mk2_resnet50_mlperf_{0}_lars (graphcore/examples 187775b1)")
+MLPERF_V10 = ("MLPerf Training v1.0, Graphcore closed division: mlcommons/training_results_v1.0 (commit 50619b5d) "
+              "Graphcore/results/ipu-{0}-TF1/resnet/result_0.txt (TensorFlow 1.15, Poplar SDK 2.1: systems/ipu-{0}-TF1.json), "
+              "images per epoch / median epoch time; benchmarks/resnet/implementations/tensorflow/configs.yml "
+              "mk2_resnet50_mlperf_{0}_bs20 and run_and_time.sh in the same commit")
 ART = "Masters, 'Delving deep into modern computer vision models', Graphcore blog, Jul 2020 (the source article)"
 # The article's era on the GPU side: NVIDIA's first published PyTorch numbers for these
 # networks, Dec 2019 (PyTorch 19.09/19.10 NGC containers: cuDNN 7.6, apex AMP, NCHW).
@@ -87,6 +91,14 @@ RN50_CFG = ("mk2_resnet50_mlperf_pod{}_bs20 (micro-batch 20, 1 IPU per replica, 
             "available_memory_proportion 0.15; 0.145 on the pod64)")
 B4_CFG = "mk2_efficientnet_b4_g16_{}ipus (micro-batch 3, 2 pipeline stages, recomputation, available_memory_proportion 0.4)"
 IPU_BAND = (-0.35, 0.35)
+NOTE_V10_POD64 = (
+    "model too fast: with the model's 10.35 ms per micro-batch, the logs' steps (69.7 ms for 6 micro-batches on "
+    "the POD16, 31.0 ms for 2 on the POD64) leave 7.6 ms and 10.3 ms per step, where the model's all-reduce and "
+    "momentum update take 3.7 / 4.0 ms and the v1.1 logs (SDK 2.3, LARS) leave 4.5 ms on both; at 2 micro-batches a "
+    "step the POD64 shows it most. What v1.0 ran differently, from its own files: Poplar SDK 2.1, 16 poprun "
+    "instances of 4 replicas each on the POD64 (run_and_time.sh; v1.1 runs 2 per instance), "
+    "internal_exchange_optimisation_target balanced (v1.1: memory), no max_reduce_many_buffer_size (v1.1's POD64: 216). "
+    "Even the fastest epoch (14.53 s) leaves the model +17%. Missing: SDK 2.1's per-step cost, not published")
 # NVIDIA's EfficientNet configs train with torch.optim.RMSprop (ConvNets configs.yml at 729963dd:
 # efficientnet_params ``optimizer: rmsprop``, momentum 0.9); its ResNets with SGD + momentum
 RMSPROP = Pins(optimizer="rmsprop")
@@ -325,6 +337,21 @@ ROWS = (
         "(Graphcore/systems/ipu-pod{16,64,256}-TF1.json); LARS per weight tensor (models/ipu_optimizer.py, "
         "0.47 ms a step) costs the same at every size. Missing: the GW-Link all-reduce's achieved rate "
         "(4.2 ms would be ~18 GB/s per POD64), not published", pins=Pins(256, 20, 1, recompute=True, norm_span=2, optimizer="lars", available_memory_proportion=0.15)),
+    # Mk2: Graphcore's first submission, MLPerf Training v1.0 (SDK 2.1), from its logs (MLPERF_V10):
+    # images per epoch / the median epoch_start -> epoch_stop interval of result_0.txt. Training ran
+    # with --no-validation (run_and_time.sh; evaluation afterwards in validation.py), so every epoch
+    # counts; the median leaves out the longer checkpoint epochs (every 4th). POD16: 46.54 s over 44
+    # epochs (46.49-46.58 s in result_0..4); POD64: 15.49 s over 45 (15.30-15.49 s). The plan is the logs'
+    # global_batch_size / gradient_accumulation_steps (1920/6, 2560/2) and the configs
+    # mk2_resnet50_mlperf_pod{16,64}_bs20: micro-batch 20, 1 IPU per replica (shards 1; the pipeline
+    # splits are recomputation checkpoints), recomputation, BN_span 2 (the logs' model_bn_span 40),
+    # SGD with momentum 0.9 (the logs' opt_name sgd), available_memory_proportion 0.15 / 0.14.
+    Row("ResNet-50 training (MLPerf v1.0)", "ipu-pod16", "resnet50", 1920, True, 1281167 / 46.536,
+        MLPERF_V10.format("pod16"), IPU_BAND,
+        pins=Pins(16, 20, 1, recompute=True, norm_span=2, optimizer="momentum", available_memory_proportion=0.15)),
+    Row("ResNet-50 training (MLPerf v1.0)", "ipu-pod64", "resnet50", 2560, True, 1281167 / 15.490,
+        MLPERF_V10.format("pod64"), IPU_BAND, NOTE_V10_POD64,
+        pins=Pins(64, 20, 1, recompute=True, norm_span=2, optimizer="momentum", available_memory_proportion=0.14)),
     Row("ResNet-50 training, the planner's own plan", "bow-pod16", "resnet50", 1920, True, 42029, GC.format("the planner chooses"), IPU_BAND),
     Row("ResNeXt-101 training", "bow-pod16", "resnext101_32x4d", 768, True, 12221,
         GC.format("mk2_resnext101_16ipus (8 replicas x 2 pipeline stages, micro-batch 6, recomputation)"), IPU_BAND,
