@@ -5,8 +5,9 @@
 /// the weights and picks a kernel; ipx_conv_run() takes the buffers and a pool;
 /// ipx_conv_destroy() frees. The pool (ipx_pool_create()) holds W persistent worker threads,
 /// each with its own "tile memory", and runs bulk-synchronous supersteps: exchange (copy the
-/// inputs and weights a block needs into tile memory, with padding), compute from tile memory
-/// only and write the outputs, then wait at a barrier. Blocks that do not depend on each other
+/// inputs and weights a block needs into tile memory, with padding; the pointwise kernel reads
+/// its weights in place from the handle's packed copy, as an IPU keeps a layer's weights
+/// resident in its tiles), compute from tile memory and write the outputs, then wait at a barrier. Blocks that do not depend on each other
 /// (every run's) are handed out from a shared counter: a worker takes the next block as soon
 /// as it finishes one, and all meet at one barrier when none is left.
 ///
@@ -313,7 +314,7 @@ typedef struct ipx_pool_desc {
 /// Counters of one worker for the last run. Times are CLOCK_MONOTONIC nanoseconds.
 typedef struct ipx_worker_stats {
     uint64_t flops;       ///< FLOPs computed (2 x MACs)
-    uint64_t bytes_in;    ///< bytes copied into tile memory (inputs, weights, bias; im2col)
+    uint64_t bytes_in;    ///< bytes brought in from outside the tile (inputs, weights, bias; im2col)
     uint64_t bytes_out;   ///< bytes of results written out of the tile
     uint64_t exchange_ns; ///< time copying into tile memory
     uint64_t compute_ns;  ///< time computing from tile memory and writing results

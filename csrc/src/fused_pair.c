@@ -36,10 +36,10 @@ static int64_t pair_layout(const struct ipx_conv* dw, const struct ipx_conv* pw,
 /* The largest blocks that fit, then fewer rows until every worker has several blocks. To fit,
    the depthwise input is copied in fewer channels at a time first (down to 16: only a loop's
    overhead), then rows are halved (each block re-reads r-1 halo rows and its 3x3 code spends
-   2 of pb+2 row steps filling its accumulators), then channels again. All of the pointwise
-   weights stay in the tile: a block reloading them would move more bytes than the depthwise
-   rows it keeps from memory (960 -> 160 channels on 7x7: 614 KB of weights per block against
-   27 KB of rows). */
+   2 of pb+2 row steps filling its accumulators), then channels again. The pointwise half
+   takes all of its output channels in each block and reads its weights in place (resident in
+   the handle's packing, kernel_pointwise.c): splitting them would recompute the depthwise rows
+   per channel block. */
 static ipx_status pair_make_plan(const struct ipx_conv* dw, const struct ipx_conv* pw, ipx_pool_t pool,
                                  pair_plan* pp) {
     const int64_t tile = (int64_t)(pool->tile_bytes / sizeof(float));
