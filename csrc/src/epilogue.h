@@ -1,7 +1,6 @@
 /* The epilogue's vector body (epilogue.c), shared by ipx_epilogue_run and the forward passes'
    write phase (forward.c), and its per-vector activations, which kernels that apply the
-   epilogue in their write (kernel_pointwise.c, kernel_row.c, kernel_channel.c) inline with
-   the activation a constant, with the helpers and the kernel-table macro they share. */
+   epilogue in their write (kernel_pointwise.c) inline with the activation a constant. */
 #ifndef IPX_EPILOGUE_H
 #define IPX_EPILOGUE_H
 
@@ -74,83 +73,5 @@ IPX_INLINE ipx_v8 v8_activation(ipx_v8 x, int32_t act) {
     default: return x;
     }
 }
-
-/* Lanes lo <= i < hi all ones (the rest zero): which lanes of a result vector are new
-   results, for the channel sums of kernels whose stores overlap or spill. */
-IPX_INLINE ipx_i8 v8_lanes(int64_t lo, int64_t hi) {
-    const ipx_i8 i = {0, 1, 2, 3, 4, 5, 6, 7};
-    return (i >= (int32_t)lo) & (i < (int32_t)hi);
-}
-
-/* The epilogue of result vector v in a kernel's write: the separate pass's operations
-   (epilogue_body, epilogue.c: plus the residual r at the result's offset unless r is NULL,
-   then the activation), so the same bits. Returns what to store. (Kernels add the results to
-   their sums in a local vector: a sum behind a pointer went through memory, a store-to-load
-   chain through every result.) */
-IPX_INLINE ipx_v8 v8_epilogue(ipx_v8 v, const float* r, int32_t act) {
-    if (r) v += v8_load(r);
-    return v8_activation(v, act);
-}
-
-/* The same for lanes [0, n) of v (0 < n <= 8) stored to o: reads n floats of r and writes n
-   of o. Returns the results, zero in lanes n and up (what a sum adds). */
-IPX_INLINE ipx_v8 v8_epilogue_store_part(float* o, const float* r, ipx_v8 v, int64_t n, int32_t act) {
-    float tmp[8] = {0};
-    if (r) {
-        memcpy(tmp, r, (size_t)n * sizeof(float));
-        v += v8_load(tmp);
-    }
-    v = v8_select(v8_lanes(0, n), v8_activation(v, act), v8_zero());
-    v8_store(tmp, v);
-    memcpy(o, tmp, (size_t)n * sizeof(float));
-    return v;
-}
-
-/* The horizontal sum of a channel's sum vector, added to the run's channel sum at s (other
-   workers add theirs at the same time). */
-IPX_INLINE void v8_add_channel_sum(float* s, ipx_v8 sum) {
-    float total = 0.0f;
-    for (int j = 0; j < 8; j++) total += sum[j];
-    ipx__add_float(s, total);
-}
-
-/* IPX_DEFINE_KERNEL (vec.h) for a kernel that applies the epilogue in its write:
-   FUSED(cv, plan, b, tile, output, e, WIDE, ACT) computes and writes a block with the
-   epilogue e, the activation ACT a constant. Each build has one function per activation (no
-   vector goes through a switch), each small enough for the register allocator (GCC's
-   regional allocation covers a function's first ira-max-loops-num loops: one function with
-   every activation's loop nests spilled the depthwise weights to the stack), and a compute_fused
-   that picks one. */
-#define IPX__FUSED_ACT(isa, TARGET, WIDE, NAME, FUSED, act, ACT)                                       \
-    TARGET __attribute__((noinline)) static void NAME##_##act##_##isa(                                 \
-        const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b, float* tile, float* output, \
-        const ipx__epilogue* e) {                                                                      \
-        FUSED(cv, plan, b, tile, output, e, WIDE, ACT);                                                \
-    }
-#define IPX__FUSED_BUILD(isa, ISA, TARGET, COPY_TARGET, WIDE, NAME, FUSED)                             \
-    IPX__FUSED_ACT(isa, TARGET, WIDE, NAME, FUSED, none, IPX_ACTIVATION_NONE)                          \
-    IPX__FUSED_ACT(isa, TARGET, WIDE, NAME, FUSED, relu, IPX_ACTIVATION_RELU)                          \
-    IPX__FUSED_ACT(isa, TARGET, WIDE, NAME, FUSED, relu6, IPX_ACTIVATION_RELU6)                        \
-    IPX__FUSED_ACT(isa, TARGET, WIDE, NAME, FUSED, sigmoid, IPX_ACTIVATION_SIGMOID)                    \
-    IPX__FUSED_ACT(isa, TARGET, WIDE, NAME, FUSED, silu, IPX_ACTIVATION_SILU)                          \
-    IPX__FUSED_ACT(isa, TARGET, WIDE, NAME, FUSED, hardswish, IPX_ACTIVATION_HARDSWISH)                \
-    static void NAME##_compute_fused_##isa(const struct ipx_conv* cv, const ipx__plan* plan,           \
-                                           const ipx__block* b, float* tile, float* output,            \
-                                           const ipx__epilogue* e) {                                   \
-        static void (*const by_act[])(const struct ipx_conv*, const ipx__plan*, const ipx__block*,     \
-                                      float*, float*, const ipx__epilogue*) = {                        \
-            [IPX_ACTIVATION_NONE] = NAME##_none_##isa, [IPX_ACTIVATION_RELU] = NAME##_relu_##isa,      \
-            [IPX_ACTIVATION_RELU6] = NAME##_relu6_##isa, [IPX_ACTIVATION_SIGMOID] = NAME##_sigmoid_##isa, \
-            [IPX_ACTIVATION_SILU] = NAME##_silu_##isa, [IPX_ACTIVATION_HARDSWISH] = NAME##_hardswish_##isa}; \
-        by_act[e->activation](cv, plan, b, tile, output, e);                                           \
-    }
-#define IPX__FUSED_ENTRY(isa, ISA, TARGET, COPY_TARGET, WIDE, NAME, ID, K_VECTOR, PACK, PLAN)          \
-    [ISA] = {ID, K_VECTOR, PACK, PLAN, NAME##_exchange_##isa, NAME##_compute_##isa,                     \
-             NAME##_compute_fused_##isa},
-#define IPX_DEFINE_FUSED_KERNEL(NAME, ID, K_VECTOR, PACK, PLAN, EXCHANGE, COMPUTE, FUSED)             \
-    IPX_FOR_EACH_ISA(IPX__KERNEL_BUILD, NAME, EXCHANGE, COMPUTE, IPX_COMPUTE_TARGET)                 \
-    IPX_FOR_EACH_ISA(IPX__FUSED_BUILD, NAME, FUSED)                                                  \
-    const ipx__kernel NAME[IPX__ISA_COUNT] = {                                                       \
-        IPX_FOR_EACH_ISA(IPX__FUSED_ENTRY, NAME, ID, K_VECTOR, PACK, PLAN)};
 
 #endif

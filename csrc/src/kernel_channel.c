@@ -9,7 +9,6 @@
      weight [kb/8][cg][r][s][8]: packed at create time, zero beyond kg;
      bias   [kb];
      output [pb][q][kb]: channel-last results, transposed to NCHW in the write phase. */
-#include "epilogue.h"
 #include "internal.h"
 #include "vec.h"
 
@@ -203,70 +202,29 @@ IPX_INLINE void chan_row(const chan_args* a, const float* x, const float* w, con
     }
 }
 
-/* One channel's pixels [i0, pix) from the channel-last tile (src: its first pixel, kb apart)
-   to its NCHW run dst, gathered 8 at a time, with the epilogue (r: the residual at dst's
-   offset, or NULL); returns the results' sum vector. */
-IPX_INLINE ipx_v8 chan_write_gather(const float* src, int64_t kb, float* dst, const float* r, int64_t i0,
-                                    int64_t pix, const int32_t ACT) {
-    ipx_v8 sum = v8_zero();
-    for (int64_t i = i0; i < pix; i += 8) {
-        float tmp[8];
-        const int64_t m = ipx__min(8, pix - i);
-        for (int64_t l = 0; l < m; l++) tmp[l] = src[(i + l) * kb];
-        sum += v8_epilogue_store_part(dst + i, r ? r + i : NULL, v8_load(tmp), m, ACT);
-    }
-    return sum;
-}
-
 /* Write phase: channel-last tile results -> NCHW output rows (only the kg real channels):
-   whole 8 x 8 blocks transposed in registers, the edges gathered, with the epilogue e (NULL:
-   none) applied to each channel's vector of 8 pixels before it is stored. A block's pb rows
-   of one channel are contiguous in NCHW (whole rows), so its pixels are one run. */
+   whole 8 x 8 blocks transposed in registers, the edges element by element. A block's pb
+   rows of one channel are contiguous in NCHW (whole rows), so its pixels are one run. */
 IPX_INLINE void chan_write(const struct ipx_conv* cv, const ipx__block* b, const float* tout,
-                           float* output, const ipx__epilogue* e, const int32_t ACT) {
+                           float* output) {
     const int64_t pix = b->pb * cv->q, kb = b->kb, pix8 = pix / 8 * 8;
     const int64_t kvalid = ipx__min(kb, cv->kg - b->k0), k8 = kvalid / 8 * 8;
     const int64_t plane = cv->p * cv->q;
-    const bool plain = ACT == IPX_ACTIVATION_NONE && (e == NULL || (e->residual == NULL && e->channel_sums == NULL));
-    const bool sums = e && e->channel_sums;
     for (int64_t j = 0; j < b->gb; j++, tout += pix * kb) {
-        const int64_t ch0 = b->n * cv->d.k + (b->g0 + j) * cv->kg + b->k0; /* the block's first plane */
-        float* dst0 = output + (ch0 * cv->p + b->p0) * cv->q;
-        const float* r0 = e && e->residual ? e->residual + (dst0 - output) : NULL;
-        for (int64_t kk = 0; kk < k8; kk += 8) {
-            ipx_v8 s[8];
-            for (int c = 0; c < 8; c++) s[c] = v8_zero();
-            for (int64_t i = 0; i < pix8; i += 8) {
-                if (plain) {
-                    v8_transpose8(tout + i * kb + kk, kb, dst0 + kk * plane + i, plane);
-                    continue;
-                }
-                float t[64]; /* the 8 channels' 8 pixels, one row each */
-                v8_transpose8(tout + i * kb + kk, kb, t, 8);
-                for (int c = 0; c < 8; c++) {
-                    const int64_t off = (kk + c) * plane + i;
-                    const ipx_v8 y = v8_epilogue(v8_load(t + 8 * c), r0 ? r0 + off : NULL, ACT);
-                    v8_store(dst0 + off, y);
-                    if (sums) s[c] += y;
-                }
-            }
-            for (int c = 0; c < 8; c++) {
-                const int64_t off = (kk + c) * plane;
-                s[c] += chan_write_gather(tout + kk + c, kb, dst0 + off, r0 ? r0 + off : NULL, pix8, pix, ACT);
-                if (sums) v8_add_channel_sum(e->channel_sums + ch0 + kk + c, s[c]);
-            }
-        }
-        for (int64_t kk = k8; kk < kvalid; kk++) {
-            const int64_t off = kk * plane;
-            const ipx_v8 s = chan_write_gather(tout + kk, kb, dst0 + off, r0 ? r0 + off : NULL, 0, pix, ACT);
-            if (sums) v8_add_channel_sum(e->channel_sums + ch0 + kk, s);
+        float* dst0 = output + ((b->n * cv->d.k + (b->g0 + j) * cv->kg + b->k0) * cv->p + b->p0) * cv->q;
+        for (int64_t kk = 0; kk < k8; kk += 8)
+            for (int64_t i = 0; i < pix8; i += 8)
+                v8_transpose8(tout + i * kb + kk, kb, dst0 + kk * plane + i, plane);
+        for (int64_t kk = 0; kk < kvalid; kk++) {
+            float* dst = dst0 + kk * plane;
+            const float* src = tout + kk;
+            for (int64_t i = kk < k8 ? pix8 : 0; i < pix; i++) dst[i] = src[i * kb];
         }
     }
 }
 
-/* The block's results into the tile's output region (channel-last). */
-IPX_INLINE void chan_tile_compute(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b, float* tile,
-                                  const int WIDE) {
+IPX_INLINE void chan_compute_body(const struct ipx_conv* cv, const ipx__plan* plan,
+                                  const ipx__block* b, float* tile, float* output, const int WIDE) {
     const int QB2_MAX = WIDE ? CHAN_QB_WIDE : CHAN_QB, QB1_MAX = WIDE ? CHAN_QB1_WIDE : CHAN_QB1;
     const int K3_QB2_MAX = WIDE ? CHAN_K3_QB_WIDE : CHAN_K3_QB;
     const int K3_QB1_MAX = WIDE ? CHAN_K3_QB1_WIDE : CHAN_K3_QB1;
@@ -310,37 +268,10 @@ IPX_INLINE void chan_tile_compute(const struct ipx_conv* cv, const ipx__plan* pl
             b8 += nb;
         }
     }
-}
-
-/* One build of it per instruction set, which every activation's write shares (a copy per
-   activation would multiply the file's compile time). */
-#define CHAN_TILE_BUILD(isa, ISA, TARGET, COPY_TARGET, WIDE, ...)                                               \
-    TARGET static void chan_tile_compute_##isa(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b, \
-                                               float* tile) {                                                    \
-        chan_tile_compute(cv, plan, b, tile, WIDE);                                                              \
-    }
-IPX_FOR_EACH_ISA(CHAN_TILE_BUILD, )
-#undef CHAN_TILE_BUILD
-#define CHAN_TILE_ENTRY(isa, ISA, ...) [ISA] = chan_tile_compute_##isa,
-static void (*const chan_tile_compute_by_isa[IPX__ISA_COUNT])(const struct ipx_conv*, const ipx__plan*,
-                                                             const ipx__block*, float*) = {IPX_FOR_EACH_ISA(CHAN_TILE_ENTRY, )};
-#undef CHAN_TILE_ENTRY
-
-/* Compute and write with the epilogue e (NULL: none; ACT its activation). */
-IPX_INLINE void chan_compute_epilogue(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
-                                      float* tile, float* output, const ipx__epilogue* e, const int WIDE,
-                                      const int32_t ACT) {
-    (void)WIDE;
-    chan_tile_compute_by_isa[cv->isa](cv, plan, b, tile);
-    chan_write(cv, b, tile + plan->out_off, output, e, ACT);
-}
-
-IPX_INLINE void chan_compute_body(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
-                                  float* tile, float* output, const int WIDE) {
-    chan_compute_epilogue(cv, plan, b, tile, output, NULL, WIDE, IPX_ACTIVATION_NONE);
+    chan_write(cv, b, tile + plan->out_off, output);
 }
 
 /* The AVX-512 build (WIDE): AVX-512VL encodings of the same 8-wide vectors, whose 32
    registers hold blocks twice as wide. */
-IPX_DEFINE_FUSED_KERNEL(ipx__channel_kernel, IPX_KERNEL_CHANNEL, 8, ipx__pack_k8, chan_plan, chan_exchange_body,
-                        chan_compute_body, chan_compute_epilogue)
+IPX_DEFINE_KERNEL(ipx__channel_kernel, IPX_KERNEL_CHANNEL, 8, ipx__pack_k8, chan_plan, chan_exchange_body,
+                  chan_compute_body, IPX_COMPUTE_TARGET)

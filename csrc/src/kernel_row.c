@@ -9,14 +9,7 @@
             inner loop never branches on borders;
      weight [gb*kg][cg][r][s] (PyTorch's layout), bias [gb*kg];
      output [gb*kg][pb][qpad]: whole vectors (qpad = q rounded up to 8), copied to the NCHW
-            output rows in the write phase, so no store is ever partial.
-   The depthwise paths (3x3 stride 1, 3x3 stride 2, 5x5) skip the tile output and store their
-   results straight into the NCHW rows. A fused epilogue (residual, activation, channel sums)
-   is applied as each result vector is stored: by those paths while it is in registers, by
-   the others as the write phase copies it out. ACT parameters are the activation, a
-   constant per build of the loop nest; r pointers are the residual at the output pointer's
-   offset (NULL: none), sum the channel's vector of sums (NULL: none). */
-#include "epilogue.h"
+            output rows in the write phase, so no store is ever partial. */
 #include "internal.h"
 #include "tile_rows.h"
 #include "vec.h"
@@ -213,35 +206,29 @@ IPX_INLINE void dw3_row(const float* xr, const ipx_v8 w[9], ipx_v8 b, ipx_v8* a0
 }
 
 /* Rows [t_begin, t_end) of one column chunk (output row t - 2 completes at input row t),
-   with the store kind fixed: STORE 0 plain vector, 1 streaming; lanes `keep` summed. */
+   with the store kind fixed: STORE 0 plain vector, 1 streaming. */
 IPX_INLINE void dw3_rows(const float* x, int64_t row_len, const ipx_v8 w[9], ipx_v8 b,
-                         ipx_v8* a1, ipx_v8* a2, float* out, const float* r, ipx_v8* sum, ipx_i8 keep,
-                         int64_t q, int64_t t_begin, int64_t t_end, const int STORE, const int32_t ACT) {
-    ipx_v8 p1 = *a1, p2 = *a2, s = v8_zero(); /* the sums in a register, added to *sum once */
+                         ipx_v8* a1, ipx_v8* a2, float* out, int64_t q, int64_t t_begin,
+                         int64_t t_end, const int STORE) {
+    ipx_v8 p1 = *a1, p2 = *a2;
     for (int64_t t = t_begin; t < t_end; t++) {
         ipx_v8 a0;
         dw3_row(x + t * row_len, w, b, &a0, &p1, &p2);
         float* o = out + (t - 2) * q;
-        const ipx_v8 v = v8_epilogue(p2, r ? r + (t - 2) * q : NULL, ACT);
-        if (sum) s += v8_select(keep, v, v8_zero());
-        if (STORE) v8_stream(o, v);
-        else v8_store(o, v);
+        if (STORE) v8_stream(o, p2);
+        else v8_store(o, p2);
         p2 = p1;
         p1 = a0;
     }
     *a1 = p1;
     *a2 = p2;
-    if (sum) *sum += s;
 }
 
 /* One column chunk at q0, all rows of the block. */
 IPX_INLINE void dw3_chunk(const float* x, int64_t row_len, const ipx_v8 w[9], ipx_v8 b,
-                          float* out, const float* r, ipx_v8* sum, int64_t q, int64_t pb, int64_t q0,
-                          bool stream, const int32_t ACT) {
+                          float* out, int64_t q, int64_t pb, int64_t q0, bool stream) {
     const float* xc = x + q0;
     float* oc = out + q0;
-    const float* rc = r ? r + q0 : NULL;
-    const int64_t lanes = ipx__min(ROW_V, q - q0); /* this row's outputs; the rest spill */
     ipx_v8 a1 = b, a2 = b, a0; /* output rows t-1 and t-2 */
     dw3_row(xc, w, b, &a0, &a1, &a2);            /* t = 0 */
     a2 = a1, a1 = a0;
@@ -252,15 +239,16 @@ IPX_INLINE void dw3_chunk(const float* x, int64_t row_len, const ipx_v8 w[9], ip
        r * q + q0 + 8 <= pb * q. The rest are stored exactly. */
     const int64_t room = pb * q - q0 - ROW_V;
     const int64_t safe = stream || q0 + ROW_V <= q ? pb : room < 0 ? 0 : ipx__min(pb, room / q + 1);
-    const ipx_i8 keep = v8_lanes(0, lanes);
     if (stream)
-        dw3_rows(xc, row_len, w, b, &a1, &a2, oc, rc, sum, keep, q, 2, safe + 2, 1, ACT);
+        dw3_rows(xc, row_len, w, b, &a1, &a2, oc, q, 2, safe + 2, 1);
     else
-        dw3_rows(xc, row_len, w, b, &a1, &a2, oc, rc, sum, keep, q, 2, safe + 2, 0, ACT);
+        dw3_rows(xc, row_len, w, b, &a1, &a2, oc, q, 2, safe + 2, 0);
     for (int64_t t = safe + 2; t < pb + 2; t++) {
         dw3_row(xc + t * row_len, w, b, &a0, &a1, &a2);
-        const ipx_v8 v = v8_epilogue_store_part(oc + (t - 2) * q, rc ? rc + (t - 2) * q : NULL, a2, lanes, ACT);
-        if (sum) *sum += v;
+        float tmp[ROW_V];
+        v8_store(tmp, a2);
+        float* o = oc + (t - 2) * q;
+        for (int64_t i = 0; i < q - q0 && i < ROW_V; i++) o[i] = tmp[i];
         a2 = a1, a1 = a0;
     }
 }
@@ -268,12 +256,10 @@ IPX_INLINE void dw3_chunk(const float* x, int64_t row_len, const ipx_v8 w[9], ip
 /* Two whole column chunks (q0 and q0 + 8) side by side: twice the independent FMA chains
    per row step and half the loop overhead. */
 IPX_INLINE void dw3_pair(const float* x, int64_t row_len, const ipx_v8 w[9], ipx_v8 b,
-                         float* out, const float* r, ipx_v8* sum, int64_t q, int64_t pb, int64_t q0,
-                         const int STORE, const int32_t ACT) {
+                         float* out, int64_t q, int64_t pb, int64_t q0, const int STORE) {
     const float* xc = x + q0;
     float* oc = out + q0;
-    const float* rc = r ? r + q0 : NULL;
-    ipx_v8 a1 = b, a2 = b, c1 = b, c2 = b, a0, c0, s = v8_zero();
+    ipx_v8 a1 = b, a2 = b, c1 = b, c2 = b, a0, c0;
     for (int64_t t = 0; t < 2; t++) { /* warm-up rows */
         dw3_row(xc + t * row_len, w, b, &a0, &a1, &a2);
         dw3_row(xc + t * row_len + ROW_V, w, b, &c0, &c1, &c2);
@@ -283,19 +269,15 @@ IPX_INLINE void dw3_pair(const float* x, int64_t row_len, const ipx_v8 w[9], ipx
         dw3_row(xc + t * row_len, w, b, &a0, &a1, &a2);
         dw3_row(xc + t * row_len + ROW_V, w, b, &c0, &c1, &c2);
         float* o = oc + (t - 2) * q;
-        const float* ro = rc ? rc + (t - 2) * q : NULL;
-        const ipx_v8 va = v8_epilogue(a2, ro, ACT), vc = v8_epilogue(c2, ro ? ro + ROW_V : NULL, ACT);
-        if (sum) s += va + vc;
         if (STORE) {
-            v8_stream(o, va);
-            v8_stream(o + ROW_V, vc);
+            v8_stream(o, a2);
+            v8_stream(o + ROW_V, c2);
         } else {
-            v8_store(o, va);
-            v8_store(o + ROW_V, vc);
+            v8_store(o, a2);
+            v8_store(o + ROW_V, c2);
         }
         a2 = a1, a1 = a0, c2 = c1, c1 = c0;
     }
-    if (sum) *sum += s;
 }
 
 /* Depthwise 3x3, stride 1, dilation 1: the nine weights stay in registers and the input
@@ -307,20 +289,19 @@ IPX_INLINE void dw3_pair(const float* x, int64_t row_len, const ipx_v8 w[9], ipx
    store that would pass the block's last output is done exactly (what follows belongs to
    another block). The whole chunks follow, two at a time. */
 IPX_INLINE void dw3_channel(const float* x, int64_t row_len, const float* wt, float bias,
-                            float* out, const float* r, ipx_v8* sum, int64_t q, int64_t pb, bool stream,
-                            const int32_t ACT) {
+                            float* out, int64_t q, int64_t pb, bool stream) {
     ipx_v8 w[9];
     for (int i = 0; i < 9; i++) w[i] = v8_bcast(wt[i]);
     const ipx_v8 b = v8_bcast(bias);
     int64_t whole = q / ROW_V; /* chunks 0 .. whole-1 are whole */
-    if (whole * ROW_V < q) dw3_chunk(x, row_len, w, b, out, r, sum, q, pb, whole * ROW_V, stream, ACT);
+    if (whole * ROW_V < q) dw3_chunk(x, row_len, w, b, out, q, pb, whole * ROW_V, stream);
     for (; whole >= 2; whole -= 2) {
         if (stream)
-            dw3_pair(x, row_len, w, b, out, r, sum, q, pb, (whole - 2) * ROW_V, 1, ACT);
+            dw3_pair(x, row_len, w, b, out, q, pb, (whole - 2) * ROW_V, 1);
         else
-            dw3_pair(x, row_len, w, b, out, r, sum, q, pb, (whole - 2) * ROW_V, 0, ACT);
+            dw3_pair(x, row_len, w, b, out, q, pb, (whole - 2) * ROW_V, 0);
     }
-    if (whole == 1) dw3_chunk(x, row_len, w, b, out, r, sum, q, pb, 0, stream, ACT);
+    if (whole == 1) dw3_chunk(x, row_len, w, b, out, q, pb, 0, stream);
 }
 
 /* Depthwise K x K, stride S (1 or 2), dilation 1, other than 3x3 stride 1: RB output rows x
@@ -329,11 +310,10 @@ IPX_INLINE void dw3_channel(const float* x, int64_t row_len, const float* wt, fl
    into the block's NCHW output rows as whole vectors. x: the channel's tile input at output
    row o0's first tile row; out: output row o0. Rows narrower than a vector spill into the
    following rows, which are stored later; a store that would pass the `room` floats from
-   out that this block writes (in order) is done exactly. Lanes `keep` of each vector are new
-   results (summed). */
+   out that this block writes (in order) is done exactly. */
 IPX_INLINE void dw_block(const float* x, int64_t row_len, const float* wt, ipx_v8 b, float* out,
-                         const float* r, ipx_v8* sum, ipx_i8 keep, int64_t q, int64_t q0, int64_t room,
-                         const int K, const int S, const int RB, const int QV, const int32_t ACT) {
+                         int64_t q, int64_t q0, int64_t room, const int K, const int S, const int RB,
+                         const int QV) {
     const int64_t phase_row = S * row_len;
     ipx_v8 acc[ROW_MAX_RB][ROW_MAX_QV];
     for (int rb = 0; rb < RB; rb++)
@@ -346,71 +326,58 @@ IPX_INLINE void dw_block(const float* x, int64_t row_len, const float* wt, ipx_v
                 for (int v = 0; v < QV; v++)
                     acc[rb][v] += v8_load(xs + rb * S * phase_row + v * ROW_V) * wv;
         }
-    ipx_v8 sl = v8_zero(); /* the sums in a register, added to *sum once */
     for (int rb = 0; rb < RB; rb++)
         for (int v = 0; v < QV; v++) {
-            const int64_t off = rb * q + q0 + v * ROW_V;
-            const float* ro = r ? r + off : NULL;
-            ipx_v8 y;
+            float* o = out + rb * q + q0 + v * ROW_V;
             if (q >= ROW_V || rb * q + ROW_V <= room) {
-                y = v8_epilogue(acc[rb][v], ro, ACT);
-                v8_store(out + off, y);
-                y = v8_select(keep, y, v8_zero());
+                v8_store(o, acc[rb][v]);
             } else {
-                y = v8_epilogue_store_part(out + off, ro, acc[rb][v], q, ACT);
+                float tmp[ROW_V];
+                v8_store(tmp, acc[rb][v]);
+                for (int64_t i = 0; i < q; i++) o[i] = tmp[i];
             }
-            if (sum) sl += y;
         }
-    if (sum) *sum += sl;
 }
 
 /* RB output rows of one channel: 16-wide chunks, then 8-wide ones, the last one moved back
    to end at the row's end (it recomputes a few outputs instead of storing part of a vector). */
 IPX_INLINE void dw_rows(const float* x, int64_t row_len, const float* wt, ipx_v8 b, float* out,
-                        const float* r, ipx_v8* sum, int64_t q, int64_t room, const int K, const int S,
-                        const int RB, const int32_t ACT) {
+                        int64_t q, int64_t room, const int K, const int S, const int RB) {
     if (q <= ROW_V) {
-        dw_block(x, row_len, wt, b, out, r, sum, v8_lanes(0, q), q, 0, room, K, S, RB, 1, ACT);
+        dw_block(x, row_len, wt, b, out, q, 0, room, K, S, RB, 1);
         return;
     }
-    const ipx_i8 all = v8_lanes(0, ROW_V);
     int64_t q0 = 0;
-    for (; q0 + 2 * ROW_V <= q; q0 += 2 * ROW_V)
-        dw_block(x, row_len, wt, b, out, r, sum, all, q, q0, room, K, S, RB, 2, ACT);
-    for (; q0 < q; q0 += ROW_V) {
-        const int64_t at = ipx__min(q0, q - ROW_V); /* lanes before q0: outputs already stored */
-        dw_block(x, row_len, wt, b, out, r, sum, v8_lanes(q0 - at, ROW_V), q, at, room, K, S, RB, 1, ACT);
-    }
+    for (; q0 + 2 * ROW_V <= q; q0 += 2 * ROW_V) dw_block(x, row_len, wt, b, out, q, q0, room, K, S, RB, 2);
+    for (; q0 < q; q0 += ROW_V)
+        dw_block(x, row_len, wt, b, out, q, ipx__min(q0, q - ROW_V), room, K, S, RB, 1);
 }
 
 /* after: floats past the channel's last output row that this block writes later. */
 IPX_INLINE void dw_channel_ks(const float* x, int64_t row_len, const float* wt, float bias, float* out,
-                              const float* r, ipx_v8* sum, int64_t q, int64_t pb, int64_t after, const int K,
-                              const int S, const int32_t ACT) {
+                              int64_t q, int64_t pb, int64_t after, const int K, const int S) {
     const ipx_v8 b = v8_bcast(bias);
     const int64_t out_row = S * S * row_len; /* tile floats between output rows */
     int64_t o = 0;
     for (; o + 4 <= pb; o += 4)
-        dw_rows(x + o * out_row, row_len, wt, b, out + o * q, r ? r + o * q : NULL, sum, q, (pb - o) * q + after,
-                K, S, 4, ACT);
+        dw_rows(x + o * out_row, row_len, wt, b, out + o * q, q, (pb - o) * q + after, K, S, 4);
     /* the last 1-3 rows in one register block (7x7 maps: 4 + 3 rows, not 4 + 1 + 1 + 1) */
     const float* xo = x + o * out_row;
     float* oo = out + o * q;
-    const float* ro = r ? r + o * q : NULL;
     switch (pb - o) {
-    case 3: dw_rows(xo, row_len, wt, b, oo, ro, sum, q, 3 * q + after, K, S, 3, ACT); break;
-    case 2: dw_rows(xo, row_len, wt, b, oo, ro, sum, q, 2 * q + after, K, S, 2, ACT); break;
-    case 1: dw_rows(xo, row_len, wt, b, oo, ro, sum, q, q + after, K, S, 1, ACT); break;
+    case 3: dw_rows(xo, row_len, wt, b, oo, q, 3 * q + after, K, S, 3); break;
+    case 2: dw_rows(xo, row_len, wt, b, oo, q, 2 * q + after, K, S, 2); break;
+    case 1: dw_rows(xo, row_len, wt, b, oo, q, q + after, K, S, 1); break;
     default: break;
     }
 }
 
 IPX_INLINE void dw_channel(int kind, const float* x, int64_t row_len, const float* wt, float bias, float* out,
-                           const float* r, ipx_v8* sum, int64_t q, int64_t pb, int64_t after, const int32_t ACT) {
+                           int64_t q, int64_t pb, int64_t after) {
     switch (kind) {
-    case 32: dw_channel_ks(x, row_len, wt, bias, out, r, sum, q, pb, after, 3, 2, ACT); break;
-    case 51: dw_channel_ks(x, row_len, wt, bias, out, r, sum, q, pb, after, 5, 1, ACT); break;
-    default: dw_channel_ks(x, row_len, wt, bias, out, r, sum, q, pb, after, 5, 2, ACT); break;
+    case 32: dw_channel_ks(x, row_len, wt, bias, out, q, pb, after, 3, 2); break;
+    case 51: dw_channel_ks(x, row_len, wt, bias, out, q, pb, after, 5, 1); break;
+    default: dw_channel_ks(x, row_len, wt, bias, out, q, pb, after, 5, 2); break;
     }
 }
 
@@ -431,44 +398,28 @@ static bool row_stream(const struct ipx_conv* cv, const float* output) {
            cv->q % ROW_V == 0 && ((uintptr_t)output % 32u) == 0;
 }
 
-/* Write phase: tile output rows (qpad apart) -> NCHW rows (q apart, contiguous per channel),
-   with the epilogue e (NULL: none). */
+/* Write phase: tile output rows (qpad apart) -> NCHW rows (q apart, contiguous per channel). */
 IPX_INLINE void row_write(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
-                          const float* tile, float* output, const ipx__epilogue* e, const int32_t ACT) {
+                      const float* tile, float* output) {
     const int64_t q = cv->q, qpad = ipx__round_up(q, ROW_V), chans = b->gb * cv->kg;
     const float* src = tile + plan->out_off;
-    const ipx_i8 last = v8_lanes(ROW_V - q % ROW_V, ROW_V); /* new lanes of an overlapping last vector */
     for (int64_t ch = 0; ch < chans; ch++) {
-        const int64_t plane = b->n * cv->d.k + b->g0 * cv->kg + ch;
-        float* dst = output + (plane * cv->p + b->p0) * q;
-        const float* r = e && e->residual ? e->residual + (dst - output) : NULL;
-        const bool sums = e && e->channel_sums;
-        ipx_v8 sum = v8_zero();
-        for (int64_t pp = 0; pp < b->pb; pp++, src += qpad, dst += q, r = r ? r + q : NULL) {
+        float* dst = output + ((b->n * cv->d.k + b->g0 * cv->kg + ch) * cv->p + b->p0) * q;
+        for (int64_t pp = 0; pp < b->pb; pp++, src += qpad, dst += q) {
             if (q >= ROW_V) { /* vectors, the last one overlapping */
                 int64_t i = 0;
-                for (; i + ROW_V <= q; i += ROW_V) {
-                    const ipx_v8 y = v8_epilogue(v8_load(src + i), r ? r + i : NULL, ACT);
-                    v8_store(dst + i, y);
-                    if (sums) sum += y;
-                }
-                if (i < q) {
-                    const ipx_v8 y = v8_epilogue(v8_load(src + q - ROW_V), r ? r + q - ROW_V : NULL, ACT);
-                    v8_store(dst + q - ROW_V, y);
-                    if (sums) sum += v8_select(last, y, v8_zero());
-                }
+                for (; i + ROW_V <= q; i += ROW_V) v8_store(dst + i, v8_load(src + i));
+                if (i < q) v8_store(dst + q - ROW_V, v8_load(src + q - ROW_V));
             } else {
-                const ipx_v8 y = v8_epilogue_store_part(dst, r, v8_load(src), q, ACT);
-                if (sums) sum += y;
+                for (int64_t i = 0; i < q; i++) dst[i] = src[i];
             }
         }
-        if (sums) v8_add_channel_sum(e->channel_sums + plane, sum);
     }
 }
 
-/* Compute and write with the epilogue e (NULL: none; ACT its activation). */
-/* The generic path's results for block b into the tile's output region. */
-IPX_INLINE void row_tile_compute(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b, float* tile) {
+IPX_INLINE void row_compute_body(const struct ipx_conv* cv, const ipx__plan* plan,
+                                 const ipx__block* b, float* tile, float* output, const int WIDE) {
+    (void)WIDE; /* the same register blocks: AVX-512 gains by its encodings */
     const ipx_conv_desc* d = &cv->d;
     const int64_t cg = cv->cg, kg = cv->kg, sw = d->stride_w;
     const int64_t phase_row = sw * plan->row_len;
@@ -485,6 +436,26 @@ IPX_INLINE void row_tile_compute(const struct ipx_conv* cv, const ipx__plan* pla
         .q = cv->q,
     };
     float* tout = tile + plan->out_off;
+    const bool dw3 = row_uses_dw3(cv);
+    const int dw = row_dw_kind(cv);
+    if (dw) { /* computes and writes the block's output itself */
+        for (int64_t ch = 0; ch < b->gb * kg; ch++)
+            dw_channel(dw, tile + plan->in_off + (ch / kg) * a.ch_stride, plan->row_len,
+                       tile + plan->w_off + ch * d->r * d->s, tile[plan->b_off + ch],
+                       output + ((b->n * d->k + b->g0 * kg + ch) * cv->p + b->p0) * cv->q, cv->q, b->pb,
+                       b->pb == cv->p ? (b->gb * kg - 1 - ch) * cv->p * cv->q : 0);
+        return;
+    }
+    if (dw3) { /* computes and writes the block's output itself */
+        const bool stream = row_stream(cv, output);
+        for (int64_t ch = 0; ch < b->gb * kg; ch++)
+            dw3_channel(tile + plan->in_off + (ch / kg) * a.ch_stride, plan->row_len,
+                        tile + plan->w_off + ch * 9, tile[plan->b_off + ch],
+                        output + ((b->n * d->k + b->g0 * kg + ch) * cv->p + b->p0) * cv->q,
+                        cv->q, b->pb, stream);
+        if (stream) v8_stream_fence(); /* visible before the superstep barrier */
+        return;
+    }
     for (int64_t j = 0; j < b->gb; j++) {
         const float* xg = tile + plan->in_off + j * cg * a.ch_stride;
         const float* wg = tile + plan->w_off + j * kg * a.wk;
@@ -510,60 +481,11 @@ IPX_INLINE void row_tile_compute(const struct ipx_conv* cv, const ipx__plan* pla
             ko0 += nko;
         }
     }
-}
-
-/* One build of it per instruction set, which every activation's write shares (a copy per
-   activation quadrupled the file's compile time). */
-#define ROW_TILE_BUILD(isa, ISA, TARGET, COPY_TARGET, WIDE, ...)                                              \
-    TARGET static void row_tile_compute_##isa(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b, \
-                                              float* tile) {                                                    \
-        row_tile_compute(cv, plan, b, tile);                                                                    \
-    }
-IPX_FOR_EACH_ISA(ROW_TILE_BUILD, )
-#undef ROW_TILE_BUILD
-#define ROW_TILE_ENTRY(isa, ISA, ...) [ISA] = row_tile_compute_##isa,
-static void (*const row_tile_compute_by_isa[IPX__ISA_COUNT])(const struct ipx_conv*, const ipx__plan*, const ipx__block*,
-                                                            float*) = {IPX_FOR_EACH_ISA(ROW_TILE_ENTRY, )};
-#undef ROW_TILE_ENTRY
-
-IPX_INLINE void row_compute_epilogue(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
-                                     float* tile, float* output, const ipx__epilogue* e, const int WIDE,
-                                     const int32_t ACT) {
-    (void)WIDE; /* the same register blocks: AVX-512 gains by its encodings */
-    const ipx_conv_desc* d = &cv->d;
-    const int64_t kg = cv->kg, ch_stride = plan->rows_in * d->stride_w * plan->row_len;
-    const bool dw3 = row_uses_dw3(cv);
-    const int dw = row_dw_kind(cv);
-    if (dw || dw3) { /* computes and writes the block's output itself, channel by channel */
-        const bool stream = dw3 && row_stream(cv, output);
-        for (int64_t ch = 0; ch < b->gb * kg; ch++) {
-            const int64_t plane = b->n * d->k + b->g0 * kg + ch;
-            float* out = output + (plane * cv->p + b->p0) * cv->q;
-            const float* r = e && e->residual ? e->residual + (out - output) : NULL;
-            ipx_v8 sum = v8_zero(), *sp = e && e->channel_sums ? &sum : NULL;
-            const float* x = tile + plan->in_off + (ch / kg) * ch_stride;
-            if (dw3)
-                dw3_channel(x, plan->row_len, tile + plan->w_off + ch * 9, tile[plan->b_off + ch], out, r, sp, cv->q,
-                            b->pb, stream, ACT);
-            else
-                dw_channel(dw, x, plan->row_len, tile + plan->w_off + ch * d->r * d->s, tile[plan->b_off + ch], out,
-                           r, sp, cv->q, b->pb, b->pb == cv->p ? (b->gb * kg - 1 - ch) * cv->p * cv->q : 0, ACT);
-            if (sp) v8_add_channel_sum(e->channel_sums + plane, sum);
-        }
-        if (stream) v8_stream_fence(); /* visible before the superstep barrier */
-        return;
-    }
-    row_tile_compute_by_isa[cv->isa](cv, plan, b, tile);
-    row_write(cv, plan, b, tile, output, e, ACT);
-}
-
-IPX_INLINE void row_compute_body(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
-                                 float* tile, float* output, const int WIDE) {
-    row_compute_epilogue(cv, plan, b, tile, output, NULL, WIDE, IPX_ACTIVATION_NONE);
+    row_write(cv, plan, b, tile, output);
 }
 
 /* The AVX-512 build: each weight FMA broadcasts from memory (no separate vbroadcastss) and
    32 registers hold the block without spills: measured 17-29% faster than the AVX2 build at
    4 and 8 channels per group on Zen 4. */
-IPX_DEFINE_FUSED_KERNEL(ipx__row_kernel, IPX_KERNEL_ROW, 0, ipx__pack_as_is, row_plan, row_exchange_body,
-                        row_compute_body, row_compute_epilogue)
+IPX_DEFINE_KERNEL(ipx__row_kernel, IPX_KERNEL_ROW, 0, ipx__pack_as_is, row_plan, row_exchange_body,
+                  row_compute_body, IPX_COMPUTE_TARGET)
