@@ -8,18 +8,7 @@
 #include <stdlib.h>
 
 #include "ipx.h"
-
-static double act_ref(double x, int act) {
-    double s = 1.0 / (1.0 + exp(-x));
-    switch (act) {
-    case IPX_ACTIVATION_RELU: return x > 0 ? x : 0;
-    case IPX_ACTIVATION_RELU6: return x < 0 ? 0 : x > 6 ? 6 : x;
-    case IPX_ACTIVATION_SIGMOID: return s;
-    case IPX_ACTIVATION_SILU: return x * s;
-    case IPX_ACTIVATION_HARDSWISH: return x * (x + 3 < 0 ? 0 : x + 3 > 6 ? 6 : x + 3) / 6;
-    default: return x;
-    }
-}
+#include "act_ref.h"
 
 #define MAX_FLOATS (7 * 4099)
 
@@ -58,7 +47,7 @@ static int check_fused(ipx_pool_t pool, int64_t c, int64_t k, int64_t g, int64_t
                 continue;
             }
             for (size_t i = 0; i < out_len; i++) {
-                double want = act_ref((double)y[i] + (with_res ? res[i] : 0.0), act);
+                double want = act_ref((double)y[i] + (with_res ? res[i] : 0.0), act, 0.0, 0.0);
                 if (fabs(z[i] - want) > 2e-6 * (fabs(want) + 1.0)) {
                     printf("FAIL fused c=%lld k=%lld g=%lld alg %d act %d res %d at %zu: %g vs %g\n", (long long)c,
                            (long long)k, (long long)g, algorithm, act, with_res, i, z[i], want);
@@ -115,7 +104,7 @@ int main(void) {
                         data[k] = ((float)(seed >> 8) / (float)(1u << 24) - 0.5f) * 40.0f; /* -20..20 */
                         if (k == 0) data[k] = -200.0f; /* beyond the exp clamp */
                         res[k] = (float)((int)(k % 7) - 3);
-                        want[k] = act_ref((double)data[k] * scale[p] + (with_res ? res[k] : 0.0), act);
+                        want[k] = act_ref((double)data[k] * scale[p] + (with_res ? res[k] : 0.0), act, 0.0, 0.0);
                         want_sums[p] += want[k];
                     }
                 }

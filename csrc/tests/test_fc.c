@@ -8,20 +8,8 @@
 #include <stdlib.h>
 
 #include "ipx.h"
+#include "act_ref.h"
 #include "expect.h"
-
-static double act_ref(double x, int act, double alpha, double beta) {
-    double s = 1.0 / (1.0 + exp(-x)), t = alpha * x + beta;
-    switch (act) {
-    case IPX_ACTIVATION_RELU: return x > 0 ? x : 0;
-    case IPX_ACTIVATION_RELU6: return x < 0 ? 0 : x > 6 ? 6 : x;
-    case IPX_ACTIVATION_SIGMOID: return s;
-    case IPX_ACTIVATION_SILU: return x * s;
-    case IPX_ACTIVATION_HARDSWISH: return x * (x + 3 < 0 ? 0 : x + 3 > 6 ? 6 : x + 3) / 6;
-    case IPX_ACTIVATION_HARDSIGMOID: return t < 0 ? 0 : t > 1 ? 1 : t;
-    default: return x;
-    }
-}
 
 /* y[i] = act(w x[i] + b) in double; x [n][c] times scale, w [k][c]. */
 static void dense_ref(const float* x, double scale, const float* w, const float* b, int64_t n, int64_t c, int64_t k,
