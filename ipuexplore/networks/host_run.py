@@ -1,5 +1,5 @@
-"""Run a network's forward pass on this machine: convolutions, pooling and the classifier in the
-C engine, the cheap element-wise layers (and squeeze-excite) in numpy.
+"""Run a network's forward pass on this machine: convolutions, pooling, the classifier and
+squeeze-excite's excitation in the C engine, the cheap element-wise layers in numpy.
 
 Weights are random (the point is time, not accuracy), scaled so activations stay finite over
 hundreds of layers (denormals or infinities would distort the timing). Every convolution is
@@ -184,7 +184,7 @@ def _prepare(layer: Layer, batch: int, engine_ops: list, rng: np.random.Generato
     if kind is LayerKind.POOL:
         return _pool(layer, batch, engine_ops, engine)
     if kind is LayerKind.SE:
-        return _squeeze_excite(layer, rng)
+        return _squeeze_excite(layer, batch, engine_ops, rng, engine)
     raise ValueError(f"layer {layer.name!r}: kind {kind.value!r} cannot run on the host")
 
 
@@ -301,14 +301,19 @@ def _pool(layer: Layer, batch: int, engine_ops: list, engine) -> Callable:
     return pooled.run
 
 
-def _squeeze_excite(layer: Layer, rng) -> Callable:
-    w1, b1 = _weights(rng, (layer.c, layer.se_c), layer.c), np.zeros(layer.se_c, np.float32)  # [in, out]
-    w2, b2 = _weights(rng, (layer.se_c, layer.c), layer.se_c), np.zeros(layer.c, np.float32)
-    act = _activation(layer.op)
+def _squeeze_excite(layer: Layer, batch: int, engine_ops: list, rng, engine) -> Callable:
+    """Each channel's sum (numpy), the excitation (means -> fc -> act -> fc -> sigmoid) in the
+    engine (``SqueezeExcite``: one superstep, no BLAS threads beside the pool's), the scale in
+    numpy."""
+    w1 = _weights(rng, (layer.se_c, layer.c), layer.c)
+    w2 = _weights(rng, (layer.c, layer.se_c), layer.se_c)
+    excite = engine.SqueezeExcite(w1, np.zeros(layer.se_c, np.float32), w2, np.zeros(layer.c, np.float32), batch,
+                                  (layer.h, layer.w), activation=layer.op)
+    pooled = _Pooled(excite, excite.info["min_tile_bytes"])
+    engine_ops.append((layer, pooled))
 
     def se(x, out=None):
-        s = x.mean(axis=(2, 3), dtype=np.float32)
-        s = act(s @ w1 + b1) @ w2 + b2
-        return np.multiply(x, _sigmoid(s)[:, :, None, None].astype(np.float32), out=out)
+        scale = excite.run(x.sum(axis=(2, 3), dtype=np.float32), pool=pooled.pool)
+        return np.multiply(x, scale[:, :, None, None], out=out)
 
     return se

@@ -9,7 +9,7 @@ import pytest
 from ipuexplore.layers import Layer
 from ipuexplore.networks import INPUT, build, run_on_host
 from ipuexplore.networks.graph import GraphBuilder
-from ipuexplore.networks.host_run import _Buffers, _forward, _prepare
+from ipuexplore.networks.host_run import _Buffers, _forward, _prepare, _weights
 
 needs_engine = pytest.mark.skipif(importlib.util.find_spec("ipuexplore._ipx") is None,
                                   reason="the C engine (ipuexplore._ipx) is not built")
@@ -20,9 +20,10 @@ def _x(*shape):
 
 
 def _op(layer, batch):
-    """The layer's host-run function; pools run in the engine (its shared pool here)."""
+    """The layer's host-run function; pools and squeeze-excite's excitation run in the engine
+    (its shared pool here)."""
     engine = None
-    if layer.kind.value == "pool":
+    if layer.kind.value in ("pool", "se"):
         from ipuexplore import engine
     return _prepare(layer, batch, [], np.random.default_rng(0), engine)
 
@@ -104,6 +105,12 @@ def test_squeeze_excite_scales_each_channel():
     y = _op(layer, 3)(x)
     gate = y / x  # one sigmoid gate in (0, 1) per image and channel
     assert np.allclose(gate, gate[:, :, :1, :1], rtol=1e-4) and ((gate > 0) & (gate < 1)).all()
+    rng = np.random.default_rng(0)  # the weights _prepare draws, in its order: w1 [se_c, c], w2 [c, se_c]
+    w1, w2 = (_weights(rng, shape, fan_in).astype(np.float64) for shape, fan_in in (((2, 6), 6), ((6, 2), 2)))
+    hidden = x.astype(np.float64).mean(axis=(2, 3)) @ w1.T
+    hidden = hidden / (1 + np.exp(-hidden))  # silu
+    expected = x / (1 + np.exp(-(hidden @ w2.T)))[:, :, None, None]
+    np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-6)
 
 
 def _small_net():
