@@ -41,9 +41,11 @@ __all__ = [
 ]
 
 # Shipped ids in the order tables show them: the source article's pair first.
-CHIP_IDS = ("ipu-mk1", "ipu-mk2", "ipu-bow", "v100", "v100-2019", "a100-40gb", "a100-80gb", "h100", "host")
+CHIP_IDS = ("ipu-mk1", "ipu-mk2", "ipu-bow", "v100", "v100-2019", "a100-40gb", "a100-80gb", "h100",
+            "a100-80gb-mlperf", "h100-mlperf", "host")
 # Shipped systems (family "system": several chips and their links), after the chips.
-SYSTEM_IDS = ("ipu-c2", "ipu-pod16", "ipu-pod64", "ipu-pod256", "bow-pod16", "bow-pod64", "bow-pod256", "dgx-1-v100", "dgx-a100", "dgx-h100")
+SYSTEM_IDS = ("ipu-c2", "ipu-pod16", "ipu-pod64", "ipu-pod256", "bow-pod16", "bow-pod64", "bow-pod256", "dgx-1-v100", "dgx-a100", "dgx-h100",
+              "dgx-a100-mlperf", "dgx-h100-mlperf")
 # The pair the source article compares (Graphcore blog, Masters 2020): every view's default.
 DEFAULT_PAIR = ("ipu-mk1", "v100")
 

@@ -127,6 +127,22 @@ class GpuSpec:
     # inside the timed step (NVIDIA's PyTorch loader); 0: the images arrive ready (a benchmark's
     # synthetic input, or a loader doing it elsewhere)
     input_normalise_on_gpu: int = 0
+    # NVIDIA's MLPerf stack (MXNet NormConvolution, NHWC fused batch norm; models/gpu_kernels.py):
+    # 1: the convolution before a batch norm writes the norm's per-channel sums in its epilogue,
+    # so a training batch norm reads its input once (no statistics pass)
+    bn_stats_in_conv: int = 0
+    # 1: batch norm, the residual addition and ReLU run as one kernel each way (ReLU's mask
+    # kept as a bitmask): the ReLU and the addition have no kernels of their own
+    fused_bn_add_relu: int = 0
+    # 1: a tensor's further gradients are added by the kernels producing them (the framework's
+    # in-place accumulation), not by an add kernel of their own
+    grad_accumulate_in_place: int = 0
+    # parameter tensors one launch of a multi-tensor mixed-precision update takes (it reads the
+    # fp16 gradients, unscales them, writes the fp16 weights); 0: a per-tensor optimizer
+    multi_tensor_update: int = 0
+    # channels the images are padded to so the first (stride-2) convolution runs on tensor
+    # cores (0: not padded)
+    stem_pad_channels: int = 0
 
 
 @dataclass(frozen=True)
@@ -225,6 +241,11 @@ RANGES: dict[str, tuple[float, float]] = {
     "host_op_us": (0.01, 1e4),
     "fp16_weights": (0, 1),
     "input_normalise_on_gpu": (0, 1),
+    "bn_stats_in_conv": (0, 1),
+    "fused_bn_add_relu": (0, 1),
+    "grad_accumulate_in_place": (0, 1),
+    "multi_tensor_update": (0, 1e4),
+    "stem_pad_channels": (0, 8),
     # CPU
     "cores": (1, 1e5),
     "peak_fp32_gflop_s": (0.1, 1e6),
@@ -267,6 +288,11 @@ OPTIONAL: dict[str, dict[str, float]] = {
         "host_op_us": 0.0,  # an optimizer's ops cost their launches only
         "fp16_weights": 0,  # autocast: fp32 weights cast to fp16 in every forward
         "input_normalise_on_gpu": 0,  # the images arrive on the GPU ready to use
+        "bn_stats_in_conv": 0,  # a training batch norm reads its input for statistics, then to normalise
+        "fused_bn_add_relu": 0,  # batch norm, addition and ReLU each their own kernels
+        "grad_accumulate_in_place": 0,  # further gradients of a tensor added by add kernels
+        "multi_tensor_update": 0,  # a per-tensor optimizer
+        "stem_pad_channels": 0,  # the images keep their 3 channels
     },
     "cpu": {  # an ideal kernel unless fitted to the engine (host.toml)
         "depthwise_kernel_efficiency": 1.0,

@@ -81,6 +81,10 @@ def compute_unit(s: GpuSpec, work: Work, dtype: str) -> tuple[str, float, str]:
     if dtype == "fp16":
         if cg % 8 == 0 and kg % 8 == 0:
             return "tensor cores (fp16)", s.peak_fp16_tensor_tflop_s * 1e12, "channels per group are multiples of 8"
+        if kern.stem_padding(s, work):
+            why = (f"the images padded to {cg} channels for this stride-2 convolution (spec field stem_pad_channels): "
+                   "tensor cores, the padded channel's MACs computed on zeros")
+            return "tensor cores (fp16)", s.peak_fp16_tensor_tflop_s * 1e12, why
         why = f"channels per group ({cg} in, {kg} out) not multiples of 8: no tensor cores"
         return "CUDA cores", s.peak_fp32_tflop_s * 1e12, why
     if s.peak_tf32_tensor_tflop_s > 0 and cg % 4 == 0 and kg % 4 == 0:
@@ -99,13 +103,17 @@ def _cost(s: GpuSpec, work: Work, dtype: str, l2_resident: bool) -> Phase:
     b = 2 if dtype == "fp16" else 4
     l2_bw = s.l2_bw_tb_s * 1e12
 
+    flops = work.flops  # the layer's own FLOPs, whatever padding the kernel computes
+    if dtype == "fp16" and kern.stem_padding(s, work):
+        work = kern.padded_stem(work, kern.stem_padding(s, work))
     # Compulsory traffic; an L2-resident input was just written by the producing kernel.
     hbm_b = work.min_bytes - (work.a_bytes if l2_resident else 0)
-    own = kern.framework_kernels(work)  # the framework's own kernels (squeeze-excite's ops)
+    own = kern.framework_kernels(s, work)  # the framework's own kernels (squeeze-excite's ops, fusions)
     if own is not None:
         hbm_b = own[0] - (min(work.a_bytes, own[0]) if l2_resident else 0)
         if not own[1]:  # no kernel at all: nothing to compute either
             work = replace(work, macs=0, vector_ops=0)
+            flops = 0
     tensor = False
     loop = kern.group_loop(s, work)
     if work.matmul and not work.depthwise:
@@ -179,7 +187,7 @@ def _cost(s: GpuSpec, work: Work, dtype: str, l2_resident: bool) -> Phase:
             "launch_s": Term(launch_s, "s", f"{kernels} kernel launch(es) x {s.launch_overhead_us:g} us"),
         }
         if own is not None:
-            why_own = kern.framework_why(work, own[0], kernels)
+            why_own = kern.framework_why(s, work, own[0], kernels)
             terms["framework_kernels"] = Term(float(kernels), "kernels", why_own)
         if dw_eff:
             terms["depthwise_s"] = Term(depthwise_s, "s", f"the depthwise kernel moves its {work.min_bytes / 1e6:.3g} MB at "
@@ -194,7 +202,7 @@ def _cost(s: GpuSpec, work: Work, dtype: str, l2_resident: bool) -> Phase:
     return Phase(
         name=work.phase,
         time_s=time_s,
-        flops=work.flops,
+        flops=flops,
         vector_ops=work.vector_ops,
         bytes=float(hbm_b + t_bytes),
         bytes_by_level=MappingProxyType({"hbm": float(hbm_b + t_bytes), "l2": float(l2_b)}),

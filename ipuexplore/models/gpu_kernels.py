@@ -63,12 +63,43 @@
   to fp16 in every forward as it casts the weights (NVIDIA's loader and timm's benchmark both
   feed fp32); NVIDIA's PyTorch loader also makes each uint8 batch float and normalises it on
   the GPU, inside the timed step (spec field ``input_normalise_on_gpu``).
+
+NVIDIA's MLPerf Training ResNet-50 stack (MXNet, mlcommons/training_results v1.1-v3.0
+``NVIDIA/benchmarks/resnet/implementations/mxnet``) is a software era of its own; its spec
+fields:
+
+- **batch-norm statistics in the convolution** (``bn_stats_in_conv``): the symbols
+  ``resnet-v1b-stats-fl.py`` / ``resnet-v1b-mainloop-fl.py`` build each bottleneck's
+  convolutions as ``NormConvolution`` / ``NormalizedConvolution`` returning ``(out, sum,
+  sum_squares)``, and ``BNStatsFinalize`` turns those per-channel sums into the norm's scale
+  and bias (cuDNN's fused ``Scale_Bias_Activation_convolution_genStats`` pattern, NVIDIA's
+  forum answer in 'Fusion of convolution and BatchNorm'): the norm reads its input once, to
+  normalise it. (The stem's norm is a plain NHWC ``BatchNorm``; priced as the others.)
+- **batch norm, addition and ReLU in one kernel** (``fused_bn_add_relu``): ``--fuse-bn-relu 1
+  --fuse-bn-add-relu 1`` (run_and_time.sh), ``ScaleBiasAddRelu(..., fused_add=True,
+  act_type='relu')`` ending each block and ``BatchNorm(act_type='relu')``; the NHWC kernel
+  (apex contrib/csrc/groupbn/batch_norm_add_relu.h, the MXNet operator's code) keeps ReLU's
+  mask as a bitmask and its backward ``dgrad`` writes both the input's and the addend's
+  gradients. ReLU then costs nothing either way; the addition costs its addend's read forward
+  and that gradient's write backward.
+- **in-place gradient accumulation** (``grad_accumulate_in_place``): the container sets
+  ``MXNET_EXEC_ENABLE_ADDTO=1`` (Dockerfile), so the second gradient of a block's input is
+  added by the convolution producing it (it reads the first), not by an add kernel.
+- **multi-tensor mixed-precision update** (``multi_tensor_update``): ``--dtype float16`` with
+  fp32 master weights updated ``MXNET_OPTIMIZER_AGGREGATION_SIZE=54`` tensors per launch
+  (config_DGXA100_common.sh), the loss scale folded into the update (``rescale_grad``) and the
+  fp16 weights written by it: no per-forward weight casts, no separate unscale pass.
+- **padded images** (``stem_pad_channels``): DALI pads the images to 4 channels
+  (``--image-shape 4,224,224``, ``CropMirrorNormalize(pad_output=True)`` in common/dali.py) so
+  the stride-2 stem runs on tensor cores (NVIDIA's convolution performance guide: 'padding to 4
+  channels is sufficient if a stride of 2 is used'), computing zeros in the fourth channel.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 
 from ipuexplore.hardware import GpuSpec
 from ipuexplore.layers import Layer, LayerKind
@@ -203,8 +234,11 @@ def clones_input(work: Work) -> bool:
     return work.train and work.phase == "forward" and work.kind == "act" and work.op in CLONED_IN_PLACE_OPS
 
 
-def framework_why(work: Work, moved: int, kernels: int) -> str:
+def framework_why(s: GpuSpec, work: Work, moved: int, kernels: int) -> str:
     """What the framework's own kernels for this pass are, in its numbers."""
+    fused = _fused_why(s, work, moved)
+    if fused:
+        return fused
     if not kernels:
         return "an addition's backward hands its gradient on: no kernel (autograd sums it where a tensor has two readers)"
     if clones_input(work):
@@ -215,13 +249,16 @@ def framework_why(work: Work, moved: int, kernels: int) -> str:
             "gradients (gpu_kernels.SE_KERNELS)")
 
 
-def gradient_sums(layers: Sequence[Layer], dtype: str, batch: int) -> tuple[int, int]:
-    """(bytes, kernels) of autograd adding up the gradients of tensors several layers read."""
+def gradient_sums(layers: Sequence[Layer], dtype: str, batch: int, in_place: bool = False) -> tuple[int, int]:
+    """(bytes, kernels) of autograd adding up the gradients of tensors several layers read;
+    ``in_place``: each further gradient is added by the kernel producing it, which reads the
+    partial sum (one tensor, no kernel of its own: spec field grad_accumulate_in_place)."""
     made = {l.name: l for l in layers}
     users = Counter(name for l in layers for name in l.inputs)
     forks = [(made[name], k - 1) for name, k in users.items() if k > 1 and name in made]
-    return (sum(GRAD_SUM_TENSORS_MOVED * extra * l.output_bytes(dtype, batch) for l, extra in forks),
-            sum(extra for _, extra in forks))
+    moved = 1 if in_place else GRAD_SUM_TENSORS_MOVED
+    return (sum(moved * extra * l.output_bytes(dtype, batch) for l, extra in forks),
+            0 if in_place else sum(extra for _, extra in forks))
 
 
 def gradient_sum_s(s: GpuSpec, moved: int, kernels: int) -> float:
@@ -239,11 +276,44 @@ def se_tensor_bytes(work: Work) -> int:
     return work.a_bytes // 3
 
 
-def framework_kernels(work: Work) -> tuple[int, int] | None:
+def fused_kernels(s: GpuSpec, work: Work) -> tuple[int, int] | None:
+    """(bytes, kernels) of this pass under the MLPerf stack's fusions (module docstring), or
+    None where they do not apply. A norm's training forward Work reads its input twice
+    (statistics, then normalising); an addition's reads its two inputs and its backward
+    writes one gradient per input."""
+    if s.fused_bn_add_relu:
+        if work.kind == "act" and work.op == "relu":
+            return 0, 0  # inside the norm kernel, both ways
+        if work.kind == "add" and work.phase == "forward":
+            return work.a_bytes // 2, 0  # the addend, read by the norm kernel
+        if work.kind == "add" and work.phase == "backward_data":
+            return work.c_bytes // 2, 0  # the addend's gradient, written by the norm's backward
+    if s.bn_stats_in_conv and work.kind == "norm" and work.train and work.phase == "forward":
+        return work.min_bytes - work.a_bytes // 2, work.launches  # normalise; finalize the sums
+    return None
+
+
+def _fused_why(s: GpuSpec, work: Work, moved: int) -> str:
+    if fused_kernels(s, work) is None:
+        return ""
+    mb = f"{moved / 1e6:.3g} MB"
+    if work.kind == "act":
+        return "ReLU runs inside the batch-norm kernel producing its input, forward and backward (spec field fused_bn_add_relu)"
+    if work.kind == "add":
+        what = "its addend read" if work.phase == "forward" else "the addend's gradient written"
+        return f"the addition runs inside the batch-norm kernel: {what}, {mb} (spec field fused_bn_add_relu)"
+    return (f"the convolution before this norm wrote its per-channel sums (spec field bn_stats_in_conv): the input read "
+            f"once to normalise it, {mb} in all; the sums finalized in a kernel on channel-long vectors")
+
+
+def framework_kernels(s: GpuSpec, work: Work) -> tuple[int, int] | None:
     """(bytes, kernels) the framework's own kernels move and launch for this pass, where
     they differ from the generic vector pass (a squeeze-excite block; an in-place activation
-    that autograd must clone; an addition's backward, which hands its gradient on); None
-    elsewhere."""
+    that autograd must clone; an addition's backward, which hands its gradient on; the fused
+    kernels of NVIDIA's MLPerf stack); None elsewhere."""
+    fused = fused_kernels(s, work)
+    if fused is not None:
+        return fused
     if work.kind == "add" and work.phase == "backward_data":
         return 0, 0
     if clones_input(work):
@@ -335,6 +405,29 @@ def depthwise_bw_efficiency(s: GpuSpec, work: Work) -> float:
     return fraction
 
 
+def stem_padding(s: GpuSpec, work: Work) -> int:
+    """Channels this pass's input is padded to for tensor cores (0: none): a stride-2
+    convolution on fewer channels than the spec's stem_pad_channels, with output channels in
+    multiples of 8 (the images' convolution in NVIDIA's MLPerf stack)."""
+    cg, kg = channels_per_group(work)
+    if s.stem_pad_channels and cg <= s.stem_pad_channels and kg % 8 == 0 and not work.unit_stride and work.groups == 1:
+        return s.stem_pad_channels
+    return 0
+
+
+def padded_stem(work: Work, pad: int) -> Work:
+    """The pass as run on images padded to ``pad`` channels: the padded channels' MACs are
+    computed (on zeros) and their bytes read (images and weights; the weight gradient written);
+    the forward reduces over pad x r x s, the weight gradient computes pad x r x s rows."""
+    cg = channels_per_group(work)[0]
+    grow = pad / cg
+    if work.phase == "backward_weights":
+        return replace(work, macs=round(work.macs * grow), rows=work.rows * pad // cg, out_ch=pad,
+                       a_bytes=round(work.a_bytes * grow), c_bytes=round(work.c_bytes * grow))
+    return replace(work, macs=round(work.macs * grow), reduction=work.reduction * pad // cg, in_ch=pad,
+                   a_bytes=round(work.a_bytes * grow), b_bytes=round(work.b_bytes * grow))
+
+
 def nchw(s: GpuSpec, dtype: str) -> bool:
     """True when this software keeps a run of this precision's activations NCHW."""
     return bool(s.nchw_layout or (dtype == "fp32" and s.nchw_layout_fp32))
@@ -375,7 +468,11 @@ def host_dispatch_s(s: GpuSpec, ops: int, dtype: str = "fp16") -> float:
 
 def optimizer_launch_s(s: GpuSpec, tensors: int, optimizer: str = "momentum") -> float:
     """Time of the per-tensor optimizer kernels of one training step: their launches, or the
-    host issuing them one by one where that is slower (nothing hides it: the step waited)."""
+    host issuing them one by one where that is slower (nothing hides it: the step waited). A
+    multi-tensor update (spec field multi_tensor_update) launches one kernel per that many
+    tensors."""
+    if s.multi_tensor_update:
+        return -(-tensors // s.multi_tensor_update) * s.launch_overhead_us * 1e-6
     kernels, host_ops = optimizer_kernels(optimizer)
     launches = kernels * s.launch_overhead_us
     host = host_ops * s.host_op_us

@@ -594,9 +594,11 @@ def _data_parallel_step(net: _Net, batch: int, image_elems: int, pins: Pins) -> 
         ops, tensors, casts, cast_params = _gpu_counts(net)
         if net.train:
             update_s = gpu_update_s(s, params, tensors, net.optimizer)
-            sums = gpu_kernels.gradient_sums(net.layers, net.dtype, m)
+            sums = gpu_kernels.gradient_sums(net.layers, net.dtype, m, bool(s.grad_accumulate_in_place))
             sums_s = micro * gpu_kernels.gradient_sum_s(s, *sums)
-            if net.dtype == "fp16":  # mixed precision: autocast's casts both ways, GradScaler's unscale
+            # mixed precision: autocast's casts both ways, GradScaler's unscale (a multi-tensor
+            # mixed-precision update does both inside its own kernels)
+            if net.dtype == "fp16" and not s.multi_tensor_update:
                 amp_s = micro * gpu_kernels.amp_cast_s(s, casts, cast_params) + gpu_kernels.amp_unscale_s(s, tensors, params)
             # no gradient for the images: the layers reading them skip their backward-data pass
             skipped = _skipped_backward_data(net, m)
@@ -625,20 +627,16 @@ def _data_parallel_step(net: _Net, batch: int, image_elems: int, pins: Pins) -> 
                          + (f"; with the images' own kernels before {net.layers[stem].name} (gpu_kernels.input_kernels)" if image_s else "")
                          + ("; less the backward-data pass of " + ", ".join(net.layers[i].name for i, _ in skipped)
                             + ": autograd computes no gradient for the images (work.input_gradient_skipped)" if skipped else "")),
-        "weight_update_s": Term(update_s, "s", f"{net.optimizer} step: fp32 master weights, gradients and {_count(gpu_kernels.OPTIMIZER_STATE_TENSORS[net.optimizer], 'state tensor')} read, weights and state written, at HBM bandwidth, "
-                                "in {} kernel launches per parameter tensor (PyTorch's per-tensor optimizer, zero_grad, gradient accumulation) "
-                                "or {} host-issued ops at host_op_us, the slower".format(*gpu_kernels.optimizer_kernels(net.optimizer))
-                                if net.train else "inference: no weight update"),
+        "weight_update_s": Term(update_s, "s", _update_why(chip, net) if net.train else "inference: no weight update"),
         "allreduce_s": Term(allreduce, "s", _allreduce_why(net.train, replicas, "gradients")),
         "host_io_s": host_io,
     }
     if chip.family == "gpu":
         terms["host_dispatch_s"] = Term(host_s, "s", _host_why(chip, net, micro))
-        terms["gradient_sum_s"] = Term(sums_s, "s", f"autograd adds the gradients of tensors read by several layers: {micro} x "
-                                       f"{sums[1]} add kernels moving {sums[0] / 1e6:.3g} MB (gpu_kernels.gradient_sums)"
-                                       if net.train else "inference: no gradients")
+        terms["gradient_sum_s"] = Term(sums_s, "s", _sums_why(chip, sums, micro) if net.train else "inference: no gradients")
         terms["amp_s"] = Term(amp_s, "s", _amp_why(net, micro) if amp_s else "no step-level mixed-precision work: inference (a "
-                               "layer's weight cast is in its share, none where the spec keeps fp16 weights: fp16_weights) or fp32")
+                               "layer's weight cast is in its share, none where the spec keeps fp16 weights: fp16_weights), fp32, "
+                               "or a multi-tensor update that unscales the gradients and writes the fp16 weights itself (multi_tensor_update)")
     bound_time = {k: 0.0 for k in BOUNDS}
     for e, c in zip(est, net.shapes.count):
         for k, v in e.time_by_bound.items():
@@ -687,6 +685,24 @@ def _gpu_counts(net: _Net) -> tuple[int, int, int, int]:
         cast_p = sum(p * c for (_, p), c in zip(casts, net.shapes.count))
         counts = net.cache["gpu_counts"] = (ops, tensors, cast_n, cast_p)
     return counts
+
+
+def _update_why(chip: Chip, net: _Net) -> str:
+    head = (f"{net.optimizer} step: fp32 master weights, gradients and "
+            f"{_count(gpu_kernels.OPTIMIZER_STATE_TENSORS[net.optimizer], 'state tensor')} read, weights and state written, at HBM bandwidth, ")
+    n = getattr(chip.spec, "multi_tensor_update", 0)
+    if n:
+        return head + f"in one kernel launch per {n} parameter tensors (a multi-tensor update: spec field multi_tensor_update)"
+    return head + ("in {} kernel launches per parameter tensor (PyTorch's per-tensor optimizer, zero_grad, gradient accumulation) "
+                   "or {} host-issued ops at host_op_us, the slower".format(*gpu_kernels.optimizer_kernels(net.optimizer)))
+
+
+def _sums_why(chip: Chip, sums: tuple[int, int], micro: int) -> str:
+    if chip.spec.grad_accumulate_in_place:
+        return (f"the kernels producing a tensor's further gradients add them in place, reading the partial sums: {micro} x "
+                f"{sums[0] / 1e6:.3g} MB, no add kernels (spec field grad_accumulate_in_place; gpu_kernels.gradient_sums)")
+    return (f"autograd adds the gradients of tensors read by several layers: {micro} x "
+            f"{sums[1]} add kernels moving {sums[0] / 1e6:.3g} MB (gpu_kernels.gradient_sums)")
 
 
 def _amp_why(net: _Net, micro: int) -> str:

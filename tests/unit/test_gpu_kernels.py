@@ -444,6 +444,119 @@ def test_the_images_own_kernels_hand_computed():
     assert load_chip("v100-2019").spec.input_normalise_on_gpu == 0
 
 
+# ---- NVIDIA's MLPerf stack (a100-80gb-mlperf, h100-mlperf) ---------------------------------
+MLPERF = load_chip("a100-80gb-mlperf")
+A100 = load_chip("a100-80gb")
+
+
+def test_mlperf_stack_is_the_a100_silicon_with_its_software():
+    silicon = ("sms", "clock_ghz", "peak_fp16_tensor_tflop_s", "hbm_bw_gb_s", "l2_mb", "hbm_efficiency", "launch_overhead_us")
+    for stack, chip in ((MLPERF, A100), (load_chip("h100-mlperf"), load_chip("h100"))):
+        assert all(getattr(stack.spec, f) == getattr(chip.spec, f) for f in silicon)
+        s = stack.spec
+        assert (s.bn_stats_in_conv, s.fused_bn_add_relu, s.grad_accumulate_in_place, s.multi_tensor_update,
+                s.stem_pad_channels, s.fp16_weights, s.input_normalise_on_gpu, s.host_dispatch_us) == (1, 1, 1, 54, 4, 1, 0, 0)
+        assert "MXNET_OPTIMIZER_AGGREGATION_SIZE=54" in stack.source_of("multi_tensor_update")
+    # today's stacks keep every one of these off
+    assert (A100.spec.bn_stats_in_conv, A100.spec.fused_bn_add_relu, A100.spec.grad_accumulate_in_place,
+            A100.spec.multi_tensor_update, A100.spec.stem_pad_channels) == (0, 0, 0, 0, 0)
+
+
+def test_mlperf_norm_reads_its_input_once_hand_computed():
+    # BN on 4 x 32 x 8 x 8 fp16 (x = 16,384 B), training forward: PyTorch's pass reads x for
+    # the statistics and again to normalise, writes the result (3x + the weights); with the
+    # sums from the convolution's epilogue it reads x once (2x + w), still 2 kernels (the
+    # normalise and the sums' finalize on channel-long vectors)
+    from ipuexplore.models import gpu
+    layer = Layer.norm(32, 8, 8)
+    x, w = 4 * 32 * 8 * 8 * 2, layer.weight_bytes("fp16")
+    fwd = passes(layer, 4, "fp16", True)[0]
+    assert gpu.cost(A100, fwd, "fp16", l2_resident=False).bytes == 3 * x + w
+    fused = gpu.cost(MLPERF, fwd, "fp16", l2_resident=False)
+    assert fused.bytes == 2 * x + w and fused.terms["framework_kernels"].value == 2
+    assert "bn_stats_in_conv" in fused.terms["framework_kernels"].why
+    # inference has no statistics pass to remove
+    infer = passes(layer, 4, "fp16", False)[0]
+    assert gpu.cost(MLPERF, infer, "fp16", l2_resident=False).bytes == gpu.cost(A100, infer, "fp16", l2_resident=False).bytes
+
+
+def test_mlperf_relu_and_add_run_inside_the_norm_kernel_hand_computed():
+    # ReLU: nothing either way. The addition (two 4 x 32 x 8 x 8 fp16 inputs, x = 16,384 B
+    # each): forward the norm kernel reads its addend (x), backward it writes the addend's
+    # gradient (x); no launch, so the time is x at the element-wise rate
+    from ipuexplore.models import gpu
+    x = 4 * 32 * 8 * 8 * 2
+    for p in passes(Layer.act(32, 8, 8, "relu"), 4, "fp16", True):
+        c = gpu.cost(MLPERF, p, "fp16", l2_resident=False)
+        assert c.time_s == 0.0 and c.bytes == 0 and c.terms["framework_kernels"].value == 0
+    fwd, bwd = (gpu.cost(MLPERF, p, "fp16", l2_resident=False) for p in passes(Layer.add(32, 8, 8), 4, "fp16", True))
+    for c in (fwd, bwd):
+        assert c.bytes == x and c.terms["launch_s"].value == 0.0
+        assert c.time_s == pytest.approx(x / (2039e9 * 0.79))
+    assert "addend" in fwd.terms["framework_kernels"].why
+    # SiLU is no part of the fused kernel (ReLU only: act_type='relu')
+    silu = gpu.cost(MLPERF, passes(Layer.act(32, 8, 8, "silu"), 4, "fp16", False)[0], "fp16", l2_resident=False)
+    assert silu.bytes == 2 * x
+
+
+def test_mlperf_gradients_accumulate_in_place_hand_computed():
+    # ResNet-50's 16 forked tensors (5,619,712 elements per image, see above): each further
+    # gradient added by the convolution producing it, which reads the partial sum: one fp16
+    # tensor per fork, no add kernel
+    from ipuexplore.networks import build
+    moved = 5_619_712 * 2 * 64
+    assert gpu_kernels.gradient_sums(build("resnet50").layers, "fp16", 64, in_place=True) == (moved, 0)
+    step = _step("a100-80gb-mlperf", "resnet50", 64, train=True)
+    assert step.terms["gradient_sum_s"].value == pytest.approx(moved / (2039e9 * 0.79))
+    assert "grad_accumulate_in_place" in step.terms["gradient_sum_s"].why
+
+
+def test_mlperf_multi_tensor_update_hand_computed():
+    # 161 parameter tensors, 54 per launch: 3 launches of 3 us; the update's bytes as any
+    # momentum step (fp32 weights, gradients and momentum read, weights and momentum written:
+    # 20 B per parameter); no autocast casts and no GradScaler pass (amp_s 0)
+    from ipuexplore.networks import build
+    assert gpu_kernels.optimizer_launch_s(MLPERF.spec, 161) == pytest.approx(3 * 3e-6)
+    assert gpu_kernels.optimizer_launch_s(A100.spec, 161) > 161 * 3e-6  # per-tensor elsewhere
+    step = _step("a100-80gb-mlperf", "resnet50", 64, train=True)
+    params = sum(l.params for l in build("resnet50").layers)
+    assert step.terms["weight_update_s"].value == pytest.approx(params * 20 / (2039e9 * 0.79) + 3 * 3e-6)
+    assert step.terms["amp_s"].value == 0.0 and "multi_tensor_update" in step.terms["weight_update_s"].why
+    assert _step("a100-80gb", "resnet50", 64, train=True).terms["amp_s"].value > 0
+
+
+def test_mlperf_stem_padded_to_four_channels_hand_computed():
+    # ResNet-50's stem (3 -> 64 channels, 7x7, stride 2): padded to 4 channels it runs on
+    # tensor cores as the 4-channel convolution does (the fourth channel's MACs computed on
+    # zeros, its bytes read): the same time, while the phase reports the 3-channel FLOPs; on
+    # today's PyTorch stack CUDA cores
+    from ipuexplore.models import gpu
+    stem3, stem4 = (Layer.conv(c, 224, 224, 64, 7, stride=2, pad=3) for c in (3, 4))
+    p3 = estimate(MLPERF, stem3, batch=32).phase("forward")
+    assert p3.unit == "tensor cores (fp16)" and p3.terms["unit_peak_flop_s"].value == pytest.approx(312e12)
+    assert "stem_pad_channels" in p3.terms["unit_peak_flop_s"].why
+    p4 = estimate(MLPERF, stem4, batch=32).phase("forward")
+    assert p3.time_s == pytest.approx(p4.time_s, rel=1e-9) and p3.bytes == p4.bytes
+    assert p3.flops == pytest.approx(p4.flops * 3 / 4) and p3.flops == 2 * 32 * stem3.macs
+    assert estimate(A100, stem3, batch=32).phase("forward").unit == "CUDA cores"
+    # the weight gradient pads likewise; a stride-1 3-channel convolution is not the stem case
+    assert estimate(MLPERF, stem3, batch=32, train=True).phase("backward_weights").unit == "tensor cores (fp16)"
+    assert estimate(MLPERF, Layer.conv(3, 56, 56, 64, 3, pad=1), batch=32).phase("forward").unit == "CUDA cores"
+    work = passes(stem3, 32, "fp16", False)[0]
+    assert gpu_kernels.stem_padding(MLPERF.spec, work) == 4 and gpu_kernels.stem_padding(A100.spec, work) == 0
+    assert gpu.cost(MLPERF, work, "fp16", l2_resident=False).time_s < gpu.cost(A100, work, "fp16", l2_resident=False).time_s
+
+
+def test_mlperf_stack_never_slower_than_pytorch_on_the_same_silicon():
+    # every fusion removes work: the MLPerf stack's ResNet-50 step is faster at every batch,
+    # and its layers never slower one by one
+    for batch in (8, 64, 256):
+        assert _step("a100-80gb-mlperf", "resnet50", batch, train=True).time_s < _step("a100-80gb", "resnet50", batch, train=True).time_s
+    from ipuexplore.networks import build
+    for layer in build("resnet50").layers:
+        assert estimate(MLPERF, layer, batch=16, train=True).time_s <= estimate(A100, layer, batch=16, train=True).time_s * (1 + 1e-12)
+
+
 # ---- the era chip and the systems ---------------------------------------------------------
 def test_v100_2019_is_the_v100_silicon_with_2019_software():
     silicon = ("sms", "clock_ghz", "peak_fp32_tflop_s", "peak_fp16_tensor_tflop_s", "hbm_gb", "hbm_bw_gb_s", "l2_mb", "l2_bw_tb_s")
@@ -470,7 +583,8 @@ def _write(tmp_path, text):
     return path
 
 
-@pytest.mark.parametrize("system, device", [("dgx-1-v100", "v100"), ("dgx-a100", "a100-80gb"), ("dgx-h100", "h100")])
+@pytest.mark.parametrize("system, device", [("dgx-1-v100", "v100"), ("dgx-a100", "a100-80gb"), ("dgx-h100", "h100"),
+                                            ("dgx-a100-mlperf", "a100-80gb-mlperf"), ("dgx-h100-mlperf", "h100-mlperf")])
 def test_dgx_systems_load_as_eight_gpus(system, device):
     chip = load_chip(system)
     assert chip.family == "gpu" and chip.device == device and chip.devices == 8
@@ -482,7 +596,7 @@ def test_dgx_systems_load_as_eight_gpus(system, device):
 def test_cli_lists_the_era_chip_and_the_systems(capsys):
     assert main(["chips"]) == 0
     out = capsys.readouterr().out
-    for chip_id in ("v100-2019", "dgx-1-v100", "dgx-a100", "dgx-h100"):
+    for chip_id in ("v100-2019", "dgx-1-v100", "dgx-a100", "dgx-h100", "a100-80gb-mlperf", "h100-mlperf", "dgx-a100-mlperf", "dgx-h100-mlperf"):
         assert chip_id in out
 
 

@@ -9,7 +9,7 @@ from ipuexplore.hardware import SYSTEM_IDS, TAGS, list_chips, load_chip, parse_c
 from ipuexplore.hardware.loader import MAX_FILE_BYTES
 from ipuexplore.hardware.spec import GpuSpec, IpuSpec
 
-IDS = ["ipu-mk1", "ipu-mk2", "ipu-bow", "v100", "v100-2019", "a100-40gb", "a100-80gb", "h100", "host"]
+IDS = ["ipu-mk1", "ipu-mk2", "ipu-bow", "v100", "v100-2019", "a100-40gb", "a100-80gb", "h100", "a100-80gb-mlperf", "h100-mlperf", "host"]
 
 
 def test_list_chips_is_the_issue_ids():
