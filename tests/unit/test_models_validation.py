@@ -45,12 +45,12 @@ GC30 = ("graphcore.cn/performance-results, Bow platform training table as republ
         "16.16), global batch as published; the plan from graphcore/examples vision/cnns/tensorflow1/training/configs.yml "
         "(commit 8ae588c, SDK 3.0): {}")
 MLPERF_V11 = ("MLPerf Training v1.1, Graphcore closed division: mlcommons/training_results_v1.1 (commit f6f04435) "
-              "Graphcore/results/ipu-{0}-TF1/resnet/result_0.txt (TensorFlow 1.15, Poplar SDK 2.3), images per epoch / "
-              "median epoch time; configs.yml mk2_resnet50_mlperf_{0}_lars (graphcore/examples 187775b1)")
+              "Graphcore/results/ipu-{0}-TF1/resnet/result_0.txt (TensorFlow 1.15, Poplar SDK 2.3), images per epoch interval "
+              "(its steps x the global batch) / median epoch time; configs.yml mk2_resnet50_mlperf_{0}_lars (graphcore/examples 187775b1)")
 MLPERF_V10 = ("MLPerf Training v1.0, Graphcore closed division: mlcommons/training_results_v1.0 (commit 50619b5d) "
               "Graphcore/results/ipu-{0}-TF1/resnet/result_0.txt (TensorFlow 1.15, Poplar SDK 2.1: systems/ipu-{0}-TF1.json), "
-              "images per epoch / median epoch time; benchmarks/resnet/implementations/tensorflow/configs.yml "
-              "mk2_resnet50_mlperf_{0}_bs20 and run_and_time.sh in the same commit")
+              "images per epoch interval (its steps x the global batch) / median epoch time; "
+              "benchmarks/resnet/implementations/tensorflow/configs.yml mk2_resnet50_mlperf_{0}_bs20 and run_and_time.sh in the same commit")
 MLPERF_V20 = ("MLPerf Training v2.0, Graphcore closed division, Bow IPUs: mlcommons/training_results_v2.0 (commit 8437fbb7) "
               "Graphcore/results/ipu-{0}-TF1-closed/resnet/result_0.txt (TensorFlow 1.15, Poplar SDK 2.5.1: "
               "systems/ipu-{0}-TF1-closed.json, system_name Bow-{1}), global batch / median step time over epochs without a "
@@ -97,9 +97,9 @@ RN50_CFG = ("mk2_resnet50_mlperf_pod{}_bs20 (micro-batch 20, 1 IPU per replica, 
 B4_CFG = "mk2_efficientnet_b4_g16_{}ipus (micro-batch 3, 2 pipeline stages, recomputation, available_memory_proportion 0.4)"
 IPU_BAND = (-0.35, 0.35)
 NOTE_V10_POD64 = (
-    "model too fast: with the model's 10.35 ms per micro-batch, the logs' steps (69.7 ms for 6 micro-batches on "
-    "the POD16, 31.0 ms for 2 on the POD64) leave 7.6 ms and 10.3 ms per step, where the model's all-reduce and "
-    "momentum update take 3.7 / 4.0 ms and the v1.1 logs (SDK 2.3, LARS) leave 4.5 ms on both; at 2 micro-batches a "
+    "model too fast: with the model's 10.35 ms per micro-batch, the logs' steps (70.0 ms for 6 micro-batches on "
+    "the POD16, 31.0 ms for 2 on the POD64) leave 7.9 ms and 10.3 ms per step, where the model's all-reduce and "
+    "momentum update take 3.7 / 4.0 ms and the v1.1 logs (SDK 2.3, LARS) leave 5.0 ms on both; at 2 micro-batches a "
     "step the POD64 shows it most. What v1.0 ran differently, from its own files: Poplar SDK 2.1, 16 poprun "
     "instances of 4 replicas each on the POD64 (run_and_time.sh; v1.1 runs 2 per instance), "
     "internal_exchange_optimisation_target balanced (v1.1: memory), no max_reduce_many_buffer_size (v1.1's POD64: 216). "
@@ -109,15 +109,15 @@ NOTE_V20_POD16 = (
     "the model's 22 images cost 1.076x its 20 (8.04 / 7.47 ms), the logs' about 1.04x")
 NOTE_V20_POD64 = (
     "the v1.1 POD64 row on Bow IPUs: with one fixed cost per step f on both (same IPU-Links, code and LARS), "
-    "4 x b + f = 34.48 ms here and 3 x 10.3 + f = 35.56 ms there give a Bow micro-batch of 20 of b = 7.46 ms "
-    "(f = 4.7 ms): the model's 7.47 ms (10.33 on the Mk2: the clocks' 1.85 / 1.33 GHz)")
+    "4 x b + f = 34.48 ms here and 3 x 10.3 + f = 35.95 ms there give a Bow micro-batch of 20 of b = 7.36 ms "
+    "(f = 5.0 ms): the model's is 7.47 ms, 1.5% more (10.33 on the Mk2: the clocks' 1.85 / 1.33 GHz)")
 NOTE_V20_GW = (
-    "model too fast: at the model's 7.47 ms per micro-batch of 20 (the logs' own: Pod64 row) the logs leave a "
+    "model too fast: at the model's 7.47 ms per micro-batch of 20 (1.5% above the logs' own: Pod64 row) the logs leave a "
     "fixed 4.6 ms per step on the Pod64 (one IPU-Link domain), 6.6 ms on the Pod128 and 7.8 ms on the Pod256 (2 and 4 "
     "Pod64s joined by GW-Links), where the model charges 4.2 / 4.3 / 4.4 ms (all-reduce, LARS). What GW-Links add, "
-    "2.0 ms across two Pod64s and 3.2 ms across four (the Pod256's 1.25 ms over the Pod128 at the same plan, 2 x 20 "
+    "2.0 ms across two Pod64s and 3.2 ms across four (1.7 / 3.0 ms at the logs' 7.36; the Pod256's 1.25 ms over the Pod128 at the same plan, 2 x 20 "
     "per IPU, needs no model), grows about as a ring's bandwidth term 2(k-1)/k (1 : 1.5), not as its 2(k-1) steps (1 : 3): "
-    "51 MB of fp16 gradients cross at 20-26 GB/s per Pod64, about one Bow-2000's 2 x 100 Gbps, where the model "
+    "51 MB of fp16 gradients cross at 20-29 GB/s per Pod64, about one Bow-2000's 2 x 100 Gbps, where the model "
     "takes the datasheet's 16 machines' 400 GB/s (0.13 / 0.19 ms). Checked, not the cause: the host, 8 AMD EPYC 7742 "
     "cores per IPU at every size (systems/ipu-pod{16,64,128,256}-TF1-closed.json), 2 replicas per poprun "
     "instance at every size (run_and_time.sh). Missing: the GW-Link all-reduce's achieved rate, not published")
@@ -335,32 +335,36 @@ ROWS = (
         "(the same 8 host cores per IPU at every size). Missing: the GW-Link all-reduce's achieved rate, not published",
         pins=Pins(256, 20, 1, recompute=True, norm_span=2, available_memory_proportion=0.15)),
     # Mk2: Graphcore's MLPerf Training v1.1 ResNet-50 closed-division runs, measured from their own logs
-    # (MLPERF_V11 below): images per epoch (train_samples 1,281,167) / the median epoch_start ->
-    # epoch_stop interval of result_0.txt over epochs without evaluation (POD16 epochs 4, 5, 8, 9:
-    # 43.22 s; POD64 2, 4, 5, 6, 8, 9, 10: 11.86 s; POD256 3, 4, 7, 8, 11, 12: 3.68 s). The logs give
+    # (MLPERF_V11 below): the images of an epoch interval / the median epoch_start -> epoch_stop
+    # interval of result_0.txt over epochs without evaluation (POD16 epochs 4, 5, 8, 9: 43.22 s; POD64
+    # 2, 4, 5, 6, 8, 9, 10: 11.86 s; POD256 3, 4, 7, 8, 11, 12: 3.676 s). train.py logs the epoch
+    # boundaries between device calls of (iterations per epoch // logs_per_epoch 5) steps, so an
+    # interval of 5 calls holds 400 x 3,200, 330 x 3,840 and 125 x 10,240 images (1,280,000 / 1,267,200 /
+    # 1,280,000, where train_samples is 1,281,167): steps of 108.04 / 35.95 / 29.41 ms. The logs give
     # global_batch_size and gradient_accumulation_steps (3200/10, 3840/3, 10240/2: micro-batch 20 on
     # every IPU), as the configs.yml mk2_resnet50_mlperf_pod{16,64,256}_lars (graphcore/examples 187775b1).
-    # From the three: step = 10.3 ms per micro-batch + 4.5 ms per step on the POD16 and POD64 (one
-    # IPU-Link domain each), 8.7 ms per step on the POD256 (GW-Links between four POD64s).
-    Row("ResNet-50 training (MLPerf v1.1)", "ipu-pod16", "resnet50", 3200, True, 1281167 / 43.216,
+    # From the three: step = 10.3 ms per micro-batch + 5.0 ms per step on the POD16 and POD64 (one
+    # IPU-Link domain each), 8.8 ms per step on the POD256 (GW-Links between four POD64s).
+    Row("ResNet-50 training (MLPerf v1.1)", "ipu-pod16", "resnet50", 3200, True, 400 * 3200 / 43.216,
         MLPERF_V11.format("pod16"), IPU_BAND,
         "Krell et al. (Graphcore blog, 17 Jan 2022) round this run to '30k images per second'",
         pins=Pins(16, 20, 1, recompute=True, norm_span=2, optimizer="lars", available_memory_proportion=0.15)),
-    Row("ResNet-50 training (MLPerf v1.1)", "ipu-pod64", "resnet50", 3840, True, 1281167 / 11.864,
+    Row("ResNet-50 training (MLPerf v1.1)", "ipu-pod64", "resnet50", 3840, True, 330 * 3840 / 11.864,
         MLPERF_V11.format("pod64"), IPU_BAND, pins=Pins(64, 20, 1, recompute=True, norm_span=2, optimizer="lars", available_memory_proportion=0.15)),
-    Row("ResNet-50 training (MLPerf v1.1)", "ipu-pod256", "resnet50", 10240, True, 1281167 / 3.680,
+    Row("ResNet-50 training (MLPerf v1.1)", "ipu-pod256", "resnet50", 10240, True, 125 * 10240 / 3.676,
         MLPERF_V11.format("pod256"), IPU_BAND,
-        "model too fast: measured per IPU the POD256 is 19% slower than the POD64 at nearly the same "
-        "accumulation (2 vs 3), the model 6%. The logs' step is 10.3 ms per micro-batch plus a fixed 4.5 ms "
-        "(POD16, POD64), 8.7 ms once GW-Links join the POD64s; the model's is 10.3 ms per micro-batch plus "
+        "model too fast: measured per IPU the POD256 is 18% slower than the POD64 at nearly the same "
+        "accumulation (2 vs 3), the model 6%. The logs' step is 10.3 ms per micro-batch plus a fixed 5.0 ms "
+        "(POD16, POD64), 8.8 ms once GW-Links join the POD64s; the model's is 10.3 ms per micro-batch plus "
         "4.0 / 4.3 / 4.5 ms (all-reduce and LARS update), so its hierarchical all-reduce adds 0.2 ms "
         "(2 x 3/4 x 51 MB at 400 GB/s per POD64, the datasheet's 16 x 2 x 100 Gbps GW-Links). Checked, not "
         "the cause: the host, 8 AMD EPYC 7742 cores per IPU in all three system descriptions "
         "(Graphcore/systems/ipu-pod{16,64,256}-TF1.json); LARS per weight tensor (models/ipu_optimizer.py, "
         "0.47 ms a step) costs the same at every size. Missing: the GW-Link all-reduce's achieved rate "
-        "(4.2 ms would be ~18 GB/s per POD64), not published", pins=Pins(256, 20, 1, recompute=True, norm_span=2, optimizer="lars", available_memory_proportion=0.15)),
+        "(3.8 ms would be ~20 GB/s per POD64), not published", pins=Pins(256, 20, 1, recompute=True, norm_span=2, optimizer="lars", available_memory_proportion=0.15)),
     # Mk2: Graphcore's first submission, MLPerf Training v1.0 (SDK 2.1), from its logs (MLPERF_V10):
-    # images per epoch / the median epoch_start -> epoch_stop interval of result_0.txt. Training ran
+    # the images of an epoch interval (5 device calls: 665 x 1,920 = 1,276,800 and 500 x 2,560 = 1,280,000,
+    # as the v1.1 rows) / the median epoch_start -> epoch_stop interval of result_0.txt. Training ran
     # with --no-validation (run_and_time.sh; evaluation afterwards in validation.py), so every epoch
     # counts; the median leaves out the longer checkpoint epochs (every 4th). POD16: 46.54 s over 44
     # epochs (46.49-46.58 s in result_0..4); POD64: 15.49 s over 45 (15.30-15.49 s). The plan is the logs'
@@ -368,10 +372,10 @@ ROWS = (
     # mk2_resnet50_mlperf_pod{16,64}_bs20: micro-batch 20, 1 IPU per replica (shards 1; the pipeline
     # splits are recomputation checkpoints), recomputation, BN_span 2 (the logs' model_bn_span 40),
     # SGD with momentum 0.9 (the logs' opt_name sgd), available_memory_proportion 0.15 / 0.14.
-    Row("ResNet-50 training (MLPerf v1.0)", "ipu-pod16", "resnet50", 1920, True, 1281167 / 46.536,
+    Row("ResNet-50 training (MLPerf v1.0)", "ipu-pod16", "resnet50", 1920, True, 665 * 1920 / 46.536,
         MLPERF_V10.format("pod16"), IPU_BAND,
         pins=Pins(16, 20, 1, recompute=True, norm_span=2, optimizer="momentum", available_memory_proportion=0.15)),
-    Row("ResNet-50 training (MLPerf v1.0)", "ipu-pod64", "resnet50", 2560, True, 1281167 / 15.490,
+    Row("ResNet-50 training (MLPerf v1.0)", "ipu-pod64", "resnet50", 2560, True, 500 * 2560 / 15.490,
         MLPERF_V10.format("pod64"), IPU_BAND, NOTE_V10_POD64,
         pins=Pins(64, 20, 1, recompute=True, norm_span=2, optimizer="momentum", available_memory_proportion=0.14)),
     # Bow: Graphcore's MLPerf Training v2.0 ResNet-50 closed-division runs (MLPERF_V20), from their logs
