@@ -53,7 +53,7 @@ MLPERF_V10 = ("MLPerf Training v1.0, Graphcore closed division: mlcommons/traini
               "benchmarks/resnet/implementations/tensorflow/configs.yml mk2_resnet50_mlperf_{0}_bs20 and run_and_time.sh in the same commit")
 MLPERF_V20 = ("MLPerf Training v2.0, Graphcore closed division, Bow IPUs: mlcommons/training_results_v2.0 (commit 8437fbb7) "
               "Graphcore/results/ipu-{0}-TF1-closed/resnet/result_0.txt (TensorFlow 1.15, Poplar SDK 2.5.1: "
-              "systems/ipu-{0}-TF1-closed.json, system_name Bow-{1}), global batch / median step time over epochs without a "
+              "systems/ipu-{0}-TF1-closed.json, system_name '{1}'), global batch / median step time over epochs without a "
               "checkpoint; benchmarks/resnet/implementations/tensorflow/configs.yml mk2_resnet50_mlperf_{0}_lars and "
               "run_and_time.sh in the same commit")
 ART = "Masters, 'Delving deep into modern computer vision models', Graphcore blog, Jul 2020 (the source article)"
@@ -410,17 +410,17 @@ ROWS = (
     # joined by GW-Links) is 128 replicas on two of the bow-pod256's Pod64s: the all-reduce's rings
     # (models/collectives.py) are the Pod128's, 64 replicas per IPU-Link domain, 2 domains.
     Row("ResNet-50 training (MLPerf v2.0)", "bow-pod16", "resnet50", 3520, True, 3520 / 82.356e-3,
-        MLPERF_V20.format("pod16", "Pod16"), IPU_BAND, NOTE_V20_POD16,
+        MLPERF_V20.format("pod16", "Bow-Pod16"), IPU_BAND, NOTE_V20_POD16,
         pins=Pins(16, 22, 1, recompute=True, norm_span=2, optimizer="lars", available_memory_proportion=0.15)),
     Row("ResNet-50 training (MLPerf v2.0)", "bow-pod64", "resnet50", 5120, True, 5120 / 34.484e-3,
-        MLPERF_V20.format("pod64", "Pod64"), IPU_BAND, NOTE_V20_POD64,
+        MLPERF_V20.format("pod64", "Bow Pod64"), IPU_BAND, NOTE_V20_POD64,
         pins=Pins(64, 20, 1, recompute=True, norm_span=2, optimizer="lars", available_memory_proportion=0.15)),
     Row("ResNet-50 training (MLPerf v2.0), Bow Pod128 as 128 replicas", "bow-pod256", "resnet50", 5120, True, 5120 / 21.506e-3,
-        MLPERF_V20.format("pod128", "Pod128"), IPU_BAND,
+        MLPERF_V20.format("pod128", "Bow Pod128"), IPU_BAND,
         "model too fast, as the Pod256 row below: the GW-Link all-reduce's achieved rate",
         pins=Pins(128, 20, 1, recompute=True, norm_span=2, optimizer="lars", available_memory_proportion=0.15)),
     Row("ResNet-50 training (MLPerf v2.0)", "bow-pod256", "resnet50", 10240, True, 10240 / 22.756e-3,
-        MLPERF_V20.format("pod256", "Pod256"), IPU_BAND, NOTE_V20_GW,
+        MLPERF_V20.format("pod256", "Bow-Pod256"), IPU_BAND, NOTE_V20_GW,
         pins=Pins(256, 20, 1, recompute=True, norm_span=2, optimizer="lars", available_memory_proportion=0.15)),
     Row("ResNet-50 training, the planner's own plan", "bow-pod16", "resnet50", 1920, True, 42029, GC.format("the planner chooses"), IPU_BAND),
     Row("ResNeXt-101 training", "bow-pod16", "resnext101_32x4d", 768, True, 12221,
