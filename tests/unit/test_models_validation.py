@@ -60,6 +60,8 @@ ART = "Masters, 'Delving deep into modern computer vision models', Graphcore blo
 MLPERF_NV = ("MLPerf Training {0}, NVIDIA closed division: mlcommons/training_results_{0} (commit {1}) "
              "NVIDIA/results/{2}/resnet/result_0.txt (global_batch_size {3}, LARS, fp16); the stack from "
              "NVIDIA/benchmarks/resnet/implementations/mxnet in the same commit")
+MLPERF_OTHER = ("MLPerf Training {0}, {1}, closed division, NVIDIA's MXNet code: mlcommons/training_results_{0} (commit {2}) "
+                "{1}/results/{3}/resnet/result_0.txt (global_batch_size {4}; {5}), images per epoch / median epoch after the first")
 NOTE_MLPERF_A100 = (
     "inside 1.35x with the stack's own kernels (a100-80gb-mlperf: norm statistics from the convolution, BN + add + ReLU "
     "in one kernel, in-place gradient sums, a multi-tensor update, the stem padded to 4 channels on tensor cores); "
@@ -273,6 +275,20 @@ ROWS = (
         MLPERF_NV.format("v3.0", "63e326c4", "dgxh100_ngc23.04_mxnet", 3200), (-0.35, 0.35),
         "resnet-v1b-mainloop-fl applies the first two norms of each block in the next convolution's main loop; the "
         "model still charges their apply kernels (h100-mlperf notes), and its H100 is otherwise the A100's stack"),
+    # held out: other submitters' single-node runs of NVIDIA's MXNet code (their own
+    # config_*.sh: BATCHSIZE, NETWORK), on their own hosts; the XE8640's 4 GPUs as 4 replicas
+    Row("ResNet-50 training (MLPerf v2.0, Azure ND96amsr A100 v4)", "dgx-a100-mlperf", "resnet50", 3264, True, 1281167 / 47.326,
+        MLPERF_OTHER.format("v2.0", "Azure", "8437fbb7", "ND96amsr_A100_v4_n1_mxnet", 3264, "8 x A100 SXM 80GB"), (-0.35, 0.35)),
+    Row("ResNet-50 training (MLPerf v3.0, Dell XE9680 8x A100)", "dgx-a100-mlperf", "resnet50", 3264, True, 1281167 / 44.797,
+        MLPERF_OTHER.format("v3.0", "Dell", "63e326c4", "XE9680x8A100-SXM-80GB", 3264, "8 x A100 SXM 80GB, BATCHSIZE 408, "
+                            "resnet-v1b-stats-fl, DALI_HW_DECODER_LOAD 0"), (-0.35, 0.35),
+        "NVIDIA's v2.0 configuration on the 23.04 container: 5% faster than NVIDIA's own v2.0 run, software the model does not see"),
+    Row("ResNet-50 training (MLPerf v3.0, Azure ND H100 v5)", "dgx-h100-mlperf", "resnet50", 3200, True, 1281167 / 22.948,
+        MLPERF_OTHER.format("v3.0", "Azure", "63e326c4", "ND_H100_v5_mxnet", 3200, "8 x H100 SXM 80GB"), (-0.35, 0.35)),
+    Row("ResNet-50 training (MLPerf v3.0, Dell XE8640 4x H100)", "dgx-h100-mlperf", "resnet50", 3264, True, 1281167 / 43.997,
+        MLPERF_OTHER.format("v3.0", "Dell", "63e326c4", "XE8640x4H100-SXM-80GB", 3264, "4 x H100 SXM 80GB, BATCHSIZE 816, "
+                            "resnet-v1b-mainloop-fl"), (-0.35, 0.35), "4 GPUs at 816 images each: costed as 4 replicas of the DGX H100",
+        pins=Pins(replicas=4)),
     # held out, added Dec 2026: the same 8-GPU tables' ResNeXt-101 rows and FP32 (DGX-1) / TF32 (DGX A100)
     # columns, at 8 x each GPU's configs.yml batch
     Row("ResNeXt-101 32x4d training, 8 GPUs", "dgx-1-v100", "resnext101_32x4d", 1024, True, 4065, NV.format("resnext101-32x4d") + ", DGX-1 (8x V100 16GB)", (-0.35, 0.35)),
