@@ -143,6 +143,9 @@ class GpuSpec:
     # channels the images are padded to so the first (stride-2) convolution runs on tensor
     # cores (0: not padded)
     stem_pad_channels: int = 0
+    # 1: the framework replays the step as CUDA graphs captured once, so no host issues its
+    # ops one by one (no host floor, whatever host_dispatch_us says)
+    cuda_graphs: int = 0
 
 
 @dataclass(frozen=True)
@@ -246,6 +249,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "grad_accumulate_in_place": (0, 1),
     "multi_tensor_update": (0, 1e4),
     "stem_pad_channels": (0, 8),
+    "cuda_graphs": (0, 1),
     # CPU
     "cores": (1, 1e5),
     "peak_fp32_gflop_s": (0.1, 1e6),
@@ -293,6 +297,7 @@ OPTIONAL: dict[str, dict[str, float]] = {
         "grad_accumulate_in_place": 0,  # further gradients of a tensor added by add kernels
         "multi_tensor_update": 0,  # a per-tensor optimizer
         "stem_pad_channels": 0,  # the images keep their 3 channels
+        "cuda_graphs": 0,  # the host issues every op (host_dispatch_us, where given)
     },
     "cpu": {  # an ideal kernel unless fitted to the engine (host.toml)
         "depthwise_kernel_efficiency": 1.0,

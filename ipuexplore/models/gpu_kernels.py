@@ -93,6 +93,9 @@ fields:
   (``--image-shape 4,224,224``, ``CropMirrorNormalize(pad_output=True)`` in common/dali.py) so
   the stride-2 stem runs on tensor cores (NVIDIA's convolution performance guide: 'padding to 4
   channels is sufficient if a stride of 2 is used'), computing zeros in the fourth channel.
+- **CUDA graphs** (``cuda_graphs``): ``MXNET_ENABLE_CUDA_GRAPHS=1`` (config_DGXA100_common.sh)
+  captures the forward and backward once and replays them, so no host issues the step's ops
+  one by one: no host floor.
 """
 
 from __future__ import annotations
@@ -457,7 +460,10 @@ def parameter_tensors(layer: Layer) -> int:
 
 
 def host_us_per_op(s: GpuSpec, dtype: str) -> float:
-    """The host's time per forward op for a run of this precision (0: no host figure)."""
+    """The host's time per forward op for a run of this precision (0: no host figure, or the
+    step replayed as CUDA graphs: spec field cuda_graphs)."""
+    if s.cuda_graphs:
+        return 0.0
     return s.host_dispatch_fp32_us if dtype == "fp32" and s.host_dispatch_fp32_us else s.host_dispatch_us
 
 

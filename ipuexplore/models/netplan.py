@@ -716,6 +716,8 @@ def _amp_why(net: _Net, micro: int) -> str:
 def _host_why(chip: Chip, net: _Net, micro: int) -> str:
     ops = _gpu_counts(net)[0]
     us = gpu_kernels.host_us_per_op(chip.spec, net.dtype)
+    if chip.spec.cuda_graphs:
+        return "the step replays CUDA graphs captured once (spec field cuda_graphs): no host issues its ops one by one"
     if not us:
         return "no host figure for this GPU's machine: the host is assumed to keep ahead of the GPU"
     return (f"the host issues {micro} x {ops} forward ops at {us:g} us each ({micro * ops * us / 1e3:.3g} ms; "

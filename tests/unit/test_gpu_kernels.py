@@ -547,6 +547,21 @@ def test_mlperf_stem_padded_to_four_channels_hand_computed():
     assert gpu.cost(MLPERF, work, "fp16", l2_resident=False).time_s < gpu.cost(A100, work, "fp16", l2_resident=False).time_s
 
 
+def test_cuda_graphs_leave_no_host_floor_hand_computed():
+    # the eager V100 spec's host issues ResNet-50's 174 forward ops at 73.7 us: 12.82 ms at
+    # batch 1; replayed as CUDA graphs the host issues none, whatever host_dispatch_us says
+    eager = load_chip(ROOT / "docs" / "hw-examples" / "v100-pytorch-eager.toml")
+    graphs = replace(eager, spec=replace(eager.spec, cuda_graphs=1))
+    from ipuexplore.models.netplan import network_step
+    from ipuexplore.networks import build
+    layers = build("resnet50").layers
+    assert network_step(eager, layers, 1, "fp16", False).terms["host_dispatch_s"].value > 0.0
+    step = network_step(graphs, layers, 1, "fp16", False)
+    assert step.terms["host_dispatch_s"].value == 0.0 and "cuda_graphs" in step.terms["host_dispatch_s"].why
+    assert gpu_kernels.host_us_per_op(graphs.spec, "fp16") == 0.0 and gpu_kernels.host_us_per_op(eager.spec, "fp16") == pytest.approx(73.7)
+    assert MLPERF.spec.cuda_graphs == 1
+
+
 def test_mlperf_stack_never_slower_than_pytorch_on_the_same_silicon():
     # every fusion removes work: the MLPerf stack's ResNet-50 step is faster at every batch,
     # and its layers never slower one by one
