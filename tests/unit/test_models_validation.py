@@ -65,9 +65,10 @@ MLPERF_OTHER = ("MLPerf Training {0}, {1}, closed division, NVIDIA's MXNet code:
 NOTE_MLPERF_A100 = (
     "inside 1.35x with the stack's own kernels (a100-80gb-mlperf: norm statistics from the convolution, BN + add + ReLU "
     "in one kernel, in-place gradient sums, a multi-tensor update, the stem padded to 4 channels on tensor cores); "
-    "PyTorch's stack (dgx-a100) gives -27%. Still too fast: DALI decodes the JPEGs on these GPUs' SMs "
-    "(DALI_HW_DECODER_LOAD=0 in config_DGXA100.sh; the H100 run sets 0.99, its hardware decoder), not priced; the model "
-    "prices momentum SGD where the runs use LARS (a read of weights and gradients more per step, ~0.1 ms)")
+    "PyTorch's stack (dgx-a100) gives -27%. Still too fast by 12 ms a step, not identified: DALI's GPU work is not "
+    "priced (DALI_HW_DECODER_LOAD=0 here: nvJPEG's GPU stage of every decode, then resize and crop-mirror-normalize, "
+    "~1.3 MB per image, 0.3 ms a step at the element-wise rate: too small), nor LARS against the model's momentum SGD "
+    "(a read of weights and gradients more, ~0.1 ms)")
 # The article's era on the GPU side: NVIDIA's first published PyTorch numbers for these
 # networks, Dec 2019 (PyTorch 19.09/19.10 NGC containers: cuDNN 7.6, apex AMP, NCHW).
 NV19 = ("NVIDIA DeepLearningExamples, PyTorch/Classification/ConvNets/{}/README.md at commit {} "
