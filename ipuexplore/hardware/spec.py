@@ -146,6 +146,9 @@ class GpuSpec:
     # 1: the framework replays the step as CUDA graphs captured once, so no host issues its
     # ops one by one (no host floor, whatever host_dispatch_us says)
     cuda_graphs: int = 0
+    # 1: a batch norm followed by ReLU and one convolution is applied in that convolution's
+    # main loop (scale, bias, ReLU on the operand as it is loaded): no kernel of its own
+    bn_apply_in_conv: int = 0
 
 
 @dataclass(frozen=True)
@@ -250,6 +253,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "multi_tensor_update": (0, 1e4),
     "stem_pad_channels": (0, 8),
     "cuda_graphs": (0, 1),
+    "bn_apply_in_conv": (0, 1),
     # CPU
     "cores": (1, 1e5),
     "peak_fp32_gflop_s": (0.1, 1e6),
@@ -298,6 +302,7 @@ OPTIONAL: dict[str, dict[str, float]] = {
         "multi_tensor_update": 0,  # a per-tensor optimizer
         "stem_pad_channels": 0,  # the images keep their 3 channels
         "cuda_graphs": 0,  # the host issues every op (host_dispatch_us, where given)
+        "bn_apply_in_conv": 0,  # a norm's forward is a kernel of its own
     },
     "cpu": {  # an ideal kernel unless fitted to the engine (host.toml)
         "depthwise_kernel_efficiency": 1.0,

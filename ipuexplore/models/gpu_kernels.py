@@ -93,6 +93,11 @@ fields:
   (``--image-shape 4,224,224``, ``CropMirrorNormalize(pad_output=True)`` in common/dali.py) so
   the stride-2 stem runs on tensor cores (NVIDIA's convolution performance guide: 'padding to 4
   channels is sufficient if a stride of 2 is used'), computing zeros in the fourth channel.
+- **norm applied in the next convolution's main loop** (``bn_apply_in_conv``, v3.0's
+  ``resnet-v1b-mainloop-fl.py``): the second and third convolutions of a bottleneck are
+  ``NormConvolution(conv, no_norm=False, in_sum=..., in_sum_squares=..., act_type='relu')``,
+  which finalize the previous norm's sums and apply its scale, bias and ReLU to the operand as
+  they load it: those norms have no forward kernel (``norms_applied_in_next_conv``).
 - **CUDA graphs** (``cuda_graphs``): ``MXNET_ENABLE_CUDA_GRAPHS=1`` (config_DGXA100_common.sh)
   captures the forward and backward once and replays them, so no host issues the step's ops
   one by one: no host floor.
@@ -262,6 +267,23 @@ def gradient_sums(layers: Sequence[Layer], dtype: str, batch: int, in_place: boo
     moved = 1 if in_place else GRAD_SUM_TENSORS_MOVED
     return (sum(moved * extra * l.output_bytes(dtype, batch) for l, extra in forks),
             0 if in_place else sum(extra for _, extra in forks))
+
+
+def norms_applied_in_next_conv(layers: Sequence[Layer]) -> list[int]:
+    """Indices of the batch norms read only by a ReLU that is read only by one convolution:
+    the norms a main-loop-fused convolution applies as it loads its operand."""
+    readers: dict[str, list[Layer]] = {}
+    for l in layers:
+        for name in l.inputs:
+            readers.setdefault(name, []).append(l)
+    out = []
+    for i, l in enumerate(layers):
+        after = readers.get(l.name, []) if l.kind is LayerKind.NORM and l.name else []
+        if len(after) == 1 and after[0].kind is LayerKind.ACT and after[0].op == "relu":
+            convs = readers.get(after[0].name, [])
+            if len(convs) == 1 and convs[0].kind is LayerKind.CONV:
+                out.append(i)
+    return out
 
 
 def gradient_sum_s(s: GpuSpec, moved: int, kernels: int) -> float:

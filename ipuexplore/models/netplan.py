@@ -587,6 +587,7 @@ def _data_parallel_step(net: _Net, batch: int, image_elems: int, pins: Pins) -> 
     stem = None  # the first layer reading the images (their own kernels are in its share)
     sums = (0, 0)
     skipped = []  # (layer index, its backward-data phase, which autograd never runs)
+    absorbed = []  # (layer index, its forward phase, run inside the next convolution's main loop)
     casts_l = [0.0] * len(est)  # inference: each layer's autocast cast of its own weights
     cast_s = 0.0
     if chip.family == "gpu":
@@ -607,6 +608,9 @@ def _data_parallel_step(net: _Net, batch: int, image_elems: int, pins: Pins) -> 
             casts_l = [gpu_kernels.amp_cast_s(s, *gpu_kernels.cast_tensors(net.layers[i]), train=False) for i in net.shapes.first]
             cast_s = micro * sum(c * n for c, n in zip(casts_l, net.shapes.count))
             layers_s += cast_s
+        if s.bn_apply_in_conv:  # norms applied in the next convolution's main loop: no forward kernel
+            absorbed = _absorbed_norm_forwards(net, m)
+            layers_s -= micro * sum(p.time_s for _, p in absorbed)
         # the images' own kernels (float conversion, normalisation, autocast's cast), in the share
         # of the first layer reading them
         stem = next(iter(input_gradient_skipped(net.layers)), None)
@@ -626,7 +630,9 @@ def _data_parallel_step(net: _Net, batch: int, image_elems: int, pins: Pins) -> 
                          + ("; each with autocast's cast of its weights to fp16 (gpu_kernels.amp_cast_s)" if cast_s else "")
                          + (f"; with the images' own kernels before {net.layers[stem].name} (gpu_kernels.input_kernels)" if image_s else "")
                          + ("; less the backward-data pass of " + ", ".join(net.layers[i].name for i, _ in skipped)
-                            + ": autograd computes no gradient for the images (work.input_gradient_skipped)" if skipped else "")),
+                            + ": autograd computes no gradient for the images (work.input_gradient_skipped)" if skipped else "")
+                         + (f"; less the forward of {len(absorbed)} batch norms applied inside the next convolution's main loop "
+                            "(spec field bn_apply_in_conv; gpu_kernels.norms_applied_in_next_conv)" if absorbed else "")),
         "weight_update_s": Term(update_s, "s", _update_why(chip, net) if net.train else "inference: no weight update"),
         "allreduce_s": Term(allreduce, "s", _allreduce_why(net.train, replicas, "gradients")),
         "host_io_s": host_io,
@@ -641,7 +647,7 @@ def _data_parallel_step(net: _Net, batch: int, image_elems: int, pins: Pins) -> 
     for e, c in zip(est, net.shapes.count):
         for k, v in e.time_by_bound.items():
             bound_time[k] += micro * c * v
-    for _, p in skipped:
+    for _, p in skipped + absorbed:
         for k, v in p.time_by_bound.items():
             bound_time[k] -= micro * v
     bound_time["memory"] += update_s + amp_s + sums_s + cast_s + image_s
@@ -650,7 +656,7 @@ def _data_parallel_step(net: _Net, batch: int, image_elems: int, pins: Pins) -> 
     why = f"{replicas} replica{'s' if replicas > 1 else ''}, micro-batch {m} x {micro}" + ("" if fits else ", does not fit device memory")
     mem = {"weights_and_state": float(resident), "activations": float(kept * m)}
     shares = net.per_layer([micro * (e.time_s + c) for e, c in zip(est, casts_l)])
-    for i, p in skipped:
+    for i, p in skipped + absorbed:
         shares[i] -= micro * p.time_s
     if image_s:
         shares[stem] += image_s
@@ -670,6 +676,13 @@ def _skipped_backward_data(net: _Net, m: int) -> list[tuple[int, Phase]]:
         phases = device_phases(net.chip, layer, m, net.dtype, True, net.conv).phases
         out += [(i, p) for p in phases if p.name == "backward_data"]
     return out
+
+
+def _absorbed_norm_forwards(net: _Net, m: int) -> list[tuple[int, Phase]]:
+    """(layer index, its forward phase at micro-batch ``m``) of the batch norms a main-loop
+    fused convolution applies as it loads them (gpu_kernels.norms_applied_in_next_conv)."""
+    return [(i, p) for i in gpu_kernels.norms_applied_in_next_conv(net.layers)
+            for p in device_phases(net.chip, net.layers[i], m, net.dtype, net.train, net.conv).phases if p.name == "forward"]
 
 
 def _gpu_counts(net: _Net) -> tuple[int, int, int, int]:

@@ -547,6 +547,30 @@ def test_mlperf_stem_padded_to_four_channels_hand_computed():
     assert gpu.cost(MLPERF, work, "fp16", l2_resident=False).time_s < gpu.cost(A100, work, "fp16", l2_resident=False).time_s
 
 
+def test_v3_norms_applied_in_the_next_convolution_hand_computed():
+    # resnet-v1b-mainloop-fl: in each of ResNet-50's 16 bottlenecks the first two norms (each
+    # read by a ReLU read by one convolution) are applied by that convolution as it loads its
+    # operand: 32 norms lose their forward kernel; the block-ending norm (with the addition)
+    # and the shortcut's keep theirs
+    from ipuexplore.models.netplan import network_step
+    from ipuexplore.networks import build
+    layers = build("resnet50").layers
+    idx = gpu_kernels.norms_applied_in_next_conv(layers)
+    assert len(idx) == 32 and all(layers[i].kind.value == "norm" for i in idx)
+    assert [layers[i].name for i in idx[:2]] == ["layer1.0.bn1", "layer1.0.bn2"] and "layer1.0.bn3" not in [layers[i].name for i in idx]
+    h100 = load_chip("h100-mlperf")
+    plain = replace(h100, spec=replace(h100.spec, bn_apply_in_conv=0))
+    fused, unfused = (network_step(c, layers, 64, "fp16", True) for c in (h100, plain))
+    fwd = sum(estimate(h100, layers[i], batch=64, train=True).phase("forward").time_s for i in idx)
+    assert fused.terms["layers_s"].value == pytest.approx(unfused.terms["layers_s"].value - fwd, rel=1e-9)
+    assert fused.layer_time_s[idx[0]] == pytest.approx(unfused.layer_time_s[idx[0]]
+                                                       - estimate(h100, layers[idx[0]], batch=64, train=True).phase("forward").time_s)
+    assert "bn_apply_in_conv" in fused.terms["layers_s"].why
+    assert MLPERF.spec.bn_apply_in_conv == 0  # v1.1/v2.0's resnet-v1b-stats-fl applies them in kernels of their own
+    # inference too: the same symbol
+    assert network_step(h100, layers, 64, "fp16", False).time_s < network_step(plain, layers, 64, "fp16", False).time_s
+
+
 def test_cuda_graphs_leave_no_host_floor_hand_computed():
     # the eager V100 spec's host issues ResNet-50's 174 forward ops at 73.7 us: 12.82 ms at
     # batch 1; replayed as CUDA graphs the host issues none, whatever host_dispatch_us says
