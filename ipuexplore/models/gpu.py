@@ -25,8 +25,10 @@ Mechanisms, each a named term:
 - **the software's kernels** (``gpu_kernels``; spec fields naming the GPU's software era):
   the reduction depth of a thread-block tile, depthwise kernels' measured fraction of DRAM
   bandwidth (forward and backward), cuDNN 7's per-group kernels and CUDA-core-only grouped
-  convolutions, and the NCHW <-> NHWC transposes around tensor-core convolutions of a
-  framework that keeps activations NCHW.
+  convolutions, the NCHW <-> NHWC transposes around tensor-core convolutions of a
+  framework that keeps activations NCHW, and the fused kernels of NVIDIA's MLPerf stack (norm
+  statistics from the convolution, batch norm + addition + ReLU in one kernel, images padded
+  to 4 channels for a tensor-core stem).
 
 Compute and memory traffic overlap (the pipeline streams), so the pass takes the slowest of
 compute, HBM and L2 time, plus launches and any layout transposes (kernels of their own, run
