@@ -15,7 +15,10 @@ multiple ILDs", docs.graphcore.ai/projects/release-notes/en/3.1.0/release_notes/
 links, then a ring across the nodes, in which each node's share of the bytes crosses its
 inter-node link (every device of a node sends its 1/k slice, so the node moves the whole
 buffer once), then the all-gather back inside the node, which the in-node ring term
-already counts.
+already counts. GCL's API names that cross-node group: ORTHOGONAL groups whose size is the
+number of IPU-Link domains, "using GW-links only" (gcl::CommGroup, Poplar API reference),
+each IPU with its counterparts in the other domains. The across-node rate is the links'
+datasheet figure: the rate GCL achieves over GW-Links is not published.
 """
 
 from __future__ import annotations
