@@ -8,48 +8,85 @@
 #include "epilogue.h"
 #include "internal.h"
 
-/* One plane of len floats: out = act(out * scale + residual) (scale 1 / residual NULL: left
-   out), and the sum of the results when sum is not NULL; the tail goes through a padded vector. */
-IPX_INLINE void epilogue_body(float* out, const float* residual, float scale, int64_t len, int32_t act,
-                              float* sum) {
-    ipx_v8 acc = v8_zero(), s = v8_splat(scale);
-    const bool store = act != IPX_ACTIVATION_NONE || residual != NULL || scale != 1.0f; /* else: sums only */
+/* The last n < 16 floats of a plane through padded vectors, act chosen at run time (one copy per
+   build, not one per loop: a tail is short); returns their results' sum. */
+IPX_INLINE float epilogue_tail(float* out, const float* residual, float scale, int64_t n, int32_t act, bool store) {
+    float tmp[16] = {0}, res[16] = {0};
+    memcpy(tmp, out, (size_t)n * sizeof(float));
+    if (residual) memcpy(res, residual, (size_t)n * sizeof(float));
+    float total = 0.0f;
+    for (int64_t i = 0; i < n; i += 8) {
+        v8_store(tmp + i, v8_activation(v8_load(tmp + i) * scale + v8_load(res + i), act));
+        for (int64_t j = i; j < n && j < i + 8; j++) total += tmp[j];
+    }
+    if (store) memcpy(out, tmp, (size_t)n * sizeof(float));
+    return total;
+}
+typedef float epilogue_tail_fn(float* out, const float* residual, float scale, int64_t n, int32_t act, bool store);
+
+/* One plane of len floats: out = act(out * scale + residual) (residual NULL: left out), stored
+   unless store is false (act none, no residual, scale 1: sums only), and the sum of the results
+   when sum is not NULL. act, store and whether residual is NULL are constants where
+   epilogue_planes_act inlines this, so the loop tests nothing but its bound. Two sums
+   alternate: one would chain every vector's addition to the last. */
+IPX_INLINE void epilogue_body(float* out, const float* residual, float scale, int64_t len, const int32_t act,
+                              const bool store, float* sum, epilogue_tail_fn* tail) {
+    ipx_v8 acc[2] = {v8_zero(), v8_zero()}, s = v8_splat(scale);
     int64_t i = 0;
-    for (; i + 8 <= len; i += 8) {
-        ipx_v8 v = v8_load(out + i) * s;
-        if (residual) v += v8_load(residual + i);
-        v = v8_activation(v, act);
-        acc += v;
-        if (store) v8_store(out + i, v);
-    }
-    if (i < len) {
-        float tmp[8] = {0}, res[8] = {0};
-        memcpy(tmp, out + i, (size_t)(len - i) * sizeof(float));
-        if (residual) memcpy(res, residual + i, (size_t)(len - i) * sizeof(float));
-        ipx_v8 v = v8_activation(v8_load(tmp) * s + v8_load(res), act);
-        v8_store(tmp, v);
-        memcpy(out + i, tmp, (size_t)(len - i) * sizeof(float));
-        for (int64_t j = 0; j < len - i; j++) acc[j] += tmp[j];
-    }
+    for (; i + 16 <= len; i += 16)
+        for (int h = 0; h < 2; h++) {
+            ipx_v8 v = v8_load(out + i + 8 * h) * s;
+            if (residual) v += v8_load(residual + i + 8 * h);
+            v = v8_activation(v, act);
+            acc[h] += v;
+            if (store) v8_store(out + i + 8 * h, v);
+        }
+    const float rest = i < len ? tail(out + i, residual ? residual + i : NULL, scale, len - i, act, store) : 0.0f;
     if (sum) {
-        float total = 0.0f;
-        for (int j = 0; j < 8; j++) total += acc[j];
+        const ipx_v8 both = acc[0] + acc[1];
+        float total = rest;
+        for (int j = 0; j < 8; j++) total += both[j];
         *sum = total;
     }
 }
 
-/* Planes [p0, p1) of the epilogue (epilogue.h). */
-IPX_INLINE void epilogue_planes(IPX__EPILOGUE_PARAMS) {
-    for (int64_t p = p0; p < p1; p++)
-        epilogue_body(out + p * len, residual ? residual + p * len : NULL, scale ? scale[p] : 1.0f, len, act,
-                      sums ? sums + p : NULL);
+/* Planes [p0, p1) for one activation: the residual's and the store's tests hoisted out of the
+   loop, one loop per case. */
+IPX_INLINE void epilogue_planes_act(float* out, const float* residual, const float* scale, float* sums, int64_t p0,
+                                    int64_t p1, int64_t len, const int32_t act, epilogue_tail_fn* tail) {
+    for (int64_t p = p0; p < p1; p++) {
+        const float s = scale ? scale[p] : 1.0f;
+        float *o = out + p * len, *sum = sums ? sums + p : NULL;
+        if (residual) epilogue_body(o, residual + p * len, s, len, act, true, sum, tail);
+        else if (act != IPX_ACTIVATION_NONE || s != 1.0f) epilogue_body(o, NULL, s, len, act, true, sum, tail);
+        else epilogue_body(o, NULL, s, len, IPX_ACTIVATION_NONE, false, sum, tail);
+    }
+}
+
+/* Planes [p0, p1) of the epilogue (epilogue.h): the activation chosen once, outside the loops. */
+IPX_INLINE void epilogue_planes(IPX__EPILOGUE_PARAMS, epilogue_tail_fn* tail) {
+#define EPILOGUE_CASE(ACT)                                                                   \
+    case ACT: epilogue_planes_act(out, residual, scale, sums, p0, p1, len, ACT, tail); break;
+    switch (act) {
+        EPILOGUE_CASE(IPX_ACTIVATION_RELU)
+        EPILOGUE_CASE(IPX_ACTIVATION_RELU6)
+        EPILOGUE_CASE(IPX_ACTIVATION_SIGMOID)
+        EPILOGUE_CASE(IPX_ACTIVATION_SILU)
+        EPILOGUE_CASE(IPX_ACTIVATION_HARDSWISH)
+        default: epilogue_planes_act(out, residual, scale, sums, p0, p1, len, IPX_ACTIVATION_NONE, tail);
+    }
+#undef EPILOGUE_CASE
 }
 
 /* One build per instruction set (IPX_FOR_EACH_ISA, vec.h), chosen per call from the caller's
    ISA. */
 #define EPILOGUE_BUILD(isa, ISA, TARGET, COPY_TARGET, WIDE, ...)                              \
+    TARGET __attribute__((noinline)) static float epilogue_tail_##isa(                        \
+        float* out, const float* residual, float scale, int64_t n, int32_t act, bool store) { \
+        return epilogue_tail(out, residual, scale, n, act, store);                           \
+    }                                                                                        \
     TARGET static void epilogue_##isa(IPX__EPILOGUE_PARAMS) {                                \
-        epilogue_planes(out, residual, scale, sums, p0, p1, len, act);                       \
+        epilogue_planes(out, residual, scale, sums, p0, p1, len, act, epilogue_tail_##isa);  \
     }
 IPX_FOR_EACH_ISA(EPILOGUE_BUILD, )
 #undef EPILOGUE_BUILD
