@@ -71,6 +71,15 @@ IPX_INLINE ipx_v8 v8_load(const float* p) {
 }
 IPX_INLINE void v8_store(float* p, ipx_v8 v) { memcpy(p, &v, sizeof v); }
 
+/* 16 floats: one AVX-512 register, two AVX2 ones (the separate epilogue pass's vectors). */
+typedef float ipx_v16 __attribute__((vector_size(64)));
+IPX_INLINE ipx_v16 v16_load(const float* p) {
+    ipx_v16 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+IPX_INLINE void v16_store(float* p, ipx_v16 v) { memcpy(p, &v, sizeof v); }
+
 /* Streaming (non-temporal) store of 8 floats to a 16-byte aligned address: two SSE movntps,
    which every x86-64 has, so the same code serves both builds; plain store elsewhere. Needs a
    store fence (v8_stream_fence) before other threads may read the data. */
