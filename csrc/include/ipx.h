@@ -124,7 +124,9 @@ typedef enum ipx_status {
 
 /// Convolution strategy.
 typedef enum ipx_algorithm {
-    /// Let the engine choose (currently: the direct kernels).
+    /// Let the engine choose: the direct kernels, or the GEMM lowering (in the pointwise
+    /// kernel's form, ::IPX_KERNEL_GEMM) for one group of fewer than 8 input and 8 or more
+    /// output channels (network stems).
     IPX_ALGORITHM_AUTO = 0,
     /// Worker-local direct kernels: depthwise/small-group row kernel or the channel kernel.
     IPX_ALGORITHM_DIRECT = 1,

@@ -84,6 +84,11 @@ static const ipx__kernel* pick_kernel(const ipx_conv_desc* d, bool upsampled, in
     const bool pointwise = d->r == 1 && d->s == 1 && !upsampled && pixels >= 16 && d->pad_top == 0 &&
                            d->pad_left == 0 && d->pad_bottom == 0 && d->pad_right == 0;
     if (pointwise && cg >= 8 && kg >= 8) return &ipx__pointwise_kernel[isa];
+    /* One group of fewer than 8 input channels (a stem: 3 -> 32, 3x3, stride 2): the row
+       kernel vectorises along output rows one input channel and tap at a time; lowered to a
+       matrix product over K = cg*r*s, every input vector feeds 4-8 output channels' FMAs. */
+    if (d->algorithm == IPX_ALGORITHM_AUTO && d->g == 1 && cg < 8 && kg >= 8 && !upsampled)
+        return &ipx__im2col_kernel[isa];
     /* measured (A/B/C = the benchmark's 3x3 shapes, 2 workers, Zen 4, interleaved A/B runs):
        at 8 channels per group the channel kernel's 3x3 block beats the row kernel (4
        channels x 3 rows per register block) on AVX-512 (A 0.40 -> 0.37 ms, B 0.74 -> 0.68,
@@ -123,7 +128,7 @@ static ipx_status conv_init(struct ipx_conv* cv, const ipx_conv_desc* d, int64_t
     cv->isa = ipx__pick_isa(d->flags & IPX_FLAG_PORTABLE);
     cv->kernel = pick_kernel(d, uh > 1 || uw > 1, p * q, cv->isa);
     cv->bw_kernel = ipx__bw_kernel_for(cv);
-    cv->algorithm = d->algorithm == IPX_ALGORITHM_GEMM ? IPX_ALGORITHM_GEMM : IPX_ALGORITHM_DIRECT;
+    cv->algorithm = cv->kernel->id == IPX_KERNEL_GEMM ? IPX_ALGORITHM_GEMM : IPX_ALGORITHM_DIRECT;
     atomic_init(&cv->in_use, 0);
     const int64_t kk = d->g * packed_kg(cv->kernel, kg);
     cv->weight_len = (size_t)(kk * cg * taps);

@@ -293,6 +293,9 @@ extern const ipx__kernel ipx__gemm_kernel[IPX__ISA_COUNT];
 /* The channel kernel's path for 1x1 convolutions without padding (kernel_pointwise.c):
    pixels vectorised, the tile input a [c][pixels] matrix. Reports IPX_KERNEL_CHANNEL. */
 extern const ipx__kernel ipx__pointwise_kernel[IPX__ISA_COUNT];
+/* The pointwise kernel's compute on an im2col of the input (kernel_pointwise.c): one-group
+   layers with fewer than 8 input channels (stems). Reports IPX_KERNEL_GEMM. */
+extern const ipx__kernel ipx__im2col_kernel[IPX__ISA_COUNT];
 /* pack for kernels that keep PyTorch's layout (row, GEMM): a copy. */
 void ipx__pack_as_is(const struct ipx_conv* cv, const float* weight, const float* bias,
                      float* wpack, float* bpack);

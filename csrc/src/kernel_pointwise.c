@@ -168,7 +168,7 @@ IPX_INLINE void pw_tail_pixel(const float* x, int64_t npad, const float* w8, con
     }
 }
 
-/* Loop nest over a block, as a blocked GEMM's: strips of pixels whose input panel (cg x
+/* Loop nest over a block, as a blocked GEMM's: strips of pixels whose input panel (K x
    strip, at most PW_STRIP_FLOATS) stays in L2 while every output channel reads it, so the
    input is read from memory once and the outputs stream out; within a strip, one register
    block's MR output channels at a time, their weights in L1 and their MR output planes
@@ -184,14 +184,15 @@ IPX_INLINE void pw_compute_epilogue(const struct ipx_conv* cv, const ipx__plan* 
                                     const int32_t ACT) {
     const int MR = WIDE ? PW_MR_WIDE : PW_MR;
     const ipx_conv_desc* d = &cv->d;
-    const int64_t cg = cv->cg, kb = b->kb, npad = plan->row_len, npix = b->pb * cv->q;
+    /* the GEMM's K: cg input channels (1x1), or cg*r*s im2col rows (ipx__im2col_kernel) */
+    const int64_t kdim = cv->cg * d->r * d->s, kb = b->kb, npad = plan->row_len, npix = b->pb * cv->q;
     const int64_t plane = cv->p * cv->q, kvalid = ipx__min(kb, cv->kg - b->k0);
-    const int64_t strip = ipx__max(8 * PW_NV * 4, PW_STRIP_FLOATS / cg / (8 * PW_NV) * (8 * PW_NV));
+    const int64_t strip = ipx__max(8 * PW_NV * 4, PW_STRIP_FLOATS / kdim / (8 * PW_NV) * (8 * PW_NV));
     for (int64_t j = 0; j < b->gb; j++) {
-        const float* X = tile + plan->in_off + j * cg * npad;
+        const float* X = tile + plan->in_off + j * kdim * npad;
         /* whole groups (gb > 1) or one group's channel range: contiguous either way */
         const size_t first = (size_t)((b->g0 + j) * cv->kg8 + b->k0);
-        const float* W = cv->weight + first * (size_t)cg;
+        const float* W = cv->weight + first * (size_t)kdim;
         const float* B = cv->bias + first;
         const int64_t ch0 = b->n * d->k + (b->g0 + j) * cv->kg + b->k0; /* the block's first plane */
         float* Y = output + (ch0 * cv->p + b->p0) * cv->q;
@@ -206,7 +207,7 @@ IPX_INLINE void pw_compute_epilogue(const struct ipx_conv* cv, const ipx__plan* 
             const int64_t chunks = ipx__div_up(vectors, PW_NV);
             const int64_t base = chunks ? vectors / chunks : 0, extra = chunks ? vectors % chunks : 0;
             for (int64_t m0 = 0; m0 < kvalid; m0 += MR) {
-                const float* w = W + m0 / 8 * 8 * cg + m0 % 8;
+                const float* w = W + m0 / 8 * 8 * kdim + m0 % 8;
                 const int64_t mstore = ipx__min(MR, kvalid - m0);
                 ipx_v8 sums[PW_MR_WIDE];
                 for (int m = 0; m < MR; m++) sums[m] = v8_zero();
@@ -215,11 +216,14 @@ IPX_INLINE void pw_compute_epilogue(const struct ipx_conv* cv, const ipx__plan* 
                     const int64_t nvalid = ipx__min(8 * nv, npix - i0);
                     float* o = Y + m0 * plane + i0;
                     const float* r = R ? R + m0 * plane + i0 : NULL;
-#define PW_CALL(NV) pw_micro(X + i0, npad, w, B + m0, cg, o, r, S ? sums : NULL, plane, nvalid, mstore, MR, NV, ACT)
+#define PW_CALL(NV) pw_micro(X + i0, npad, w, B + m0, kdim, o, r, S ? sums : NULL, plane, nvalid, mstore, MR, NV, ACT)
                     if (nv == 3) PW_CALL(3);
                     else if (nv == 2) PW_CALL(2);
                     else PW_CALL(1);
 #undef PW_CALL
+                    /* the sums live in memory, not in 8 registers the FMA loop needs (there
+                       they pushed an accumulator of the fused builds onto the stack) */
+                    if (S) __asm__ volatile("" : : "r"(sums) : "memory");
                     i0 += 8 * nv;
                 }
                 for (int64_t m = 0; S && chunks && m < mstore; m++) {
@@ -233,7 +237,7 @@ IPX_INLINE void pw_compute_epilogue(const struct ipx_conv* cv, const ipx__plan* 
                 float tsums[32] = {0};
                 for (int64_t i = p0 + spix - tail; i < p0 + spix; i++) {
 #define PW_TAIL_CALL(NB)                                                                                \
-    pw_tail_pixel(X + i, npad, W + m8 * cg, B + m8, cg, Y + m8 * plane + i, R ? R + m8 * plane + i : NULL, \
+    pw_tail_pixel(X + i, npad, W + m8 * kdim, B + m8, kdim, Y + m8 * plane + i, R ? R + m8 * plane + i : NULL, \
                   tsums, plane, kvalid - m8, NB, ACT)
                     if (nb == 4) PW_TAIL_CALL(4);
                     else if (nb == 3) PW_TAIL_CALL(3);
@@ -288,3 +292,99 @@ IPX_FOR_EACH_ISA(PW_FUSED_BUILD, )
              ipx__pointwise_kernel_compute_##isa, pw_compute_fused_##isa, PW_MIN_BLOCK_PIXELS},
 const ipx__kernel ipx__pointwise_kernel[IPX__ISA_COUNT] = {IPX_FOR_EACH_ISA(PW_ENTRY, )};
 #undef PW_ENTRY
+
+/* Dense layers with few input channels (a network's stem: 3 -> 32 channels, 3x3, stride 2)
+   as the same matrix product, over K = cg*r*s: the exchange lowers the block's input into
+   the tile as im2col rows [gb][cg][r][s][npad] (row (ci, ri, si): for each of the block's
+   pixels, the value tap (ri, si) of channel ci reads, zero in the padding), the order of
+   the packed weights [g][kg8/8][cg][r][s][8], and the compute above runs on it unchanged.
+   With 3 input channels the direct kernels have nothing to vectorise over but output rows
+   or channels one tap at a time; here every im2col vector feeds MR FMAs. */
+static int64_t im2col_plan(const struct ipx_conv* cv, int64_t gb, int64_t kb, int64_t pb, ipx__plan* plan) {
+    const int64_t taps = cv->d.r * cv->d.s, npix = ipx__smul(pb, cv->q), npad = pw_row_len(npix);
+    const int64_t rows = ipx__smul(ipx__smul(gb, cv->cg), taps);
+    (void)kb; /* the weights stay resident, as the pointwise kernel's */
+    return ipx__plan_layout(plan, taps, npad, ipx__smul(rows, npix), ipx__smul(rows, npad), 0, 0, 0);
+}
+
+/* Where one tap column's pixels read inside a row of w columns: pixel j reads column
+   j*sw + off, inside the row for j in [lo, hi). */
+typedef struct im2col_span {
+    int64_t off, lo, hi;
+} im2col_span;
+
+static im2col_span im2col_span_for(int64_t q, int64_t w, int64_t off, int64_t sw) {
+    const int64_t lo = off >= 0 ? 0 : ipx__min(q, ipx__div_up(-off, sw));
+    const int64_t hi = ipx__max(lo, ipx__min(q, off >= w ? 0 : ipx__div_up(w - off, sw)));
+    return (im2col_span){off, lo, hi};
+}
+
+/* q pixels of one im2col row: dst[j] = src[j*sw + off] for j in the span, zero elsewhere
+   (everywhere when src is NULL: a padding row). Strides 1 and 2 copy whole vectors, the
+   last one overlapping the one before rather than going scalar (stride 2: the odd lanes of
+   the 16 values ending at the last one read, so that nothing past it is read). */
+IPX_INLINE void im2col_row(float* dst, const float* src, int64_t q, im2col_span sp, int64_t sw) {
+    int64_t j = 0;
+    if (src != NULL) {
+        const float* s0 = src + sp.off;
+        for (; j < sp.lo; j++) dst[j] = 0.0f;
+        if (sw <= 2 && sp.hi - sp.lo >= 8) {
+            if (sw == 1) {
+                for (; j + 8 <= sp.hi; j += 8) v8_store(dst + j, v8_load(s0 + j));
+                v8_store(dst + sp.hi - 8, v8_load(s0 + sp.hi - 8));
+            } else {
+                for (; j + 8 < sp.hi; j += 8)
+                    v8_store(dst + j, __builtin_shufflevector(v8_load(s0 + 2 * j), v8_load(s0 + 2 * j + 8),
+                                                              0, 2, 4, 6, 8, 10, 12, 14));
+                const float* e = s0 + 2 * (sp.hi - 8) - 1; /* e[1] .. e[15]: the last 8 pixels */
+                v8_store(dst + sp.hi - 8, __builtin_shufflevector(v8_load(e), v8_load(e + 8),
+                                                                  1, 3, 5, 7, 9, 11, 13, 15));
+            }
+            j = sp.hi;
+        }
+        for (; j < sp.hi; j++) dst[j] = s0[j * sw];
+    }
+    for (; j < q; j++) dst[j] = 0.0f;
+}
+
+IPX_INLINE uint64_t im2col_exchange_body(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
+                                         const float* input, float* tile, unsigned loads) {
+    const ipx_conv_desc* d = &cv->d;
+    const int64_t q = cv->q, npix = b->pb * q, npad = plan->row_len, K = cv->cg * d->r * d->s;
+    uint64_t copied = 0;
+    if (loads & IPX__LOAD_INPUT) {
+        for (int64_t si = 0; si < d->s; si++) {
+            const im2col_span sp = im2col_span_for(q, d->w, si * d->dilation_w - d->pad_left, d->stride_w);
+            for (int64_t ci = 0; ci < b->gb * cv->cg; ci++) {
+                const float* plane = input + (b->n * d->c + b->g0 * cv->cg + ci) * d->h * d->w;
+                for (int64_t ri = 0; ri < d->r; ri++) {
+                    float* dst = tile + plan->in_off + ((ci * d->r + ri) * d->s + si) * npad;
+                    for (int64_t pp = 0; pp < b->pb; pp++) {
+                        const int64_t up = (b->p0 + pp) * d->stride_h - d->pad_top + ri * d->dilation_h;
+                        im2col_row(dst + pp * q, ipx__src_row(cv, plane, up), q, sp, d->stride_w);
+                    }
+                    for (int64_t i = npix; i < npad; i++) dst[i] = 0.0f;
+                }
+            }
+        }
+        /* every input value enters the tile once per tap that reads it */
+        copied += (uint64_t)(b->gb * K * npad);
+    }
+    if (loads & IPX__LOAD_WEIGHTS) /* read in place by the compute (resident weights) */
+        copied += (uint64_t)(b->gb * b->kb * (K + 1));
+    return copied;
+}
+
+#define IM2COL_BUILD(isa, ISA, TARGET, COPY_TARGET, WIDE, ...)                                             \
+    COPY_TARGET static uint64_t im2col_exchange_##isa(const struct ipx_conv* cv, const ipx__plan* plan,    \
+                                                      const ipx__block* b, const float* input, float* tile, \
+                                                      unsigned loads) {                                    \
+        return im2col_exchange_body(cv, plan, b, input, tile, loads);                                      \
+    }
+IPX_FOR_EACH_ISA(IM2COL_BUILD, )
+#undef IM2COL_BUILD
+#define IM2COL_ENTRY(isa, ISA, TARGET, COPY_TARGET, WIDE, ...)                                             \
+    [ISA] = {IPX_KERNEL_GEMM, 8, ipx__pack_k8, im2col_plan, im2col_exchange_##isa,                         \
+             ipx__pointwise_kernel_compute_##isa, pw_compute_fused_##isa, PW_MIN_BLOCK_PIXELS},
+const ipx__kernel ipx__im2col_kernel[IPX__ISA_COUNT] = {IPX_FOR_EACH_ISA(IM2COL_ENTRY, )};
+#undef IM2COL_ENTRY

@@ -229,7 +229,9 @@ static void test_kernel_stats(void) {
     check_kernels(make_desc(1, 16, 6, 6, 16, 3, 3, 8, 1, 1, 1), ROW, ROW, ROW);    /* 2 per group */
     check_kernels(make_desc(1, 16, 6, 6, 12, 3, 3, 1, 1, 1, 1), CHAN, CHAN, ROW);  /* 12 out: no vectors of 8 */
     check_kernels(make_desc(1, 16, 9, 9, 16, 3, 3, 1, 2, 1, 1), CHAN, CHAN, ROW);  /* stride 2 */
-    check_kernels(make_desc(1, 4, 6, 6, 16, 3, 3, 1, 1, 1, 1), ROW, ROW, ROW);     /* 4 in (backward data: 4 out) */
+    /* one group of 4 in: lowered to a GEMM (backward data: 4 out, the row kernel), and back */
+    check_kernels(make_desc(1, 4, 6, 6, 16, 3, 3, 1, 1, 1, 1), GEMM, ROW, ROW);
+    check_kernels(make_desc(1, 16, 6, 6, 4, 3, 3, 1, 1, 1, 1), ROW, GEMM, ROW);
     ipx_conv_desc gemm = make_desc(1, 32, 6, 6, 32, 3, 3, 2, 1, 1, 1);
     gemm.algorithm = IPX_ALGORITHM_GEMM;
     check_kernels(gemm, GEMM, GEMM, CHAN); /* backward weights has no GEMM lowering */

@@ -113,8 +113,8 @@ def test_squeeze_excite_scales_each_channel():
     np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-6)
 
 
-def _small_net():
-    b = GraphBuilder(3, 32, 32)
+def _small_net(size=32):
+    b = GraphBuilder(3, size, size)
     x = b.conv_bn_act("stem", INPUT, 16, 3, stride=2, act="relu")
     x = b.pool("pool", x, "max", 3, stride=1, pad=1)
     y = b.conv_bn_act("dw", x, 16, 3, g=16, act="silu")
@@ -122,7 +122,7 @@ def _small_net():
     y = b.conv_bn_act("g4", y, 16, 3, g=4, act=None)
     x = b.add("add", x, y)
     b.linear("fc", b.pool("avgpool", x, "global_avg"), 10)
-    return b.network("small", 32)
+    return b.network("small", size)
 
 
 @needs_engine
@@ -197,7 +197,7 @@ def test_tiles_are_sized_for_the_largest_layer_before_anything_runs():
     from ipuexplore import engine
     from ipuexplore.errors import TileTooSmall
 
-    net = _small_net()
+    net = _small_net(128)  # a stem whose output rows need more than the smallest tile
     run = run_on_host(net, 2)  # its own pool: tiles as large as the largest layer needs
     assert run.batch == 2
     with engine.Pool(1, tile_bytes=4096) as small:  # a caller's pool too small: refused up front
