@@ -108,6 +108,21 @@ void ipx__add_float(float* dst, float v) {
     } while (!__atomic_compare_exchange_n((uint32_t*)dst, &old, sum_bits, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
 }
 
+void ipx__epilogue_block(const struct ipx_conv* cv, const ipx__block* b, float* output, const ipx__epilogue* e) {
+    const int64_t kreal = ipx__min(b->kb, cv->kg - b->k0), pix = b->pb * cv->q;
+    /* the block's output rows are still in this worker's cache (a channel's pb rows are
+       contiguous in NCHW) */
+    for (int64_t j = 0; j < b->gb; j++)
+        for (int64_t kk = 0; kk < kreal; kk++) {
+            const int64_t plane = b->n * cv->d.k + (b->g0 + j) * cv->kg + b->k0 + kk;
+            const int64_t off = (plane * cv->p + b->p0) * cv->q;
+            float sum = 0.0f;
+            ipx__epilogue_apply(cv->isa, output + off, e->residual ? e->residual + off : NULL, NULL,
+                                e->channel_sums ? &sum : NULL, 0, 1, pix, e->activation);
+            if (e->channel_sums) ipx__add_float(e->channel_sums + plane, sum);
+        }
+}
+
 void ipx__forward_compute_write(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
                                 float* tile, float* output, const ipx__epilogue* e, ipx_worker_stats* st) {
     const int64_t kreal = ipx__min(b->kb, cv->kg - b->k0); /* real channels per group */
@@ -118,17 +133,7 @@ void ipx__forward_compute_write(const struct ipx_conv* cv, const ipx__plan* plan
         cv->kernel->compute_fused(cv, plan, b, tile, output, e);
     } else {
         cv->kernel->compute(cv, plan, b, tile, output);
-        /* the block's output rows are still in this worker's cache (a channel's pb rows are
-           contiguous in NCHW) */
-        for (int64_t j = 0; any && j < b->gb; j++)
-            for (int64_t kk = 0; kk < kreal; kk++) {
-                const int64_t plane = b->n * cv->d.k + (b->g0 + j) * cv->kg + b->k0 + kk;
-                const int64_t off = (plane * cv->p + b->p0) * cv->q;
-                float sum = 0.0f;
-                ipx__epilogue_apply(cv->isa, output + off, e->residual ? e->residual + off : NULL, NULL,
-                                    e->channel_sums ? &sum : NULL, 0, 1, (int64_t)pix, e->activation);
-                if (e->channel_sums) ipx__add_float(e->channel_sums + plane, sum);
-            }
+        if (any) ipx__epilogue_block(cv, b, output, e);
     }
     st->bytes_in += e->residual ? 4u * kout * pix : 0;
     st->flops += 2u * kout * pix * (uint64_t)(cv->cg * cv->d.r * cv->d.s);

@@ -16,6 +16,10 @@ void ipx__forward_block(const struct ipx_conv* cv, const ipx__plan* plan, int64_
 bool ipx__scale_tile_input(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
                            float* tile, const float* scale);
 
+/* The epilogue e over block b's outputs in place, as a second pass after the kernel wrote
+   them (for kernels, or activations, that do not apply it in their write). */
+void ipx__epilogue_block(const struct ipx_conv* cv, const ipx__block* b, float* output, const ipx__epilogue* e);
+
 /* Compute and write phase of block b: the kernel's outputs with the epilogue e applied (by
    the kernel while they are in registers where it can, else in a second pass while the
    rows are in this worker's cache); counts the block's FLOPs, output bytes and residual

@@ -1,9 +1,9 @@
 /* A depthwise convolution and the pointwise one reading its output, as one pass: each block
-   (output rows p0..p0+pb of one image) runs the depthwise kernel into tile memory, applies its
-   activation there, and the pointwise kernel copies those rows from the tile (not from DRAM)
-   before computing its outputs: the IPU's way of keeping a layer's output in a tile's SRAM
-   for the next layer. The tile holds, one after the other: the depthwise block's regions, the
-   depthwise rows [c][pb][q] and the pointwise block's regions.
+   (output rows p0..p0+pb of one image) runs the depthwise kernel into tile memory with its
+   activation applied as it writes, and the pointwise kernel copies those rows from the tile
+   (not from DRAM) before computing its outputs: the IPU's way of keeping a layer's output in
+   a tile's SRAM for the next layer. The tile holds, one after the other: the depthwise
+   block's regions, the depthwise rows [c][pb][q] and the pointwise block's regions.
 
    Both kernels are called through their tables. The depthwise one computes into the tile
    through a view of its handle whose output is the block alone (one image, pb rows: its
@@ -101,6 +101,7 @@ static void pair_compute(const ipx__pass* pass, ipx__step* s) {
     float* pw_tile = s->tile + pp->plan.pw_off;
     uint64_t copy_ns = 0;
 
+    const ipx__epilogue dw_epilogue = {.activation = pp->dw_activation};
     struct ipx_conv dw_view; /* output: this block alone, [c][pb][q] */
     memcpy(&dw_view, dw, sizeof dw_view);
     dw_view.d.n = 1;
@@ -114,9 +115,13 @@ static void pair_compute(const ipx__pass* pass, ipx__step* s) {
         copy_ns += ipx__now_ns() - t0;
         b.n = 0;
         b.p0 = 0;
-        dw->kernel->compute(&dw_view, &pp->plan.dw, &b, s->tile, mid);
+        /* the activation as the kernel writes the rows (in registers where it can, else
+           over these channels' rows while they are in cache) */
+        if (dw_epilogue.activation != IPX_ACTIVATION_NONE)
+            dw->kernel->compute_fused(&dw_view, &pp->plan.dw, &b, s->tile, mid, &dw_epilogue);
+        else
+            dw->kernel->compute(&dw_view, &pp->plan.dw, &b, s->tile, mid);
     }
-    ipx__epilogue_apply(dw->isa, mid, NULL, NULL, NULL, 0, dw->d.k, pb * dw->q, pp->dw_activation);
     s->stats->flops += 2u * (uint64_t)(dw->d.k * pb * dw->q * dw->cg * dw->d.r * dw->d.s);
 
     struct ipx_conv pw_view; /* input: those rows, [c][pb][q] */
