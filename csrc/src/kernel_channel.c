@@ -6,9 +6,13 @@
    Tile layout for a block (one group, kb output channels, pb output rows, one image):
      input  [cg][rows_in][row_len]: zero-padded copy of the rows and columns the block reads
             (row_len = (q-1)*stride_w + (s-1)*dilation_w + 1), so loops never test borders;
-     weight [kb/8][cg][r][s][8]: packed at create time, zero beyond kg;
-     bias   [kb];
-     output [pb][q][kb]: channel-last results, transposed to NCHW in the write phase. */
+     output [pb][q][kb]: channel-last results, transposed to NCHW in the write phase.
+   The weights ([g][kg8/8][cg][r][s][8], zero beyond kg; bias [g][kg8]) stay resident where
+   create packed them and the compute reads them in place, as the pointwise kernel's do (an
+   IPU keeps a layer's weights in its tiles; the statistics still count a block's weights as
+   brought in). Copied into the tile, they took room from the input: 512 -> 512 channels,
+   3x3, stride 2 on 14 x 14 ran in blocks of 8 output channels x 4 rows, so every image read
+   and copied its 9.4 MB of weights twice. */
 #include "internal.h"
 #include "vec.h"
 
@@ -36,9 +40,8 @@ static int64_t chan_plan(const struct ipx_conv* cv, int64_t gb, int64_t kb, int6
     int64_t row_len = ipx__round_up((cv->q - 1) * d->stride_w + (d->s - 1) * d->dilation_w + 1, 8);
     int64_t in_rows = ipx__smul(ipx__smul(gb, cv->cg), rows_in);
     int64_t in = ipx__smul(in_rows, row_len);
-    int64_t wt = ipx__smul(ipx__smul(ipx__smul(gb, kb), cv->cg), d->r * d->s);
     int64_t out = ipx__smul(ipx__smul(ipx__smul(gb, pb), cv->q), kb);
-    return ipx__plan_layout(plan, rows_in, row_len, ipx__smul(in_rows, cv->q), in, wt, gb * kb, out);
+    return ipx__plan_layout(plan, rows_in, row_len, ipx__smul(in_rows, cv->q), in, 0, 0, out);
 }
 
 void ipx__pack_k8(const struct ipx_conv* cv, const float* weight, const float* bias, float* wpack,
@@ -83,15 +86,8 @@ IPX_INLINE uint64_t chan_exchange_body(const struct ipx_conv* cv, const ipx__pla
         }
         copied += (uint64_t)(b->gb * cv->cg * rows * row_len);
     }
-    if (loads & IPX__LOAD_WEIGHTS) {
-        /* Several groups per block only when a block holds whole groups (kb == kg8), so the
-           packed weights and biases of the block are contiguous. */
-        size_t first = (size_t)(b->g0 * cv->kg8 + b->k0);
-        memcpy(tile + plan->w_off, cv->weight + first * (size_t)(cv->cg * taps),
-               (size_t)(b->gb * b->kb * cv->cg * taps) * sizeof(float));
-        memcpy(tile + plan->b_off, cv->bias + first, (size_t)(b->gb * b->kb) * sizeof(float));
+    if (loads & IPX__LOAD_WEIGHTS) /* read in place by the compute (resident weights) */
         copied += (uint64_t)(b->gb * b->kb * (cv->cg * taps + 1));
-    }
     return copied;
 }
 
@@ -245,8 +241,10 @@ IPX_INLINE void chan_compute_body(const struct ipx_conv* cv, const ipx__plan* pl
                                                                                  : CHAN_ANY;
     for (int64_t j = 0; j < b->gb; j++) {
         const float* tin = tile + plan->in_off + j * cg * a.ch_stride;
-        const float* tw = tile + plan->w_off + j * kb * cg * r * s;
-        const float* tb = tile + plan->b_off + j * kb;
+        /* whole groups (gb > 1) or one group's channel range: contiguous either way */
+        const size_t first = (size_t)((b->g0 + j) * cv->kg8 + b->k0);
+        const float* tw = cv->weight + first * (size_t)(cg * r * s);
+        const float* tb = cv->bias + first;
         float* tout = tile + plan->out_off + j * b->pb * q * kb;
         for (int64_t b8 = 0; b8 < kb / 8;) {
             const int nb = kb / 8 - b8 >= 2 ? 2 : 1;
