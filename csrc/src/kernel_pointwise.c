@@ -328,19 +328,21 @@ IPX_INLINE void im2col_row(float* dst, const float* src, int64_t q, im2col_span 
     if (src != NULL) {
         const float* s0 = src + sp.off;
         for (; j < sp.lo; j++) dst[j] = 0.0f;
-        if (sw <= 2 && sp.hi - sp.lo >= 8) {
-            if (sw == 1) {
-                for (; j + 8 <= sp.hi; j += 8) v8_store(dst + j, v8_load(s0 + j));
-                v8_store(dst + sp.hi - 8, v8_load(s0 + sp.hi - 8));
-            } else {
-                for (; j + 8 < sp.hi; j += 8)
-                    v8_store(dst + j, __builtin_shufflevector(v8_load(s0 + 2 * j), v8_load(s0 + 2 * j + 8),
-                                                              0, 2, 4, 6, 8, 10, 12, 14));
-                const float* e = s0 + 2 * (sp.hi - 8) - 1; /* e[1] .. e[15]: the last 8 pixels */
-                v8_store(dst + sp.hi - 8, __builtin_shufflevector(v8_load(e), v8_load(e + 8),
-                                                                  1, 3, 5, 7, 9, 11, 13, 15));
-            }
+        if (sw == 1 && sp.hi - sp.lo >= 8) {
+            for (; j + 8 <= sp.hi; j += 8) v8_store(dst + j, v8_load(s0 + j));
+            v8_store(dst + sp.hi - 8, v8_load(s0 + sp.hi - 8));
             j = sp.hi;
+        } else if (sw == 2 && sp.hi - sp.lo >= 8) {
+            /* vectors while the 16 values they read stay inside the row */
+            for (; j + 8 < sp.hi; j += 8)
+                v8_store(dst + j, __builtin_shufflevector(v8_load(s0 + 2 * j), v8_load(s0 + 2 * j + 8),
+                                                          0, 2, 4, 6, 8, 10, 12, 14));
+            const int64_t e = 2 * (sp.hi - 8) - 1; /* s0[e + 1], s0[e + 3] ..: the last 8 pixels */
+            if (e + sp.off >= 0) { /* s0[e] is inside the row too (else: scalar) */
+                v8_store(dst + sp.hi - 8, __builtin_shufflevector(v8_load(s0 + e), v8_load(s0 + e + 8),
+                                                                  1, 3, 5, 7, 9, 11, 13, 15));
+                j = sp.hi;
+            }
         }
         for (; j < sp.hi; j++) dst[j] = s0[j * sw];
     }

@@ -42,6 +42,7 @@ SHAPES = [
     (2, 3, 15, 31, 24, 3, 3, 3, 0, 1),             # stride 3: the scalar gather
     (1, 2, 6, 5, 9, 3, 3, (2, 1), (0, 2, 1, 0), 1),  # one-sided padding, uneven strides, tiny map
     (2, 1, 40, 7, 40, 7, 3, 2, 3, 1),              # one input channel, a map narrower than a vector
+    (2, 3, 9, 17, 8, 3, 3, 2, 0, 1),               # stride 2, rows of exactly one vector from column 0
 ]
 
 
