@@ -9,7 +9,8 @@ Mechanisms, each a named term, read from the engine (``csrc/src/conv.c`` ``pick_
   over output channels: pixels x 16 channels per register block) when a group has at least 8
   input and 8 output channels, else the row kernel (vectorised along the output row, a few
   output channels sharing each input load). Backward data runs the forward kernels on the
-  transposed layer; backward weights runs channel blocks (``backward_weights.c``: at least
+  transposed layer (one group of fewer than 8 input channels and at least 8 output ones, a
+  stem, lowered to a matrix product over K = c*r*s on im2col rows: "gemm"); backward weights runs channel blocks (``backward_weights.c``: at least
   8 input and a multiple of 8 output channels per group, stride 1 across) or else row blocks.
 - **lane fill**: the channel kernel fills its 8 lanes with output channels (k/g of 8); the
   row kernel (either path) fills them with output pixels, rows padded to a multiple of 8
@@ -48,6 +49,7 @@ def capacity_bytes(chip: Chip) -> float:
     return _spec(chip).dram_gb * 1e9
 
 
+IM2COL = "gemm"  # a stem on im2col rows through the pointwise kernel's compute (kernel_pointwise.c ipx__im2col_kernel)
 ROW_DW3 = "row:dw3"  # the row kernel's own path for 3x3 depthwise layers (kernel_row.c row_uses_dw3)
 
 
@@ -68,6 +70,10 @@ def kernel_for(work: Work) -> str:
         return "channel" if work.out_ch >= 8 and work.cols % 8 == 0 and work.unit_stride else "row"
     if work.in_ch >= CHANNEL_KERNEL_MIN_IN and work.out_ch >= CHANNEL_KERNEL_MIN_OUT:
         return "channel"
+    # pick_kernel's stem lowering: one group, fewer than 8 input channels, not on a
+    # backward-data geometry with zeros between rows (stride > 1)
+    if work.groups == 1 and work.out_ch >= CHANNEL_KERNEL_MIN_OUT and (work.phase == "forward" or work.unit_stride):
+        return IM2COL
     return "row"
 
 
@@ -88,6 +94,13 @@ def _cost(s: CpuSpec, work: Work, dtype: str) -> Phase:
         eff = s.channel_kernel_efficiency
         unit = "channel kernel (SIMD over output channels)"
         why_fill = f"{chans} output channels per group in {lanes}-lane vectors"
+    elif kernel == IM2COL:
+        # the pointwise kernel's register block over pixels; its efficiency is not fitted on its
+        # own: assumed the channel kernel's (the fitted dense kernel), which says so in --why
+        lane_fill = fill(max(1, work.row), lanes)
+        eff = s.channel_kernel_efficiency
+        unit = "im2col + GEMM (SIMD over output pixels)"
+        why_fill = f"rows of {max(1, work.row)} outputs in {lanes}-lane vectors"
     elif kernel in ("row", ROW_DW3):
         row = max(1, work.row)
         lane_fill = fill(row, lanes)
@@ -118,7 +131,9 @@ def _cost(s: CpuSpec, work: Work, dtype: str) -> Phase:
 
     def t() -> dict[str, Term]:  # built when first read (LazyTerms)
         return {
-            "kernel_efficiency": Term(eff, "fraction", f"{unit}: fraction of the FMA peak it reaches (fitted to engine timings; host.toml)"),
+            "kernel_efficiency": Term(eff, "fraction", f"{unit}: fraction of the FMA peak it reaches " + (
+                "(not fitted to this kernel: the channel kernel's, assumed)" if kernel == IM2COL
+                else "(fitted to engine timings; host.toml)")),
             "simd_fill": Term(lane_fill, "fraction", why_fill),
             "compute_s": Term(compute_s, "s", "FLOPs / (peak x kernel efficiency x SIMD fill) + element-wise ops at half the FMA rate"),
             "exchange_s": Term(exchange_s, "s", f"inputs and weights copied into tile memory at {level.upper()} bandwidth"),

@@ -332,6 +332,10 @@ def test_host_kernel_choice_follows_the_engine():
     assert [kernel(cg) for cg in (1, 2, 4, 8, 16, 256)] == ["row:dw3", "row", "row", "channel", "channel", "channel"]
     assert kernel(16, kg=4) == "row"
     assert kernel(4, kg=16) == "row"
+    # one group of fewer than 8 input channels (a stem): im2col rows through the pointwise compute
+    stem = Layer.conv(3, 224, 224, 32, 3, stride=2, pad=1)
+    assert cpu_model.kernel_for(passes(stem, 1, "fp32", False)[0]) == "gemm"
+    assert cpu_model.kernel_for(passes(Layer.conv(3, 56, 56, 4, 3, pad=1), 1, "fp32", False)[0]) == "row"
 
     def weight_grad_kernel(cg, kg, stride=1):
         layer = Layer.conv(4 * cg, 14, 14, 4 * kg, 3, stride=stride, pad=1, g=4)
