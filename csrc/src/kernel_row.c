@@ -86,6 +86,10 @@ IPX_INLINE uint64_t row_exchange_body(const struct ipx_conv* cv, const ipx__plan
     /* Tile rows [lo, hi) hold input rows (no upsampling in the fast case); the others are
        padding. Padding columns are zeroed once per run (fresh) and never written after. */
     const int64_t lo = ipx__min(rows, ipx__max(0, -row0)), hi = ipx__max(lo, ipx__min(rows, d->h - row0));
+    /* rows under 8 wide in one vector each where 8 floats can be read (not past the input)
+       and written (the rest of the row is padding) */
+    const bool short_rows = fast && sw == 1 && w < ROW_V && pl + ROW_V <= row_len;
+    const float* in_end = input + d->n * d->c * d->h * d->w;
     if (fast && (loads & IPX__FRESH_TILE)) {
         const int64_t zn = plan->gb * cv->cg * plan->rows_in * phase_row;
         float* z = tile + plan->in_off;
@@ -104,6 +108,7 @@ IPX_INLINE uint64_t row_exchange_body(const struct ipx_conv* cv, const ipx__plan
             for (int64_t i = 0; i < phase_row; i += ROW_V) v8_store(dst + i, v8_zero());
         for (const float* srow = src + (row0 + rr) * w; rr < hi; rr++, dst += phase_row, srow += w) {
             if (sw == 2) ipx__split_row2(dst, srow, w, pl, row_len);
+            else if (short_rows && srow + ROW_V <= in_end) ipx__copy_short_row1(dst + pl, srow, w, 0.0f);
             else ipx__copy_row1(dst + pl, srow, w);
         }
         for (; rr < rows; rr++, dst += phase_row) /* padding rows below */
