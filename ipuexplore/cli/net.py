@@ -147,12 +147,13 @@ def _print_summary(a) -> None:
     print()
     plans = {chip: _plan_cell(t.step.plan) if t.step is not None else "" for chip, t in a.totals.items()}
     width = max([4] + [len(p) for p in plans.values()])
-    print(f"{'chip':<12} {'step':>10} {'img/s':>10} {'vs ' + a.baseline:>14}  {'plan':<{width}}  time by bound")
+    chip_width = max([12] + [len(chip) for chip in a.totals])
+    print(f"{'chip':<{chip_width}} {'step':>10} {'img/s':>10} {'vs ' + a.baseline:>14}  {'plan':<{width}}  time by bound")
     for chip, t in a.totals.items():
         share = sorted(t.time_by_bound.items(), key=lambda kv: -kv[1])
         bounds = ", ".join(f"{b} {s / t.time_s:.0%}" for b, s in share if t.time_s > 0 and s / t.time_s >= 0.01)
         ratio = t.train_throughput_ratio if a.train else t.throughput_ratio
-        print(f"{chip:<12} {seconds(t.time_s):>10} {si(t.throughput_img_s):>10} {ratio:>13.3g}x  {plans[chip]:<{width}}  {bounds}")
+        print(f"{chip:<{chip_width}} {seconds(t.time_s):>10} {si(t.throughput_img_s):>10} {ratio:>13.3g}x  {plans[chip]:<{width}}  {bounds}")
     what = "training step (forward, backward, weight update, all-reduce)" if a.train else "inference step"
     print(f"(step = one {what} at the global batch; img/s = batch / step; plan = replicas x pipeline "
           "stages, micro-batch x micro-batches per step; --why explains each)")
