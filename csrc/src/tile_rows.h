@@ -4,20 +4,16 @@
 #ifndef IPX_TILE_ROWS_H
 #define IPX_TILE_ROWS_H
 
+#include "epilogue.h" /* v8_select */
 #include "vec.h"
 
 /* Stride 1, a row shorter than a vector (w < 8) with 8 floats readable at src and 8 writable
    at dst whose lanes w and up are padding: one vector, those lanes replaced by `fill` (a 7x7
-   map's rows copied column by column were 23% of a depthwise layer's instructions). */
+   map's rows copied column by column were 23% of a depthwise layer's instructions). The
+   select blends bits, so the row's values pass unchanged (NaNs included). */
 IPX_INLINE void ipx__copy_short_row1(float* dst, const float* src, int64_t w, float fill) {
-    const ipx_v8 idx = {0, 1, 2, 3, 4, 5, 6, 7}, f = v8_bcast(fill);
-    typedef __typeof__(idx < 0.0f) lanes; /* the int vector a comparison gives */
-    const lanes keep = idx < (float)w;
-    lanes v, fb;
-    memcpy(&v, src, sizeof v);
-    memcpy(&fb, &f, sizeof fb);
-    v = (v & keep) | (fb & ~keep);
-    memcpy(dst, &v, sizeof v);
+    const ipx_v8 idx = {0, 1, 2, 3, 4, 5, 6, 7};
+    v8_store(dst, v8_select(idx < (float)w, v8_load(src), v8_bcast(fill)));
 }
 
 /* Stride 1: src (w floats) to dst (the row's first data column). */
