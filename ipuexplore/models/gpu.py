@@ -106,8 +106,9 @@ def _cost(s: GpuSpec, work: Work, dtype: str, l2_resident: bool) -> Phase:
     l2_bw = s.l2_bw_tb_s * 1e12
 
     flops = work.flops  # the layer's own FLOPs, whatever padding the kernel computes
-    if dtype == "fp16" and kern.stem_padding(s, work):
-        work = kern.padded_stem(work, kern.stem_padding(s, work))
+    pad = kern.stem_padding(s, work) if dtype == "fp16" else 0
+    if pad:
+        work = kern.padded_stem(work, pad)
     # Compulsory traffic; an L2-resident input was just written by the producing kernel.
     hbm_b = work.min_bytes - (work.a_bytes if l2_resident else 0)
     own = kern.framework_kernels(s, work)  # the framework's own kernels (squeeze-excite's ops, fusions)
