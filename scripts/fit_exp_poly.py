@@ -1,4 +1,4 @@
-"""Fit the polynomial behind the engine's vector exp() (v8_exp, csrc/src/epilogue.h).
+"""Fit the polynomial behind the engine's vector exp() (v8_exp: csrc/src/activations.h, included by epilogue.h).
 
     python scripts/fit_exp_poly.py          # degree 6, the engine's
     python scripts/fit_exp_poly.py 5        # another degree, to compare
