@@ -94,6 +94,7 @@ static const ipx__kernel* pick_kernel(const ipx_conv_desc* d, bool upsampled, in
        channels x 3 rows per register block) on AVX-512 (A 0.40 -> 0.37 ms, B 0.74 -> 0.68,
        backward data A 0.39 -> 0.35) and on AVX2 (A 0.49 -> 0.40, B 0.94 -> 0.68, C 7.5 ->
        6.1); below 8 the row kernel has no rival. */
+    if (ipx__nchwc_supports(d, upsampled, pixels)) return &ipx__nchwc_kernel[isa];
     return (cg >= 8 && kg >= 8) ? &ipx__channel_kernel[isa] : &ipx__row_kernel[isa];
 }
 
@@ -239,6 +240,8 @@ error:
 }
 
 static uint64_t min_tile_bytes(const struct ipx_conv* cv) {
+    struct ipx_conv row_view; /* a tile too small for the channel-blocked kernel runs this */
+    if (ipx__nchwc_fallback(cv, &row_view)) cv = &row_view;
     int64_t f = cv->kernel->plan(cv, 1, ipx__max(cv->kernel->k_vector, 1), 1, NULL);
     return f >= INT64_MAX / 8 ? UINT64_MAX : (uint64_t)f * 4u;
 }

@@ -15,10 +15,14 @@ static ipx_status make_plan(const struct ipx_conv* cv, ipx_pool_t pool, ipx__pla
     /* blocks hold a group's output channels in multiples of kmin (all of them: kmin = k_all) */
     const int64_t k_all = ipx__round_up(cv->kg, ipx__max(kernel->k_vector, 1));
     const int64_t kmin = kernel->k_vector > 0 ? kernel->k_vector : k_all;
+    /* groups in multiples of gv while there are more (the kernel's vectors of channels) */
+    const int64_t gv = ipx__max(kernel->g_vector, 1);
     int64_t gb = g, kb = k_all, pb = p;
     /* output channels split first when the weights dominate the tile */
     while (kernel->plan(cv, gb, kb, pb, plan) > tile)
-        if (!ipx__halve_block(&gb, &kb, &pb, kmin, plan->wt_data >= plan->in_data))
+        if (gb > gv) gb = ipx__round_up(ipx__div_up(gb, 2), gv);
+        else if (gv > 1 && pb > 1) pb = ipx__div_up(pb, 2); /* rows before part-filled vectors */
+        else if (!ipx__halve_block(&gb, &kb, &pb, kmin, plan->wt_data >= plan->in_data))
             return IPX_STATUS_TILE_TOO_SMALL;
     for (;;) {
         int64_t blocks = n * ipx__div_up(g, gb) * ipx__div_up(k_all, kb) * ipx__div_up(p, pb);
@@ -29,7 +33,7 @@ static ipx_status make_plan(const struct ipx_conv* cv, ipx_pool_t pool, ipx__pla
         /* Split groups first (no input re-read), then rows (while blocks keep the kernel's
            minimum of pixels), then output channels. */
         const bool rows_ok = kb == kmin || ipx__div_up(pb, 2) * cv->q >= kernel->min_block_pixels;
-        if (gb > 1) gb = ipx__div_up(gb, 2);
+        if (gb > gv) gb = ipx__round_up(ipx__div_up(gb, 2), gv);
         else if (pb > 1 && (pb >= 4 || kb == kmin) && rows_ok) pb = ipx__div_up(pb, 2);
         else if (kb > kmin) kb = ipx__round_up(ipx__div_up(kb, 2), kmin);
         else break;
@@ -71,6 +75,10 @@ void ipx__forward_block(const struct ipx_conv* cv, const ipx__plan* pl, int64_t 
 bool ipx__scale_tile_input(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
                            float* tile, const float* scale) {
     int64_t ch_stride; /* floats between two input channels' rows in the tile */
+    if (cv->kernel == &ipx__nchwc_kernel[cv->isa]) {
+        ipx__nchwc_scale_input(cv, plan, b, tile, scale);
+        return true;
+    }
     if (cv->kernel->id == IPX_KERNEL_ROW) ch_stride = plan->rows_in * cv->d.stride_w * plan->row_len;
     else if (cv->kernel->id == IPX_KERNEL_CHANNEL) ch_stride = plan->rows_in * plan->row_len;
     else return false;
@@ -179,6 +187,11 @@ static ipx_status run_forward(ipx_conv_t conv, const struct ipx_conv* cv, ipx_po
     };
     if (fp.epilogue.channel_sums) memset(fp.epilogue.channel_sums, 0, (size_t)(cv->d.n * cv->d.k) * sizeof(float));
     status = make_plan(cv, pool, &fp.plan);
+    struct ipx_conv row_view;
+    if (status == IPX_STATUS_TILE_TOO_SMALL && ipx__nchwc_fallback(cv, &row_view)) {
+        fp.cv = cv = &row_view;
+        status = make_plan(cv, pool, &fp.plan);
+    }
     fp.pass.blocks = fp.plan.blocks;
     /* A worker takes every channel block of the rows it copies in, when there are enough of
        those input blocks to go round (two per worker); else channel blocks go one at a time

@@ -46,7 +46,7 @@ static ipx_status pair_make_plan(const struct ipx_conv* dw, const struct ipx_con
     const int64_t k_all = ipx__round_up(pw->kg, ipx__max(pw->kernel->k_vector, 1)), kb = k_all;
     int64_t pb = dw->p, gb = dw->d.g;
     while (pair_layout(dw, pw, gb, pb, kb, pp) > tile) {
-        if (gb > 16) gb = ipx__div_up(gb, 2);
+        if (gb > 16) gb = ipx__round_up(ipx__div_up(gb, 2), ipx__max(dw->kernel->g_vector, 1));
         else if (pb > 4) pb = ipx__div_up(pb, 2);
         else if (gb > 1) gb = ipx__div_up(gb, 2);
         else if (pb > 1) pb = ipx__div_up(pb, 2);
@@ -193,6 +193,11 @@ ipx_status ipx_conv_run_pair(ipx_conv_t first, ipx_conv_t second, ipx_pool_t poo
     };
     if (pp.channel_sums) memset(pp.channel_sums, 0, (size_t)(b->n * b->k) * sizeof(float));
     status = pair_make_plan(first, second, pool, &pp.plan);
+    struct ipx_conv row_view; /* a tile too small for the channel-blocked kernel */
+    if (status == IPX_STATUS_TILE_TOO_SMALL && ipx__nchwc_fallback(first, &row_view)) {
+        pp.dw = &row_view;
+        status = pair_make_plan(pp.dw, second, pool, &pp.plan);
+    }
     pp.pass.blocks = pp.plan.blocks;
     status = ipx__pool_run_pass(&pp.pass, status);
     ipx__release_pair(second, pool);

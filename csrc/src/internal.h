@@ -275,6 +275,9 @@ typedef struct ipx__kernel {
     /* The forward planner splits a block's rows for more blocks only while each keeps at
        least this many output pixels, else its output channels (0: rows first, as before). */
     int64_t min_block_pixels;
+    /* The forward planner cuts a layer's groups into blocks of a multiple of this many while
+       there are more (0: any count). */
+    int64_t g_vector;
 } ipx__kernel;
 
 
@@ -296,6 +299,18 @@ extern const ipx__kernel ipx__pointwise_kernel[IPX__ISA_COUNT];
 /* The pointwise kernel's compute on an im2col of the input (kernel_pointwise.c): one-group
    layers with fewer than 8 input channels (stems). Reports IPX_KERNEL_GEMM. */
 extern const ipx__kernel ipx__im2col_kernel[IPX__ISA_COUNT];
+/* Channel-blocked depthwise kernel (kernel_nchwc.c): 3x3 and 5x5, stride 1 or 2, on the maps
+   where it beats the row kernel (ipx__nchwc_supports; pixels: p * q). Reports IPX_KERNEL_ROW
+   (a depthwise path); its tile input is [c/16][rows][cols][16], which an input scale
+   multiplies with ipx__nchwc_scale_input. It keeps PyTorch's weight layout, as the row
+   kernel does. */
+extern const ipx__kernel ipx__nchwc_kernel[IPX__ISA_COUNT];
+bool ipx__nchwc_supports(const ipx_conv_desc* d, bool upsampled, int64_t pixels);
+/* A tile too small for one channel block (16 channels' rows): view (filled, returned) is cv
+   running the row kernel on the same weights; NULL when cv's kernel is another. */
+const struct ipx_conv* ipx__nchwc_fallback(const struct ipx_conv* cv, struct ipx_conv* view);
+void ipx__nchwc_scale_input(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b, float* tile,
+                            const float* scale);
 /* pack for kernels that keep PyTorch's layout (row, GEMM): a copy. */
 void ipx__pack_as_is(const struct ipx_conv* cv, const float* weight, const float* bias,
                      float* wpack, float* bpack);

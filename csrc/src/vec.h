@@ -127,14 +127,13 @@ IPX_INLINE ipx_v8 v8_reduce8(const ipx_v8 v[8]) {
            __builtin_shufflevector(c[0], c[1], 4, 5, 6, 7, 12, 13, 14, 15);
 }
 
-/* 8 rows of 8 floats (src, sstride apart) -> their 8 columns as rows (dst, dstride apart):
-   an 8x8 transpose in three rounds of shuffles (channel-last <-> NCHW blocks). */
-IPX_INLINE void v8_transpose8(const float* src, int64_t sstride, float* dst, int64_t dstride) {
-    ipx_v8 rw[8], t[8], u[8];
-    for (int i = 0; i < 8; i++) rw[i] = v8_load(src + i * sstride);
+/* An 8x8 transpose of registers in place (v[i] lane j <-> v[j] lane i), in three rounds of
+   shuffles. */
+IPX_INLINE void v8_transpose8_regs(ipx_v8 v[8]) {
+    ipx_v8 t[8], u[8];
     for (int i = 0; i < 8; i += 2) {
-        t[i] = __builtin_shufflevector(rw[i], rw[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
-        t[i + 1] = __builtin_shufflevector(rw[i], rw[i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
+        t[i] = __builtin_shufflevector(v[i], v[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+        t[i + 1] = __builtin_shufflevector(v[i], v[i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
     }
     for (int i = 0; i < 8; i += 4)
         for (int h = 0; h < 2; h++) {
@@ -142,9 +141,18 @@ IPX_INLINE void v8_transpose8(const float* src, int64_t sstride, float* dst, int
             u[i + 2 * h + 1] = __builtin_shufflevector(t[i + h], t[i + h + 2], 2, 3, 10, 11, 6, 7, 14, 15);
         }
     for (int c = 0; c < 4; c++) {
-        v8_store(dst + c * dstride, __builtin_shufflevector(u[c], u[c + 4], 0, 1, 2, 3, 8, 9, 10, 11));
-        v8_store(dst + (c + 4) * dstride, __builtin_shufflevector(u[c], u[c + 4], 4, 5, 6, 7, 12, 13, 14, 15));
+        v[c] = __builtin_shufflevector(u[c], u[c + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+        v[c + 4] = __builtin_shufflevector(u[c], u[c + 4], 4, 5, 6, 7, 12, 13, 14, 15);
     }
+}
+
+/* 8 rows of 8 floats (src, sstride apart) -> their 8 columns as rows (dst, dstride apart)
+   (channel-last <-> NCHW blocks). */
+IPX_INLINE void v8_transpose8(const float* src, int64_t sstride, float* dst, int64_t dstride) {
+    ipx_v8 v[8];
+    for (int i = 0; i < 8; i++) v[i] = v8_load(src + i * sstride);
+    v8_transpose8_regs(v);
+    for (int i = 0; i < 8; i++) v8_store(dst + i * dstride, v[i]);
 }
 
 #endif
