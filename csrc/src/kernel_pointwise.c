@@ -118,6 +118,11 @@ IPX_INLINE void pw_micro(const float* x, int64_t npad, const float* w, const flo
             }
         return;
     }
+    /* a partial block: the accumulators leave their registers by constant indices first (a
+       loop over m < mstore indexing acc kept the whole array on the stack, the hot loop too) */
+    float t[PW_MR_WIDE][PW_NV * 8];
+    for (int m = 0; m < MR; m++)
+        for (int v = 0; v < NV; v++) v8_store(t[m] + 8 * v, acc[m][v]);
     const int64_t n = ipx__min(nvalid, NV * 8);
     for (int m = 0; m < MR && m < mstore; m++) {
         float* o = out + m * plane;
@@ -125,7 +130,7 @@ IPX_INLINE void pw_micro(const float* x, int64_t npad, const float* w, const flo
         if (res)
             for (int64_t i = 0; i < n; i++) rtmp[i] = res[m * plane + i];
         for (int v = 0; v < NV; v++) {
-            ipx_v8 a = acc[m][v];
+            ipx_v8 a = v8_load(t[m] + 8 * v);
             if (res) a += v8_load(rtmp + 8 * v);
             v8_store(tmp + 8 * v, v8_activation(a, ACT));
         }
