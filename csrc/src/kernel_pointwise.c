@@ -25,18 +25,22 @@
 #include "vec.h"
 
 /* Register blocks: MR output channels x NV vectors of pixels, MR*NV accumulators plus NV
-   input vectors and a broadcast. AVX-512VL (32 registers): 8 x 3 = 24 accumulators, 11 loads
-   per 24 FMAs; AVX2 (16): 4 x 3 = 12 accumulators, the most that leaves room for 3 inputs. */
-#define PW_MR_WIDE 8
+   input vectors and a broadcast. AVX-512 (32 registers of 16 floats): PW_WIDE_MR x
+   PW_WIDE_NV; AVX2 (16 of 8): 4 x 3 = 12 accumulators, the most that leaves room for 3 inputs. */
+#define PW_WIDE_MR 4
+#define PW_WIDE_NV 3
 #define PW_MR 4
 #define PW_NV 3
+#define PW_MR_MAX 8
+#define PW_NV_MAX 3
 
-/* Floats per tile input row: the block's pixels rounded up to whole vectors; a row whose
-   length is a multiple of 512 floats (2 KiB) gets 8 more, so that consecutive channels do not
+
+/* Floats per tile input row: the block's pixels rounded up to whole vectors of 16; a row
+   whose length is a multiple of 512 floats (2 KiB) gets 16 more, so that consecutive channels do not
    all fall into the same L1 sets. */
 static int64_t pw_row_len(int64_t npix) {
-    int64_t npad = ipx__round_up(npix, 8);
-    return npad % 512 == 0 ? npad + 8 : npad;
+    int64_t npad = ipx__round_up(npix, 16);
+    return npad % 512 == 0 ? npad + 16 : npad;
 }
 
 static int64_t pw_plan(const struct ipx_conv* cv, int64_t gb, int64_t kb, int64_t pb, ipx__plan* plan) {
@@ -87,61 +91,6 @@ IPX_INLINE uint64_t pw_exchange_body(const struct ipx_conv* cv, const ipx__plan*
     return copied;
 }
 
-/* MR channels x NV pixel vectors: out[m][0 .. nvalid) = act(bias[m] + sum_c w[c*8 + m] * x[c][..]
-   + res[m][..]) (res NULL: nothing added; ACT a constant per build, none when not fused), and
-   each stored channel's results added to sums[m] (when not NULL). x rows are npad apart, w is
-   an 8-channel packed block (offset to the block's first of MR); only the first `mstore`
-   channels are real (the rest pad kg up to 8) and stored. The epilogue's operations are the
-   separate pass's (epilogue.c), so the outputs do not depend on which one applied it. */
-IPX_INLINE void pw_micro(const float* x, int64_t npad, const float* w, const float* bias, int64_t cg,
-                         float* out, const float* res, ipx_v8* sums, int64_t plane, int64_t nvalid,
-                         int64_t mstore, const int MR, const int NV, const int32_t ACT) {
-    ipx_v8 acc[PW_MR_WIDE][PW_NV];
-    for (int m = 0; m < MR; m++)
-        for (int v = 0; v < NV; v++) acc[m][v] = v8_bcast(bias[m]);
-    for (int64_t c = 0; c < cg; c++, x += npad, w += 8) {
-        ipx_v8 xv[PW_NV];
-        for (int v = 0; v < NV; v++) xv[v] = v8_load(x + 8 * v);
-        for (int m = 0; m < MR; m++) {
-            const float wm = w[m];
-            for (int v = 0; v < NV; v++) acc[m][v] += xv[v] * wm;
-        }
-    }
-    if (nvalid == NV * 8 && mstore == MR) {
-        for (int m = 0; m < MR; m++)
-            for (int v = 0; v < NV; v++) {
-                ipx_v8 a = acc[m][v];
-                if (res) a += v8_load(res + m * plane + 8 * v);
-                a = v8_activation(a, ACT);
-                if (sums) sums[m] += a;
-                v8_store(out + m * plane + 8 * v, a);
-            }
-        return;
-    }
-    /* a partial block: the accumulators leave their registers by constant indices first (a
-       loop over m < mstore indexing acc kept the whole array on the stack, the hot loop too) */
-    float t[PW_MR_WIDE][PW_NV * 8];
-    for (int m = 0; m < MR; m++)
-        for (int v = 0; v < NV; v++) v8_store(t[m] + 8 * v, acc[m][v]);
-    const int64_t n = ipx__min(nvalid, NV * 8);
-    for (int m = 0; m < MR && m < mstore; m++) {
-        float* o = out + m * plane;
-        float tmp[PW_NV * 8], rtmp[PW_NV * 8] = {0};
-        if (res)
-            for (int64_t i = 0; i < n; i++) rtmp[i] = res[m * plane + i];
-        for (int v = 0; v < NV; v++) {
-            ipx_v8 a = v8_load(t[m] + 8 * v);
-            if (res) a += v8_load(rtmp + 8 * v);
-            v8_store(tmp + 8 * v, v8_activation(a, ACT));
-        }
-        for (int64_t i = 0; i < n; i++) o[i] = tmp[i];
-        if (sums) {
-            for (int64_t i = n; i < NV * 8; i++) tmp[i] = 0.0f; /* lanes past the strip: not results */
-            for (int v = 0; v < NV; v++) sums[m] += v8_load(tmp + 8 * v);
-        }
-    }
-}
-
 /* One pixel (column x of the tile input, rows npad apart) x up to 4 packed blocks of 8
    channels (w8 and bias 8 * cg and 8 floats apart): the last pixel or two of a strip, whose
    vector would be mostly empty (7 x 7 maps: 49 pixels, 1 in the 7th vector). Each channel's
@@ -184,105 +133,36 @@ IPX_INLINE void pw_tail_pixel(const float* x, int64_t npad, const float* w8, con
 /* A strip's last 1 or 2 pixels go to pw_tail_pixel rather than a mostly empty vector. */
 #define PW_TAIL 2
 
-IPX_INLINE void pw_compute_epilogue(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
-                                    float* tile, float* output, const ipx__epilogue* e, const int WIDE,
-                                    const int32_t ACT) {
-    const int MR = WIDE ? PW_MR_WIDE : PW_MR;
-    const ipx_conv_desc* d = &cv->d;
-    /* the GEMM's K: cg input channels (1x1), or cg*r*s im2col rows (ipx__im2col_kernel) */
-    const int64_t kdim = cv->cg * d->r * d->s, kb = b->kb, npad = plan->row_len, npix = b->pb * cv->q;
-    const int64_t plane = cv->p * cv->q, kvalid = ipx__min(kb, cv->kg - b->k0);
-    const int64_t strip = ipx__max(8 * PW_NV * 4, PW_STRIP_FLOATS / kdim / (8 * PW_NV) * (8 * PW_NV));
-    for (int64_t j = 0; j < b->gb; j++) {
-        const float* X = tile + plan->in_off + j * kdim * npad;
-        /* whole groups (gb > 1) or one group's channel range: contiguous either way */
-        const size_t first = (size_t)((b->g0 + j) * cv->kg8 + b->k0);
-        const float* W = cv->weight + first * (size_t)kdim;
-        const float* B = cv->bias + first;
-        const int64_t ch0 = b->n * d->k + (b->g0 + j) * cv->kg + b->k0; /* the block's first plane */
-        float* Y = output + (ch0 * cv->p + b->p0) * cv->q;
-        const float* R = e && e->residual ? e->residual + (Y - output) : NULL;
-        float* S = e ? e->channel_sums : NULL;
-        for (int64_t p0 = 0; p0 < npix; p0 += strip) {
-            /* the strip's pixel vectors in equal chunks of at most PW_NV (7 vectors: 3 + 2 + 2,
-               not 3 + 3 + 1, whose 1-vector block loads a weight for every FMA) */
-            const int64_t spix = ipx__min(strip, npix - p0);
-            const int64_t tail = spix % 8 <= PW_TAIL ? spix % 8 : 0; /* pixels left to pw_tail_pixel */
-            const int64_t vectors = (spix - tail) / 8 + ((spix - tail) % 8 != 0);
-            const int64_t chunks = ipx__div_up(vectors, PW_NV);
-            const int64_t base = chunks ? vectors / chunks : 0, extra = chunks ? vectors % chunks : 0;
-            for (int64_t m0 = 0; m0 < kvalid; m0 += MR) {
-                const float* w = W + m0 / 8 * 8 * kdim + m0 % 8;
-                const int64_t mstore = ipx__min(MR, kvalid - m0);
-                ipx_v8 sums[PW_MR_WIDE];
-                for (int m = 0; m < MR; m++) sums[m] = v8_zero();
-                for (int64_t c = 0, i0 = p0; c < chunks; c++) {
-                    const int nv = (int)(base + (c < extra));
-                    const int64_t nvalid = ipx__min(8 * nv, npix - i0);
-                    float* o = Y + m0 * plane + i0;
-                    const float* r = R ? R + m0 * plane + i0 : NULL;
-#define PW_CALL(NV) pw_micro(X + i0, npad, w, B + m0, kdim, o, r, S ? sums : NULL, plane, nvalid, mstore, MR, NV, ACT)
-                    if (nv == 3) PW_CALL(3);
-                    else if (nv == 2) PW_CALL(2);
-                    else PW_CALL(1);
-#undef PW_CALL
-                    /* the sums live in memory, not in 8 registers the FMA loop needs (there
-                       they pushed an accumulator of the fused builds onto the stack) */
-                    if (S) __asm__ volatile("" : : "r"(sums) : "memory");
-                    i0 += 8 * nv;
-                }
-                for (int64_t m = 0; S && chunks && m < mstore; m++) {
-                    float total = 0.0f;
-                    for (int l = 0; l < 8; l++) total += sums[m][l];
-                    ipx__add_float(S + ch0 + m0 + m, total);
-                }
-            }
-            for (int64_t m8 = 0; tail && m8 < kvalid; m8 += 32) {
-                const int nb = (int)ipx__min(4, ipx__div_up(kvalid - m8, 8));
-                float tsums[32] = {0};
-                for (int64_t i = p0 + spix - tail; i < p0 + spix; i++) {
-#define PW_TAIL_CALL(NB)                                                                                \
-    pw_tail_pixel(X + i, npad, W + m8 * kdim, B + m8, kdim, Y + m8 * plane + i, R ? R + m8 * plane + i : NULL, \
-                  tsums, plane, kvalid - m8, NB, ACT)
-                    if (nb == 4) PW_TAIL_CALL(4);
-                    else if (nb == 3) PW_TAIL_CALL(3);
-                    else if (nb == 2) PW_TAIL_CALL(2);
-                    else PW_TAIL_CALL(1);
-#undef PW_TAIL_CALL
-                }
-                for (int64_t m = 0; S && m < ipx__min(32, kvalid - m8); m++) ipx__add_float(S + ch0 + m8 + m, tsums[m]);
-            }
-        }
-    }
-}
+#define V ipx_v8
+#define VL 8
+#define F(name) v8_##name
+#define PW_T_MR PW_MR
+#define PW_T_NV PW_NV
+#include "pointwise_micro.h"
+#define V ipx_v16
+#define VL 16
+#define F(name) v16_##name
+#define PW_T_MR PW_WIDE_MR
+#define PW_T_NV PW_WIDE_NV
+#include "pointwise_micro.h"
 
-IPX_INLINE void pw_compute_body(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
-                                float* tile, float* output, const int WIDE) {
-    pw_compute_epilogue(cv, plan, b, tile, output, NULL, WIDE, IPX_ACTIVATION_NONE);
-}
-
-/* The epilogue in the kernel's write: one build of the loop nest per activation, so that no
-   vector goes through a switch. */
-IPX_INLINE void pw_compute_fused_body(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
-                                      float* tile, float* output, const ipx__epilogue* e, const int WIDE) {
-    switch (e->activation) {
-#define PW_ACT(ACT) case ACT: pw_compute_epilogue(cv, plan, b, tile, output, e, WIDE, ACT); break;
-    PW_ACT(IPX_ACTIVATION_RELU)
-    PW_ACT(IPX_ACTIVATION_RELU6)
-    PW_ACT(IPX_ACTIVATION_SIGMOID)
-    PW_ACT(IPX_ACTIVATION_SILU)
-    PW_ACT(IPX_ACTIVATION_HARDSWISH)
-    default: pw_compute_epilogue(cv, plan, b, tile, output, e, WIDE, IPX_ACTIVATION_NONE);
-#undef PW_ACT
-    }
-}
+/* A build's compute by its WIDE flag (0 or 1, as IPX_FOR_EACH_ISA passes it): the 8-float
+   loop nest or the 16-float one, chosen by the preprocessor so that a build compiles only
+   its own (the 16-float one split into SSE pieces tripled the portable build's compile time). */
+#define PW_CAT_(a, b) a##b
+#define PW_CAT(a, b) PW_CAT_(a, b)
+#define PW_VEC_0 v8_
+#define PW_VEC_1 v16_
+#define PW_WIDTH(WIDE, name) PW_CAT(PW_CAT(PW_VEC_, WIDE), name)
+#define pw_compute_body(cv, plan, b, tile, output, WIDE) \
+    PW_WIDTH(WIDE, pw_compute_epilogue)(cv, plan, b, tile, output, NULL, IPX_ACTIVATION_NONE)
 
 IPX_FOR_EACH_ISA(IPX__KERNEL_BUILD, ipx__pointwise_kernel, pw_exchange_body, pw_compute_body, IPX_COMPUTE_TARGET)
 #define PW_FUSED_BUILD(isa, ISA, TARGET, COPY_TARGET, WIDE, ...)                                          \
     TARGET static void pw_compute_fused_##isa(const struct ipx_conv* cv, const ipx__plan* plan,           \
                                               const ipx__block* b, float* tile, float* output,            \
                                               const ipx__epilogue* e) {                                   \
-        pw_compute_fused_body(cv, plan, b, tile, output, e, WIDE);                                        \
+        PW_WIDTH(WIDE, pw_compute_fused_body)(cv, plan, b, tile, output, e);                              \
     }
 IPX_FOR_EACH_ISA(PW_FUSED_BUILD, )
 #undef PW_FUSED_BUILD
