@@ -94,7 +94,7 @@ static const ipx__kernel* pick_kernel(const ipx_conv_desc* d, bool upsampled, in
        channels x 3 rows per register block) on AVX-512 (A 0.40 -> 0.37 ms, B 0.74 -> 0.68,
        backward data A 0.39 -> 0.35) and on AVX2 (A 0.49 -> 0.40, B 0.94 -> 0.68, C 7.5 ->
        6.1); below 8 the row kernel has no rival. */
-    if (ipx__nchwc_supports(d, upsampled, pixels)) return &ipx__nchwc_kernel[isa];
+    if (ipx__nchwc_supports(d, upsampled, pixels, isa)) return &ipx__nchwc_kernel[isa];
     return (cg >= 8 && kg >= 8) ? &ipx__channel_kernel[isa] : &ipx__row_kernel[isa];
 }
 

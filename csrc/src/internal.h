@@ -300,12 +300,12 @@ extern const ipx__kernel ipx__pointwise_kernel[IPX__ISA_COUNT];
    layers with fewer than 8 input channels (stems). Reports IPX_KERNEL_GEMM. */
 extern const ipx__kernel ipx__im2col_kernel[IPX__ISA_COUNT];
 /* Channel-blocked depthwise kernel (kernel_nchwc.c): 3x3 and 5x5, stride 1 or 2, on the maps
-   where it beats the row kernel (ipx__nchwc_supports; pixels: p * q). Reports IPX_KERNEL_ROW
-   (a depthwise path); its tile input is [c/16][rows][cols][16], which an input scale
-   multiplies with ipx__nchwc_scale_input. It keeps PyTorch's weight layout, as the row
-   kernel does. */
+   where it beats the row kernel in the ISA's build (ipx__nchwc_supports; pixels: p * q).
+   Reports IPX_KERNEL_ROW (a depthwise path); its tile input is [c/16][rows][cols][16], which
+   an input scale multiplies with ipx__nchwc_scale_input. It keeps PyTorch's weight layout,
+   as the row kernel does. */
 extern const ipx__kernel ipx__nchwc_kernel[IPX__ISA_COUNT];
-bool ipx__nchwc_supports(const ipx_conv_desc* d, bool upsampled, int64_t pixels);
+bool ipx__nchwc_supports(const ipx_conv_desc* d, bool upsampled, int64_t pixels, int32_t isa);
 /* A tile too small for one channel block (16 channels' rows): view (filled, returned) is cv
    running the row kernel on the same weights; NULL when cv's kernel is another. */
 const struct ipx_conv* ipx__nchwc_fallback(const struct ipx_conv* cv, struct ipx_conv* view);

@@ -219,22 +219,26 @@ IPX_INLINE void nchwc_compute_body(const struct ipx_conv* cv, const ipx__plan* p
     nchwc_compute_fused_body(cv, plan, b, tile, output, NULL, WIDE);
 }
 
-/* Where it is faster than the row kernel (one worker, Zen 4, AVX-512, plain runs, interleaved
-   medians of 7; /tmp driver over ipx_conv_run_fused): 5x5 and stride 2 on every map measured
-   (5x5: 7x7x1152 1.40x, 14x14x672 1.58x, 28x28x240 1.43x; stride 2: 14x14x576 2.29x,
-   56x56x144 1.29x, 112x112x96 1.40x); 3x3 stride 1 only on small maps, where the row
-   kernel's 8-wide rows waste lanes (7x7x1152 1.32x, 10x10x960 1.04x, but 14x14x576 0.89x,
-   28x28x192 0.75x: it holds three rows of taps in registers, this kernel reloads its
-   inputs per tap). */
+/* Where it is faster than the row kernel (one worker, Zen 4, best of 3 x 1000 runs, interleaved
+   with the row kernel; a C driver looping ipx_conv_run_fused). AVX-512: 5x5 and stride 2 on
+   every map measured (5x5: 7x7x1152 1.40x, 14x14x672 1.58x, 28x28x240 1.43x; stride 2:
+   14x14x576 2.29x, 56x56x144 1.29x, 112x112x96 1.40x); 3x3 stride 1 only on small maps,
+   where the row kernel's 8-wide rows waste lanes (7x7x1152 1.32x, 10x10x960 1.04x, but
+   14x14x576 0.89x, 28x28x192 0.75x: its 3x3 path keeps three output rows' taps in
+   registers). AVX2, where a 16-channel vector is two registers and 16 of them hold fewer
+   pixels: 3x3 stride 2 up to 28x28 outputs only (14x14x576 2.08x, 56x56x144 1.08x,
+   112x112x96 0.78x; 5x5 0.55-0.82x). The portable build: everywhere (1.6-3.2x). */
 #define NCHWC_MAX_PIXELS (56 * 56)
 #define NCHWC_MAX_PIXELS_3X3_S1 (8 * 8)
+#define NCHWC_MAX_PIXELS_AVX2 (28 * 28)
 
-bool ipx__nchwc_supports(const ipx_conv_desc* d, bool upsampled, int64_t pixels) {
+bool ipx__nchwc_supports(const ipx_conv_desc* d, bool upsampled, int64_t pixels, int32_t isa) {
     const int64_t K = d->r, S = d->stride_h;
-    return d->c == d->g && d->k == d->g && !upsampled && d->r == d->s && (K == 3 || K == 5) &&
-           d->stride_w == S && (S == 1 || S == 2) && d->dilation_h == 1 && d->dilation_w == 1 &&
-           d->pad_top < K && d->pad_left < K &&
-           pixels <= (K == 3 && S == 1 ? NCHWC_MAX_PIXELS_3X3_S1 : NCHWC_MAX_PIXELS);
+    if (!(d->c == d->g && d->k == d->g && !upsampled && d->r == d->s && (K == 3 || K == 5) && d->stride_w == S &&
+          (S == 1 || S == 2) && d->dilation_h == 1 && d->dilation_w == 1 && d->pad_top < K && d->pad_left < K))
+        return false;
+    if (isa == IPX_ISA_AVX2) return K == 3 && S == 2 && pixels <= NCHWC_MAX_PIXELS_AVX2;
+    return pixels <= (K == 3 && S == 1 ? NCHWC_MAX_PIXELS_3X3_S1 : NCHWC_MAX_PIXELS);
 }
 
 const struct ipx_conv* ipx__nchwc_fallback(const struct ipx_conv* cv, struct ipx_conv* view) {

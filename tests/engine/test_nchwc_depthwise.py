@@ -1,5 +1,6 @@
 """The channel-blocked depthwise path (kernel_nchwc.c: 3x3 and 5x5, stride 1 or 2, small maps;
-reported as the row kernel): exact against the float64 reference in every build, with every
+reported as the row kernel; the AVX2 build takes only the 3x3 stride-2 layers, the others run
+the row kernel there): exact against the float64 reference in every build, with every
 activation, a residual, channel sums and an input scale applied on the way; channel counts that
 are not multiples of its 16-channel blocks, odd and non-square maps, rows narrower than 8,
 blocks cut by small tiles (and a tile too small for one block, where the row kernel runs), and
@@ -15,6 +16,7 @@ ISAS = ["native", "avx2", "portable"]
 ACTS = [None, "relu", "relu6", "sigmoid", "silu", "hardswish"]
 
 # (n, c, h, w, r, stride, pad): every one a layer ipx__nchwc_supports routes to the path
+# (AVX-512 and portable builds)
 SHAPES = [
     (1, 16, 7, 7, 3, 1, 1),  # one whole channel block, rows of 7
     (2, 40, 7, 7, 5, 1, 2),  # 2.5 blocks, 5x5, two images
