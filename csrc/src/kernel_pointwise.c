@@ -130,20 +130,24 @@ IPX_INLINE void pw_tail_pixel(const float* x, int64_t npad, const float* w8, con
    of 16 channels ran 16 -> 96 at 112 x 112 at 0.85x, of all channels (96 planes at once)
    at 0.5x; the AVX2 build with 8-channel sweeps (two blocks of 4) at 0.65x. */
 #define PW_STRIP_FLOATS (32 * 1024)
-/* A strip's last 1 or 2 pixels go to pw_tail_pixel rather than a mostly empty vector. */
+/* A strip's last few pixels go to pw_tail_pixel rather than a mostly empty vector: up to 2
+   of 8 (measured), up to PW_WIDE_TAIL of 16. */
 #define PW_TAIL 2
+#define PW_WIDE_TAIL 8
 
 #define V ipx_v8
 #define VL 8
 #define F(name) v8_##name
 #define PW_T_MR PW_MR
 #define PW_T_NV PW_NV
+#define PW_T_TAIL PW_TAIL
 #include "pointwise_micro.h"
 #define V ipx_v16
 #define VL 16
 #define F(name) v16_##name
 #define PW_T_MR PW_WIDE_MR
 #define PW_T_NV PW_WIDE_NV
+#define PW_T_TAIL PW_WIDE_TAIL
 #include "pointwise_micro.h"
 
 /* A build's compute by its WIDE flag (0 or 1, as IPX_FOR_EACH_ISA passes it): the 8-float

@@ -113,7 +113,7 @@ IPX_INLINE void F(pw_compute_epilogue)(const struct ipx_conv* cv, const ipx__pla
         float* S = e ? e->channel_sums : NULL;
         for (int64_t p0 = 0; p0 < npix; p0 += strip) {
             const int64_t spix = ipx__min(strip, npix - p0);
-            const int64_t tail = spix % VLEN <= PW_TAIL ? spix % VLEN : 0; /* pixels left to pw_tail_pixel */
+            const int64_t tail = spix % VLEN <= PW_T_TAIL ? spix % VLEN : 0; /* pixels left to pw_tail_pixel */
             for (int64_t m0 = 0; m0 < kvalid; m0 += MR) {
                 const float* w = W + m0 / 8 * 8 * kdim + m0 % 8;
                 const int64_t mstore = ipx__min(MR, kvalid - m0);
@@ -161,3 +161,4 @@ IPX_INLINE void F(pw_compute_fused_body)(const struct ipx_conv* cv, const ipx__p
 #undef F
 #undef PW_T_MR
 #undef PW_T_NV
+#undef PW_T_TAIL

@@ -1,8 +1,8 @@
 """The pointwise kernel's epilogue in the write (activation, residual, channel sums) on the
 pixel and channel counts that take its edge paths, in every ISA build: the AVX-512 build's
 register blocks of 16-float vectors (4 channels x up to 3 vectors: 48 pixels) and the others'
-of 8 (4 x 3: 24 pixels), partial vectors of every fill, the last 1 or 2 pixels of a strip
-(computed one pixel at a time), strips of a long map, output channels that are not multiples
+of 8 (4 x 3: 24 pixels), partial vectors, the last few pixels of a strip (computed one
+pixel at a time), strips of a long map, output channels that are not multiples
 of 4 or 8. The fused run equals the run followed by the separate pass (same bits where the
 pass shares the build: not the portable one) and the float64 reference."""
 
@@ -14,9 +14,9 @@ from ipuexplore.networks.epilogue import Epilogue
 
 ISAS = ["native", "avx2", "portable"]
 ACTS = [None, "relu6", "silu", "hardswish"]
-# (c, h, w): pixels 35 = 32 + 3, 49 = 48 + 1, 66 = 64 + 2, 81 = 80 + 1, 100 = 96 + 4,
+# (c, h, w): pixels 28 = 16 + 12, 35 = 32 + 3, 49 = 48 + 1, 66 = 64 + 2, 81 = 80 + 1, 100 = 96 + 4,
 # 169 = 160 + 9, and 40 x 56 = 2240 pixels of 40 channels: several strips of the loop nest
-MAPS = [(16, 5, 7), (16, 7, 7), (24, 6, 11), (16, 9, 9), (16, 10, 10), (16, 13, 13), (40, 40, 56)]
+MAPS = [(16, 4, 7), (16, 5, 7), (16, 7, 7), (24, 6, 11), (16, 9, 9), (16, 10, 10), (16, 13, 13), (40, 40, 56)]
 KS = [13, 22, 31]  # the last block of 4 channels holds 1, 2 or 3
 
 
