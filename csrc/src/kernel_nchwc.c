@@ -73,15 +73,18 @@ IPX_INLINE uint64_t nchwc_exchange_body(const struct ipx_conv* cv, const ipx__pl
     const ipx_v8 zero = v8_zero();
     const float* end = input + d->n * d->c * plane;
     const float* first = input + (b->n * d->c + b->g0) * plane + row0 * w;
+    /* Border columns are the same in every block of a run: zeroed on a fresh tile, never
+       written after; padding rows (above and below the image) are zeroed per block. */
+    if (loads & IPX__FRESH_TILE)
+        for (int64_t i = 0; i < ipx__div_up(plan->gb, CB) * plan->rows_in; i++) {
+            float* row = tile + plan->in_off + i * cols * CB;
+            for (int64_t j = 0; j < pl * CB; j += 8) v8_store(row + j, zero);
+            for (int64_t j = (pl + wc) * CB; j < cols * CB; j += 8) v8_store(row + j, zero);
+        }
     for (int64_t cb = 0; cb < nb; cb++) {
         float* blk = tile + plan->in_off + cb * block_floats;
-        /* padding: whole rows above and below the data, the border columns of the others */
-        for (int64_t r = 0; r < rows; r++) {
-            float* row = blk + r * cols * CB;
-            const bool data = r >= lo && r < hi;
-            for (int64_t i = 0; i < (data ? pl : cols) * CB; i += 8) v8_store(row + i, zero);
-            for (int64_t i = data ? (pl + wc) * CB : cols * CB; i < cols * CB; i += 8) v8_store(row + i, zero);
-        }
+        for (int64_t i = 0; i < lo * cols * CB; i += 8) v8_store(blk + i, zero);
+        for (int64_t i = hi * cols * CB; i < rows * cols * CB; i += 8) v8_store(blk + i, zero);
         for (int half = 0; half < 2; half++) {
             const int64_t c0 = cb * CB + half * 8, nc = ipx__min(8, b->gb - c0);
             if (nc <= 0) break;
