@@ -48,8 +48,9 @@ typedef void (*ipx__job_fn)(void* ctx, uint32_t worker);
 typedef struct ipx__worker_slot {
     ipx_worker_stats stats;
     _Atomic uint64_t done_ns; /* when it finished its share of the current run (0: not yet) */
+    _Atomic uint64_t range;   /* the running pass's claims it has left: first | end << 32 */
     _Atomic int32_t cpu;      /* the CPU it last ran its share on (sched_getcpu; -1 unknown) */
-    char pad[IPX_CACHE_LINE * 2 - sizeof(ipx_worker_stats) - sizeof(uint64_t) - sizeof(int32_t)];
+    char pad[IPX_CACHE_LINE * 2 - sizeof(ipx_worker_stats) - 2 * sizeof(uint64_t) - sizeof(int32_t)];
 } ipx__worker_slot;
 
 struct ipx_pool {
@@ -82,7 +83,7 @@ struct ipx_pool {
     _Atomic int shutdown;
     _Atomic int cancel;
     _Atomic int in_use;
-    _Atomic int64_t next_block; /* the next block of the running pass to hand out */
+    int64_t claim_blocks;       /* blocks per claim of the running pass (see pool.c) */
     ipx__worker_slot* slots;
     ipx_run_stats last;
     /* Trace (ipx_pool_set_trace): NULL = off. Workers claim slots with trace_next; claims
@@ -134,7 +135,7 @@ typedef struct ipx__step {
     int64_t in_key, w_key;    /* what the tile holds, in the pass's keys (-1: nothing) */
 } ipx__step;
 
-/* A pass as the pool runs it: `blocks` handed out to the workers from a shared counter,
+/* A pass as the pool runs it: `blocks` handed out to the workers (owner first, pool.c),
    `claim` consecutive blocks at a time (0: one), each block `chunks` steps long on the worker
    that claimed it; a step is an exchange phase (copies into tile memory) and a compute phase
    (tile memory only, then the block's outputs written); the run ends when no block is left

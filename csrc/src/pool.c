@@ -210,7 +210,6 @@ ipx_status ipx_pool_create(const ipx_pool_desc* desc, ipx_pool_t* pool_out) {
     atomic_init(&pool->cancel, 0);
     atomic_init(&pool->in_use, 0);
     atomic_init(&pool->trace_next, 0);
-    atomic_init(&pool->next_block, 0);
     void* tiles = NULL;
     if (posix_memalign(&tiles, 4096, total) != 0) goto error;
     pool->tiles = tiles;
@@ -354,27 +353,74 @@ static void trace_put(ipx_pool_t pool, uint32_t worker, int64_t step, int32_t ph
                                        .worker = worker, .phase = phase};
 }
 
-/* One worker's share of a pass: blocks handed out from the pool's shared counter (claims of
-   pass->claim consecutive blocks), every chunk of a claimed block in order, until none is
-   left. A static split made every worker wait at each superstep's barrier for the slowest
-   (on a loaded machine a descheduled worker stalled all the others: 70-85% of a run's time
-   waiting); from a shared counter a worker that falls behind just takes fewer blocks, as ONNX
-   Runtime's thread pool hands out loop iterations. A block's chunks stay on one worker
-   (backward weights accumulates them in its tile). Each step is traced as a superstep of this
-   worker (numbered from 0); its wait, from its end to the run's, is counted by the driver. */
+/* Blocks are handed out owner first, as an IPU maps a tensor's regions to tiles: each worker
+   owns a contiguous range of the pass's claims (claim consecutive blocks each), the same
+   fraction of the block order in every pass, so that consecutive layers cut the same way
+   (rows of an image, images of a batch) keep a worker on the region it wrote in the previous
+   pass (its own L2) instead of reading the other core's. A worker takes its own range from the
+   front; when it is done, it steals single claims from the back of the range with the most
+   left. A static split made every worker wait at each superstep's barrier for the slowest (on
+   a loaded machine a descheduled worker stalled all the others: 70-85% of a run's time
+   waiting); stealing keeps the balance of a shared counter: a worker that falls behind (or
+   never starts) loses the end of its range to the others. A range is first | end << 32 in one
+   atomic word: an owner's take and a thief's cannot both get the last claim. */
+static bool take_claim_from(ipx_pool_t pool, uint32_t owner, bool back, int64_t* claim_index) {
+    _Atomic uint64_t* range = &pool->slots[owner].range;
+    uint64_t r = atomic_load_explicit(range, memory_order_relaxed);
+    for (;;) {
+        const uint64_t first = r & 0xffffffffu, end = r >> 32;
+        if (first >= end) return false;
+        const uint64_t left = back ? first | (end - 1) << 32 : (first + 1) | end << 32;
+        if (atomic_compare_exchange_weak_explicit(range, &r, left, memory_order_relaxed, memory_order_relaxed)) {
+            *claim_index = (int64_t)(back ? end - 1 : first);
+            return true;
+        }
+    }
+}
+
+/* The next claim for worker wi: from its own range, else stolen; false when none is left. */
+static bool take_claim(ipx_pool_t pool, uint32_t wi, int64_t* claim_index) {
+    if (take_claim_from(pool, wi, false, claim_index)) return true;
+    for (;;) {
+        uint32_t victim = wi;
+        uint64_t most = 0;
+        for (uint32_t v = 0; v < pool->workers; v++) {
+            const uint64_t r = atomic_load_explicit(&pool->slots[v].range, memory_order_relaxed);
+            const uint64_t first = r & 0xffffffffu, end = r >> 32;
+            if (v != wi && end > first && end - first > most) most = end - first, victim = v;
+        }
+        if (victim == wi) return false;
+        if (take_claim_from(pool, victim, true, claim_index)) return true;
+    }
+}
+
+/* Splits the pass's claims into the workers' ranges (before the run is published). */
+static void assign_ranges(ipx_pool_t pool, const ipx__pass* pass) {
+    int64_t claim = pass->claim > 0 ? pass->claim : 1;
+    while (ipx__div_up(pass->blocks, claim) > (int64_t)UINT32_MAX) claim *= 2; /* indices fit 32 bits */
+    const uint64_t claims = (uint64_t)ipx__div_up(pass->blocks, claim), W = pool->workers;
+    pool->claim_blocks = claim;
+    for (uint64_t w = 0; w < W; w++)
+        atomic_store_explicit(&pool->slots[w].range, claims * w / W | (claims * (w + 1) / W) << 32,
+                              memory_order_relaxed);
+}
+
+/* One worker's share of a pass: its claims (above), every chunk of a claimed block in order.
+   A block's chunks stay on one worker (backward weights accumulates them in its tile). Each
+   step is traced as a superstep of this worker (numbered from 0); its wait, from its end to
+   the run's, is counted by the driver. */
 static void superstep_job(void* vctx, uint32_t wi) {
     const ipx__pass* pass = vctx;
     ipx_pool_t pool = pass->pool;
-    const int64_t claim = pass->claim > 0 ? pass->claim : 1;
+    const int64_t claim = pool->claim_blocks;
     ipx_worker_stats* st = ipx__pool_stats(pool, wi);
     ipx__step s = {.tile = ipx__pool_tile(pool, wi), .stats = st, .in_key = -1, .w_key = -1};
     const bool traced = pool->trace != NULL;
     if (traced) trace_put(pool, wi, 0, IPX_TRACE_START, pool->run_start_ns, ipx__now_ns());
     int64_t step = 0;
-    while (!atomic_load_explicit(&pool->cancel, memory_order_relaxed)) {
-        const int64_t first = atomic_fetch_add_explicit(&pool->next_block, claim, memory_order_relaxed);
-        if (first >= pass->blocks) break;
-        const int64_t last = ipx__min(first + claim, pass->blocks);
+    int64_t claim_index;
+    while (!atomic_load_explicit(&pool->cancel, memory_order_relaxed) && take_claim(pool, wi, &claim_index)) {
+        const int64_t first = claim_index * claim, last = ipx__min(first + claim, pass->blocks);
         for (s.block = first; s.block < last; s.block++)
             for (s.chunk = 0; s.chunk < pass->chunks; s.chunk++, step++) {
                 s.fresh = step == 0;
@@ -399,7 +445,7 @@ ipx_status ipx__pool_run_pass(ipx__pass* pass, ipx_status plan_status) {
     ipx_run_stats* last = &pool->last;
     ipx_status status = plan_status;
     if (status == IPX_STATUS_SUCCESS) {
-        atomic_store_explicit(&pool->next_block, 0, memory_order_relaxed); /* published with the run */
+        assign_ranges(pool, pass); /* published with the run */
         uint64_t t0 = ipx__now_ns();
         pool->run_start_ns = pool->run_end_ns = t0; /* a run cancelled before it starts runs no job */
         bool cancelled = pool_run(pool, superstep_job, pass, false);
