@@ -122,6 +122,7 @@ class HostSession:
         self._bound = [runner.bind(self._tensor, self._keep) if hasattr(runner, "bind")
                        and INPUT not in (*step.inputs, step.residual) else None
                        for step, runner in zip(self.steps, self._runners)]
+        self._program = _program(self.steps, self._runners, self._bound)
 
     def _tensor(self, name: str) -> np.ndarray:
         slot = self._sizes.slot_of[name]
@@ -149,13 +150,21 @@ class HostSession:
             raise errors.InvalidParameter(f"x has shape {x.shape}, this session runs {self.input_shape}")
         if not x.flags.c_contiguous:
             raise errors.InvalidParameter("x must be C-contiguous; use np.ascontiguousarray(x)")
-        for step, runner, bound in zip(self.steps, self._runners, self._bound):
-            if bound is None:
-                runner(*self._arrays(step, x))
+        for item in self._program:
+            if isinstance(item, list):
+                self._run_calls(item)
             else:
-                for _, call in bound:
-                    call()
+                step, runner = item
+                runner(*self._arrays(step, x))
         return self._shape_output(self._tensor(self.steps[-1].output)).copy()
+
+    def _run_calls(self, calls: list) -> None:
+        """Bound C calls back to back under one hold of the pool."""
+        status, _ = self._pool.execute("HostSession.run", *calls, record=False)
+        if status:
+            from .._ipx_cffi import ffi, lib
+
+            errors.check(ffi, lib, status, "HostSession.run")
 
     def _arrays(self, step: _Step, x: np.ndarray):
         """A runner's arguments: (inputs, output, residual or None)."""
@@ -195,7 +204,7 @@ class HostSession:
         return y
 
     def close(self) -> None:
-        self._runners, self._bound, self._keep = [], [], []
+        self._runners, self._bound, self._keep, self._program = [], [], [], []
         self._pool.close()
 
     def __enter__(self) -> "HostSession":
@@ -757,6 +766,21 @@ def _se_runner(layer: Layer, params: dict, batch: int, pool, engine, sums: np.nd
 
 
 # ---- bound calls: a step's C call with its arguments checked and converted once ------------
+def _program(steps: list[_Step], runners: list, bound: list) -> list:
+    """The run as the session makes it: consecutive bound steps' C calls (functions of the
+    pool's handle) merged into one list, made under one hold of the pool (a Python round trip
+    per step, 50-70 a network, costs more than the hold); other steps as (step, runner)."""
+    program: list = []
+    for step, runner, calls in zip(steps, runners, bound):
+        if calls is None:
+            program.append((step, runner))
+        elif program and isinstance(program[-1], list):
+            program[-1].extend(call.raw for _, call in calls)
+        else:
+            program.append([call.raw for _, call in calls])
+    return program
+
+
 def _on_pool(pool, call):
     """``call`` (a function of the pool's C handle, returning a status) made on the session's
     pool: at run only the pool's lock is taken and the status checked, without the Python
@@ -769,6 +793,7 @@ def _on_pool(pool, call):
         if status:
             errs.check(ffi, lib, status, "HostSession.run")
 
+    run.raw = call
     return run
 
 
