@@ -102,13 +102,14 @@ class HostSession:
     # ---- build -----------------------------------------------------------------------
     def _build(self, engine, convs, pairs: str) -> None:
         n = self.batch
-        self._buffers = {slot: np.empty(n * size, np.float32) for slot, size in enumerate(self._sizes.slot_floats)}
         sums = {s.output: np.empty((n, s.out_shape[0]), np.float32) for s in self.steps if s.sums}
         # squeeze-excite scales the next convolution applies in its exchange (row and channel kernels)
         scales = {s.scale_from: np.empty((n, s.layer.c), np.float32) for s in self.steps
                   if s.scale_from and convs[id(s)].info["kernel"] in ("row", "channel")}
         mid = max((int(np.prod(s.first.out_shape)) for s in self.steps if s.kind == "pair"), default=0)
-        scratch = np.empty(n * mid, np.float32)  # a pair's depthwise output, when it runs unfused
+        # the activation slots, then a pair's depthwise output when it runs unfused
+        *slots, scratch = _arena([n * size for size in self._sizes.slot_floats] + [n * mid])
+        self._buffers = dict(enumerate(slots))
         self._runners = [_runner(step, n, self._pool, engine, sums, scales, convs, scratch) for step in self.steps]
         self._pair_choices = {}
         for step, runner in zip(self.steps, self._runners):
@@ -490,6 +491,7 @@ def _check_memory(name: str, batch: int, steps: list[_Step], plan: _BufferPlan) 
     convs = [*steps, *(s.first for s in steps if s.kind == "pair")]
     activations = 4 * batch * (sum(plan.slot_floats) + max(
         (int(np.prod(s.first.out_shape)) for s in steps if s.kind == "pair"), default=0))
+    activations += HUGE_PAGE + 64 * (len(plan.slot_floats) + 1)  # _arena's rounding
     weights = sum(4 * s.weight.size for s in convs if s.weight is not None)
     tiles = engine.cpu_count() * engine.DEFAULT_TILE_BYTES
     total = activations + weights + tiles
@@ -515,6 +517,31 @@ def _check_tiles(name: str, batch: int, tile_bytes: int, workers: int | None) ->
 
 
 # ---- runners --------------------------------------------------------------------------
+HUGE_PAGE = 2 << 20
+USE_HUGE_PAGES = True
+
+
+def _arena(sizes: list[int]) -> list[np.ndarray]:
+    """float32 buffers of ``sizes`` floats in one anonymous mapping marked for transparent huge
+    pages: a whole run walks megabytes of activations step after step, which in 4 KiB pages
+    is more pages than the TLB maps (a walk on every new page); each buffer starts on a cache line."""
+    offsets, total = [], 0
+    for size in sizes:
+        offsets.append(total)
+        total += -(-4 * size // 64) * 64
+    if not USE_HUGE_PAGES or total == 0:
+        return [np.empty(size, np.float32) for size in sizes]
+    import mmap
+
+    area = mmap.mmap(-1, -(-total // HUGE_PAGE) * HUGE_PAGE)
+    if hasattr(mmap, "MADV_HUGEPAGE"):
+        try:
+            area.madvise(mmap.MADV_HUGEPAGE)
+        except OSError:  # no transparent huge pages here: ordinary pages
+            pass
+    return [np.frombuffer(area, np.float32, size, offset) for size, offset in zip(sizes, offsets)]
+
+
 def _create_convs(steps: list[_Step], batch: int, engine) -> dict[int, Any]:
     """The engine convolutions of the conv and pair steps, by id of their step (a pair's first
     under its own): weights packed, not yet bound to a pool. The float64 copies are dropped."""

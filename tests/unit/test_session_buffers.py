@@ -1,0 +1,24 @@
+"""HostSession's activation buffers: one huge-page arena, buffers apart and on cache lines."""
+
+import numpy as np
+import pytest
+
+from ipuexplore.networks import session
+
+
+@pytest.mark.parametrize("huge", [True, False])
+def test_arena_buffers_are_disjoint_aligned_and_writable(huge, monkeypatch):
+    monkeypatch.setattr(session, "USE_HUGE_PAGES", huge)
+    sizes = [5, 0, 1 << 20, 17, 3]
+    bufs = session._arena(sizes)
+    assert [b.size for b in bufs] == sizes and all(b.dtype == np.float32 for b in bufs)
+    spans = sorted((b.ctypes.data, b.ctypes.data + b.nbytes) for b in bufs if b.size)
+    assert all(end <= start for (_, end), (start, _) in zip(spans, spans[1:]))
+    assert not huge or all(start % 64 == 0 for start, _ in spans)
+    for i, b in enumerate(bufs):
+        b[:] = i
+    assert all((b == i).all() for i, b in enumerate(bufs))
+
+
+def test_arena_of_nothing():
+    assert [b.size for b in session._arena([0])] == [0]
