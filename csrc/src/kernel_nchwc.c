@@ -149,10 +149,28 @@ IPX_INLINE void nchwc_conv(const struct ipx_conv* cv, const ipx__plan* plan, con
     }
 }
 
+/* One channel's 8 pixels (v, from the transposed tile) to o: y = act(v + residual r) (the
+   epilogue pass's operations per lane, so its bits), added to *acc when summing; m < 8: the
+   first m pixels only, summed into *tail. */
+IPX_INLINE void nchwc_out8(ipx_v8 v, float* o, const float* r, int64_t m, bool sum, ipx_v8* acc, float* tail,
+                           const int ACT) {
+    if (m == 8) {
+        const ipx_v8 y = v8_activation(r ? v + v8_load(r) : v, ACT);
+        if (sum) *acc += y;
+        v8_store(o, y);
+    } else {
+        float tmp[8] = {0};
+        for (int64_t j = 0; r && j < m; j++) tmp[j] = r[j];
+        v8_store(tmp, v8_activation(r ? v + v8_load(tmp) : v, ACT));
+        for (int64_t j = 0; j < m; j++) o[j] = tmp[j], *tail += tmp[j];
+    }
+}
+
 /* Write with the epilogue: pixels [0, npix) of 8 channels (lanes 0-7 of the tile output rows
-   at t, CB apart) to their NCHW rows (dst + c * plane, nc of the 8 real), each 8-pixel vector
-   y = act(y + residual) on the way (the epilogue pass's operations per lane, so its bits),
-   and each channel's sum of results added to sums[c]. */
+   at t, CB apart) to their NCHW rows (dst + c * plane, nc of the 8 real), with the residual
+   at res laid out alike, and each channel's sum of results added to sums[c]. The channel loop
+   is unrolled where the activation is a few instructions (measured 2-6% faster on 7x7 and
+   14x14 layers); the exp-based ones, unrolled, tripled the file's compile time. */
 IPX_INLINE void nchwc_write8(const float* t, int64_t npix, float* dst, const float* res, int64_t plane, int nc,
                              float* sums, const int ACT) {
     ipx_v8 acc[8];
@@ -163,20 +181,16 @@ IPX_INLINE void nchwc_write8(const float* t, int64_t npix, float* dst, const flo
         for (int j = 0; j < 8; j++) v[j] = v8_load(t + (i + j) * CB); /* the region holds whole 8s */
         v8_transpose8_regs(v);
         const int64_t m = ipx__min(8, npix - i);
+        if (ACT == IPX_ACTIVATION_SIGMOID || ACT == IPX_ACTIVATION_SILU) {
+            for (int c = 0; c < nc; c++)
+                nchwc_out8(v[c], dst + c * plane + i, res ? res + c * plane + i : NULL, m, sums, &acc[c], &tail[c],
+                           ACT);
+        } else {
 #pragma GCC unroll 8
-        for (int c = 0; c < 8; c++) {
-            if (c >= nc) break;
-            float* o = dst + c * plane + i;
-            const float* r = res ? res + c * plane + i : NULL;
-            if (m == 8) {
-                const ipx_v8 y = v8_activation(r ? v[c] + v8_load(r) : v[c], ACT);
-                if (sums) acc[c] += y;
-                v8_store(o, y);
-            } else {
-                float tmp[8] = {0};
-                for (int64_t j = 0; r && j < m; j++) tmp[j] = r[j];
-                v8_store(tmp, v8_activation(r ? v[c] + v8_load(tmp) : v[c], ACT));
-                for (int64_t j = 0; j < m; j++) o[j] = tmp[j], tail[c] += tmp[j];
+            for (int c = 0; c < 8; c++) {
+                if (c >= nc) break;
+                nchwc_out8(v[c], dst + c * plane + i, res ? res + c * plane + i : NULL, m, sums, &acc[c], &tail[c],
+                           ACT);
             }
         }
     }
