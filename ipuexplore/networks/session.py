@@ -128,7 +128,7 @@ class HostSession:
     def _tensor(self, name: str) -> np.ndarray:
         slot = self._sizes.slot_of[name]
         c, h, w = self._sizes.shape_of[name]
-        return self._buffers[slot][: self.batch * c * h * w].reshape(self.batch, c, h, w)
+        return _centered(self._buffers[slot], self.batch * c * h * w).reshape(self.batch, c, h, w)
 
     # ---- run -------------------------------------------------------------------------
     @property
@@ -521,6 +521,16 @@ HUGE_PAGE = 2 << 20
 USE_HUGE_PAGES = True
 
 
+def _centered(buffer: np.ndarray, size: int) -> np.ndarray:
+    """``size`` floats in the middle of ``buffer`` (starting on a cache line). Workers own
+    contiguous fractions of most passes' outputs (pool.c: images, channel blocks): a tensor
+    centred in a reused buffer puts two workers' boundary at the same address whatever its
+    size, so a worker writes the lines it wrote last time (its own cache) rather than the ones
+    the other core holds modified."""
+    start = (buffer.size - size) // 32 * 16
+    return buffer[start: start + size]
+
+
 def _arena(sizes: list[int]) -> list[np.ndarray]:
     """float32 buffers of ``sizes`` floats in one anonymous mapping marked for transparent huge
     pages: a whole run walks megabytes of activations step after step, which in 4 KiB pages
@@ -631,7 +641,7 @@ def _pair_runner(step: _Step, first, second, pool, sums: np.ndarray | None, scra
     the depthwise rows stay in tile memory) when ``fused``, else two runs through ``scratch``.
     ``measure(out)`` times both on random data and says whether the pass is faster."""
     mid_shape = first.output_shape
-    mid = scratch[: int(np.prod(mid_shape))].reshape(mid_shape)
+    mid = _centered(scratch, int(np.prod(mid_shape))).reshape(mid_shape)
     a_act, act = step.first.act, step.act
 
     def one_pass(args, out, residual):

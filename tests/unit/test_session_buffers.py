@@ -22,3 +22,14 @@ def test_arena_buffers_are_disjoint_aligned_and_writable(huge, monkeypatch):
 
 def test_arena_of_nothing():
     assert [b.size for b in session._arena([0])] == [0]
+
+
+def test_tensors_are_centred_so_the_two_workers_halves_meet_at_one_address():
+    buf = session._arena([1000])[0]
+    mids = []
+    for size in (1000, 999, 640, 17, 1):
+        view = session._centered(buf, size)
+        assert view.size == size and np.shares_memory(view, buf)
+        assert (view.ctypes.data - buf.ctypes.data) % 64 == 0
+        mids.append((view.ctypes.data - buf.ctypes.data) // 4 + size / 2)
+    assert max(mids) - min(mids) <= 16  # within a cache line of the buffer's middle
