@@ -104,7 +104,6 @@ IPX_INLINE uint64_t pw_exchange_body(const struct ipx_conv* cv, const ipx__plan*
     const bool dense = d->stride_h == 1 && d->stride_w == 1; /* rows p0.. are one run */
     if ((loads & IPX__LOAD_INPUT) && dense && !(loads & IPX__LOAD_INTO_TILE)) {
         pw_set_source(plan, tile, input + (b->n * d->c + b->g0 * cv->cg) * d->h * d->w + b->p0 * d->w, d->h * d->w);
-        copied += (uint64_t)(b->gb * cv->cg * npad); /* read from outside the tile all the same */
     } else if (loads & IPX__LOAD_INPUT) {
         pw_set_source(plan, tile, tile + plan->in_off, npad);
         for (int64_t ci = 0; ci < b->gb * cv->cg; ci++) {
@@ -122,8 +121,9 @@ IPX_INLINE uint64_t pw_exchange_body(const struct ipx_conv* cv, const ipx__plan*
             }
             for (int64_t i = npix; i < npad; i++) dst[i] = 0.0f;
         }
-        copied += (uint64_t)(b->gb * cv->cg * npad);
     }
+    if (loads & IPX__LOAD_INPUT) /* the block's pixels, read from outside the tile either way */
+        copied += (uint64_t)(b->gb * cv->cg * npix);
     if (loads & IPX__LOAD_WEIGHTS) /* read in place by the compute (resident weights) */
         copied += (uint64_t)(b->gb * b->kb * (cv->cg + 1));
     return copied;
