@@ -97,8 +97,7 @@ static void forward_exchange(const ipx__pass* pass, ipx__step* s) {
     int64_t in_key, w_key;
     ipx__forward_block(cv, &fp->plan, s->block, &s->b, &in_key, &w_key);
     const unsigned loads = (in_key != s->in_key ? IPX__LOAD_INPUT : 0) |
-                           (w_key != s->w_key ? IPX__LOAD_WEIGHTS : 0) | (s->fresh ? IPX__FRESH_TILE : 0) |
-                           (fp->input_scale ? IPX__LOAD_INTO_TILE : 0);
+                           (w_key != s->w_key ? IPX__LOAD_WEIGHTS : 0) | (s->fresh ? IPX__FRESH_TILE : 0);
     s->stats->bytes_in += 4u * cv->kernel->exchange(cv, &fp->plan, &s->b, fp->input, s->tile, loads);
     /* the row kernel copies the input rows whatever loads says */
     if (fp->input_scale && ((loads & IPX__LOAD_INPUT) || cv->kernel->id == IPX_KERNEL_ROW))

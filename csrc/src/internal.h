@@ -236,8 +236,6 @@ enum {
     IPX__LOAD_WEIGHTS = 2, /* its weights and bias */
     IPX__FRESH_TILE = 4,   /* the worker's first block of this run: the tile holds another
                               run's data */
-    IPX__LOAD_INTO_TILE = 8, /* the input rows copied into the tile even by a kernel that could
-                                read them in place (the run scales them there) */
 };
 
 struct ipx_conv;

@@ -19,7 +19,10 @@
    read and wrote every weight once more per block: on one Zen 4 core, 320 -> 1280 on 7 x 7
    took 406-411 us with the copy and 372 without, 960 -> 160 on 7 x 7 at batch 4 630 -> 578 us,
    576 -> 96 on 14 x 14 222 -> 211 us. The statistics still count a block's weights as brought
-   in when a worker starts on them (what the worker reads from outside its tile). */
+   in when a worker starts on them (what the worker reads from outside its tile). The input rows
+   are copied into the tile even at stride 1, where the compute could read them in place (4-10%
+   faster on projection layers, one core, Dec 2026: 144 -> 24 on 56 x 56 0.230 -> 0.206 ms):
+   the copy is the worker's exchange, what makes its block a tile's local work. */
 #include "epilogue.h"
 #include "internal.h"
 #include "vec.h"
@@ -43,44 +46,10 @@ static int64_t pw_row_len(int64_t npix) {
     return npad % 512 == 0 ? npad + 16 : npad;
 }
 
-/* Where the compute finds a block's input rows: the exchange writes this after the tile's
-   rows (PW_SOURCE_FLOATS floats). A stride-1 layer's rows are read where they are, in the
-   input (rows h*w apart: a block's pixels of one channel are one run there), which saved the
-   copy's write and second read: one Zen 4 core, 1 worker, medians in ms, 144 -> 24 on 56 x 56
-   0.230 -> 0.206, 256 -> 64 on 56 x 56 1.036 -> 0.97, 192 -> 32 on 28 x 28 batch 4 0.388 -> 0.356,
-   576 -> 96 on 14 x 14 batch 4 0.823 -> 0.784, 960 -> 160 on 7 x 7 batch 4 0.572 -> 0.537. The
-   tile's rows then hold only a strip's last chunk when it has a partial vector (the register
-   block reads whole vectors, which would run past the block's pixels). Strided
-   layers, and runs that scale the input channels in the tile, copy the rows in as before. */
-typedef struct pw_source {
-    const float* rows;
-    int64_t stride;
-} pw_source;
-#define PW_SOURCE_FLOATS 16
-
-/* the last PW_SOURCE_FLOATS of the input region (the weights' region is empty: resident) */
-IPX_INLINE float* pw_source_slot(const ipx__plan* plan, float* tile) { return tile + plan->w_off - PW_SOURCE_FLOATS; }
-IPX_INLINE void pw_set_source(const ipx__plan* plan, float* tile, const float* rows, int64_t stride) {
-    const pw_source src = {rows, stride};
-    memcpy(pw_source_slot(plan, tile), &src, sizeof src);
-}
-IPX_INLINE pw_source pw_source_of(const ipx__plan* plan, float* tile) {
-    pw_source src;
-    memcpy(&src, pw_source_slot(plan, tile), sizeof src);
-    return src;
-}
-
-/* rows x n floats (src rows `stride` apart) into rows of `width` (>= n) floats, zero-padded:
-   one build for every ISA and activation (a few rows of a block). */
-static void pw_copy_chunk(float* dst, int64_t width, const float* src, int64_t stride, int64_t n, int64_t rows) {
-    for (int64_t r = 0; r < rows; r++)
-        for (int64_t i = 0; i < width; i++) dst[r * width + i] = i < n ? src[r * stride + i] : 0.0f;
-}
-
 static int64_t pw_plan(const struct ipx_conv* cv, int64_t gb, int64_t kb, int64_t pb, ipx__plan* plan) {
     const int64_t npix = ipx__smul(pb, cv->q), npad = pw_row_len(npix);
     const int64_t rows = ipx__smul(gb, cv->cg);
-    const int64_t in = ipx__smul(rows, npad) + PW_SOURCE_FLOATS;
+    const int64_t in = ipx__smul(rows, npad);
     (void)kb; /* the weights stay resident: not in the tile */
     return ipx__plan_layout(plan, 1, npad, ipx__smul(rows, npix), in, 0, 0, 0);
 }
@@ -101,11 +70,8 @@ IPX_INLINE uint64_t pw_exchange_body(const struct ipx_conv* cv, const ipx__plan*
     const ipx_conv_desc* d = &cv->d;
     const int64_t q = cv->q, npix = b->pb * q, npad = plan->row_len;
     uint64_t copied = 0;
-    const bool dense = d->stride_h == 1 && d->stride_w == 1; /* rows p0.. are one run */
-    if ((loads & IPX__LOAD_INPUT) && dense && !(loads & IPX__LOAD_INTO_TILE)) {
-        pw_set_source(plan, tile, input + (b->n * d->c + b->g0 * cv->cg) * d->h * d->w + b->p0 * d->w, d->h * d->w);
-    } else if (loads & IPX__LOAD_INPUT) {
-        pw_set_source(plan, tile, tile + plan->in_off, npad);
+    if (loads & IPX__LOAD_INPUT) {
+        const bool dense = d->stride_h == 1 && d->stride_w == 1; /* rows p0.. are one run */
         for (int64_t ci = 0; ci < b->gb * cv->cg; ci++) {
             const float* plane = input + (b->n * d->c + b->g0 * cv->cg + ci) * d->h * d->w;
             float* dst = tile + plan->in_off + ci * npad;
@@ -122,7 +88,7 @@ IPX_INLINE uint64_t pw_exchange_body(const struct ipx_conv* cv, const ipx__plan*
             for (int64_t i = npix; i < npad; i++) dst[i] = 0.0f;
         }
     }
-    if (loads & IPX__LOAD_INPUT) /* the block's pixels, read from outside the tile either way */
+    if (loads & IPX__LOAD_INPUT) /* the block's pixels (the rows' zero padding is the tile's own) */
         copied += (uint64_t)(b->gb * cv->cg * npix);
     if (loads & IPX__LOAD_WEIGHTS) /* read in place by the compute (resident weights) */
         copied += (uint64_t)(b->gb * b->kb * (cv->cg + 1));
@@ -231,8 +197,7 @@ static int64_t im2col_plan(const struct ipx_conv* cv, int64_t gb, int64_t kb, in
     const int64_t taps = cv->d.r * cv->d.s, npix = ipx__smul(pb, cv->q), npad = pw_row_len(npix);
     const int64_t rows = ipx__smul(ipx__smul(gb, cv->cg), taps);
     (void)kb; /* the weights stay resident, as the pointwise kernel's */
-    return ipx__plan_layout(plan, taps, npad, ipx__smul(rows, npix), ipx__smul(rows, npad) + PW_SOURCE_FLOATS, 0, 0,
-                            0);
+    return ipx__plan_layout(plan, taps, npad, ipx__smul(rows, npix), ipx__smul(rows, npad), 0, 0, 0);
 }
 
 /* Where one tap column's pixels read inside a row of w columns: pixel j reads column
@@ -283,7 +248,6 @@ IPX_INLINE uint64_t im2col_exchange_body(const struct ipx_conv* cv, const ipx__p
     const int64_t q = cv->q, npix = b->pb * q, npad = plan->row_len, K = cv->cg * d->r * d->s;
     uint64_t copied = 0;
     if (loads & IPX__LOAD_INPUT) {
-        pw_set_source(plan, tile, tile + plan->in_off, npad);
         for (int64_t si = 0; si < d->s; si++) {
             const im2col_span sp = im2col_span_for(q, d->w, si * d->dilation_w - d->pad_left, d->stride_w);
             for (int64_t ci = 0; ci < b->gb * cv->cg; ci++) {

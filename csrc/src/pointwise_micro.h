@@ -62,9 +62,8 @@ IPX_INLINE void F(pw_micro)(const float* x, int64_t npad, const float* w, const 
 /* The register blocks of one strip's pixels [p0, p0 + spix - tail) (tail: the last pixels,
    left to pw_tail_pixel) for MR output channels from m0: the pixel vectors in equal chunks of
    at most NVMAX (7 vectors: 3 + 2 + 2, not 3 + 3 + 1, whose 1-vector block loads a weight for
-   every FMA); each channel's sum of results added to S[m0 + m] when S is not NULL. The chunk
-   that starts at pixel `ilast` (if any) reads its rows from XL, nl apart, instead. */
-IPX_INLINE void F(pw_sweep)(const float* X, int64_t npad, const float* XL, int64_t nl, int64_t ilast, const float* w, const float* B, int64_t kdim,
+   every FMA); each channel's sum of results added to S[m0 + m] when S is not NULL. */
+IPX_INLINE void F(pw_sweep)(const float* X, int64_t npad, const float* w, const float* B, int64_t kdim,
                             float* Y, const float* R, float* S, int64_t plane, int64_t npix, int64_t p0,
                             int64_t spix, int64_t tail, int64_t m0, int64_t mstore, const int MR,
                             const int NVMAX, const int32_t ACT) {
@@ -77,9 +76,7 @@ IPX_INLINE void F(pw_sweep)(const float* X, int64_t npad, const float* XL, int64
         const int64_t nvalid = ipx__min(VL * nv, npix - i0);
         float* o = Y + m0 * plane + i0;
         const float* r = R ? R + m0 * plane + i0 : NULL;
-        const float* x = i0 == ilast ? XL : X + i0;
-        const int64_t xn = i0 == ilast ? nl : npad;
-#define PW_CALL(NV) F(pw_micro)(x, xn, w, B + m0, kdim, o, r, S ? sums : NULL, plane, nvalid, mstore, MR, NV, ACT)
+#define PW_CALL(NV) F(pw_micro)(X + i0, npad, w, B + m0, kdim, o, r, S ? sums : NULL, plane, nvalid, mstore, MR, NV, ACT)
         if (nv >= 3 && NVMAX >= 3) PW_CALL(3);
         else if (nv == 2) PW_CALL(2);
         else PW_CALL(1);
@@ -101,15 +98,11 @@ IPX_INLINE void F(pw_compute_epilogue)(const struct ipx_conv* cv, const ipx__pla
     const int MR = PW_T_MR, VLEN = VL, NVMAX = PW_T_NV;
     const ipx_conv_desc* d = &cv->d;
     /* the GEMM's K: cg input channels (1x1), or cg*r*s im2col rows (ipx__im2col_kernel) */
-    const int64_t kdim = cv->cg * d->r * d->s, kb = b->kb, npix = b->pb * cv->q;
-    const pw_source src = pw_source_of(plan, tile); /* the input rows: in the tile or in place */
-    const int64_t npad = src.stride;
-    float* const scratch = tile + plan->in_off; /* unused by rows read in place */
-    const bool in_place = src.rows != scratch;
+    const int64_t kdim = cv->cg * d->r * d->s, kb = b->kb, npad = plan->row_len, npix = b->pb * cv->q;
     const int64_t plane = cv->p * cv->q, kvalid = ipx__min(kb, cv->kg - b->k0);
     const int64_t strip = ipx__max(VLEN * NVMAX * 4, PW_STRIP_FLOATS / kdim / (VLEN * NVMAX) * (VLEN * NVMAX));
     for (int64_t j = 0; j < b->gb; j++) {
-        const float* X = src.rows + j * kdim * npad;
+        const float* X = tile + plan->in_off + j * kdim * npad;
         /* whole groups (gb > 1) or one group's channel range: contiguous either way */
         const size_t first = (size_t)((b->g0 + j) * cv->kg8 + b->k0);
         const float* W = cv->weight + first * (size_t)kdim;
@@ -121,16 +114,10 @@ IPX_INLINE void F(pw_compute_epilogue)(const struct ipx_conv* cv, const ipx__pla
         for (int64_t p0 = 0; p0 < npix; p0 += strip) {
             const int64_t spix = ipx__min(strip, npix - p0);
             const int64_t tail = spix % VLEN <= PW_T_TAIL ? spix % VLEN : 0; /* pixels left to pw_tail_pixel */
-            /* read in place, a last chunk with a partial vector comes from the tile, zero-padded
-               (as pw_sweep cuts the strip: its last chunk is `base` vectors) */
-            const int64_t vectors = ipx__div_up(spix - tail, VLEN), chunks = ipx__div_up(vectors, NVMAX);
-            const int64_t base = chunks ? vectors / chunks : 0, ilast = p0 + (vectors - base) * VLEN;
-            const bool partial = in_place && (spix - tail) % VLEN != 0;
-            if (partial) pw_copy_chunk(scratch, base * VLEN, X + ilast, npad, p0 + spix - tail - ilast, kdim);
             for (int64_t m0 = 0; m0 < kvalid; m0 += MR) {
                 const float* w = W + m0 / 8 * 8 * kdim + m0 % 8;
                 const int64_t mstore = ipx__min(MR, kvalid - m0);
-                F(pw_sweep)(X, npad, scratch, base * VLEN, partial ? ilast : -1, w, B, kdim, Y, R, S ? S + ch0 : NULL, plane, npix, p0, spix, tail, m0, mstore,
+                F(pw_sweep)(X, npad, w, B, kdim, Y, R, S ? S + ch0 : NULL, plane, npix, p0, spix, tail, m0, mstore,
                             MR, NVMAX, ACT);
             }
             for (int64_t m8 = 0; tail && m8 < kvalid; m8 += 32) {
