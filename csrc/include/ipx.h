@@ -8,8 +8,10 @@
 /// inputs and weights a block needs into tile memory, with padding; the pointwise kernel reads
 /// its weights in place from the handle's packed copy, as an IPU keeps a layer's weights
 /// resident in its tiles), compute from tile memory and write the outputs, then wait at a barrier. Blocks that do not depend on each other
-/// (every run's) are handed out from a shared counter: a worker takes the next block as soon
-/// as it finishes one, and all meet at one barrier when none is left.
+/// (every run's) are handed out owner first: each worker takes its own contiguous range of
+/// them, the same fraction of every pass (so consecutive layers keep a worker on the rows it
+/// wrote), then steals single blocks from the back of the range with the most left; all meet
+/// at one barrier when none is left.
 ///
 /// Conventions:
 /// - Every function returns an ::ipx_status; 0 (::IPX_STATUS_SUCCESS) means success and all
