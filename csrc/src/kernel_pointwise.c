@@ -34,9 +34,9 @@
 #define PW_WIDE_NV 3
 #define PW_MR 4
 #define PW_NV 3
-#define PW_MR_MAX 8
-#define PW_NV_MAX 3
-
+/* the larger of the two builds' blocks (array sizes in pointwise_micro.h) */
+#define PW_MR_MAX (PW_MR > PW_WIDE_MR ? PW_MR : PW_WIDE_MR)
+#define PW_NV_MAX (PW_NV > PW_WIDE_NV ? PW_NV : PW_WIDE_NV)
 
 /* Floats per tile input row: the block's pixels rounded up to whole vectors of 16; a row
    whose length is a multiple of 512 floats (2 KiB) gets 16 more, so that consecutive channels do not
