@@ -8,9 +8,11 @@ Mechanisms, each a named term, read from the engine (``csrc/src/conv.c`` ``pick_
   engine reports it as "row"), the channel kernel (vectorised
   over output channels: pixels x 16 channels per register block) when a group has at least 8
   input and 8 output channels, else the row kernel (vectorised along the output row, a few
-  output channels sharing each input load). Backward data runs the forward kernels on the
-  transposed layer (one group of fewer than 8 input channels and at least 8 output ones, a
-  stem, lowered to a matrix product over K = c*r*s on im2col rows: "gemm"); backward weights runs channel blocks (``backward_weights.c``: at least
+  output channels sharing each input load); one group of fewer than 8 input and at least 8
+  output channels (a stem) is lowered to a matrix product over K = c*r*s on im2col rows
+  ("gemm"). The channel-blocked depthwise kernel (``kernel_nchwc.c``, small maps) is costed
+  as the row kernel: its efficiency is not fitted. Backward data runs the forward kernels on
+  the transposed layer; backward weights runs channel blocks (``backward_weights.c``: at least
   8 input and a multiple of 8 output channels per group, stride 1 across) or else row blocks.
 - **lane fill**: the channel kernel fills its 8 lanes with output channels (k/g of 8); the
   row kernel (either path) fills them with output pixels, rows padded to a multiple of 8
