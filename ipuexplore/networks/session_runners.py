@@ -1,0 +1,335 @@
+"""HostSession's runners: each planned step as the engine call (or numpy op) that computes it,
+and its C call bound once to the session's buffers, so a run converts and checks nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import errors
+from ..layers import Layer, LayerKind
+from . import epilogue
+from .session_plan import _centered, _Step, fold_batch_norm
+
+
+def _create_convs(steps: list[_Step], batch: int, engine) -> dict[int, Any]:
+    """The engine convolutions of the conv and pair steps, by id of their step (a pair's first
+    under its own): weights packed, not yet bound to a pool. The float64 copies are dropped."""
+    convs: dict[int, Any] = {}
+    for step in steps:
+        for s in ((step.first, step) if step.kind == "pair" else (step,) if step.kind == "conv" else ()):
+            layer = s.layer
+            weight = np.ascontiguousarray(s.weight, np.float32)
+            bias = None if s.bias is None else np.ascontiguousarray(s.bias, np.float32)
+            s.weight = s.bias = None
+            if layer.kind is LayerKind.LINEAR:
+                # on [batch, c*h*w] as it lies in memory (a flatten of NCHW maps): the weights
+                # stream through the workers once for a block of images, not once per image
+                convs[id(s)] = engine.Linear(weight.reshape(weight.shape[0], -1), bias, batch, activation=s.act)
+            else:
+                convs[id(s)] = engine.Conv2d.from_layer(layer, batch, weight=weight, bias=bias)
+    return convs
+
+
+def _runner(step: _Step, batch: int, pool, engine, sums: dict[str, np.ndarray], scales: dict[str, np.ndarray],
+            convs: dict[int, Any], scratch: np.ndarray):
+    """A function (args, out, residual) computing the step into ``out``. ``sums``: channel-sum
+    arrays by tensor, written by the convolution producing the tensor, read by its SE;
+    ``scales``: SE channel scales by SE output, applied by the convolution reading it."""
+    layer = step.layer
+    if step.kind == "pair":
+        return _pair_runner(step, convs[id(step.first)], convs[id(step)], pool, sums.get(step.output), scratch)
+    if step.kind == "conv":
+        conv = convs[id(step)]
+        if layer.kind is LayerKind.LINEAR:
+            return _classifier_runner(step, conv, batch, pool)
+        return _conv_runner(step, conv, pool, sums.get(step.output), scales.get(step.scale_from))
+    if step.kind == "pool":
+        return _pool_runner(step, batch, pool, engine)
+    if step.kind == "se":
+        return _se_runner(layer, step.params, batch, pool, engine, sums.get(step.inputs[0]), scales.get(step.output))
+    if step.kind == "act":
+        op = epilogue.onnx_activation(layer.op, step.params)
+        return lambda args, out, residual: epilogue.apply_numpy(np.copyto(out, args[0]) or out, None, op)
+    if step.kind == "add":
+        return lambda args, out, residual: np.add(args[0], args[1], out=out)
+    if step.kind == "norm":
+        s, b = fold_batch_norm(np.ones((layer.c, 1, 1, 1)), None, step.params)
+        scale = s.astype(np.float32).reshape(1, -1, 1, 1)
+        shift = b.astype(np.float32).reshape(1, -1, 1, 1)
+
+        def norm(args, out, residual):
+            np.multiply(args[0], scale, out=out)
+            out += shift
+
+        return norm
+    raise ValueError(f"layer {layer.name!r}: kind {step.kind!r} cannot run in the engine")
+
+
+def _conv_name(layer: Layer) -> str:
+    return "linear" if layer.kind is LayerKind.LINEAR else (
+        "depthwise" if layer.g == layer.c and layer.g > 1 else "grouped" if layer.g > 1 else "dense") + f" {layer.r}x{layer.s}"
+
+
+def _conv_runner(step: _Step, conv, pool, sums: np.ndarray | None = None, scale: np.ndarray | None = None):
+    """The convolution with its epilogue (residual, activation, channel sums) in the engine's
+    write phase and a squeeze-excite scale (``scale``) in its exchange, one pass."""
+    in_shape, out_shape = conv.input_shape, conv.output_shape
+    act = step.act
+
+    def run(args, out, residual):
+        conv.run_fused(args[0].reshape(in_shape), out.reshape(out_shape), residual=residual, activation=act,
+                       channel_sums=sums, input_scale=scale, pool=pool)
+
+    extras = (["scale"] if scale is not None else []) + (["residual"] if step.residual else []) + \
+        ([act] if act else []) + (["pool"] if sums is not None else [])
+    key = " + ".join([f"conv {_conv_name(step.layer)}", *extras])
+
+    def bind(tensor, keep):
+        x, y = tensor(step.inputs[0]).reshape(in_shape), tensor(step.output).reshape(out_shape)
+        res = tensor(step.residual) if step.residual else None
+        return [(key, _on_pool(pool, _fused_call(keep, conv, x, y, act, res, sums, scale)))]
+
+    run.conv = conv
+    run.parts = lambda args, out, residual: [(key, run)]
+    run.bind = bind
+    return run
+
+
+def _pair_runner(step: _Step, first, second, pool, sums: np.ndarray | None, scratch: np.ndarray):
+    """A depthwise convolution and the pointwise one reading it: one pass (``Conv2d.run_pair``:
+    the depthwise rows stay in tile memory) when ``fused``, else two runs through ``scratch``.
+    ``measure(out)`` times both on random data and says whether the pass is faster."""
+    mid_shape = first.output_shape
+    mid = _centered(scratch, int(np.prod(mid_shape))).reshape(mid_shape)
+    a_act, act = step.first.act, step.act
+
+    def one_pass(args, out, residual):
+        first.run_pair(second, args[0].reshape(first.input_shape), out.reshape(second.output_shape),
+                       first_activation=a_act, residual=residual, activation=act, channel_sums=sums, pool=pool)
+
+    def two_runs(args, out, residual):
+        first.run_fused(args[0].reshape(first.input_shape), mid, activation=a_act, pool=pool)
+        second.run_fused(mid, out.reshape(second.output_shape), residual=residual, activation=act,
+                         channel_sums=sums, pool=pool)
+
+    def run(args, out, residual):
+        (one_pass if run.fused else two_runs)(args, out, residual)
+
+    def measure(out, rounds: int = 5) -> bool:
+        """Paired rounds (each way run 3 times, the order alternating so load bursts hit both):
+        the pass when its median time ratio is below 1 (no rounds: the pass). A pair whose
+        block does not fit the pool's tiles runs in two."""
+        import time
+
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal(first.input_shape, dtype=np.float32)
+        res = rng.standard_normal(out.shape, dtype=np.float32) if step.residual else None
+        try:
+            one_pass([x], out, res)
+        except errors.TileTooSmall:
+            return False
+        if rounds == 0:
+            return True
+        two_runs([x], out, res)
+        ratios = []
+        for i in range(rounds):
+            times = {}
+            for fn in ((one_pass, two_runs) if i % 2 == 0 else (two_runs, one_pass)):
+                start = time.perf_counter()
+                for _ in range(3):
+                    fn([x], out, res)
+                times[fn] = time.perf_counter() - start
+            ratios.append(times[one_pass] / times[two_runs])
+        return float(np.median(ratios)) < 1.0
+
+    pair_key, first_key, second_key = (f"pair {_conv_name(step.first.layer)} > 1x1",
+                                       f"conv {_conv_name(step.first.layer)}", f"conv {_conv_name(step.layer)}")
+
+    def parts(args, out, residual):
+        if run.fused:
+            return [(pair_key, run)]
+        return [(first_key, lambda a, o, r: first.run_fused(
+                    a[0].reshape(first.input_shape), mid, activation=a_act, pool=pool)),
+                (second_key, lambda a, o, r: second.run_fused(
+                    mid, o.reshape(second.output_shape), residual=r, activation=act, channel_sums=sums, pool=pool))]
+
+    def bind(tensor, keep):
+        x, y = tensor(step.inputs[0]).reshape(first.input_shape), tensor(step.output).reshape(second.output_shape)
+        res = tensor(step.residual) if step.residual else None
+        if not run.fused:
+            return [(first_key, _on_pool(pool, _fused_call(keep, first, x, mid, a_act))),
+                    (second_key, _on_pool(pool, _fused_call(keep, second, mid, y, act, res, sums)))]
+        from .._ipx_cffi import lib
+        from ..engine import fused
+
+        e1 = fused.epilogue_struct(keep, a_act, prefix="first_")
+        e2 = fused.epilogue_struct(keep, act, res, y.shape, sums, y.shape[:2])
+        xb, yb = _floats(keep, x), _floats(keep, y, writable=True)
+        h1, h2 = _handle(first), _handle(second)
+        return [(pair_key, _on_pool(pool, lambda h: lib.ipx_conv_run_pair(h1, h2, h, xb, x.size, yb, y.size, e1, e2)))]
+
+    run.fused = True
+    run.conv = second
+    run.measure = measure
+    run.parts = parts
+    run.bind = bind
+    return run
+
+
+def _classifier_runner(step: _Step, linear, batch: int, pool):
+    """A linear layer on [batch, c] (``engine.Linear``: its activation applied in registers;
+    a residual, if any, as an engine epilogue over the output)."""
+    c, k = linear.input_shape[1], linear.output_shape[1]
+    post = epilogue.Epilogue(None, pool)
+
+    def run(args, out, residual):
+        linear.run(args[0].reshape(batch, c), out.reshape(batch, k), pool=pool)
+        if residual is not None:
+            post(out, residual)
+
+    def bind(tensor, keep):
+        if step.residual:
+            return None
+        x, y = tensor(step.inputs[0]).reshape(batch, c), tensor(step.output).reshape(batch, k)
+        return [("classifier", _on_pool(pool, _fc_call(keep, linear, x, y)))]
+
+    run.conv = linear
+    run.parts = lambda args, out, residual: [("classifier", run)]
+    run.bind = bind
+    return run
+
+
+def _pool_runner(step: _Step, batch: int, pool, engine):
+    """Max, average and global pooling in the engine: one superstep pass (``Pooling2d``),
+    ONNX's count_include_pad (default off)."""
+    layer, params = step.layer, step.params
+    op = engine.Pooling2d((batch, layer.c, layer.h, layer.w), (layer.r, layer.s), layer.stride, layer.pad,
+                          mode="max" if layer.op == "max" else "avg",
+                          count_include_pad=bool(params.get("count_include_pad", False)))
+    in_shape, out_shape = op.input_shape, op.output_shape
+
+    def pool2d(args, out, residual):
+        op.run(args[0].reshape(in_shape), out.reshape(out_shape), pool=pool)
+
+    def bind(tensor, keep):
+        from .._ipx_cffi import lib
+
+        x, y = tensor(step.inputs[0]).reshape(in_shape), tensor(step.output).reshape(out_shape)
+        xb, yb, desc = _floats(keep, x), _floats(keep, y, writable=True), op._desc  # checked when op was made
+        return [("pool", _on_pool(pool, lambda h: lib.ipx_pooling_run(h, desc, xb, x.size, yb, y.size)))]
+
+    pool2d.bind = bind
+    return pool2d
+
+
+def _se_runner(layer: Layer, params: dict, batch: int, pool, engine, sums: np.ndarray | None,
+               deferred: np.ndarray | None):
+    """Squeeze-excite in the engine: the channel sums are ``sums`` (the producing convolution's
+    epilogue wrote them) or an engine pass over the tensor; the excitation (means, two fully
+    connected layers, activation, gate) is one superstep (``engine.SqueezeExcite``) writing the
+    channel scale to ``deferred`` for the next convolution's exchange to apply, else to a
+    buffer an engine epilogue then scales the tensor with in place."""
+    op = _se_activation(layer.op)
+    gate = epilogue.onnx_activation("sigmoid", params.get("gate", {}))
+    w1, w2 = (np.ascontiguousarray(params[name], np.float32) for name in ("w1", "w2"))
+    excite = engine.SqueezeExcite(w1, _vector(params.get("b1")), w2, _vector(params.get("b2")), batch,
+                                  (layer.h, layer.w), activation=op, gate=gate)
+    channel_sums = sums if sums is not None else np.empty((batch, layer.c), np.float32)
+    scale = deferred if deferred is not None else np.empty((batch, layer.c), np.float32)
+    engine_pass = epilogue.Epilogue(None, pool)  # the sums when no convolution wrote them; the scale
+
+    def se(args, out, residual):
+        x = args[0]
+        if sums is None:
+            engine_pass(x, sums=channel_sums)
+        excite.run(channel_sums, scale, pool=pool)
+        if deferred is not None:  # out is x (in place): the next convolution scales it
+            return
+        if out is not x:  # the tensor has other readers (not in the supported networks)
+            np.copyto(out, x)
+        engine_pass(out, scale=scale)
+
+    def bind(tensor, keep):
+        if sums is None or deferred is None:
+            return None
+        return [("se", _on_pool(pool, _fc_call(keep, excite, sums, deferred)))]
+
+    se.conv = excite
+    se.bind = bind
+    return se
+
+
+# ---- bound calls: a step's C call with its arguments checked and converted once ------------
+def _program(steps: list[_Step], runners: list, bound: list) -> list:
+    """The run as the session makes it: consecutive bound steps' C calls (functions of the
+    pool's handle) merged into one list, made under one hold of the pool (a Python round trip
+    per step, 50-70 a network, costs more than the hold); other steps as (step, runner)."""
+    program: list = []
+    for step, runner, calls in zip(steps, runners, bound):
+        if calls is None:
+            program.append((step, runner))
+        elif program and isinstance(program[-1], list):
+            program[-1].extend(call.raw for _, call in calls)
+        else:
+            program.append([call.raw for _, call in calls])
+    return program
+
+
+def _on_pool(pool, call):
+    """``call`` (a function of the pool's C handle, returning a status) made on the session's
+    pool: at run only the pool's lock is taken and the status checked, without the Python
+    API's per-call checks and statistics (about 8 us a step, 50-70 steps a network)."""
+    from .._ipx_cffi import ffi, lib
+
+    def run():
+        status, _ = pool.execute("HostSession.run", call, record=False)
+        if status:
+            errors.check(ffi, lib, status, "HostSession.run")
+
+    run.raw = call
+    return run
+
+
+def _handle(op):
+    """The C handle of an engine object the session created and alone uses (its arguments
+    were checked when the call was bound)."""
+    return op._handle
+
+
+def _floats(keep: list, array: np.ndarray, writable: bool = False):
+    """A cffi float view of a session buffer, kept alive in ``keep``."""
+    from .._ipx_cffi import ffi
+
+    buf = ffi.from_buffer("float[]", array, require_writable=writable)
+    keep.extend((array, buf))
+    return buf
+
+
+def _fused_call(keep: list, conv, x, y, act=None, residual=None, sums=None, scale=None):
+    """``Conv2d.run_fused(x, y, ...)`` as a bound call."""
+    from .._ipx_cffi import lib
+    from ..engine import fused
+
+    e = fused.epilogue_struct(keep, act, residual, conv.output_shape, sums, conv.output_shape[:2], scale,
+                              conv.input_shape[:2])
+    xb, yb, handle = _floats(keep, x), _floats(keep, y, writable=True), _handle(conv)
+    return lambda h: lib.ipx_conv_run_fused(handle, h, xb, x.size, yb, y.size, e)
+
+
+def _fc_call(keep: list, fc, x, y):
+    """``Linear.run(x, y)`` or ``SqueezeExcite.run(x, y)`` as a bound call."""
+    from .._ipx_cffi import lib
+
+    xb, yb, handle = _floats(keep, x), _floats(keep, y, writable=True), _handle(fc)
+    return lambda h: lib.ipx_fc_run(handle, h, xb, x.size, yb, y.size)
+
+
+def _se_activation(op: str) -> str | None:
+    """The excitation's hidden activation as the engine names it."""
+    return "silu" if op == "swish" else None if op == "identity" else op
+
+
+def _vector(value) -> np.ndarray | None:
+    return None if value is None else np.ascontiguousarray(value, np.float32).reshape(-1)
