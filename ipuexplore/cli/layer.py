@@ -130,6 +130,16 @@ def parse_int(value, option: str, minimum: int = 1) -> int:
     return number
 
 
+def parse_workers(value, option: str = "--workers") -> int:
+    """An engine worker count for `option`: 1 to the engine's maximum."""
+    from ipuexplore.engine.pool import MAX_WORKERS
+
+    number = parse_int(value, option)
+    if number > MAX_WORKERS:
+        raise ValueError(f"{option} must be <= {MAX_WORKERS}, got {number}")
+    return number
+
+
 def _pair(value, option: str, minimum: int = 1) -> tuple[int, int]:
     parts = str(value).lower().split("x")
     if "" in parts or len(parts) > 2:
@@ -288,7 +298,7 @@ def _write_trace(args: argparse.Namespace, layer: Layer, batch: int) -> None:
     workers = getattr(args, "workers", None)  # --workers N, where the command has it
     try:
         trace = trace_layer(layer, batch, train=args.train,
-                            workers=None if workers is None else parse_int(workers, "--workers"))
+                            workers=None if workers is None else parse_workers(workers))
     except MemoryError as exc:
         raise ValueError(f"--trace: the engine cannot run this layer: {exc}") from None
     try:
@@ -301,7 +311,7 @@ def _write_trace(args: argparse.Namespace, layer: Layer, batch: int) -> None:
 
 def _measured(args: argparse.Namespace, layer: Layer, batch: int) -> dict | None:
     """The engine's measurement when --measure asks for it (options checked first)."""
-    workers = None if args.workers is None else parse_int(args.workers, "--workers")
+    workers = None if args.workers is None else parse_workers(args.workers)
     if args.peer not in (None, "torch"):
         raise ValueError(f"--peer must be torch, got {args.peer!r}")
     if not args.measure:

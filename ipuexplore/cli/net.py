@@ -10,7 +10,7 @@ import sys
 from ipuexplore.formatting import seconds, si
 from ipuexplore.hardware import DEFAULT_PAIR, load_chip
 
-from .layer import add_plan_options, parse_int, plan_pins
+from .layer import add_plan_options, parse_int, parse_workers, plan_pins
 from .progress import progress_bar
 from .vocabulary import SCHEMA_VERSION, ipu_over_gpu_speedup
 
@@ -48,7 +48,7 @@ def register(subparsers) -> None:
                      help="draw every layer on each chip's roofline in the terminal (intensity vs achieved FLOP/s)")
     p.add_argument("--run", action="store_true",
                    help="also run the forward pass on this machine (C engine, random weights) next to the host model")
-    p.add_argument("--workers", type=int, default=None, help="engine workers for --run (default: all cores)")
+    p.add_argument("--workers", default=None, metavar="N", help="engine workers for --run (default: all cores)")
     p.add_argument("--check", action="store_true",
                    help="with --run on an .onnx model: compare the fused session's output with ONNX Runtime's "
                         "and print the largest difference relative to the largest logit")
@@ -89,6 +89,10 @@ def run(args) -> int:
     if args.check and not (args.run and _is_onnx(args.name)):
         raise ValueError("--check compares the session with ONNX Runtime: it needs --run and an .onnx model")
     args.batch = parse_int(args.batch, "--batch")
+    if args.workers is not None:
+        if not args.run:
+            raise ValueError("--workers sets the engine's workers for --run: add --run or leave it out")
+        args.workers = parse_workers(args.workers)
     if args.plot not in (None, "roofline"):
         raise ValueError(f"--plot must be roofline, got {args.plot!r}")
     if args.plot and args.run:

@@ -15,6 +15,7 @@ from .stats import RunStats, StatsReader, StatsSnapshot, combine, resolve
 from .trace import DEFAULT_CAPACITY, TraceRecorder
 
 DEFAULT_TILE_BYTES = 624 * 1024  # one Graphcore IPU Mk2 tile's SRAM
+MAX_WORKERS = lib.IPX_MAX_WORKERS
 _RAN = (0, lib.IPX_STATUS_CANCELLED)  # statuses after which a run's counters are valid
 
 
@@ -35,8 +36,8 @@ class Pool(Handle):
     def __init__(self, workers: int | None = None, tile_bytes: int = DEFAULT_TILE_BYTES, *,
                  memory_limit: int | None = None):
         w = 0 if workers is None else as_int(workers, "workers", 1)
-        if w > 1024:
-            raise InvalidParameter(f"workers={w} is out of range 1..1024")
+        if w > MAX_WORKERS:
+            raise InvalidParameter(f"workers={w} is out of range 1..{MAX_WORKERS}")
         tb = as_int(tile_bytes, "tile_bytes", 4096)
         ml = limit_for_c(memory_limit, "memory_limit")
         desc = ffi.new("ipx_pool_desc*", {"workers": w, "tile_bytes": tb, "memory_limit": ml})

@@ -52,6 +52,23 @@ def test_batch_errors_read_the_same_everywhere(command, value, words):
     assert done.stderr.strip() == f"ipuexplore: error: {words}"
 
 
+@pytest.mark.parametrize("command", [["layer", "--measure"], ["net", "resnet50", "--run"]])
+@pytest.mark.parametrize("value, words", [("abc", "--workers must be an integer, got 'abc'"),
+                                          ("0", "--workers must be >= 1, got 0"),
+                                          ("5000", "--workers must be <= 1024, got 5000")])
+def test_worker_counts_read_the_same_everywhere(command, value, words):
+    done = _cli(*command, "--workers", value)
+    assert done.returncode == 2
+    assert done.stderr.strip() == f"ipuexplore: error: {words}"
+
+
+def test_net_workers_without_run_is_refused():
+    done = _cli("net", "resnet50", "--workers", "2")
+    assert done.returncode == 2
+    assert done.stderr.strip() == ("ipuexplore: error: --workers sets the engine's workers for --run: "
+                                   "add --run or leave it out")
+
+
 def test_a_size_with_a_missing_part_names_what_was_given():
     done = _cli("layer", "--size", "14x")
     assert done.stderr.strip() == "ipuexplore: error: --size must be N or NxM, got '14x'"
