@@ -20,12 +20,12 @@ def check_status(status: int, context: str = "") -> None:
     errors.check(ffi, lib, status, context)
 
 
-def as_int(value: Any, name: str, lo: int) -> int:
+def as_int(value: Any, name: str, lo: int, hi: int = MAX_DIM) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise InvalidType(f"{name} must be an int, got {value!r}")
     value = int(value)
-    if value < lo or value > MAX_DIM:
-        raise InvalidParameter(f"{name}={value} is out of range {lo}..{MAX_DIM}")
+    if value < lo or value > hi:
+        raise InvalidParameter(f"{name}={value} is out of range {lo}..{hi}")
     return value
 
 

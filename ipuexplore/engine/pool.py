@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from .._ipx_cffi import ffi, lib
-from ..errors import Busy, Closed, InvalidParameter
+from ..errors import Busy, Closed
 from .arguments import as_int, check_status
 from .handle import Handle
 from .memory import limit_for_c
@@ -35,9 +35,7 @@ class Pool(Handle):
 
     def __init__(self, workers: int | None = None, tile_bytes: int = DEFAULT_TILE_BYTES, *,
                  memory_limit: int | None = None):
-        w = 0 if workers is None else as_int(workers, "workers", 1)
-        if w > MAX_WORKERS:
-            raise InvalidParameter(f"workers={w} is out of range 1..{MAX_WORKERS}")
+        w = 0 if workers is None else as_int(workers, "workers", 1, MAX_WORKERS)
         tb = as_int(tile_bytes, "tile_bytes", 4096)
         ml = limit_for_c(memory_limit, "memory_limit")
         desc = ffi.new("ipx_pool_desc*", {"workers": w, "tile_bytes": tb, "memory_limit": ml})
