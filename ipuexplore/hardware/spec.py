@@ -186,6 +186,10 @@ class SystemSpec:
     collective_step_latency_us: float  # latency of one step of a ring all-reduce
     inter_node_link_gb_s: float = 0.0  # per node between nodes (0: a single node)
     io_overlap: int = 0  # 1 when the software overlaps host I/O with compute (I/O tiles, prefetching loaders)
+    # the host CPU's data loader (decode and augmentation in worker processes, models.netplan):
+    host_threads: int = 0  # hardware threads of the host's CPUs (0: not given, the workers' count stands)
+    loader_workers_per_device: int = 0  # loader worker processes per GPU (0: no CPU loader, e.g. DALI or synthetic)
+    loader_img_s_per_core: float = 0.0  # images per second one worker makes on a core of its own
 
     @property
     def nodes(self) -> int:
@@ -274,6 +278,9 @@ RANGES: dict[str, tuple[float, float]] = {
     "host_link_gb_s": (0.01, 1e5),
     "collective_step_latency_us": (0.001, 1e5),
     "io_overlap": (0, 1),
+    "host_threads": (0, 1e5),
+    "loader_workers_per_device": (0, 1e3),
+    "loader_img_s_per_core": (0, 1e5),
 }
 
 # Fields that may be left out, with the value that then applies (and why).
@@ -312,6 +319,9 @@ OPTIONAL: dict[str, dict[str, float]] = {
     "system": {
         "inter_node_link_gb_s": 0.0,  # a single node has no inter-node links
         "io_overlap": 0.0,  # host transfers are a phase of their own
+        "host_threads": 0,  # no host CPU given: loader workers never wait for a thread
+        "loader_workers_per_device": 0,  # no CPU loader priced (DALI, synthetic data, or not known)
+        "loader_img_s_per_core": 0.0,
     },
 }
 

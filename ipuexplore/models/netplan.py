@@ -532,6 +532,32 @@ def _host_io(chip: Chip, batch: int, image_elems: int, busy_s: float, single: tu
                 + (f"overlapped with compute ({how}): only the excess counts" if overlap else "a phase of its own (not overlapped)"))
 
 
+def _input_pipeline(chip: Chip, batch: int, busy_s: float, train: bool) -> Term:
+    """The host CPU's loader workers decoding and augmenting a training batch (PyTorch's
+    DataLoader: one image at a time per worker process) while the devices run the ``busy_s``
+    before it: a ceiling of (workers running at once) x (a worker's images per second), where
+    a worker makes at most what it makes on a core of its own (spec field
+    loader_img_s_per_core) and at most one worker runs per hardware thread. Prefetching hides
+    it up to ``busy_s``. The spec's loader is the training pipeline (random crops, flips,
+    augmentation); inference timings such as NVIDIA's exclude the wait for data."""
+    s = chip.system
+    if s is None or not s.loader_workers_per_device:
+        return Term(0.0, "s", "no CPU data loader in the spec (DALI, synthetic data, or a device without its host): "
+                    "the images are assumed ready when the step needs them")
+    if not train:
+        return Term(0.0, "s", "inference: the spec's loader is its training pipeline, and inference is timed without "
+                    "the wait for data")
+    workers = s.loader_workers_per_device * chip.devices
+    running = min(workers, s.host_threads) if s.host_threads else workers
+    rate = running * s.loader_img_s_per_core
+    load_s = batch / rate
+    limit = f", capped by the host's {s.host_threads} hardware threads" if running < workers else ""
+    return Term(max(0.0, load_s - busy_s), "s",
+                f"host input pipeline: {running} loader workers ({s.loader_workers_per_device} per device{limit}) x "
+                f"{s.loader_img_s_per_core:g} img/s per core = {rate:,.0f} img/s, {batch:,} images in {load_s * 1e3:.3g} ms; "
+                "prefetched while the devices compute: only the excess counts")
+
+
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" + ("" if n == 1 else "es" if noun.endswith("h") else "s")
 
@@ -623,7 +649,8 @@ def _data_parallel_step(net: _Net, batch: int, image_elems: int, pins: Pins) -> 
     allreduce = collectives.allreduce_s(float(sum(net.cols.weights)), replicas, chip.system) if net.train else 0.0
     busy = layers_s + sums_s + host_s + update_s + amp_s + allreduce
     host_io = _host_io(chip, batch, image_elems, busy, None)
-    time_s = busy + host_io.value
+    loader = _input_pipeline(chip, batch, busy + host_io.value, net.train)
+    time_s = busy + host_io.value + loader.value
     plan = Plan(replicas, replicas, 1, m, micro, False, fits)
     terms = {
         "layers_s": Term(layers_s, "s", f"{_count(micro, 'micro-batch')} x every layer's passes at micro-batch {m} (models.estimate, summed)"
@@ -638,6 +665,7 @@ def _data_parallel_step(net: _Net, batch: int, image_elems: int, pins: Pins) -> 
         "host_io_s": host_io,
     }
     if chip.family == "gpu":
+        terms["input_pipeline_s"] = loader
         terms["host_dispatch_s"] = Term(host_s, "s", _host_why(chip, net, micro))
         terms["gradient_sum_s"] = Term(sums_s, "s", _sums_why(chip, sums, micro) if net.train else "inference: no gradients")
         terms["amp_s"] = Term(amp_s, "s", _amp_why(net, micro) if amp_s else "no step-level mixed-precision work: inference (a "
@@ -651,7 +679,7 @@ def _data_parallel_step(net: _Net, batch: int, image_elems: int, pins: Pins) -> 
         for k, v in p.time_by_bound.items():
             bound_time[k] -= micro * v
     bound_time["memory"] += update_s + amp_s + sums_s + cast_s + image_s
-    bound_time["overhead"] += host_s
+    bound_time["overhead"] += host_s + loader.value
     bound_time["exchange"] += allreduce + host_io.value
     why = f"{replicas} replica{'s' if replicas > 1 else ''}, micro-batch {m} x {micro}" + ("" if fits else ", does not fit device memory")
     mem = {"weights_and_state": float(resident), "activations": float(kept * m)}
