@@ -240,8 +240,8 @@ error:
 }
 
 static uint64_t min_tile_bytes(const struct ipx_conv* cv) {
-    struct ipx_conv row_view; /* a tile too small for the channel-blocked kernel runs this */
-    if (ipx__nchwc_fallback(cv, &row_view)) cv = &row_view;
+    struct ipx_conv view; /* a tile too small for one block of the kernel runs its fallback */
+    if (ipx__fallback_view(cv, &view)) cv = &view;
     int64_t f = cv->kernel->plan(cv, 1, ipx__max(cv->kernel->k_vector, 1), 1, NULL);
     return f >= INT64_MAX / 8 ? UINT64_MAX : (uint64_t)f * 4u;
 }

@@ -72,21 +72,22 @@ void ipx__forward_block(const struct ipx_conv* cv, const ipx__plan* pl, int64_t 
     *w_key = gblk * pl->n_kblk + kblk;
 }
 
-bool ipx__scale_tile_input(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
-                           float* tile, const float* scale) {
-    int64_t ch_stride; /* floats between two input channels' rows in the tile */
-    if (cv->kernel == &ipx__nchwc_kernel[cv->isa]) {
-        ipx__nchwc_scale_input(cv, plan, b, tile, scale);
-        return true;
+/* The block's input channels in the tile times scale: the kernel's own layout, or each
+   channel's rows contiguous (padding is zero and stays zero: the whole of them is scaled). */
+static void scale_tile_input(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b, float* tile,
+                             const float* scale) {
+    if (cv->kernel->scale_input) {
+        cv->kernel->scale_input(cv, plan, b, tile, scale);
+        return;
     }
-    if (cv->kernel->id == IPX_KERNEL_ROW) ch_stride = plan->rows_in * cv->d.stride_w * plan->row_len;
-    else if (cv->kernel->id == IPX_KERNEL_CHANNEL) ch_stride = plan->rows_in * plan->row_len;
-    else return false;
+    ipx__scale_channel_rows(cv, plan, b, tile, scale, plan->rows_in * plan->row_len);
+}
+
+void ipx__scale_channel_rows(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b, float* tile,
+                             const float* scale, int64_t ch_stride) {
     const int64_t c0 = b->g0 * cv->cg;
-    /* padding is zero and stays zero: the whole of each channel's rows is scaled */
     ipx__epilogue_apply(cv->isa, tile + plan->in_off, NULL, scale + b->n * cv->d.c + c0, NULL, 0, b->gb * cv->cg,
                         ch_stride, IPX_ACTIVATION_NONE);
-    return true;
 }
 
 /* Exchange phase: block s->block from its index (channel blocks innermost, so consecutive
@@ -101,7 +102,7 @@ static void forward_exchange(const ipx__pass* pass, ipx__step* s) {
     s->stats->bytes_in += 4u * cv->kernel->exchange(cv, &fp->plan, &s->b, fp->input, s->tile, loads);
     /* the row kernel copies the input rows whatever loads says */
     if (fp->input_scale && ((loads & IPX__LOAD_INPUT) || cv->kernel->id == IPX_KERNEL_ROW))
-        ipx__scale_tile_input(cv, &fp->plan, &s->b, s->tile, fp->input_scale);
+        scale_tile_input(cv, &fp->plan, &s->b, s->tile, fp->input_scale);
     s->in_key = in_key;
     s->w_key = w_key;
 }
@@ -187,9 +188,9 @@ static ipx_status run_forward(ipx_conv_t conv, const struct ipx_conv* cv, ipx_po
     };
     if (fp.epilogue.channel_sums) memset(fp.epilogue.channel_sums, 0, (size_t)(cv->d.n * cv->d.k) * sizeof(float));
     status = make_plan(cv, pool, &fp.plan);
-    struct ipx_conv row_view;
-    if (status == IPX_STATUS_TILE_TOO_SMALL && ipx__nchwc_fallback(cv, &row_view)) {
-        fp.cv = cv = &row_view;
+    struct ipx_conv view; /* the tile cannot hold one block of cv's kernel: its fallback's */
+    if (status == IPX_STATUS_TILE_TOO_SMALL && ipx__fallback_view(cv, &view)) {
+        fp.cv = cv = &view;
         status = make_plan(cv, pool, &fp.plan);
     }
     fp.pass.blocks = fp.plan.blocks;

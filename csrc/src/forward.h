@@ -1,5 +1,5 @@
 /* What the forward passes share (forward.c, fused_pair.c): a block from its index, the
-   squeeze-excite scale applied to a block's input in tile memory, and the write phase's
+   squeeze-excite scale applied to a block's input rows in tile memory, and the write phase's
    epilogue with the counters. */
 #ifndef IPX_FORWARD_H
 #define IPX_FORWARD_H
@@ -11,10 +11,10 @@
 void ipx__forward_block(const struct ipx_conv* cv, const ipx__plan* plan, int64_t idx, ipx__block* b,
                         int64_t* in_key, int64_t* w_key);
 
-/* Multiplies the block's input channels in tile memory by scale[n * c + channel] (row and
-   channel kernels' layouts: each channel's rows contiguous); false for other kernels. */
-bool ipx__scale_tile_input(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
-                           float* tile, const float* scale);
+/* Multiplies the block's input channels in tile memory by scale[n * c + channel], where
+   each channel's rows lie contiguously, ch_stride floats apart (padding included). */
+void ipx__scale_channel_rows(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b, float* tile,
+                             const float* scale, int64_t ch_stride);
 
 /* The epilogue e over block b's outputs in place, as a second pass after the kernel wrote
    them (for kernels, or activations, that do not apply it in their write). */

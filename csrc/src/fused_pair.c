@@ -193,9 +193,9 @@ ipx_status ipx_conv_run_pair(ipx_conv_t first, ipx_conv_t second, ipx_pool_t poo
     };
     if (pp.channel_sums) memset(pp.channel_sums, 0, (size_t)(b->n * b->k) * sizeof(float));
     status = pair_make_plan(first, second, pool, &pp.plan);
-    struct ipx_conv row_view; /* a tile too small for the channel-blocked kernel */
-    if (status == IPX_STATUS_TILE_TOO_SMALL && ipx__nchwc_fallback(first, &row_view)) {
-        pp.dw = &row_view;
+    struct ipx_conv view; /* the tile cannot hold one block of the depthwise kernel: its fallback's */
+    if (status == IPX_STATUS_TILE_TOO_SMALL && ipx__fallback_view(first, &view)) {
+        pp.dw = &view;
         status = pair_make_plan(pp.dw, second, pool, &pp.plan);
     }
     pp.pass.blocks = pp.plan.blocks;

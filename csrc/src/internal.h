@@ -279,6 +279,15 @@ typedef struct ipx__kernel {
     /* The forward planner cuts a layer's groups into blocks of a multiple of this many while
        there are more (0: any count). */
     int64_t g_vector;
+    /* The kernel a run uses instead when tile memory cannot hold one block of this one, on
+       the same handle and packed weights (NULL: none; the run fails with TILE_TOO_SMALL). */
+    const struct ipx__kernel* fallback;
+    /* Multiplies the block's input channels in the tile by scale[n * c + channel] (a
+       squeeze-excite scale applied in the exchange). NULL: the tile input holds each
+       channel's rows_in rows of row_len floats one after the other (the channel and
+       pointwise kernels' layout). */
+    void (*scale_input)(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b, float* tile,
+                        const float* scale);
 } ipx__kernel;
 
 
@@ -302,16 +311,11 @@ extern const ipx__kernel ipx__pointwise_kernel[IPX__ISA_COUNT];
 extern const ipx__kernel ipx__im2col_kernel[IPX__ISA_COUNT];
 /* Channel-blocked depthwise kernel (kernel_nchwc.c): 3x3 and 5x5, stride 1 or 2, on the maps
    where it beats the row kernel in the ISA's build (ipx__nchwc_supports; pixels: p * q).
-   Reports IPX_KERNEL_ROW (a depthwise path); its tile input is [c/16][rows][cols][16], which
-   an input scale multiplies with ipx__nchwc_scale_input. It keeps PyTorch's weight layout,
-   as the row kernel does. */
+   Reports IPX_KERNEL_ROW (a depthwise path); its tile input is [c/16][rows][cols][16]. It
+   keeps PyTorch's weight layout, as the row kernel does, which runs a tile too small for one
+   channel block (its fallback). */
 extern const ipx__kernel ipx__nchwc_kernel[IPX__ISA_COUNT];
 bool ipx__nchwc_supports(const ipx_conv_desc* d, bool upsampled, int64_t pixels, int32_t isa);
-/* A tile too small for one channel block (16 channels' rows): view (filled, returned) is cv
-   running the row kernel on the same weights; NULL when cv's kernel is another. */
-const struct ipx_conv* ipx__nchwc_fallback(const struct ipx_conv* cv, struct ipx_conv* view);
-void ipx__nchwc_scale_input(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b, float* tile,
-                            const float* scale);
 /* pack for kernels that keep PyTorch's layout (row, GEMM): a copy. */
 void ipx__pack_as_is(const struct ipx_conv* cv, const float* weight, const float* bias,
                      float* wpack, float* bpack);
@@ -343,6 +347,14 @@ struct ipx_conv {
     struct ipx_conv* bwd;       /* backward-data handle (IPX_FLAG_BACKWARD), or NULL */
     _Atomic int in_use;
 };
+
+/* cv on its kernel's fallback (view filled and returned), or NULL when the kernel has none. */
+static inline const struct ipx_conv* ipx__fallback_view(const struct ipx_conv* cv, struct ipx_conv* view) {
+    if (cv->kernel->fallback == NULL) return NULL;
+    memcpy(view, cv, sizeof *view);
+    view->kernel = cv->kernel->fallback;
+    return view;
+}
 
 /* In-use guards of a handle and a pool for one run: both or neither (BUSY). */
 static inline ipx_status ipx__acquire_pair(struct ipx_conv* conv, ipx_pool_t pool) {

@@ -16,7 +16,7 @@
      output [nb][pb*q rounded up to 8][16].
    The lanes of channels past gb hold copies of the last channel's input and weights (finite
    values whose results are never written). The handle keeps PyTorch's weight layout, so that
-   a tile too small for one channel block runs the row kernel instead (ipx__nchwc_fallback). */
+   a tile too small for one channel block runs the row kernel instead (its fallback). */
 #include "epilogue.h"
 #include "forward.h"
 #include "internal.h"
@@ -258,15 +258,8 @@ bool ipx__nchwc_supports(const ipx_conv_desc* d, bool upsampled, int64_t pixels,
     return pixels <= (K == 3 && S == 1 ? NCHWC_MAX_PIXELS_3X3_S1 : NCHWC_MAX_PIXELS);
 }
 
-const struct ipx_conv* ipx__nchwc_fallback(const struct ipx_conv* cv, struct ipx_conv* view) {
-    if (cv->kernel != &ipx__nchwc_kernel[cv->isa]) return NULL;
-    memcpy(view, cv, sizeof *view);
-    view->kernel = &ipx__row_kernel[cv->isa];
-    return view;
-}
-
-void ipx__nchwc_scale_input(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b, float* tile,
-                            const float* scale) {
+static void nchwc_scale_input(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b, float* tile,
+                              const float* scale) {
     const int64_t block_floats = plan->rows_in * plan->row_len * CB;
     for (int64_t cb = 0; cb < ipx__div_up(b->gb, CB); cb++) {
         float s[CB] = {0};
@@ -286,9 +279,10 @@ IPX_FOR_EACH_ISA(IPX__KERNEL_BUILD, ipx__nchwc_kernel, nchwc_exchange_body, nchw
     }
 IPX_FOR_EACH_ISA(NCHWC_FUSED_BUILD, )
 #undef NCHWC_FUSED_BUILD
-#define NCHWC_ENTRY(isa, ISA, ...)                                                                           \
-    [ISA] = {.id = IPX_KERNEL_ROW, .pack = ipx__pack_as_is, .plan = nchwc_plan,                                   \
-             .exchange = ipx__nchwc_kernel_exchange_##isa, .compute = ipx__nchwc_kernel_compute_##isa,      \
-             .compute_fused = nchwc_compute_fused_##isa, .g_vector = CB},
+#define NCHWC_ENTRY(isa, ISA, ...)                                                                            \
+    [ISA] = {.id = IPX_KERNEL_ROW, .pack = ipx__pack_as_is, .plan = nchwc_plan,                               \
+             .exchange = ipx__nchwc_kernel_exchange_##isa, .compute = ipx__nchwc_kernel_compute_##isa,        \
+             .compute_fused = nchwc_compute_fused_##isa, .g_vector = CB, .fallback = &ipx__row_kernel[ISA],   \
+             .scale_input = nchwc_scale_input},
 const ipx__kernel ipx__nchwc_kernel[IPX__ISA_COUNT] = {IPX_FOR_EACH_ISA(NCHWC_ENTRY, )};
 #undef NCHWC_ENTRY

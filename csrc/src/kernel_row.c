@@ -568,8 +568,15 @@ IPX_FOR_EACH_ISA(IPX__KERNEL_BUILD, ipx__row_kernel, row_exchange_body, row_comp
     }
 IPX_FOR_EACH_ISA(ROW_FUSED_BUILD, )
 #undef ROW_FUSED_BUILD
+/* Each input channel's rows_in rows of stride_w phase rows lie together. */
+static void row_scale_input(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b, float* tile,
+                            const float* scale) {
+    ipx__scale_channel_rows(cv, plan, b, tile, scale, plan->rows_in * cv->d.stride_w * plan->row_len);
+}
+
 #define ROW_ENTRY(isa, ISA, ...)                                                                              \
-    [ISA] = {IPX_KERNEL_ROW, 0, ipx__pack_as_is, row_plan, ipx__row_kernel_exchange_##isa,                    \
-             ipx__row_kernel_compute_##isa, row_compute_fused_##isa},
+    [ISA] = {.id = IPX_KERNEL_ROW, .pack = ipx__pack_as_is, .plan = row_plan,                                 \
+             .exchange = ipx__row_kernel_exchange_##isa, .compute = ipx__row_kernel_compute_##isa,            \
+             .compute_fused = row_compute_fused_##isa, .scale_input = row_scale_input},
 const ipx__kernel ipx__row_kernel[IPX__ISA_COUNT] = {IPX_FOR_EACH_ISA(ROW_ENTRY, )};
 #undef ROW_ENTRY
