@@ -2,17 +2,19 @@
 the loader FFCV measured per core.
 
 The host input-pipeline ceiling (ipuexplore.models.netplan) takes its per-core rate from
-FFCV's published benchmark of the PyTorch DataLoader: JPEG files from RAM, RandomResizedCrop
-to 224 (bilinear) and a random flip. NVIDIA's EfficientNet runs add AutoAugment and resample
-bicubic; this script times both pipelines on one core of this machine and prints the ratio,
-which is what the model carries (the spec field `loader_cost_vs_reference`). Run:
+FFCV's published benchmark of PyTorch's DataLoader: JPEG files from RAM, RandomResizedCrop to
+224 (bilinear) and a random flip. NVIDIA's EfficientNet runs resample bicubic and add
+AutoAugment; this script times both pipelines on one core of this machine and prints the
+ratio, which divides FFCV's rate in the specs of that recipe (loader_img_s_per_core in
+docs/hw-examples/dgx-*-autoaugment.toml). Run:
 
     python scripts/measure_loader.py [--images 400] [--repeats 5]
 
 The images are synthetic photographs (1/f amplitude spectrum, the statistics of natural
 images) at ImageNet's most common size, 500 x 375, saved as JPEG at quality 90; the time of
-each pipeline is the median over the repeats (the pipelines taking turns) of the mean over
-the images.
+each pipeline is the median over the repeats (the pipelines taking turns, each on the same
+crops and policies) of the mean process CPU time per image, so that other work on a shared
+machine does not count.
 """
 
 from __future__ import annotations
@@ -150,10 +152,10 @@ def times_per_image(runs: list, images: list[bytes], repeats: int) -> list[float
     for _ in range(repeats):
         for run, out in zip(runs, samples):
             random.seed(0)  # the same crops, flips and policies for every pipeline
-            start = time.perf_counter()
+            start = time.process_time()
             for data in images:
                 run(data)
-            out.append((time.perf_counter() - start) / len(images))
+            out.append((time.process_time() - start) / len(images))
     return [statistics.median(s) for s in samples]
 
 

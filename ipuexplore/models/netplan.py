@@ -23,8 +23,9 @@ enable_recomputation) and keeps the fastest plan that fits:
 A step also pays, each a named term: the weight update (the optimizer reads weights,
 gradients and state and writes weights and state), the gradient all-reduce across replicas
 (models.collectives), the host I/O of the input images (overlapped only where the software
-overlaps it), batch norm's statistics reductions across tiles, and the inter-IPU copies of a
-pipeline. GPUs get the same plan keys: data-parallel replicas, the largest micro-batch that
+overlaps it), on GPU systems whose runs decode and augment the images on the host's CPU the
+wait for that loader (a ceiling of workers x images per second per worker), batch norm's
+statistics reductions across tiles, and the inter-IPU copies of a pipeline. GPUs get the same plan keys: data-parallel replicas, the largest micro-batch that
 fits device memory, no pipelining and no recomputation.
 """
 

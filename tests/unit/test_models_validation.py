@@ -29,7 +29,7 @@ RTX4090 = RTX3090.parent / "rtx4090.toml"
 V100_EAGER = str(RTX3090.parent / "v100-pytorch-eager.toml")
 A100_EAGER = str(RTX3090.parent / "a100-80gb-pytorch-eager.toml")
 # the shipped DGX-1 / DGX A100 with the CPU loader of NVIDIA's EfficientNet runs (bicubic crops
-# and AutoAugment: 119 img/s per loader worker where the ResNets' pipeline makes 184)
+# and AutoAugment: 126 img/s per loader worker where the ResNets' pipeline makes 184)
 DGX1_AA = str(RTX3090.parent / "dgx-1-v100-autoaugment.toml")
 DGXA100_AA = str(RTX3090.parent / "dgx-a100-autoaugment.toml")
 
@@ -256,17 +256,17 @@ ROWS = (
     Row("ResNet-50 training, 8 GPUs", "dgx-a100", "resnet50", 2048, True, 16621, NV.format("resnet50v1.5") + ", DGX A100 (8x A100 80GB)", (-0.35, 0.35)),
     Row("EfficientNet-B0 training, 8 GPUs", DGX1_AA, "efficientnet_b0", 1024, True, 7789, NV.format("efficientnet") + ", DGX-1 (8x V100 16GB)", (-0.35, 0.35),
         "inside 1.35x with the host input pipeline: 64 PyTorch loader workers (8 per GPU, on the DGX-1's 80 hardware "
-        "threads) x 119 img/s = 7,616 img/s, where the GPUs alone would make 12,095 (+55%). 119 is FFCV's published "
-        "per-core rate of the crop-and-flip loader (184 img/s) over the 1.54x CPU time per image of NVIDIA's bicubic + "
+        "threads) x 126 img/s = 8,064 img/s, where the GPUs alone would make 12,095 (+55%). 126 is FFCV's published "
+        "per-core rate of the crop-and-flip loader (184 img/s) over the 1.46x CPU time per image of NVIDIA's bicubic + "
         "AutoAugment pipeline (scripts/measure_loader.py); not fitted to this row (see the prose for the checks)", pins=RMSPROP),
     Row("EfficientNet-B0 training, 8 GPUs", DGXA100_AA, "efficientnet_b0", 2048, True, 16652, NV.format("efficientnet") + ", DGX A100 (8x A100 80GB)", (-0.35, 0.35),
-        "as above: 128 loader workers (16 per GPU, 256 threads) x 119 img/s = 15,232 img/s, where the GPUs alone "
+        "as above: 128 loader workers (16 per GPU, 256 threads) x 126 img/s = 16,128 img/s, where the GPUs alone "
         "would make 23,294 (+40%)", pins=RMSPROP),
     Row("EfficientNet-B4 training, 8 GPUs", "dgx-1-v100", "efficientnet_b4", 256, True, 1366, NV.format("efficientnet") + ", DGX-1 (8x V100 16GB)", (-0.35, 0.35),
         "published scaling 6.67x, the model's 7.9x; the CPU loader does not bind (B4's 380-px AutoAugment pipeline, "
-        "2.4x the reference's CPU time: 64 x 77 = 4,900 img/s)", pins=RMSPROP),
+        "2.34x the reference's CPU time: 64 x 79 = 5,000 img/s)", pins=RMSPROP),
     Row("EfficientNet-B4 training, 8 GPUs", "dgx-a100", "efficientnet_b4", 1024, True, 2570, NV.format("efficientnet") + ", DGX A100 (8x A100 80GB)", (-0.35, 0.35),
-        "published scaling 7.75x, the model's 7.9x; the CPU loader does not bind (128 x 77 = 9,800 img/s at 380 px)", pins=RMSPROP),
+        "published scaling 7.75x, the model's 7.9x; the CPU loader does not bind (128 x 79 = 10,100 img/s at 380 px)", pins=RMSPROP),
     # NVIDIA's own MLPerf Training ResNet-50 on one DGX, held out, through the stack it ran
     # (a100-80gb-mlperf / h100-mlperf: MXNet, NHWC, fused batch norm): 1,281,167 images per
     # epoch / the median epoch time of result_0.txt (its :::MLLOG epoch_start/epoch_stop, the first
@@ -322,10 +322,10 @@ ROWS = (
         ("ResNeXt-101 32x4d", "dgx-1-v100", "DGX-1 (8x V100 16GB)", "resnext101_32x4d", "resnext101-32x4d", "FP32", 512, 1133, (-0.35, 0.35), ""),
         ("ResNeXt-101 32x4d", "dgx-a100", "DGX A100 (8x A100 80GB)", "resnext101_32x4d", "resnext101-32x4d", "TF32", 1024, 3471, (-0.35, 0.35), ""),
         ("EfficientNet-B0", DGX1_AA, "DGX-1 (8x V100 16GB)", "efficientnet_b0", "efficientnet", "FP32", 512, 4672, (-0.35, 0.35),
-         "the CPU loader (7,616 img/s) does not bind at half the AMP rate"),
+         "the CPU loader (8,064 img/s) does not bind at half the AMP rate"),
         ("EfficientNet-B0", DGXA100_AA, "DGX A100 (8x A100 80GB)", "efficientnet_b0", "efficientnet", "TF32", 2048, 8193, (0.25, 0.6),
          "too fast as the one-GPU TF32 row (+29%: PyTorch 1.9's own NCHW fp32 depthwise kernel, its A100 rate not published), "
-         "and the published scaling is 7.59x where the model's is 8.0x; the CPU loader (15,232 img/s) does not bind"),
+         "and the published scaling is 7.59x where the model's is 8.0x; the CPU loader (16,128 img/s) does not bind"),
         ("EfficientNet-B4", "dgx-1-v100", "DGX-1 (8x V100 16GB)", "efficientnet_b4", "efficientnet", "FP32", 128, 616, (-0.35, 0.35), ""),
         ("EfficientNet-B4", "dgx-a100", "DGX A100 (8x A100 80GB)", "efficientnet_b4", "efficientnet", "TF32", 512, 1223, (-0.35, 0.35), ""))),
     # timm's RTX 3090 runs, through the user spec docs/hw-examples/rtx3090.toml (--hw-file)
