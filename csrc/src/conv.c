@@ -103,13 +103,20 @@ static int64_t packed_kg(const ipx__kernel* kernel, int64_t kg) {
     return kernel->k_vector ? ipx__round_up(kg, kernel->k_vector) : kg;
 }
 
+/* Floats of a kernel's packed weights for geometry d. */
+static int64_t packed_weights(const ipx__kernel* kernel, const ipx_conv_desc* d) {
+    if (kernel->weight_floats) return kernel->weight_floats(d);
+    return d->g * packed_kg(kernel, d->k / d->g) * (d->c / d->g) * d->r * d->s;
+}
+
 /* Bytes a handle with this geometry allocates for its packed weights and bias. */
 static uint64_t weight_bytes(const ipx_conv_desc* d) {
-    const int64_t cg = d->c / d->g, kg = d->k / d->g, taps = d->r * d->s;
-    /* any build and either of the channel and pointwise kernels: they pack alike */
+    const int64_t kg = d->k / d->g;
+    /* any build: the portable one on no pixels picks the channel kernel (the pointwise one
+       packs alike) and the channel-blocked depthwise kernel (it packs more than the row one) */
     const ipx__kernel* kernel = pick_kernel(d, false, 0, IPX_ISA_PORTABLE);
     int64_t kk = d->g * packed_kg(kernel, kg);
-    return sizeof(struct ipx_conv) + (uint64_t)(kk * cg * taps + kk) * sizeof(float);
+    return sizeof(struct ipx_conv) + (uint64_t)(packed_weights(kernel, d) + kk) * sizeof(float);
 }
 
 /* Fill a handle for geometry d (output p x q, input upsampling uh x uw) and PyTorch-layout
@@ -132,7 +139,7 @@ static ipx_status conv_init(struct ipx_conv* cv, const ipx_conv_desc* d, int64_t
     cv->algorithm = cv->kernel->id == IPX_KERNEL_GEMM ? IPX_ALGORITHM_GEMM : IPX_ALGORITHM_DIRECT;
     atomic_init(&cv->in_use, 0);
     const int64_t kk = d->g * packed_kg(cv->kernel, kg);
-    cv->weight_len = (size_t)(kk * cg * taps);
+    cv->weight_len = (size_t)packed_weights(cv->kernel, d);
     cv->bias_len = (size_t)kk;
     cv->weight = malloc(cv->weight_len * sizeof(float));
     cv->bias = malloc(cv->bias_len * sizeof(float));

@@ -44,11 +44,12 @@ static ipx_status pair_make_plan(const struct ipx_conv* dw, const struct ipx_con
                                  pair_plan* pp) {
     const int64_t tile = (int64_t)(pool->tile_bytes / sizeof(float));
     const int64_t k_all = ipx__round_up(pw->kg, ipx__max(pw->kernel->k_vector, 1)), kb = k_all;
+    const int64_t gv = ipx__max(dw->kernel->g_vector, 1); /* blocks of whole channel vectors */
     int64_t pb = dw->p, gb = dw->d.g;
     while (pair_layout(dw, pw, gb, pb, kb, pp) > tile) {
-        if (gb > 16) gb = ipx__round_up(ipx__div_up(gb, 2), ipx__max(dw->kernel->g_vector, 1));
+        if (gb > 16) gb = ipx__round_up(ipx__div_up(gb, 2), gv);
         else if (pb > 4) pb = ipx__div_up(pb, 2);
-        else if (gb > 1) gb = ipx__div_up(gb, 2);
+        else if (gb > gv) gb = ipx__div_up(gb, 2);
         else if (pb > 1) pb = ipx__div_up(pb, 2);
         else return IPX_STATUS_TILE_TOO_SMALL;
     }

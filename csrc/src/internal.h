@@ -288,6 +288,9 @@ typedef struct ipx__kernel {
        pointwise kernels' layout). */
     void (*scale_input)(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b, float* tile,
                         const float* scale);
+    /* Floats pack writes to wpack where the kernel keeps more than the weights (NULL: g * kg
+       rounded up to k_vector * cg * r * s). */
+    int64_t (*weight_floats)(const ipx_conv_desc* d);
 } ipx__kernel;
 
 

@@ -14,9 +14,11 @@
             the lanes of channels past gb;
      weight [nb][K*K][16], bias [nb][16];
      output [nb][pb*q rounded up to 8][16].
-   The lanes of channels past gb hold copies of the last channel's input and weights (finite
-   values whose results are never written). The handle keeps PyTorch's weight layout, so that
-   a tile too small for one channel block runs the row kernel instead (its fallback). */
+   The lanes of channels past gb hold copies of the last channel's input and zero weights
+   (finite values whose results are never written). The handle packs the weights once at
+   create in the tile's layout, [c/16][K*K][16] and the bias [c/16][16], after a copy in
+   PyTorch's layout, which the row kernel reads where a tile is too small for one channel
+   block (its fallback). Blocks start at multiples of 16 channels (g_vector). */
 #include "epilogue.h"
 #include "forward.h"
 #include "internal.h"
@@ -33,6 +35,29 @@ static int64_t nchwc_plan(const struct ipx_conv* cv, int64_t gb, int64_t kb, int
     const int64_t out = ipx__smul(nb * CB, ipx__round_up(ipx__smul(pb, cv->q), 8));
     return ipx__plan_layout(plan, rows_in, cols, ipx__smul(ipx__smul(gb, rows_in), cv->d.w), in,
                             nb * CB * cv->d.r * cv->d.s, nb * CB, out);
+}
+
+/* The blocked copy of the weights and bias in the packed weights (after PyTorch's layout). */
+static int64_t nchwc_blocked_off(const ipx_conv_desc* d) { return d->k * d->r * d->s; }
+
+static int64_t nchwc_weight_floats(const ipx_conv_desc* d) {
+    return nchwc_blocked_off(d) + ipx__div_up(d->k, CB) * CB * (d->r * d->s + 1);
+}
+
+static void nchwc_pack(const struct ipx_conv* cv, const float* weight, const float* bias, float* wpack,
+                       float* bpack) {
+    const ipx_conv_desc* d = &cv->d;
+    const int64_t k = d->k, taps = d->r * d->s, nb = ipx__div_up(k, CB);
+    memcpy(wpack, weight, (size_t)(k * taps) * sizeof(float));
+    if (bias) memcpy(bpack, bias, (size_t)k * sizeof(float));
+    else memset(bpack, 0, (size_t)k * sizeof(float));
+    float* blocked = wpack + nchwc_blocked_off(d);
+    float* bias_blocked = blocked + nb * taps * CB;
+    memset(blocked, 0, (size_t)(nb * CB * (taps + 1)) * sizeof(float));
+    for (int64_t c = 0; c < k; c++) {
+        for (int64_t t = 0; t < taps; t++) blocked[(c / CB * taps + t) * CB + c % CB] = weight[c * taps + t];
+        bias_blocked[c] = bpack[c];
+    }
 }
 
 /* One row of 8 channels (src[c] + off, w floats each) into the tile: column j to dst + j * CB,
@@ -94,20 +119,12 @@ IPX_INLINE uint64_t nchwc_exchange_body(const struct ipx_conv* cv, const ipx__pl
         }
     }
     uint64_t copied = (uint64_t)(b->gb * (hi - lo) * w);
-    if (loads & IPX__LOAD_WEIGHTS) { /* [c][taps] -> [nb][taps][16] by the same transposes */
+    if (loads & IPX__LOAD_WEIGHTS) { /* packed in the tile's layout: two copies */
         const int64_t taps = d->r * d->s;
-        const float* wfirst = cv->weight + b->g0 * taps;
-        for (int64_t cb = 0; cb < nb; cb++) {
-            float* bias = tile + plan->b_off + cb * CB;
-            for (int half = 0; half < 2; half++) {
-                const int64_t c0 = cb * CB + half * 8, nc = ipx__min(8, b->gb - c0);
-                for (int c = 0; c < 8; c++) bias[half * 8 + c] = c < nc ? cv->bias[b->g0 + c0 + c] : 0.0f;
-                if (nc <= 0) continue;
-                const float* src[8];
-                for (int c = 0; c < 8; c++) src[c] = wfirst + (c0 + ipx__min(c, nc - 1)) * taps;
-                nchwc_row_in(src, 0, taps, taps, tile + plan->w_off + cb * taps * CB + half * 8, cv->weight + d->k * taps);
-            }
-        }
+        const float* blocked = cv->weight + nchwc_blocked_off(d);
+        memcpy(tile + plan->w_off, blocked + b->g0 * taps, (size_t)(nb * taps * CB) * sizeof(float));
+        memcpy(tile + plan->b_off, blocked + ipx__div_up(d->k, CB) * taps * CB + b->g0,
+               (size_t)(nb * CB) * sizeof(float));
         copied += (uint64_t)(b->gb * (taps + 1));
     }
     return copied;
@@ -280,9 +297,10 @@ IPX_FOR_EACH_ISA(IPX__KERNEL_BUILD, ipx__nchwc_kernel, nchwc_exchange_body, nchw
 IPX_FOR_EACH_ISA(NCHWC_FUSED_BUILD, )
 #undef NCHWC_FUSED_BUILD
 #define NCHWC_ENTRY(isa, ISA, ...)                                                                            \
-    [ISA] = {.id = IPX_KERNEL_ROW, .pack = ipx__pack_as_is, .plan = nchwc_plan,                               \
-             .exchange = ipx__nchwc_kernel_exchange_##isa, .compute = ipx__nchwc_kernel_compute_##isa,        \
-             .compute_fused = nchwc_compute_fused_##isa, .g_vector = CB, .fallback = &ipx__row_kernel[ISA],   \
+    [ISA] = {.id = IPX_KERNEL_ROW, .pack = nchwc_pack, .weight_floats = nchwc_weight_floats,                  \
+             .plan = nchwc_plan, .exchange = ipx__nchwc_kernel_exchange_##isa,                                \
+             .compute = ipx__nchwc_kernel_compute_##isa, .compute_fused = nchwc_compute_fused_##isa,          \
+             .g_vector = CB, .fallback = &ipx__row_kernel[ISA],                                               \
              .scale_input = nchwc_scale_input},
 const ipx__kernel ipx__nchwc_kernel[IPX__ISA_COUNT] = {IPX_FOR_EACH_ISA(NCHWC_ENTRY, )};
 #undef NCHWC_ENTRY
