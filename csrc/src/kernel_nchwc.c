@@ -85,6 +85,24 @@ IPX_INLINE void nchwc_row_in(const float* const src[8], int64_t off, int64_t w, 
     }
 }
 
+/* Rows [lo, hi) of 8 whole channels (src: channel 0's row 0, the others plane floats apart;
+   rows w >= 8 floats, every column read) into the tile (dst: row 0's column 0, rows dst_row
+   apart): nchwc_row_in without its bounds tests, the 8 sources one base and a stride. */
+IPX_INLINE void nchwc_rows_in8(const float* src, int64_t plane, int64_t w, int64_t lo, int64_t hi, float* dst,
+                               int64_t dst_row) {
+    for (int64_t r = lo; r < hi; r++) {
+        const float* s = src + r * w;
+        float* d = dst + r * dst_row;
+        for (int64_t j = 0; j < w; j += 8) {
+            const int64_t j0 = ipx__min(j, w - 8);
+            ipx_v8 v[8];
+            for (int c = 0; c < 8; c++) v[c] = v8_load(s + c * plane + j0);
+            v8_transpose8_regs(v);
+            for (int t = 0; t < 8; t++) v8_store(d + (j0 + t) * CB, v[t]);
+        }
+    }
+}
+
 /* Exchange: the block's input rows transposed into the tile (always: blocks of one worker
    rarely share them), its weights and bias when `loads` asks. */
 IPX_INLINE uint64_t nchwc_exchange_body(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
@@ -113,6 +131,10 @@ IPX_INLINE uint64_t nchwc_exchange_body(const struct ipx_conv* cv, const ipx__pl
         for (int half = 0; half < 2; half++) {
             const int64_t c0 = cb * CB + half * 8, nc = ipx__min(8, b->gb - c0);
             if (nc <= 0) break;
+            if (nc == 8 && w >= 8 && wc == w) {
+                nchwc_rows_in8(first + c0 * plane, plane, w, lo, hi, blk + pl * CB + half * 8, cols * CB);
+                continue;
+            }
             const float* src[8];
             for (int c = 0; c < 8; c++) src[c] = first + (c0 + ipx__min(c, nc - 1)) * plane;
             for (int64_t r = lo; r < hi; r++) nchwc_row_in(src, r * w, w, wc, blk + (r * cols + pl) * CB + half * 8, end);
