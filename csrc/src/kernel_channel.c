@@ -13,6 +13,8 @@
    brought in). Copied into the tile, they took room from the input: 512 -> 512 channels,
    3x3, stride 2 on 14 x 14 ran in blocks of 8 output channels x 4 rows, so every image read
    and copied its 9.4 MB of weights twice. */
+#include "epilogue.h"
+#include "forward.h"
 #include "internal.h"
 #include "vec.h"
 
@@ -200,27 +202,38 @@ IPX_INLINE void chan_row(const chan_args* a, const float* x, const float* w, con
 
 /* Write phase: channel-last tile results -> NCHW output rows (only the kg real channels):
    whole 8 x 8 blocks transposed in registers, the edges element by element. A block's pb
-   rows of one channel are contiguous in NCHW (whole rows), so its pixels are one run. */
+   rows of one channel are contiguous in NCHW (whole rows), so its pixels are one run. CLAMP:
+   ReLU (hi infinite) or ReLU6 (hi 6) applied on the way, as the epilogue pass's max then min
+   (the same bits), so that the block's outputs are not read back for it. */
+IPX_INLINE float chan_clamp1(float x, float hi) {
+    const float y = x > 0.0f ? x : 0.0f;
+    return y < hi ? y : hi;
+}
 IPX_INLINE void chan_write(const struct ipx_conv* cv, const ipx__block* b, const float* tout,
-                           float* output) {
+                           float* output, const bool CLAMP, float hi) {
     const int64_t pix = b->pb * cv->q, kb = b->kb, pix8 = pix / 8 * 8;
     const int64_t kvalid = ipx__min(kb, cv->kg - b->k0), k8 = kvalid / 8 * 8;
     const int64_t plane = cv->p * cv->q;
     for (int64_t j = 0; j < b->gb; j++, tout += pix * kb) {
         float* dst0 = output + ((b->n * cv->d.k + (b->g0 + j) * cv->kg + b->k0) * cv->p + b->p0) * cv->q;
         for (int64_t kk = 0; kk < k8; kk += 8)
-            for (int64_t i = 0; i < pix8; i += 8)
-                v8_transpose8(tout + i * kb + kk, kb, dst0 + kk * plane + i, plane);
+            for (int64_t i = 0; i < pix8; i += 8) {
+                ipx_v8 v[8];
+                for (int r = 0; r < 8; r++) v[r] = v8_load(tout + (i + r) * kb + kk);
+                v8_transpose8_regs(v);
+                for (int r = 0; r < 8; r++)
+                    v8_store(dst0 + (kk + r) * plane + i, CLAMP ? v8_min(v8_max(v[r], v8_zero()), v8_splat(hi)) : v[r]);
+            }
         for (int64_t kk = 0; kk < kvalid; kk++) {
             float* dst = dst0 + kk * plane;
             const float* src = tout + kk;
-            for (int64_t i = kk < k8 ? pix8 : 0; i < pix; i++) dst[i] = src[i * kb];
+            for (int64_t i = kk < k8 ? pix8 : 0; i < pix; i++) dst[i] = CLAMP ? chan_clamp1(src[i * kb], hi) : src[i * kb];
         }
     }
 }
 
-IPX_INLINE void chan_compute_body(const struct ipx_conv* cv, const ipx__plan* plan,
-                                  const ipx__block* b, float* tile, float* output, const int WIDE) {
+IPX_INLINE void chan_compute_tile(const struct ipx_conv* cv, const ipx__plan* plan,
+                                  const ipx__block* b, float* tile, const int WIDE) {
     const int QB2_MAX = WIDE ? CHAN_QB_WIDE : CHAN_QB, QB1_MAX = WIDE ? CHAN_QB1_WIDE : CHAN_QB1;
     const int K3_QB2_MAX = WIDE ? CHAN_K3_QB_WIDE : CHAN_K3_QB;
     const int K3_QB1_MAX = WIDE ? CHAN_K3_QB1_WIDE : CHAN_K3_QB1;
@@ -266,10 +279,45 @@ IPX_INLINE void chan_compute_body(const struct ipx_conv* cv, const ipx__plan* pl
             b8 += nb;
         }
     }
-    chan_write(cv, b, tile + plan->out_off, output);
+}
+
+/* The epilogue in the write: ReLU and ReLU6 (every 3x3 layer of a ResNet) in the transpose's
+   registers; a residual, channel sums and the other activations in the block's second pass. */
+IPX_INLINE void chan_compute_fused_body(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
+                                        float* tile, float* output, const ipx__epilogue* e, const int WIDE) {
+    const int32_t act = e->activation;
+    chan_compute_tile(cv, plan, b, tile, WIDE);
+    if ((act == IPX_ACTIVATION_RELU || act == IPX_ACTIVATION_RELU6) && !e->residual && !e->channel_sums) {
+        chan_write(cv, b, tile + plan->out_off, output, true, act == IPX_ACTIVATION_RELU6 ? 6.0f : __builtin_inff());
+        return;
+    }
+    chan_write(cv, b, tile + plan->out_off, output, false, 0.0f);
+    if (act != IPX_ACTIVATION_NONE || e->residual || e->channel_sums) ipx__epilogue_block(cv, b, output, e);
 }
 
 /* The AVX-512 build (WIDE): AVX-512VL encodings of the same 8-wide vectors, whose 32
-   registers hold blocks twice as wide. */
-IPX_DEFINE_KERNEL(ipx__channel_kernel, IPX_KERNEL_CHANNEL, 8, ipx__pack_k8, chan_plan, chan_exchange_body,
-                  chan_compute_body, IPX_COMPUTE_TARGET)
+   registers hold blocks twice as wide. The plain compute is the fused one with no epilogue
+   (one copy of the register blocks per build: this file's compile time). */
+#define CHAN_BUILD(isa, ISA, TARGET, COPY_TARGET, WIDE, ...)                                                 \
+    COPY_TARGET static uint64_t chan_exchange_##isa(const struct ipx_conv* cv, const ipx__plan* plan,        \
+                                                    const ipx__block* b, const float* input, float* tile,    \
+                                                    unsigned loads) {                                        \
+        return chan_exchange_body(cv, plan, b, input, tile, loads);                                         \
+    }                                                                                                        \
+    TARGET __attribute__((noinline)) static void chan_compute_fused_##isa(                                   \
+        const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b, float* tile, float* output,  \
+        const ipx__epilogue* e) {                                                                            \
+        chan_compute_fused_body(cv, plan, b, tile, output, e, WIDE);                                        \
+    }                                                                                                        \
+    static void chan_compute_##isa(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,    \
+                                   float* tile, float* output) {                                             \
+        static const ipx__epilogue none = {.activation = IPX_ACTIVATION_NONE};                               \
+        chan_compute_fused_##isa(cv, plan, b, tile, output, &none);                                          \
+    }
+IPX_FOR_EACH_ISA(CHAN_BUILD, )
+#undef CHAN_BUILD
+#define CHAN_ENTRY(isa, ISA, ...)                                                                            \
+    [ISA] = {IPX_KERNEL_CHANNEL, 8, ipx__pack_k8, chan_plan, chan_exchange_##isa, chan_compute_##isa,        \
+             chan_compute_fused_##isa},
+const ipx__kernel ipx__channel_kernel[IPX__ISA_COUNT] = {IPX_FOR_EACH_ISA(CHAN_ENTRY, )};
+#undef CHAN_ENTRY
