@@ -325,7 +325,8 @@ IPX_INLINE void chan_compute_fused_body(const struct ipx_conv* cv, const ipx__pl
 IPX_FOR_EACH_ISA(CHAN_BUILD, )
 #undef CHAN_BUILD
 #define CHAN_ENTRY(isa, ISA, ...)                                                                            \
-    [ISA] = {IPX_KERNEL_CHANNEL, 8, ipx__pack_k8, chan_plan, chan_exchange_##isa, chan_compute_##isa,        \
-             chan_compute_fused_##isa},
+    [ISA] = {.id = IPX_KERNEL_CHANNEL, .k_vector = 8, .pack = ipx__pack_k8, .plan = chan_plan,               \
+             .exchange = chan_exchange_##isa, .compute = chan_compute_##isa,                                 \
+             .compute_fused = chan_compute_fused_##isa},
 const ipx__kernel ipx__channel_kernel[IPX__ISA_COUNT] = {IPX_FOR_EACH_ISA(CHAN_ENTRY, )};
 #undef CHAN_ENTRY
