@@ -86,19 +86,22 @@ IPX_INLINE void nchwc_row_in(const float* const src[8], int64_t off, int64_t w, 
 }
 
 /* Rows [lo, hi) of 8 whole channels (src: channel 0's row 0, the others plane floats apart;
-   rows w >= 8 floats, every column read) into the tile (dst: row 0's column 0, rows dst_row
-   apart): nchwc_row_in without its bounds tests, the 8 sources one base and a stride. */
+   every column of a row read) into the tile (dst: row 0's column 0, rows dst_row apart):
+   nchwc_row_in without its per-chunk tests, the 8 sources one base and a stride. SHORT: rows
+   under 8 wide, each read as 8 floats (the caller checks that they stay in the input) and
+   stored w columns. */
 IPX_INLINE void nchwc_rows_in8(const float* src, int64_t plane, int64_t w, int64_t lo, int64_t hi, float* dst,
-                               int64_t dst_row) {
+                               int64_t dst_row, const int SHORT) {
     for (int64_t r = lo; r < hi; r++) {
         const float* s = src + r * w;
         float* d = dst + r * dst_row;
         for (int64_t j = 0; j < w; j += 8) {
-            const int64_t j0 = ipx__min(j, w - 8);
+            const int64_t j0 = SHORT ? 0 : ipx__min(j, w - 8);
             ipx_v8 v[8];
             for (int c = 0; c < 8; c++) v[c] = v8_load(s + c * plane + j0);
             v8_transpose8_regs(v);
-            for (int t = 0; t < 8; t++) v8_store(d + (j0 + t) * CB, v[t]);
+            for (int t = 0; t < 8; t++)
+                if (!SHORT || t < w) v8_store(d + (j0 + t) * CB, v[t]);
         }
     }
 }
@@ -131,8 +134,10 @@ IPX_INLINE uint64_t nchwc_exchange_body(const struct ipx_conv* cv, const ipx__pl
         for (int half = 0; half < 2; half++) {
             const int64_t c0 = cb * CB + half * 8, nc = ipx__min(8, b->gb - c0);
             if (nc <= 0) break;
-            if (nc == 8 && w >= 8 && wc == w) {
-                nchwc_rows_in8(first + c0 * plane, plane, w, lo, hi, blk + pl * CB + half * 8, cols * CB);
+            const float* base = first + c0 * plane;
+            if (nc == 8 && wc == w && hi > lo && (w >= 8 || base + 7 * plane + (hi - 1) * w + 8 <= end)) {
+                if (w >= 8) nchwc_rows_in8(base, plane, w, lo, hi, blk + pl * CB + half * 8, cols * CB, 0);
+                else nchwc_rows_in8(base, plane, w, lo, hi, blk + pl * CB + half * 8, cols * CB, 1);
                 continue;
             }
             const float* src[8];
