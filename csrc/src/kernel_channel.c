@@ -32,13 +32,6 @@
 #define CHAN_K3_QB1 11
 #define CHAN_K3_QB_WIDE 8
 #define CHAN_K3_QB1_WIDE 16
-/* A block's output rows go CHAN_ROW_GROUP at a time through all of its channel vectors.
-   Each vector through all the block's rows before the next (its weights read again for
-   every row, from L2 rather than streamed in) ran 10% slower where a vector's weights are
-   large: 512 -> 512 on 7 x 7, whole images in a block, one Zen 4 core, 9.6-9.8 ms per 4
-   images against 8.8 in pairs of rows and 8.7 one row at a time; the other ResNet-50 3x3
-   layers did not move. */
-#define CHAN_ROW_GROUP 2
 #define CHAN_QB_LIMIT 16 /* the largest of them: sizes the accumulator array */
 
 static int64_t chan_plan(const struct ipx_conv* cv, int64_t gb, int64_t kb, int64_t pb,
@@ -266,11 +259,10 @@ IPX_INLINE void chan_compute_tile(const struct ipx_conv* cv, const ipx__plan* pl
         const float* tw = cv->weight + first * (size_t)(cg * r * s);
         const float* tb = cv->bias + first;
         float* tout = tile + plan->out_off + j * b->pb * q * kb;
-        for (int64_t p0 = 0; p0 < b->pb; p0 += CHAN_ROW_GROUP)
         for (int64_t b8 = 0; b8 < kb / 8;) {
             const int nb = kb / 8 - b8 >= 2 ? 2 : 1;
             const float* wb = tw + b8 * a.wblock;
-            for (int64_t pp = p0; pp < ipx__min(b->pb, p0 + CHAN_ROW_GROUP); pp++) {
+            for (int64_t pp = 0; pp < b->pb; pp++) {
                 const float* x = tin + pp * d->stride_h * row_len;
                 float* out = tout + pp * q * kb + b8 * 8;
 #define CHAN_ROW(NB, QB_MAX, SHAPE) chan_row(&a, x, wb, tb + b8 * 8, out, q, NB, QB_MAX, SHAPE)
