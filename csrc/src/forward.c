@@ -194,12 +194,15 @@ static ipx_status run_forward(ipx_conv_t conv, const struct ipx_conv* cv, ipx_po
         status = make_plan(cv, pool, &fp.plan);
     }
     fp.pass.blocks = fp.plan.blocks;
-    /* A worker takes every channel block of the rows it copies in, when there are enough of
-       those input blocks to go round (two per worker); else channel blocks go one at a time
-       (batch 1 on a small map: one input block, its channel blocks shared by the workers, each
-       copying the input once: consecutive blocks of a worker keep it). */
+    /* A worker takes every channel block of the rows it copies in, when those input blocks go
+       round evenly (two or more per worker, the busiest worker at most 1/16 over the mean); else
+       channel blocks go one at a time (batch 1 on a small map: 7 row blocks of a 14x14 map on 2
+       workers would be 4 against 3; a worker copies a shared row block's input once, its
+       consecutive claims keep it). */
     const int64_t in_blocks = cv->d.n * fp.plan.n_gblk * fp.plan.n_pblk;
-    fp.pass.claim = in_blocks >= 2 * (int64_t)pool->workers ? fp.plan.n_kblk : 1;
+    const int64_t workers = pool->workers, rounds = (in_blocks + workers - 1) / workers;
+    const bool even = in_blocks >= 2 * workers && rounds * workers * 16 <= in_blocks * 17;
+    fp.pass.claim = even ? fp.plan.n_kblk : 1;
     status = ipx__pool_run_pass(&fp.pass, status);
     ipx__release_pair(conv, pool);
     return status;
