@@ -314,9 +314,9 @@ extern const ipx__kernel ipx__pointwise_kernel[IPX__ISA_COUNT];
 extern const ipx__kernel ipx__im2col_kernel[IPX__ISA_COUNT];
 /* Channel-blocked depthwise kernel (kernel_nchwc.c): 3x3 and 5x5, stride 1 or 2, on the maps
    where it beats the row kernel in the ISA's build (ipx__nchwc_supports; pixels: p * q).
-   Reports IPX_KERNEL_ROW (a depthwise path); its tile input is [c/16][rows][cols][16]. It
-   keeps PyTorch's weight layout, as the row kernel does, which runs a tile too small for one
-   channel block (its fallback). */
+   Reports IPX_KERNEL_ROW (a depthwise path); its tile input is [c/16][rows][cols][16]. Its
+   packed weights are PyTorch's layout, which its fallback (the row kernel, for a tile too
+   small for one channel block) reads, followed by a [c/16][taps][16] copy for itself. */
 extern const ipx__kernel ipx__nchwc_kernel[IPX__ISA_COUNT];
 bool ipx__nchwc_supports(const ipx_conv_desc* d, bool upsampled, int64_t pixels, int32_t isa);
 /* pack for kernels that keep PyTorch's layout (row, GEMM): a copy. */
