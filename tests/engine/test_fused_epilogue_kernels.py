@@ -3,8 +3,9 @@ the same run followed by the separate pass over its output (ipx_epilogue_run): t
 kernel's depthwise paths (3x3 stride 1 and 2, 5x5) apply ReLU and ReLU6 while each result
 vector is in registers, the same float operations, so the same bits in the builds the pass
 shares (the portable one: to float rounding, the pass runs native); residuals, channel sums,
-the other activations, the row kernel's other paths (7x7, channel multipliers, small groups)
-and the channel kernel go through the block's second pass. Channel sums to float rounding
+the other activations and the row kernel's other paths (7x7, channel multipliers, small
+groups) go through the block's second pass (the channel kernel's ReLU / ReLU6 in its write:
+test_channel_fused_write.py). Channel sums to float rounding
 (summed in another order). Shapes cover rows narrower than a vector, rows that are not a
 multiple of 8 (partial vectors spill into the next row or overlap the previous vector),
 blocks cut by small tiles, and several images. The pair run (depthwise rows kept in tile
