@@ -116,6 +116,9 @@ def _system(doc, spec: SystemSpec, provenance, sources, notes, origin, resolve, 
     if spec.devices > spec.devices_per_node and spec.inter_node_link_gb_s <= 0:
         raise fail("missing field figures.inter_node_link_gb_s (system topology): "
                    f"{spec.devices // spec.devices_per_node} nodes need a link between them")
+    if spec.loader_workers_per_device > 0 and spec.loader_img_s_per_core <= 0:
+        raise fail("missing field figures.loader_img_s_per_core: figures.loader_workers_per_device "
+                   f"({spec.loader_workers_per_device}) prices a CPU data loader, which needs its images/s per core")
     if resolve is None:
         raise fail("a system spec needs its chip loaded: use ipuexplore.hardware.load_chip")
     try:

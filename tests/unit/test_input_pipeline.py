@@ -86,3 +86,13 @@ def test_loader_fields_are_validated():
     bad = text.replace("loader_workers_per_device = { value = 16", "loader_workers_per_device = { value = -1")
     with pytest.raises(ValueError, match="loader_workers_per_device"):
         parse_chip(bad, "bad.toml", load_chip)
+
+
+def test_loader_workers_without_a_rate_are_refused():
+    # workers with no images/s per core would divide by zero when a step is costed
+    from ipuexplore.hardware import parse_chip
+
+    lines = (EXAMPLES / "dgx-a100-autoaugment.toml").read_text().splitlines()
+    text = "\n".join(line for line in lines if not line.startswith("loader_img_s_per_core"))
+    with pytest.raises(ValueError, match="missing field figures.loader_img_s_per_core"):
+        parse_chip(text, "bad.toml", load_chip)
