@@ -4,12 +4,16 @@ the row kernel there): exact against the float64 reference in every build, with 
 activation, a residual, channel sums and an input scale applied on the way; channel counts that
 are not multiples of its 16-channel blocks, odd and non-square maps, rows narrower than 8,
 blocks cut by small tiles (and a tile too small for one block, where the row kernel runs), and
-the depthwise half of a pair run."""
+the depthwise half of a pair run. Its weights are packed at create in 16-channel blocks, so
+every block a planner makes must start at a multiple of 16 channels (the pair planner included,
+which halves channels and rows to fit): checked at every tile size down to one too small for
+any block."""
 
 import numpy as np
 import pytest
 
 from ipuexplore.engine import Conv2d, Pool, reference_conv2d
+from ipuexplore.errors import TileTooSmall
 from ipuexplore.networks.epilogue import Epilogue
 
 ISAS = ["native", "avx2", "portable"]
@@ -107,3 +111,35 @@ def test_pair_run_keeps_the_blocked_rows_in_the_tile(shape, isa, monkeypatch):
             y = dw.run_pair(pw, x, first_activation="relu6")
             mid = np.clip(reference_conv2d(x, wt, b, stride, pad, 1, c), 0, 6)
             np.testing.assert_allclose(y, reference_conv2d(mid, wp, None), rtol=1e-4, atol=1e-4)
+
+
+# tiles from one holding the whole layer down to one too small for any block
+TILES = [1 << 20] + [k << 10 for k in range(40, 1, -3)]
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("shape", [SHAPES[1], SHAPES[3]], ids=str)  # end in a part block
+def test_single_and_pair_runs_match_the_reference_at_every_tile_size(shape, isa, monkeypatch):
+    n, c, h, w, r, stride, pad = shape
+    if isa == "avx2":
+        monkeypatch.setenv("IPX_FORCE_AVX2", "1")
+    rng, x, wt, b = _layer(shape)
+    wp = (rng.standard_normal((24, c, 1, 1)) / np.sqrt(c)).astype(np.float32)
+    bp = rng.standard_normal(24).astype(np.float32)
+    ref = reference_conv2d(x, wt, b, stride, pad, 1, c)
+    mid = np.clip(ref, 0, 6)
+    ref_pair = reference_conv2d(mid, wp, bp)
+    pair_runs = 0
+    for tile_bytes in TILES:
+        with Pool(2, tile_bytes=tile_bytes) as pool:
+            portable = isa == "portable"
+            dw = Conv2d(wt, b, x.shape, stride, pad, 1, c, pool=pool, portable=portable)
+            pw = Conv2d(wp, bp, dw.output_shape, pool=pool, portable=portable)
+            np.testing.assert_allclose(dw.run_fused(x, activation="relu6"), mid, rtol=1e-5, atol=1e-5)
+            try:
+                y = dw.run_pair(pw, x, first_activation="relu6")
+            except TileTooSmall:  # the pointwise half's block does not fit
+                continue
+            pair_runs += 1
+            np.testing.assert_allclose(y, ref_pair, rtol=1e-4, atol=1e-4, err_msg=f"tile {tile_bytes}")
+    assert pair_runs >= 5
