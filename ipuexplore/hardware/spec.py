@@ -105,6 +105,12 @@ class GpuSpec:
     # law), from the same measurement: on another GPU it moves at most SMs x this (0: no cap)
     depthwise_gb_s_per_sm: float = 0.0
     depthwise_grad_gb_s_per_sm: float = 0.0
+    # Time of the framework's own depthwise kernel over the library's (cuDNN's) above, forward
+    # and backward, where the software sends a run's depthwise layers to its own kernel: fp32
+    # runs kept NCHW (nchw_layout_fp32), which PyTorch's use_cudnn_depthwise does not give to
+    # cuDNN (fp16 or channels_last only); 0: every depthwise layer runs the library's kernel
+    depthwise_native_slowdown: float = 0.0
+    depthwise_native_grad_slowdown: float = 0.0
     nchw_layout: int = 0  # 1: activations NCHW, tensor-core convs transpose them to NHWC
     # 1: fp32 (TF32) runs keep the framework's default NCHW activations even where fp16 runs
     # are channels_last (the configs set channels_last only with AMP), and transpose likewise
@@ -242,6 +248,8 @@ RANGES: dict[str, tuple[float, float]] = {
     "depthwise_grad_bw_efficiency": (0.01, 1),
     "depthwise_gb_s_per_sm": (0.01, 1e3),
     "depthwise_grad_gb_s_per_sm": (0.01, 1e3),
+    "depthwise_native_slowdown": (1, 100),
+    "depthwise_native_grad_slowdown": (1, 100),
     "nchw_layout": (0, 1),
     "nchw_layout_fp32": (0, 1),
     "grouped_tensor_cores": (0, 1),
@@ -294,6 +302,8 @@ OPTIONAL: dict[str, dict[str, float]] = {
         "depthwise_grad_bw_efficiency": 0.0,  # backward depthwise kernels as the forward's
         "depthwise_gb_s_per_sm": 0.0,  # no per-SM cap on the depthwise kernel's rate
         "depthwise_grad_gb_s_per_sm": 0.0,  # backward: as the forward's
+        "depthwise_native_slowdown": 0.0,  # every depthwise layer runs the library's kernel
+        "depthwise_native_grad_slowdown": 0.0,  # backward: as the forward's
         "nchw_layout": 0,  # channels_last (NHWC) activations: no transposes
         "nchw_layout_fp32": 0,  # fp32 runs channels_last too
         "grouped_tensor_cores": 1,  # grouped convs use tensor cores where channels per group allow

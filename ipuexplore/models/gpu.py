@@ -158,7 +158,7 @@ def _cost(s: GpuSpec, work: Work, dtype: str, l2_resident: bool) -> Phase:
     waves, sm_fill, compute_s, hbm_s, l2_s = _times(s, work, blocks, split_k, peak * eff * shape_fill * red_fill, hbm_b, l2_b, serial)
     # a framework's depthwise kernel that is latency-bound rather than bandwidth-bound moves
     # its operands at a fraction of DRAM bandwidth wherever they live (spec fields, sourced)
-    dw_eff = kern.depthwise_bw_efficiency(s, work)
+    dw_eff = kern.depthwise_bw_efficiency(s, work, dtype)
     depthwise_s = work.min_bytes / (s.hbm_bw_gb_s * 1e9 * dw_eff) if dw_eff else 0.0
     # NCHW activations transposed to NHWC for tensor cores and the result back, in kernels of their own
     t_bytes, t_kernels = kern.transposed_bytes(s, work, tensor, dtype)
@@ -196,7 +196,10 @@ def _cost(s: GpuSpec, work: Work, dtype: str, l2_resident: bool) -> Phase:
             terms["depthwise_s"] = Term(depthwise_s, "s", f"the depthwise kernel moves its {work.min_bytes / 1e6:.3g} MB at "
                                         f"{dw_eff:.3g} of DRAM bandwidth, wherever they live (spec fields depthwise_bw_efficiency "
                                         "/ depthwise_grad_bw_efficiency; at most SMs x depthwise_gb_s_per_sm, a latency-bound "
-                                        "kernel's bytes in flight per SM: Little's law)")
+                                        "kernel's bytes in flight per SM: Little's law)"
+                                        + ("; the framework's own kernel, not the library's: fp32 kept NCHW (spec fields "
+                                           "depthwise_native_slowdown / depthwise_native_grad_slowdown)"
+                                           if kern.native_depthwise(s, dtype) else ""))
         if t_kernels:
             terms["layout_transpose_s"] = Term(transpose_s, "s", f"{t_bytes / 1e6:.3g} MB read and written by {t_kernels} "
                                                "NCHW <-> NHWC transpose kernel(s) around the tensor-core pass (spec fields nchw_layout, "

@@ -416,8 +416,10 @@ def grouped_without_tensor_cores(s: GpuSpec, work: Work) -> bool:
     return not s.grouped_tensor_cores and work.groups > 1 and not work.depthwise
 
 
-def depthwise_bw_efficiency(s: GpuSpec, work: Work) -> float:
-    """Fraction of DRAM bandwidth this pass's depthwise kernel reaches (0: no such term)."""
+def depthwise_bw_efficiency(s: GpuSpec, work: Work, dtype: str = "fp16") -> float:
+    """Fraction of DRAM bandwidth this pass's depthwise kernel reaches (0: no such term): the
+    library's kernel, or the framework's own (that rate / its slowdown) where the run is fp32
+    and kept NCHW (``native_depthwise``)."""
     if not work.depthwise:
         return 0.0
     if work.phase == "forward":
@@ -426,8 +428,19 @@ def depthwise_bw_efficiency(s: GpuSpec, work: Work) -> float:
         fraction = s.depthwise_grad_bw_efficiency or s.depthwise_bw_efficiency
         per_sm = s.depthwise_grad_gb_s_per_sm or s.depthwise_gb_s_per_sm
     if per_sm:
-        return min(fraction or 1.0, s.sms * per_sm / s.hbm_bw_gb_s)
+        fraction = min(fraction or 1.0, s.sms * per_sm / s.hbm_bw_gb_s)
+    if fraction and native_depthwise(s, dtype):
+        slowdown = s.depthwise_native_slowdown if work.phase == "forward" else \
+            s.depthwise_native_grad_slowdown or s.depthwise_native_slowdown
+        fraction /= slowdown
     return fraction
+
+
+def native_depthwise(s: GpuSpec, dtype: str) -> bool:
+    """True when this software runs a run's depthwise layers in the framework's own kernel:
+    PyTorch (1.9, NVIDIA's 21.03 container) gives cuDNN only fp16 or channels_last depthwise
+    convolutions (use_cudnn_depthwise), and fp32 runs stay NCHW (nchw_layout_fp32)."""
+    return bool(s.depthwise_native_slowdown and dtype == "fp32" and s.nchw_layout_fp32)
 
 
 def stem_padding(s: GpuSpec, work: Work) -> int:

@@ -139,6 +139,43 @@ def test_depthwise_rate_carries_per_sm_to_a_gpu_with_more_bandwidth_per_sm():
     assert gpu_kernels.depthwise_bw_efficiency(plain, passes(dw, 64, "fp16", False)[0]) == 0.43
 
 
+
+def test_fp32_nchw_depthwise_runs_the_frameworks_own_kernel():
+    # A100, an fp32 (TF32) run kept NCHW: PyTorch 1.9's use_cudnn_depthwise gives cuDNN only fp16
+    # or channels_last depthwise layers, so its own kernel runs, 1.2265x cuDNN's time forward
+    # and 1.2968x backward (pytorch/pytorch#91735): the per-SM rate (108 x 4.75 / 3.80 GB/s) / that
+    dw = Layer.conv(192, 28, 28, 192, 3, pad=1, g=192)
+    a100 = load_chip("a100-80gb")
+    f32 = estimate(a100, dw, batch=64, train=True, dtype="fp32")
+    n32 = dw.min_bytes("fp32", 64)
+    fwd, bwd = f32.phase("forward").terms["depthwise_s"], f32.phase("backward_data").terms["depthwise_s"]
+    assert fwd.value == pytest.approx(n32 * 1.2265 / (108 * 4.75e9))
+    assert bwd.value == pytest.approx(n32 * 1.2968 / (108 * 3.80e9))
+    assert "framework's own kernel" in fwd.why and "depthwise_native_slowdown" in fwd.why
+    assert "pytorch/pytorch#91735" in a100.source_of("depthwise_native_slowdown")
+    # fp16 (AMP) runs keep cuDNN's kernel
+    f16 = estimate(a100, dw, batch=64, train=True).phase("forward").terms["depthwise_s"]
+    assert f16.value == pytest.approx(dw.min_bytes("fp16", 64) / (108 * 4.75e9))
+    assert "own kernel" not in f16.why
+    # an fp32 run in channels_last, or a spec without the field: cuDNN's kernel
+    for spec in (replace(a100.spec, nchw_layout_fp32=0), replace(a100.spec, depthwise_native_slowdown=0.0,
+                                                                 depthwise_native_grad_slowdown=0.0)):
+        assert gpu_kernels.depthwise_bw_efficiency(spec, passes(dw, 64, "fp32", False)[0], "fp32") == \
+            pytest.approx(108 * 4.75 / 2039)
+    # the backward slowdown defaults to the forward's
+    only_fwd = replace(a100.spec, depthwise_native_grad_slowdown=0.0)
+    back = [w for w in passes(dw, 64, "fp32", True) if w.phase == "backward_data"][0]
+    assert gpu_kernels.depthwise_bw_efficiency(only_fwd, back, "fp32") == pytest.approx(108 * 3.80 / 2039 / 1.2265)
+
+
+@pytest.mark.parametrize("chip", ["a100-80gb", "a100-40gb", "v100", "h100"])
+def test_the_frameworks_depthwise_kernel_is_never_faster_than_the_librarys(chip):
+    spec = load_chip(chip).spec
+    dw = Layer.conv(144, 56, 56, 144, 3, pad=1, g=144)
+    for work in passes(dw, 32, "fp32", True):
+        lib = gpu_kernels.depthwise_bw_efficiency(spec, work, "fp16")
+        assert gpu_kernels.depthwise_bw_efficiency(spec, work, "fp32") <= lib
+
 # ---- limits -------------------------------------------------------------------------------
 @pytest.mark.parametrize("chip", TODAY + ("v100-2019",))
 @pytest.mark.parametrize("train", [False, True])

@@ -246,9 +246,9 @@ ROWS = (
         ("ResNeXt-101 32x4d", "a100-80gb", "resnext101_32x4d", "resnext101-32x4d", "TF32", 128, 456, (-0.35, 0.35), ""),
         ("EfficientNet-B0", "v100", "efficientnet_b0", "efficientnet", "FP32", 64, 655, (-0.35, 0.35), ""),
         ("EfficientNet-B0", "a100-80gb", "efficientnet_b0", "efficientnet", "TF32", 256, 1078, (-0.35, 0.35),
-         "inside 1.35x with the NCHW transposes both ways; still too fast: in NCHW fp32 PyTorch 1.9 runs depthwise layers in "
-         "its own kernel, not cuDNN's (use_cudnn_depthwise takes fp16 or channels_last), costed here at cuDNN's rate; missing: "
-         "that kernel's rate on an A100, not published"),
+         "inside 1.35x with the NCHW transposes both ways and PyTorch 1.9's own depthwise kernel (use_cudnn_depthwise gives "
+         "cuDNN only fp16 or channels_last: 1.23x / 1.30x cuDNN's forward / backward time, pytorch/pytorch#91735's A100 "
+         "benchmark, in bfloat16); still too fast, as the AMP B0 rows"),
         ("EfficientNet-B4", "v100", "efficientnet_b4", "efficientnet", "FP32", 16, 83, (-0.35, 0.35), ""),
         ("EfficientNet-B4", "a100-80gb", "efficientnet_b4", "efficientnet", "TF32", 64, 157, (-0.35, 0.35), ""))),
     # NVIDIA's 8-GPU tables (same READMEs): global batch = 8 x the per-GPU batch above
@@ -323,9 +323,9 @@ ROWS = (
         ("ResNeXt-101 32x4d", "dgx-a100", "DGX A100 (8x A100 80GB)", "resnext101_32x4d", "resnext101-32x4d", "TF32", 1024, 3471, (-0.35, 0.35), ""),
         ("EfficientNet-B0", DGX1_AA, "DGX-1 (8x V100 16GB)", "efficientnet_b0", "efficientnet", "FP32", 512, 4672, (-0.35, 0.35),
          "the CPU loader (8,064 img/s) does not bind at half the AMP rate"),
-        ("EfficientNet-B0", DGXA100_AA, "DGX A100 (8x A100 80GB)", "efficientnet_b0", "efficientnet", "TF32", 2048, 8193, (0.25, 0.6),
-         "too fast as the one-GPU TF32 row (+29%: PyTorch 1.9's own NCHW fp32 depthwise kernel, its A100 rate not published), "
-         "and the published scaling is 7.59x where the model's is 8.0x; the CPU loader (16,128 img/s) does not bind"),
+        ("EfficientNet-B0", DGXA100_AA, "DGX A100 (8x A100 80GB)", "efficientnet_b0", "efficientnet", "TF32", 2048, 8193, (-0.35, 0.35),
+         "inside 1.35x with PyTorch 1.9's own NCHW fp32 depthwise kernel (as the one-GPU TF32 row); still too fast as that "
+         "row, and the published scaling is 7.59x where the model's is 8.0x; the CPU loader (16,128 img/s) does not bind"),
         ("EfficientNet-B4", "dgx-1-v100", "DGX-1 (8x V100 16GB)", "efficientnet_b4", "efficientnet", "FP32", 128, 616, (-0.35, 0.35), ""),
         ("EfficientNet-B4", "dgx-a100", "DGX A100 (8x A100 80GB)", "efficientnet_b4", "efficientnet", "TF32", 512, 1223, (-0.35, 0.35), ""))),
     # timm's RTX 3090 runs, through the user spec docs/hw-examples/rtx3090.toml (--hw-file)
