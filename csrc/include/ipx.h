@@ -688,7 +688,8 @@ IPX_API ipx_status ipx_pool_set_trace(ipx_pool_t pool, ipx_trace_event* events, 
 IPX_API ipx_status ipx_pool_get_trace(ipx_pool_t pool, size_t* recorded, uint64_t* dropped);
 
 /// Measure the host's limits on a pool: the FP32 FMA peak (independent FMA chains in
-/// registers on every worker, best of 5), the STREAM-triad bandwidth over three arrays of
+/// registers on every worker at once; each worker's best of 5 on its own thread CPU clock,
+/// summed), the STREAM-triad bandwidth over three arrays of
 /// array_bytes each (split among the workers, best of 5 after a warm-up), and the triad
 /// inside tile memory. Takes about a second; allocates and touches the arrays (this is a
 /// measurement, not a convolution run).
