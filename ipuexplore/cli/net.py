@@ -101,6 +101,8 @@ def run(args) -> int:
         raise ValueError(f"--optimizer {args.optimizer} is the weight update's: it goes with --train")
     network = load_network(args)
     chips = [c.strip() for c in args.chips.split(",") if c.strip()] + list(args.hw_file)
+    if args.run:  # the runs are on this machine: the host model takes its measured peaks
+        chips = [load_chip("host", measure_host=True) if chip == "host" else chip for chip in chips]
     pins = plan_pins(args)
     analysis = networks.analyse(network, chips, batch=args.batch, dtype=args.dtype, train=args.train, pins=pins)
     if args.run:
@@ -108,6 +110,8 @@ def run(args) -> int:
     # The session first: a model it refuses (an op, a batch) fails before the longer layer-by-layer run.
     session = _session_run(network, args) if args.run else None
     host = _host_run(network, args) if args.run else None
+    if session is not None:
+        _add_session_model(session, network, args)
     if args.json:
         out = {"schema": SCHEMA_VERSION, **analysis.to_dict(layers=args.layers)}
         out["ipu_over_gpu_speedup"] = ipu_over_gpu_speedup(
@@ -254,13 +258,32 @@ def check_run_memory(network, batch: int) -> None:
                          f"memory limit of {si(limit, 'B')}; a batch up to about {fits} fits")
 
 
+def _measured_host(fused: bool):
+    """The host model on this machine's measured peaks, fused as the session runs a network
+    or every layer a pass of its own as the layer-by-layer run does."""
+    from dataclasses import replace
+
+    chip = load_chip("host", measure_host=True)
+    return chip if fused else replace(chip, spec=replace(chip.spec, fused_epilogues=0))
+
+
 def _host_run(network, args):
     from ipuexplore import networks
 
     with progress_bar(f"running {network.name} (warm-up + timed)") as bar:
         result = networks.run_on_host(network, args.batch, workers=args.workers, warmup=True, progress=bar)
-    model = networks.analyse(network, ["host"], batch=args.batch, dtype="fp32", train=False)
+    model = networks.analyse(network, [_measured_host(fused=False)], batch=args.batch, dtype="fp32", train=False)
     return result, model
+
+
+def _add_session_model(session: dict, network, args) -> None:
+    """The host model of the fused session (this machine's peaks) beside its measurement."""
+    from ipuexplore import networks
+
+    total = networks.analyse(network, [_measured_host(fused=True)], batch=args.batch, dtype="fp32",
+                             train=False).totals["host"]
+    session["model_time_s"] = total.latency_s
+    session["model_images_per_s"] = total.throughput_img_s
 
 
 def _host_dict(result, model) -> dict:
@@ -277,7 +300,7 @@ def _print_host(result, model, *, show_layers: bool) -> None:
     print()
     print(f"host run ({result.workers} workers, fp32, random weights, batch {result.batch}, after a warm-up pass): "
           f"{result.images_per_s:.4g} img/s measured in {seconds(result.wall_s)}; "
-          f"host model {modeled.throughput_img_s:.4g} img/s ({seconds(modeled.latency_s)})")
+          f"host model {modeled.throughput_img_s:.4g} img/s ({seconds(modeled.latency_s)}, every layer a pass)")
     rows = list(zip(result.layers, model.rows))
     if not show_layers:  # the ten layers that took longest
         rows = sorted(rows, key=lambda pair: -pair[0].time_s)[:10]
@@ -312,6 +335,7 @@ def _session_run(network, args) -> dict:
 def _print_session(s: dict) -> None:
     print(f"fused session ({s['workers']} workers, fp32, {s['weights']} weights, batch {s['batch']}, "
           f"{s['layers']} layers in {s['steps']} steps, median of 5): {s['images_per_s']:.4g} img/s "
-          f"({s['wall_s'] * 1e3:.3g} ms per batch)")
+          f"({s['wall_s'] * 1e3:.3g} ms per batch); host model {s['model_images_per_s']:.4g} img/s "
+          f"({seconds(s['model_time_s'])}, fused epilogues)")
     if "max_rel_diff" in s:
         print(f"check against ONNX Runtime: largest difference {s['max_rel_diff']:.3g} of the largest logit")

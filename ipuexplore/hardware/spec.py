@@ -175,6 +175,11 @@ class CpuSpec:
     depthwise_kernel_efficiency: float = 1.0
     row_kernel_efficiency: float = 1.0
     channel_kernel_efficiency: float = 1.0
+    # 1: a network runs as the engine's fused session (networks.HostSession) at inference:
+    # batch norm folded into the convolution before it, activations and residual additions in
+    # its write, squeeze-excite's pooling and scale in the convolutions around it (0: every
+    # layer a pass of its own, as the engine runs them one by one)
+    fused_epilogues: int = 0
 
 
 @dataclass(frozen=True)
@@ -275,6 +280,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "l3_mb": (0.01, 1e5),
     "dram_gb": (0.01, 1e6),
     "call_overhead_us": (0.001, 1e5),
+    "fused_epilogues": (0, 1),
     "depthwise_kernel_efficiency": (0.001, 1),
     "row_kernel_efficiency": (0.001, 1),
     "channel_kernel_efficiency": (0.001, 1),
@@ -325,6 +331,7 @@ OPTIONAL: dict[str, dict[str, float]] = {
         "depthwise_kernel_efficiency": 1.0,
         "row_kernel_efficiency": 1.0,
         "channel_kernel_efficiency": 1.0,
+        "fused_epilogues": 0,  # every layer a pass of its own
     },
     "system": {
         "inter_node_link_gb_s": 0.0,  # a single node has no inter-node links

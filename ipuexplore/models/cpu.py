@@ -26,6 +26,14 @@ Mechanisms, each a named term, read from the engine (``csrc/src/conv.c`` ``pick_
   so their times add. Copies run at L3 bandwidth when the pass's tensors fit the L3, else at
   DRAM bandwidth.
 - **fixed cost**: a dispatch to the worker pool per pass.
+- **fused epilogues** (spec field ``fused_epilogues``; inference only): a network runs as the
+  engine's fused session (``networks.HostSession``, ``session_plan.py``): batch norm is folded
+  into the convolution's weights (no pass), an activation the engine knows runs in the
+  convolution's write (its element-wise ops, no memory pass, no dispatch), a residual addition
+  reads its addend in that write (one input, no output pass, no dispatch), and squeeze-excite
+  keeps only its two small FCs (the pooling is summed in the depthwise write, the scale applied
+  in the next convolution's exchange). Group norm and other activations stay passes of their
+  own, as the session runs them.
 
 fp16 layers are costed in fp32 (the engine computes in fp32), but bytes follow the dtype asked.
 Backward passes use the efficiency of the kernel family that runs them (fitted to forward
@@ -34,6 +42,7 @@ timings only).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import lru_cache
 from types import MappingProxyType
 
@@ -79,6 +88,29 @@ def kernel_for(work: Work) -> str:
     return "row"
 
 
+# The activations the engine applies in a convolution's write (ipx_activation)
+FUSED_ACTS = frozenset({"relu", "relu6", "silu", "swish", "sigmoid", "hardswish"})
+
+
+def fused_pass(s: CpuSpec, work: Work) -> tuple[Work, str] | None:
+    """The part of this pass the fused session still runs, and why (None: not fused)."""
+    if not s.fused_epilogues or work.train or work.phase != "forward" or work.matmul:
+        return None
+    if work.kind == "norm" and work.op == "batch":
+        return replace(work, vector_ops=0, a_bytes=0, b_bytes=0, c_bytes=0), \
+            "batch norm folded into the convolution's weights and bias: no pass"
+    if work.kind == "act" and work.op in FUSED_ACTS:
+        return replace(work, a_bytes=0, b_bytes=0, c_bytes=0), \
+            f"{work.op} applied in the convolution's write: its element-wise ops, no pass over memory"
+    if work.kind == "add":
+        return replace(work, a_bytes=work.a_bytes // 2, c_bytes=0), \
+            "residual addition in the convolution's write: the addend read, no pass of its own"
+    if work.kind == "se":
+        return replace(work, a_bytes=0, c_bytes=0), \
+            "squeeze-excite's pooling summed in the depthwise write and its scale applied in the next convolution's exchange: its FCs remain"
+    return None
+
+
 def cost(chip: Chip, work: Work, dtype: str) -> Phase:
     return _cost(_spec(chip), work, dtype)
 
@@ -88,6 +120,9 @@ def _cost(s: CpuSpec, work: Work, dtype: str) -> Phase:
     # pure in its frozen arguments (a spec, not the Chip: two chips with one spec cost alike)
     peak = s.peak_fp32_gflop_s * 1e9
     lanes = s.simd_fp32_lanes
+    fused = fused_pass(s, work)
+    if fused is not None:
+        work, why_fused = fused
     kernel = kernel_for(work)
     if kernel == "channel":
         # lanes hold output channels; for weight gradients those are the layer's k/g (n)
@@ -121,7 +156,8 @@ def _cost(s: CpuSpec, work: Work, dtype: str) -> Phase:
     memory_s = roof.memory_s
     exchange_s = (work.a_bytes + work.b_bytes) / bw  # copied into tile memory
     write_s = memory_s - exchange_s
-    overhead_s = s.call_overhead_us * 1e-6
+    # a fused epilogue is no call of its own (squeeze-excite's FCs are: a session step)
+    overhead_s = 0.0 if fused is not None and work.kind != "se" else s.call_overhead_us * 1e-6
     time_s = compute_s + memory_s + overhead_s
     by_bound = {
         "compute": compute_s,
@@ -132,7 +168,8 @@ def _cost(s: CpuSpec, work: Work, dtype: str) -> Phase:
     level = "l3" if in_l3 else "dram"
 
     def t() -> dict[str, Term]:  # built when first read (LazyTerms)
-        return {
+        fused_term = {"fused": Term(1.0, "flag", why_fused + " (spec field fused_epilogues)")} if fused else {}
+        return {**fused_term,
             "kernel_efficiency": Term(eff, "fraction", f"{unit}: fraction of the FMA peak it reaches " + (
                 "(not fitted to this kernel: the channel kernel's, assumed)" if kernel == IM2COL
                 else "(fitted to engine timings; host.toml)")),

@@ -104,8 +104,14 @@ def test_run_measures_the_host(capsys):
     pytest.importorskip("ipuexplore._ipx", reason="the C engine is not built")
     code, out, err = _run(capsys, "mobilenet_v2", "--res", "64", "--run", "--json", "--chips", "v100")
     assert code == 0, err
-    host = json.loads(out)["host_run"]
+    result = json.loads(out)
+    host = result["host_run"]
     assert host["images_per_s"] > 0 and host["model_images_per_s"] > 0
+    # the fused session beside the host model of it (fused epilogues: faster than every
+    # layer a pass of its own, on the same measured peaks)
+    session = result["session"]
+    assert session["images_per_s"] > 0 and session["model_images_per_s"] > host["model_images_per_s"]
+    assert session["model_time_s"] == pytest.approx(session["batch"] / session["model_images_per_s"])
     assert len(host["layers"]) == len(build("mobilenet_v2", res=64).layers)
     assert all("model_time_s" in layer and layer["time_s"] > 0 for layer in host["layers"])
     assert "running" not in err  # stderr is not a terminal here: no progress bar (tests/unit/test_cli_progress.py)

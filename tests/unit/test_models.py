@@ -1,12 +1,13 @@
 """Cost models: every term on hand-computed cases, then the limits the explorer relies on."""
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from ipuexplore.hardware import load_chip
-from ipuexplore.layers import Layer
+from ipuexplore.layers import Layer, LayerKind
 from ipuexplore.models import estimate, roofline
 from ipuexplore.models import gpu as gpu_model
 from ipuexplore.models import ipu as ipu_model
@@ -320,6 +321,39 @@ def test_host_terms_hand_computed():
     assert big.unit.startswith("row kernel, 3x3 depthwise path")
 
 
+def test_host_fused_epilogues_hand_computed():
+    # host.toml: the fused session at inference (fused_epilogues = 1); 179 GFLOP/s, L3 115 GB/s
+    host = load_chip("host")
+    assert host.spec.fused_epilogues == 1 and "HostSession" in host.source_of("fused_epilogues")
+    unfused = replace(host, spec=replace(host.spec, fused_epilogues=0))
+    elems = 2 * 64 * 14 * 14
+
+    def fwd(chip, layer, train=False):
+        return estimate(chip, layer, batch=2, dtype="fp32", train=train).phase("forward")
+
+    # batch norm: folded into the convolution, nothing left
+    norm = fwd(host, Layer.norm(64, 14, 14))
+    assert norm.time_s == 0 and norm.bytes == 0 and "folded" in norm.terms["fused"].why
+    # ReLU in the convolution's write: its element-wise ops at half the FMA rate, no memory, no call
+    relu = fwd(host, Layer.act(64, 14, 14, "relu"))
+    assert relu.time_s == pytest.approx(elems / (179e9 / 2)) and relu.bytes == 0
+    # the residual addition: its addend read in the write (L3), its ops, no call
+    add = fwd(host, Layer.add(64, 14, 14))
+    assert add.bytes == 4 * elems and add.terms["overhead_s"].value == 0
+    assert add.time_s == pytest.approx(4 * elems / 115e9 + elems / (179e9 / 2))
+    # squeeze-excite: the FCs' weights and a call remain, not the passes over x
+    se = fwd(host, Layer.se(64, 14, 14, 16))
+    assert se.bytes == Layer.se(64, 14, 14, 16).weight_bytes("fp32")
+    assert se.terms["overhead_s"].value == pytest.approx(5e-6)
+    # never more than the unfused pass; unchanged where the session does not fuse
+    for layer in (Layer.norm(64, 14, 14), Layer.act(64, 14, 14, "silu"), Layer.add(64, 14, 14), Layer.se(64, 14, 14, 16)):
+        assert fwd(host, layer).time_s < fwd(unfused, layer).time_s
+    for layer in (Layer.norm(64, 14, 14, "group"), Layer.act(64, 14, 14, "gelu"), Layer.pool(64, 14, 14, "max", 3, stride=2, pad=1)):
+        assert fwd(host, layer).time_s == fwd(unfused, layer).time_s and "fused" not in fwd(host, layer).terms
+    # training keeps every pass (autograd needs them)
+    assert fwd(host, Layer.norm(64, 14, 14), train=True).time_s == fwd(unfused, Layer.norm(64, 14, 14), train=True).time_s
+
+
 def test_host_kernel_choice_follows_the_engine():
     from ipuexplore.models import cpu as cpu_model
 
@@ -420,6 +454,12 @@ def test_training_costs_three_phases(chip):
 @pytest.mark.parametrize("train", [False, True])
 def test_non_conv_layers_are_costed(layer, chip, train):
     e = estimate(chip, layer, batch=4, train=train)
+    if chip == "host" and not train and layer.kind in (LayerKind.NORM, LayerKind.ACT):
+        # the fused session (host.toml fused_epilogues): batch norm folded into the
+        # convolution, SiLU applied in its write: no memory pass of their own
+        assert "fused" in e.phases[0].terms and e.bytes == 0
+        assert (e.time_s > 0) == (layer.kind is LayerKind.ACT)
+        return
     assert e.time_s > 0 and e.bytes > 0
     assert e.phases[0].name == "forward"
     assert e.flops == 4 * layer.flops * len([p for p in e.phases if p.flops]) or not layer.macs
@@ -523,7 +563,6 @@ def test_depthwise_bw_efficiency_is_an_optional_sourced_gpu_field():
     """A spec that leaves the depthwise rates out streams depthwise kernels like any other;
     the shipped V100 sets them from a cuDNN measurement (0.43 forward, 0.34 backward), the
     what-if spec from pytorch/pytorch#18631 (0.24), and only depthwise passes change."""
-    from dataclasses import replace
     from pathlib import Path
 
     from ipuexplore.hardware import load_chip_file
