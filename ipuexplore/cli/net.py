@@ -315,17 +315,13 @@ def _print_host(result, model, *, show_layers: bool) -> None:
 def _session_run(network, args) -> dict:
     """The fused HostSession on the same batch: median of 5 timed runs after a warm-up; with
     --check, its output against ONNX Runtime's on the same input."""
-    import numpy as np
-
     from ipuexplore.networks import session as sessions
     from ipuexplore.networks import session_check
 
     model = args.name if _is_onnx(args.name) else network
     with sessions.HostSession(model, args.batch, workers=args.workers) as session:
-        x = np.random.default_rng(0).standard_normal(session.input_shape, dtype=np.float32)
-        wall = float(np.median(session_check.time_runs(session, x, runs=5)))
-        out = {**session.describe(), "weights": "onnx" if model is args.name else "random", "wall_s": wall,
-               "images_per_s": args.batch / wall}
+        out, x = session_check.measure(session, runs=5)
+        out["weights"] = "onnx" if model is args.name else "random"
         if args.check:
             reference = session_check.onnxruntime_output(args.name, x, threads=session.workers)
             out["max_rel_diff"] = session_check.max_relative_difference(session.run(x), reference)

@@ -23,6 +23,14 @@ def time_runs(session: "HostSession", x: np.ndarray, runs: int = 7) -> list[floa
     return times
 
 
+def measure(session: "HostSession", runs: int = 5) -> tuple[dict, np.ndarray]:
+    """The session's report (``describe()``) with its median time per batch (``wall_s``) and
+    ``images_per_s`` over ``runs`` timed runs on seeded random input, and that input."""
+    x = np.random.default_rng(0).standard_normal(session.input_shape, dtype=np.float32)
+    wall = float(np.median(time_runs(session, x, runs=runs)))
+    return {**session.describe(), "wall_s": wall, "images_per_s": session.batch / wall}, x
+
+
 def onnxruntime_output(path: str | os.PathLike, x: np.ndarray, threads: int | None = None) -> np.ndarray:
     """ONNX Runtime's output for ``x`` (CPU provider); ValueError when it is not installed."""
     try:

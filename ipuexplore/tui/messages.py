@@ -63,12 +63,14 @@ class NetworkProgress(Message):
 
 @dataclass
 class NetworkRunFinished(Message):
-    """A host run of a network ended: `result` is a HostRun, or `error` says why not."""
+    """A host run of a network ended: `result` is a HostRun, or `error` says why not;
+    `session` the fused HostSession's measurement (session_check.measure), or {"error": why}."""
 
     generation: int
     result: object = None
     error: str = ""
     cancelled: bool = False
+    session: dict | None = None
 
 
 @dataclass

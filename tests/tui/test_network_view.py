@@ -122,6 +122,11 @@ def test_host_run_with_progress():
         assert bar.progress == bar.total == 2 * len(screen.network.layers)  # warm-up pass + timed pass
         assert "img/s" in text_of(screen.query_one("#net-host"))
         assert "host" in text_of(screen.query_one("#net-totals"))
+        # then the fused session, the engine's own runtime: faster than layer by layer
+        assert "fused session" in text_of(screen.query_one("#net-host"))
+        assert "host fused" in text_of(screen.query_one("#net-totals"))
+        fused = screen.export_data()["host_session"]
+        assert fused["images_per_s"] > screen.host_run.images_per_s and fused["batch"] == screen.host_run.batch
         assert screen.export_data()["rows"][0]["host_time_s"] > 0
         # the view's batch (mobilenet_v2: 0.6 GFLOP/image, far under the cap)
         assert screen.host_run.batch == app.settings.batch

@@ -48,6 +48,7 @@ class NetworkScreen(Screen):
         self.network = None
         self.analysis = None
         self.host_run = None
+        self.host_session = None  # the fused session's measurement after a host run
         self.sort_key = "index"
         self._rows: list[netview.Row] = []
         self._analysed_for = None
@@ -125,7 +126,7 @@ class NetworkScreen(Screen):
     def reload(self) -> None:
         """Re-analyse the current source with the layer view's chips, batch, dtype and mode."""
         self.generation += 1
-        self.host_run = None
+        self.host_run = self.host_session = None
         if self.workers.cancel_group(self, "host_run"):  # its numbers would be another network's
             self.query_one("#net-host", Static).update("host run cancelled: the network changed")
             self.query_one(ProgressBar).display = False
@@ -203,7 +204,11 @@ class NetworkScreen(Screen):
         if self.host_run is not None:
             h = self.host_run
             table.add_row(Text("host", style="cyan"), seconds(h.wall_s), si(h.images_per_s), "",
-                          f"measured, inference, batch {h.batch}, {h.workers} workers, after a warm-up pass")
+                          f"measured layer by layer, inference, batch {h.batch}, {h.workers} workers, after a warm-up pass")
+            f = self.host_session
+            if f and "images_per_s" in f:
+                table.add_row(Text("host fused", style="cyan"), seconds(f["wall_s"]), si(f["images_per_s"]), "",
+                              f"measured, the fused session: {f['layers']} layers in {f['steps']} steps, median of 5")
         self.query_one("#net-totals", Static).update(table)
 
     def _fill_table(self) -> None:
@@ -313,12 +318,20 @@ class NetworkScreen(Screen):
         except Exception as exc:  # noqa: BLE001 - an engine error goes to the UI, not a crash
             self.post_message(NetworkRunFinished(generation, error=str(exc), cancelled=worker.is_cancelled))
             return
-        self.post_message(NetworkRunFinished(generation, result=result))
+        session = None
+        if not worker.is_cancelled:  # then the engine's own runtime: every layer fused into the convolutions
+            done = 2 * len(network.layers)  # the layer-by-layer passes, all done: the bar stays full
+            self.post_message(NetworkProgress(generation, done, done, FUSED_NOTE))
+            session = _measure_session(network, batch)
+        self.post_message(NetworkRunFinished(generation, result=result, session=session))
 
     def on_network_progress(self, message: NetworkProgress) -> None:
         if message.generation != self.generation:
             return  # a cancelled run's last words
         self.query_one(ProgressBar).update(total=message.total, progress=message.done)
+        if message.layer_name == FUSED_NOTE:
+            self.query_one("#net-host", Static).update(f"host: {FUSED_NOTE}...")
+            return
         self.query_one("#net-host", Static).update(f"host: layer {message.done}/{message.total} {message.layer_name}")
 
     def on_network_run_finished(self, message: NetworkRunFinished) -> None:
@@ -334,9 +347,12 @@ class NetworkScreen(Screen):
             status.update(Text(f"host run failed: {message.error}", style="bold red"))
             return
         self.host_run = h = message.result
+        self.host_session = s = message.session
         self.query_one(ProgressBar).display = False  # done: the line below needs the width
-        status.update(f"host, measured: {si(h.images_per_s)} img/s, {seconds(h.wall_s)} per batch of "
-                      f"{h.batch} ({h.workers} workers, convs {100 * h.conv_s / h.wall_s:.0f}% of the time)")
+        fused = (f"; fused session {si(s['images_per_s'])} img/s" if s and "images_per_s" in s else
+                 f"; fused session refused: {s['error']}" if s else "")
+        status.update(f"host, measured layer by layer: {si(h.images_per_s)} img/s, {seconds(h.wall_s)} per batch of "
+                      f"{h.batch} ({h.workers} workers, convs {100 * h.conv_s / h.wall_s:.0f}% of the time){fused}")
         self._show_totals()
         self._fill_table()
 
@@ -358,5 +374,22 @@ class NetworkScreen(Screen):
         return {"view": "network", "analysis": self.analysis.to_dict(layers=False),
                 "host_run": None if self.host_run is None else {
                     k: v for k, v in self.host_run.to_dict().items() if k != "layers"},
+                "host_session": self.host_session,
                 "rows": rows}
 
+
+FUSED_NOTE = "timing the fused session (HostSession: the layers fused into the convolutions)"
+
+
+def _measure_session(network, batch: int) -> dict:
+    """The fused HostSession on the network the view runs (median of 5 after a warm-up), or
+    why it refused (an op it cannot run, the memory limit)."""
+    from ipuexplore.networks import session as sessions
+    from ipuexplore.networks import session_check
+
+    try:
+        with sessions.HostSession(network, batch) as session:
+            out, _ = session_check.measure(session, runs=5)
+    except Exception as exc:  # noqa: BLE001 - a refusal is shown, the layer-by-layer run stands
+        return {"error": str(exc)}
+    return {k: out[k] for k in ("wall_s", "images_per_s", "layers", "steps", "workers", "batch")}
