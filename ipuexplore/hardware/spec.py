@@ -175,6 +175,13 @@ class CpuSpec:
     depthwise_kernel_efficiency: float = 1.0
     row_kernel_efficiency: float = 1.0
     channel_kernel_efficiency: float = 1.0
+    # the same for the channel kernel's 1x1 path (kernel_pointwise.c) and for depthwise layers
+    # off the 3x3 stride-1 path: 5x5 stride 1, and stride 2 (3x3 or 5x5), the row kernel's other
+    # depthwise paths or the channel-blocked kernel on small maps; 0: the channel / row
+    # kernel's figure stands in
+    pointwise_kernel_efficiency: float = 0.0
+    depthwise_5x5_efficiency: float = 0.0
+    depthwise_strided_efficiency: float = 0.0
     # 1: a network runs as the engine's fused session (networks.HostSession) at inference:
     # batch norm folded into the convolution before it, activations and residual additions in
     # its write, squeeze-excite's pooling and scale in the convolutions around it (0: every
@@ -281,6 +288,9 @@ RANGES: dict[str, tuple[float, float]] = {
     "dram_gb": (0.01, 1e6),
     "call_overhead_us": (0.001, 1e5),
     "fused_epilogues": (0, 1),
+    "pointwise_kernel_efficiency": (0.001, 1),
+    "depthwise_5x5_efficiency": (0.001, 1),
+    "depthwise_strided_efficiency": (0.001, 1),
     "depthwise_kernel_efficiency": (0.001, 1),
     "row_kernel_efficiency": (0.001, 1),
     "channel_kernel_efficiency": (0.001, 1),
@@ -332,6 +342,9 @@ OPTIONAL: dict[str, dict[str, float]] = {
         "row_kernel_efficiency": 1.0,
         "channel_kernel_efficiency": 1.0,
         "fused_epilogues": 0,  # every layer a pass of its own
+        "pointwise_kernel_efficiency": 0.0,  # the channel kernel's figure stands in
+        "depthwise_5x5_efficiency": 0.0,  # the row kernel's figure stands in
+        "depthwise_strided_efficiency": 0.0,  # the row kernel's figure stands in
     },
     "system": {
         "inter_node_link_gb_s": 0.0,  # a single node has no inter-node links

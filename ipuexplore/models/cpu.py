@@ -8,10 +8,14 @@ Mechanisms, each a named term, read from the engine (``csrc/src/conv.c`` ``pick_
   engine reports it as "row"), the channel kernel (vectorised
   over output channels: pixels x 16 channels per register block) when a group has at least 8
   input and 8 output channels, else the row kernel (vectorised along the output row, a few
-  output channels sharing each input load); one group of fewer than 8 input and at least 8
+  output channels sharing each input load); a forward 1x1 convolution on a map with at least
+  8 input and 8 output channels per group runs the channel kernel's 1x1 path ("pointwise",
+  ``kernel_pointwise.c``: pixels in vectors, output channels in registers), and depthwise
+  layers off the 3x3 stride-1 path the row kernel's other depthwise paths or, on small maps,
+  the channel-blocked kernel (``kernel_nchwc.c``), costed as "row:dw5" (5x5 stride 1) and
+  "row:dw-s2" (stride 2, 3x3 or 5x5: the exchange splits rows into phases); one group of fewer than 8 input and at least 8
   output channels (a stem) is lowered to a matrix product over K = c*r*s on im2col rows
-  ("gemm"). The channel-blocked depthwise kernel (``kernel_nchwc.c``, small maps) is costed
-  as the row kernel: its efficiency is not fitted. Backward data runs the forward kernels on
+  ("gemm"). Backward data runs the forward kernels on
   the transposed layer; backward weights runs channel blocks (``backward_weights.c``: at least
   8 input and a multiple of 8 output channels per group, stride 1 across) or else row blocks.
 - **lane fill**: the channel kernel fills its 8 lanes with output channels (k/g of 8); the
@@ -62,6 +66,9 @@ def capacity_bytes(chip: Chip) -> float:
 
 IM2COL = "gemm"  # a stem on im2col rows through the pointwise kernel's compute (kernel_pointwise.c ipx__im2col_kernel)
 ROW_DW3 = "row:dw3"  # the row kernel's own path for 3x3 depthwise layers (kernel_row.c row_uses_dw3)
+# depthwise 5x5 stride 1, and stride 2 (3x3 or 5x5): kernel_row.c row_dw_kind, kernel_nchwc.c on small maps
+DW_5X5, DW_STRIDED = "row:dw5", "row:dw-s2"
+POINTWISE = "pointwise"  # the channel kernel's 1x1 path (kernel_pointwise.c)
 
 
 def kernel_for(work: Work) -> str:
@@ -74,13 +81,16 @@ def kernel_for(work: Work) -> str:
         # depthwise convs run the generic row kernel
         if work.taps == 9 and work.kernel_w == 3 and work.unit_stride and work.phase == "forward":
             return ROW_DW3
+        if work.phase == "forward" and work.kernel_w in (3, 5) and work.taps == work.kernel_w ** 2:
+            return DW_5X5 if work.unit_stride else DW_STRIDED
         return "row"
     if work.phase == "backward_weights":
         # backward_weights.c: c/g >= 8 (out_ch here), k/g (n) whole 8-channel vectors, stride 1
         # across (unit_stride: the Work does not keep the horizontal stride apart)
         return "channel" if work.out_ch >= 8 and work.cols % 8 == 0 and work.unit_stride else "row"
     if work.in_ch >= CHANNEL_KERNEL_MIN_IN and work.out_ch >= CHANNEL_KERNEL_MIN_OUT:
-        return "channel"
+        # a 1x1 convolution on a map (not a linear layer's 1x1 "map") runs the pointwise path
+        return POINTWISE if work.taps == 1 and work.row > 1 and work.phase == "forward" else "channel"
     # pick_kernel's stem lowering: one group, fewer than 8 input channels, not on a
     # backward-data geometry with zeros between rows (stride > 1)
     if work.groups == 1 and work.out_ch >= CHANNEL_KERNEL_MIN_OUT and (work.phase == "forward" or work.unit_stride):
@@ -124,7 +134,12 @@ def _cost(s: CpuSpec, work: Work, dtype: str) -> Phase:
     if fused is not None:
         work, why_fused = fused
     kernel = kernel_for(work)
-    if kernel == "channel":
+    if kernel == POINTWISE:
+        lane_fill = 1.0  # pixels in 16-float vectors over the whole map, the last few alone (pw_tail_pixel)
+        eff = s.pointwise_kernel_efficiency or s.channel_kernel_efficiency
+        unit = "channel kernel's 1x1 path (SIMD over output pixels)"
+        why_fill = "pixels of the whole map in vectors"
+    elif kernel == "channel":
         # lanes hold output channels; for weight gradients those are the layer's k/g (n)
         chans = work.cols if work.phase == "backward_weights" else work.out_ch
         lane_fill = fill(chans, lanes)
@@ -138,11 +153,14 @@ def _cost(s: CpuSpec, work: Work, dtype: str) -> Phase:
         eff = s.channel_kernel_efficiency
         unit = "im2col + GEMM (SIMD over output pixels)"
         why_fill = f"rows of {max(1, work.row)} outputs in {lanes}-lane vectors"
-    elif kernel in ("row", ROW_DW3):
+    elif kernel in ("row", ROW_DW3, DW_5X5, DW_STRIDED):
         row = max(1, work.row)
         lane_fill = fill(row, lanes)
-        eff = s.depthwise_kernel_efficiency if kernel == ROW_DW3 else s.row_kernel_efficiency
-        path = ", 3x3 depthwise path" if kernel == ROW_DW3 else ""
+        eff = {ROW_DW3: s.depthwise_kernel_efficiency,
+               DW_5X5: s.depthwise_5x5_efficiency or s.row_kernel_efficiency,
+               DW_STRIDED: s.depthwise_strided_efficiency or s.row_kernel_efficiency}.get(kernel, s.row_kernel_efficiency)
+        path = {ROW_DW3: ", 3x3 depthwise path", DW_5X5: ", 5x5 depthwise path",
+                DW_STRIDED: ", strided depthwise paths"}.get(kernel, "")
         unit = f"row kernel{path} (SIMD along output rows)"
         why_fill = f"rows of {row} outputs in {lanes}-lane vectors"
     else:
@@ -172,6 +190,10 @@ def _cost(s: CpuSpec, work: Work, dtype: str) -> Phase:
         return {**fused_term,
             "kernel_efficiency": Term(eff, "fraction", f"{unit}: fraction of the FMA peak it reaches " + (
                 "(not fitted to this kernel: the channel kernel's, assumed)" if kernel == IM2COL
+                or (kernel == POINTWISE and not s.pointwise_kernel_efficiency)
+                else "(not fitted to this path: the row kernel's, assumed)" if (kernel == DW_5X5 and not
+                                                                               s.depthwise_5x5_efficiency)
+                or (kernel == DW_STRIDED and not s.depthwise_strided_efficiency)
                 else "(fitted to engine timings; host.toml)")),
             "simd_fill": Term(lane_fill, "fraction", why_fill),
             "compute_s": Term(compute_s, "s", "FLOPs / (peak x kernel efficiency x SIMD fill) + element-wise ops at half the FMA rate"),

@@ -152,6 +152,21 @@ def test_host_peaks_fma_rate_holds_with_a_busy_thread_beside_the_workers():
     assert busy > 0.8 * quiet, (busy, quiet)
 
 
+def test_host_peaks_refresh_can_keep_the_higher_fma_reading():
+    from dataclasses import replace
+
+    from ipuexplore.engine import peaks as peaks_module
+
+    with Pool(2) as pool:
+        first = ipuexplore.host_peaks(pool, array_bytes=8 << 20, refresh=True)
+        key = (2, False)
+        peaks_module._cache[key] = replace(first, peak_flop_s=1e15)  # a reading no CPU here reaches
+        kept = ipuexplore.host_peaks(pool, array_bytes=8 << 20, refresh=True, keep_higher=True)
+        assert kept.peak_flop_s == 1e15 and kept.mem_bw_b_s > 0  # the bandwidths are the new reading's
+        fresh = ipuexplore.host_peaks(pool, array_bytes=8 << 20, refresh=True)
+        assert fresh.peak_flop_s < 1e15
+
+
 def test_host_peaks_measured_and_cached():
     with Pool(2) as pool:
         peaks = ipuexplore.host_peaks(pool, array_bytes=8 << 20)

@@ -370,6 +370,14 @@ def test_host_kernel_choice_follows_the_engine():
     stem = Layer.conv(3, 224, 224, 32, 3, stride=2, pad=1)
     assert cpu_model.kernel_for(passes(stem, 1, "fp32", False)[0]) == "gemm"
     assert cpu_model.kernel_for(passes(Layer.conv(3, 56, 56, 4, 3, pad=1), 1, "fp32", False)[0]) == "row"
+    # kernel_pointwise.c: a 1x1 convolution on a map with >= 8 channels in and out per group (a
+    # linear layer's 1x1 "map" runs fully_connected.c, costed as the channel kernel)
+    fwd = lambda layer: cpu_model.kernel_for(passes(layer, 1, "fp32", False)[0])  # noqa: E731
+    assert fwd(Layer.conv(96, 14, 14, 576, 1)) == "pointwise" and fwd(Layer.linear(1280, 1000)) == "channel"
+    assert cpu_model.kernel_for(passes(Layer.conv(96, 14, 14, 576, 1), 1, "fp32", True)[1]) == "channel"
+    # depthwise off the 3x3 stride-1 path: 5x5 stride 1, and stride 2 (row_dw_kind 51, 32 / 52)
+    dw = lambda k, stride: fwd(Layer.conv(96, 28, 28, 96, k, stride=stride, pad=k // 2, g=96))  # noqa: E731
+    assert [dw(3, 1), dw(5, 1), dw(3, 2), dw(5, 2)] == ["row:dw3", "row:dw5", "row:dw-s2", "row:dw-s2"]
 
     def weight_grad_kernel(cg, kg, stride=1):
         layer = Layer.conv(4 * cg, 14, 14, 4 * kg, 3, stride=stride, pad=1, g=4)
