@@ -118,7 +118,9 @@ def test_small_tiles_split_blocks_over_more_supersteps(algorithm):
     with Pool(2, tile_bytes=(96 if algorithm == "gemm" else 48) * 1024) as small, Pool(2) as big:
         y_small = ipuexplore.conv2d(x, w, padding=1, pool=small, algorithm=algorithm)
         y_big = ipuexplore.conv2d(x, w, padding=1, pool=big, algorithm=algorithm)
-        assert small.last_stats.total_supersteps > big.last_stats.total_supersteps
+        # every worker's steps summed: the blocks of the run (the most one worker ran depends
+        # on who claimed what: a worker descheduled under load leaves its share to the other)
+        assert small.last_stats.supersteps.sum() > big.last_stats.supersteps.sum()
     _assert_close(y_small, ref)
     np.testing.assert_array_equal(y_small, y_big)  # same arithmetic order, any blocking
 
