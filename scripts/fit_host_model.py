@@ -9,6 +9,7 @@ Times ``ipuexplore.engine.conv2d`` forward (fp32) on the engine benchmarks' shap
 (n=32, c=k=64, 56x56): 3x3 pad 1 at every power-of-two number of channels per group and dense,
 and on the same maps the layers the other kernels run: dense 1x1 (the pointwise kernel) and
 depthwise 3x3 stride 2 and 5x5 stride 1 and 2 (the depthwise paths off the 3x3 stride-1 one),
+and SiLU's cost per element (shape B's 1x1 layer with SiLU in its write against without),
 best of ``--reps`` on all of the pool's workers (with
 ``--runs N``, the median of N such bests taken in N passes over the layers, which a shared
 machine's bursts of load move far less). For
@@ -65,6 +66,30 @@ def _best_time(pool, n, c, hw, cg, kernel, stride, reps) -> float:
     return best
 
 
+def exp_activation_ns(pool, reps: int, runs: int) -> float:
+    """SiLU's cost per output element per worker as the engine computes it (an exp and a
+    division, activations.h): shape B's dense 1x1 layer with SiLU in its write against none,
+    the median over ``runs`` of the best of ``reps`` each."""
+    n, c, hw = 8, 128, 28
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((n, c, hw, hw), dtype=np.float32)
+    weight = (rng.standard_normal((c, c, 1, 1), dtype=np.float32) / np.float32(np.sqrt(c))).astype(np.float32)
+    conv = engine.Conv2d(weight, None, x.shape, pool=pool)
+    out = np.empty(conv.output_shape, np.float32)
+
+    def best(act) -> float:
+        conv.run_fused(x, out, activation=act, pool=pool)
+        times = []
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            conv.run_fused(x, out, activation=act, pool=pool)
+            times.append(time.perf_counter() - t0)
+        return min(times)
+
+    extra = statistics.median(best("silu") - best(None) for _ in range(runs))
+    return max(extra, 0.0) * pool.workers / out.size * 1e9
+
+
 def measure(reps: int, runs: int = 1) -> tuple[list[dict], object]:
     host = load_chip("host", measure_host=True)
     rows = []
@@ -82,6 +107,8 @@ def measure(reps: int, runs: int = 1) -> tuple[list[dict], object]:
         again = engine.host_peaks(pool, refresh=True).peak_flop_s / 1e9
         if again > host.spec.peak_fp32_gflop_s:
             host = replace(host, spec=replace(host.spec, peak_fp32_gflop_s=again))
+        exp_ns = exp_activation_ns(pool, reps, runs)
+        host = replace(host, spec=replace(host.spec, exp_activation_ns=round(exp_ns, 3)))
         ideal = replace(host, spec=replace(host.spec, **{f: 1.0 for f in FIELDS.values()}))
         for key in _layers():
             name, n, c, hw, cg, kernel, stride = key
@@ -112,6 +139,7 @@ def main() -> None:
           + (f", median over {args.runs} runs" if args.runs > 1 else ""))
     for k, v in fits.items():
         print(f"{FIELDS[k]} = {v:.3f}   (median over {sum(r['kernel'] == k for r in rows)} layers)")
+    print(f"exp_activation_ns = {host.spec.exp_activation_ns:.3f}   (SiLU in shape B's 1x1 write, per element per worker)")
     fitted = replace(host, spec=replace(host.spec, **{FIELDS[k]: round(v, 3) for k, v in fits.items()}))
     print("\n| shape | conv | c/g | engine kernel | engine measured | model (fitted) | error |\n|---|---|---|---|---|---|---|")
     for r in rows:

@@ -182,6 +182,10 @@ class CpuSpec:
     pointwise_kernel_efficiency: float = 0.0
     depthwise_5x5_efficiency: float = 0.0
     depthwise_strided_efficiency: float = 0.0
+    # time per output element per core of the activations built on exp (SiLU / swish,
+    # sigmoid) as the engine computes them (an exp polynomial and a division, activations.h),
+    # measured (0: counted as their element-wise operations at half the FMA rate)
+    exp_activation_ns: float = 0.0
     # 1: a network runs as the engine's fused session (networks.HostSession) at inference:
     # batch norm folded into the convolution before it, activations and residual additions in
     # its write, squeeze-excite's pooling and scale in the convolutions around it (0: every
@@ -291,6 +295,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "pointwise_kernel_efficiency": (0.001, 1),
     "depthwise_5x5_efficiency": (0.001, 1),
     "depthwise_strided_efficiency": (0.001, 1),
+    "exp_activation_ns": (0.001, 100),
     "depthwise_kernel_efficiency": (0.001, 1),
     "row_kernel_efficiency": (0.001, 1),
     "channel_kernel_efficiency": (0.001, 1),
@@ -345,6 +350,7 @@ OPTIONAL: dict[str, dict[str, float]] = {
         "pointwise_kernel_efficiency": 0.0,  # the channel kernel's figure stands in
         "depthwise_5x5_efficiency": 0.0,  # the row kernel's figure stands in
         "depthwise_strided_efficiency": 0.0,  # the row kernel's figure stands in
+        "exp_activation_ns": 0.0,  # exp-based activations counted as their element-wise ops
     },
     "system": {
         "inter_node_link_gb_s": 0.0,  # a single node has no inter-node links

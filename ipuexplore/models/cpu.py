@@ -30,6 +30,9 @@ Mechanisms, each a named term, read from the engine (``csrc/src/conv.c`` ``pick_
   so their times add. Copies run at L3 bandwidth when the pass's tensors fit the L3, else at
   DRAM bandwidth.
 - **fixed cost**: a dispatch to the worker pool per pass.
+- **exp-based activations** (spec field ``exp_activation_ns``): SiLU / swish and sigmoid cost
+  the engine an exp polynomial and a division per element (``activations.h``), measured per
+  element and core (``scripts/fit_host_model.py``), where the element-wise count says 4 ops.
 - **fused epilogues** (spec field ``fused_epilogues``; inference only): a network runs as the
   engine's fused session (``networks.HostSession``, ``session_plan.py``): batch norm is folded
   into the convolution's weights (no pass), an activation the engine knows runs in the
@@ -51,6 +54,7 @@ from functools import lru_cache
 from types import MappingProxyType
 
 from ipuexplore.hardware import Chip, CpuSpec
+from ipuexplore.layers import dtype_bytes
 
 from .result import COST_CACHE_SIZE, LazyTerms, Phase, Term, bound_of
 from .roofline import fill, roofline
@@ -98,6 +102,8 @@ def kernel_for(work: Work) -> str:
     return "row"
 
 
+# The activations computed through exp (activations.h: sigmoid_denominator)
+EXP_ACTS = frozenset({"silu", "swish", "sigmoid"})
 # The activations the engine applies in a convolution's write (ipx_activation)
 FUSED_ACTS = frozenset({"relu", "relu6", "silu", "swish", "sigmoid", "hardswish"})
 
@@ -130,6 +136,8 @@ def _cost(s: CpuSpec, work: Work, dtype: str) -> Phase:
     # pure in its frozen arguments (a spec, not the Chip: two chips with one spec cost alike)
     peak = s.peak_fp32_gflop_s * 1e9
     lanes = s.simd_fp32_lanes
+    exp_act = s.exp_activation_ns and work.kind == "act" and work.op in EXP_ACTS
+    elements = work.c_bytes // dtype_bytes(dtype) if exp_act else 0  # the outputs, before a fusion moves them
     fused = fused_pass(s, work)
     if fused is not None:
         work, why_fused = fused
@@ -170,7 +178,10 @@ def _cost(s: CpuSpec, work: Work, dtype: str) -> Phase:
     # The roofline's two sides, at the peak this kernel reaches and the level the data is in;
     # their max is not the time: the bulk-synchronous phases do not overlap, so they add.
     roof = roofline(work.flops, work.min_bytes, peak * eff * lane_fill, bw)
-    compute_s = roof.compute_s + work.vector_ops / (peak / 2)
+    if exp_act:  # the engine's measured cost per element, on every core
+        compute_s = roof.compute_s + elements * s.exp_activation_ns * 1e-9 / s.cores
+    else:
+        compute_s = roof.compute_s + work.vector_ops / (peak / 2)
     memory_s = roof.memory_s
     exchange_s = (work.a_bytes + work.b_bytes) / bw  # copied into tile memory
     write_s = memory_s - exchange_s
@@ -196,7 +207,9 @@ def _cost(s: CpuSpec, work: Work, dtype: str) -> Phase:
                 or (kernel == DW_STRIDED and not s.depthwise_strided_efficiency)
                 else "(fitted to engine timings; host.toml)")),
             "simd_fill": Term(lane_fill, "fraction", why_fill),
-            "compute_s": Term(compute_s, "s", "FLOPs / (peak x kernel efficiency x SIMD fill) + element-wise ops at half the FMA rate"),
+            "compute_s": Term(compute_s, "s", f"{elements:,} outputs x {s.exp_activation_ns:g} ns per element per core "
+                              f"(spec field exp_activation_ns: the engine's exp and division) / {s.cores} cores" if exp_act else
+                              "FLOPs / (peak x kernel efficiency x SIMD fill) + element-wise ops at half the FMA rate"),
             "exchange_s": Term(exchange_s, "s", f"inputs and weights copied into tile memory at {level.upper()} bandwidth"),
             "write_s": Term(write_s, "s", f"outputs written at {level.upper()} bandwidth"),
             "memory_s": Term(memory_s, "s", "exchange + write: bulk-synchronous phases, not overlapped with compute"),

@@ -337,6 +337,13 @@ def test_host_fused_epilogues_hand_computed():
     # ReLU in the convolution's write: its element-wise ops at half the FMA rate, no memory, no call
     relu = fwd(host, Layer.act(64, 14, 14, "relu"))
     assert relu.time_s == pytest.approx(elems / (179e9 / 2)) and relu.bytes == 0
+    # SiLU: the engine's measured cost per element (an exp and a division), on every core
+    silu = fwd(host, Layer.act(64, 14, 14, "silu"))
+    assert host.figures["exp_activation_ns"].tag == "M" and silu.bytes == 0
+    assert silu.time_s == pytest.approx(elems * host.spec.exp_activation_ns * 1e-9 / host.spec.cores)
+    assert "exp_activation_ns" in silu.terms["compute_s"].why
+    no_exp = replace(host, spec=replace(host.spec, exp_activation_ns=0.0))  # counted as 4 ops at half the FMA rate
+    assert fwd(no_exp, Layer.act(64, 14, 14, "silu")).time_s == pytest.approx(4 * elems / (179e9 / 2))
     # the residual addition: its addend read in the write (L3), its ops, no call
     add = fwd(host, Layer.add(64, 14, 14))
     assert add.bytes == 4 * elems and add.terms["overhead_s"].value == 0
