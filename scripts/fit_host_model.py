@@ -52,18 +52,22 @@ def _layers():
             yield name, n, c, hw, 1, kernel, stride
 
 
+def _best_of(call, reps: int) -> float:
+    """The least wall time of ``reps`` calls after one untimed warm-up call."""
+    call()
+    best = float("inf")
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        call()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
 def _best_time(pool, n, c, hw, cg, kernel, stride, reps) -> float:
     rng = np.random.default_rng(0)
     x = rng.standard_normal((n, c, hw, hw), dtype=np.float32)
     w = rng.standard_normal((c, cg, kernel, kernel), dtype=np.float32)
-    args = (stride, kernel // 2, 1, c // cg)
-    engine.conv2d(x, w, None, *args, pool=pool)  # warm-up
-    best = float("inf")
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        engine.conv2d(x, w, None, *args, pool=pool)
-        best = min(best, time.perf_counter() - t0)
-    return best
+    return _best_of(lambda: engine.conv2d(x, w, None, stride, kernel // 2, 1, c // cg, pool=pool), reps)
 
 
 def exp_activation_ns(pool, reps: int, runs: int) -> float:
@@ -78,13 +82,7 @@ def exp_activation_ns(pool, reps: int, runs: int) -> float:
     out = np.empty(conv.output_shape, np.float32)
 
     def best(act) -> float:
-        conv.run_fused(x, out, activation=act, pool=pool)
-        times = []
-        for _ in range(reps):
-            t0 = time.perf_counter()
-            conv.run_fused(x, out, activation=act, pool=pool)
-            times.append(time.perf_counter() - t0)
-        return min(times)
+        return _best_of(lambda: conv.run_fused(x, out, activation=act, pool=pool), reps)
 
     extra = statistics.median(best("silu") - best(None) for _ in range(runs))
     return max(extra, 0.0) * pool.workers / out.size * 1e9
@@ -104,9 +102,8 @@ def measure(reps: int, runs: int = 1) -> tuple[list[dict], object]:
         # and then share one physical core for seconds (host_peaks read 117-119 of 235 GFLOP/s
         # in 2 of 12 fresh processes on 2026-12-06, each worker at half its core's FMA rate on
         # its own CPU clock), which would double every fitted efficiency.
-        again = engine.host_peaks(pool, refresh=True).peak_flop_s / 1e9
-        if again > host.spec.peak_fp32_gflop_s:
-            host = replace(host, spec=replace(host.spec, peak_fp32_gflop_s=again))
+        higher = engine.host_peaks(pool, refresh=True, keep_higher=True).peak_flop_s / 1e9
+        host = replace(host, spec=replace(host.spec, peak_fp32_gflop_s=higher))
         exp_ns = exp_activation_ns(pool, reps, runs)
         host = replace(host, spec=replace(host.spec, exp_activation_ns=round(exp_ns, 3)))
         ideal = replace(host, spec=replace(host.spec, **{f: 1.0 for f in FIELDS.values()}))

@@ -108,9 +108,11 @@ def run(args) -> int:
         check_run_memory(network, args.batch)
         # The session first: a model it refuses (an op, a batch) fails before the longer layer-by-layer run.
         session = _session_run(network, args)
-        host = _host_run(network, args), _host_models(network, args, session)
+        layer_run = _host_run(network, args)
+        measured = _measured_host()
+        host = layer_run, _host_models(network, args, session, measured)
         if "host" in chips:  # the runs were on this machine: the host row on its measured peaks too
-            chips = [load_chip("host", measure_host=True) if chip == "host" else chip for chip in chips]
+            chips = [measured if chip == "host" else chip for chip in chips]
             analysis = networks.analyse(network, chips, batch=args.batch, dtype=args.dtype, train=args.train,
                                         pins=pins)
     if args.json:
@@ -266,17 +268,23 @@ def _host_run(network, args):
         return networks.run_on_host(network, args.batch, workers=args.workers, warmup=True, progress=bar)
 
 
-def _host_models(network, args, session: dict):
-    """The host model on this machine's measured peaks beside both runs: with fused epilogues
-    beside the session (its model added to ``session``), every layer a pass of its own beside
-    the layer-by-layer run (returned). The FMA peak is measured again after the runs and the
-    higher reading kept: on a shared VM one reading can be half the peak."""
-    from dataclasses import replace
-
-    from ipuexplore import engine, networks
+def _measured_host():
+    """The host chip on this machine's peaks, the FMA peak measured again after the runs and
+    the higher reading kept: on a shared VM one reading can be half the peak."""
+    from ipuexplore import engine
 
     engine.host_peaks(refresh=True, keep_higher=True)
-    fused = load_chip("host", measure_host=True)
+    return load_chip("host", measure_host=True)
+
+
+def _host_models(network, args, session: dict, fused):
+    """The host model (``fused``: the measured host chip) beside both runs: with fused
+    epilogues beside the session (its model added to ``session``), every layer a pass of its
+    own beside the layer-by-layer run (returned)."""
+    from dataclasses import replace
+
+    from ipuexplore import networks
+
     unfused = replace(fused, spec=replace(fused.spec, fused_epilogues=0))
     total = networks.analyse(network, [fused], batch=args.batch, dtype="fp32", train=False).totals["host"]
     session["model_time_s"] = total.latency_s

@@ -142,9 +142,11 @@ def _cost(s: CpuSpec, work: Work, dtype: str) -> Phase:
     if fused is not None:
         work, why_fused = fused
     kernel = kernel_for(work)
+    borrowed = ""  # a path without a fitted figure of its own: whose it costs at instead
     if kernel == POINTWISE:
         lane_fill = 1.0  # pixels in 16-float vectors over the whole map, the last few alone (pw_tail_pixel)
         eff = s.pointwise_kernel_efficiency or s.channel_kernel_efficiency
+        borrowed = "" if s.pointwise_kernel_efficiency else "not fitted to this kernel: the channel kernel's"
         unit = "channel kernel's 1x1 path (SIMD over output pixels)"
         why_fill = "pixels of the whole map in vectors"
     elif kernel == "channel":
@@ -159,14 +161,16 @@ def _cost(s: CpuSpec, work: Work, dtype: str) -> Phase:
         # own: assumed the channel kernel's (the fitted dense kernel), which says so in --why
         lane_fill = fill(max(1, work.row), lanes)
         eff = s.channel_kernel_efficiency
+        borrowed = "not fitted to this kernel: the channel kernel's"
         unit = "im2col + GEMM (SIMD over output pixels)"
         why_fill = f"rows of {max(1, work.row)} outputs in {lanes}-lane vectors"
     elif kernel in ("row", ROW_DW3, DW_5X5, DW_STRIDED):
         row = max(1, work.row)
         lane_fill = fill(row, lanes)
-        eff = {ROW_DW3: s.depthwise_kernel_efficiency,
-               DW_5X5: s.depthwise_5x5_efficiency or s.row_kernel_efficiency,
-               DW_STRIDED: s.depthwise_strided_efficiency or s.row_kernel_efficiency}.get(kernel, s.row_kernel_efficiency)
+        own = {ROW_DW3: s.depthwise_kernel_efficiency, DW_5X5: s.depthwise_5x5_efficiency,
+               DW_STRIDED: s.depthwise_strided_efficiency}.get(kernel, s.row_kernel_efficiency)
+        eff = own or s.row_kernel_efficiency
+        borrowed = "" if own else "not fitted to this path: the row kernel's"
         path = {ROW_DW3: ", 3x3 depthwise path", DW_5X5: ", 5x5 depthwise path",
                 DW_STRIDED: ", strided depthwise paths"}.get(kernel, "")
         unit = f"row kernel{path} (SIMD along output rows)"
@@ -200,12 +204,7 @@ def _cost(s: CpuSpec, work: Work, dtype: str) -> Phase:
         fused_term = {"fused": Term(1.0, "flag", why_fused + " (spec field fused_epilogues)")} if fused else {}
         return {**fused_term,
             "kernel_efficiency": Term(eff, "fraction", f"{unit}: fraction of the FMA peak it reaches " + (
-                "(not fitted to this kernel: the channel kernel's, assumed)" if kernel == IM2COL
-                or (kernel == POINTWISE and not s.pointwise_kernel_efficiency)
-                else "(not fitted to this path: the row kernel's, assumed)" if (kernel == DW_5X5 and not
-                                                                               s.depthwise_5x5_efficiency)
-                or (kernel == DW_STRIDED and not s.depthwise_strided_efficiency)
-                else "(fitted to engine timings; host.toml)")),
+                f"({borrowed}, assumed)" if borrowed else "(fitted to engine timings; host.toml)")),
             "simd_fill": Term(lane_fill, "fraction", why_fill),
             "compute_s": Term(compute_s, "s", f"{elements:,} outputs x {s.exp_activation_ns:g} ns per element per core "
                               f"(spec field exp_activation_ns: the engine's exp and division) / {s.cores} cores" if exp_act else
