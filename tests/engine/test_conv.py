@@ -125,6 +125,24 @@ def test_small_tiles_split_blocks_over_more_supersteps(algorithm):
     np.testing.assert_array_equal(y_small, y_big)  # same arithmetic order, any blocking
 
 
+@pytest.mark.parametrize("workers", [2, 4])
+def test_rows_that_split_unevenly_split_output_channels_instead(workers):
+    # a 7x7 output at batch 1: rows in blocks of 4 + 3 left the worker with the 3-row blocks
+    # idle for a quarter of the run (owner-first claims); whole rows in channel blocks make
+    # every block the same work, so FLOPs per superstep are equal on every worker, however
+    # the blocks were claimed or stolen
+    rng = np.random.default_rng(11)
+    x, w = _data(rng, (1, 256, 7, 7)), _data(rng, (256, 256, 3, 3))
+    with Pool(workers) as pool:
+        y = ipuexplore.conv2d(x, w, padding=1, pool=pool)
+        st = pool.last_stats
+    ran = st.supersteps > 0
+    per_step = st.flops[ran] / st.supersteps[ran]
+    assert per_step.min() == per_step.max()
+    assert st.supersteps.sum() >= 4 * workers
+    _assert_close(y, reference_conv2d(x, w, None, 1, 1))
+
+
 @pytest.mark.parametrize("name", ["depthwise_3x3", "grouped_17_13", "grouped_8_per_group", "dense_stem_7x7_s2"])
 def test_worker_counts_give_identical_results(name):
     spec = CASES[name]
