@@ -471,8 +471,8 @@ IPX_API ipx_status ipx_conv_run_fused(ipx_conv_t conv, ipx_pool_t pool, const fl
 /// layer (row kernel: one input channel per group), second the pointwise layer reading its
 /// output (1x1, stride 1, no padding, one group, c = first's k, on first's output size and
 /// batch). Each block (output rows of one image) runs through both in one superstep: the
-/// depthwise rows go from the worker's tile straight into the pointwise's copy-in, so the
-/// intermediate tensor is never written to memory (the statistics count only what crossed
+/// pointwise layer computes from the depthwise rows where they lie in the worker's tile, so
+/// the intermediate tensor is never written to memory (the statistics count only what crossed
 /// the tile's boundary). Results equal ipx_conv_run_fused() of first then second to float
 /// rounding (a block's pixel count can change which kernel code path computes a pixel).
 /// first_epilogue: activation only (residual, sums and input_scale must be NULL);

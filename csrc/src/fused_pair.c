@@ -1,14 +1,17 @@
 /* A depthwise convolution and the pointwise one reading its output, as one pass: each block
    (output rows p0..p0+pb of one image) runs the depthwise kernel into tile memory with its
-   activation applied as it writes, and the pointwise kernel copies those rows from the tile
-   (not from DRAM) before computing its outputs: the IPU's way of keeping a layer's output in
-   a tile's SRAM for the next layer. The tile holds, one after the other: the depthwise
-   block's regions, the depthwise rows [c][pb][q] and the pointwise block's regions.
+   activation applied as it writes, and the pointwise kernel computes its outputs from those
+   rows where they lie (not from DRAM): the IPU's way of keeping a layer's output in a tile's
+   SRAM for the next layer. The tile holds, one after the other: the depthwise block's
+   regions and the depthwise rows [c][pb][q] (the pointwise kernel's input layout, rows pb*q
+   floats apart; on maps of under 16 pixels the channel kernel computes the pointwise half
+   and copies the rows into its own regions after them first).
 
    Both kernels are called through their tables. The depthwise one computes into the tile
    through a view of its handle whose output is the block alone (one image, pb rows: its
-   compute writes by k, p and q only), and the pointwise one copies its input through a view
-   whose input is that block (one image, pb rows: its exchange reads by c, h and w only). */
+   compute writes by k, p and q only), and the pointwise one reads its input through a plan
+   whose input region is those rows (or, the channel kernel, copies it through a view whose
+   input is that block: its exchange reads by c, h and w only). */
 #include <stdlib.h>
 
 #include "epilogue.h"
@@ -21,17 +24,34 @@ typedef struct pair_plan {
     size_t mid_off, pw_off; /* tile offsets of the depthwise rows and of the pointwise regions */
 } pair_plan;
 
+/* Whether the pointwise half computes straight from the depthwise rows [c][pb][q] in the
+   tile (the pointwise kernel: its input is [c][pixels] rows, read here pb * q floats apart),
+   or copies them into its own layout first (the channel kernel, on maps of under 16 pixels). */
+static bool pw_reads_mid(const struct ipx_conv* pw) {
+    return pw->kernel == &ipx__pointwise_kernel[pw->isa];
+}
+
+/* Floats past the depthwise rows that the pointwise kernel's last vectors may read (their
+   lanes past a row's pixels are computed, never stored): zeroed, inside the tile. */
+#define PAIR_MID_SLACK 16
+
 /* Tile floats for blocks of pb rows (the depthwise input gb channels at a time); fills pp. */
 static int64_t pair_layout(const struct ipx_conv* dw, const struct ipx_conv* pw, int64_t gb, int64_t pb,
                            int64_t kb, pair_plan* pp) {
     const int64_t dw_end = dw->kernel->plan(dw, gb, dw->kg, pb, &pp->dw);
-    const int64_t mid = ipx__smul(ipx__smul(dw->d.k, pb), dw->q);
+    const int64_t mid = ipx__smul(ipx__smul(dw->d.k, pb), dw->q) + PAIR_MID_SLACK;
     const int64_t pw_end = pw->kernel->plan(pw, 1, kb, pb, &pp->pw);
     if (dw_end >= IPX__TILE_HUGE || pw_end >= IPX__TILE_HUGE || mid >= IPX__TILE_HUGE) return IPX__TILE_HUGE;
     pp->mid_off = ipx__align_floats(dw_end);
     pp->pw_off = pp->mid_off + ipx__align_floats(mid);
-    return (int64_t)pp->pw_off + pw_end;
+    return (int64_t)pp->pw_off + (pw_reads_mid(pw) ? 0 : pw_end);
 }
+
+/* Fewer pixels per block than this waste the pointwise kernel's vectors (one Zen 4 core,
+   64 -> 384 on 14 x 14: 96 us in blocks of 56+ pixels, 113 in 28, 124 in 14; kernel_pointwise.c)
+   and re-read the depthwise halo rows more often: once every worker has a block, rows are not
+   halved below it. */
+#define PAIR_MIN_BLOCK_PIXELS 56
 
 /* The largest blocks that fit, then fewer rows until every worker has several blocks. To fit,
    the depthwise input is copied in fewer channels at a time first (down to 16: only a loop's
@@ -54,8 +74,10 @@ static ipx_status pair_make_plan(const struct ipx_conv* dw, const struct ipx_con
         else return IPX_STATUS_TILE_TOO_SMALL;
     }
     const int64_t flops_per_row = 2 * dw->q * (dw->d.k * dw->d.r * dw->d.s + pw->d.k * pw->cg);
-    while (pb > 1 && dw->d.n * ipx__div_up(dw->p, pb) < 4 * (int64_t)pool->workers &&
-           flops_per_row * ipx__div_up(pb, 2) >= (1 << 18)) /* blocks of >= ~256 kFLOP (forward.c) */
+    const int64_t W = (int64_t)pool->workers;
+    while (pb > 1 && dw->d.n * ipx__div_up(dw->p, pb) < 4 * W &&
+           flops_per_row * ipx__div_up(pb, 2) >= (1 << 18) && /* blocks of >= ~256 kFLOP (forward.c) */
+           (ipx__div_up(pb, 2) * dw->q >= PAIR_MIN_BLOCK_PIXELS || dw->d.n * ipx__div_up(dw->p, pb) < W))
         pb = ipx__div_up(pb, 2);
     pair_layout(dw, pw, gb, pb, kb, pp);
     /* the kernels read the block sizes from their plans (the row kernel zeroes gb groups of
@@ -91,8 +113,7 @@ static void pair_exchange(const ipx__pass* pass, ipx__step* s) {
 
 /* A block (image, rows): for each group of gb channels, their input rows copied into the tile
    (exchange) and their depthwise rows computed into the tile's [c][pb][q] region; then their
-   activation, and the pointwise block: the rows copied in from the tile, computed, written
-   with the epilogue. */
+   activation, and the pointwise block computed from those rows, written with the epilogue. */
 static void pair_compute(const ipx__pass* pass, ipx__step* s) {
     const pair_pass* pp = (const pair_pass*)pass;
     const struct ipx_conv *dw = pp->dw, *pw = pp->pw;
@@ -131,10 +152,20 @@ static void pair_compute(const ipx__pass* pass, ipx__step* s) {
     pw_view.d.h = pb;
     pw_view.p = pb;
     ipx__block pw_block = {.n = 0, .g0 = 0, .gb = 1, .k0 = 0, .kb = pp->plan.kb, .p0 = 0, .pb = pb};
-    /* the rows from the tile (not memory traffic), the weights once per run */
-    pw->kernel->exchange(&pw_view, &pp->plan.pw, &pw_block, mid, pw_tile,
-                         IPX__LOAD_INPUT | (s->fresh ? IPX__FRESH_TILE : 0));
-    if (s->fresh) {
+    ipx__plan pw_plan = pp->plan.pw;
+    if (pw_reads_mid(pw)) {
+        /* the rows are the pointwise kernel's input where they lie: no copy (MobileNetV2's
+           pairs at batch 1, 2 workers: 32 -> 16 on 112x112 went from 1.08x the two runs' time
+           to 0.83x, 960 -> 320 on 7x7 from 2.85x to 2.14x; the rest was PAIR_MIN_BLOCK_PIXELS) */
+        memset(mid + dw->d.k * pb * dw->q, 0, PAIR_MID_SLACK * sizeof(float));
+        pw_plan.in_off = pp->plan.mid_off;
+        pw_plan.row_len = pb * dw->q;
+        pw_tile = s->tile;
+    } else { /* the rows copied from the tile (not memory traffic) */
+        pw->kernel->exchange(&pw_view, &pp->plan.pw, &pw_block, mid, pw_tile,
+                             IPX__LOAD_INPUT | (s->fresh ? IPX__FRESH_TILE : 0));
+    }
+    if (s->fresh) { /* the weights, once per run (resident: counted, not copied) */
         const uint64_t t0 = ipx__now_ns();
         s->stats->bytes_in += 4u * pw->kernel->exchange(&pw_view, &pp->plan.pw, &pw_block, mid, pw_tile,
                                                         IPX__LOAD_WEIGHTS);
@@ -143,7 +174,7 @@ static void pair_compute(const ipx__pass* pass, ipx__step* s) {
     pw_block.n = n;
     pw_block.p0 = p0;
     const ipx__epilogue e = {.residual = pp->residual, .channel_sums = pp->channel_sums, .activation = pp->activation};
-    ipx__forward_compute_write(pw, &pp->plan.pw, &pw_block, pw_tile, pp->output, &e, s->stats);
+    ipx__forward_compute_write(pw, &pw_plan, &pw_block, pw_tile, pp->output, &e, s->stats);
     /* the driver adds this phase's whole time to compute_ns: move the copies to exchange_ns
        (unsigned arithmetic: the driver's addition brings compute_ns back above zero) */
     s->stats->exchange_ns += copy_ns;

@@ -28,9 +28,10 @@ def _pair(n, c, h, w, k, r=3, stride=1, pool=None):
 
 
 # (n, c, h, w, k, r, stride): 3x3 stride 1 (its own depthwise code), strided, 5x5, odd sizes,
-# maps narrower than a vector, one image
+# maps narrower than a vector, one image; a 3x3 map (under 16 pixels: the pointwise half is the
+# channel kernel, which copies the rows into its own layout; the others read them in place)
 PAIRS = [(2, 32, 20, 20, 24, 3, 1), (3, 17, 9, 11, 9, 3, 2), (2, 40, 14, 14, 16, 5, 1), (1, 24, 7, 5, 8, 3, 1),
-         (1, 48, 23, 17, 40, 5, 2)]
+         (1, 48, 23, 17, 40, 5, 2), (2, 16, 3, 3, 8, 3, 1)]
 
 
 @pytest.mark.parametrize("workers", [1, 3])
