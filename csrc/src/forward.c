@@ -154,10 +154,15 @@ static void forward_exchange(const ipx__pass* pass, ipx__step* s) {
     ipx__forward_block(cv, &fp->plan, s->block, &s->b, &in_key, &w_key);
     const unsigned loads = (in_key != s->in_key ? IPX__LOAD_INPUT : 0) |
                            (w_key != s->w_key ? IPX__LOAD_WEIGHTS : 0) | (s->fresh ? IPX__FRESH_TILE : 0);
-    s->stats->bytes_in += 4u * cv->kernel->exchange(cv, &fp->plan, &s->b, fp->input, s->tile, loads);
-    /* the row kernel copies the input rows whatever loads says */
-    if (fp->input_scale && ((loads & IPX__LOAD_INPUT) || cv->kernel->id == IPX_KERNEL_ROW))
-        scale_tile_input(cv, &fp->plan, &s->b, s->tile, fp->input_scale);
+    if (fp->input_scale && cv->kernel->exchange_scaled) { /* the scale applied as the input is copied in */
+        const float* scale = fp->input_scale + s->b.n * cv->d.c + s->b.g0 * cv->cg;
+        s->stats->bytes_in += 4u * cv->kernel->exchange_scaled(cv, &fp->plan, &s->b, fp->input, s->tile, loads, scale);
+    } else {
+        s->stats->bytes_in += 4u * cv->kernel->exchange(cv, &fp->plan, &s->b, fp->input, s->tile, loads);
+        /* the row kernel copies the input rows whatever loads says */
+        if (fp->input_scale && ((loads & IPX__LOAD_INPUT) || cv->kernel->id == IPX_KERNEL_ROW))
+            scale_tile_input(cv, &fp->plan, &s->b, s->tile, fp->input_scale);
+    }
     s->in_key = in_key;
     s->w_key = w_key;
 }

@@ -291,6 +291,10 @@ typedef struct ipx__kernel {
     /* Floats pack writes to wpack where the kernel keeps more than the weights (NULL: g * kg
        rounded up to k_vector * cg * r * s). */
     int64_t (*weight_floats)(const ipx_conv_desc* d);
+    /* exchange with the block's input channels multiplied by scale[channel - first of the
+       block] as they are copied in (NULL: the forward pass copies, then scales the tile). */
+    uint64_t (*exchange_scaled)(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
+                                const float* input, float* tile, unsigned loads, const float* scale);
 } ipx__kernel;
 
 
