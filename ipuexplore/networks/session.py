@@ -178,6 +178,28 @@ class HostSession:
                 samples.setdefault(key, []).append(value)
         return {key: float(np.median(values)) for key, values in sorted(samples.items(), key=lambda kv: -sum(kv[1]))}
 
+    def phases(self, x: np.ndarray, runs: int = 5) -> dict[str, dict[str, float]]:
+        """Where each op kind's time goes, each engine step timed on its own (medians over
+        ``runs`` after a warm-up): ``wall_s``, and the workers' ``exchange_s`` (copies into tile
+        memory), ``compute_s`` and ``wait_s`` (idle at the step's end), summed over the workers.
+        Steps that read the caller's input or run in numpy are left out (see ``profile``)."""
+        from ..engine.stats import resolve
+
+        self.run(x)
+        samples: dict[str, list[np.ndarray]] = {}
+        for _ in range(runs):
+            totals: dict[str, np.ndarray] = {}
+            for key, call in (part for bound in self._bound if bound for part in bound):
+                stats = resolve(self._pool.execute("HostSession.phases", call.raw, record=True)[1])
+                phase = np.array([stats.wall_s, stats.exchange_ns.sum() * 1e-9, stats.compute_ns.sum() * 1e-9,
+                                  stats.wait_ns.sum() * 1e-9])
+                totals[key] = totals.get(key, 0.0) + phase
+            for key, value in totals.items():
+                samples.setdefault(key, []).append(value)
+        names = ("wall_s", "exchange_s", "compute_s", "wait_s")
+        medians = {key: np.median(values, axis=0) for key, values in samples.items()}
+        return {key: dict(zip(names, map(float, m))) for key, m in sorted(medians.items(), key=lambda kv: -kv[1][0])}
+
     def _shape_output(self, y: np.ndarray) -> np.ndarray:
         if self._output_shape is not None and int(np.prod(self._output_shape)) == y[0].size:
             return y.reshape(self.batch, *self._output_shape)

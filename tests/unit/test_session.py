@@ -115,6 +115,18 @@ def test_squeeze_excite_scale_goes_into_the_next_convolutions_exchange(tmp_path)
         assert "conv dense 1x1 + scale" in session.profile(np.zeros(m.shape, np.float32), runs=1)
 
 
+def test_phases_split_each_op_kind_into_the_workers_exchange_compute_and_wait():
+    with HostSession("mobilenet_v2", 1, workers=2, pairs="always") as session:
+        phases = session.phases(np.zeros(session.input_shape, np.float32), runs=1)
+    assert {"pair depthwise 3x3 > 1x1", "conv dense 1x1 + relu6", "classifier"} <= set(phases)
+    for kind, p in phases.items():
+        assert set(p) == {"wall_s", "exchange_s", "compute_s", "wait_s"} and min(p.values()) >= 0, kind
+        # two workers are busy or waiting for at most twice the steps' wall time
+        assert p["exchange_s"] + p["compute_s"] + p["wait_s"] <= 2 * p["wall_s"] + 1e-4, kind
+    assert phases["pair depthwise 3x3 > 1x1"]["exchange_s"] > 0  # the depthwise input copied in
+    assert phases["conv dense 1x1 + relu6"]["compute_s"] > phases["conv dense 1x1 + relu6"]["exchange_s"]
+
+
 @pytest.mark.parametrize("pairs", ["always", "never", "measure"])
 def test_depthwise_pointwise_pair_matches_onnxruntime_and_the_unfused_run(tmp_path, pairs):
     m = _Model((2, 8, 12, 12))
