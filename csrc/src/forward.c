@@ -18,13 +18,17 @@ static int64_t claim_blocks(const ipx__plan* plan, int64_t n, int64_t workers) {
 
 /* The busiest worker's share of the layer's work over an even share (1: even) when each
    worker runs its own range of claims (pool.c hands them out owner first): a block's work is
-   its groups x output channels x rows (the last of each may be short). */
+   its groups x output channels x rows (the last of each may be short; when none is, a
+   worker's work is its count of blocks, and this costs O(workers) on every run, not O(blocks)). */
 static double busiest_share(const struct ipx_conv* cv, const ipx__plan* plan, int64_t k_all, int64_t workers) {
     const int64_t claim = claim_blocks(plan, cv->d.n, workers), claims = ipx__div_up(plan->blocks, claim);
+    const bool equal = cv->d.g % plan->gb == 0 && k_all % plan->kb == 0 && cv->p % plan->pb == 0;
     double total = 0.0, busiest = 0.0;
     for (int64_t w = 0; w < workers; w++) {
-        double work = 0.0;
-        for (int64_t i = claims * w / workers * claim; i < ipx__min(claims * (w + 1) / workers * claim, plan->blocks); i++) {
+        const int64_t lo = ipx__min(claims * w / workers * claim, plan->blocks);
+        const int64_t hi = ipx__min(claims * (w + 1) / workers * claim, plan->blocks);
+        double work = equal ? (double)(hi - lo) : 0.0;
+        for (int64_t i = lo; !equal && i < hi; i++) {
             const int64_t kblk = i % plan->n_kblk, pblk = i / plan->n_kblk % plan->n_pblk;
             const int64_t gblk = i / plan->n_kblk / plan->n_pblk % plan->n_gblk;
             work += (double)ipx__min(plan->gb, cv->d.g - gblk * plan->gb) *
@@ -57,6 +61,7 @@ static void split_for_workers(const struct ipx_conv* cv, int64_t workers, int64_
     }
 }
 
+/* The plan's regions (the kernel's layout) and block counts for blocks of gb x kb x pb. */
 static void fill_plan(const struct ipx_conv* cv, int64_t k_all, int64_t gb, int64_t kb, int64_t pb, ipx__plan* plan) {
     cv->kernel->plan(cv, gb, kb, pb, plan);
     ipx__plan_blocks(plan, cv->d.g, k_all, cv->p, gb, kb, pb);
