@@ -165,7 +165,7 @@ static void pair_compute(const ipx__pass* pass, ipx__step* s) {
         pw->kernel->exchange(&pw_view, &pp->plan.pw, &pw_block, mid, pw_tile,
                              IPX__LOAD_INPUT | (s->fresh ? IPX__FRESH_TILE : 0));
     }
-    if (s->fresh) { /* the weights, once per run (resident: counted, not copied) */
+    if (s->fresh) { /* the weights, once per run (the pointwise kernel reads them in place: counted only) */
         const uint64_t t0 = ipx__now_ns();
         s->stats->bytes_in += 4u * pw->kernel->exchange(&pw_view, &pp->plan.pw, &pw_block, mid, pw_tile,
                                                         IPX__LOAD_WEIGHTS);
