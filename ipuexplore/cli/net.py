@@ -328,6 +328,10 @@ def _session_run(network, args) -> dict:
     with sessions.HostSession(model, args.batch, workers=args.workers) as session:
         out, x = session_check.measure(session, runs=5)
         out["weights"] = "onnx" if model is args.name else "random"
+        # the engine steps one at a time: what crossed the tiles and where the workers' time went
+        phases = session.phases(x, runs=3).values()
+        for key in ("exchange_s", "compute_s", "wait_s", "bytes_in", "bytes_out"):
+            out[key] = sum(p[key] for p in phases)
         if args.check:
             reference = session_check.onnxruntime_output(args.name, x, threads=session.workers)
             out["max_rel_diff"] = session_check.max_relative_difference(session.run(x), reference)
@@ -339,5 +343,11 @@ def _print_session(s: dict) -> None:
           f"{s['layers']} layers in {s['steps']} steps, median of 5): {s['images_per_s']:.4g} img/s "
           f"({s['wall_s'] * 1e3:.3g} ms per batch); host model {s['model_images_per_s']:.4g} img/s "
           f"({seconds(s['model_time_s'])}, fused epilogues)")
+    busy = s["exchange_s"] + s["compute_s"] + s["wait_s"]
+    if busy > 0:
+        print(f"engine steps one at a time, per batch: {si(s['bytes_in'], 'B')} into the tiles, "
+              f"{si(s['bytes_out'], 'B')} written; the workers' time {100 * s['exchange_s'] / busy:.0f}% "
+              f"exchange (copies into the tiles), {100 * s['compute_s'] / busy:.0f}% compute, "
+              f"{100 * s['wait_s'] / busy:.0f}% waiting")
     if "max_rel_diff" in s:
         print(f"check against ONNX Runtime: largest difference {s['max_rel_diff']:.3g} of the largest logit")

@@ -181,8 +181,10 @@ class HostSession:
     def phases(self, x: np.ndarray, runs: int = 5) -> dict[str, dict[str, float]]:
         """Where each op kind's time goes, each engine step timed on its own (medians over
         ``runs`` after a warm-up): ``wall_s``, and the workers' ``exchange_s`` (copies into tile
-        memory), ``compute_s`` and ``wait_s`` (idle at the step's end), summed over the workers.
-        Steps that read the caller's input or run in numpy are left out (see ``profile``)."""
+        memory), ``compute_s`` and ``wait_s`` (idle at the step's end), summed over the workers,
+        and the bytes that crossed the tiles' boundary per run, ``bytes_in`` (copied in: inputs,
+        weights, residuals) and ``bytes_out`` (written). Steps that read the caller's input or
+        run in numpy are left out (see ``profile``)."""
         from ..engine.stats import resolve
 
         self.run(x)
@@ -192,11 +194,12 @@ class HostSession:
             for key, call in (part for bound in self._bound if bound for part in bound):
                 stats = resolve(self._pool.execute("HostSession.phases", call.raw, record=True)[1])
                 phase = np.array([stats.wall_s, stats.exchange_ns.sum() * 1e-9, stats.compute_ns.sum() * 1e-9,
-                                  stats.wait_ns.sum() * 1e-9])
+                                  stats.wait_ns.sum() * 1e-9, stats.bytes_in.sum(), stats.bytes_out.sum()],
+                                 dtype=np.float64)
                 totals[key] = totals.get(key, 0.0) + phase
             for key, value in totals.items():
                 samples.setdefault(key, []).append(value)
-        names = ("wall_s", "exchange_s", "compute_s", "wait_s")
+        names = ("wall_s", "exchange_s", "compute_s", "wait_s", "bytes_in", "bytes_out")
         medians = {key: np.median(values, axis=0) for key, values in samples.items()}
         return {key: dict(zip(names, map(float, m))) for key, m in sorted(medians.items(), key=lambda kv: -kv[1][0])}
 

@@ -112,6 +112,9 @@ def test_run_measures_the_host(capsys):
     session = result["session"]
     assert session["images_per_s"] > 0 and session["model_images_per_s"] > host["model_images_per_s"]
     assert session["model_time_s"] == pytest.approx(session["batch"] / session["model_images_per_s"])
+    # what crossed the tiles per batch (every input value at least once) and the workers' phases
+    assert session["bytes_in"] >= 4 * 16 * 32 * 32 and session["bytes_out"] > 0
+    assert session["compute_s"] > 0 and session["exchange_s"] > 0 and session["wait_s"] >= 0
     assert len(host["layers"]) == len(build("mobilenet_v2", res=64).layers)
     assert all("model_time_s" in layer and layer["time_s"] > 0 for layer in host["layers"])
     assert "running" not in err  # stderr is not a terminal here: no progress bar (tests/unit/test_cli_progress.py)

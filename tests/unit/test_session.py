@@ -120,10 +120,13 @@ def test_phases_split_each_op_kind_into_the_workers_exchange_compute_and_wait():
         phases = session.phases(np.zeros(session.input_shape, np.float32), runs=1)
     assert {"pair depthwise 3x3 > 1x1", "conv dense 1x1 + relu6", "classifier"} <= set(phases)
     for kind, p in phases.items():
-        assert set(p) == {"wall_s", "exchange_s", "compute_s", "wait_s"} and min(p.values()) >= 0, kind
+        assert set(p) == {"wall_s", "exchange_s", "compute_s", "wait_s", "bytes_in", "bytes_out"}, kind
+        assert min(p.values()) >= 0, kind
         # two workers are busy or waiting for at most twice the steps' wall time
         assert p["exchange_s"] + p["compute_s"] + p["wait_s"] <= 2 * p["wall_s"] + 1e-4, kind
     assert phases["pair depthwise 3x3 > 1x1"]["exchange_s"] > 0  # the depthwise input copied in
+    # the classifier brings in its 1280 x 1000 weights and writes 1000 logits
+    assert phases["classifier"]["bytes_in"] >= 4 * 1280 * 1000 and phases["classifier"]["bytes_out"] == 4 * 1000
     assert phases["conv dense 1x1 + relu6"]["compute_s"] > phases["conv dense 1x1 + relu6"]["exchange_s"]
 
 
