@@ -328,10 +328,6 @@ def _session_run(network, args) -> dict:
     with sessions.HostSession(model, args.batch, workers=args.workers) as session:
         out, x = session_check.measure(session, runs=5)
         out["weights"] = "onnx" if model is args.name else "random"
-        # the engine steps one at a time: what crossed the tiles and where the workers' time went
-        phases = session.phases(x, runs=3).values()
-        for key in ("exchange_s", "compute_s", "wait_s", "bytes_in", "bytes_out"):
-            out[key] = sum(p[key] for p in phases)
         if args.check:
             reference = session_check.onnxruntime_output(args.name, x, threads=session.workers)
             out["max_rel_diff"] = session_check.max_relative_difference(session.run(x), reference)

@@ -23,12 +23,19 @@ def time_runs(session: "HostSession", x: np.ndarray, runs: int = 7) -> list[floa
     return times
 
 
+PHASE_KEYS = ("exchange_s", "compute_s", "wait_s", "bytes_in", "bytes_out")
+
+
 def measure(session: "HostSession", runs: int = 5) -> tuple[dict, np.ndarray]:
     """The session's report (``describe()``) with its median time per batch (``wall_s``) and
-    ``images_per_s`` over ``runs`` timed runs on seeded random input, and that input."""
+    ``images_per_s`` over ``runs`` timed runs on seeded random input, and that input; and,
+    from its engine steps timed one at a time (``HostSession.phases``, 3 runs), the bytes that
+    crossed the tiles per batch and the workers' exchange, compute and wait (``PHASE_KEYS``)."""
     x = np.random.default_rng(0).standard_normal(session.input_shape, dtype=np.float32)
     wall = float(np.median(time_runs(session, x, runs=runs)))
-    return {**session.describe(), "wall_s": wall, "images_per_s": session.batch / wall}, x
+    phases = session.phases(x, runs=3).values()
+    totals = {key: sum(p[key] for p in phases) for key in PHASE_KEYS}
+    return {**session.describe(), "wall_s": wall, "images_per_s": session.batch / wall, **totals}, x
 
 
 def onnxruntime_output(path: str | os.PathLike, x: np.ndarray, threads: int | None = None) -> np.ndarray:

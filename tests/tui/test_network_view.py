@@ -127,6 +127,9 @@ def test_host_run_with_progress():
         assert "host fused" in text_of(screen.query_one("#net-totals"))
         fused = screen.export_data()["host_session"]
         assert fused["images_per_s"] > screen.host_run.images_per_s and fused["batch"] == screen.host_run.batch
+        # what the workers did: copying into their tiles, computing (the session's phases)
+        assert fused["bytes_in"] > 0 and fused["compute_s"] > fused["exchange_s"] > 0
+        assert "copying into their tiles" in text_of(screen.query_one("#net-totals"))
         assert screen.export_data()["rows"][0]["host_time_s"] > 0
         # the view's batch (mobilenet_v2: 0.6 GFLOP/image, far under the cap)
         assert screen.host_run.batch == app.settings.batch

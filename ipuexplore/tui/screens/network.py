@@ -207,8 +207,11 @@ class NetworkScreen(Screen):
                           f"measured layer by layer, inference, batch {h.batch}, {h.workers} workers, after a warm-up pass")
             f = self.host_session
             if f and "images_per_s" in f:
+                busy = f["exchange_s"] + f["compute_s"] + f["wait_s"] or 1.0
                 table.add_row(Text("host fused", style="cyan"), seconds(f["wall_s"]), si(f["images_per_s"]), "",
-                              f"measured, the fused session: {f['layers']} layers in {f['steps']} steps, median of 5")
+                              f"measured, the fused session: {f['layers']} layers in {f['steps']} steps, median "
+                              f"of 5; workers {100 * f['exchange_s'] / busy:.0f}% copying into their tiles "
+                              f"({si(f['bytes_in'], 'B')}), {100 * f['compute_s'] / busy:.0f}% computing")
         self.query_one("#net-totals", Static).update(table)
 
     def _fill_table(self) -> None:
@@ -392,4 +395,5 @@ def _measure_session(network, batch: int) -> dict:
             out, _ = session_check.measure(session, runs=5)
     except Exception as exc:  # noqa: BLE001 - a refusal is shown, the layer-by-layer run stands
         return {"error": str(exc)}
-    return {k: out[k] for k in ("wall_s", "images_per_s", "layers", "steps", "workers", "batch")}
+    return {k: out[k] for k in ("wall_s", "images_per_s", "layers", "steps", "workers", "batch",
+                                *session_check.PHASE_KEYS)}
