@@ -339,11 +339,13 @@ def _print_session(s: dict) -> None:
           f"{s['layers']} layers in {s['steps']} steps, median of 5): {s['images_per_s']:.4g} img/s "
           f"({s['wall_s'] * 1e3:.3g} ms per batch); host model {s['model_images_per_s']:.4g} img/s "
           f"({seconds(s['model_time_s'])}, fused epilogues)")
-    busy = s["exchange_s"] + s["compute_s"] + s["wait_s"]
-    if busy > 0:
+    from ipuexplore.networks.session_check import busy_shares
+
+    share = busy_shares(s)
+    if any(share.values()):
         print(f"engine steps one at a time, per batch: {si(s['bytes_in'], 'B')} into the tiles, "
-              f"{si(s['bytes_out'], 'B')} written; the workers' time {100 * s['exchange_s'] / busy:.0f}% "
-              f"exchange (copies into the tiles), {100 * s['compute_s'] / busy:.0f}% compute, "
-              f"{100 * s['wait_s'] / busy:.0f}% waiting")
+              f"{si(s['bytes_out'], 'B')} written; the workers' time {100 * share['exchange_s']:.0f}% "
+              f"exchange (copies into the tiles), {100 * share['compute_s']:.0f}% compute, "
+              f"{100 * share['wait_s']:.0f}% waiting")
     if "max_rel_diff" in s:
         print(f"check against ONNX Runtime: largest difference {s['max_rel_diff']:.3g} of the largest logit")

@@ -167,12 +167,13 @@ def _cost(s: CpuSpec, work: Work, dtype: str) -> Phase:
     elif kernel in ("row", ROW_DW3, DW_5X5, DW_STRIDED):
         row = max(1, work.row)
         lane_fill = fill(row, lanes)
-        own = {ROW_DW3: s.depthwise_kernel_efficiency, DW_5X5: s.depthwise_5x5_efficiency,
-               DW_STRIDED: s.depthwise_strided_efficiency}.get(kernel, s.row_kernel_efficiency)
+        # each depthwise path's own fitted figure (0: not fitted) and its name in --why
+        own, path = {ROW_DW3: (s.depthwise_kernel_efficiency, ", 3x3 depthwise path"),
+                     DW_5X5: (s.depthwise_5x5_efficiency, ", 5x5 depthwise path"),
+                     DW_STRIDED: (s.depthwise_strided_efficiency, ", strided depthwise paths")
+                     }.get(kernel, (s.row_kernel_efficiency, ""))
         eff = own or s.row_kernel_efficiency
         borrowed = "" if own else "not fitted to this path: the row kernel's"
-        path = {ROW_DW3: ", 3x3 depthwise path", DW_5X5: ", 5x5 depthwise path",
-                DW_STRIDED: ", strided depthwise paths"}.get(kernel, "")
         unit = f"row kernel{path} (SIMD along output rows)"
         why_fill = f"rows of {row} outputs in {lanes}-lane vectors"
     else:

@@ -37,6 +37,11 @@ EPILOGUE_ACTS = frozenset(epilogue.ACTIVATIONS)
 _EXACT_ONNX_ACTS = {"Relu", "Clip", "Sigmoid", "Silu", "HardSwish", "HardSigmoid", "Tanh"}
 
 
+# What HostSession.phases gives per op kind beside its wall time: the workers' phases summed
+# over workers, and the bytes that crossed the tiles' boundary
+PHASE_KEYS = ("exchange_s", "compute_s", "wait_s", "bytes_in", "bytes_out")
+
+
 class HostSession:
     """``HostSession(model, batch, *, workers=None)``: ``model`` is an ONNX path or a built-in
     network name (see ``ipuexplore.networks.list_networks``); ``run(x)`` with a float32
@@ -199,7 +204,7 @@ class HostSession:
                 totals[key] = totals.get(key, 0.0) + phase
             for key, value in totals.items():
                 samples.setdefault(key, []).append(value)
-        names = ("wall_s", "exchange_s", "compute_s", "wait_s", "bytes_in", "bytes_out")
+        names = ("wall_s", *PHASE_KEYS)
         medians = {key: np.median(values, axis=0) for key, values in samples.items()}
         return {key: dict(zip(names, map(float, m))) for key, m in sorted(medians.items(), key=lambda kv: -kv[1][0])}
 

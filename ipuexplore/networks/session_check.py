@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .session import PHASE_KEYS
+
 if TYPE_CHECKING:
     from .session import HostSession
 
@@ -23,9 +25,6 @@ def time_runs(session: "HostSession", x: np.ndarray, runs: int = 7) -> list[floa
     return times
 
 
-PHASE_KEYS = ("exchange_s", "compute_s", "wait_s", "bytes_in", "bytes_out")
-
-
 def measure(session: "HostSession", runs: int = 5) -> tuple[dict, np.ndarray]:
     """The session's report (``describe()``) with its median time per batch (``wall_s``) and
     ``images_per_s`` over ``runs`` timed runs on seeded random input, and that input; and,
@@ -36,6 +35,14 @@ def measure(session: "HostSession", runs: int = 5) -> tuple[dict, np.ndarray]:
     phases = session.phases(x, runs=3).values()
     totals = {key: sum(p[key] for p in phases) for key in PHASE_KEYS}
     return {**session.describe(), "wall_s": wall, "images_per_s": session.batch / wall, **totals}, x
+
+
+def busy_shares(report: dict) -> dict[str, float]:
+    """The fractions of the workers' busy time (exchange + compute + wait) in a ``measure``
+    report's exchange, compute and wait (zeros when the engine steps took no time)."""
+    phases = ("exchange_s", "compute_s", "wait_s")
+    busy = sum(report[key] for key in phases)
+    return {key: report[key] / busy if busy > 0 else 0.0 for key in phases}
 
 
 def onnxruntime_output(path: str | os.PathLike, x: np.ndarray, threads: int | None = None) -> np.ndarray:

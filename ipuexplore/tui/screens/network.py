@@ -14,7 +14,7 @@ from textual.worker import get_current_worker
 
 from ipuexplore.errors import Cancelled
 from ipuexplore.formatting import ratio, seconds, si
-from ipuexplore.networks import analyse, list_networks, run_on_host
+from ipuexplore.networks import analyse, list_networks, run_on_host, session_check
 
 from .. import backend, netview
 from ..messages import NetworkAnalysed, NetworkProgress, NetworkRunFinished
@@ -207,11 +207,11 @@ class NetworkScreen(Screen):
                           f"measured layer by layer, inference, batch {h.batch}, {h.workers} workers, after a warm-up pass")
             f = self.host_session
             if f and "images_per_s" in f:
-                busy = f["exchange_s"] + f["compute_s"] + f["wait_s"] or 1.0
+                share = session_check.busy_shares(f)
                 table.add_row(Text("host fused", style="cyan"), seconds(f["wall_s"]), si(f["images_per_s"]), "",
                               f"measured, the fused session: {f['layers']} layers in {f['steps']} steps, median "
-                              f"of 5; workers {100 * f['exchange_s'] / busy:.0f}% copying into their tiles "
-                              f"({si(f['bytes_in'], 'B')}), {100 * f['compute_s'] / busy:.0f}% computing")
+                              f"of 5; workers {100 * share['exchange_s']:.0f}% copying into their tiles "
+                              f"({si(f['bytes_in'], 'B')}), {100 * share['compute_s']:.0f}% computing")
         self.query_one("#net-totals", Static).update(table)
 
     def _fill_table(self) -> None:
@@ -388,7 +388,6 @@ def _measure_session(network, batch: int) -> dict:
     """The fused HostSession on the network the view runs (median of 5 after a warm-up), or
     why it refused (an op it cannot run, the memory limit)."""
     from ipuexplore.networks import session as sessions
-    from ipuexplore.networks import session_check
 
     try:
         with sessions.HostSession(network, batch) as session:
@@ -396,4 +395,4 @@ def _measure_session(network, batch: int) -> dict:
     except Exception as exc:  # noqa: BLE001 - a refusal is shown, the layer-by-layer run stands
         return {"error": str(exc)}
     return {k: out[k] for k in ("wall_s", "images_per_s", "layers", "steps", "workers", "batch",
-                                *session_check.PHASE_KEYS)}
+                                *sessions.PHASE_KEYS)}
