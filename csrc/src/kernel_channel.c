@@ -16,6 +16,7 @@
 #include "epilogue.h"
 #include "forward.h"
 #include "internal.h"
+#include "tile_rows.h"
 #include "vec.h"
 
 /* Register blocks: at most QB pixels x NB vectors of 8 channels. Tap by tap (any kernel), a
@@ -59,6 +60,12 @@ void ipx__pack_k8(const struct ipx_conv* cv, const float* weight, const float* b
     }
 }
 
+/* Channels ahead whose rows the exchange prefetches while it copies the current one's (as
+   the pointwise kernel's exchange). ResNet-50's 3x3 layers at batch 4, 2 workers, medians of
+   4 processes each: exchange 290 -> 172 us on 56 x 56, 123 -> 82 on 28 x 28, 105 -> 71 on
+   14 x 14 (1-2% of the layer's wall time). */
+#define CHAN_PREFETCH_CHANNELS 4
+
 IPX_INLINE uint64_t chan_exchange_body(const struct ipx_conv* cv, const ipx__plan* plan,
                                        const ipx__block* b, const float* input, float* tile,
                                        unsigned loads) {
@@ -71,11 +78,15 @@ IPX_INLINE uint64_t chan_exchange_body(const struct ipx_conv* cv, const ipx__pla
         const int64_t w = d->w, pl = d->pad_left;
         /* common case inline: zero the row and copy the data in whole vectors */
         const bool fast = cv->uw == 1 && pl >= 0 && w >= 8 && pl + w <= row_len && row_len % 8 == 0;
-        for (int64_t ci = 0; ci < b->gb * cv->cg; ci++) {
+        const int64_t nch = b->gb * cv->cg;
+        for (int64_t ci = 0; ci < nch; ci++) {
             const float* src = input + ((b->n * d->c + b->g0 * cv->cg + ci) * d->h) * d->w;
             float* dst = tile + plan->in_off + (size_t)(ci * plan->rows_in * row_len);
+            /* the same rows CHAN_PREFETCH_CHANNELS channels on (this channel's own for the last) */
+            const int64_t ahead = ci + CHAN_PREFETCH_CHANNELS < nch ? CHAN_PREFETCH_CHANNELS * d->h * d->w : 0;
             for (int64_t rr = 0; rr < rows; rr++, dst += row_len) {
                 const float* srow = ipx__src_row(cv, src, row0 + rr);
+                if (fast && srow != NULL) ipx__prefetch_floats(srow + ahead, w);
                 if (!fast || srow == NULL) {
                     ipx__fill_row(dst, srow, w, pl, cv->uw, 1, row_len);
                     continue;

@@ -25,6 +25,7 @@
    the copy is the worker's exchange, what makes its block a tile's local work. */
 #include "epilogue.h"
 #include "internal.h"
+#include "tile_rows.h"
 #include "vec.h"
 
 /* Register blocks: MR output channels x NV vectors of pixels, MR*NV accumulators plus NV
@@ -73,12 +74,6 @@ IPX_INLINE void pw_copy_strided(float* dst, const float* src, int64_t q, int64_t
    into L2 rather than L1 less well. */
 #define PW_PREFETCH_CHANNELS 4
 
-/* Every cache line of the n floats from p (prefetches never fault). */
-IPX_INLINE void pw_prefetch_run(const float* p, int64_t n) {
-    for (int64_t i = 0; i < n; i += 16) __builtin_prefetch(p + i, 0, 3);
-    __builtin_prefetch(p + n - 1, 0, 3);
-}
-
 /* The block's input channels into the tile, each multiplied by scale[its index in the block]
    as it is copied when scale is not NULL (a squeeze-excite scale: in registers on the way in,
    where a second pass over the tile read and wrote every input float again: 480 -> 80 on
@@ -114,7 +109,7 @@ IPX_INLINE uint64_t pw_exchange_scaled_body(const struct ipx_conv* cv, const ipx
             } else {
                 for (int64_t pp = 0; pp < b->pb; pp++) {
                     const float* row = plane + (b->p0 + pp) * d->stride_h * d->w;
-                    pw_prefetch_run(row + ahead, d->w);
+                    ipx__prefetch_floats(row + ahead, d->w);
                     pw_copy_strided(dst + pp * q, row, q, d->w, d->stride_w);
                 }
                 if (scale) /* the channel's rows just copied: in L1 */

@@ -1,11 +1,20 @@
 /* Inline copies of one input row's data into a padded tile row whose padding the caller
    keeps filled (zero for convolutions, -inf for max pooling): the row kernel's and the
-   pooling's exchanges, where a call per row of a 7x7 map cost more than its copy. */
+   pooling's exchanges, where a call per row of a 7x7 map cost more than its copy; and the
+   look-ahead prefetch of the channel and pointwise kernels' exchanges. */
 #ifndef IPX_TILE_ROWS_H
 #define IPX_TILE_ROWS_H
 
 #include "epilogue.h" /* v8_select */
 #include "vec.h"
+
+/* Every cache line of the n floats from p into L1 (prefetches never fault): an exchange's
+   look-ahead at the rows it copies a few channels on. A block's channels are short runs a
+   whole plane apart, which the hardware prefetchers pick up too late to stream. */
+IPX_INLINE void ipx__prefetch_floats(const float* p, int64_t n) {
+    for (int64_t i = 0; i < n; i += 16) __builtin_prefetch(p + i, 0, 3);
+    __builtin_prefetch(p + n - 1, 0, 3);
+}
 
 /* Stride 1, a row shorter than a vector (w < 8) with 8 floats readable at src and 8 writable
    at dst whose lanes w and up are padding: one vector, those lanes replaced by `fill` (a 7x7
