@@ -25,7 +25,6 @@
    the copy is the worker's exchange, what makes its block a tile's local work. */
 #include "epilogue.h"
 #include "internal.h"
-#include "tile_rows.h"
 #include "vec.h"
 
 /* Register blocks: MR output channels x NV vectors of pixels, MR*NV accumulators plus NV
@@ -89,11 +88,11 @@ IPX_INLINE uint64_t pw_exchange_scaled_body(const struct ipx_conv* cv, const ipx
         const bool dense = d->stride_h == 1 && d->stride_w == 1; /* rows p0.. are one run */
         for (int64_t ci = 0; ci < nch; ci++) {
             const float* plane = input + (b->n * d->c + b->g0 * cv->cg + ci) * plane_len;
-            /* the same rows PW_PREFETCH_CHANNELS channels on (this channel's own for the last) */
-            const int64_t ahead = ci + PW_PREFETCH_CHANNELS < nch ? PW_PREFETCH_CHANNELS * plane_len : 0;
             float* dst = tile + plan->in_off + ci * npad;
             if (dense) {
                 const float* src = plane + b->p0 * d->w;
+                /* the same rows PW_PREFETCH_CHANNELS channels on (this channel's own for the last) */
+                const int64_t ahead = ci + PW_PREFETCH_CHANNELS < nch ? PW_PREFETCH_CHANNELS * plane_len : 0;
                 /* x * 1 is x: one loop with or without a scale */
                 const float f = scale ? scale[ci] : 1.0f;
                 const ipx_v8 fv = v8_bcast(f);
@@ -107,11 +106,9 @@ IPX_INLINE uint64_t pw_exchange_scaled_body(const struct ipx_conv* cv, const ipx
                 for (; i + 8 <= npix; i += 8) v8_store(dst + i, v8_load(src + i) * fv);
                 for (; i < npix; i++) dst[i] = src[i] * f;
             } else {
-                for (int64_t pp = 0; pp < b->pb; pp++) {
-                    const float* row = plane + (b->p0 + pp) * d->stride_h * d->w;
-                    ipx__prefetch_floats(row + ahead, d->w);
-                    pw_copy_strided(dst + pp * q, row, q, d->w, d->stride_w);
-                }
+                for (int64_t pp = 0; pp < b->pb; pp++) /* (a prefetch here measured no faster) */
+                    pw_copy_strided(dst + pp * q, plane + (b->p0 + pp) * d->stride_h * d->w, q, d->w,
+                                    d->stride_w);
                 if (scale) /* the channel's rows just copied: in L1 */
                     for (int64_t i = 0; i < npix; i++) dst[i] *= scale[ci];
             }

@@ -1,7 +1,7 @@
 /* Inline copies of one input row's data into a padded tile row whose padding the caller
    keeps filled (zero for convolutions, -inf for max pooling): the row kernel's and the
    pooling's exchanges, where a call per row of a 7x7 map cost more than its copy; and the
-   look-ahead prefetch of the channel and pointwise kernels' exchanges. */
+   look-ahead prefetch of the channel kernel's exchange. */
 #ifndef IPX_TILE_ROWS_H
 #define IPX_TILE_ROWS_H
 
