@@ -60,12 +60,6 @@ void ipx__pack_k8(const struct ipx_conv* cv, const float* weight, const float* b
     }
 }
 
-/* Channels ahead whose rows the exchange prefetches while it copies the current one's (the
-   pointwise kernel's exchange does it inline). ResNet-50's 3x3 layers at batch 4, 2 workers,
-   medians of 4 processes each: exchange 290 -> 172 us on 56 x 56, 123 -> 82 on 28 x 28,
-   105 -> 71 on 14 x 14 (1-2% of the layer's wall time). */
-#define CHAN_PREFETCH_CHANNELS 4
-
 IPX_INLINE uint64_t chan_exchange_body(const struct ipx_conv* cv, const ipx__plan* plan,
                                        const ipx__block* b, const float* input, float* tile,
                                        unsigned loads) {
@@ -82,8 +76,10 @@ IPX_INLINE uint64_t chan_exchange_body(const struct ipx_conv* cv, const ipx__pla
         for (int64_t ci = 0; ci < nch; ci++) {
             const float* src = input + ((b->n * d->c + b->g0 * cv->cg + ci) * d->h) * d->w;
             float* dst = tile + plan->in_off + (size_t)(ci * plan->rows_in * row_len);
-            /* the same rows CHAN_PREFETCH_CHANNELS channels on (this channel's own for the last) */
-            const int64_t ahead = ci + CHAN_PREFETCH_CHANNELS < nch ? CHAN_PREFETCH_CHANNELS * d->h * d->w : 0;
+            /* the look-ahead (tile_rows.h): ResNet-50's 3x3 layers at batch 4, 2 workers, medians
+               of 4 processes each, exchange 290 -> 172 us on 56 x 56, 123 -> 82 on 28 x 28, 105 ->
+               71 on 14 x 14 (1-2% of the layer's wall time) */
+            const int64_t ahead = ipx__prefetch_ahead(ci, nch, d->h * d->w);
             for (int64_t rr = 0; rr < rows; rr++, dst += row_len) {
                 const float* srow = ipx__src_row(cv, src, row0 + rr);
                 if (fast && srow != NULL) ipx__prefetch_floats(srow + ahead, w);

@@ -25,6 +25,7 @@
    the copy is the worker's exchange, what makes its block a tile's local work. */
 #include "epilogue.h"
 #include "internal.h"
+#include "tile_rows.h"
 #include "vec.h"
 
 /* Register blocks: MR output channels x NV vectors of pixels, MR*NV accumulators plus NV
@@ -64,15 +65,6 @@ IPX_INLINE void pw_copy_strided(float* dst, const float* src, int64_t q, int64_t
     for (; j < q; j++) dst[j] = src[j * sw];
 }
 
-/* Channels ahead whose input the exchange prefetches into L1 while it copies the current one:
-   a block's channels are short runs (a few rows of a plane) a whole plane apart, which the
-   hardware prefetchers pick up too late to stream. Measured with 2 workers on this VM's Zen 4
-   cores, medians of 3-5 processes, exchange: 256 -> 64 on 56 x 56 at batch 4 987 -> 602 us
-   (wall 2584 -> 2290 us), 512 -> 128 on 28 x 28 at batch 4 347 -> 242 us, 144 -> 24 on 56 x 56
-   65 -> 48 us; 7 x 7 maps and stride 2 unchanged. Distance 8 did as well, 2 and 16 less well,
-   into L2 rather than L1 less well. */
-#define PW_PREFETCH_CHANNELS 4
-
 /* The block's input channels into the tile, each multiplied by scale[its index in the block]
    as it is copied when scale is not NULL (a squeeze-excite scale: in registers on the way in,
    where a second pass over the tile read and wrote every input float again: 480 -> 80 on
@@ -91,8 +83,11 @@ IPX_INLINE uint64_t pw_exchange_scaled_body(const struct ipx_conv* cv, const ipx
             float* dst = tile + plan->in_off + ci * npad;
             if (dense) {
                 const float* src = plane + b->p0 * d->w;
-                /* the same rows PW_PREFETCH_CHANNELS channels on (this channel's own for the last) */
-                const int64_t ahead = ci + PW_PREFETCH_CHANNELS < nch ? PW_PREFETCH_CHANNELS * plane_len : 0;
+                /* the look-ahead (tile_rows.h), inline: with 2 workers, medians of 3-5 processes,
+                   exchange 256 -> 64 on 56 x 56 at batch 4 987 -> 602 us (wall 2584 -> 2290 us),
+                   512 -> 128 on 28 x 28 347 -> 242 us, 144 -> 24 on 56 x 56 65 -> 48 us; 7 x 7
+                   maps unchanged */
+                const int64_t ahead = ipx__prefetch_ahead(ci, nch, plane_len);
                 /* x * 1 is x: one loop with or without a scale */
                 const float f = scale ? scale[ci] : 1.0f;
                 const ipx_v8 fv = v8_bcast(f);

@@ -1,16 +1,27 @@
 /* Inline copies of one input row's data into a padded tile row whose padding the caller
    keeps filled (zero for convolutions, -inf for max pooling): the row kernel's and the
    pooling's exchanges, where a call per row of a 7x7 map cost more than its copy; and the
-   look-ahead prefetch of the channel kernel's exchange. */
+   look-ahead prefetch of the channel and pointwise kernels' exchanges. */
 #ifndef IPX_TILE_ROWS_H
 #define IPX_TILE_ROWS_H
 
 #include "epilogue.h" /* v8_select */
 #include "vec.h"
 
-/* Every cache line of the n floats from p into L1 (prefetches never fault): an exchange's
-   look-ahead at the rows it copies a few channels on. A block's channels are short runs a
-   whole plane apart, which the hardware prefetchers pick up too late to stream. */
+/* An exchange's look-ahead: while it copies one of a block's channels (short runs of rows, a
+   whole plane apart, which the hardware prefetchers pick up too late to stream), it prefetches
+   the same rows IPX__PREFETCH_CHANNELS channels on into L1. Distance 8 did as well on the
+   pointwise kernel, 2 and 16 less well, into L2 rather than L1 less well (each kernel's
+   figures beside its use). */
+#define IPX__PREFETCH_CHANNELS 4
+
+/* Floats from channel ci's rows to the same rows IPX__PREFETCH_CHANNELS channels on, in a block
+   of nch channels plane floats apart; 0 for the last ones (their own rows again). */
+IPX_INLINE int64_t ipx__prefetch_ahead(int64_t ci, int64_t nch, int64_t plane) {
+    return ci + IPX__PREFETCH_CHANNELS < nch ? IPX__PREFETCH_CHANNELS * plane : 0;
+}
+
+/* Every cache line of the n floats from p into L1 (prefetches never fault). */
 IPX_INLINE void ipx__prefetch_floats(const float* p, int64_t n) {
     for (int64_t i = 0; i < n; i += 16) __builtin_prefetch(p + i, 0, 3);
     __builtin_prefetch(p + n - 1, 0, 3);
