@@ -110,11 +110,13 @@ def _cost(costed) -> _Cost:
 class Shapes:
     """A network's layers grouped by shape, so that each shape is costed once per
     micro-batch: layer i has shape ``kind[i]``; shape k is first seen at layer ``first[k]``
-    and ``count[k]`` layers have it."""
+    and ``count[k]`` layers have it. ``stems``: the layers reading only the images
+    (work.input_gradient_skipped), found once here rather than at every plan."""
 
     first: tuple[int, ...]
     count: tuple[int, ...]
     kind: tuple[int, ...]
+    stems: tuple[int, ...]
 
     @classmethod
     def of(cls, layers: Sequence[Layer], keys: Sequence[tuple] | None = None) -> Shapes:
@@ -129,7 +131,7 @@ class Shapes:
                 count.append(0)
             count[k] += 1
             kind.append(k)
-        return cls(tuple(first), tuple(count), tuple(kind))
+        return cls(tuple(first), tuple(count), tuple(kind), tuple(input_gradient_skipped(layers)))
 
 
 @dataclass(frozen=True)
@@ -151,7 +153,7 @@ class _Columns:
         facts = [_facts(layers[i], dtype, train) for i in shapes.first]
         weights, kept, inputs, outputs, npasses = ([column[k] for k in shapes.kind] for column in zip(*facts))
         if train:  # the layers reading the images have no backward-data pass: no code for it
-            for i in input_gradient_skipped(layers):
+            for i in shapes.stems:
                 if layers[i].kind is not LayerKind.NORM:
                     npasses[i] -= 1
         return cls(weights, kept, inputs, outputs, npasses, list(itertools.accumulate(weights, initial=0)),
@@ -640,7 +642,7 @@ def _data_parallel_step(net: _Net, batch: int, image_elems: int, pins: Pins) -> 
             layers_s -= micro * sum(p.time_s for _, p in absorbed)
         # the images' own kernels (float conversion, normalisation, autocast's cast), in the share
         # of the first layer reading them
-        stem = next(iter(input_gradient_skipped(net.layers)), None)
+        stem = next(iter(net.shapes.stems), None)
         if stem is not None:
             image_s = micro * gpu_kernels.input_s(s, net.dtype, net.layers[stem].input_bytes(net.dtype, m) // dtype_bytes(net.dtype))
             layers_s += image_s
@@ -698,7 +700,7 @@ def _skipped_backward_data(net: _Net, m: int) -> list[tuple[int, Phase]]:
     the images, whose input gradient no framework computes (work.input_gradient_skipped). A
     norm layer's IPU training cost is its own program (models.ipu_norm), not these phases."""
     out = []
-    for i in input_gradient_skipped(net.layers):
+    for i in net.shapes.stems:
         layer = net.layers[i]
         if net.chip.family == "ipu" and layer.kind is LayerKind.NORM:
             continue

@@ -174,11 +174,17 @@ def analyse(network: Network, chips, *, batch: int = 1, dtype: str = "fp16", tra
     for key, layer in zip(keys, network.layers):
         unique.setdefault(key, layer)
     described = {key: (layer.describe(), layer.arithmetic_intensity(dtype, batch)) for key, layer in unique.items()}
+    # one LayerCost per distinct (time, bound) on a chip: layers of one shape share it
+    # (a frozen dataclass costs a microsecond to build; a network has 539 layers x 23 chips)
+    per_chip = []
+    for chip_id in ids:
+        step, made = steps[chip_id][mode], {}
+        per_chip.append([made.get(tb) or made.setdefault(tb, LayerCost(*tb))
+                         for tb in zip(step.layer_time_s, step.layer_bound)])
     rows = tuple(
         LayerRow(layer.name, layer.kind.value, described[key][0], layer.g, layer.flops, layer.params,
                  layer.activation_bytes(dtype, batch), described[key][1],
-                 {chip_id: LayerCost(steps[chip_id][mode].layer_time_s[i], steps[chip_id][mode].layer_bound[i])
-                  for chip_id in ids})
+                 dict(zip(ids, (costs[i] for costs in per_chip))))
         for i, (key, layer) in enumerate(zip(keys, network.layers))
     )
 
