@@ -488,6 +488,24 @@ IPX_API ipx_status ipx_conv_run_pair(ipx_conv_t first, ipx_conv_t second, ipx_po
                                      size_t output_len, const ipx_conv_epilogue* first_epilogue,
                                      const ipx_conv_epilogue* second_epilogue);
 
+/// ipx_conv_run_pair() with an expand layer before the pair (an inverted-residual block of
+/// MobileNetV2 / EfficientNet without squeeze-excite: 1x1 expand, depthwise, 1x1 project):
+/// expand is a 1x1, stride 1, unpadded, one-group layer whose output is first's whole input
+/// (k = first's c, same batch and size) and that runs on the pointwise kernel (maps of 16
+/// pixels or more). Each block computes the expand's output rows its depthwise rows read,
+/// every channel, into the worker's tile, so the block's widest tensor is never written to
+/// memory either; a worker's next block of the same image reuses the rows the two share.
+/// Results equal ipx_conv_run_fused() of expand, first and second in turn to float rounding.
+/// expand_epilogue: activation only; the others as ipx_conv_run_pair().
+/// @param input   expand's n*c*h*w floats;  @param output  second's n*k*p*q floats.
+/// @retval as ipx_conv_run_pair(); IPX_STATUS_NULL_POINTER also for expand NULL.
+/// Thread-safety: as ipx_conv_run() for the three handles and the pool.
+IPX_API ipx_status ipx_conv_run_block(ipx_conv_t expand, ipx_conv_t first, ipx_conv_t second, ipx_pool_t pool,
+                                      const float* input, size_t input_len, float* output,
+                                      size_t output_len, const ipx_conv_epilogue* expand_epilogue,
+                                      const ipx_conv_epilogue* first_epilogue,
+                                      const ipx_conv_epilogue* second_epilogue);
+
 /// Backward data: the gradient of the loss with respect to the input, given the gradient with
 /// respect to the output (torch.nn.grad.conv2d_input). Computed on the pool as a forward
 /// convolution of the stride-upsampled output gradient with the flipped weights; the

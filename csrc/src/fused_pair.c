@@ -11,17 +11,26 @@
    through a view of its handle whose output is the block alone (one image, pb rows: its
    compute writes by k, p and q only), and the pointwise one reads its input through a plan
    whose input region is those rows (or, the channel kernel, copies it through a view whose
-   input is that block: its exchange reads by c, h and w only). */
+   input is that block: its exchange reads by c, h and w only).
+
+   With an expand layer before them (ipx_conv_run_block: MobileNets' inverted-residual
+   blocks, 1x1 expand -> depthwise -> 1x1 project) each block first computes the expand's
+   output rows its depthwise rows read, all channels, into the tile ([k][slab][w], the
+   depthwise kernel then copies them through a view whose input is those rows): the widest
+   tensor of the block (6x its input) never goes to memory. A worker's next block of the same
+   image reuses the rows the two share (the depthwise halo) instead of computing them again. */
 #include <stdlib.h>
 
 #include "epilogue.h"
 #include "forward.h"
 
 typedef struct pair_plan {
-    ipx__plan dw, pw;    /* each kernel's block layout (dw: gb channels; pw: all its outputs) */
+    ipx__plan ex, dw, pw; /* each kernel's block layout (dw: gb channels; pw, ex: all outputs) */
     int64_t gb, pb, kb;  /* depthwise channels per copy-in, rows per block, pointwise outputs */
     int64_t n_pblk, blocks;
+    int64_t slab;        /* expand output rows the tile holds per channel (0: no expand) */
     size_t mid_off, pw_off; /* tile offsets of the depthwise rows and of the pointwise regions */
+    size_t rows_off, ex_off; /* ... of the expand's output rows and of its input region */
 } pair_plan;
 
 /* Whether the pointwise half computes straight from the depthwise rows [c][pb][q] in the
@@ -35,16 +44,27 @@ static bool pw_reads_mid(const struct ipx_conv* pw) {
    lanes past a row's pixels are computed, never stored): zeroed, inside the tile. */
 #define PAIR_MID_SLACK 16
 
-/* Tile floats for blocks of pb rows (the depthwise input gb channels at a time); fills pp. */
-static int64_t pair_layout(const struct ipx_conv* dw, const struct ipx_conv* pw, int64_t gb, int64_t pb,
-                           int64_t kb, pair_plan* pp) {
+/* Tile floats for blocks of pb rows (the depthwise input gb channels at a time); fills pp.
+   Regions in order: the depthwise kernel's, its rows, the pointwise kernel's (when it copies
+   them), then with an expand layer its output rows and its kernel's input region. */
+static int64_t pair_layout(const struct ipx_conv* ex, const struct ipx_conv* dw, const struct ipx_conv* pw,
+                           int64_t gb, int64_t pb, int64_t kb, pair_plan* pp) {
     const int64_t dw_end = dw->kernel->plan(dw, gb, dw->kg, pb, &pp->dw);
     const int64_t mid = ipx__smul(ipx__smul(dw->d.k, pb), dw->q) + PAIR_MID_SLACK;
     const int64_t pw_end = pw->kernel->plan(pw, 1, kb, pb, &pp->pw);
     if (dw_end >= IPX__TILE_HUGE || pw_end >= IPX__TILE_HUGE || mid >= IPX__TILE_HUGE) return IPX__TILE_HUGE;
     pp->mid_off = ipx__align_floats(dw_end);
     pp->pw_off = pp->mid_off + ipx__align_floats(mid);
-    return (int64_t)pp->pw_off + (pw_reads_mid(pw) ? 0 : pw_end);
+    const int64_t end = (int64_t)pp->pw_off + (pw_reads_mid(pw) ? 0 : pw_end);
+    pp->slab = 0;
+    if (ex == NULL) return end;
+    pp->slab = ipx__rows_in(&dw->d, pb);
+    const int64_t rows = ipx__smul(ipx__smul(ex->d.k, pp->slab), dw->d.w);
+    const int64_t ex_end = ex->kernel->plan(ex, 1, ex->kg, pp->slab, &pp->ex);
+    if (rows >= IPX__TILE_HUGE || ex_end >= IPX__TILE_HUGE) return IPX__TILE_HUGE;
+    pp->rows_off = ipx__align_floats(end);
+    pp->ex_off = pp->rows_off + ipx__align_floats(rows);
+    return (int64_t)pp->ex_off + ex_end;
 }
 
 /* Fewer pixels per block than this waste the pointwise kernel's vectors (one Zen 4 core,
@@ -60,30 +80,33 @@ static int64_t pair_layout(const struct ipx_conv* dw, const struct ipx_conv* pw,
    takes all of its output channels in each block and reads its weights in place (resident in
    the handle's packing, kernel_pointwise.c): splitting them would recompute the depthwise rows
    per channel block. */
-static ipx_status pair_make_plan(const struct ipx_conv* dw, const struct ipx_conv* pw, ipx_pool_t pool,
-                                 pair_plan* pp) {
+static ipx_status pair_make_plan(const struct ipx_conv* ex, const struct ipx_conv* dw, const struct ipx_conv* pw,
+                                 ipx_pool_t pool, pair_plan* pp) {
     const int64_t tile = (int64_t)(pool->tile_bytes / sizeof(float));
     const int64_t k_all = ipx__round_up(pw->kg, ipx__max(pw->kernel->k_vector, 1)), kb = k_all;
     const int64_t gv = ipx__max(dw->kernel->g_vector, 1); /* blocks of whole channel vectors */
     int64_t pb = dw->p, gb = dw->d.g;
-    while (pair_layout(dw, pw, gb, pb, kb, pp) > tile) {
+    while (pair_layout(ex, dw, pw, gb, pb, kb, pp) > tile) {
         if (gb > 16) gb = ipx__round_up(ipx__div_up(gb, 2), gv);
         else if (pb > 4) pb = ipx__div_up(pb, 2);
         else if (gb > gv) gb = ipx__div_up(gb, 2);
         else if (pb > 1) pb = ipx__div_up(pb, 2);
         else return IPX_STATUS_TILE_TOO_SMALL;
     }
-    const int64_t flops_per_row = 2 * dw->q * (dw->d.k * dw->d.r * dw->d.s + pw->d.k * pw->cg);
+    const int64_t flops_per_row = 2 * dw->q * (dw->d.k * dw->d.r * dw->d.s + pw->d.k * pw->cg) +
+                                  (ex ? 2 * ex->q * ex->d.k * ex->cg * dw->d.stride_h : 0);
     const int64_t W = (int64_t)pool->workers;
     while (pb > 1 && dw->d.n * ipx__div_up(dw->p, pb) < 4 * W &&
            flops_per_row * ipx__div_up(pb, 2) >= (1 << 18) && /* blocks of >= ~256 kFLOP (forward.c) */
            (ipx__div_up(pb, 2) * dw->q >= PAIR_MIN_BLOCK_PIXELS || dw->d.n * ipx__div_up(dw->p, pb) < W))
         pb = ipx__div_up(pb, 2);
-    pair_layout(dw, pw, gb, pb, kb, pp);
+    pair_layout(ex, dw, pw, gb, pb, kb, pp);
     /* the kernels read the block sizes from their plans (the row kernel zeroes gb groups of
        input on a fresh tile) */
     ipx__plan_blocks(&pp->dw, dw->d.g, dw->kg, dw->p, gb, dw->kg, pb);
     ipx__plan_blocks(&pp->pw, 1, k_all, pw->p, 1, kb, pb);
+    if (ex) ipx__plan_blocks(&pp->ex, 1, ipx__round_up(ex->kg, ipx__max(ex->kernel->k_vector, 1)), ex->p, 1,
+                             ipx__round_up(ex->kg, ipx__max(ex->kernel->k_vector, 1)), pp->slab);
     pp->gb = gb;
     pp->pb = pb;
     pp->kb = kb;
@@ -94,11 +117,11 @@ static ipx_status pair_make_plan(const struct ipx_conv* dw, const struct ipx_con
 
 typedef struct pair_pass {
     ipx__pass pass; /* first: the driver hands it back to the phases */
-    const struct ipx_conv *dw, *pw;
+    const struct ipx_conv *ex, *dw, *pw; /* ex: the expand layer, or NULL */
     pair_plan plan;
     const float* input;
     float* output;
-    int32_t dw_activation;
+    int32_t ex_activation, dw_activation;
     const float* residual;
     int32_t activation;
     float* channel_sums;
@@ -111,9 +134,71 @@ static void pair_exchange(const ipx__pass* pass, ipx__step* s) {
     (void)s;
 }
 
-/* A block (image, rows): for each group of gb channels, their input rows copied into the tile
-   (exchange) and their depthwise rows computed into the tile's [c][pb][q] region; then their
-   activation, and the pointwise block computed from those rows, written with the epilogue. */
+/* The kernel's outputs of block b from the tile into out, activation applied as it writes
+   (in registers where it can, else over the rows while they are in cache). */
+static void tile_compute(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b, float* tile,
+                         float* out, int32_t activation) {
+    const ipx__epilogue e = {.activation = activation};
+    if (activation != IPX_ACTIVATION_NONE) cv->kernel->compute_fused(cv, plan, b, tile, out, &e);
+    else cv->kernel->compute(cv, plan, b, tile, out);
+}
+
+/* Input rows [lo, hi) of image n that the depthwise block at rows p0.. (pb rows) reads. */
+static void slab_rows(const struct ipx_conv* dw, int64_t p0, int64_t pb, int64_t* lo, int64_t* hi) {
+    const int64_t row0 = p0 * dw->d.stride_h - dw->d.pad_top;
+    *lo = ipx__max(0, row0);
+    *hi = ipx__min(dw->d.h, row0 + ipx__rows_in(&dw->d, pb));
+}
+
+/* The expand layer's output rows [lo, hi) of image n in the tile ([k][slab][w], row lo
+   first). Rows the worker's previous block (the one before, same image) computed are moved
+   down, not computed again; the rest: the expand input's rows copied in (exchange), computed
+   with its activation. Returns the copies' time. */
+static uint64_t expand_rows(const pair_pass* pp, ipx__step* s, int64_t n, int64_t p0, int64_t lo, int64_t hi) {
+    const struct ipx_conv *ex = pp->ex, *dw = pp->dw;
+    const int64_t slab = pp->plan.slab, w = dw->d.w;
+    float* rows = s->tile + pp->plan.rows_off;
+    int64_t from = lo; /* first row to compute */
+    if (!s->fresh && s->in_key == s->block - 1 && p0 > 0) {
+        int64_t plo, phi; /* the previous block's rows, still in the tile */
+        slab_rows(dw, p0 - pp->plan.pb, pp->plan.pb, &plo, &phi);
+        if (phi > lo && lo >= plo) {
+            for (int64_t k = 0; k < ex->d.k; k++)
+                memmove(rows + k * slab * w, rows + (k * slab + lo - plo) * w, (size_t)((phi - lo) * w) * sizeof(float));
+            from = phi;
+        }
+    }
+    s->in_key = s->block;
+    uint64_t copy_ns = 0;
+    if (from < hi) {
+        float* ex_tile = s->tile + pp->plan.ex_off;
+        ipx__block b = {.n = n, .g0 = 0, .gb = 1, .k0 = 0, .kb = pp->plan.ex.kb, .p0 = from, .pb = hi - from};
+        const uint64_t t0 = ipx__now_ns();
+        s->stats->bytes_in += 4u * ex->kernel->exchange(ex, &pp->plan.ex, &b, pp->input, ex_tile,
+                                                        IPX__LOAD_INPUT | (s->fresh ? IPX__LOAD_WEIGHTS : 0));
+        copy_ns = ipx__now_ns() - t0;
+        struct ipx_conv view; /* output: the tile's rows, slab rows per channel */
+        memcpy(&view, ex, sizeof view);
+        view.d.n = 1;
+        view.p = slab;
+        b.n = 0;
+        b.p0 = from - lo;
+        tile_compute(&view, &pp->plan.ex, &b, ex_tile, rows, pp->ex_activation);
+        s->stats->flops += 2u * (uint64_t)(ex->d.k * (hi - from) * ex->q * ex->cg);
+    }
+    /* rows of the slab past the image's last (bottom padding): zeros */
+    const int64_t row0 = p0 * dw->d.stride_h - dw->d.pad_top, need = row0 + ipx__rows_in(&dw->d, ipx__min(pp->plan.pb, dw->p - p0));
+    if (need > hi && hi - lo < slab)
+        for (int64_t k = 0; k < ex->d.k; k++)
+            memset(rows + (k * slab + hi - lo) * w, 0, (size_t)((ipx__min(need, lo + slab) - hi) * w) * sizeof(float));
+    return copy_ns;
+}
+
+/* A block (image, rows): with an expand layer, its output rows into the tile (above); for
+   each group of gb channels, their input rows copied into the tile (exchange: from the input,
+   or from the expand's rows) and their depthwise rows computed into the tile's [c][pb][q]
+   region; then their activation, and the pointwise block computed from those rows, written
+   with the epilogue. */
 static void pair_compute(const ipx__pass* pass, ipx__step* s) {
     const pair_pass* pp = (const pair_pass*)pass;
     const struct ipx_conv *dw = pp->dw, *pw = pp->pw;
@@ -123,26 +208,41 @@ static void pair_compute(const ipx__pass* pass, ipx__step* s) {
     float* pw_tile = s->tile + pp->plan.pw_off;
     uint64_t copy_ns = 0;
 
-    const ipx__epilogue dw_epilogue = {.activation = pp->dw_activation};
     struct ipx_conv dw_view; /* output: this block alone, [c][pb][q] */
     memcpy(&dw_view, dw, sizeof dw_view);
     dw_view.d.n = 1;
     dw_view.p = pb;
+    /* where the depthwise exchange reads: the input, image n at rows p0..; or the expand's
+       rows in the tile, read through the view as one image of slab rows whose top padding
+       is what lies above row lo (past its last row: the zeros expand_rows left) */
+    const struct ipx_conv* dw_in = dw;
+    const float* dw_src = pp->input;
+    int64_t in_n = n, in_p0 = p0;
+    if (pp->ex) {
+        int64_t lo, hi;
+        slab_rows(dw, p0, pb, &lo, &hi);
+        copy_ns += expand_rows(pp, s, n, p0, lo, hi);
+        dw_view.d.h = pp->plan.slab;
+        dw_view.d.pad_top = lo - (p0 * dw->d.stride_h - dw->d.pad_top);
+        dw_in = &dw_view;
+        dw_src = s->tile + pp->plan.rows_off;
+        in_n = in_p0 = 0;
+    }
     for (int64_t g0 = 0; g0 < dw->d.g; g0 += pp->plan.gb) {
-        ipx__block b = {.n = n, .g0 = g0, .gb = ipx__min(pp->plan.gb, dw->d.g - g0), .k0 = 0, .kb = dw->kg,
-                        .p0 = p0, .pb = pb};
+        ipx__block b = {.n = in_n, .g0 = g0, .gb = ipx__min(pp->plan.gb, dw->d.g - g0), .k0 = 0, .kb = dw->kg,
+                        .p0 = in_p0, .pb = pb};
         const unsigned loads = IPX__LOAD_INPUT | IPX__LOAD_WEIGHTS | (s->fresh && g0 == 0 ? IPX__FRESH_TILE : 0);
         const uint64_t t0 = ipx__now_ns();
-        s->stats->bytes_in += 4u * dw->kernel->exchange(dw, &pp->plan.dw, &b, pp->input, s->tile, loads);
-        copy_ns += ipx__now_ns() - t0;
+        const uint64_t copied = dw->kernel->exchange(dw_in, &pp->plan.dw, &b, dw_src, s->tile, loads);
+        if (!pp->ex) { /* from memory: exchange (from the expand's rows: the tile's own work) */
+            s->stats->bytes_in += 4u * copied;
+            copy_ns += ipx__now_ns() - t0;
+        } else { /* only the weights came from memory */
+            s->stats->bytes_in += 4u * (uint64_t)(b.gb * dw->kg * (dw->cg * dw->d.r * dw->d.s + 1));
+        }
         b.n = 0;
         b.p0 = 0;
-        /* the activation as the kernel writes the rows (in registers where it can, else
-           over these channels' rows while they are in cache) */
-        if (dw_epilogue.activation != IPX_ACTIVATION_NONE)
-            dw->kernel->compute_fused(&dw_view, &pp->plan.dw, &b, s->tile, mid, &dw_epilogue);
-        else
-            dw->kernel->compute(&dw_view, &pp->plan.dw, &b, s->tile, mid);
+        tile_compute(&dw_view, &pp->plan.dw, &b, s->tile, mid, pp->dw_activation);
     }
     s->stats->flops += 2u * (uint64_t)(dw->d.k * pb * dw->q * dw->cg * dw->d.r * dw->d.s);
 
@@ -192,47 +292,89 @@ static bool pair_supported(const struct ipx_conv* dw, const struct ipx_conv* pw)
            b->h == dw->p && b->w == dw->q;
 }
 
-ipx_status ipx_conv_run_pair(ipx_conv_t first, ipx_conv_t second, ipx_pool_t pool, const float* input,
-                             size_t input_len, float* output, size_t output_len,
-                             const ipx_conv_epilogue* first_epilogue, const ipx_conv_epilogue* second_epilogue) {
+/* The expand layers this pass fuses before a pair: one-group 1x1 stride-1 unpadded layers on
+   the pointwise kernel (whose compute writes rows at any offset of a [k][rows][w] region)
+   whose output is the depthwise layer's whole input. */
+static bool expand_supported(const struct ipx_conv* ex, const struct ipx_conv* dw) {
+    const ipx_conv_desc *e = &ex->d, *a = &dw->d;
+    return ex->kernel == &ipx__pointwise_kernel[ex->isa] && e->g == 1 && e->r == 1 && e->s == 1 &&
+           e->stride_h == 1 && e->stride_w == 1 && e->pad_top == 0 && e->pad_bottom == 0 && e->pad_left == 0 &&
+           e->pad_right == 0 && e->n == a->n && e->k == a->c && ex->p == a->h && ex->q == a->w;
+}
+
+static bool activation_only(const ipx_conv_epilogue* e) {
+    return e == NULL || (e->residual == NULL && e->channel_sums == NULL && e->input_scale == NULL);
+}
+
+/* ex (or NULL), first and second as one pass; the arguments' checks of both entry points. */
+static ipx_status run_fused_block(struct ipx_conv* ex, struct ipx_conv* first, struct ipx_conv* second,
+                                  ipx_pool_t pool, const float* input, size_t input_len, float* output,
+                                  size_t output_len, const ipx_conv_epilogue* ex_epilogue,
+                                  const ipx_conv_epilogue* first_epilogue, const ipx_conv_epilogue* second_epilogue) {
     if (first == NULL || second == NULL || pool == NULL || input == NULL || output == NULL)
         return IPX_STATUS_NULL_POINTER;
-    if (first == second || !pair_supported(first, second)) return IPX_STATUS_UNSUPPORTED;
-    const ipx_conv_desc *a = &first->d, *b = &second->d;
+    if (first == second || ex == first || ex == second || !pair_supported(first, second) ||
+        (ex && !expand_supported(ex, first)))
+        return IPX_STATUS_UNSUPPORTED;
+    const ipx_conv_desc *a = ex ? &ex->d : &first->d, *b = &second->d;
     const size_t want_out = (size_t)(b->n * b->k * second->p * second->q);
     if (input_len != (size_t)(a->n * a->c * a->h * a->w) || output_len != want_out)
         return IPX_STATUS_INVALID_BUFFER_SIZE;
-    ipx_status status = ipx__check_epilogue(first, first_epilogue, (size_t)(a->n * a->k * first->p * first->q));
+    ipx_status status = ipx__check_epilogue(first, first_epilogue, (size_t)(first->d.n * first->d.k * first->p * first->q));
+    if (status == IPX_STATUS_SUCCESS && ex)
+        status = ipx__check_epilogue(ex, ex_epilogue, (size_t)(a->n * a->k * ex->p * ex->q));
     if (status == IPX_STATUS_SUCCESS) status = ipx__check_epilogue(second, second_epilogue, want_out);
     if (status != IPX_STATUS_SUCCESS) return status;
-    if ((first_epilogue && (first_epilogue->residual || first_epilogue->channel_sums || first_epilogue->input_scale)) ||
-        (second_epilogue && second_epilogue->input_scale))
+    if (!activation_only(ex_epilogue) || !activation_only(first_epilogue) || (second_epilogue && second_epilogue->input_scale))
         return IPX_STATUS_UNSUPPORTED;
-    if (!ipx__try_acquire(&first->in_use)) return IPX_STATUS_BUSY;
+    if (ex && !ipx__try_acquire(&ex->in_use)) return IPX_STATUS_BUSY;
+    if (!ipx__try_acquire(&first->in_use)) {
+        if (ex) ipx__release(&ex->in_use);
+        return IPX_STATUS_BUSY;
+    }
     status = ipx__acquire_pair(second, pool);
     if (status != IPX_STATUS_SUCCESS) {
         ipx__release(&first->in_use);
+        if (ex) ipx__release(&ex->in_use);
         return status;
     }
     pair_pass pp = {
         .pass = {.pool = pool, .chunks = 1, .exchange = pair_exchange, .compute = pair_compute,
                  .kernel = second->kernel->id, .algorithm = second->algorithm},
-        .dw = first, .pw = second, .input = input, .output = output,
+        .ex = ex, .dw = first, .pw = second, .input = input, .output = output,
+        .ex_activation = ex_epilogue ? ex_epilogue->activation : IPX_ACTIVATION_NONE,
         .dw_activation = first_epilogue ? first_epilogue->activation : IPX_ACTIVATION_NONE,
         .residual = second_epilogue ? second_epilogue->residual : NULL,
         .activation = second_epilogue ? second_epilogue->activation : IPX_ACTIVATION_NONE,
         .channel_sums = second_epilogue ? second_epilogue->channel_sums : NULL,
     };
     if (pp.channel_sums) memset(pp.channel_sums, 0, (size_t)(b->n * b->k) * sizeof(float));
-    status = pair_make_plan(first, second, pool, &pp.plan);
+    status = pair_make_plan(ex, first, second, pool, &pp.plan);
     struct ipx_conv view; /* the tile cannot hold one block of the depthwise kernel: its fallback's */
     if (status == IPX_STATUS_TILE_TOO_SMALL && ipx__fallback_view(first, &view)) {
         pp.dw = &view;
-        status = pair_make_plan(pp.dw, second, pool, &pp.plan);
+        status = pair_make_plan(ex, pp.dw, second, pool, &pp.plan);
     }
     pp.pass.blocks = pp.plan.blocks;
     status = ipx__pool_run_pass(&pp.pass, status);
     ipx__release_pair(second, pool);
     ipx__release(&first->in_use);
+    if (ex) ipx__release(&ex->in_use);
     return status;
+}
+
+ipx_status ipx_conv_run_pair(ipx_conv_t first, ipx_conv_t second, ipx_pool_t pool, const float* input,
+                             size_t input_len, float* output, size_t output_len,
+                             const ipx_conv_epilogue* first_epilogue, const ipx_conv_epilogue* second_epilogue) {
+    return run_fused_block(NULL, first, second, pool, input, input_len, output, output_len, NULL, first_epilogue,
+                           second_epilogue);
+}
+
+ipx_status ipx_conv_run_block(ipx_conv_t expand, ipx_conv_t first, ipx_conv_t second, ipx_pool_t pool,
+                              const float* input, size_t input_len, float* output, size_t output_len,
+                              const ipx_conv_epilogue* expand_epilogue, const ipx_conv_epilogue* first_epilogue,
+                              const ipx_conv_epilogue* second_epilogue) {
+    if (expand == NULL) return IPX_STATUS_NULL_POINTER;
+    return run_fused_block(expand, first, second, pool, input, input_len, output, output_len, expand_epilogue,
+                           first_epilogue, second_epilogue);
 }

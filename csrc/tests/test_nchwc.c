@@ -108,6 +108,35 @@ static void check(const shape* sh, uint64_t tile_bytes) {
                 }
         EXPECT(!bad);
     }
+    /* the block: a 1x1 expand from 8 channels with ReLU6 before the pair, against the expand's
+       run then the pair (the expand runs on the pointwise kernel on maps of 16 pixels or more) */
+    ipx_conv_desc de = {.n = sh->n, .c = 8, .h = sh->hw, .w = sh->hw, .k = sh->c, .r = 1, .s = 1, .g = 1,
+                        .stride_h = 1, .stride_w = 1, .dilation_h = 1, .dilation_w = 1};
+    const size_t x8_len = (size_t)(sh->n * 8 * sh->hw * sh->hw);
+    float *x8 = malloc(x8_len * 4), *we = malloc((size_t)(8 * sh->c) * 4), *xe = malloc(in_len * 4);
+    float* block = malloc(pair_len * 4);
+    for (size_t i = 0; i < x8_len; i++) x8[i] = frand(&seed);
+    for (int64_t i = 0; i < 8 * sh->c; i++) we[i] = frand(&seed) * 0.5f;
+    ipx_conv_t ex;
+    EXPECT(ipx_conv_create(&de, we, (size_t)(8 * sh->c), NULL, 0, &ex) == IPX_STATUS_SUCCESS);
+    EXPECT(ipx_conv_run_fused(ex, pool, x8, x8_len, xe, in_len, &relu6) == IPX_STATUS_SUCCESS);
+    st = ipx_conv_run_pair(conv, pw, pool, xe, in_len, pair, pair_len, &relu6, NULL);
+    ipx_status bst = ipx_conv_run_block(ex, conv, pw, pool, x8, x8_len, block, pair_len, &relu6, &relu6, NULL);
+    if (sh->hw * sh->hw < 16) EXPECT(bst == IPX_STATUS_UNSUPPORTED);
+    else if (bst != IPX_STATUS_SUCCESS && bst != IPX_STATUS_TILE_TOO_SMALL) fprintf(stderr, "block: %s\n", ipx_status_string(bst));
+    if (bst == IPX_STATUS_SUCCESS) {
+        EXPECT(st == IPX_STATUS_SUCCESS);
+        int bad = 0;
+        for (size_t i = 0; i < pair_len && !bad; i++) bad = fabs(block[i] - pair[i]) > 1e-5 * (fabs(pair[i]) + 1.0);
+        EXPECT(!bad);
+    }
+    EXPECT(bst == IPX_STATUS_SUCCESS || bst == IPX_STATUS_TILE_TOO_SMALL || sh->hw * sh->hw < 16);
+    EXPECT(ipx_conv_run_block(ex, conv, conv, pool, x8, x8_len, block, pair_len, NULL, NULL, NULL) == IPX_STATUS_UNSUPPORTED);
+    EXPECT(ipx_conv_run_block(NULL, conv, pw, pool, x8, x8_len, block, pair_len, NULL, NULL, NULL) == IPX_STATUS_NULL_POINTER);
+    EXPECT(ipx_conv_run_block(ex, conv, pw, pool, x8, x8_len - 1, block, pair_len, NULL, NULL, NULL) ==
+           (sh->hw * sh->hw < 16 ? IPX_STATUS_UNSUPPORTED : IPX_STATUS_INVALID_BUFFER_SIZE));
+    ipx_conv_destroy(ex);
+    free(x8), free(we), free(xe), free(block);
     ipx_conv_destroy(pw);
     ipx_conv_destroy(conv);
     ipx_pool_destroy(pool);
@@ -129,6 +158,7 @@ int main(void) {
         check(&shapes[i], 0);        /* the default tile */
         check(&shapes[i], 6 << 10);  /* blocks of few rows */
         check(&shapes[i], 1);        /* the least the handle or a pool allows: the row kernel */
+        check(&shapes[i], 40 << 10); /* blocks of a few rows (the expand rows carried between them) */
     }
     printf("test_nchwc: %s\n", failures ? "FAILED" : "ok");
     return failures != 0;

@@ -23,8 +23,8 @@ Modules: ``arguments`` and ``geometry`` (checks), ``stats``, ``memory`` (the mem
 ``pool``, ``shared_pool``, ``conv`` (Conv2d), ``functional`` (conv2d, conv2d_backward),
 ``conv_cache`` (the convolutions they keep between calls), ``pooling`` (max_pool2d,
 avg_pool2d, Pooling2d), ``linear`` (Linear, SqueezeExcite: fully connected layers over
-a batch of vectors in one superstep), ``fused`` (Conv2d.run_fused and run_pair: epilogues and depthwise + pointwise
-pairs in one pass), ``trace`` (a pool's runs as a Chrome trace), ``peaks``, ``reference`` (numpy),
+a batch of vectors in one superstep), ``fused`` (Conv2d.run_fused, run_pair and run_block: epilogues, depthwise +
+pointwise pairs and expand + depthwise + pointwise blocks in one pass), ``trace`` (a pool's runs as a Chrome trace), ``peaks``, ``reference`` (numpy),
 ``paths`` (header and library for C programs).
 """
 

@@ -3,6 +3,7 @@ on the pool each call names, as C's ``ipx_conv_run(conv, pool, ...)``."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 import numpy as np
@@ -186,12 +187,40 @@ class Conv2d(Handle):
             x, "input", self.input_shape, out, "out", second.output_shape)
         if fused.overlaps(y, residual, channel_sums):
             raise InvalidParameter("out overlaps residual or channel_sums; pass separate buffers")
-        if not second._lock.acquire(blocking=False):
-            raise Busy("Conv2d.run_pair: the second convolution is in use by another call", "IPX_STATUS_BUSY")
-        try:  # a pool whose tiles cannot hold a block of both: TileTooSmall from C
+        with _holding("Conv2d.run_pair", second=second):  # tiles too small for a block of both: TileTooSmall from C
             self._call("Conv2d.run_pair", pool, call)
-        finally:
-            second._lock.release()
+        return y
+
+    def run_block(self, first: "Conv2d", second: "Conv2d", x: np.ndarray, out: np.ndarray | None = None, *,
+                  expand_activation: str | None = None, first_activation: str | None = None,
+                  residual: np.ndarray | None = None, activation: str | None = None,
+                  channel_sums: np.ndarray | None = None, pool: Pool | None = None) -> np.ndarray:
+        """This 1x1 expand convolution and its ``expand_activation``, then ``first.run_pair(second,
+        ...)`` on its output, as one pass (an inverted-residual block): each block computes the
+        expand rows its depthwise rows read into the worker's tile, so neither intermediate
+        tensor reaches DRAM (``ipx_conv_run_block``). Returns second's output; equal to the three
+        ``run_fused`` calls in turn to float rounding. ``Unsupported`` for blocks it does not fuse
+        (the expand must be 1x1, stride 1, unpadded, one group, on maps of 16 pixels or more)."""
+        for name, other in (("first", first), ("second", second)):
+            if not isinstance(other, Conv2d):
+                raise InvalidType(f"{name} must be a Conv2d, got {type(other).__name__}")
+            if other._handle is None:
+                raise Closed(f"Conv2d.run_block: the {name} convolution is closed")
+        if len({id(self), id(first), id(second)}) < 3:
+            raise InvalidParameter("the expand, first and second convolutions must be three different Conv2d")
+        keep: list = []
+        e0 = fused.epilogue_struct(keep, expand_activation, prefix="expand_")
+        e1 = fused.epilogue_struct(keep, first_activation, prefix="first_")
+        e2 = fused.epilogue_struct(keep, activation, residual, second.output_shape, channel_sums,
+                                   second.output_shape[:2])
+        y, call = self._map_call(
+            lambda h, p, a, na, b, nb: lib.ipx_conv_run_block(h, first._handle, second._handle, p, a, na, b, nb,
+                                                              e0, e1, e2),
+            x, "input", self.input_shape, out, "out", second.output_shape)
+        if fused.overlaps(y, residual, channel_sums):
+            raise InvalidParameter("out overlaps residual or channel_sums; pass separate buffers")
+        with _holding("Conv2d.run_block", first=first, second=second):
+            self._call("Conv2d.run_block", pool, call)
         return y
 
     def backward_data(self, grad_output: np.ndarray, out: np.ndarray | None = None, *,
@@ -299,6 +328,21 @@ class Conv2d(Handle):
 
     def _destroy(self, handle) -> int:
         return lib.ipx_conv_destroy(handle)
+
+
+@contextlib.contextmanager
+def _holding(what: str, **others: Conv2d):
+    """The other convolutions of a fused run held for it (Busy naming the one in use)."""
+    held = []
+    try:
+        for name, conv in others.items():
+            if not conv._lock.acquire(blocking=False):
+                raise Busy(f"{what}: the {name} convolution is in use by another call", "IPX_STATUS_BUSY")
+            held.append(conv)
+        yield
+    finally:
+        for conv in held:
+            conv._lock.release()
 
 
 def _pool_arg(pool):

@@ -1,4 +1,4 @@
-"""Epilogues of fused runs (``Conv2d.run_fused``, ``Conv2d.run_pair``): what a convolution
+"""Epilogues of fused runs (``Conv2d.run_fused``, ``run_pair``, ``run_block``): what a convolution
 does to its outputs in the write phase (residual, activation, channel sums) and to its inputs
 in the exchange (a channel scale), as the C ``ipx_conv_epilogue`` struct."""
 

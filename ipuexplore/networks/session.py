@@ -24,6 +24,7 @@ from ..layers import LayerKind
 from . import epilogue
 from .graph import INPUT, Network
 from .session_plan import _arena, _buffer_plan, _centered, _check_memory, _check_tiles, _plan, _Step
+from .session_plan import pair_scratch_floats
 from .session_plan import fold_batch_norm  # noqa: F401  (public: folded weights, for callers and tests)
 from .session_runners import _create_convs, _program, _runner, _se_activation
 
@@ -92,17 +93,20 @@ class HostSession:
         # squeeze-excite scales the next convolution applies in its exchange (row and channel kernels)
         scales = {s.scale_from: np.empty((n, s.layer.c), np.float32) for s in self.steps
                   if s.scale_from and convs[id(s)].info["kernel"] in ("row", "channel")}
-        mid = max((int(np.prod(s.first.out_shape)) for s in self.steps if s.kind == "pair"), default=0)
-        # the activation slots, then a pair's depthwise output when it runs unfused
-        *slots, scratch = _arena([n * size for size in self._sizes.slot_floats] + [n * mid])
+        # the activation slots, then a pair's depthwise output and a block's expand output when
+        # they run unfused
+        sizes = (*self._sizes.slot_floats, *pair_scratch_floats(self.steps))
+        *slots, mid, expanded = _arena([n * size for size in sizes])
         self._buffers = dict(enumerate(slots))
-        self._runners = [_runner(step, n, self._pool, engine, sums, scales, convs, scratch) for step in self.steps]
-        self._pair_choices = {}
+        self._runners = [_runner(step, n, self._pool, engine, sums, scales, convs, (mid, expanded))
+                         for step in self.steps]
+        self._pair_choices, self._block_choices = {}, {}
         for step, runner in zip(self.steps, self._runners):
             if step.kind == "pair":
-                fused = runner.measure(self._tensor(step.output), rounds=0 if pairs == "always" else 5)
-                runner.fused = fused
-                self._pair_choices[step.output] = fused
+                runner.measure(self._tensor(step.output), rounds=0 if pairs == "always" else 5)
+                self._pair_choices[step.output] = runner.fused
+                if step.expand:
+                    self._block_choices[step.output] = runner.block
         # each engine step's C calls on the session's own buffers, checked and converted once
         # (steps reading the caller's input, and numpy fallbacks, go through their runner)
         self._keep: list = []  # the buffers and structs the bound calls point into
@@ -233,6 +237,7 @@ class HostSession:
             "buffer_bytes": 4 * sum(self._sizes.slot_floats),
             "fused": {s.output: s.fused for s in self.steps if s.fused},
             "pairs": dict(self._pair_choices),  # depthwise -> pointwise pairs: in one pass (True) or two
+            "blocks": dict(self._block_choices),  # pairs with their expand: in the same pass (True) or before it
             "tile_bytes": self._pool.tile_bytes,
         }
 

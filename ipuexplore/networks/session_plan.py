@@ -38,6 +38,7 @@ class _Step:
     inplace: bool = False  # writes over its input (squeeze-excite's channel scale)
     scale_from: str | None = None  # conv: the squeeze-excite whose channel scale its exchange applies
     first: "_Step | None" = None  # pair: the depthwise step whose rows stay in tile memory
+    expand: "_Step | None" = None  # pair: the 1x1 expand before it, its rows in tile memory too (a block)
     params: dict[str, Any] = field(default_factory=dict)
 
 
@@ -126,11 +127,13 @@ def _plan(network: Network, params: dict, fuse_pairs: bool = True) -> list[_Step
 def _pair_steps(steps: list[_Step]) -> list[_Step]:
     """Each depthwise convolution whose output only a pointwise convolution (1x1, stride 1, no
     padding, one group, >= 8 channels in and out: the channel kernel) reads, merged with it into
-    a "pair" step at the pointwise one's place."""
+    a "pair" step at the pointwise one's place; with the pointwise convolution before it (the
+    expand of an inverted-residual block) when the depthwise one alone reads its output."""
     readers: dict[str, list[_Step]] = {}
     for s in steps:
         for name in {*s.inputs, *([s.residual] if s.residual else [])}:
             readers.setdefault(name, []).append(s)
+    producer = {s.output: s for s in steps}
     merged: dict[int, _Step] = {}  # id of the pointwise step -> the pair
     dropped: set[int] = set()
     for first in steps:
@@ -139,17 +142,30 @@ def _pair_steps(steps: list[_Step]) -> list[_Step]:
                 and first.residual is None and not first.sums and first.scale_from is None):
             continue
         (second, *more) = readers.get(first.output, [None])
-        b = second.layer if second is not None else None
-        if more or b is None or second.kind != "conv" or b.kind is not LayerKind.CONV or second.inputs != (first.output,) \
-                or second.scale_from or (b.r, b.s, b.g) != (1, 1, 1) or tuple(b.stride) != (1, 1) or any(b.pad) \
-                or b.c < 8 or b.k < 8:
+        if more or second is None or not _is_pointwise(second) or second.inputs != (first.output,) \
+                or second.scale_from:
             continue
+        b = second.layer
         pair = _Step("pair", b, first.inputs, second.output, second.out_shape,
                      fused=[a.name, *first.fused, b.name, *second.fused], weight=second.weight, bias=second.bias,
                      act=second.act, residual=second.residual, sums=second.sums, first=first)
+        expand = producer.get(first.inputs[0])
+        if expand is not None and readers.get(expand.output) == [first] and _is_pointwise(expand) \
+                and expand.residual is None and not expand.sums and expand.scale_from is None:
+            pair.expand, pair.inputs = expand, expand.inputs
+            pair.fused = [expand.layer.name, *expand.fused, *pair.fused]
+            dropped.add(id(expand))
         merged[id(second)] = pair
         dropped.add(id(first))
     return [merged.get(id(s), s) for s in steps if id(s) not in dropped]
+
+
+def _is_pointwise(step: _Step) -> bool:
+    """A conv step the engine's pointwise path runs: 1x1, stride 1, no padding, one group,
+    >= 8 channels in and out."""
+    b = step.layer
+    return step.kind == "conv" and b.kind is LayerKind.CONV and (b.r, b.s, b.g) == (1, 1, 1) \
+        and tuple(b.stride) == (1, 1) and not any(b.pad) and b.c >= 8 and b.k >= 8
 
 
 def _epilogue_act(layer: Layer, p: dict) -> str | None:
@@ -213,14 +229,21 @@ def _buffer_plan(steps: list[_Step], network: Network) -> _BufferPlan:
     return _BufferPlan(slot_of, shape_of, tuple(floats_per_image))
 
 
+def pair_scratch_floats(steps: list[_Step]) -> tuple[int, int]:
+    """Floats per image of the two scratch tensors an unfused pair or block runs through: the
+    depthwise output, and the expand's output."""
+    pairs = [s for s in steps if s.kind == "pair"]
+    return (max((int(np.prod(s.first.out_shape)) for s in pairs), default=0),
+            max((int(np.prod(s.expand.out_shape)) for s in pairs if s.expand), default=0))
+
+
 def _check_memory(name: str, batch: int, steps: list[_Step], plan: _BufferPlan) -> None:
     """Refuse before allocating: activation buffers, packed weights (about their own size), a
-    pair's unfused scratch and the pool's tiles against the engine's memory limit."""
+    pair's or block's unfused scratch and the pool's tiles against the engine's memory limit."""
     from .. import engine
 
-    convs = [*steps, *(s.first for s in steps if s.kind == "pair")]
-    activations = 4 * batch * (sum(plan.slot_floats) + max(
-        (int(np.prod(s.first.out_shape)) for s in steps if s.kind == "pair"), default=0))
+    convs = [*steps, *(s.first for s in steps if s.kind == "pair"), *(s.expand for s in steps if s.expand)]
+    activations = 4 * batch * (sum(plan.slot_floats) + sum(pair_scratch_floats(steps)))
     activations += HUGE_PAGE + 64 * (len(plan.slot_floats) + 1)  # _arena's rounding
     weights = sum(4 * s.weight.size for s in convs if s.weight is not None)
     tiles = engine.cpu_count() * engine.DEFAULT_TILE_BYTES

@@ -15,10 +15,11 @@ from .session_plan import _centered, _Step, fold_batch_norm
 
 def _create_convs(steps: list[_Step], batch: int, engine) -> dict[int, Any]:
     """The engine convolutions of the conv and pair steps, by id of their step (a pair's first
-    under its own): weights packed, not yet bound to a pool. The float64 copies are dropped."""
+    and expand under their own): weights packed, not yet bound to a pool. The float64 copies are dropped."""
     convs: dict[int, Any] = {}
     for step in steps:
-        for s in ((step.first, step) if step.kind == "pair" else (step,) if step.kind == "conv" else ()):
+        for s in ((*([step.expand] if step.expand else []), step.first, step) if step.kind == "pair"
+                  else (step,) if step.kind == "conv" else ()):
             layer = s.layer
             weight = np.ascontiguousarray(s.weight, np.float32)
             bias = None if s.bias is None else np.ascontiguousarray(s.bias, np.float32)
@@ -33,13 +34,15 @@ def _create_convs(steps: list[_Step], batch: int, engine) -> dict[int, Any]:
 
 
 def _runner(step: _Step, batch: int, pool, engine, sums: dict[str, np.ndarray], scales: dict[str, np.ndarray],
-            convs: dict[int, Any], scratch: np.ndarray):
+            convs: dict[int, Any], scratch: tuple[np.ndarray, np.ndarray]):
     """A function (args, out, residual) computing the step into ``out``. ``sums``: channel-sum
     arrays by tensor, written by the convolution producing the tensor, read by its SE;
-    ``scales``: SE channel scales by SE output, applied by the convolution reading it."""
+    ``scales``: SE channel scales by SE output, applied by the convolution reading it;
+    ``scratch``: where an unfused pair or block puts its depthwise and its expand output."""
     layer = step.layer
     if step.kind == "pair":
-        return _pair_runner(step, convs[id(step.first)], convs[id(step)], pool, sums.get(step.output), scratch)
+        expand = convs[id(step.expand)] if step.expand else None
+        return _pair_runner(step, expand, convs[id(step.first)], convs[id(step)], pool, sums.get(step.output), scratch)
     if step.kind == "conv":
         conv = convs[id(step)]
         if layer.kind is LayerKind.LINEAR:
@@ -97,85 +100,134 @@ def _conv_runner(step: _Step, conv, pool, sums: np.ndarray | None = None, scale:
     return run
 
 
-def _pair_runner(step: _Step, first, second, pool, sums: np.ndarray | None, scratch: np.ndarray):
+def _pair_runner(step: _Step, expand, first, second, pool, sums: np.ndarray | None,
+                 scratch: tuple[np.ndarray, np.ndarray]):
     """A depthwise convolution and the pointwise one reading it: one pass (``Conv2d.run_pair``:
-    the depthwise rows stay in tile memory) when ``fused``, else two runs through ``scratch``.
-    ``measure(out)`` times both on random data and says whether the pass is faster."""
+    the depthwise rows stay in tile memory) when ``fused``, else two runs through scratch. With
+    the ``expand`` convolution before them: all three in one pass (``Conv2d.run_block``: the
+    expand's rows stay in tile memory too) when ``block``, else the expand's run, then the pair.
+    ``measure(out)`` times each choice on random data and keeps the faster."""
     mid_shape = first.output_shape
-    mid = _centered(scratch, int(np.prod(mid_shape))).reshape(mid_shape)
-    a_act, act = step.first.act, step.act
+    mid = _centered(scratch[0], int(np.prod(mid_shape))).reshape(mid_shape)
+    expanded = _centered(scratch[1], int(np.prod(first.input_shape))).reshape(first.input_shape) if expand else None
+    e_act, a_act, act = (step.expand.act if expand else None), step.first.act, step.act
 
-    def one_pass(args, out, residual):
-        first.run_pair(second, args[0].reshape(first.input_shape), out.reshape(second.output_shape),
+    def one_pass(x, out, residual):
+        first.run_pair(second, x.reshape(first.input_shape), out.reshape(second.output_shape),
                        first_activation=a_act, residual=residual, activation=act, channel_sums=sums, pool=pool)
 
-    def two_runs(args, out, residual):
-        first.run_fused(args[0].reshape(first.input_shape), mid, activation=a_act, pool=pool)
+    def two_runs(x, out, residual):
+        first.run_fused(x.reshape(first.input_shape), mid, activation=a_act, pool=pool)
         second.run_fused(mid, out.reshape(second.output_shape), residual=residual, activation=act,
                          channel_sums=sums, pool=pool)
 
+    def pair(x, out, residual):
+        (one_pass if run.fused else two_runs)(x, out, residual)
+
+    def block_pass(x, out, residual):
+        expand.run_block(first, second, x.reshape(expand.input_shape), out.reshape(second.output_shape),
+                         expand_activation=e_act, first_activation=a_act, residual=residual, activation=act,
+                         channel_sums=sums, pool=pool)
+
+    def expand_then_pair(x, out, residual):
+        expand.run_fused(x.reshape(expand.input_shape), expanded, activation=e_act, pool=pool)
+        pair(expanded, out, residual)
+
     def run(args, out, residual):
-        (one_pass if run.fused else two_runs)(args, out, residual)
+        (block_pass if run.block else expand_then_pair if expand else pair)(args[0], out, residual)
 
-    def measure(out, rounds: int = 5) -> bool:
-        """Paired rounds (each way run 3 times, the order alternating so load bursts hit both):
-        the pass when its median time ratio is below 1 (no rounds: the pass). A pair whose
-        block does not fit the pool's tiles runs in two."""
-        import time
-
+    def measure(out, rounds: int = 5) -> None:
+        """Sets ``fused`` (the pair in one pass) and ``block`` (the expand in it too): each when
+        it runs (a block too large for the pool's tiles runs apart) and, with rounds, when its
+        median time ratio against the other way is below 1 (paired rounds, each way run 3
+        times, the order alternating so load bursts hit both)."""
         rng = np.random.default_rng(0)
-        x = rng.standard_normal(first.input_shape, dtype=np.float32)
         res = rng.standard_normal(out.shape, dtype=np.float32) if step.residual else None
-        try:
-            one_pass([x], out, res)
-        except errors.TileTooSmall:
-            return False
-        if rounds == 0:
-            return True
-        two_runs([x], out, res)
-        ratios = []
-        for i in range(rounds):
-            times = {}
-            for fn in ((one_pass, two_runs) if i % 2 == 0 else (two_runs, one_pass)):
-                start = time.perf_counter()
-                for _ in range(3):
-                    fn([x], out, res)
-                times[fn] = time.perf_counter() - start
-            ratios.append(times[one_pass] / times[two_runs])
-        return float(np.median(ratios)) < 1.0
+        x = rng.standard_normal((expand or first).input_shape, dtype=np.float32)
+        pair_x = expand.run_fused(x, activation=e_act, pool=pool) if expand else x
+        run.fused = _runs(one_pass, pair_x, out, res) and (
+            rounds == 0 or _faster(one_pass, two_runs, pair_x, out, res, rounds))
+        run.block = expand is not None and _runs(block_pass, x, out, res) and (
+            rounds == 0 or _faster(block_pass, expand_then_pair, x, out, res, rounds))
 
-    pair_key, first_key, second_key = (f"pair {_conv_name(step.first.layer)} > 1x1",
-                                       f"conv {_conv_name(step.first.layer)}", f"conv {_conv_name(step.layer)}")
+    names = [f"conv {_conv_name(step.first.layer)}", f"conv {_conv_name(step.layer)}"]
+    pair_key = f"pair {_conv_name(step.first.layer)} > 1x1"
+    block_key = "block 1x1 > " + pair_key[len("pair "):]
+    expand_key = "conv dense 1x1" + (f" + {e_act}" if e_act else "")
 
     def parts(args, out, residual):
+        if run.block:
+            return [(block_key, run)]
+        head = [(expand_key, lambda a, o, r: expand.run_fused(a[0].reshape(expand.input_shape), expanded,
+                                                              activation=e_act, pool=pool))] if expand else []
+        x_of = (lambda a: expanded) if expand else (lambda a: a[0])
         if run.fused:
-            return [(pair_key, run)]
-        return [(first_key, lambda a, o, r: first.run_fused(
-                    a[0].reshape(first.input_shape), mid, activation=a_act, pool=pool)),
-                (second_key, lambda a, o, r: second.run_fused(
+            return [*head, (pair_key, lambda a, o, r: one_pass(x_of(a), o, r))]
+        return [*head, (names[0], lambda a, o, r: first.run_fused(
+                    x_of(a).reshape(first.input_shape), mid, activation=a_act, pool=pool)),
+                (names[1], lambda a, o, r: second.run_fused(
                     mid, o.reshape(second.output_shape), residual=r, activation=act, channel_sums=sums, pool=pool))]
 
     def bind(tensor, keep):
-        x, y = tensor(step.inputs[0]).reshape(first.input_shape), tensor(step.output).reshape(second.output_shape)
-        res = tensor(step.residual) if step.residual else None
-        if not run.fused:
-            return [(first_key, _on_pool(pool, _fused_call(keep, first, x, mid, a_act))),
-                    (second_key, _on_pool(pool, _fused_call(keep, second, mid, y, act, res, sums)))]
         from .._ipx_cffi import lib
         from ..engine import fused
 
+        x, y = tensor(step.inputs[0]), tensor(step.output).reshape(second.output_shape)
+        res = tensor(step.residual) if step.residual else None
+        if run.block:
+            e0 = fused.epilogue_struct(keep, e_act, prefix="expand_")
+            e1 = fused.epilogue_struct(keep, a_act, prefix="first_")
+            e2 = fused.epilogue_struct(keep, act, res, y.shape, sums, y.shape[:2])
+            xb, yb = _floats(keep, x.reshape(expand.input_shape)), _floats(keep, y, writable=True)
+            h0, h1, h2 = _handle(expand), _handle(first), _handle(second)
+            return [(block_key, _on_pool(pool, lambda h: lib.ipx_conv_run_block(h0, h1, h2, h, xb, x.size, yb, y.size,
+                                                                                e0, e1, e2)))]
+        head = [(expand_key, _on_pool(pool, _fused_call(keep, expand, x.reshape(expand.input_shape), expanded,
+                                                        e_act)))] if expand else []
+        x = (expanded if expand else x).reshape(first.input_shape)
+        if not run.fused:
+            return [*head, (names[0], _on_pool(pool, _fused_call(keep, first, x, mid, a_act))),
+                    (names[1], _on_pool(pool, _fused_call(keep, second, mid, y, act, res, sums)))]
         e1 = fused.epilogue_struct(keep, a_act, prefix="first_")
         e2 = fused.epilogue_struct(keep, act, res, y.shape, sums, y.shape[:2])
         xb, yb = _floats(keep, x), _floats(keep, y, writable=True)
         h1, h2 = _handle(first), _handle(second)
-        return [(pair_key, _on_pool(pool, lambda h: lib.ipx_conv_run_pair(h1, h2, h, xb, x.size, yb, y.size, e1, e2)))]
+        return [*head, (pair_key, _on_pool(pool, lambda h: lib.ipx_conv_run_pair(h1, h2, h, xb, x.size, yb, y.size,
+                                                                                 e1, e2)))]
 
-    run.fused = True
+    run.fused, run.block = True, expand is not None
     run.conv = second
     run.measure = measure
     run.parts = parts
     run.bind = bind
     return run
+
+
+def _runs(fn, x, out, residual) -> bool:
+    """Whether the fused pass runs on these tiles (TileTooSmall: a block of it does not fit)."""
+    try:
+        fn(x, out, residual)
+    except (errors.TileTooSmall, errors.Unsupported):
+        return False
+    return True
+
+
+def _faster(fused, apart, x, out, residual, rounds: int) -> bool:
+    """Whether ``fused`` takes less time than ``apart``: the median over paired rounds of their
+    time ratio (each way run 3 times, the order alternating so load bursts hit both)."""
+    import time
+
+    apart(x, out, residual)
+    ratios = []
+    for i in range(rounds):
+        times = {}
+        for fn in ((fused, apart) if i % 2 == 0 else (apart, fused)):
+            start = time.perf_counter()
+            for _ in range(3):
+                fn(x, out, residual)
+            times[fn] = time.perf_counter() - start
+        ratios.append(times[fused] / times[apart])
+    return float(np.median(ratios)) < 1.0
 
 
 def _classifier_runner(step: _Step, linear, batch: int, pool):

@@ -1,5 +1,6 @@
 """Fused runs: Conv2d.run_pair (depthwise -> pointwise in one pass, the depthwise rows kept in
-tile memory) and run_fused's input_scale (a channel scale applied in the exchange), each
+tile memory), Conv2d.run_block (a 1x1 expand before the pair, its rows kept in tile memory too)
+and run_fused's input_scale (a channel scale applied in the exchange), each
 against its unfused run (to float rounding) and a float64 reference; what the statistics count;
 bad input."""
 
@@ -75,6 +76,92 @@ def test_pair_statistics_count_only_what_crossed_the_tile():
     weights = 4 * (64 * 9 + 64 + 32 * 64 + 32)
     assert first.bytes_in.sum() < pair.bytes_in.sum() < first.bytes_in.sum() * 1.5 + 2 * weights
     assert pair.bytes_in.sum() < first.bytes_in.sum() + second.bytes_in.sum()
+
+
+# (n, c_in, expand, h, w, k, r, stride): MobileNetV2's 112 x 112 stride-2 block at a smaller
+# size, a stride-1 block with a residual's shape (k = c_in), 5x5 (EfficientNet), odd sizes,
+# one image, maps narrower than a vector
+BLOCKS = [(2, 16, 48, 24, 24, 24, 3, 2), (2, 24, 72, 20, 20, 24, 3, 1), (1, 16, 40, 17, 13, 24, 5, 1),
+          (3, 8, 24, 9, 11, 16, 3, 2), (1, 8, 32, 23, 6, 8, 5, 2)]
+
+
+def _block(n, c, e, h, w, k, r, stride, pool):
+    we = (RNG.standard_normal((e, c, 1, 1)) / np.sqrt(c)).astype(np.float32)
+    be = RNG.standard_normal(e).astype(np.float32)
+    ex = Conv2d(we, be, (n, c, h, w), pool=pool)
+    dw, pw, weights = _pair(n, e, h, w, k, r, stride, pool)
+    return ex, dw, pw, (we, be, *weights)
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+@pytest.mark.parametrize("shape", BLOCKS, ids=str)
+@pytest.mark.parametrize("residual", [False, True])
+@pytest.mark.parametrize("tile_bytes", [624 * 1024, 64 * 1024], ids=["tile", "small-tile"])
+def test_block_equals_the_three_runs_and_the_float64_reference(shape, workers, residual, tile_bytes):
+    """(small tiles: blocks of a few rows, so that a worker's next block reuses the expand rows
+    the two share; 3 workers: blocks stolen out of order, whose rows are computed afresh)"""
+    n, c, e, h, w, k, r, stride = shape
+    with Pool(workers, tile_bytes) as pool:
+        ex, dw, pw, (we, be, wd, bd, wp, bp) = _block(n, c, e, h, w, k, r, stride, pool)
+        x = RNG.standard_normal((n, c, h, w)).astype(np.float32)
+        res = RNG.standard_normal(pw.output_shape).astype(np.float32) if residual else None
+        sums = np.full((n, k), np.nan, np.float32)
+        y = ex.run_block(dw, pw, x, expand_activation="relu6", first_activation="relu6", residual=res,
+                         activation="silu", channel_sums=sums)
+        three = pw.run_fused(dw.run_fused(ex.run_fused(x, activation="relu6"), activation="relu6"),
+                             residual=res, activation="silu")
+        np.testing.assert_allclose(y, three, rtol=1e-6, atol=1e-6 * np.abs(three).max())
+        mid = _act64(reference_conv2d(_act64(reference_conv2d(x, we, be), "relu6"), wd, bd, stride, r // 2, 1, e),
+                     "relu6")
+        expected = _act64(reference_conv2d(mid, wp, bp) + (res if residual else 0), "silu")
+        np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(sums, expected.sum(axis=(2, 3)), rtol=1e-4, atol=1e-3)
+        # run again on the same tiles: nothing of the first run's rows is reused
+        x2 = RNG.standard_normal((n, c, h, w)).astype(np.float32)
+        y2 = ex.run_block(dw, pw, x2, expand_activation="relu6", first_activation="relu6")
+        three2 = pw.run_fused(dw.run_fused(ex.run_fused(x2, activation="relu6"), activation="relu6"))
+        np.testing.assert_allclose(y2, three2, rtol=1e-6, atol=1e-6 * np.abs(three2).max())
+
+
+def test_block_statistics_count_only_what_crossed_the_tile():
+    with Pool(2) as pool:
+        ex, dw, pw, _ = _block(2, 16, 96, 56, 56, 24, 3, 2, pool)
+        x = RNG.standard_normal(ex.input_shape).astype(np.float32)
+        ex.run_block(dw, pw, x)
+        block = ex.stats
+        runs = []
+        for conv, data in ((ex, x), (dw, None), (pw, None)):
+            data = conv.run(data if data is not None else runs[-1][1])
+            runs.append((conv.stats, data))
+    flops = sum(st.flops.sum() for st, _ in runs)
+    # the expand rows the blocks share are computed once per worker's run of blocks (a few again
+    # where a worker's range starts or a block is stolen)
+    assert flops <= block.flops.sum() < flops * 1.05
+    assert block.bytes_out.sum() == runs[2][0].bytes_out.sum() == 4 * 2 * 24 * 28 * 28
+    assert block.bytes_in.sum() < runs[0][0].bytes_in.sum() * 1.1 + 4 * 2 * (96 * 16 + 96 * 10 + 24 * 97)
+
+
+def test_block_refusals():
+    with Pool(1) as pool:
+        ex, dw, pw, _ = _block(1, 8, 16, 8, 8, 16, 3, 1, pool)
+        x = np.zeros(ex.input_shape, np.float32)
+        with pytest.raises(errors.Unsupported):
+            dw.run_block(ex, pw, np.zeros(dw.input_shape, np.float32))  # the expand is depthwise
+        strided = Conv2d(np.zeros((16, 8, 1, 1), np.float32), None, (1, 8, 16, 16), stride=2, pool=pool)
+        with pytest.raises(errors.Unsupported):
+            strided.run_block(dw, pw, np.zeros(strided.input_shape, np.float32))  # a strided expand
+        with pytest.raises(errors.InvalidParameter, match="different"):
+            ex.run_block(dw, dw, x)
+        with pytest.raises(errors.InvalidType, match="second"):
+            ex.run_block(dw, "pw", x)
+        with pytest.raises(errors.InvalidParameter, match="expand_activation"):
+            ex.run_block(dw, pw, x, expand_activation="gelu")
+        with pytest.raises(errors.InvalidParameter, match="input"):
+            ex.run_block(dw, pw, np.zeros(dw.input_shape, np.float32))
+    with Pool(1, tile_bytes=4096) as tiny:
+        ex, dw, pw, _ = _block(1, 16, 64, 16, 16, 64, 3, 1, tiny)
+        with pytest.raises(errors.TileTooSmall):
+            ex.run_block(dw, pw, np.zeros(ex.input_shape, np.float32))
 
 
 def test_pair_refusals():

@@ -146,6 +146,23 @@ def test_depthwise_pointwise_pair_matches_onnxruntime_and_the_unfused_run(tmp_pa
         HostSession(path, 2, pairs="yes")
 
 
+@pytest.mark.parametrize("pairs", ["always", "never", "measure"])
+def test_inverted_residual_block_matches_onnxruntime_and_the_unfused_run(tmp_path, pairs):
+    m = _Model((2, 8, 12, 12))
+    path = m.save(tmp_path, OPS["inverted_residual"](m, "x"))
+    described = _against_onnxruntime(path, m.shape)
+    assert described["steps"] == 2 and list(described["blocks"]) == list(described["pairs"])  # stem, then the block
+    x = RNG.standard_normal(m.shape).astype(np.float32)
+    with HostSession(path, 2, workers=2, pairs=pairs) as s, HostSession(path, 2, workers=2, pairs="never") as ref:
+        chosen = list(s.describe()["blocks"].values())
+        assert chosen == {"always": [True], "never": []}.get(pairs, chosen) and len(chosen) == (pairs != "never")
+        y, y_ref = s.run(x), ref.run(x)
+        np.testing.assert_allclose(y, y_ref, rtol=1e-6, atol=1e-6 * np.abs(y_ref).max())
+        profile = s.profile(x, runs=1)
+        if pairs == "always":
+            assert "block 1x1 > depthwise 3x3 > 1x1" in profile
+
+
 def test_a_pair_that_does_not_fit_the_tiles_runs_in_two(monkeypatch):
     # The pointwise half computes from the depthwise rows where they lie in the tile, so a pair
     # needs little more than its pointwise layer alone and every MobileNetV2 pair fits the
@@ -270,6 +287,10 @@ OPS = {
                                               m.const(RNG.standard_normal(6))]),
     "depthwise_then_pointwise": lambda m, x: m.node("Add", [m.conv(m.node("Clip", [m.conv(x, 8, 8, g=8, pads=(1, 1, 1, 1)),
                                                                      m.const(0.0), m.const(6.0)]), 8, 8, r=1), x]),
+    # MobileNetV2's block after a stem: 1x1 expand + ReLU6, depthwise + ReLU6, 1x1 project + add
+    "inverted_residual": lambda m, x: (lambda y: m.node("Add", [m.conv(m.node("Clip", [
+        m.conv(m.node("Clip", [m.conv(y, 8, 24, r=1), m.const(0.0), m.const(6.0)]), 24, 24, g=24, pads=(1, 1, 1, 1)),
+        m.const(0.0), m.const(6.0)]), 24, 8, r=1), y]))(m.node("Relu", [m.conv(x, 8, 8, pads=(1, 1, 1, 1))])),
     "squeeze_excite_then_pointwise": lambda m, x: m.conv(OPS["squeeze_excite"](m, x), 8, 16, r=1),
     "squeeze_excite": lambda m, x: (lambda y: m.node("Mul", [y, m.node("Sigmoid", [m.conv(m.node("Relu", [m.conv(
         m.node("GlobalAveragePool", [y]), 8, 2, r=1)]), 2, 8, r=1)])]))(m.conv(x, 8, 8, g=8)),
