@@ -131,36 +131,24 @@ def test_phases_split_each_op_kind_into_the_workers_exchange_compute_and_wait():
 
 
 @pytest.mark.parametrize("pairs", ["always", "never", "measure"])
-def test_depthwise_pointwise_pair_matches_onnxruntime_and_the_unfused_run(tmp_path, pairs):
+@pytest.mark.parametrize("op, steps, kind, key", [
+    ("depthwise_then_pointwise", 1, "pairs", "pair depthwise 3x3 > 1x1"),  # dw + clip, 1x1 + add: one pair
+    ("inverted_residual", 2, "blocks", "block 1x1 > depthwise 3x3 > 1x1"),  # the stem, then one block
+])
+def test_fused_pair_or_block_matches_onnxruntime_and_the_unfused_run(tmp_path, pairs, op, steps, kind, key):
     m = _Model((2, 8, 12, 12))
-    path = m.save(tmp_path, OPS["depthwise_then_pointwise"](m, "x"))
+    path = m.save(tmp_path, OPS[op](m, "x"))
     described = _against_onnxruntime(path, m.shape)
-    assert described["steps"] == 1 and len(described["pairs"]) == 1  # dw + clip, 1x1 + add: one pair
+    assert described["steps"] == steps and len(described[kind]) == 1 and len(described["pairs"]) == 1
     x = RNG.standard_normal(m.shape).astype(np.float32)
     with HostSession(path, 2, workers=2, pairs=pairs) as s, HostSession(path, 2, workers=2, pairs="never") as ref:
-        chosen = list(s.describe()["pairs"].values())
+        chosen = list(s.describe()[kind].values())
         assert chosen == {"always": [True], "never": []}.get(pairs, chosen) and len(chosen) == (pairs != "never")
         y, y_ref = s.run(x), ref.run(x)
         np.testing.assert_allclose(y, y_ref, rtol=1e-6, atol=1e-6 * np.abs(y_ref).max())
+        assert (key in s.profile(x, runs=1)) == (chosen == [True])  # the fused step when it was kept
     with pytest.raises(ValueError, match="pairs must be one of"):
         HostSession(path, 2, pairs="yes")
-
-
-@pytest.mark.parametrize("pairs", ["always", "never", "measure"])
-def test_inverted_residual_block_matches_onnxruntime_and_the_unfused_run(tmp_path, pairs):
-    m = _Model((2, 8, 12, 12))
-    path = m.save(tmp_path, OPS["inverted_residual"](m, "x"))
-    described = _against_onnxruntime(path, m.shape)
-    assert described["steps"] == 2 and list(described["blocks"]) == list(described["pairs"])  # stem, then the block
-    x = RNG.standard_normal(m.shape).astype(np.float32)
-    with HostSession(path, 2, workers=2, pairs=pairs) as s, HostSession(path, 2, workers=2, pairs="never") as ref:
-        chosen = list(s.describe()["blocks"].values())
-        assert chosen == {"always": [True], "never": []}.get(pairs, chosen) and len(chosen) == (pairs != "never")
-        y, y_ref = s.run(x), ref.run(x)
-        np.testing.assert_allclose(y, y_ref, rtol=1e-6, atol=1e-6 * np.abs(y_ref).max())
-        profile = s.profile(x, runs=1)
-        if pairs == "always":
-            assert "block 1x1 > depthwise 3x3 > 1x1" in profile
 
 
 def test_a_pair_that_does_not_fit_the_tiles_runs_in_two(monkeypatch):
