@@ -166,9 +166,9 @@ IPX_INLINE void F(pw_compute_epilogue)(const struct ipx_conv* cv, const ipx__pla
         for (int64_t p0 = 0; p0 < npix; p0 += strip) {
             const int64_t spix = ipx__min(strip, npix - p0);
             const int64_t tail = spix % VLEN <= PW_T_TAIL ? spix % VLEN : 0; /* pixels left to pw_tail_pixel */
-            /* past 2 * PW_KBLOCK input channels (8-float builds), all panels but the last in L1 */
+            /* from PW_PANELS_FROM input channels (8-float builds), all panels but the last in L1 */
             int64_t c0 = 0;
-            if (VLEN == 8 && kdim >= 2 * PW_KBLOCK)
+            if (VLEN == 8 && kdim >= PW_PANELS_FROM)
                 for (; c0 + PW_KBLOCK < kdim; c0 += PW_KBLOCK)
                     F(pw_panel)(X, npad, W, B, kdim, c0, PW_KBLOCK, Y, plane, npix, p0, spix, tail, kvalid, MR, NVMAX);
             for (int64_t m0 = 0; m0 < kvalid; m0 += MR) { /* the (last) panel and the epilogue */

@@ -63,9 +63,9 @@ def test_groups_images_and_small_tiles(isa, monkeypatch):
 
 
 @pytest.mark.parametrize("isa", ISAS)
-@pytest.mark.parametrize("c", [255, 256, 300, 600, 1030])
+@pytest.mark.parametrize("c", [256, 1023, 1024, 1030, 1300])
 def test_input_channels_in_panels_with_the_epilogue_in_the_last(isa, c, monkeypatch):
-    """From 2 * PW_KBLOCK (256) input channels the 8-float builds sum a strip panel by panel,
+    """From PW_PANELS_FROM (1024) input channels the 8-float builds sum a strip panel by panel,
     the partial sums kept in the output: every pixel and channel tail, the residual, activation
     and channel sums applied once, at the last panel; the same bits whatever the tile (blocks)."""
     if isa == "avx2":
