@@ -162,17 +162,6 @@ IPX_INLINE void pw_tail_pixel(const float* x, int64_t npad, const float* w8, con
    of 16 channels ran 16 -> 96 at 112 x 112 at 0.85x, of all channels (96 planes at once)
    at 0.5x; the AVX2 build with 8-channel sweeps (two blocks of 4) at 0.65x. */
 #define PW_STRIP_FLOATS (32 * 1024)
-/* With PW_PANELS_FROM input channels or more, the 8-float builds sweep a strip's input a panel
-   of PW_KBLOCK channels at a time (pw_panel: each chunk of pixels, every output channel in
-   turn, the partial sums kept in the output), then the last panel as above with the
-   epilogue: a chunk of 3 vectors x 1024 channels (96 KiB) was read from L2 by every register
-   block; a panel of it (12 KiB) stays in L1. From 256 channels it sped up ResNet-50's 1x1
-   layers alone (one core: 256 -> 64 on 56x56 2313 -> 1836 us, 2048 -> 512 on 7x7 2337 -> 1758)
-   but slowed MobileNetV2's whole run (0.86x -> 0.74x of ONNX Runtime at batch 1, 6 alternating
-   processes; its 384-960-channel projections inside depthwise pairs): from 1024 it leaves
-   MobileNetV2 as it was. */
-#define PW_KBLOCK 128
-#define PW_PANELS_FROM 1024
 /* A strip's last few pixels go to pw_tail_pixel rather than a mostly empty vector: up to 2
    of 8 (measured), up to PW_WIDE_TAIL of 16. */
 #define PW_TAIL 2

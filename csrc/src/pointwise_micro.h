@@ -12,23 +12,10 @@
    which one applied it. */
 IPX_INLINE void F(pw_micro)(const float* x, int64_t npad, const float* w, const float* bias, int64_t cg,
                             float* out, const float* res, float* sums, int64_t plane, int64_t nvalid,
-                            int64_t mstore, const int MR, const int NV, const int32_t ACT, bool resume,
-                            bool finish) {
+                            int64_t mstore, const int MR, const int NV, const int32_t ACT) {
     V acc[PW_MR_MAX][PW_NV_MAX];
-    const int64_t n = ipx__min(nvalid, NV * VL);
-    if (!resume) {
-        for (int m = 0; m < MR; m++)
-            for (int v = 0; v < NV; v++) acc[m][v] = F(splat)(bias[m]);
-    } else if (n == NV * VL && mstore == MR) { /* the sums of the input channels before, from out */
-        for (int m = 0; m < MR; m++)
-            for (int v = 0; v < NV; v++) acc[m][v] = F(load)(out + m * plane + VL * v);
-    } else { /* only the stored lanes and channels are in out */
-        for (int m = 0; m < MR; m++) {
-            float t0[PW_NV_MAX * VL] = {0};
-            for (int64_t i = 0; m < mstore && i < n; i++) t0[i] = out[m * plane + i];
-            for (int v = 0; v < NV; v++) acc[m][v] = F(load)(t0 + VL * v);
-        }
-    }
+    for (int m = 0; m < MR; m++)
+        for (int v = 0; v < NV; v++) acc[m][v] = F(splat)(bias[m]);
     for (int64_t c = 0; c < cg; c++, x += npad, w += 8) {
         V xv[PW_NV_MAX];
         for (int v = 0; v < NV; v++) xv[v] = F(load)(x + VL * v);
@@ -36,18 +23,6 @@ IPX_INLINE void F(pw_micro)(const float* x, int64_t npad, const float* w, const 
             const float wm = w[m];
             for (int v = 0; v < NV; v++) acc[m][v] += xv[v] * wm;
         }
-    }
-    if (!finish) { /* more input channels to come: the sums so far, no epilogue */
-        for (int m = 0; m < MR; m++) {
-            if (n == NV * VL && mstore == MR) {
-                for (int v = 0; v < NV; v++) F(store)(out + m * plane + VL * v, acc[m][v]);
-                continue;
-            }
-            float t1[PW_NV_MAX * VL];
-            for (int v = 0; v < NV; v++) F(store)(t1 + VL * v, acc[m][v]);
-            for (int64_t i = 0; m < mstore && i < n; i++) out[m * plane + i] = t1[i];
-        }
-        return;
     }
     if (nvalid == NV * VL && mstore == MR) {
         for (int m = 0; m < MR; m++)
@@ -65,6 +40,7 @@ IPX_INLINE void F(pw_micro)(const float* x, int64_t npad, const float* w, const 
     float t[PW_MR_MAX][PW_NV_MAX * VL];
     for (int m = 0; m < MR; m++)
         for (int v = 0; v < NV; v++) F(store)(t[m] + VL * v, acc[m][v]);
+    const int64_t n = ipx__min(nvalid, NV * VL);
     for (int m = 0; m < MR && m < mstore; m++) {
         float* o = out + m * plane;
         float tmp[PW_NV_MAX * VL], rtmp[PW_NV_MAX * VL] = {0};
@@ -90,7 +66,7 @@ IPX_INLINE void F(pw_micro)(const float* x, int64_t npad, const float* w, const 
 IPX_INLINE void F(pw_sweep)(const float* X, int64_t npad, const float* w, const float* B, int64_t kdim,
                             float* Y, const float* R, float* S, int64_t plane, int64_t npix, int64_t p0,
                             int64_t spix, int64_t tail, int64_t m0, int64_t mstore, const int MR,
-                            const int NVMAX, const int32_t ACT, bool resume) {
+                            const int NVMAX, const int32_t ACT) {
     const int64_t vectors = (spix - tail) / VL + ((spix - tail) % VL != 0);
     const int64_t chunks = ipx__div_up(vectors, NVMAX);
     const int64_t base = chunks ? vectors / chunks : 0, extra = chunks ? vectors % chunks : 0;
@@ -100,8 +76,7 @@ IPX_INLINE void F(pw_sweep)(const float* X, int64_t npad, const float* w, const 
         const int64_t nvalid = ipx__min(VL * nv, npix - i0);
         float* o = Y + m0 * plane + i0;
         const float* r = R ? R + m0 * plane + i0 : NULL;
-#define PW_CALL(NV) F(pw_micro)(X + i0, npad, w, B + m0, kdim, o, r, S ? sums : NULL, plane, nvalid, mstore, MR, NV, ACT, \
-                            resume, true)
+#define PW_CALL(NV) F(pw_micro)(X + i0, npad, w, B + m0, kdim, o, r, S ? sums : NULL, plane, nvalid, mstore, MR, NV, ACT)
         if (nv >= 3 && NVMAX >= 3) PW_CALL(3);
         else if (nv == 2) PW_CALL(2);
         else PW_CALL(1);
@@ -115,33 +90,6 @@ IPX_INLINE void F(pw_sweep)(const float* X, int64_t npad, const float* w, const 
         float total = 0.0f;
         for (int l = 0; l < VL; l++) total += sums[m * VL + l];
         ipx__add_float(S + m0 + m, total);
-    }
-}
-
-/* Input channels [c0, c0 + cn) of one strip's pixels [p0, p0 + spix - tail), not the last
-   panel: chunk by chunk (pw_sweep's chunks), every output channel's register block in turn, so
-   the chunk's panel of input rows (cn x NVMAX vectors) stays in L1 while all of them read it;
-   the sums so far are written to Y (from the bias when c0 is 0, else added to Y's). */
-IPX_INLINE void F(pw_panel)(const float* X, int64_t npad, const float* W, const float* B, int64_t kdim, int64_t c0,
-                            int64_t cn, float* Y, int64_t plane, int64_t npix, int64_t p0, int64_t spix, int64_t tail,
-                            int64_t kvalid, const int MR, const int NVMAX) {
-    const int64_t vectors = (spix - tail) / VL + ((spix - tail) % VL != 0);
-    const int64_t chunks = ipx__div_up(vectors, NVMAX);
-    const int64_t base = chunks ? vectors / chunks : 0, extra = chunks ? vectors % chunks : 0;
-    for (int64_t c = 0, i0 = p0; c < chunks; c++) {
-        const int nv = (int)(base + (c < extra));
-        const int64_t nvalid = ipx__min(VL * nv, npix - i0);
-        for (int64_t m0 = 0; m0 < kvalid; m0 += MR) {
-            const float* w = W + m0 / 8 * 8 * kdim + m0 % 8 + c0 * 8;
-            const int64_t mstore = ipx__min(MR, kvalid - m0);
-#define PW_CALL(NV) F(pw_micro)(X + c0 * npad + i0, npad, w, B + m0, cn, Y + m0 * plane + i0, NULL, NULL, plane, nvalid, \
-                                mstore, MR, NV, IPX_ACTIVATION_NONE, c0 > 0, false)
-            if (nv >= 3 && NVMAX >= 3) PW_CALL(3);
-            else if (nv == 2) PW_CALL(2);
-            else PW_CALL(1);
-#undef PW_CALL
-        }
-        i0 += VL * nv;
     }
 }
 
@@ -166,16 +114,11 @@ IPX_INLINE void F(pw_compute_epilogue)(const struct ipx_conv* cv, const ipx__pla
         for (int64_t p0 = 0; p0 < npix; p0 += strip) {
             const int64_t spix = ipx__min(strip, npix - p0);
             const int64_t tail = spix % VLEN <= PW_T_TAIL ? spix % VLEN : 0; /* pixels left to pw_tail_pixel */
-            /* from PW_PANELS_FROM input channels (8-float builds), all panels but the last in L1 */
-            int64_t c0 = 0;
-            if (VLEN == 8 && kdim >= PW_PANELS_FROM)
-                for (; c0 + PW_KBLOCK < kdim; c0 += PW_KBLOCK)
-                    F(pw_panel)(X, npad, W, B, kdim, c0, PW_KBLOCK, Y, plane, npix, p0, spix, tail, kvalid, MR, NVMAX);
-            for (int64_t m0 = 0; m0 < kvalid; m0 += MR) { /* the (last) panel and the epilogue */
-                const float* w = W + m0 / 8 * 8 * kdim + m0 % 8 + c0 * 8;
+            for (int64_t m0 = 0; m0 < kvalid; m0 += MR) {
+                const float* w = W + m0 / 8 * 8 * kdim + m0 % 8;
                 const int64_t mstore = ipx__min(MR, kvalid - m0);
-                F(pw_sweep)(X + c0 * npad, npad, w, B, kdim - c0, Y, R, S ? S + ch0 : NULL, plane, npix, p0, spix, tail,
-                            m0, mstore, MR, NVMAX, ACT, c0 > 0);
+                F(pw_sweep)(X, npad, w, B, kdim, Y, R, S ? S + ch0 : NULL, plane, npix, p0, spix, tail, m0, mstore,
+                            MR, NVMAX, ACT);
             }
             for (int64_t m8 = 0; tail && m8 < kvalid; m8 += 32) {
                 const int nb = (int)ipx__min(4, ipx__div_up(kvalid - m8, 8));

@@ -62,34 +62,6 @@ def test_groups_images_and_small_tiles(isa, monkeypatch):
             _check(rng, pool, 1, 300, 7, 7, 80, stride=2, isa=isa)
 
 
-@pytest.mark.parametrize("isa", ISAS)
-@pytest.mark.parametrize("c", [256, 1023, 1024, 1030, 1300])
-def test_input_channels_in_panels_with_the_epilogue_in_the_last(isa, c, monkeypatch):
-    """From PW_PANELS_FROM (1024) input channels the 8-float builds sum a strip panel by panel,
-    the partial sums kept in the output: every pixel and channel tail, the residual, activation
-    and channel sums applied once, at the last panel; the same bits whatever the tile (blocks)."""
-    if isa == "avx2":
-        monkeypatch.setenv("IPX_FORCE_AVX2", "1")
-    rng = np.random.default_rng(c)
-    x = rng.standard_normal((2, c, 9, 13)).astype(np.float32)
-    wt = (rng.standard_normal((21, c, 1, 1)) / np.sqrt(c)).astype(np.float32)
-    b = rng.standard_normal(21).astype(np.float32)
-    res = rng.standard_normal((2, 21, 9, 13)).astype(np.float32)
-    ref = reference_conv2d(x, wt, b) + res
-    ref = ref / (1 + np.exp(-ref))
-    outs = []
-    for tile_kib in (624, 96):
-        with Pool(2, tile_bytes=tile_kib * 1024) as pool:
-            conv = Conv2d(wt, b, x.shape, pool=pool, portable=isa == "portable")
-            out = np.full(conv.output_shape, np.nan, np.float32)
-            sums = np.full((2, 21), np.nan, np.float32)
-            conv.run_fused(x, out, residual=res, activation="silu", channel_sums=sums)
-            _close(out, ref)
-            np.testing.assert_allclose(sums, ref.sum(axis=(2, 3)), rtol=1e-4, atol=1e-3)
-            outs.append(out)
-    np.testing.assert_array_equal(outs[0], outs[1])
-
-
 def test_row_length_of_2k_floats_is_exact():
     # 32 x 32 pixels: the tile row gets 8 floats of padding against L1 set conflicts
     rng = np.random.default_rng(4)
