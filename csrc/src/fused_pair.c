@@ -105,8 +105,10 @@ static ipx_status pair_make_plan(const struct ipx_conv* ex, const struct ipx_con
        input on a fresh tile) */
     ipx__plan_blocks(&pp->dw, dw->d.g, dw->kg, dw->p, gb, dw->kg, pb);
     ipx__plan_blocks(&pp->pw, 1, k_all, pw->p, 1, kb, pb);
-    if (ex) ipx__plan_blocks(&pp->ex, 1, ipx__round_up(ex->kg, ipx__max(ex->kernel->k_vector, 1)), ex->p, 1,
-                             ipx__round_up(ex->kg, ipx__max(ex->kernel->k_vector, 1)), pp->slab);
+    if (ex) {
+        const int64_t ex_k = ipx__round_up(ex->kg, ipx__max(ex->kernel->k_vector, 1));
+        ipx__plan_blocks(&pp->ex, 1, ex_k, ex->p, 1, ex_k, pp->slab);
+    }
     pp->gb = gb;
     pp->pb = pb;
     pp->kb = kb;
@@ -143,9 +145,15 @@ static void tile_compute(const struct ipx_conv* cv, const ipx__plan* plan, const
     else cv->kernel->compute(cv, plan, b, tile, out);
 }
 
+/* The first input row (above the image when negative: padding) of the depthwise block at
+   output row p0. */
+static int64_t first_in_row(const struct ipx_conv* dw, int64_t p0) {
+    return p0 * dw->d.stride_h - dw->d.pad_top;
+}
+
 /* Input rows [lo, hi) of image n that the depthwise block at rows p0.. (pb rows) reads. */
 static void slab_rows(const struct ipx_conv* dw, int64_t p0, int64_t pb, int64_t* lo, int64_t* hi) {
-    const int64_t row0 = p0 * dw->d.stride_h - dw->d.pad_top;
+    const int64_t row0 = first_in_row(dw, p0);
     *lo = ipx__max(0, row0);
     *hi = ipx__min(dw->d.h, row0 + ipx__rows_in(&dw->d, pb));
 }
@@ -187,7 +195,7 @@ static uint64_t expand_rows(const pair_pass* pp, ipx__step* s, int64_t n, int64_
         s->stats->flops += 2u * (uint64_t)(ex->d.k * (hi - from) * ex->q * ex->cg);
     }
     /* rows of the slab past the image's last (bottom padding): zeros */
-    const int64_t row0 = p0 * dw->d.stride_h - dw->d.pad_top, need = row0 + ipx__rows_in(&dw->d, ipx__min(pp->plan.pb, dw->p - p0));
+    const int64_t row0 = first_in_row(dw, p0), need = row0 + ipx__rows_in(&dw->d, ipx__min(pp->plan.pb, dw->p - p0));
     if (need > hi && hi - lo < slab)
         for (int64_t k = 0; k < ex->d.k; k++)
             memset(rows + (k * slab + hi - lo) * w, 0, (size_t)((ipx__min(need, lo + slab) - hi) * w) * sizeof(float));
@@ -223,7 +231,7 @@ static void pair_compute(const ipx__pass* pass, ipx__step* s) {
         slab_rows(dw, p0, pb, &lo, &hi);
         copy_ns += expand_rows(pp, s, n, p0, lo, hi);
         dw_view.d.h = pp->plan.slab;
-        dw_view.d.pad_top = lo - (p0 * dw->d.stride_h - dw->d.pad_top);
+        dw_view.d.pad_top = lo - first_in_row(dw, p0);
         dw_in = &dw_view;
         dw_src = s->tile + pp->plan.rows_off;
         in_n = in_p0 = 0;

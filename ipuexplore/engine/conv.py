@@ -172,12 +172,7 @@ class Conv2d(Handle):
         DRAM (``ipx_conv_run_pair``; ``stats`` counts only what crossed the tile). Returns
         second's output; equal to ``second.run_fused(self.run_fused(x, activation=
         first_activation), ...)`` to float rounding. ``Unsupported`` for pairs it does not fuse."""
-        if not isinstance(second, Conv2d):
-            raise InvalidType(f"second must be a Conv2d, got {type(second).__name__}")
-        if second is self:
-            raise InvalidParameter("second must be another Conv2d than the first")
-        if second._handle is None:
-            raise Closed("Conv2d.run_pair: the second convolution is closed")
+        _check_others("Conv2d.run_pair", self, "second must be another Conv2d than the first", second=second)
         keep: list = []
         e1 = fused.epilogue_struct(keep, first_activation, prefix="first_")
         e2 = fused.epilogue_struct(keep, activation, residual, second.output_shape, channel_sums,
@@ -201,13 +196,9 @@ class Conv2d(Handle):
         tensor reaches DRAM (``ipx_conv_run_block``). Returns second's output; equal to the three
         ``run_fused`` calls in turn to float rounding. ``Unsupported`` for blocks it does not fuse
         (the expand must be 1x1, stride 1, unpadded, one group, on maps of 16 pixels or more)."""
-        for name, other in (("first", first), ("second", second)):
-            if not isinstance(other, Conv2d):
-                raise InvalidType(f"{name} must be a Conv2d, got {type(other).__name__}")
-            if other._handle is None:
-                raise Closed(f"Conv2d.run_block: the {name} convolution is closed")
-        if len({id(self), id(first), id(second)}) < 3:
-            raise InvalidParameter("the expand, first and second convolutions must be three different Conv2d")
+        _check_others("Conv2d.run_block", self,
+                      "the expand, first and second convolutions must be three different Conv2d",
+                      first=first, second=second)
         keep: list = []
         e0 = fused.epilogue_struct(keep, expand_activation, prefix="expand_")
         e1 = fused.epilogue_struct(keep, first_activation, prefix="first_")
@@ -328,6 +319,19 @@ class Conv2d(Handle):
 
     def _destroy(self, handle) -> int:
         return lib.ipx_conv_destroy(handle)
+
+
+def _check_others(what: str, conv: Conv2d, not_distinct: str, **others) -> None:
+    """The other convolutions of a fused run: each a Conv2d (InvalidType), all different from
+    ``conv`` and each other (InvalidParameter ``not_distinct``), open (Closed)."""
+    for name, other in others.items():
+        if not isinstance(other, Conv2d):
+            raise InvalidType(f"{name} must be a Conv2d, got {type(other).__name__}")
+    if len({id(conv), *map(id, others.values())}) <= len(others):
+        raise InvalidParameter(not_distinct)
+    for name, other in others.items():
+        if other._handle is None:
+            raise Closed(f"{what}: the {name} convolution is closed")
 
 
 @contextlib.contextmanager
