@@ -87,15 +87,13 @@ def check_program(exe: Path):
 
 
 @pytest.fixture(scope="module")
-def make_install(tmp_path_factory):
+def make_install(csrc_built, tmp_path_factory):
     need("make", "cc")
-    work = tmp_path_factory.mktemp("make")
-    shutil.copytree(ROOT / "csrc", work / "csrc", ignore=shutil.ignore_patterns("out"))
-    prefix = work / "prefix"
-    # -O0: these tests check how the library is packaged, not how fast it runs (test_c_programs
-    # builds the optimised one)
-    run(["make", "-s", "-j2", "-C", str(work / "csrc"), "install", f"PREFIX={prefix}", "CFLAGS=-O0"])
-    return work, prefix
+    # the libraries conftest's csrc_built made (-O0: these tests check how the library is
+    # packaged, not how fast it runs), installed
+    prefix = tmp_path_factory.mktemp("make") / "prefix"
+    run(["make", "-s", "-C", str(csrc_built), "install", f"PREFIX={prefix}", "CFLAGS=-O0"])
+    return csrc_built.parent, prefix
 
 
 def test_make_install_lays_out_a_prefix(make_install):
