@@ -63,6 +63,27 @@ def test_the_panel_shows_the_median_of_its_window():
     run_app(body)
 
 
+def test_a_narrow_panel_puts_gb_s_whole_on_its_own_line():
+    """At 120x48 the panel is too narrow for a strategy's three figures: GB/s goes to the next
+    line, value and unit together (wrapping had split "7.03 GB/s" between the lines); once the
+    terminal is wide enough they share one line again."""
+    fast = live.Measurement("direct", 109.3, 7.03, 3780.0, 0.01, *[np.full(2, 1 / 3)] * 3)
+
+    async def body(app, pilot):
+        panel = app.screen.query_one(HostPanel)
+        panel.enabled = True
+        panel.post_message(LiveMeasured(panel.generation, fast))
+        await pilot.pause()
+        lines = text_of(panel.query_one("#host-direct")).splitlines()
+        assert [line.strip() for line in lines] == ["direct 109.3 GFLOP/s 3.78 k img/s", "7.03 GB/s"]
+        await pilot.resize_terminal(200, 60)
+        await pilot.pause()
+        await pilot.pause()
+        assert text_of(panel.query_one("#host-direct")).strip() == "direct 109.3 GFLOP/s 3.78 k img/s 7.03 GB/s"
+
+    run_app(body, size=(120, 48))
+
+
 def test_shares_count_idle_workers_as_waiting():
     c, x, w = live.shares([3, 0], [1, 0], [0, 0])
     assert np.allclose(c, [0.75, 0]) and np.allclose(x, [0.25, 0]) and np.allclose(w, [0, 1])

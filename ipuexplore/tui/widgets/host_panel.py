@@ -58,6 +58,7 @@ class HostPanel(Vertical):
         self._window: dict[str, deque[live.Measurement]] = {}
         self._drawn = threading.Event()  # set by the UI once it has drawn the posted results
         self._lock = threading.Lock()  # one engine call on the pool at a time
+        self._lines_shown = False  # the strategy lines show numbers or "measuring..." (not a note)
         self._pool = None
         self._paused = False
 
@@ -215,15 +216,19 @@ class HostPanel(Vertical):
             self._show_failed(message.text)
 
     # ---- drawing -----------------------------------------------------------------------
-    def _line(self, algorithm: str) -> Text:
-        text = Text(f"{algorithm:<6} ", style="bold")
+    def _line(self, algorithm: str, width: int) -> Text:
+        """A strategy's numbers in ``width`` cells (0: not laid out yet): GB/s last, on a line
+        of its own, value and unit together, when the three do not fit on one (wrapping
+        breaks at any space, also inside "7.03 GB/s")."""
+        head = f"{algorithm:<6} "
+        text = Text(head, style="bold")
         if algorithm in self.errors:
             text.append(f"cannot run: {self.errors[algorithm]}", style="red")
         elif algorithm in self.latest:
             m = self.latest[algorithm]
-            # GB/s last: in a narrow panel it wraps to the next line, whole
-            text.append(f"{m.gflop_s:.1f} GFLOP/s {si(m.img_s)} img/s {m.gb_s:.3g} GB/s")
-
+            rates, bandwidth = f"{m.gflop_s:.1f} GFLOP/s {si(m.img_s)} img/s", f"{m.gb_s:.3g} GB/s"
+            fits = width <= 0 or len(head) + len(rates) + 1 + len(bandwidth) <= width
+            text.append(rates + (" " if fits else "\n" + " " * len(head)) + bandwidth)
         else:
             text.append("measuring...", style="italic dim")
         return text
@@ -237,9 +242,10 @@ class HostPanel(Vertical):
             if runs > 1:
                 text.append(f"; median of the last {runs} runs", style="dim")
             self.query_one("#host-shape", Static).update(text)
+        self._lines_shown = True
         for algorithm in live.ALGORITHMS:
             line = self.query_one(f"#host-{algorithm}", Static)
-            line.update(self._line(algorithm))
+            line.update(self._line(algorithm, line.content_size.width))
             m = self.latest.get(algorithm)
             line.tooltip = (
                 f"{algorithm}: engine kernel {m.kernel or '?'}, {len(m.compute)} workers, "
@@ -251,6 +257,15 @@ class HostPanel(Vertical):
             self.query_one(TileMap).clear(
                 "tile map: measuring..." if "direct" not in self.errors else "tile map: no direct run"
             )
+
+    def on_resize(self) -> None:
+        # the strategy lines break by the panel's width: drawn again once laid out at the new one
+        self.call_after_refresh(self._rewrap)
+
+    def _rewrap(self) -> None:
+        for algorithm in live.ALGORITHMS if self._lines_shown else ():
+            line = self.query_one(f"#host-{algorithm}", Static)
+            line.update(self._line(algorithm, line.content_size.width))
 
     def _set_history(self) -> None:
         spark = self.query_one(Sparkline)
@@ -271,6 +286,7 @@ class HostPanel(Vertical):
     def _show_note(self, text: str, style: str, tile_note: str) -> None:
         """The panel with no numbers: `text` in the title line, strategy lines emptied."""
         self.query_one("#host-shape", Static).update(self._title().append(text, style=style))
+        self._lines_shown = False
         for algorithm in live.ALGORITHMS:
             line = self.query_one(f"#host-{algorithm}", Static)
             line.update("")
