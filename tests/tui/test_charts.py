@@ -154,7 +154,7 @@ def test_charts_view_shows_latency_against_throughput():
         assert point.chips[s.chip_b].latency_s == costs[s.chip_b].latency_s
         chart = app.screen.query_one(LatencyChart)
         assert "cannot be drawn" not in str(chart.render())
-        assert "batch 16 (now)" in str(app.screen.query_one(".legend-latency").render())
+        assert "batch 16 (now)" in text_of(app.screen.query_one(".legend-latency"))
 
     run_app(body, size=(120, 40))
 
@@ -173,7 +173,7 @@ def test_w_puts_a_whole_networks_layers_on_the_rooflines():
         s = app.settings
         a = analyse(build("resnext50_32x4d"), [s.chip_a, s.chip_b], batch=s.batch, dtype=s.dtype)
         assert panel.network_layers[s.chip_b] == layer_points(a.rows, s.chip_b, s.batch)
-        legend = str(app.screen.query_one(".legend-roof-b").render())
+        legend = text_of(app.screen.query_one(".legend-roof-b"))
         assert "grouped conv (16)" in legend and "conv (37)" in legend
         for chart in app.screen.query(RooflineChart):
             assert "cannot be drawn" not in str(chart.render())
@@ -181,6 +181,6 @@ def test_w_puts_a_whole_networks_layers_on_the_rooflines():
         assert "SVG" in "".join(seg.text for seg in footer)
         await pilot.press("w")
         await pilot.pause()
-        assert panel.network_layers is None and "layer:" in str(app.screen.query_one(".legend-roof-b").render())
+        assert panel.network_layers is None and "layer:" in text_of(app.screen.query_one(".legend-roof-b"))
 
     run_app(body, size=(80, 24))

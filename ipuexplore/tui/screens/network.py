@@ -19,6 +19,7 @@ from ipuexplore.networks import analyse, list_networks, run_on_host, session_che
 from .. import backend, netview
 from ..messages import NetworkAnalysed, NetworkProgress, NetworkRunFinished
 from ..settings import LayerSettings
+from ..widgets.keys import Keys
 
 # (column label, sort key or None)
 COLUMNS = (("#", "index"), ("layer", None), ("A", "time_a"), ("B", "time_b"), ("B/A", "ratio"),
@@ -196,8 +197,8 @@ class NetworkScreen(Screen):
         for chip_id in a.chips:
             t = a.totals[chip_id]
             total = sum(t.time_by_bound.values()) or 1.0
-            bounds = " ".join(f"{b} {100 * v / total:.0f}%" for b, v in
-                              sorted(t.time_by_bound.items(), key=lambda kv: -kv[1]) if v / total >= 0.005)
+            bounds = Keys([f"{b} {100 * v / total:.0f}%" for b, v in
+                           sorted(t.time_by_bound.items(), key=lambda kv: -kv[1]) if v / total >= 0.005], gap=1)
             img_s = t.train_throughput_img_s if a.train else t.throughput_img_s
             r = t.train_throughput_ratio if a.train else t.throughput_ratio
             table.add_row(backend.chip_short(chip_id), seconds(t.time_s), si(img_s), ratio(r), bounds)

@@ -20,6 +20,7 @@ from .. import backend, chartdata, results
 from ..chartdata import Roofline, intensity_axis, log_ticks
 from ..settings import BATCHES as BATCH_CHOICES
 from ..settings import LayerSettings
+from .keys import Keys
 
 # plotext colour names: chip A, chip B, host (legends go outside the plot: plotext draws its
 # legend over the data's top-left corner, where the current point often is)
@@ -39,9 +40,8 @@ def _yticks(plt, values: list[float]) -> None:
         plt.yticks(ticks, [_tick_label(t) for t in ticks])
 
 
-def _key(text: Text, label: str, colour: str, mark: str = "━━") -> None:
-    text.append(mark + " ", style=colour)
-    text.append(label + "  ")
+def _key(legend: Keys, label: str, colour: str, mark: str = "━━") -> None:
+    legend.add(Text.assemble((f"{mark} " if mark else "", colour), label))
 
 
 class _SafePlot(PlotextPlot):
@@ -51,9 +51,9 @@ class _SafePlot(PlotextPlot):
     figure twice (a resize) took the log of the log: a math domain error where c/g = 1.
     """
 
-    _replot: Callable[[], Text] | None = None  # plots the figure from its inputs; returns the legend
+    _replot: Callable[[], Keys] | None = None  # plots the figure from its inputs; returns the legend
 
-    def show(self, replot: Callable[[], Text]) -> Text:
+    def show(self, replot: Callable[[], Keys]) -> Keys:
         """Plot with `replot` now and on every later render; returns the legend."""
         self._replot = replot
         legend = replot()
@@ -75,12 +75,12 @@ class ThroughputChart(_SafePlot):
     """Achieved TFLOP/s against channels per group (log-log), current value marked."""
 
     def draw(self, points: list[SweepPoint], chips: list[tuple[str, str]], current: int,
-             host: dict[int, float] | None = None, host_label: str = "host (measured)") -> Text:
+             host: dict[int, float] | None = None, host_label: str = "host (measured)") -> Keys:
         """Draw; returns the legend."""
         return self.show(partial(self._plot_figure, points, chips, current, host, host_label))
 
-    def _plot_figure(self, points, chips, current, host, host_label) -> Text:
-        legend = Text()
+    def _plot_figure(self, points, chips, current, host, host_label) -> Keys:
+        legend = Keys()
         plt = self.plt
         plt.clear_figure()
         plt.title("achieved TFLOP/s vs channels per group")
@@ -115,13 +115,13 @@ class RooflineChart(_SafePlot):
     """One chip's roofline (compute roof, one slope per memory level) and the layer's point."""
 
     def draw(self, roof: Roofline, point: tuple[float, float] | None, dtype: str,
-             layers: list[LayerPoint] | None = None) -> Text:
+             layers: list[LayerPoint] | None = None) -> Keys:
         """Draw (with `layers`: a network's layers as points, coloured by type); returns the legend."""
         return self.show(partial(self._plot_figure, roof, point, dtype, layers))
 
     def _plot_figure(self, roof: Roofline, point: tuple[float, float] | None, dtype: str,
-                     layers: list[LayerPoint] | None = None) -> Text:
-        legend = Text()
+                     layers: list[LayerPoint] | None = None) -> Keys:
+        legend = Keys()
         plt = self.plt
         plt.clear_figure()
         plt.title(f"{roof.chip_name}: TFLOP/s ({dtype})")
@@ -156,11 +156,11 @@ class RooflineChart(_SafePlot):
 class LatencyChart(_SafePlot):
     """Images/s against one step's latency (log-log), one point per batch size, per chip."""
 
-    def draw(self, points: list[BatchPoint], chips: list[tuple[str, str]], current: int) -> Text:
+    def draw(self, points: list[BatchPoint], chips: list[tuple[str, str]], current: int) -> Keys:
         return self.show(partial(self._plot_figure, points, chips, current))
 
-    def _plot_figure(self, points, chips, current) -> Text:
-        legend = Text()
+    def _plot_figure(self, points, chips, current) -> Keys:
+        legend = Keys()
         plt = self.plt
         plt.clear_figure()
         plt.title(f"images/s vs latency, batch {points[0].batch}..{points[-1].batch}")
@@ -274,5 +274,5 @@ class ChartsPanel(Vertical):
                  (s.chip_b, backend.chip_short(s.chip_b) + " (model)")]
         legend = self.query_one(ThroughputChart).draw(self.points, chips, s.channels_per_group, self.host_points)
         if self.error:
-            legend.append(f"\n{self.error}", style="bold red")
+            legend.tail = Text(f"\n{self.error}", style="bold red")
         self.query_one(".legend-sweep", Static).update(legend)
