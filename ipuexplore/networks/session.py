@@ -165,11 +165,15 @@ class HostSession:
         return [tensor(name) for name in step.inputs], self._tensor(step.output), \
             tensor(step.residual) if step.residual else None
 
-    def profile(self, x: np.ndarray, runs: int = 5) -> dict[str, float]:
+    def profile(self, x: np.ndarray, runs: int = 5, *, by: str = "kind") -> dict[str, float]:
         """Seconds per run by op kind (median over ``runs`` after a warm-up): convolutions by
-        kernel shape, their epilogues, pools, squeeze-excite, ... Each step is timed on its own."""
+        kernel shape, their epilogues, pools, squeeze-excite, ... Each step is timed on its own.
+        ``by="step"``: by step instead, keyed by the tensor each step writes (a layer's name for
+        built-in networks, the graph's tensor name for ONNX models), in run order."""
         import time
 
+        if by not in ("kind", "step"):
+            raise ValueError(f"by must be 'kind' or 'step', got {by!r}")
         self.run(x)
         samples: dict[str, list[float]] = {}
         for _ in range(runs):
@@ -182,10 +186,12 @@ class HostSession:
                 for key, call in bound:
                     start = time.perf_counter()
                     call()
+                    key = step.output if by == "step" else key
                     totals[key] = totals.get(key, 0.0) + time.perf_counter() - start
             for key, value in totals.items():
                 samples.setdefault(key, []).append(value)
-        return {key: float(np.median(values)) for key, values in sorted(samples.items(), key=lambda kv: -sum(kv[1]))}
+        order = sorted(samples.items(), key=lambda kv: -sum(kv[1])) if by == "kind" else samples.items()
+        return {key: float(np.median(values)) for key, values in order}
 
     def phases(self, x: np.ndarray, runs: int = 5) -> dict[str, dict[str, float]]:
         """Where each op kind's time goes, each engine step timed on its own (medians over

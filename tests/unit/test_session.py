@@ -115,6 +115,16 @@ def test_squeeze_excite_scale_goes_into_the_next_convolutions_exchange(tmp_path)
         assert "conv dense 1x1 + scale" in session.profile(np.zeros(m.shape, np.float32), runs=1)
 
 
+def test_profile_by_step_times_each_step_in_run_order():
+    with HostSession("mobilenet_v2", 1, workers=2) as session:
+        x = np.zeros(session.input_shape, np.float32)
+        steps = session.profile(x, runs=1, by="step")
+        assert list(steps) == [step.output for step in session.steps]
+        assert all(seconds > 0 for seconds in steps.values())
+        with pytest.raises(ValueError, match="by must be 'kind' or 'step'"):
+            session.profile(x, runs=1, by="layer")
+
+
 def test_phases_split_each_op_kind_into_the_workers_exchange_compute_and_wait():
     with HostSession("mobilenet_v2", 1, workers=2, pairs="always") as session:
         phases = session.phases(np.zeros(session.input_shape, np.float32), runs=1)
