@@ -186,8 +186,8 @@ class HostSession:
                 for key, call in bound:
                     start = time.perf_counter()
                     call()
-                    key = step.output if by == "step" else key
-                    totals[key] = totals.get(key, 0.0) + time.perf_counter() - start
+                    name = step.output if by == "step" else key
+                    totals[name] = totals.get(name, 0.0) + time.perf_counter() - start
             for key, value in totals.items():
                 samples.setdefault(key, []).append(value)
         order = sorted(samples.items(), key=lambda kv: -sum(kv[1])) if by == "kind" else samples.items()
