@@ -68,7 +68,14 @@ def load_network(args):
     if name not in networks.list_networks():
         raise ValueError(f"unknown network {name!r}: see `ipuexplore net --list` for the names "
                          "(an ONNX model is a path ending in .onnx)")
-    return networks.build(name, res=args.res, group_size=args.group_size, width=args.width)
+    try:
+        return networks.build(name, res=args.res, group_size=args.group_size, width=args.width)
+    except ValueError as exc:  # the builder names its parameters ("width must be ..."): name the options
+        text = str(exc)
+        for param, option in (("res", "--res"), ("group_size", "--group-size"), ("width", "--width")):
+            if text.startswith(f"{param} "):
+                raise ValueError(option + text[len(param):]) from None
+        raise
 
 
 def _is_onnx(name: str) -> bool:

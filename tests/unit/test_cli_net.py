@@ -61,7 +61,9 @@ def test_readable_output_shows_counts_and_chips(capsys):
 def test_list_and_errors(capsys):
     code, out, _ = _run(capsys, "--list")
     assert code == 0 and "efficientnet_b7_g16" in out.split()
-    for argv, message in [(("resnet51",), "unknown network"), (("resnet50", "--res", "8"), "res must be"),
+    for argv, message in [(("resnet51",), "unknown network"), (("resnet50", "--res", "8"), "--res must be"),
+                          (("resnet50", "--width", "0"), "--width must be"),
+                          (("resnet50", "--group-size", "0"), "--group-size must be"),
                           (("resnet50", "--chips", "tpu"), "unknown chip"), (("resnet50", "--batch", "0"), "batch"),
                           ((), "NAME is required"), (("model.onnx", "--res", "128"), "--res cannot")]:
         code, _, err = _run(capsys, *argv)
