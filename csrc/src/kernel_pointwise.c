@@ -77,7 +77,10 @@ IPX_INLINE uint64_t pw_exchange_scaled_body(const struct ipx_conv* cv, const ipx
     const int64_t plane_len = d->h * d->w;
     uint64_t copied = 0;
     if (loads & IPX__LOAD_INPUT) {
-        const bool dense = d->stride_h == 1 && d->stride_w == 1; /* rows p0.. are one run */
+        /* rows p0.. are one run when an output row is a whole input row: not so in a backward
+           data geometry whose forward pass padded only on the right (its output gradient's rows
+           are wider than the input gradient's: the extra columns are cropped) */
+        const bool dense = d->stride_h == 1 && d->stride_w == 1 && q == d->w;
         for (int64_t ci = 0; ci < nch; ci++) {
             const float* plane = input + (b->n * d->c + b->g0 * cv->cg + ci) * plane_len;
             float* dst = tile + plan->in_off + ci * npad;

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 import ipuexplore
@@ -32,6 +32,8 @@ def backward_cases(draw):
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(case=backward_cases())
+@example(case=dict(n=1, c=8, h=4, w=4, k=8, r=1, s=1, g=1, stride=(1, 1), dilation=(1, 1), pad=(0, 0, 0, 1),
+                   workers=1, portable=False, algorithm="direct", seed=0))  # found in CI: test_1x1_padded_on_one_side
 def test_random_shapes_match_reference(case, pools):
     rng = np.random.default_rng(case["seed"])
     x = _data(rng, (case["n"], case["c"], case["h"], case["w"]))
@@ -77,6 +79,30 @@ def test_matches_torch_autograd(shape):
     _assert_close(gw, wt.grad.numpy())
     _assert_close(gb, bt.grad.numpy())
     assert stats.algorithm == "direct" and stats.total_flops >= 2 * 2 * n * k * y.shape[2] * y.shape[3] * (c // g) * r * r
+
+
+@pytest.mark.parametrize("isa", ["native", "avx2", "portable"])
+@pytest.mark.parametrize("pad", [(0, 0, 0, 1), (0, 0, 0, 3), (0, 1, 0, 0), (0, 2, 0, 2), (0, 0, 1, 0), (1, 0, 0, 1)])
+def test_1x1_padded_on_one_side(pad, isa, monkeypatch):
+    """A 1x1 layer padded only on the right: its backward data is a 1x1 convolution of an
+    output gradient wider than the input gradient (the padded columns cropped), which the
+    pointwise kernel had copied as if its rows were as wide as the result's (every row
+    shifted; found by the random test above in CI)."""
+    if isa == "avx2":
+        monkeypatch.setenv("IPX_FORCE_AVX2", "1")
+    rng = np.random.default_rng(12)
+    for n, c, k, h, w in ((1, 8, 8, 4, 4), (2, 16, 24, 9, 13)):
+        x, wt = _data(rng, (n, c, h, w)), _data(rng, (k, c, 1, 1))
+        for workers in (1, 2):
+            with Pool(workers) as pool:
+                conv = Conv2d(wt, None, x.shape, 1, pad, 1, 1, pool=pool, backward=True, portable=isa == "portable")
+                dy = _data(rng, conv.output_shape)
+                gi = conv.backward_data(dy)
+                gw, gb = conv.backward_weights(dy, x)
+            ri, rw, rb = reference_conv2d_backward(dy, x, wt, 1, pad, 1, 1)
+            _assert_close(gi, ri)
+            _assert_close(gw, rw)
+            _assert_close(gb, rb)
 
 
 @pytest.mark.parametrize("isa", ["native", "avx2", "portable"])
