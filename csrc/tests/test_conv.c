@@ -180,6 +180,11 @@ static void test_backward(void) {
     check_backward(make_desc(1, 16, 8, 8, 32, 3, 3, 1, 1, 2, 2), 2);   /* dense, dilation 2 */
     ipx_conv_desc wide = make_desc(1, 8, 5, 7, 8, 1, 1, 4, 1, 1, 2);   /* padding > kernel */
     check_backward(wide, 1);
+    /* 1x1 padded on the right only: backward data crops the output gradient's extra columns
+       (the pointwise kernel once copied its rows as if they were the input gradient's width) */
+    ipx_conv_desc right = make_desc(2, 16, 6, 9, 24, 1, 1, 1, 1, 1, 0);
+    right.pad_right = 2;
+    check_backward(right, 2);
 }
 
 /* The kernel each pass reports in its statistics is the one that ran: forward and backward
