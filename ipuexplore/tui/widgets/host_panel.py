@@ -260,12 +260,11 @@ class HostPanel(Vertical):
 
     def on_resize(self) -> None:
         # the strategy lines break by the panel's width: drawn again once laid out at the new one
-        self.call_after_refresh(self._rewrap)
+        self.call_after_refresh(self._redraw_lines)
 
-    def _rewrap(self) -> None:
-        for algorithm in live.ALGORITHMS if self._lines_shown else ():
-            line = self.query_one(f"#host-{algorithm}", Static)
-            line.update(self._line(algorithm, line.content_size.width))
+    def _redraw_lines(self) -> None:
+        if self._lines_shown:  # (a note stays as it is)
+            self._refresh_all()
 
     def _set_history(self) -> None:
         spark = self.query_one(Sparkline)
