@@ -55,26 +55,33 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+# networks.build's parameters the options set (--res, --group-size, --width), with their defaults
+_BUILD_OPTIONS = (("res", None), ("group_size", None), ("width", 1.0))
+
+
+def _option(param: str) -> str:
+    return "--" + param.replace("_", "-")
+
+
 def load_network(args):
     from ipuexplore import networks
 
     name = args.name
     if _is_onnx(name):
-        for option, value, default in (("--res", args.res, None), ("--group-size", args.group_size, None),
-                                       ("--width", args.width, 1.0)):
-            if value != default:
-                raise ValueError(f"{option} cannot be applied to an ONNX model ({name})")
+        for param, default in _BUILD_OPTIONS:
+            if getattr(args, param) != default:
+                raise ValueError(f"{_option(param)} cannot be applied to an ONNX model ({name})")
         return networks.load_onnx(name)
     if name not in networks.list_networks():
         raise ValueError(f"unknown network {name!r}: see `ipuexplore net --list` for the names "
                          "(an ONNX model is a path ending in .onnx)")
     try:
-        return networks.build(name, res=args.res, group_size=args.group_size, width=args.width)
+        return networks.build(name, **{param: getattr(args, param) for param, _ in _BUILD_OPTIONS})
     except ValueError as exc:  # the builder names its parameters ("width must be ..."): name the options
         text = str(exc)
-        for param, option in (("res", "--res"), ("group_size", "--group-size"), ("width", "--width")):
+        for param, _ in _BUILD_OPTIONS:
             if text.startswith(f"{param} "):
-                raise ValueError(option + text[len(param):]) from None
+                raise ValueError(_option(param) + text[len(param):]) from None
         raise
 
 
