@@ -268,6 +268,7 @@ static void pair_compute(const ipx__pass* pass, ipx__step* s) {
         memset(mid + dw->d.k * pb * dw->q, 0, PAIR_MID_SLACK * sizeof(float));
         pw_plan.in_off = pp->plan.mid_off;
         pw_plan.row_len = pb * dw->q;
+        pw_plan.panel = 0; /* rows, not the panels of its own exchange */
         pw_tile = s->tile;
     } else { /* the rows copied from the tile (not memory traffic) */
         pw->kernel->exchange(&pw_view, &pp->plan.pw, &pw_block, mid, pw_tile,

@@ -9,9 +9,18 @@
    no transpose. (The channel kernel's channel-last block pays an 8 x 8 transpose per 64
    outputs, as much as the FMAs when a group has 16 input channels.)
 
+   The matrix lies in panels, as a GEMM packs its B operand: a vector of pixels (8 or 16, the
+   build's) for every channel in turn, so that a register block's loads walk the tile front to
+   back, one vector a channel from each of its NV panels. In rows ([c][pixels], what fused
+   pairs still read) each channel's vectors were a row apart: one Zen 3 core (AVX2), one
+   image, compute only, 576 -> 96 on 14 x 14 went 271 -> 230 us, 960 -> 320 on 7 x 7 381 ->
+   310 us, 144 -> 24 on 56 x 56 254-346 -> 223-234 us (a standalone loop of the same blocks: 88
+   -> 102 GFLOP/s at K = 576, 87 -> 101 at K = 960, 98 -> 99 at K = 96).
+
    Tile layout for a block (gb groups, kb output channels, pb output rows, one image):
-     input  [gb][cg][npad]: the block's pb*q pixels of each channel, zero tail up to npad
-            (a multiple of 8).
+     input  [gb][npad / P][cg][P]: the block's npix = pb*q pixels of each channel in panels of
+            P (plan->panel: the build's vector), npad = npix rounded up to 16, the last
+            panel's lanes past npix zero.
    The weights stay resident where create packed them ([g][kg8/8][cg][8], the channel
    kernel's packing with r = s = 1; bias [g][kg8]), as an IPU keeps a layer's weights in its
    tiles across supersteps and exchanges only activations: a block's weights are a contiguous
@@ -47,73 +56,106 @@ static int64_t pw_row_len(int64_t npix) {
     return npad % 512 == 0 ? npad + 16 : npad;
 }
 
+/* Pixels per input panel: the build's vector (what its compute loads per pixel vector). */
+static int64_t pw_panel(const struct ipx_conv* cv) {
+    return cv->isa == IPX_ISA_AVX512 ? 16 : 8;
+}
+
 static int64_t pw_plan(const struct ipx_conv* cv, int64_t gb, int64_t kb, int64_t pb, ipx__plan* plan) {
-    const int64_t npix = ipx__smul(pb, cv->q), npad = pw_row_len(npix);
+    /* a group's panels: its channels x the block's pixels rounded up to whole panels */
+    const int64_t npix = ipx__smul(pb, cv->q), npad = ipx__round_up(npix, 16);
     const int64_t rows = ipx__smul(gb, cv->cg);
     const int64_t in = ipx__smul(rows, npad);
     (void)kb; /* the weights stay resident: not in the tile */
-    return ipx__plan_layout(plan, 1, npad, ipx__smul(rows, npix), in, 0, 0, 0);
+    const int64_t end = ipx__plan_layout(plan, 1, npad, ipx__smul(rows, npix), in, 0, 0, 0);
+    if (plan) plan->panel = pw_panel(cv);
+    return end;
 }
 
-/* One output row of the block from input row `src` (stride sw): q pixels. */
-IPX_INLINE void pw_copy_strided(float* dst, const float* src, int64_t q, int64_t w, int64_t sw) {
-    int64_t j = 0;
-    if (sw == 2) /* even lanes of two vectors; stays inside the row (2j + 16 <= w) */
-        for (; j + 8 <= q && 2 * j + 16 <= w; j += 8)
-            v8_store(dst + j, __builtin_shufflevector(v8_load(src + 2 * j), v8_load(src + 2 * j + 8),
-                                                      0, 2, 4, 6, 8, 10, 12, 14));
-    for (; j < q; j++) dst[j] = src[j * sw];
+/* Output rows of the block from one input channel (output row pp reads input row
+   (p0 + pp) * stride_h, every stride_w-th column) into its panels (vstep floats apart, P
+   pixels each), times f: runs that stay inside a panel. */
+IPX_INLINE void pw_copy_rows(float* dst, int64_t vstep, int64_t P, const float* plane, const struct ipx_conv* cv,
+                             const ipx__block* b, float f) {
+    const ipx_conv_desc* d = &cv->d;
+    const int64_t q = cv->q, w = d->w, sw = d->stride_w;
+    const ipx_v8 fv = v8_bcast(f);
+    int64_t lane = 0;
+    for (int64_t pp = 0; pp < b->pb; pp++) {
+        const float* src = plane + (b->p0 + pp) * d->stride_h * w;
+        for (int64_t j = 0; j < q;) {
+            const int64_t end = j + ipx__min(q - j, P - lane);
+            if (sw == 2) /* even lanes of two vectors while they stay inside the row (2j + 16 <= w) */
+                for (; j + 8 <= end && 2 * j + 16 <= w; j += 8, lane += 8)
+                    v8_store(dst + lane, __builtin_shufflevector(v8_load(src + 2 * j), v8_load(src + 2 * j + 8),
+                                                                 0, 2, 4, 6, 8, 10, 12, 14) * fv);
+            for (; j < end; j++, lane++) dst[lane] = src[j * sw] * f;
+            if (lane == P) {
+                lane = 0;
+                dst += vstep;
+            }
+        }
+    }
 }
 
-/* The block's input channels into the tile, each multiplied by scale[its index in the block]
-   as it is copied when scale is not NULL (a squeeze-excite scale: in registers on the way in,
-   where a second pass over the tile read and wrote every input float again: 480 -> 80 on
-   14 x 14 at batch 4, one core, exchange 44 -> 72 us with the pass). */
+/* The block's input channels into the tile's panels, each multiplied by scale[its index in
+   the block] as it is copied when scale is not NULL (a squeeze-excite scale: in registers on
+   the way in, where a second pass over the tile read and wrote every input float again: 480 ->
+   80 on 14 x 14 at batch 4, one core, exchange 44 -> 72 us with the pass). */
 IPX_INLINE uint64_t pw_exchange_scaled_body(const struct ipx_conv* cv, const ipx__plan* plan,
                                             const ipx__block* b, const float* input, float* tile,
                                             unsigned loads, const float* scale) {
     const ipx_conv_desc* d = &cv->d;
-    const int64_t q = cv->q, npix = b->pb * q, npad = plan->row_len, nch = b->gb * cv->cg;
+    const int64_t cg = cv->cg, npix = b->pb * cv->q, nch = b->gb * cg;
+    const int64_t P = plan->panel, vstep = cg * P; /* floats between a channel's consecutive panels */
     const int64_t plane_len = d->h * d->w;
     uint64_t copied = 0;
     if (loads & IPX__LOAD_INPUT) {
         /* rows p0.. are one run when an output row is a whole input row: not so in a backward
            data geometry whose forward pass padded only on the right (its output gradient's rows
            are wider than the input gradient's: the extra columns are cropped) */
-        const bool dense = d->stride_h == 1 && d->stride_w == 1 && q == d->w;
-        for (int64_t ci = 0; ci < nch; ci++) {
-            const float* plane = input + (b->n * d->c + b->g0 * cv->cg + ci) * plane_len;
-            float* dst = tile + plan->in_off + ci * npad;
+        const bool dense = d->stride_h == 1 && d->stride_w == 1 && cv->q == d->w;
+        for (int64_t ci = 0; ci < nch;) {
+            /* with panels of 8 pixels two channels fill a 64-byte line: copied together, panel
+               by panel, so that each line is written whole (a channel at a time wrote half of it,
+               the other half a channel later, after a large block had pushed it out of L1) */
+            const int64_t nc = dense && P == 8 && ci % cg + 1 < cg ? 2 : 1;
+            const float* plane = input + (b->n * d->c + b->g0 * cg + ci) * plane_len;
+            float* dst = tile + plan->in_off + ci / cg * cg * plan->row_len + ci % cg * P;
+            /* x * 1 is x: one loop with or without a scale */
+            const float f0 = scale ? scale[ci] : 1.0f, f1 = scale && nc == 2 ? scale[ci + 1] : 1.0f;
             if (dense) {
                 const float* src = plane + b->p0 * d->w;
                 /* the look-ahead (tile_rows.h), inline: with 2 workers, medians of 3-5 processes,
                    exchange 256 -> 64 on 56 x 56 at batch 4 987 -> 602 us (wall 2584 -> 2290 us),
                    512 -> 128 on 28 x 28 347 -> 242 us, 144 -> 24 on 56 x 56 65 -> 48 us; 7 x 7
                    maps unchanged */
-                const int64_t ahead = ipx__prefetch_ahead(ci, nch, plane_len);
-                /* x * 1 is x: one loop with or without a scale */
-                const float f = scale ? scale[ci] : 1.0f;
-                const ipx_v8 fv = v8_bcast(f);
+                const int64_t ahead = ipx__prefetch_ahead(ci + nc - 1, nch, plane_len);
+                const ipx_v8 fv0 = v8_bcast(f0), fv1 = v8_bcast(f1);
+                float* out = dst;
                 int64_t i = 0;
-                for (; i + 16 <= npix; i += 16) { /* one line of the channel ahead per line copied */
+                for (; i + P <= npix; i += P, out += vstep) { /* a line of the channels ahead per panel */
                     __builtin_prefetch(src + ahead + i, 0, 3);
-                    v8_store(dst + i, v8_load(src + i) * fv);
-                    v8_store(dst + i + 8, v8_load(src + i + 8) * fv);
+                    for (int64_t l = 0; l < P; l += 8) v8_store(out + l, v8_load(src + i + l) * fv0);
+                    if (nc == 2) {
+                        __builtin_prefetch(src + plane_len + ahead + i, 0, 3);
+                        v8_store(out + 8, v8_load(src + plane_len + i) * fv1);
+                    }
                 }
                 __builtin_prefetch(src + ahead + npix - 1, 0, 3);
-                for (; i + 8 <= npix; i += 8) v8_store(dst + i, v8_load(src + i) * fv);
-                for (; i < npix; i++) dst[i] = src[i] * f;
-            } else {
-                for (int64_t pp = 0; pp < b->pb; pp++) /* (a prefetch here measured no faster) */
-                    pw_copy_strided(dst + pp * q, plane + (b->p0 + pp) * d->stride_h * d->w, q, d->w,
-                                    d->stride_w);
-                if (scale) /* the channel's rows just copied: in L1 */
-                    for (int64_t i = 0; i < npix; i++) dst[i] *= scale[ci];
+                for (int64_t l = 0; i + l < npix; l++) out[l] = src[i + l] * f0;
+                for (int64_t l = 0; nc == 2 && i + l < npix; l++) out[P + l] = src[plane_len + i + l] * f1;
+            } else { /* (a prefetch here measured no faster) */
+                pw_copy_rows(dst, vstep, P, plane, cv, b, f0);
             }
-            for (int64_t i = npix; i < npad; i++) dst[i] = 0.0f;
+            /* the last panel's lanes past the block's pixels: zeros the compute reads */
+            float* last = dst + npix / P * vstep;
+            for (int64_t t = 0; t < nc; t++)
+                for (int64_t l = npix % P; l && l < P; l++) last[t * P + l] = 0.0f;
+            ci += nc;
         }
     }
-    if (loads & IPX__LOAD_INPUT) /* the block's pixels (the rows' zero padding is the tile's own) */
+    if (loads & IPX__LOAD_INPUT) /* the block's pixels (the panels' zero lanes are the tile's own) */
         copied += (uint64_t)(nch * npix);
     if (loads & IPX__LOAD_WEIGHTS) /* read in place by the compute (resident weights) */
         copied += (uint64_t)(b->gb * b->kb * (cv->cg + 1));
@@ -126,20 +168,20 @@ IPX_INLINE uint64_t pw_exchange_body(const struct ipx_conv* cv, const ipx__plan*
     return pw_exchange_scaled_body(cv, plan, b, input, tile, loads, NULL);
 }
 
-/* One pixel (column x of the tile input, rows npad apart) x up to 4 packed blocks of 8
+/* One pixel (x: its first channel in the tile, the next xk floats on) x up to 4 packed blocks of 8
    channels (w8 and bias 8 * cg and 8 floats apart): the last pixel or two of a strip, whose
    vector would be mostly empty (7 x 7 maps: 49 pixels, 1 in the 7th vector). Each channel's
    sum runs in pw_micro's order (bias, then input channels in turn), so a pixel's result does
    not depend on where a block boundary puts it (fused pairs cut blocks differently); the
    blocks' independent chains hide the FMA latency. The epilogue as pw_micro's, the results
    added to sums[channel] (floats, when not NULL). */
-IPX_INLINE void pw_tail_pixel(const float* x, int64_t npad, const float* w8, const float* bias,
+IPX_INLINE void pw_tail_pixel(const float* x, int64_t xk, const float* w8, const float* bias,
                               int64_t cg, float* out, const float* res, float* sums, int64_t plane,
                               int64_t kleft, const int NB, const int32_t ACT) {
     ipx_v8 acc[4];
     for (int j = 0; j < NB; j++) acc[j] = v8_load(bias + 8 * j);
     for (int64_t c = 0; c < cg; c++) {
-        const float xv = x[c * npad];
+        const float xv = x[c * xk];
         for (int j = 0; j < NB; j++) acc[j] += v8_load(w8 + j * 8 * cg + c * 8) * xv;
     }
     for (int j = 0; j < NB; j++) {

@@ -6,22 +6,23 @@
    MR channels x NV pixel vectors: out[m][0 .. nvalid) = act(bias[m] + sum_c w[c*8 + m] * x[c][..]
    + res[m][..]) (res NULL: nothing added; ACT a constant per build, none when not fused), and
    each stored channel's results added to sums[m*VL ..] (VL floats per channel, when not NULL).
-   x rows are npad apart, w is an 8-channel packed block (offset to the block's first of MR);
+   x's channels are xk floats apart and its pixel vectors xv (input rows: npad and VL; panels:
+   VL and K * VL, kernel_pointwise.c), w is an 8-channel packed block (offset to the block's first of MR);
    only the first `mstore` channels are real (the rest pad kg up to 8) and stored. The
    epilogue's operations are the separate pass's (epilogue.c), so the outputs do not depend on
    which one applied it. */
-IPX_INLINE void F(pw_micro)(const float* x, int64_t npad, const float* w, const float* bias, int64_t cg,
+IPX_INLINE void F(pw_micro)(const float* x, int64_t xk, int64_t xv, const float* w, const float* bias, int64_t cg,
                             float* out, const float* res, float* sums, int64_t plane, int64_t nvalid,
                             int64_t mstore, const int MR, const int NV, const int32_t ACT) {
     V acc[PW_MR_MAX][PW_NV_MAX];
     for (int m = 0; m < MR; m++)
         for (int v = 0; v < NV; v++) acc[m][v] = F(splat)(bias[m]);
-    for (int64_t c = 0; c < cg; c++, x += npad, w += 8) {
-        V xv[PW_NV_MAX];
-        for (int v = 0; v < NV; v++) xv[v] = F(load)(x + VL * v);
+    for (int64_t c = 0; c < cg; c++, x += xk, w += 8) {
+        V xs[PW_NV_MAX];
+        for (int v = 0; v < NV; v++) xs[v] = F(load)(x + xv * v);
         for (int m = 0; m < MR; m++) {
             const float wm = w[m];
-            for (int v = 0; v < NV; v++) acc[m][v] += xv[v] * wm;
+            for (int v = 0; v < NV; v++) acc[m][v] += xs[v] * wm;
         }
     }
     if (nvalid == NV * VL && mstore == MR) {
@@ -63,7 +64,7 @@ IPX_INLINE void F(pw_micro)(const float* x, int64_t npad, const float* w, const 
    left to pw_tail_pixel) for MR output channels from m0: the pixel vectors in equal chunks of
    at most NVMAX (7 vectors: 3 + 2 + 2, not 3 + 3 + 1, whose 1-vector block loads a weight for
    every FMA); each channel's sum of results added to S[m0 + m] when S is not NULL. */
-IPX_INLINE void F(pw_sweep)(const float* X, int64_t npad, const float* w, const float* B, int64_t kdim,
+IPX_INLINE void F(pw_sweep)(const float* X, int64_t xk, int64_t xv, const float* w, const float* B, int64_t kdim,
                             float* Y, const float* R, float* S, int64_t plane, int64_t npix, int64_t p0,
                             int64_t spix, int64_t tail, int64_t m0, int64_t mstore, const int MR,
                             const int NVMAX, const int32_t ACT) {
@@ -76,7 +77,7 @@ IPX_INLINE void F(pw_sweep)(const float* X, int64_t npad, const float* w, const 
         const int64_t nvalid = ipx__min(VL * nv, npix - i0);
         float* o = Y + m0 * plane + i0;
         const float* r = R ? R + m0 * plane + i0 : NULL;
-#define PW_CALL(NV) F(pw_micro)(X + i0, npad, w, B + m0, kdim, o, r, S ? sums : NULL, plane, nvalid, mstore, MR, NV, ACT)
+#define PW_CALL(NV) F(pw_micro)(X + i0 / VL * xv, xk, xv, w, B + m0, kdim, o, r, S ? sums : NULL, plane, nvalid, mstore, MR, NV, ACT)
         if (nv >= 3 && NVMAX >= 3) PW_CALL(3);
         else if (nv == 2) PW_CALL(2);
         else PW_CALL(1);
@@ -101,6 +102,9 @@ IPX_INLINE void F(pw_compute_epilogue)(const struct ipx_conv* cv, const ipx__pla
     const int64_t kdim = cv->cg * d->r * d->s, kb = b->kb, npad = plan->row_len, npix = b->pb * cv->q;
     const int64_t plane = cv->p * cv->q, kvalid = ipx__min(kb, cv->kg - b->k0);
     const int64_t strip = ipx__max(VLEN * NVMAX * 4, PW_STRIP_FLOATS / kdim / (VLEN * NVMAX) * (VLEN * NVMAX));
+    /* floats between an input pixel's channels and between its pixel vectors (and where pixel
+       i lies: i / VL * xv + i % VL): panels (plan->panel == VL) or rows */
+    const int64_t xk = plan->panel ? VLEN : npad, xv = plan->panel ? kdim * VLEN : VLEN;
     for (int64_t j = 0; j < b->gb; j++) {
         const float* X = tile + plan->in_off + j * kdim * npad;
         /* whole groups (gb > 1) or one group's channel range: contiguous either way */
@@ -117,7 +121,7 @@ IPX_INLINE void F(pw_compute_epilogue)(const struct ipx_conv* cv, const ipx__pla
             for (int64_t m0 = 0; m0 < kvalid; m0 += MR) {
                 const float* w = W + m0 / 8 * 8 * kdim + m0 % 8;
                 const int64_t mstore = ipx__min(MR, kvalid - m0);
-                F(pw_sweep)(X, npad, w, B, kdim, Y, R, S ? S + ch0 : NULL, plane, npix, p0, spix, tail, m0, mstore,
+                F(pw_sweep)(X, xk, xv, w, B, kdim, Y, R, S ? S + ch0 : NULL, plane, npix, p0, spix, tail, m0, mstore,
                             MR, NVMAX, ACT);
             }
             for (int64_t m8 = 0; tail && m8 < kvalid; m8 += 32) {
@@ -125,7 +129,7 @@ IPX_INLINE void F(pw_compute_epilogue)(const struct ipx_conv* cv, const ipx__pla
                 float tsums[32] = {0};
                 for (int64_t i = p0 + spix - tail; i < p0 + spix; i++) {
 #define PW_TAIL_CALL(NB)                                                                                \
-    pw_tail_pixel(X + i, npad, W + m8 * kdim, B + m8, kdim, Y + m8 * plane + i, R ? R + m8 * plane + i : NULL, \
+    pw_tail_pixel(X + i / VLEN * xv + i % VLEN, xk, W + m8 * kdim, B + m8, kdim, Y + m8 * plane + i, R ? R + m8 * plane + i : NULL, \
                   tsums, plane, kvalid - m8, NB, ACT)
                     if (nb == 4) PW_TAIL_CALL(4);
                     else if (nb == 3) PW_TAIL_CALL(3);

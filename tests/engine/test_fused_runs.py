@@ -186,10 +186,12 @@ def test_pair_refusals():
 
 
 # (the 1x1 cases run the pointwise kernel, which scales as it copies; the others scale the tile)
-@pytest.mark.parametrize("case", ["channel 1x1", "channel 1x1 strided", "channel 3x3 strided", "row depthwise",
-                                  "row grouped"])
+@pytest.mark.parametrize("case", ["channel 1x1", "channel 1x1 strided", "channel 1x1 odd groups",
+                                  "channel 3x3 strided", "row depthwise", "row grouped"])
 def test_input_scale_is_the_scaled_input(case):
+    # (odd groups: 9 channels a group, copied two by two but for each group's last)
     c, k, r, g, stride = {"channel 1x1": (24, 16, 1, 1, 1), "channel 1x1 strided": (24, 16, 1, 1, 2),
+                          "channel 1x1 odd groups": (27, 24, 1, 3, 1),
                           "channel 3x3 strided": (16, 16, 3, 1, 2),
                           "row depthwise": (12, 12, 3, 12, 1), "row grouped": (12, 6, 3, 3, 2)}[case]
     n, h, w = 3, 9, 10

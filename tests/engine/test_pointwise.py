@@ -58,12 +58,13 @@ def test_groups_images_and_small_tiles(isa, monkeypatch):
     for tile_kib in (32, 64, 624):
         with Pool(3, tile_bytes=tile_kib * 1024) as pool:
             _check(rng, pool, 3, 64, 9, 11, 48, groups=4, isa=isa)
+            _check(rng, pool, 2, 27, 9, 11, 24, groups=3, isa=isa)  # 9 channels a group: odd
             _check(rng, pool, 2, 96, 28, 28, 24, isa=isa)
             _check(rng, pool, 1, 300, 7, 7, 80, stride=2, isa=isa)
 
 
-def test_row_length_of_2k_floats_is_exact():
-    # 32 x 32 pixels: the tile row gets 8 floats of padding against L1 set conflicts
+def test_maps_of_2k_floats_are_exact():
+    # 32 x 32 and 64 x 64 pixels: whole panels, no partial last one
     rng = np.random.default_rng(4)
     with Pool(2) as pool:
         _check(rng, pool, 1, 32, 32, 32, 16)
