@@ -3,9 +3,10 @@
    activation applied as it writes, and the pointwise kernel computes its outputs from those
    rows where they lie (not from DRAM): the IPU's way of keeping a layer's output in a tile's
    SRAM for the next layer. The tile holds, one after the other: the depthwise block's
-   regions and the depthwise rows [c][pb][q] (the pointwise kernel's input layout, rows pb*q
-   floats apart; on maps of under 16 pixels the channel kernel computes the pointwise half
-   and copies the rows into its own regions after them first).
+   regions and the depthwise rows [c][pb][q] (an input layout of the pointwise kernel, rows
+   pb*q floats apart), which the pointwise half reads where they lie or copies into its own
+   regions after them first (pw_reads_mid): into the pointwise kernel's panels with many
+   channels and long rows, into the channel kernel's layout on maps of under 16 pixels.
 
    Both kernels are called through their tables. The depthwise one computes into the tile
    through a view of its handle whose output is the block alone (one image, pb rows: its
@@ -34,10 +35,22 @@ typedef struct pair_plan {
 } pair_plan;
 
 /* Whether the pointwise half computes straight from the depthwise rows [c][pb][q] in the
-   tile (the pointwise kernel: its input is [c][pixels] rows, read here pb * q floats apart),
-   or copies them into its own layout first (the channel kernel, on maps of under 16 pixels). */
-static bool pw_reads_mid(const struct ipx_conv* pw) {
-    return pw->kernel == &ipx__pointwise_kernel[pw->isa];
+   tile (the pointwise kernel, whose input is [c][pixels] rows or its own panels,
+   kernel_pointwise.c), or copies them into its own layout first: the channel kernel, on maps
+   of under 16 pixels, and the pointwise kernel into its panels where a register block's K
+   channels x 3 vectors of pixels are past L1d (32 KiB: K >= 342 at 8 floats a vector) and the
+   rows are 4 blocks' pixels or longer, so that a block's loads a row apart each touch lines
+   of their own. Measured on one Zen 3 host (AVX2), MobileNetV2 at batch 4, 2 workers, each
+   pair in one pass with its expand, medians of 21 alternating runs: copying into panels took
+   0.82-0.93x the time on 14 x 14 (384 and 576 channels), 1.05-1.23x on 7 x 7 (960 channels,
+   rows of 49 pixels), 0.99-1.06x on 28 x 28 (192) and 56 x 56 (144); with this rule the 14 x 14
+   pairs 0.82-0.96x, the others 0.97-1.03x (rows, as before), the network's pairs 0.97x. */
+#define PAIR_L1_FLOATS (32 * 1024 / 4)
+#define PAIR_PANEL_MIN_PIXELS 96
+static bool pw_reads_mid(const struct ipx_conv* pw, int64_t pb) {
+    if (pw->kernel != &ipx__pointwise_kernel[pw->isa]) return false;
+    const int64_t panel = pw->isa == IPX_ISA_AVX512 ? 16 : 8;
+    return !(pw->cg * 3 * panel > PAIR_L1_FLOATS && pb * pw->q >= PAIR_PANEL_MIN_PIXELS);
 }
 
 /* Floats past the depthwise rows that the pointwise kernel's last vectors may read (their
@@ -55,7 +68,7 @@ static int64_t pair_layout(const struct ipx_conv* ex, const struct ipx_conv* dw,
     if (dw_end >= IPX__TILE_HUGE || pw_end >= IPX__TILE_HUGE || mid >= IPX__TILE_HUGE) return IPX__TILE_HUGE;
     pp->mid_off = ipx__align_floats(dw_end);
     pp->pw_off = pp->mid_off + ipx__align_floats(mid);
-    const int64_t end = (int64_t)pp->pw_off + (pw_reads_mid(pw) ? 0 : pw_end);
+    const int64_t end = (int64_t)pp->pw_off + (pw_reads_mid(pw, pb) ? 0 : pw_end);
     pp->slab = 0;
     if (ex == NULL) return end;
     pp->slab = ipx__rows_in(&dw->d, pb);
@@ -261,7 +274,7 @@ static void pair_compute(const ipx__pass* pass, ipx__step* s) {
     pw_view.p = pb;
     ipx__block pw_block = {.n = 0, .g0 = 0, .gb = 1, .k0 = 0, .kb = pp->plan.kb, .p0 = 0, .pb = pb};
     ipx__plan pw_plan = pp->plan.pw;
-    if (pw_reads_mid(pw)) {
+    if (pw_reads_mid(pw, pp->plan.pb)) {
         /* the rows are the pointwise kernel's input where they lie: no copy (MobileNetV2's
            pairs at batch 1, 2 workers: 32 -> 16 on 112x112 went from 1.08x the two runs' time
            to 0.83x, 960 -> 320 on 7x7 from 2.85x to 2.14x; the rest was PAIR_MIN_BLOCK_PIXELS) */

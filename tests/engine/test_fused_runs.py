@@ -30,9 +30,11 @@ def _pair(n, c, h, w, k, r=3, stride=1, pool=None):
 
 # (n, c, h, w, k, r, stride): 3x3 stride 1 (its own depthwise code), strided, 5x5, odd sizes,
 # maps narrower than a vector, one image; a 3x3 map (under 16 pixels: the pointwise half is the
-# channel kernel, which copies the rows into its own layout; the others read them in place)
+# channel kernel, which copies the rows into its own layout); 400 channels on 16 x 16 (one
+# worker's blocks of 8 rows: the pointwise kernel copies them into its panels); the others
+# read them in place
 PAIRS = [(2, 32, 20, 20, 24, 3, 1), (3, 17, 9, 11, 9, 3, 2), (2, 40, 14, 14, 16, 5, 1), (1, 24, 7, 5, 8, 3, 1),
-         (1, 48, 23, 17, 40, 5, 2), (2, 16, 3, 3, 8, 3, 1)]
+         (1, 48, 23, 17, 40, 5, 2), (2, 16, 3, 3, 8, 3, 1), (2, 400, 16, 16, 24, 3, 1)]
 
 
 @pytest.mark.parametrize("workers", [1, 3])
@@ -80,9 +82,14 @@ def test_pair_statistics_count_only_what_crossed_the_tile():
 
 # (n, c_in, expand, h, w, k, r, stride): MobileNetV2's 112 x 112 stride-2 block at a smaller
 # size, a stride-1 block with a residual's shape (k = c_in), 5x5 (EfficientNet), odd sizes,
-# one image, maps narrower than a vector
+# one image, maps narrower than a vector; each in a whole tile and in 64 KiB. And 384 expanded
+# channels (blocks of 96 pixels: the project layer copies the depthwise rows into its panels),
+# whose rows do not fit 64 KiB
 BLOCKS = [(2, 16, 48, 24, 24, 24, 3, 2), (2, 24, 72, 20, 20, 24, 3, 1), (1, 16, 40, 17, 13, 24, 5, 1),
           (3, 8, 24, 9, 11, 16, 3, 2), (1, 8, 32, 23, 6, 8, 5, 2)]
+BLOCK_TILES = [pytest.param(shape, tile, id=f"{shape}-{name}") for shape in BLOCKS
+               for tile, name in ((624 * 1024, "tile"), (64 * 1024, "small-tile"))]
+BLOCK_TILES.append(pytest.param((2, 64, 384, 8, 24, 64, 3, 1), 624 * 1024, id="(2, 64, 384, 8, 24, 64, 3, 1)-tile"))
 
 
 def _block(n, c, e, h, w, k, r, stride, pool):
@@ -94,9 +101,8 @@ def _block(n, c, e, h, w, k, r, stride, pool):
 
 
 @pytest.mark.parametrize("workers", [1, 3])
-@pytest.mark.parametrize("shape", BLOCKS, ids=str)
+@pytest.mark.parametrize("shape, tile_bytes", BLOCK_TILES)
 @pytest.mark.parametrize("residual", [False, True])
-@pytest.mark.parametrize("tile_bytes", [624 * 1024, 64 * 1024], ids=["tile", "small-tile"])
 def test_block_equals_the_three_runs_and_the_float64_reference(shape, workers, residual, tile_bytes):
     """(small tiles: blocks of a few rows, so that a worker's next block reuses the expand rows
     the two share; 3 workers: blocks stolen out of order, whose rows are computed afresh)"""
