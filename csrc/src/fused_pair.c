@@ -38,19 +38,18 @@ typedef struct pair_plan {
    tile (the pointwise kernel, whose input is [c][pixels] rows or its own panels,
    kernel_pointwise.c), or copies them into its own layout first: the channel kernel, on maps
    of under 16 pixels, and the pointwise kernel into its panels where a register block's K
-   channels x 3 vectors of pixels are past L1d (32 KiB: K >= 342 at 8 floats a vector) and the
-   rows are 4 blocks' pixels or longer, so that a block's loads a row apart each touch lines
-   of their own. Measured on one Zen 3 host (AVX2), MobileNetV2 at batch 4, 2 workers, each
+   channels x 3 vectors (PW_NV) of pixels are past L1d (32 KiB: K >= 342 at 8 floats a
+   vector) and the rows are 4 blocks' pixels or longer, so that a block's loads a row apart
+   each touch lines of their own. Measured on one Zen 3 host (AVX2), MobileNetV2 at batch 4, 2 workers, each
    pair in one pass with its expand, medians of 21 alternating runs: copying into panels took
    0.82-0.93x the time on 14 x 14 (384 and 576 channels), 1.05-1.23x on 7 x 7 (960 channels,
    rows of 49 pixels), 0.99-1.06x on 28 x 28 (192) and 56 x 56 (144); with this rule the 14 x 14
    pairs 0.82-0.96x, the others 0.97-1.03x (rows, as before), the network's pairs 0.97x. */
 #define PAIR_L1_FLOATS (32 * 1024 / 4)
 #define PAIR_PANEL_MIN_PIXELS 96
-static bool pw_reads_mid(const struct ipx_conv* pw, int64_t pb) {
+static bool pw_reads_mid(const struct ipx_conv* pw, const ipx__plan* pw_plan, int64_t pb) {
     if (pw->kernel != &ipx__pointwise_kernel[pw->isa]) return false;
-    const int64_t panel = pw->isa == IPX_ISA_AVX512 ? 16 : 8;
-    return !(pw->cg * 3 * panel > PAIR_L1_FLOATS && pb * pw->q >= PAIR_PANEL_MIN_PIXELS);
+    return !(pw->cg * 3 * pw_plan->panel > PAIR_L1_FLOATS && pb * pw->q >= PAIR_PANEL_MIN_PIXELS);
 }
 
 /* Floats past the depthwise rows that the pointwise kernel's last vectors may read (their
@@ -68,7 +67,7 @@ static int64_t pair_layout(const struct ipx_conv* ex, const struct ipx_conv* dw,
     if (dw_end >= IPX__TILE_HUGE || pw_end >= IPX__TILE_HUGE || mid >= IPX__TILE_HUGE) return IPX__TILE_HUGE;
     pp->mid_off = ipx__align_floats(dw_end);
     pp->pw_off = pp->mid_off + ipx__align_floats(mid);
-    const int64_t end = (int64_t)pp->pw_off + (pw_reads_mid(pw, pb) ? 0 : pw_end);
+    const int64_t end = (int64_t)pp->pw_off + (pw_reads_mid(pw, &pp->pw, pb) ? 0 : pw_end);
     pp->slab = 0;
     if (ex == NULL) return end;
     pp->slab = ipx__rows_in(&dw->d, pb);
@@ -274,7 +273,7 @@ static void pair_compute(const ipx__pass* pass, ipx__step* s) {
     pw_view.p = pb;
     ipx__block pw_block = {.n = 0, .g0 = 0, .gb = 1, .k0 = 0, .kb = pp->plan.kb, .p0 = 0, .pb = pb};
     ipx__plan pw_plan = pp->plan.pw;
-    if (pw_reads_mid(pw, pp->plan.pb)) {
+    if (pw_reads_mid(pw, &pp->plan.pw, pp->plan.pb)) {
         /* the rows are the pointwise kernel's input where they lie: no copy (MobileNetV2's
            pairs at batch 1, 2 workers: 32 -> 16 on 112x112 went from 1.08x the two runs' time
            to 0.83x, 960 -> 320 on 7x7 from 2.85x to 2.14x; the rest was PAIR_MIN_BLOCK_PIXELS) */

@@ -22,8 +22,10 @@
 /* Register blocks: at most QB pixels x NB vectors of 8 channels. Tap by tap (any kernel), a
    block holds QB * NB accumulators, NB weight vectors and a broadcast: AVX2 (16 registers)
    6 x 2 or 12 x 1, AVX-512VL (32) 14 x 2 or 16 x 1. The 3x3 block keeps 3 * NB weight
-   vectors: AVX2 4 x 2 or 11 x 1, AVX-512VL 8 x 2 or 16 x 1 (measured on Zen 4: 3x3 blocks of
-   9 or 10 x 2 spill and run 2.5x slower; 16 x 1 beats 8 x 1 by 5-15%). */
+   vectors: AVX2 11 x 1 (4 x 2 fits, but its 8 accumulators wait on the FMA latency: AVX2
+   runs 3x3 layers in 11 x 1 blocks or tap by tap, chan_compute_tile), AVX-512VL 8 x 2 or
+   16 x 1 (measured on Zen 4: 3x3 blocks of 9 or 10 x 2 spill and run 2.5x slower; 16 x 1
+   beats 8 x 1 by 5-15%). */
 #define CHAN_NB 2
 #define CHAN_QB 6
 #define CHAN_QB1 12
