@@ -148,10 +148,11 @@ IPX_INLINE uint64_t pw_exchange_scaled_body(const struct ipx_conv* cv, const ipx
             } else { /* (a prefetch here measured no faster) */
                 pw_copy_rows(dst, vstep, P, plane, cv, b, f0);
             }
-            /* the last panel's lanes past the block's pixels: zeros the compute reads */
-            float* last = dst + npix / P * vstep;
-            for (int64_t t = 0; t < nc; t++)
-                for (int64_t l = npix % P; l && l < P; l++) last[t * P + l] = 0.0f;
+            if (npix % P) { /* the last panel's lanes past the block's pixels: zeros the compute reads */
+                float* last = dst + npix / P * vstep;
+                for (int64_t t = 0; t < nc; t++)
+                    for (int64_t l = npix % P; l < P; l++) last[t * P + l] = 0.0f;
+            }
             ci += nc;
         }
     }
