@@ -21,12 +21,12 @@
 
 /* Register blocks: at most QB pixels x NB vectors of 8 channels. Tap by tap (any kernel), a
    block holds QB * NB accumulators, NB weight vectors and a broadcast: AVX2 (16 registers)
-   6 x 2 or 12 x 1, AVX-512VL (32) 14 x 2 or 16 x 1. The 3x3 block keeps 3 * NB weight
+   6 x 2, 12 x 1 or (3x3 on short rows) 4 x 3, AVX-512VL (32) 14 x 2 or 16 x 1. The 3x3 block keeps 3 * NB weight
    vectors: AVX2 11 x 1 (4 x 2 fits, but its 8 accumulators wait on the FMA latency: AVX2
    runs 3x3 layers in 11 x 1 blocks or tap by tap, chan_compute_tile), AVX-512VL 8 x 2 or
    16 x 1 (measured on Zen 4: 3x3 blocks of 9 or 10 x 2 spill and run 2.5x slower; 16 x 1
    beats 8 x 1 by 5-15%). */
-#define CHAN_NB 2
+#define CHAN_NB 3
 #define CHAN_QB 6
 #define CHAN_QB1 12
 #define CHAN_QB_WIDE 14
@@ -35,6 +35,7 @@
 #define CHAN_K3_QB1 11
 #define CHAN_K3_QB_WIDE 8
 #define CHAN_K3_QB1_WIDE 16
+#define CHAN_QB3 4 /* 3 vectors (AVX2 3x3 on short rows): 12 accumulators, 3 weights, a broadcast */
 #define CHAN_QB_LIMIT 16 /* the largest of them: sizes the accumulator array */
 
 static int64_t chan_plan(const struct ipx_conv* cv, int64_t gb, int64_t kb, int64_t pb,
@@ -269,6 +270,13 @@ IPX_INLINE void chan_compute_tile(const struct ipx_conv* cv, const ipx__plan* pl
        56 x 56 2.69 -> 2.56 ms, 128 on 28 x 28 2.67 -> 2.43, 256 on 14 x 14 2.95 -> 2.65, 512 on
        7 x 7 3.16 -> 3.14 (ONNX Runtime's NCHWc kernel 2.36, 2.32, 2.31, 2.58). */
     const bool k3_one_vector = !WIDE && q >= 2 * CHAN_K3_QB1;
+    /* AVX2 3x3 rows of fewer than 10 output pixels (7 x 7 maps: ResNet-50's layer4, stride 1 and
+       2): 3 vectors x up to 4 pixels, tap by tap (7 = 4 + 3: 12 and 9 accumulators, where 2
+       vectors had 8 and 6). One Zen 3 core, one image, minimum of 30-40 runs (thread CPU time)
+       alternating in one process: 512 -> 512 on 7 x 7 1.15x, 1.15x, 1.34x faster; stride 2 from
+       14 x 14 1.08x, 1.06x; rows of 14 (256 on 14 x 14) 1.00-1.03x, stride 2 to 14 and 28
+       0.88-0.92x, so they keep 2 vectors. */
+    const bool k3_three_vectors = !WIDE && q < 10 && (shape == CHAN_3X3 || shape == CHAN_3X3_S2);
     for (int64_t j = 0; j < b->gb; j++) {
         const float* tin = tile + plan->in_off + j * cg * a.ch_stride;
         /* whole groups (gb > 1) or one group's channel range: contiguous either way */
@@ -277,13 +285,17 @@ IPX_INLINE void chan_compute_tile(const struct ipx_conv* cv, const ipx__plan* pl
         const float* tb = cv->bias + first;
         float* tout = tile + plan->out_off + j * b->pb * q * kb;
         for (int64_t b8 = 0; b8 < kb / 8;) {
-            const int nb = kb / 8 - b8 >= 2 && !(shape == CHAN_3X3 && k3_one_vector) ? 2 : 1;
+            const int nb = k3_three_vectors && kb / 8 - b8 >= 3                         ? 3
+                         : kb / 8 - b8 >= 2 && !(shape == CHAN_3X3 && k3_one_vector) ? 2
+                                                                                     : 1;
             const float* wb = tw + b8 * a.wblock;
             for (int64_t pp = 0; pp < b->pb; pp++) {
                 const float* x = tin + pp * d->stride_h * row_len;
                 float* out = tout + pp * q * kb + b8 * 8;
 #define CHAN_ROW(NB, QB_MAX, SHAPE) chan_row(&a, x, wb, tb + b8 * 8, out, q, NB, QB_MAX, SHAPE)
-                if (shape == CHAN_3X3 && nb == 2 && !WIDE) CHAN_ROW(2, QB2_MAX, CHAN_ANY);
+                if (nb == 3 && shape == CHAN_3X3) CHAN_ROW(3, CHAN_QB3, CHAN_ANY);
+                else if (nb == 3) CHAN_ROW(3, CHAN_QB3, CHAN_3X3_S2);
+                else if (shape == CHAN_3X3 && nb == 2 && !WIDE) CHAN_ROW(2, QB2_MAX, CHAN_ANY);
                 else if (shape == CHAN_3X3 && nb == 2) CHAN_ROW(2, K3_QB2_MAX, CHAN_3X3);
                 else if (shape == CHAN_3X3) CHAN_ROW(1, K3_QB1_MAX, CHAN_3X3);
                 else if (shape == CHAN_1X1 && nb == 2) CHAN_ROW(2, QB2_MAX, CHAN_1X1);

@@ -262,6 +262,25 @@ def test_channel_kernel_chunks_and_transpose_edges(kg, isa, monkeypatch):
                 _assert_close(conv.run(x), reference_conv2d(x, w, b, 1, (r // 2 * dil, 0), dil, 2))
 
 
+@pytest.mark.parametrize("isa", ["native", "avx2", "portable"])
+def test_channel_kernel_three_vector_blocks(isa, monkeypatch):
+    """AVX2 runs 3x3 layers with output rows under 10 pixels in blocks of 3 vectors (24
+    channels), stride 1 and 2: channel counts of 4 and 5 vectors leave a 1- or 2-vector
+    remainder after them, in blocks cut across output rows and channels by a small tile."""
+    if isa == "avx2":
+        monkeypatch.setenv("IPX_FORCE_AVX2", "1")
+    rng = np.random.default_rng(3)
+    with Pool(2, tile_bytes=32 * 1024) as pool:
+        for k in (32, 40, 56):
+            for stride in (1, 2):
+                for q in (1, 4, 7, 9, 10):
+                    x = _data(rng, (2, 24, 6, (q - 1) * stride + 1))
+                    w, b = _data(rng, (k, 24, 3, 3)), _data(rng, (k,))
+                    conv = Conv2d(w, b, x.shape, stride, 1, pool=pool, portable=isa == "portable")
+                    assert conv.info["kernel"] == "channel" and conv.output_shape[3] == q
+                    _assert_close(conv.run(x), reference_conv2d(x, w, b, stride, 1))
+
+
 @pytest.mark.parametrize("q", [1, 3, 7, 8, 9, 14, 16, 17])
 def test_depthwise_3x3_row_edges(q):
     # The depthwise 3x3 kernel writes whole vectors and relies on row order to overwrite
