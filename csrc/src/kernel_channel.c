@@ -122,9 +122,9 @@ enum { CHAN_ANY, CHAN_3X3, CHAN_1X1, CHAN_3X3_S2, CHAN_3X3_TAPS };
    input channels is the only loop; CHAN_3X3_S2: 3x3, stride_w 2, dilation_w 1 (the
    downsampling layers of ResNets), taps unrolled at compile time (with runtime r, s and
    stride the tap loop's overhead held these layers at 60-85% of the stride-1 block's speed);
-   CHAN_3X3_TAPS: 3x3, stride_w and dilation_w 1, taps at compile time too, each tap's loads
-   kept apart by a compiler barrier (without it the compiler shares a column's broadcast
-   between taps and spills them). One Zen 3 core against runtime taps, minimum of 20-40 runs
+   CHAN_3X3_TAPS: 3x3, stride_w and dilation_w 1, taps at compile time too; in both, each
+   tap's loads kept apart by a compiler barrier (without it the compiler shares a column's
+   broadcast between taps and spills them). One Zen 3 core against runtime taps, minimum of 20-40 runs
    alternating in one process: 256 -> 256 on 14 x 14 1.03-1.09x faster (batch 1 and 4), 512
    -> 512 on 7 x 7 1.01-1.09x. */
 IPX_INLINE void chan_micro(const chan_args* a, const float* x, const float* w, const float* bias,
@@ -147,7 +147,7 @@ IPX_INLINE void chan_micro(const chan_args* a, const float* x, const float* w, c
                     const float xv = xs[i * sw];
                     for (int j = 0; j < NB; j++) acc[i][j] += wv[j] * xv;
                 }
-                if (T3) __asm__ volatile("" : : : "memory");
+                if (T3 || S2) __asm__ volatile("" : : : "memory");
             }
         }
     }
@@ -276,13 +276,14 @@ IPX_INLINE void chan_compute_tile(const struct ipx_conv* cv, const ipx__plan* pl
        56 x 56 2.69 -> 2.56 ms, 128 on 28 x 28 2.67 -> 2.43, 256 on 14 x 14 2.95 -> 2.65, 512 on
        7 x 7 3.16 -> 3.14 (ONNX Runtime's NCHWc kernel 2.36, 2.32, 2.31, 2.58). */
     const bool k3_one_vector = !WIDE && q >= 2 * CHAN_K3_QB1;
-    /* AVX2 3x3 rows of fewer than 10 output pixels (7 x 7 maps: ResNet-50's layer4, stride 1 and
-       2): 3 vectors x up to 4 pixels, tap by tap (7 = 4 + 3: 12 and 9 accumulators, where 2
-       vectors had 8 and 6). One Zen 3 core, one image, minimum of 30-40 runs (thread CPU time)
-       alternating in one process: 512 -> 512 on 7 x 7 1.15x, 1.15x, 1.34x faster; stride 2 from
-       14 x 14 1.08x, 1.06x; rows of 14 (256 on 14 x 14) 1.00-1.03x, stride 2 to 14 and 28
-       0.88-0.92x, so they keep 2 vectors. */
-    const bool k3_three_vectors = !WIDE && q < 10 && (shape == CHAN_3X3 || shape == CHAN_3X3_S2);
+    /* AVX2 3x3 stride 1 on rows of fewer than 10 output pixels (7 x 7 maps: ResNet-50's layer4)
+       and 3x3 stride 2: 3 vectors x up to 4 pixels, tap by tap (7 = 4 + 3: 12 and 9
+       accumulators, where 2 vectors had 8 and 6). One Zen 3 core, minimum of 10-40 runs (thread
+       CPU time) alternating in one process: 512 -> 512 on 7 x 7 1.15x, 1.15x, 1.34x faster;
+       stride 2 from 14 x 14 1.06-1.08x, from 28 x 28 1.03-1.07x, from 56 x 56 1.03-1.07x (batch 1
+       and 4; a compiler barrier between its taps, as in CHAN_3X3_TAPS, 0-2% of it); stride-1
+       rows of 14 (256 on 14 x 14) 1.00 and 0.96x, so they keep 2 vectors. */
+    const bool k3_three_vectors = !WIDE && ((shape == CHAN_3X3 && q < 10) || shape == CHAN_3X3_S2);
     for (int64_t j = 0; j < b->gb; j++) {
         const float* tin = tile + plan->in_off + j * cg * a.ch_stride;
         /* whole groups (gb > 1) or one group's channel range: contiguous either way */
