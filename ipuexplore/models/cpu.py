@@ -15,7 +15,7 @@ Mechanisms, each a named term, read from the engine (``csrc/src/conv.c`` ``pick_
   the channel-blocked kernel (``kernel_nchwc.c``), costed as "row:dw5" (5x5 stride 1) and
   "row:dw-s2" (stride 2, 3x3 or 5x5: the exchange splits rows into phases); one group of fewer than 8 input and at least 8
   output channels (a stem) is lowered to a matrix product over K = c*r*s on im2col rows
-  ("gemm"). Backward data runs the forward kernels on
+  ("gemm"), or with a window larger than 3x3 runs the channel kernel. Backward data runs the forward kernels on
   the transposed layer; backward weights runs channel blocks (``backward_weights.c``: at least
   8 input and a multiple of 8 output channels per group, stride 1 across) or else row blocks.
 - **lane fill**: the channel kernel fills its 8 lanes with output channels (k/g of 8); the
@@ -96,9 +96,10 @@ def kernel_for(work: Work) -> str:
         # a 1x1 convolution on a map (not a linear layer's 1x1 "map") runs the pointwise path
         return POINTWISE if work.taps == 1 and work.row > 1 and work.phase == "forward" else "channel"
     # pick_kernel's stem lowering: one group, fewer than 8 input channels, not on a
-    # backward-data geometry with zeros between rows (stride > 1)
+    # backward-data geometry with zeros between rows (stride > 1); windows past 3x3 (a 7x7
+    # stem) run the channel kernel on the padded rows instead
     if work.groups == 1 and work.out_ch >= CHANNEL_KERNEL_MIN_OUT and (work.phase == "forward" or work.unit_stride):
-        return IM2COL
+        return IM2COL if work.taps <= 9 else "channel"
     return "row"
 
 

@@ -37,11 +37,12 @@ SHAPES = [
     (2, 3, 32, 32, 32, 3, 3, 2, 1, 1),             # a stem, shrunk
     (1, 3, 224, 224, 32, 3, 3, 2, 1, 1),           # the stem of MobileNetV2 and EfficientNet-B0
     (3, 4, 17, 13, 12, 3, 3, 1, 1, 1),             # stride 1, 12 outputs: a partial vector of 8
-    (2, 5, 9, 20, 16, 5, 5, 1, 2, 2),              # 5x5, dilation 2
+    (2, 5, 9, 20, 16, 3, 3, 1, 2, 2),              # dilation 2
+    (2, 5, 9, 20, 16, 1, 9, 1, (0, 0, 4, 4), 1),   # 1x9: the largest window it takes
     (2, 7, 11, 11, 8, 1, 1, 1, 1, 1),              # 1x1 with padding (the pointwise path has none)
     (2, 3, 15, 31, 24, 3, 3, 3, 0, 1),             # stride 3: the scalar gather
     (1, 2, 6, 5, 9, 3, 3, (2, 1), (0, 2, 1, 0), 1),  # one-sided padding, uneven strides, tiny map
-    (2, 1, 40, 7, 40, 7, 3, 2, 3, 1),              # one input channel, a map narrower than a vector
+    (2, 1, 40, 7, 40, 3, 3, 2, 1, 1),              # one input channel, a map narrower than a vector
     (2, 3, 9, 17, 8, 3, 3, 2, 0, 1),               # stride 2, rows of exactly one vector from column 0
 ]
 
@@ -60,6 +61,24 @@ def test_lowered_layers_match_the_reference(isa, shape, monkeypatch):
         out = np.full(conv.output_shape, np.nan, np.float32)  # every output must be written
         conv.run(x, out)
     _close(out, reference_conv2d(x, wt, b, stride, padding, dilation))
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("shape", [(2, 3, 45, 38, 64, 7, 7, 2, 3), (1, 1, 20, 9, 24, 5, 5, 1, 2),
+                                   (2, 4, 17, 30, 40, 7, 3, 2, (3, 1))], ids=str)
+def test_windows_past_3x3_run_the_channel_kernel(isa, shape, monkeypatch):
+    """A stem with a window larger than 3x3 (ResNet's 7x7) would copy each input r*s times
+    into im2col rows: it runs the channel kernel on the padded rows instead."""
+    n, c, h, w, k, r, s, stride, padding = shape
+    portable = _isa(isa, monkeypatch)
+    x = RNG.standard_normal((n, c, h, w)).astype(np.float32)
+    wt = RNG.standard_normal((k, c, r, s)).astype(np.float32)
+    b = RNG.standard_normal(k).astype(np.float32)
+    with Pool(2, tile_bytes=32 * 1024) as pool:
+        conv = Conv2d(wt, b, x.shape, stride, padding, pool=pool, portable=portable)
+        assert conv.info["kernel"] == "channel"
+        y = conv.run_fused(x, activation="relu")
+    _close(y, np.maximum(reference_conv2d(x, wt, b, stride, padding), 0))
 
 
 @pytest.mark.parametrize("isa", ISAS)

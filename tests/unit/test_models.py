@@ -376,6 +376,8 @@ def test_host_kernel_choice_follows_the_engine():
     # one group of fewer than 8 input channels (a stem): im2col rows through the pointwise compute
     stem = Layer.conv(3, 224, 224, 32, 3, stride=2, pad=1)
     assert cpu_model.kernel_for(passes(stem, 1, "fp32", False)[0]) == "gemm"
+    # ... but a window past 3x3 (ResNet's 7x7 stem) runs the channel kernel
+    assert cpu_model.kernel_for(passes(Layer.conv(3, 224, 224, 64, 7, stride=2, pad=3), 1, "fp32", False)[0]) == "channel"
     assert cpu_model.kernel_for(passes(Layer.conv(3, 56, 56, 4, 3, pad=1), 1, "fp32", False)[0]) == "row"
     # kernel_pointwise.c: a 1x1 convolution on a map with >= 8 channels in and out per group (a
     # linear layer's 1x1 "map" runs fully_connected.c, costed as the channel kernel)
