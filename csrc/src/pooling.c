@@ -3,8 +3,10 @@
    -inf (max) or 0 (average) and split into stride_w column phases (ipx__fill_row_with), into
    tile memory. Compute: each output row in vectors of 8 along the row, every window tap a
    contiguous load from the tile, the result stored straight into the NCHW output (a chunk
-   past the row's end exactly). A window covering the whole unpadded input (global pooling)
-   is reduced in place, whole planes per block: there is nothing to pad or reuse. */
+   past the row's end exactly). Max 3x3 stride 2 is separable: the exchange brings in each
+   output row's three-row column maxima instead (pool_rows_max3). A window covering the whole
+   unpadded input (global pooling) is reduced in place, whole planes per block: there is
+   nothing to pad or reuse. */
 #include <math.h>
 
 #include "desc.h"
@@ -152,7 +154,7 @@ static void block_of(const pooling_pass* pp, int64_t idx, ipx__block* b) {
    (64 channels of 112 x 112, one and two threads). */
 IPX_INLINE float pool_max1(float a, float b) { return a > b ? a : b; }
 IPX_INLINE void pool_rows_max3(float* dst, const float* a, const float* b, const float* c, int64_t w, int64_t pl,
-                           int64_t row_len) {
+                               int64_t row_len) {
     int64_t j = 0;
     if ((pl & 1) && w > 0) {
         dst[row_len + pl / 2] = pool_max1(pool_max1(a[0], b[0]), c[0]);

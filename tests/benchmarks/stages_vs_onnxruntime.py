@@ -9,7 +9,7 @@ layer1.0, ...), so each row compares the same layers in both runtimes.
 (torchvision whose compiled ops do not match this torch: set TORCHVISION_SHIM_DIR to the
 folder of torchvision_models.py, as for the session bench.)
 """
-import collections, json, os, re, sys, tempfile
+import collections, json, os, re, sys, tempfile, time
 import numpy as np
 import onnxruntime as ort
 import torch
@@ -53,6 +53,8 @@ for r in range(1, RUNS + 1):  # run 0: the warm-up
     for key, value in totals.items():
         ort_ms[key].append(value)
 
+del session  # its intra-op threads spin on after a run and would take the session's cores
+time.sleep(0.2)
 with HostSession(path, batch, workers=THREADS) as host:
     ours = collections.defaultdict(float)
     for tensor, seconds in host.profile(x, runs=RUNS, by="step").items():
