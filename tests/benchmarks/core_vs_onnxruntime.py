@@ -6,13 +6,14 @@ given built-in networks and their stems (ResNet's 7x7 too); outputs checked agai
 
     python tests/benchmarks/core_vs_onnxruntime.py mobilenet_v2,efficientnet_b0,resnet50 1,4
 """
-import json, os, sys, time, tempfile, collections
+import os, sys, time, tempfile, collections
 import numpy as np
 import onnx, onnxruntime as ort
 from onnx import helper, TensorProto, numpy_helper
 import ipuexplore.networks as nets
 from ipuexplore.engine.conv import Conv2d
 from ipuexplore.engine.pool import Pool
+from ort_profile import node_runs
 RUNS = int(os.environ.get("RUNS", 30)); TMP = tempfile.mkdtemp()
 def layers(name):
     seen = collections.OrderedDict()
@@ -28,9 +29,8 @@ def ort_ms(L, batch, w, b, x):
     o = ort.SessionOptions(); o.intra_op_num_threads = 1; o.inter_op_num_threads = 1; o.enable_profiling = True; o.profile_file_prefix = os.path.join(TMP, "p")
     s = ort.InferenceSession(path, o, providers=["CPUExecutionProvider"])
     for _ in range(RUNS + 1): s.run(None, {"x": x})
-    with open(s.end_profiling()) as f: ev = json.load(f)
-    d = [e["dur"] / 1e3 for e in ev if e.get("cat") == "Node" and e.get("name", "").endswith("_kernel_time") and e.get("args", {}).get("op_name") in ("Conv", "FusedConv")]
-    return min(d[1:]), s
+    d = [e["dur"] / 1e3 for run in node_runs(s, RUNS + 1)[1:] for e in run if e.get("args", {}).get("op_name") in ("Conv", "FusedConv")]
+    return min(d), s
 pool = Pool(1); rng = np.random.default_rng(0)
 for name in sys.argv[1].split(","):
     for batch in [int(v) for v in sys.argv[2].split(",")]:

@@ -9,11 +9,12 @@ layer1.0, ...), so each row compares the same layers in both runtimes.
 (torchvision whose compiled ops do not match this torch: set TORCHVISION_SHIM_DIR to the
 folder of torchvision_models.py, as for the session bench.)
 """
-import collections, json, os, re, sys, tempfile, time
+import collections, os, re, sys, tempfile, time
 import numpy as np
 import onnxruntime as ort
 import torch
 from ipuexplore.networks import HostSession
+from ort_profile import node_runs
 try:
     import torchvision
 except Exception:  # noqa: BLE001 - mismatched compiled ops: the pure-Python models through the shim
@@ -42,13 +43,10 @@ session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"]
 feed = {session.get_inputs()[0].name: x}
 for _ in range(RUNS + 1):
     session.run(None, feed)
-with open(session.end_profiling()) as f:
-    nodes = [e for e in json.load(f) if e.get("cat") == "Node" and e.get("name", "").endswith("_kernel_time")]
-per_run = len(nodes) // (RUNS + 1)
 ort_ms = collections.defaultdict(list)
-for r in range(1, RUNS + 1):  # run 0: the warm-up
+for run in node_runs(session, RUNS + 1)[1:]:  # run 0: the warm-up
     totals = collections.defaultdict(float)
-    for e in nodes[r * per_run:(r + 1) * per_run]:
+    for e in run:
         totals[stage(e["name"])] += e["dur"] / 1e3
     for key, value in totals.items():
         ort_ms[key].append(value)

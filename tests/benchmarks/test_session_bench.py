@@ -28,6 +28,7 @@ torch = pytest.importorskip("torch", reason="torch is not installed")
 
 from ipuexplore.networks.session import HostSession  # noqa: E402
 from ipuexplore.networks.session_check import max_relative_difference  # noqa: E402
+from ort_profile import node_runs  # noqa: E402
 
 THREADS = 2
 RUNS = 7
@@ -84,8 +85,6 @@ def _onnxruntime(path: str):
 def _onnxruntime_profile_ms(path: str, x: np.ndarray, folder, runs: int = 3) -> dict[str, float]:
     """ONNX Runtime's own profile (enable_profiling): milliseconds per run by op type, after a
     warm-up run. The fused op types (FusedConv, ...) say what its graph optimiser fused."""
-    import json
-
     options = ort.SessionOptions()
     options.intra_op_num_threads = THREADS
     options.inter_op_num_threads = 1
@@ -95,12 +94,8 @@ def _onnxruntime_profile_ms(path: str, x: np.ndarray, folder, runs: int = 3) -> 
     feed = {session.get_inputs()[0].name: x}
     for _ in range(runs + 1):
         session.run(None, feed)
-    with open(session.end_profiling()) as f:
-        events = json.load(f)
-    nodes = [e for e in events if e.get("cat") == "Node" and e.get("name", "").endswith("_kernel_time")]
-    per_run = len(nodes) // (runs + 1)
     totals: dict[str, float] = {}
-    for event in nodes[per_run:]:  # skip the warm-up run
+    for event in (e for run in node_runs(session, runs + 1)[1:] for e in run):  # skip the warm-up run
         op = _onnxruntime_kind(event.get("args", {}))
         totals[op] = totals.get(op, 0.0) + event["dur"] / 1e3 / runs
     return dict(sorted(totals.items(), key=lambda kv: -kv[1]))
