@@ -21,11 +21,11 @@
 
 /* Register blocks: at most QB pixels x NB vectors of 8 channels. Tap by tap (any kernel), a
    block holds QB * NB accumulators, NB weight vectors and a broadcast: AVX2 (16 registers)
-   6 x 2, 12 x 1 or (3x3 on short rows) 4 x 3, AVX-512VL (32) 14 x 2 or 16 x 1. The 3x3 block keeps 3 * NB weight
-   vectors: AVX2 11 x 1 (4 x 2 fits, but its 8 accumulators wait on the FMA latency: AVX2
-   runs 3x3 layers in 11 x 1 blocks or tap by tap, chan_compute_tile), AVX-512VL 8 x 2 or
-   16 x 1 (measured on Zen 4: 3x3 blocks of 9 or 10 x 2 spill and run 2.5x slower; 16 x 1
-   beats 8 x 1 by 5-15%). */
+   6 x 2, 12 x 1 or 4 x 3 (3x3 on short rows and at stride 2), AVX-512VL (32) 14 x 2 or
+   16 x 1. The 3x3 block keeps 3 * NB weight vectors: AVX2 11 x 1 (4 x 2 fits, but its 8
+   accumulators wait on the FMA latency: AVX2 runs 3x3 layers in 11 x 1 blocks or tap by tap,
+   chan_compute_tile), AVX-512VL 8 x 2 or 16 x 1 (measured on Zen 4: 3x3 blocks of 9 or 10 x 2
+   spill and run 2.5x slower; 16 x 1 beats 8 x 1 by 5-15%). */
 #define CHAN_NB 3
 #define CHAN_QB 6
 #define CHAN_QB1 12
@@ -35,7 +35,7 @@
 #define CHAN_K3_QB1 11
 #define CHAN_K3_QB_WIDE 8
 #define CHAN_K3_QB1_WIDE 16
-#define CHAN_QB3 4 /* 3 vectors (AVX2 3x3 on short rows): 12 accumulators, 3 weights, a broadcast */
+#define CHAN_QB3 4 /* 3 vectors (AVX2 3x3, short rows, stride 2): 12 accumulators, 3 weights, a broadcast */
 #define CHAN_QB_LIMIT 16 /* the largest of them: sizes the accumulator array */
 
 static int64_t chan_plan(const struct ipx_conv* cv, int64_t gb, int64_t kb, int64_t pb,
@@ -124,9 +124,9 @@ enum { CHAN_ANY, CHAN_3X3, CHAN_1X1, CHAN_3X3_S2, CHAN_3X3_TAPS };
    stride the tap loop's overhead held these layers at 60-85% of the stride-1 block's speed);
    CHAN_3X3_TAPS: 3x3, stride_w and dilation_w 1, taps at compile time too; in both, each
    tap's loads kept apart by a compiler barrier (without it the compiler shares a column's
-   broadcast between taps and spills them). One Zen 3 core against runtime taps, minimum of 20-40 runs
-   alternating in one process: 256 -> 256 on 14 x 14 1.03-1.09x faster (batch 1 and 4), 512
-   -> 512 on 7 x 7 1.01-1.09x. */
+   broadcast between taps and spills them). One Zen 3 core against runtime taps, minimum of
+   20-40 runs alternating in one process: 256 -> 256 on 14 x 14 1.03-1.09x faster (batch 1
+   and 4), 512 -> 512 on 7 x 7 1.01-1.09x. */
 IPX_INLINE void chan_micro(const chan_args* a, const float* x, const float* w, const float* bias,
                            float* out, const int QB, const int NB, const int SHAPE) {
     ipx_v8 acc[CHAN_QB_LIMIT][CHAN_NB];

@@ -179,7 +179,8 @@ IPX_INLINE uint64_t pool_exchange_max3_body(const pooling_pass* pp, ipx__step* s
     const ipx__block* b = &s->b;
     const int64_t w = d->w, pl = d->pad_left, row_len = pp->row_len, phase_row = 2 * row_len;
     if (s->fresh) /* padding columns: never written, so they keep this fill for the whole run */
-        for (int64_t i = 0, n = pp->cb * pp->pb * phase_row; i < n; i += POOL_V) v8_store(s->tile + i, v8_bcast(-INFINITY));
+        for (int64_t i = 0, n = pp->cb * pp->pb * phase_row; i < n; i += POOL_V)
+            v8_store(s->tile + i, v8_bcast(-INFINITY));
     float* dst = s->tile;
     uint64_t rows_read = 0;
     for (int64_t ch = 0; ch < b->gb; ch++) {
