@@ -128,7 +128,8 @@ typedef enum ipx_status {
 typedef enum ipx_algorithm {
     /// Let the engine choose: the direct kernels, or the GEMM lowering (in the pointwise
     /// kernel's form, ::IPX_KERNEL_GEMM) for one group of fewer than 8 input and 8 or more
-    /// output channels (network stems).
+    /// output channels with a window up to 3x3 (network stems; larger windows, such as a
+    /// 7x7 stem, run the channel kernel).
     IPX_ALGORITHM_AUTO = 0,
     /// Worker-local direct kernels: depthwise/small-group row kernel or the channel kernel.
     IPX_ALGORITHM_DIRECT = 1,
@@ -142,7 +143,7 @@ typedef enum ipx_kernel {
     /// channels per group.
     IPX_KERNEL_ROW = 1,
     /// Vectorised over output channels; used for >= 8 input and >= 8 output channels per
-    /// group.
+    /// group, and by ::IPX_ALGORITHM_AUTO for stems with windows larger than 3x3.
     IPX_KERNEL_CHANNEL = 2,
     /// im2col into tile memory, then a blocked SGEMM.
     IPX_KERNEL_GEMM = 3,
