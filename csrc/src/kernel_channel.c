@@ -124,8 +124,9 @@ enum { CHAN_ANY, CHAN_3X3, CHAN_1X1, CHAN_3X3_S2, CHAN_3X3_TAPS };
    input channels is the only loop; CHAN_3X3_S2: 3x3, stride_w 2, dilation_w 1 (the
    downsampling layers of ResNets), taps unrolled at compile time (with runtime r, s and
    stride the tap loop's overhead held these layers at 60-85% of the stride-1 block's speed);
-   CHAN_3X3_TAPS: 3x3, stride_w and dilation_w 1, taps at compile time too; in both, each
-   tap's loads kept apart by a compiler barrier (without it the compiler shares a column's
+   CHAN_3X3_TAPS: 3x3, stride_w and dilation_w 1, taps at compile time too; in it and in
+   AVX2's 3-vector stride-2 block (not measured on AVX-512, whose blocks stay as they were),
+   each tap's loads kept apart by a compiler barrier (without it the compiler shares a column's
    broadcast between taps and spills them). One Zen 3 core against runtime taps, minimum of
    20-40 runs alternating in one process: 256 -> 256 on 14 x 14 1.03-1.09x faster (batch 1
    and 4), 512 -> 512 on 7 x 7 1.01-1.09x. */
@@ -150,7 +151,7 @@ IPX_INLINE void chan_micro(const chan_args* a, const float* x, const float* w, c
                     const float xv = xs[i * sw];
                     for (int j = 0; j < NB; j++) acc[i][j] += wv[j] * xv;
                 }
-                if (T3 || S2) __asm__ volatile("" : : : "memory");
+                if (T3 || (S2 && NB == 3)) __asm__ volatile("" : : : "memory"); /* AVX2's blocks only */
             }
         }
     }
