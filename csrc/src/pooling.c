@@ -153,25 +153,15 @@ static void block_of(const pooling_pass* pp, int64_t idx, ipx__block* b) {
    not two. Padded rows copied whole and 9-load windows ran at half ONNX Runtime's speed
    (64 channels of 112 x 112, one and two threads). */
 IPX_INLINE float pool_max1(float a, float b) { return a > b ? a : b; }
+/* The column maxima of rows a, b, c (w floats) into the two phases of a tile row, through
+   `row` (w floats of scratch) and ipx__split_row2. */
 IPX_INLINE void pool_rows_max3(float* dst, const float* a, const float* b, const float* c, int64_t w, int64_t pl,
-                               int64_t row_len) {
+                               int64_t row_len, float* row) {
     int64_t j = 0;
-    if ((pl & 1) && w > 0) {
-        dst[row_len + pl / 2] = pool_max1(pool_max1(a[0], b[0]), c[0]);
-        j = 1;
-    }
-    float m[POOL_V];
-    for (; j + POOL_V <= w; j += POOL_V) {
-        v8_store(m, pool_max(pool_max(v8_load(a + j), v8_load(b + j)), v8_load(c + j)));
-        ipx__split8(dst, m, 0, j + pl, row_len); /* columns j.. from m[0..] */
-    }
-    const int64_t last = w - POOL_V - ((w - POOL_V + pl) & 1);
-    if (j < w && last >= 0) {
-        v8_store(m, pool_max(pool_max(v8_load(a + last), v8_load(b + last)), v8_load(c + last)));
-        ipx__split8(dst, m, 0, last + pl, row_len);
-        j = last + POOL_V;
-    }
-    for (; j < w; j++) dst[((j + pl) & 1) * row_len + (j + pl) / 2] = pool_max1(pool_max1(a[j], b[j]), c[j]);
+    for (; j + POOL_V <= w; j += POOL_V)
+        v8_store(row + j, pool_max(pool_max(v8_load(a + j), v8_load(b + j)), v8_load(c + j)));
+    for (; j < w; j++) row[j] = pool_max1(pool_max1(a[j], b[j]), c[j]);
+    ipx__split_row2(dst, row, w, pl, row_len);
 }
 
 IPX_INLINE uint64_t pool_exchange_max3_body(const pooling_pass* pp, ipx__step* s) {
@@ -182,6 +172,8 @@ IPX_INLINE uint64_t pool_exchange_max3_body(const pooling_pass* pp, ipx__step* s
         for (int64_t i = 0, n = pp->cb * pp->pb * phase_row; i < n; i += POOL_V)
             v8_store(s->tile + i, v8_bcast(-INFINITY));
     float* dst = s->tile;
+    /* scratch past the block's rows: the plan reserves (2 pb + 1) rows per channel, this uses pb */
+    float* scratch = s->tile + pp->cb * pp->pb * phase_row;
     uint64_t rows_read = 0;
     for (int64_t ch = 0; ch < b->gb; ch++) {
         const float* plane = pp->input + ((b->n * d->c + b->g0 + ch) * d->h) * w;
@@ -194,7 +186,7 @@ IPX_INLINE uint64_t pool_exchange_max3_body(const pooling_pass* pp, ipx__step* s
             }
             rows_read += (uint64_t)real;
             for (int64_t i = real; i < 3; i++) row[i] = row[0]; /* every window holds a real row */
-            pool_rows_max3(dst, row[0], row[1], row[2], w, pl, row_len);
+            pool_rows_max3(dst, row[0], row[1], row[2], w, pl, row_len, scratch);
         }
         dst += (pp->pb - b->pb) * phase_row;
     }
