@@ -185,7 +185,15 @@ void ipx__add_float(float* dst, float v) {
 void ipx__epilogue_block(const struct ipx_conv* cv, const ipx__block* b, float* output, const ipx__epilogue* e) {
     const int64_t kreal = ipx__min(b->kb, cv->kg - b->k0), pix = b->pb * cv->q;
     /* the block's output rows are still in this worker's cache (a channel's pb rows are
-       contiguous in NCHW) */
+       contiguous in NCHW; with whole planes, so are the block's channels: one run, one tail) */
+    if (!e->channel_sums && b->pb == cv->p) {
+        for (int64_t j = 0; j < b->gb; j++) {
+            const int64_t off = (b->n * cv->d.k + (b->g0 + j) * cv->kg + b->k0) * cv->p * cv->q;
+            ipx__epilogue_apply(cv->isa, output + off, e->residual ? e->residual + off : NULL, NULL, NULL, 0, 1,
+                                kreal * pix, e->activation);
+        }
+        return;
+    }
     for (int64_t j = 0; j < b->gb; j++)
         for (int64_t kk = 0; kk < kreal; kk++) {
             const int64_t plane = b->n * cv->d.k + (b->g0 + j) * cv->kg + b->k0 + kk;

@@ -52,3 +52,30 @@ def test_fused_pointwise_edges_equal_the_separate_pass(act, isa, monkeypatch):
                     np.testing.assert_allclose(fused, two, rtol=1e-6, atol=1e-6)
                 expected = _act64(reference_conv2d(x, wt, b, 1, 0, 1, 1) + residual, act)
                 np.testing.assert_allclose(fused, expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("isa", ISAS)
+def test_relu6_alone_equals_the_separate_pass(isa, monkeypatch):
+    """ReLU6 with no residual or sums: the AVX2 and portable builds apply it as a pass over
+    blocks of whole planes that fit L2 (7 x 7, 14 x 14 maps; the padded last channels of a
+    block left out), in the write elsewhere (rows of a 56 x 56 map): either way the same bits as
+    the separate pass and the float64 reference."""
+    if isa == "avx2":
+        monkeypatch.setenv("IPX_FORCE_AVX2", "1")
+    rng = np.random.default_rng(11)
+    with Pool(2) as pool:
+        for c, h, w, k in [(16, 7, 7, 13), (24, 14, 14, 22), (64, 14, 14, 384), (32, 7, 7, 960), (16, 56, 56, 31)]:
+            n = 2
+            x = rng.standard_normal((n, c, h, w)).astype(np.float32)
+            wt = (rng.standard_normal((k, c, 1, 1)) * 3 / np.sqrt(c)).astype(np.float32)
+            b = rng.standard_normal(k).astype(np.float32)
+            conv = Conv2d(wt, b, x.shape, 1, 0, pool=pool, portable=isa == "portable")
+            two = conv.run(x)
+            Epilogue("relu6", pool)(two)
+            fused = np.full_like(two, np.nan)
+            conv.run_fused(x, fused, activation="relu6")
+            if isa != "portable":
+                assert np.array_equal(fused, two), (c, h, w, k)
+            else:
+                np.testing.assert_allclose(fused, two, rtol=1e-6, atol=1e-6)
+            np.testing.assert_allclose(fused, _act64(reference_conv2d(x, wt, b, 1, 0, 1, 1), "relu6"), rtol=1e-4, atol=1e-4)
