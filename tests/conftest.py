@@ -1,9 +1,7 @@
 """Options and fixtures shared by the whole suite (pytest reads options only from the rootmost conftest)."""
 
-import os
-import sys
-
 import pytest
+from peers import import_torchvision
 
 
 def pytest_addoption(parser):
@@ -14,23 +12,9 @@ def pytest_addoption(parser):
 
 @pytest.fixture(scope="session")
 def torchvision():
-    """torchvision's models; a wheel whose compiled ops do not match this torch still gives its
-    pure-Python models through the measuring aid in TORCHVISION_SHIM_DIR (torchvision_models.py)."""
+    """torchvision's models (peers.import_torchvision), or the test is skipped."""
     pytest.importorskip("torch", reason="torch is not installed")
     try:
-        import torchvision
-
-        return torchvision
-    except Exception:  # noqa: BLE001 - ImportError, or RuntimeError from mismatched compiled ops
-        shim = os.environ.get("TORCHVISION_SHIM_DIR", "/work/shared/peers")
-        sys.path.insert(0, shim)
-        try:
-            import torchvision_models  # noqa: F401
-
-            import torchvision
-
-            return torchvision
-        except Exception:  # noqa: BLE001
-            pytest.skip("torchvision is not importable: pip install --no-deps torchvision pillow")
-        finally:
-            sys.path.remove(shim)
+        return import_torchvision()
+    except ImportError as error:
+        pytest.skip(str(error))

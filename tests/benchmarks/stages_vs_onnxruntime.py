@@ -15,12 +15,9 @@ import onnxruntime as ort
 import torch
 from ipuexplore.networks import HostSession
 from ort_profile import node_runs
-try:
-    import torchvision
-except Exception:  # noqa: BLE001 - mismatched compiled ops: the pure-Python models through the shim
-    sys.path.insert(0, os.environ.get("TORCHVISION_SHIM_DIR", "/work/shared/peers"))
-    import torchvision_models  # noqa: F401
-    import torchvision
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tests/: peers.py
+from peers import import_torchvision  # noqa: E402
+torchvision = import_torchvision()
 RUNS = int(os.environ.get("RUNS", 15)); THREADS = 2; TMP = tempfile.mkdtemp()
 name, batch = sys.argv[1], int(sys.argv[2])
 
