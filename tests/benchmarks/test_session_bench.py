@@ -8,8 +8,9 @@ HostSession and ONNX Runtime take turns for ROUNDS such blocks each, and img/s c
 one's median pass over its rounds: this host's speed moves by up to 2x from one minute to the
 next (MobileNetV2's session read 5.1 and 9.5 ms ten minutes apart), so one block each measured
 the moment as much as the runtime (the ratio swung 0.81x-1.08x in three runs of one hour).
-PyTorch eager is timed once in NCHW and channels_last, the better one counts. ``extra_info`` has every runtime's img/s, the session's ratio to each, and the
-session's largest difference from ONNX Runtime relative to the largest logit.
+PyTorch eager is timed once in NCHW and channels_last, the better one counts. ``extra_info``
+has every runtime's img/s, the session's ratio to each, and the session's largest difference
+from ONNX Runtime relative to the largest logit.
 
 Timed: ``pytest tests/benchmarks/test_session_bench.py --benchmark-enable --benchmark-only``.
 Untimed (the default) each case runs once and only the output check is asserted.
