@@ -10,13 +10,28 @@ IPX_INLINE V F(select)(I mask, V a, V b) {
     memcpy(&a, &ia, sizeof a);
     return a;
 }
-IPX_INLINE V F(max)(V a, V b) { return F(select)(a > b, a, b); }
-IPX_INLINE V F(min)(V a, V b) { return F(select)(a < b, a, b); }
+/* a > b ? a : b per lane (a NaN in either: b), and min the same with <. ISA, the calling build's
+   ipx_isa (a constant): the x86 builds with AVX use the max and min instructions, whose lane
+   semantics these are (epilogue.h), so every build gives the same bits. */
+IPX_INLINE V F(max)(V a, V b, const int ISA) {
+    (void)ISA; /* the select everywhere but GCC's x86 builds */
+#if IPX_X86_MINMAX
+    if (ISA != IPX_ISA_PORTABLE) return F(x86_max)(a, b, ISA);
+#endif
+    return F(select)(a > b, a, b);
+}
+IPX_INLINE V F(min)(V a, V b, const int ISA) {
+    (void)ISA;
+#if IPX_X86_MINMAX
+    if (ISA != IPX_ISA_PORTABLE) return F(x86_min)(a, b, ISA);
+#endif
+    return F(select)(a < b, a, b);
+}
 
-/* x clamped to [lo, hi]; NaN stays NaN (it fails both tests and passes through). */
-IPX_INLINE V F(clamp)(V x, float lo, float hi) {
-    x = F(select)(x < lo, F(splat)(lo), x);
-    return F(select)(x > hi, F(splat)(hi), x);
+/* x clamped to [lo, hi]; NaN stays NaN (it fails both comparisons and passes through). */
+IPX_INLINE V F(clamp)(V x, float lo, float hi, const int ISA) {
+    x = F(max)(F(splat)(lo), x, ISA); /* lo > x ? lo : x */
+    return F(min)(F(splat)(hi), x, ISA);
 }
 
 /* exp(x) for x in [-88, 88] (callers clamp; NaN gives NaN). x = n ln2 + r with n the nearest
@@ -52,21 +67,22 @@ IPX_INLINE V F(exp)(V x) {
    by Newton steps: on this Zen 4 the divider runs beside the FMA pipes, and the estimate and its
    two FMAs cost more than the division (a SiLU loop on 8-float vectors: 0.39 ns per float with
    the division, 0.48 with vrcp14ps and a Newton step, 0.46 with vrcpps). */
-IPX_INLINE V F(sigmoid_denominator)(V x) {
-    return F(splat)(1.0f) + F(exp)(-F(clamp)(x, -87.0f, 87.0f));
+IPX_INLINE V F(sigmoid_denominator)(V x, const int ISA) {
+    return F(splat)(1.0f) + F(exp)(-F(clamp)(x, -87.0f, 87.0f, ISA));
 }
 
 /* 1 / (1 + exp(-x)) (F(sigmoid_denominator)). */
-IPX_INLINE V F(sigmoid)(V x) { return F(splat)(1.0f) / F(sigmoid_denominator)(x); }
+IPX_INLINE V F(sigmoid)(V x, const int ISA) { return F(splat)(1.0f) / F(sigmoid_denominator)(x, ISA); }
 
-IPX_INLINE V F(activation)(V x, int32_t act) {
+/* act(x); ISA as for F(max). */
+IPX_INLINE V F(activation)(V x, int32_t act, const int ISA) {
     switch (act) {
-    case IPX_ACTIVATION_RELU: return F(max)(x, F(splat)(0.0f));
-    case IPX_ACTIVATION_RELU6: return F(min)(F(max)(x, F(splat)(0.0f)), F(splat)(6.0f));
-    case IPX_ACTIVATION_SIGMOID: return F(sigmoid)(x);
-    case IPX_ACTIVATION_SILU: return x / F(sigmoid_denominator)(x); /* one rounding */
+    case IPX_ACTIVATION_RELU: return F(max)(x, F(splat)(0.0f), ISA);
+    case IPX_ACTIVATION_RELU6: return F(min)(F(max)(x, F(splat)(0.0f), ISA), F(splat)(6.0f), ISA);
+    case IPX_ACTIVATION_SIGMOID: return F(sigmoid)(x, ISA);
+    case IPX_ACTIVATION_SILU: return x / F(sigmoid_denominator)(x, ISA); /* one rounding */
     case IPX_ACTIVATION_HARDSWISH:
-        return x * F(min)(F(max)(x + F(splat)(3.0f), F(splat)(0.0f)), F(splat)(6.0f)) *
+        return x * F(min)(F(max)(x + F(splat)(3.0f), F(splat)(0.0f), ISA), F(splat)(6.0f), ISA) *
                F(splat)(1.0f / 6.0f);
     default: return x;
     }

@@ -10,13 +10,14 @@
 
 /* The last n < 16 floats of a plane through padded vectors, act chosen at run time (one copy per
    build, not one per loop: a tail is short); returns their results' sum. */
-IPX_INLINE float epilogue_tail(float* out, const float* residual, float scale, int64_t n, int32_t act, bool store) {
+IPX_INLINE float epilogue_tail(float* out, const float* residual, float scale, int64_t n, int32_t act, bool store,
+                                const int ISA) {
     float tmp[16] = {0}, res[16] = {0};
     memcpy(tmp, out, (size_t)n * sizeof(float));
     if (residual) memcpy(res, residual, (size_t)n * sizeof(float));
     float total = 0.0f;
     for (int64_t i = 0; i < n; i += 8) {
-        v8_store(tmp + i, v8_activation(v8_load(tmp + i) * scale + v8_load(res + i), act));
+        v8_store(tmp + i, v8_activation(v8_load(tmp + i) * scale + v8_load(res + i), act, ISA));
         for (int64_t j = i; j < n && j < i + 8; j++) total += tmp[j];
     }
     if (store) memcpy(out, tmp, (size_t)n * sizeof(float));
@@ -26,21 +27,21 @@ typedef float epilogue_tail_fn(float* out, const float* residual, float scale, i
 
 /* One plane of len floats: out = act(out * scale + residual) (residual NULL: left out), stored
    unless store is false (act none, no residual, scale 1: sums only), and the sum of the results
-   when sum is not NULL. act, store, wide and whether residual is NULL are constants where
+   when sum is not NULL. act, store, ISA and whether residual is NULL are constants where
    epilogue_planes_act inlines this, so the loop tests nothing but its bound. The exp-based
-   activations take 16-float vectors where they fill one register (wide: AVX-512): as many
+   activations take 16-float vectors where they fill one register (AVX-512): as many
    operations for twice the floats; the others keep two 8-float sums, which alternate (one
    would chain every vector's addition to the last). */
 IPX_INLINE void epilogue_body(float* out, const float* residual, float scale, int64_t len, const int32_t act,
-                              const bool store, float* sum, epilogue_tail_fn* tail, const bool wide) {
+                              const bool store, float* sum, epilogue_tail_fn* tail, const int ISA) {
     ipx_v8 acc[2] = {v8_zero(), v8_zero()};
     int64_t i = 0;
-    if (wide && (act == IPX_ACTIVATION_SIGMOID || act == IPX_ACTIVATION_SILU)) {
+    if (ISA == IPX_ISA_AVX512 && (act == IPX_ACTIVATION_SIGMOID || act == IPX_ACTIVATION_SILU)) {
         ipx_v16 acc16 = v16_splat(0.0f);
         for (; i + 16 <= len; i += 16) {
             ipx_v16 v = v16_load(out + i) * scale;
             if (residual) v += v16_load(residual + i);
-            v = v16_activation(v, act);
+            v = v16_activation(v, act, ISA);
             acc16 += v;
             if (store) v16_store(out + i, v);
         }
@@ -51,7 +52,7 @@ IPX_INLINE void epilogue_body(float* out, const float* residual, float scale, in
             for (int h = 0; h < 2; h++) {
                 ipx_v8 v = v8_load(out + i + 8 * h) * scale;
                 if (residual) v += v8_load(residual + i + 8 * h);
-                v = v8_activation(v, act);
+                v = v8_activation(v, act, ISA);
                 acc[h] += v;
                 if (store) v8_store(out + i + 8 * h, v);
             }
@@ -69,27 +70,27 @@ IPX_INLINE void epilogue_body(float* out, const float* residual, float scale, in
    loop, one loop per case. */
 IPX_INLINE void epilogue_planes_act(float* out, const float* residual, const float* scale, float* sums, int64_t p0,
                                     int64_t p1, int64_t len, const int32_t act, epilogue_tail_fn* tail,
-                                    const bool wide) {
+                                    const int ISA) {
     for (int64_t p = p0; p < p1; p++) {
         const float s = scale ? scale[p] : 1.0f;
         float *o = out + p * len, *sum = sums ? sums + p : NULL;
-        if (residual) epilogue_body(o, residual + p * len, s, len, act, true, sum, tail, wide);
-        else if (act != IPX_ACTIVATION_NONE || s != 1.0f) epilogue_body(o, NULL, s, len, act, true, sum, tail, wide);
-        else epilogue_body(o, NULL, s, len, IPX_ACTIVATION_NONE, false, sum, tail, wide);
+        if (residual) epilogue_body(o, residual + p * len, s, len, act, true, sum, tail, ISA);
+        else if (act != IPX_ACTIVATION_NONE || s != 1.0f) epilogue_body(o, NULL, s, len, act, true, sum, tail, ISA);
+        else epilogue_body(o, NULL, s, len, IPX_ACTIVATION_NONE, false, sum, tail, ISA);
     }
 }
 
 /* Planes [p0, p1) of the epilogue (epilogue.h): the activation chosen once, outside the loops. */
-IPX_INLINE void epilogue_planes(IPX__EPILOGUE_PARAMS, epilogue_tail_fn* tail, const bool wide) {
+IPX_INLINE void epilogue_planes(IPX__EPILOGUE_PARAMS, epilogue_tail_fn* tail, const int ISA) {
 #define EPILOGUE_CASE(ACT)                                                                   \
-    case ACT: epilogue_planes_act(out, residual, scale, sums, p0, p1, len, ACT, tail, wide); break;
+    case ACT: epilogue_planes_act(out, residual, scale, sums, p0, p1, len, ACT, tail, ISA); break;
     switch (act) {
         EPILOGUE_CASE(IPX_ACTIVATION_RELU)
         EPILOGUE_CASE(IPX_ACTIVATION_RELU6)
         EPILOGUE_CASE(IPX_ACTIVATION_SIGMOID)
         EPILOGUE_CASE(IPX_ACTIVATION_SILU)
         EPILOGUE_CASE(IPX_ACTIVATION_HARDSWISH)
-        default: epilogue_planes_act(out, residual, scale, sums, p0, p1, len, IPX_ACTIVATION_NONE, tail, wide);
+        default: epilogue_planes_act(out, residual, scale, sums, p0, p1, len, IPX_ACTIVATION_NONE, tail, ISA);
     }
 #undef EPILOGUE_CASE
 }
@@ -99,10 +100,10 @@ IPX_INLINE void epilogue_planes(IPX__EPILOGUE_PARAMS, epilogue_tail_fn* tail, co
 #define EPILOGUE_BUILD(isa, ISA, TARGET, COPY_TARGET, WIDE, ...)                              \
     TARGET __attribute__((noinline)) static float epilogue_tail_##isa(                        \
         float* out, const float* residual, float scale, int64_t n, int32_t act, bool store) { \
-        return epilogue_tail(out, residual, scale, n, act, store);                           \
+        return epilogue_tail(out, residual, scale, n, act, store, ISA);                           \
     }                                                                                        \
     TARGET static void epilogue_##isa(IPX__EPILOGUE_PARAMS) {                                \
-        epilogue_planes(out, residual, scale, sums, p0, p1, len, act, epilogue_tail_##isa, WIDE);\
+        epilogue_planes(out, residual, scale, sums, p0, p1, len, act, epilogue_tail_##isa, ISA);  \
     }
 IPX_FOR_EACH_ISA(EPILOGUE_BUILD, )
 #undef EPILOGUE_BUILD

@@ -237,10 +237,12 @@ static void fc_exchange(const ipx__pass* pass, ipx__step* s) {
     s->stats->bytes_in += 4u * (uint64_t)(ni * c);
 }
 
+/* The generic select for max and min in every build (a few thousand outputs per image). */
 IPX_INLINE ipx_v8 fc_activation(ipx_v8 v, const fc_layer* L) {
+    const int ISA = IPX_ISA_PORTABLE;
     if (L->act == IPX_ACTIVATION_HARDSIGMOID)
-        return v8_min(v8_max(v * L->alpha + L->beta, v8_splat(0.0f)), v8_splat(1.0f));
-    return v8_activation(v, L->act);
+        return v8_min(v8_max(v * L->alpha + L->beta, v8_splat(0.0f), ISA), v8_splat(1.0f), ISA);
+    return v8_activation(v, L->act, ISA);
 }
 
 /* NB images x KV output vectors from vector kv0: y[i][8 kv + l] = act(bias + sum over ci of

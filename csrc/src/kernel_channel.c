@@ -231,7 +231,7 @@ IPX_INLINE float chan_clamp1(float x, float hi) {
     return y < hi ? y : hi;
 }
 IPX_INLINE void chan_write(const struct ipx_conv* cv, const ipx__block* b, const float* tout,
-                           float* output, const bool CLAMP, float hi) {
+                           float* output, const bool CLAMP, float hi, const int ISA) {
     const int64_t pix = b->pb * cv->q, kb = b->kb, pix8 = pix / 8 * 8;
     const int64_t kvalid = ipx__min(kb, cv->kg - b->k0), k8 = kvalid / 8 * 8;
     const int64_t plane = cv->p * cv->q;
@@ -243,7 +243,7 @@ IPX_INLINE void chan_write(const struct ipx_conv* cv, const ipx__block* b, const
                 for (int r = 0; r < 8; r++) v[r] = v8_load(tout + (i + r) * kb + kk);
                 v8_transpose8_regs(v);
                 for (int r = 0; r < 8; r++)
-                    v8_store(dst0 + (kk + r) * plane + i, CLAMP ? v8_min(v8_max(v[r], v8_zero()), v8_splat(hi)) : v[r]);
+                    v8_store(dst0 + (kk + r) * plane + i, CLAMP ? v8_min(v8_max(v[r], v8_zero(), ISA), v8_splat(hi), ISA) : v[r]);
             }
         for (int64_t kk = 0; kk < kvalid; kk++) {
             float* dst = dst0 + kk * plane;
@@ -339,14 +339,15 @@ IPX_INLINE void chan_compute_tile(const struct ipx_conv* cv, const ipx__plan* pl
 /* The epilogue in the write: ReLU and ReLU6 (every 3x3 layer of a ResNet) in the transpose's
    registers; a residual, channel sums and the other activations in the block's second pass. */
 IPX_INLINE void chan_compute_fused_body(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
-                                        float* tile, float* output, const ipx__epilogue* e, const int WIDE) {
+                                        float* tile, float* output, const ipx__epilogue* e, const int WIDE,
+                                        const int ISA) {
     const int32_t act = e->activation;
     chan_compute_tile(cv, plan, b, tile, WIDE);
     if ((act == IPX_ACTIVATION_RELU || act == IPX_ACTIVATION_RELU6) && !e->residual && !e->channel_sums) {
-        chan_write(cv, b, tile + plan->out_off, output, true, act == IPX_ACTIVATION_RELU6 ? 6.0f : __builtin_inff());
+        chan_write(cv, b, tile + plan->out_off, output, true, act == IPX_ACTIVATION_RELU6 ? 6.0f : __builtin_inff(), ISA);
         return;
     }
-    chan_write(cv, b, tile + plan->out_off, output, false, 0.0f);
+    chan_write(cv, b, tile + plan->out_off, output, false, 0.0f, ISA);
     if (act != IPX_ACTIVATION_NONE || e->residual || e->channel_sums) ipx__epilogue_block(cv, b, output, e);
 }
 
@@ -362,7 +363,7 @@ IPX_INLINE void chan_compute_fused_body(const struct ipx_conv* cv, const ipx__pl
     TARGET __attribute__((noinline)) static void chan_compute_fused_##isa(                                   \
         const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b, float* tile, float* output,  \
         const ipx__epilogue* e) {                                                                            \
-        chan_compute_fused_body(cv, plan, b, tile, output, e, WIDE);                                        \
+        chan_compute_fused_body(cv, plan, b, tile, output, e, WIDE, ISA);                                     \
     }                                                                                                        \
     static void chan_compute_##isa(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,    \
                                    float* tile, float* output) {                                             \

@@ -209,15 +209,15 @@ IPX_INLINE ipx_v8 nchwc_last_lanes(ipx_v8 y, int64_t fresh) {
    when summing (fewer than 8: the vector overlaps the previous one); m < 8: the first m
    pixels only, summed into *tail. */
 IPX_INLINE void nchwc_out8(ipx_v8 v, float* o, const float* r, int64_t m, int64_t fresh, bool sum, ipx_v8* acc,
-                           float* tail, const int ACT) {
+                           float* tail, const int ACT, const int ISA) {
     if (m == 8) {
-        const ipx_v8 y = v8_activation(r ? v + v8_load(r) : v, ACT);
+        const ipx_v8 y = v8_activation(r ? v + v8_load(r) : v, ACT, ISA);
         if (sum) *acc += fresh == 8 ? y : nchwc_last_lanes(y, fresh);
         v8_store(o, y);
     } else {
         float tmp[8] = {0};
         for (int64_t j = 0; r && j < m; j++) tmp[j] = r[j];
-        v8_store(tmp, v8_activation(r ? v + v8_load(tmp) : v, ACT));
+        v8_store(tmp, v8_activation(r ? v + v8_load(tmp) : v, ACT, ISA));
         for (int64_t j = 0; j < m; j++) o[j] = tmp[j], *tail += tmp[j];
     }
 }
@@ -228,20 +228,20 @@ IPX_INLINE void nchwc_out8(ipx_v8 v, float* o, const float* r, int64_t m, int64_
    exp-based ones, unrolled, tripled the file's compile time. */
 IPX_INLINE void nchwc_write8_at(const float* t, int64_t i0, int64_t m, int64_t fresh, float* dst, const float* res,
                                 int64_t plane, int nc, bool sum, ipx_v8 acc[8], float tail[8], const int ACT,
-                                const int UNROLL) {
+                                const int UNROLL, const int ISA) {
     ipx_v8 v[8];
     for (int j = 0; j < 8; j++) v[j] = v8_load(t + (i0 + j) * CB); /* the region holds whole 8s */
     v8_transpose8_regs(v);
     if (ACT == IPX_ACTIVATION_SIGMOID || ACT == IPX_ACTIVATION_SILU || !UNROLL) {
         for (int c = 0; c < nc; c++)
             nchwc_out8(v[c], dst + c * plane + i0, res ? res + c * plane + i0 : NULL, m, fresh, sum, &acc[c], &tail[c],
-                       ACT);
+                       ACT, ISA);
     } else {
 #pragma GCC unroll 8
         for (int c = 0; c < 8; c++) {
             if (c >= nc) break;
             nchwc_out8(v[c], dst + c * plane + i0, res ? res + c * plane + i0 : NULL, m, fresh, sum, &acc[c], &tail[c],
-                       ACT);
+                       ACT, ISA);
         }
     }
 }
@@ -254,20 +254,20 @@ IPX_INLINE void nchwc_write8_at(const float* t, int64_t i0, int64_t m, int64_t f
    measured 1.17x faster. SiLU and sigmoid keep one loop over part and whole vectors: the
    split measured 4% slower on 5x5 7x7x1152 with SiLU and sums. */
 IPX_INLINE void nchwc_write8(const float* t, int64_t npix, float* dst, const float* res, int64_t plane, int nc,
-                             float* sums, const int ACT) {
+                             float* sums, const int ACT, const int ISA) {
     ipx_v8 acc[8];
     float tail[8] = {0};
     for (int c = 0; c < 8; c++) acc[c] = v8_zero();
     if (ACT == IPX_ACTIVATION_SIGMOID || ACT == IPX_ACTIVATION_SILU) {
         for (int64_t i = 0; i < npix; i += 8)
-            nchwc_write8_at(t, i, ipx__min(8, npix - i), 8, dst, res, plane, nc, sums, acc, tail, ACT, 0);
+            nchwc_write8_at(t, i, ipx__min(8, npix - i), 8, dst, res, plane, nc, sums, acc, tail, ACT, 0, ISA);
     } else {
         const int64_t whole = npix / 8 * 8, fresh = npix - whole;
         for (int64_t i = 0; i < whole; i += 8)
-            nchwc_write8_at(t, i, 8, 8, dst, res, plane, nc, sums, acc, tail, ACT, 1);
+            nchwc_write8_at(t, i, 8, 8, dst, res, plane, nc, sums, acc, tail, ACT, 1, ISA);
         if (fresh) /* moved back, or the first m = fresh pixels of a map under 8 */
             nchwc_write8_at(t, npix >= 8 ? npix - 8 : 0, npix >= 8 ? 8 : fresh, npix >= 8 ? fresh : 8, dst, res,
-                            plane, nc, sums, acc, tail, ACT, 0);
+                            plane, nc, sums, acc, tail, ACT, 0, ISA);
     }
     if (!sums) return;
     const ipx_v8 total = v8_reduce8(acc);
@@ -275,7 +275,7 @@ IPX_INLINE void nchwc_write8(const float* t, int64_t npix, float* dst, const flo
 }
 
 IPX_INLINE void nchwc_write(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b, const float* tile,
-                            float* output, const ipx__epilogue* e, const int ACT) {
+                            float* output, const ipx__epilogue* e, const int ACT, const int ISA) {
     const int64_t q = cv->q, npix = b->pb * q, plane = cv->p * q;
     const int64_t out_block = ipx__round_up(plan->pb * q, 8) * CB;
     const int64_t first = ((b->n * cv->d.k + b->g0) * cv->p + b->p0) * q; /* channel g0's first output */
@@ -284,12 +284,13 @@ IPX_INLINE void nchwc_write(const struct ipx_conv* cv, const ipx__plan* plan, co
         const int64_t off = first + c0 * plane;
         nchwc_write8(t, npix, output + off, e && e->residual ? e->residual + off : NULL, plane,
                      (int)ipx__min(8, b->gb - c0), e && e->channel_sums ? e->channel_sums + b->n * cv->d.k + b->g0 + c0 : NULL,
-                     ACT);
+                     ACT, ISA);
     }
 }
 
 IPX_INLINE void nchwc_compute_fused_body(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
-                                         float* tile, float* output, const ipx__epilogue* e, const int WIDE) {
+                                         float* tile, float* output, const ipx__epilogue* e, const int WIDE,
+                                         const int ISA) {
     const int RB = WIDE ? 7 : 3; /* accumulators: 7 of AVX-512's 32 registers, 6 of AVX2's 16 */
     const ipx_conv_desc* d = &cv->d;
     if (d->r == 3 && d->stride_w == 1) nchwc_conv(cv, plan, b, tile, 3, 1, RB);
@@ -297,18 +298,19 @@ IPX_INLINE void nchwc_compute_fused_body(const struct ipx_conv* cv, const ipx__p
     else if (d->stride_w == 1) nchwc_conv(cv, plan, b, tile, 5, 1, RB);
     else nchwc_conv(cv, plan, b, tile, 5, 2, RB);
     switch (e ? e->activation : IPX_ACTIVATION_NONE) {
-    case IPX_ACTIVATION_RELU: nchwc_write(cv, plan, b, tile, output, e, IPX_ACTIVATION_RELU); break;
-    case IPX_ACTIVATION_RELU6: nchwc_write(cv, plan, b, tile, output, e, IPX_ACTIVATION_RELU6); break;
-    case IPX_ACTIVATION_SIGMOID: nchwc_write(cv, plan, b, tile, output, e, IPX_ACTIVATION_SIGMOID); break;
-    case IPX_ACTIVATION_SILU: nchwc_write(cv, plan, b, tile, output, e, IPX_ACTIVATION_SILU); break;
-    case IPX_ACTIVATION_HARDSWISH: nchwc_write(cv, plan, b, tile, output, e, IPX_ACTIVATION_HARDSWISH); break;
-    default: nchwc_write(cv, plan, b, tile, output, e, IPX_ACTIVATION_NONE); break;
+    case IPX_ACTIVATION_RELU: nchwc_write(cv, plan, b, tile, output, e, IPX_ACTIVATION_RELU, ISA); break;
+    case IPX_ACTIVATION_RELU6: nchwc_write(cv, plan, b, tile, output, e, IPX_ACTIVATION_RELU6, ISA); break;
+    case IPX_ACTIVATION_SIGMOID: nchwc_write(cv, plan, b, tile, output, e, IPX_ACTIVATION_SIGMOID, ISA); break;
+    case IPX_ACTIVATION_SILU: nchwc_write(cv, plan, b, tile, output, e, IPX_ACTIVATION_SILU, ISA); break;
+    case IPX_ACTIVATION_HARDSWISH: nchwc_write(cv, plan, b, tile, output, e, IPX_ACTIVATION_HARDSWISH, ISA); break;
+    default: nchwc_write(cv, plan, b, tile, output, e, IPX_ACTIVATION_NONE, ISA); break;
     }
 }
 
 IPX_INLINE void nchwc_compute_body(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
                                    float* tile, float* output, const int WIDE) {
-    nchwc_compute_fused_body(cv, plan, b, tile, output, NULL, WIDE);
+    /* no epilogue: no max or min for the ISA to choose */
+    nchwc_compute_fused_body(cv, plan, b, tile, output, NULL, WIDE, IPX_ISA_PORTABLE);
 }
 
 /* Where it is faster than the row kernel (one worker, Zen 4, best of 3 x 1000 runs, interleaved
@@ -350,7 +352,7 @@ IPX_FOR_EACH_ISA(IPX__KERNEL_BUILD, ipx__nchwc_kernel, nchwc_exchange_body, nchw
     TARGET static void nchwc_compute_fused_##isa(const struct ipx_conv* cv, const ipx__plan* plan,           \
                                                  const ipx__block* b, float* tile, float* output,            \
                                                  const ipx__epilogue* e) {                                   \
-        nchwc_compute_fused_body(cv, plan, b, tile, output, e, WIDE);                                        \
+        nchwc_compute_fused_body(cv, plan, b, tile, output, e, WIDE, ISA);                                      \
     }
 IPX_FOR_EACH_ISA(NCHWC_FUSED_BUILD, )
 #undef NCHWC_FUSED_BUILD

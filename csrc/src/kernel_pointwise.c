@@ -179,7 +179,7 @@ IPX_INLINE uint64_t pw_exchange_body(const struct ipx_conv* cv, const ipx__plan*
    added to sums[channel] (floats, when not NULL). */
 IPX_INLINE void pw_tail_pixel(const float* x, int64_t xk, const float* w8, const float* bias,
                               int64_t cg, float* out, const float* res, float* sums, int64_t plane,
-                              int64_t kleft, const int NB, const int32_t ACT) {
+                              int64_t kleft, const int NB, const int32_t ACT, const int ISA) {
     ipx_v8 acc[4];
     for (int j = 0; j < NB; j++) acc[j] = v8_load(bias + 8 * j);
     for (int64_t c = 0; c < cg; c++) {
@@ -193,7 +193,7 @@ IPX_INLINE void pw_tail_pixel(const float* x, int64_t xk, const float* w8, const
             for (int64_t m = 0; m < mn; m++) rtmp[m] = res[(8 * j + m) * plane];
         ipx_v8 a = acc[j];
         if (res) a += v8_load(rtmp);
-        v8_store(tmp, v8_activation(a, ACT));
+        v8_store(tmp, v8_activation(a, ACT, ISA));
         for (int64_t m = 0; m < mn; m++) {
             out[(8 * j + m) * plane] = tmp[m];
             if (sums) sums[8 * j + m] += tmp[m];
@@ -237,8 +237,9 @@ IPX_INLINE void pw_tail_pixel(const float* x, int64_t xk, const float* w8, const
 #define PW_VEC_0 v8_
 #define PW_VEC_1 v16_
 #define PW_WIDTH(WIDE, name) PW_CAT(PW_CAT(PW_VEC_, WIDE), name)
+/* (no activation: no max or min for an ISA to choose) */
 #define pw_compute_body(cv, plan, b, tile, output, WIDE) \
-    PW_WIDTH(WIDE, pw_compute_epilogue)(cv, plan, b, tile, output, NULL, IPX_ACTIVATION_NONE)
+    PW_WIDTH(WIDE, pw_compute_epilogue)(cv, plan, b, tile, output, NULL, IPX_ACTIVATION_NONE, IPX_ISA_PORTABLE)
 
 IPX_FOR_EACH_ISA(IPX__KERNEL_BUILD, ipx__pointwise_kernel, pw_exchange_body, pw_compute_body, IPX_COMPUTE_TARGET)
 /* ReLU6 alone as a pass over the block's output after the plain compute, in the builds of 16
@@ -265,7 +266,7 @@ static bool pw_epilogue_after(const struct ipx_conv* cv, const ipx__block* b, co
             ipx__epilogue_block(cv, b, output, e);                                                        \
             return;                                                                                       \
         }                                                                                                 \
-        PW_WIDTH(WIDE, pw_compute_fused_body)(cv, plan, b, tile, output, e);                              \
+        PW_WIDTH(WIDE, pw_compute_fused_body)(cv, plan, b, tile, output, e, ISA);                            \
     }
 IPX_FOR_EACH_ISA(PW_FUSED_BUILD, )
 #undef PW_FUSED_BUILD

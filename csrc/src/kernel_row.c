@@ -206,8 +206,9 @@ IPX_INLINE void row_rows(const row_args* a, const float* x, const float* wt, con
    operations (v8_activation, epilogue.h), so the same bits, for a max and a min per vector
    where the separate pass costs a read and a write of the output. */
 IPX_INLINE ipx_v8 dw_clamp(ipx_v8 v, ipx_v8 hi, const int CLAMP) {
-    /* relu: min(max(v, 0), +inf) is max(v, 0) (never NaN), bit for bit */
-    return CLAMP ? v8_min(v8_max(v, v8_zero()), hi) : v;
+    /* relu: min(max(v, 0), +inf) is max(v, 0) (never NaN), bit for bit; only the AVX builds
+       clamp (ROW_DW_FN), and their 8-float max and min are the same instructions */
+    return CLAMP ? v8_min(v8_max(v, v8_zero(), IPX_ISA_AVX2), hi, IPX_ISA_AVX2) : v;
 }
 
 /* One 8-wide column chunk of input row t: adds its three taps per kernel row to the

@@ -13,7 +13,8 @@
    which one applied it. */
 IPX_INLINE void F(pw_micro)(const float* x, int64_t xk, int64_t xv, const float* w, const float* bias, int64_t cg,
                             float* out, const float* res, float* sums, int64_t plane, int64_t nvalid,
-                            int64_t mstore, const int MR, const int NV, const int32_t ACT) {
+                            int64_t mstore, const int MR, const int NV, const int32_t ACT,
+                            const int ISA) {
     V acc[PW_MR_MAX][PW_NV_MAX];
     for (int m = 0; m < MR; m++)
         for (int v = 0; v < NV; v++) acc[m][v] = F(splat)(bias[m]);
@@ -30,7 +31,7 @@ IPX_INLINE void F(pw_micro)(const float* x, int64_t xk, int64_t xv, const float*
             for (int v = 0; v < NV; v++) {
                 V a = acc[m][v];
                 if (res) a += F(load)(res + m * plane + VL * v);
-                a = F(activation)(a, ACT);
+                a = F(activation)(a, ACT, ISA);
                 if (sums) F(store)(sums + m * VL, F(load)(sums + m * VL) + a);
                 F(store)(out + m * plane + VL * v, a);
             }
@@ -50,7 +51,7 @@ IPX_INLINE void F(pw_micro)(const float* x, int64_t xk, int64_t xv, const float*
         for (int v = 0; v < NV; v++) {
             V a = F(load)(t[m] + VL * v);
             if (res) a += F(load)(rtmp + VL * v);
-            F(store)(tmp + VL * v, F(activation)(a, ACT));
+            F(store)(tmp + VL * v, F(activation)(a, ACT, ISA));
         }
         for (int64_t i = 0; i < n; i++) o[i] = tmp[i];
         if (sums) {
@@ -67,7 +68,7 @@ IPX_INLINE void F(pw_micro)(const float* x, int64_t xk, int64_t xv, const float*
 IPX_INLINE void F(pw_sweep)(const float* X, int64_t xk, int64_t xv, const float* w, const float* B, int64_t kdim,
                             float* Y, const float* R, float* S, int64_t plane, int64_t npix, int64_t p0,
                             int64_t spix, int64_t tail, int64_t m0, int64_t mstore, const int MR,
-                            const int NVMAX, const int32_t ACT) {
+                            const int NVMAX, const int32_t ACT, const int ISA) {
     const int64_t vectors = (spix - tail) / VL + ((spix - tail) % VL != 0);
     const int64_t chunks = ipx__div_up(vectors, NVMAX);
     const int64_t base = chunks ? vectors / chunks : 0, extra = chunks ? vectors % chunks : 0;
@@ -77,7 +78,7 @@ IPX_INLINE void F(pw_sweep)(const float* X, int64_t xk, int64_t xv, const float*
         const int64_t nvalid = ipx__min(VL * nv, npix - i0);
         float* o = Y + m0 * plane + i0;
         const float* r = R ? R + m0 * plane + i0 : NULL;
-#define PW_CALL(NV) F(pw_micro)(X + i0 / VL * xv, xk, xv, w, B + m0, kdim, o, r, S ? sums : NULL, plane, nvalid, mstore, MR, NV, ACT)
+#define PW_CALL(NV) F(pw_micro)(X + i0 / VL * xv, xk, xv, w, B + m0, kdim, o, r, S ? sums : NULL, plane, nvalid, mstore, MR, NV, ACT, ISA)
         if (nv >= 3 && NVMAX >= 3) PW_CALL(3);
         else if (nv == 2) PW_CALL(2);
         else PW_CALL(1);
@@ -95,7 +96,8 @@ IPX_INLINE void F(pw_sweep)(const float* X, int64_t xk, int64_t xv, const float*
 }
 
 IPX_INLINE void F(pw_compute_epilogue)(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
-                                       float* tile, float* output, const ipx__epilogue* e, const int32_t ACT) {
+                                       float* tile, float* output, const ipx__epilogue* e, const int32_t ACT,
+                                       const int ISA) {
     const int MR = PW_T_MR, VLEN = VL, NVMAX = PW_T_NV;
     const ipx_conv_desc* d = &cv->d;
     /* the GEMM's K: cg input channels (1x1), or cg*r*s im2col rows (ipx__im2col_kernel) */
@@ -122,7 +124,7 @@ IPX_INLINE void F(pw_compute_epilogue)(const struct ipx_conv* cv, const ipx__pla
                 const float* w = W + m0 / 8 * 8 * kdim + m0 % 8;
                 const int64_t mstore = ipx__min(MR, kvalid - m0);
                 F(pw_sweep)(X, xk, xv, w, B, kdim, Y, R, S ? S + ch0 : NULL, plane, npix, p0, spix, tail, m0, mstore,
-                            MR, NVMAX, ACT);
+                            MR, NVMAX, ACT, ISA);
             }
             for (int64_t m8 = 0; tail && m8 < kvalid; m8 += 32) {
                 const int nb = (int)ipx__min(4, ipx__div_up(kvalid - m8, 8));
@@ -130,7 +132,7 @@ IPX_INLINE void F(pw_compute_epilogue)(const struct ipx_conv* cv, const ipx__pla
                 for (int64_t i = p0 + spix - tail; i < p0 + spix; i++) {
 #define PW_TAIL_CALL(NB)                                                                                \
     pw_tail_pixel(X + i / VLEN * xv + i % VLEN, xk, W + m8 * kdim, B + m8, kdim, Y + m8 * plane + i, R ? R + m8 * plane + i : NULL, \
-                  tsums, plane, kvalid - m8, NB, ACT)
+                  tsums, plane, kvalid - m8, NB, ACT, ISA)
                     if (nb == 4) PW_TAIL_CALL(4);
                     else if (nb == 3) PW_TAIL_CALL(3);
                     else if (nb == 2) PW_TAIL_CALL(2);
@@ -146,15 +148,15 @@ IPX_INLINE void F(pw_compute_epilogue)(const struct ipx_conv* cv, const ipx__pla
 /* The epilogue in the kernel's write: one build of the loop nest per activation, so that no
    vector goes through a switch. */
 IPX_INLINE void F(pw_compute_fused_body)(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
-                                         float* tile, float* output, const ipx__epilogue* e) {
+                                         float* tile, float* output, const ipx__epilogue* e, const int ISA) {
     switch (e->activation) {
-#define PW_ACT(ACT) case ACT: F(pw_compute_epilogue)(cv, plan, b, tile, output, e, ACT); break;
+#define PW_ACT(ACT) case ACT: F(pw_compute_epilogue)(cv, plan, b, tile, output, e, ACT, ISA); break;
     PW_ACT(IPX_ACTIVATION_RELU)
     PW_ACT(IPX_ACTIVATION_RELU6)
     PW_ACT(IPX_ACTIVATION_SIGMOID)
     PW_ACT(IPX_ACTIVATION_SILU)
     PW_ACT(IPX_ACTIVATION_HARDSWISH)
-    default: F(pw_compute_epilogue)(cv, plan, b, tile, output, e, IPX_ACTIVATION_NONE);
+    default: F(pw_compute_epilogue)(cv, plan, b, tile, output, e, IPX_ACTIVATION_NONE, ISA);
 #undef PW_ACT
     }
 }
