@@ -169,6 +169,7 @@ typedef struct ipx__plan {
     int64_t rows_in;             /* input rows a full block reads */
     int64_t row_len;             /* floats per tile input row (per phase for the row kernel) */
     int64_t panel;               /* pointwise kernel: pixels per input panel (0: input rows) */
+    int64_t panel_floats;        /* pointwise kernel: floats from one input panel to the next */
     int64_t in_data, wt_data;    /* floats of input data (unpadded) and weights a block reads */
     size_t in_off, w_off, b_off, out_off, end; /* tile regions, in floats */
 } ipx__plan;
@@ -186,6 +187,7 @@ static inline int64_t ipx__plan_layout(ipx__plan* plan, int64_t rows_in, int64_t
         plan->rows_in = rows_in;
         plan->row_len = row_len;
         plan->panel = 0;
+        plan->panel_floats = 0;
         plan->in_data = in_data;
         plan->wt_data = wt;
     }

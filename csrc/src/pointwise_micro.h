@@ -106,9 +106,10 @@ IPX_INLINE void F(pw_compute_epilogue)(const struct ipx_conv* cv, const ipx__pla
     const int64_t strip = ipx__max(VLEN * NVMAX * 4, PW_STRIP_FLOATS / kdim / (VLEN * NVMAX) * (VLEN * NVMAX));
     /* floats between an input pixel's channels and between its pixel vectors (and where pixel
        i lies: i / VL * xv + i % VL): panels (plan->panel == VL) or rows */
-    const int64_t xk = plan->panel ? VLEN : npad, xv = plan->panel ? kdim * VLEN : VLEN;
+    const int64_t xk = plan->panel ? VLEN : npad, xv = plan->panel ? plan->panel_floats : VLEN;
+    const int64_t group_floats = plan->panel ? npad / VLEN * xv : kdim * npad;
     for (int64_t j = 0; j < b->gb; j++) {
-        const float* X = tile + plan->in_off + j * kdim * npad;
+        const float* X = tile + plan->in_off + j * group_floats;
         /* whole groups (gb > 1) or one group's channel range: contiguous either way */
         const size_t first = (size_t)((b->g0 + j) * cv->kg8 + b->k0);
         const float* W = cv->weight + first * (size_t)kdim;
