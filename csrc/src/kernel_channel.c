@@ -37,6 +37,7 @@
 #define CHAN_K3_QB1_WIDE 16
 #define CHAN_QB3 4 /* 3 vectors (AVX2 3x3, short rows, stride 2): 12 accumulators, 3 weights, a broadcast */
 #define CHAN_S2_CHUNK_FLOATS 3456 /* weights of an input-channel chunk (3x3 stride 2): 16 x 9 taps x 24 */
+#define CHAN_K3_CHUNK_FLOATS (32 * 1024) /* the same for 3x3 stride 1 on short rows: 128 KB, in L2 */
 #define CHAN_QB_LIMIT 16 /* the largest of them: sizes the accumulator array */
 
 static int64_t chan_plan(const struct ipx_conv* cv, int64_t gb, int64_t kb, int64_t pb,
@@ -296,6 +297,15 @@ IPX_INLINE void chan_compute_tile(const struct ipx_conv* cv, const ipx__plan* pl
        from 56 x 56 (128 channels) 1.04x, 1.15x, 1.26x (batch 4) faster, from 28 x 28 1.07x,
        1.13x, from 14 x 14 1.13x; the stride-1 7 x 7 layers ran 0.94-0.98x with it. */
     const bool s2_chunks = !WIDE && shape == CHAN_3X3_S2;
+    /* AVX2 3x3 stride 1 on rows under 10 pixels: chunks of input channels whose weights stay in
+       L2 (CHAN_K3_CHUNK_FLOATS) while the block's rows read them. Over all the channels, a
+       vector group's weights (442 KB at 512 channels) came from L3 again for every output row,
+       so 512 -> 512 on 7 x 7 ran slower per image at batch 4 (one block per image, 7 rows) than
+       at batch 1. One Zen 3 core, in-process alternation, minimum / median of 15: batch 4
+       14.2 / 15.3 -> 12.8 / 13.2 ms and 13.0 / 15.0 -> 11.3 / 12.1 ms, batch 1 2.72 -> 2.64 ms,
+       two workers at batch 1 1.68 / 1.87 -> 1.52 / 1.57 ms (L1-sized chunks of 3456 floats
+       were 0-5% slower; 14 x 14 and larger maps gained nothing, their groups' weights fit L2). */
+    const bool k3_chunks = !WIDE && k3_three_vectors && shape == CHAN_3X3;
     for (int64_t j = 0; j < b->gb; j++) {
         const float* tin = tile + plan->in_off + j * cg * a.ch_stride;
         /* whole groups (gb > 1) or one group's channel range: contiguous either way */
@@ -307,7 +317,8 @@ IPX_INLINE void chan_compute_tile(const struct ipx_conv* cv, const ipx__plan* pl
             const int nb = k3_three_vectors && kb / 8 - b8 >= 3                         ? 3
                          : kb / 8 - b8 >= 2 && !(shape == CHAN_3X3 && k3_one_vector) ? 2
                                                                                      : 1;
-            const int64_t chunk = s2_chunks ? ipx__max(1, CHAN_S2_CHUNK_FLOATS / (9 * 8 * nb)) : cg;
+            const int64_t chunk = s2_chunks ? ipx__max(1, CHAN_S2_CHUNK_FLOATS / (9 * 8 * nb))
+                                : k3_chunks ? ipx__max(1, CHAN_K3_CHUNK_FLOATS / (9 * 8 * nb)) : cg;
             for (int64_t ci0 = 0; ci0 < cg; ci0 += chunk) {
                 chan_args ac = a;
                 ac.cg = ipx__min(chunk, cg - ci0);

@@ -283,6 +283,28 @@ def test_channel_kernel_three_vector_blocks(isa, monkeypatch):
                     _assert_close(conv.run(x), reference_conv2d(x, w, b, stride, 1))
 
 
+@pytest.mark.parametrize("isa", ["native", "avx2", "portable"])
+def test_channel_kernel_3x3_short_rows_in_input_channel_chunks(isa, monkeypatch):
+    """AVX2's 3x3 stride-1 blocks on rows under 10 pixels sum their input channels in chunks
+    whose weights fit L2 (151 channels a chunk for 3 vectors, 227 for 2), the partial sums
+    waiting in the tile: 320 input channels make three and two chunks, 40 output channels a
+    3-vector and a 2-vector group, with the fused ReLU applied once after the last chunk."""
+    if isa == "avx2":
+        monkeypatch.setenv("IPX_FORCE_AVX2", "1")
+    rng = np.random.default_rng(7)
+    with Pool(2) as pool:
+        for q in (7, 5):
+            x = _data(rng, (2, 320, q, q))
+            w, b = _data(rng, (40, 320, 3, 3)), _data(rng, (40,))
+            conv = Conv2d(w, b, x.shape, 1, 1, pool=pool, portable=isa == "portable")
+            assert conv.info["kernel"] == "channel"
+            ref = reference_conv2d(x, w, b, 1, 1)
+            _assert_close(conv.run(x), ref)
+            y = np.empty_like(ref, dtype=np.float32)
+            conv.run_fused(x, y, activation="relu", pool=pool)
+            _assert_close(y, np.maximum(ref, 0))
+
+
 @pytest.mark.parametrize("q", [1, 3, 7, 8, 9, 14, 16, 17])
 def test_depthwise_3x3_row_edges(q):
     # The depthwise 3x3 kernel writes whole vectors and relies on row order to overwrite
