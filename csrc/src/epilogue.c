@@ -103,7 +103,7 @@ IPX_INLINE void epilogue_planes(IPX__EPILOGUE_PARAMS, epilogue_tail_fn* tail, co
         return epilogue_tail(out, residual, scale, n, act, store, ISA);                           \
     }                                                                                        \
     TARGET static void epilogue_##isa(IPX__EPILOGUE_PARAMS) {                                \
-        epilogue_planes(out, residual, scale, sums, p0, p1, len, act, epilogue_tail_##isa, ISA);  \
+        epilogue_planes(out, residual, scale, sums, p0, p1, len, act, epilogue_tail_##isa, ISA); \
     }
 IPX_FOR_EACH_ISA(EPILOGUE_BUILD, )
 #undef EPILOGUE_BUILD

@@ -42,14 +42,16 @@ IPX_INLINE ipx_v8 v8_x86_min(ipx_v8 a, ipx_v8 b, const int ISA) {
     return __builtin_ia32_minps256(a, b);
 }
 /* 16 floats: one AVX-512 instruction, else one per 8-float half. */
-#define IPX__X86_MINMAX16(NAME, OP8, OP16)                                                      \
-    IPX_INLINE ipx_v16 NAME(ipx_v16 a, ipx_v16 b, const int ISA) {                             \
-        if (ISA == IPX_ISA_AVX512) return OP16(a, b, a, (uint16_t)0xffff, 4 /* current rounding */); \
-        const ipx_v8 lo = OP8(__builtin_shufflevector(a, a, 0, 1, 2, 3, 4, 5, 6, 7),             \
-                              __builtin_shufflevector(b, b, 0, 1, 2, 3, 4, 5, 6, 7));            \
-        const ipx_v8 hi = OP8(__builtin_shufflevector(a, a, 8, 9, 10, 11, 12, 13, 14, 15),       \
-                              __builtin_shufflevector(b, b, 8, 9, 10, 11, 12, 13, 14, 15));      \
-        return __builtin_shufflevector(lo, hi, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15); \
+#define IPX__X86_MINMAX16(NAME, OP8, OP16)                                                   \
+    IPX_INLINE ipx_v16 NAME(ipx_v16 a, ipx_v16 b, const int ISA) {                           \
+        if (ISA == IPX_ISA_AVX512) /* 4: the current rounding */                             \
+            return OP16(a, b, a, (uint16_t)0xffff, 4);                                       \
+        const ipx_v8 lo = OP8(__builtin_shufflevector(a, a, 0, 1, 2, 3, 4, 5, 6, 7),         \
+                              __builtin_shufflevector(b, b, 0, 1, 2, 3, 4, 5, 6, 7));        \
+        const ipx_v8 hi = OP8(__builtin_shufflevector(a, a, 8, 9, 10, 11, 12, 13, 14, 15),   \
+                              __builtin_shufflevector(b, b, 8, 9, 10, 11, 12, 13, 14, 15));  \
+        return __builtin_shufflevector(lo, hi, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, \
+                                       14, 15);                                              \
     }
 IPX__X86_MINMAX16(v16_x86_max, __builtin_ia32_maxps256, __builtin_ia32_maxps512_mask)
 IPX__X86_MINMAX16(v16_x86_min, __builtin_ia32_minps256, __builtin_ia32_minps512_mask)

@@ -374,7 +374,7 @@ IPX_INLINE void chan_compute_fused_body(const struct ipx_conv* cv, const ipx__pl
     TARGET __attribute__((noinline)) static void chan_compute_fused_##isa(                                   \
         const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b, float* tile, float* output,  \
         const ipx__epilogue* e) {                                                                            \
-        chan_compute_fused_body(cv, plan, b, tile, output, e, WIDE, ISA);                                     \
+        chan_compute_fused_body(cv, plan, b, tile, output, e, WIDE, ISA);                                    \
     }                                                                                                        \
     static void chan_compute_##isa(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,    \
                                    float* tile, float* output) {                                             \

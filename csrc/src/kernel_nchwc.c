@@ -352,7 +352,7 @@ IPX_FOR_EACH_ISA(IPX__KERNEL_BUILD, ipx__nchwc_kernel, nchwc_exchange_body, nchw
     TARGET static void nchwc_compute_fused_##isa(const struct ipx_conv* cv, const ipx__plan* plan,           \
                                                  const ipx__block* b, float* tile, float* output,            \
                                                  const ipx__epilogue* e) {                                   \
-        nchwc_compute_fused_body(cv, plan, b, tile, output, e, WIDE, ISA);                                      \
+        nchwc_compute_fused_body(cv, plan, b, tile, output, e, WIDE, ISA);                                   \
     }
 IPX_FOR_EACH_ISA(NCHWC_FUSED_BUILD, )
 #undef NCHWC_FUSED_BUILD

@@ -281,7 +281,7 @@ static bool pw_epilogue_after(const struct ipx_conv* cv, const ipx__block* b, co
             ipx__epilogue_block(cv, b, output, e);                                                        \
             return;                                                                                       \
         }                                                                                                 \
-        PW_WIDTH(WIDE, pw_compute_fused_body)(cv, plan, b, tile, output, e, ISA);                            \
+        PW_WIDTH(WIDE, pw_compute_fused_body)(cv, plan, b, tile, output, e, ISA);                         \
     }
 IPX_FOR_EACH_ISA(PW_FUSED_BUILD, )
 #undef PW_FUSED_BUILD
