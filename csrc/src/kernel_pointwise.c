@@ -77,13 +77,13 @@ static int64_t pw_panel_floats(int64_t cg, int64_t P) {
 static int64_t pw_plan(const struct ipx_conv* cv, int64_t gb, int64_t kb, int64_t pb, ipx__plan* plan) {
     /* a group's panels: its channels x the block's pixels rounded up to whole panels */
     const int64_t npix = ipx__smul(pb, cv->q), npad = ipx__round_up(npix, 16), P = pw_panel(cv);
-    const int64_t rows = ipx__smul(gb, cv->cg);
-    const int64_t in = ipx__smul(ipx__smul(gb, npad / P), pw_panel_floats(cv->cg, P));
+    const int64_t rows = ipx__smul(gb, cv->cg), panel_floats = pw_panel_floats(cv->cg, P);
+    const int64_t in = ipx__smul(ipx__smul(gb, npad / P), panel_floats);
     (void)kb; /* the weights stay resident: not in the tile */
     const int64_t end = ipx__plan_layout(plan, 1, npad, ipx__smul(rows, npix), in, 0, 0, 0);
     if (plan) {
         plan->panel = P;
-        plan->panel_floats = pw_panel_floats(cv->cg, P);
+        plan->panel_floats = panel_floats;
     }
     return end;
 }
