@@ -51,7 +51,7 @@ def onnxruntime_output(path: str | os.PathLike, x: np.ndarray, threads: int | No
         import onnxruntime as ort
     except ImportError:
         raise ValueError("checking against ONNX Runtime needs the 'onnxruntime' package: "
-                         "pip install onnxruntime") from None
+                         "pip install 'ipuexplore[ort]' (or onnxruntime)") from None
     options = ort.SessionOptions()
     if threads:
         options.intra_op_num_threads = threads
