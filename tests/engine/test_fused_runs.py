@@ -147,6 +147,16 @@ def test_block_statistics_count_only_what_crossed_the_tile():
     assert block.bytes_in.sum() < runs[0][0].bytes_in.sum() * 1.1 + 4 * 2 * (96 * 16 + 96 * 10 + 24 * 97)
 
 
+def test_block_rows_are_shared_evenly_between_the_workers():
+    """MobileNetV2's 14 x 14 block (64 -> 384 -> 64) at batch 1 on 2 workers: halving its rows until each worker
+    had two blocks cut them 4 + 4 against 4 + 2 (one worker waiting); two blocks of 7 rows load
+    both alike and compute fewer of the expand's halo rows twice."""
+    with Pool(2) as pool:
+        ex, dw, pw, _ = _block(1, 64, 384, 14, 14, 64, 3, 1, pool)
+        ex.run_block(dw, pw, RNG.standard_normal(ex.input_shape).astype(np.float32))
+        assert ex.stats.supersteps.sum() == 2
+
+
 def test_block_refusals():
     with Pool(1) as pool:
         ex, dw, pw, _ = _block(1, 8, 16, 8, 8, 16, 3, 1, pool)
