@@ -265,6 +265,26 @@ def test_channel_kernel_chunks_and_transpose_edges(kg, isa, monkeypatch):
 
 
 @pytest.mark.parametrize("isa", ["native", "avx2", "portable"])
+def test_channel_kernel_7x7_stride_2_blocks(isa, monkeypatch):
+    """7x7 stride-2 layers (ResNet's stem) have their own register blocks, taps at compile
+    time: every output row width up to 2 x 16 + 1 (chunks of each block width), 1, 2 and 3
+    vectors of output channels, 3 input channels (a stem) and 16, with the fused ReLU."""
+    if isa == "avx2":
+        monkeypatch.setenv("IPX_FORCE_AVX2", "1")
+    rng = np.random.default_rng(77)
+    with Pool(2, tile_bytes=64 * 1024) as pool:
+        for c, k in ((3, 24), (16, 8), (3, 16)):
+            for q in range(1, 34):
+                x = _data(rng, (1, c, 9, 2 * q - 1))
+                w, b = _data(rng, (k, c, 7, 7)), _data(rng, (k,))
+                conv = Conv2d(w, b, x.shape, 2, 3, pool=pool, portable=isa == "portable")
+                assert conv.info["kernel"] == "channel" and conv.output_shape[3] == q
+                ref = reference_conv2d(x, w, b, 2, 3)
+                _assert_close(conv.run(x), ref)
+                _assert_close(conv.run_fused(x, activation="relu"), np.maximum(ref, 0))
+
+
+@pytest.mark.parametrize("isa", ["native", "avx2", "portable"])
 def test_channel_kernel_three_vector_blocks(isa, monkeypatch):
     """AVX2 runs 3x3 layers with output rows under 10 pixels in blocks of 3 vectors (24
     channels), stride 1 and 2: channel counts of 4 and 5 vectors leave a 1- or 2-vector
