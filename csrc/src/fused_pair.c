@@ -158,11 +158,13 @@ static ipx_status pair_make_plan(const struct ipx_conv* ex, const struct ipx_con
        pairs (64 -> 384 -> 64, 96 -> 576 -> 96) ran in one block per worker instead of two, in
        0.62-0.88x the time (each had waited 11-13% of its workers' time), the network's steps in
        0.94-0.98x; batch 4 unchanged (1.00x: its maps were cut to fit, not to share). */
-    int64_t best = pair_busiest_flops(ex, dw, pw, pb, W);
-    for (int64_t m = ipx__div_up(dw->p, pb) - 1, cand; m >= 1; m--) {
-        if ((cand = ipx__div_up(dw->p, m)) > pb_fit) break;
-        const int64_t flops = pair_busiest_flops(ex, dw, pw, cand, W);
-        if (flops < best - best / 32) best = flops, pb = cand;
+    if (pb < pb_fit) { /* (the model costs O(blocks): only where halving split the rows) */
+        int64_t best = pair_busiest_flops(ex, dw, pw, pb, W);
+        for (int64_t m = ipx__div_up(dw->p, pb) - 1, cand; m >= 1; m--) {
+            if ((cand = ipx__div_up(dw->p, m)) > pb_fit) break;
+            const int64_t flops = pair_busiest_flops(ex, dw, pw, cand, W);
+            if (flops < best - best / 32) best = flops, pb = cand;
+        }
     }
     pair_layout(ex, dw, pw, gb, pb, kb, pp);
     /* the kernels read the block sizes from their plans (the row kernel zeroes gb groups of

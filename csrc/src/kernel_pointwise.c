@@ -88,6 +88,12 @@ static int64_t pw_plan(const struct ipx_conv* cv, int64_t gb, int64_t kb, int64_
     return end;
 }
 
+/* Floats from a group's panels to the next group's in the tile (a plan with panels): its
+   row_len pixels in panels of P, panel_floats apart. The exchange and the compute both use it. */
+IPX_INLINE int64_t pw_group_floats(const ipx__plan* plan) {
+    return plan->row_len / plan->panel * plan->panel_floats;
+}
+
 /* Output rows of the block from one input channel (output row pp reads input row
    (p0 + pp) * stride_h, every stride_w-th column) into its panels (vstep floats apart, P
    pixels each), times f: runs that stay inside a panel. */
@@ -137,7 +143,7 @@ IPX_INLINE uint64_t pw_exchange_scaled_body(const struct ipx_conv* cv, const ipx
                the other half a channel later, after a large block had pushed it out of L1) */
             const int64_t nc = dense && P == 8 && ci % cg + 1 < cg ? 2 : 1;
             const float* plane = input + (b->n * d->c + b->g0 * cg + ci) * plane_len;
-            float* dst = tile + plan->in_off + ci / cg * (plan->row_len / P) * vstep + ci % cg * P;
+            float* dst = tile + plan->in_off + ci / cg * pw_group_floats(plan) + ci % cg * P;
             /* x * 1 is x: one loop with or without a scale */
             const float f0 = scale ? scale[ci] : 1.0f, f1 = scale && nc == 2 ? scale[ci + 1] : 1.0f;
             if (dense) {

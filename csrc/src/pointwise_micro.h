@@ -107,7 +107,7 @@ IPX_INLINE void F(pw_compute_epilogue)(const struct ipx_conv* cv, const ipx__pla
     /* floats between an input pixel's channels and between its pixel vectors (and where pixel
        i lies: i / VL * xv + i % VL): panels (plan->panel == VL) or rows */
     const int64_t xk = plan->panel ? VLEN : npad, xv = plan->panel ? plan->panel_floats : VLEN;
-    const int64_t group_floats = plan->panel ? npad / VLEN * xv : kdim * npad;
+    const int64_t group_floats = plan->panel ? pw_group_floats(plan) : kdim * npad;
     for (int64_t j = 0; j < b->gb; j++) {
         const float* X = tile + plan->in_off + j * group_floats;
         /* whole groups (gb > 1) or one group's channel range: contiguous either way */
