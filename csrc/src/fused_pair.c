@@ -98,23 +98,32 @@ static void slab_rows(const struct ipx_conv* dw, int64_t p0, int64_t pb, int64_t
     *hi = ipx__min(dw->d.h, row0 + ipx__rows_in(&dw->d, pb));
 }
 
+/* FLOPs of a block's depthwise and pointwise halves per output row, and of the expand
+   layer (none: 0) per input row it computes. */
+static int64_t pair_out_row_flops(const struct ipx_conv* dw, const struct ipx_conv* pw) {
+    return 2 * dw->q * (dw->d.k * dw->d.r * dw->d.s + pw->d.k * pw->cg);
+}
+static int64_t pair_in_row_flops(const struct ipx_conv* ex) {
+    return ex ? 2 * ex->q * ex->d.k * ex->cg : 0;
+}
+
 /* FLOPs of the busiest of W workers in blocks of pb rows: each owns a contiguous range of
    the blocks, as the pool hands them out (pool.c, one block a claim), and computes their
    depthwise and pointwise rows and the expand rows they read, those its previous block of the
    same image computed once (expand_rows reuses them). */
 static int64_t pair_busiest_flops(const struct ipx_conv* ex, const struct ipx_conv* dw, const struct ipx_conv* pw,
                                   int64_t pb, int64_t W) {
-    const int64_t per_out_row = 2 * dw->q * (dw->d.k * dw->d.r * dw->d.s + pw->d.k * pw->cg);
-    const int64_t per_in_row = ex ? 2 * ex->q * ex->d.k * ex->cg : 0;
+    const int64_t per_out_row = pair_out_row_flops(dw, pw), per_in_row = pair_in_row_flops(ex);
     const int64_t per_image = ipx__div_up(dw->p, pb), blocks = dw->d.n * per_image;
     int64_t busiest = 0;
     for (int64_t w = 0; w < W; w++) {
+        const int64_t first = blocks * w / W, end = blocks * (w + 1) / W;
         int64_t flops = 0, done = -1; /* done: the last expand row computed, of this image */
-        for (int64_t bi = blocks * w / W; bi < blocks * (w + 1) / W; bi++) {
+        for (int64_t bi = first; bi < end; bi++) {
             const int64_t p0 = bi % per_image * pb, rows = ipx__min(pb, dw->p - p0);
             int64_t lo, hi;
             slab_rows(dw, p0, rows, &lo, &hi);
-            if (bi % per_image == 0 || bi == blocks * w / W) done = -1;
+            if (bi % per_image == 0 || bi == first) done = -1;
             flops += per_out_row * rows + per_in_row * ipx__max(0, hi - ipx__max(lo, done));
             done = hi;
         }
@@ -143,8 +152,7 @@ static ipx_status pair_make_plan(const struct ipx_conv* ex, const struct ipx_con
         else if (pb > 1) pb = ipx__div_up(pb, 2);
         else return IPX_STATUS_TILE_TOO_SMALL;
     }
-    const int64_t flops_per_row = 2 * dw->q * (dw->d.k * dw->d.r * dw->d.s + pw->d.k * pw->cg) +
-                                  (ex ? 2 * ex->q * ex->d.k * ex->cg * dw->d.stride_h : 0);
+    const int64_t flops_per_row = pair_out_row_flops(dw, pw) + pair_in_row_flops(ex) * dw->d.stride_h;
     const int64_t W = (int64_t)pool->workers, pb_fit = pb;
     while (pb > 1 && dw->d.n * ipx__div_up(dw->p, pb) < 4 * W &&
            flops_per_row * ipx__div_up(pb, 2) >= (1 << 18) && /* blocks of >= ~256 kFLOP (forward.c) */

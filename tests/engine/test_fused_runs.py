@@ -148,9 +148,9 @@ def test_block_statistics_count_only_what_crossed_the_tile():
 
 
 def test_block_rows_are_shared_evenly_between_the_workers():
-    """MobileNetV2's 14 x 14 block (64 -> 384 -> 64) at batch 1 on 2 workers: halving its rows until each worker
-    had two blocks cut them 4 + 4 against 4 + 2 (one worker waiting); two blocks of 7 rows load
-    both alike and compute fewer of the expand's halo rows twice."""
+    """MobileNetV2's 14 x 14 block (64 -> 384 -> 64) at batch 1 on 2 workers: halving its rows
+    until each worker had two blocks cut them 4 + 4 against 4 + 2 (one worker waiting); two
+    blocks of 7 rows load both alike and compute fewer of the expand's halo rows twice."""
     with Pool(2) as pool:
         ex, dw, pw, _ = _block(1, 64, 384, 14, 14, 64, 3, 1, pool)
         ex.run_block(dw, pw, RNG.standard_normal(ex.input_shape).astype(np.float32))
