@@ -26,7 +26,7 @@ from .graph import INPUT, Network
 from .session_plan import _arena, _buffer_plan, _centered, _check_memory, _check_tiles, _plan, _Step
 from .session_plan import pair_scratch_floats
 from .session_plan import fold_batch_norm  # noqa: F401  (public: folded weights, for callers and tests)
-from .session_runners import _create_convs, _program, _runner, _se_activation
+from .session_runners import _create_convs, _FromInput, _program, _runner, _se_activation
 
 # How HostSession runs a depthwise convolution and the pointwise one reading it: "measure"
 # times both ways at build and keeps the faster, "always" one pass, "never" two.
@@ -113,7 +113,11 @@ class HostSession:
         self._bound = [runner.bind(self._tensor, self._keep) if hasattr(runner, "bind")
                        and INPUT not in (*step.inputs, step.residual) else None
                        for step, runner in zip(self.steps, self._runners)]
-        self._program = _program(self.steps, self._runners, self._bound)
+        # the first convolution reads the caller's input: bound but for x's pointer, set per run
+        from_input = [runner.bind_input(self._tensor, self._keep) if hasattr(runner, "bind_input")
+                      and list(step.inputs) == [INPUT] and step.residual != INPUT else None
+                      for step, runner in zip(self.steps, self._runners)]
+        self._program = _program(self.steps, self._runners, self._bound, from_input)
 
     def _tensor(self, name: str) -> np.ndarray:
         slot = self._sizes.slot_of[name]
@@ -141,9 +145,14 @@ class HostSession:
             raise errors.InvalidParameter(f"x has shape {x.shape}, this session runs {self.input_shape}")
         if not x.flags.c_contiguous:
             raise errors.InvalidParameter("x must be C-contiguous; use np.ascontiguousarray(x)")
+        xb = None
         for item in self._program:
             if isinstance(item, list):
-                self._run_calls(item)
+                if xb is None and any(type(call) is _FromInput for call in item):
+                    from .._ipx_cffi import ffi
+
+                    xb = ffi.from_buffer("float[]", x)
+                self._run_calls([call.make(xb) if type(call) is _FromInput else call for call in item])
             else:
                 step, runner = item
                 runner(*self._arrays(step, x))

@@ -94,9 +94,22 @@ def _conv_runner(step: _Step, conv, pool, sums: np.ndarray | None = None, scale:
         res = tensor(step.residual) if step.residual else None
         return [(key, _on_pool(pool, _fused_call(keep, conv, x, y, act, res, sums, scale)))]
 
+    def bind_input(tensor, keep):
+        """The call on the caller's input (the network's first convolution): ``make(x)`` is
+        the C call on x's floats, made per run; everything else bound as ``bind`` binds it."""
+        from .._ipx_cffi import lib
+        from ..engine import fused
+
+        y = tensor(step.output).reshape(out_shape)
+        res = tensor(step.residual) if step.residual else None
+        e = fused.epilogue_struct(keep, act, res, out_shape, sums, out_shape[:2], scale, in_shape[:2])
+        yb, handle, n = _floats(keep, y, writable=True), _handle(conv), int(np.prod(in_shape))
+        return _FromInput(lambda xb: lambda h: lib.ipx_conv_run_fused(handle, h, xb, n, yb, y.size, e))
+
     run.conv = conv
     run.parts = lambda args, out, residual: [(key, run)]
     run.bind = bind
+    run.bind_input = bind_input
     return run
 
 
@@ -314,18 +327,29 @@ def _se_runner(layer: Layer, params: dict, batch: int, pool, engine, sums: np.nd
 
 
 # ---- bound calls: a step's C call with its arguments checked and converted once ------------
-def _program(steps: list[_Step], runners: list, bound: list) -> list:
+class _FromInput:
+    """A bound call that reads the caller's input: ``make(x)``, x's floats as cffi passes them,
+    gives the C call (a function of the pool's handle), made anew for every run's input."""
+
+    def __init__(self, make):
+        self.make = make
+
+
+def _program(steps: list[_Step], runners: list, bound: list, from_input: list) -> list:
     """The run as the session makes it: consecutive bound steps' C calls (functions of the
-    pool's handle) merged into one list, made under one hold of the pool (a Python round trip
-    per step, 50-70 a network, costs more than the hold); other steps as (step, runner)."""
+    pool's handle, or a ``_FromInput`` for a step reading the caller's input) merged into one
+    list, made under one hold of the pool (a Python round trip per step, 50-70 a network, costs
+    more than the hold; the first convolution through the Python API took about 100 us more
+    than bound, MobileNetV2 at batch 1); other steps as (step, runner)."""
     program: list = []
-    for step, runner, calls in zip(steps, runners, bound):
-        if calls is None:
+    for step, runner, calls, on_input in zip(steps, runners, bound, from_input):
+        raw = [on_input] if on_input is not None else None if calls is None else [call.raw for _, call in calls]
+        if raw is None:
             program.append((step, runner))
         elif program and isinstance(program[-1], list):
-            program[-1].extend(call.raw for _, call in calls)
+            program[-1].extend(raw)
         else:
-            program.append([call.raw for _, call in calls])
+            program.append(raw)
     return program
 
 

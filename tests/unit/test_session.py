@@ -337,6 +337,19 @@ def test_builtin_network_fuses_and_is_deterministic():
         np.testing.assert_allclose(ya, yb, rtol=1e-4, atol=1e-4 * np.abs(ya).max())  # worker count invariance
 
 
+
+def test_whole_network_runs_as_one_bound_program_on_each_runs_input():
+    """The first convolution reads the caller's array through a call bound per run: one hold of
+    the pool for the whole network, and each run reads its own input (no stale pointer)."""
+    with HostSession("mobilenet_v2", 1, workers=2) as s:
+        (program,) = s._program
+        assert isinstance(program, list)
+        x1, x2 = (RNG.standard_normal(s.input_shape).astype(np.float32) for _ in range(2))
+        y1, y2 = s.run(x1), s.run(x2.copy())  # x2's copy freed after its run
+        assert not np.array_equal(y1, y2)
+        np.testing.assert_array_equal(s.run(x2), y2)
+        np.testing.assert_array_equal(s.run(np.concatenate([x1, x2])[:1]), y1)  # a view of a larger array
+
 # ---- whole networks ---------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def torchvision_onnx(tmp_path_factory, torchvision):
