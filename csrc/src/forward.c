@@ -25,8 +25,10 @@ static double busiest_share(const struct ipx_conv* cv, const ipx__plan* plan, in
     const bool equal = cv->d.g % plan->gb == 0 && k_all % plan->kb == 0 && cv->p % plan->pb == 0;
     double total = 0.0, busiest = 0.0;
     for (int64_t w = 0; w < workers; w++) {
-        const int64_t lo = ipx__min(claims * w / workers * claim, plan->blocks);
-        const int64_t hi = ipx__min(claims * (w + 1) / workers * claim, plan->blocks);
+        int64_t lo, hi;
+        ipx__worker_range(claims, w, workers, &lo, &hi);
+        lo = ipx__min(lo * claim, plan->blocks);
+        hi = ipx__min(hi * claim, plan->blocks);
         double work = equal ? (double)(hi - lo) : 0.0;
         for (int64_t i = lo; !equal && i < hi; i++) {
             const int64_t kblk = i % plan->n_kblk, pblk = i / plan->n_kblk % plan->n_pblk;

@@ -117,7 +117,8 @@ static int64_t pair_busiest_flops(const struct ipx_conv* ex, const struct ipx_co
     const int64_t per_image = ipx__div_up(dw->p, pb), blocks = dw->d.n * per_image;
     int64_t busiest = 0;
     for (int64_t w = 0; w < W; w++) {
-        const int64_t first = blocks * w / W, end = blocks * (w + 1) / W;
+        int64_t first, end; /* one block a claim */
+        ipx__worker_range(blocks, w, W, &first, &end);
         int64_t flops = 0, done = -1; /* done: the last expand row computed, of this image */
         for (int64_t bi = first; bi < end; bi++) {
             const int64_t p0 = bi % per_image * pb, rows = ipx__min(pb, dw->p - p0);

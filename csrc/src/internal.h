@@ -37,6 +37,13 @@ static inline int64_t ipx__smul(int64_t a, int64_t b) {
 /* Floats rounded up so every tile region starts on a 64-byte boundary. */
 static inline size_t ipx__align_floats(int64_t x) { return (size_t)ipx__round_up(x, IPX_ALIGN_FLOATS); }
 static inline int64_t ipx__max(int64_t a, int64_t b) { return a > b ? a : b; }
+/* Worker w's claims [*lo, *hi) of `claims` split among `workers` in contiguous ranges: how the
+   pool hands out a pass (pool.c assign_ranges), and so how the plans that model the busiest
+   worker (forward.c busiest_share, fused_pair.c pair_busiest_flops) must split it. */
+static inline void ipx__worker_range(int64_t claims, int64_t w, int64_t workers, int64_t* lo, int64_t* hi) {
+    *lo = claims * w / workers;
+    *hi = claims * (w + 1) / workers;
+}
 
 /* ---- pool (pool.c) ---- */
 

@@ -398,11 +398,13 @@ static bool take_claim(ipx_pool_t pool, uint32_t wi, int64_t* claim_index) {
 static void assign_ranges(ipx_pool_t pool, const ipx__pass* pass) {
     int64_t claim = pass->claim > 0 ? pass->claim : 1;
     while (ipx__div_up(pass->blocks, claim) > (int64_t)UINT32_MAX) claim *= 2; /* indices fit 32 bits */
-    const uint64_t claims = (uint64_t)ipx__div_up(pass->blocks, claim), W = pool->workers;
+    const int64_t claims = ipx__div_up(pass->blocks, claim), W = pool->workers;
     pool->claim_blocks = claim;
-    for (uint64_t w = 0; w < W; w++)
-        atomic_store_explicit(&pool->slots[w].range, claims * w / W | (claims * (w + 1) / W) << 32,
-                              memory_order_relaxed);
+    for (int64_t w = 0; w < W; w++) {
+        int64_t lo, hi;
+        ipx__worker_range(claims, w, W, &lo, &hi);
+        atomic_store_explicit(&pool->slots[w].range, (uint64_t)lo | (uint64_t)hi << 32, memory_order_relaxed);
+    }
 }
 
 /* One worker's share of a pass: its claims (above), every chunk of a claimed block in order.
