@@ -127,7 +127,7 @@ class Pool(Handle):
         if not self._lock.acquire(blocking=False):
             raise Busy(f"{who}: the pool is in use by another call", "IPX_STATUS_BUSY")
         try:  # not self._held(): a generator's cost on every run
-            handle, read, ran = self._handle, self._reader.read, []
+            handle, read, ran, status = self._handle, self._reader.read, [], 0  # no calls: (0, None)
             for call in calls:
                 status = call(handle)
                 if status not in _RAN:

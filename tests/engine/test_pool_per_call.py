@@ -118,3 +118,8 @@ def test_a_shared_pool_taken_after_the_look_is_retried_on_a_private_one():
     with Pool(1) as mine:  # a pool the caller names is never swapped
         with pytest.raises(errors.Busy):
             run_on_a_pool(lambda p: fn(shared), 4096, mine, None)
+
+
+def test_execute_with_no_calls_returns_success_and_no_stats():
+    with Pool(2) as pool:
+        assert pool.execute("test") == (0, None)
