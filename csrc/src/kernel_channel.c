@@ -36,6 +36,7 @@
 #define CHAN_K3_QB_WIDE 8
 #define CHAN_K3_QB1_WIDE 16
 #define CHAN_QB3 4 /* 3 vectors (AVX2 3x3, short rows, stride 2): 12 accumulators, 3 weights, a broadcast */
+#define CHAN_K3_QB3_WIDE 7 /* 3 vectors (AVX-512VL 3x3 stride 1, rows under 10 pixels): 21 accumulators */
 #define CHAN_S2_CHUNK_FLOATS 3456 /* weights of an input-channel chunk (3x3 stride 2): 16 x 9 taps x 24 */
 #define CHAN_K3_CHUNK_FLOATS (32 * 1024) /* the same for 3x3 stride 1 on short rows: 128 KB, in L2 */
 #define CHAN_QB_LIMIT 16 /* the largest of them: sizes the accumulator array */
@@ -125,8 +126,8 @@ enum { CHAN_ANY, CHAN_3X3, CHAN_1X1, CHAN_3X3_S2, CHAN_3X3_TAPS, CHAN_7X7_S2 };
    input channels is the only loop; CHAN_3X3_S2: 3x3, stride_w 2, dilation_w 1 (the
    downsampling layers of ResNets), taps unrolled at compile time (with runtime r, s and
    stride the tap loop's overhead held these layers at 60-85% of the stride-1 block's speed);
-   CHAN_3X3_TAPS: 3x3, stride_w and dilation_w 1, taps at compile time too; in it and in
-   AVX2's 3-vector stride-2 block (not measured on AVX-512, whose blocks stay as they were),
+   CHAN_3X3_TAPS: 3x3, stride_w and dilation_w 1, taps at compile time too (AVX2's blocks,
+   and AVX-512's 3-vector one on short rows); in it and in AVX2's 3-vector stride-2 block,
    each tap's loads kept apart by a compiler barrier (without it the compiler shares a column's
    broadcast between taps and spills them). One Zen 3 core against runtime taps, minimum of
    20-40 runs alternating in one process: 256 -> 256 on 14 x 14 1.03-1.09x faster (batch 1
@@ -156,7 +157,7 @@ IPX_INLINE void chan_micro(const chan_args* a, const float* x, const float* w, c
                     const float xv = xs[i * sw];
                     for (int j = 0; j < NB; j++) acc[i][j] += wv[j] * xv;
                 }
-                if (T3 || (S2 && NB == 3) || S7) __asm__ volatile("" : : : "memory"); /* (not AVX-512's 3x3) */
+                if (T3 || (S2 && NB == 3) || S7) __asm__ volatile("" : : : "memory");
             }
         }
     }
@@ -295,6 +296,16 @@ IPX_INLINE void chan_compute_tile(const struct ipx_conv* cv, const ipx__plan* pl
        and 4; a compiler barrier between its taps, as in CHAN_3X3_TAPS, 0-2% of it); stride-1
        rows of 14 (256 on 14 x 14) 1.00 and 0.96x, so they keep 2 vectors. */
     const bool k3_three_vectors = !WIDE && ((shape == CHAN_3X3 && q < 10) || shape == CHAN_3X3_S2);
+    /* AVX-512 3x3 stride 1 on rows under 10 output pixels (7 x 7 maps) likewise: 3 vectors x
+       up to 7 pixels tap by tap (21 accumulators, 3 weights, a broadcast: 25 of the 32
+       registers), where the input-stationary 2-vector block held 14 accumulators on a 7-pixel
+       row (its 3-vector form, 21 accumulators and 9 weights, spills: 0.50-0.59x); a group's
+       vectors go in threes, the last four as two twos, never a lone vector (32 channels as
+       3 + 1 ran 0.96x). One Zen 4 core, in-process alternation, minimum / median of 20-25
+       runs: 512 -> 512 on 7 x 7 1.05-1.07x / 1.04-1.12x faster at batch 4 and 1; grouped, 2048
+       channels of 64 a group 1.02x, 960 of 24 1.04-1.06x; 14 x 14 and larger maps 0.99-1.03x
+       (not used there). */
+    const bool wide_three = WIDE && shape == CHAN_3X3 && q < 10;
     /* AVX2 3x3 stride 2: a block's input channels in chunks whose weights stay in L1 while
        every 4-pixel block of the block's rows reads them (the partial sums wait in the tile's
        output). Over all the channels, a vector's weights (36 KB at 128 channels) came from L2
@@ -319,9 +330,11 @@ IPX_INLINE void chan_compute_tile(const struct ipx_conv* cv, const ipx__plan* pl
         const float* tb = cv->bias + first;
         float* tout = tile + plan->out_off + j * b->pb * q * kb;
         for (int64_t b8 = 0; b8 < kb / 8;) {
-            const int nb = k3_three_vectors && kb / 8 - b8 >= 3                         ? 3
-                         : kb / 8 - b8 >= 2 && !(shape == CHAN_3X3 && k3_one_vector) ? 2
-                                                                                     : 1;
+            const int64_t left = kb / 8 - b8;
+            const int nb = wide_three ? (left >= 3 && left != 4 ? 3 : left >= 2 ? 2 : 1)
+                         : k3_three_vectors && left >= 3                         ? 3
+                         : left >= 2 && !(shape == CHAN_3X3 && k3_one_vector)    ? 2
+                                                                                 : 1;
             const int64_t chunk = s2_chunks ? ipx__max(1, CHAN_S2_CHUNK_FLOATS / (9 * 8 * nb))
                                 : k3_chunks ? ipx__max(1, CHAN_K3_CHUNK_FLOATS / (9 * 8 * nb)) : cg;
             for (int64_t ci0 = 0; ci0 < cg; ci0 += chunk) {
@@ -333,7 +346,8 @@ IPX_INLINE void chan_compute_tile(const struct ipx_conv* cv, const ipx__plan* pl
                     const float* x = tin + ci0 * a.ch_stride + pp * d->stride_h * row_len;
                     float* out = tout + pp * q * kb + b8 * 8;
 #define CHAN_ROW(NB, QB_MAX, SHAPE) chan_row(&ac, x, wb, tb + b8 * 8, out, q, NB, QB_MAX, SHAPE)
-                    if (nb == 3 && shape == CHAN_3X3) CHAN_ROW(3, CHAN_QB3, CHAN_3X3_TAPS);
+                    if (nb == 3 && wide_three) CHAN_ROW(3, CHAN_K3_QB3_WIDE, CHAN_3X3_TAPS);
+                    else if (nb == 3 && shape == CHAN_3X3) CHAN_ROW(3, CHAN_QB3, CHAN_3X3_TAPS);
                     else if (nb == 3) CHAN_ROW(3, CHAN_QB3, CHAN_3X3_S2);
                     else if (shape == CHAN_3X3 && nb == 2 && !WIDE) CHAN_ROW(2, QB2_MAX, CHAN_3X3_TAPS);
                     else if (shape == CHAN_3X3 && nb == 2) CHAN_ROW(2, K3_QB2_MAX, CHAN_3X3);

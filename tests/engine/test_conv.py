@@ -287,13 +287,14 @@ def test_channel_kernel_7x7_stride_2_blocks(isa, monkeypatch):
 @pytest.mark.parametrize("isa", ["native", "avx2", "portable"])
 def test_channel_kernel_three_vector_blocks(isa, monkeypatch):
     """AVX2 runs 3x3 layers with output rows under 10 pixels in blocks of 3 vectors (24
-    channels), stride 1 and 2: channel counts of 4 and 5 vectors leave a 1- or 2-vector
-    remainder after them, in blocks cut across output rows and channels by a small tile."""
+    channels), stride 1 and 2, AVX-512 its stride-1 ones (the last 4 vectors as 2 + 2):
+    channel counts of 1 to 8 vectors leave a 1- or 2-vector remainder or none, in blocks cut
+    across output rows and channels by a small tile."""
     if isa == "avx2":
         monkeypatch.setenv("IPX_FORCE_AVX2", "1")
     rng = np.random.default_rng(3)
     with Pool(2, tile_bytes=32 * 1024) as pool:
-        for k in (32, 40, 56):
+        for k in (8, 16, 24, 32, 40, 56, 64):
             for stride in (1, 2):
                 for q in (1, 4, 7, 9, 10):
                     x = _data(rng, (2, 24, 6, (q - 1) * stride + 1))
