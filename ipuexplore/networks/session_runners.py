@@ -95,16 +95,13 @@ def _conv_runner(step: _Step, conv, pool, sums: np.ndarray | None = None, scale:
         return [(key, _on_pool(pool, _fused_call(keep, conv, x, y, act, res, sums, scale)))]
 
     def bind_input(tensor, keep):
-        """The call on the caller's input (the network's first convolution): ``make(x)`` is
-        the C call on x's floats, made per run; everything else bound as ``bind`` binds it."""
-        from .._ipx_cffi import lib
-        from ..engine import fused
-
+        """As ``bind``, for the network's first convolution, which reads the caller's input:
+        the call is made per run on x's floats."""
         y = tensor(step.output).reshape(out_shape)
         res = tensor(step.residual) if step.residual else None
-        e = fused.epilogue_struct(keep, act, res, out_shape, sums, out_shape[:2], scale, in_shape[:2])
-        yb, handle, n = _floats(keep, y, writable=True), _handle(conv), int(np.prod(in_shape))
-        return _FromInput(lambda xb: lambda h: lib.ipx_conv_run_fused(handle, h, xb, n, yb, y.size, e))
+        on_input = _fused_maker(keep, conv, y, act, res, sums, scale)
+        n = int(np.prod(in_shape))
+        return _FromInput(lambda xb: on_input(xb, n))
 
     run.conv = conv
     run.parts = lambda args, out, residual: [(key, run)]
@@ -385,13 +382,18 @@ def _floats(keep: list, array: np.ndarray, writable: bool = False):
 
 def _fused_call(keep: list, conv, x, y, act=None, residual=None, sums=None, scale=None):
     """``Conv2d.run_fused(x, y, ...)`` as a bound call."""
+    return _fused_maker(keep, conv, y, act, residual, sums, scale)(_floats(keep, x), x.size)
+
+
+def _fused_maker(keep: list, conv, y, act=None, residual=None, sums=None, scale=None):
+    """``make(xb, n)``: ``Conv2d.run_fused`` into y as a bound call on the n floats at xb."""
     from .._ipx_cffi import lib
     from ..engine import fused
 
     e = fused.epilogue_struct(keep, act, residual, conv.output_shape, sums, conv.output_shape[:2], scale,
                               conv.input_shape[:2])
-    xb, yb, handle = _floats(keep, x), _floats(keep, y, writable=True), _handle(conv)
-    return lambda h: lib.ipx_conv_run_fused(handle, h, xb, x.size, yb, y.size, e)
+    yb, handle = _floats(keep, y, writable=True), _handle(conv)
+    return lambda xb, n: lambda h: lib.ipx_conv_run_fused(handle, h, xb, n, yb, y.size, e)
 
 
 def _fc_call(keep: list, fc, x, y):
