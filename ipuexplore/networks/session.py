@@ -108,12 +108,14 @@ class HostSession:
                 if step.expand:
                     self._block_choices[step.output] = runner.block
         # each engine step's C calls on the session's own buffers, checked and converted once
-        # (steps reading the caller's input, and numpy fallbacks, go through their runner)
+        # (none for numpy fallbacks and steps reading the caller's input: profile and phases
+        # run those through their runner)
         self._keep: list = []  # the buffers and structs the bound calls point into
         self._bound = [runner.bind(self._tensor, self._keep) if hasattr(runner, "bind")
                        and INPUT not in (*step.inputs, step.residual) else None
                        for step, runner in zip(self.steps, self._runners)]
-        # the first convolution reads the caller's input: bound but for x's pointer, set per run
+        # a run's program: the bound calls, and a convolution on the caller's input (the
+        # network's first) bound but for x's pointer, set per run; numpy fallbacks apart
         from_input = [runner.bind_input(self._tensor, self._keep) if hasattr(runner, "bind_input")
                       and list(step.inputs) == [INPUT] and step.residual != INPUT else None
                       for step, runner in zip(self.steps, self._runners)]
