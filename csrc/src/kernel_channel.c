@@ -346,20 +346,31 @@ IPX_INLINE void chan_compute_tile(const struct ipx_conv* cv, const ipx__plan* pl
                     const float* x = tin + ci0 * a.ch_stride + pp * d->stride_h * row_len;
                     float* out = tout + pp * q * kb + b8 * 8;
 #define CHAN_ROW(NB, QB_MAX, SHAPE) chan_row(&ac, x, wb, tb + b8 * 8, out, q, NB, QB_MAX, SHAPE)
-                    if (nb == 3 && wide_three) CHAN_ROW(3, CHAN_K3_QB3_WIDE, CHAN_3X3_TAPS);
-                    else if (nb == 3 && shape == CHAN_3X3) CHAN_ROW(3, CHAN_QB3, CHAN_3X3_TAPS);
-                    else if (nb == 3) CHAN_ROW(3, CHAN_QB3, CHAN_3X3_S2);
-                    else if (shape == CHAN_3X3 && nb == 2 && !WIDE) CHAN_ROW(2, QB2_MAX, CHAN_3X3_TAPS);
-                    else if (shape == CHAN_3X3 && nb == 2) CHAN_ROW(2, K3_QB2_MAX, CHAN_3X3);
-                    else if (shape == CHAN_3X3) CHAN_ROW(1, K3_QB1_MAX, CHAN_3X3);
-                    else if (shape == CHAN_1X1 && nb == 2) CHAN_ROW(2, QB2_MAX, CHAN_1X1);
-                    else if (shape == CHAN_1X1) CHAN_ROW(1, QB1_MAX, CHAN_1X1);
-                    else if (shape == CHAN_3X3_S2 && nb == 2) CHAN_ROW(2, K3_QB2_MAX, CHAN_3X3_S2);
-                    else if (shape == CHAN_3X3_S2) CHAN_ROW(1, K3_QB1_MAX, CHAN_3X3_S2);
-                    else if (shape == CHAN_7X7_S2 && nb == 2) CHAN_ROW(2, QB2_MAX, CHAN_7X7_S2);
-                    else if (shape == CHAN_7X7_S2) CHAN_ROW(1, QB1_MAX, CHAN_7X7_S2);
-                    else if (nb == 2) CHAN_ROW(2, QB2_MAX, CHAN_ANY);
-                    else CHAN_ROW(1, QB1_MAX, CHAN_ANY);
+                    /* each (shape, nb) its register block, every argument a compile-time constant */
+                    switch (shape) {
+                    case CHAN_3X3: /* 3 vectors (short rows) and AVX2's 2 tap by tap, the rest input-stationary */
+                        if (nb == 3) CHAN_ROW(3, WIDE ? CHAN_K3_QB3_WIDE : CHAN_QB3, CHAN_3X3_TAPS);
+                        else if (nb == 2 && !WIDE) CHAN_ROW(2, QB2_MAX, CHAN_3X3_TAPS);
+                        else if (nb == 2) CHAN_ROW(2, K3_QB2_MAX, CHAN_3X3);
+                        else CHAN_ROW(1, K3_QB1_MAX, CHAN_3X3);
+                        break;
+                    case CHAN_3X3_S2:
+                        if (nb == 3) CHAN_ROW(3, CHAN_QB3, CHAN_3X3_S2);
+                        else if (nb == 2) CHAN_ROW(2, K3_QB2_MAX, CHAN_3X3_S2);
+                        else CHAN_ROW(1, K3_QB1_MAX, CHAN_3X3_S2);
+                        break;
+                    case CHAN_1X1:
+                        if (nb == 2) CHAN_ROW(2, QB2_MAX, CHAN_1X1);
+                        else CHAN_ROW(1, QB1_MAX, CHAN_1X1);
+                        break;
+                    case CHAN_7X7_S2:
+                        if (nb == 2) CHAN_ROW(2, QB2_MAX, CHAN_7X7_S2);
+                        else CHAN_ROW(1, QB1_MAX, CHAN_7X7_S2);
+                        break;
+                    default:
+                        if (nb == 2) CHAN_ROW(2, QB2_MAX, CHAN_ANY);
+                        else CHAN_ROW(1, QB1_MAX, CHAN_ANY);
+                    }
 #undef CHAN_ROW
                 }
             }
