@@ -89,19 +89,20 @@ def _conv_runner(step: _Step, conv, pool, sums: np.ndarray | None = None, scale:
         ([act] if act else []) + (["pool"] if sums is not None else [])
     key = " + ".join([f"conv {_conv_name(step.layer)}", *extras])
 
-    def bind(tensor, keep):
-        x, y = tensor(step.inputs[0]).reshape(in_shape), tensor(step.output).reshape(out_shape)
+    def maker(tensor, keep):
+        y = tensor(step.output).reshape(out_shape)
         res = tensor(step.residual) if step.residual else None
-        return [(key, _on_pool(pool, _fused_call(keep, conv, x, y, act, res, sums, scale)))]
+        return _fused_maker(keep, conv, y, act, res, sums, scale)
+
+    def bind(tensor, keep):
+        x = tensor(step.inputs[0]).reshape(in_shape)
+        return [(key, _on_pool(pool, maker(tensor, keep)(_floats(keep, x), x.size)))]
 
     def bind_input(tensor, keep):
         """As ``bind``, for the network's first convolution, which reads the caller's input:
         the call is made per run on x's floats."""
-        y = tensor(step.output).reshape(out_shape)
-        res = tensor(step.residual) if step.residual else None
-        on_input = _fused_maker(keep, conv, y, act, res, sums, scale)
-        n = int(np.prod(in_shape))
-        return _FromInput(lambda xb: on_input(xb, n))
+        make, n = maker(tensor, keep), int(np.prod(in_shape))
+        return _FromInput(lambda xb: make(xb, n))
 
     run.conv = conv
     run.parts = lambda args, out, residual: [(key, run)]
@@ -340,10 +341,14 @@ def _program(steps: list[_Step], runners: list, bound: list, from_input: list) -
     than bound, MobileNetV2 at batch 1); other steps as (step, runner)."""
     program: list = []
     for step, runner, calls, on_input in zip(steps, runners, bound, from_input):
-        raw = [on_input] if on_input is not None else None if calls is None else [call.raw for _, call in calls]
-        if raw is None:
+        if on_input is not None:
+            raw = [on_input]
+        elif calls is not None:
+            raw = [call.raw for _, call in calls]
+        else:
             program.append((step, runner))
-        elif program and isinstance(program[-1], list):
+            continue
+        if program and isinstance(program[-1], list):
             program[-1].extend(raw)
         else:
             program.append(raw)
