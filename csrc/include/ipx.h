@@ -135,6 +135,13 @@ typedef enum ipx_algorithm {
     IPX_ALGORITHM_DIRECT = 1,
     /// im2col + SGEMM per group, the way GPU libraries lower convolutions.
     IPX_ALGORITHM_GEMM = 2,
+    /// Winograd's minimal filtering F(2x2, 3x3) (::IPX_KERNEL_WINOGRAD) for dense layers
+    /// (one group, 8 or more input and output channels) with a 3x3 window, stride 1 and
+    /// dilation 1: 16 multiplications per 2x2 outputs and input channel instead of 36. Its
+    /// results differ from the direct kernels' by rounding (transforms of the input and the
+    /// weights: relative errors a few times larger). Other geometries run as
+    /// ::IPX_ALGORITHM_AUTO; ipx_conv_get_info() reports which ran.
+    IPX_ALGORITHM_WINOGRAD = 3,
 } ipx_algorithm;
 
 /// Kernel a conv handle runs (reported by ipx_conv_get_info()).
@@ -147,6 +154,9 @@ typedef enum ipx_kernel {
     IPX_KERNEL_CHANNEL = 2,
     /// im2col into tile memory, then a blocked SGEMM.
     IPX_KERNEL_GEMM = 3,
+    /// Winograd F(2x2, 3x3): input tiles and weights transformed, 16 products summed over
+    /// the input channels, the sums transformed back (::IPX_ALGORITHM_WINOGRAD).
+    IPX_KERNEL_WINOGRAD = 4,
 } ipx_kernel;
 
 /// Instruction set the kernels of a handle use.

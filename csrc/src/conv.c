@@ -23,7 +23,7 @@ static ipx_status validate(const ipx_conv_desc* d, int64_t* p, int64_t* q) {
     if (!in_dim_range(d->pad_top, 0) || !in_dim_range(d->pad_bottom, 0) ||
         !in_dim_range(d->pad_left, 0) || !in_dim_range(d->pad_right, 0))
         return IPX_STATUS_INVALID_PADDING;
-    if (d->algorithm < IPX_ALGORITHM_AUTO || d->algorithm > IPX_ALGORITHM_GEMM)
+    if (d->algorithm < IPX_ALGORITHM_AUTO || d->algorithm > IPX_ALGORITHM_WINOGRAD)
         return IPX_STATUS_INVALID_ALGORITHM;
     if (d->flags & ~(uint32_t)(IPX_FLAG_PORTABLE | IPX_FLAG_BACKWARD)) return IPX_STATUS_INVALID_FLAGS;
     /* Every term is <= 2^30, so these cannot overflow int64. */
@@ -77,6 +77,8 @@ static void conv_free(struct ipx_conv* cv) {
 static const ipx__kernel* pick_kernel(const ipx_conv_desc* d, bool upsampled, int64_t pixels, int32_t isa) {
     const int64_t cg = d->c / d->g, kg = d->k / d->g;
     if (d->algorithm == IPX_ALGORITHM_GEMM) return &ipx__gemm_kernel[isa];
+    if (d->algorithm == IPX_ALGORITHM_WINOGRAD && ipx__winograd_supports(d, upsampled))
+        return &ipx__winograd_kernel[isa];
     /* 1x1 without padding: a matrix product per image, vectorised over pixels. Maps of
        fewer than 16 pixels (classifiers and squeeze-excite layers on 1x1 maps) fill too few
        of its 8-pixel vectors: 1280 -> 1000 on a 1x1 map ran 1.5x slower than the channel
@@ -92,7 +94,8 @@ static const ipx__kernel* pick_kernel(const ipx_conv_desc* d, bool upsampled, in
        minimum of 20-25 runs alternating in one process, channel kernel against im2col: 3 ->
        64, 7x7, stride 2 on 224 x 224 1.15-1.18x faster (batch 1 and 4), 3 -> 32 1.14x; 5x5
        1.04x (32 outputs) and 1.17x (64); 3x3 0.84x (32 outputs) and 1.00x (24). */
-    if (d->algorithm == IPX_ALGORITHM_AUTO && d->g == 1 && cg < 8 && kg >= 8 && !upsampled)
+    const bool automatic = d->algorithm == IPX_ALGORITHM_AUTO || d->algorithm == IPX_ALGORITHM_WINOGRAD;
+    if (automatic && d->g == 1 && cg < 8 && kg >= 8 && !upsampled)
         return d->r * d->s > 9 ? &ipx__channel_kernel[isa] : &ipx__im2col_kernel[isa];
     /* measured (A/B/C = the benchmark's 3x3 shapes, 2 workers, Zen 4, interleaved A/B runs):
        at 8 channels per group the channel kernel's 3x3 block beats the row kernel (4
@@ -141,7 +144,9 @@ static ipx_status conv_init(struct ipx_conv* cv, const ipx_conv_desc* d, int64_t
     cv->isa = ipx__pick_isa(d->flags & IPX_FLAG_PORTABLE);
     cv->kernel = pick_kernel(d, uh > 1 || uw > 1, p * q, cv->isa);
     cv->bw_kernel = ipx__bw_kernel_for(cv);
-    cv->algorithm = cv->kernel->id == IPX_KERNEL_GEMM ? IPX_ALGORITHM_GEMM : IPX_ALGORITHM_DIRECT;
+    cv->algorithm = cv->kernel->id == IPX_KERNEL_GEMM       ? IPX_ALGORITHM_GEMM
+                  : cv->kernel->id == IPX_KERNEL_WINOGRAD ? IPX_ALGORITHM_WINOGRAD
+                                                          : IPX_ALGORITHM_DIRECT;
     atomic_init(&cv->in_use, 0);
     const int64_t kk = d->g * packed_kg(cv->kernel, kg);
     cv->weight_len = (size_t)packed_weights(cv->kernel, d);

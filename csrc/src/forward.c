@@ -237,7 +237,7 @@ ipx_status ipx__check_epilogue(const struct ipx_conv* cv, const ipx_conv_epilogu
         (e->channel_sums != NULL && e->channel_sums_len != (size_t)(cv->d.n * cv->d.k)) ||
         (e->input_scale != NULL && e->input_scale_len != (size_t)(cv->d.n * cv->d.c)))
         return IPX_STATUS_INVALID_BUFFER_SIZE;
-    if (e->input_scale != NULL && cv->kernel->id != IPX_KERNEL_ROW && cv->kernel->id != IPX_KERNEL_CHANNEL)
+    if (e->input_scale != NULL && cv->kernel->id == IPX_KERNEL_GEMM)
         return IPX_STATUS_UNSUPPORTED;
     return IPX_STATUS_SUCCESS;
 }

@@ -321,6 +321,10 @@ void ipx__add_float(float* dst, float v);
 extern const ipx__kernel ipx__row_kernel[IPX__ISA_COUNT];
 extern const ipx__kernel ipx__channel_kernel[IPX__ISA_COUNT];
 extern const ipx__kernel ipx__gemm_kernel[IPX__ISA_COUNT];
+/* Winograd F(2x2, 3x3) (kernel_winograd.c): one group, >= 8 in and out, 3x3, stride and
+   dilation 1, the channel kernel's tile input; what ipx__winograd_supports accepts. */
+extern const ipx__kernel ipx__winograd_kernel[IPX__ISA_COUNT];
+bool ipx__winograd_supports(const ipx_conv_desc* d, bool upsampled);
 /* The channel kernel's path for 1x1 convolutions without padding (kernel_pointwise.c):
    pixels vectorised, the tile input a [c][pixels] matrix. Reports IPX_KERNEL_CHANNEL. */
 extern const ipx__kernel ipx__pointwise_kernel[IPX__ISA_COUNT];

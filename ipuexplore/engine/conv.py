@@ -149,8 +149,8 @@ class Conv2d(Handle):
         out = activation(conv(x) + bias + residual) (``activation``: None, "relu", "relu6",
         "sigmoid", "silu", "hardswish"), ``channel_sums`` [n, k] (float32, overwritten) = each
         output channel's sum, and ``input_scale`` [n, c] multiplying each input channel as the
-        exchange copies it into tile memory (squeeze-excite's scale; row and channel kernels
-        only, else ``Unsupported``). ``residual`` [n, k, p, q] must not overlap ``out``."""
+        exchange copies it into tile memory (squeeze-excite's scale; row, channel and Winograd
+        kernels, not the GEMM lowering: ``Unsupported``). ``residual`` [n, k, p, q] must not overlap ``out``."""
         geo = self._geo
         keep: list = []
         e = fused.epilogue_struct(keep, activation, residual, geo.output_shape, channel_sums,

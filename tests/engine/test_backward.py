@@ -26,7 +26,7 @@ def backward_cases(draw):
     assume(w + pad[2] + pad[3] >= dilation[1] * (s - 1) + 1)
     return dict(n=draw(st.integers(1, 2)), c=g * cg, h=h, w=w, k=g * kg, r=r, s=s, g=g,
                 stride=stride, dilation=dilation, pad=pad, workers=draw(st.integers(1, 3)),
-                portable=draw(st.booleans()), algorithm=draw(st.sampled_from(["direct", "gemm"])),
+                portable=draw(st.booleans()), algorithm=draw(st.sampled_from(["direct", "gemm", "winograd"])),
                 seed=draw(st.integers(0, 2**31)))
 
 

@@ -42,7 +42,7 @@ def conv_cases(draw):
     return dict(n=n, c=g * cg, h=h, w=w, k=g * kg, r=r, s=s, g=g, stride=stride,
                 dilation=dilation, pad=pad, bias=draw(st.booleans()),
                 workers=draw(st.integers(1, 3)), portable=draw(st.booleans()),
-                algorithm=draw(st.sampled_from(["auto", "direct", "gemm"])),
+                algorithm=draw(st.sampled_from(["auto", "direct", "gemm", "winograd"])),
                 seed=draw(st.integers(0, 2**31)))
 
 
@@ -67,9 +67,13 @@ def test_random_shapes_match_reference(case, pools):
     assert conv.info["isa"] == ("portable" if case["portable"] else _best_isa())
     # auto lowers one-group layers with fewer than 8 input channels (stems) with windows up to
     # 3x3 to a GEMM too
-    lowered = (case["algorithm"] == "auto" and case["g"] == 1 and case["c"] < 8 and case["k"] >= 8
-               and case["r"] * case["s"] <= 9)
+    # (as does winograd where its kernel does not apply)
+    winograd = (case["algorithm"] == "winograd" and case["g"] == 1 and min(case["c"], case["k"]) >= 8
+                and case["r"] == case["s"] == 3 and case["stride"] == case["dilation"] == (1, 1))
+    lowered = (case["algorithm"] in ("auto", "winograd") and not winograd and case["g"] == 1
+               and case["c"] < 8 and case["k"] >= 8 and case["r"] * case["s"] <= 9)
     assert (conv.info["kernel"] == "gemm") == (case["algorithm"] == "gemm" or lowered)
+    assert (conv.info["kernel"] == "winograd") == winograd
 
 
 def _best_isa():
