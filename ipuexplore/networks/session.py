@@ -26,11 +26,14 @@ from .graph import INPUT, Network
 from .session_plan import _arena, _buffer_plan, _centered, _check_memory, _check_tiles, _plan, _Step
 from .session_plan import pair_scratch_floats
 from .session_plan import fold_batch_norm  # noqa: F401  (public: folded weights, for callers and tests)
-from .session_runners import _create_convs, _FromInput, _program, _runner, _se_activation
+from .session_runners import _choose_winograd, _create_convs, _FromInput, _program, _runner, _se_activation
 
 # How HostSession runs a depthwise convolution and the pointwise one reading it: "measure"
 # times both ways at build and keeps the faster, "always" one pass, "never" two.
 PAIR_CHOICES = ("measure", "always", "never")
+# How it runs a dense 3x3 stride-1 convolution: the Winograd kernel where it measured faster
+# at build ("measure"; ResNets' 14x14 and larger maps, not 7x7 ones), always, or never (direct).
+WINOGRAD_CHOICES = ("measure", "always", "never")
 # Activations a convolution's epilogue applies; others run as their own step.
 EPILOGUE_ACTS = frozenset(epilogue.ACTIVATIONS)
 # ONNX ops whose meaning the session reproduces exactly (the importer maps a few others,
@@ -52,35 +55,41 @@ class HostSession:
     static batch differs, or an op the engine cannot run (its name and node);
     ``MemoryLimitExceeded`` when the planned buffers and weights exceed the engine's memory
     limit (nothing is allocated then). One session serves one ``run`` at a time. ``model`` may
-    also be a built `Network` (random weights, from ``seed``).
+    also be a built `Network` (random weights, from ``seed``). ``pairs`` (PAIR_CHOICES) and
+    ``winograd`` (WINOGRAD_CHOICES): how depthwise + pointwise pairs and dense 3x3 stride-1
+    convolutions run; by default each way is timed at build and the faster kept
+    (``describe()`` says which).
     """
 
     def __init__(self, model: str | os.PathLike | Network, batch: int, *, workers: int | None = None,
-                 seed: int = 0, pairs: str = "measure"):
+                 seed: int = 0, pairs: str = "measure", winograd: str = "measure"):
         if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
             raise ValueError(f"batch must be a positive int, got {batch!r}")
         if pairs not in PAIR_CHOICES:
             raise ValueError(f"pairs must be one of {PAIR_CHOICES}, got {pairs!r}")
+        if winograd not in WINOGRAD_CHOICES:
+            raise ValueError(f"winograd must be one of {WINOGRAD_CHOICES}, got {winograd!r}")
         self.batch = int(batch)
         network, params, self._output_shape = _load(model, self.batch, seed)
         self.network = network
         self.steps = _plan(network, params, fuse_pairs=pairs != "never")
         self._sizes = _buffer_plan(self.steps, network)
-        _check_memory(network.name, self.batch, self.steps, self._sizes)
+        _check_memory(network.name, self.batch, self.steps, self._sizes, winograd=winograd != "never")
         from .. import engine  # lazy: only running needs the compiled engine
 
         self._pool = None
-        convs = {}
+        convs, twins = {}, {}
         try:
-            convs = _create_convs(self.steps, self.batch, engine)
+            convs, twins = _create_convs(self.steps, self.batch, engine, winograd=winograd != "never")
             # one pool for the whole network, its tiles as large as the largest layer needs
             need = max((c.info["min_tile_bytes"] for c in convs.values()), default=0)
             tile_bytes = max(need, engine.DEFAULT_TILE_BYTES)
             _check_tiles(network.name, self.batch, tile_bytes, workers)
             self._pool = engine.Pool(workers, tile_bytes=tile_bytes)
+            self._winograd_choices = _choose_winograd(self.steps, convs, twins, self._pool, winograd == "always")
             self._build(engine, convs, pairs)
         except BaseException:
-            for conv in convs.values():
+            for conv in (*convs.values(), *twins.values()):
                 conv.close()
             if self._pool is not None:
                 self._pool.close()
@@ -92,7 +101,7 @@ class HostSession:
         sums = {s.output: np.empty((n, s.out_shape[0]), np.float32) for s in self.steps if s.sums}
         # squeeze-excite scales the next convolution applies in its exchange (row and channel kernels)
         scales = {s.scale_from: np.empty((n, s.layer.c), np.float32) for s in self.steps
-                  if s.scale_from and convs[id(s)].info["kernel"] in ("row", "channel")}
+                  if s.scale_from and convs[id(s)].info["kernel"] in ("row", "channel", "winograd")}
         # the activation slots, then a pair's depthwise output and a block's expand output when
         # they run unfused
         sizes = (*self._sizes.slot_floats, *pair_scratch_floats(self.steps))
@@ -255,6 +264,7 @@ class HostSession:
             "fused": {s.output: s.fused for s in self.steps if s.fused},
             "pairs": dict(self._pair_choices),  # depthwise -> pointwise pairs: in one pass (True) or two
             "blocks": dict(self._block_choices),  # pairs with their expand: in the same pass (True) or before it
+            "winograd": dict(self._winograd_choices),  # dense 3x3 stride-1 convolutions: Winograd (True) or direct
             "tile_bytes": self._pool.tile_bytes,
         }
 

@@ -237,15 +237,22 @@ def pair_scratch_floats(steps: list[_Step]) -> tuple[int, int]:
             max((int(np.prod(s.expand.out_shape)) for s in pairs if s.expand), default=0))
 
 
-def _check_memory(name: str, batch: int, steps: list[_Step], plan: _BufferPlan) -> None:
-    """Refuse before allocating: activation buffers, packed weights (about their own size), a
-    pair's or block's unfused scratch and the pool's tiles against the engine's memory limit."""
+def _check_memory(name: str, batch: int, steps: list[_Step], plan: _BufferPlan, winograd: bool = False) -> None:
+    """Refuse before allocating: activation buffers, packed weights (about their own size; with
+    ``winograd`` also the Winograd handles of the dense 3x3 stride-1 layers, 16/9 of theirs, which
+    exist side by side with the direct ones until the session has chosen), a pair's or block's
+    unfused scratch and the pool's tiles against the engine's memory limit."""
+    from .session_runners import winograd_candidate
+
     from .. import engine
 
     convs = [*steps, *(s.first for s in steps if s.kind == "pair"), *(s.expand for s in steps if s.expand)]
     activations = 4 * batch * (sum(plan.slot_floats) + sum(pair_scratch_floats(steps)))
     activations += HUGE_PAGE + 64 * (len(plan.slot_floats) + 1)  # _arena's rounding
     weights = sum(4 * s.weight.size for s in convs if s.weight is not None)
+    if winograd:
+        weights += sum(4 * s.weight.size * 16 // 9 for s in steps
+                       if s.kind == "conv" and s.weight is not None and winograd_candidate(s.layer))
     tiles = engine.cpu_count() * engine.DEFAULT_TILE_BYTES
     total = activations + weights + tiles
     limit = engine.get_memory_limit()

@@ -13,10 +13,19 @@ from . import epilogue
 from .session_plan import _centered, _Step, fold_batch_norm
 
 
-def _create_convs(steps: list[_Step], batch: int, engine) -> dict[int, Any]:
+def winograd_candidate(layer: Layer) -> bool:
+    """A dense 3x3 stride-1 convolution: the engine's Winograd kernel computes it."""
+    return (layer.kind is LayerKind.CONV and layer.g == 1 and min(layer.c, layer.k) >= 8 and layer.r == layer.s == 3
+            and tuple(layer.stride) == (1, 1) and tuple(layer.dilation) == (1, 1))
+
+
+def _create_convs(steps: list[_Step], batch: int, engine, winograd: bool = False) -> tuple[dict[int, Any], dict[int, Any]]:
     """The engine convolutions of the conv and pair steps, by id of their step (a pair's first
-    and expand under their own): weights packed, not yet bound to a pool. The float64 copies are dropped."""
+    and expand under their own): weights packed, not yet bound to a pool. The float64 copies are
+    dropped. With ``winograd``, also each dense 3x3 stride-1 conv step's Winograd handle (the
+    second dict), for ``_choose_winograd``."""
     convs: dict[int, Any] = {}
+    twins: dict[int, Any] = {}
     for step in steps:
         for s in ((*([step.expand] if step.expand else []), step.first, step) if step.kind == "pair"
                   else (step,) if step.kind == "conv" else ()):
@@ -30,7 +39,39 @@ def _create_convs(steps: list[_Step], batch: int, engine) -> dict[int, Any]:
                 convs[id(s)] = engine.Linear(weight.reshape(weight.shape[0], -1), bias, batch, activation=s.act)
             else:
                 convs[id(s)] = engine.Conv2d.from_layer(layer, batch, weight=weight, bias=bias)
-    return convs
+                if winograd and s is step and step.kind == "conv" and winograd_candidate(layer):
+                    twins[id(s)] = engine.Conv2d.from_layer(layer, batch, weight=weight, bias=bias, algorithm="winograd")
+    return convs, twins
+
+
+def _choose_winograd(steps: list[_Step], convs: dict[int, Any], twins: dict[int, Any], pool,
+                     always: bool) -> dict[str, bool]:
+    """For each conv step with a Winograd handle in ``twins``: that handle in ``convs`` instead of
+    the direct one when it runs on the pool's tiles and ``always``, or when it ran faster on
+    random data (``_faster``; steps of one geometry share the first one's verdict). The handle not
+    chosen is closed. Returns each such step's output: whether it runs Winograd."""
+    chosen: dict[str, bool] = {}
+    verdicts: dict[tuple, bool] = {}
+    rng = np.random.default_rng(0)
+    for step in steps:
+        twin = twins.pop(id(step), None)
+        if twin is None:
+            continue
+        direct = convs[id(step)]
+        layer = step.layer
+        key = (layer.c, layer.k, layer.h, layer.w, tuple(layer.pad))
+        if key not in verdicts:
+            x = rng.standard_normal(direct.input_shape, dtype=np.float32)
+            out = np.empty(direct.output_shape, np.float32)
+            wino = lambda x, out, residual: twin.run(x, out, pool=pool)  # noqa: E731
+            verdicts[key] = _runs(wino, x, out, None) and (always or _faster(
+                wino, lambda x, out, residual: direct.run(x, out, pool=pool), x, out, None, rounds=5))
+        use = verdicts[key]
+        (direct if use else twin).close()
+        if use:
+            convs[id(step)] = twin
+        chosen[step.output] = use
+    return chosen
 
 
 def _runner(step: _Step, batch: int, pool, engine, sums: dict[str, np.ndarray], scales: dict[str, np.ndarray],

@@ -161,6 +161,29 @@ def test_fused_pair_or_block_matches_onnxruntime_and_the_unfused_run(tmp_path, p
         HostSession(path, 2, pairs="yes")
 
 
+@pytest.mark.parametrize("winograd", ["always", "never", "measure"])
+def test_winograd_choice_matches_onnxruntime_and_the_direct_run(tmp_path, winograd):
+    """A ResNet basic block (two dense 3x3 stride-1 convolutions, batch norm folded, the
+    residual and ReLU in the second's write) and a strided 3x3 that stays direct."""
+    m = _Model((2, 16, 14, 14))
+    y = m.node("Relu", [m.bn(m.conv("x", 16, 16, bias=False, pads=(1, 1, 1, 1)), 16)])
+    y = m.node("Relu", [m.node("Add", [m.bn(m.conv(y, 16, 16, bias=False, pads=(1, 1, 1, 1)), 16), "x"])])
+    path = m.save(tmp_path, m.conv(y, 16, 24, strides=(2, 2), pads=(1, 1, 1, 1)))
+    x = RNG.standard_normal(m.shape).astype(np.float32)
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
+    ref_session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    ref = ref_session.run(None, {"x": x})[0]
+    with HostSession(path, 2, workers=2, winograd=winograd) as s, HostSession(path, 2, workers=2, winograd="never") as d:
+        chosen = s.describe()["winograd"]
+        # the two stride-1 convolutions, not the strided one; none considered with "never"
+        assert len(chosen) == (0 if winograd == "never" else 2)
+        assert winograd != "always" or all(chosen.values())
+        assert max_relative_difference(s.run(x), ref) < 1e-5
+        np.testing.assert_allclose(s.run(x), d.run(x), rtol=1e-5, atol=1e-5 * np.abs(ref).max())
+    with pytest.raises(ValueError, match="winograd must be one of"):
+        HostSession(path, 2, winograd="yes")
+
+
 def test_a_pair_that_does_not_fit_the_tiles_runs_in_two(monkeypatch):
     # The pointwise half computes from the depthwise rows where they lie in the tile, so a pair
     # needs little more than its pointwise layer alone and every MobileNetV2 pair fits the
