@@ -1,6 +1,6 @@
 """`ipuexplore layer ... --measure`: the layer run on this machine's engine, as benchdnn runs
-a primitive: each algorithm (direct, gemm) warmed up once, then timed REPEATS times; the
-median run is reported (fp32, the engine's type). With --train one run is the forward pass
+a primitive: each algorithm (direct, gemm, and winograd on the dense 3x3 stride-1 layers
+its kernel takes) warmed up once, then timed REPEATS times; the median run is reported (fp32, the engine's type). With --train one run is the forward pass
 and both backward passes. `--peer torch` times PyTorch's conv2d on the same tensors."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from ipuexplore.layers import Layer
 
 REPEATS = 5
 ALGORITHMS = ("direct", "gemm")
+WINOGRAD = "winograd"  # measured where the engine runs its Winograd kernel for the layer
 
 
 def _median_run(run, repeats: int):
@@ -31,7 +32,7 @@ def measure(layer: Layer, batch: int, *, train: bool = False, workers: int | Non
     out = {}
     pool = engine.Pool(workers=workers)
     try:
-        for algorithm in ALGORITHMS:
+        for algorithm in (*ALGORITHMS, WINOGRAD):
             try:
                 op = LiveOp(engine, shape, pool, algorithm, train)
             except ValueError as exc:
@@ -43,6 +44,9 @@ def measure(layer: Layer, batch: int, *, train: bool = False, workers: int | Non
                 pool.close()
                 pool = engine.Pool(workers=workers, tile_bytes=tile_bytes)
                 op = LiveOp(engine, shape, pool, algorithm, train)
+            if algorithm == WINOGRAD and op.conv.info["kernel"] != WINOGRAD:
+                op.close()  # a geometry the kernel does not take: it would run as direct
+                continue
             try:
                 stats = _median_run(op.run, repeats)
             finally:

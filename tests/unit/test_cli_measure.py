@@ -53,3 +53,13 @@ def test_table_gets_a_row_per_algorithm_and_the_peer(capsys):
 def test_wrong_measure_options(capsys, argv, words):
     assert main(["layer", *SMALL, *argv]) == 2
     assert words in capsys.readouterr().err
+
+
+@needs_engine
+def test_dense_3x3_layer_is_also_measured_on_the_winograd_kernel(capsys):
+    argv = ["layer", "--channels", "16", "--size", "10", "--group-size", "16", "--batch", "1",
+            "--measure", "--workers", "1", "--json"]
+    assert main(argv) == 0
+    measured = json.loads(capsys.readouterr().out)["measured"]
+    assert set(measured) == {"direct", "gemm", "winograd"}
+    assert measured["winograd"]["kernel"] == "winograd" and measured["winograd"]["time_s"] > 0
