@@ -50,11 +50,11 @@ static void wino_pack(const struct ipx_conv* cv, const float* weight, const floa
     const int64_t cg = cv->cg, kg = cv->kg, kg8 = cv->kg8;
     for (int64_t kk = 0; kk < kg8; kk++) {
         for (int64_t c = 0; c < cg; c++) {
-            const float* g = weight + (kk * cg + c) * 9;
+            const float* g = kk < kg ? weight + (kk * cg + c) * 9 : NULL; /* NULL: padding channel */
             double gt[4][3]; /* G g */
             for (int a = 0; a < 4; a++)
                 for (int s = 0; s < 3; s++)
-                    gt[a][s] = kk < kg ? G[a][0] * g[s] + G[a][1] * g[3 + s] + G[a][2] * g[6 + s] : 0.0;
+                    gt[a][s] = g ? G[a][0] * g[s] + G[a][1] * g[3 + s] + G[a][2] * g[6 + s] : 0.0;
             for (int a = 0; a < 4; a++)
                 for (int e = 0; e < 4; e++) {
                     const double u = gt[a][0] * G[e][0] + gt[a][1] * G[e][1] + gt[a][2] * G[e][2];

@@ -109,6 +109,13 @@ static void test_shapes(void) {
     rect.stride_w = 2;
     rect.pad_top = 1, rect.pad_bottom = 0, rect.pad_left = 2, rect.pad_right = 3;
     check_shape(rect, 2, 0, 1);
+    /* Winograd F(2x2, 3x3): odd map sizes, 13 -> 20 channels, blocks split by small tiles */
+    ipx_conv_desc wino = make_desc(2, 13, 11, 9, 20, 3, 3, 1, 1, 1, 1);
+    wino.algorithm = IPX_ALGORITHM_WINOGRAD;
+    check_shape(wino, 2, 0, 1);
+    wino = make_desc(1, 64, 21, 19, 64, 3, 3, 1, 1, 1, 0);
+    wino.algorithm = IPX_ALGORITHM_WINOGRAD;
+    check_shape(wino, 3, 160 * 1024, 0);
 }
 
 /* Backward passes against naive loops (scatter form, independent of the engine's method). */
@@ -240,6 +247,11 @@ static void test_kernel_stats(void) {
     ipx_conv_desc gemm = make_desc(1, 32, 6, 6, 32, 3, 3, 2, 1, 1, 1);
     gemm.algorithm = IPX_ALGORITHM_GEMM;
     check_kernels(gemm, GEMM, GEMM, CHAN); /* backward weights has no GEMM lowering */
+    ipx_conv_desc wino = make_desc(1, 16, 6, 6, 24, 3, 3, 1, 1, 1, 1);
+    wino.algorithm = IPX_ALGORITHM_WINOGRAD;
+    check_kernels(wino, IPX_KERNEL_WINOGRAD, IPX_KERNEL_WINOGRAD, CHAN); /* backward data: stride 1 too */
+    wino.stride_h = wino.stride_w = 2;
+    check_kernels(wino, CHAN, CHAN, ROW); /* stride 2: as auto */
 }
 
 static void test_create_errors(void) {

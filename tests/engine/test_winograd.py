@@ -146,3 +146,19 @@ def test_backward_data_of_a_stride_1_layer_runs_winograd_too(pad):
         dx = conv.backward_data(dy)
     ref = reference_conv2d_backward(dy, x, wt, 1, pad)[0]
     _close(dx, ref)
+
+
+def test_non_finite_inputs_stay_in_their_windows(isa):
+    """NaN gives NaN where the direct kernel does; an infinity may give NaN where it gives
+    +-Inf; every output whose window is finite stays finite."""
+    x, wt, b = _layer(1, 16, 16, 12, 12, seed=9)
+    x[0, 3, 2, 5] = np.nan
+    x[0, 7, 9, 9] = np.inf
+    with Pool(2) as pool:
+        wino = Conv2d(wt, b, x.shape, 1, 1, pool=pool, portable=isa == "portable", algorithm="winograd").run(x)
+        direct = Conv2d(wt, b, x.shape, 1, 1, pool=pool, portable=isa == "portable").run(x)
+    np.testing.assert_array_equal(np.isfinite(wino), np.isfinite(direct))
+    assert (np.isnan(wino) | ~np.isnan(direct)).all()
+    assert (np.isinf(wino) <= np.isinf(direct)).all() and np.isinf(direct).any()
+    finite = np.isfinite(direct)
+    np.testing.assert_allclose(wino[finite], direct[finite], rtol=1e-4, atol=1e-4 * np.abs(direct[finite]).max())
