@@ -353,6 +353,10 @@ def _print_session(s: dict) -> None:
           f"{s['layers']} layers in {s['steps']} steps, median of 5): {s['images_per_s']:.4g} img/s "
           f"({s['wall_s'] * 1e3:.3g} ms per batch); host model {s['model_images_per_s']:.4g} img/s "
           f"({seconds(s['model_time_s'])}, fused epilogues)")
+    winograd = s.get("winograd", {})
+    if any(winograd.values()):
+        print(f"Winograd kernel on {sum(winograd.values())} of the {len(winograd)} dense 3x3 stride-1 convolutions "
+              f"(measured faster at build; the host model costs them on the direct kernel)")
     from ipuexplore.networks.session_check import busy_shares
 
     share = busy_shares(s)

@@ -122,6 +122,15 @@ def test_run_measures_the_host(capsys):
     assert "running" not in err  # stderr is not a terminal here: no progress bar (tests/unit/test_cli_progress.py)
 
 
+def test_run_reports_the_sessions_winograd_choices(capsys):
+    pytest.importorskip("ipuexplore._ipx", reason="the C engine is not built")
+    code, out, err = _run(capsys, "resnet50", "--res", "64", "--run", "--json", "--chips", "v100")
+    assert code == 0, err
+    chosen = json.loads(out)["session"]["winograd"]
+    # one verdict per dense 3x3 stride-1 convolution (13 in ResNet-50), measured at build
+    assert len(chosen) == 13 and all(isinstance(v, bool) for v in chosen.values())
+
+
 def test_run_with_csv_is_refused_before_running(capsys):
     # the CSV is the model's per-layer table: a host run would be measured and thrown away
     code, out, err = _run(capsys, "mobilenet_v2", "--res", "64", "--run", "--csv")
