@@ -99,7 +99,7 @@ class HostSession:
     def _build(self, engine, convs, pairs: str) -> None:
         n = self.batch
         sums = {s.output: np.empty((n, s.out_shape[0]), np.float32) for s in self.steps if s.sums}
-        # squeeze-excite scales the next convolution applies in its exchange (row and channel kernels)
+        # squeeze-excite scales the next convolution applies in its exchange (not the GEMM lowering)
         scales = {s.scale_from: np.empty((n, s.layer.c), np.float32) for s in self.steps
                   if s.scale_from and convs[id(s)].info["kernel"] in ("row", "channel", "winograd")}
         # the activation slots, then a pair's depthwise output and a block's expand output when

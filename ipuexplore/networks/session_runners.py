@@ -54,7 +54,7 @@ def _choose_winograd(steps: list[_Step], convs: dict[int, Any], twins: dict[int,
     verdicts: dict[tuple, bool] = {}
     rng = np.random.default_rng(0)
     for step in steps:
-        twin = twins.pop(id(step), None)
+        twin = twins.get(id(step))  # left in twins until chosen: the caller closes it on an error
         if twin is None:
             continue
         direct = convs[id(step)]
@@ -67,6 +67,7 @@ def _choose_winograd(steps: list[_Step], convs: dict[int, Any], twins: dict[int,
             verdicts[key] = _runs(wino, x, out, None) and (always or _faster(
                 wino, lambda x, out, residual: direct.run(x, out, pool=pool), x, out, None, rounds=5))
         use = verdicts[key]
+        del twins[id(step)]
         (direct if use else twin).close()
         if use:
             convs[id(step)] = twin
