@@ -5,6 +5,7 @@
 #ifndef IPX_CHANNEL_TILE_H
 #define IPX_CHANNEL_TILE_H
 
+#include "forward.h"
 #include "internal.h"
 #include "tile_rows.h"
 #include "vec.h"
@@ -81,6 +82,20 @@ IPX_INLINE void chan_write(const struct ipx_conv* cv, const ipx__block* b, const
             for (int64_t i = kk < k8 ? pix8 : 0; i < pix; i++) dst[i] = CLAMP ? chan_clamp1(src[i * kb], hi) : src[i * kb];
         }
     }
+}
+
+/* The write with a block's epilogue: ReLU and ReLU6 (every 3x3 layer of a ResNet) in the
+   transpose's registers; a residual, channel sums and the other activations in the block's
+   second pass (ipx__epilogue_block). */
+IPX_INLINE void chan_write_fused(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
+                                 float* tile, float* output, const ipx__epilogue* e, const int ISA) {
+    const int32_t act = e->activation;
+    if ((act == IPX_ACTIVATION_RELU || act == IPX_ACTIVATION_RELU6) && !e->residual && !e->channel_sums) {
+        chan_write(cv, b, tile + plan->out_off, output, true, act == IPX_ACTIVATION_RELU6 ? 6.0f : __builtin_inff(), ISA);
+        return;
+    }
+    chan_write(cv, b, tile + plan->out_off, output, false, 0.0f, ISA);
+    if (act != IPX_ACTIVATION_NONE || e->residual || e->channel_sums) ipx__epilogue_block(cv, b, output, e);
 }
 
 #endif

@@ -308,19 +308,12 @@ IPX_INLINE void chan_compute_tile(const struct ipx_conv* cv, const ipx__plan* pl
     }
 }
 
-/* The epilogue in the write: ReLU and ReLU6 (every 3x3 layer of a ResNet) in the transpose's
-   registers; a residual, channel sums and the other activations in the block's second pass. */
+/* The epilogue in the write (chan_write_fused, channel_tile.h). */
 IPX_INLINE void chan_compute_fused_body(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
                                         float* tile, float* output, const ipx__epilogue* e, const int WIDE,
                                         const int ISA) {
-    const int32_t act = e->activation;
     chan_compute_tile(cv, plan, b, tile, WIDE);
-    if ((act == IPX_ACTIVATION_RELU || act == IPX_ACTIVATION_RELU6) && !e->residual && !e->channel_sums) {
-        chan_write(cv, b, tile + plan->out_off, output, true, act == IPX_ACTIVATION_RELU6 ? 6.0f : __builtin_inff(), ISA);
-        return;
-    }
-    chan_write(cv, b, tile + plan->out_off, output, false, 0.0f, ISA);
-    if (act != IPX_ACTIVATION_NONE || e->residual || e->channel_sums) ipx__epilogue_block(cv, b, output, e);
+    chan_write_fused(cv, plan, b, tile, output, e, ISA);
 }
 
 /* The AVX-512 build (WIDE): AVX-512VL encodings of the same 8-wide vectors, whose 32

@@ -247,19 +247,12 @@ IPX_INLINE void wino_compute_tile(const struct ipx_conv* cv, const ipx__plan* pl
     }
 }
 
-/* The epilogue in the write, as the channel kernel's: ReLU and ReLU6 in the transpose's
-   registers, the rest in the block's second pass. */
+/* The epilogue in the write, as the channel kernel's (chan_write_fused, channel_tile.h). */
 IPX_INLINE void wino_compute_fused_body(const struct ipx_conv* cv, const ipx__plan* plan, const ipx__block* b,
                                         float* tile, float* output, const ipx__epilogue* e, const int WIDE,
                                         const int ISA) {
-    const int32_t act = e->activation;
     wino_compute_tile(cv, plan, b, tile, WIDE);
-    if ((act == IPX_ACTIVATION_RELU || act == IPX_ACTIVATION_RELU6) && !e->residual && !e->channel_sums) {
-        chan_write(cv, b, tile + plan->out_off, output, true, act == IPX_ACTIVATION_RELU6 ? 6.0f : __builtin_inff(), ISA);
-        return;
-    }
-    chan_write(cv, b, tile + plan->out_off, output, false, 0.0f, ISA);
-    if (act != IPX_ACTIVATION_NONE || e->residual || e->channel_sums) ipx__epilogue_block(cv, b, output, e);
+    chan_write_fused(cv, plan, b, tile, output, e, ISA);
 }
 
 #define WINO_BUILD(isa, ISA, TARGET, COPY_TARGET, WIDE, ...)                                                  \
